@@ -1,0 +1,25 @@
+"""Domain errors shared by every layer.
+
+Storage and services raise these; the edges translate them (the CLI prints one line and exits
+non-zero, the API answers problem+json, the protocols answer with their own status codes).
+"""
+
+
+class SealmailError(Exception):
+    """Base class: the message is meant for the person who caused it."""
+
+
+class InvalidInput(SealmailError, ValueError):
+    """Something a user typed (an address, a domain, a pattern) is not acceptable."""
+
+
+class NotFound(SealmailError, LookupError):
+    """The named object does not exist."""
+
+
+class AlreadyExists(SealmailError):
+    """An object with the same unique name exists already."""
+
+
+class ConfigStoreError(SealmailError):
+    """The config store cannot be used (unknown schema version, unreachable server...)."""

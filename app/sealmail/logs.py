@@ -1,0 +1,75 @@
+"""One line per event, to stderr (journald adds the time when run under systemd).
+
+Every line names the component and, where there is one, the connection id, the peer and the
+user. Secrets never reach a handler: a filter masks ``password=...``-style values and SASL
+payloads, and protocol code logs metadata only, never message content.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+import time
+from collections.abc import MutableMapping
+from typing import Any
+
+_FIELDS = ("component", "conn", "peer", "user")
+_SECRET = re.compile(
+    r"(?i)\b(pass(?:word|wd)?|secret|token|key|auth(?:orization)?)(\s*[=:]\s*|\s+)(?:\"[^\"]*\"|'[^']*'|\S+)"
+)
+
+
+def redact(text: str) -> str:
+    """Mask values that follow a secret-looking name (``password=hunter2`` -> ``password=***``)."""
+    return _SECRET.sub(lambda m: f"{m.group(1)}{m.group(2)}***", text)
+
+
+class _ContextFilter(logging.Filter):
+    def __init__(self, component: str) -> None:
+        super().__init__()
+        self.component = component
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not getattr(record, "component", None):
+            record.component = self.component
+        for name in _FIELDS[1:]:
+            if getattr(record, name, None) in (None, ""):
+                setattr(record, name, "-")
+        record.msg = redact(record.getMessage())
+        record.args = None
+        return True
+
+
+class _UTCFormatter(logging.Formatter):
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
+        return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z"
+
+
+def configure(component: str, level: str = "INFO") -> None:
+    """Install the one-line-per-event handler on the root logger for this process."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(_ContextFilter(component))
+    handler.setFormatter(
+        _UTCFormatter("%(asctime)s %(levelname)s %(component)s conn=%(conn)s peer=%(peer)s user=%(user)s %(message)s")
+    )
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level)
+
+
+class EventLogger(logging.LoggerAdapter):
+    """A logger bound to one connection: ``log = EventLogger("mx", conn="a1b2", peer="192.0.2.1")``."""
+
+    def __init__(self, name: str, **context: Any) -> None:
+        super().__init__(logging.getLogger(f"sealmail.{name}"), dict(context))
+
+    def bind(self, **context: Any) -> EventLogger:
+        merged = {**(self.extra or {}), **context}
+        return EventLogger(self.logger.name.removeprefix("sealmail."), **merged)
+
+    def process(self, msg: Any, kwargs: MutableMapping[str, Any]) -> tuple[Any, MutableMapping[str, Any]]:
+        kwargs["extra"] = {**(self.extra or {}), **kwargs.get("extra", {})}
+        return msg, kwargs

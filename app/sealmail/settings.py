@@ -1,0 +1,257 @@
+"""The one typed settings object.
+
+Read from the environment and an env file (``/etc/sealmail/sealmail.env`` in production), every
+variable prefixed ``SEALMAIL_``. The names Forward Email's self-hosting users already know
+(``DOMAIN``, ``EMAIL``, ``AUTH_BASIC_USERNAME``, ``AUTH_BASIC_PASSWORD``) are accepted as well.
+
+A process builds it once (``load_settings``) and passes it down; nothing reads the environment
+anywhere else.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from dotenv import dotenv_values
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from sealmail.errors import InvalidInput
+
+ENV_PREFIX = "SEALMAIL_"
+DEFAULT_ENV_FILE = Path("/etc/sealmail/sealmail.env")
+
+# Names users know from Forward Email's self-hosting guide, accepted beside the prefixed ones.
+_COMPAT_NAMES = {
+    "domain": "DOMAIN",
+    "email": "EMAIL",
+    "auth_basic_username": "AUTH_BASIC_USERNAME",
+    "auth_basic_password": "AUTH_BASIC_PASSWORD",
+}
+
+
+def _compat(field: str) -> AliasChoices:
+    return AliasChoices(ENV_PREFIX + field.upper(), _COMPAT_NAMES[field])
+
+
+Port = int
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        case_sensitive=False,
+        extra="ignore",  # an env file may hold other programs' variables; SEALMAIL_ typos are caught below
+        populate_by_name=True,
+        validate_default=True,
+    )
+
+    # -- identity -------------------------------------------------------------------------------
+    domain: str | None = Field(
+        None, validation_alias=_compat("domain"), description="the server's own domain (web admin, mail host names)"
+    )
+    email: str | None = Field(None, validation_alias=_compat("email"), description="address for certificate notices")
+    hostname: str | None = Field(None, description="this host's mail name (EHLO, banners); default mail.<domain>")
+    auth_basic_username: str | None = Field(None, validation_alias=_compat("auth_basic_username"))
+    auth_basic_password: SecretStr | None = Field(None, validation_alias=_compat("auth_basic_password"))
+
+    # -- storage --------------------------------------------------------------------------------
+    data_dir: Path = Field(Path("/var/lib/sealmail"), description="mailboxes, config store, spools, dev CA")
+    config_backend: Literal["sqlite", "mongodb"] = "sqlite"
+    mongodb_url: SecretStr | None = Field(None, description="mongodb:// or mongodb+srv:// URL (replica sets welcome)")
+    mongodb_database: str = "sealmail"
+    redis_url: SecretStr | None = Field(None, description="redis:// or unix:// URL of the shared Redis")
+
+    # -- network --------------------------------------------------------------------------------
+    bind_address: str = "0.0.0.0"  # noqa: S104 - a mail server serves the world; dev binds 127.0.0.1
+    mx_port: Port = Field(25, ge=0, le=65535)
+    submission_tls_port: Port = Field(465, ge=0, le=65535)
+    submission_port: Port = Field(587, ge=0, le=65535)
+    imaps_port: Port = Field(993, ge=0, le=65535)
+    imap_port: Port = Field(143, ge=0, le=65535)
+    pop3s_port: Port = Field(995, ge=0, le=65535)
+    pop3_port: Port = Field(110, ge=0, le=65535)
+    web_port: Port = Field(443, ge=0, le=65535)
+    api_port: Port = Field(4000, ge=0, le=65535)
+    caldav_port: Port = Field(5000, ge=0, le=65535)
+    carddav_port: Port = Field(6000, ge=0, le=65535)
+    store_port: Port = Field(3456, ge=0, le=65535)
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+
+    # -- passwords ------------------------------------------------------------------------------
+    # Argon2id cost: t=3, 32 MiB, one lane takes ~80 ms on one core of the reference VPS.
+    argon2_time_cost: int = Field(3, ge=1, le=20)
+    argon2_memory_kib: int = Field(32768, ge=8192, le=4 * 1024 * 1024)
+    argon2_parallelism: int = Field(1, ge=1, le=16)
+
+    # -- runtime --------------------------------------------------------------------------------
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    dev_mode: bool = False
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Precedence: explicit arguments, then the process environment, then the env file.
+        return (init_settings, env_settings, dotenv_settings)
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("domain", "hostname")
+    @classmethod
+    def _valid_domain(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        from sealmail.addresses import normalize_domain
+
+        return normalize_domain(value).ascii
+
+    @field_validator("email")
+    @classmethod
+    def _valid_email(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        from sealmail.addresses import parse_mailbox
+
+        return parse_mailbox(value).text
+
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute_data_dir(cls, value: Path) -> Path:
+        return value.expanduser().absolute()
+
+    @field_validator("mongodb_url")
+    @classmethod
+    def _mongodb_scheme(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith(("mongodb://", "mongodb+srv://")):
+            raise ValueError("must start with mongodb:// or mongodb+srv://")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Settings:
+        if self.config_backend == "mongodb" and self.mongodb_url is None:
+            raise ValueError("SEALMAIL_MONGODB_URL is required when SEALMAIL_CONFIG_BACKEND=mongodb")
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("SEALMAIL_TLS_CERT_FILE and SEALMAIL_TLS_KEY_FILE must be set together")
+        return self
+
+    # -- derived paths --------------------------------------------------------------------------
+    @property
+    def mail_hostname(self) -> str:
+        if self.hostname:
+            return self.hostname
+        if self.domain:
+            return f"mail.{self.domain}"
+        return "localhost"
+
+    @property
+    def config_db_path(self) -> Path:
+        return self.data_dir / "config.sqlite"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.data_dir / "run"
+
+
+def env_name(field: str) -> str:
+    """The variable a user writes for ``field`` (the compat name where there is one)."""
+    return _COMPAT_NAMES.get(field, ENV_PREFIX + field.upper())
+
+
+def _unknown_prefixed(values: dict[str, str | None]) -> list[str]:
+    known = {ENV_PREFIX + name.upper() for name in Settings.model_fields} | {ENV_PREFIX + "ENV_FILE"}
+    return sorted(k for k in values if k.upper().startswith(ENV_PREFIX) and k.upper() not in known)
+
+
+def describe_errors(error: ValidationError) -> list[str]:
+    """One clear line per invalid field, named as the user wrote it."""
+    lines = []
+    for item in error.errors():
+        loc = item.get("loc") or ()
+        # Aliased fields report their first alias (SEALMAIL_DOMAIN): map back to the field.
+        name = str(loc[0]).lower().removeprefix(ENV_PREFIX.lower()) if loc else ""
+        message = item["msg"].removeprefix("Value error, ")
+        lines.append(f"{env_name(name)}: {message}" if name in Settings.model_fields else message)
+    return lines
+
+
+def load_settings(env_file: Path | None = None, *, use_environ: bool = True, **overrides: object) -> Settings:
+    """Build the settings once for a process.
+
+    ``env_file`` defaults to ``$SEALMAIL_ENV_FILE`` or ``/etc/sealmail/sealmail.env`` when that exists.
+    With ``use_environ=False`` only the file counts (``check-config`` validates exactly the file).
+    Raises ``InvalidInput`` whose message has one line per problem.
+    """
+    if env_file is None:
+        from_env = os.environ.get(ENV_PREFIX + "ENV_FILE")
+        if from_env:
+            env_file = Path(from_env)
+        elif DEFAULT_ENV_FILE.exists():
+            env_file = DEFAULT_ENV_FILE
+    problems: list[str] = []
+    if env_file is not None:
+        if not env_file.is_file():
+            raise InvalidInput(f"env file {env_file}: not found")
+        try:
+            file_values = dotenv_values(env_file)
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InvalidInput(f"env file {env_file}: cannot be read ({exc})") from exc
+        problems += [f"{name}: unknown setting" for name in _unknown_prefixed(file_values)]
+    try:
+        if use_environ:
+            settings = Settings(_env_file=env_file, **overrides)
+        else:
+            settings = _FileOnlySettings(_env_file=env_file, **overrides)
+    except ValidationError as exc:
+        problems += describe_errors(exc)
+        settings = None
+    if problems:
+        raise InvalidInput("\n".join(problems))
+    assert settings is not None
+    return settings
+
+
+class _FileOnlySettings(Settings):
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, dotenv_settings)
+
+
+def settings_to_env(settings: Settings) -> dict[str, str]:
+    """The environment that rebuilds ``settings`` in a child process (``sealmail dev`` children)."""
+    env = {}
+    for name in Settings.model_fields:
+        value = getattr(settings, name)
+        if value is None:
+            continue
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        elif isinstance(value, bool):
+            value = "true" if value else "false"
+        env[ENV_PREFIX + name.upper()] = str(value)
+    return env
