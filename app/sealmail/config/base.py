@@ -1,0 +1,264 @@
+"""The config-store interface.
+
+Following Radicale's plug-in shape: the public methods here enforce the invariants (a domain's
+aliases go with it, an alias must belong to a hosted domain, logs page the same way everywhere)
+and call protected hooks that each backend implements. Both backends run one contract suite
+(``tests/contract/test_config_store.py``).
+
+The store is synchronous; async callers use ``asyncio.to_thread``.
+"""
+
+from __future__ import annotations
+
+import base64
+from abc import ABC, abstractmethod
+from dataclasses import replace
+from datetime import datetime
+
+from sealmail.addresses import AliasKind
+from sealmail.config.models import (
+    AdminAccount,
+    Alias,
+    AliasCredential,
+    ApiToken,
+    Domain,
+    LogEntry,
+    LogPage,
+    LogQuery,
+    now,
+)
+from sealmail.errors import InvalidInput, NotFound
+
+MAX_LOG_PAGE = 1000
+
+
+class ConfigStore(ABC):
+    """Admin accounts, domains, aliases, alias credentials, API tokens and the delivery/error log."""
+
+    # ---- lifecycle ------------------------------------------------------------------------------
+    @abstractmethod
+    def schema_version(self) -> int: ...
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        pass
+
+    def __enter__(self) -> ConfigStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---- domains --------------------------------------------------------------------------------
+    def add_domain(self, domain: Domain) -> Domain:
+        """Raises ``AlreadyExists`` when a domain of that name is hosted."""
+        self._insert_domain(domain)
+        return domain
+
+    def find_domain(self, name: str) -> Domain | None:
+        return self._get_domain(name)
+
+    def get_domain(self, name: str) -> Domain:
+        domain = self._get_domain(name)
+        if domain is None:
+            raise NotFound(f"domain {name} is not hosted here")
+        return domain
+
+    def list_domains(self) -> list[Domain]:
+        return sorted(self._list_domains(), key=lambda d: d.name)
+
+    def remove_domain(self, name: str) -> None:
+        """Remove a domain with its aliases and their credentials."""
+        self.get_domain(name)
+        for alias in self._list_aliases(name):
+            self._delete_credential(alias.id)
+            self._delete_alias(alias.id)
+        self._delete_domain(name)
+
+    # ---- aliases --------------------------------------------------------------------------------
+    def add_alias(self, alias: Alias) -> Alias:
+        """Raises ``NotFound`` for an unknown domain and ``AlreadyExists`` for a duplicate name."""
+        self.get_domain(alias.domain)
+        self._insert_alias(alias)
+        return alias
+
+    def get_alias(self, alias_id: str) -> Alias:
+        alias = self._get_alias(alias_id)
+        if alias is None:
+            raise NotFound(f"alias {alias_id} does not exist")
+        return alias
+
+    def find_alias(self, domain: str, kind: AliasKind, name: str) -> Alias | None:
+        return self._find_alias(domain, kind, name)
+
+    def list_aliases(self, domain: str | None = None) -> list[Alias]:
+        return sorted(self._list_aliases(domain), key=lambda a: (a.domain, a.kind != "exact", a.name))
+
+    def list_pattern_aliases(self, domain: str) -> list[Alias]:
+        """Regex and catch-all aliases of a domain, oldest first (the order they are tried in)."""
+        found = [a for a in self._list_aliases(domain) if a.kind != "exact"]
+        return sorted(found, key=lambda a: (a.created_at, a.id))
+
+    def update_alias(self, alias: Alias) -> Alias:
+        updated = replace(alias, updated_at=now())
+        if not self._replace_alias(updated):
+            raise NotFound(f"alias {alias.id} does not exist")
+        return updated
+
+    def remove_alias(self, alias_id: str) -> None:
+        self._delete_credential(alias_id)
+        if not self._delete_alias(alias_id):
+            raise NotFound(f"alias {alias_id} does not exist")
+
+    # ---- alias credentials ----------------------------------------------------------------------
+    def set_credential(self, credential: AliasCredential) -> None:
+        self.get_alias(credential.alias_id)
+        self._put_credential(credential)
+
+    def get_credential(self, alias_id: str) -> AliasCredential | None:
+        return self._get_credential(alias_id)
+
+    def remove_credential(self, alias_id: str) -> None:
+        self._delete_credential(alias_id)
+
+    # ---- admin accounts -------------------------------------------------------------------------
+    def add_admin(self, admin: AdminAccount) -> AdminAccount:
+        self._insert_admin(admin)
+        return admin
+
+    def get_admin(self, admin_id: str) -> AdminAccount:
+        admin = self._get_admin(admin_id)
+        if admin is None:
+            raise NotFound(f"admin account {admin_id} does not exist")
+        return admin
+
+    def find_admin(self, email: str) -> AdminAccount | None:
+        return self._find_admin(email)
+
+    def list_admins(self) -> list[AdminAccount]:
+        return sorted(self._list_admins(), key=lambda a: a.email)
+
+    def update_admin(self, admin: AdminAccount) -> AdminAccount:
+        if not self._replace_admin(admin):
+            raise NotFound(f"admin account {admin.id} does not exist")
+        return admin
+
+    def remove_admin(self, admin_id: str) -> None:
+        if not self._delete_admin(admin_id):
+            raise NotFound(f"admin account {admin_id} does not exist")
+
+    # ---- API tokens -----------------------------------------------------------------------------
+    def add_token(self, token: ApiToken) -> ApiToken:
+        self._insert_token(token)
+        return token
+
+    def get_token(self, token_id: str) -> ApiToken:
+        token = self._get_token(token_id)
+        if token is None:
+            raise NotFound(f"API token {token_id} does not exist")
+        return token
+
+    def find_token_by_hash(self, token_hash: str) -> ApiToken | None:
+        return self._find_token_by_hash(token_hash)
+
+    def list_tokens(self) -> list[ApiToken]:
+        return sorted(self._list_tokens(), key=lambda t: (t.created_at, t.id))
+
+    def update_token(self, token: ApiToken) -> ApiToken:
+        if not self._replace_token(token):
+            raise NotFound(f"API token {token.id} does not exist")
+        return token
+
+    def revoke_token(self, token_id: str) -> ApiToken:
+        token = self.get_token(token_id)
+        if token.revoked_at is None:
+            token = self.update_token(replace(token, revoked_at=now()))
+        return token
+
+    # ---- delivery and error log -----------------------------------------------------------------
+    def append_log(self, entry: LogEntry) -> LogEntry:
+        self._insert_log(entry)
+        return entry
+
+    def query_logs(self, query: LogQuery) -> LogPage:
+        """Newest first; ``next_cursor`` continues after the last entry returned."""
+        if not 1 <= query.limit <= MAX_LOG_PAGE:
+            raise InvalidInput(f"limit must be between 1 and {MAX_LOG_PAGE}")
+        after = decode_cursor(query.cursor) if query.cursor else None
+        found = self._query_logs(query, after, query.limit + 1)
+        entries = found[: query.limit]
+        more = len(found) > query.limit
+        return LogPage(entries=entries, next_cursor=encode_cursor(entries[-1]) if more and entries else None)
+
+    # ---- hooks each backend implements ------------------------------------------------------------
+    @abstractmethod
+    def _insert_domain(self, domain: Domain) -> None: ...
+    @abstractmethod
+    def _get_domain(self, name: str) -> Domain | None: ...
+    @abstractmethod
+    def _list_domains(self) -> list[Domain]: ...
+    @abstractmethod
+    def _delete_domain(self, name: str) -> None: ...
+
+    @abstractmethod
+    def _insert_alias(self, alias: Alias) -> None: ...
+    @abstractmethod
+    def _get_alias(self, alias_id: str) -> Alias | None: ...
+    @abstractmethod
+    def _find_alias(self, domain: str, kind: AliasKind, name: str) -> Alias | None: ...
+    @abstractmethod
+    def _list_aliases(self, domain: str | None) -> list[Alias]: ...
+    @abstractmethod
+    def _replace_alias(self, alias: Alias) -> bool: ...
+    @abstractmethod
+    def _delete_alias(self, alias_id: str) -> bool: ...
+
+    @abstractmethod
+    def _put_credential(self, credential: AliasCredential) -> None: ...
+    @abstractmethod
+    def _get_credential(self, alias_id: str) -> AliasCredential | None: ...
+    @abstractmethod
+    def _delete_credential(self, alias_id: str) -> None: ...
+
+    @abstractmethod
+    def _insert_admin(self, admin: AdminAccount) -> None: ...
+    @abstractmethod
+    def _get_admin(self, admin_id: str) -> AdminAccount | None: ...
+    @abstractmethod
+    def _find_admin(self, email: str) -> AdminAccount | None: ...
+    @abstractmethod
+    def _list_admins(self) -> list[AdminAccount]: ...
+    @abstractmethod
+    def _replace_admin(self, admin: AdminAccount) -> bool: ...
+    @abstractmethod
+    def _delete_admin(self, admin_id: str) -> bool: ...
+
+    @abstractmethod
+    def _insert_token(self, token: ApiToken) -> None: ...
+    @abstractmethod
+    def _get_token(self, token_id: str) -> ApiToken | None: ...
+    @abstractmethod
+    def _find_token_by_hash(self, token_hash: str) -> ApiToken | None: ...
+    @abstractmethod
+    def _list_tokens(self) -> list[ApiToken]: ...
+    @abstractmethod
+    def _replace_token(self, token: ApiToken) -> bool: ...
+
+    @abstractmethod
+    def _insert_log(self, entry: LogEntry) -> None: ...
+    @abstractmethod
+    def _query_logs(self, query: LogQuery, after: tuple[datetime, str] | None, limit: int) -> list[LogEntry]:
+        """Entries matching ``query`` ordered by (time, id) descending, strictly after ``after``."""
+
+
+def encode_cursor(entry: LogEntry) -> str:
+    raw = f"{entry.time.isoformat()}|{entry.id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        time_text, entry_id = raw.split("|", 1)
+        return datetime.fromisoformat(time_text), entry_id
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidInput("invalid cursor") from None

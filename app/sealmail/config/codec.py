@@ -1,0 +1,98 @@
+"""Turning config records into backend values and back, driven by the dataclass field types."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+def _kinds(cls: type) -> dict[str, str]:
+    kinds = {}
+    for f in dataclasses.fields(cls):
+        text = str(f.type)
+        if "datetime" in text:
+            kinds[f.name] = "datetime"
+        elif text.startswith("list"):
+            kinds[f.name] = "list"
+        elif text == "bool":
+            kinds[f.name] = "bool"
+        else:
+            kinds[f.name] = "plain"
+    return kinds
+
+
+_KIND_CACHE: dict[type, dict[str, str]] = {}
+
+
+def field_kinds(cls: type) -> dict[str, str]:
+    if cls not in _KIND_CACHE:
+        _KIND_CACHE[cls] = _kinds(cls)
+    return _KIND_CACHE[cls]
+
+
+def format_time(value: datetime) -> str:
+    """Fixed-width UTC text, so SQLite orders it correctly as a string."""
+    value = value.astimezone(UTC)
+    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+
+
+def parse_time(value: str | datetime) -> datetime:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    return datetime.fromisoformat(value)
+
+
+def to_sql(obj: Any) -> dict[str, Any]:
+    out = {}
+    for name, kind in field_kinds(type(obj)).items():
+        value = getattr(obj, name)
+        if value is None:
+            out[name] = None
+        elif kind == "datetime":
+            out[name] = format_time(value)
+        elif kind == "list":
+            out[name] = json.dumps(list(value), ensure_ascii=False)
+        elif kind == "bool":
+            out[name] = int(bool(value))
+        else:
+            out[name] = value
+    return out
+
+
+def from_sql(cls: type[T], row: Any) -> T:
+    values = {}
+    for name, kind in field_kinds(cls).items():
+        value = row[name]
+        if value is None:
+            values[name] = None
+        elif kind == "datetime":
+            values[name] = parse_time(value)
+        elif kind == "list":
+            values[name] = json.loads(value)
+        elif kind == "bool":
+            values[name] = bool(value)
+        else:
+            values[name] = value
+    return cls(**values)
+
+
+def to_document(obj: Any, key: str = "id") -> dict[str, Any]:
+    doc = {name: getattr(obj, name) for name in field_kinds(type(obj))}
+    doc["_id"] = doc.pop(key)
+    return doc
+
+
+def from_document(cls: type[T], doc: dict[str, Any], key: str = "id") -> T:
+    values = {}
+    for name, kind in field_kinds(cls).items():
+        value = doc["_id"] if name == key else doc.get(name)
+        if kind == "datetime" and value is not None:
+            value = parse_time(value)
+        elif kind == "list" and value is not None:
+            value = list(value)
+        values[name] = value
+    return cls(**values)

@@ -1,0 +1,194 @@
+"""MongoDB config store for multi-server deployments (a replica set shared by every host).
+
+Ids are Sealmail's own random ids (``_id``), so records move between backends unchanged. Indexes
+are created at start (idempotent); the schema version is a document in ``meta``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import pymongo
+from pymongo import ASCENDING, DESCENDING
+from pymongo.errors import DuplicateKeyError
+
+from sealmail.addresses import AliasKind
+from sealmail.config.base import ConfigStore
+from sealmail.config.codec import from_document, to_document
+from sealmail.config.models import AdminAccount, Alias, AliasCredential, ApiToken, Domain, LogEntry, LogQuery
+from sealmail.errors import AlreadyExists, ConfigStoreError
+
+SCHEMA_VERSION = 1
+
+# Index definitions per collection: (keys, options). Applied at every start; MongoDB skips existing ones.
+INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict[str, Any]]]] = {
+    "domains": [([("name", ASCENDING)], {"unique": True})],
+    "aliases": [
+        ([("domain", ASCENDING), ("kind", ASCENDING), ("name", ASCENDING)], {"unique": True}),
+    ],
+    "admins": [([("email", ASCENDING)], {"unique": True})],
+    "api_tokens": [([("token_hash", ASCENDING)], {"unique": True})],
+    "logs": [
+        ([("time", DESCENDING), ("_id", DESCENDING)], {}),
+        ([("kind", ASCENDING), ("time", DESCENDING), ("_id", DESCENDING)], {}),
+        ([("domain", ASCENDING), ("time", DESCENDING), ("_id", DESCENDING)], {}),
+        ([("address", ASCENDING), ("time", DESCENDING), ("_id", DESCENDING)], {}),
+    ],
+}
+
+
+class MongoConfigStore(ConfigStore):
+    def __init__(self, url: str | None = None, database: str = "sealmail", *, client: Any = None) -> None:
+        """Connect to ``url`` (replica-set URLs welcome), or use a ready ``client`` (tests: mongomock)."""
+        if client is None:
+            if url is None:
+                raise ConfigStoreError("a MongoDB URL is required")
+            client = pymongo.MongoClient(url, tz_aware=True, serverSelectionTimeoutMS=10_000)
+        self._client = client
+        self._owns_client = url is not None
+        self.db = client[database]
+        self._prepare()
+
+    def _prepare(self) -> None:
+        meta = self.db.meta.find_one({"_id": "schema"})
+        version = meta["version"] if meta else 0
+        if version > SCHEMA_VERSION:
+            raise ConfigStoreError(
+                f"MongoDB config store has schema version {version}, newer than this Sealmail "
+                f"understands ({SCHEMA_VERSION}): upgrade Sealmail before using it"
+            )
+        for collection, indexes in INDEXES.items():
+            for keys, options in indexes:
+                self.db[collection].create_index(keys, **options)
+        if version < SCHEMA_VERSION:
+            self.db.meta.update_one({"_id": "schema"}, {"$set": {"version": SCHEMA_VERSION}}, upsert=True)
+
+    def schema_version(self) -> int:
+        meta = self.db.meta.find_one({"_id": "schema"})
+        return meta["version"] if meta else 0
+
+    def close(self) -> None:
+        if self._owns_client:
+            self._client.close()
+
+    # ---- helpers --------------------------------------------------------------------------------
+    def _insert(self, collection: str, obj: Any, what: str, key: str = "id") -> None:
+        try:
+            self.db[collection].insert_one(to_document(obj, key))
+        except DuplicateKeyError:
+            raise AlreadyExists(f"{what} exists already") from None
+
+    def _replace(self, collection: str, obj: Any, key: str = "id") -> bool:
+        doc = to_document(obj, key)
+        try:
+            result = self.db[collection].replace_one({"_id": doc["_id"]}, doc)
+        except DuplicateKeyError:
+            raise AlreadyExists(f"another {collection[:-1]} has that name") from None
+        return result.matched_count > 0
+
+    def _one(self, cls: type, collection: str, query: dict[str, Any], key: str = "id") -> Any:
+        doc = self.db[collection].find_one(query)
+        return from_document(cls, doc, key) if doc else None
+
+    def _many(self, cls: type, collection: str, query: dict[str, Any]) -> list[Any]:
+        return [from_document(cls, doc) for doc in self.db[collection].find(query)]
+
+    # ---- domains --------------------------------------------------------------------------------
+    def _insert_domain(self, domain: Domain) -> None:
+        self._insert("domains", domain, f"domain {domain.unicode_name}")
+
+    def _get_domain(self, name: str) -> Domain | None:
+        return self._one(Domain, "domains", {"name": name})
+
+    def _list_domains(self) -> list[Domain]:
+        return self._many(Domain, "domains", {})
+
+    def _delete_domain(self, name: str) -> None:
+        self.db.domains.delete_one({"name": name})
+
+    # ---- aliases --------------------------------------------------------------------------------
+    def _insert_alias(self, alias: Alias) -> None:
+        self._insert("aliases", alias, f"alias {alias.name}@{alias.domain}")
+
+    def _get_alias(self, alias_id: str) -> Alias | None:
+        return self._one(Alias, "aliases", {"_id": alias_id})
+
+    def _find_alias(self, domain: str, kind: AliasKind, name: str) -> Alias | None:
+        return self._one(Alias, "aliases", {"domain": domain, "kind": kind, "name": name})
+
+    def _list_aliases(self, domain: str | None) -> list[Alias]:
+        return self._many(Alias, "aliases", {} if domain is None else {"domain": domain})
+
+    def _replace_alias(self, alias: Alias) -> bool:
+        return self._replace("aliases", alias)
+
+    def _delete_alias(self, alias_id: str) -> bool:
+        return self.db.aliases.delete_one({"_id": alias_id}).deleted_count > 0
+
+    # ---- credentials ----------------------------------------------------------------------------
+    def _put_credential(self, credential: AliasCredential) -> None:
+        doc = to_document(credential, "alias_id")
+        self.db.alias_credentials.replace_one({"_id": doc["_id"]}, doc, upsert=True)
+
+    def _get_credential(self, alias_id: str) -> AliasCredential | None:
+        return self._one(AliasCredential, "alias_credentials", {"_id": alias_id}, "alias_id")
+
+    def _delete_credential(self, alias_id: str) -> None:
+        self.db.alias_credentials.delete_one({"_id": alias_id})
+
+    # ---- admins ---------------------------------------------------------------------------------
+    def _insert_admin(self, admin: AdminAccount) -> None:
+        self._insert("admins", admin, f"admin account {admin.email}")
+
+    def _get_admin(self, admin_id: str) -> AdminAccount | None:
+        return self._one(AdminAccount, "admins", {"_id": admin_id})
+
+    def _find_admin(self, email: str) -> AdminAccount | None:
+        return self._one(AdminAccount, "admins", {"email": email})
+
+    def _list_admins(self) -> list[AdminAccount]:
+        return self._many(AdminAccount, "admins", {})
+
+    def _replace_admin(self, admin: AdminAccount) -> bool:
+        return self._replace("admins", admin)
+
+    def _delete_admin(self, admin_id: str) -> bool:
+        return self.db.admins.delete_one({"_id": admin_id}).deleted_count > 0
+
+    # ---- tokens ---------------------------------------------------------------------------------
+    def _insert_token(self, token: ApiToken) -> None:
+        self._insert("api_tokens", token, "an API token with that hash")
+
+    def _get_token(self, token_id: str) -> ApiToken | None:
+        return self._one(ApiToken, "api_tokens", {"_id": token_id})
+
+    def _find_token_by_hash(self, token_hash: str) -> ApiToken | None:
+        return self._one(ApiToken, "api_tokens", {"token_hash": token_hash})
+
+    def _list_tokens(self) -> list[ApiToken]:
+        return self._many(ApiToken, "api_tokens", {})
+
+    def _replace_token(self, token: ApiToken) -> bool:
+        return self._replace("api_tokens", token)
+
+    # ---- logs -----------------------------------------------------------------------------------
+    def _insert_log(self, entry: LogEntry) -> None:
+        self._insert("logs", entry, f"log entry {entry.id}")
+
+    def _query_logs(self, query: LogQuery, after: tuple[datetime, str] | None, limit: int) -> list[LogEntry]:
+        conditions: list[dict[str, Any]] = []
+        for name in ("kind", "domain", "address", "status"):
+            value = getattr(query, name)
+            if value is not None:
+                conditions.append({name: value})
+        if query.since is not None:
+            conditions.append({"time": {"$gte": query.since}})
+        if query.until is not None:
+            conditions.append({"time": {"$lt": query.until}})
+        if after is not None:
+            t, entry_id = after
+            conditions.append({"$or": [{"time": {"$lt": t}}, {"time": t, "_id": {"$lt": entry_id}}]})
+        filt = {"$and": conditions} if conditions else {}
+        cursor = self.db.logs.find(filt).sort([("time", DESCENDING), ("_id", DESCENDING)]).limit(limit)
+        return [from_document(LogEntry, doc) for doc in cursor]

@@ -1,0 +1,286 @@
+"""Embedded config store: one SQLite file in the data directory (the single-host default).
+
+WAL mode so the components and a second terminal's CLI can read while one writes; the schema
+version lives in ``PRAGMA user_version`` and ``MIGRATIONS`` only ever grows (forward migrations).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sealmail.addresses import AliasKind
+from sealmail.config.base import ConfigStore
+from sealmail.config.codec import format_time, from_sql, to_sql
+from sealmail.config.models import AdminAccount, Alias, AliasCredential, ApiToken, Domain, LogEntry, LogQuery
+from sealmail.errors import AlreadyExists, ConfigStoreError
+
+# Each entry upgrades the schema from version N to N+1. Never edit a released entry: append.
+MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE domains (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        unicode_name TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE aliases (
+        id TEXT PRIMARY KEY,
+        domain TEXT NOT NULL REFERENCES domains(name) ON DELETE CASCADE,
+        kind TEXT NOT NULL CHECK (kind IN ('exact', 'catchall', 'regex')),
+        name TEXT NOT NULL,
+        recipients TEXT NOT NULL,
+        storage INTEGER NOT NULL,
+        enabled INTEGER NOT NULL,
+        disabled_reply TEXT NOT NULL CHECK (disabled_reply IN ('drop', 'defer', 'reject')),
+        quota INTEGER,
+        description TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        UNIQUE (domain, kind, name)
+    );
+    CREATE TABLE alias_credentials (
+        alias_id TEXT PRIMARY KEY REFERENCES aliases(id) ON DELETE CASCADE,
+        password_hash TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE TABLE admins (
+        id TEXT PRIMARY KEY,
+        email TEXT NOT NULL UNIQUE,
+        password_hash TEXT NOT NULL,
+        totp_secret TEXT,
+        recovery_codes TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        last_login_at TEXT
+    );
+    CREATE TABLE api_tokens (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        token_hash TEXT NOT NULL UNIQUE,
+        scopes TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        last_used_at TEXT,
+        revoked_at TEXT
+    );
+    CREATE TABLE logs (
+        id TEXT PRIMARY KEY,
+        time TEXT NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('delivery', 'error')),
+        component TEXT NOT NULL,
+        status TEXT NOT NULL,
+        domain TEXT,
+        address TEXT,
+        message_id TEXT,
+        peer TEXT,
+        detail TEXT NOT NULL
+    );
+    CREATE INDEX logs_by_time ON logs (time DESC, id DESC);
+    CREATE INDEX logs_by_kind ON logs (kind, time DESC, id DESC);
+    CREATE INDEX logs_by_domain ON logs (domain, time DESC, id DESC);
+    CREATE INDEX logs_by_address ON logs (address, time DESC, id DESC);
+    """,
+]
+
+
+class SQLiteConfigStore(ConfigStore):
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        self._migrate()
+
+    # ---- connections ----------------------------------------------------------------------------
+    def _db(self) -> sqlite3.Connection:
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(self.path, isolation_level=None, timeout=5.0, check_same_thread=False)
+            db.row_factory = sqlite3.Row
+            db.execute("PRAGMA journal_mode = WAL")
+            db.execute("PRAGMA synchronous = NORMAL")
+            db.execute("PRAGMA foreign_keys = ON")
+            db.execute("PRAGMA busy_timeout = 5000")
+            self._local.db = db
+            with self._lock:
+                self._all.append(db)
+        return db
+
+    def close(self) -> None:
+        with self._lock:
+            for db in self._all:
+                db.close()
+            self._all.clear()
+        self._local = threading.local()
+
+    def _migrate(self) -> None:
+        db = self._db()
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        if version > len(MIGRATIONS):
+            raise ConfigStoreError(
+                f"config store {self.path} has schema version {version}, newer than this Sealmail "
+                f"understands ({len(MIGRATIONS)}): upgrade Sealmail before using it"
+            )
+        if version == len(MIGRATIONS):
+            return
+        db.execute("BEGIN IMMEDIATE")  # one process migrates; the others wait, then see the new version
+        try:
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            for number in range(version, len(MIGRATIONS)):
+                for statement in _statements(MIGRATIONS[number]):
+                    db.execute(statement)
+                db.execute(f"PRAGMA user_version = {number + 1}")
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+    def schema_version(self) -> int:
+        return self._db().execute("PRAGMA user_version").fetchone()[0]
+
+    # ---- helpers --------------------------------------------------------------------------------
+    def _insert(self, table: str, obj: Any, what: str) -> None:
+        row = to_sql(obj)
+        columns = ", ".join(row)
+        marks = ", ".join(f":{c}" for c in row)
+        try:
+            self._db().execute(f"INSERT INTO {table} ({columns}) VALUES ({marks})", row)  # noqa: S608 - our names, bound values
+        except sqlite3.IntegrityError as exc:
+            if "UNIQUE" in str(exc) or "PRIMARY KEY" in str(exc):
+                raise AlreadyExists(f"{what} exists already") from None
+            raise
+
+    def _replace(self, table: str, obj: Any, key: str = "id") -> bool:
+        row = to_sql(obj)
+        sets = ", ".join(f"{c} = :{c}" for c in row if c != key)
+        try:
+            cur = self._db().execute(f"UPDATE {table} SET {sets} WHERE {key} = :{key}", row)  # noqa: S608 - as above
+        except sqlite3.IntegrityError:
+            raise AlreadyExists(f"another {table[:-1]} has that name") from None
+        return cur.rowcount > 0
+
+    def _one(self, cls: type, sql: str, *args: Any) -> Any:
+        row = self._db().execute(sql, args).fetchone()
+        return from_sql(cls, row) if row else None
+
+    def _many(self, cls: type, sql: str, *args: Any) -> list[Any]:
+        return [from_sql(cls, row) for row in self._db().execute(sql, args).fetchall()]
+
+    def _delete(self, sql: str, *args: Any) -> bool:
+        return self._db().execute(sql, args).rowcount > 0
+
+    # ---- domains --------------------------------------------------------------------------------
+    def _insert_domain(self, domain: Domain) -> None:
+        self._insert("domains", domain, f"domain {domain.unicode_name}")
+
+    def _get_domain(self, name: str) -> Domain | None:
+        return self._one(Domain, "SELECT * FROM domains WHERE name = ?", name)
+
+    def _list_domains(self) -> list[Domain]:
+        return self._many(Domain, "SELECT * FROM domains")
+
+    def _delete_domain(self, name: str) -> None:
+        self._delete("DELETE FROM domains WHERE name = ?", name)
+
+    # ---- aliases --------------------------------------------------------------------------------
+    def _insert_alias(self, alias: Alias) -> None:
+        self._insert("aliases", alias, f"alias {alias.name}@{alias.domain}")
+
+    def _get_alias(self, alias_id: str) -> Alias | None:
+        return self._one(Alias, "SELECT * FROM aliases WHERE id = ?", alias_id)
+
+    def _find_alias(self, domain: str, kind: AliasKind, name: str) -> Alias | None:
+        return self._one(Alias, "SELECT * FROM aliases WHERE domain = ? AND kind = ? AND name = ?", domain, kind, name)
+
+    def _list_aliases(self, domain: str | None) -> list[Alias]:
+        if domain is None:
+            return self._many(Alias, "SELECT * FROM aliases")
+        return self._many(Alias, "SELECT * FROM aliases WHERE domain = ?", domain)
+
+    def _replace_alias(self, alias: Alias) -> bool:
+        return self._replace("aliases", alias)
+
+    def _delete_alias(self, alias_id: str) -> bool:
+        return self._delete("DELETE FROM aliases WHERE id = ?", alias_id)
+
+    # ---- credentials ----------------------------------------------------------------------------
+    def _put_credential(self, credential: AliasCredential) -> None:
+        row = to_sql(credential)
+        columns = ", ".join(row)
+        marks = ", ".join(f":{c}" for c in row)
+        sql = f"INSERT OR REPLACE INTO alias_credentials ({columns}) VALUES ({marks})"  # noqa: S608 - our names
+        self._db().execute(sql, row)
+
+    def _get_credential(self, alias_id: str) -> AliasCredential | None:
+        return self._one(AliasCredential, "SELECT * FROM alias_credentials WHERE alias_id = ?", alias_id)
+
+    def _delete_credential(self, alias_id: str) -> None:
+        self._delete("DELETE FROM alias_credentials WHERE alias_id = ?", alias_id)
+
+    # ---- admins ---------------------------------------------------------------------------------
+    def _insert_admin(self, admin: AdminAccount) -> None:
+        self._insert("admins", admin, f"admin account {admin.email}")
+
+    def _get_admin(self, admin_id: str) -> AdminAccount | None:
+        return self._one(AdminAccount, "SELECT * FROM admins WHERE id = ?", admin_id)
+
+    def _find_admin(self, email: str) -> AdminAccount | None:
+        return self._one(AdminAccount, "SELECT * FROM admins WHERE email = ?", email)
+
+    def _list_admins(self) -> list[AdminAccount]:
+        return self._many(AdminAccount, "SELECT * FROM admins")
+
+    def _replace_admin(self, admin: AdminAccount) -> bool:
+        return self._replace("admins", admin)
+
+    def _delete_admin(self, admin_id: str) -> bool:
+        return self._delete("DELETE FROM admins WHERE id = ?", admin_id)
+
+    # ---- tokens ---------------------------------------------------------------------------------
+    def _insert_token(self, token: ApiToken) -> None:
+        self._insert("api_tokens", token, "an API token with that hash")
+
+    def _get_token(self, token_id: str) -> ApiToken | None:
+        return self._one(ApiToken, "SELECT * FROM api_tokens WHERE id = ?", token_id)
+
+    def _find_token_by_hash(self, token_hash: str) -> ApiToken | None:
+        return self._one(ApiToken, "SELECT * FROM api_tokens WHERE token_hash = ?", token_hash)
+
+    def _list_tokens(self) -> list[ApiToken]:
+        return self._many(ApiToken, "SELECT * FROM api_tokens")
+
+    def _replace_token(self, token: ApiToken) -> bool:
+        return self._replace("api_tokens", token)
+
+    # ---- logs -----------------------------------------------------------------------------------
+    def _insert_log(self, entry: LogEntry) -> None:
+        self._insert("logs", entry, f"log entry {entry.id}")
+
+    def _query_logs(self, query: LogQuery, after: tuple[datetime, str] | None, limit: int) -> list[LogEntry]:
+        where, args = [], []
+        for column in ("kind", "domain", "address", "status"):
+            value = getattr(query, column)
+            if value is not None:
+                where.append(f"{column} = ?")
+                args.append(value)
+        if query.since is not None:
+            where.append("time >= ?")
+            args.append(format_time(query.since))
+        if query.until is not None:
+            where.append("time < ?")
+            args.append(format_time(query.until))
+        if after is not None:
+            where.append("(time < ? OR (time = ? AND id < ?))")
+            args += [format_time(after[0]), format_time(after[0]), after[1]]
+        sql = "SELECT * FROM logs"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY time DESC, id DESC LIMIT ?"
+        return self._many(LogEntry, sql, *args, limit)
+
+
+def _statements(script: str) -> list[str]:
+    return [s.strip() for s in script.split(";") if s.strip()]

@@ -1,0 +1,308 @@
+"""One contract for every config-store backend.
+
+Runs against SQLite (a real file), MongoDB through mongomock, and a real MongoDB server whenever
+``MONGODB_URL`` is set (each run uses a fresh database that is dropped afterwards).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+
+from sealmail.config.base import ConfigStore
+from sealmail.config.models import (
+    AdminAccount,
+    Alias,
+    AliasCredential,
+    ApiToken,
+    Domain,
+    LogEntry,
+    LogQuery,
+    now,
+)
+from sealmail.errors import AlreadyExists, InvalidInput, NotFound
+
+BACKENDS = ["sqlite", "mongomock"]
+if os.environ.get("MONGODB_URL"):
+    BACKENDS.append("mongodb")
+
+
+@pytest.fixture(params=BACKENDS)
+def store(request: pytest.FixtureRequest, tmp_path):
+    if request.param == "sqlite":
+        from sealmail.config.sqlite import SQLiteConfigStore
+
+        s: ConfigStore = SQLiteConfigStore(tmp_path / "config.sqlite")
+        yield s
+        s.close()
+    elif request.param == "mongomock":
+        import mongomock
+
+        from sealmail.config.mongodb import MongoConfigStore
+
+        yield MongoConfigStore(client=mongomock.MongoClient(tz_aware=True), database="sealmail_test")
+    else:
+        import pymongo
+
+        from sealmail.config.mongodb import MongoConfigStore
+
+        name = f"sealmail_test_{secrets.token_hex(4)}"
+        client = pymongo.MongoClient(os.environ["MONGODB_URL"], tz_aware=True)
+        try:
+            yield MongoConfigStore(client=client, database=name)
+        finally:
+            client.drop_database(name)
+            client.close()
+
+
+def _domain(store: ConfigStore, name: str = "example.test") -> Domain:
+    return store.add_domain(Domain(name=name, unicode_name=name))
+
+
+def test_schema_is_current(store: ConfigStore) -> None:
+    assert store.schema_version() >= 1
+
+
+# ---- domains --------------------------------------------------------------------------------------
+
+
+def test_domain_round_trip(store: ConfigStore) -> None:
+    added = store.add_domain(Domain(name="xn--universitxyz-jeb.fr", unicode_name="universitéxyz.fr"))
+    found = store.get_domain("xn--universitxyz-jeb.fr")
+    assert found == added
+    assert found.created_at.tzinfo is not None
+    assert store.find_domain("universitéxyz.fr") is None  # the key is the ASCII form; services normalise
+
+
+def test_duplicate_domain_is_refused(store: ConfigStore) -> None:
+    _domain(store)
+    with pytest.raises(AlreadyExists):
+        _domain(store)
+
+
+def test_domains_are_listed_by_name(store: ConfigStore) -> None:
+    for name in ("b.test", "a.test", "c.test"):
+        _domain(store, name)
+    assert [d.name for d in store.list_domains()] == ["a.test", "b.test", "c.test"]
+
+
+def test_unknown_domain(store: ConfigStore) -> None:
+    assert store.find_domain("nope.test") is None
+    with pytest.raises(NotFound):
+        store.get_domain("nope.test")
+    with pytest.raises(NotFound):
+        store.remove_domain("nope.test")
+
+
+def test_removing_a_domain_removes_its_aliases_and_credentials(store: ConfigStore) -> None:
+    _domain(store, "a.test")
+    _domain(store, "b.test")
+    gone = store.add_alias(Alias(domain="a.test", kind="exact", name="x", storage=True))
+    kept = store.add_alias(Alias(domain="b.test", kind="exact", name="x", storage=True))
+    store.set_credential(AliasCredential(alias_id=gone.id, password_hash="$argon2id$gone"))
+    store.set_credential(AliasCredential(alias_id=kept.id, password_hash="$argon2id$kept"))
+    store.remove_domain("a.test")
+    assert store.find_domain("a.test") is None
+    assert store.list_aliases() == [kept]
+    assert store.get_credential(gone.id) is None
+    assert store.get_credential(kept.id) is not None
+
+
+# ---- aliases --------------------------------------------------------------------------------------
+
+
+def test_alias_round_trip_keeps_every_field(store: ConfigStore) -> None:
+    _domain(store)
+    alias = Alias(
+        domain="example.test",
+        kind="exact",
+        name="rémi",
+        recipients=["bob@example.com", "https://hooks.example.com/in"],
+        storage=True,
+        enabled=False,
+        disabled_reply="defer",
+        quota=5 * 1024**3,
+        description="Rémi's mailbox",
+    )
+    store.add_alias(alias)
+    assert store.get_alias(alias.id) == alias
+    assert store.find_alias("example.test", "exact", "rémi") == alias
+
+
+def test_alias_needs_a_hosted_domain(store: ConfigStore) -> None:
+    with pytest.raises(NotFound):
+        store.add_alias(Alias(domain="nope.test", kind="exact", name="x", storage=True))
+
+
+def test_alias_names_are_unique_per_domain_and_kind(store: ConfigStore) -> None:
+    _domain(store, "a.test")
+    _domain(store, "b.test")
+    store.add_alias(Alias(domain="a.test", kind="exact", name="x", storage=True))
+    store.add_alias(Alias(domain="b.test", kind="exact", name="x", storage=True))
+    with pytest.raises(AlreadyExists):
+        store.add_alias(Alias(domain="a.test", kind="exact", name="x", storage=True))
+
+
+def test_aliases_are_listed_per_domain(store: ConfigStore) -> None:
+    _domain(store, "a.test")
+    _domain(store, "b.test")
+    for domain, name in [("b.test", "z"), ("a.test", "y"), ("a.test", "x")]:
+        store.add_alias(Alias(domain=domain, kind="exact", name=name, storage=True))
+    assert [(a.domain, a.name) for a in store.list_aliases()] == [("a.test", "x"), ("a.test", "y"), ("b.test", "z")]
+    assert [a.name for a in store.list_aliases("a.test")] == ["x", "y"]
+    assert store.list_aliases("c.test") == []
+
+
+def test_pattern_aliases_come_oldest_first(store: ConfigStore) -> None:
+    _domain(store)
+    start = now()
+    made = []
+    for i, (kind, name) in enumerate([("regex", "/^b/"), ("catchall", "*"), ("regex", "/^a/")]):
+        alias = Alias(domain="example.test", kind=kind, name=name, recipients=["x@y.test"])
+        alias.created_at = start + timedelta(seconds=i)
+        made.append(store.add_alias(alias))
+    store.add_alias(Alias(domain="example.test", kind="exact", name="plain", storage=True))
+    assert store.list_pattern_aliases("example.test") == made
+
+
+def test_update_alias(store: ConfigStore) -> None:
+    _domain(store)
+    alias = store.add_alias(Alias(domain="example.test", kind="exact", name="x", storage=True))
+    changed = store.update_alias(replace(alias, enabled=False, recipients=["a@b.test"], quota=None))
+    assert changed.updated_at >= alias.updated_at
+    assert store.get_alias(alias.id) == changed
+    assert changed.enabled is False
+    assert changed.recipients == ["a@b.test"]
+    with pytest.raises(NotFound):
+        store.update_alias(Alias(domain="example.test", kind="exact", name="ghost"))
+
+
+def test_remove_alias(store: ConfigStore) -> None:
+    _domain(store)
+    alias = store.add_alias(Alias(domain="example.test", kind="exact", name="x", storage=True))
+    store.set_credential(AliasCredential(alias_id=alias.id, password_hash="$argon2id$x"))
+    store.remove_alias(alias.id)
+    assert store.find_alias("example.test", "exact", "x") is None
+    assert store.get_credential(alias.id) is None
+    with pytest.raises(NotFound):
+        store.remove_alias(alias.id)
+    with pytest.raises(NotFound):
+        store.get_alias(alias.id)
+
+
+# ---- credentials ----------------------------------------------------------------------------------
+
+
+def test_credentials(store: ConfigStore) -> None:
+    _domain(store)
+    alias = store.add_alias(Alias(domain="example.test", kind="exact", name="x", storage=True))
+    assert store.get_credential(alias.id) is None
+    store.set_credential(AliasCredential(alias_id=alias.id, password_hash="$argon2id$one"))
+    store.set_credential(AliasCredential(alias_id=alias.id, password_hash="$argon2id$two"))
+    credential = store.get_credential(alias.id)
+    assert credential is not None
+    assert credential.password_hash == "$argon2id$two"
+    store.remove_credential(alias.id)
+    assert store.get_credential(alias.id) is None
+    with pytest.raises(NotFound):
+        store.set_credential(AliasCredential(alias_id="0" * 24, password_hash="$argon2id$x"))
+
+
+# ---- admin accounts -------------------------------------------------------------------------------
+
+
+def test_admin_accounts(store: ConfigStore) -> None:
+    admin = store.add_admin(AdminAccount(email="root@example.test", password_hash="$argon2id$a"))
+    with pytest.raises(AlreadyExists):
+        store.add_admin(AdminAccount(email="root@example.test", password_hash="$argon2id$b"))
+    assert store.find_admin("root@example.test") == admin
+    assert store.get_admin(admin.id) == admin
+    updated = store.update_admin(
+        replace(admin, totp_secret="JBSWY3DPEHPK3PXP", recovery_codes=["h1", "h2"], last_login_at=now())
+    )
+    assert store.get_admin(admin.id) == updated
+    store.add_admin(AdminAccount(email="another@example.test", password_hash="$argon2id$c"))
+    assert [a.email for a in store.list_admins()] == ["another@example.test", "root@example.test"]
+    store.remove_admin(admin.id)
+    assert store.find_admin("root@example.test") is None
+    with pytest.raises(NotFound):
+        store.remove_admin(admin.id)
+    with pytest.raises(NotFound):
+        store.update_admin(admin)
+
+
+# ---- API tokens -----------------------------------------------------------------------------------
+
+
+def test_api_tokens(store: ConfigStore) -> None:
+    first = store.add_token(ApiToken(name="ci", token_hash="a" * 64, scopes=["domains:read"]))
+    with pytest.raises(AlreadyExists):
+        store.add_token(ApiToken(name="dup", token_hash="a" * 64))
+    second = ApiToken(name="ops", token_hash="b" * 64, scopes=["*"])
+    second.created_at = first.created_at + timedelta(seconds=1)
+    store.add_token(second)
+    assert store.find_token_by_hash("a" * 64) == first
+    assert store.find_token_by_hash("c" * 64) is None
+    assert store.list_tokens() == [first, second]
+    revoked = store.revoke_token(first.id)
+    assert revoked.revoked_at is not None
+    assert store.get_token(first.id).revoked_at == revoked.revoked_at
+    assert store.revoke_token(first.id).revoked_at == revoked.revoked_at  # idempotent
+    with pytest.raises(NotFound):
+        store.revoke_token("0" * 24)
+
+
+# ---- logs -----------------------------------------------------------------------------------------
+
+
+def _log(store: ConfigStore, i: int, base, **fields) -> LogEntry:
+    entry = LogEntry(
+        kind=fields.pop("kind", "delivery"), component="mx", status=fields.pop("status", "stored"), **fields
+    )
+    entry.time = base + timedelta(seconds=i)
+    return store.append_log(entry)
+
+
+def test_logs_newest_first_with_filters(store: ConfigStore) -> None:
+    base = now()
+    _log(store, 0, base, domain="a.test", address="x@a.test")
+    _log(store, 1, base, kind="error", status="failed", domain="b.test", detail="DNS timeout")
+    _log(store, 2, base, domain="a.test", address="y@a.test", status="forwarded")
+    page = store.query_logs(LogQuery())
+    assert [e.time for e in page.entries] == [base + timedelta(seconds=s) for s in (2, 1, 0)]
+    assert page.next_cursor is None
+    assert [e.detail for e in store.query_logs(LogQuery(kind="error")).entries] == ["DNS timeout"]
+    assert len(store.query_logs(LogQuery(domain="a.test")).entries) == 2
+    assert [e.address for e in store.query_logs(LogQuery(address="y@a.test")).entries] == ["y@a.test"]
+    assert [e.status for e in store.query_logs(LogQuery(status="forwarded")).entries] == ["forwarded"]
+    window = store.query_logs(LogQuery(since=base + timedelta(seconds=1), until=base + timedelta(seconds=2)))
+    assert [e.kind for e in window.entries] == ["error"]
+
+
+def test_log_pages_cover_everything_once(store: ConfigStore) -> None:
+    base = now()
+    made = [_log(store, i // 3, base) for i in range(25)]  # three entries per timestamp: ties break on id
+    seen, cursor = [], None
+    while True:
+        page = store.query_logs(LogQuery(limit=10, cursor=cursor))
+        seen += page.entries
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    assert len(seen) == 25
+    assert {e.id for e in seen} == {e.id for e in made}
+    keys = [(e.time, e.id) for e in seen]
+    assert keys == sorted(keys, reverse=True)
+
+
+def test_log_query_is_validated(store: ConfigStore) -> None:
+    with pytest.raises(InvalidInput):
+        store.query_logs(LogQuery(limit=0))
+    with pytest.raises(InvalidInput):
+        store.query_logs(LogQuery(limit=100_000))
+    with pytest.raises(InvalidInput):
+        store.query_logs(LogQuery(cursor="not-a-cursor"))
