@@ -1,0 +1,177 @@
+"""``sealmail alias add|list|set|rm|passwd``."""
+
+from __future__ import annotations
+
+import re
+
+import click
+
+from sealmail.cli.common import CLIError, Context, common_options, table
+from sealmail.config.base import ConfigStore
+from sealmail.config.models import Alias
+from sealmail.services import aliases as service
+
+_SIZE = re.compile(r"^\s*(\d+)\s*([kmgt]?i?b?)?\s*$", re.IGNORECASE)
+_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
+
+
+def parse_size(text: str) -> int:
+    """``500M``, ``2G``, ``1048576`` -> bytes (binary units, as mail clients show quotas)."""
+    match = _SIZE.match(text)
+    if not match:
+        raise CLIError(f"invalid size {text!r}: use a number of bytes or e.g. 500M, 2G")
+    unit = (match.group(2) or "").lower()[:1]
+    return int(match.group(1)) * _UNITS[unit]
+
+
+def alias_json(store: ConfigStore, alias: Alias) -> dict:
+    return {
+        "address": service.alias_address(store, alias),
+        "id": alias.id,
+        "kind": alias.kind,
+        "recipients": alias.recipients,
+        "storage": alias.storage,
+        "enabled": alias.enabled,
+        "disabled_reply": alias.disabled_reply,
+        "quota": alias.quota,
+        "description": alias.description,
+        "has_password": store.get_credential(alias.id) is not None,
+        "created_at": alias.created_at,
+        "updated_at": alias.updated_at,
+    }
+
+
+@click.group()
+def alias() -> None:
+    """Aliases: user@domain, *@domain (catch-all) and /regex/@domain."""
+
+
+@alias.command("add")
+@click.argument("address")
+@click.option("--to", "recipients", multiple=True, metavar="ADDRESS|URL", help="Forward to an address or webhook.")
+@click.option("--storage/--no-storage", default=None, help="Keep mail in an encrypted mailbox (default: when no --to).")
+@click.option("--disabled", is_flag=True, help="Create the alias disabled.")
+@click.option(
+    "--disabled-reply",
+    type=click.Choice(service.DISABLED_REPLIES),
+    default="reject",
+    show_default=True,
+    help="What mail to a disabled alias gets: drop (accept silently), defer (4xx), reject (5xx).",
+)
+@click.option("--quota", metavar="SIZE", help="Mailbox quota, e.g. 2G (default: the server's).")
+@click.option("--description", default="", help="A note for admins.")
+@click.option("--password", "with_password", is_flag=True, help="Also generate a password and print it once.")
+@common_options
+def add(
+    ctx: Context,
+    address: str,
+    recipients: tuple[str, ...],
+    storage: bool | None,
+    disabled: bool,
+    disabled_reply: str,
+    quota: str | None,
+    description: str,
+    with_password: bool,
+) -> None:
+    """Create the alias ADDRESS."""
+    created = service.add_alias(
+        ctx.store,
+        address,
+        recipients=recipients,
+        storage=storage,
+        enabled=not disabled,
+        disabled_reply=disabled_reply,
+        quota=parse_size(quota) if quota else None,
+        description=description,
+    )
+    data = alias_json(ctx.store, created)
+    lines = [f"added alias {data['address']}"]
+    if with_password:
+        data["password"] = service.set_password(ctx.store, ctx.settings, address)
+        data["has_password"] = True
+        lines.append(f"password (shown once): {data['password']}")
+    ctx.emit(data, "\n".join(lines))
+
+
+@alias.command("list")
+@click.argument("domain", required=False)
+@common_options
+def list_(ctx: Context, domain: str | None) -> None:
+    """List aliases, of DOMAIN or of every domain."""
+    found = [alias_json(ctx.store, a) for a in service.list_aliases(ctx.store, domain)]
+
+    def human() -> None:
+        rows = []
+        for a in found:
+            targets = list(a["recipients"]) + (["(mailbox)"] if a["storage"] else [])
+            state = "enabled" if a["enabled"] else f"disabled:{a['disabled_reply']}"
+            rows.append((a["address"], state, ", ".join(targets)))
+        table(rows, ("ALIAS", "STATE", "DELIVERS TO"))
+
+    ctx.emit(found, human)
+
+
+@alias.command("set")
+@click.argument("address")
+@click.option("--to", "recipients", multiple=True, metavar="ADDRESS|URL", help="Replace the recipients.")
+@click.option("--no-recipients", is_flag=True, help="Remove every recipient.")
+@click.option("--storage/--no-storage", default=None, help="Turn the mailbox on or off.")
+@click.option("--enable/--disable", "enabled", default=None, help="Enable or disable the alias.")
+@click.option(
+    "--disabled-reply", type=click.Choice(service.DISABLED_REPLIES), help="Reply mail to it gets when disabled."
+)
+@click.option("--quota", metavar="SIZE", help="Mailbox quota, e.g. 2G; 'default' for the server's.")
+@click.option("--description", help="A note for admins.")
+@common_options
+def set_(
+    ctx: Context,
+    address: str,
+    recipients: tuple[str, ...],
+    no_recipients: bool,
+    storage: bool | None,
+    enabled: bool | None,
+    disabled_reply: str | None,
+    quota: str | None,
+    description: str | None,
+) -> None:
+    """Change the alias ADDRESS."""
+    if recipients and no_recipients:
+        raise CLIError("--to and --no-recipients exclude each other")
+    updated = service.update_alias(
+        ctx.store,
+        address,
+        recipients=[] if no_recipients else (list(recipients) if recipients else None),
+        storage=storage,
+        enabled=enabled,
+        disabled_reply=disabled_reply,
+        quota=parse_size(quota) if quota and quota != "default" else None,
+        clear_quota=quota == "default",
+        description=description,
+    )
+    data = alias_json(ctx.store, updated)
+    ctx.emit(data, f"updated alias {data['address']}")
+
+
+@alias.command("rm")
+@click.argument("address")
+@common_options
+def rm(ctx: Context, address: str) -> None:
+    """Remove the alias ADDRESS."""
+    found = service.get_alias(ctx.store, address)
+    shown = service.alias_address(ctx.store, found)
+    service.remove_alias(ctx.store, address)
+    ctx.emit({"removed": shown}, f"removed alias {shown}")
+
+
+@alias.command("passwd")
+@click.argument("address")
+@common_options
+def passwd(ctx: Context, address: str) -> None:
+    """Generate a new password for ADDRESS and print it once (only a verifier is kept)."""
+    password = service.set_password(ctx.store, ctx.settings, address)
+    found = service.get_alias(ctx.store, address)
+    shown = service.alias_address(ctx.store, found)
+    ctx.emit(
+        {"address": shown, "password": password},
+        f"new password for {shown} (shown once, store it now):\n{password}",
+    )

@@ -1,0 +1,89 @@
+"""What every command shares: --data-dir, --env-file, --json, and lazily built settings and store."""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from sealmail.config import ConfigStore, open_store
+from sealmail.settings import Settings, load_settings
+
+
+class CLIError(Exception):
+    def __init__(self, message: str, code: int = 1) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class Context:
+    def __init__(self, data_dir: Path | None, env_file: Path | None, as_json: bool) -> None:
+        self.data_dir = data_dir
+        self.env_file = env_file
+        self.as_json = as_json
+        self._store: ConfigStore | None = None
+
+    @functools.cached_property
+    def settings(self) -> Settings:
+        overrides: dict[str, Any] = {}
+        if self.data_dir is not None:
+            overrides["data_dir"] = self.data_dir
+        return load_settings(self.env_file, **overrides)
+
+    @property
+    def store(self) -> ConfigStore:
+        if self._store is None:
+            self._store = open_store(self.settings)
+            click.get_current_context().call_on_close(self._store.close)
+        return self._store
+
+    def emit(self, data: Any, human: str | Callable[[], None]) -> None:
+        """Print ``data`` as JSON in --json mode, else the human form."""
+        if self.as_json:
+            click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=_json_default))
+        elif callable(human):
+            human()
+        else:
+            click.echo(human)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat().replace("+00:00", "Z")
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"cannot serialise {type(value).__name__}")
+
+
+def common_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Add --data-dir, --env-file and --json to a command; it receives a ``Context`` first."""
+
+    @click.option(
+        "--data-dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        help="Data directory (default: $SEALMAIL_DATA_DIR, the env file's, or /var/lib/sealmail).",
+    )
+    @click.option(
+        "--env-file",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="Env file to read (default: $SEALMAIL_ENV_FILE or /etc/sealmail/sealmail.env if present).",
+    )
+    @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+    @functools.wraps(func)
+    def wrapper(data_dir: Path | None, env_file: Path | None, as_json: bool, **kwargs: Any) -> Any:
+        return func(Context(data_dir, env_file, as_json), **kwargs)
+
+    return wrapper
+
+
+def table(rows: list[tuple[str, ...]], headers: tuple[str, ...]) -> None:
+    if not rows:
+        return
+    widths = [max(len(str(r[i])) for r in [headers, *rows]) for i in range(len(headers))]
+    for row in [headers, *rows]:
+        click.echo("  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())

@@ -1,0 +1,51 @@
+"""``sealmail domain add|list|rm``."""
+
+from __future__ import annotations
+
+import click
+
+from sealmail.cli.common import CLIError, Context, common_options, table
+from sealmail.config.models import Domain
+from sealmail.services import domains as service
+
+
+def domain_json(domain: Domain) -> dict:
+    return {"name": domain.unicode_name, "ascii": domain.name, "id": domain.id, "created_at": domain.created_at}
+
+
+@click.group()
+def domain() -> None:
+    """Hosted domains (IDN accepted in either form)."""
+
+
+@domain.command("add")
+@click.argument("name")
+@common_options
+def add(ctx: Context, name: str) -> None:
+    """Host the domain NAME."""
+    created = service.add_domain(ctx.store, name)
+    shown = created.unicode_name if created.unicode_name == created.name else f"{created.unicode_name} ({created.name})"
+    ctx.emit(domain_json(created), f"added domain {shown}")
+
+
+@domain.command("list")
+@common_options
+def list_(ctx: Context) -> None:
+    """List hosted domains."""
+    found = service.list_domains(ctx.store)
+    rows = [(d.unicode_name, d.name, d.created_at.strftime("%Y-%m-%d")) for d in found]
+    ctx.emit([domain_json(d) for d in found], lambda: table(rows, ("DOMAIN", "ASCII", "ADDED")))
+
+
+@domain.command("rm")
+@click.argument("name")
+@click.option("--yes", is_flag=True, help="Also remove the domain's aliases.")
+@common_options
+def rm(ctx: Context, name: str, yes: bool) -> None:
+    """Stop hosting NAME (with --yes, also when it still has aliases)."""
+    found = service.get_domain(ctx.store, name)
+    count = len(ctx.store.list_aliases(found.name))
+    if count and not yes:
+        raise CLIError(f"domain {found.unicode_name} has {count} alias(es); pass --yes to remove them too")
+    service.remove_domain(ctx.store, name)
+    ctx.emit({"removed": found.unicode_name, "aliases_removed": count}, f"removed domain {found.unicode_name}")

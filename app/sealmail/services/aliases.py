@@ -1,0 +1,166 @@
+"""Alias operations shared by the CLI, the API and the web admin."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TYPE_CHECKING, get_args
+from urllib.parse import urlsplit
+
+from sealmail.addresses import is_webhook, parse_alias_address, parse_mailbox
+from sealmail.config.base import ConfigStore
+from sealmail.config.models import Alias, AliasCredential, DisabledReply
+from sealmail.crypto.passwords import generate_password, hash_password
+from sealmail.errors import InvalidInput, NotFound
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from sealmail.settings import Settings
+
+MAX_RECIPIENTS = 100
+DISABLED_REPLIES: tuple[str, ...] = get_args(DisabledReply)
+
+
+def normalize_recipient(text: str) -> str:
+    """A forwarding address (its domain in ASCII form, ready for SMTP; its local part's case kept) or a webhook URL."""
+    text = text.strip()
+    if is_webhook(text):
+        parts = urlsplit(text)
+        if not parts.hostname:
+            raise InvalidInput(f"webhook {text!r}: the URL has no host")
+        if any(ch.isspace() for ch in text):
+            raise InvalidInput(f"webhook {text!r}: the URL contains white space")
+        return text
+    if "://" in text:
+        raise InvalidInput(f"recipient {text!r}: only http:// and https:// webhooks are supported")
+    return parse_mailbox(text, fold_case=False).ascii_domain_text
+
+
+def _check_reply(reply: str) -> DisabledReply:
+    if reply not in DISABLED_REPLIES:
+        raise InvalidInput(f"disabled reply must be one of {', '.join(DISABLED_REPLIES)}, not {reply!r}")
+    return reply  # type: ignore[return-value]
+
+
+def _check_quota(quota: int | None) -> int | None:
+    if quota is not None and quota < 0:
+        raise InvalidInput("quota cannot be negative")
+    return quota
+
+
+def _check_recipients(recipients: Iterable[str]) -> list[str]:
+    normalized: list[str] = []
+    for text in recipients:
+        value = normalize_recipient(text)
+        if value not in normalized:
+            normalized.append(value)
+    if len(normalized) > MAX_RECIPIENTS:
+        raise InvalidInput(f"an alias can have at most {MAX_RECIPIENTS} recipients")
+    return normalized
+
+
+def add_alias(
+    store: ConfigStore,
+    address: str,
+    *,
+    recipients: Iterable[str] = (),
+    storage: bool | None = None,
+    enabled: bool = True,
+    disabled_reply: str = "reject",
+    quota: int | None = None,
+    description: str = "",
+) -> Alias:
+    """Create ``user@domain``, ``*@domain`` (catch-all) or ``/regex/@domain``.
+
+    Without recipients the alias gets a mailbox (``storage``) unless told otherwise; an alias with
+    neither recipients nor storage would swallow mail, so it is refused.
+    """
+    name = parse_alias_address(address)
+    targets = _check_recipients(recipients)
+    if storage is None:
+        storage = not targets
+    if not targets and not storage:
+        raise InvalidInput(f"alias {name.text}: give it recipients or a mailbox (storage), or mail to it is lost")
+    alias = Alias(
+        domain=name.domain.ascii,
+        kind=name.kind,
+        name=name.name,
+        recipients=targets,
+        storage=storage,
+        enabled=enabled,
+        disabled_reply=_check_reply(disabled_reply),
+        quota=_check_quota(quota),
+        description=description.strip(),
+    )
+    return store.add_alias(alias)
+
+
+def get_alias(store: ConfigStore, address: str) -> Alias:
+    """The alias whose own name is ``address`` (not resolution: ``*@d`` finds the catch-all itself)."""
+    name = parse_alias_address(address)
+    alias = store.find_alias(name.domain.ascii, name.kind, name.name)
+    if alias is None:
+        raise NotFound(f"alias {name.text} does not exist")
+    return alias
+
+
+def list_aliases(store: ConfigStore, domain: str | None = None) -> list[Alias]:
+    if domain is None:
+        return store.list_aliases()
+    from sealmail.services.domains import get_domain
+
+    return store.list_aliases(get_domain(store, domain).name)
+
+
+def update_alias(
+    store: ConfigStore,
+    address: str,
+    *,
+    recipients: Iterable[str] | None = None,
+    storage: bool | None = None,
+    enabled: bool | None = None,
+    disabled_reply: str | None = None,
+    quota: int | None = None,
+    clear_quota: bool = False,
+    description: str | None = None,
+) -> Alias:
+    alias = get_alias(store, address)
+    changes: dict[str, object] = {}
+    if recipients is not None:
+        changes["recipients"] = _check_recipients(recipients)
+    if storage is not None:
+        changes["storage"] = storage
+    if enabled is not None:
+        changes["enabled"] = enabled
+    if disabled_reply is not None:
+        changes["disabled_reply"] = _check_reply(disabled_reply)
+    if clear_quota:
+        changes["quota"] = None
+    elif quota is not None:
+        changes["quota"] = _check_quota(quota)
+    if description is not None:
+        changes["description"] = description.strip()
+    updated = replace(alias, **changes)
+    if not updated.recipients and not updated.storage:
+        raise InvalidInput(f"alias {address}: give it recipients or a mailbox (storage), or mail to it is lost")
+    return store.update_alias(updated)
+
+
+def remove_alias(store: ConfigStore, address: str) -> None:
+    store.remove_alias(get_alias(store, address).id)
+
+
+def set_password(store: ConfigStore, settings: Settings, address: str) -> str:
+    """Generate a password for the alias, keep only its Argon2id verifier, return it (shown once)."""
+    alias = get_alias(store, address)
+    if alias.kind != "exact":
+        raise InvalidInput("only a named alias can sign in; catch-all and regex aliases have no password")
+    password = generate_password()
+    store.set_credential(AliasCredential(alias_id=alias.id, password_hash=hash_password(settings, password)))
+    return password
+
+
+def alias_address(store: ConfigStore, alias: Alias) -> str:
+    """How an alias is shown: its name at the Unicode form of its domain."""
+    domain = store.find_domain(alias.domain)
+    return f"{alias.name}@{domain.unicode_name if domain else alias.domain}"

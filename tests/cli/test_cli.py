@@ -1,0 +1,187 @@
+"""The `sealmail` command through its real console script, as a user or a script would run it."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+from pathlib import Path
+
+import pytest
+from argon2 import PasswordHasher
+
+COMMANDS = [
+    [],
+    ["check-config"],
+    ["domain"],
+    ["domain", "add"],
+    ["domain", "list"],
+    ["domain", "rm"],
+    ["alias"],
+    ["alias", "add"],
+    ["alias", "list"],
+    ["alias", "set"],
+    ["alias", "rm"],
+    ["alias", "passwd"],
+    ["serve"],
+    ["dev"],
+]
+
+
+@pytest.fixture
+def run(sealmail_bin, clean_env, tmp_path):
+    env = {**clean_env, "SEALMAIL_ARGON2_TIME_COST": "1", "SEALMAIL_ARGON2_MEMORY_KIB": "8192"}
+    data_dir = tmp_path / "data"
+
+    def run(*args: str, data: Path | None = data_dir, extra_env: dict | None = None) -> subprocess.CompletedProcess:
+        argv = [sealmail_bin, *args]
+        if data is not None:
+            argv += ["--data-dir", str(data)]
+        return subprocess.run(
+            argv, env={**env, **(extra_env or {})}, capture_output=True, text=True, timeout=60, check=False
+        )
+
+    run.data_dir = data_dir
+    return run
+
+
+def _json(result: subprocess.CompletedProcess):
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+@pytest.mark.parametrize("args", COMMANDS, ids=lambda a: " ".join(a) or "sealmail")
+def test_every_command_has_help(sealmail_bin, args) -> None:
+    result = subprocess.run([sealmail_bin, *args, "--help"], capture_output=True, text=True, check=False)
+    assert result.returncode == 0
+    assert "Usage: sealmail" in result.stdout
+
+
+def test_domain_lifecycle_with_idn(run) -> None:
+    added = _json(run("domain", "add", "Universitéxyz.fr", "--json"))
+    assert added["name"] == "universitéxyz.fr"
+    assert added["ascii"] == "xn--universitxyz-jeb.fr"
+    duplicate = run("domain", "add", "xn--universitxyz-jeb.fr")
+    assert duplicate.returncode == 1
+    assert duplicate.stderr == "sealmail: error: domain universitéxyz.fr exists already\n"
+    assert [d["name"] for d in _json(run("domain", "list", "--json"))] == ["universitéxyz.fr"]
+    human = run("domain", "list")
+    assert "universitéxyz.fr" in human.stdout
+    assert "xn--universitxyz-jeb.fr" in human.stdout
+    assert _json(run("domain", "rm", "universitéxyz.fr", "--json"))["removed"] == "universitéxyz.fr"
+    assert _json(run("domain", "list", "--json")) == []
+
+
+def test_bad_input_is_one_clear_line_and_no_traceback(run) -> None:
+    for args in (
+        ["domain", "add", "bad_domain"],
+        ["domain", "rm", "absent.test"],
+        ["alias", "add", "x@absent.test"],
+        ["alias", "add", "no-at-sign"],
+        ["alias", "passwd", "ghost@absent.test"],
+    ):
+        result = run(*args)
+        assert result.returncode == 1, args
+        assert result.stderr.startswith("sealmail: error: "), result.stderr
+        assert result.stderr.count("\n") == 1, result.stderr
+        assert "Traceback" not in result.stderr
+
+
+def test_usage_errors_exit_2(run) -> None:
+    result = run("alias", "add", "a@b.test", "--disabled-reply", "shout")
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    result = run("serve", "nonsense")
+    assert result.returncode == 2
+
+
+def test_alias_lifecycle(run) -> None:
+    run("domain", "add", "example.test")
+    made = _json(run("alias", "add", "Rémi@example.test", "--quota", "2G", "--json"))
+    assert made["address"] == "rémi@example.test"
+    assert (made["storage"], made["enabled"], made["quota"]) == (True, True, 2 * 1024**3)
+    forward = _json(
+        run("alias", "add", "*@example.test", "--to", "Bob@Bücher.example", "--to", "https://hooks.test/in", "--json")
+    )
+    assert forward["recipients"] == ["Bob@xn--bcher-kva.example", "https://hooks.test/in"]
+    assert forward["storage"] is False
+    regex = run("alias", "add", "/^(a)\\1$/@example.test", "--to", "x@y.test")
+    assert regex.returncode == 1
+    assert "RE2" in regex.stderr
+    nothing = run("alias", "add", "void@example.test", "--no-storage")
+    assert nothing.returncode == 1
+    assert "lost" in nothing.stderr
+
+    changed = _json(run("alias", "set", "rémi@example.test", "--disable", "--disabled-reply", "drop", "--json"))
+    assert (changed["enabled"], changed["disabled_reply"]) == (False, "drop")
+    listed = _json(run("alias", "list", "example.test", "--json"))
+    assert [a["address"] for a in listed] == ["rémi@example.test", "*@example.test"]
+    assert "disabled:drop" in run("alias", "list").stdout
+
+    assert _json(run("alias", "rm", "*@example.test", "--json"))["removed"] == "*@example.test"
+    assert [a["address"] for a in _json(run("alias", "list", "--json"))] == ["rémi@example.test"]
+
+
+def test_passwd_prints_once_and_keeps_only_an_argon2id_verifier(run) -> None:
+    run("domain", "add", "example.test")
+    run("alias", "add", "demo@example.test")
+    password = _json(run("alias", "passwd", "demo@example.test", "--json"))["password"]
+    assert len(password) >= 20
+    db = sqlite3.connect(run.data_dir / "config.sqlite")
+    (verifier,) = db.execute("SELECT password_hash FROM alias_credentials").fetchone()
+    assert verifier.startswith("$argon2id$")
+    assert PasswordHasher().verify(verifier, password)
+    raw = b"".join(p.read_bytes() for p in run.data_dir.glob("config.sqlite*"))
+    assert password.encode() not in raw
+    second = _json(run("alias", "passwd", "demo@example.test", "--json"))["password"]
+    assert second != password
+    (verifier,) = db.execute("SELECT password_hash FROM alias_credentials").fetchone()
+    with pytest.raises(Exception, match="does not match"):
+        PasswordHasher().verify(verifier, password)
+
+
+def test_data_dir_from_environment_and_env_file(run, tmp_path) -> None:
+    by_env = tmp_path / "by-env"
+    run("domain", "add", "env.test", data=None, extra_env={"SEALMAIL_DATA_DIR": str(by_env)})
+    assert (by_env / "config.sqlite").exists()
+    env_file = tmp_path / "sealmail.env"
+    by_file = tmp_path / "by-file"
+    env_file.write_text(f"SEALMAIL_DATA_DIR={by_file}\n")
+    run("domain", "add", "file.test", "--env-file", str(env_file), data=None)
+    listed = _json(run("domain", "list", "--json", data=None, extra_env={"SEALMAIL_ENV_FILE": str(env_file)}))
+    assert [d["name"] for d in listed] == ["file.test"]
+
+
+def test_check_config(run, tmp_path) -> None:
+    good = tmp_path / "good.env"
+    good.write_text("DOMAIN=example.test\nEMAIL=ops@example.test\nSEALMAIL_MX_PORT=25\n")
+    result = run("check-config", "--env-file", str(good), data=None)
+    assert result.returncode == 0, result.stderr
+    bad = tmp_path / "bad.env"
+    bad.write_text("DOMAIN=not a domain\nSEALMAIL_MX_PORT=-1\nSEALMAIL_NOPE=1\n")
+    result = run("check-config", "--env-file", str(bad), data=None)
+    assert result.returncode == 1
+    lines = result.stderr.splitlines()
+    assert len(lines) == 3
+    assert all(line.startswith("sealmail: invalid setting: ") for line in lines)
+    as_json = run("check-config", "--env-file", str(bad), "--json", data=None)
+    assert as_json.returncode == 1
+    assert len(json.loads(as_json.stdout)["errors"]) == 3
+
+
+def test_serve_refuses_a_component_this_version_lacks(run) -> None:
+    from sealmail import components
+
+    missing = [c for c in components.ALL if c not in components.available()]
+    if not missing:
+        pytest.skip("every component exists")
+    result = run("serve", missing[0])
+    assert result.returncode == 1
+    assert "not part of this version" in result.stderr
+
+
+def test_second_terminal_sees_what_the_first_wrote(run) -> None:
+    """Commands share the data directory: no state is held in a process."""
+    run("domain", "add", "a.test")
+    run("alias", "add", "x@a.test")
+    assert [a["address"] for a in _json(run("alias", "list", "--json"))] == ["x@a.test"]
