@@ -1,0 +1,56 @@
+"""The components ``sealmail serve`` can run, and the ports each one exports.
+
+A component is an object with ``async start() -> {port_key: port}`` (it returns once listening)
+and ``async stop()``. Only components that really exist are registered: the others arrive with
+their own work and join ``sealmail dev`` by being added here.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Protocol
+
+from sealmail.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from sealmail.settings import Settings
+
+# Every component the architecture has (one systemd unit each).
+ALL = ("mx", "smtp", "imap", "pop3", "dav", "web", "api", "store", "jobs")
+
+# The port keys each component exports (as written to dev.json) and the setting behind each.
+PORTS: dict[str, dict[str, str]] = {
+    "mx": {"mx": "mx_port"},
+    "smtp": {"submission_tls": "submission_tls_port", "submission": "submission_port"},
+    "imap": {"imaps": "imaps_port", "imap": "imap_port"},
+    "pop3": {"pop3s": "pop3s_port", "pop3": "pop3_port"},
+    "dav": {"caldav": "caldav_port", "carddav": "carddav_port"},
+    "web": {"web": "web_port"},
+    "api": {"api": "api_port"},
+    "store": {"store": "store_port"},
+    "jobs": {},
+}
+
+# Component name -> "module:factory"; factory(settings) returns a Component.
+REGISTRY: dict[str, str] = {}
+
+
+class Component(Protocol):
+    async def start(self) -> dict[str, int]: ...
+
+    async def stop(self) -> None: ...
+
+
+def available() -> list[str]:
+    return [name for name in ALL if name in REGISTRY]
+
+
+def load(name: str, settings: Settings) -> Component:
+    if name not in ALL:
+        raise InvalidInput(f"unknown component {name!r}; components are: {', '.join(ALL)}")
+    if name not in REGISTRY:
+        ready = ", ".join(available()) or "none yet"
+        raise InvalidInput(f"component {name!r} is not part of this version of Sealmail (available: {ready})")
+    module_name, _, attr = REGISTRY[name].partition(":")
+    factory = getattr(importlib.import_module(module_name), attr)
+    return factory(settings)

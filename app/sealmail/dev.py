@@ -1,0 +1,347 @@
+"""``sealmail dev``: the whole mail system on localhost, supervised as one process tree.
+
+It starts a private Redis (unless one is configured), makes a development CA and certificate,
+creates the demo domain and alias, starts every available component as its own
+``sealmail serve <component>`` child, waits until each reports its listening ports, then writes
+``<data-dir>/dev.json`` and prints the same. Children that crash are restarted with backoff.
+SIGINT/SIGTERM stop every child (SIGKILL after a grace period); children also die with the
+supervisor if it is killed outright (PR_SET_PDEATHSIG).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import fcntl
+import json
+import logging
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sealmail import components
+from sealmail.config import open_store
+from sealmail.config.base import ConfigStore
+from sealmail.crypto.passwords import verify_password
+from sealmail.errors import AlreadyExists, SealmailError
+from sealmail.runtime import ready_file, write_json_atomic
+from sealmail.services import aliases, domains
+from sealmail.settings import Settings, settings_to_env
+from sealmail.tls.devca import ensure_dev_certificates
+
+log = logging.getLogger("sealmail.dev")
+
+DEMO_DOMAIN = "example.test"
+DEMO_ALIAS = f"demo@{DEMO_DOMAIN}"
+
+# Unprivileged ports, used unless a port was set explicitly (environment, env file).
+DEV_PORTS = {
+    "mx_port": 2525,
+    "submission_tls_port": 2465,
+    "submission_port": 2587,
+    "imaps_port": 2993,
+    "imap_port": 2143,
+    "pop3s_port": 2995,
+    "pop3_port": 2110,
+    "web_port": 8443,
+    "api_port": 4000,
+    "caldav_port": 5000,
+    "carddav_port": 6000,
+    "store_port": 3456,
+}
+READY_TIMEOUT = 60.0
+STOP_GRACE = 10.0
+MAX_BACKOFF = 30.0
+
+
+def dev_settings(settings: Settings) -> Settings:
+    """Development defaults for everything the user did not set explicitly."""
+    explicit = settings.model_fields_set
+    changes: dict[str, object] = {"dev_mode": True}
+    changes.update({k: v for k, v in DEV_PORTS.items() if k not in explicit})
+    if "bind_address" not in explicit:
+        changes["bind_address"] = "127.0.0.1"
+    if "domain" not in explicit:
+        changes["domain"] = DEMO_DOMAIN
+    if "hostname" not in explicit:
+        changes["hostname"] = "localhost"
+    return settings.model_copy(update=changes)
+
+
+class DevError(SealmailError):
+    pass
+
+
+def _set_pdeathsig() -> None:
+    """Child side: receive SIGTERM when the supervisor dies, however it dies."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    pr_set_pdeathsig = 1
+    libc.prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Child:
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+    stdin_data: bytes | None = None
+    proc: subprocess.Popen[bytes] | None = None
+    restarts: int = 0
+    next_start: float = 0.0
+    started_at: float = 0.0
+    ports: dict[str, int] = field(default_factory=dict)
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            self.argv,
+            env=self.env,
+            stdin=subprocess.PIPE if self.stdin_data is not None else subprocess.DEVNULL,
+            start_new_session=True,  # the terminal's Ctrl-C reaches the supervisor only; it stops us in order
+            preexec_fn=_set_pdeathsig,  # noqa: PLW1509 - no threads run in the supervisor
+        )
+        if self.stdin_data is not None:
+            assert self.proc.stdin is not None
+            self.proc.stdin.write(self.stdin_data)
+            self.proc.stdin.close()
+        self.started_at = time.monotonic()
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+
+class Supervisor:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.children: list[Child] = []
+        self.stopping = False
+        self.redis_url: str | None = settings.redis_url.get_secret_value() if settings.redis_url else None
+
+    def request_stop(self, signum: int, _frame: object) -> None:
+        self.stopping = True
+
+    # ---- redis ----------------------------------------------------------------------------------
+    def start_redis(self) -> str:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise DevError("redis-server not found: apt-get install redis-server, or set SEALMAIL_REDIS_URL")
+        port = _free_port()
+        password = secrets.token_urlsafe(24)
+        redis_dir = self.settings.data_dir / "redis"
+        redis_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        # The config (with the password) goes through stdin, so it is neither on disk nor in `ps`.
+        config = "\n".join(
+            [
+                "bind 127.0.0.1",
+                f"port {port}",
+                f'requirepass "{password}"',
+                'save ""',
+                "appendonly no",
+                f'dir "{redis_dir}"',
+                "daemonize no",
+                "loglevel warning",
+                f'logfile "{redis_dir / "redis.log"}"',
+                "",
+            ]
+        )
+        # SEALMAIL_DATA_DIR in its environment marks Redis as part of this tree (tests look for leftovers).
+        env = {**os.environ, "SEALMAIL_DATA_DIR": str(self.settings.data_dir)}
+        child = Child("redis", [binary, "-"], env, stdin_data=config.encode())
+        child.start()
+        self.children.append(child)
+        url = f"redis://:{password}@127.0.0.1:{port}/0"
+        self._wait_redis(child, url)
+        child.ports = {"redis": port}
+        return url
+
+    def _wait_redis(self, child: Child, url: str) -> None:
+        import redis
+
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and not self.stopping:
+            if not child.alive():
+                raise DevError("redis-server exited during start; see its messages above")
+            try:
+                redis.Redis.from_url(url, socket_timeout=1).ping()
+                return
+            except redis.RedisError:
+                time.sleep(0.1)
+        raise DevError("redis-server did not answer within 15 s")
+
+    # ---- components -----------------------------------------------------------------------------
+    def start_components(self, names: list[str]) -> None:
+        env = {**os.environ, **settings_to_env(self.settings)}
+        if self.redis_url:
+            env["SEALMAIL_REDIS_URL"] = self.redis_url
+        env.pop("SEALMAIL_ENV_FILE", None)  # children get every setting through env already
+        for name in names:
+            ready_file(self.settings.run_dir, name).unlink(missing_ok=True)
+            child = Child(name, [sys.executable, "-m", "sealmail", "serve", name], env)
+            child.start()
+            self.children.append(child)
+
+    def _components(self) -> list[Child]:
+        return [c for c in self.children if c.name != "redis"]
+
+    def wait_ready(self) -> dict[str, int]:
+        deadline = time.monotonic() + READY_TIMEOUT
+        pending = {c.name: c for c in self._components()}
+        while pending:
+            if self.stopping:
+                raise DevError("stopped before every component was ready")
+            for name, child in list(pending.items()):
+                marker = ready_file(self.settings.run_dir, name)
+                if marker.exists():
+                    child.ports = json.loads(marker.read_text())["ports"]
+                    del pending[name]
+                elif not child.alive():
+                    raise DevError(f"component {name} exited during start (code {child.proc.returncode})")
+            if time.monotonic() > deadline:
+                raise DevError(f"components not ready after {READY_TIMEOUT:.0f} s: {', '.join(pending)}")
+            time.sleep(0.05)
+        ports: dict[str, int] = {}
+        for child in self._components():
+            ports.update(child.ports)
+        return ports
+
+    def supervise(self) -> None:
+        """Restart crashed children with exponential backoff until asked to stop."""
+        while not self.stopping:
+            for child in self.children:
+                if child.alive() or self.stopping:
+                    continue
+                now = time.monotonic()
+                if child.next_start == 0.0:
+                    ran = now - child.started_at
+                    child.restarts = 0 if ran > 60 else child.restarts + 1
+                    delay = min(MAX_BACKOFF, 2 ** (child.restarts - 1)) if child.restarts else 0.5
+                    code = child.proc.returncode if child.proc else "?"
+                    log.warning("%s exited with code %s; restarting in %.1f s", child.name, code, delay)
+                    child.next_start = now + delay
+                elif now >= child.next_start:
+                    child.next_start = 0.0
+                    if child.name == "redis":
+                        child.start()
+                    else:
+                        ready_file(self.settings.run_dir, child.name).unlink(missing_ok=True)
+                        child.start()
+            time.sleep(0.2)
+
+    def stop_all(self) -> None:
+        """SIGTERM every child (components first, Redis last), SIGKILL what is left after the grace period."""
+        redis = [c for c in self.children if c.name == "redis"]
+        for group in (self._components(), redis):
+            for child in group:
+                if child.alive():
+                    child.proc.send_signal(signal.SIGTERM)
+            deadline = time.monotonic() + STOP_GRACE
+            for child in group:
+                if child.proc is None:
+                    continue
+                try:
+                    child.proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    log.warning("%s did not stop within %.0f s; killing it", child.name, STOP_GRACE)
+                    child.proc.kill()
+                    child.proc.wait()
+        for child in self._components():
+            ready_file(self.settings.run_dir, child.name).unlink(missing_ok=True)
+
+
+def ensure_demo(store: ConfigStore, settings: Settings, previous_password: str | None) -> str:
+    """The demo domain and alias; returns the alias's password (the same one on every run)."""
+    with contextlib.suppress(AlreadyExists):
+        domains.add_domain(store, DEMO_DOMAIN)
+    try:
+        alias = aliases.add_alias(store, DEMO_ALIAS, storage=True, description="demo alias made by sealmail dev")
+    except AlreadyExists:
+        alias = aliases.get_alias(store, DEMO_ALIAS)
+    credential = store.get_credential(alias.id)
+    if previous_password and credential and verify_password(settings, credential.password_hash, previous_password):
+        return previous_password
+    return aliases.set_password(store, settings, DEMO_ALIAS)
+
+
+def _lock(settings: Settings) -> int:
+    settings.run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(settings.run_dir / "dev.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        other = os.read(fd, 32).decode(errors="replace").strip() or "?"
+        os.close(fd)
+        raise DevError(f"another sealmail dev (pid {other}) is running on {settings.data_dir}") from None
+    os.ftruncate(fd, 0)
+    os.write(fd, str(os.getpid()).encode())
+    return fd
+
+
+def _print_summary(info: dict) -> None:
+    ports = "  ".join(f"{k} {v}" for k, v in info["ports"].items()) or "(no component listens yet)"
+    rows = [
+        ("domain", info["domain"]),
+        ("alias", info["alias"]),
+        ("password", info["password"]),
+        ("CA cert", info["ca_cert"]),
+        ("data dir", info["data_dir"]),
+        ("ports", ports),
+    ]
+    print("\nSealmail is running on localhost:")
+    for label, value in rows:
+        print(f"  {label:<9} {value}")
+    print(f"\n  details in {Path(info['data_dir']) / 'dev.json'}; Ctrl-C stops everything\n", flush=True)
+
+
+def run_dev(base: Settings) -> int:
+    settings = dev_settings(base)
+    settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    lock_fd = _lock(settings)
+    certs = ensure_dev_certificates(settings.data_dir / "tls", names=(settings.mail_hostname, DEMO_DOMAIN))
+    if "tls_cert_file" not in base.model_fields_set:
+        settings = settings.model_copy(update={"tls_cert_file": certs.cert, "tls_key_file": certs.key})
+
+    dev_json = settings.data_dir / "dev.json"
+    previous = json.loads(dev_json.read_text()) if dev_json.exists() else {}
+
+    supervisor = Supervisor(settings)
+    old_handlers = {sig: signal.signal(sig, supervisor.request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        if supervisor.redis_url is None:
+            supervisor.redis_url = supervisor.start_redis()
+        with open_store(settings) as store:
+            password = ensure_demo(store, settings, previous.get("password"))
+        supervisor.start_components(components.available())
+        ports = supervisor.wait_ready()
+        info = {
+            "domain": DEMO_DOMAIN,
+            "alias": DEMO_ALIAS,
+            "password": password,
+            "ca_cert": str(certs.ca_cert),
+            "data_dir": str(settings.data_dir),
+            "ports": ports,
+            "pid": os.getpid(),
+        }
+        write_json_atomic(dev_json, info)
+        _print_summary(info)
+        supervisor.supervise()
+        return 0
+    except DevError as exc:
+        print(f"sealmail dev: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        supervisor.stop_all()
+        for sig, handler in old_handlers.items():
+            signal.signal(sig, handler)
+        os.close(lock_fd)

@@ -1,0 +1,60 @@
+"""Running one component as a process: signals, readiness report, clean stop."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import signal
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sealmail import components, logs
+
+if TYPE_CHECKING:
+    from sealmail.settings import Settings
+
+log = logging.getLogger("sealmail.runtime")
+
+
+def ready_file(run_dir: Path, name: str) -> Path:
+    return run_dir / f"{name}.json"
+
+
+def write_json_atomic(path: Path, data: object, mode: int = 0o600) -> None:
+    """Write, fsync and rename: a reader sees the old file or the whole new one."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump(data, fh, indent=2, ensure_ascii=False)
+        fh.write("\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def serve(name: str, settings: Settings) -> int:
+    """Run component ``name`` until SIGTERM or SIGINT. Returns the process exit code."""
+    logs.configure(name, settings.log_level)
+    component = components.load(name, settings)
+    return asyncio.run(_serve(name, component, settings))
+
+
+async def _serve(name: str, component: components.Component, settings: Settings) -> int:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    ports = await component.start()
+    marker = ready_file(settings.run_dir, name)
+    write_json_atomic(marker, {"component": name, "pid": os.getpid(), "ports": ports})
+    log.info("ready, listening on %s", ", ".join(f"{k}={v}" for k, v in ports.items()) or "no ports")
+    try:
+        await stop.wait()
+        log.info("stopping")
+    finally:
+        await component.stop()
+        marker.unlink(missing_ok=True)
+    return 0
