@@ -1,0 +1,50 @@
+# The two commands of the README: `make dev` runs the whole system locally, `make test` runs every test.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+DATA_DIR ?= .dev
+PYTEST_ARGS ?=
+
+.PHONY: dev test test-fast lint venv system-deps-dev system-deps-test constraints clean
+
+$(BIN)/.installed: app/pyproject.toml app/constraints.txt
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Sealmail needs Python 3.11 or newer")'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -c app/constraints.txt -e 'app[test]'
+	touch $@
+
+venv: $(BIN)/.installed
+
+system-deps-dev:
+	scripts/system-deps dev
+
+system-deps-test:
+	scripts/system-deps test
+
+## make dev: every component on localhost, a dev CA, the demo alias (its password is printed)
+dev: system-deps-dev venv
+	$(BIN)/sealmail dev --data-dir $(DATA_DIR)
+
+## make test: linters and the whole test suite
+test: system-deps-test venv lint
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+## make test-fast: skip the slow suites (whole process trees, real client programs)
+test-fast: venv lint
+	$(BIN)/pytest -m "not slow" $(PYTEST_ARGS)
+
+lint: venv
+	$(BIN)/ruff check app tests
+	$(BIN)/ruff format --check app tests
+
+## make constraints: re-pin the Python dependencies after changing app/pyproject.toml
+constraints:
+	rm -rf .constraints-venv && $(PYTHON) -m venv .constraints-venv
+	.constraints-venv/bin/pip install -q -e 'app[test]'
+	.constraints-venv/bin/pip freeze --exclude-editable | grep -v '^sealmail' > app/constraints.txt
+	rm -rf .constraints-venv
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache
