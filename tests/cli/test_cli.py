@@ -25,6 +25,7 @@ COMMANDS = [
     ["alias", "passwd"],
     ["serve"],
     ["dev"],
+    ["components"],
 ]
 
 
@@ -185,3 +186,12 @@ def test_second_terminal_sees_what_the_first_wrote(run) -> None:
     run("domain", "add", "a.test")
     run("alias", "add", "x@a.test")
     assert [a["address"] for a in _json(run("alias", "list", "--json"))] == ["x@a.test"]
+
+
+def test_components_lists_what_this_version_serves(run) -> None:
+    from sealmail import components
+
+    listed = _json(run("components", "--json", data=None))
+    assert [c["name"] for c in listed] == list(components.ALL)
+    assert {c["name"] for c in listed if c["available"]} == set(components.available())
+    assert next(c for c in listed if c["name"] == "imap")["ports"] == {"imaps": "imaps_port", "imap": "imap_port"}

@@ -30,6 +30,7 @@ cli.add_command(domains.domain)
 cli.add_command(aliases.alias)
 cli.add_command(serve.serve)
 cli.add_command(serve.dev)
+cli.add_command(serve.list_components)
 
 
 def _fail(message: str, code: int = 1) -> None:
