@@ -87,6 +87,9 @@ class Settings(BaseSettings):
     argon2_memory_kib: int = Field(32768, ge=8192, le=4 * 1024 * 1024)
     argon2_parallelism: int = Field(1, ge=1, le=16)
 
+    # -- mailboxes ------------------------------------------------------------------------------
+    default_quota: int = Field(10 * 1024**3, ge=0, description="bytes per mailbox unless the alias sets one")
+
     # -- runtime --------------------------------------------------------------------------------
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     dev_mode: bool = False

@@ -43,6 +43,8 @@ def run(sealmail_bin, clean_env, tmp_path):
         )
 
     run.data_dir = data_dir
+    run.bin = sealmail_bin
+    run.env = env
     return run
 
 
@@ -125,8 +127,8 @@ def test_alias_lifecycle(run) -> None:
 
 def test_passwd_prints_once_and_keeps_only_an_argon2id_verifier(run) -> None:
     run("domain", "add", "example.test")
-    run("alias", "add", "demo@example.test")
-    password = _json(run("alias", "passwd", "demo@example.test", "--json"))["password"]
+    run("alias", "add", "fwd@example.test", "--to", "someone@elsewhere.test")
+    password = _json(run("alias", "passwd", "fwd@example.test", "--json"))["password"]
     assert len(password) >= 20
     db = sqlite3.connect(run.data_dir / "config.sqlite")
     (verifier,) = db.execute("SELECT password_hash FROM alias_credentials").fetchone()
@@ -134,11 +136,71 @@ def test_passwd_prints_once_and_keeps_only_an_argon2id_verifier(run) -> None:
     assert PasswordHasher().verify(verifier, password)
     raw = b"".join(p.read_bytes() for p in run.data_dir.glob("config.sqlite*"))
     assert password.encode() not in raw
-    second = _json(run("alias", "passwd", "demo@example.test", "--json"))["password"]
+    second = _json(run("alias", "passwd", "fwd@example.test", "--json"))["password"]
     assert second != password
     (verifier,) = db.execute("SELECT password_hash FROM alias_credentials").fetchone()
     with pytest.raises(Exception, match="does not match"):
         PasswordHasher().verify(verifier, password)
+
+
+def test_passwd_of_a_mailbox_keeps_mail_only_with_the_current_password_or_recovery_key(run) -> None:
+    run("domain", "add", "example.test")
+    first = _json(run("alias", "add", "box@example.test", "--password", "--json"))["password"]
+    assert len(list((run.data_dir / "mailboxes").glob("*.sqlite"))) == 1
+
+    refused = run("alias", "passwd", "box@example.test")
+    assert refused.returncode == 1
+    assert "current password or the recovery key" in refused.stderr
+
+    wrong = subprocess.run(
+        [*_argv(run, "alias", "passwd", "box@example.test", "--current")],
+        input="not-it\n",
+        check=False,
+        **_io(run),
+    )
+    assert wrong.returncode == 1
+    assert wrong.stderr == "sealmail: error: authentication failed\n"
+
+    second = _json(
+        subprocess.run(
+            [*_argv(run, "alias", "passwd", "box@example.test", "--current", "--json")],
+            input=first + "\n",
+            check=False,
+            **_io(run),
+        )
+    )["password"]
+    recovery = _json(
+        subprocess.run(
+            [*_argv(run, "alias", "recovery-key", "box@example.test", "--json")],
+            input=second + "\n",
+            check=False,
+            **_io(run),
+        )
+    )["recovery_key"]
+    third = _json(
+        subprocess.run(
+            [*_argv(run, "alias", "passwd", "box@example.test", "--recovery", "--json")],
+            input=recovery + "\n",
+            check=False,
+            **_io(run),
+        )
+    )["password"]
+    assert len({first, second, third}) == 3
+
+    reset = _json(run("alias", "passwd", "box@example.test", "--reset-mailbox", "--json"))
+    assert reset["password"] != third
+    assert len(list((run.data_dir / "mailboxes").glob("*.sqlite"))) == 1  # the old file is gone, a new one made
+
+    run("alias", "rm", "box@example.test")
+    assert list((run.data_dir / "mailboxes").glob("*.sqlite")) == []
+
+
+def _argv(run, *args: str) -> list[str]:
+    return [run.bin, *args, "--data-dir", str(run.data_dir)]
+
+
+def _io(run) -> dict:
+    return {"env": run.env, "capture_output": True, "text": True, "timeout": 60}
 
 
 def test_data_dir_from_environment_and_env_file(run, tmp_path) -> None:

@@ -47,5 +47,5 @@ def rm(ctx: Context, name: str, yes: bool) -> None:
     count = len(ctx.store.list_aliases(found.name))
     if count and not yes:
         raise CLIError(f"domain {found.unicode_name} has {count} alias(es); pass --yes to remove them too")
-    service.remove_domain(ctx.store, name)
+    service.remove_domain(ctx.store, ctx.settings, name)
     ctx.emit({"removed": found.unicode_name, "aliases_removed": count}, f"removed domain {found.unicode_name}")
