@@ -113,3 +113,35 @@ async def test_shared_handles_and_work_off_the_event_loop(tmp_path) -> None:
         assert store._open == {}
     finally:
         await store.close()
+
+
+async def test_an_open_session_drains_new_sealed_mail_at_once(config, settings, account, redis_url) -> None:
+    """The MX seals into the spool and publishes; the process holding the key drains within a second."""
+    from sealmail.services.sessions import sign_in
+
+    address, password = account
+    mx_bus, session_bus = ev.RedisBus(redis_url), ev.RedisBus(redis_url)
+    mx_store, session_store = MailStore(settings.data_dir, mx_bus), MailStore(settings.data_dir, session_bus)
+    try:
+        alias = config.find_alias("example.test", "exact", "rémi")
+        credential = config.get_credential(alias.id)
+        await mx_store.deliver_async(credential.mailbox_id, credential.public_key, message(1))  # before login
+        session = await sign_in(config, settings, session_store, address, password)
+        assert len(await session.mailbox.uids("INBOX")) == 1  # drained at sign-in
+        async with await session_bus.subscribe(credential.mailbox_id) as watcher:
+            await mx_store.deliver_async(credential.mailbox_id, credential.public_key, message(2))
+            deadline = asyncio.get_running_loop().time() + 1.0
+            while asyncio.get_running_loop().time() < deadline:
+                event = await watcher.get(deadline - asyncio.get_running_loop().time())
+                if isinstance(event, ev.MessagesAdded):
+                    break
+            else:
+                pytest.fail("no MessagesAdded within a second of delivery")
+        assert len(await session.mailbox.uids("INBOX")) == 2
+        assert mx_store.spool(credential.mailbox_id).count() == 0
+        await session.close()
+    finally:
+        await mx_store.close()
+        await session_store.close()
+        await mx_bus.close()
+        await session_bus.close()

@@ -39,6 +39,7 @@ class AsyncMailbox:
         self._secrets = secrets
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"mbox-{self.mailbox_id[:6]}")
         self.users = 0
+        self._watcher: asyncio.Task[None] | None = None
 
     async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         loop = asyncio.get_running_loop()
@@ -57,10 +58,32 @@ class AsyncMailbox:
 
     async def drain(self) -> DrainResult:
         spool = self._store.spool(self.mailbox_id)
-        return await self.run(self.mailbox.drain, spool, self._secrets.private_key)
+        result = await self.run(self.mailbox.drain, spool, self._secrets.private_key)
+        if result.failed:
+            log.error("%d sealed spool record(s) did not open; they stay in the spool", len(result.failed))
+        return result
+
+    async def _watch_spool(self, subscription: ev.Subscription) -> None:
+        """New sealed mail for an open mailbox is drained at once (the MX publishes SpoolAppended)."""
+        try:
+            async for event in subscription:
+                if isinstance(event, ev.SpoolAppended):
+                    try:
+                        await self.drain()
+                    except Exception:
+                        log.exception("draining the spool failed; the next event or login retries")
+        finally:
+            await subscription.close()
 
     async def release(self) -> None:
         await self._store._release(self)
+
+    async def _stop_watching(self) -> None:
+        if self._watcher is not None:
+            self._watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watcher
+            self._watcher = None
 
     def _shutdown(self) -> None:
         self._executor.submit(self.mailbox.close).result()
@@ -116,9 +139,23 @@ class MailStore:
             Path(str(spool_path) + suffix).unlink(missing_ok=True)
 
     def deliver(self, mailbox_id: str, public_key: bytes, raw: bytes, received_at: datetime | None = None) -> int:
-        """Seal ``raw`` to the mailbox's public key and append it durably to its spool (the MX path)."""
+        """Seal ``raw`` to the mailbox's public key and append it durably to its spool (the MX path).
+
+        The caller publishes ``SpoolAppended`` afterwards (``deliver_async`` does) so an open session drains it.
+        """
         sealed = seal_message(public_key, mailbox_id, raw, received_at or datetime.now(UTC))
         return self.spool(mailbox_id).append(sealed)
+
+    async def deliver_async(
+        self, mailbox_id: str, public_key: bytes, raw: bytes, received_at: datetime | None = None
+    ) -> int:
+        """``deliver`` off the event loop, then tell any session holding the key to drain."""
+        seq = await asyncio.get_running_loop().run_in_executor(
+            None, self.deliver, mailbox_id, public_key, raw, received_at
+        )
+        if self.bus is not None:
+            await self.bus.publish(ev.SpoolAppended(mailbox_id))
+        return seq
 
     # ---- asynchronous, shared handles -----------------------------------------------------------
     async def open(self, mailbox_id: str, secrets: MailboxSecrets, *, quota: int | None = None) -> AsyncMailbox:
@@ -137,6 +174,10 @@ class MailStore:
                 )
                 handle = AsyncMailbox(self, mailbox, secrets)
                 self._open[mailbox_id] = handle
+                if self.bus is not None:
+                    subscription = await self.bus.subscribe(mailbox_id)
+                    handle._watcher = asyncio.create_task(handle._watch_spool(subscription))
+                await handle.drain()  # whoever unlocks a mailbox drains its spool
             elif quota is not None:
                 handle.mailbox.quota = quota
             handle.users += 1
@@ -148,6 +189,7 @@ class MailStore:
             return
         if self._open.get(handle.mailbox_id) is handle:
             del self._open[handle.mailbox_id]
+        await handle._stop_watching()
         await asyncio.get_running_loop().run_in_executor(None, handle._shutdown)
 
     def _start_publisher(self) -> None:
