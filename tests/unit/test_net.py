@@ -46,7 +46,7 @@ async def server(tmp_path):
 
 
 async def test_lines_and_limits(server) -> None:
-    srv, port, _ = server
+    _srv, port, _ = server
     r, w = await asyncio.open_connection("127.0.0.1", port)
     assert await r.readline() == b"hello\r\n"
     w.write(b"x" * 200 + b"\r\nshort\r\n")
