@@ -30,3 +30,7 @@ class FolderNotEmpty(SealmailError):
 
 class UnknownSection(InvalidInput):
     """A FETCH section specifier that the message does not have."""
+
+
+class UnknownEncoding(SealmailError):
+    """A part's Content-Transfer-Encoding cannot be decoded (IMAP NO [UNKNOWN-CTE])."""

@@ -839,6 +839,27 @@ class Mailbox:
                 found.update(db.execute(f"SELECT id, {column} FROM bodies WHERE id IN ({marks})", chunk).fetchall())
         return found
 
+    # The four methods below turn the structure stored at append time into IMAP answers. They are
+    # completed together with the MIME structure parser (store/mime), which computes that structure.
+    def envelope_values(self, body_ids: Iterable[int]) -> dict[int, list]:
+        """IMAP ENVELOPE (RFC 9051 §7.5.2) per body, as nested values: list, str, int, None (NIL)."""
+        raise NotImplementedError("arrives with the MIME structure parser")
+
+    def bodystructure_values(self, body_ids: Iterable[int], *, extensible: bool = True) -> dict[int, list]:
+        """IMAP BODYSTRUCTURE (``extensible``) or BODY per body, as nested values."""
+        raise NotImplementedError("arrives with the MIME structure parser")
+
+    def section(self, body_id: int, section: str) -> bytes | None:
+        """BODY[section] octets (RFC 9051 §6.4.5): "", "HEADER", "HEADER.FIELDS (A B)", "HEADER.FIELDS.NOT (A)",
+        "TEXT", "1.2", "1.2.MIME", "3.HEADER"...; None when the message has no such part. Partial ranges are
+        the caller's."""
+        raise NotImplementedError("arrives with the MIME structure parser")
+
+    def binary_section(self, body_id: int, part: str) -> bytes | None:
+        """BINARY[part] (RFC 3516 / RFC 9051 §6.4.5): the decoded content of a leaf part; None when absent.
+        Raises ``UnknownEncoding`` (IMAP NO [UNKNOWN-CTE]) for a transfer encoding it cannot decode."""
+        raise NotImplementedError("arrives with the MIME structure parser")
+
     def raw(self, body_id: int) -> bytes:
         """The message exactly as it was stored."""
         with self._read() as db:
