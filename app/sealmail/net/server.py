@@ -111,6 +111,12 @@ class Connection:
 
     async def starttls(self) -> None:
         assert self._tls is not None
+        # Anything the client pipelined after STARTTLS arrived in clear text and must not be read as if it
+        # came through TLS (the CVE-2011-0411 command injection): drop it.
+        buffered = getattr(self.reader, "_buffer", None)
+        if buffered:
+            self.log.warning("discarding %d octets sent in clear after STARTTLS", len(buffered))
+            buffered.clear()
         try:
             await self.writer.start_tls(self._tls.context())
         except (ConnectionError, ssl.SSLError, TimeoutError) as exc:
