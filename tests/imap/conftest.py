@@ -56,6 +56,7 @@ class ServerThread:
     def stop(self) -> None:
         try:
             self.call(self.component.stop())
+            self.call(asyncio.sleep(0.05))  # let closed transports release their sockets
         finally:
             self.loop.call_soon_threadsafe(self.loop.stop)
             self.thread.join(10)
@@ -160,6 +161,7 @@ class RawClient:
 
     def close(self) -> None:
         with contextlib.suppress(OSError):
+            self.file.close()
             self.sock.close()
 
 
