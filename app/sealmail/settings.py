@@ -98,6 +98,9 @@ class Settings(BaseSettings):
     imap_autologout: float = Field(
         1800.0, gt=0, description="seconds an authenticated connection may sit idle (RFC 9051 §5.4: 30 minutes)"
     )
+    imap_write_deadline: float = Field(
+        60.0, gt=0, description="seconds a response may wait for a client that stops reading before it is dropped"
+    )
     imap_max_connections: int = Field(5000, ge=1, description="IMAP connections per process")
     imap_max_connections_per_ip: int = Field(50, ge=1, description="IMAP connections from one address")
     imap_plaintext_login: bool = Field(

@@ -117,6 +117,7 @@ class ImapComponent:
             max_connections=self.settings.imap_max_connections,
             max_per_ip=self.settings.imap_max_connections_per_ip,
             max_line=MAX_LINE,
+            write_deadline=self.settings.imap_write_deadline,
         )
         self.server = LineServer("imap", self._handle, self._refuse, limits, tls)
         host = self.settings.bind_address
