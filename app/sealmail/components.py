@@ -32,7 +32,9 @@ PORTS: dict[str, dict[str, str]] = {
 }
 
 # Component name -> "module:factory"; factory(settings) returns a Component.
-REGISTRY: dict[str, str] = {}
+REGISTRY: dict[str, str] = {
+    "mx": "sealmail.smtp.mx:MxComponent",
+}
 
 
 class Component(Protocol):

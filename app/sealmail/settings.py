@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Literal
 
 from dotenv import dotenv_values
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from sealmail.errors import InvalidInput
@@ -134,9 +134,11 @@ class Settings(BaseSettings):
 
     @field_validator("domain", "hostname")
     @classmethod
-    def _valid_domain(cls, value: str | None) -> str | None:
+    def _valid_domain(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is None or value == "":
             return None
+        if info.field_name == "hostname" and value.lower() == "localhost":
+            return "localhost"  # a development host's name
         from sealmail.addresses import normalize_domain
 
         return normalize_domain(value).ascii
