@@ -107,6 +107,8 @@ class Settings(BaseSettings):
     )
     webhook_ca_file: Path | None = Field(None, description="extra CA bundle for webhook receivers (private CAs)")
     webhook_max_age: float = Field(5 * 24 * 3600.0, gt=0, description="seconds a webhook is retried before giving up")
+    webhook_retry_base: float = Field(30.0, gt=0, description="first retry delay in seconds; doubles per attempt")
+    webhook_timeout: float = Field(30.0, gt=0, description="seconds to wait for a receiver's answer")
 
     # -- mailboxes ------------------------------------------------------------------------------
     default_quota: int = Field(10 * 1024**3, ge=0, description="bytes per mailbox unless the alias sets one")
