@@ -11,15 +11,15 @@ HERE = Path(__file__).resolve().parent
 
 
 def deep_multipart(depth: int) -> bytes:
-    """``depth`` multiparts nested inside each other around one text leaf."""
+    """``depth`` multiparts nested inside each other around one text leaf (no boundary prefixes another)."""
     opening = b"".join(
-        b"--b%d\r\nContent-Type: multipart/mixed; boundary=b%d\r\n\r\n" % (i, i + 1) for i in range(depth)
+        b"--b%03d\r\nContent-Type: multipart/mixed; boundary=b%03d\r\n\r\n" % (i, i + 1) for i in range(depth)
     )
-    closing = b"".join(b"--b%d--\r\n" % i for i in reversed(range(depth + 1)))
+    closing = b"".join(b"--b%03d--\r\n" % i for i in reversed(range(depth + 1)))
     return (
-        b"Subject: nested %d deep\r\nContent-Type: multipart/mixed; boundary=b0\r\n\r\n" % depth
+        b"Subject: nested %d deep\r\nContent-Type: multipart/mixed; boundary=b000\r\n\r\n" % depth
         + opening
-        + b"--b%d\r\n\r\nleaf\r\n" % depth
+        + b"--b%03d\r\n\r\nleaf\r\n" % depth
         + closing
     )
 
