@@ -308,9 +308,9 @@ def _decode_extended(value: str) -> str:
 # --- charsets and RFC 2047 encoded-words -----------------------------------------------------------------
 
 # Codecs Python has that are not charsets a sender can mean (or that interpret escapes).
-_NOT_CHARSETS = frozenset({"unicode_escape", "raw_unicode_escape", "idna", "punycode", "undefined", "charmap"})
-# WHATWG Encoding: these labels mean the superset in practice.
-_SUPERSETS = {"latin_1": "cp1252", "iso8859_1": "cp1252", "ascii": "cp1252", "gb2312": "gb18030", "gbk": "gb18030"}
+_NOT_CHARSETS = frozenset({"unicode-escape", "raw-unicode-escape", "idna", "punycode", "undefined", "charmap"})
+# WHATWG Encoding: these labels mean the superset in practice (codec names as codecs.lookup spells them).
+_SUPERSETS = {"iso8859-1": "cp1252", "ascii": "cp1252", "gb2312": "gb18030", "gbk": "gb18030", "euc_kr": "cp949"}
 
 
 def lookup_charset(charset: str | None) -> str | None:

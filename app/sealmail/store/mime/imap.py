@@ -27,9 +27,14 @@ _EMPTY_TEXT = Part(0, 0, 0, 0, lines=0)
 
 
 def imap_string(value: str | None) -> str | bytes | None:
-    """A header-derived string for IMAP: ``bytes`` if it holds octets that are not UTF-8."""
+    """A header-derived string for IMAP: ``bytes`` if it holds octets that are not UTF-8.
+
+    NUL cannot appear in an IMAP string (RFC 9051 §4.3); like Dovecot, it is sent as the octet 0x80.
+    """
     if value is None:
         return None
+    if "\x00" in value:
+        return value.encode("utf-8", "surrogateescape").replace(b"\x00", b"\x80")
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
