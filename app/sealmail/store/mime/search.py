@@ -159,8 +159,10 @@ def _normalise(text: str) -> str:
 
 def part_text(raw: bytes, part: Part, budget: int = MAX_SEARCH_TEXT) -> str:
     """Decoded text of one text/plain or text/html part (transfer encoding, charset, HTML), capped."""
-    # Read only what can fill the budget: base64 is 4/3 and HTML markup several times its text.
-    limit = min(part.body_end, part.body_start + budget * 8 + 1024)
+    # Read only what can fill the budget: UTF-8 is up to 4 octets a character, base64 adds a third,
+    # and HTML markup is several times its text.
+    factor = 8 if part.subtype == "html" else 6
+    limit = min(part.body_end, part.body_start + budget * factor + 1024)
     try:
         data = decode_transfer(raw[part.body_start : limit], part.encoding)
     except UnknownTransferEncoding:
