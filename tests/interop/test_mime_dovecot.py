@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import imaplib
 import importlib.util
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -37,7 +38,10 @@ _spec.loader.exec_module(corpus)
 CORPUS = corpus.load()
 NAMES = sorted(CORPUS)
 
-pytestmark = pytest.mark.skipif(dovecot_binary() is None, reason="needs dovecot-imapd (scripts/system-deps test)")
+pytestmark = [
+    pytest.mark.skipif(dovecot_binary() is None, reason="needs dovecot-imapd (scripts/system-deps test)"),
+    pytest.mark.skipif(os.geteuid() != 0, reason="Dovecot's mail processes run as nobody: needs root"),
+]
 
 _RFC2045_5_2 = "RFC 2045 §5.2: an invalid Content-Type is text/plain; charset=us-ascii; Dovecot keeps a '' subtype"
 _RFC6532 = (
