@@ -20,6 +20,7 @@ import imaplib
 import importlib.util
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +61,13 @@ _RFC2231 = (
     ' Dovecot appends it as is ("isn\'t it!")'
 )
 KNOWN_DIFFERENCES: dict[str, dict[str, str]] = {
+    "address-edge-cases.eml": {
+        "ENVELOPE reply-to": (
+            "'g1: g2: a@b;; , Name <unterminated@x': after the nested group (invalid in RFC 5322)"
+            " Dovecot drops the rest of the field; we recover at the next comma and keep Name <unterminated@x>"
+        ),
+        "ENVELOPE bcc": "x@y.z. (a trailing dot, invalid in RFC 5322): Dovecot says MISSING_DOMAIN, we keep 'y.z.'",
+    },
     "invalid-content-type.eml": {"BODYSTRUCTURE": _RFC2045_5_2, "BODY": _RFC2045_5_2},
     "message-global.eml": {
         "BODYSTRUCTURE": _RFC6532,
@@ -87,6 +95,9 @@ KNOWN_DIFFERENCES: dict[str, dict[str, str]] = {
     "garbage.bin": {"BODY[HEADER.FIELDS (SUBJECT FROM X-NONE)]": _RFC9051_BLANK},
     "rfc2231.eml": {"BODYSTRUCTURE": _RFC2231, "BODY": _RFC2231},
 }
+
+
+ENVELOPE_FIELDS = ("date", "subject", "from", "sender", "reply-to", "to", "cc", "bcc", "in-reply-to", "message-id")
 
 
 def _canonical(name: str) -> bytes:
@@ -198,10 +209,47 @@ def _norm_body(value: Any) -> Any:
     return out
 
 
+def _replace(value: Any, old: bytes, new: bytes) -> Any:
+    if isinstance(value, bytes):
+        return value.replace(old, new)
+    if isinstance(value, list):
+        return [_replace(v, old, new) for v in value]
+    return value
+
+
+def _patch_part(index: int, change: Callable[[list], list]) -> Callable[[Any], Any]:
+    def patch(structure: list) -> list:
+        return [*structure[:index], change(list(structure[index])), *structure[index + 1 :]]
+
+    return patch
+
+
+def _cut_crlf(part: list) -> list:
+    part[6] += 2  # Dovecot's size counts the CRLF before the delimiter ...
+    part[9] += 1  # ... and so its line count
+    return part
+
+
+# How a known difference changes our value into Dovecot's, where it is mechanical: the rest must be equal.
+KNOWN_PATCHES: dict[tuple[str, str], Callable[[Any], Any]] = {
+    ("invalid-content-type.eml", "BODYSTRUCTURE"): lambda v: [v[0], b"", *v[2:]],
+    ("invalid-content-type.eml", "BODY"): lambda v: [v[0], b"", *v[2:]],
+    ("rfc2231.eml", "BODYSTRUCTURE"): lambda v: _replace(v, b"isn%27t%20it!", b"isn't it!"),
+    ("rfc2231.eml", "BODY"): lambda v: _replace(v, b"isn%27t%20it!", b"isn't it!"),
+    ("header-edge-cases.eml", "BODYSTRUCTURE"): _patch_part(3, _cut_crlf),
+    ("header-edge-cases.eml", "BODY"): _patch_part(3, _cut_crlf),
+    ("message-global.eml", "BODYSTRUCTURE"): _patch_part(1, lambda p: p[:7] + p[10:]),
+    ("message-global.eml", "BODY"): _patch_part(1, lambda p: p[:7]),
+}
+
+
 def _check(name: str, item: str, ours: Any, theirs: Any) -> None:
     reason = KNOWN_DIFFERENCES.get(name, {}).get(item)
     if reason:
         assert ours != theirs, f"{name} {item}: listed as a known difference ({reason}) but now equal"
+        patch = KNOWN_PATCHES.get((name, item))
+        if patch is not None:
+            assert patch(ours) == theirs, f"{name} {item} differs from Dovecot by more than: {reason}"
         return
     assert ours == theirs, f"{name} {item}"
 
@@ -223,7 +271,10 @@ def test_envelope_equals_dovecot(name: str, dovecot) -> None:
     """RFC 9051 §7.5.2 ENVELOPE, and RFC822.SIZE."""
     raw = _canonical(name)
     parsed = mime.parse(raw)
-    _check(name, "ENVELOPE", _fold(_wire(mime.envelope_value(parsed))), _fold(dovecot[name]["ENVELOPE"]))
+    ours, theirs = _fold(_wire(mime.envelope_value(parsed))), _fold(dovecot[name]["ENVELOPE"])
+    assert len(ours) == len(theirs) == len(ENVELOPE_FIELDS)
+    for field, mine, dovecots in zip(ENVELOPE_FIELDS, ours, theirs, strict=True):
+        _check(name, f"ENVELOPE {field}", mine, dovecots)
     assert parsed.size == len(raw) == dovecot[name]["RFC822.SIZE"]
 
 
