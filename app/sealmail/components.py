@@ -33,7 +33,9 @@ PORTS: dict[str, dict[str, str]] = {
 
 # Component name -> "module:factory"; factory(settings) returns a Component.
 REGISTRY: dict[str, str] = {
+    "mx": "sealmail.smtp.mx:MxComponent",
     "imap": "sealmail.imap.server:ImapComponent",
+    "jobs": "sealmail.jobs.component:JobsComponent",
 }
 
 

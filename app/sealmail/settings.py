@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Literal
 
 from dotenv import dotenv_values
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from sealmail.errors import InvalidInput
@@ -87,6 +87,29 @@ class Settings(BaseSettings):
     argon2_memory_kib: int = Field(32768, ge=8192, le=4 * 1024 * 1024)
     argon2_parallelism: int = Field(1, ge=1, le=16)
 
+    # -- inbound SMTP (MX) ----------------------------------------------------------------------
+    max_message_size: int = Field(50 * 1024**2, ge=1024, description="SIZE limit in octets (RFC 1870)")
+    mx_max_recipients: int = Field(100, ge=1, description="RCPT TO per message (RFC 5321 §4.5.3.1.8)")
+    mx_max_connections: int = Field(1000, ge=1)
+    mx_max_connections_per_ip: int = Field(20, ge=1)
+    mx_max_errors: int = Field(10, ge=1, description="error replies before the session is closed with 421")
+    mx_command_limit: int = Field(100, ge=1, description="uses of any one command per session")
+    mx_idle_timeout: float = Field(300.0, gt=0, description="seconds of silence before 421 (RFC 5321 §4.5.3.2.7)")
+    dmarc_failure_action: Literal["reject", "quarantine"] = "reject"
+    authserv_id: str | None = Field(None, description="Authentication-Results authserv-id; default: the host name")
+
+    # -- queues and webhooks --------------------------------------------------------------------
+    queue_key: SecretStr | None = Field(
+        None, description="base64 32-byte key for queued copies; default <data>/queue.key"
+    )
+    webhook_secret: SecretStr | None = Field(
+        None, description="HMAC key for webhook signatures; default <data>/webhook.key"
+    )
+    webhook_ca_file: Path | None = Field(None, description="extra CA bundle for webhook receivers (private CAs)")
+    webhook_max_age: float = Field(5 * 24 * 3600.0, gt=0, description="seconds a webhook is retried before giving up")
+    webhook_retry_base: float = Field(30.0, gt=0, description="first retry delay in seconds; doubles per attempt")
+    webhook_timeout: float = Field(30.0, gt=0, description="seconds to wait for a receiver's answer")
+
     # -- mailboxes ------------------------------------------------------------------------------
     default_quota: int = Field(10 * 1024**3, ge=0, description="bytes per mailbox unless the alias sets one")
 
@@ -130,9 +153,11 @@ class Settings(BaseSettings):
 
     @field_validator("domain", "hostname")
     @classmethod
-    def _valid_domain(cls, value: str | None) -> str | None:
+    def _valid_domain(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is None or value == "":
             return None
+        if info.field_name == "hostname" and value.lower() == "localhost":
+            return "localhost"  # a development host's name
         from sealmail.addresses import normalize_domain
 
         return normalize_domain(value).ascii
@@ -181,6 +206,10 @@ class Settings(BaseSettings):
         if self.domain:
             return f"mail.{self.domain}"
         return "localhost"
+
+    @property
+    def auth_id(self) -> str:
+        return self.authserv_id or self.mail_hostname
 
     @property
     def config_db_path(self) -> Path:

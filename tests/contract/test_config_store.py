@@ -237,6 +237,9 @@ def test_credentials_keep_wrapped_keys(store: ConfigStore) -> None:
     store.set_credential(AliasCredential(alias_id=second.id, password_hash="$argon2id$b"))
     store.set_credential(AliasCredential(alias_id=third.id, password_hash="$argon2id$c"))
     assert not store.get_credential(second.id).has_keys
+    store.record_usage(first.id, 12345)
+    assert store.get_credential(first.id).usage_bytes == 12345
+    assert store.get_credential(first.id).key_mailbox == credential.key_mailbox
     with pytest.raises(AlreadyExists):
         store.set_credential(AliasCredential(alias_id=second.id, password_hash="$argon2id$b", mailbox_id="f" * 24))
 

@@ -103,5 +103,5 @@ def test_no_server_side_material_opens_a_sealed_message(config, settings, accoun
 
     # With the password, it opens.
     unlocked = credentials.unlock(config, settings, address, password)
-    _, raw = open_message(unlocked.secrets.private_key, credential.mailbox_id, sealed)
+    _, _, raw = open_message(unlocked.secrets.private_key, credential.mailbox_id, sealed)
     assert raw == b"Subject: sealed secret\r\n\r\nhush\r\n"

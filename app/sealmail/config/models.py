@@ -83,6 +83,7 @@ class AliasCredential:
     recovery_salt: bytes | None = None
     recovery_mailbox: bytes | None = None
     recovery_private: bytes | None = None
+    usage_bytes: int | None = None  # the mailbox's size as its last session saw it (quota checks at RCPT)
     updated_at: datetime = field(default_factory=now)
 
     @property

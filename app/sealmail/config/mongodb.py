@@ -19,7 +19,7 @@ from sealmail.config.codec import from_document, to_document
 from sealmail.config.models import AdminAccount, Alias, AliasCredential, ApiToken, Domain, LogEntry, LogQuery
 from sealmail.errors import AlreadyExists, ConfigStoreError
 
-SCHEMA_VERSION = 2  # 2: wrapped mailbox keys in alias_credentials (new optional fields)
+SCHEMA_VERSION = 3  # 2: wrapped mailbox keys; 3: usage_bytes (new optional fields, no rewrite needed)
 
 # Index definitions per collection: (keys, options). Applied at every start; MongoDB skips existing ones.
 INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict[str, Any]]]] = {

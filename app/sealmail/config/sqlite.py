@@ -96,6 +96,10 @@ MIGRATIONS: list[str] = [
     ALTER TABLE alias_credentials ADD COLUMN recovery_private BLOB;
     CREATE UNIQUE INDEX credentials_by_mailbox ON alias_credentials (mailbox_id);
     """,
+    # 3: mailbox usage as last seen by a session holding the key (the MX cannot look inside).
+    """
+    ALTER TABLE alias_credentials ADD COLUMN usage_bytes INTEGER;
+    """,
 ]
 
 

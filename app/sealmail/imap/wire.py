@@ -1,19 +1,85 @@
-"""Serialising IMAP responses (RFC 9051 §4 data formats, §7 responses).
+"""IMAP wire forms of data values (RFC 9051 §4): NIL, numbers, strings, parenthesised lists.
 
-Nested values from the store (ENVELOPE, BODYSTRUCTURE) are lists, ``str``, ``int`` and ``None``
-(NIL). Strings go out quoted when they are short printable ASCII — or printable UTF-8 once the
-client enabled UTF8=ACCEPT (RFC 6855 §3) — and as literals otherwise: anything with CR, LF, other
-controls or 8-bit octets for a client that did not ask for UTF-8 (RFC 9051 §4.3).
+``imap_serialize`` writes the nested values ``sealmail.store.mime`` produces for BODYSTRUCTURE,
+BODY and ENVELOPE (and any other FETCH data of that shape):
+
+* ``None`` → ``NIL``; ``int`` → decimal; ``list``/``tuple`` → ``(a b c)``, except that the leading
+  list items of an :class:`~sealmail.store.mime.imap.Adjacent` list are not separated (``1*body``,
+  ``1*address`` in RFC 9051 §9);
+* ``str``/``bytes`` → a quoted string when it is short and safe, else a literal ``{n}\\r\\n...``.
+
+8-bit text goes as a literal unless the client enabled UTF8=ACCEPT (RFC 6855 §3: then UTF-8 may be
+quoted); CR, LF and NUL always force a literal (RFC 9051 §4.3). A NUL cannot be sent in a plain literal:
+the caller must use ``literal8`` where the grammar allows it (BINARY), so here it is refused.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
 from sealmail.imap import mutf7
+from sealmail.store.mime.imap import Adjacent
 
-MAX_QUOTED = 1024
+MAX_QUOTED = 1024  # longer strings go as literals: easier on clients' line buffers
+
+
+def imap_serialize(value: Any, *, utf8: bool = False) -> bytes:
+    """The wire octets of a nested value; ``utf8=True`` once the client has ENABLEd UTF8=ACCEPT."""
+    out: list[bytes] = []
+    _write(value, out, utf8)
+    return b"".join(out)
+
+
+def _write(value: Any, out: list[bytes], utf8: bool) -> None:
+    if value is None:
+        out.append(b"NIL")
+    elif isinstance(value, bool):
+        raise TypeError("booleans have no IMAP form")
+    elif isinstance(value, int):
+        if value < 0:
+            raise ValueError("IMAP numbers are unsigned")
+        out.append(str(value).encode("ascii"))
+    elif isinstance(value, (list, tuple)):
+        out.append(b"(")
+        adjacent = isinstance(value, Adjacent)
+        for i, item in enumerate(value):
+            if i and not (adjacent and isinstance(item, list) and isinstance(value[i - 1], list)):
+                out.append(b" ")
+            adjacent = adjacent and isinstance(item, list)
+            _write(item, out, utf8)
+        out.append(b")")
+    elif isinstance(value, str):
+        out.append(string(value.encode("utf-8", "surrogateescape"), utf8=utf8))
+    elif isinstance(value, (bytes, bytearray, memoryview)):
+        out.append(string(bytes(value), utf8=utf8))
+    else:
+        raise TypeError(f"no IMAP form for {type(value).__name__}")
+
+
+def string(data: bytes, *, utf8: bool = False) -> bytes:
+    """One IMAP string: quoted (RFC 9051 §4.3 quoted) when possible, else a synchronising literal."""
+    if b"\x00" in data:
+        raise ValueError("NUL needs literal8 (RFC 3516), which this grammar position does not allow")
+    if len(data) <= MAX_QUOTED and not any(c in data for c in (b"\r", b"\n")) and _quotable(data, utf8):
+        return b'"' + data.replace(b"\\", b"\\\\").replace(b'"', b'\\"') + b'"'
+    return b"{%d}\r\n" % len(data) + data
+
+
+def _quotable(data: bytes, utf8: bool) -> bool:
+    if data.isascii():
+        return True
+    if not utf8:
+        return False
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+# ---- response pieces the session writes (flags, names, dates, sets, message data) -------------------
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
@@ -23,10 +89,8 @@ class Atom(str):
     __slots__ = ()
 
 
-NIL = Atom("NIL")
-
-
 def literal(data: bytes, *, binary: bool = False) -> bytes:
+    """``{n}`` + octets; ``~{n}`` (literal8, RFC 3516) where the grammar allows NUL (BINARY)."""
     return (b"~{%d}\r\n" if binary else b"{%d}\r\n") % len(data) + data
 
 
@@ -36,61 +100,51 @@ def quoted(text: str) -> bytes:
     return b'"' + text.encode("utf-8") + b'"'
 
 
-def string(value: str | bytes, utf8: bool = False) -> bytes:
-    if isinstance(value, bytes):
-        if len(value) <= MAX_QUOTED and value.isascii():
-            text = value.decode("ascii")
-            if text.isprintable():
-                return quoted(text)
-        return literal(value.replace(b"\x00", b""))
-    if len(value) <= MAX_QUOTED and value.isprintable() and (utf8 or value.isascii()):
-        return quoted(value)
-    return literal(value.encode("utf-8", "replace").replace(b"\x00", b""))
+def serialize(value: Any, utf8: bool = False) -> bytes:
+    """``imap_serialize`` for FETCH's hot path (ENVELOPE, BODYSTRUCTURE of thousands of messages).
 
-
-def nstring(value: str | bytes | None, utf8: bool = False) -> bytes:
-    return b"NIL" if value is None else string(value, utf8)
-
-
-def serialize(value: object, utf8: bool = False) -> bytes:
+    Same forms, one difference: a NUL that a malformed message left in a header value is dropped
+    instead of failing the whole FETCH (the value cannot travel otherwise, RFC 9051 §4.3).
+    """
     out: list[bytes] = []
     _put(value, out, utf8)
     return b"".join(out)
 
 
-def _put(value: object, out: list[bytes], utf8: bool) -> None:
-    # Hot path of FETCH ENVELOPE/BODYSTRUCTURE over thousands of messages: keep it lean.
+def _put(value: Any, out: list[bytes], utf8: bool) -> None:
+    kind = type(value)
     if value is None:
         out.append(b"NIL")
-    elif type(value) is str:
+    elif kind is str:
         if len(value) <= MAX_QUOTED and value.isprintable() and (utf8 or value.isascii()):
             if "\\" in value or '"' in value:
                 value = value.replace("\\", "\\\\").replace('"', '\\"')
-            out.append(b'"' + value.encode("utf-8") + b'"')
+            out.append(b'"' + value.encode("utf-8", "surrogateescape") + b'"')
         else:
-            out.append(literal(value.encode("utf-8", "replace").replace(b"\x00", b"")))
-    elif isinstance(value, list | tuple):
-        if not value:
-            out.append(b"NIL")  # an empty list is never valid IMAP syntax where the store gives one
-            return
+            data = value.encode("utf-8", "surrogateescape")
+            out.append(string(data.replace(b"\x00", b""), utf8=utf8))
+    elif kind is list or kind is tuple or isinstance(value, list | tuple):
         out.append(b"(")
-        first = True
-        for item in value:
-            if not first:
+        adjacent = isinstance(value, Adjacent)
+        previous_list = False
+        for i, item in enumerate(value):
+            is_list = isinstance(item, list)
+            if i and not (adjacent and is_list and previous_list):
                 out.append(b" ")
-            first = False
+            adjacent = adjacent and is_list
+            previous_list = is_list
             _put(item, out, utf8)
         out.append(b")")
-    elif isinstance(value, Atom):
-        out.append(value.encode("ascii"))
-    elif isinstance(value, bool):
-        out.append(b"1" if value else b"0")
-    elif isinstance(value, int):
+    elif kind is int:
         out.append(b"%d" % value)
-    elif isinstance(value, str | bytes):
-        out.append(string(value, utf8))
+    elif isinstance(value, bytes | bytearray | memoryview):
+        out.append(string(bytes(value).replace(b"\x00", b""), utf8=utf8))
     else:
-        raise TypeError(f"cannot serialise {type(value).__name__}")
+        _write(value, out, utf8)
+
+
+def nstring(value: str | bytes | None, utf8: bool = False) -> bytes:
+    return b"NIL" if value is None else serialize(value, utf8)
 
 
 def flag_list(flags: Iterable[str]) -> bytes:
@@ -98,10 +152,10 @@ def flag_list(flags: Iterable[str]) -> bytes:
 
 
 def mailbox(name: str, utf8: bool = False) -> bytes:
-    """A mailbox name on the wire: modified UTF-7 (RFC 3501 §5.1.3) unless UTF8=ACCEPT is on."""
+    """A mailbox name on the wire: modified UTF-7 (RFC 3501 §5.1.3) unless UTF8=ACCEPT is on (RFC 6855)."""
     if not utf8:
         name = mutf7.encode(name)
-    return string(name, utf8)
+    return string(name.encode("utf-8"), utf8=utf8)
 
 
 def date_time(value: datetime) -> bytes:

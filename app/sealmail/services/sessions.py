@@ -22,13 +22,19 @@ if TYPE_CHECKING:
 class MailboxSession:
     unlocked: credentials.Unlocked
     mailbox: AsyncMailbox
+    _config: ConfigStore
 
     @property
     def address(self) -> str:
         return f"{self.unlocked.alias.name}@{self.unlocked.alias.domain}"
 
     async def close(self) -> None:
-        await self.mailbox.release()
+        """Record the mailbox's size for the MX's quota checks, then let go of the handle."""
+        try:
+            usage = await self.mailbox.usage()
+            await asyncio.to_thread(self._config.record_usage, self.unlocked.alias.id, usage)
+        finally:
+            await self.mailbox.release()
 
 
 async def sign_in(
@@ -39,4 +45,4 @@ async def sign_in(
     handle = await mailstore.open(
         unlocked.mailbox_id, unlocked.secrets, quota=credentials.quota_of(unlocked.alias, settings)
     )
-    return MailboxSession(unlocked, handle)
+    return MailboxSession(unlocked, handle, config)

@@ -895,7 +895,7 @@ class Mailbox:
         last = int(self._meta_read("spool_seq", 0))
         for seq, sealed in spool.pending(last):
             try:
-                received_at, raw = open_message(private_key, self.mailbox_id, sealed)
+                received_at, folder, raw = open_message(private_key, self.mailbox_id, sealed)
             except SealError:
                 failed.append(seq)
                 with self._write():
@@ -906,7 +906,12 @@ class Mailbox:
             with self._write() as events:
                 if int(self._meta("spool_seq", 0)) >= seq:  # another process drained it meanwhile
                     continue
-                self._append_locked(INBOX, raw, indexed, (), received_at, False, events)
+                target = (
+                    folder
+                    if self.db.execute("SELECT 1 FROM folders WHERE name = ? AND noselect = 0", (folder,)).fetchone()
+                    else INBOX
+                )
+                self._append_locked(target, raw, indexed, (), received_at, False, events)
                 self._set_meta("spool_seq", seq)
             drained += 1
             last = seq

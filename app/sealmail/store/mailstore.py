@@ -138,20 +138,27 @@ class MailStore:
         for suffix in ("", "-wal", "-shm"):
             Path(str(spool_path) + suffix).unlink(missing_ok=True)
 
-    def deliver(self, mailbox_id: str, public_key: bytes, raw: bytes, received_at: datetime | None = None) -> int:
+    def deliver(
+        self, mailbox_id: str, public_key: bytes, raw: bytes, received_at: datetime | None = None, folder: str = "INBOX"
+    ) -> int:
         """Seal ``raw`` to the mailbox's public key and append it durably to its spool (the MX path).
 
         The caller publishes ``SpoolAppended`` afterwards (``deliver_async`` does) so an open session drains it.
         """
-        sealed = seal_message(public_key, mailbox_id, raw, received_at or datetime.now(UTC))
+        sealed = seal_message(public_key, mailbox_id, raw, received_at or datetime.now(UTC), folder)
         return self.spool(mailbox_id).append(sealed)
 
     async def deliver_async(
-        self, mailbox_id: str, public_key: bytes, raw: bytes, received_at: datetime | None = None
+        self,
+        mailbox_id: str,
+        public_key: bytes,
+        raw: bytes,
+        received_at: datetime | None = None,
+        folder: str = "INBOX",
     ) -> int:
         """``deliver`` off the event loop, then tell any session holding the key to drain."""
         seq = await asyncio.get_running_loop().run_in_executor(
-            None, self.deliver, mailbox_id, public_key, raw, received_at
+            None, self.deliver, mailbox_id, public_key, raw, received_at, folder
         )
         if self.bus is not None:
             await self.bus.publish(ev.SpoolAppended(mailbox_id))

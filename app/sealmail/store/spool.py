@@ -6,8 +6,9 @@ SMTP ``250``. The file is a plain SQLite database: every record is a sealed blob
 the server can open. Sequence numbers come from AUTOINCREMENT, so they are never reused even after
 records are deleted; the mailbox remembers the last one it drained (exactly-once drain).
 
-The sealed payload is ``version (1) || received-at ms (8, big endian) || raw message``: the arrival
-time becomes the IMAP INTERNALDATE and is sealed too.
+The sealed payload is ``version (1) || received-at ms (8) || folder length (2) || folder || raw message``
+(big endian): the arrival time becomes the IMAP INTERNALDATE, and the folder (INBOX, or Junk for
+quarantined mail) is sealed too.
 """
 
 from __future__ import annotations
@@ -19,10 +20,10 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sealmail.crypto.sealed import open_sealed, seal
+from sealmail.crypto.sealed import SealError, open_sealed, seal
 
 PAYLOAD_VERSION = 1
-_PAYLOAD_HEAD = struct.Struct(">BQ")
+_PAYLOAD_HEAD = struct.Struct(">BQH")  # version, received-at ms, length of the target folder name
 
 
 class Spool:
@@ -85,21 +86,28 @@ class Spool:
         with self._lock:
             return self._db.execute("SELECT count(*) FROM spool").fetchone()[0]
 
+    def size(self) -> int:
+        """Octets waiting (sealed), for quota checks before the owner next signs in."""
+        with self._lock:
+            return self._db.execute("SELECT coalesce(sum(length(sealed)), 0) FROM spool").fetchone()[0]
 
-def seal_message(public_key: bytes, mailbox_id: str, raw: bytes, received_at: datetime) -> bytes:
+
+def seal_message(public_key: bytes, mailbox_id: str, raw: bytes, received_at: datetime, folder: str = "INBOX") -> bytes:
     millis = int(received_at.timestamp() * 1000)
-    return seal(public_key, _PAYLOAD_HEAD.pack(PAYLOAD_VERSION, millis) + raw, context=_context(mailbox_id))
+    name = folder.encode("utf-8")
+    payload = _PAYLOAD_HEAD.pack(PAYLOAD_VERSION, millis, len(name)) + name + raw
+    return seal(public_key, payload, context=_context(mailbox_id))
 
 
-def open_message(private_key: bytes, mailbox_id: str, sealed: bytes) -> tuple[datetime, bytes]:
-    """Unseal a spool record: (received at, raw message). Raises ``SealError``."""
+def open_message(private_key: bytes, mailbox_id: str, sealed: bytes) -> tuple[datetime, str, bytes]:
+    """Unseal a spool record: (received at, target folder, raw message). Raises ``SealError``."""
     payload = open_sealed(private_key, sealed, context=_context(mailbox_id))
-    version, millis = _PAYLOAD_HEAD.unpack_from(payload)
+    version, millis, name_length = _PAYLOAD_HEAD.unpack_from(payload)
     if version != PAYLOAD_VERSION:
-        from sealmail.crypto.sealed import SealError
-
         raise SealError(f"unknown spool payload version {version}")
-    return datetime.fromtimestamp(millis / 1000, UTC), payload[_PAYLOAD_HEAD.size :]
+    start = _PAYLOAD_HEAD.size
+    folder = payload[start : start + name_length].decode("utf-8", "replace")
+    return datetime.fromtimestamp(millis / 1000, UTC), folder, payload[start + name_length :]
 
 
 def _context(mailbox_id: str) -> bytes:
