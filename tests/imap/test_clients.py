@@ -117,7 +117,7 @@ SyncState *
 
     with imap.client(ASCII_ADDRESS) as client:
         client.select("INBOX")
-        typ, data = client.uid("FETCH", "1:*", "(FLAGS BODY.PEEK[HEADER])")
+        _, data = client.uid("FETCH", "1:*", "(FLAGS BODY.PEEK[HEADER])")
         subjects = sorted(
             re.search(rb"Subject: (.*)\r\n", item[1]).group(1).decode() for item in data if isinstance(item, tuple)
         )
