@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import bisect
 import contextlib
 import logging
 import re
@@ -31,6 +30,7 @@ from sealmail import __version__
 from sealmail.errors import SealmailError
 from sealmail.imap import parser as p
 from sealmail.imap import wire
+from sealmail.imap.uidmap import UidMap
 from sealmail.services.credentials import AuthenticationFailed
 from sealmail.services.sessions import MailboxSession, sign_in
 from sealmail.store import events as ev
@@ -110,7 +110,7 @@ class Selected:
     folder_id: int
     readonly: bool
     uidvalidity: int
-    uids: list[int]  # ascending; index + 1 is the sequence number; includes unannounced expunges
+    uids: UidMap  # ascending; index + 1 is the sequence number; includes unannounced expunges
     modseq: int  # every change up to this MODSEQ is reflected here (or pending below)
     recent: set[int] = field(default_factory=set)
     ghosts: set[int] = field(default_factory=set)  # expunged elsewhere, EXPUNGE not yet sent
@@ -119,11 +119,10 @@ class Selected:
     keywords: tuple[str, ...] = ()
 
     def seq_of(self, uid: int) -> int:
-        i = bisect.bisect_left(self.uids, uid)
-        return i + 1 if i < len(self.uids) and self.uids[i] == uid else 0
+        return self.uids.index(uid) + 1
 
     def max_uid(self) -> int:
-        return self.uids[-1] if self.uids else 0
+        return self.uids.last()
 
 
 class Session:
@@ -407,7 +406,7 @@ class Session:
             return folder, uids, recent, keywords, unseen[:1]
 
         folder, uids, recent, keywords, first_unseen = await self.mbox.run(load)
-        sel = Selected(folder.name, folder.id, readonly, folder.uidvalidity, uids, folder.highestmodseq, recent)
+        sel = Selected(folder.name, folder.id, readonly, folder.uidvalidity, UidMap(uids), folder.highestmodseq, recent)
         sel.exists = len(uids)
         sel.keywords = tuple(keywords)
         self.sel = sel
@@ -831,12 +830,12 @@ class Session:
         spans: list[tuple[int, int]] = []  # index ranges, inclusive
         for low, high in seqs.ranges:
             if uid:
-                top = uids[-1] if uids else 0
+                top = uids.last()
                 a = top if low is None else low
                 b = top if high is None else high
                 a, b = min(a, b), max(a, b)
-                i = bisect.bisect_left(uids, a)
-                j = bisect.bisect_right(uids, b) - 1
+                i = uids.bisect_left(a)
+                j = uids.bisect_right(b) - 1
             else:
                 a = count if low is None else low
                 b = count if high is None else high
@@ -853,7 +852,7 @@ class Session:
                 merged[-1] = (merged[-1][0], max(merged[-1][1], j))
             else:
                 merged.append((i, j))
-        return [(k + 1, uids[k]) for i, j in merged for k in range(i, j + 1)]
+        return [(k, uid) for i, j in merged for k, uid in enumerate(uids.between(i, j), i + 1)]
 
     def _uid_ranges(self, pairs: list[tuple[int, int]]) -> sk.UidSet:
         """Consecutive sequence numbers map to UID ranges (the UID list has no gaps a message could fill)."""
@@ -999,7 +998,7 @@ class Session:
         for seq in doomed:
             self.out(b"* %d EXPUNGE\r\n" % seq)
         gone = sel.ghosts
-        sel.uids = [u for u in sel.uids if u not in gone]
+        sel.uids.remove(gone)
         sel.recent -= gone
         for uid in gone:
             sel.dirty.pop(uid, None)
