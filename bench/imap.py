@@ -242,7 +242,7 @@ async def run_suite(
         t0 = time.perf_counter()
         waiters = [asyncio.create_task(wait_exists(c, t0)) for c in clients]
         await asyncio.get_running_loop().run_in_executor(None, deliver)
-        done, pending = await asyncio.wait(waiters, timeout=40)
+        _, pending = await asyncio.wait(waiters, timeout=40)
         for task in pending:
             task.cancel()
         res.times["IDLE: all notified (s)"] = max(heard) if len(heard) == idle else float("inf")
@@ -436,7 +436,7 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--skip-dovecot", action="store_true")
     args = parser.parse_args()
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # clients and servers hold thousands of sockets
     messages = corpus(args.messages)
     print(f"{args.messages} messages, {args.idle} IDLE connections, medians of {args.runs} runs", flush=True)

@@ -183,8 +183,9 @@ def test_subscriptions_lsub_and_list_extended(imap) -> None:
     """RFC 9051 §6.3.7-8, RFC 3501 §6.3.9 LSUB, RFC 5258 LIST-EXTENDED, RFC 5819 LIST-STATUS."""
     raw = imap.raw()
     raw.login(imap.account())
-    raw.command("a CREATE Lists/rust")
-    raw.command("b UNSUBSCRIBE Lists")
+    raw.command("a CREATE Lists/rust")  # RFC 9051 §6.3.4: not subscribed by CREATE
+    assert raw.command('a2 LSUB "" "Lists*"')[:-1] == []
+    raw.command("b SUBSCRIBE Lists/rust")
     raw.command("c UNSUBSCRIBE Junk")
     lines = raw.command('d LSUB "" "Lists/%"')
     assert lines[:-1] == [b'* LSUB () "/" "Lists/rust"\r\n']

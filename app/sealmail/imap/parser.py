@@ -337,17 +337,21 @@ class Reader:
             raise self.error("NUL in a literal (RFC 9051 §4.3)")
         return value
 
+    def _string_start(self) -> bool:
+        """A quoted string or a literal starts here ("~" alone is an ordinary atom character)."""
+        c = self.peek()
+        return c in (0x22, 0x7B) or (c == 0x7E and self.data[self.pos + 1 : self.pos + 2] == b"{")
+
     def string(self) -> bytes:
         c = self.peek()
         if c == 0x22:
             return self.quoted()
-        if c in (0x7B, 0x7E):
+        if self._string_start():
             return self.literal()
         raise self.error("expected a string")
 
     def astring(self) -> bytes:
-        c = self.peek()
-        if c in (0x22, 0x7B, 0x7E):
+        if self._string_start():
             return self.string()
         word = self._run(_ASTRING_CHARS)
         if not word:
@@ -371,9 +375,9 @@ class Reader:
         return decode_mailbox(self.astring(), self.utf8, self)
 
     def list_mailbox(self) -> str:
-        c = self.peek()
-        raw = self.string() if c in (0x22, 0x7B, 0x7E) else self._run(_LIST_CHARS)
-        if c not in (0x22, 0x7B, 0x7E) and not raw:
+        quoted = self._string_start()
+        raw = self.string() if quoted else self._run(_LIST_CHARS)
+        if not quoted and not raw:
             raise self.error("expected a mailbox pattern")
         return decode_mailbox(raw, self.utf8, self)
 
@@ -687,7 +691,7 @@ def _list(r: Reader, tag: str, name: str, uid: bool) -> Command:
         if "RECURSIVEMATCH" in select_opts and not select_opts & {"SUBSCRIBED"}:
             raise ParseError("RECURSIVEMATCH needs another selection option (RFC 5258 §3)")
         r.sp()
-    reference = r.mailbox() if r.peek() in (0x22, 0x7B, 0x7E) else decode_mailbox(r.astring(), r.utf8, r)
+    reference = r.mailbox()
     r.sp()
     patterns: list[str] = []
     if name == "LIST" and r.peek() == ord("("):

@@ -372,7 +372,7 @@ class Session:
         enabled = []
         for cap in c.capabilities:
             if cap == "CONDSTORE":
-                self.condstore = True
+                self._enable_condstore()
                 enabled.append("CONDSTORE")
             elif cap == "UTF8=ACCEPT":
                 self.utf8 = True
@@ -381,6 +381,14 @@ class Session:
                 self.rev2 = True
                 enabled.append("IMAP4rev2")
         self.untagged("ENABLED" + "".join(" " + e for e in dict.fromkeys(enabled)))
+
+    def _enable_condstore(self) -> None:
+        if self.condstore:
+            return
+        self.condstore = True
+        if self.sel is not None:
+            # RFC 7162 §3.1: enabled while a mailbox is selected: tell its HIGHESTMODSEQ now
+            self.untagged(f"OK [HIGHESTMODSEQ {self.sel.modseq}] Highest")
 
     async def cmd_namespace(self, c: p.Command) -> None:
         # RFC 2342: one personal namespace, no others
@@ -399,7 +407,11 @@ class Session:
 
         def load() -> tuple[Any, list[int], set[int], list[str], list[int]]:
             folder = mailbox.folder(c.mailbox)
-            recent = set() if readonly else mailbox.claim_recent(folder.name)
+            # RFC 3501 §6.3.2: SELECT takes the \Recent messages; EXAMINE only counts them
+            if readonly:
+                recent = set(mailbox.search(folder.name, sk.HasFlag("\\Recent")))
+            else:
+                recent = mailbox.claim_recent(folder.name)
             uids = mailbox.uids(folder.name)
             keywords = mailbox.keywords()
             unseen = mailbox.search(folder.name, sk.Not(sk.HasFlag("\\Seen"))) if not self.rev2 else []
@@ -443,7 +455,17 @@ class Session:
             special = next((u for u in SPECIAL_USES if u.lower() == c.special_use.lower()), None)
             if special is None:
                 raise _no(f"Unknown special use {c.special_use[:20]}", "USEATTR")
-        await self.mbox.create_folder(name, special)
+        mailbox = self.mbox.mailbox
+
+        def create() -> None:
+            before = {f.name for f in mailbox.list_folders()}
+            folder = mailbox.create_folder(name, special)
+            # RFC 9051 §6.3.4: CREATE does not subscribe (the store subscribes new folders by default),
+            # nor the parents it had to make
+            for made in {folder.name, *(f.name for f in mailbox.list_folders())} - before:
+                mailbox.set_subscribed(made, False)
+
+        await self.mbox.run(create)
 
     async def cmd_delete(self, c: p.MailboxCommand) -> None:
         assert self.mbox is not None
@@ -490,28 +512,38 @@ class Session:
             matched = any(m(name) for m in matchers)
             attrs: list[str] = []
             extra = b""
-            if subscribed_only and not folder.subscribed:
-                if lsub or "RECURSIVEMATCH" not in c.select_opts or not matched:
-                    continue
-                # RFC 5258 §3.5: a parent that matches only because a child is subscribed
-                if not any(by_name[n].subscribed for n in names if n.startswith(name + DELIMITER)):
-                    continue
+            subscribed_child = (
+                subscribed_only
+                and not lsub
+                and "RECURSIVEMATCH" in c.select_opts
+                and any(
+                    by_name[n].subscribed and not any(m(n) for m in matchers)
+                    for n in names
+                    if n.startswith(name + DELIMITER)
+                )
+            )
+            if not matched:
+                continue
+            if subscribed_only and not folder.subscribed and not subscribed_child:
+                continue
+            if subscribed_child:
+                # RFC 5258 §3.5: subscribed descendants the patterns themselves do not match
                 extra = b' ("CHILDINFO" ("SUBSCRIBED"))'
-                attrs = []
-            elif not matched:
+            if subscribed_only and not folder.subscribed:
+                rows.append((name, ["\\HasChildren"] if "CHILDREN" in c.return_opts else [], extra))
+                seen.add(name)
                 continue
             if special_only and not folder.special_use:
                 continue
-            if not extra:
-                if folder.noselect:
-                    attrs.append("\\Noselect")
-                if not lsub:
-                    has_children = any(n.startswith(name + DELIMITER) for n in names)
-                    attrs.append("\\HasChildren" if has_children else "\\HasNoChildren")
-                    if folder.special_use:
-                        attrs.append(folder.special_use)
-                if show_subscribed and folder.subscribed and not lsub:
-                    attrs.append("\\Subscribed")
+            if folder.noselect:
+                attrs.append("\\Noselect")
+            if not lsub:
+                has_children = any(n.startswith(name + DELIMITER) for n in names)
+                attrs.append("\\HasChildren" if has_children else "\\HasNoChildren")
+                if folder.special_use:
+                    attrs.append(folder.special_use)
+            if show_subscribed and folder.subscribed and not lsub:
+                attrs.append("\\Subscribed")
             rows.append((name, attrs, extra))
             seen.add(name)
         if lsub:
@@ -530,7 +562,7 @@ class Session:
         statuses: dict[str, Any] = {}
         if c.status_items:
             mailbox = self.mbox.mailbox
-            wanted = [n for n, _, extra in rows if not extra and n in by_name and not by_name[n].noselect]
+            wanted = [n for n, _, _ in rows if n in by_name and not by_name[n].noselect]
 
             def load() -> dict[str, Any]:
                 return {n: mailbox.status(n) for n in wanted}
@@ -685,14 +717,18 @@ class Session:
             raise _no("Unsupported charset", "BADCHARSET (UTF-8 US-ASCII)")
         uses_modseq = _uses_modseq(c.key)
         if uses_modseq:
-            self.condstore = True
+            self._enable_condstore()
         key = self._resolve_key(c.key)
         known_max = sel.max_uid()
         found = [u for u in await self.mbox.search(sel.name, key) if u <= known_max and u not in sel.ghosts]
         found = [u for u in found if sel.seq_of(u)]
         highest = None
         if uses_modseq and found:
-            infos = await self.mbox.messages(sel.name, found)
+            subset = found
+            if c.returns and set(c.returns) <= {"MIN", "MAX"}:
+                # RFC 4731 §3.2 with RFC 7162: the MODSEQ of the messages actually returned
+                subset = [*([found[0]] if "MIN" in c.returns else []), *([found[-1]] if "MAX" in c.returns else [])]
+            infos = await self.mbox.messages(sel.name, subset)
             highest = max((i.modseq for i in infos), default=None)
         numbers = found if c.uid else [sel.seq_of(u) for u in found]
         if c.returns is not None or self.rev2:
@@ -728,8 +764,8 @@ class Session:
         kinds = {a.kind for a in atts}
         if c.uid and "UID" not in kinds:
             atts.insert(0, p.FetchAtt("UID"))
-        if (c.changed_since is not None or "MODSEQ" in kinds) and not self.condstore:
-            self.condstore = True  # RFC 7162 §3.1: the first CONDSTORE command enables it
+        if c.changed_since is not None or "MODSEQ" in kinds:
+            self._enable_condstore()  # RFC 7162 §3.1: the first CONDSTORE command enables it
         if c.changed_since is not None and "MODSEQ" not in kinds:
             atts.append(p.FetchAtt("MODSEQ"))
         ghosts = [uid for _, uid in targets if uid in sel.ghosts]
@@ -749,7 +785,7 @@ class Session:
             if flag.startswith("\\") and flag.lower() not in {s.lower() for s in (*SYSTEM_FLAGS, "\\Recent")}:
                 raise _bad(f"Unknown system flag {flag[:30]}")
         if c.unchanged_since is not None:
-            self.condstore = True
+            self._enable_condstore()
         targets = [(s, u) for s, u in self._resolve(c.seqs, c.uid) if u not in sel.ghosts]
         flags = [f for f in c.flags if f.lower() != "\\recent"]
         result = await self.mbox.store_flags(
@@ -803,8 +839,12 @@ class Session:
         if not uids:
             return None
         if move and target == sel.name:
-            raise _no("Cannot move to the same mailbox", "CANNOT")
-        result = await (self.mbox.move if move else self.mbox.copy)(sel.name, uids, target)
+            # RFC 6851 §3.3: moving into the same mailbox gives the messages new UIDs
+            result = await self.mbox.copy(sel.name, uids, target)
+            await self.mbox.store_flags(sel.name, uids, "add", ["\\Deleted"])
+            await self.mbox.expunge(sel.name, uids)
+        else:
+            result = await (self.mbox.move if move else self.mbox.copy)(sel.name, uids, target)
         if target == sel.name:
             self._poll = True
         code = None
@@ -969,10 +1009,14 @@ class Session:
         if expunge_ok and sel.ghosts:
             self._announce_expunges(sel)
         if len(sel.uids) > sel.exists:
+            if not sel.readonly and not self.rev2:
+                # RFC 3501 §2.3.2: new messages are \Recent to the first session that learns of them
+                assert self.mbox is not None
+                sel.recent |= await self.mbox.claim_recent(sel.name)
             sel.exists = len(sel.uids)
             self.untagged(f"{sel.exists} EXISTS")
             if not self.rev2:
-                self.untagged(f"{len(sel.recent)} RECENT")
+                self.untagged(f"{sum(1 for u in sel.recent if sel.seq_of(u))} RECENT")
         if sel.dirty:
             assert self.mbox is not None
             dirty, sel.dirty = sel.dirty, {}
@@ -980,6 +1024,11 @@ class Session:
             if missing:
                 for info in await self.mbox.messages(sel.name, missing):
                     dirty[info.uid] = info
+            known = {k.lower() for k in sel.keywords}
+            if any(f.lower() not in known for i in dirty.values() if i for f in i.flags if not f.startswith("\\")):
+                # RFC 9051 §7.3.5: a keyword another session introduced is announced in FLAGS first
+                sel.keywords = tuple(await self.mbox.keywords())
+                self._flags_responses(sel)
             for uid in sorted(dirty):
                 info = dirty[uid]
                 seq = sel.seq_of(uid)
