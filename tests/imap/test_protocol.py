@@ -317,23 +317,39 @@ def test_fetch_body_sections_and_partial(imap) -> None:
 def test_fetch_envelope_bodystructure_and_sections(imap) -> None:
     """RFC 9051 §7.5.2 ENVELOPE and BODYSTRUCTURE, §6.4.5 BODY[HEADER.FIELDS], BODY[1], BINARY (RFC 3516)."""
     _fill(imap, 1)
-    with imap.client() as client:
-        _envelope_and_structure(client)
-
-
-def _envelope_and_structure(client) -> None:
-    ok(client.select())
-    data = ok(client.fetch("1", "(ENVELOPE)"))
-    assert data[0].startswith(
-        b'1 (ENVELOPE ("Mon, 2 Nov 2026 10:01:00 +0100" "Message number 1" (("Sender 1" NIL "sender1" "example.org"))'
+    raw = imap.raw()
+    raw.login(imap.account())
+    raw.command("s SELECT INBOX")
+    lines = raw.command("a FETCH 1 (ENVELOPE)")
+    # The To: address is 8-bit (EAI): a literal for a client that has not enabled UTF8=ACCEPT.
+    assert lines[0] == (
+        b'* 1 FETCH (ENVELOPE ("Mon, 2 Nov 2026 10:01:00 +0100" "Message number 1" '
+        b'(("Sender 1" NIL "sender1" "example.org")) (("Sender 1" NIL "sender1" "example.org")) '
+        b'(("Sender 1" NIL "sender1" "example.org")) ((NIL NIL {5}\r\nr\xc3\xa9mi "example.test")) '
+        b'NIL NIL NIL "<m1@example.org>"))\r\n'
     )
-    data = ok(client.fetch("1", "(BODYSTRUCTURE)"))
-    assert data[0].startswith(b'1 (BODYSTRUCTURE ("TEXT" "PLAIN" ("CHARSET" "utf-8") NIL NIL')
-    data = ok(client.fetch("1", "(BODY.PEEK[HEADER.FIELDS (Subject)])"))
-    assert data[0][0] == b"1 (BODY[HEADER.FIELDS (Subject)] {28}"
-    assert data[0][1] == b"Subject: Message number 1\r\n\r\n"
-    data = ok(client.fetch("1", "(BODY.PEEK[1] BINARY.PEEK[1] BINARY.SIZE[1])"))
-    assert data[0][1] == b"This is the body of message 1.\r\n"
+    raw.command("u ENABLE UTF8=ACCEPT")
+    lines = raw.command("b FETCH 1 (ENVELOPE)")
+    assert b'((NIL NIL "r\xc3\xa9mi" "example.test"))' in lines[0]
+    lines = raw.command("c FETCH 1 (BODYSTRUCTURE BODY)")
+    assert lines[0] == (
+        b'* 1 FETCH (BODYSTRUCTURE ("text" "plain" ("charset" "utf-8") NIL NIL "7bit" 32 1 NIL NIL NIL NIL) '
+        b'BODY ("text" "plain" ("charset" "utf-8") NIL NIL "7bit" 32 1))\r\n'
+    )
+    lines = raw.command("d FETCH 1 (BODY.PEEK[HEADER.FIELDS (Subject Date)])")
+    assert lines[0] == (
+        b"* 1 FETCH (BODY[HEADER.FIELDS (Subject Date)] {67}\r\n"
+        b"Subject: Message number 1\r\nDate: Mon, 2 Nov 2026 10:01:00 +0100\r\n\r\n)\r\n"
+    )
+    lines = raw.command("e FETCH 1 (BODY.PEEK[1] BINARY.PEEK[1] BINARY.SIZE[1] BODY.PEEK[1.MIME])")
+    body = b"This is the body of message 1.\r\n"
+    assert lines[0] == (
+        b"* 1 FETCH (BODY[1] {32}\r\n" + body + b" BINARY[1] {32}\r\n" + body + b" BINARY.SIZE[1] 32"
+        b" BODY[1.MIME] {219}\r\n" + message(1).split(b"\r\n\r\n")[0] + b"\r\n\r\n)\r\n"
+    )
+    lines = raw.command("f FETCH 1 (BODY.PEEK[5])")
+    assert lines[0] == b"* 1 FETCH (BODY[5] NIL)\r\n"
+    raw.close()
 
 
 # ---- store, search, copy, move, expunge ----------------------------------------------------------
