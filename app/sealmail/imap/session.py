@@ -940,6 +940,20 @@ class Session:
                 self._flag_cache[key] = cached
         return cached
 
+    _flag_text_cache: dict[tuple[frozenset[str], bool], str] = {}  # noqa: RUF012 - shared by design
+
+    def _flags_text(self, flags: frozenset[str], recent: bool) -> str:
+        key = (flags, recent and not self.rev2)
+        cached = self._flag_text_cache.get(key)
+        if cached is None:
+            ordered = [f for f in _SYSTEM_ORDER if f in flags] + sorted(f for f in flags if f not in SYSTEM_FLAGS)
+            if key[1]:
+                ordered.append("\\Recent")
+            cached = "(" + " ".join(ordered) + ")"
+            if len(self._flag_text_cache) < 10_000:
+                self._flag_text_cache[key] = cached
+        return cached
+
     # ---- updates from elsewhere -----------------------------------------------------------------
     async def catch_up(self, *, poll: bool, expunge_ok: bool, first: ev.ChangeEvent | None = None) -> None:
         """Absorb pending change events (and with ``poll``, check the folder's MODSEQ), then announce."""
@@ -1177,6 +1191,9 @@ class Fetcher:
         return data
 
     def _write(self, chunk: list[MessageInfo], data: dict[str, Any], seen_changed: set[int]) -> None:
+        if not self.contents and not self.kinds & {"RFC822", "RFC822.HEADER", "RFC822.TEXT"} and not seen_changed:
+            self._write_text(chunk, data)
+            return
         s, sel = self.s, self.sel
         utf8 = s.utf8
         out = s.conn.write
@@ -1219,6 +1236,46 @@ class Fetcher:
                 parts.append(b"MODSEQ (%d)" % info.modseq)
             lines.append(b"* %d FETCH (" % seq + b" ".join(parts) + b")\r\n")
         out(b"".join(lines))
+
+    def _write_text(self, chunk: list[MessageInfo], data: dict[str, Any]) -> None:
+        """Metadata only (FLAGS, dates, sizes, ENVELOPE, BODYSTRUCTURE...): one text, encoded once per chunk.
+
+        The hot path of clients that list a folder: FETCH 1:* over thousands of messages.
+        """
+        s, sel = self.s, self.sel
+        utf8 = s.utf8
+        recent = sel.recent
+        flags_text = s._flags_text
+        serialize = wire.serialize_text
+        date_text = wire.date_time_text
+        makers: list[Callable[[MessageInfo], str]] = []
+        for att in self.atts:
+            kind = att.kind
+            if kind == "UID":
+                makers.append(lambda i: f"UID {i.uid}")
+            elif kind == "FLAGS":
+                makers.append(lambda i: "FLAGS " + flags_text(i.flags, i.uid in recent))
+            elif kind == "INTERNALDATE":
+                makers.append(lambda i: "INTERNALDATE " + date_text(i.internal_date))
+            elif kind == "RFC822.SIZE":
+                makers.append(lambda i: f"RFC822.SIZE {i.size}")
+            elif kind == "MODSEQ":
+                makers.append(lambda i: f"MODSEQ ({i.modseq})")
+            else:
+                values = data[kind]
+                makers.append(lambda i, k=kind, v=values: k + " " + serialize(v.get(i.body_id), utf8))
+        first = chunk[0].uid if chunk else 0
+        position = sel.uids.bisect_left(first)
+        uids = sel.uids
+        lines: list[str] = []
+        for info in chunk:
+            # infos ascend like the UID map: walk it instead of searching it for every message
+            while position < len(uids) and uids[position] < info.uid:
+                position += 1
+            if position >= len(uids) or uids[position] != info.uid:
+                continue
+            lines.append(f"* {position + 1} FETCH ({' '.join([m(info) for m in makers])})\r\n")
+        s.conn.write("".join(lines).encode("utf-8", "surrogateescape"))
 
     def _content(self, att: p.FetchAtt, index: int, info: MessageInfo, data: dict[str, Any]) -> bytes:
         bid = info.body_id

@@ -185,3 +185,69 @@ def sequence_set(numbers: Iterable[int]) -> str:
     if start is not None:
         parts.append(str(start) if start == prev else f"{start}:{prev}")
     return ",".join(parts)
+
+
+# ---- text forms for FETCH's metadata fast path: built as str, encoded once per chunk ----------------
+def serialize_text(value: Any, utf8: bool = False) -> str:
+    """``serialize`` producing text (raw octets carried as surrogate escapes); encode the result with
+    ``encode("utf-8", "surrogateescape")``. Literal lengths count the octets that encoding gives."""
+    out: list[str] = []
+    _put_text(value, out, utf8)
+    return "".join(out)
+
+
+def _put_text(value: Any, out: list[str], utf8: bool) -> None:
+    kind = type(value)
+    if value is None:
+        out.append("NIL")
+    elif kind is str:
+        if len(value) <= MAX_QUOTED and value.isprintable() and (utf8 or value.isascii()):
+            if "\\" in value or '"' in value:
+                value = value.replace("\\", "\\\\").replace('"', '\\"')
+            if utf8 and not value.isascii():
+                try:
+                    value.encode("utf-8")
+                except UnicodeEncodeError:  # raw octets that are not UTF-8: a literal after all
+                    _literal_text(value, out)
+                    return
+            out.append('"' + value + '"')
+        else:
+            _literal_text(value, out)
+    elif kind is list or kind is tuple or isinstance(value, list | tuple):
+        out.append("(")
+        adjacent = isinstance(value, Adjacent)
+        previous_list = False
+        for i, item in enumerate(value):
+            is_list = isinstance(item, list)
+            if i and not (adjacent and is_list and previous_list):
+                out.append(" ")
+            adjacent = adjacent and is_list
+            previous_list = is_list
+            _put_text(item, out, utf8)
+        out.append(")")
+    elif kind is int:
+        out.append(str(value))
+    elif isinstance(value, bytes | bytearray | memoryview):
+        _put_text(bytes(value).decode("utf-8", "surrogateescape"), out, utf8)
+    else:
+        raise TypeError(f"no IMAP form for {type(value).__name__}")
+
+
+def _literal_text(value: str, out: list[str]) -> None:
+    data = value.encode("utf-8", "surrogateescape").replace(b"\x00", b"")
+    out.append(f"{{{len(data)}}}\r\n")
+    out.append(data.decode("utf-8", "surrogateescape"))
+
+
+_MONTH_NAMES = _MONTHS
+
+
+def date_time_text(value: datetime) -> str:
+    """``date_time`` as text; the store keeps internal dates in UTC, the common case here."""
+    offset = value.utcoffset()
+    if not offset:
+        return (
+            f'"{value.day:02d}-{_MONTH_NAMES[value.month - 1]}-{value.year:04d} '
+            f'{value.hour:02d}:{value.minute:02d}:{value.second:02d} +0000"'
+        )
+    return date_time(value).decode("ascii")
