@@ -222,3 +222,16 @@ def test_parser_never_raises_anything_but_parse_error(data: bytes, utf8: bool) -
     except p.ParseError as exc:
         command = exc
     assert isinstance(command, p.Command | p.ParseError)
+
+
+nested = st.recursive(
+    st.none() | st.integers(0, 2**32) | st.text(st.characters(blacklist_characters="\x00"), max_size=30),
+    lambda children: st.lists(children, max_size=5),
+    max_leaves=30,
+)
+
+
+@given(nested, st.booleans())
+def test_fast_serialiser_agrees_with_the_reference(value, utf8: bool) -> None:
+    """FETCH's fast path writes exactly what the reference serialiser (``imap_serialize``) writes."""
+    assert wire.serialize(value, utf8) == wire.imap_serialize(value, utf8=utf8)

@@ -106,41 +106,7 @@ def serialize(value: Any, utf8: bool = False) -> bytes:
     Same forms, one difference: a NUL that a malformed message left in a header value is dropped
     instead of failing the whole FETCH (the value cannot travel otherwise, RFC 9051 §4.3).
     """
-    out: list[bytes] = []
-    _put(value, out, utf8)
-    return b"".join(out)
-
-
-def _put(value: Any, out: list[bytes], utf8: bool) -> None:
-    kind = type(value)
-    if value is None:
-        out.append(b"NIL")
-    elif kind is str:
-        if len(value) <= MAX_QUOTED and value.isprintable() and (utf8 or value.isascii()):
-            if "\\" in value or '"' in value:
-                value = value.replace("\\", "\\\\").replace('"', '\\"')
-            out.append(b'"' + value.encode("utf-8", "surrogateescape") + b'"')
-        else:
-            data = value.encode("utf-8", "surrogateescape")
-            out.append(string(data.replace(b"\x00", b""), utf8=utf8))
-    elif kind is list or kind is tuple or isinstance(value, list | tuple):
-        out.append(b"(")
-        adjacent = isinstance(value, Adjacent)
-        previous_list = False
-        for i, item in enumerate(value):
-            is_list = isinstance(item, list)
-            if i and not (adjacent and is_list and previous_list):
-                out.append(b" ")
-            adjacent = adjacent and is_list
-            previous_list = is_list
-            _put(item, out, utf8)
-        out.append(b")")
-    elif kind is int:
-        out.append(b"%d" % value)
-    elif isinstance(value, bytes | bytearray | memoryview):
-        out.append(string(bytes(value).replace(b"\x00", b""), utf8=utf8))
-    else:
-        _write(value, out, utf8)
+    return serialize_text(value, utf8).encode("utf-8", "surrogateescape")
 
 
 def nstring(value: str | bytes | None, utf8: bool = False) -> bytes:
@@ -201,7 +167,13 @@ def _put_text(value: Any, out: list[str], utf8: bool) -> None:
     if value is None:
         out.append("NIL")
     elif kind is str:
-        if len(value) <= MAX_QUOTED and value.isprintable() and (utf8 or value.isascii()):
+        if "\x00" in value:
+            value = value.replace("\x00", "")
+        if (
+            len(value) <= MAX_QUOTED
+            and (utf8 or value.isascii())
+            and (value.isprintable() or ("\r" not in value and "\n" not in value))
+        ):
             if "\\" in value or '"' in value:
                 value = value.replace("\\", "\\\\").replace('"', '\\"')
             if utf8 and not value.isascii():
