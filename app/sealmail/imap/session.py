@@ -53,6 +53,7 @@ log = logging.getLogger("sealmail.imap")
 
 NOT_AUTHENTICATED, AUTHENTICATED, SELECTED, LOGOUT = "not authenticated", "authenticated", "selected", "logout"
 FETCH_CHUNK = 1000
+FETCH_CHUNK_BYTES = 4 * 1024 * 1024
 MAX_BAD_COMMANDS = 50
 _SYSTEM_ORDER = tuple(SYSTEM_FLAGS)
 _SEEN_SETTING = frozenset(("BODY[", "BINARY[", "RFC822", "RFC822.TEXT"))
@@ -1143,8 +1144,8 @@ class Fetcher:
 
         infos = [i for i in await s.mbox.run(load_infos) if sel.seq_of(i.uid) and i.uid not in sel.ghosts]
         seen_changed: set[int] = set()
-        for start in range(0, len(infos), FETCH_CHUNK):
-            chunk = infos[start : start + FETCH_CHUNK]
+        for batch in self._chunks(infos):
+            chunk = batch
             if self.sets_seen:
                 unseen = [i.uid for i in chunk if "\\Seen" not in i.flags]
                 if unseen:
@@ -1158,6 +1159,22 @@ class Fetcher:
             data = await s.mbox.run(self._load, mailbox, chunk)
             self._write(chunk, data, seen_changed)
             await s.conn.flush()
+
+    def _chunks(self, infos: list[MessageInfo]) -> Iterable[list[MessageInfo]]:
+        """Batches for one store hop each: up to FETCH_CHUNK messages, and when message content is
+        asked for, up to FETCH_CHUNK_BYTES of it (one large message alone), so memory stays bounded
+        whatever the client asks and however slowly it reads (output is flushed between batches)."""
+        with_content = bool(self.contents) or bool(self.kinds & {"RFC822", "RFC822.TEXT"})
+        chunk: list[MessageInfo] = []
+        size = 0
+        for info in infos:
+            if chunk and (len(chunk) >= FETCH_CHUNK or (with_content and size + info.size > FETCH_CHUNK_BYTES)):
+                yield chunk
+                chunk, size = [], 0
+            chunk.append(info)
+            size += info.size
+        if chunk:
+            yield chunk
 
     def _load(self, mailbox: Any, chunk: list[MessageInfo]) -> dict[str, Any]:
         """Runs on the mailbox's worker thread: every store read for one chunk."""
