@@ -21,6 +21,7 @@ import binascii
 import contextlib
 import logging
 import re
+import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -50,6 +51,8 @@ if TYPE_CHECKING:
     from sealmail.store.mailstore import AsyncMailbox
 
 log = logging.getLogger("sealmail.imap")
+# Per shared mailbox handle: the highest UID per folder that some session of this process claimed \Recent for.
+_CLAIMED: weakref.WeakKeyDictionary[Any, dict[int, int]] = weakref.WeakKeyDictionary()
 
 NOT_AUTHENTICATED, AUTHENTICATED, SELECTED, LOGOUT = "not authenticated", "authenticated", "selected", "logout"
 FETCH_CHUNK = 1000
@@ -1025,9 +1028,14 @@ class Session:
             self._announce_expunges(sel)
         if len(sel.uids) > sel.exists:
             if not sel.readonly and not self.rev2:
-                # RFC 3501 §2.3.2: new messages are \Recent to the first session that learns of them
+                # RFC 3501 §2.3.2: new messages are \Recent to the first session that learns of them.
+                # Once a session of this process has claimed up to a UID, the others need not ask the
+                # store (a thousand IDLE sessions would queue a thousand claims behind each new message).
                 assert self.mbox is not None
-                sel.recent |= await self.mbox.claim_recent(sel.name)
+                claimed = _CLAIMED.setdefault(self.mbox, {})
+                if claimed.get(sel.folder_id, 0) < sel.max_uid():
+                    claimed[sel.folder_id] = sel.max_uid()
+                    sel.recent |= await self.mbox.claim_recent(sel.name)
             sel.exists = len(sel.uids)
             self.untagged(f"{sel.exists} EXISTS")
             if not self.rev2:
