@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from sealmail.imap import mutf7, wire
 from sealmail.imap import parser as p
 from sealmail.store import search as sk
+from sealmail.store.mime.imap import Adjacent
 
 
 def parse(line: bytes | str, **kw) -> p.Command:
@@ -235,3 +236,16 @@ nested = st.recursive(
 def test_fast_serialiser_agrees_with_the_reference(value, utf8: bool) -> None:
     """FETCH's fast path writes exactly what the reference serialiser (``imap_serialize``) writes."""
     assert wire.serialize(value, utf8) == wire.imap_serialize(value, utf8=utf8)
+
+
+address = st.lists(st.none() | st.text(max_size=12), min_size=4, max_size=4)
+address_list = st.none() | st.lists(address, max_size=3) | st.lists(address, max_size=3).map(Adjacent)
+envelope = st.tuples(
+    st.none() | st.text(max_size=20), st.none() | st.text(max_size=20), *[address_list] * 6,
+    st.none() | st.text(max_size=10), st.none() | st.text(max_size=10),
+).map(list)  # fmt: skip
+
+
+@given(envelope, st.booleans())
+def test_envelope_fast_path_agrees(value, utf8: bool) -> None:
+    assert wire.envelope_text(value, utf8) == wire.serialize_text(value, utf8)

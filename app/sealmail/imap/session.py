@@ -1286,6 +1286,9 @@ class Fetcher:
                 makers.append(lambda i: f"RFC822.SIZE {i.size}")
             elif kind == "MODSEQ":
                 makers.append(lambda i: f"MODSEQ ({i.modseq})")
+            elif kind == "ENVELOPE":
+                envelopes = data[kind]
+                makers.append(lambda i, v=envelopes: "ENVELOPE " + wire.envelope_text(v.get(i.body_id), utf8))
             else:
                 values = data[kind]
                 makers.append(lambda i, k=kind, v=values: k + " " + serialize(v.get(i.body_id), utf8))

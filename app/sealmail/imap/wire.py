@@ -223,3 +223,37 @@ def date_time_text(value: datetime) -> str:
             f'{value.hour:02d}:{value.minute:02d}:{value.second:02d} +0000"'
         )
     return date_time(value).decode("ascii")
+
+
+def _field_text(value: Any, utf8: bool) -> str:
+    if value is None:
+        return "NIL"
+    if type(value) is str and len(value) <= MAX_QUOTED and value.isascii() and value.isprintable():
+        if "\\" in value or '"' in value:
+            value = value.replace("\\", "\\\\").replace('"', '\\"')
+        return '"' + value + '"'
+    return serialize_text(value, utf8)
+
+
+def envelope_text(value: Any, utf8: bool = False) -> str:
+    """``serialize_text`` for the fixed shape of an ENVELOPE (RFC 9051 §7.5.2): ten fields, six of them
+    address lists of four-field addresses. Anything else goes the general way."""
+    if type(value) is not list or len(value) != 10:
+        return serialize_text(value, utf8)
+    f = _field_text
+    parts = [f(value[0], utf8), f(value[1], utf8)]
+    for addresses in value[2:8]:
+        if addresses is None:
+            parts.append("NIL")
+        elif isinstance(addresses, list) and all(type(a) is list and len(a) == 4 for a in addresses):
+            joiner = "" if isinstance(addresses, Adjacent) else " "
+            parts.append(
+                "("
+                + joiner.join([f"({f(a[0], utf8)} {f(a[1], utf8)} {f(a[2], utf8)} {f(a[3], utf8)})" for a in addresses])
+                + ")"
+            )
+        else:
+            parts.append(serialize_text(addresses, utf8))
+    parts.append(f(value[8], utf8))
+    parts.append(f(value[9], utf8))
+    return "(" + " ".join(parts) + ")"
