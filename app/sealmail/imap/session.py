@@ -24,7 +24,7 @@ import re
 import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC
 from typing import TYPE_CHECKING, Any, Protocol
 
 from sealmail import __version__
@@ -1232,7 +1232,7 @@ class Fetcher:
             if not seq:
                 continue
             parts: list[bytes] = []
-            for index, att in enumerate(atts):
+            for att in atts:
                 kind = att.kind
                 bid = info.body_id
                 if kind == "UID":
@@ -1254,7 +1254,7 @@ class Fetcher:
                 elif kind == "RFC822.TEXT":
                     parts.append(b"RFC822.TEXT " + wire.literal(data["TEXT"].get(bid) or b""))
                 else:
-                    parts.append(self._content(att, index, info, data))
+                    parts.append(self._content(att, info, data))
             if add_flags and info.uid in seen_changed:
                 parts.append(b"FLAGS " + s._flags(info.flags, info.uid in sel.recent))
             if condstore and "MODSEQ" not in kinds and info.uid in seen_changed:
@@ -1305,7 +1305,7 @@ class Fetcher:
             lines.append(f"* {position + 1} FETCH ({' '.join([m(info) for m in makers])})\r\n")
         s.conn.write("".join(lines).encode("utf-8", "surrogateescape"))
 
-    def _content(self, att: p.FetchAtt, index: int, info: MessageInfo, data: dict[str, Any]) -> bytes:
+    def _content(self, att: p.FetchAtt, info: MessageInfo, data: dict[str, Any]) -> bytes:
         bid = info.body_id
         content_index = self.contents.index(att)
         if att.kind == "BODY[" and att.section == "":
@@ -1359,7 +1359,3 @@ def _uses_modseq(key: sk.SearchKey) -> bool:
 def _bind(logger: Any, **context: Any) -> Any:
     bind = getattr(logger, "bind", None)
     return bind(**context) if bind else logger
-
-
-def now() -> datetime:
-    return datetime.now(UTC)
