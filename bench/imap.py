@@ -4,7 +4,7 @@
 
 Both servers get the same messages (bench/corpus.py; a third of them \\Seen): Sealmail in its
 encrypted store, Dovecot in a Maildir. Both log in with an Argon2id password (Dovecot's passdb
-uses the ARGON2ID scheme) over plain TCP on loopback (no TLS on either side, so the numbers compare
+uses the ARGON2ID scheme, and Sealmail the same m=64 MiB, t=3, p=1) over plain TCP on loopback (no TLS on either side, so the numbers compare
 the servers and not the TLS stacks). Measured from one client: LOGIN+SELECT, FETCH 1:* (FLAGS
 INTERNALDATE RFC822.SIZE ENVELOPE), 50 random full bodies in one UID FETCH, SEARCH TEXT, SEARCH
 FROM, STORE on 100 messages (medians); then N concurrent IDLE connections: the server's memory
@@ -281,6 +281,10 @@ def run_sealmail(base: Path, messages: list[bytes], args: argparse.Namespace) ->
             imaps_port=free_port(),
             imap_plaintext_login=True,  # the comparison runs without TLS on both sides
             imap_max_connections_per_ip=args.idle + 100,
+            # The same Argon2id cost as Dovecot's ARGON2ID scheme (doveadm pw: m=65536, t=3, p=1).
+            argon2_time_cost=3,
+            argon2_memory_kib=65536,
+            argon2_parallelism=1,
             log_level="WARNING",
         )
         config = SQLiteConfigStore(settings.config_db_path)

@@ -53,6 +53,12 @@ if TYPE_CHECKING:
 log = logging.getLogger("sealmail.imap")
 # Per shared mailbox handle: the highest UID per folder that some session of this process claimed \Recent for.
 _CLAIMED: weakref.WeakKeyDictionary[Any, dict[int, int]] = weakref.WeakKeyDictionary()
+# Per shared mailbox handle: ENVELOPE and BODYSTRUCTURE answers already written, by (item, body id, UTF-8 on).
+# A body never changes, so they stay right; they live as long as the unlocked mailbox (like SQLite's page
+# cache of the decrypted file) and spare the store and the serialiser when clients list a folder again.
+_TEXT_CACHE: weakref.WeakKeyDictionary[Any, dict[tuple[str, int, bool], str]] = weakref.WeakKeyDictionary()
+TEXT_CACHE_ENTRIES = 100_000
+_CACHEABLE = ("ENVELOPE", "BODYSTRUCTURE")
 
 NOT_AUTHENTICATED, AUTHENTICATED, SELECTED, LOGOUT = "not authenticated", "authenticated", "selected", "logout"
 FETCH_CHUNK = 1000
@@ -1137,6 +1143,10 @@ class Fetcher:
         self.sets_seen = not sel.readonly and any(a.kind in _SEEN_SETTING and not a.peek for a in self.atts)
         self.contents = [a for a in self.atts if a.kind in ("BODY[", "BINARY[", "BINARY.SIZE")]
         self.whole = "RFC822" in kinds or any(a.kind == "BODY[" and a.section == "" for a in self.atts)
+        self.text_path = not self.contents and not kinds & {"RFC822", "RFC822.HEADER", "RFC822.TEXT"}
+        self.cache: dict[tuple[str, int, bool], str] | None = None
+        if self.text_path and not self.sets_seen and session.mbox is not None and kinds & set(_CACHEABLE):
+            self.cache = _TEXT_CACHE.setdefault(session.mbox, {})
 
     async def run(self, targets: list[tuple[int, int]]) -> None:
         s, sel = self.s, self.sel
@@ -1151,6 +1161,9 @@ class Fetcher:
             return mailbox.messages(name, None if everything else uids, changed_since=changed_since)
 
         infos = [i for i in await s.mbox.run(load_infos) if sel.seq_of(i.uid) and i.uid not in sel.ghosts]
+        if not self.sets_seen:
+            await self._stream(mailbox, list(self._chunks(infos)))
+            return
         seen_changed: set[int] = set()
         for batch in self._chunks(infos):
             chunk = batch
@@ -1168,6 +1181,31 @@ class Fetcher:
             self._write(chunk, data, seen_changed)
             await s.conn.flush()
 
+    async def _stream(self, mailbox: Any, batches: list[list[MessageInfo]]) -> None:
+        """Read-only FETCH: the store loads the next batch while this one is written out (two at most)."""
+        s = self.s
+        assert s.mbox is not None
+        pending: asyncio.Future[dict[str, Any]] | None = None
+        try:
+            known = [self._cached(batch) for batch in batches]
+            for k, batch in enumerate(batches):
+                if pending is None:
+                    pending = asyncio.ensure_future(s.mbox.run(self._load, mailbox, batch, known[k]))
+                data = await pending
+                pending = None
+                if k + 1 < len(batches):
+                    pending = asyncio.ensure_future(s.mbox.run(self._load, mailbox, batches[k + 1], known[k + 1]))
+                if self.text_path:
+                    self._write_text(batch, data, known[k])
+                else:
+                    self._write(batch, data, set())
+                await s.conn.flush()
+        finally:
+            if pending is not None:
+                pending.cancel()
+                with contextlib.suppress(BaseException):
+                    await pending
+
     def _chunks(self, infos: list[MessageInfo]) -> Iterable[list[MessageInfo]]:
         """Batches for one store hop each: up to FETCH_CHUNK messages, and when message content is
         asked for, up to FETCH_CHUNK_BYTES of it (one large message alone), so memory stays bounded
@@ -1184,15 +1222,38 @@ class Fetcher:
         if chunk:
             yield chunk
 
-    def _load(self, mailbox: Any, chunk: list[MessageInfo]) -> dict[str, Any]:
+    def _cached(self, batch: list[MessageInfo]) -> dict[str, dict[int, str]]:
+        """The batch's answers already in the text cache, per item (looked up on the event loop)."""
+        found: dict[str, dict[int, str]] = {kind: {} for kind in _CACHEABLE}
+        cache = self.cache
+        if cache is None:
+            return found
+        utf8 = self.s.utf8
+        for kind in _CACHEABLE:
+            if kind in self.kinds:
+                hits = found[kind]
+                for info in batch:
+                    text = cache.get((kind, info.body_id, utf8))
+                    if text is not None:
+                        hits[info.body_id] = text
+        return found
+
+    def _load(
+        self, mailbox: Any, chunk: list[MessageInfo], known: dict[str, dict[int, str]] | None = None
+    ) -> dict[str, Any]:
         """Runs on the mailbox's worker thread: every store read for one chunk."""
         body_ids = [i.body_id for i in chunk]
         kinds = self.kinds
+        known = known or {}
         data: dict[str, Any] = {}
         if "ENVELOPE" in kinds:
-            data["ENVELOPE"] = mailbox.envelope_values(body_ids)
+            skip = known.get("ENVELOPE", {})
+            data["ENVELOPE"] = mailbox.envelope_values([b for b in body_ids if b not in skip])
         if "BODYSTRUCTURE" in kinds:
-            data["BODYSTRUCTURE"] = mailbox.bodystructure_values(body_ids, extensible=True)
+            skip = known.get("BODYSTRUCTURE", {})
+            data["BODYSTRUCTURE"] = mailbox.bodystructure_values(
+                [b for b in body_ids if b not in skip], extensible=True
+            )
         if "BODY" in kinds:
             data["BODY"] = mailbox.bodystructure_values(body_ids, extensible=False)
         if "RFC822.HEADER" in kinds or any(a.kind == "BODY[" and a.section == "HEADER" for a in self.contents):
@@ -1262,7 +1323,9 @@ class Fetcher:
             lines.append(b"* %d FETCH (" % seq + b" ".join(parts) + b")\r\n")
         out(b"".join(lines))
 
-    def _write_text(self, chunk: list[MessageInfo], data: dict[str, Any]) -> None:
+    def _write_text(
+        self, chunk: list[MessageInfo], data: dict[str, Any], known: dict[str, dict[int, str]] | None = None
+    ) -> None:
         """Metadata only (FLAGS, dates, sizes, ENVELOPE, BODYSTRUCTURE...): one text, encoded once per chunk.
 
         The hot path of clients that list a folder: FETCH 1:* over thousands of messages.
@@ -1286,9 +1349,8 @@ class Fetcher:
                 makers.append(lambda i: f"RFC822.SIZE {i.size}")
             elif kind == "MODSEQ":
                 makers.append(lambda i: f"MODSEQ ({i.modseq})")
-            elif kind == "ENVELOPE":
-                envelopes = data[kind]
-                makers.append(lambda i, v=envelopes: "ENVELOPE " + wire.envelope_text(v.get(i.body_id), utf8))
+            elif kind in _CACHEABLE:
+                makers.append(self._cacheable_maker(kind, data[kind], (known or {}).get(kind, {})))
             else:
                 values = data[kind]
                 makers.append(lambda i, k=kind, v=values: k + " " + serialize(v.get(i.body_id), utf8))
@@ -1304,6 +1366,26 @@ class Fetcher:
                 continue
             lines.append(f"* {position + 1} FETCH ({' '.join([m(info) for m in makers])})\r\n")
         s.conn.write("".join(lines).encode("utf-8", "surrogateescape"))
+
+    def _cacheable_maker(
+        self, kind: str, values: dict[int, Any], known: dict[int, str]
+    ) -> Callable[[MessageInfo], str]:
+        utf8 = self.s.utf8
+        cache = self.cache
+        render = wire.envelope_text if kind == "ENVELOPE" else wire.serialize_text
+        prefix = kind + " "
+
+        def make(info: MessageInfo) -> str:
+            text = known.get(info.body_id)
+            if text is None:
+                text = render(values.get(info.body_id), utf8)
+                if cache is not None:
+                    if len(cache) >= TEXT_CACHE_ENTRIES:
+                        cache.clear()
+                    cache[(kind, info.body_id, utf8)] = text
+            return prefix + text
+
+        return make
 
     def _content(self, att: p.FetchAtt, info: MessageInfo, data: dict[str, Any]) -> bytes:
         bid = info.body_id
