@@ -172,6 +172,7 @@ async def run_suite(
         lines = await client.command("FETCH 1:* (FLAGS INTERNALDATE RFC822.SIZE ENVELOPE)")
         assert len(lines) == count + 1, (len(lines), lines[-1])
 
+    res.times["FETCH 1:* (... ENVELOPE), first after login"] = await timed(1, fetch_all, res)
     res.times["FETCH 1:* (FLAGS INTERNALDATE RFC822.SIZE ENVELOPE)"] = await timed(runs, fetch_all, res)
 
     async def fetch_fast() -> None:
