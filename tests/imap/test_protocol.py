@@ -530,3 +530,30 @@ def test_appendlimit(imap) -> None:
     assert raw.readline().startswith(b"b NO [TOOBIG]")
     assert raw.command("c NOOP")[-1] == b"c OK NOOP completed\r\n"
     raw.close()
+
+
+def test_listing_again_shows_what_changed_meanwhile(imap) -> None:
+    """FETCH 1:* answers reflect every change since the last listing (RFC 9051 §6.4.5; RFC 7162 MODSEQ)."""
+    _fill(imap, 4)
+    a, b = imap.raw(), imap.raw()
+    a.login(imap.account())
+    b.login(imap.account())
+    b.command("s SELECT INBOX")  # b takes the \Recent flags
+    a.command("s EXAMINE INBOX")
+    first = a.command("f FETCH 1:* (FLAGS ENVELOPE)")
+    assert len(first) == 5
+    b.command("x STORE 2 +FLAGS.SILENT (\\Flagged $Later)")
+    b.command("y STORE 4 +FLAGS.SILENT (\\Deleted)")
+    b.command("z EXPUNGE")
+    b.command("w APPEND INBOX {%d+}\r\n" % len(message(9)) + message(9).decode())
+    a.command("n NOOP")
+    lines = a.command("g FETCH 1:* (UID FLAGS)")
+    assert lines[:-1] == [
+        b"* 1 FETCH (UID 1 FLAGS ())\r\n",
+        b"* 2 FETCH (UID 2 FLAGS (\\Flagged $Later))\r\n",
+        b"* 3 FETCH (UID 3 FLAGS ())\r\n",
+        b"* 4 FETCH (UID 5 FLAGS ())\r\n",
+    ]
+    assert b'"Message number 9"' in a.command("h FETCH 4 (ENVELOPE)")[0]
+    a.close()
+    b.close()

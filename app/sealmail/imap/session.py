@@ -59,6 +59,41 @@ _CLAIMED: weakref.WeakKeyDictionary[Any, dict[int, int]] = weakref.WeakKeyDictio
 _TEXT_CACHE: weakref.WeakKeyDictionary[Any, dict[tuple[str, int, bool], str]] = weakref.WeakKeyDictionary()
 TEXT_CACHE_ENTRIES = 100_000
 _CACHEABLE = ("ENVELOPE", "BODYSTRUCTURE")
+# Per shared mailbox handle: every message's metadata of recently listed folders, valid at a HIGHESTMODSEQ.
+# "FETCH 1:* (FLAGS)" again then costs one folder lookup plus what changed since (RFC 7162 keeps it honest:
+# every append, flag change and expunge raises the folder's MODSEQ).
+_INFO_CACHE: weakref.WeakKeyDictionary[Any, dict[str, _FolderInfos]] = weakref.WeakKeyDictionary()
+INFO_CACHE_FOLDERS = 4
+
+
+@dataclass(slots=True)
+class _FolderInfos:
+    folder_id: int
+    uidvalidity: int
+    modseq: int
+    infos: list[MessageInfo]
+
+
+def _folder_infos(mailbox: Any, name: str, cache: dict[str, _FolderInfos]) -> list[MessageInfo]:
+    """Every message of folder ``name`` (ascending UID), from the cache brought up to date. Worker thread."""
+    folder = mailbox.folder(name)
+    entry = cache.get(folder.name)
+    if entry is not None and entry.folder_id == folder.id and entry.uidvalidity == folder.uidvalidity:
+        if entry.modseq == folder.highestmodseq:
+            return entry.infos
+        changed = mailbox.messages(folder.name, changed_since=entry.modseq)
+        gone = set(mailbox.expunged_since(folder.name, entry.modseq))
+        merged = {i.uid: i for i in entry.infos if i.uid not in gone}
+        merged.update((i.uid, i) for i in changed if i.uid not in gone)
+        infos = [merged[uid] for uid in sorted(merged)]
+    else:
+        infos = mailbox.messages(folder.name)
+    cache.pop(folder.name, None)
+    while len(cache) >= INFO_CACHE_FOLDERS:
+        cache.pop(next(iter(cache)))
+    cache[folder.name] = _FolderInfos(folder.id, folder.uidvalidity, folder.highestmodseq, infos)
+    return infos
+
 
 NOT_AUTHENTICATED, AUTHENTICATED, SELECTED, LOGOUT = "not authenticated", "authenticated", "selected", "logout"
 FETCH_CHUNK = 1000
@@ -1157,7 +1192,11 @@ class Fetcher:
         changed_since = self.changed_since
         uids = [u for _, u in targets]
 
+        folders = _INFO_CACHE.setdefault(s.mbox, {})
+
         def load_infos() -> list[MessageInfo]:
+            if everything and changed_since is None:
+                return _folder_infos(mailbox, name, folders)
             return mailbox.messages(name, None if everything else uids, changed_since=changed_since)
 
         infos = [i for i in await s.mbox.run(load_infos) if sel.seq_of(i.uid) and i.uid not in sel.ghosts]
@@ -1354,17 +1393,20 @@ class Fetcher:
             else:
                 values = data[kind]
                 makers.append(lambda i, k=kind, v=values: k + " " + serialize(v.get(i.body_id), utf8))
-        first = chunk[0].uid if chunk else 0
-        position = sel.uids.bisect_left(first)
         uids = sel.uids
+        position = uids.bisect_left(chunk[0].uid) if chunk else 0
+        walk = uids.between(position, len(uids) - 1)
+        current = next(walk, None)
+        seq = position + 1
         lines: list[str] = []
         for info in chunk:
-            # infos ascend like the UID map: walk it instead of searching it for every message
-            while position < len(uids) and uids[position] < info.uid:
-                position += 1
-            if position >= len(uids) or uids[position] != info.uid:
+            # infos ascend like the UID map: walk both instead of searching the map for every message
+            while current is not None and current < info.uid:
+                current = next(walk, None)
+                seq += 1
+            if current != info.uid:
                 continue
-            lines.append(f"* {position + 1} FETCH ({' '.join([m(info) for m in makers])})\r\n")
+            lines.append(f"* {seq} FETCH ({' '.join([m(info) for m in makers])})\r\n")
         s.conn.write("".join(lines).encode("utf-8", "surrogateescape"))
 
     def _cacheable_maker(

@@ -15,6 +15,7 @@ the caller must use ``literal8`` where the grammar allows it (BINARY), so here i
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -214,6 +215,7 @@ def _literal_text(value: str, out: list[str]) -> None:
 _MONTH_NAMES = _MONTHS
 
 
+@functools.lru_cache(maxsize=65536)
 def date_time_text(value: datetime) -> str:
     """``date_time`` as text; the store keeps internal dates in UTC, the common case here."""
     offset = value.utcoffset()
