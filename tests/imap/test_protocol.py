@@ -545,7 +545,7 @@ def test_listing_again_shows_what_changed_meanwhile(imap) -> None:
     b.command("x STORE 2 +FLAGS.SILENT (\\Flagged $Later)")
     b.command("y STORE 4 +FLAGS.SILENT (\\Deleted)")
     b.command("z EXPUNGE")
-    b.command("w APPEND INBOX {%d+}\r\n" % len(message(9)) + message(9).decode())
+    b.command(f"w APPEND INBOX {{{len(message(9))}+}}\r\n" + message(9).decode())
     a.command("n NOOP")
     lines = a.command("g FETCH 1:* (UID FLAGS)")
     assert lines[:-1] == [
