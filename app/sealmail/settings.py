@@ -125,6 +125,7 @@ class Settings(BaseSettings):
     webhook_secret: SecretStr | None = Field(
         None, description="HMAC key for webhook signatures; default <data>/webhook.key"
     )
+    srs_secret: SecretStr | None = Field(None, description="HMAC key for SRS addresses; default <data>/srs.key")
     webhook_ca_file: Path | None = Field(None, description="extra CA bundle for webhook receivers (private CAs)")
     webhook_max_age: float = Field(5 * 24 * 3600.0, gt=0, description="seconds a webhook is retried before giving up")
     webhook_retry_base: float = Field(30.0, gt=0, description="first retry delay in seconds; doubles per attempt")

@@ -100,6 +100,7 @@ class InboundDelivery:
         peer: str | None = None,
     ) -> Outcome:
         outcome = Outcome()
+        mail_from = "" if mail_from == "<>" else mail_from  # the null reverse-path, one spelling from here on
         by_alias: dict[str, list[Target]] = {}
         for target in targets:
             if not target.drop:
@@ -142,7 +143,7 @@ class InboundDelivery:
                 }
                 jobs.append(NewJob("webhook", meta, message))
             else:
-                copy, sender = self.rewrite_forward(message, mail_from, address)
+                copy, sender = await asyncio.to_thread(self.rewrite_forward, message, mail_from, address)
                 meta = {"mail_from": sender, "rcpt_to": recipient, "origin": "forward", "alias": address}
                 jobs.append(NewJob("smtp", meta, copy))
         if jobs:
