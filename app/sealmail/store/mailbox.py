@@ -38,7 +38,7 @@ from sealmail.store.errors import (
     InvalidFolderName,
     QuotaExceeded,
 )
-from sealmail.store.indexing import Indexed, index_message
+from sealmail.store.indexing import Indexed, index_message, split_header
 from sealmail.store.schema import migrate
 from sealmail.store.search import Compiler, SearchKey, header_contains
 from sealmail.store.spool import Spool, open_message
@@ -101,6 +101,25 @@ class MessageInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class MaildropEntry:
+    """One message as POP3 lists it (RFC 1939 §5): CRLF size, and whether its header needs downgrading."""
+
+    uid: int
+    body_id: int
+    crlf_size: int  # octets with every line ending as CRLF and a final CRLF: what POP3 sends
+    utf8_header: bool  # 8-bit octets in the header block (RFC 6856 §2: UTF-8 mode matters)
+    seen: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Maildrop:
+    """A folder listed for POP3 in one read: its UIDVALIDITY and its messages in UID order."""
+
+    uidvalidity: int
+    messages: tuple[MaildropEntry, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class AppendResult:
     uidvalidity: int
     uid: int
@@ -134,6 +153,18 @@ class SnapshotInfo:
     sha256: str
     size: int
     changed: bool  # differs from the previous snapshot at the same path
+
+
+def crlf_size(raw: bytes) -> int:
+    """Octets of ``raw`` with every bare LF sent as CRLF and a final CRLF added when missing.
+
+    POP3 (RFC 1939 §3, §11) transmits lines ending in CRLF and counts message sizes that way; this is
+    the length of exactly what the POP3 server sends for a stored message, before byte-stuffing.
+    """
+    if not raw:
+        return 0
+    bare_lf = raw.count(b"\n") - raw.count(b"\r\n")
+    return len(raw) + bare_lf + (0 if raw.endswith(b"\n") else 2)
 
 
 def normalize_folder_name(name: str) -> str:
@@ -517,8 +548,8 @@ class Mailbox:
             return row[0]
         skeleton, splices = self._cut_attachments(raw, indexed.attachments)
         cur = self.db.execute(
-            "INSERT INTO bodies (digest, size, sent_date, refcount, splices, envelope, structure, header) "
-            "VALUES (?, ?, ?, 1, ?, ?, ?, ?)",
+            "INSERT INTO bodies (digest, size, sent_date, refcount, splices, envelope, structure, header, "
+            "crlf_size, utf8_header) VALUES (?, ?, ?, 1, ?, ?, ?, ?, ?, ?)",
             (
                 digest,
                 len(raw),
@@ -527,6 +558,8 @@ class Mailbox:
                 indexed.envelope,
                 indexed.structure,
                 indexed.header,
+                crlf_size(raw),
+                int(not indexed.header.isascii()),
             ),
         )
         body_id = cur.lastrowid
@@ -607,6 +640,40 @@ class Mailbox:
                     rows += db.execute(sql + f" AND uid IN ({marks})", [*params, *chunk]).fetchall()
                 rows.sort(key=lambda r: r[0])
         return [self._info(r) for r in rows]
+
+    def maildrop(self, folder: str = INBOX) -> Maildrop:
+        """The folder as a POP3 maildrop (RFC 1939 §5): UIDVALIDITY and every message's CRLF size.
+
+        One indexed read for the whole folder, without opening any message. Bodies stored before the
+        sizes were recorded get them computed once here.
+        """
+        with self._read() as db:
+            f = self._folder_row(folder)
+            rows = db.execute(
+                "SELECT m.uid, m.body_id, b.crlf_size, b.utf8_header, m.flags & 1 FROM messages m "
+                "JOIN bodies b ON b.id = m.body_id WHERE m.folder_id = ? ORDER BY m.uid",
+                (f.id,),
+            ).fetchall()
+        missing = sorted({r[1] for r in rows if r[2] is None or r[3] is None})
+        if missing:
+            filled = self._fill_crlf_sizes(missing)
+            rows = [(r[0], r[1], *filled[r[1]], r[4]) if r[1] in filled else r for r in rows]
+        return Maildrop(
+            f.uidvalidity,
+            tuple(MaildropEntry(uid, body, size, bool(utf8), bool(seen)) for uid, body, size, utf8, seen in rows),
+        )
+
+    def _fill_crlf_sizes(self, body_ids: list[int]) -> dict[int, tuple[int, int]]:
+        found = {}
+        for body_id in body_ids:
+            raw = self.raw(body_id)
+            found[body_id] = (crlf_size(raw), int(not split_header(raw).isascii()))
+        with self._write():
+            self.db.executemany(
+                "UPDATE bodies SET crlf_size = ?, utf8_header = ? WHERE id = ?",
+                [(size, utf8, body_id) for body_id, (size, utf8) in found.items()],
+            )
+        return found
 
     @staticmethod
     def _info(row: tuple) -> MessageInfo:
@@ -762,6 +829,17 @@ class Mailbox:
                 doomed = [u for u in doomed if u in allowed]
             self._remove_messages(f.id, doomed, events=events)
         return sorted(doomed)
+
+    def remove(self, folder: str, uids: Iterable[int]) -> list[int]:
+        """Remove exactly these messages, whatever their flags, in one transaction (POP3 UPDATE, RFC 1939 §6).
+
+        UIDs that are gone already (another session expunged them) are skipped; returns those removed.
+        """
+        with self._write() as events:
+            f = self._folder_row(folder)
+            present = [info.uid for info in self._infos_locked(f.id, uids)]
+            self._remove_messages(f.id, present, events=events)
+        return present
 
     def _remove_messages(
         self, folder_id: int, uids: list[int] | None, events: list[ev.ChangeEvent] | None = None

@@ -84,6 +84,14 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (folder_id, uid)
     ) WITHOUT ROWID;
     """,
+    """
+    -- POP3 (RFC 1939 §11) sends every line ending as CRLF and counts octets that way; messages stored
+    -- with bare LF are longer on the wire. Computed at append time; NULL for bodies stored before this
+    -- migration (filled in the first time they are listed). utf8_header: the header block has 8-bit
+    -- octets (RFC 6856/6858: such messages are downgraded for clients that did not enable UTF-8).
+    ALTER TABLE bodies ADD COLUMN crlf_size INTEGER;
+    ALTER TABLE bodies ADD COLUMN utf8_header INTEGER;
+    """,
 ]
 
 
