@@ -109,8 +109,19 @@ class Connection:
         self.write(data)
         await self.flush()
 
-    async def starttls(self) -> None:
+    async def starttls(self, reply: bytes | None = None) -> None:
+        """Switch to TLS; ``reply`` (the go-ahead, e.g. ``+OK Begin TLS negotiation``) is sent first.
+
+        Whatever the client sent after its STARTTLS/STLS command arrived in clear: it must not count as
+        sent under TLS (the CVE-2011-0411 command injection), so it is dropped. With ``reply``, reading
+        stops before the go-ahead goes out, so the client's ClientHello cannot be read as clear text
+        in between; it waits in the socket for the TLS layer.
+        """
         assert self._tls is not None
+        self.reader._buffer.clear()
+        if reply is not None:
+            self.writer.transport.pause_reading()
+            self.writer.write(reply)
         try:
             await self.writer.start_tls(self._tls.context())
         except (ConnectionError, ssl.SSLError, TimeoutError) as exc:
