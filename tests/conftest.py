@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from support import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -37,14 +39,6 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
         if name.startswith("SEALMAIL_") or name in {"DOMAIN", "EMAIL", "AUTH_BASIC_USERNAME", "AUTH_BASIC_PASSWORD"}:
             monkeypatch.delenv(name)
     return dict(os.environ)
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="session")

@@ -32,7 +32,10 @@ PORTS: dict[str, dict[str, str]] = {
 }
 
 # Component name -> "module:factory"; factory(settings) returns a Component.
-REGISTRY: dict[str, str] = {}
+REGISTRY: dict[str, str] = {
+    "mx": "sealmail.smtp.mx:MxComponent",
+    "jobs": "sealmail.jobs.component:JobsComponent",
+}
 
 
 class Component(Protocol):

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Literal
 
 from dotenv import dotenv_values
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from sealmail.errors import InvalidInput
@@ -107,6 +107,8 @@ class Settings(BaseSettings):
     )
     webhook_ca_file: Path | None = Field(None, description="extra CA bundle for webhook receivers (private CAs)")
     webhook_max_age: float = Field(5 * 24 * 3600.0, gt=0, description="seconds a webhook is retried before giving up")
+    webhook_retry_base: float = Field(30.0, gt=0, description="first retry delay in seconds; doubles per attempt")
+    webhook_timeout: float = Field(30.0, gt=0, description="seconds to wait for a receiver's answer")
 
     # -- mailboxes ------------------------------------------------------------------------------
     default_quota: int = Field(10 * 1024**3, ge=0, description="bytes per mailbox unless the alias sets one")
@@ -134,9 +136,11 @@ class Settings(BaseSettings):
 
     @field_validator("domain", "hostname")
     @classmethod
-    def _valid_domain(cls, value: str | None) -> str | None:
+    def _valid_domain(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is None or value == "":
             return None
+        if info.field_name == "hostname" and value.lower() == "localhost":
+            return "localhost"  # a development host's name
         from sealmail.addresses import normalize_domain
 
         return normalize_domain(value).ascii

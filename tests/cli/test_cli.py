@@ -26,6 +26,7 @@ COMMANDS = [
     ["serve"],
     ["dev"],
     ["components"],
+    ["webhook-secret"],
 ]
 
 
@@ -257,3 +258,10 @@ def test_components_lists_what_this_version_serves(run) -> None:
     assert [c["name"] for c in listed] == list(components.ALL)
     assert {c["name"] for c in listed if c["available"]} == set(components.available())
     assert next(c for c in listed if c["name"] == "imap")["ports"] == {"imaps": "imaps_port", "imap": "imap_port"}
+
+
+def test_webhook_secret_is_made_once_and_kept(run) -> None:
+    first = _json(run("webhook-secret", "--json"))["webhook_secret"]
+    assert len(first) >= 40
+    assert _json(run("webhook-secret", "--json"))["webhook_secret"] == first
+    assert oct((run.data_dir / "webhook.key").stat().st_mode & 0o777) == "0o600"

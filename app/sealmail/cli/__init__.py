@@ -10,7 +10,7 @@ import sys
 
 import click
 
-from sealmail.cli import aliases, config, domains, serve
+from sealmail.cli import aliases, config, domains, serve, webhooks
 from sealmail.cli.common import CLIError
 from sealmail.errors import SealmailError
 
@@ -31,6 +31,7 @@ cli.add_command(aliases.alias)
 cli.add_command(serve.serve)
 cli.add_command(serve.dev)
 cli.add_command(serve.list_components)
+cli.add_command(webhooks.webhook_secret)
 
 
 def _fail(message: str, code: int = 1) -> None:

@@ -26,6 +26,7 @@ from typing import Any, Literal
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
 from sealmail.config.models import new_id
+from sealmail.keyfiles import secret_file
 
 JobKind = Literal["smtp", "webhook"]
 JobStatus = Literal["pending", "done", "failed"]
@@ -71,18 +72,7 @@ def load_queue_key(data_dir: Path, configured: str | None = None) -> bytes:
         if len(key) != 32:
             raise ValueError("the queue key must be 32 bytes, base64-encoded")
         return key
-    path = data_dir / "queue.key"
-    if not path.exists():
-        data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            return path.read_bytes()
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(os.urandom(32))
-            fh.flush()
-            os.fsync(fh.fileno())
-    return path.read_bytes()
+    return secret_file(data_dir / "queue.key")
 
 
 class JobQueue:

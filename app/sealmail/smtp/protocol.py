@@ -1,7 +1,8 @@
 """aiosmtpd's SMTP protocol with what a public MX needs on top.
 
 * Enhanced status codes (RFC 2034, RFC 3463) on every reply, including aiosmtpd's own ones,
-  which carry none; the greeting too.
+  which carry none — except the greeting and the EHLO/HELO reply, whose text must start with the
+  server's domain (RFC 5321 §4.3.1, RFC 2034 §3).
 * Per-IP and global connection limits: over them, ``421 4.7.0`` and the slot is freed.
 * A session that makes too many errors is closed with ``421 4.7.0``.
 * An idle session is closed with ``421 4.4.2`` (RFC 5321 §4.5.3.2.7) instead of silently.
@@ -105,6 +106,8 @@ class SealmailSMTP(SMTP):
         self._errors = 0
         self._admitted = False
         self._refused = False
+        self._greeted = False
+        self._verbatim = False
         self._peer_ip = "?"
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -132,9 +135,30 @@ class SealmailSMTP(SMTP):
             self.transport.write(b"421 4.4.2 Idle timeout, closing connection\r\n")  # type: ignore[attr-defined]
         super()._timeout_cb()
 
+    async def smtp_EHLO(self, hostname: str) -> None:  # noqa: N802 - aiosmtpd's command method
+        self._verbatim = True  # RFC 2034 §3: no enhanced codes in the EHLO response (the domain comes first)
+        try:
+            await super().smtp_EHLO(hostname)
+        finally:
+            self._verbatim = False
+
+    async def smtp_HELO(self, hostname: str) -> None:  # noqa: N802
+        self._verbatim = True
+        try:
+            await super().smtp_HELO(hostname)
+        finally:
+            self._verbatim = False
+
     async def push(self, status: AnyStr) -> None:
         text = status.decode("utf-8", "replace") if isinstance(status, bytes) else status
-        text = with_enhanced_code(text)
+        if not self._greeted:
+            # The greeting is "220 <domain> text" (RFC 5321 §4.3.1): the domain must come first.
+            self._greeted = True
+        elif not (self._verbatim and text.startswith("250")):
+            if text.startswith("502 5.5.1 Too many unrecognized commands"):
+                # aiosmtpd closes the connection after this one: RFC 5321 §3.8 says 421 for that.
+                text = "421 4.7.0 Too many unrecognized commands, closing connection"
+            text = with_enhanced_code(text)
         await super().push(text)
         if text[:1] in ("4", "5") and not text.startswith("421"):
             self._errors += 1

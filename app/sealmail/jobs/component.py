@@ -1,0 +1,46 @@
+"""``sealmail serve jobs``: the background workers. It listens on no port."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import TYPE_CHECKING
+
+from sealmail.appcontext import AppContext
+from sealmail.jobs.webhooks import WebhookWorker
+from sealmail.queue.store import JobQueue, load_queue_key
+
+if TYPE_CHECKING:
+    from sealmail.settings import Settings
+
+
+class JobsComponent:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.app: AppContext | None = None
+        self.queue: JobQueue | None = None
+        self._stop = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._workers: list[WebhookWorker] = []
+
+    async def start(self) -> dict[str, int]:
+        settings = self.settings
+        self.app = AppContext(settings)
+        key = load_queue_key(settings.data_dir, settings.queue_key.get_secret_value() if settings.queue_key else None)
+        self.queue = JobQueue(settings.data_dir / "queue.sqlite", key)
+        webhooks = WebhookWorker(self.app, self.queue)
+        self._workers.append(webhooks)
+        self._tasks.append(asyncio.create_task(webhooks.run(self._stop), name="webhooks"))
+        return {}
+
+    async def stop(self) -> None:
+        self._stop.set()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait_for(task, 30)
+        for worker in self._workers:
+            await worker.close()
+        if self.queue is not None:
+            self.queue.close()
+        if self.app is not None:
+            await self.app.close()
