@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import email
 import email.policy
 
@@ -9,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sealmail.pop3 import wire
-from sealmail.pop3.downgrade import downgrade_header
+from sealmail.pop3.downgrade import downgrade_header, encode_words
 from sealmail.store.indexing import split_header
 from sealmail.store.mailbox import crlf_size
 
@@ -50,6 +51,19 @@ def test_downgraded_size_is_known_from_the_header_alone(body: bytes, eight_bit: 
         sent = wire.wire_message(raw, utf8=utf8, utf8_header=utf8_header)
         assert len(sent) == wire.wire_size(crlf_size(raw), stored_header, utf8=utf8, utf8_header=utf8_header)
     assert split_header(wire.wire_message(raw, utf8=False, utf8_header=utf8_header)).isascii()
+
+
+@given(st.text(min_size=1, max_size=300).filter(lambda t: "\r" not in t and "\n" not in t))
+def test_encoded_words_round_trip(text: str) -> None:
+    """RFC 2047 §2, §5: words of at most 75 characters, whole characters only, decoding to the text."""
+    encoded = encode_words(text)
+    assert encoded.isascii()
+    words = encoded.split("\r\n ")
+    assert all(len(word) <= 75 for word in words)
+    decoded = b"".join(base64.b64decode(word[len("=?utf-8?b?") : -2]) for word in words)
+    assert decoded == text.encode("utf-8", "surrogateescape")
+    for word in words:
+        base64.b64decode(word[len("=?utf-8?b?") : -2]).decode("utf-8")  # no character split
 
 
 def test_top_counts_body_lines() -> None:

@@ -14,8 +14,9 @@ reports is the size RETR sends. The message stored in the mailbox is never chang
 
 from __future__ import annotations
 
+import base64
 import email.utils
-from email.header import Header
+import re
 
 ADDRESS_FIELDS = frozenset(
     {
@@ -35,37 +36,44 @@ ADDRESS_FIELDS = frozenset(
     }
 )
 MIME_PARAMETER_FIELDS = frozenset({"content-type", "content-disposition"})
-_LINESEP = "\r\n"
+_FOLD = "\r\n "
+# A header field with its folded continuation lines (RFC 5322 §2.2.3), or the blank line that ends the header.
+_FIELD = re.compile(rb"[^\r\n]*\r\n(?:[ \t][^\r\n]*\r\n)*")
+# The common address forms, parsed without the general RFC 5322 parser: "Name <a@b>", "<a@b>", "a@b".
+_SIMPLE_ADDRESS = re.compile(
+    r'\s*(?:"([^"\\]*)"|([^"<>,;:@\\()\[\]]*?))\s*<([^<>\s,;:"()\\]+@[^<>\s,;:"()\\]+)>\s*|\s*([^<>\s,;:"()\\]+@[^<>\s,;:"()\\]+)\s*'
+)
+_WORD_OCTETS = 45  # base64 of 45 octets is 60 characters: "=?utf-8?b?...?=" stays within 75 (RFC 2047 §2)
+
+
+def encode_words(text: str) -> str:
+    """RFC 2047 "B" encoded-words for ``text``, folded; never splits a character (§5)."""
+    octets = text.encode("utf-8", "surrogateescape")
+    if len(octets) <= _WORD_OCTETS:
+        return f"=?utf-8?b?{base64.b64encode(octets).decode()}?="
+    words, pos, length = [], 0, len(octets)
+    while pos < length:
+        end = pos + _WORD_OCTETS
+        if end >= length:
+            end = length
+        else:
+            while end > pos + 1 and 0x80 <= octets[end] < 0xC0:
+                end -= 1  # back to the first octet of a UTF-8 sequence
+        words.append(f"=?utf-8?b?{base64.b64encode(octets[pos:end]).decode()}?=")
+        pos = end
+    return _FOLD.join(words)
 
 
 def downgrade_header(header: bytes) -> bytes:
     """An ASCII version of a CRLF header block (including its blank line, when it has one)."""
-    out: list[bytes] = []
-    for field in _fields(header):
-        if field.isascii():
-            out.append(field)
-        else:
-            out.append(_downgrade_field(field))
-    return b"".join(out)
-
-
-def _fields(header: bytes) -> list[bytes]:
-    """Header fields with their folded continuation lines, each ending in CRLF; the blank line last."""
-    fields: list[bytes] = []
-    for line in header.split(b"\r\n")[:-1]:
-        piece = line + b"\r\n"
-        if line[:1] in (b" ", b"\t") and fields and fields[-1] != b"\r\n":
-            fields[-1] += piece
-        else:
-            fields.append(piece)
-    return fields
+    return b"".join(field if field.isascii() else _downgrade_field(field) for field in _FIELD.findall(header))
 
 
 def _downgrade_field(field: bytes) -> bytes:
     name, colon, value = field.partition(b":")
     if not colon or not name.isascii() or not name.strip():
         # Not a header field at all (a stray line): keep it readable rather than drop it.
-        return _encode_unstructured("", field.decode("utf-8", "replace").strip()).encode() + b"\r\n"
+        return _encode_unstructured(field.decode("utf-8", "replace").strip()).encode() + b"\r\n"
     text = value.decode("utf-8", "replace").replace("\r\n", "").strip()
     key = name.decode().strip().lower()
     if key in ADDRESS_FIELDS:
@@ -73,32 +81,40 @@ def _downgrade_field(field: bytes) -> bytes:
     elif key in MIME_PARAMETER_FIELDS:
         downgraded = _downgrade_parameters(text)
     else:
-        downgraded = _encode_unstructured(name.decode(), text)
+        downgraded = _encode_unstructured(text)
     return name + b": " + downgraded.encode("ascii") + b"\r\n"
 
 
-def _encode_unstructured(name: str, text: str) -> str:
-    if text.isascii():
-        return text
-    return Header(text, "utf-8", header_name=name or None).encode(linesep=_LINESEP)
+def _encode_unstructured(text: str) -> str:
+    return text if text.isascii() else encode_words(text)
+
+
+def _addresses(text: str) -> list[tuple[str, str]]:
+    simple = _SIMPLE_ADDRESS.fullmatch(text)
+    if simple is not None:
+        quoted, plain, addr, bare = simple.groups()
+        return [(quoted if quoted is not None else (plain or "").strip(), addr or bare)]
+    return email.utils.getaddresses([text])
 
 
 def _downgrade_addresses(text: str) -> str:
     parts = []
-    for display, addr in email.utils.getaddresses([text]):
+    for display, addr in _addresses(text):
         if not addr and not display:
             continue
-        if addr.isascii():
-            parts.append(email.utils.formataddr((display, addr), charset="utf-8"))
+        if not addr.isascii():
+            # RFC 6858 §3: no ASCII form exists; an empty group named by the original address.
+            parts.append(encode_words(f"{display} <{addr}>" if display else addr) + " :;")
+        elif display.isascii():
+            parts.append(email.utils.formataddr((display, addr)))
         else:
-            original = f"{display} <{addr}>" if display else addr
-            parts.append(Header(original, "utf-8").encode(linesep=_LINESEP) + " :;")
-    return ("," + _LINESEP + " ").join(parts) if parts else _encode_unstructured("", text)
+            parts.append(f"{encode_words(display)} <{addr}>")
+    return ("," + _FOLD).join(parts) if parts else _encode_unstructured(text)
 
 
 def _downgrade_parameters(text: str) -> str:
     value, *params = [p.strip() for p in text.split(";")]
-    out = [_encode_unstructured("", value)]
+    out = [_encode_unstructured(value)]
     for param in params:
         if not param:
             continue
@@ -112,5 +128,5 @@ def _downgrade_parameters(text: str) -> str:
         elif param.isascii():
             out.append(param)
         else:
-            out.append(_encode_unstructured("", param))
-    return (";" + _LINESEP + " ").join(out)
+            out.append(_encode_unstructured(param))
+    return (";" + _FOLD).join(out)

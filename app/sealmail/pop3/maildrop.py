@@ -23,11 +23,11 @@ import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, NamedTuple
 
 from sealmail.pop3 import wire
 from sealmail.store.errors import FolderExists
-from sealmail.store.mailbox import INBOX, Mailbox, Maildrop, MaildropEntry
+from sealmail.store.mailbox import INBOX, Mailbox, MaildropEntry
 
 if TYPE_CHECKING:
     from sealmail.store.mailstore import AsyncMailbox, MailStore
@@ -78,14 +78,12 @@ class MaildropLock:
             self._fd = None
 
 
-@dataclass(frozen=True, slots=True)
-class Message:
+class Message(NamedTuple):  # one per message at every login: a tuple is cheap to build
     number: int
     uid: int
     body_id: int
     size: int  # octets RETR sends (before byte-stuffing)
     utf8_header: bool
-    seen: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,17 +105,8 @@ class SessionMaildrop:
 
     @classmethod
     async def load(cls, handle: AsyncMailbox, *, utf8: bool) -> SessionMaildrop:
-        listing: Maildrop = await handle.maildrop(INBOX)
-        downgraded: dict[int, bytes] = {}
-        if not utf8:
-            eight_bit = [m.body_id for m in listing.messages if m.utf8_header]
-            if eight_bit:
-                downgraded = await handle.headers(eight_bit)
-        messages = [
-            Message(n, e.uid, e.body_id, _size(e, downgraded, utf8), e.utf8_header, e.seen)
-            for n, e in enumerate(listing.messages, start=1)
-        ]
-        return cls(handle, listing.uidvalidity, messages, utf8)
+        uidvalidity, messages = await handle.run(_listing, handle.mailbox, utf8)
+        return cls(handle, uidvalidity, messages, utf8)
 
     # ---- lookups --------------------------------------------------------------------------------
     def get(self, number: int) -> Message:
@@ -179,18 +168,32 @@ class SessionMaildrop:
         The retention period counts from arrival, which the RFC allows; with 0 every message that has
         been read is removed at QUIT: the client cannot leave mail on the server.
         """
-        read = {m.uid for m in self.messages if m.seen} | retrieved
-        if not read:
-            return set()
         cutoff = datetime.now(UTC) - timedelta(days=days)
-        infos = await self.handle.messages(INBOX, sorted(read))
-        return {i.uid for i in infos if days == 0 or i.internal_date <= cutoff}
+        infos = await self.handle.messages(INBOX, [m.uid for m in self.messages])
+        return {
+            i.uid
+            for i in infos
+            if (i.uid in retrieved or "\\Seen" in i.flags) and (days == 0 or i.internal_date <= cutoff)
+        }
+
+
+def _listing(mailbox: Mailbox, utf8: bool) -> tuple[int, list[Message]]:
+    """INBOX as this session sees it, on the mailbox's thread (downgraded sizes take CPU time)."""
+    listing = mailbox.maildrop(INBOX)
+    headers: dict[int, bytes] = {}
+    if not utf8:
+        headers = mailbox.headers(m.body_id for m in listing.messages if m.utf8_header)
+    messages = [
+        Message(n, e.uid, e.body_id, _size(e, headers, utf8), e.utf8_header)
+        for n, e in enumerate(listing.messages, start=1)
+    ]
+    return listing.uidvalidity, messages
 
 
 def _size(entry: MaildropEntry, headers: dict[int, bytes], utf8: bool) -> int:
-    return wire.wire_size(
-        entry.crlf_size, headers.get(entry.body_id, b""), utf8=utf8, utf8_header=entry.body_id in headers
-    )
+    if utf8 or not entry.utf8_header:
+        return entry.crlf_size
+    return wire.wire_size(entry.crlf_size, headers.get(entry.body_id, b""), utf8=False, utf8_header=True)
 
 
 def _read_message(mailbox: Mailbox, uid: int, body_id: int) -> bytes | None:

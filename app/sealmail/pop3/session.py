@@ -134,10 +134,9 @@ class Pop3Session:
 
     # ---- replies --------------------------------------------------------------------------------
     async def ok(self, text: str = "", body: bytes | None = None) -> None:
-        line = f"+OK {text}".rstrip() + "\r\n"
-        self.conn.write(line.encode())
-        if body is not None:
-            self.conn.write(body)
+        line = (f"+OK {text}".rstrip() + "\r\n").encode()
+        # One write: the status line and its body leave in the same TLS record and TCP segment.
+        self.conn.write(line + body if body is not None else line)
         await self.conn.flush()
 
     async def err(self, text: str, code: str | None = None) -> None:

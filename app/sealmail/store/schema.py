@@ -86,11 +86,13 @@ MIGRATIONS: list[str] = [
     """,
     """
     -- POP3 (RFC 1939 §11) sends every line ending as CRLF and counts octets that way; messages stored
-    -- with bare LF are longer on the wire. Computed at append time; NULL for bodies stored before this
+    -- with bare LF are longer on the wire. Computed at append time; NULL for messages stored before this
     -- migration (filled in the first time they are listed). utf8_header: the header block has 8-bit
     -- octets (RFC 6856/6858: such messages are downgraded for clients that did not enable UTF-8).
-    ALTER TABLE bodies ADD COLUMN crlf_size INTEGER;
-    ALTER TABLE bodies ADD COLUMN utf8_header INTEGER;
+    -- In messages, whose rows are small, not in bodies: listing a folder must not read and decrypt the
+    -- large body rows.
+    ALTER TABLE messages ADD COLUMN crlf_size INTEGER;
+    ALTER TABLE messages ADD COLUMN utf8_header INTEGER;
     """,
 ]
 
