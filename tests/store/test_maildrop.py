@@ -1,8 +1,9 @@
-"""The store's POP3 view: CRLF sizes recorded at append, the maildrop listing, removal by UID."""
+"""The store's POP3 view: wire sizes recorded at append, the maildrop listing, removal by UID."""
 
 from __future__ import annotations
 
-from sealmail.store.mailbox import Mailbox, crlf_size
+from sealmail.store.mailbox import Mailbox
+from sealmail.store.wireform import ascii_size, crlf_size
 
 from mailgen import message
 
@@ -18,15 +19,18 @@ def test_maildrop_lists_crlf_sizes_in_uid_order(mailbox: Mailbox) -> None:
     assert [m.uid for m in drop.messages] == uids
     assert [m.crlf_size for m in drop.messages] == [len(crlf), len(bare) + 3 + 2, len(eight_bit)]
     assert [m.utf8_header for m in drop.messages] == [False, False, True]
+    # RFC 6858: the ASCII-header size differs only where the header has 8-bit octets.
+    assert [m.ascii_size for m in drop.messages] == [len(crlf), len(bare) + 3 + 2, ascii_size(eight_bit)]
+    assert ascii_size(eight_bit) > len(eight_bit)
     assert mailbox.raw(drop.messages[1].body_id) == bare
 
 
 def test_messages_from_before_the_migration_get_their_sizes(mailbox: Mailbox) -> None:
     raw = b"Subject: \xc3\xa9t\xc3\xa9\n\nold\n"
     mailbox.append("INBOX", raw)
-    mailbox.db.execute("UPDATE messages SET crlf_size = NULL, utf8_header = NULL")
+    mailbox.db.execute("UPDATE messages SET crlf_size = NULL, ascii_size = NULL, utf8_header = NULL")
     (entry,) = mailbox.maildrop().messages
-    assert (entry.crlf_size, entry.utf8_header) == (crlf_size(raw), True)
+    assert (entry.crlf_size, entry.ascii_size, entry.utf8_header) == (crlf_size(raw), ascii_size(raw), True)
     assert mailbox.db.execute("SELECT crlf_size FROM messages").fetchone()[0] == crlf_size(raw)
 
 
@@ -36,7 +40,7 @@ def test_copies_and_moves_keep_the_sizes(mailbox: Mailbox) -> None:
     mailbox.copy("INBOX", [uid], "Archive")
     mailbox.move("INBOX", [uid], "Trash")
     for folder in ("Archive", "Trash"):
-        assert [m.crlf_size for m in mailbox.maildrop(folder).messages] == [crlf_size(raw)]
+        assert [(m.crlf_size, m.ascii_size) for m in mailbox.maildrop(folder).messages] == [(crlf_size(raw),) * 2]
 
 
 def test_remove_takes_exactly_the_given_uids(mailbox: Mailbox) -> None:

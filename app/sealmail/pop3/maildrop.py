@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Literal, NamedTuple
 
 from sealmail.pop3 import wire
 from sealmail.store.errors import FolderExists
-from sealmail.store.mailbox import INBOX, Mailbox, MaildropEntry
+from sealmail.store.mailbox import INBOX, Mailbox
 
 if TYPE_CHECKING:
     from sealmail.store.mailstore import AsyncMailbox, MailStore
@@ -83,7 +83,6 @@ class Message(NamedTuple):  # one per message at every login: a tuple is cheap t
     uid: int
     body_id: int
     size: int  # octets RETR sends (before byte-stuffing)
-    utf8_header: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,7 +132,7 @@ class SessionMaildrop:
         raw = await self.handle.run(_read_message, self.handle.mailbox, message.uid, message.body_id)
         if raw is None:
             raise MessageGone(message.number)
-        return wire.wire_message(raw, utf8=self.utf8, utf8_header=message.utf8_header)
+        return wire.wire_message(raw, utf8=self.utf8)
 
     # ---- changes --------------------------------------------------------------------------------
     def delete(self, number: int) -> None:
@@ -178,22 +177,13 @@ class SessionMaildrop:
 
 
 def _listing(mailbox: Mailbox, utf8: bool) -> tuple[int, list[Message]]:
-    """INBOX as this session sees it, on the mailbox's thread (downgraded sizes take CPU time)."""
+    """INBOX as this session sees it: sizes of the CRLF form, or of the ASCII-header form (RFC 6856)."""
     listing = mailbox.maildrop(INBOX)
-    headers: dict[int, bytes] = {}
-    if not utf8:
-        headers = mailbox.headers(m.body_id for m in listing.messages if m.utf8_header)
     messages = [
-        Message(n, e.uid, e.body_id, _size(e, headers, utf8), e.utf8_header)
+        Message(n, e.uid, e.body_id, e.crlf_size if utf8 else e.ascii_size)
         for n, e in enumerate(listing.messages, start=1)
     ]
     return listing.uidvalidity, messages
-
-
-def _size(entry: MaildropEntry, headers: dict[int, bytes], utf8: bool) -> int:
-    if utf8 or not entry.utf8_header:
-        return entry.crlf_size
-    return wire.wire_size(entry.crlf_size, headers.get(entry.body_id, b""), utf8=False, utf8_header=True)
 
 
 def _read_message(mailbox: Mailbox, uid: int, body_id: int) -> bytes | None:

@@ -1,53 +1,22 @@
 """POP3 wire format: pure functions over bytes, no I/O.
 
-Stored messages are kept byte for byte as they arrived. POP3 sends lines ending in CRLF (RFC 1939
-§3), so a message stored with bare LF line endings is sent with each bare LF turned into CRLF, and a
-message whose last line has no line ending gets one. ``sealmail.store.mailbox.crlf_size`` computes the
-length of exactly that at append time, so LIST and STAT report the octets RETR really sends (RFC 1939
-§11), without opening any message at login. Byte-stuffing (RFC 1939 §3) and the terminating ``.``
-line are not counted, as the RFC says.
+POP3 sends lines ending in CRLF (RFC 1939 §3); what RETR sends for a stored message is its CRLF form,
+or its ASCII-header form for a client that has not enabled UTF-8 (RFC 6856 §2). Both forms and their
+sizes come from ``sealmail.store.wireform``, which the store applies at append time, so LIST and STAT
+report the octets RETR really sends (RFC 1939 §11) without opening any message at login.
+Byte-stuffing (RFC 1939 §3) and the terminating ``.`` line are not counted, as the RFC says.
 """
 
 from __future__ import annotations
 
-import re
+from sealmail.store.wireform import ascii_form, to_crlf
 
-from sealmail.pop3.downgrade import downgrade_header
-from sealmail.store.indexing import split_header
-
-_BARE_LF = re.compile(rb"(?<!\r)\n")
 HEADER_END = b"\r\n\r\n"
 
 
-def to_crlf(raw: bytes) -> bytes:
-    """Every line ending as CRLF, and a final CRLF when the message does not end with one."""
-    if not raw:
-        return raw
-    if raw.count(b"\n") != raw.count(b"\r\n"):
-        raw = _BARE_LF.sub(b"\r\n", raw)
-    if not raw.endswith(b"\n"):
-        raw += b"\r\n"
-    return raw
-
-
-def wire_message(raw: bytes, *, utf8: bool, utf8_header: bool) -> bytes:
-    """What RETR sends for a stored message, before byte-stuffing.
-
-    A client that has not enabled UTF-8 mode (RFC 6856 §2) gets a message whose header has 8-bit
-    octets downgraded (RFC 6858 §3); the body is never touched.
-    """
-    if utf8 or not utf8_header:
-        return to_crlf(raw)
-    header = split_header(raw)
-    return downgrade_header(to_crlf(header)) + to_crlf(raw[len(header) :])
-
-
-def wire_size(crlf_size: int, header: bytes, *, utf8: bool, utf8_header: bool) -> int:
-    """``len(wire_message(...))`` from the stored CRLF size and the stored header block alone."""
-    if utf8 or not utf8_header:
-        return crlf_size
-    normal = to_crlf(header)
-    return crlf_size - len(normal) + len(downgrade_header(normal))
+def wire_message(raw: bytes, *, utf8: bool) -> bytes:
+    """What RETR sends for a stored message, before byte-stuffing."""
+    return to_crlf(raw) if utf8 else ascii_form(raw)
 
 
 def header_and_body(message: bytes) -> tuple[bytes, bytes]:

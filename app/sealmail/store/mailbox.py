@@ -42,6 +42,7 @@ from sealmail.store.indexing import Indexed, index_message, split_header
 from sealmail.store.schema import migrate
 from sealmail.store.search import Compiler, SearchKey, header_contains
 from sealmail.store.spool import Spool, open_message
+from sealmail.store.wireform import ascii_size, crlf_size
 
 INBOX = "INBOX"
 DELIMITER = "/"
@@ -109,6 +110,7 @@ class MaildropEntry(NamedTuple):
     uid: int
     body_id: int
     crlf_size: int  # octets with every line ending as CRLF and a final CRLF: what POP3 sends
+    ascii_size: int  # the same with the header downgraded to ASCII (RFC 6858), for clients without UTF-8
     utf8_header: bool  # 8-bit octets in the header block (RFC 6856 §2: UTF-8 mode matters)
 
 
@@ -156,16 +158,10 @@ class SnapshotInfo:
     changed: bool  # differs from the previous snapshot at the same path
 
 
-def crlf_size(raw: bytes) -> int:
-    """Octets of ``raw`` with every bare LF sent as CRLF and a final CRLF added when missing.
-
-    POP3 (RFC 1939 §3, §11) transmits lines ending in CRLF and counts message sizes that way; this is
-    the length of exactly what the POP3 server sends for a stored message, before byte-stuffing.
-    """
-    if not raw:
-        return 0
-    bare_lf = raw.count(b"\n") - raw.count(b"\r\n")
-    return len(raw) + bare_lf + (0 if raw.endswith(b"\n") else 2)
+def _line_sizes(raw: bytes) -> tuple[int, int, int]:
+    """(crlf_size, utf8_header, ascii_size) as the messages table keeps them (see ``store.wireform``)."""
+    eight_bit = not split_header(raw).isascii()
+    return crlf_size(raw), int(eight_bit), ascii_size(raw) if eight_bit else crlf_size(raw)
 
 
 def normalize_folder_name(name: str) -> str:
@@ -503,7 +499,7 @@ class Mailbox:
         uid, modseq = folder.uidnext, folder.highestmodseq + 1
         self.db.execute(
             "INSERT INTO messages (folder_id, uid, modseq, flags, keywords, recent, internal_date, size, body_id, "
-            "crlf_size, utf8_header) VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?)",
+            "crlf_size, utf8_header, ascii_size) VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?)",
             (
                 folder.id,
                 uid,
@@ -513,8 +509,7 @@ class Mailbox:
                 format_time(when),
                 len(raw),
                 body_id,
-                crlf_size(raw),
-                int(not indexed.header.isascii()),
+                *_line_sizes(raw),
             ),
         )
         self.db.execute("UPDATE folders SET uidnext = ?, highestmodseq = ? WHERE id = ?", (uid + 1, modseq, folder.id))
@@ -643,7 +638,7 @@ class Mailbox:
         return [self._info(r) for r in rows]
 
     def maildrop(self, folder: str = INBOX) -> Maildrop:
-        """The folder as a POP3 maildrop (RFC 1939 §5): UIDVALIDITY and every message's CRLF size.
+        """The folder as a POP3 maildrop (RFC 1939 §5): UIDVALIDITY and every message's wire sizes.
 
         One indexed read of the small message rows, without opening any message. Messages stored
         before the sizes were recorded get them computed once here.
@@ -651,27 +646,27 @@ class Mailbox:
         with self._read() as db:
             f = self._folder_row(folder)
             rows = db.execute(
-                "SELECT uid, body_id, crlf_size, utf8_header FROM messages WHERE folder_id = ? ORDER BY uid",
+                "SELECT uid, body_id, crlf_size, ascii_size, utf8_header FROM messages WHERE folder_id = ? ORDER BY uid",
                 (f.id,),
             ).fetchall()
-        missing = sorted({r[1] for r in rows if r[2] is None or r[3] is None})
+        missing = sorted({r[1] for r in rows if r[2] is None or r[3] is None or r[4] is None})
         if missing:
-            filled = self._fill_crlf_sizes(missing)
+            filled = self._fill_line_sizes(missing)
             rows = [(r[0], r[1], *filled[r[1]]) if r[1] in filled else r for r in rows]
         return Maildrop(
             f.uidvalidity,
-            tuple(MaildropEntry(uid, body, size, utf8 == 1) for uid, body, size, utf8 in rows),
+            tuple(MaildropEntry(uid, body, crlf, ascii, utf8 == 1) for uid, body, crlf, ascii, utf8 in rows),
         )
 
-    def _fill_crlf_sizes(self, body_ids: list[int]) -> dict[int, tuple[int, int]]:
+    def _fill_line_sizes(self, body_ids: list[int]) -> dict[int, tuple[int, int, int]]:
         found = {}
         for body_id in body_ids:
-            raw = self.raw(body_id)
-            found[body_id] = (crlf_size(raw), int(not split_header(raw).isascii()))
+            crlf, utf8, ascii = _line_sizes(self.raw(body_id))
+            found[body_id] = (crlf, ascii, utf8)
         with self._write():
             self.db.executemany(
-                "UPDATE messages SET crlf_size = ?, utf8_header = ? WHERE body_id = ?",
-                [(size, utf8, body_id) for body_id, (size, utf8) in found.items()],
+                "UPDATE messages SET crlf_size = ?, ascii_size = ?, utf8_header = ? WHERE body_id = ?",
+                [(*sizes, body_id) for body_id, sizes in found.items()],
             )
         return found
 
@@ -800,12 +795,12 @@ class Mailbox:
         pairs = []
         for info in infos:
             row = self.db.execute(
-                "SELECT flags, keywords, crlf_size, utf8_header FROM messages WHERE folder_id = ? AND uid = ?",
+                "SELECT flags, keywords, crlf_size, utf8_header, ascii_size FROM messages WHERE folder_id = ? AND uid = ?",
                 (src.id, info.uid),
             ).fetchone()
             self.db.execute(
                 "INSERT INTO messages (folder_id, uid, modseq, flags, keywords, recent, internal_date, size, body_id, "
-                "crlf_size, utf8_header) VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?)",
+                "crlf_size, utf8_header, ascii_size) VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?)",
                 (
                     dst.id,
                     uid,
@@ -817,6 +812,7 @@ class Mailbox:
                     info.body_id,
                     row[2],
                     row[3],
+                    row[4],
                 ),
             )
             self.db.execute("UPDATE bodies SET refcount = refcount + 1 WHERE id = ?", (info.body_id,))

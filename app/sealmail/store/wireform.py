@@ -1,15 +1,24 @@
-"""Header downgrading for clients that have not enabled UTF-8 (RFC 6856 §2, RFC 6858 §3).
+"""The forms in which protocols send a stored message, and their sizes, computed once at append time.
 
-A message whose header has raw UTF-8 (RFC 6532) is shown to such a client with an all-ASCII header:
+Messages are stored byte for byte as they arrived. Two forms differ from that:
 
-* address fields: display names become RFC 2047 encoded-words; an address whose addr-spec itself is
-  not ASCII cannot be written in ASCII, so it becomes an empty group named by the encoded original
-  (``=?utf-8?b?...?= :;``), as RFC 6858 §3 does;
-* ``Content-Type`` / ``Content-Disposition``: parameter values use RFC 2231 encoding;
-* every other field: the value as RFC 2047 encoded-words (an unstructured field).
+* **CRLF** (POP3, RFC 1939 §3, §11): every line ending is sent as CRLF, so a bare LF becomes CRLF
+  and a last line without an ending gets one.
+* **ASCII header** (RFC 6856 §2 for POP3, RFC 6855 for IMAP, by the method of RFC 6858 §3): a
+  client that has not enabled UTF-8 gets a message whose header has raw UTF-8 (RFC 6532) with that
+  header downgraded:
 
-ASCII fields stay byte for byte, and the body is never touched. Deterministic, so the size LIST
-reports is the size RETR sends. The message stored in the mailbox is never changed.
+  - address fields: display names become RFC 2047 encoded-words; an address whose addr-spec itself
+    is not ASCII cannot be written in ASCII, so it becomes an empty group named by the encoded
+    original (``=?utf-8?b?...?= :;``);
+  - ``Content-Type`` / ``Content-Disposition``: parameter values use RFC 2231 encoding;
+  - every other field: the value as RFC 2047 encoded-words (an unstructured field).
+
+  ASCII fields stay byte for byte, and the body is never touched.
+
+The mailbox records ``crlf_size`` and ``ascii_size`` per message when it is stored, so listings
+report exactly what is sent without opening messages. Everything here is deterministic; a change to
+what ``downgrade_header`` produces needs a migration that recomputes the stored ``ascii_size``.
 """
 
 from __future__ import annotations
@@ -17,6 +26,47 @@ from __future__ import annotations
 import base64
 import email.utils
 import re
+
+from sealmail.store.indexing import split_header
+
+_BARE_LF = re.compile(rb"(?<!\r)\n")
+
+
+def to_crlf(raw: bytes) -> bytes:
+    """Every line ending as CRLF, and a final CRLF when the message does not end with one."""
+    if not raw:
+        return raw
+    if raw.count(b"\n") != raw.count(b"\r\n"):
+        raw = _BARE_LF.sub(b"\r\n", raw)
+    if not raw.endswith(b"\n"):
+        raw += b"\r\n"
+    return raw
+
+
+def crlf_size(raw: bytes) -> int:
+    """``len(to_crlf(raw))`` without building it."""
+    if not raw:
+        return 0
+    bare_lf = raw.count(b"\n") - raw.count(b"\r\n")
+    return len(raw) + bare_lf + (0 if raw.endswith(b"\n") else 2)
+
+
+def ascii_form(raw: bytes) -> bytes:
+    """The CRLF form with the header downgraded to ASCII; the CRLF form when the header is ASCII."""
+    header = split_header(raw)
+    if header.isascii():
+        return to_crlf(raw)
+    return downgrade_header(to_crlf(header)) + to_crlf(raw[len(header) :])
+
+
+def ascii_size(raw: bytes) -> int:
+    """``len(ascii_form(raw))``, working on the header only."""
+    header = split_header(raw)
+    if header.isascii():
+        return crlf_size(raw)
+    normal = to_crlf(header)
+    return crlf_size(raw) - len(normal) + len(downgrade_header(normal))
+
 
 ADDRESS_FIELDS = frozenset(
     {
