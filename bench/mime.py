@@ -52,7 +52,7 @@ def small_message() -> bytes:
 
 def large_message() -> bytes:
     """About 200 KB: mixed(alternative(text, html), a 140 KB PDF, a 4 KB image)."""
-    rng = random.Random(1)  # noqa: S311 -- filler octets, reproducible, not secrets
+    rng = random.Random(1)
     pdf = base64.encodebytes(bytes(rng.randrange(256) for _ in range(140_000))).replace(b"\n", b"\r\n")
     png = base64.encodebytes(bytes(rng.randrange(256) for _ in range(4_000))).replace(b"\n", b"\r\n")
     alternative = small_message().split(b"\r\n\r\n", 1)[1]

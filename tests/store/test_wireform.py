@@ -10,8 +10,15 @@ import email.utils
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sealmail.store.indexing import split_header
-from sealmail.store.wireform import ascii_form, ascii_size, crlf_size, downgrade_header, encode_words, to_crlf
+from sealmail.store.wireform import (
+    ascii_form,
+    ascii_size,
+    crlf_size,
+    downgrade_header,
+    encode_words,
+    split_header,
+    to_crlf,
+)
 
 # Messages made of the bytes that matter here: CR, LF, dots, 8-bit text.
 _pieces = st.sampled_from([b"\r", b"\n", b"\r\n", b".", b"..", b"a", b" ", b"\xc3\xa9", b"Subject: x", b":"])

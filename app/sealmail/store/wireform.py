@@ -27,9 +27,8 @@ import base64
 import email.utils
 import re
 
-from sealmail.store.indexing import split_header
-
 _BARE_LF = re.compile(rb"(?<!\r)\n")
+_BLANK_LINE = re.compile(rb"\r?\n\r?\n")
 
 
 def to_crlf(raw: bytes) -> bytes:
@@ -49,6 +48,12 @@ def crlf_size(raw: bytes) -> int:
         return 0
     bare_lf = raw.count(b"\n") - raw.count(b"\r\n")
     return len(raw) + bare_lf + (0 if raw.endswith(b"\n") else 2)
+
+
+def split_header(raw: bytes) -> bytes:
+    """The header block including the blank line that ends it (the whole message when there is none)."""
+    match = _BLANK_LINE.search(raw)
+    return raw[: match.end()] if match else raw
 
 
 def ascii_form(raw: bytes) -> bytes:
