@@ -11,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sealmail.store.wireform import (
+    _FIELD,
     ascii_form,
     ascii_size,
     crlf_size,
@@ -39,6 +40,7 @@ def test_ascii_size_is_the_length_of_the_ascii_form(body: bytes, eight_bit: bool
     """RFC 6856 §2: LIST sizes match RETR also for messages downgraded for a client without UTF-8."""
     header = b"From: R\xc3\xa9mi <r\xc3\xa9mi@example.test>\nSubject: caf\xc3\xa9\n" if eight_bit else b"Subject: x\n"
     for raw in (header + b"\n" + body, body):
+        assert b"".join(_FIELD.findall(to_crlf(split_header(raw)))) == to_crlf(split_header(raw))  # nothing lost
         sent = ascii_form(raw)
         assert len(sent) == ascii_size(raw)
         assert split_header(sent).isascii()

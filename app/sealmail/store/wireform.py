@@ -93,7 +93,7 @@ ADDRESS_FIELDS = frozenset(
 MIME_PARAMETER_FIELDS = frozenset({"content-type", "content-disposition"})
 _FOLD = "\r\n "
 # A header field with its folded continuation lines (RFC 5322 §2.2.3), or the blank line that ends the header.
-_FIELD = re.compile(rb"[^\r\n]*\r\n(?:[ \t][^\r\n]*\r\n)*")
+_FIELD = re.compile(rb"[^\n]*\n(?:[ \t][^\n]*\n)*")  # on CRLF text: a line may hold a bare CR
 # The common address forms, parsed without the general RFC 5322 parser: "Name <a@b>", "<a@b>", "a@b".
 _SIMPLE_ADDRESS = re.compile(
     r'\s*(?:"([^"\\]*)"|([^"<>,;:@\\()\[\]]*?))\s*<([^<>\s,;:"()\\]+@[^<>\s,;:"()\\]+)>\s*|\s*([^<>\s,;:"()\\]+@[^<>\s,;:"()\\]+)\s*'
