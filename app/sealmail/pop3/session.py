@@ -269,29 +269,28 @@ class Pop3Session:
             self.log.exception("opening the mailbox failed")
             await self.err("Cannot open the maildrop now", "SYS/TEMP")  # RFC 3206 §4
             return
+        self.session = session  # from here on, release() lets go of it whatever happens
         await limiter.succeeded(ip, account)
         log = self.log.bind(user=session.address)
-        lock = MaildropLock.acquire(self.ctx.mailstore, session.mailbox.mailbox_id)
-        if lock is None:
-            await session.close()
+        self.lock = MaildropLock.acquire(self.ctx.mailstore, session.mailbox.mailbox_id)
+        if self.lock is None:
+            await self.release()
             log.info("maildrop in use")
             await self.err("Maildrop is in use by another POP3 session", "IN-USE")  # RFC 2449 §8.1.2
             return
         if not await self.login_delay.admit(session.unlocked.alias.id):
-            lock.release()
-            await session.close()
+            await self.release()
             log.info("login refused: LOGIN-DELAY")
             await self.err(f"Log in at most every {self.policy.login_delay} seconds", "LOGIN-DELAY")
             return
         try:
             drop = await SessionMaildrop.load(session.mailbox, utf8=self.utf8)
         except Exception:
-            lock.release()
-            await session.close()
+            await self.release()
             log.exception("listing the maildrop failed")
             await self.err("Cannot open the maildrop now", "SYS/TEMP")
             return
-        self.session, self.lock, self.drop, self.log = session, lock, drop, log
+        self.drop, self.log = drop, log
         self.state = State.TRANSACTION
         count, size = drop.stat()
         log.info("logged in; %d messages", count)
