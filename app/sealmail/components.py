@@ -36,6 +36,7 @@ REGISTRY: dict[str, str] = {
     "mx": "sealmail.smtp.mx:MxComponent",
     "smtp": "sealmail.smtp.submission:SubmissionComponent",
     "jobs": "sealmail.jobs.component:JobsComponent",
+    "pop3": "sealmail.pop3.server:Pop3Component",
 }
 
 

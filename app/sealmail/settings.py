@@ -131,6 +131,18 @@ class Settings(BaseSettings):
     webhook_retry_base: float = Field(30.0, gt=0, description="first retry delay in seconds; doubles per attempt")
     webhook_timeout: float = Field(30.0, gt=0, description="seconds to wait for a receiver's answer")
 
+    # -- POP3 -----------------------------------------------------------------------------------
+    pop3_delete_mode: Literal["remove", "trash"] = Field(
+        "remove", description="what DELE does at QUIT: remove the message, or move it to Trash"
+    )
+    pop3_expire: int | Literal["never"] = Field(
+        "never", description="EXPIRE (RFC 2449 §6.7): days read mail is kept after arrival, or never"
+    )
+    pop3_login_delay: int = Field(0, ge=0, le=86400, description="LOGIN-DELAY (RFC 2449 §6.5): seconds between logins")
+    pop3_idle_timeout: float = Field(600.0, ge=600.0, description="autologout (RFC 1939 §3: at least 10 minutes)")
+    pop3_max_connections: int = Field(5000, ge=1)
+    pop3_max_connections_per_ip: int = Field(50, ge=1)
+
     # -- mailboxes ------------------------------------------------------------------------------
     default_quota: int = Field(10 * 1024**3, ge=0, description="bytes per mailbox unless the alias sets one")
 
@@ -161,6 +173,17 @@ class Settings(BaseSettings):
     @classmethod
     def _upper_level(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
+
+    @field_validator("pop3_expire", mode="before")
+    @classmethod
+    def _expire_days(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = value.strip().lower()
+            if value.lstrip("+-").isdigit():
+                value = int(value)
+        if isinstance(value, int) and not isinstance(value, bool) and value < 0:
+            raise ValueError("must be a number of days (0 or more) or 'never'")
+        return value
 
     @field_validator("domain", "hostname")
     @classmethod

@@ -90,6 +90,17 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (folder_id, uid)
     ) WITHOUT ROWID;
     """,
+    """
+    -- What protocols send (store/wireform.py): crlf_size counts every line ending as CRLF (POP3, RFC 1939
+    -- §11), ascii_size also downgrades a header with raw UTF-8 for clients that did not enable UTF-8
+    -- (RFC 6856, RFC 6855, RFC 6858), utf8_header says the header has 8-bit octets. Computed at append
+    -- time; NULL for messages stored before this migration (filled in the first time they are listed).
+    -- In messages, whose rows are small, not in bodies: listing a folder must not read and decrypt the
+    -- large body rows.
+    ALTER TABLE messages ADD COLUMN crlf_size INTEGER;
+    ALTER TABLE messages ADD COLUMN ascii_size INTEGER;
+    ALTER TABLE messages ADD COLUMN utf8_header INTEGER;
+    """,
 ]
 
 
