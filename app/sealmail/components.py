@@ -35,6 +35,7 @@ PORTS: dict[str, dict[str, str]] = {
 REGISTRY: dict[str, str] = {
     "mx": "sealmail.smtp.mx:MxComponent",
     "jobs": "sealmail.jobs.component:JobsComponent",
+    "dav": "sealmail.dav.component:DavComponent",
 }
 
 
