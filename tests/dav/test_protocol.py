@@ -421,3 +421,52 @@ def test_no_certificate_means_no_server_unless_loopback_plaintext_is_asked_for(s
     exposed = settings.model_copy(update={"dav_insecure_http": True, "bind_address": "0.0.0.0"})  # noqa: S104 - the point
     with pytest.raises(InvalidInput, match="loopback"):
         asyncio.run(DavComponent(exposed).start())
+
+
+# ---- PROPFIND depth 1 answered from the rows matches Radicale's own answer ---------------------------
+def _canonical(text: str) -> dict:
+    from defusedxml.ElementTree import fromstring
+
+    out = {}
+    for response in fromstring(text).findall("{DAV:}response"):
+        href = response.findtext("{DAV:}href")
+        stats = {}
+        for propstat in response.findall("{DAV:}propstat"):
+            props = propstat.find("{DAV:}prop")
+            stats[propstat.findtext("{DAV:}status")] = sorted(
+                (p.tag, "".join(p.itertext()), tuple(c.tag for c in p.iter())) for p in props
+            )
+        out[href] = stats
+    return out
+
+
+@pytest.mark.parametrize(
+    "props",
+    [
+        ("d:getetag",),
+        ("d:getetag", "d:getcontenttype", "d:resourcetype", "cs:getctag"),
+        ("d:getlastmodified", "d:getcontentlength", "d:owner", "d:principal-collection-set", "d:displayname"),
+        ("d:sync-token", "c:supported-calendar-component-set", "x:unknown"),
+    ],
+)
+def test_propfind_depth_1_from_the_rows_matches_radicale(alice, monkeypatch, props):
+    from sealmail.dav import fastpaths
+
+    put(alice, CAL + "one.ics", event("one", "20260105T100000Z", "20260105T110000Z"))
+    put(alice, CAL + "two.ics", todo("two", "20260106T100000Z"))
+    put(alice, BOOK + "c.vcf", vcard4("c", "Ada Lovelace", "ada@example.org"))
+    body = propfind(*props).replace(
+        'xmlns:cs="http://calendarserver.org/ns/"', 'xmlns:cs="http://calendarserver.org/ns/" xmlns:x="urn:x"'
+    )
+    calls = []
+    original = fastpaths.member_responses
+    for collection in (CAL, BOOK):
+        monkeypatch.setattr(fastpaths, "member_responses", lambda *a: calls.append(1) or original(*a))
+        fast = alice.request("PROPFIND", collection, content=body, headers={"Depth": "1"})
+        assert calls, "the fast path did not answer"
+        monkeypatch.setattr(fastpaths, "requested_props", lambda _body: None)
+        slow = alice.request("PROPFIND", collection, content=body, headers={"Depth": "1"})
+        monkeypatch.undo()
+        assert fast.status_code == slow.status_code == 207
+        assert _canonical(fast.text) == _canonical(slow.text)
+        assert len(_canonical(fast.text)) == (3 if collection == CAL else 2)
