@@ -470,3 +470,38 @@ def test_propfind_depth_1_from_the_rows_matches_radicale(alice, monkeypatch, pro
         assert fast.status_code == slow.status_code == 207
         assert _canonical(fast.text) == _canonical(slow.text)
         assert len(_canonical(fast.text)) == (3 if collection == CAL else 2)
+
+
+def test_move_between_collections_keeps_the_resource_and_both_sync_tokens_move(alice):
+    assert alice.request("MKCALENDAR", "/alice%40example.test/work/", content=mkcalendar("Work").encode()).is_success
+    put(alice, CAL + "mv.ics", event("mv", "20260105T100000Z", "20260105T110000Z", "Moving"))
+    before_cal = sync_token(report(alice, CAL, sync_collection(), depth="0").text)
+    before_work = sync_token(report(alice, "/alice%40example.test/work/", sync_collection(), depth="0").text)
+    moved = alice.request(
+        "MOVE", CAL + "mv.ics", headers={"Destination": "/alice%40example.test/work/moved.ics", "Overwrite": "F"}
+    )
+    assert moved.status_code in (201, 204)
+    assert alice.get(CAL + "mv.ics").status_code == 404
+    assert "SUMMARY:Moving" in alice.get("/alice%40example.test/work/moved.ics").text
+    gone = responses(report(alice, CAL, sync_collection(before_cal), depth="0").text)
+    assert "404" in status_of(gone["/alice@example.test/calendar/mv.ics"])
+    arrived = responses(report(alice, "/alice%40example.test/work/", sync_collection(before_work), depth="0").text)
+    assert list(arrived) == ["/alice@example.test/work/moved.ics"]
+
+
+def test_a_changed_password_ends_the_cached_login(dav):
+    from sealmail.config.sqlite import SQLiteConfigStore
+    from sealmail.services import credentials
+
+    old = dav.accounts[ALICE]
+    with dav.client(ALICE) as alice:
+        assert alice.request("PROPFIND", CAL, headers={"Depth": "0"}).status_code == 207
+        dav.component.sessions.recheck = 0  # re-check the credential on every request
+        store = SQLiteConfigStore(dav.settings.config_db_path)
+        try:
+            new = credentials.set_password(store, dav.settings, ALICE, old_password=old)
+        finally:
+            store.close()
+        assert alice.request("PROPFIND", CAL, headers={"Depth": "0"}).status_code == 401
+    with dav.client(ALICE, new) as again:
+        assert again.request("PROPFIND", CAL, headers={"Depth": "0"}).status_code == 207
