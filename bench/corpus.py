@@ -15,17 +15,32 @@ WORDS = (  # noqa: SIM905 - a paragraph of words reads better than a 60-item lis
 NAMES = ["Alice Martin", "Bob Chen", "Chloé Durand", "David Kim", "Eva Müller", "Farid Haddad", "Grace Hopper"]
 
 
+def vocabulary(rng: random.Random, size: int = 6000) -> list[str]:
+    """Real words first, then pronounceable made-up ones: a long tail like real mail has."""
+    syllables = ["ka", "lo", "mi", "ne", "ru", "ta", "vo", "shi", "den", "gar", "pol", "tre", "ax", "um", "bel", "cor"]
+    words = list(WORDS)
+    seen = set(words)
+    while len(words) < size:
+        word = "".join(rng.choice(syllables) for _ in range(rng.randint(2, 4)))
+        if word not in seen:
+            seen.add(word)
+            words.append(word)
+    return words
+
+
 def corpus(count: int, seed: int = 4242) -> list[bytes]:
     rng = random.Random(seed)
+    words = vocabulary(rng)
+    weights = [1 / (rank + 1) for rank in range(len(words))]  # Zipf: a few common words, many rare ones
     start = datetime(2025, 1, 1, tzinfo=UTC)
     out = []
     for n in range(count):
         name = rng.choice(NAMES)
         local = name.split()[0].lower()
-        subject = " ".join(rng.choice(WORDS) for _ in range(rng.randint(3, 8))).capitalize()
+        subject = " ".join(rng.choices(words, weights, k=rng.randint(3, 8))).capitalize()
         paragraphs = []
         for _ in range(rng.randint(2, 10)):
-            paragraphs.append(" ".join(rng.choice(WORDS) for _ in range(rng.randint(20, 60))) + ".")
+            paragraphs.append(" ".join(rng.choices(words, weights, k=rng.randint(20, 60))) + ".")
         body = "\r\n\r\n".join(paragraphs)
         date = (start + timedelta(minutes=37 * n)).strftime("%a, %d %b %Y %H:%M:%S +0000")
         head = (

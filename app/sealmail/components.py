@@ -34,6 +34,7 @@ PORTS: dict[str, dict[str, str]] = {
 # Component name -> "module:factory"; factory(settings) returns a Component.
 REGISTRY: dict[str, str] = {
     "mx": "sealmail.smtp.mx:MxComponent",
+    "smtp": "sealmail.smtp.submission:SubmissionComponent",
     "jobs": "sealmail.jobs.component:JobsComponent",
     "dav": "sealmail.dav.component:DavComponent",
 }

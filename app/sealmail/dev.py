@@ -263,7 +263,7 @@ class Supervisor:
 def ensure_demo(store: ConfigStore, settings: Settings, previous_password: str | None) -> str:
     """The demo domain and alias; returns the alias's password (the same one on every run)."""
     with contextlib.suppress(AlreadyExists):
-        domains.add_domain(store, DEMO_DOMAIN)
+        domains.add_domain(store, DEMO_DOMAIN, settings)
     try:
         alias = aliases.add_alias(store, DEMO_ALIAS, storage=True, description="demo alias made by sealmail dev")
     except AlreadyExists:

@@ -98,6 +98,11 @@ class Settings(BaseSettings):
     dmarc_failure_action: Literal["reject", "quarantine"] = "reject"
     authserv_id: str | None = Field(None, description="Authentication-Results authserv-id; default: the host name")
 
+    # -- DKIM -----------------------------------------------------------------------------------
+    dkim_dir: Path | None = Field(None, description="keys in <dir>/<domain>/{rsa,ed25519}.key; default <data>/dkim")
+    dkim_selector_rsa: str = Field("rsa1", pattern=r"^[A-Za-z0-9][A-Za-z0-9-]{0,62}$")
+    dkim_selector_ed25519: str = Field("ed1", pattern=r"^[A-Za-z0-9][A-Za-z0-9-]{0,62}$")
+
     # -- queues and webhooks --------------------------------------------------------------------
     queue_key: SecretStr | None = Field(
         None, description="base64 32-byte key for queued copies; default <data>/queue.key"
@@ -208,6 +213,10 @@ class Settings(BaseSettings):
     @property
     def auth_id(self) -> str:
         return self.authserv_id or self.mail_hostname
+
+    @property
+    def dkim_path(self) -> Path:
+        return self.dkim_dir or self.data_dir / "dkim"
 
     @property
     def config_db_path(self) -> Path:

@@ -17,6 +17,7 @@ COMMANDS = [
     ["domain", "add"],
     ["domain", "list"],
     ["domain", "rm"],
+    ["dns-records"],
     ["alias"],
     ["alias", "add"],
     ["alias", "list"],
@@ -265,3 +266,20 @@ def test_webhook_secret_is_made_once_and_kept(run) -> None:
     assert len(first) >= 40
     assert _json(run("webhook-secret", "--json"))["webhook_secret"] == first
     assert oct((run.data_dir / "webhook.key").stat().st_mode & 0o777) == "0o600"
+
+
+def test_dns_records_of_a_domain(run) -> None:
+    run("domain", "add", "universitéxyz.fr")
+    keys = sorted(p.name for p in (run.data_dir / "dkim" / "xn--universitxyz-jeb.fr").iterdir())
+    assert keys == ["ed25519.key", "rsa.key"]
+    records = {(r["name"], r["type"]): r for r in _json(run("dns-records", "universitéxyz.fr", "--json"))}
+    assert records[("xn--universitxyz-jeb.fr", "MX")]["priority"] == 10
+    assert records[("xn--universitxyz-jeb.fr", "TXT")]["value"] == "v=spf1 mx -all"
+    assert records[("rsa1._domainkey.xn--universitxyz-jeb.fr", "TXT")]["value"].startswith("v=DKIM1; k=rsa; p=MII")
+    assert records[("ed1._domainkey.xn--universitxyz-jeb.fr", "TXT")]["value"].startswith("v=DKIM1; k=ed25519; p=")
+    assert ("_dmarc.xn--universitxyz-jeb.fr", "TXT") in records
+    assert ("_imaps._tcp.xn--universitxyz-jeb.fr", "SRV") in records
+    before = (run.data_dir / "dkim" / "xn--universitxyz-jeb.fr" / "rsa.key").read_bytes()
+    run("domain", "rm", "universitéxyz.fr")
+    run("domain", "add", "universitéxyz.fr")
+    assert (run.data_dir / "dkim" / "xn--universitxyz-jeb.fr" / "rsa.key").read_bytes() == before  # never rotated

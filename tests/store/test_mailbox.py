@@ -230,39 +230,26 @@ def test_quota_is_enforced_on_append_and_copy(tmp_path) -> None:
 
 def test_identical_attachments_are_stored_once_and_bodies_come_back_byte_identical(mailbox: Mailbox) -> None:
     attachment = os.urandom(30_000).hex().encode()
-    ranges = []
 
     def with_attachment(n: int) -> bytes:
-        head = (
-            f"Subject: report {n}\r\nMIME-Version: 1.0\r\n"
-            'Content-Type: multipart/mixed; boundary="b"\r\n\r\n'
-            "--b\r\nContent-Type: text/plain\r\n\r\n"
-            f"see attached {n}\r\n"
-            '--b\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename="r.bin"\r\n\r\n'
-        ).encode()
-        ranges.append((len(head), len(head) + len(attachment)))
-        return head + attachment + b"\r\n--b--\r\n"
+        return (
+            (
+                f"Subject: report {n}\r\nMIME-Version: 1.0\r\n"
+                'Content-Type: multipart/mixed; boundary="b"\r\n\r\n'
+                "--b\r\nContent-Type: text/plain\r\n\r\n"
+                f"see attached {n}\r\n"
+                '--b\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename="r.bin"\r\n\r\n'
+            ).encode()
+            + attachment
+            + b"\r\n--b--\r\n"
+        )
 
-    from sealmail.store import indexing
-
-    original = indexing.index_message
-
-    def index_with_attachment(raw: bytes):
-        found = original(raw)
-        found.attachments = [r for r in ranges if raw[r[0] : r[1]] == attachment]
-        return found
-
-    import sealmail.store.mailbox as mailbox_module
-
-    mailbox_module.index_message = index_with_attachment
-    try:
-        raws = [with_attachment(n) for n in range(3)]
-        infos = [mailbox.messages("INBOX", [mailbox.append("INBOX", r).uid])[0] for r in raws]
-    finally:
-        mailbox_module.index_message = original
+    raws = [with_attachment(n) for n in range(3)]
+    infos = [mailbox.messages("INBOX", [mailbox.append("INBOX", r).uid])[0] for r in raws]
     assert mailbox.db.execute("SELECT count(*), sum(refcount) FROM attachments").fetchone() == (1, 3)
     for raw, info in zip(raws, infos, strict=True):
         assert mailbox.raw(info.body_id) == raw
+        assert mailbox.section(info.body_id, "2") == attachment
     mailbox.store_flags("INBOX", [i.uid for i in infos], "add", ["\\Deleted"])
     mailbox.expunge("INBOX")
     assert mailbox.db.execute("SELECT count(*) FROM attachments").fetchone() == (0,)
@@ -314,3 +301,23 @@ def test_append_many_is_one_transaction(mailbox: Mailbox) -> None:
     with pytest.raises(FolderNotFound):
         mailbox.append_many("Nope", [(message(9), (), None)])
     assert mailbox.uids("INBOX") == [1, 2, 3, 4, 5]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        __import__("base64").encodebytes(os.urandom(9000)).replace(b"\n", b"\r\n"),  # the usual: decoded, exact
+        __import__("base64").encodebytes(os.urandom(9000)).replace(b"\n", b"\r\n")[:-2],  # no final CRLF
+        __import__("base64").b64encode(os.urandom(9000)),  # one long line: kept as it came
+        b"not base64 at all! " * 500,
+    ],
+)
+def test_attachment_packing_gives_back_the_exact_octets(mailbox: Mailbox, body: bytes) -> None:
+    raw = (
+        b"Subject: packing\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n"
+        b"--b\r\nContent-Type: text/plain\r\n\r\nhi\r\n--b\r\nContent-Type: application/pdf\r\n"
+        b"Content-Transfer-Encoding: base64\r\n\r\n" + body + b"\r\n--b--\r\n"
+    )
+    info = mailbox.messages("INBOX", [mailbox.append("INBOX", raw).uid])[0]
+    assert mailbox.db.execute("SELECT count(*) FROM attachments").fetchone() == (1,)
+    assert mailbox.raw(info.body_id) == raw

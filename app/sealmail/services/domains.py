@@ -12,10 +12,18 @@ if TYPE_CHECKING:
     from sealmail.settings import Settings
 
 
-def add_domain(store: ConfigStore, name: str) -> Domain:
-    """Host a domain. ``universitéxyz.fr`` and ``xn--universitxyz-jeb.fr`` name the same one."""
+def add_domain(store: ConfigStore, name: str, settings: Settings | None = None) -> Domain:
+    """Host a domain. ``universitéxyz.fr`` and ``xn--universitxyz-jeb.fr`` name the same one.
+
+    With ``settings``, its DKIM keys are made too (the CLI, API and web always pass them).
+    """
     parsed = normalize_domain(name)
-    return store.add_domain(Domain(name=parsed.ascii, unicode_name=parsed.unicode))
+    domain = store.add_domain(Domain(name=parsed.ascii, unicode_name=parsed.unicode))
+    if settings is not None:
+        from sealmail.services.dkim import ensure_keys
+
+        ensure_keys(settings, domain.name)
+    return domain
 
 
 def get_domain(store: ConfigStore, name: str) -> Domain:

@@ -223,6 +223,7 @@ class MxComponent:
         self._checks = checks
         self.app: AppContext | None = None
         self._server: asyncio.Server | None = None
+        self._book: ConnectionBook | None = None
 
     async def start(self) -> dict[str, int]:
         settings = self.settings
@@ -234,7 +235,7 @@ class MxComponent:
         checks = self._checks or await _default_checks(settings, self.app)
         handler = MxHandler(self.app, InboundDelivery(self.app, queue), checks)
         tls = ServerTLS.from_settings(settings) if settings.tls_cert_file else None
-        book = ConnectionBook(settings.mx_max_connections, settings.mx_max_connections_per_ip)
+        book = self._book = ConnectionBook(settings.mx_max_connections, settings.mx_max_connections_per_ip)
 
         def protocol() -> SealmailSMTP:
             return SealmailSMTP(
@@ -259,6 +260,8 @@ class MxComponent:
     async def stop(self) -> None:
         if self._server is not None:
             self._server.close()
+            if self._book is not None:
+                await self._book.close_all()
             await self._server.wait_closed()
         if self.app is not None:
             await self.app.close()

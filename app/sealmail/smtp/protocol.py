@@ -83,6 +83,16 @@ class ConnectionBook:
     max_per_ip: int
     per_ip: Counter[str] = field(default_factory=Counter)
     total: int = 0
+    sessions: set[SealmailSMTP] = field(default_factory=set)
+
+    async def close_all(self, grace: float = 5.0) -> None:
+        """Stopping: close every open session's connection (asyncio's Server leaves them open)."""
+        for session in list(self.sessions):
+            if session.transport is not None:
+                session.transport.close()
+        deadline = asyncio.get_running_loop().time() + grace
+        while self.sessions and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.01)
 
     def admit(self, ip: str) -> bool:
         if self.total >= self.max_total or self.per_ip[ip] >= self.max_per_ip:
@@ -120,6 +130,7 @@ class SealmailSMTP(SMTP):
             transport.close()
             return
         self._admitted = True
+        self._book.sessions.add(self)
         super().connection_made(transport)
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -128,6 +139,7 @@ class SealmailSMTP(SMTP):
         if self._admitted:
             self._admitted = False
             self._book.release(self._peer_ip)
+            self._book.sessions.discard(self)
         super().connection_lost(exc)
 
     def _timeout_cb(self) -> None:  # aiosmtpd's hook; we answer before closing

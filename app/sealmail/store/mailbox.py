@@ -30,6 +30,7 @@ import sqlcipher3
 
 from sealmail.config.codec import format_time, parse_time
 from sealmail.crypto.sealed import SealError
+from sealmail.store import attachments, imapvalue, mime
 from sealmail.store import events as ev
 from sealmail.store.dav import DavStoreMixin
 from sealmail.store.db import open_encrypted
@@ -38,8 +39,10 @@ from sealmail.store.errors import (
     FolderNotFound,
     InvalidFolderName,
     QuotaExceeded,
+    UnknownEncoding,
 )
 from sealmail.store.indexing import Indexed, index_message
+from sealmail.store.mime.sections import header_fields
 from sealmail.store.schema import migrate
 from sealmail.store.search import Compiler, SearchKey, header_contains
 from sealmail.store.spool import Spool, open_message
@@ -63,6 +66,12 @@ ATTACHMENT_MIN = 4096
 _COMPRESS_LEVEL = 6
 
 StoreMode = Literal["add", "remove", "replace"]
+_BODY_COLUMNS = {
+    "header": "body_headers",
+    "envelope": "body_envelopes",
+    "bodystructure": "body_structures",
+    "structure": "body_structures",
+}
 Notify = Callable[[list[ev.ChangeEvent]], None]
 
 
@@ -188,6 +197,7 @@ class Mailbox(DavStoreMixin):
         self.quota = quota
         self.notify = notify
         self._key = key  # process memory only, for the life of this handle (snapshots reopen with it)
+        self._parsed_cache: dict[int, mime.ParsedMessage] = {}  # bodies are immutable: safe to cache
         self._lock = threading.RLock()
         self._tx_events: list[ev.ChangeEvent] | None = None  # set while this handle's write is open
         self._tx_depth = 0
@@ -553,19 +563,16 @@ class Mailbox(DavStoreMixin):
             return row[0]
         skeleton, splices = self._cut_attachments(raw, indexed.attachments)
         cur = self.db.execute(
-            "INSERT INTO bodies (digest, size, sent_date, refcount, splices, envelope, structure, header) "
-            "VALUES (?, ?, ?, 1, ?, ?, ?, ?)",
-            (
-                digest,
-                len(raw),
-                format_time(indexed.sent_date) if indexed.sent_date else None,
-                json.dumps(splices),
-                indexed.envelope,
-                indexed.structure,
-                indexed.header,
-            ),
+            "INSERT INTO bodies (digest, size, sent_date, refcount, splices) VALUES (?, ?, ?, 1, ?)",
+            (digest, len(raw), format_time(indexed.sent_date) if indexed.sent_date else None, json.dumps(splices)),
         )
         body_id = cur.lastrowid
+        self.db.execute("INSERT INTO body_envelopes (id, envelope) VALUES (?, ?)", (body_id, indexed.envelope))
+        self.db.execute("INSERT INTO body_headers (id, header) VALUES (?, ?)", (body_id, indexed.header))
+        self.db.execute(
+            "INSERT INTO body_structures (id, bodystructure, structure) VALUES (?, ?, ?)",
+            (body_id, indexed.bodystructure, indexed.structure),
+        )
         self.db.execute(
             "INSERT INTO body_content (id, skeleton) VALUES (?, ?)", (body_id, zlib.compress(skeleton, _COMPRESS_LEVEL))
         )
@@ -594,9 +601,10 @@ class Mailbox(DavStoreMixin):
             digest = hashlib.sha256(data).digest()
             cur = self.db.execute("UPDATE attachments SET refcount = refcount + 1 WHERE digest = ?", (digest,))
             if cur.rowcount == 0:
+                packing, stored = attachments.pack(data)
                 self.db.execute(
-                    "INSERT INTO attachments (digest, size, data, refcount) VALUES (?, ?, ?, 1)",
-                    (digest, len(data), zlib.compress(data, _COMPRESS_LEVEL)),
+                    "INSERT INTO attachments (digest, size, packing, data, refcount) VALUES (?, ?, ?, ?, 1)",
+                    (digest, len(data), packing, stored),
                 )
             skeleton += raw[pos:start]
             splices.append([start, end - start, digest.hex()])
@@ -614,8 +622,8 @@ class Mailbox(DavStoreMixin):
             self.db.execute("UPDATE attachments SET refcount = refcount - 1 WHERE digest = ?", (digest,))
             self.db.execute("DELETE FROM attachments WHERE digest = ? AND refcount <= 0", (digest,))
         self.db.execute("DELETE FROM body_text WHERE rowid = ?", (body_id,))
-        self.db.execute("DELETE FROM body_content WHERE id = ?", (body_id,))
-        self.db.execute("DELETE FROM bodies WHERE id = ?", (body_id,))
+        for table in ("body_content", "body_envelopes", "body_headers", "body_structures", "bodies"):
+            self.db.execute(f"DELETE FROM {table} WHERE id = ?", (body_id,))
 
     def uids(self, folder: str) -> list[int]:
         with self._read() as db:
@@ -866,35 +874,82 @@ class Mailbox(DavStoreMixin):
     def structure(self, body_id: int) -> str:
         return self.structures([body_id]).get(body_id, "{}")
 
-    def _body_column(self, body_ids: Iterable[int], column: Literal["header", "envelope", "structure"]) -> dict:
+    def _body_column(
+        self, body_ids: Iterable[int], column: Literal["header", "envelope", "bodystructure", "structure"]
+    ) -> dict:
+        table = _BODY_COLUMNS[column]
         wanted = sorted(set(body_ids))
         found: dict[int, object] = {}
         with self._read() as db:
             for chunk in _chunks(wanted, 500):
                 marks = ",".join("?" * len(chunk))
-                found.update(db.execute(f"SELECT id, {column} FROM bodies WHERE id IN ({marks})", chunk).fetchall())
+                found.update(db.execute(f"SELECT id, {column} FROM {table} WHERE id IN ({marks})", chunk).fetchall())
         return found
 
-    # The four methods below turn the structure stored at append time into IMAP answers. They are
-    # completed together with the MIME structure parser (store/mime), which computes that structure.
+    # ---- FETCH content, from what was computed at append time ------------------------------------
     def envelope_values(self, body_ids: Iterable[int]) -> dict[int, list]:
-        """IMAP ENVELOPE (RFC 9051 §7.5.2) per body, as nested values: list, str, int, None (NIL)."""
-        raise NotImplementedError("arrives with the MIME structure parser")
+        """IMAP ENVELOPE (RFC 9051 §7.5.2) per body, as nested values: list, str/bytes, int, None (NIL)."""
+        return {k: imapvalue.loads(v) for k, v in self._body_column(body_ids, "envelope").items()}
 
     def bodystructure_values(self, body_ids: Iterable[int], *, extensible: bool = True) -> dict[int, list]:
         """IMAP BODYSTRUCTURE (``extensible``) or BODY per body, as nested values."""
-        raise NotImplementedError("arrives with the MIME structure parser")
+        if extensible:
+            return {k: imapvalue.loads(v) for k, v in self._body_column(body_ids, "bodystructure").items()}
+        return {k: mime.body(self._parsed(k, v)) for k, v in self._body_column(body_ids, "structure").items()}
 
     def section(self, body_id: int, section: str) -> bytes | None:
         """BODY[section] octets (RFC 9051 §6.4.5): "", "HEADER", "HEADER.FIELDS (A B)", "HEADER.FIELDS.NOT (A)",
         "TEXT", "1.2", "1.2.MIME", "3.HEADER"...; None when the message has no such part. Partial ranges are
-        the caller's."""
-        raise NotImplementedError("arrives with the MIME structure parser")
+        the caller's. Raises ``InvalidSection`` (IMAP BAD) for bad syntax."""
+        return self.sections([body_id], section).get(body_id)
+
+    def sections(self, body_ids: Iterable[int], section: str) -> dict[int, bytes | None]:
+        """``section`` of many messages; top-level header fetches read only the stored header blocks."""
+        spec = mime.parse_section(section)
+        wanted = sorted(set(body_ids))
+        if not spec.parts and spec.text.startswith("HEADER"):
+            out: dict[int, bytes | None] = {}
+            for body_id, header in self.headers(wanted).items():
+                top = _HeaderBlock(0, len(header))
+                if spec.text == "HEADER":
+                    out[body_id] = header
+                else:
+                    out[body_id] = header_fields(header, top, spec.fields, exclude=spec.text == "HEADER.FIELDS.NOT")
+            return out
+        structures = self._body_column(wanted, "structure")
+        return {
+            body_id: mime.section_bytes(self.raw(body_id), self._parsed(body_id, text), spec)
+            for body_id, text in structures.items()
+        }
 
     def binary_section(self, body_id: int, part: str) -> bytes | None:
-        """BINARY[part] (RFC 3516 / RFC 9051 §6.4.5): the decoded content of a leaf part; None when absent.
+        """BINARY[part] (RFC 3516 / RFC 9051 §6.4.5): the decoded content of a part; None when absent.
         Raises ``UnknownEncoding`` (IMAP NO [UNKNOWN-CTE]) for a transfer encoding it cannot decode."""
-        raise NotImplementedError("arrives with the MIME structure parser")
+        text = self._body_column([body_id], "structure").get(body_id)
+        if text is None:
+            return None
+        try:
+            return mime.binary_bytes(self.raw(body_id), self._parsed(body_id, text), part)
+        except mime.UnknownTransferEncoding as exc:
+            raise UnknownEncoding(str(exc)) from None
+
+    def binary_size(self, body_id: int, part: str) -> int | None:
+        text = self._body_column([body_id], "structure").get(body_id)
+        if text is None:
+            return None
+        try:
+            return mime.binary_size(self.raw(body_id), self._parsed(body_id, text), part)
+        except mime.UnknownTransferEncoding as exc:
+            raise UnknownEncoding(str(exc)) from None
+
+    def _parsed(self, body_id: int, text: str) -> mime.ParsedMessage:
+        cached = self._parsed_cache.get(body_id)
+        if cached is None:
+            cached = mime.ParsedMessage.from_json(text)
+            if len(self._parsed_cache) >= 256:
+                self._parsed_cache.pop(next(iter(self._parsed_cache)))
+            self._parsed_cache[body_id] = cached
+        return cached
 
     def raw(self, body_id: int) -> bytes:
         """The message exactly as it was stored."""
@@ -911,10 +966,10 @@ class Mailbox(DavStoreMixin):
                 take = offset - pos_raw
                 out += skeleton[pos_skeleton : pos_skeleton + take]
                 pos_skeleton += take
-                data = db.execute(
-                    "SELECT data FROM attachments WHERE digest = ?", (bytes.fromhex(digest_hex),)
+                packing, stored = db.execute(
+                    "SELECT packing, data FROM attachments WHERE digest = ?", (bytes.fromhex(digest_hex),)
                 ).fetchone()
-                out += zlib.decompress(data[0])
+                out += attachments.unpack(packing, stored)
                 pos_raw = offset + length
             out += skeleton[pos_skeleton:]
         return bytes(out)
@@ -994,6 +1049,14 @@ class Mailbox(DavStoreMixin):
         os.replace(tmp, dest)
         marker.write_text(json.dumps({"generation": generation, "sha256": digest}) + "\n")
         return SnapshotInfo(dest, digest, dest.stat().st_size, changed=previous.get("sha256") != digest)
+
+
+@dataclass(frozen=True, slots=True)
+class _HeaderBlock:
+    """Offsets of a top-level header inside its stored header block (it starts at 0)."""
+
+    header_start: int
+    header_end: int
 
 
 def _sha256_file(path: Path) -> str:

@@ -24,21 +24,26 @@ MIGRATIONS: list[str] = [
         noselect INTEGER NOT NULL DEFAULT 0
     );
 
-    -- One row per distinct message; COPY and duplicate deliveries share it (refcount). Small, hot
-    -- columns come first: reading an ENVELOPE never walks a header's overflow pages.
+    -- One row per distinct message; COPY and duplicate deliveries share it (refcount). What FETCH reads
+    -- lives in narrow tables of its own, so fetching every ENVELOPE (or every header) decrypts only
+    -- those pages, not whole message rows.
     CREATE TABLE bodies (
-        id INTEGER PRIMARY KEY,
+        id INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused: sessions cache parsed bodies by id
         digest BLOB NOT NULL UNIQUE,
         size INTEGER NOT NULL,
         sent_date TEXT,
         refcount INTEGER NOT NULL,
-        splices TEXT NOT NULL,
-        envelope TEXT NOT NULL,
-        structure TEXT NOT NULL,
-        header BLOB NOT NULL
+        splices TEXT NOT NULL
+    );
+    CREATE TABLE body_envelopes (id INTEGER PRIMARY KEY REFERENCES bodies(id), envelope TEXT NOT NULL);
+    CREATE TABLE body_headers (id INTEGER PRIMARY KEY REFERENCES bodies(id), header BLOB NOT NULL);
+    CREATE TABLE body_structures (
+        id INTEGER PRIMARY KEY REFERENCES bodies(id),
+        bodystructure TEXT NOT NULL,
+        structure TEXT NOT NULL
     );
 
-    -- The compressed message with large attachment bodies cut out; apart, so scans of bodies stay small.
+    -- The compressed message with large attachment bodies cut out.
     CREATE TABLE body_content (
         id INTEGER PRIMARY KEY REFERENCES bodies(id),
         skeleton BLOB NOT NULL
@@ -48,6 +53,7 @@ MIGRATIONS: list[str] = [
     CREATE TABLE attachments (
         digest BLOB PRIMARY KEY,
         size INTEGER NOT NULL,
+        packing TEXT NOT NULL,  -- how data holds the octets: see store/attachments.py
         data BLOB NOT NULL,
         refcount INTEGER NOT NULL
     ) WITHOUT ROWID;

@@ -153,7 +153,10 @@ class Compiler:
         return f"m.body_id IN (SELECT t.rowid FROM body_text t WHERE {ors})"
 
     def _header(self, key: Header) -> str:
-        return f"header_contains(b.header, {self._p(key.name)}, {self._p(key.value)})"
+        return (
+            f"header_contains((SELECT h.header FROM body_headers h WHERE h.id = m.body_id), "
+            f"{self._p(key.name)}, {self._p(key.value)})"
+        )
 
     def _datekey(self, key: DateKey) -> str:
         column = "m.internal_date" if key.which == "internal" else "b.sent_date"
