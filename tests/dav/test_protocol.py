@@ -339,7 +339,7 @@ def test_malformed_data_is_refused_with_a_reason_and_nothing_is_written(alice):
 
 
 def test_size_limits_answer_413_and_507(tmp_path):
-    from conftest import start_server
+    from davserver import start_server
 
     gen = start_server(tmp_path, dav_max_item_size=2048, dav_max_collection_items=2, dav_max_request_size=8192)
     dav = next(gen)
@@ -363,7 +363,7 @@ def test_size_limits_answer_413_and_507(tmp_path):
 
 
 def test_mailbox_quota_answers_507(tmp_path):
-    from conftest import start_server
+    from davserver import start_server
 
     gen = start_server(tmp_path, default_quota=1500)
     dav = next(gen)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from conftest import start_server
+from davserver import start_server
 from davxml import event, vcard3
 
 MARKERS = [
