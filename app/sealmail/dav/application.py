@@ -135,7 +135,7 @@ class SealmailDav(Application):
         )
         if status != client.MULTI_STATUS or not isinstance(answer, bytes):
             return status, headers, answer, xml
-        rows = collection.mailbox.dav_items(collection.name)
+        rows = collection.mailbox.dav_item_heads(collection.name)
         members = fastpaths.member_responses(collection, rows, props, base_prefix, self._encoding)
         spliced = fastpaths.splice(answer, members, self._encoding)
         if spliced is None:

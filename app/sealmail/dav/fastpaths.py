@@ -88,7 +88,8 @@ def member_responses(
     missing_block = (
         f"<propstat><prop>{missing}</prop><status>HTTP/1.1 404 Not Found</status></propstat>" if missing else ""
     )
-    prefix = f"{base_prefix}/{collection.path}/"
+    prefix = escape(quote(f"{base_prefix}/{collection.path}/"))  # quoting is per character: once will do
+    kinds: dict[tuple[str, str], str] = {}
     out = io.StringIO()
     for row in rows:
         found = []
@@ -98,8 +99,10 @@ def member_responses(
             elif prop == DAV + "getlastmodified":
                 found.append(f"<getlastmodified>{format_datetime(row.modified, usegmt=True)}</getlastmodified>")
             elif prop == DAV + "getcontenttype":
-                kind = xmlutils.get_content_type(_Kind(row.name, row.component), encoding)  # type: ignore[arg-type]
-                found.append(f"<getcontenttype>{escape(kind)}</getcontenttype>")
+                key = (row.name, row.component)
+                if key not in kinds:
+                    kinds[key] = escape(xmlutils.get_content_type(_Kind(*key), encoding))  # type: ignore[arg-type]
+                found.append(f"<getcontenttype>{kinds[key]}</getcontenttype>")
             elif prop == DAV + "getcontentlength":
                 found.append(f"<getcontentlength>{row.size}</getcontentlength>")
             elif prop == DAV + "resourcetype":
@@ -108,7 +111,7 @@ def member_responses(
                 found.append(f"<owner><href>{owner_href}</href></owner>")
             elif prop == DAV + "principal-collection-set":
                 found.append(f"<principal-collection-set><href>{root_href}</href></principal-collection-set>")
-        out.write(f"<response><href>{escape(quote(prefix + row.href))}</href>")
+        out.write(f"<response><href>{prefix}{escape(quote(row.href))}</href>")
         if found:
             out.write(f"<propstat><prop>{''.join(found)}</prop><status>HTTP/1.1 200 OK</status></propstat>")
         out.write(missing_block)

@@ -267,6 +267,17 @@ class DavStoreMixin:
             ).fetchall()
         return [_item(r) for r in rows]
 
+    def dav_item_heads(self, name: str) -> list[DavItem]:
+        """Every item without its text (``body`` is empty): what a PROPFIND of the members needs."""
+        with self._read() as db:
+            collection = self._collection_row(name)
+            rows = db.execute(
+                "SELECT href, uid, etag, name, component, tr_start, tr_end, size, sync_token, modified, '' "
+                "FROM dav_items WHERE collection_id = ? ORDER BY href",
+                (collection.id,),
+            ).fetchall()
+        return [_item(r) for r in rows]
+
     def dav_get_items(self, name: str, hrefs: Iterable[str]) -> dict[str, DavItem]:
         wanted = sorted(set(hrefs))
         found: dict[str, DavItem] = {}
