@@ -186,6 +186,7 @@ def _litmus(url: str, user: str, password: str, suites: str) -> str:
         [_tool("litmus"), "-k", url, user, password],
         capture_output=True,
         text=True,
+        errors="replace",  # litmus prints the octets of its high-Unicode property tests as they are
         timeout=300,
         env={"TESTS": suites, "PATH": "/usr/bin:/bin"},
         check=False,
@@ -193,16 +194,27 @@ def _litmus(url: str, user: str, password: str, suites: str) -> str:
     return done.stdout + done.stderr
 
 
+# What litmus cannot pass here, by design: the store keeps calendar objects and vCards only (a PUT of
+# plain text is refused with 400, and with it every test built on such a resource), and collections
+# live directly under the principal (a collection inside one is refused).
+LITMUS_BY_DESIGN = {
+    "put_get",
+    "put_get_utf8_segment",
+    "delete_fragment",
+    "mkcol",
+    "propinit",
+    "propmanyns",
+}
+
+
 def test_litmus_basic_and_props(dav, capsys):
-    """litmus makes a ``litmus/`` collection of plain files under the URL it is given. The store keeps
-    calendars and address books only (Radicale refuses anything that is not iCalendar or vCard, and
-    nested collections), so litmus stops at its ``begin`` step; this test records that outcome so a
-    change in it is noticed, and prints the summaries for the closing note."""
-    out = _litmus(f"{dav.caldav}{PRINCIPAL}calendar/", ALICE, dav.accounts[ALICE], "basic props")
+    """litmus basic and props against the account's home collection (it makes ``litmus/`` there)."""
+    out = _litmus(f"{dav.caldav}{PRINCIPAL}", ALICE, dav.accounts[ALICE], "basic props")
     summaries = re.findall(r"<- summary for `(\w+)': of (\d+) tests run: (\d+) passed", out)
+    failed = set(re.findall(r"\d+\. (\w+)\.+ FAIL", out))
     with capsys.disabled():
-        print("\nlitmus:", "; ".join(f"{s}: {p}/{n} passed" for s, n, p in summaries))
+        print("\nlitmus:", "; ".join(f"{s}: {p}/{n} passed" for s, n, p in summaries), "; failed:", sorted(failed))
     assert [s[0] for s in summaries] == ["basic", "props"], out
-    for _suite, run, passed in summaries:
-        assert int(run) >= 2
-        assert int(passed) >= 1  # init: the server answers OPTIONS with DAV compliance classes
+    assert failed <= LITMUS_BY_DESIGN, out
+    for suite in ("begin", "options", "delete_null", "mkcol_with_body", "finish", "propfind_invalid", "propfind_d0"):
+        assert re.search(rf"\d+\. {suite}\.+ pass", out), suite

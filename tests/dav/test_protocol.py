@@ -505,3 +505,14 @@ def test_a_changed_password_ends_the_cached_login(dav):
         assert alice.request("PROPFIND", CAL, headers={"Depth": "0"}).status_code == 401
     with dav.client(ALICE, new) as again:
         assert again.request("PROPFIND", CAL, headers={"Depth": "0"}).status_code == 207
+
+
+def test_plain_mkcol_and_mkcol_bodies(alice):
+    assert alice.request("MKCOL", "/alice%40example.test/plain/").status_code == 201
+    weird = alice.request(
+        "MKCOL", "/alice%40example.test/weird/", content=b"abcdef", headers={"Content-Type": "xzy-foo/bar-512"}
+    )
+    assert weird.status_code == 415
+    # A plain collection holds no resources: only calendar objects and vCards are stored.
+    planted = put(alice, "/alice%40example.test/plain/x.ics", event("x", "20260105T100000Z", "20260105T110000Z"))
+    assert planted.status_code == 403

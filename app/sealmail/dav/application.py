@@ -47,6 +47,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("sealmail.dav")
 _reasons = threading.local()
 _LEAF_TAGS = ("VCALENDAR", "VADDRESSBOOK")
+_XML_TYPES = ("", "application/xml", "text/xml")
 
 
 def _text(status: int, message: str) -> tuple[int, dict[str, str], str, None]:
@@ -100,6 +101,10 @@ class _ReasonCatcher(logging.Filter):
             _reasons.bad = reason[:300]
             log.info("dav refused a resource: %s", _reasons.bad)
             return False
+        if record.levelno < logging.ERROR and record.exc_info:
+            # A client's bad request is one log line, not a traceback.
+            record.exc_info = None
+            record.exc_text = None
         return True
 
 
@@ -110,7 +115,19 @@ class SealmailDav(Application):
 
     do_PUT = _guarded(Application.do_PUT)  # noqa: N815
     do_DELETE = _guarded(Application.do_DELETE)  # noqa: N815
-    do_MKCOL = _guarded(Application.do_MKCOL)  # noqa: N815
+
+    @_guarded
+    def do_MKCOL(  # noqa: N802
+        self, environ: dict[str, Any], base_prefix: str, path: str, user: str, user_groups: set, request_info: dict
+    ) -> Any:
+        # RFC 4918 §9.3: a body MKCOL does not understand is 415; extended MKCOL (RFC 5689) is XML.
+        kind = environ.get("CONTENT_TYPE", "").split(";", 1)[0].strip().lower()
+        if int(environ.get("CONTENT_LENGTH") or 0) > 0 and kind not in _XML_TYPES:
+            return _text(
+                client.UNSUPPORTED_MEDIA_TYPE, f"Unsupported media type: MKCOL takes an XML body, not {kind!r}"
+            )
+        return Application.do_MKCOL(self, environ, base_prefix, path, user, user_groups, request_info)
+
     do_MKCALENDAR = _guarded(Application.do_MKCALENDAR)  # noqa: N815
     do_PROPPATCH = _guarded(Application.do_PROPPATCH)  # noqa: N815
     do_MOVE = _guarded(Application.do_MOVE)  # noqa: N815

@@ -83,7 +83,8 @@ class Auth(radicale_auth.BaseAuth):
 
 # ---- rights ---------------------------------------------------------------------------------------
 class Rights(radicale_rights.BaseRights):
-    """Owner only: the principal ``/<address>/`` and its calendars and address books, nothing else."""
+    """Owner only: the principal ``/<address>/`` and the collections directly in it (calendars,
+    address books, and plain WebDAV collections, which hold no resources), nothing else."""
 
     def authorization(self, user: str, user_groups: set, path: str) -> str:
         signed_in = current()
@@ -98,7 +99,7 @@ class Rights(radicale_rights.BaseRights):
         if len(parts) == 1:
             return "RW"
         if len(parts) == 2:
-            return "rw"
+            return "RWrw"
         return ""
 
 
