@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from dotenv import dotenv_values
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, ValidationInfo, field_validator, model_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 from sealmail.errors import InvalidInput
 
@@ -98,6 +98,21 @@ class Settings(BaseSettings):
     dmarc_failure_action: Literal["reject", "quarantine"] = "reject"
     authserv_id: str | None = Field(None, description="Authentication-Results authserv-id; default: the host name")
 
+    # -- DNS ------------------------------------------------------------------------------------
+    dns_servers: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="resolvers as host or host:port, comma-separated; default: the system's"
+    )
+    dns_timeout: float = Field(5.0, gt=0, description="seconds for one DNS question, retries included")
+
+    # -- outbound delivery ----------------------------------------------------------------------
+    smtp_relay_port: int = Field(25, ge=1, le=65535, description="port of remote MX hosts (tests use another)")
+    smtp_timeout: float = Field(60.0, gt=0, description="seconds for each step of an outbound SMTP session")
+    smtp_max_age: float = Field(5 * 24 * 3600.0, gt=0, description="seconds a message is retried before it bounces")
+    smtp_retry_base: float = Field(300.0, gt=0, description="first retry delay in seconds; doubles per attempt")
+    smtp_max_backoff: float = Field(4 * 3600.0, gt=0, description="longest wait between two attempts")
+    smtp_ca_file: Path | None = Field(None, description="extra CA bundle for outbound TLS and MTA-STS (private CAs)")
+    mta_sts_port: int = Field(443, ge=1, le=65535, description="HTTPS port MTA-STS policies are fetched from")
+
     # -- DKIM -----------------------------------------------------------------------------------
     dkim_dir: Path | None = Field(None, description="keys in <dir>/<domain>/{rsa,ed25519}.key; default <data>/dkim")
     dkim_selector_rsa: str = Field("rsa1", pattern=r"^[A-Za-z0-9][A-Za-z0-9-]{0,62}$")
@@ -148,6 +163,13 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # Precedence: explicit arguments, then the process environment, then the env file.
         return (init_settings, env_settings, dotenv_settings)
+
+    @field_validator("dns_servers", mode="before")
+    @classmethod
+    def _split_servers(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [v.strip() for v in value.split(",") if v.strip()]
+        return value
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -309,5 +331,7 @@ def settings_to_env(settings: Settings) -> dict[str, str]:
             value = value.get_secret_value()
         elif isinstance(value, bool):
             value = "true" if value else "false"
+        elif isinstance(value, list):
+            value = ",".join(value)
         env[ENV_PREFIX + name.upper()] = str(value)
     return env

@@ -181,9 +181,10 @@ def test_caldav_library(dav):
         assert [c.get_display_name() for c in principal.calendars()] == ["Calendar"]
 
 
-def _litmus(url: str, user: str, password: str, suites: str) -> str:
+def _litmus(url: str, user: str, password: str, suites: str, workdir: Path) -> str:
     done = subprocess.run(
         [_tool("litmus"), "-k", url, user, password],
+        cwd=workdir,  # litmus writes debug.log and child.log where it runs
         capture_output=True,
         text=True,
         errors="replace",  # litmus prints the octets of its high-Unicode property tests as they are
@@ -207,9 +208,9 @@ LITMUS_BY_DESIGN = {
 }
 
 
-def test_litmus_basic_and_props(dav, capsys):
+def test_litmus_basic_and_props(dav, capsys, tmp_path):
     """litmus basic and props against the account's home collection (it makes ``litmus/`` there)."""
-    out = _litmus(f"{dav.caldav}{PRINCIPAL}", ALICE, dav.accounts[ALICE], "basic props")
+    out = _litmus(f"{dav.caldav}{PRINCIPAL}", ALICE, dav.accounts[ALICE], "basic props", tmp_path)
     summaries = re.findall(r"<- summary for `(\w+)': of (\d+) tests run: (\d+) passed", out)
     failed = set(re.findall(r"\d+\. (\w+)\.+ FAIL", out))
     with capsys.disabled():

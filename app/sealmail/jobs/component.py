@@ -9,6 +9,9 @@ from typing import TYPE_CHECKING
 from sealmail.appcontext import AppContext
 from sealmail.jobs.webhooks import WebhookWorker
 from sealmail.queue.store import JobQueue, load_queue_key
+from sealmail.smtp.delivery import DeliveryWorker
+from sealmail.smtp.inbound import InboundDelivery
+from sealmail.smtp.mxresolver import DnsMx
 
 if TYPE_CHECKING:
     from sealmail.settings import Settings
@@ -21,7 +24,7 @@ class JobsComponent:
         self.queue: JobQueue | None = None
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
-        self._workers: list[WebhookWorker] = []
+        self._workers: list[WebhookWorker | DeliveryWorker] = []
 
     async def start(self) -> dict[str, int]:
         settings = self.settings
@@ -29,8 +32,10 @@ class JobsComponent:
         key = load_queue_key(settings.data_dir, settings.queue_key.get_secret_value() if settings.queue_key else None)
         self.queue = JobQueue(settings.data_dir / "queue.sqlite", key)
         webhooks = WebhookWorker(self.app, self.queue)
-        self._workers.append(webhooks)
+        delivery = DeliveryWorker(self.app, self.queue, DnsMx(settings), InboundDelivery(self.app, self.queue))
+        self._workers += [webhooks, delivery]
         self._tasks.append(asyncio.create_task(webhooks.run(self._stop), name="webhooks"))
+        self._tasks.append(asyncio.create_task(delivery.run(self._stop), name="delivery"))
         return {}
 
     async def stop(self) -> None:
