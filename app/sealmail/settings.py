@@ -146,6 +146,21 @@ class Settings(BaseSettings):
     # -- mailboxes ------------------------------------------------------------------------------
     default_quota: int = Field(10 * 1024**3, ge=0, description="bytes per mailbox unless the alias sets one")
 
+    # -- calendars and contacts (DAV) -------------------------------------------------------------
+    dav_max_item_size: int = Field(1024**2, ge=1024, description="octets of one event, task or vCard (larger: 413)")
+    dav_max_request_size: int = Field(
+        20 * 1024**2, ge=4096, description="octets of one request body, e.g. a whole calendar PUT (larger: 413)"
+    )
+    dav_max_collection_items: int = Field(100_000, ge=1, description="resources per calendar or address book (507)")
+    dav_max_collections: int = Field(1000, ge=1, description="calendars and address books per alias (507)")
+    dav_session_seconds: float = Field(
+        300.0, gt=0, description="how long an unlocked DAV login is reused before the password is derived again"
+    )
+    dav_workers: int = Field(16, ge=1, le=256, description="threads serving DAV requests")
+    dav_insecure_http: bool = Field(
+        False, description="serve DAV without TLS, on a loopback bind address only (behind a local TLS proxy, tests)"
+    )
+
     # -- runtime --------------------------------------------------------------------------------
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     dev_mode: bool = False

@@ -32,6 +32,7 @@ from sealmail.config.codec import format_time, parse_time
 from sealmail.crypto.sealed import SealError
 from sealmail.store import attachments, imapvalue, mime
 from sealmail.store import events as ev
+from sealmail.store.dav import DavStoreMixin
 from sealmail.store.db import open_encrypted
 from sealmail.store.errors import (
     FolderExists,
@@ -209,7 +210,7 @@ def _flags_to_columns(flags: Iterable[str]) -> tuple[int, list[str]]:
     return bits, keywords
 
 
-class Mailbox:
+class Mailbox(DavStoreMixin):
     def __init__(
         self,
         mailbox_id: str,
@@ -226,6 +227,8 @@ class Mailbox:
         self._key = key  # process memory only, for the life of this handle (snapshots reopen with it)
         self._parsed_cache: dict[int, mime.ParsedMessage] = {}  # bodies are immutable: safe to cache
         self._lock = threading.RLock()
+        self._tx_events: list[ev.ChangeEvent] | None = None  # set while this handle's write is open
+        self._tx_depth = 0
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._lock_fd = os.open(path.with_suffix(".lock"), os.O_RDWR | os.O_CREAT, 0o600)
         self.db = open_encrypted(path, key)
@@ -253,10 +256,20 @@ class Mailbox:
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[list[ev.ChangeEvent]]:
-        """One write transaction; its events are delivered after COMMIT, outside the locks."""
+        """One write transaction; its events are delivered after COMMIT, outside the locks.
+
+        Inside an open write of the same thread (a DAV request holds one around its check-then-write),
+        a nested ``_write`` is a savepoint: its failure undoes only its own part, and its events wait
+        for the outer COMMIT.
+        """
+        with self._lock:
+            if self._tx_events is not None:
+                yield from self._nested_write(self._tx_events)
+                return
         events: list[ev.ChangeEvent] = []
         with self._writer_lock():
             self.db.execute("BEGIN IMMEDIATE")
+            self._tx_events = events
             try:
                 yield events
                 self._bump_generation()
@@ -264,8 +277,26 @@ class Mailbox:
             except BaseException:
                 self.db.execute("ROLLBACK")
                 raise
+            finally:
+                self._tx_events = None
         if events and self.notify is not None:
             self.notify(events)
+
+    def _nested_write(self, events: list[ev.ChangeEvent]) -> Iterator[list[ev.ChangeEvent]]:
+        self._tx_depth += 1
+        name = f"nested_{self._tx_depth}"
+        mark = len(events)
+        self.db.execute(f"SAVEPOINT {name}")
+        try:
+            yield events
+            self.db.execute(f"RELEASE {name}")
+        except BaseException:
+            self.db.execute(f"ROLLBACK TO {name}")
+            self.db.execute(f"RELEASE {name}")
+            del events[mark:]
+            raise
+        finally:
+            self._tx_depth -= 1
 
     @contextlib.contextmanager
     def _read(self) -> Iterator[sqlcipher3.Connection]:
@@ -453,9 +484,14 @@ class Mailbox:
         )
 
     def usage(self) -> int:
-        """Octets of every message in every folder (what QUOTA STORAGE counts)."""
-        with self._read() as db:
-            return db.execute("SELECT coalesce(sum(size), 0) FROM messages").fetchone()[0]
+        """Octets of every message in every folder, calendars and contacts included (QUOTA STORAGE)."""
+        with self._read():
+            return self._used_octets()
+
+    def _used_octets(self) -> int:
+        return self.db.execute(
+            "SELECT (SELECT coalesce(sum(size), 0) FROM messages) + (SELECT coalesce(sum(size), 0) FROM dav_items)"
+        ).fetchone()[0]
 
     def keywords(self) -> list[str]:
         with self._read() as db:
@@ -529,7 +565,7 @@ class Mailbox:
     def _check_quota(self, extra: int) -> None:
         if self.quota is None:
             return
-        used = self.db.execute("SELECT coalesce(sum(size), 0) FROM messages").fetchone()[0]
+        used = self._used_octets()
         if used + extra > self.quota:
             raise QuotaExceeded(f"mailbox is over its quota ({used + extra} of {self.quota} octets)")
 
