@@ -43,7 +43,7 @@ log = logging.getLogger("sealmail.delivery")
 PORT_25_HINT = (
     "every connection to port 25 timed out: your hosting provider probably blocks outbound port 25; "
     "ask them to open it (many do on request) or use a provider that allows mail servers"
-)
+)  # sealmail status recognises "port 25" in these log lines
 
 
 class MxResolver(Protocol):
