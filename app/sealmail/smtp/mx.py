@@ -185,7 +185,7 @@ class MxHandler:
             peer_ip=peer_ip, helo=session.host_name or "", mail_from=envelope.mail_from or "", message=raw
         )
         if verdict.reject:
-            await self.inbound._log(
+            await self.app.log_event(
                 _log_entry("rejected", targets, message_id, peer_ip, verdict.reject)  # one line per refusal
             )
             return verdict.reject
@@ -269,19 +269,13 @@ class MxComponent:
         book = self._book = ConnectionBook(settings.mx_max_connections, settings.mx_max_connections_per_ip)
 
         def protocol() -> SealmailSMTP:
-            return SealmailSMTP(
+            return SealmailSMTP.for_settings(
                 handler,
-                book=book,
-                max_errors=settings.mx_max_errors,
-                data_size_limit=settings.max_message_size,
-                enable_SMTPUTF8=True,
-                decode_data=False,
-                hostname=settings.mail_hostname,
-                ident="ESMTP Sealmail",
+                settings,
+                book,
+                "ESMTP Sealmail",
                 tls_context=tls.context() if tls else None,
                 require_starttls=False,  # RFC 3207 §4: a public MX must not require TLS
-                timeout=settings.mx_idle_timeout,
-                command_call_limit=settings.mx_command_limit,
             )
 
         loop = asyncio.get_running_loop()

@@ -235,8 +235,7 @@ class SubmissionHandler:
             return "451 4.3.0 Temporary local problem, please try again"
         message_id = [v.decode("utf-8", "replace") for v in top_values(raw, "message-id")]
         for rcpt in envelope.rcpt_tos:
-            await self.app.config_call(
-                self.app.config.append_log,
+            await self.app.log_event(
                 LogEntry(
                     "delivery",
                     "smtp",
@@ -303,22 +302,15 @@ class SubmissionComponent:
     def _protocol(
         self, handler: SubmissionHandler, book: ConnectionBook, tls: ServerTLS, implicit: bool
     ) -> SubmissionSMTP:
-        settings = self.settings
-        return SubmissionSMTP(
+        return SubmissionSMTP.for_settings(
             handler,
-            book=book,
-            max_errors=settings.mx_max_errors,
-            data_size_limit=settings.max_message_size,
-            enable_SMTPUTF8=True,
-            decode_data=False,
-            hostname=settings.mail_hostname,
-            ident="ESMTP Sealmail submission",
+            self.settings,
+            book,
+            "ESMTP Sealmail submission",
             tls_context=None if implicit else tls.context(),
             require_starttls=not implicit,  # RFC 3207 §4 / RFC 8314: nothing in clear on 587
             auth_require_tls=not implicit,  # on 465 TLS is there from the start, aiosmtpd cannot tell
             auth_required=True,
-            timeout=settings.mx_idle_timeout,
-            command_call_limit=settings.mx_command_limit,
         )
 
     async def stop(self) -> None:
