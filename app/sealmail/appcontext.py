@@ -6,6 +6,7 @@ Built once per process from the settings and passed down (no module-level single
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import TYPE_CHECKING, Any
 
 from sealmail.config import open_store
@@ -15,6 +16,7 @@ from sealmail.store.mailstore import MailStore
 
 if TYPE_CHECKING:
     from sealmail.config.base import ConfigStore
+    from sealmail.config.models import LogEntry
     from sealmail.settings import Settings
 
 
@@ -39,6 +41,13 @@ class AppContext:
     async def config_call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         """Run a (blocking) config-store call off the event loop."""
         return await asyncio.to_thread(fn, *args, **kwargs)
+
+    async def log_event(self, entry: LogEntry) -> None:
+        """Append to the delivery/error log; a log that cannot be written never stops mail."""
+        try:
+            await self.config_call(self.config.append_log, entry)
+        except Exception:
+            logging.getLogger("sealmail").warning("could not write the delivery log", exc_info=True)
 
     async def close(self) -> None:
         await self.mailstore.close()

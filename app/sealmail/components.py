@@ -37,6 +37,8 @@ REGISTRY: dict[str, str] = {
     "smtp": "sealmail.smtp.submission:SubmissionComponent",
     "imap": "sealmail.imap.server:ImapComponent",
     "jobs": "sealmail.jobs.component:JobsComponent",
+    "pop3": "sealmail.pop3.server:Pop3Component",
+    "dav": "sealmail.dav.component:DavComponent",
 }
 
 

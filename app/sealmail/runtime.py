@@ -47,7 +47,13 @@ async def _serve(name: str, component: components.Component, settings: Settings)
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    ports = await component.start()
+    try:
+        ports = await component.start()
+    except OSError as exc:
+        # The common failure at start: a port in use or not allowed. One clear line, no traceback.
+        log.error("cannot start: %s", exc.strerror or exc)
+        await component.stop()
+        return 1
     marker = ready_file(settings.run_dir, name)
     write_json_atomic(marker, {"component": name, "pid": os.getpid(), "ports": ports})
     log.info("ready, listening on %s", ", ".join(f"{k}={v}" for k, v in ports.items()) or "no ports")

@@ -125,10 +125,23 @@ class Settings(BaseSettings):
     webhook_secret: SecretStr | None = Field(
         None, description="HMAC key for webhook signatures; default <data>/webhook.key"
     )
+    srs_secret: SecretStr | None = Field(None, description="HMAC key for SRS addresses; default <data>/srs.key")
     webhook_ca_file: Path | None = Field(None, description="extra CA bundle for webhook receivers (private CAs)")
     webhook_max_age: float = Field(5 * 24 * 3600.0, gt=0, description="seconds a webhook is retried before giving up")
     webhook_retry_base: float = Field(30.0, gt=0, description="first retry delay in seconds; doubles per attempt")
     webhook_timeout: float = Field(30.0, gt=0, description="seconds to wait for a receiver's answer")
+
+    # -- POP3 -----------------------------------------------------------------------------------
+    pop3_delete_mode: Literal["remove", "trash"] = Field(
+        "remove", description="what DELE does at QUIT: remove the message, or move it to Trash"
+    )
+    pop3_expire: int | Literal["never"] = Field(
+        "never", description="EXPIRE (RFC 2449 §6.7): days read mail is kept after arrival, or never"
+    )
+    pop3_login_delay: int = Field(0, ge=0, le=86400, description="LOGIN-DELAY (RFC 2449 §6.5): seconds between logins")
+    pop3_idle_timeout: float = Field(600.0, ge=600.0, description="autologout (RFC 1939 §3: at least 10 minutes)")
+    pop3_max_connections: int = Field(5000, ge=1)
+    pop3_max_connections_per_ip: int = Field(50, ge=1)
 
     # -- mailboxes ------------------------------------------------------------------------------
     default_quota: int = Field(10 * 1024**3, ge=0, description="bytes per mailbox unless the alias sets one")
@@ -148,6 +161,21 @@ class Settings(BaseSettings):
     imap_max_connections_per_ip: int = Field(50, ge=1, description="IMAP connections from one address")
     imap_plaintext_login: bool = Field(
         False, description="allow LOGIN without TLS (loopback benchmarks only; never in production)"
+    )
+
+    # -- calendars and contacts (DAV) -------------------------------------------------------------
+    dav_max_item_size: int = Field(1024**2, ge=1024, description="octets of one event, task or vCard (larger: 413)")
+    dav_max_request_size: int = Field(
+        20 * 1024**2, ge=4096, description="octets of one request body, e.g. a whole calendar PUT (larger: 413)"
+    )
+    dav_max_collection_items: int = Field(100_000, ge=1, description="resources per calendar or address book (507)")
+    dav_max_collections: int = Field(1000, ge=1, description="calendars and address books per alias (507)")
+    dav_session_seconds: float = Field(
+        300.0, gt=0, description="how long an unlocked DAV login is reused before the password is derived again"
+    )
+    dav_workers: int = Field(16, ge=1, le=256, description="threads serving DAV requests")
+    dav_insecure_http: bool = Field(
+        False, description="serve DAV without TLS, on a loopback bind address only (behind a local TLS proxy, tests)"
     )
 
     # -- runtime --------------------------------------------------------------------------------
@@ -177,6 +205,17 @@ class Settings(BaseSettings):
     @classmethod
     def _upper_level(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
+
+    @field_validator("pop3_expire", mode="before")
+    @classmethod
+    def _expire_days(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = value.strip().lower()
+            if value.lstrip("+-").isdigit():
+                value = int(value)
+        if isinstance(value, int) and not isinstance(value, bool) and value < 0:
+            raise ValueError("must be a number of days (0 or more) or 'never'")
+        return value
 
     @field_validator("domain", "hostname")
     @classmethod

@@ -28,6 +28,7 @@ COMMANDS = [
     ["dev"],
     ["components"],
     ["webhook-secret"],
+    ["status"],
 ]
 
 
@@ -283,3 +284,31 @@ def test_dns_records_of_a_domain(run) -> None:
     run("domain", "rm", "universitéxyz.fr")
     run("domain", "add", "universitéxyz.fr")
     assert (run.data_dir / "dkim" / "xn--universitxyz-jeb.fr" / "rsa.key").read_bytes() == before  # never rotated
+
+
+def test_status_explains_a_blocked_port_25(run) -> None:
+    from sealmail.config.models import LogEntry
+    from sealmail.config.sqlite import SQLiteConfigStore
+    from sealmail.smtp.delivery import PORT_25_HINT
+
+    run("domain", "add", "example.test")
+    calm = _json(run("status", "--json"))
+    assert calm["problems"] == []
+    assert calm["domains"] == 1
+    store = SQLiteConfigStore(run.data_dir / "config.sqlite")
+    for n in range(3):
+        store.append_log(
+            LogEntry(
+                "delivery",
+                "jobs",
+                "deferred",
+                "example.test",
+                "a@example.test",
+                None,
+                f"mx{n}",
+                f"to b@c.test: {PORT_25_HINT}",
+            )
+        )
+    store.close()
+    human = run("status")
+    assert "probably blocks outbound port 25" in human.stdout

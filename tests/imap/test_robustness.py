@@ -147,7 +147,7 @@ class FakeTransport:
     async def readline(self, timeout: float | None = None) -> bytes:
         return b"DONE\r\n"
 
-    async def starttls(self) -> None:
+    async def starttls(self, reply: bytes | None = None) -> None:
         raise AssertionError("not offered")
 
 

@@ -16,6 +16,7 @@ from sealmail.smtp.mx import MxComponent
 from sealmail.store.mailstore import MailStore
 from sealmail.tls.devca import ensure_dev_certificates
 
+from dnsserver import DnsServer
 from mailgen import message
 
 
@@ -23,8 +24,12 @@ from mailgen import message
 async def mx(settings, config, tmp_path):
     """An MX on a free port with TLS, hosting example.test and universitéxyz.fr."""
     certs = ensure_dev_certificates(tmp_path / "tls")
+    dnsd = DnsServer(tmp_path)  # a real, empty DNS: senders here publish no SPF/DKIM/DMARC
+    dnsd.txt("_nothing.example.org", "v=none")
+    dnsd.start()
     settings = settings.model_copy(
         update={
+            "dns_servers": [dnsd.address],
             "mx_port": 0,
             "bind_address": "127.0.0.1",
             "tls_cert_file": certs.cert,
@@ -59,6 +64,7 @@ async def mx(settings, config, tmp_path):
     srv.port, srv.settings, srv.passwords, srv.ca = port, settings, passwords, str(certs.ca_cert)
     yield srv
     await component.stop()
+    dnsd.stop()
 
 
 def _client(port: int) -> smtplib.SMTP:

@@ -118,7 +118,7 @@ class Transport(Protocol):
 
     async def readline(self, timeout: float | None = None) -> bytes: ...
 
-    async def starttls(self) -> None: ...
+    async def starttls(self, reply: bytes | None = None) -> None: ...
 
 
 @dataclass(slots=True)
@@ -348,10 +348,9 @@ class Session:
     async def cmd_starttls(self, c: p.Command) -> tuple[str, str, None] | None:
         if not self.conn.can_starttls:
             raise _bad("TLS is active already" if self.conn.secure else "STARTTLS is not offered here")
-        self.tagged(c.tag, "OK", "Begin TLS negotiation now")
-        # No flush in between: the event loop must not read the client's handshake as command input
-        # before the TLS layer takes over the socket (the transport sends the line right away).
-        await self.conn.starttls()
+        # RFC 9051 §6.2.1: the go-ahead goes out with reading paused, so the client's handshake is read
+        # by TLS, and whatever it pipelined in clear after STARTTLS is dropped (CVE-2011-0411).
+        await self.conn.starttls(f"{c.tag} OK Begin TLS negotiation now\r\n".encode())
         raise _Silent()
 
     async def cmd_login(self, c: p.Login) -> tuple[str, str, str] | None:

@@ -10,6 +10,7 @@ from sealmail.appcontext import AppContext
 from sealmail.jobs.webhooks import WebhookWorker
 from sealmail.queue.store import JobQueue, load_queue_key
 from sealmail.smtp.delivery import DeliveryWorker
+from sealmail.smtp.forwarding import ForwardRewriter
 from sealmail.smtp.inbound import InboundDelivery
 from sealmail.smtp.mxresolver import DnsMx
 
@@ -32,7 +33,9 @@ class JobsComponent:
         key = load_queue_key(settings.data_dir, settings.queue_key.get_secret_value() if settings.queue_key else None)
         self.queue = JobQueue(settings.data_dir / "queue.sqlite", key)
         webhooks = WebhookWorker(self.app, self.queue)
-        delivery = DeliveryWorker(self.app, self.queue, DnsMx(settings), InboundDelivery(self.app, self.queue))
+        delivery = DeliveryWorker(
+            self.app, self.queue, DnsMx(settings), InboundDelivery(self.app, self.queue, ForwardRewriter(settings))
+        )
         self._workers += [webhooks, delivery]
         self._tasks.append(asyncio.create_task(webhooks.run(self._stop), name="webhooks"))
         self._tasks.append(asyncio.create_task(delivery.run(self._stop), name="delivery"))

@@ -152,21 +152,21 @@ class WebhookWorker:
         domain = alias.rsplit("@", 1)[-1] if alias else None
         if success:
             await asyncio.to_thread(self.queue.done, job.id)
-            await self._log(
+            await self.app.log_event(
                 LogEntry("delivery", "jobs", "webhook-delivered", domain, alias, None, None, f"{url} {outcome}")
             )
             return
         age = time.time() - job.created_at
         if age >= self.settings.webhook_max_age:
             await asyncio.to_thread(self.queue.fail, job.id, outcome)
-            await self._log(
+            await self.app.log_event(
                 LogEntry("error", "jobs", "webhook-failed", domain, alias, None, None, f"{url} gave up: {outcome}")
             )
             return
         delay = min(MAX_BACKOFF, self.settings.webhook_retry_base * 2 ** (job.attempts - 1))
         delay *= random.uniform(0.9, 1.1)  # noqa: S311 - jitter, not security
         await asyncio.to_thread(self.queue.retry, job.id, outcome, delay)
-        await self._log(
+        await self.app.log_event(
             LogEntry(
                 "delivery",
                 "jobs",
@@ -178,9 +178,3 @@ class WebhookWorker:
                 f"{url} {outcome}; retry in {delay:.0f} s",
             )
         )
-
-    async def _log(self, entry: LogEntry) -> None:
-        try:
-            await self.app.config_call(self.app.config.append_log, entry)
-        except Exception:
-            log.warning("could not write the delivery log", exc_info=True)

@@ -30,17 +30,20 @@ class TLSUnavailable(SealmailError):
 class ServerTLS:
     """Holds the current server context; ``context()`` returns a fresh one after a renewal."""
 
-    def __init__(self, cert_file: Path, key_file: Path) -> None:
+    def __init__(self, cert_file: Path, key_file: Path, *, alpn: tuple[str, ...] = ("imap", "pop3", "smtp")) -> None:
         self.cert_file, self.key_file = cert_file, key_file
+        self.alpn = alpn
         self._context = self._load()
         self._stamp = self._mtime()
         self._checked = time.monotonic()
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> ServerTLS:
+    def from_settings(cls, settings: Settings, *, alpn: tuple[str, ...] | None = None) -> ServerTLS:
         if settings.tls_cert_file is None or settings.tls_key_file is None:
             raise TLSUnavailable("SEALMAIL_TLS_CERT_FILE and SEALMAIL_TLS_KEY_FILE are required to serve TLS")
-        return cls(settings.tls_cert_file, settings.tls_key_file)
+        if alpn is None:
+            return cls(settings.tls_cert_file, settings.tls_key_file)
+        return cls(settings.tls_cert_file, settings.tls_key_file, alpn=alpn)
 
     def _mtime(self) -> tuple[float, float]:
         return (os.stat(self.cert_file).st_mtime, os.stat(self.key_file).st_mtime)
@@ -52,8 +55,20 @@ class ServerTLS:
             context.load_cert_chain(self.cert_file, self.key_file)
         except (OSError, ssl.SSLError) as exc:
             raise TLSUnavailable(f"cannot load {self.cert_file} / {self.key_file}: {exc}") from None
-        context.set_alpn_protocols(["imap", "pop3", "smtp"])
+        context.set_alpn_protocols(list(self.alpn))
         return context
+
+    def listening_context(self) -> ssl.SSLContext:
+        """A context to hand a server once, at listen time (uvicorn, implicit TLS), that still serves a
+        renewed certificate: every handshake switches to the current context. OpenSSL calls the SNI
+        callback for every ClientHello, with or without a server name."""
+        front = self._load()
+
+        def switch(conn: ssl.SSLObject | ssl.SSLSocket, server_name: str | None, ctx: ssl.SSLContext) -> None:
+            conn.context = self.context()
+
+        front.sni_callback = switch
+        return front
 
     def context(self) -> ssl.SSLContext:
         now = time.monotonic()

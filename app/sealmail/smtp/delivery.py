@@ -43,7 +43,7 @@ log = logging.getLogger("sealmail.delivery")
 PORT_25_HINT = (
     "every connection to port 25 timed out: your hosting provider probably blocks outbound port 25; "
     "ask them to open it (many do on request) or use a provider that allows mail servers"
-)
+)  # sealmail status recognises "port 25" in these log lines
 
 
 class MxResolver(Protocol):
@@ -298,7 +298,7 @@ class DeliveryWorker:
         tls = " with TLS" if result.tls else ""
         if result.kind == "delivered":
             await asyncio.to_thread(self.queue.done, job.id)
-            await self._log(
+            await self.app.log_event(
                 LogEntry(
                     "delivery",
                     "jobs",
@@ -320,7 +320,7 @@ class DeliveryWorker:
             delay = min(self.settings.smtp_max_backoff, self.settings.smtp_retry_base * 2 ** (job.attempts - 1))
             delay *= random.uniform(0.9, 1.1)  # noqa: S311 - jitter, not security
             await asyncio.to_thread(self.queue.retry, job.id, result.reply, delay)
-            await self._log(
+            await self.app.log_event(
                 LogEntry(
                     "delivery",
                     "jobs",
@@ -338,7 +338,7 @@ class DeliveryWorker:
                 "permanent", f"gave up after {age / 86400:.1f} days: {result.reply}", result.mx, result.tls, "4.4.7"
             )
         await asyncio.to_thread(self.queue.fail, job.id, result.reply)
-        await self._log(
+        await self.app.log_event(
             LogEntry(
                 "delivery",
                 "jobs",
@@ -387,12 +387,6 @@ class DeliveryWorker:
         )
         meta = {"origin": "dsn", "mail_from": "", "rcpt_to": sender, "smtputf8": not sender.isascii()}
         await asyncio.to_thread(self.queue.add_many, [NewJob("smtp", meta, dsn)])
-
-    async def _log(self, entry: LogEntry) -> None:
-        try:
-            await self.app.config_call(self.app.config.append_log, entry)
-        except Exception:
-            log.warning("could not write the delivery log", exc_info=True)
 
 
 def _envelope_address(address: str, utf8: bool) -> str:

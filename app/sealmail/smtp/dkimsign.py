@@ -13,6 +13,7 @@ import dkim
 from cryptography.hazmat.primitives import serialization
 
 from sealmail.services.dkim import DkimKey, domain_keys
+from sealmail.store.mime.headers import top_fields
 
 if TYPE_CHECKING:
     from sealmail.settings import Settings
@@ -48,11 +49,7 @@ def _private_key(key: DkimKey) -> bytes:
 def sign(settings: Settings, domain: str, message: bytes) -> bytes:
     """The message with DKIM-Signature headers prepended (none when the domain has no keys)."""
     headers = b""
-    present = {
-        line.split(b":", 1)[0].strip().lower()
-        for line in message.split(b"\r\n\r\n", 1)[0].split(b"\r\n")
-        if b":" in line
-    }
+    present = {f.name.lower() for f in top_fields(message)}
     include = [h for h in SIGNED_HEADERS if h in present] + [b"from"]
     for key in domain_keys(settings, domain):
         if not key.path.exists():

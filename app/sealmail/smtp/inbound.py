@@ -100,6 +100,7 @@ class InboundDelivery:
         peer: str | None = None,
     ) -> Outcome:
         outcome = Outcome()
+        mail_from = "" if mail_from == "<>" else mail_from  # the null reverse-path, one spelling from here on
         by_alias: dict[str, list[Target]] = {}
         for target in targets:
             if not target.drop:
@@ -142,7 +143,7 @@ class InboundDelivery:
                 }
                 jobs.append(NewJob("webhook", meta, message))
             else:
-                copy, sender = self.rewrite_forward(message, mail_from, address)
+                copy, sender = await asyncio.to_thread(self.rewrite_forward, message, mail_from, address)
                 meta = {"mail_from": sender, "rcpt_to": recipient, "origin": "forward", "alias": address}
                 jobs.append(NewJob("smtp", meta, copy))
         if jobs:
@@ -151,7 +152,7 @@ class InboundDelivery:
             except Exception as exc:  # a full disk, an I/O error: the sender will retry
                 log.error("could not queue %d copies for %s: %s", len(jobs), address, exc)
                 outcome.failed += [f"queue:{address}"]
-                await self._log(
+                await self.app.log_event(
                     LogEntry("error", "mx", "failed", alias.domain, address, message_id, peer, f"queue: {exc}")
                 )
                 return False
@@ -159,7 +160,9 @@ class InboundDelivery:
                 what = job.meta.get("url") or job.meta.get("rcpt_to")
                 outcome.delivered.append(f"{job.kind}:{what}")
                 status = "queued-webhook" if job.kind == "webhook" else "queued-forward"
-                await self._log(LogEntry("delivery", "mx", status, alias.domain, address, message_id, peer, str(what)))
+                await self.app.log_event(
+                    LogEntry("delivery", "mx", status, alias.domain, address, message_id, peer, str(what))
+                )
         return ok
 
     async def _store(
@@ -185,19 +188,15 @@ class InboundDelivery:
         except Exception as exc:
             log.error("could not store a message for %s: %s", address, exc)
             outcome.failed.append(f"store:{address}")
-            await self._log(LogEntry("error", "mx", "failed", alias.domain, address, message_id, peer, f"store: {exc}"))
+            await self.app.log_event(
+                LogEntry("error", "mx", "failed", alias.domain, address, message_id, peer, f"store: {exc}")
+            )
             return False
         outcome.delivered.append(f"store:{address}")
-        await self._log(
+        await self.app.log_event(
             LogEntry("delivery", "mx", "stored", alias.domain, address, message_id, peer, "Junk" if junk else "INBOX")
         )
         return True
-
-    async def _log(self, entry: LogEntry) -> None:
-        try:
-            await self.app.config_call(self.app.config.append_log, entry)
-        except Exception:
-            log.warning("could not write the delivery log", exc_info=True)
 
 
 def _display_address(config: Any, alias: Alias) -> str:

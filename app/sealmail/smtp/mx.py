@@ -19,11 +19,14 @@ from email.utils import format_datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from sealmail.appcontext import AppContext
+from sealmail.config.models import Alias
 from sealmail.errors import InvalidInput
+from sealmail.mailauth.srs import InvalidSrs, is_srs
 from sealmail.net.tls import ServerTLS
 from sealmail.queue.store import JobQueue, load_queue_key
 from sealmail.services.credentials import quota_of
 from sealmail.services.resolve import resolve
+from sealmail.smtp.forwarding import ForwardRewriter, load_srs
 from sealmail.smtp.inbound import InboundDelivery, Target
 from sealmail.smtp.protocol import ConnectionBook, SealmailSMTP
 
@@ -73,6 +76,7 @@ class MxHandler:
         self.settings = app.settings
         self.inbound = inbound
         self.checks = checks
+        self.srs = load_srs(app.settings)
 
     async def handle_EHLO(  # noqa: N802 - aiosmtpd's hook name
         self, server: SMTP, session: Session, envelope: Envelope, hostname: str, responses: list[str]
@@ -92,7 +96,7 @@ class MxHandler:
                 parse_mailbox(address, fold_case=False)
             except InvalidInput:
                 return "553 5.1.7 Bad sender address syntax"
-        envelope.mail_from = address
+        envelope.mail_from = address  # aiosmtpd spells the null reverse-path "<>" (and needs it non-empty)
         envelope.mail_options.extend(mail_options)
         envelope.sealmail_targets = []  # type: ignore[attr-defined]
         envelope.sealmail_size = _declared_size(mail_options)  # type: ignore[attr-defined]
@@ -113,16 +117,22 @@ class MxHandler:
         if not result.hosted:
             return "550 5.7.1 Relaying denied: this server does not host that domain"
         alias = result.alias
+        if is_srs(result.mailbox.local):
+            # A bounce of mail we forwarded: back to its original sender, if the address is ours and fresh.
+            try:
+                original = self.srs.reverse(address)
+            except InvalidSrs:
+                return "550 5.1.1 Invalid or expired SRS address"
+            alias = Alias(
+                domain=result.mailbox.domain.ascii, kind="exact", name=result.mailbox.local, recipients=[original]
+            )
+            envelope.rcpt_tos.append(address)
+            targets.append(Target(address, alias))
+            return "250 2.1.5 Recipient ok"
         if alias is None:
             return "550 5.1.1 No such user here"
         if not alias.enabled:
-            if alias.disabled_reply == "defer":
-                return "450 4.2.1 Mailbox disabled, try again later"
-            if alias.disabled_reply == "reject":
-                return "550 5.2.1 Mailbox disabled, not accepting messages"
-            envelope.rcpt_tos.append(address)
-            targets.append(Target(address, alias, drop=True))
-            return "250 2.1.5 Recipient ok"
+            return self._disabled(envelope, targets, address, alias)
         if alias.storage:
             reply = await self._check_mailbox(alias, getattr(envelope, "sealmail_size", 0))
             if reply is not None:
@@ -131,6 +141,27 @@ class MxHandler:
             return "550 5.1.1 No such user here"
         envelope.rcpt_tos.append(address)
         targets.append(Target(address, alias))
+        return "250 2.1.5 Recipient ok"
+
+    @staticmethod
+    def _disabled(envelope: Envelope, targets: list[Target], address: str, alias: Alias) -> str:
+        """A disabled alias answers as configured: defer (4xx), reject (5xx), or accept and drop."""
+        if alias.disabled_reply == "defer":
+            return "450 4.2.1 Mailbox disabled, try again later"
+        if alias.disabled_reply == "reject":
+            return "550 5.2.1 Mailbox disabled, not accepting messages"
+        envelope.rcpt_tos.append(address)
+        targets.append(Target(address, alias, drop=True))
+        return "250 2.1.5 Recipient ok"
+
+    def _srs_bounce(self, envelope: Envelope, targets: list[Target], address: str, domain: str, local: str) -> str:
+        """A bounce of mail we forwarded goes back to its original sender, if the address is ours and fresh."""
+        try:
+            original = self.srs.reverse(address)
+        except InvalidSrs:
+            return "550 5.1.1 Invalid or expired SRS address"
+        envelope.rcpt_tos.append(address)
+        targets.append(Target(address, Alias(domain=domain, kind="exact", name=local, recipients=[original])))
         return "250 2.1.5 Recipient ok"
 
     async def _check_mailbox(self, alias: Any, declared_size: int) -> str | None:
@@ -154,7 +185,7 @@ class MxHandler:
             peer_ip=peer_ip, helo=session.host_name or "", mail_from=envelope.mail_from or "", message=raw
         )
         if verdict.reject:
-            await self.inbound._log(
+            await self.app.log_event(
                 _log_entry("rejected", targets, message_id, peer_ip, verdict.reject)  # one line per refusal
             )
             return verdict.reject
@@ -233,24 +264,18 @@ class MxComponent:
         )
         queue = JobQueue(settings.data_dir / "queue.sqlite", queue_key)
         checks = self._checks or await _default_checks(settings, self.app)
-        handler = MxHandler(self.app, InboundDelivery(self.app, queue), checks)
+        handler = MxHandler(self.app, InboundDelivery(self.app, queue, ForwardRewriter(settings)), checks)
         tls = ServerTLS.from_settings(settings) if settings.tls_cert_file else None
         book = self._book = ConnectionBook(settings.mx_max_connections, settings.mx_max_connections_per_ip)
 
         def protocol() -> SealmailSMTP:
-            return SealmailSMTP(
+            return SealmailSMTP.for_settings(
                 handler,
-                book=book,
-                max_errors=settings.mx_max_errors,
-                data_size_limit=settings.max_message_size,
-                enable_SMTPUTF8=True,
-                decode_data=False,
-                hostname=settings.mail_hostname,
-                ident="ESMTP Sealmail",
+                settings,
+                book,
+                "ESMTP Sealmail",
                 tls_context=tls.context() if tls else None,
                 require_starttls=False,  # RFC 3207 §4: a public MX must not require TLS
-                timeout=settings.mx_idle_timeout,
-                command_call_limit=settings.mx_command_limit,
             )
 
         loop = asyncio.get_running_loop()
@@ -267,5 +292,33 @@ class MxComponent:
             await self.app.close()
 
 
+class MailAuthChecks:
+    """SPF, DKIM, ARC and DMARC through the configured resolver; DMARC policy decides reject or Junk."""
+
+    def __init__(self, settings: Settings) -> None:
+        from sealmail.mailauth.dnsview import ResolverDns, parse_server
+
+        self.settings = settings
+        self.view = ResolverDns([parse_server(s) for s in settings.dns_servers], settings.dns_timeout)
+
+    async def check(self, *, peer_ip: str, helo: str, mail_from: str, message: bytes) -> Verdict:
+        from sealmail.mailauth.checks import authenticate, remove_forged_results
+
+        results = await asyncio.to_thread(
+            authenticate, self.view, ip=peer_ip, helo=helo, mail_from=mail_from, message=message
+        )
+        authserv = self.settings.auth_id
+        dmarc = results.dmarc
+        reject, junk = None, False
+        if dmarc.result == "fail" and dmarc.disposition == "reject":
+            if self.settings.dmarc_failure_action == "reject":
+                reject = f"550 5.7.1 Rejected by the DMARC policy of {dmarc.from_domain}"
+            else:
+                junk = True
+        elif dmarc.result == "fail" and dmarc.disposition == "quarantine":
+            junk = True
+        return Verdict(results.header(authserv), reject, junk, remove_forged_results(message, authserv))
+
+
 async def _default_checks(settings: Settings, app: AppContext) -> SenderChecks:
-    return NoSenderChecks(settings.auth_id)
+    return MailAuthChecks(settings)

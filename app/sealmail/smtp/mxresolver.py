@@ -11,18 +11,8 @@ import dns.exception
 import dns.nameserver
 import dns.resolver
 
+from sealmail.mailauth.dnsview import parse_server
 from sealmail.settings import Settings
-
-
-def parse_server(text: str) -> tuple[str, int]:
-    """ "127.0.0.1", "127.0.0.1:5353", "[::1]:5353" or "::1" -> (address, port)."""
-    if text.startswith("["):
-        host, _, rest = text[1:].partition("]")
-        return host, int(rest[1:]) if rest.startswith(":") else 53
-    if text.count(":") == 1:
-        host, port = text.split(":")
-        return host, int(port)
-    return text, 53
 
 
 def make_resolver(settings: Settings) -> dns.asyncresolver.Resolver:

@@ -109,6 +109,25 @@ class ConnectionBook:
 
 
 class SealmailSMTP(SMTP):
+    @classmethod
+    def for_settings(
+        cls, handler: Any, settings: Any, book: ConnectionBook, ident: str, **options: Any
+    ) -> SealmailSMTP:
+        """A session with the options every Sealmail SMTP listener shares, plus the listener's own."""
+        return cls(
+            handler,
+            book=book,
+            max_errors=settings.mx_max_errors,
+            data_size_limit=settings.max_message_size,
+            enable_SMTPUTF8=True,  # RFC 6531: aiosmtpd leaves it off unless asked
+            decode_data=False,
+            hostname=settings.mail_hostname,
+            ident=ident,
+            timeout=settings.mx_idle_timeout,
+            command_call_limit=settings.mx_command_limit,
+            **options,
+        )
+
     def __init__(self, handler: Any, *, book: ConnectionBook, max_errors: int, **kwargs: Any) -> None:
         super().__init__(handler, **kwargs)
         self._book = book

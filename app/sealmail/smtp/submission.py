@@ -30,6 +30,7 @@ from sealmail.queue.store import JobQueue, NewJob, load_queue_key
 from sealmail.services import credentials
 from sealmail.smtp import dkimsign
 from sealmail.smtp.protocol import ConnectionBook, SealmailSMTP
+from sealmail.store.mime.headers import top_values
 
 if TYPE_CHECKING:
     from aiosmtpd.smtp import SMTP, Envelope, Session
@@ -201,8 +202,8 @@ class SubmissionHandler:
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
         identity: Identity = session.auth_data
         raw: bytes = envelope.original_content or b""
-        head = raw.split(b"\r\n\r\n", 1)[0].decode("utf-8", "replace")
-        senders = [addr for line in _header_values(head, "from") for _, addr in getaddresses([line])]
+        from_values = [v.decode("utf-8", "replace") for v in top_values(raw, "from")]
+        senders = [addr for value in from_values for _, addr in getaddresses([value])]
         if not senders or any(not identity.may_send_as(addr) for addr in senders):
             return "553 5.7.1 From: must be the signed-in user's address"
         message = _complete_headers(raw, identity, self.settings.mail_hostname)
@@ -232,10 +233,9 @@ class SubmissionHandler:
         except Exception as exc:
             log.error("could not queue a submission: %s", exc)
             return "451 4.3.0 Temporary local problem, please try again"
-        message_id = _header_values(head, "message-id")
+        message_id = [v.decode("utf-8", "replace") for v in top_values(raw, "message-id")]
         for rcpt in envelope.rcpt_tos:
-            await self.app.config_call(
-                self.app.config.append_log,
+            await self.app.log_event(
                 LogEntry(
                     "delivery",
                     "smtp",
@@ -250,26 +250,12 @@ class SubmissionHandler:
         return f"250 2.0.0 Ok: queued as {queue_id}"
 
 
-def _header_values(head: str, name: str) -> list[str]:
-    values, current = [], None
-    for line in head.split("\r\n"):
-        if line[:1] in (" ", "\t") and current is not None:
-            values[-1] += " " + line.strip()
-            continue
-        field_name, sep, value = line.partition(":")
-        current = field_name.strip().lower() if sep else None
-        if current == name:
-            values.append(value.strip())
-    return values
-
-
 def _complete_headers(raw: bytes, identity: Identity, hostname: str) -> bytes:
     """Add Date: and Message-ID: when the client left them out (RFC 6409 §8.2, §8.3)."""
-    head = raw.split(b"\r\n\r\n", 1)[0].decode("utf-8", "replace")
     extra = b""
-    if not _header_values(head, "date"):
+    if not top_values(raw, "date"):
         extra += f"Date: {format_datetime(datetime.now(UTC))}\r\n".encode()
-    if not _header_values(head, "message-id"):
+    if not top_values(raw, "message-id"):
         extra += f"Message-ID: {make_msgid(domain=identity.address.rsplit('@', 1)[1])}\r\n".encode()
     return extra + raw
 
@@ -316,22 +302,15 @@ class SubmissionComponent:
     def _protocol(
         self, handler: SubmissionHandler, book: ConnectionBook, tls: ServerTLS, implicit: bool
     ) -> SubmissionSMTP:
-        settings = self.settings
-        return SubmissionSMTP(
+        return SubmissionSMTP.for_settings(
             handler,
-            book=book,
-            max_errors=settings.mx_max_errors,
-            data_size_limit=settings.max_message_size,
-            enable_SMTPUTF8=True,
-            decode_data=False,
-            hostname=settings.mail_hostname,
-            ident="ESMTP Sealmail submission",
+            self.settings,
+            book,
+            "ESMTP Sealmail submission",
             tls_context=None if implicit else tls.context(),
             require_starttls=not implicit,  # RFC 3207 §4 / RFC 8314: nothing in clear on 587
             auth_require_tls=not implicit,  # on 465 TLS is there from the start, aiosmtpd cannot tell
             auth_required=True,
-            timeout=settings.mx_idle_timeout,
-            command_call_limit=settings.mx_command_limit,
         )
 
     async def stop(self) -> None:

@@ -34,3 +34,32 @@ class UnknownSection(InvalidInput):
 
 class UnknownEncoding(SealmailError):
     """A part's Content-Transfer-Encoding cannot be decoded (IMAP NO [UNKNOWN-CTE])."""
+
+
+# ---- calendars and address books (DAV glue: 404, 405/409, 409, 412, 403 valid-sync-token, 413, 507) ----
+class DavNotFound(NotFound):
+    """No such collection or resource."""
+
+
+class DavCollectionExists(SealmailError):
+    pass
+
+
+class DavConflict(SealmailError):
+    """The request conflicts with the stored state (a UID used by another resource, RFC 4791 §5.3.2.1)."""
+
+
+class DavPreconditionFailed(SealmailError):
+    """If-Match / If-None-Match did not hold (RFC 9110 §13.1)."""
+
+
+class InvalidSyncToken(SealmailError):
+    """A sync token this collection cannot answer (RFC 6578 §3.2)."""
+
+
+class ItemTooLarge(SealmailError):
+    """One calendar object or vCard is larger than the limit."""
+
+
+class DavLimitExceeded(SealmailError):
+    """Too many resources in a collection, or too many collections."""

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import sqlcipher3
 
@@ -32,6 +32,7 @@ from sealmail.config.codec import format_time, parse_time
 from sealmail.crypto.sealed import SealError
 from sealmail.store import attachments, imapvalue, mime
 from sealmail.store import events as ev
+from sealmail.store.dav import DavStoreMixin
 from sealmail.store.db import open_encrypted
 from sealmail.store.errors import (
     FolderExists,
@@ -45,6 +46,7 @@ from sealmail.store.mime.sections import header_fields
 from sealmail.store.schema import migrate
 from sealmail.store.search import Compiler, SearchKey, header_contains
 from sealmail.store.spool import Spool, open_message
+from sealmail.store.wireform import ascii_size, crlf_size, split_header
 
 INBOX = "INBOX"
 DELIMITER = "/"
@@ -109,6 +111,27 @@ class MessageInfo:
     recent: bool
 
 
+class MaildropEntry(NamedTuple):
+    """One message as POP3 lists it (RFC 1939 §5): CRLF size, and whether its header needs downgrading.
+
+    A named tuple: a listing makes one per message, and tuples are several times cheaper to build.
+    """
+
+    uid: int
+    body_id: int
+    crlf_size: int  # octets with every line ending as CRLF and a final CRLF: what POP3 sends
+    ascii_size: int  # the same with the header downgraded to ASCII (RFC 6858), for clients without UTF-8
+    utf8_header: bool  # 8-bit octets in the header block (RFC 6856 §2: UTF-8 mode matters)
+
+
+@dataclass(frozen=True, slots=True)
+class Maildrop:
+    """A folder listed for POP3 in one read: its UIDVALIDITY and its messages in UID order."""
+
+    uidvalidity: int
+    messages: tuple[MaildropEntry, ...]
+
+
 @dataclass(frozen=True, slots=True)
 class AppendResult:
     uidvalidity: int
@@ -143,6 +166,12 @@ class SnapshotInfo:
     sha256: str
     size: int
     changed: bool  # differs from the previous snapshot at the same path
+
+
+def _line_sizes(raw: bytes) -> tuple[int, int, int]:
+    """(crlf_size, utf8_header, ascii_size) as the messages table keeps them (see ``store.wireform``)."""
+    eight_bit = not split_header(raw).isascii()
+    return crlf_size(raw), int(eight_bit), ascii_size(raw) if eight_bit else crlf_size(raw)
 
 
 def normalize_folder_name(name: str) -> str:
@@ -181,7 +210,7 @@ def _flags_to_columns(flags: Iterable[str]) -> tuple[int, list[str]]:
     return bits, keywords
 
 
-class Mailbox:
+class Mailbox(DavStoreMixin):
     def __init__(
         self,
         mailbox_id: str,
@@ -198,6 +227,8 @@ class Mailbox:
         self._key = key  # process memory only, for the life of this handle (snapshots reopen with it)
         self._parsed_cache: dict[int, mime.ParsedMessage] = {}  # bodies are immutable: safe to cache
         self._lock = threading.RLock()
+        self._tx_events: list[ev.ChangeEvent] | None = None  # set while this handle's write is open
+        self._tx_depth = 0
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._lock_fd = os.open(path.with_suffix(".lock"), os.O_RDWR | os.O_CREAT, 0o600)
         self.db = open_encrypted(path, key)
@@ -225,10 +256,20 @@ class Mailbox:
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[list[ev.ChangeEvent]]:
-        """One write transaction; its events are delivered after COMMIT, outside the locks."""
+        """One write transaction; its events are delivered after COMMIT, outside the locks.
+
+        Inside an open write of the same thread (a DAV request holds one around its check-then-write),
+        a nested ``_write`` is a savepoint: its failure undoes only its own part, and its events wait
+        for the outer COMMIT.
+        """
+        with self._lock:
+            if self._tx_events is not None:
+                yield from self._nested_write(self._tx_events)
+                return
         events: list[ev.ChangeEvent] = []
         with self._writer_lock():
             self.db.execute("BEGIN IMMEDIATE")
+            self._tx_events = events
             try:
                 yield events
                 self._bump_generation()
@@ -236,8 +277,26 @@ class Mailbox:
             except BaseException:
                 self.db.execute("ROLLBACK")
                 raise
+            finally:
+                self._tx_events = None
         if events and self.notify is not None:
             self.notify(events)
+
+    def _nested_write(self, events: list[ev.ChangeEvent]) -> Iterator[list[ev.ChangeEvent]]:
+        self._tx_depth += 1
+        name = f"nested_{self._tx_depth}"
+        mark = len(events)
+        self.db.execute(f"SAVEPOINT {name}")
+        try:
+            yield events
+            self.db.execute(f"RELEASE {name}")
+        except BaseException:
+            self.db.execute(f"ROLLBACK TO {name}")
+            self.db.execute(f"RELEASE {name}")
+            del events[mark:]
+            raise
+        finally:
+            self._tx_depth -= 1
 
     @contextlib.contextmanager
     def _read(self) -> Iterator[sqlcipher3.Connection]:
@@ -425,9 +484,14 @@ class Mailbox:
         )
 
     def usage(self) -> int:
-        """Octets of every message in every folder (what QUOTA STORAGE counts)."""
-        with self._read() as db:
-            return db.execute("SELECT coalesce(sum(size), 0) FROM messages").fetchone()[0]
+        """Octets of every message in every folder, calendars and contacts included (QUOTA STORAGE)."""
+        with self._read():
+            return self._used_octets()
+
+    def _used_octets(self) -> int:
+        return self.db.execute(
+            "SELECT (SELECT coalesce(sum(size), 0) FROM messages) + (SELECT coalesce(sum(size), 0) FROM dav_items)"
+        ).fetchone()[0]
 
     def keywords(self) -> list[str]:
         with self._read() as db:
@@ -480,8 +544,8 @@ class Mailbox:
         keywords = self._register_keywords(keywords)
         uid, modseq = folder.uidnext, folder.highestmodseq + 1
         self.db.execute(
-            "INSERT INTO messages (folder_id, uid, modseq, flags, keywords, recent, internal_date, size, body_id) "
-            "VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?)",
+            "INSERT INTO messages (folder_id, uid, modseq, flags, keywords, recent, internal_date, size, body_id, "
+            "crlf_size, utf8_header, ascii_size) VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?)",
             (
                 folder.id,
                 uid,
@@ -491,6 +555,7 @@ class Mailbox:
                 format_time(when),
                 len(raw),
                 body_id,
+                *_line_sizes(raw),
             ),
         )
         self.db.execute("UPDATE folders SET uidnext = ?, highestmodseq = ? WHERE id = ?", (uid + 1, modseq, folder.id))
@@ -500,7 +565,7 @@ class Mailbox:
     def _check_quota(self, extra: int) -> None:
         if self.quota is None:
             return
-        used = self.db.execute("SELECT coalesce(sum(size), 0) FROM messages").fetchone()[0]
+        used = self._used_octets()
         if used + extra > self.quota:
             raise QuotaExceeded(f"mailbox is over its quota ({used + extra} of {self.quota} octets)")
 
@@ -615,6 +680,39 @@ class Mailbox:
                     rows += db.execute(sql + f" AND uid IN ({marks})", [*params, *chunk]).fetchall()
                 rows.sort(key=lambda r: r[0])
         return [self._info(r) for r in rows]
+
+    def maildrop(self, folder: str = INBOX) -> Maildrop:
+        """The folder as a POP3 maildrop (RFC 1939 §5): UIDVALIDITY and every message's wire sizes.
+
+        One indexed read of the small message rows, without opening any message. Messages stored
+        before the sizes were recorded get them computed once here.
+        """
+        with self._read() as db:
+            f = self._folder_row(folder)
+            rows = db.execute(
+                "SELECT uid, body_id, crlf_size, ascii_size, utf8_header FROM messages WHERE folder_id = ? ORDER BY uid",
+                (f.id,),
+            ).fetchall()
+        missing = sorted({r[1] for r in rows if r[2] is None or r[3] is None or r[4] is None})
+        if missing:
+            filled = self._fill_line_sizes(missing)
+            rows = [(r[0], r[1], *filled[r[1]]) if r[1] in filled else r for r in rows]
+        return Maildrop(
+            f.uidvalidity,
+            tuple(MaildropEntry(uid, body, crlf, ascii, utf8 == 1) for uid, body, crlf, ascii, utf8 in rows),
+        )
+
+    def _fill_line_sizes(self, body_ids: list[int]) -> dict[int, tuple[int, int, int]]:
+        found = {}
+        for body_id in body_ids:
+            crlf, utf8, ascii = _line_sizes(self.raw(body_id))
+            found[body_id] = (crlf, ascii, utf8)
+        with self._write():
+            self.db.executemany(
+                "UPDATE messages SET crlf_size = ?, ascii_size = ?, utf8_header = ? WHERE body_id = ?",
+                [(*sizes, body_id) for body_id, sizes in found.items()],
+            )
+        return found
 
     @staticmethod
     def _info(row: tuple) -> MessageInfo:
@@ -741,12 +839,25 @@ class Mailbox:
         pairs = []
         for info in infos:
             row = self.db.execute(
-                "SELECT flags, keywords FROM messages WHERE folder_id = ? AND uid = ?", (src.id, info.uid)
+                "SELECT flags, keywords, crlf_size, utf8_header, ascii_size FROM messages WHERE folder_id = ? AND uid = ?",
+                (src.id, info.uid),
             ).fetchone()
             self.db.execute(
-                "INSERT INTO messages (folder_id, uid, modseq, flags, keywords, recent, internal_date, size, body_id) "
-                "VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?)",
-                (dst.id, uid, modseq, row[0], row[1], format_time(info.internal_date), info.size, info.body_id),
+                "INSERT INTO messages (folder_id, uid, modseq, flags, keywords, recent, internal_date, size, body_id, "
+                "crlf_size, utf8_header, ascii_size) VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?)",
+                (
+                    dst.id,
+                    uid,
+                    modseq,
+                    row[0],
+                    row[1],
+                    format_time(info.internal_date),
+                    info.size,
+                    info.body_id,
+                    row[2],
+                    row[3],
+                    row[4],
+                ),
             )
             self.db.execute("UPDATE bodies SET refcount = refcount + 1 WHERE id = ?", (info.body_id,))
             pairs.append((info.uid, uid))
@@ -770,6 +881,17 @@ class Mailbox:
                 doomed = [u for u in doomed if u in allowed]
             self._remove_messages(f.id, doomed, events=events)
         return sorted(doomed)
+
+    def remove(self, folder: str, uids: Iterable[int]) -> list[int]:
+        """Remove exactly these messages, whatever their flags, in one transaction (POP3 UPDATE, RFC 1939 §6).
+
+        UIDs that are gone already (another session expunged them) are skipped; returns those removed.
+        """
+        with self._write() as events:
+            f = self._folder_row(folder)
+            present = [info.uid for info in self._infos_locked(f.id, uids)]
+            self._remove_messages(f.id, present, events=events)
+        return present
 
     def _remove_messages(
         self, folder_id: int, uids: list[int] | None, events: list[ev.ChangeEvent] | None = None

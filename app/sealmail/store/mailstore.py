@@ -131,6 +131,7 @@ class MailStore:
         for suffix in ("", "-wal", "-shm"):
             Path(str(path) + suffix).unlink(missing_ok=True)
         path.with_suffix(".lock").unlink(missing_ok=True)
+        path.with_name(f"{mailbox_id}.pop3.lock").unlink(missing_ok=True)
         spool = self._spools.pop(mailbox_id, None)
         if spool is not None:
             spool.close()

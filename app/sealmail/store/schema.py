@@ -90,6 +90,74 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (folder_id, uid)
     ) WITHOUT ROWID;
     """,
+    """
+    -- What protocols send (store/wireform.py): crlf_size counts every line ending as CRLF (POP3, RFC 1939
+    -- §11), ascii_size also downgrades a header with raw UTF-8 for clients that did not enable UTF-8
+    -- (RFC 6856, RFC 6855, RFC 6858), utf8_header says the header has 8-bit octets. Computed at append
+    -- time; NULL for messages stored before this migration (filled in the first time they are listed).
+    -- In messages, whose rows are small, not in bodies: listing a folder must not read and decrypt the
+    -- large body rows.
+    ALTER TABLE messages ADD COLUMN crlf_size INTEGER;
+    ALTER TABLE messages ADD COLUMN ascii_size INTEGER;
+    ALTER TABLE messages ADD COLUMN utf8_header INTEGER;
+    """,
+    """
+    -- CalDAV / CardDAV (RFC 4791, RFC 6352). A collection lives under its owner's principal; its kind
+    -- is VCALENDAR, VADDRESSBOOK or '' (a plain WebDAV collection). props: the collection's WebDAV
+    -- properties as JSON. sync_token counts changes (RFC 6578); sync_floor is the oldest token whose
+    -- deletions are still known. uid: random, so a collection made again under the same name never
+    -- accepts the old one's sync tokens.
+    CREATE TABLE IF NOT EXISTS dav_collections (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        uid TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        props TEXT NOT NULL DEFAULT '{}',
+        sync_token INTEGER NOT NULL DEFAULT 0,
+        sync_floor INTEGER NOT NULL DEFAULT 0,
+        modified TEXT NOT NULL
+    );
+
+    -- One calendar object resource or vCard. Small, hot columns first; the text last. tr_start/tr_end:
+    -- the enclosing time range in UTC seconds (recurrences included; unbounded rules reach the maximum),
+    -- which answers calendar-query time ranges from the index.
+    CREATE TABLE IF NOT EXISTS dav_items (
+        id INTEGER PRIMARY KEY,
+        collection_id INTEGER NOT NULL REFERENCES dav_collections(id) ON DELETE CASCADE,
+        href TEXT NOT NULL,
+        uid TEXT NOT NULL,
+        etag TEXT NOT NULL,
+        name TEXT NOT NULL,
+        component TEXT NOT NULL,
+        tr_start INTEGER NOT NULL,
+        tr_end INTEGER NOT NULL,
+        size INTEGER NOT NULL,
+        sync_token INTEGER NOT NULL,
+        modified TEXT NOT NULL,
+        body TEXT NOT NULL,
+        UNIQUE (collection_id, href)
+    );
+    CREATE INDEX IF NOT EXISTS dav_items_by_uid ON dav_items (collection_id, uid);
+    CREATE INDEX IF NOT EXISTS dav_items_by_time ON dav_items (collection_id, tr_start, tr_end);
+    CREATE INDEX IF NOT EXISTS dav_items_by_sync ON dav_items (collection_id, sync_token);
+
+    -- Deleted hrefs with the token of their removal, for sync-collection (RFC 6578 §3.5.2).
+    CREATE TABLE IF NOT EXISTS dav_tombstones (
+        collection_id INTEGER NOT NULL REFERENCES dav_collections(id) ON DELETE CASCADE,
+        href TEXT NOT NULL,
+        sync_token INTEGER NOT NULL,
+        PRIMARY KEY (collection_id, href)
+    ) WITHOUT ROWID;
+
+    -- vCard property values, case-folded, for addressbook-query text-match (RFC 6352 §10.5.4).
+    CREATE TABLE IF NOT EXISTS dav_card_values (
+        item_id INTEGER NOT NULL REFERENCES dav_items(id) ON DELETE CASCADE,
+        prop TEXT NOT NULL,
+        value TEXT NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS dav_card_values_by_item ON dav_card_values (item_id);
+    CREATE INDEX IF NOT EXISTS dav_card_values_by_prop ON dav_card_values (prop, item_id);
+    """,
 ]
 
 

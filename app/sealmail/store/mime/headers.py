@@ -75,6 +75,17 @@ def iter_fields(raw: bytes, start: int, end: int) -> Iterator[RawField]:
         yield RawField(current[2], current[0], current[1], pos)
 
 
+def top_fields(raw: bytes) -> Iterator[RawField]:
+    """The fields of a message's own header (from its start to the first blank line)."""
+    return iter_fields(raw, 0, len(raw))
+
+
+def top_values(raw: bytes, name: str) -> list[bytes]:
+    """Unfolded values of every top-level field called ``name`` (case-insensitive), in order."""
+    wanted = name.lower().encode()
+    return [unfold(raw[f.value_start : f.end]).rstrip(b"\r\n") for f in top_fields(raw) if f.name.lower() == wanted]
+
+
 def unfold(value: bytes) -> bytes:
     """RFC 5322 §2.2.3 unfolding (CRLF removed, WSP kept), the final line end dropped, leading WSP dropped."""
     return value.replace(b"\r\n", b"").replace(b"\n", b"").lstrip(_WSP)

@@ -1,0 +1,37 @@
+"""``sealmail status``: is everything running, is mail flowing, and what went wrong lately."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+import click
+
+from sealmail.cli.common import Context, common_options
+
+
+@click.command("status")
+@common_options
+def status(ctx: Context) -> None:
+    """Components, the outbound queue, and problems of the last 24 hours, in plain words."""
+    from sealmail.services.status import collect
+
+    found = collect(ctx.store, ctx.settings)
+
+    def human() -> None:
+        click.echo(f"domains: {found.domains}   aliases: {found.aliases}")
+        for name, info in found.components.items():
+            state = "running" if info.get("running") else "not running"
+            ports = " ".join(f"{k}={v}" for k, v in (info.get("ports") or {}).items())
+            click.echo(f"  {name:<5} {state:<12} {ports}")
+        if found.queue:
+            click.echo("queue: " + ", ".join(f"{k} {v}" for k, v in sorted(found.queue.items())))
+        if found.oldest_pending_seconds is not None:
+            click.echo(f"oldest queued message: {found.oldest_pending_seconds / 60:.0f} minutes")
+        if found.problems:
+            click.echo("problems:")
+            for problem in found.problems:
+                click.echo(f"  - {problem}")
+        else:
+            click.echo("no problems in the last 24 hours")
+
+    ctx.emit(asdict(found), human)
