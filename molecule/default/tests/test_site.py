@@ -13,6 +13,7 @@ import tomllib
 
 import pytest
 
+from component_tests import component_ports
 from conftest import PROJECT_DIR, SEALMAIL_BIN, container_in, host_vars
 
 DOMAIN = "example.test"
@@ -25,21 +26,11 @@ DATA_DIR = "/var/lib/sealmail"
 OPEN_PORTS = {22, 25, 80, 443, 465, 587, 993, 995}
 # Ports that must be dropped: STARTTLS IMAP/POP3 (off by default), Redis, API, store, DAV.
 DROPPED_PORTS = {110, 143, 3456, 4000, 5000, 6000, 6379}
-# How each port setting speaks TLS: implicit TLS, or STARTTLS with openssl's protocol name.
-IMPLICIT_TLS = {"submission_tls_port", "imaps_port", "pop3s_port", "web_port"}
-STARTTLS = {"mx_port": "smtp", "submission_port": "smtp", "imap_port": "imap", "pop3_port": "pop3"}
 
 
 def env_values(host) -> dict[str, str]:
     text = host.file(ENV_FILE).content_string
     return dict(re.findall(r"^([A-Z_]+)='([^']*)'$", text, re.MULTILINE))
-
-
-def component_ports(host, component: str) -> dict[str, int]:
-    """The ports the running component reported (its readiness file)."""
-    ready = host.file(f"{DATA_DIR}/run/{component}.json")
-    assert ready.exists, f"{component} never reported it was listening"
-    return json.loads(ready.content_string)["ports"]
 
 
 # -- the app, its user and its settings ----------------------------------------------------------
@@ -247,52 +238,8 @@ def test_unattended_upgrades_are_on(sealmail_host):
     assert 'APT::Periodic::Unattended-Upgrade "1";' in dump
 
 
-# -- components (one unit each; parametrised from what the installed version has) -----------------------
-
-
-def test_every_available_component_has_a_unit(sealmail_host):
-    available = [c["name"] for c in json.loads(sealmail_host.check_output(f"{SEALMAIL_BIN} components --json"))
-                 if c["available"]]
-    units = sorted(
-        f.removesuffix(".service").removeprefix("sealmail-")
-        for f in sealmail_host.check_output("ls /etc/systemd/system").split()
-        if re.fullmatch(r"sealmail-[a-z0-9]+\.service", f)
-    )
-    assert units == sorted(available)
-
-
-def test_component_unit_is_active_enabled_and_hardened(sealmail_host, component):
-    service = sealmail_host.service(f"sealmail-{component}")
-    assert service.is_running
-    assert service.is_enabled
-    props = service.systemd_properties
-    assert props["User"] == "sealmail"
-    assert props["ProtectSystem"] == "strict"
-    assert props["NoNewPrivileges"] == "yes"
-    assert props["PrivateTmp"] == "yes"
-    assert DATA_DIR in props["ReadWritePaths"]
-    assert props["ExecStart"].find(f"serve {component}") != -1
-
-
-def test_component_port_listens_with_our_certificate(sealmail_host, component_port):
-    component, key, setting = component_port
-    port = component_ports(sealmail_host, component)[key]
-    assert sealmail_host.socket(f"tcp://0.0.0.0:{port}").is_listening or sealmail_host.socket(
-        f"tcp://:::{port}").is_listening
-    if port < 1024:
-        assert "cap_net_bind_service" in sealmail_host.service(f"sealmail-{component}").systemd_properties[
-            "AmbientCapabilities"]
-    if setting in IMPLICIT_TLS:
-        starttls = ""
-    elif setting in STARTTLS:
-        starttls = f"-starttls {STARTTLS[setting]}"
-    else:
-        return
-    served = sealmail_host.check_output(
-        f"openssl s_client -connect 127.0.0.1:{port} {starttls} -servername mail.{DOMAIN} </dev/null 2>/dev/null"
-        " | openssl x509 -noout -fingerprint -sha256")
-    ours = sealmail_host.check_output(f"openssl x509 -in {TLS_DIR}/fullchain.pem -noout -fingerprint -sha256")
-    assert served == ours
+# Component units and ports: molecule/component_tests.py (shared with molecule/sealmail).
+from component_tests import *  # noqa: E402,F403
 
 
 # -- end to end: a message in over SMTP, back out over IMAP ----------------------------------------------
