@@ -16,11 +16,11 @@ VENV=${SEALMAIL_CONTROLLER_VENV:-$REPO_DIR/.venv-deploy}
 OS_RELEASE=${SEALMAIL_OS_RELEASE:-/etc/os-release}
 MEMINFO=${SEALMAIL_MEMINFO:-/proc/meminfo}
 MIN_RAM_MB=1024
-MIN_DISK_GB=10
+MIN_DISK_GB=${SEALMAIL_MIN_DISK_GB:-10}
 MAIL_PORTS=(25 80 443 465 587 993 995)
 
 DEBUG=${DEBUG:-false}
-[ "$DEBUG" = true ] && set -x
+if [ "$DEBUG" = true ]; then set -x; fi
 
 action="" domain="" email="" cert_method="" assume_yes=false
 
@@ -30,11 +30,11 @@ info() { echo "==> $*"; }
 
 usage() {
     cat <<'EOF'
-Usage: setup.sh [--action setup|renew|help|exit] [--domain DOMAIN] [--email EMAIL]
+Usage: setup.sh [--action setup|renew|check|help|exit] [--domain DOMAIN] [--email EMAIL]
                 [--cert-method cloudflare|http|selfsigned] [--yes] [--help]
 
   --action       what to do without the menu: setup (Initial setup), renew (Renew certificates),
-                 help, exit
+                 check (only the preflight checks), help, exit
   --domain       the domain mail is hosted for (DOMAIN); the host answers as mail.<domain>
   --email        address for certificate expiry notices (EMAIL)
   --cert-method  cloudflare: DNS-01 with /root/.cloudflare.ini (dns_cloudflare_api_token = ...)
@@ -78,8 +78,8 @@ parse_args() {
         esac
     done
     case "$action" in
-        ""|setup|renew|help|exit) ;;
-        *) die "--action must be setup, renew, help or exit, not '$action'" ;;
+        ""|setup|renew|check|help|exit) ;;
+        *) die "--action must be setup, renew, check, help or exit, not '$action'" ;;
     esac
     case "$cert_method" in
         ""|cloudflare|http|selfsigned) ;;
@@ -124,7 +124,7 @@ check_ports() {
     for port in "${MAIL_PORTS[@]}"; do
         holders=$(ss -Htlnp "sport = :$port" 2>/dev/null | grep -o 'users:(("[^"]*"' | sed 's/users:(("//' | sort -u || true)
         # Sealmail's own components may hold them already (a re-run).
-        holders=$(grep -v -x -e sealmail -e python3 <<<"$holders" || true)
+        holders=$(grep -v -x -e sealmail <<<"$holders" || true)
         [ -n "$holders" ] && busy+=("$port ($(tr '\n' ' ' <<<"$holders" | sed 's/ $//'))")
     done
     [ ${#busy[@]} -eq 0 ] \
@@ -275,6 +275,7 @@ main() {
     case "$action" in
         setup) initial_setup ;;
         renew) renew_certificates ;;
+        check) preflight setup; info "preflight checks passed" ;;
         help) help_text ;;
         exit) exit 0 ;;
         "")
