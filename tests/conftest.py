@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from support import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -37,3 +39,37 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
         if name.startswith("SEALMAIL_") or name in {"DOMAIN", "EMAIL", "AUTH_BASIC_USERNAME", "AUTH_BASIC_PASSWORD"}:
             monkeypatch.delenv(name)
     return dict(os.environ)
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A real Debian redis-server on a free loopback port for the whole session (stopped by PID)."""
+    import subprocess
+    import time
+
+    import redis
+
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.fail("redis-server is not installed (scripts/system-deps test installs it)")
+    port = free_port()
+    workdir = tmp_path_factory.mktemp("redis")
+    proc = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(workdir)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            redis.Redis.from_url(url).ping()
+            break
+        except redis.ConnectionError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                proc.kill()
+                pytest.fail("redis-server did not start")
+            time.sleep(0.05)
+    yield url
+    proc.terminate()
+    proc.wait(timeout=10)

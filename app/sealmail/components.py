@@ -32,7 +32,12 @@ PORTS: dict[str, dict[str, str]] = {
 }
 
 # Component name -> "module:factory"; factory(settings) returns a Component.
-REGISTRY: dict[str, str] = {}
+REGISTRY: dict[str, str] = {
+    "mx": "sealmail.smtp.mx:MxComponent",
+    "smtp": "sealmail.smtp.submission:SubmissionComponent",
+    "jobs": "sealmail.jobs.component:JobsComponent",
+    "pop3": "sealmail.pop3.server:Pop3Component",
+}
 
 
 class Component(Protocol):

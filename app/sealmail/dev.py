@@ -32,7 +32,7 @@ from sealmail.config.base import ConfigStore
 from sealmail.crypto.passwords import verify_password
 from sealmail.errors import AlreadyExists, SealmailError
 from sealmail.runtime import ready_file, write_json_atomic
-from sealmail.services import aliases, domains
+from sealmail.services import aliases, credentials, domains
 from sealmail.settings import Settings, settings_to_env
 from sealmail.tls.devca import ensure_dev_certificates
 
@@ -263,7 +263,7 @@ class Supervisor:
 def ensure_demo(store: ConfigStore, settings: Settings, previous_password: str | None) -> str:
     """The demo domain and alias; returns the alias's password (the same one on every run)."""
     with contextlib.suppress(AlreadyExists):
-        domains.add_domain(store, DEMO_DOMAIN)
+        domains.add_domain(store, DEMO_DOMAIN, settings)
     try:
         alias = aliases.add_alias(store, DEMO_ALIAS, storage=True, description="demo alias made by sealmail dev")
     except AlreadyExists:
@@ -271,7 +271,8 @@ def ensure_demo(store: ConfigStore, settings: Settings, previous_password: str |
     credential = store.get_credential(alias.id)
     if previous_password and credential and verify_password(settings, credential.password_hash, previous_password):
         return previous_password
-    return aliases.set_password(store, settings, DEMO_ALIAS)
+    # Dev only: the old password is unknown, so the demo mailbox starts afresh.
+    return credentials.set_password(store, settings, DEMO_ALIAS, reset_mailbox=True)
 
 
 def _lock(settings: Settings) -> int:

@@ -23,3 +23,7 @@ class AlreadyExists(SealmailError):
 
 class ConfigStoreError(SealmailError):
     """The config store cannot be used (unknown schema version, unreachable server...)."""
+
+
+class SchemaTooNew(ConfigStoreError):
+    """A database was written by a newer Sealmail."""

@@ -58,6 +58,8 @@ def configure(component: str, level: str = "INFO") -> None:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
+    # aiosmtpd logs every connection event at INFO with its own format; our handlers log what matters.
+    logging.getLogger("mail.log").setLevel(max(logging.WARNING, logging.getLevelName(level)))
 
 
 class EventLogger(logging.LoggerAdapter):

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from dotenv import dotenv_values
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 from sealmail.errors import InvalidInput
 
@@ -87,6 +87,65 @@ class Settings(BaseSettings):
     argon2_memory_kib: int = Field(32768, ge=8192, le=4 * 1024 * 1024)
     argon2_parallelism: int = Field(1, ge=1, le=16)
 
+    # -- inbound SMTP (MX) ----------------------------------------------------------------------
+    max_message_size: int = Field(50 * 1024**2, ge=1024, description="SIZE limit in octets (RFC 1870)")
+    mx_max_recipients: int = Field(100, ge=1, description="RCPT TO per message (RFC 5321 §4.5.3.1.8)")
+    mx_max_connections: int = Field(1000, ge=1)
+    mx_max_connections_per_ip: int = Field(20, ge=1)
+    mx_max_errors: int = Field(10, ge=1, description="error replies before the session is closed with 421")
+    mx_command_limit: int = Field(100, ge=1, description="uses of any one command per session")
+    mx_idle_timeout: float = Field(300.0, gt=0, description="seconds of silence before 421 (RFC 5321 §4.5.3.2.7)")
+    dmarc_failure_action: Literal["reject", "quarantine"] = "reject"
+    authserv_id: str | None = Field(None, description="Authentication-Results authserv-id; default: the host name")
+
+    # -- DNS ------------------------------------------------------------------------------------
+    dns_servers: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="resolvers as host or host:port, comma-separated; default: the system's"
+    )
+    dns_timeout: float = Field(5.0, gt=0, description="seconds for one DNS question, retries included")
+
+    # -- outbound delivery ----------------------------------------------------------------------
+    smtp_relay_port: int = Field(25, ge=1, le=65535, description="port of remote MX hosts (tests use another)")
+    smtp_timeout: float = Field(60.0, gt=0, description="seconds for each step of an outbound SMTP session")
+    smtp_max_age: float = Field(5 * 24 * 3600.0, gt=0, description="seconds a message is retried before it bounces")
+    smtp_retry_base: float = Field(300.0, gt=0, description="first retry delay in seconds; doubles per attempt")
+    smtp_max_backoff: float = Field(4 * 3600.0, gt=0, description="longest wait between two attempts")
+    smtp_ca_file: Path | None = Field(None, description="extra CA bundle for outbound TLS and MTA-STS (private CAs)")
+    mta_sts_port: int = Field(443, ge=1, le=65535, description="HTTPS port MTA-STS policies are fetched from")
+
+    # -- DKIM -----------------------------------------------------------------------------------
+    dkim_dir: Path | None = Field(None, description="keys in <dir>/<domain>/{rsa,ed25519}.key; default <data>/dkim")
+    dkim_selector_rsa: str = Field("rsa1", pattern=r"^[A-Za-z0-9][A-Za-z0-9-]{0,62}$")
+    dkim_selector_ed25519: str = Field("ed1", pattern=r"^[A-Za-z0-9][A-Za-z0-9-]{0,62}$")
+
+    # -- queues and webhooks --------------------------------------------------------------------
+    queue_key: SecretStr | None = Field(
+        None, description="base64 32-byte key for queued copies; default <data>/queue.key"
+    )
+    webhook_secret: SecretStr | None = Field(
+        None, description="HMAC key for webhook signatures; default <data>/webhook.key"
+    )
+    srs_secret: SecretStr | None = Field(None, description="HMAC key for SRS addresses; default <data>/srs.key")
+    webhook_ca_file: Path | None = Field(None, description="extra CA bundle for webhook receivers (private CAs)")
+    webhook_max_age: float = Field(5 * 24 * 3600.0, gt=0, description="seconds a webhook is retried before giving up")
+    webhook_retry_base: float = Field(30.0, gt=0, description="first retry delay in seconds; doubles per attempt")
+    webhook_timeout: float = Field(30.0, gt=0, description="seconds to wait for a receiver's answer")
+
+    # -- POP3 -----------------------------------------------------------------------------------
+    pop3_delete_mode: Literal["remove", "trash"] = Field(
+        "remove", description="what DELE does at QUIT: remove the message, or move it to Trash"
+    )
+    pop3_expire: int | Literal["never"] = Field(
+        "never", description="EXPIRE (RFC 2449 §6.7): days read mail is kept after arrival, or never"
+    )
+    pop3_login_delay: int = Field(0, ge=0, le=86400, description="LOGIN-DELAY (RFC 2449 §6.5): seconds between logins")
+    pop3_idle_timeout: float = Field(600.0, ge=600.0, description="autologout (RFC 1939 §3: at least 10 minutes)")
+    pop3_max_connections: int = Field(5000, ge=1)
+    pop3_max_connections_per_ip: int = Field(50, ge=1)
+
+    # -- mailboxes ------------------------------------------------------------------------------
+    default_quota: int = Field(10 * 1024**3, ge=0, description="bytes per mailbox unless the alias sets one")
+
     # -- runtime --------------------------------------------------------------------------------
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     dev_mode: bool = False
@@ -103,16 +162,36 @@ class Settings(BaseSettings):
         # Precedence: explicit arguments, then the process environment, then the env file.
         return (init_settings, env_settings, dotenv_settings)
 
+    @field_validator("dns_servers", mode="before")
+    @classmethod
+    def _split_servers(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [v.strip() for v in value.split(",") if v.strip()]
+        return value
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper_level(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
 
+    @field_validator("pop3_expire", mode="before")
+    @classmethod
+    def _expire_days(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = value.strip().lower()
+            if value.lstrip("+-").isdigit():
+                value = int(value)
+        if isinstance(value, int) and not isinstance(value, bool) and value < 0:
+            raise ValueError("must be a number of days (0 or more) or 'never'")
+        return value
+
     @field_validator("domain", "hostname")
     @classmethod
-    def _valid_domain(cls, value: str | None) -> str | None:
+    def _valid_domain(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is None or value == "":
             return None
+        if info.field_name == "hostname" and value.lower() == "localhost":
+            return "localhost"  # a development host's name
         from sealmail.addresses import normalize_domain
 
         return normalize_domain(value).ascii
@@ -161,6 +240,14 @@ class Settings(BaseSettings):
         if self.domain:
             return f"mail.{self.domain}"
         return "localhost"
+
+    @property
+    def auth_id(self) -> str:
+        return self.authserv_id or self.mail_hostname
+
+    @property
+    def dkim_path(self) -> Path:
+        return self.dkim_dir or self.data_dir / "dkim"
 
     @property
     def config_db_path(self) -> Path:
@@ -253,5 +340,7 @@ def settings_to_env(settings: Settings) -> dict[str, str]:
             value = value.get_secret_value()
         elif isinstance(value, bool):
             value = "true" if value else "false"
+        elif isinstance(value, list):
+            value = ",".join(value)
         env[ENV_PREFIX + name.upper()] = str(value)
     return env

@@ -17,6 +17,7 @@ COMMANDS = [
     ["domain", "add"],
     ["domain", "list"],
     ["domain", "rm"],
+    ["dns-records"],
     ["alias"],
     ["alias", "add"],
     ["alias", "list"],
@@ -26,6 +27,7 @@ COMMANDS = [
     ["serve"],
     ["dev"],
     ["components"],
+    ["webhook-secret"],
 ]
 
 
@@ -43,6 +45,8 @@ def run(sealmail_bin, clean_env, tmp_path):
         )
 
     run.data_dir = data_dir
+    run.bin = sealmail_bin
+    run.env = env
     return run
 
 
@@ -125,8 +129,8 @@ def test_alias_lifecycle(run) -> None:
 
 def test_passwd_prints_once_and_keeps_only_an_argon2id_verifier(run) -> None:
     run("domain", "add", "example.test")
-    run("alias", "add", "demo@example.test")
-    password = _json(run("alias", "passwd", "demo@example.test", "--json"))["password"]
+    run("alias", "add", "fwd@example.test", "--to", "someone@elsewhere.test")
+    password = _json(run("alias", "passwd", "fwd@example.test", "--json"))["password"]
     assert len(password) >= 20
     db = sqlite3.connect(run.data_dir / "config.sqlite")
     (verifier,) = db.execute("SELECT password_hash FROM alias_credentials").fetchone()
@@ -134,11 +138,71 @@ def test_passwd_prints_once_and_keeps_only_an_argon2id_verifier(run) -> None:
     assert PasswordHasher().verify(verifier, password)
     raw = b"".join(p.read_bytes() for p in run.data_dir.glob("config.sqlite*"))
     assert password.encode() not in raw
-    second = _json(run("alias", "passwd", "demo@example.test", "--json"))["password"]
+    second = _json(run("alias", "passwd", "fwd@example.test", "--json"))["password"]
     assert second != password
     (verifier,) = db.execute("SELECT password_hash FROM alias_credentials").fetchone()
     with pytest.raises(Exception, match="does not match"):
         PasswordHasher().verify(verifier, password)
+
+
+def test_passwd_of_a_mailbox_keeps_mail_only_with_the_current_password_or_recovery_key(run) -> None:
+    run("domain", "add", "example.test")
+    first = _json(run("alias", "add", "box@example.test", "--password", "--json"))["password"]
+    assert len(list((run.data_dir / "mailboxes").glob("*.sqlite"))) == 1
+
+    refused = run("alias", "passwd", "box@example.test")
+    assert refused.returncode == 1
+    assert "current password or the recovery key" in refused.stderr
+
+    wrong = subprocess.run(
+        [*_argv(run, "alias", "passwd", "box@example.test", "--current")],
+        input="not-it\n",
+        check=False,
+        **_io(run),
+    )
+    assert wrong.returncode == 1
+    assert wrong.stderr == "sealmail: error: authentication failed\n"
+
+    second = _json(
+        subprocess.run(
+            [*_argv(run, "alias", "passwd", "box@example.test", "--current", "--json")],
+            input=first + "\n",
+            check=False,
+            **_io(run),
+        )
+    )["password"]
+    recovery = _json(
+        subprocess.run(
+            [*_argv(run, "alias", "recovery-key", "box@example.test", "--json")],
+            input=second + "\n",
+            check=False,
+            **_io(run),
+        )
+    )["recovery_key"]
+    third = _json(
+        subprocess.run(
+            [*_argv(run, "alias", "passwd", "box@example.test", "--recovery", "--json")],
+            input=recovery + "\n",
+            check=False,
+            **_io(run),
+        )
+    )["password"]
+    assert len({first, second, third}) == 3
+
+    reset = _json(run("alias", "passwd", "box@example.test", "--reset-mailbox", "--json"))
+    assert reset["password"] != third
+    assert len(list((run.data_dir / "mailboxes").glob("*.sqlite"))) == 1  # the old file is gone, a new one made
+
+    run("alias", "rm", "box@example.test")
+    assert list((run.data_dir / "mailboxes").glob("*.sqlite")) == []
+
+
+def _argv(run, *args: str) -> list[str]:
+    return [run.bin, *args, "--data-dir", str(run.data_dir)]
+
+
+def _io(run) -> dict:
+    return {"env": run.env, "capture_output": True, "text": True, "timeout": 60}
 
 
 def test_data_dir_from_environment_and_env_file(run, tmp_path) -> None:
@@ -195,3 +259,27 @@ def test_components_lists_what_this_version_serves(run) -> None:
     assert [c["name"] for c in listed] == list(components.ALL)
     assert {c["name"] for c in listed if c["available"]} == set(components.available())
     assert next(c for c in listed if c["name"] == "imap")["ports"] == {"imaps": "imaps_port", "imap": "imap_port"}
+
+
+def test_webhook_secret_is_made_once_and_kept(run) -> None:
+    first = _json(run("webhook-secret", "--json"))["webhook_secret"]
+    assert len(first) >= 40
+    assert _json(run("webhook-secret", "--json"))["webhook_secret"] == first
+    assert oct((run.data_dir / "webhook.key").stat().st_mode & 0o777) == "0o600"
+
+
+def test_dns_records_of_a_domain(run) -> None:
+    run("domain", "add", "universitéxyz.fr")
+    keys = sorted(p.name for p in (run.data_dir / "dkim" / "xn--universitxyz-jeb.fr").iterdir())
+    assert keys == ["ed25519.key", "rsa.key"]
+    records = {(r["name"], r["type"]): r for r in _json(run("dns-records", "universitéxyz.fr", "--json"))}
+    assert records[("xn--universitxyz-jeb.fr", "MX")]["priority"] == 10
+    assert records[("xn--universitxyz-jeb.fr", "TXT")]["value"] == "v=spf1 mx -all"
+    assert records[("rsa1._domainkey.xn--universitxyz-jeb.fr", "TXT")]["value"].startswith("v=DKIM1; k=rsa; p=MII")
+    assert records[("ed1._domainkey.xn--universitxyz-jeb.fr", "TXT")]["value"].startswith("v=DKIM1; k=ed25519; p=")
+    assert ("_dmarc.xn--universitxyz-jeb.fr", "TXT") in records
+    assert ("_imaps._tcp.xn--universitxyz-jeb.fr", "SRV") in records
+    before = (run.data_dir / "dkim" / "xn--universitxyz-jeb.fr" / "rsa.key").read_bytes()
+    run("domain", "rm", "universitéxyz.fr")
+    run("domain", "add", "universitéxyz.fr")
+    assert (run.data_dir / "dkim" / "xn--universitxyz-jeb.fr" / "rsa.key").read_bytes() == before  # never rotated

@@ -212,6 +212,38 @@ def test_credentials(store: ConfigStore) -> None:
         store.set_credential(AliasCredential(alias_id="0" * 24, password_hash="$argon2id$x"))
 
 
+def test_credentials_keep_wrapped_keys(store: ConfigStore) -> None:
+    _domain(store)
+    first = store.add_alias(Alias(domain="example.test", kind="exact", name="a", storage=True))
+    second = store.add_alias(Alias(domain="example.test", kind="exact", name="b", storage=True))
+    third = store.add_alias(Alias(domain="example.test", kind="exact", name="c", storage=True))
+    credential = AliasCredential(
+        alias_id=first.id,
+        password_hash="$argon2id$a",
+        mailbox_id="f" * 24,
+        public_key=bytes(range(32)),
+        key_salt=b"\x00" * 16,
+        key_kdf="argon2id:t=3,m=32768,p=1",
+        key_mailbox=b"\x01\xff" * 30,
+        key_private=b"\x02\x00" * 30,
+        recovery_salt=b"\x03" * 16,
+        recovery_mailbox=b"\x04" * 60,
+        recovery_private=b"\x05" * 60,
+    )
+    store.set_credential(credential)
+    assert store.get_credential(first.id) == credential
+    assert credential.has_keys
+    # Aliases without keys do not collide on the (unset) mailbox id; two mailboxes never share one.
+    store.set_credential(AliasCredential(alias_id=second.id, password_hash="$argon2id$b"))
+    store.set_credential(AliasCredential(alias_id=third.id, password_hash="$argon2id$c"))
+    assert not store.get_credential(second.id).has_keys
+    store.record_usage(first.id, 12345)
+    assert store.get_credential(first.id).usage_bytes == 12345
+    assert store.get_credential(first.id).key_mailbox == credential.key_mailbox
+    with pytest.raises(AlreadyExists):
+        store.set_credential(AliasCredential(alias_id=second.id, password_hash="$argon2id$b", mailbox_id="f" * 24))
+
+
 # ---- admin accounts -------------------------------------------------------------------------------
 
 

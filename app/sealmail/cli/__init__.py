@@ -10,7 +10,7 @@ import sys
 
 import click
 
-from sealmail.cli import aliases, config, domains, serve
+from sealmail.cli import aliases, config, domains, serve, webhooks
 from sealmail.cli.common import CLIError
 from sealmail.errors import SealmailError
 
@@ -27,10 +27,12 @@ def cli() -> None:
 
 cli.add_command(config.check_config)
 cli.add_command(domains.domain)
+cli.add_command(domains.dns_records)
 cli.add_command(aliases.alias)
 cli.add_command(serve.serve)
 cli.add_command(serve.dev)
 cli.add_command(serve.list_components)
+cli.add_command(webhooks.webhook_secret)
 
 
 def _fail(message: str, code: int = 1) -> None:

@@ -6,10 +6,11 @@ import re
 
 import click
 
-from sealmail.cli.common import CLIError, Context, common_options, table
+from sealmail.cli.common import CLIError, Context, common_options, read_secret, table
 from sealmail.config.base import ConfigStore
 from sealmail.config.models import Alias
 from sealmail.services import aliases as service
+from sealmail.services import credentials
 
 _SIZE = re.compile(r"^\s*(\d+)\s*([kmgt]?i?b?)?\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
@@ -87,7 +88,7 @@ def add(
     data = alias_json(ctx.store, created)
     lines = [f"added alias {data['address']}"]
     if with_password:
-        data["password"] = service.set_password(ctx.store, ctx.settings, address)
+        data["password"] = credentials.set_password(ctx.store, ctx.settings, address)
         data["has_password"] = True
         lines.append(f"password (shown once): {data['password']}")
     ctx.emit(data, "\n".join(lines))
@@ -159,19 +160,51 @@ def rm(ctx: Context, address: str) -> None:
     """Remove the alias ADDRESS."""
     found = service.get_alias(ctx.store, address)
     shown = service.alias_address(ctx.store, found)
-    service.remove_alias(ctx.store, address)
+    service.remove_alias(ctx.store, ctx.settings, address)
     ctx.emit({"removed": shown}, f"removed alias {shown}")
 
 
 @alias.command("passwd")
 @click.argument("address")
+@click.option("--current", "use_current", is_flag=True, help="Ask for the current password and keep the mailbox.")
+@click.option("--recovery", "use_recovery", is_flag=True, help="Ask for the recovery key and keep the mailbox.")
+@click.option(
+    "--reset-mailbox", is_flag=True, help="Without either: delete the (unreadable) mailbox and start an empty one."
+)
 @common_options
-def passwd(ctx: Context, address: str) -> None:
-    """Generate a new password for ADDRESS and print it once (only a verifier is kept)."""
-    password = service.set_password(ctx.store, ctx.settings, address)
+def passwd(ctx: Context, address: str, use_current: bool, use_recovery: bool, reset_mailbox: bool) -> None:
+    """Generate a new password for ADDRESS and print it once (only a verifier and wrapped keys are kept).
+
+    An alias with a mailbox keeps its mail only when its keys can be re-wrapped: give the current
+    password (--current) or the recovery key (--recovery). Secrets are read from the terminal, or
+    one per line from standard input when it is not a terminal.
+    """
+    if sum((use_current, use_recovery, reset_mailbox)) > 1:
+        raise CLIError("--current, --recovery and --reset-mailbox exclude each other")
+    password = credentials.set_password(
+        ctx.store,
+        ctx.settings,
+        address,
+        old_password=read_secret("Current password") if use_current else None,
+        recovery_key=read_secret("Recovery key") if use_recovery else None,
+        reset_mailbox=reset_mailbox,
+    )
     found = service.get_alias(ctx.store, address)
     shown = service.alias_address(ctx.store, found)
     ctx.emit(
         {"address": shown, "password": password},
         f"new password for {shown} (shown once, store it now):\n{password}",
     )
+
+
+@alias.command("recovery-key")
+@click.argument("address")
+@common_options
+def recovery_key(ctx: Context, address: str) -> None:
+    """Make a recovery key for ADDRESS's mailbox (asks for its password) and print it once.
+
+    With it, `alias passwd --recovery` sets a new password without losing mail. Keep it offline.
+    """
+    key = credentials.add_recovery_key(ctx.store, ctx.settings, address, read_secret("Password"))
+    shown = service.alias_address(ctx.store, service.get_alias(ctx.store, address))
+    ctx.emit({"address": shown, "recovery_key": key}, f"recovery key for {shown} (shown once, keep it offline):\n{key}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import sys
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -87,3 +88,11 @@ def table(rows: list[tuple[str, ...]], headers: tuple[str, ...]) -> None:
     widths = [max(len(str(r[i])) for r in [headers, *rows]) for i in range(len(headers))]
     for row in [headers, *rows]:
         click.echo("  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
+
+
+def read_secret(prompt: str) -> str:
+    """A password or key: hidden prompt on a terminal, else one line of standard input."""
+    value = click.prompt(prompt, hide_input=True) if sys.stdin.isatty() else sys.stdin.readline().rstrip("\r\n")
+    if not value:
+        raise CLIError(f"{prompt.lower()} is empty")
+    return value

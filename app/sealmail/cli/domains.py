@@ -23,7 +23,7 @@ def domain() -> None:
 @common_options
 def add(ctx: Context, name: str) -> None:
     """Host the domain NAME."""
-    created = service.add_domain(ctx.store, name)
+    created = service.add_domain(ctx.store, name, ctx.settings)
     shown = created.unicode_name if created.unicode_name == created.name else f"{created.unicode_name} ({created.name})"
     ctx.emit(domain_json(created), f"added domain {shown}")
 
@@ -47,5 +47,25 @@ def rm(ctx: Context, name: str, yes: bool) -> None:
     count = len(ctx.store.list_aliases(found.name))
     if count and not yes:
         raise CLIError(f"domain {found.unicode_name} has {count} alias(es); pass --yes to remove them too")
-    service.remove_domain(ctx.store, name)
+    service.remove_domain(ctx.store, ctx.settings, name)
     ctx.emit({"removed": found.unicode_name, "aliases_removed": count}, f"removed domain {found.unicode_name}")
+
+
+@click.command("dns-records")
+@click.argument("name")
+@common_options
+def dns_records(ctx: Context, name: str) -> None:
+    """The DNS records domain NAME needs, with the exact values to publish."""
+    from sealmail.services.dnsrecords import records_for
+
+    found = service.get_domain(ctx.store, name)
+    records = records_for(ctx.settings, found.name)
+
+    def human() -> None:
+        rows = []
+        for r in records:
+            value = f"{r.priority} {r.value}" if r.priority is not None else r.value
+            rows.append((r.name, r.type, value))
+        table(rows, ("NAME", "TYPE", "VALUE"))
+
+    ctx.emit([r.as_dict() for r in records], human)

@@ -117,6 +117,12 @@ class ConfigStore(ABC):
     def get_credential(self, alias_id: str) -> AliasCredential | None:
         return self._get_credential(alias_id)
 
+    def record_usage(self, alias_id: str, usage_bytes: int) -> None:
+        """Note a mailbox's size (sessions call this; the MX reads it for quota checks)."""
+        credential = self._get_credential(alias_id)
+        if credential is not None and credential.usage_bytes != usage_bytes:
+            self._put_credential(replace(credential, usage_bytes=usage_bytes))
+
     def remove_credential(self, alias_id: str) -> None:
         self._delete_credential(alias_id)
 

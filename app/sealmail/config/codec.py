@@ -81,7 +81,8 @@ def from_sql(cls: type[T], row: Any) -> T:
 
 
 def to_document(obj: Any, key: str = "id") -> dict[str, Any]:
-    doc = {name: getattr(obj, name) for name in field_kinds(type(obj))}
+    # None is left out, so sparse unique indexes ignore unset optional fields.
+    doc = {name: value for name in field_kinds(type(obj)) if (value := getattr(obj, name)) is not None}
     doc["_id"] = doc.pop(key)
     return doc
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import secrets
+import threading
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
@@ -19,9 +21,21 @@ def now() -> datetime:
     return t.replace(microsecond=t.microsecond // 1000 * 1000)
 
 
+_last_id = 0
+_id_lock = threading.Lock()
+
+
 def new_id() -> str:
-    """24 hex characters of randomness; ids never encode names or addresses."""
-    return secrets.token_hex(12)
+    """24 hex characters: milliseconds since the epoch (48 bits), then 48 random bits.
+
+    Ids sort in creation order (within one process even for several ids in the same millisecond,
+    which is what "oldest regex alias first" relies on) and never encode names or addresses.
+    """
+    global _last_id  # noqa: PLW0603 - one monotonic counter per process
+    candidate = (time.time_ns() // 1_000_000) << 48 | secrets.randbits(48)
+    with _id_lock:
+        _last_id = max(candidate, _last_id + 1)
+        return f"{_last_id:024x}"
 
 
 @dataclass(slots=True)
@@ -50,9 +64,31 @@ class Alias:
 
 @dataclass(slots=True)
 class AliasCredential:
+    """How an alias proves itself, and its mailbox keys in wrapped form (the server cannot unwrap them).
+
+    ``password_hash`` is an Argon2id verifier (SMTP submission checks it). For an alias with a
+    mailbox, ``key_*`` hold the mailbox key and the spool's X25519 private key wrapped with a KEK
+    derived from the same password (see ``sealmail.crypto.keys``), ``recovery_*`` the same two keys
+    wrapped with the optional recovery key, and ``public_key`` lets the MX seal mail for it.
+    """
+
     alias_id: str
-    password_hash: str  # Argon2id verifier (PHC string)
+    password_hash: str
+    mailbox_id: str | None = None  # random; names the mailbox and spool files
+    public_key: bytes | None = None
+    key_salt: bytes | None = None
+    key_kdf: str | None = None
+    key_mailbox: bytes | None = None
+    key_private: bytes | None = None
+    recovery_salt: bytes | None = None
+    recovery_mailbox: bytes | None = None
+    recovery_private: bytes | None = None
+    usage_bytes: int | None = None  # the mailbox's size as its last session saw it (quota checks at RCPT)
     updated_at: datetime = field(default_factory=now)
+
+    @property
+    def has_keys(self) -> bool:
+        return self.mailbox_id is not None and self.key_mailbox is not None
 
 
 @dataclass(slots=True)

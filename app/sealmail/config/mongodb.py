@@ -19,7 +19,7 @@ from sealmail.config.codec import from_document, to_document
 from sealmail.config.models import AdminAccount, Alias, AliasCredential, ApiToken, Domain, LogEntry, LogQuery
 from sealmail.errors import AlreadyExists, ConfigStoreError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 3  # 2: wrapped mailbox keys; 3: usage_bytes (new optional fields, no rewrite needed)
 
 # Index definitions per collection: (keys, options). Applied at every start; MongoDB skips existing ones.
 INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict[str, Any]]]] = {
@@ -29,6 +29,7 @@ INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict[str, Any]]]] = {
     ],
     "admins": [([("email", ASCENDING)], {"unique": True})],
     "api_tokens": [([("token_hash", ASCENDING)], {"unique": True})],
+    "alias_credentials": [([("mailbox_id", ASCENDING)], {"unique": True, "sparse": True})],
     "logs": [
         ([("time", DESCENDING), ("_id", DESCENDING)], {}),
         ([("kind", ASCENDING), ("time", DESCENDING), ("_id", DESCENDING)], {}),
@@ -129,7 +130,10 @@ class MongoConfigStore(ConfigStore):
     # ---- credentials ----------------------------------------------------------------------------
     def _put_credential(self, credential: AliasCredential) -> None:
         doc = to_document(credential, "alias_id")
-        self.db.alias_credentials.replace_one({"_id": doc["_id"]}, doc, upsert=True)
+        try:
+            self.db.alias_credentials.replace_one({"_id": doc["_id"]}, doc, upsert=True)
+        except DuplicateKeyError:
+            raise AlreadyExists("another alias uses that mailbox id") from None
 
     def _get_credential(self, alias_id: str) -> AliasCredential | None:
         return self._one(AliasCredential, "alias_credentials", {"_id": alias_id}, "alias_id")

@@ -16,7 +16,8 @@ from sealmail.addresses import AliasKind
 from sealmail.config.base import ConfigStore
 from sealmail.config.codec import format_time, from_sql, to_sql
 from sealmail.config.models import AdminAccount, Alias, AliasCredential, ApiToken, Domain, LogEntry, LogQuery
-from sealmail.errors import AlreadyExists, ConfigStoreError
+from sealmail.errors import AlreadyExists
+from sealmail.migrations import apply_migrations
 
 # Each entry upgrades the schema from version N to N+1. Never edit a released entry: append.
 MIGRATIONS: list[str] = [
@@ -82,6 +83,23 @@ MIGRATIONS: list[str] = [
     CREATE INDEX logs_by_domain ON logs (domain, time DESC, id DESC);
     CREATE INDEX logs_by_address ON logs (address, time DESC, id DESC);
     """,
+    # 2: wrapped mailbox keys beside the password verifier.
+    """
+    ALTER TABLE alias_credentials ADD COLUMN mailbox_id TEXT;
+    ALTER TABLE alias_credentials ADD COLUMN public_key BLOB;
+    ALTER TABLE alias_credentials ADD COLUMN key_salt BLOB;
+    ALTER TABLE alias_credentials ADD COLUMN key_kdf TEXT;
+    ALTER TABLE alias_credentials ADD COLUMN key_mailbox BLOB;
+    ALTER TABLE alias_credentials ADD COLUMN key_private BLOB;
+    ALTER TABLE alias_credentials ADD COLUMN recovery_salt BLOB;
+    ALTER TABLE alias_credentials ADD COLUMN recovery_mailbox BLOB;
+    ALTER TABLE alias_credentials ADD COLUMN recovery_private BLOB;
+    CREATE UNIQUE INDEX credentials_by_mailbox ON alias_credentials (mailbox_id);
+    """,
+    # 3: mailbox usage as last seen by a session holding the key (the MX cannot look inside).
+    """
+    ALTER TABLE alias_credentials ADD COLUMN usage_bytes INTEGER;
+    """,
 ]
 
 
@@ -117,26 +135,7 @@ class SQLiteConfigStore(ConfigStore):
         self._local = threading.local()
 
     def _migrate(self) -> None:
-        db = self._db()
-        version = db.execute("PRAGMA user_version").fetchone()[0]
-        if version > len(MIGRATIONS):
-            raise ConfigStoreError(
-                f"config store {self.path} has schema version {version}, newer than this Sealmail "
-                f"understands ({len(MIGRATIONS)}): upgrade Sealmail before using it"
-            )
-        if version == len(MIGRATIONS):
-            return
-        db.execute("BEGIN IMMEDIATE")  # one process migrates; the others wait, then see the new version
-        try:
-            version = db.execute("PRAGMA user_version").fetchone()[0]
-            for number in range(version, len(MIGRATIONS)):
-                for statement in _statements(MIGRATIONS[number]):
-                    db.execute(statement)
-                db.execute(f"PRAGMA user_version = {number + 1}")
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
+        apply_migrations(self._db(), MIGRATIONS, f"config store {self.path}")
 
     def schema_version(self) -> int:
         return self._db().execute("PRAGMA user_version").fetchone()[0]
@@ -147,7 +146,7 @@ class SQLiteConfigStore(ConfigStore):
         columns = ", ".join(row)
         marks = ", ".join(f":{c}" for c in row)
         try:
-            self._db().execute(f"INSERT INTO {table} ({columns}) VALUES ({marks})", row)  # noqa: S608 - our names, bound values
+            self._db().execute(f"INSERT INTO {table} ({columns}) VALUES ({marks})", row)
         except sqlite3.IntegrityError as exc:
             if "UNIQUE" in str(exc) or "PRIMARY KEY" in str(exc):
                 raise AlreadyExists(f"{what} exists already") from None
@@ -157,7 +156,7 @@ class SQLiteConfigStore(ConfigStore):
         row = to_sql(obj)
         sets = ", ".join(f"{c} = :{c}" for c in row if c != key)
         try:
-            cur = self._db().execute(f"UPDATE {table} SET {sets} WHERE {key} = :{key}", row)  # noqa: S608 - as above
+            cur = self._db().execute(f"UPDATE {table} SET {sets} WHERE {key} = :{key}", row)
         except sqlite3.IntegrityError:
             raise AlreadyExists(f"another {table[:-1]} has that name") from None
         return cur.rowcount > 0
@@ -208,11 +207,18 @@ class SQLiteConfigStore(ConfigStore):
 
     # ---- credentials ----------------------------------------------------------------------------
     def _put_credential(self, credential: AliasCredential) -> None:
+        # An upsert, not INSERT OR REPLACE: REPLACE would delete whichever row holds a clashing mailbox id.
         row = to_sql(credential)
         columns = ", ".join(row)
         marks = ", ".join(f":{c}" for c in row)
-        sql = f"INSERT OR REPLACE INTO alias_credentials ({columns}) VALUES ({marks})"  # noqa: S608 - our names
-        self._db().execute(sql, row)
+        updates = ", ".join(f"{c} = excluded.{c}" for c in row if c != "alias_id")
+        sql = (
+            f"INSERT INTO alias_credentials ({columns}) VALUES ({marks}) ON CONFLICT (alias_id) DO UPDATE SET {updates}"
+        )
+        try:
+            self._db().execute(sql, row)
+        except sqlite3.IntegrityError:
+            raise AlreadyExists("another alias uses that mailbox id") from None
 
     def _get_credential(self, alias_id: str) -> AliasCredential | None:
         return self._one(AliasCredential, "SELECT * FROM alias_credentials WHERE alias_id = ?", alias_id)
@@ -280,7 +286,3 @@ class SQLiteConfigStore(ConfigStore):
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY time DESC, id DESC LIMIT ?"
         return self._many(LogEntry, sql, *args, limit)
-
-
-def _statements(script: str) -> list[str]:
-    return [s.strip() for s in script.split(";") if s.strip()]

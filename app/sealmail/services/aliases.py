@@ -8,8 +8,7 @@ from urllib.parse import urlsplit
 
 from sealmail.addresses import is_webhook, parse_alias_address, parse_mailbox
 from sealmail.config.base import ConfigStore
-from sealmail.config.models import Alias, AliasCredential, DisabledReply
-from sealmail.crypto.passwords import generate_password, hash_password
+from sealmail.config.models import Alias, DisabledReply
 from sealmail.errors import InvalidInput, NotFound
 
 if TYPE_CHECKING:
@@ -146,18 +145,15 @@ def update_alias(
     return store.update_alias(updated)
 
 
-def remove_alias(store: ConfigStore, address: str) -> None:
-    store.remove_alias(get_alias(store, address).id)
-
-
-def set_password(store: ConfigStore, settings: Settings, address: str) -> str:
-    """Generate a password for the alias, keep only its Argon2id verifier, return it (shown once)."""
+def remove_alias(store: ConfigStore, settings: Settings, address: str) -> None:
+    """Remove an alias; its mailbox and spool files go with it (no one could open them again)."""
     alias = get_alias(store, address)
-    if alias.kind != "exact":
-        raise InvalidInput("only a named alias can sign in; catch-all and regex aliases have no password")
-    password = generate_password()
-    store.set_credential(AliasCredential(alias_id=alias.id, password_hash=hash_password(settings, password)))
-    return password
+    credential = store.get_credential(alias.id)
+    store.remove_alias(alias.id)
+    if credential is not None and credential.mailbox_id:
+        from sealmail.store.mailstore import MailStore
+
+        MailStore(settings.data_dir).delete(credential.mailbox_id)
 
 
 def alias_address(store: ConfigStore, alias: Alias) -> str:

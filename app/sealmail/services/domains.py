@@ -2,15 +2,28 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from sealmail.addresses import normalize_domain
 from sealmail.config.base import ConfigStore
 from sealmail.config.models import Domain
 
+if TYPE_CHECKING:
+    from sealmail.settings import Settings
 
-def add_domain(store: ConfigStore, name: str) -> Domain:
-    """Host a domain. ``universitéxyz.fr`` and ``xn--universitxyz-jeb.fr`` name the same one."""
+
+def add_domain(store: ConfigStore, name: str, settings: Settings | None = None) -> Domain:
+    """Host a domain. ``universitéxyz.fr`` and ``xn--universitxyz-jeb.fr`` name the same one.
+
+    With ``settings``, its DKIM keys are made too (the CLI, API and web always pass them).
+    """
     parsed = normalize_domain(name)
-    return store.add_domain(Domain(name=parsed.ascii, unicode_name=parsed.unicode))
+    domain = store.add_domain(Domain(name=parsed.ascii, unicode_name=parsed.unicode))
+    if settings is not None:
+        from sealmail.services.dkim import ensure_keys
+
+        ensure_keys(settings, domain.name)
+    return domain
 
 
 def get_domain(store: ConfigStore, name: str) -> Domain:
@@ -21,6 +34,17 @@ def list_domains(store: ConfigStore) -> list[Domain]:
     return store.list_domains()
 
 
-def remove_domain(store: ConfigStore, name: str) -> None:
-    """Stop hosting a domain; its aliases and their credentials go with it."""
-    store.remove_domain(normalize_domain(name).ascii)
+def remove_domain(store: ConfigStore, settings: Settings, name: str) -> None:
+    """Stop hosting a domain; its aliases, their credentials and their mailboxes go with it."""
+    ascii_name = normalize_domain(name).ascii
+    mailbox_ids = [
+        credential.mailbox_id
+        for alias in store.list_aliases(ascii_name)
+        if (credential := store.get_credential(alias.id)) is not None and credential.mailbox_id
+    ]
+    store.remove_domain(ascii_name)
+    from sealmail.store.mailstore import MailStore
+
+    files = MailStore(settings.data_dir)
+    for mailbox_id in mailbox_ids:
+        files.delete(mailbox_id)

@@ -1,0 +1,48 @@
+"""What a component process shares across its connections: config store, Redis, bus, mailboxes.
+
+Built once per process from the settings and passed down (no module-level singletons).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+from sealmail.config import open_store
+from sealmail.net.limits import LoginLimiter, memory_limiter
+from sealmail.store import events as ev
+from sealmail.store.mailstore import MailStore
+
+if TYPE_CHECKING:
+    from sealmail.config.base import ConfigStore
+    from sealmail.settings import Settings
+
+
+class AppContext:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.config: ConfigStore = open_store(settings)
+        self.redis: Any = None
+        if settings.redis_url is not None:
+            import redis.asyncio as aioredis
+
+            url = settings.redis_url.get_secret_value()
+            self.redis = aioredis.Redis.from_url(url)
+            self.bus: ev.ChangeBus = ev.RedisBus(url)
+            self.limiter: LoginLimiter = LoginLimiter(self.redis)
+        else:
+            # One process on its own (tests, tools): events and limits stay in memory.
+            self.bus = ev.InProcessBus()
+            self.limiter = memory_limiter()
+        self.mailstore = MailStore(settings.data_dir, self.bus)
+
+    async def config_call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        """Run a (blocking) config-store call off the event loop."""
+        return await asyncio.to_thread(fn, *args, **kwargs)
+
+    async def close(self) -> None:
+        await self.mailstore.close()
+        await self.bus.close()
+        if self.redis is not None:
+            await self.redis.aclose()
+        self.config.close()

@@ -1,0 +1,1 @@
+"""The jobs component: background workers (webhooks, outbound delivery, scheduled tasks)."""

@@ -1,0 +1,54 @@
+"""``sealmail serve jobs``: the background workers. It listens on no port."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import TYPE_CHECKING
+
+from sealmail.appcontext import AppContext
+from sealmail.jobs.webhooks import WebhookWorker
+from sealmail.queue.store import JobQueue, load_queue_key
+from sealmail.smtp.delivery import DeliveryWorker
+from sealmail.smtp.forwarding import ForwardRewriter
+from sealmail.smtp.inbound import InboundDelivery
+from sealmail.smtp.mxresolver import DnsMx
+
+if TYPE_CHECKING:
+    from sealmail.settings import Settings
+
+
+class JobsComponent:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.app: AppContext | None = None
+        self.queue: JobQueue | None = None
+        self._stop = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._workers: list[WebhookWorker | DeliveryWorker] = []
+
+    async def start(self) -> dict[str, int]:
+        settings = self.settings
+        self.app = AppContext(settings)
+        key = load_queue_key(settings.data_dir, settings.queue_key.get_secret_value() if settings.queue_key else None)
+        self.queue = JobQueue(settings.data_dir / "queue.sqlite", key)
+        webhooks = WebhookWorker(self.app, self.queue)
+        delivery = DeliveryWorker(
+            self.app, self.queue, DnsMx(settings), InboundDelivery(self.app, self.queue, ForwardRewriter(settings))
+        )
+        self._workers += [webhooks, delivery]
+        self._tasks.append(asyncio.create_task(webhooks.run(self._stop), name="webhooks"))
+        self._tasks.append(asyncio.create_task(delivery.run(self._stop), name="delivery"))
+        return {}
+
+    async def stop(self) -> None:
+        self._stop.set()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait_for(task, 30)
+        for worker in self._workers:
+            await worker.close()
+        if self.queue is not None:
+            self.queue.close()
+        if self.app is not None:
+            await self.app.close()

@@ -1,0 +1,86 @@
+"""The DNS questions sender authentication asks, synchronously (the checks run in a worker thread).
+
+``ResolverDns`` asks real servers through dnspython; ``MemoryDns`` answers from a dict for unit
+tests. Both raise ``DnsTempError`` for SERVFAIL and timeouts, which the checks report as
+``temperror`` instead of treating as "no record".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, Protocol
+
+import dns.exception
+import dns.nameserver
+import dns.resolver
+
+
+class DnsTempError(Exception):
+    pass
+
+
+class DnsView(Protocol):
+    def records(self, name: str, rdtype: str) -> list[Any]:
+        """Answers as Python values: A/AAAA address text, MX (preference, host), TXT list of byte strings,
+        PTR host text. [] for NXDOMAIN or no data. Raises DnsTempError."""
+
+
+def parse_server(text: str) -> tuple[str, int]:
+    """ "127.0.0.1", "127.0.0.1:5353", "[::1]:5353" or "::1" -> (address, port)."""
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        return host, int(rest[1:]) if rest.startswith(":") else 53
+    if text.count(":") == 1:
+        host, port = text.split(":")
+        return host, int(port)
+    return text, 53
+
+
+def txt(view: DnsView, name: str) -> list[str]:
+    """TXT records at ``name``, each record's strings joined."""
+    return [b"".join(strings).decode("utf-8", "replace") for strings in view.records(name, "TXT")]
+
+
+class ResolverDns:
+    def __init__(self, servers: Iterable[tuple[str, int]] = (), timeout: float = 5.0) -> None:
+        servers = list(servers)
+        if servers:
+            self.resolver = dns.resolver.Resolver(configure=False)
+            self.resolver.nameservers = [dns.nameserver.Do53Nameserver(host, port) for host, port in servers]
+        else:
+            self.resolver = dns.resolver.Resolver()
+        self.resolver.lifetime = timeout
+        self.resolver.timeout = min(timeout, 3.0)
+        self.resolver.cache = dns.resolver.LRUCache(8192)  # TTL-respecting, bounded
+
+    def records(self, name: str, rdtype: str) -> list[Any]:
+        try:
+            answer = self.resolver.resolve(name, rdtype)
+        except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
+            return []
+        except (dns.exception.Timeout, dns.resolver.NoNameservers, dns.resolver.LifetimeTimeout) as exc:
+            raise DnsTempError(str(exc)) from None
+        out: list[Any] = []
+        for rdata in answer:
+            if rdtype in ("A", "AAAA"):
+                out.append(rdata.address)
+            elif rdtype == "MX":
+                out.append((rdata.preference, rdata.exchange.to_text(omit_final_dot=True)))
+            elif rdtype == "TXT":
+                out.append(list(rdata.strings))
+            elif rdtype == "PTR":
+                out.append(rdata.target.to_text(omit_final_dot=True))
+        return out
+
+
+class MemoryDns:
+    """Zones as a dict: {("example.org", "TXT"): [[b"v=spf1 -all"]], ...}; a value "TEMP" simulates SERVFAIL."""
+
+    def __init__(self, records: dict[tuple[str, str], Any]) -> None:
+        self.data = {(name.lower().rstrip("."), rdtype): value for (name, rdtype), value in records.items()}
+
+    def records(self, name: str, rdtype: str) -> list[Any]:
+        value = self.data.get((name.lower().rstrip("."), rdtype), [])
+        if value == "TEMP":
+            raise DnsTempError("SERVFAIL")
+        return list(value)

@@ -1,0 +1,1 @@
+"""Shared network plumbing for Sealmail's own protocol servers (IMAP, POP3): TLS, listeners, login limits."""

@@ -1,0 +1,1 @@
+"""Durable work queues: outbound SMTP copies (forwarding, submission) and webhook calls."""

@@ -1,0 +1,212 @@
+"""Passwords and mailbox keys: the only place that turns a password into keys.
+
+See ``sealmail.crypto.keys`` for the hierarchy. An admin can set a new password for an alias, but
+the server cannot unwrap a mailbox's keys without the current password or the recovery key: a
+reset without either starts a new, empty mailbox (and deletes the unreadable old one), and only
+when asked to explicitly.
+"""
+
+from __future__ import annotations
+
+import secrets as pysecrets
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+from sealmail.config.models import Alias, AliasCredential, now
+from sealmail.crypto import keys
+from sealmail.crypto.passwords import generate_password, hash_password, verify_password
+from sealmail.errors import InvalidInput, NotFound, SealmailError
+from sealmail.services.aliases import get_alias
+from sealmail.store.mailstore import MailStore
+
+if TYPE_CHECKING:
+    from sealmail.config.base import ConfigStore
+    from sealmail.settings import Settings
+
+
+class AuthenticationFailed(SealmailError):
+    """Wrong address or password. Deliberately says nothing about which."""
+
+    def __init__(self) -> None:
+        super().__init__("authentication failed")
+
+
+@dataclass(frozen=True, slots=True)
+class Unlocked:
+    """A signed-in alias with its keys unwrapped (process memory only)."""
+
+    alias: Alias
+    credential: AliasCredential
+    secrets: keys.MailboxSecrets
+
+    @property
+    def mailbox_id(self) -> str:
+        assert self.credential.mailbox_id is not None
+        return self.credential.mailbox_id
+
+
+def kdf_params(settings: Settings) -> keys.KdfParams:
+    return keys.KdfParams(settings.argon2_time_cost, settings.argon2_memory_kib, settings.argon2_parallelism)
+
+
+def quota_of(alias: Alias, settings: Settings) -> int:
+    return alias.quota if alias.quota is not None else settings.default_quota
+
+
+def _with_password_wrap(credential: AliasCredential, wrapped: keys.WrappedKeys) -> AliasCredential:
+    return replace(
+        credential,
+        key_salt=wrapped.salt,
+        key_kdf=wrapped.kdf,
+        key_mailbox=wrapped.mailbox_key,
+        key_private=wrapped.private_key,
+    )
+
+
+def _password_wrap(credential: AliasCredential) -> keys.WrappedKeys:
+    assert credential.key_salt
+    assert credential.key_kdf
+    assert credential.key_mailbox
+    assert credential.key_private
+    return keys.WrappedKeys(credential.key_salt, credential.key_kdf, credential.key_mailbox, credential.key_private)
+
+
+def _new_mailbox(store: ConfigStore, settings: Settings, alias: Alias, password: str, verifier: str) -> AliasCredential:
+    """Fresh keys, a new empty mailbox file, the keys wrapped with ``password``."""
+    found, public = keys.new_secrets()
+    mailbox_id = pysecrets.token_hex(12)
+    MailStore(settings.data_dir).create(mailbox_id, found.mailbox_key)
+    wrapped = keys.wrap_with_password(found, password, alias.id, kdf_params(settings))
+    credential = _with_password_wrap(
+        AliasCredential(alias_id=alias.id, password_hash=verifier, mailbox_id=mailbox_id, public_key=public), wrapped
+    )
+    store.set_credential(credential)
+    return credential
+
+
+def set_password(
+    store: ConfigStore,
+    settings: Settings,
+    address: str,
+    *,
+    old_password: str | None = None,
+    recovery_key: str | None = None,
+    reset_mailbox: bool = False,
+    new_password: str | None = None,
+) -> str:
+    """Give an alias a new (generated) password and return it; it is shown once.
+
+    For an alias whose mailbox already has keys, those keys are re-wrapped: that needs the current
+    password or the recovery key. ``reset_mailbox`` instead deletes the old mailbox (unreadable
+    without them) and starts an empty one.
+    """
+    alias = get_alias(store, address)
+    if alias.kind != "exact":
+        raise InvalidInput("only a named alias can sign in; catch-all and regex aliases have no password")
+    password = new_password or generate_password()
+    verifier = hash_password(settings, password)
+    current = store.get_credential(alias.id)
+    if current is not None and current.has_keys:
+        if old_password is not None:
+            found = _unwrap_password(current, old_password, alias.id)
+        elif recovery_key is not None:
+            found = _unwrap_recovery(current, recovery_key, alias.id)
+        elif reset_mailbox:
+            assert current.mailbox_id is not None
+            MailStore(settings.data_dir).delete(current.mailbox_id)
+            store.set_credential(AliasCredential(alias_id=alias.id, password_hash=verifier))
+            if alias.storage:
+                _new_mailbox(store, settings, alias, password, verifier)
+            return password
+        else:
+            raise InvalidInput(
+                f"{address} has an encrypted mailbox: its keys can only be re-wrapped with the current password "
+                "or the recovery key; resetting instead deletes the mailbox and starts an empty one"
+            )
+        wrapped = keys.wrap_with_password(found, password, alias.id, kdf_params(settings))
+        store.set_credential(_with_password_wrap(replace(current, password_hash=verifier, updated_at=now()), wrapped))
+        return password
+    if alias.storage:
+        _new_mailbox(store, settings, alias, password, verifier)
+    else:
+        store.set_credential(AliasCredential(alias_id=alias.id, password_hash=verifier))
+    return password
+
+
+def _unwrap_password(credential: AliasCredential, password: str, alias_id: str) -> keys.MailboxSecrets:
+    try:
+        return keys.unwrap_with_password(_password_wrap(credential), password, alias_id)
+    except keys.WrongPassword:
+        raise AuthenticationFailed() from None
+
+
+def _unwrap_recovery(credential: AliasCredential, recovery_key: str, alias_id: str) -> keys.MailboxSecrets:
+    if not (credential.recovery_salt and credential.recovery_mailbox and credential.recovery_private):
+        raise InvalidInput("this alias has no recovery key")
+    wrapped = keys.WrappedKeys(
+        credential.recovery_salt, "recovery", credential.recovery_mailbox, credential.recovery_private
+    )
+    try:
+        return keys.unwrap_with_recovery_key(wrapped, recovery_key, alias_id)
+    except keys.WrongPassword:
+        raise AuthenticationFailed() from None
+
+
+def add_recovery_key(store: ConfigStore, settings: Settings, address: str, password: str) -> str:
+    """Wrap the mailbox keys a second time with a new recovery key and return it (shown once)."""
+    unlocked = unlock(store, settings, address, password)
+    recovery = keys.new_recovery_key()
+    wrapped = keys.wrap_with_recovery_key(unlocked.secrets, recovery, unlocked.alias.id)
+    store.set_credential(
+        replace(
+            unlocked.credential,
+            recovery_salt=wrapped.salt,
+            recovery_mailbox=wrapped.mailbox_key,
+            recovery_private=wrapped.private_key,
+            updated_at=now(),
+        )
+    )
+    return recovery
+
+
+_DUMMY_SALT = b"\x00" * keys.SALT_BYTES
+
+
+def _find(store: ConfigStore, address: str) -> tuple[Alias, AliasCredential] | None:
+    try:
+        alias = get_alias(store, address)
+    except (InvalidInput, NotFound):
+        return None
+    if alias.kind != "exact" or not alias.enabled:
+        return None
+    credential = store.get_credential(alias.id)
+    return (alias, credential) if credential is not None else None
+
+
+def verify(store: ConfigStore, settings: Settings, address: str, password: str) -> Alias:
+    """Check a password without unwrapping keys (SMTP submission). Raises ``AuthenticationFailed``."""
+    found = _find(store, address)
+    if found is None:
+        keys.derive_kek(password, _DUMMY_SALT, kdf_params(settings))  # same cost as a real check
+        raise AuthenticationFailed()
+    alias, credential = found
+    if not verify_password(settings, credential.password_hash, password):
+        raise AuthenticationFailed()
+    return alias
+
+
+def unlock(store: ConfigStore, settings: Settings, address: str, password: str) -> Unlocked:
+    """Sign in to a mailbox: one Argon2id derivation, then the keys unwrap (or the password is wrong).
+
+    An alias given storage after its password was set gets its keys now, from this password.
+    """
+    found = _find(store, address)
+    if found is None or not found[0].storage:
+        keys.derive_kek(password, _DUMMY_SALT, kdf_params(settings))
+        raise AuthenticationFailed()
+    alias, credential = found
+    if not credential.has_keys:
+        if not verify_password(settings, credential.password_hash, password):
+            raise AuthenticationFailed()
+        credential = _new_mailbox(store, settings, alias, password, credential.password_hash)
+    return Unlocked(alias, credential, _unwrap_password(credential, password, alias.id))

@@ -1,0 +1,48 @@
+"""Signing in to a mailbox from a protocol server (IMAP, POP3, DAV, web).
+
+One Argon2id derivation off the event loop unwraps the keys; the shared mailbox handle is opened
+with them and its sealed spool drained. The keys live in the session's memory only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from sealmail.services import credentials
+
+if TYPE_CHECKING:
+    from sealmail.config.base import ConfigStore
+    from sealmail.settings import Settings
+    from sealmail.store.mailstore import AsyncMailbox, MailStore
+
+
+@dataclass
+class MailboxSession:
+    unlocked: credentials.Unlocked
+    mailbox: AsyncMailbox
+    _config: ConfigStore
+
+    @property
+    def address(self) -> str:
+        return f"{self.unlocked.alias.name}@{self.unlocked.alias.domain}"
+
+    async def close(self) -> None:
+        """Record the mailbox's size for the MX's quota checks, then let go of the handle."""
+        try:
+            usage = await self.mailbox.usage()
+            await asyncio.to_thread(self._config.record_usage, self.unlocked.alias.id, usage)
+        finally:
+            await self.mailbox.release()
+
+
+async def sign_in(
+    config: ConfigStore, settings: Settings, mailstore: MailStore, address: str, password: str
+) -> MailboxSession:
+    """Raises ``AuthenticationFailed`` (the same for unknown address and wrong password)."""
+    unlocked = await asyncio.to_thread(credentials.unlock, config, settings, address, password)
+    handle = await mailstore.open(
+        unlocked.mailbox_id, unlocked.secrets, quota=credentials.quota_of(unlocked.alias, settings)
+    )
+    return MailboxSession(unlocked, handle, config)

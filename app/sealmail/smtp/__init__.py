@@ -1,0 +1,1 @@
+"""SMTP: the inbound MX, submission, and what they share."""

@@ -1,0 +1,413 @@
+"""The outbound delivery worker (in ``sealmail serve jobs``): queued copies to their destinations.
+
+Per recipient domain: MX lookup (RFC 5321 §5.1; a null MX refuses mail, RFC 7505), falling back to
+the domain's own A/AAAA; port 25 (a setting, so tests can use another); opportunistic STARTTLS;
+MTA-STS (RFC 8461) — under ``enforce`` only MX hosts the policy names, and only with a valid
+certificate. Local domains skip the network and go through the MX's own delivery.
+
+Temporary failures (4xx, timeouts, refused connections) are retried with exponential backoff up to
+``smtp_max_age`` and survive restarts (the queue is durable); permanent failures and expiry send a
+DSN to the sender. Every attempt is in the delivery log. A message that needs SMTPUTF8 is never
+sent to a server without it: it bounces with 5.6.7 (RFC 6531 §3.5) instead of being mangled.
+When every attempt times out, the log says in plain words that outbound port 25 is probably
+blocked by the hosting provider.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import ssl
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+import aiosmtplib
+
+from sealmail.addresses import parse_mailbox
+from sealmail.config.models import LogEntry
+from sealmail.errors import InvalidInput
+from sealmail.queue.store import Job, JobQueue, NewJob
+from sealmail.services.resolve import resolve
+from sealmail.smtp.dsn import RecipientStatus, build_dsn
+from sealmail.smtp.inbound import InboundDelivery, Target
+from sealmail.smtp.mtasts import MtaStsCache, StsPolicy
+
+if TYPE_CHECKING:
+    from sealmail.appcontext import AppContext
+
+log = logging.getLogger("sealmail.delivery")
+PORT_25_HINT = (
+    "every connection to port 25 timed out: your hosting provider probably blocks outbound port 25; "
+    "ask them to open it (many do on request) or use a provider that allows mail servers"
+)
+
+
+class MxResolver(Protocol):
+    async def mx_hosts(self, domain: str) -> list[str] | None:
+        """Exchange host names by preference; [] for a null MX; None when the domain has no MX."""
+
+    async def host_addresses(self, host: str) -> list[str]:
+        """IPv4 and IPv6 addresses of a host (empty when it has none)."""
+
+    async def txt_records(self, name: str) -> list[str]:
+        """TXT strings at a name, each record's strings joined (empty when none)."""
+
+
+@dataclass
+class AttemptResult:
+    kind: str  # delivered, temporary, permanent
+    reply: str
+    mx: str | None = None
+    tls: bool = False
+    status: str = "4.0.0"
+
+
+def _enhanced(reply: str, default: str) -> str:
+    parts = reply.split()
+    if len(parts) > 1 and parts[1].count(".") == 2 and parts[1][0] in "245":
+        return parts[1]
+    return default
+
+
+class DeliveryWorker:
+    def __init__(
+        self,
+        app: AppContext,
+        queue: JobQueue,
+        resolver: MxResolver,
+        inbound: InboundDelivery,
+        *,
+        concurrency: int = 16,
+        per_domain: int = 4,
+    ) -> None:
+        self.app = app
+        self.settings = app.settings
+        self.queue = queue
+        self.resolver = resolver
+        self.inbound = inbound
+        self.concurrency = concurrency
+        self._per_domain: defaultdict[str, asyncio.Semaphore] = defaultdict(lambda: asyncio.Semaphore(per_domain))
+        self.sts = MtaStsCache(app, resolver)
+        self._tls = ssl.create_default_context(
+            cafile=str(self.settings.smtp_ca_file) if self.settings.smtp_ca_file else None
+        )
+
+    async def close(self) -> None:
+        await self.sts.close()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        running: set[asyncio.Task[None]] = set()
+        while not stop.is_set():
+            room = self.concurrency - len(running)
+            jobs = await asyncio.to_thread(self.queue.claim, "smtp", room, 600.0) if room > 0 else []
+            for job in jobs:
+                task = asyncio.create_task(self.attempt(job))
+                running.add(task)
+                task.add_done_callback(running.discard)
+            if jobs:
+                continue
+            due = await asyncio.to_thread(self.queue.next_due, "smtp")
+            wait = 1.0 if due is None else min(1.0, max(0.05, due - time.time()))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), wait)
+        if running:
+            await asyncio.wait(running, timeout=30)
+
+    # ---- one attempt ----------------------------------------------------------------------------
+    async def attempt(self, job: Job) -> None:
+        rcpt = job.meta["rcpt_to"]
+        try:
+            domain = parse_mailbox(rcpt, fold_case=False).domain.ascii
+        except InvalidInput:
+            await self._finish(job, AttemptResult("permanent", f"invalid recipient address {rcpt!r}", status="5.1.3"))
+            return
+        hosted = await self.app.config_call(self.app.config.find_domain, domain)
+        if hosted is not None:
+            result = await self._deliver_locally(job, rcpt)
+        else:
+            async with self._per_domain[domain]:
+                result = await self._deliver_remote(job, domain)
+        await self._finish(job, result)
+
+    async def _deliver_locally(self, job: Job, rcpt: str) -> AttemptResult:
+        """A hosted domain: the MX's own logic, no network hop."""
+        try:
+            resolution = await self.app.config_call(resolve, self.app.config, rcpt)
+        except InvalidInput:
+            return AttemptResult("permanent", "553 5.1.3 Bad recipient address syntax", status="5.1.3")
+        alias = resolution.alias
+        if alias is None:
+            return AttemptResult("permanent", "550 5.1.1 No such user here", mx="local", status="5.1.1")
+        if not alias.enabled and alias.disabled_reply != "drop":
+            if alias.disabled_reply == "defer":
+                return AttemptResult("temporary", "450 4.2.1 Mailbox disabled", mx="local", status="4.2.1")
+            return AttemptResult("permanent", "550 5.2.1 Mailbox disabled", mx="local", status="5.2.1")
+        target = Target(rcpt, alias, drop=not alias.enabled)
+        outcome = await self.inbound.deliver(
+            job.payload,
+            mail_from=job.meta.get("mail_from", ""),
+            targets=[target],
+            original=job.payload + job.id.encode(),
+        )
+        if outcome.ok:
+            return AttemptResult("delivered", "250 2.0.0 delivered locally", mx="local", status="2.0.0")
+        return AttemptResult("temporary", "451 4.3.0 local delivery failed", mx="local", status="4.3.0")
+
+    async def _deliver_remote(self, job: Job, domain: str) -> AttemptResult:
+        try:
+            hosts = await self.resolver.mx_hosts(domain)
+        except Exception as exc:  # a DNS failure is temporary
+            return AttemptResult("temporary", f"DNS lookup of {domain} failed: {exc}", status="4.4.3")
+        if hosts == []:
+            return AttemptResult("permanent", f"{domain} does not accept mail (null MX, RFC 7505)", status="5.1.10")
+        if hosts is None:
+            hosts = [domain]  # RFC 5321 §5.1: no MX, the domain itself is the implicit MX
+        policy = await self.sts.policy(domain)
+        results: list[AttemptResult] = []
+        for host in hosts:
+            if policy is not None and policy.mode == "enforce" and not policy.matches(host):
+                results.append(
+                    AttemptResult("temporary", f"MTA-STS: {host} is not in {domain}'s policy", mx=host, status="4.7.5")
+                )
+                continue
+            addresses = await self._addresses(host)
+            if not addresses:
+                results.append(AttemptResult("temporary", f"{host} has no address", mx=host, status="4.4.4"))
+                continue
+            for address in addresses:
+                result = await self._try_host(job, host, address, policy)
+                if result.kind in ("delivered", "permanent"):
+                    return result
+                results.append(result)
+                if result.reply.startswith("4"):  # the host answered: trying its other addresses will not help
+                    break
+        if not results:
+            return AttemptResult("temporary", f"no usable MX host for {domain}", status="4.4.4")
+        if all("timed out" in r.reply for r in results):
+            return AttemptResult("temporary", PORT_25_HINT, mx=results[-1].mx, status="4.4.1")
+        return results[-1]
+
+    async def _addresses(self, host: str) -> list[str]:
+        try:
+            return await self.resolver.host_addresses(host)
+        except Exception:
+            return []
+
+    async def _try_host(  # noqa: PLR0911 - one return per outcome of an SMTP session
+        self, job: Job, host: str, address: str, policy: StsPolicy | None
+    ) -> AttemptResult:
+        enforce = policy is not None and policy.mode == "enforce"
+        client = aiosmtplib.SMTP(
+            hostname=address,
+            port=self.settings.smtp_relay_port,
+            local_hostname=self.settings.mail_hostname,
+            timeout=self.settings.smtp_timeout,
+            start_tls=False,
+            validate_certs=enforce,
+        )
+        tls = False
+        try:
+            await client.connect()
+            await client.ehlo()
+            if client.supports_extension("starttls"):
+                context = self._tls if enforce else _opportunistic_context()
+                try:
+                    await client.starttls(server_hostname=host, tls_context=context, validate_certs=enforce)
+                    tls = True
+                    await client.ehlo()
+                except (aiosmtplib.SMTPException, ssl.SSLError, OSError) as exc:
+                    if enforce:
+                        return AttemptResult(
+                            "temporary", f"MTA-STS: no valid TLS at {host}: {exc}", host, False, "4.7.5"
+                        )
+                    raise
+            elif enforce:
+                return AttemptResult("temporary", f"MTA-STS: {host} offers no STARTTLS", host, False, "4.7.5")
+            return await self._transaction(client, job, host, tls)
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            refused = exc.recipients[0]
+            reply = f"{refused.code} {refused.message}"
+            kind = "permanent" if refused.code >= 500 else "temporary"
+            return AttemptResult(kind, reply, host, tls, _enhanced(reply, f"{str(refused.code)[0]}.0.0"))
+        except aiosmtplib.SMTPResponseException as exc:
+            reply = f"{exc.code} {exc.message}"
+            kind = "permanent" if exc.code >= 500 else "temporary"
+            return AttemptResult(kind, reply, host, tls, _enhanced(reply, f"{str(exc.code)[0]}.0.0"))
+        except (aiosmtplib.SMTPTimeoutError, TimeoutError):
+            return AttemptResult("temporary", f"connection to {host} [{address}] timed out", host, tls, "4.4.1")
+        except (aiosmtplib.SMTPException, OSError, ssl.SSLError) as exc:
+            return AttemptResult("temporary", f"{host} [{address}]: {exc}", host, tls, "4.4.1")
+        finally:
+            with contextlib.suppress(Exception):
+                await client.quit()
+            client.close()
+
+    async def _transaction(self, client: aiosmtplib.SMTP, job: Job, host: str, tls: bool) -> AttemptResult:
+        meta = job.meta
+        mail_from = meta.get("mail_from", "")
+        rcpt = meta["rcpt_to"]
+        needs_utf8 = bool(meta.get("smtputf8")) or not (mail_from.isascii() and rcpt.isascii())
+        mail_options: list[str] = []
+        rcpt_options: list[str] = []
+        if needs_utf8:
+            if not client.supports_extension("smtputf8"):
+                # RFC 6531 §3.5: no downgrade; the sender gets a bounce that says why.
+                return AttemptResult(
+                    "permanent", f"{host} does not support SMTPUTF8, which this message needs", host, tls, "5.6.7"
+                )
+            mail_options.append("SMTPUTF8")
+        if client.supports_extension("8bitmime"):
+            mail_options.append("BODY=8BITMIME")
+        dsn = meta.get("dsn") or {}
+        if client.supports_extension("dsn"):
+            if dsn.get("ret"):
+                mail_options.append(f"RET={dsn['ret']}")
+            if dsn.get("envid"):
+                mail_options.append(f"ENVID={dsn['envid']}")
+            if dsn.get("notify"):
+                rcpt_options.append(f"NOTIFY={dsn['notify']}")
+            if dsn.get("orcpt"):
+                rcpt_options.append(f"ORCPT={dsn['orcpt']}")
+        if client.supports_extension("size"):
+            mail_options.append(f"SIZE={len(job.payload)}")
+        errors, reply = await client.sendmail(
+            mail_from,
+            [_envelope_address(rcpt, needs_utf8)],
+            job.payload,
+            mail_options=mail_options,
+            rcpt_options=rcpt_options,
+        )
+        if errors:
+            response = next(iter(errors.values()))
+            text = f"{response.code} {response.message}"
+            kind = "permanent" if response.code >= 500 else "temporary"
+            return AttemptResult(kind, text, host, tls, _enhanced(text, f"{str(response.code)[0]}.0.0"))
+        return AttemptResult("delivered", reply, host, tls, "2.0.0")
+
+    # ---- bookkeeping ----------------------------------------------------------------------------
+    async def _finish(self, job: Job, result: AttemptResult) -> None:
+        meta = job.meta
+        rcpt = meta["rcpt_to"]
+        sender = meta.get("alias") or meta.get("mail_from") or ""
+        domain = sender.rsplit("@", 1)[-1] if "@" in sender else None
+        where = f"via {result.mx}" if result.mx else ""
+        tls = " with TLS" if result.tls else ""
+        if result.kind == "delivered":
+            await asyncio.to_thread(self.queue.done, job.id)
+            await self._log(
+                LogEntry(
+                    "delivery",
+                    "jobs",
+                    "delivered",
+                    domain,
+                    sender,
+                    None,
+                    result.mx,
+                    f"to {rcpt} {where}{tls}: {result.reply}",
+                )
+            )
+            if "SUCCESS" in (meta.get("dsn") or {}).get("notify", "") and result.mx == "local":
+                await self._notify(
+                    job, [RecipientStatus(rcpt, "delivered", "2.0.0", None, None, (meta.get("dsn") or {}).get("orcpt"))]
+                )
+            return
+        age = time.time() - job.created_at
+        if result.kind == "temporary" and age < self.settings.smtp_max_age:
+            delay = min(self.settings.smtp_max_backoff, self.settings.smtp_retry_base * 2 ** (job.attempts - 1))
+            delay *= random.uniform(0.9, 1.1)  # noqa: S311 - jitter, not security
+            await asyncio.to_thread(self.queue.retry, job.id, result.reply, delay)
+            await self._log(
+                LogEntry(
+                    "delivery",
+                    "jobs",
+                    "deferred",
+                    domain,
+                    sender,
+                    None,
+                    result.mx,
+                    f"to {rcpt} {where}{tls}: {result.reply}; next try in {delay:.0f} s",
+                )
+            )
+            return
+        if result.kind == "temporary":  # expired
+            result = AttemptResult(
+                "permanent", f"gave up after {age / 86400:.1f} days: {result.reply}", result.mx, result.tls, "4.4.7"
+            )
+        await asyncio.to_thread(self.queue.fail, job.id, result.reply)
+        await self._log(
+            LogEntry(
+                "delivery",
+                "jobs",
+                "bounced",
+                domain,
+                sender,
+                None,
+                result.mx,
+                f"to {rcpt} {where}{tls}: {result.reply}",
+            )
+        )
+        notify = (meta.get("dsn") or {}).get("notify", "")
+        if "NEVER" not in notify:
+            status = result.status if result.status[0] in "45" else "5.0.0"
+            if status.startswith("4"):
+                status = "5" + status[1:]  # expired: a permanent failure now (RFC 3463 X.4.7)
+            await self._notify(
+                job,
+                [
+                    RecipientStatus(
+                        rcpt,
+                        "failed",
+                        status,
+                        None if result.mx == "local" else result.mx,
+                        result.reply,
+                        (meta.get("dsn") or {}).get("orcpt"),
+                    )
+                ],
+            )
+
+    async def _notify(self, job: Job, statuses: list[RecipientStatus]) -> None:
+        """Queue a DSN to the envelope sender, from the null sender (never for a bounce itself)."""
+        sender = job.meta.get("mail_from", "")
+        if not sender or sender == "<>":
+            return
+        reporting = self.settings.mail_hostname
+        postmaster_domain = self.settings.domain or reporting
+        dsn = build_dsn(
+            reporting_mta=reporting,
+            postmaster=f"postmaster@{postmaster_domain}",
+            to=sender,
+            original=job.payload,
+            recipients=statuses,
+            envid=(job.meta.get("dsn") or {}).get("envid"),
+            ret=(job.meta.get("dsn") or {}).get("ret"),
+        )
+        meta = {"origin": "dsn", "mail_from": "", "rcpt_to": sender, "smtputf8": not sender.isascii()}
+        await asyncio.to_thread(self.queue.add_many, [NewJob("smtp", meta, dsn)])
+
+    async def _log(self, entry: LogEntry) -> None:
+        try:
+            await self.app.config_call(self.app.config.append_log, entry)
+        except Exception:
+            log.warning("could not write the delivery log", exc_info=True)
+
+
+def _envelope_address(address: str, utf8: bool) -> str:
+    """The recipient as the envelope carries it: with SMTPUTF8 as given, else its domain in A-labels."""
+    if utf8:
+        return address
+    try:
+        return parse_mailbox(address, fold_case=False).ascii_domain_text
+    except InvalidInput:
+        return address
+
+
+def _opportunistic_context() -> ssl.SSLContext:
+    """RFC 3207 opportunistic TLS: encrypt with any certificate rather than send in clear."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context

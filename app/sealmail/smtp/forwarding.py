@@ -1,0 +1,60 @@
+"""What a forwarded copy gets before it leaves: an SRS envelope sender and an ARC seal.
+
+SRS keeps SPF passing at the destination (the copy now comes from the forwarding domain); the ARC
+set (RFC 8617) records the authentication results we saw, signed with the forwarding domain's
+DKIM key, so the destination can still trust DMARC results that forwarding would otherwise break.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import dkim
+
+from sealmail.addresses import normalize_domain
+from sealmail.keyfiles import secret_file
+from sealmail.mailauth.srs import Srs
+from sealmail.services.dkim import domain_keys
+
+if TYPE_CHECKING:
+    from sealmail.settings import Settings
+
+ARC_HEADERS = [b"from", b"to", b"cc", b"subject", b"date", b"message-id", b"mime-version", b"content-type"]
+
+
+def load_srs(settings: Settings) -> Srs:
+    secret = (
+        settings.srs_secret.get_secret_value().encode()
+        if settings.srs_secret
+        else secret_file(settings.data_dir / "srs.key")
+    )
+    return Srs(secret)
+
+
+def arc_seal(settings: Settings, domain: str, message: bytes) -> bytes:
+    """Prepend an ARC set signed by ``domain``'s RSA key (the message unchanged when it has none)."""
+    rsa = next((k for k in domain_keys(settings, domain) if k.algorithm == "rsa" and k.path.exists()), None)
+    if rsa is None:
+        return message
+    try:
+        headers = dkim.arc_sign(
+            message,
+            rsa.selector.encode(),
+            rsa.domain.encode(),
+            rsa.private_pem(),
+            settings.auth_id.encode(),
+            include_headers=ARC_HEADERS,
+        )
+    except dkim.DKIMException:
+        return message  # e.g. no Authentication-Results of ours to seal: forward it as it is
+    return b"".join(headers) + message
+
+
+class ForwardRewriter:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.srs = load_srs(settings)
+
+    def __call__(self, message: bytes, mail_from: str, alias_address: str) -> tuple[bytes, str]:
+        domain = normalize_domain(alias_address.rpartition("@")[2]).ascii
+        return arc_seal(self.settings, domain, message), self.srs.forward(mail_from, domain)

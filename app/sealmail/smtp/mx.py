@@ -1,0 +1,330 @@
+"""The inbound MX: ``sealmail serve mx``.
+
+Recipients are checked at RCPT time, never after DATA (RFC 5321 §3.3): unknown local part
+``550 5.1.1``, a domain we do not host ``550 5.7.1`` (never an open relay), a disabled alias its
+configured reply, a full mailbox ``552 5.2.2``. After DATA the sender is authenticated (SPF, DKIM,
+DMARC, ARC, recorded in one Authentication-Results header), then every action of every recipient
+alias is made durable before the ``250``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+from sealmail.appcontext import AppContext
+from sealmail.config.models import Alias
+from sealmail.errors import InvalidInput
+from sealmail.mailauth.srs import InvalidSrs, is_srs
+from sealmail.net.tls import ServerTLS
+from sealmail.queue.store import JobQueue, load_queue_key
+from sealmail.services.credentials import quota_of
+from sealmail.services.resolve import resolve
+from sealmail.smtp.forwarding import ForwardRewriter, load_srs
+from sealmail.smtp.inbound import InboundDelivery, Target
+from sealmail.smtp.protocol import ConnectionBook, SealmailSMTP
+
+if TYPE_CHECKING:
+    from aiosmtpd.smtp import SMTP, Envelope, Session
+
+    from sealmail.settings import Settings
+
+log = logging.getLogger("sealmail.mx")
+_MESSAGE_ID = re.compile(rb"^Message-ID:\s*(<[^>\r\n]{1,250}>)", re.IGNORECASE | re.MULTILINE)
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """What sender authentication concluded about one message."""
+
+    header: str  # the Authentication-Results field (name and value), without CRLF
+    reject: str | None = None  # an SMTP reply when policy says refuse (DMARC p=reject)
+    junk: bool = False  # deliver to Junk (DMARC p=quarantine, or reject downgraded by settings)
+    strip: bytes | None = None  # the message with forged Authentication-Results removed, when changed
+
+
+class SenderChecks(Protocol):
+    async def check(self, *, peer_ip: str, helo: str, mail_from: str, message: bytes) -> Verdict: ...
+
+
+class NoSenderChecks:
+    """Records that nothing was checked (tests of the SMTP layer alone)."""
+
+    def __init__(self, authserv_id: str) -> None:
+        self.authserv_id = authserv_id
+
+    async def check(self, *, peer_ip: str, helo: str, mail_from: str, message: bytes) -> Verdict:
+        return Verdict(header=f"Authentication-Results: {self.authserv_id}; none")
+
+
+def _message_id(raw: bytes) -> str | None:
+    head = raw[:65536]
+    end = head.find(b"\r\n\r\n")
+    match = _MESSAGE_ID.search(head if end < 0 else head[:end])
+    return match.group(1).decode("utf-8", "replace") if match else None
+
+
+class MxHandler:
+    def __init__(self, app: AppContext, inbound: InboundDelivery, checks: SenderChecks) -> None:
+        self.app = app
+        self.settings = app.settings
+        self.inbound = inbound
+        self.checks = checks
+        self.srs = load_srs(app.settings)
+
+    async def handle_EHLO(  # noqa: N802 - aiosmtpd's hook name
+        self, server: SMTP, session: Session, envelope: Envelope, hostname: str, responses: list[str]
+    ) -> list[str]:
+        session.host_name = hostname
+        # aiosmtpd handles pipelined commands in order; say so (RFC 2920), and that replies carry
+        # enhanced status codes (RFC 2034).
+        return [*responses[:-1], "250-PIPELINING", "250-ENHANCEDSTATUSCODES", responses[-1]]
+
+    async def handle_MAIL(  # noqa: N802 - aiosmtpd's hook name
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, mail_options: list[str]
+    ) -> str:
+        if address not in ("", "<>"):
+            from sealmail.addresses import parse_mailbox
+
+            try:
+                parse_mailbox(address, fold_case=False)
+            except InvalidInput:
+                return "553 5.1.7 Bad sender address syntax"
+        envelope.mail_from = address  # aiosmtpd spells the null reverse-path "<>" (and needs it non-empty)
+        envelope.mail_options.extend(mail_options)
+        envelope.sealmail_targets = []  # type: ignore[attr-defined]
+        envelope.sealmail_size = _declared_size(mail_options)  # type: ignore[attr-defined]
+        return "250 2.1.0 Sender ok"
+
+    async def handle_RCPT(  # noqa: N802, PLR0911 - aiosmtpd's hook name; one reply per RFC case
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
+    ) -> str:
+        if rcpt_options:
+            return "555 5.5.4 RCPT TO parameters not recognized"
+        targets: list[Target] = getattr(envelope, "sealmail_targets", [])
+        if len(envelope.rcpt_tos) >= self.settings.mx_max_recipients:
+            return "452 4.5.3 Too many recipients"  # RFC 5321 §4.5.3.1.10
+        try:
+            result = await self.app.config_call(resolve, self.app.config, address)
+        except InvalidInput:
+            return "553 5.1.3 Bad recipient address syntax"
+        if not result.hosted:
+            return "550 5.7.1 Relaying denied: this server does not host that domain"
+        alias = result.alias
+        if is_srs(result.mailbox.local):
+            # A bounce of mail we forwarded: back to its original sender, if the address is ours and fresh.
+            try:
+                original = self.srs.reverse(address)
+            except InvalidSrs:
+                return "550 5.1.1 Invalid or expired SRS address"
+            alias = Alias(
+                domain=result.mailbox.domain.ascii, kind="exact", name=result.mailbox.local, recipients=[original]
+            )
+            envelope.rcpt_tos.append(address)
+            targets.append(Target(address, alias))
+            return "250 2.1.5 Recipient ok"
+        if alias is None:
+            return "550 5.1.1 No such user here"
+        if not alias.enabled:
+            return self._disabled(envelope, targets, address, alias)
+        if alias.storage:
+            reply = await self._check_mailbox(alias, getattr(envelope, "sealmail_size", 0))
+            if reply is not None:
+                return reply
+        if not alias.storage and not alias.recipients:
+            return "550 5.1.1 No such user here"
+        envelope.rcpt_tos.append(address)
+        targets.append(Target(address, alias))
+        return "250 2.1.5 Recipient ok"
+
+    @staticmethod
+    def _disabled(envelope: Envelope, targets: list[Target], address: str, alias: Alias) -> str:
+        """A disabled alias answers as configured: defer (4xx), reject (5xx), or accept and drop."""
+        if alias.disabled_reply == "defer":
+            return "450 4.2.1 Mailbox disabled, try again later"
+        if alias.disabled_reply == "reject":
+            return "550 5.2.1 Mailbox disabled, not accepting messages"
+        envelope.rcpt_tos.append(address)
+        targets.append(Target(address, alias, drop=True))
+        return "250 2.1.5 Recipient ok"
+
+    def _srs_bounce(self, envelope: Envelope, targets: list[Target], address: str, domain: str, local: str) -> str:
+        """A bounce of mail we forwarded goes back to its original sender, if the address is ours and fresh."""
+        try:
+            original = self.srs.reverse(address)
+        except InvalidSrs:
+            return "550 5.1.1 Invalid or expired SRS address"
+        envelope.rcpt_tos.append(address)
+        targets.append(Target(address, Alias(domain=domain, kind="exact", name=local, recipients=[original])))
+        return "250 2.1.5 Recipient ok"
+
+    async def _check_mailbox(self, alias: Any, declared_size: int) -> str | None:
+        credential = await self.app.config_call(self.app.config.get_credential, alias.id)
+        if credential is None or not credential.has_keys:
+            # The mailbox has no keys until its password is set: mail must wait, not vanish.
+            return "450 4.2.0 Mailbox not set up yet, try again later"
+        assert credential.mailbox_id is not None
+        pending = await asyncio.to_thread(self.app.mailstore.spool(credential.mailbox_id).size)
+        used = (credential.usage_bytes or 0) + pending
+        if used + declared_size > quota_of(alias, self.settings):
+            return "552 5.2.2 Mailbox full"
+        return None
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
+        raw: bytes = envelope.original_content or b""
+        targets: list[Target] = getattr(envelope, "sealmail_targets", [])
+        message_id = _message_id(raw)
+        peer_ip = str(session.peer[0]) if session.peer else "?"
+        verdict = await self.checks.check(
+            peer_ip=peer_ip, helo=session.host_name or "", mail_from=envelope.mail_from or "", message=raw
+        )
+        if verdict.reject:
+            await self.inbound._log(
+                _log_entry("rejected", targets, message_id, peer_ip, verdict.reject)  # one line per refusal
+            )
+            return verdict.reject
+        queue_id = secrets.token_hex(6)
+        body = verdict.strip if verdict.strip is not None else raw
+        message = self._trace_headers(session, envelope, queue_id, targets) + verdict.header.encode() + b"\r\n" + body
+        outcome = await self.inbound.deliver(
+            message,
+            mail_from=envelope.mail_from or "",
+            targets=targets,
+            original=raw,
+            junk=verdict.junk,
+            message_id=message_id,
+            peer=peer_ip,
+        )
+        if not outcome.ok:
+            return "451 4.3.0 Temporary local problem, please try again"
+        log.info("accepted %s for %d recipient(s) as %s", message_id or "message", len(targets), queue_id)
+        return f"250 2.0.0 Ok: queued as {queue_id}"
+
+    def _trace_headers(self, session: Session, envelope: Envelope, queue_id: str, targets: list[Target]) -> bytes:
+        """RFC 5321 §4.4 Received: with the RFC 3848/6531 protocol type."""
+        tls = session.ssl is not None
+        utf8 = getattr(envelope, "smtp_utf8", False)
+        protocol = ("UTF8SMTP" if utf8 else "ESMTP") + ("S" if tls else "")
+        peer_ip = str(session.peer[0]) if session.peer else "unknown"
+        helo = (session.host_name or "unknown").replace("\r", "").replace("\n", "")[:200]
+        rcpt = f"\r\n\tfor <{targets[0].address}>" if len(targets) == 1 else ""
+        stamp = format_datetime(datetime.now(UTC))
+        line = (
+            f"Received: from {helo} ([{peer_ip}])\r\n\tby {self.settings.mail_hostname} (Sealmail) "
+            f"with {protocol} id {queue_id}{rcpt};\r\n\t{stamp}\r\n"
+        )
+        return line.encode("utf-8")
+
+
+def _declared_size(mail_options: list[str]) -> int:
+    for option in mail_options:
+        if option.upper().startswith("SIZE="):
+            value = option[5:]
+            return int(value) if value.isdigit() else 0
+    return 0
+
+
+def _log_entry(status: str, targets: list[Target], message_id: str | None, peer: str, detail: str) -> Any:
+    from sealmail.config.models import LogEntry
+
+    first = targets[0] if targets else None
+    return LogEntry(
+        "delivery",
+        "mx",
+        status,
+        first.alias.domain if first else None,
+        first.address if first else None,
+        message_id,
+        peer,
+        detail,
+    )
+
+
+class MxComponent:
+    """``sealmail serve mx``: aiosmtpd's protocol inside our event loop, with our limits and checks."""
+
+    def __init__(self, settings: Settings, checks: SenderChecks | None = None) -> None:
+        self.settings = settings
+        self._checks = checks
+        self.app: AppContext | None = None
+        self._server: asyncio.Server | None = None
+        self._book: ConnectionBook | None = None
+
+    async def start(self) -> dict[str, int]:
+        settings = self.settings
+        self.app = AppContext(settings)
+        queue_key = load_queue_key(
+            settings.data_dir, settings.queue_key.get_secret_value() if settings.queue_key else None
+        )
+        queue = JobQueue(settings.data_dir / "queue.sqlite", queue_key)
+        checks = self._checks or await _default_checks(settings, self.app)
+        handler = MxHandler(self.app, InboundDelivery(self.app, queue, ForwardRewriter(settings)), checks)
+        tls = ServerTLS.from_settings(settings) if settings.tls_cert_file else None
+        book = self._book = ConnectionBook(settings.mx_max_connections, settings.mx_max_connections_per_ip)
+
+        def protocol() -> SealmailSMTP:
+            return SealmailSMTP(
+                handler,
+                book=book,
+                max_errors=settings.mx_max_errors,
+                data_size_limit=settings.max_message_size,
+                enable_SMTPUTF8=True,
+                decode_data=False,
+                hostname=settings.mail_hostname,
+                ident="ESMTP Sealmail",
+                tls_context=tls.context() if tls else None,
+                require_starttls=False,  # RFC 3207 §4: a public MX must not require TLS
+                timeout=settings.mx_idle_timeout,
+                command_call_limit=settings.mx_command_limit,
+            )
+
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(protocol, settings.bind_address, settings.mx_port)
+        return {"mx": self._server.sockets[0].getsockname()[1]}
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            if self._book is not None:
+                await self._book.close_all()
+            await self._server.wait_closed()
+        if self.app is not None:
+            await self.app.close()
+
+
+class MailAuthChecks:
+    """SPF, DKIM, ARC and DMARC through the configured resolver; DMARC policy decides reject or Junk."""
+
+    def __init__(self, settings: Settings) -> None:
+        from sealmail.mailauth.dnsview import ResolverDns, parse_server
+
+        self.settings = settings
+        self.view = ResolverDns([parse_server(s) for s in settings.dns_servers], settings.dns_timeout)
+
+    async def check(self, *, peer_ip: str, helo: str, mail_from: str, message: bytes) -> Verdict:
+        from sealmail.mailauth.checks import authenticate, remove_forged_results
+
+        results = await asyncio.to_thread(
+            authenticate, self.view, ip=peer_ip, helo=helo, mail_from=mail_from, message=message
+        )
+        authserv = self.settings.auth_id
+        dmarc = results.dmarc
+        reject, junk = None, False
+        if dmarc.result == "fail" and dmarc.disposition == "reject":
+            if self.settings.dmarc_failure_action == "reject":
+                reject = f"550 5.7.1 Rejected by the DMARC policy of {dmarc.from_domain}"
+            else:
+                junk = True
+        elif dmarc.result == "fail" and dmarc.disposition == "quarantine":
+            junk = True
+        return Verdict(results.header(authserv), reject, junk, remove_forged_results(message, authserv))
+
+
+async def _default_checks(settings: Settings, app: AppContext) -> SenderChecks:
+    return MailAuthChecks(settings)

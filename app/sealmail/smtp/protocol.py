@@ -1,0 +1,180 @@
+"""aiosmtpd's SMTP protocol with what a public MX needs on top.
+
+* Enhanced status codes (RFC 2034, RFC 3463) on every reply, including aiosmtpd's own ones,
+  which carry none — except the greeting and the EHLO/HELO reply, whose text must start with the
+  server's domain (RFC 5321 §4.3.1, RFC 2034 §3).
+* Per-IP and global connection limits: over them, ``421 4.7.0`` and the slot is freed.
+* A session that makes too many errors is closed with ``421 4.7.0``.
+* An idle session is closed with ``421 4.4.2`` (RFC 5321 §4.5.3.2.7) instead of silently.
+* Oversized messages get ``552 5.3.4`` (RFC 3463: message too big for system).
+
+aiosmtpd runs inside Sealmail's own event loop (``loop.create_server``), not its threaded Controller.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, AnyStr
+
+from aiosmtpd.smtp import SMTP
+
+_HAS_ENHANCED = re.compile(r"^\d{3}[ -][245]\.\d{1,3}\.\d{1,3}(\s|$)")
+_REPLY = re.compile(r"^(\d{3})([ -])(.*)$", re.DOTALL)
+
+# Default enhanced codes for replies that do not carry one (RFC 3463 classes and subjects).
+_DEFAULT_ENHANCED = {
+    "211": "2.0.0",
+    "214": "2.0.0",
+    "220": "2.0.0",
+    "221": "2.0.0",
+    "235": "2.7.0",
+    "250": "2.0.0",
+    "251": "2.1.5",
+    "252": "2.0.0",
+    "421": "4.3.0",
+    "450": "4.2.0",
+    "451": "4.3.0",
+    "452": "4.3.1",
+    "454": "4.7.0",
+    "500": "5.5.2",
+    "501": "5.5.4",
+    "502": "5.5.1",
+    "503": "5.5.1",
+    "504": "5.5.4",
+    "530": "5.7.0",
+    "534": "5.7.9",
+    "535": "5.7.8",
+    "538": "5.7.11",
+    "550": "5.0.0",
+    "551": "5.1.6",
+    "552": "5.3.4",
+    "553": "5.1.3",
+    "554": "5.0.0",
+    "555": "5.5.4",
+}
+
+
+def with_enhanced_code(status: str) -> str:
+    """Add the default enhanced code to a reply line that lacks one (multi-line replies: each line)."""
+    if "\r\n" in status:
+        return "\r\n".join(with_enhanced_code(line) for line in status.split("\r\n"))
+    match = _REPLY.match(status)
+    if match is None or _HAS_ENHANCED.match(status):
+        return status
+    code, sep, text = match.groups()
+    enhanced = _DEFAULT_ENHANCED.get(code) or (f"{code[0]}.0.0" if code[0] in "245" else None)
+    if enhanced is None:  # 354 and other intermediate replies carry no enhanced code
+        return status
+    if text.startswith("Error: "):
+        text = text[len("Error: ") :]
+    if "too much mail data" in text.lower() or "exceeds fixed maximum message size" in text.lower():
+        text = "Message too big for system"
+    return f"{code}{sep}{enhanced} {text}"
+
+
+@dataclass
+class ConnectionBook:
+    """Open SMTP connections per peer address (shared by every listener of a component)."""
+
+    max_total: int
+    max_per_ip: int
+    per_ip: Counter[str] = field(default_factory=Counter)
+    total: int = 0
+    sessions: set[SealmailSMTP] = field(default_factory=set)
+
+    async def close_all(self, grace: float = 5.0) -> None:
+        """Stopping: close every open session's connection (asyncio's Server leaves them open)."""
+        for session in list(self.sessions):
+            if session.transport is not None:
+                session.transport.close()
+        deadline = asyncio.get_running_loop().time() + grace
+        while self.sessions and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.01)
+
+    def admit(self, ip: str) -> bool:
+        if self.total >= self.max_total or self.per_ip[ip] >= self.max_per_ip:
+            return False
+        self.total += 1
+        self.per_ip[ip] += 1
+        return True
+
+    def release(self, ip: str) -> None:
+        self.total -= 1
+        self.per_ip[ip] -= 1
+        if self.per_ip[ip] <= 0:
+            del self.per_ip[ip]
+
+
+class SealmailSMTP(SMTP):
+    def __init__(self, handler: Any, *, book: ConnectionBook, max_errors: int, **kwargs: Any) -> None:
+        super().__init__(handler, **kwargs)
+        self._book = book
+        self._max_errors = max_errors
+        self._errors = 0
+        self._admitted = False
+        self._refused = False
+        self._greeted = False
+        self._verbatim = False
+        self._peer_ip = "?"
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        peer = transport.get_extra_info("peername") or ("?", 0)
+        self._peer_ip = str(peer[0])
+        if not self._book.admit(self._peer_ip):
+            # Refuse before aiosmtpd starts a session: one line, then close (RFC 5321 §3.8).
+            self._refused = True
+            transport.write(b"421 4.7.0 Too many connections, try again later\r\n")  # type: ignore[attr-defined]
+            transport.close()
+            return
+        self._admitted = True
+        self._book.sessions.add(self)
+        super().connection_made(transport)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._refused:
+            return  # aiosmtpd never saw this connection
+        if self._admitted:
+            self._admitted = False
+            self._book.release(self._peer_ip)
+            self._book.sessions.discard(self)
+        super().connection_lost(exc)
+
+    def _timeout_cb(self) -> None:  # aiosmtpd's hook; we answer before closing
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(b"421 4.4.2 Idle timeout, closing connection\r\n")  # type: ignore[attr-defined]
+        super()._timeout_cb()
+
+    async def smtp_EHLO(self, hostname: str) -> None:  # noqa: N802 - aiosmtpd's command method
+        self._verbatim = True  # RFC 2034 §3: no enhanced codes in the EHLO response (the domain comes first)
+        try:
+            await super().smtp_EHLO(hostname)
+        finally:
+            self._verbatim = False
+
+    async def smtp_HELO(self, hostname: str) -> None:  # noqa: N802
+        self._verbatim = True
+        try:
+            await super().smtp_HELO(hostname)
+        finally:
+            self._verbatim = False
+
+    async def push(self, status: AnyStr) -> None:
+        text = status.decode("utf-8", "replace") if isinstance(status, bytes) else status
+        if not self._greeted:
+            # The greeting is "220 <domain> text" (RFC 5321 §4.3.1): the domain must come first.
+            self._greeted = True
+        elif not (self._verbatim and text.startswith("250")):
+            if text.startswith("502 5.5.1 Too many unrecognized commands"):
+                # aiosmtpd closes the connection after this one: RFC 5321 §3.8 says 421 for that.
+                text = "421 4.7.0 Too many unrecognized commands, closing connection"
+            text = with_enhanced_code(text)
+        await super().push(text)
+        if text[:1] in ("4", "5") and not text.startswith("421"):
+            self._errors += 1
+            if self._errors >= self._max_errors:
+                await super().push("421 4.7.0 Too many errors, closing connection")
+                if self.transport is not None:
+                    self.transport.close()

@@ -1,0 +1,332 @@
+"""Authenticated submission: ``sealmail serve smtp`` on 465 (implicit TLS, RFC 8314) and 587 (STARTTLS).
+
+AUTH PLAIN and LOGIN (RFC 4954) with the alias address and its password: the Argon2id check runs
+off the event loop and failures are throttled per IP and per account (``454 4.7.0`` while locked).
+The envelope sender and every ``From:`` address must be the signed-in alias (or its plus-address);
+anything else is ``553 5.7.1``. DSN parameters (RFC 3461) ride on the queue entries. Messages are
+DKIM-signed and queued, one job per recipient, fsynced before the ``250``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import secrets
+import warnings
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import format_datetime, getaddresses, make_msgid
+from typing import TYPE_CHECKING, Any
+
+from aiosmtpd.smtp import AuthResult
+
+from sealmail.addresses import parse_mailbox
+from sealmail.appcontext import AppContext
+from sealmail.config.models import Alias, LogEntry
+from sealmail.errors import InvalidInput
+from sealmail.net.tls import ServerTLS
+from sealmail.queue.store import JobQueue, NewJob, load_queue_key
+from sealmail.services import credentials
+from sealmail.smtp import dkimsign
+from sealmail.smtp.protocol import ConnectionBook, SealmailSMTP
+from sealmail.store.mime.headers import top_values
+
+if TYPE_CHECKING:
+    from aiosmtpd.smtp import SMTP, Envelope, Session
+
+    from sealmail.settings import Settings
+
+log = logging.getLogger("sealmail.smtp")
+_MAIL_DSN = re.compile(r"\s+(RET|ENVID)=(\S+)", re.IGNORECASE)
+_RCPT_DSN = re.compile(r"\s+(NOTIFY|ORCPT)=(\S+)", re.IGNORECASE)
+_NOTIFY = {"NEVER", "SUCCESS", "FAILURE", "DELAY"}
+
+
+@dataclass
+class Identity:
+    """The signed-in alias."""
+
+    alias: Alias
+    address: str  # normalised local@ascii-domain
+
+    def may_send_as(self, address: str) -> bool:
+        try:
+            mailbox = parse_mailbox(address)
+        except InvalidInput:
+            return False
+        local, domain = self.address.rsplit("@", 1)
+        return mailbox.domain.ascii == domain and mailbox.base_local == local
+
+
+@dataclass
+class DsnRequest:
+    """RFC 3461 parameters of one submission."""
+
+    ret: str | None = None  # FULL or HDRS
+    envid: str | None = None
+    recipients: dict[str, dict[str, str]] = field(default_factory=dict)  # rcpt -> {notify, orcpt}
+
+
+class SubmissionSMTP(SealmailSMTP):
+    """Takes the DSN parameters off MAIL and RCPT before aiosmtpd's own parsing, which knows none."""
+
+    async def smtp_MAIL(self, arg: str) -> None:  # noqa: N802 - aiosmtpd's command method
+        dsn = DsnRequest()
+        if arg:
+            for name, value in _MAIL_DSN.findall(arg):
+                if name.upper() == "RET":
+                    if value.upper() not in ("FULL", "HDRS"):
+                        await self.push("501 5.5.4 RET must be FULL or HDRS")
+                        return
+                    dsn.ret = value.upper()
+                else:
+                    dsn.envid = value
+            arg = _MAIL_DSN.sub("", arg)
+        self._dsn = dsn
+        await super().smtp_MAIL(arg)
+
+    async def smtp_RCPT(self, arg: str) -> None:  # noqa: N802
+        params: dict[str, str] = {}
+        if arg:
+            for name, value in _RCPT_DSN.findall(arg):
+                if name.upper() == "NOTIFY":
+                    words = {w.upper() for w in value.split(",")}
+                    if not words <= _NOTIFY or ("NEVER" in words and len(words) > 1):
+                        await self.push("501 5.5.4 NOTIFY must be NEVER or a list of SUCCESS, FAILURE, DELAY")
+                        return
+                    params["notify"] = ",".join(sorted(words))
+                else:
+                    params["orcpt"] = value
+            arg = _RCPT_DSN.sub("", arg)
+        self._rcpt_dsn = params
+        await super().smtp_RCPT(arg)
+
+
+class SubmissionHandler:
+    def __init__(self, app: AppContext, queue: JobQueue) -> None:
+        self.app = app
+        self.settings = app.settings
+        self.queue = queue
+
+    async def handle_EHLO(  # noqa: N802 - aiosmtpd's hook names
+        self, server: SMTP, session: Session, envelope: Envelope, hostname: str, responses: list[str]
+    ) -> list[str]:
+        session.host_name = hostname
+        return [*responses[:-1], "250-PIPELINING", "250-ENHANCEDSTATUSCODES", "250-DSN", responses[-1]]
+
+    # ---- authentication (RFC 4954) --------------------------------------------------------------
+    async def auth_PLAIN(self, server: SMTP, args: list[str]) -> AuthResult:  # noqa: N802
+        import base64
+
+        if len(args) == 1:
+            response = await server.challenge_auth("")
+            if not isinstance(response, bytes):
+                return AuthResult(success=False, handled=False)
+        else:
+            try:
+                response = base64.b64decode(args[1], validate=True)
+            except ValueError:
+                return AuthResult(success=False, handled=False, message="501 5.5.2 Cannot decode base64")
+        parts = response.split(b"\x00")
+        if len(parts) != 3:
+            return AuthResult(success=False, handled=False, message="501 5.5.2 Bad PLAIN response")
+        authzid, login, password = (p.decode("utf-8", "replace") for p in parts)
+        if authzid and authzid != login:
+            return AuthResult(success=False, handled=False, message="535 5.7.8 Cannot act for another user")
+        return await self._authenticate(server, login, password)
+
+    async def auth_LOGIN(self, server: SMTP, args: list[str]) -> AuthResult:  # noqa: N802
+        import base64
+
+        if len(args) == 2:
+            try:
+                login_raw: Any = base64.b64decode(args[1], validate=True)
+            except ValueError:
+                return AuthResult(success=False, handled=False, message="501 5.5.2 Cannot decode base64")
+        else:
+            login_raw = await server.challenge_auth("Username:")
+        if not isinstance(login_raw, bytes):
+            return AuthResult(success=False, handled=False)
+        password_raw = await server.challenge_auth("Password:")
+        if not isinstance(password_raw, bytes):
+            return AuthResult(success=False, handled=False)
+        return await self._authenticate(
+            server, login_raw.decode("utf-8", "replace"), password_raw.decode("utf-8", "replace")
+        )
+
+    async def _authenticate(self, server: SMTP, login: str, password: str) -> AuthResult:
+        ip = str(server.session.peer[0]) if server.session and server.session.peer else "?"
+        if not await self.app.limiter.allowed(ip, login):
+            return AuthResult(success=False, handled=False, message="454 4.7.0 Too many failed logins, try again later")
+        try:
+            alias = await asyncio.to_thread(credentials.verify, self.app.config, self.settings, login, password)
+        except credentials.AuthenticationFailed:
+            await self.app.limiter.failed(ip, login)
+            log.info("failed login", extra={"peer": ip})
+            return AuthResult(success=False, handled=False, message="535 5.7.8 Authentication credentials invalid")
+        await self.app.limiter.succeeded(ip, login)
+        identity = Identity(alias, f"{alias.name}@{alias.domain}")
+        return AuthResult(success=True, auth_data=identity)
+
+    # ---- the envelope ---------------------------------------------------------------------------
+    async def handle_MAIL(  # noqa: N802
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, mail_options: list[str]
+    ) -> str:
+        identity: Identity | None = session.auth_data if session.authenticated else None
+        if identity is None:
+            return "530 5.7.0 Authentication required"
+        if address in ("", "<>") or not identity.may_send_as(address):
+            return "553 5.7.1 Sender address not owned by the signed-in user"
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        envelope.sealmail_dsn = getattr(server, "_dsn", DsnRequest())  # type: ignore[attr-defined]
+        return "250 2.1.0 Sender ok"
+
+    async def handle_RCPT(  # noqa: N802
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
+    ) -> str:
+        if not session.authenticated:
+            return "530 5.7.0 Authentication required"
+        if len(envelope.rcpt_tos) >= self.settings.mx_max_recipients:
+            return "452 4.5.3 Too many recipients"
+        try:
+            parse_mailbox(address, fold_case=False)
+        except InvalidInput:
+            return "553 5.1.3 Bad recipient address syntax"
+        dsn: DsnRequest = getattr(envelope, "sealmail_dsn", DsnRequest())
+        dsn.recipients[address] = dict(getattr(server, "_rcpt_dsn", {}))
+        envelope.rcpt_tos.append(address)
+        return "250 2.1.5 Recipient ok"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
+        identity: Identity = session.auth_data
+        raw: bytes = envelope.original_content or b""
+        from_values = [v.decode("utf-8", "replace") for v in top_values(raw, "from")]
+        senders = [addr for value in from_values for _, addr in getaddresses([value])]
+        if not senders or any(not identity.may_send_as(addr) for addr in senders):
+            return "553 5.7.1 From: must be the signed-in user's address"
+        message = _complete_headers(raw, identity, self.settings.mail_hostname)
+        domain = identity.alias.domain
+        signed = await asyncio.to_thread(dkimsign.sign, self.settings, domain, message)
+        queue_id = secrets.token_hex(6)
+        dsn: DsnRequest = getattr(envelope, "sealmail_dsn", DsnRequest())
+        utf8 = bool(getattr(envelope, "smtp_utf8", False))
+        jobs = [
+            NewJob(
+                "smtp",
+                {
+                    "origin": "submission",
+                    "queue_id": queue_id,
+                    "mail_from": envelope.mail_from,
+                    "rcpt_to": rcpt,
+                    "alias": identity.address,
+                    "smtputf8": utf8,
+                    "dsn": {"ret": dsn.ret, "envid": dsn.envid, **dsn.recipients.get(rcpt, {})},
+                },
+                signed,
+            )
+            for rcpt in envelope.rcpt_tos
+        ]
+        try:
+            await asyncio.to_thread(self.queue.add_many, jobs)
+        except Exception as exc:
+            log.error("could not queue a submission: %s", exc)
+            return "451 4.3.0 Temporary local problem, please try again"
+        message_id = [v.decode("utf-8", "replace") for v in top_values(raw, "message-id")]
+        for rcpt in envelope.rcpt_tos:
+            await self.app.config_call(
+                self.app.config.append_log,
+                LogEntry(
+                    "delivery",
+                    "smtp",
+                    "queued",
+                    domain,
+                    identity.address,
+                    message_id[0].strip() if message_id else None,
+                    None,
+                    f"to {rcpt} as {queue_id}",
+                ),
+            )
+        return f"250 2.0.0 Ok: queued as {queue_id}"
+
+
+def _complete_headers(raw: bytes, identity: Identity, hostname: str) -> bytes:
+    """Add Date: and Message-ID: when the client left them out (RFC 6409 §8.2, §8.3)."""
+    extra = b""
+    if not top_values(raw, "date"):
+        extra += f"Date: {format_datetime(datetime.now(UTC))}\r\n".encode()
+    if not top_values(raw, "message-id"):
+        extra += f"Message-ID: {make_msgid(domain=identity.address.rsplit('@', 1)[1])}\r\n".encode()
+    return extra + raw
+
+
+class SubmissionComponent:
+    """Listeners on 465 (implicit TLS) and 587 (STARTTLS required before AUTH)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.app: AppContext | None = None
+        self._servers: list[asyncio.Server] = []
+        self._book: ConnectionBook | None = None
+
+    async def start(self) -> dict[str, int]:
+        settings = self.settings
+        self.app = AppContext(settings)
+        key = load_queue_key(settings.data_dir, settings.queue_key.get_secret_value() if settings.queue_key else None)
+        queue = JobQueue(settings.data_dir / "queue.sqlite", key)
+        handler = SubmissionHandler(self.app, queue)
+        tls = ServerTLS.from_settings(settings)
+        book = self._book = ConnectionBook(settings.mx_max_connections, settings.mx_max_connections_per_ip)
+
+        def factory(implicit: bool):
+            def protocol() -> SubmissionSMTP:
+                with warnings.catch_warnings():
+                    # aiosmtpd warns when AUTH is allowed without its own TLS check; on 465 TLS is implicit.
+                    warnings.filterwarnings("ignore", "Requiring AUTH while not requiring TLS", UserWarning)
+                    return self._protocol(handler, book, tls, implicit)
+
+            return protocol
+
+        loop = asyncio.get_running_loop()
+
+        implicit = await loop.create_server(
+            factory(True), settings.bind_address, settings.submission_tls_port, ssl=tls.context()
+        )
+        starttls = await loop.create_server(factory(False), settings.bind_address, settings.submission_port)
+        self._servers = [implicit, starttls]
+        return {
+            "submission_tls": implicit.sockets[0].getsockname()[1],
+            "submission": starttls.sockets[0].getsockname()[1],
+        }
+
+    def _protocol(
+        self, handler: SubmissionHandler, book: ConnectionBook, tls: ServerTLS, implicit: bool
+    ) -> SubmissionSMTP:
+        settings = self.settings
+        return SubmissionSMTP(
+            handler,
+            book=book,
+            max_errors=settings.mx_max_errors,
+            data_size_limit=settings.max_message_size,
+            enable_SMTPUTF8=True,
+            decode_data=False,
+            hostname=settings.mail_hostname,
+            ident="ESMTP Sealmail submission",
+            tls_context=None if implicit else tls.context(),
+            require_starttls=not implicit,  # RFC 3207 §4 / RFC 8314: nothing in clear on 587
+            auth_require_tls=not implicit,  # on 465 TLS is there from the start, aiosmtpd cannot tell
+            auth_required=True,
+            timeout=settings.mx_idle_timeout,
+            command_call_limit=settings.mx_command_limit,
+        )
+
+    async def stop(self) -> None:
+        for server in self._servers:
+            server.close()
+        if self._book is not None:
+            await self._book.close_all()
+        for server in self._servers:
+            await server.wait_closed()
+        if self.app is not None:
+            await self.app.close()

@@ -1,0 +1,1 @@
+"""Encrypted mailboxes: schema, backend, spool, MIME parsing, change bus."""

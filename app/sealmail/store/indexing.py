@@ -1,0 +1,66 @@
+"""What the store computes once per message at append time, from the MIME parser's result.
+
+The raw header block (FETCH of headers without reparsing), the parsed structure (JSON, for
+BODY[section] and BINARY), the ENVELOPE and BODYSTRUCTURE values ready for the wire, the sent date
+and decoded text for SEARCH, and the byte ranges of large attachment bodies to deduplicate.
+Never raises: the parser gives every message, however malformed, a best-effort structure.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sealmail.store import imapvalue, mime
+
+
+@dataclass(slots=True)
+class Indexed:
+    header: bytes
+    structure: str
+    sent_date: datetime | None
+    envelope: str = "null"
+    bodystructure: str = "null"
+    subject: str = ""
+    from_: str = ""
+    to: str = ""
+    cc: str = ""
+    bcc: str = ""
+    headers: str = ""
+    body: str = ""
+    attachments: list[tuple[int, int]] = field(default_factory=list)
+
+
+_INDEXED_APART = {"subject", "from", "to", "cc", "bcc"}
+
+
+def index_message(raw: bytes) -> Indexed:
+    parsed = mime.parse(raw)
+    searchable = mime.search_headers(parsed)
+    # Every other field, decoded, for SEARCH TEXT (which covers the whole header, RFC 9051 §6.4.4).
+    others = {f.name.lower() for f in parsed.headers} - _INDEXED_APART
+    other = [f"{name}: {value.decoded}" for name in sorted(others) for value in mime.header_field(parsed, name)]
+    return Indexed(
+        header=raw[parsed.root.header_start : parsed.root.header_end],
+        structure=parsed.to_json(),
+        sent_date=mime.sent_date(parsed),
+        envelope=imapvalue.dumps(mime.envelope_value(parsed)),
+        bodystructure=imapvalue.dumps(mime.bodystructure(parsed)),
+        subject=_text(searchable.get("subject", "")),
+        from_=_text(searchable.get("from", "")),
+        to=_text(searchable.get("to", "")),
+        cc=_text(searchable.get("cc", "")),
+        bcc=_text(searchable.get("bcc", "")),
+        headers=_text("\n".join(other)),
+        body=_text(mime.search_text(raw, parsed)),
+        attachments=[(a.start, a.end) for a in mime.attachments(parsed)],
+    )
+
+
+def _text(value: str) -> str:
+    """Index text as valid UTF-8: octets that were not UTF-8 (kept as surrogates by the parser) become U+FFFD."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    return value

@@ -1,0 +1,108 @@
+"""The schema inside each encrypted mailbox file (DESIGN §5), with forward migrations.
+
+Version lives in ``PRAGMA user_version``; ``MIGRATIONS`` only ever grows.
+"""
+
+from __future__ import annotations
+
+import sqlcipher3
+
+from sealmail.migrations import apply_migrations
+
+MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value) WITHOUT ROWID;
+
+    CREATE TABLE folders (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        special_use TEXT,
+        uidvalidity INTEGER NOT NULL,
+        uidnext INTEGER NOT NULL DEFAULT 1,
+        highestmodseq INTEGER NOT NULL DEFAULT 1,
+        subscribed INTEGER NOT NULL DEFAULT 1,
+        noselect INTEGER NOT NULL DEFAULT 0
+    );
+
+    -- One row per distinct message; COPY and duplicate deliveries share it (refcount). What FETCH reads
+    -- lives in narrow tables of its own, so fetching every ENVELOPE (or every header) decrypts only
+    -- those pages, not whole message rows.
+    CREATE TABLE bodies (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused: sessions cache parsed bodies by id
+        digest BLOB NOT NULL UNIQUE,
+        size INTEGER NOT NULL,
+        sent_date TEXT,
+        refcount INTEGER NOT NULL,
+        splices TEXT NOT NULL
+    );
+    CREATE TABLE body_envelopes (id INTEGER PRIMARY KEY REFERENCES bodies(id), envelope TEXT NOT NULL);
+    CREATE TABLE body_headers (id INTEGER PRIMARY KEY REFERENCES bodies(id), header BLOB NOT NULL);
+    CREATE TABLE body_structures (
+        id INTEGER PRIMARY KEY REFERENCES bodies(id),
+        bodystructure TEXT NOT NULL,
+        structure TEXT NOT NULL
+    );
+
+    -- The compressed message with large attachment bodies cut out.
+    CREATE TABLE body_content (
+        id INTEGER PRIMARY KEY REFERENCES bodies(id),
+        skeleton BLOB NOT NULL
+    );
+
+    -- Large attachment bodies, cut out of the skeleton and shared by SHA-256.
+    CREATE TABLE attachments (
+        digest BLOB PRIMARY KEY,
+        size INTEGER NOT NULL,
+        packing TEXT NOT NULL,  -- how data holds the octets: see store/attachments.py
+        data BLOB NOT NULL,
+        refcount INTEGER NOT NULL
+    ) WITHOUT ROWID;
+
+    -- Substring search (IMAP SEARCH is substring, case-insensitive): a trigram index, rowid = bodies.id.
+    CREATE VIRTUAL TABLE body_text USING fts5(subject, from_, to_, cc, bcc, headers, body, tokenize = 'trigram');
+
+    CREATE TABLE messages (
+        id INTEGER PRIMARY KEY,
+        folder_id INTEGER NOT NULL REFERENCES folders(id),
+        uid INTEGER NOT NULL,
+        modseq INTEGER NOT NULL,
+        flags INTEGER NOT NULL DEFAULT 0,
+        keywords TEXT,
+        recent INTEGER NOT NULL DEFAULT 1,
+        internal_date TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        body_id INTEGER NOT NULL REFERENCES bodies(id),
+        UNIQUE (folder_id, uid)
+    );
+    CREATE INDEX messages_by_modseq ON messages (folder_id, modseq);
+    CREATE INDEX messages_by_date ON messages (folder_id, internal_date);
+    CREATE INDEX messages_by_size ON messages (folder_id, size);
+    CREATE INDEX messages_by_body ON messages (body_id);
+
+    -- Keywords defined in this mailbox, in the spelling first used (they compare case-insensitively).
+    CREATE TABLE keyword_names (name TEXT PRIMARY KEY COLLATE NOCASE) WITHOUT ROWID;
+
+    -- Expunged UIDs with the MODSEQ of their removal (CONDSTORE/QRESYNC, RFC 7162 §3.2.10).
+    CREATE TABLE expunged (
+        folder_id INTEGER NOT NULL,
+        uid INTEGER NOT NULL,
+        modseq INTEGER NOT NULL,
+        PRIMARY KEY (folder_id, uid)
+    ) WITHOUT ROWID;
+    """,
+    """
+    -- What protocols send (store/wireform.py): crlf_size counts every line ending as CRLF (POP3, RFC 1939
+    -- §11), ascii_size also downgrades a header with raw UTF-8 for clients that did not enable UTF-8
+    -- (RFC 6856, RFC 6855, RFC 6858), utf8_header says the header has 8-bit octets. Computed at append
+    -- time; NULL for messages stored before this migration (filled in the first time they are listed).
+    -- In messages, whose rows are small, not in bodies: listing a folder must not read and decrypt the
+    -- large body rows.
+    ALTER TABLE messages ADD COLUMN crlf_size INTEGER;
+    ALTER TABLE messages ADD COLUMN ascii_size INTEGER;
+    ALTER TABLE messages ADD COLUMN utf8_header INTEGER;
+    """,
+]
+
+
+def migrate(db: sqlcipher3.Connection) -> int:
+    return apply_migrations(db, MIGRATIONS, "mailbox")

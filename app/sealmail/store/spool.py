@@ -1,0 +1,114 @@
+"""The sealed inbound spool of one mailbox.
+
+The MX holds only the alias's public key: it seals each message (``sealmail.crypto.sealed``) and
+appends it here, one record per message, committed with ``synchronous=FULL`` (fsynced) before the
+SMTP ``250``. The file is a plain SQLite database: every record is a sealed blob that nothing on
+the server can open. Sequence numbers come from AUTOINCREMENT, so they are never reused even after
+records are deleted; the mailbox remembers the last one it drained (exactly-once drain).
+
+The sealed payload is ``version (1) || received-at ms (8) || folder length (2) || folder || raw message``
+(big endian): the arrival time becomes the IMAP INTERNALDATE, and the folder (INBOX, or Junk for
+quarantined mail) is sealed too.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import struct
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sealmail.crypto.sealed import SealError, open_sealed, seal
+
+PAYLOAD_VERSION = 1
+_PAYLOAD_HEAD = struct.Struct(">BQH")  # version, received-at ms, length of the target folder name
+
+
+class Spool:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30.0)
+        self._lock = threading.Lock()
+        self._db.execute("PRAGMA journal_mode = WAL")
+        self._db.execute("PRAGMA synchronous = FULL")  # every committed record is on disk
+        self._db.execute("PRAGMA busy_timeout = 30000")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS spool (seq INTEGER PRIMARY KEY AUTOINCREMENT, sealed BLOB NOT NULL)"
+        )
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def append(self, sealed: bytes) -> int:
+        """Durably append one sealed record; returns its sequence number."""
+        return self.append_many([sealed])[0]
+
+    def append_many(self, records: list[bytes]) -> list[int]:
+        """Durably append several records in one fsynced transaction (group commit)."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                seqs = [self._db.execute("INSERT INTO spool (sealed) VALUES (?)", (r,)).lastrowid for r in records]
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        return seqs
+
+    def pending(self, after: int) -> Iterator[tuple[int, bytes]]:
+        """Records with a sequence number above ``after``, oldest first."""
+        last = after
+        while True:
+            with self._lock:
+                rows = self._db.execute(
+                    "SELECT seq, sealed FROM spool WHERE seq > ? ORDER BY seq LIMIT 64", (last,)
+                ).fetchall()
+            if not rows:
+                return
+            for seq, sealed in rows:
+                yield seq, sealed
+                last = seq
+
+    def delete_through(self, seq: int, keep: frozenset[int] = frozenset()) -> None:
+        """Forget drained records (those in ``keep`` failed to open and stay for inspection)."""
+        with self._lock:
+            if keep:
+                marks = ",".join("?" * len(keep))
+                self._db.execute(f"DELETE FROM spool WHERE seq <= ? AND seq NOT IN ({marks})", (seq, *keep))
+            else:
+                self._db.execute("DELETE FROM spool WHERE seq <= ?", (seq,))
+
+    def count(self) -> int:
+        with self._lock:
+            return self._db.execute("SELECT count(*) FROM spool").fetchone()[0]
+
+    def size(self) -> int:
+        """Octets waiting (sealed), for quota checks before the owner next signs in."""
+        with self._lock:
+            return self._db.execute("SELECT coalesce(sum(length(sealed)), 0) FROM spool").fetchone()[0]
+
+
+def seal_message(public_key: bytes, mailbox_id: str, raw: bytes, received_at: datetime, folder: str = "INBOX") -> bytes:
+    millis = int(received_at.timestamp() * 1000)
+    name = folder.encode("utf-8")
+    payload = _PAYLOAD_HEAD.pack(PAYLOAD_VERSION, millis, len(name)) + name + raw
+    return seal(public_key, payload, context=_context(mailbox_id))
+
+
+def open_message(private_key: bytes, mailbox_id: str, sealed: bytes) -> tuple[datetime, str, bytes]:
+    """Unseal a spool record: (received at, target folder, raw message). Raises ``SealError``."""
+    payload = open_sealed(private_key, sealed, context=_context(mailbox_id))
+    version, millis, name_length = _PAYLOAD_HEAD.unpack_from(payload)
+    if version != PAYLOAD_VERSION:
+        raise SealError(f"unknown spool payload version {version}")
+    start = _PAYLOAD_HEAD.size
+    folder = payload[start : start + name_length].decode("utf-8", "replace")
+    return datetime.fromtimestamp(millis / 1000, UTC), folder, payload[start + name_length :]
+
+
+def _context(mailbox_id: str) -> bytes:
+    return f"sealmail spool {mailbox_id}".encode()

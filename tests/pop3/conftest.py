@@ -1,0 +1,54 @@
+"""Fixtures for the POP3 tests: settings with test TLS certificates, an account, a running server."""
+
+from __future__ import annotations
+
+import ssl
+from pathlib import Path
+
+import pytest
+
+from sealmail.tls.devca import ensure_dev_certificates
+
+from pop3kit import Account, Running, make_account
+
+
+@pytest.fixture
+def certs(tmp_path: Path):
+    return ensure_dev_certificates(tmp_path / "tls")
+
+
+@pytest.fixture
+def client_context(certs) -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=str(certs.ca_cert))
+
+
+@pytest.fixture
+def pop3_settings(settings, certs):
+    return settings.model_copy(
+        update={"tls_cert_file": certs.cert, "tls_key_file": certs.key, "pop3s_port": 0, "pop3_port": 0}
+    )
+
+
+@pytest.fixture
+def account(pop3_settings) -> Account:
+    return make_account(pop3_settings)
+
+
+@pytest.fixture
+def serve(pop3_settings):
+    """Start servers with settings overrides: ``serve(pop3_login_delay=60)``; all stop at teardown."""
+    started: list[Running] = []
+
+    def start(**overrides) -> Running:
+        running = Running(pop3_settings.model_copy(update=overrides))
+        started.append(running)
+        return running
+
+    yield start
+    for running in started:
+        running.stop()
+
+
+@pytest.fixture
+def pop3(serve) -> Running:
+    return serve()

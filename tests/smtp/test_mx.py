@@ -1,0 +1,367 @@
+"""The inbound MX over real sockets: smtplib for exact replies, Debian's swaks as a real client."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import smtplib
+import socket
+import ssl
+import subprocess
+
+import pytest
+
+from sealmail.services import aliases, credentials, domains
+from sealmail.smtp.mx import MxComponent
+from sealmail.store.mailstore import MailStore
+from sealmail.tls.devca import ensure_dev_certificates
+
+from dnsserver import DnsServer
+from mailgen import message
+
+
+@pytest.fixture
+async def mx(settings, config, tmp_path):
+    """An MX on a free port with TLS, hosting example.test and universitéxyz.fr."""
+    certs = ensure_dev_certificates(tmp_path / "tls")
+    dnsd = DnsServer(tmp_path)  # a real, empty DNS: senders here publish no SPF/DKIM/DMARC
+    dnsd.txt("_nothing.example.org", "v=none")
+    dnsd.start()
+    settings = settings.model_copy(
+        update={
+            "dns_servers": [dnsd.address],
+            "mx_port": 0,
+            "bind_address": "127.0.0.1",
+            "tls_cert_file": certs.cert,
+            "tls_key_file": certs.key,
+            "hostname": "mx.example.test",
+            "max_message_size": 200_000,
+            "mx_max_connections_per_ip": 3,
+            "mx_max_errors": 8,
+        }
+    )
+    domains.add_domain(config, "example.test")
+    domains.add_domain(config, "universitéxyz.fr")
+    aliases.add_alias(config, "demo@example.test")
+    aliases.add_alias(config, "rémi@universitéxyz.fr")
+    aliases.add_alias(config, "tiny@example.test", quota=1000)
+    aliases.add_alias(config, "off@example.test", enabled=False, disabled_reply="reject")
+    aliases.add_alias(config, "later@example.test", enabled=False, disabled_reply="defer")
+    aliases.add_alias(config, "quiet@example.test", enabled=False, disabled_reply="drop")
+    aliases.add_alias(config, "nokeys@example.test")
+    aliases.add_alias(config, "/^sales-.*$/@example.test", recipients=["https://hooks.example.test/sales"])
+    passwords = {
+        a: credentials.set_password(config, settings, a)
+        for a in ("demo@example.test", "rémi@universitéxyz.fr", "tiny@example.test")
+    }
+    component = MxComponent(settings)
+    port = (await component.start())["mx"]
+
+    class Server:
+        pass
+
+    srv = Server()
+    srv.port, srv.settings, srv.passwords, srv.ca = port, settings, passwords, str(certs.ca_cert)
+    yield srv
+    await component.stop()
+    dnsd.stop()
+
+
+def _client(port: int) -> smtplib.SMTP:
+    client = smtplib.SMTP("127.0.0.1", port, timeout=10)
+    client.ehlo("client.example.org")
+    return client
+
+
+async def _in_thread(fn, *args):
+    return await asyncio.to_thread(fn, *args)
+
+
+async def _inbox(settings, config, address: str, password: str) -> list[bytes]:
+    """Unlock with the alias password, drain, and read INBOX (what IMAP/POP3 will do)."""
+    unlocked = credentials.unlock(config, settings, address, password)
+    store = MailStore(settings.data_dir)
+    box = store.open_sync(unlocked.mailbox_id, unlocked.secrets.mailbox_key)
+    try:
+        box.drain(store.spool(unlocked.mailbox_id), unlocked.secrets.private_key)
+        return [box.raw(i.body_id) for i in box.messages("INBOX")]
+    finally:
+        box.close()
+
+
+async def test_ehlo_advertises_the_extensions(mx) -> None:
+    """RFC 5321 §4.1.1.1 EHLO; RFC 2920, 1870, 6152, 6531, 2034, 3207 keywords."""
+
+    def ehlo():
+        client = _client(mx.port)
+        try:
+            return client.ehlo_resp.decode(), client.esmtp_features
+        finally:
+            client.quit()
+
+    text, features = await _in_thread(ehlo)
+    assert text.splitlines()[0] == "mx.example.test"
+    for keyword in ("pipelining", "size", "8bitmime", "smtputf8", "enhancedstatuscodes", "starttls"):
+        assert keyword in features
+    assert features["size"] == "200000"
+
+
+async def test_rcpt_checks_happen_at_rcpt_time(mx) -> None:
+    """Unknown user 5.1.1, not hosted 5.7.1 (no relay), disabled replies, mailbox without keys 4.2.0."""
+
+    def rcpts():
+        client = _client(mx.port)
+        try:
+            client.mail("sender@example.org")
+            return {
+                rcpt: client.rcpt(rcpt)
+                for rcpt in (
+                    "demo@example.test",
+                    "DEMO+news@EXAMPLE.TEST",
+                    "nobody@example.test",
+                    "someone@gmail.test",
+                    "off@example.test",
+                    "later@example.test",
+                    "quiet@example.test",
+                    "nokeys@example.test",
+                    "not an address",
+                    "sales-eu@example.test",
+                )
+            }
+        finally:
+            client.quit()
+
+    replies = await _in_thread(rcpts)
+    assert replies["demo@example.test"] == (250, b"2.1.5 Recipient ok")
+    assert replies["DEMO+news@EXAMPLE.TEST"][0] == 250
+    assert replies["nobody@example.test"] == (550, b"5.1.1 No such user here")
+    assert replies["someone@gmail.test"][0] == 550
+    assert replies["someone@gmail.test"][1].startswith(b"5.7.1 ")
+    assert replies["off@example.test"] == (550, b"5.2.1 Mailbox disabled, not accepting messages")
+    assert replies["later@example.test"][0] == 450
+    assert replies["later@example.test"][1].startswith(b"4.2.1")
+    assert replies["quiet@example.test"][0] == 250  # accept and drop
+    assert replies["nokeys@example.test"][0] == 450  # mail waits until the mailbox exists
+    assert replies["not an address"][1].startswith(b"5.1.3")
+    assert replies["sales-eu@example.test"][0] == 250
+
+
+async def test_delivered_mail_is_visible_after_unlock(mx, config) -> None:
+    raw = message(1, subject="Delivered through the MX")
+
+    def send():
+        client = _client(mx.port)
+        try:
+            return client.sendmail("sender@example.org", ["demo@example.test"], raw)
+        finally:
+            client.quit()
+
+    assert await _in_thread(send) == {}
+    (stored,) = await _inbox(mx.settings, config, "demo@example.test", mx.passwords["demo@example.test"])
+    assert stored.endswith(raw)
+    head = stored[: len(stored) - len(raw)].decode()
+    assert head.startswith("Received: from client.example.org ([127.0.0.1])")
+    assert "by mx.example.test (Sealmail) with ESMTP id " in head
+    assert "Authentication-Results: mx.example.test;" in head
+    page = config.query_logs(__import__("sealmail.config.models", fromlist=["LogQuery"]).LogQuery())
+    assert [e.status for e in page.entries] == ["stored"]
+
+
+async def test_eai_message_is_stored_byte_identical(mx, config) -> None:
+    """RFC 6531: SMTPUTF8 envelope and UTF-8 headers, from and to rémi@universitéxyz.fr."""
+    raw = (
+        "From: Rémi <rémi@universitéxyz.fr>\r\nTo: Rémi <rémi@universitéxyz.fr>\r\n"
+        "Subject: Café à Zürich ☕\r\nMessage-ID: <é1@universitéxyz.fr>\r\n\r\nÇa marche très bien.\r\n"
+    ).encode()
+
+    def send():
+        client = _client(mx.port)
+        try:
+            return client.sendmail(
+                "rémi@universitéxyz.fr", ["rémi@xn--universitxyz-jeb.fr"], raw, mail_options=["SMTPUTF8"]
+            )
+        finally:
+            client.quit()
+
+    assert await _in_thread(send) == {}
+    (stored,) = await _inbox(mx.settings, config, "rémi@universitéxyz.fr", mx.passwords["rémi@universitéxyz.fr"])
+    assert stored.endswith(raw)
+    assert b" with UTF8SMTP id " in stored
+
+
+async def test_oversized_messages_get_552_5_3_4(mx) -> None:
+    """RFC 1870 §6 SIZE declared too big at MAIL; RFC 3463 5.3.4 for data past the limit."""
+
+    def send():
+        client = _client(mx.port)
+        try:
+            declared = client.docmd("MAIL FROM:<a@example.org> SIZE=900000")
+            client.rset()
+            client.mail("a@example.org")
+            client.rcpt("demo@example.test")
+            # smtplib returns the reply to the end of data (it raises only when DATA itself is refused).
+            return declared, client.data(b"Subject: big\r\n\r\n" + (b"y" * 998 + b"\r\n") * 300)
+        finally:
+            client.close()
+
+    declared, data = await _in_thread(send)
+    assert declared[0] == 552
+    assert declared[1].startswith(b"5.3.4")
+    assert data[0] == 552
+    assert data[1].startswith(b"5.3.4")
+
+
+async def test_over_quota_mailbox_gets_552_5_2_2(mx) -> None:
+    def send():
+        client = _client(mx.port)
+        try:
+            client.mail("a@example.org", ["SIZE=5000"])
+            return client.rcpt("tiny@example.test")
+        finally:
+            client.quit()
+
+    code, text = await _in_thread(send)
+    assert (code, text[:5]) == (552, b"5.2.2")
+
+
+async def test_bare_lf_dot_does_not_end_data(mx, config) -> None:
+    """SMTP smuggling: only CRLF.CRLF ends DATA; LF.LF / LF.CRLF inside are message content."""
+    smuggled = (
+        b"Subject: first\r\n\r\nbody\n.\nMAIL FROM:<evil@example.org>\r\nRCPT TO:<demo@example.test>\r\n"
+        b"DATA\r\nSubject: smuggled\r\n\r\nx\r\n"
+    )
+
+    def send():
+        with socket.create_connection(("127.0.0.1", mx.port), timeout=10) as sock:
+            f = sock.makefile("rwb")
+            f.readline()
+            f.write(b"EHLO c.example.org\r\n")
+            f.flush()
+            while not f.readline().startswith(b"250 "):
+                pass
+            for line in (b"MAIL FROM:<a@example.org>\r\n", b"RCPT TO:<demo@example.test>\r\n", b"DATA\r\n"):
+                f.write(line)
+                f.flush()
+                f.readline()
+            f.write(smuggled + b".\r\n")
+            f.flush()
+            reply = f.readline()
+            f.write(b"QUIT\r\n")
+            f.flush()
+            return reply
+
+    assert (await _in_thread(send)).startswith(b"250 2.0.0")
+    stored = await _inbox(mx.settings, config, "demo@example.test", mx.passwords["demo@example.test"])
+    assert len(stored) == 1
+    assert b"Subject: smuggled" in stored[0]  # inside the one message, not a second one
+
+
+async def test_connection_limit_per_ip(mx) -> None:
+    def connect_many():
+        socks = [socket.create_connection(("127.0.0.1", mx.port), timeout=10) for _ in range(4)]
+        try:
+            return [s.makefile("rb").readline() for s in socks]
+        finally:
+            for s in socks:
+                s.close()
+
+    greetings = await _in_thread(connect_many)
+    assert [g[:3] for g in greetings] == [b"220"] * 3 + [b"421"]
+    assert greetings[3].startswith(b"421 4.7.0")
+
+
+async def test_too_many_errors_close_the_session(mx) -> None:
+    def errors():
+        with socket.create_connection(("127.0.0.1", mx.port), timeout=10) as sock:
+            f = sock.makefile("rwb")
+            f.readline()
+            replies = []
+            for _ in range(10):
+                try:
+                    f.write(b"BOGUS\r\n")
+                    f.flush()
+                    line = f.readline()
+                except ConnectionError:
+                    break
+                if not line:
+                    break
+                replies.append(line)
+            return replies
+
+    replies = await _in_thread(errors)
+    assert replies[-1].startswith(b"421 4.7.0")
+    assert all(r.startswith(b"500 5.5.2") for r in replies[:-1])
+
+
+async def test_starttls(mx) -> None:
+    def send():
+        client = _client(mx.port)
+        try:
+            client.starttls(context=ssl.create_default_context(cafile=mx.ca))
+            client.ehlo("client.example.org")
+            return client.sendmail("a@example.org", ["demo@example.test"], message(3))
+        finally:
+            client.quit()
+
+    assert await _in_thread(send) == {}
+
+
+async def test_multiple_recipients_one_acceptance_fanned_out(mx, config) -> None:
+    def send():
+        client = _client(mx.port)
+        try:
+            return client.sendmail(
+                "a@example.org",
+                ["demo@example.test", "rémi@universitéxyz.fr", "quiet@example.test"],
+                message(4),
+                mail_options=["SMTPUTF8"],
+            )
+        finally:
+            client.quit()
+
+    assert await _in_thread(send) == {}
+    assert len(await _inbox(mx.settings, config, "demo@example.test", mx.passwords["demo@example.test"])) == 1
+    assert len(await _inbox(mx.settings, config, "rémi@universitéxyz.fr", mx.passwords["rémi@universitéxyz.fr"])) == 1
+
+
+@pytest.mark.skipif(shutil.which("swaks") is None, reason="swaks is installed by scripts/system-deps test")
+async def test_swaks_as_a_real_client(mx, config) -> None:
+    """Debian's swaks: plain, STARTTLS, pipelining, SMTPUTF8 is covered above; unknown recipient."""
+
+    def swaks(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            ["swaks", "--server", f"127.0.0.1:{mx.port}", "--helo", "swaks.example.org", *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    plain = await _in_thread(
+        swaks, "--to", "demo@example.test", "--from", "x@example.org", "--header", "Subject: swaks plain"
+    )
+    assert plain.returncode == 0, plain.stdout + plain.stderr
+    tls = await _in_thread(
+        swaks,
+        "--to",
+        "demo@example.test",
+        "--from",
+        "x@example.org",
+        "--tls",
+        "--tls-ca-path",
+        mx.ca,
+        "--tls-verify",
+        "--tls-sni",
+        "localhost",
+        "--header",
+        "Subject: swaks tls",
+    )
+    assert tls.returncode == 0, tls.stdout + tls.stderr
+    assert "TLS started" in tls.stdout
+    piped = await _in_thread(swaks, "--to", "demo@example.test", "--from", "x@example.org", "--pipeline")
+    assert piped.returncode == 0, piped.stdout + piped.stderr
+    unknown = await _in_thread(swaks, "--to", "nobody@example.test", "--from", "x@example.org")
+    assert unknown.returncode != 0
+    assert "550 5.1.1" in unknown.stdout
+    stored = await _inbox(mx.settings, config, "demo@example.test", mx.passwords["demo@example.test"])
+    assert len(stored) == 3

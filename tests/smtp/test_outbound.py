@@ -1,0 +1,270 @@
+"""Submission to remote delivery, end to end: real DNS (dnsmasq), a second SMTP server, swaks, MTA-STS."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import ssl
+import subprocess
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import dkim
+import dns.resolver
+import pytest
+
+from sealmail.config.models import LogQuery
+from sealmail.jobs.component import JobsComponent
+from sealmail.services import aliases, credentials, domains
+from sealmail.services.dnsrecords import records_for
+from sealmail.smtp.submission import SubmissionComponent
+from sealmail.store.mailstore import MailStore
+from sealmail.tls.devca import ensure_dev_certificates
+
+from dnsserver import DnsServer
+from smtpsink import Sink
+from support import free_port
+
+pytestmark = pytest.mark.skipif(shutil.which("dnsmasq") is None, reason="dnsmasq comes with scripts/system-deps test")
+
+
+class PolicyServer:
+    """https://mta-sts.c.test/.well-known/mta-sts.txt on a loopback port, real TLS with the test CA."""
+
+    def __init__(self, port: int, certs, policy: str) -> None:
+        body = policy.encode()
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self.send_response(200 if self.path == "/.well-known/mta-sts.txt" else 404)
+                self.send_header("Content-Type", "text/plain")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(certs.cert, certs.key)
+        self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+async def world(settings, config, tmp_path):
+    certs = ensure_dev_certificates(tmp_path / "tls", names=("mail.a.test", "mx.b.test", "mx.c.test", "mta-sts.c.test"))
+    sink_port, sts_port = free_port(), free_port()
+    dnsd = DnsServer(tmp_path)
+    settings = settings.model_copy(
+        update={
+            "domain": "a.test",
+            "hostname": "mail.a.test",
+            "bind_address": "127.0.0.1",
+            "submission_port": 0,
+            "submission_tls_port": 0,
+            "tls_cert_file": certs.cert,
+            "tls_key_file": certs.key,
+            "dns_servers": [dnsd.address],
+            "smtp_relay_port": sink_port,
+            "smtp_ca_file": certs.ca_cert,
+            "mta_sts_port": sts_port,
+            "smtp_retry_base": 0.3,
+            "smtp_timeout": 5.0,
+        }
+    )
+    domains.add_domain(config, "a.test", settings)
+    aliases.add_alias(config, "alice@a.test")
+    password = credentials.set_password(config, settings, "alice@a.test")
+    domains.add_domain(config, "universitéxyz.fr", settings)
+    aliases.add_alias(config, "rémi@universitéxyz.fr")
+    remi_password = credentials.set_password(config, settings, "rémi@universitéxyz.fr")
+    for record in records_for(settings, "a.test"):
+        if record.type == "TXT":
+            dnsd.txt(record.name, record.value)
+    dnsd.mx("a.test", "mail.a.test")
+    dnsd.a("mail.a.test", "127.0.0.1")
+    dnsd.mx("b.test", "mx.b.test")
+    dnsd.a("mx.b.test", "127.0.0.1")
+    dnsd.mx("c.test", "mx.c.test")
+    dnsd.a("mx.c.test", "127.0.0.1")
+    dnsd.txt("_mta-sts.c.test", "v=STSv1; id=20261123")
+    dnsd.a("mta-sts.c.test", "127.0.0.1")
+    dnsd.start()
+    policy = PolicyServer(sts_port, certs, "version: STSv1\nmode: enforce\nmx: other.c.test\nmax_age: 86400\n")
+    sink_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    sink_tls.load_cert_chain(certs.cert, certs.key)
+    sink = Sink(sink_port, sink_tls)
+    await sink.start()
+    submission = SubmissionComponent(settings)
+    ports = await submission.start()
+    jobs = JobsComponent(settings)
+    await jobs.start()
+
+    class World:
+        pass
+
+    w = World()
+    w.settings, w.config, w.password, w.sink, w.dns, w.ca = settings, config, password, sink, dnsd, str(certs.ca_cert)
+    w.remi_password = remi_password
+    w.port = ports["submission"]
+    w.jobs = jobs
+    yield w
+    await w.jobs.stop()
+    await submission.stop()
+    await sink.stop()
+    policy.stop()
+    dnsd.stop()
+
+
+async def _swaks(w, to: str, *extra: str) -> subprocess.CompletedProcess:
+    return await asyncio.to_thread(
+        subprocess.run,
+        [
+            "swaks",
+            "--server",
+            f"127.0.0.1:{w.port}",
+            "--tls",
+            "--tls-ca-path",
+            w.ca,
+            "--tls-verify",
+            "--tls-sni",
+            "localhost",
+            "--auth",
+            "PLAIN",
+            "--auth-user",
+            "alice@a.test",
+            "--auth-password",
+            w.password,
+            "--from",
+            "alice@a.test",
+            "--to",
+            to,
+            "--header",
+            "From: Alice <alice@a.test>",
+            "--header",
+            "Subject: outbound test",
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+async def _until(predicate, timeout: float = 20.0) -> bool:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while asyncio.get_running_loop().time() < deadline:
+        if await asyncio.to_thread(predicate):
+            return True
+        await asyncio.sleep(0.1)
+    return False
+
+
+def _inbox(w, address: str, password: str) -> list[bytes]:
+    """Unlock with the password, drain the spool, read INBOX (what IMAP does at login)."""
+    unlocked = credentials.unlock(w.config, w.settings, address, password)
+    store = MailStore(w.settings.data_dir)
+    box = store.open_sync(unlocked.mailbox_id, unlocked.secrets.mailbox_key)
+    try:
+        box.drain(store.spool(unlocked.mailbox_id), unlocked.secrets.private_key)
+        return [box.raw(i.body_id) for i in box.messages("INBOX")]
+    finally:
+        box.close()
+
+
+def _statuses(config) -> list[str]:
+    return [f"{e.status}: {e.detail}" for e in config.query_logs(LogQuery(limit=500)).entries]
+
+
+@pytest.mark.skipif(shutil.which("swaks") is None, reason="swaks comes with scripts/system-deps test")
+async def test_alice_submits_with_swaks_and_bob_receives_it_signed(world) -> None:
+    result = await _swaks(world, "bob@b.test")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert await _until(lambda: len(world.sink.received) == 1)
+    got = world.sink.received[0]
+    assert got.rcpt_tos == ["bob@b.test"]
+    assert got.mail_from == "alice@a.test"
+    assert got.tls  # opportunistic STARTTLS was used
+    resolver = dns.resolver.Resolver(configure=False)
+    host, port = world.dns.address.split(":")
+    resolver.nameservers, resolver.port = [host], int(port)
+
+    def dnsfunc(name: bytes, timeout: int = 5) -> bytes:
+        answer = resolver.resolve(name.decode(), "TXT")
+        return b"".join(answer[0].strings)
+
+    verifier = dkim.DKIM(got.data)
+    assert verifier.verify(idx=0, dnsfunc=dnsfunc)
+    assert verifier.verify(idx=1, dnsfunc=dnsfunc)
+    assert any("delivered" in s and "via mx.b.test with TLS" in s for s in _statuses(world.config))
+
+
+@pytest.mark.skipif(shutil.which("swaks") is None, reason="swaks comes with scripts/system-deps test")
+async def test_receiver_down_then_up_and_worker_restarted_delivers_once(world) -> None:
+    await world.sink.stop()
+    result = await _swaks(world, "bob@b.test")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert await _until(lambda: any(s.startswith("deferred") for s in _statuses(world.config)))
+    await world.jobs.stop()  # the worker goes away with the job still queued
+    await world.sink.start()
+    world.jobs = JobsComponent(world.settings)
+    await world.jobs.start()
+    assert await _until(lambda: len(world.sink.received) == 1)
+    await asyncio.sleep(1.0)
+    assert len(world.sink.received) == 1
+
+
+@pytest.mark.skipif(shutil.which("swaks") is None, reason="swaks comes with scripts/system-deps test")
+async def test_permanent_failure_sends_a_dsn_to_alices_inbox(world) -> None:
+    world.sink.replies["nobody@b.test"] = "550 5.1.1 No such user here"
+    result = await _swaks(world, "nobody@b.test")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert await _until(lambda: any(s.startswith("bounced") for s in _statuses(world.config))), _statuses(world.config)
+
+    assert await _until(lambda: len(_inbox(world, "alice@a.test", world.password)) == 1)
+    (dsn,) = _inbox(world, "alice@a.test", world.password)
+    assert b"multipart/report; report-type=delivery-status" in dsn
+    assert b"Final-Recipient: rfc822; nobody@b.test" in dsn
+    assert b"Diagnostic-Code: smtp; 550 5.1.1 No such user here" in dsn
+    assert b"Status: 5.1.1" in dsn
+
+
+@pytest.mark.skipif(shutil.which("swaks") is None, reason="swaks comes with scripts/system-deps test")
+async def test_mta_sts_enforce_with_a_mismatching_mx_is_not_delivered(world) -> None:
+    result = await _swaks(world, "carol@c.test")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert await _until(
+        lambda: any("MTA-STS: mx.c.test is not in c.test's policy" in s for s in _statuses(world.config))
+    )
+    assert world.sink.received == []
+
+
+async def test_no_smtputf8_at_the_destination_bounces_instead_of_mangling(world) -> None:
+    """RFC 6531 §3.5: a message that needs SMTPUTF8 is not downgraded; the sender gets 5.6.7."""
+    import base64
+    import smtplib
+
+    world.sink.smtputf8 = False
+    message = "From: Rémi <rémi@universitéxyz.fr>\r\nTo: bob@b.test\r\nSubject: Ça\r\n\r\nBonjour\r\n".encode()
+
+    def send():
+        with smtplib.SMTP("127.0.0.1", world.port, timeout=10) as c:
+            c.starttls(context=ssl.create_default_context(cafile=world.ca))
+            c.ehlo("client.example")
+            token = base64.b64encode("\0rémi@universitéxyz.fr\0".encode() + world.remi_password.encode())
+            assert c.docmd("AUTH", "PLAIN " + token.decode())[0] == 235
+            return c.sendmail("rémi@universitéxyz.fr", ["bob@b.test"], message, mail_options=["SMTPUTF8"])
+
+    assert await asyncio.to_thread(send) == {}
+    assert await _until(lambda: len(_inbox(world, "rémi@universitéxyz.fr", world.remi_password)) == 1)
+    (dsn,) = _inbox(world, "rémi@universitéxyz.fr", world.remi_password)
+    assert b"Status: 5.6.7" in dsn
+    assert b"does not support SMTPUTF8" in dsn
+    assert world.sink.received == []

@@ -1,0 +1,256 @@
+"""Authenticated submission over real sockets (RFC 6409, RFC 8314, RFC 4954, RFC 3461)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import shutil
+import smtplib
+import ssl
+import subprocess
+
+import dkim
+import pytest
+
+from sealmail.queue.store import JobQueue, load_queue_key
+from sealmail.services import aliases, credentials, domains
+from sealmail.services.dnsrecords import records_for
+from sealmail.smtp.submission import SubmissionComponent
+from sealmail.tls.devca import ensure_dev_certificates
+
+
+@pytest.fixture
+async def sub(settings, config, tmp_path):
+    certs = ensure_dev_certificates(tmp_path / "tls")
+    settings = settings.model_copy(
+        update={
+            "submission_port": 0,
+            "submission_tls_port": 0,
+            "bind_address": "127.0.0.1",
+            "tls_cert_file": certs.cert,
+            "tls_key_file": certs.key,
+            "hostname": "mail.example.test",
+        }
+    )
+    domains.add_domain(config, "example.test", settings)
+    domains.add_domain(config, "universitéxyz.fr", settings)
+    aliases.add_alias(config, "alice@example.test", recipients=["elsewhere@example.org"])
+    aliases.add_alias(config, "rémi@universitéxyz.fr", recipients=["elsewhere@example.org"])
+    passwords = {
+        "alice@example.test": credentials.set_password(config, settings, "alice@example.test"),
+        "rémi@universitéxyz.fr": credentials.set_password(config, settings, "rémi@universitéxyz.fr"),
+    }
+    component = SubmissionComponent(settings)
+    ports = await component.start()
+
+    class Server:
+        pass
+
+    srv = Server()
+    srv.settings, srv.passwords, srv.ca = settings, passwords, str(certs.ca_cert)
+    srv.tls_port, srv.starttls_port = ports["submission_tls"], ports["submission"]
+    srv.context = ssl.create_default_context(cafile=srv.ca)
+    yield srv
+    await component.stop()
+
+
+def _queued(settings) -> list:
+    queue = JobQueue(settings.data_dir / "queue.sqlite", load_queue_key(settings.data_dir))
+    try:
+        return queue.claim("smtp", limit=100)
+    finally:
+        queue.close()
+
+
+MESSAGE = (
+    b"From: Alice <alice@example.test>\r\nTo: Bob <bob@b.test>\r\nSubject: Hello Bob\r\n"
+    b"Date: Mon, 2 Nov 2026 10:00:00 +0000\r\nMessage-ID: <s1@example.test>\r\n\r\nHi Bob.\r\n"
+)
+
+
+async def test_implicit_tls_submission_is_signed_and_queued(sub) -> None:
+    """RFC 8314 §3.3 implicit TLS on 465; AUTH PLAIN; one queue entry per recipient with the DSN parameters."""
+
+    def send():
+        with smtplib.SMTP_SSL("127.0.0.1", sub.tls_port, context=sub.context) as c:
+            c.ehlo("client.example")
+            assert "auth" in c.esmtp_features
+            assert "dsn" in c.esmtp_features
+            c.login("alice@example.test", sub.passwords["alice@example.test"])
+            code, reply = c.docmd("MAIL FROM:<alice@example.test> RET=HDRS ENVID=abc123")
+            assert code == 250, reply
+            assert c.docmd("RCPT TO:<bob@b.test> NOTIFY=FAILURE,DELAY ORCPT=rfc822;bob@b.test")[0] == 250
+            assert c.docmd("RCPT TO:<carol@c.test>")[0] == 250
+            return c.data(MESSAGE)
+
+    code, reply = await asyncio.to_thread(send)
+    assert code == 250
+    assert reply.startswith(b"2.0.0 Ok: queued as ")
+    jobs = sorted(_queued(sub.settings), key=lambda j: j.meta["rcpt_to"])
+    assert [j.meta["rcpt_to"] for j in jobs] == ["bob@b.test", "carol@c.test"]
+    assert jobs[0].meta["dsn"] == {
+        "ret": "HDRS",
+        "envid": "abc123",
+        "notify": "DELAY,FAILURE",
+        "orcpt": "rfc822;bob@b.test",
+    }
+    assert jobs[1].meta["dsn"] == {"ret": "HDRS", "envid": "abc123"}
+    signed = jobs[0].payload
+    assert signed.count(b"DKIM-Signature:") == 2
+    assert b"a=ed25519-sha256" in signed
+    assert b"a=rsa-sha256" in signed
+    txt = {
+        f"{r.name}.".encode(): r.value.encode() for r in records_for(sub.settings, "example.test") if r.type == "TXT"
+    }
+    verifier = dkim.DKIM(signed)
+    for index in range(2):
+        assert verifier.verify(idx=index, dnsfunc=lambda name, timeout=5: txt.get(name))
+
+
+async def test_starttls_port_refuses_auth_and_mail_in_clear(sub) -> None:
+    """RFC 3207 §4 / RFC 8314: on 587 nothing happens before STARTTLS; then AUTH works."""
+
+    def send():
+        with smtplib.SMTP("127.0.0.1", sub.starttls_port, timeout=10) as c:
+            c.ehlo("client.example")
+            assert "auth" not in c.esmtp_features
+            before = c.docmd("AUTH PLAIN " + base64.b64encode(b"\0alice@example.test\0x").decode())
+            c.starttls(context=sub.context)
+            c.ehlo("client.example")
+            assert "auth" in c.esmtp_features
+            c.login("alice@example.test", sub.passwords["alice@example.test"])
+            return before, c.sendmail("alice@example.test", ["bob@b.test"], MESSAGE)
+
+    before, refused = await asyncio.to_thread(send)
+    assert before[0] == 530
+    assert refused == {}
+
+
+async def test_mail_without_auth_is_refused(sub) -> None:
+    def send():
+        with smtplib.SMTP_SSL("127.0.0.1", sub.tls_port, context=sub.context) as c:
+            c.ehlo("client.example")
+            return c.docmd("MAIL FROM:<alice@example.test>")
+
+    code, reply = await asyncio.to_thread(send)
+    assert code == 530
+    assert reply.startswith(b"5.7.0")
+
+
+async def test_wrong_password_and_unknown_user_get_535(sub) -> None:
+    def attempt(user: str, password: str):
+        with smtplib.SMTP_SSL("127.0.0.1", sub.tls_port, context=sub.context) as c:
+            try:
+                c.login(user, password)
+            except smtplib.SMTPAuthenticationError as exc:
+                return exc.smtp_code, exc.smtp_error
+            return 235, b""
+
+    assert await asyncio.to_thread(attempt, "alice@example.test", "wrong") == (
+        535,
+        b"5.7.8 Authentication credentials invalid",
+    )
+    assert (await asyncio.to_thread(attempt, "nobody@example.test", "x"))[0] == 535
+
+
+async def test_brute_force_locks_the_account(sub) -> None:
+    """Failed logins are throttled per account: even the right password is refused with 454 4.7.0 for a while."""
+
+    def attempt(password: str):
+        with smtplib.SMTP_SSL("127.0.0.1", sub.tls_port, context=sub.context) as c:
+            c.ehlo("client.example")
+            c.user, c.password = "alice@example.test", password
+            return c.auth("PLAIN", c.auth_plain, initial_response_ok=True)  # one attempt, one mechanism
+
+    def code_of(password: str) -> tuple[int, bytes]:
+        try:
+            return attempt(password)
+        except smtplib.SMTPAuthenticationError as exc:
+            return exc.smtp_code, exc.smtp_error
+
+    codes = [(await asyncio.to_thread(code_of, f"guess{n}"))[0] for n in range(6)]
+    assert codes[:5] == [535] * 5
+    assert codes[5] == 454
+    assert (await asyncio.to_thread(code_of, sub.passwords["alice@example.test"])) == (
+        454,
+        b"4.7.0 Too many failed logins, try again later",
+    )
+
+
+async def test_spoofed_sender_is_refused(sub) -> None:
+    """Envelope sender and From: must be the signed-in alias (plus-addresses allowed)."""
+
+    def send():
+        with smtplib.SMTP_SSL("127.0.0.1", sub.tls_port, context=sub.context) as c:
+            c.login("alice@example.test", sub.passwords["alice@example.test"])
+            envelope = c.docmd("MAIL FROM:<bob@example.test>")
+            c.rset()
+            plus = c.docmd("MAIL FROM:<alice+lists@example.test>")
+            c.rcpt("bob@b.test")
+            header = c.data(MESSAGE.replace(b"From: Alice <alice@example.test>", b"From: CEO <ceo@example.test>"))
+            return envelope, plus, header
+
+    envelope, plus, header = await asyncio.to_thread(send)
+    assert envelope[0] == 553
+    assert envelope[1].startswith(b"5.7.1")
+    assert plus[0] == 250
+    assert header[0] == 553
+    assert header[1].startswith(b"5.7.1")
+
+
+async def test_eai_submission(sub) -> None:
+    """RFC 6531: an internationalised address signs in and sends with SMTPUTF8."""
+    message = ("From: Rémi <rémi@universitéxyz.fr>\r\nTo: bob@b.test\r\nSubject: Café\r\n\r\nÇa va ?\r\n").encode()
+
+    def send():
+        with smtplib.SMTP_SSL("127.0.0.1", sub.tls_port, context=sub.context) as c:
+            c.ehlo("client.example")
+            # smtplib's login() encodes credentials as ASCII; RFC 4616 PLAIN carries UTF-8.
+            token = base64.b64encode(
+                "\0rémi@universitéxyz.fr\0".encode() + sub.passwords["rémi@universitéxyz.fr"].encode()
+            )
+            assert c.docmd("AUTH", "PLAIN " + token.decode())[0] == 235
+            return c.sendmail("rémi@universitéxyz.fr", ["bob@b.test"], message, mail_options=["SMTPUTF8"])
+
+    assert await asyncio.to_thread(send) == {}
+    (job,) = _queued(sub.settings)
+    assert job.meta["smtputf8"] is True
+    assert b"Message-ID: <" in job.payload  # added (RFC 6409 §8.3)
+    assert b"d=xn--universitxyz-jeb.fr" in job.payload
+
+
+@pytest.mark.skipif(shutil.which("swaks") is None, reason="swaks is installed by scripts/system-deps test")
+async def test_swaks_tls_auth(sub) -> None:
+    result = await asyncio.to_thread(
+        subprocess.run,
+        [
+            "swaks",
+            "--server",
+            f"127.0.0.1:{sub.starttls_port}",
+            "--tls",
+            "--tls-ca-path",
+            sub.ca,
+            "--tls-verify",
+            "--tls-sni",
+            "localhost",
+            "--auth",
+            "PLAIN",
+            "--auth-user",
+            "alice@example.test",
+            "--auth-password",
+            sub.passwords["alice@example.test"],
+            "--from",
+            "alice@example.test",
+            "--to",
+            "bob@b.test",
+            "--header",
+            "From: alice@example.test",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "235 2.7.0" in result.stdout
+    assert "250 2.0.0 Ok: queued as" in result.stdout

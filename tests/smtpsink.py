@@ -1,0 +1,75 @@
+"""An independent SMTP receiver for outbound tests: aiosmtpd in the test's loop, recording what it accepts.
+
+``replies`` maps a recipient to the reply it should get at RCPT (e.g. "550 5.1.1 No such user");
+``stop()``/``start()`` take it down and bring it back on the same port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from dataclasses import dataclass, field
+
+from aiosmtpd.smtp import SMTP
+
+
+@dataclass
+class Received:
+    mail_from: str
+    rcpt_tos: list[str]
+    data: bytes
+    mail_options: list[str]
+    rcpt_options: list[str]
+    tls: bool
+
+
+@dataclass
+class Sink:
+    port: int
+    tls_context: ssl.SSLContext | None = None
+    replies: dict[str, str] = field(default_factory=dict)
+    received: list[Received] = field(default_factory=list)
+    smtputf8: bool = True
+    _server: asyncio.Server | None = None
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
+        reply = self.replies.get(address.lower())
+        if reply:
+            return reply
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(rcpt_options)
+        return "250 2.1.5 OK"
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802
+        self.received.append(
+            Received(
+                envelope.mail_from,
+                list(envelope.rcpt_tos),
+                envelope.original_content,
+                list(envelope.mail_options),
+                list(envelope.rcpt_options),
+                session.ssl is not None,
+            )
+        )
+        return "250 2.0.0 Accepted by the sink"
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+
+        def protocol() -> SMTP:
+            return SMTP(
+                self,
+                hostname="mx.b.test",
+                enable_SMTPUTF8=self.smtputf8,
+                decode_data=False,
+                tls_context=self.tls_context,
+                require_starttls=False,
+            )
+
+        self._server = await loop.create_server(protocol, "127.0.0.1", self.port)
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None

@@ -1,0 +1,132 @@
+"""Shared server plumbing: connection limits, bounded lines, STARTTLS, login throttling."""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+
+import pytest
+
+from sealmail.net.limits import LimitPolicy, LoginLimiter, memory_limiter
+from sealmail.net.server import Connection, Limits, LineServer, LineTooLong
+from sealmail.net.tls import ServerTLS
+from sealmail.tls.devca import ensure_dev_certificates
+
+
+async def _echo(conn: Connection) -> None:
+    await conn.send(b"hello\r\n")
+    while True:
+        try:
+            line = await conn.readline(timeout=5)
+        except LineTooLong:
+            await conn.send(b"too long\r\n")
+            continue
+        if line.strip() == b"STARTTLS":
+            await conn.send(b"go\r\n")
+            await conn.starttls()
+            continue
+        if line.strip() == b"QUIT":
+            await conn.send(b"bye\r\n")
+            return
+        await conn.send(b"secure " + line if conn.secure else line)
+
+
+async def _refuse(conn: Connection) -> None:
+    await conn.send(b"busy\r\n")
+
+
+@pytest.fixture
+async def server(tmp_path):
+    certs = ensure_dev_certificates(tmp_path / "tls")
+    srv = LineServer("test", _echo, _refuse, Limits(max_per_ip=2, max_line=64), ServerTLS(certs.cert, certs.key))
+    port = await srv.listen("127.0.0.1", 0, implicit_tls=False)
+    client_ctx = ssl.create_default_context(cafile=certs.ca_cert)
+    yield srv, port, client_ctx
+    await srv.close()
+
+
+async def test_lines_and_limits(server) -> None:
+    _srv, port, _ = server
+    r, w = await asyncio.open_connection("127.0.0.1", port)
+    assert await r.readline() == b"hello\r\n"
+    w.write(b"x" * 200 + b"\r\nshort\r\n")
+    assert await r.readline() == b"too long\r\n"
+    assert await r.readline() == b"short\r\n"  # the session goes on after an over-long line
+    second = await asyncio.open_connection("127.0.0.1", port)
+    assert await second[0].readline() == b"hello\r\n"
+    third = await asyncio.open_connection("127.0.0.1", port)
+    assert await third[0].readline() == b"busy\r\n"  # over the per-IP limit: refused, slot freed
+    assert await third[0].read() == b""
+    w.write(b"QUIT\r\n")
+    assert await r.readline() == b"bye\r\n"
+    second[1].close()
+    await asyncio.sleep(0.1)
+    fourth = await asyncio.open_connection("127.0.0.1", port)
+    assert await fourth[0].readline() == b"hello\r\n"
+    for writer in (w, second[1], third[1], fourth[1]):
+        writer.close()
+        await writer.wait_closed()
+
+
+async def test_starttls(server) -> None:
+    _, port, client_ctx = server
+    r, w = await asyncio.open_connection("127.0.0.1", port)
+    await r.readline()
+    w.write(b"STARTTLS\r\n")
+    assert await r.readline() == b"go\r\n"
+    await w.start_tls(client_ctx, server_hostname="localhost")
+    w.write(b"ping\r\n")
+    assert await r.readline() == b"secure ping\r\n"
+    w.close()
+    await w.wait_closed()
+
+
+async def test_implicit_tls_listener(tmp_path) -> None:
+    certs = ensure_dev_certificates(tmp_path / "tls")
+    srv = LineServer("test", _echo, _refuse, tls=ServerTLS(certs.cert, certs.key))
+    port = await srv.listen("127.0.0.1", 0, implicit_tls=True)
+    try:
+        ctx = ssl.create_default_context(cafile=certs.ca_cert)
+        r, w = await asyncio.open_connection("127.0.0.1", port, ssl=ctx, server_hostname="127.0.0.1")
+        assert await r.readline() == b"hello\r\n"
+        w.write(b"ping\r\n")
+        assert await r.readline() == b"secure ping\r\n"
+        w.close()
+    finally:
+        await srv.close()
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def limiter(request, redis_url):
+    policy = LimitPolicy(per_ip=4, per_account=2, window_seconds=60)
+    if request.param == "memory":
+        yield memory_limiter(policy)
+        return
+    import secrets
+
+    import redis.asyncio as aioredis
+
+    client = aioredis.Redis.from_url(redis_url)
+    yield LoginLimiter(client, policy, prefix=f"test:{secrets.token_hex(4)}")
+    await client.aclose()
+
+
+async def test_login_limits_per_account_and_per_ip(limiter) -> None:
+    assert await limiter.allowed("192.0.2.1", "a@example.test")
+    await limiter.failed("192.0.2.1", "a@example.test")
+    await limiter.failed("192.0.2.2", "a@example.test")
+    assert not await limiter.allowed("192.0.2.3", "a@example.test")  # the account is locked from anywhere
+    assert await limiter.allowed("192.0.2.3", "b@example.test")
+    for account in ("c@x.test", "d@x.test"):
+        await limiter.failed("192.0.2.9", account)
+    assert await limiter.allowed("192.0.2.9", "e@x.test")
+    await limiter.failed("192.0.2.9", None)
+    await limiter.failed("192.0.2.9", None)
+    assert not await limiter.allowed("192.0.2.9", "e@x.test")  # the address is locked for every account
+
+
+async def test_success_clears_the_account(limiter) -> None:
+    await limiter.failed("192.0.2.1", "a@example.test")
+    await limiter.succeeded("192.0.2.1", "a@example.test")
+    await limiter.failed("192.0.2.1", "a@example.test")
+    assert await limiter.allowed("192.0.2.1", "a@example.test")
