@@ -11,7 +11,7 @@ from conftest import SEALMAIL_BIN
 def test_the_test_double_is_what_the_host_reports(sealmail_host):
     available = [c["name"] for c in json.loads(sealmail_host.check_output(f"{SEALMAIL_BIN} components --json"))
                  if c["available"]]
-    assert available == ["web"]
+    assert "web" in available
 
 
 def test_unit_gets_its_settings_and_may_bind_443(sealmail_host):
