@@ -28,7 +28,7 @@ dev: system-deps-dev venv
 	$(BIN)/sealmail dev --data-dir $(DATA_DIR)
 
 ## make test: linters and the whole test suite
-test: system-deps-test venv lint
+test: system-deps-test venv lint deploy-lint
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 ## make test-fast: skip the slow suites (whole process trees, real client programs)
@@ -51,4 +51,36 @@ constraints:
 	rm -rf .constraints-venv
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache $(DEPLOY_VENV)
+
+# --- Deployment (Ansible) --------------------------------------------------------------------
+# The controller and its test tools live in their own venv, pinned in requirements-deploy.txt.
+DEPLOY_VENV ?= .venv-deploy
+DEPLOY_BIN := $(DEPLOY_VENV)/bin
+MOLECULE_SCENARIOS ?= default tls sealmail
+
+.PHONY: deploy-venv deploy-lint molecule
+
+$(DEPLOY_BIN)/.installed: requirements-deploy.txt
+	test -x $(DEPLOY_BIN)/python || $(PYTHON) -m venv $(DEPLOY_VENV)
+	$(DEPLOY_BIN)/pip install -q --upgrade pip
+	$(DEPLOY_BIN)/pip install -q -r requirements-deploy.txt
+	touch $@
+
+deploy-venv: $(DEPLOY_BIN)/.installed
+
+## make deploy-lint: yamllint, ansible-lint (profile production), and the group_vars check
+deploy-lint: deploy-venv
+	$(DEPLOY_BIN)/yamllint --strict .
+	PATH=$(abspath $(DEPLOY_BIN)):$$PATH $(DEPLOY_BIN)/ansible-lint
+	scripts/check-entry-points $(DEPLOY_BIN)
+	bash -n setup.sh
+
+## make molecule: converge, idempotence and testinfra for every scenario (root, Podman)
+molecule: deploy-venv
+	scripts/molecule-image >/dev/null
+	set -e; for scenario in $(MOLECULE_SCENARIOS); do \
+	  start=$$(date +%s); \
+	  PATH=$(abspath $(DEPLOY_BIN)):$$PATH $(DEPLOY_BIN)/molecule test -s $$scenario; \
+	  echo "molecule $$scenario: $$(( $$(date +%s) - start ))s"; \
+	done

@@ -1,0 +1,187 @@
+"""setup.sh: flags, menu and the preflight checks that refuse with a clear message.
+
+Only the checks run here (--action check, help, exit): the real setup is what the Molecule
+scenarios test.
+"""
+
+from __future__ import annotations
+
+import os
+import pty
+import select
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SETUP = str(ROOT / "setup.sh")
+IS_ROOT = os.geteuid() == 0
+needs_root = pytest.mark.skipif(not IS_ROOT, reason="the checks after the root check need root")
+
+
+@pytest.fixture(scope="module")
+def debian_12(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Every run sees a supported OS unless a test says otherwise."""
+    path = tmp_path_factory.mktemp("os") / "os-release"
+    path.write_text('ID=debian\nVERSION_ID="12"\n')
+    return path
+
+
+@pytest.fixture
+def run(debian_12: Path):
+    def run_setup(*args: str, env: dict[str, str] | None = None, user: str | None = None):
+        return _run(debian_12, *args, env=env, user=user)
+
+    return run_setup
+
+
+def _run(
+    os_release: Path, *args: str, env: dict[str, str] | None = None, user: str | None = None
+) -> subprocess.CompletedProcess:
+    command = ["bash", SETUP, *args]
+    if user is not None:
+        command = ["setpriv", f"--reuid={user}", "--regid=nogroup", "--clear-groups", *command]
+    full_env = {
+        "PATH": os.environ["PATH"],
+        # Nothing answers on loopback port 25: the outbound check sees a blocked port at once.
+        "SEALMAIL_PORT25_PROBE": "127.0.0.1",
+        "SEALMAIL_OS_RELEASE": str(os_release),
+        **(env or {}),
+    }
+    return subprocess.run(command, capture_output=True, text=True, env=full_env, timeout=60, check=False)
+
+
+def test_help_lists_the_flags(run):
+    result = run("--help")
+    assert result.returncode == 0
+    for flag in ("--domain", "--email", "--cert-method", "--action", "--yes", "DEBUG=true"):
+        assert flag in result.stdout
+
+
+def test_unknown_option_is_refused(run):
+    result = run("--frobnicate")
+    assert result.returncode == 1
+    assert "unknown option: --frobnicate" in result.stderr
+
+
+def test_bad_cert_method_is_refused(run):
+    result = run("--cert-method", "carrier-pigeon", "--action", "check")
+    assert result.returncode == 1
+    assert "--cert-method must be cloudflare, http or selfsigned" in result.stderr
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="needs root to become another user")
+def test_refuses_without_root(run):
+    result = run("--action", "setup", "--domain", "example.test", "--yes", user="nobody")
+    assert result.returncode == 1
+    assert "run me as root" in result.stderr
+
+
+@needs_root
+def test_refuses_an_unsupported_os(run, tmp_path: Path):
+    release = tmp_path / "os-release"
+    release.write_text('ID=centos\nVERSION_ID="7"\n')
+    result = run("--action", "check", env={"SEALMAIL_OS_RELEASE": str(release)})
+    assert result.returncode == 1
+    assert "unsupported operating system 'centos 7'" in result.stderr
+
+
+@needs_root
+def test_accepts_ubuntu_2204(run, tmp_path: Path):
+    release = tmp_path / "os-release"
+    release.write_text('ID=ubuntu\nVERSION_ID="22.04"\n')
+    result = run("--action", "check", env={"SEALMAIL_OS_RELEASE": str(release), "SEALMAIL_MIN_DISK_GB": "0"})
+    assert "unsupported operating system" not in result.stderr
+
+
+@needs_root
+def test_refuses_less_than_1gb_of_memory(run, tmp_path: Path):
+    meminfo = tmp_path / "meminfo"
+    meminfo.write_text("MemTotal:         524288 kB\n")
+    result = run("--action", "check", env={"SEALMAIL_MEMINFO": str(meminfo)})
+    assert result.returncode == 1
+    assert "Sealmail needs at least 1 GB" in result.stderr
+
+
+@needs_root
+def test_refuses_too_little_disk(run):
+    result = run("--action", "check", env={"SEALMAIL_MIN_DISK_GB": "1000000"})
+    assert result.returncode == 1
+    assert "Sealmail needs at least 1000000 GB" in result.stderr
+
+
+@needs_root
+def test_refuses_when_a_mail_port_is_taken(run):
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind(("127.0.0.1", 25))
+    except OSError:
+        pytest.skip("port 25 is already taken on this machine")
+    listener.listen()
+    holder = subprocess.Popen(["sleep", "30"], pass_fds=(listener.fileno(),))
+    try:
+        result = run("--action", "check", env={"SEALMAIL_MIN_DISK_GB": "0"})
+    finally:
+        holder.kill()
+        holder.wait()
+        listener.close()
+    assert result.returncode == 1
+    assert "ports already in use by other programs: 25" in result.stderr
+
+
+@needs_root
+def test_warns_when_outbound_port_25_is_blocked(run):
+    result = run("--action", "check", env={"SEALMAIL_MIN_DISK_GB": "0"})
+    assert "outbound port 25 looks blocked" in result.stderr
+    assert "provider" in result.stderr
+    assert result.returncode == 0, result.stderr
+    assert "preflight checks passed" in result.stdout
+
+
+def test_debug_traces_commands(run):
+    result = run("--action", "help", env={"DEBUG": "true"})
+    assert result.returncode == 0
+    assert "+ parse_args" in result.stderr
+
+
+def test_no_menu_without_a_terminal(run):
+    result = run()
+    assert result.returncode == 1
+    assert "no terminal for the menu" in result.stderr
+
+
+def test_menu_shows_the_entries_and_help_then_exits():
+    pid, fd = pty.fork()
+    if pid == 0:  # child: setup.sh on the terminal
+        # No shell on purpose: bash runs the script on the terminal pty.fork made.
+        os.execvpe("bash", ["bash", SETUP], {"PATH": os.environ["PATH"], "TERM": "dumb"})  # noqa: S606
+    output = b""
+
+    def read_until(marker: bytes, timeout: float = 20) -> None:
+        nonlocal output
+        deadline = time.monotonic() + timeout
+        while marker not in output and time.monotonic() < deadline:
+            ready, _, _ = select.select([fd], [], [], 0.5)
+            if ready:
+                try:
+                    output += os.read(fd, 4096)
+                except OSError:
+                    break
+        assert marker in output, output.decode(errors="replace")
+
+    read_until(b"Choose [1-4]")
+    for entry in (b"1. Initial setup", b"2. Renew certificates", b"3. Help", b"4. Exit now"):
+        assert entry in output
+    # Not yet: backups, auto upgrades and restore arrive with their own issue.
+    assert b"Backup" not in output
+    assert b"Upgrade" not in output
+    os.write(fd, b"3\n")
+    read_until(b"journalctl -u sealmail-mx")
+    os.write(fd, b"4\n")
+    _, status = os.waitpid(pid, 0)
+    os.close(fd)
+    assert os.waitstatus_to_exitcode(status) == 0
