@@ -100,7 +100,8 @@ def admin_by_id(store: ConfigStore, admin_id: str) -> AdminAccount | None:
 
 
 def record_login(store: ConfigStore, admin: AdminAccount) -> AdminAccount:
-    return store.update_admin(replace(admin, last_login_at=now()))
+    current = store.get_admin(admin.id)  # fresh: the sign-in may have used up a recovery code meanwhile
+    return store.update_admin(replace(current, last_login_at=now()))
 
 
 def change_password(

@@ -217,7 +217,7 @@ async def dashboard(request: Request, admin: Admin) -> Response:
         totals=totals,
         chart=traffic_svg(days),
         legend=legend(),
-        status=status,
+        health=status,
     )
 
 
