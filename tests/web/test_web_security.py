@@ -6,12 +6,11 @@ import logging
 
 import pyotp
 import pytest
+from webkit import ADMIN, BASIC, create_admin
 
 from sealmail.config.models import LogQuery
 from sealmail.services import admins
 from sealmail.web.sessions import COOKIE
-
-from conftest import ADMIN, BASIC, create_admin
 
 
 def _sign_in(b, email: str = ADMIN[0], password: str = ADMIN[1]):
@@ -121,7 +120,8 @@ def test_session_cookie_flags(browser) -> None:
     assert cookie.startswith(f"{COOKIE}=")
     for flag in ("Secure", "HttpOnly", "SameSite=Lax", "Path=/"):
         assert flag in cookie
-    assert "Domain=" not in cookie and "Max-Age" not in cookie
+    assert "Domain=" not in cookie
+    assert "Max-Age" not in cookie
     assert r.headers["cache-control"] == "no-store"
     assert "default-src 'self'" in r.headers["content-security-policy"]
 
@@ -136,7 +136,8 @@ def test_sign_in_replaces_the_session_id(signed_in, browser) -> None:
     assert r.status_code == 303
     assert r.headers["location"] == "/admin"
     fresh = b.session_id()
-    assert fresh and fresh != planted
+    assert fresh
+    assert fresh != planted
     assert b.get("/admin").status_code == 200
 
     attacker = browser(auth=None)
