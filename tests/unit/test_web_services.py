@@ -159,12 +159,6 @@ def test_chart_is_plain_svg() -> None:
     assert svg.startswith("<svg")
     assert svg.endswith("</svg>")
     assert svg.count("<polyline") == len(SERIES)
-    assert (
-        "<script" not in svg
-    )
-    assert (
-        "style=" not in svg
-    )
-    assert (
-        "http://" not in svg.replace("http://www.w3.org/2000/svg", "")
-    )
+    assert "<script" not in svg
+    assert "style=" not in svg
+    assert "http://" not in svg.replace("http://www.w3.org/2000/svg", "")
