@@ -35,6 +35,7 @@ PORTS: dict[str, dict[str, str]] = {
 REGISTRY: dict[str, str] = {
     "mx": "sealmail.smtp.mx:MxComponent",
     "smtp": "sealmail.smtp.submission:SubmissionComponent",
+    "imap": "sealmail.imap.server:ImapComponent",
     "jobs": "sealmail.jobs.component:JobsComponent",
     "pop3": "sealmail.pop3.server:Pop3Component",
     "dav": "sealmail.dav.component:DavComponent",

@@ -146,6 +146,23 @@ class Settings(BaseSettings):
     # -- mailboxes ------------------------------------------------------------------------------
     default_quota: int = Field(10 * 1024**3, ge=0, description="bytes per mailbox unless the alias sets one")
 
+    # -- IMAP -----------------------------------------------------------------------------------
+    imap_append_limit: int = Field(
+        50 * 1024**2, ge=1024, description="largest message APPEND accepts, in octets (APPENDLIMIT, RFC 7889)"
+    )
+    imap_login_timeout: float = Field(60.0, gt=0, description="seconds an unauthenticated connection may sit idle")
+    imap_autologout: float = Field(
+        1800.0, gt=0, description="seconds an authenticated connection may sit idle (RFC 9051 §5.4: 30 minutes)"
+    )
+    imap_write_deadline: float = Field(
+        60.0, gt=0, description="seconds a response may wait for a client that stops reading before it is dropped"
+    )
+    imap_max_connections: int = Field(5000, ge=1, description="IMAP connections per process")
+    imap_max_connections_per_ip: int = Field(50, ge=1, description="IMAP connections from one address")
+    imap_plaintext_login: bool = Field(
+        False, description="allow LOGIN without TLS (loopback benchmarks only; never in production)"
+    )
+
     # -- calendars and contacts (DAV) -------------------------------------------------------------
     dav_max_item_size: int = Field(1024**2, ge=1024, description="octets of one event, task or vCard (larger: 413)")
     dav_max_request_size: int = Field(

@@ -203,7 +203,10 @@ async def test_alice_submits_with_swaks_and_bob_receives_it_signed(world) -> Non
     verifier = dkim.DKIM(got.data)
     assert verifier.verify(idx=0, dnsfunc=dnsfunc)
     assert verifier.verify(idx=1, dnsfunc=dnsfunc)
-    assert any("delivered" in s and "via mx.b.test with TLS" in s for s in _statuses(world.config))
+    # The sink has the message before the worker has logged the 250: wait for the log line.
+    assert await _until(
+        lambda: any("delivered" in s and "via mx.b.test with TLS" in s for s in _statuses(world.config))
+    )
 
 
 @pytest.mark.skipif(shutil.which("swaks") is None, reason="swaks comes with scripts/system-deps test")

@@ -24,19 +24,17 @@ def _encode(value: Any) -> Any:
     return value
 
 
-def _decode(value: Any) -> Any:
-    if isinstance(value, list):
-        return [_decode(v) for v in value]
-    if isinstance(value, dict):
-        if "a" in value:
-            return Adjacent(_decode(v) for v in value["a"])
-        return base64.b64decode(value["b"])
-    return value
-
-
 def dumps(value: Any) -> str:
     return json.dumps(_encode(value), ensure_ascii=False, separators=(",", ":"))
 
 
+def _tagged(value: dict[str, Any]) -> Any:
+    # json calls this bottom-up for every object, so the lists inside are decoded already.
+    if "a" in value:
+        return Adjacent(value["a"])
+    return base64.b64decode(value["b"])
+
+
 def loads(text: str) -> Any:
-    return _decode(json.loads(text))
+    """``dumps`` reversed (``object_hook`` keeps the walk in C: FETCH ENVELOPE reads thousands at once)."""
+    return json.loads(text, object_hook=_tagged)

@@ -239,11 +239,13 @@ class Mailbox(DavStoreMixin):
 
     # ---- plumbing -------------------------------------------------------------------------------
     def close(self) -> None:
-        with self._lock:
+        # The checkpoint rewrites the database file: like every write, under the writer lock, so a
+        # backup copying the files under that lock always sees one consistent state.
+        with self._writer_lock():
             with contextlib.suppress(sqlcipher3.Error):
                 self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             self.db.close()
-            os.close(self._lock_fd)
+        os.close(self._lock_fd)
 
     @contextlib.contextmanager
     def _writer_lock(self) -> Iterator[None]:

@@ -1,0 +1,146 @@
+"""The ``imap`` component: listeners on 993 (implicit TLS) and 143 (STARTTLS), and the connection loop.
+
+The loop reads one complete command at a time: a line, and while that line ends with a literal
+announcement, the literal's octets and the next line. A literal's size is checked before a single
+octet of it is read (RFC 7888 §4, RFC 7889 APPENDLIMIT), so no client can make the server buffer
+more than the limits; synchronizing literals get their "+" continuation only once accepted.
+Idle connections are closed: quickly before login, after the RFC 9051 §5.4 autologout after it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import TYPE_CHECKING, Any
+
+from sealmail.imap import parser
+from sealmail.imap.session import LOGOUT, Options, Session
+from sealmail.net.server import Connection, ConnectionClosed, LineServer, LineTooLong
+from sealmail.net.server import Limits as NetLimits
+from sealmail.net.tls import ServerTLS, TLSUnavailable
+
+if TYPE_CHECKING:
+    from sealmail.appcontext import AppContext
+    from sealmail.settings import Settings
+
+MAX_LINE = 64 * 1024
+MAX_COMMAND = 1024 * 1024  # every command but APPEND: lines and literals together
+
+
+class Abandoned(Exception):
+    """The client's command was refused before its literal was read; it was answered already."""
+
+
+async def read_command(conn: Connection, session: Session) -> bytes:
+    """One command with its literals, or raises Abandoned / LineTooLong / ConnectionClosed / TimeoutError."""
+    timeout = session.timeout()
+    line = await conn.readline(timeout)
+    data = bytearray(line)
+    while (announced := parser.literal_announcement(line)) is not None:
+        size, sync, _binary = announced
+        name = parser.command_name(bytes(data))
+        if name == "APPEND":
+            too_big = size > session.options.append_limit or len(data) + size > session.options.append_limit + MAX_LINE
+        else:
+            too_big = len(data) + size > MAX_COMMAND
+        if too_big:
+            tag = parser.read_tag(bytes(data)) or "*"
+            if name == "APPEND":
+                text = f"{tag} NO [TOOBIG] Message larger than APPENDLIMIT {session.options.append_limit}\r\n"
+            else:
+                text = f"{tag} BAD [TOOBIG] Literal too large\r\n"
+            conn.write(text.encode())
+            if not sync:
+                # RFC 7888 §4: the octets of a non-synchronizing literal are on their way; we will not read them.
+                conn.write(b"* BYE Literal too large\r\n")
+                await conn.flush()
+                raise ConnectionClosed
+            await conn.flush()
+            raise Abandoned
+        if sync:
+            conn.write(b"+ Ready for literal data\r\n")
+            await conn.flush()
+        data += await conn.readexactly(size, timeout)
+        line = await conn.readline(timeout)
+        data += line
+    return bytes(data)
+
+
+async def serve_connection(ctx: AppContext, conn: Connection, options: Options) -> None:
+    session = Session(ctx, conn, options, conn.log)
+    try:
+        session.greeting()
+        await conn.flush()
+        while session.state != LOGOUT:
+            try:
+                data = await read_command(conn, session)
+            except Abandoned:
+                continue
+            except LineTooLong:
+                conn.write(b"* BAD Line too long\r\n")
+                await conn.flush()
+                continue
+            except TimeoutError:
+                conn.write(b"* BYE Autologout; idle for too long\r\n")
+                with contextlib.suppress(ConnectionClosed):
+                    await conn.flush()
+                return
+            await session.execute(data)
+    finally:
+        await session.close()
+
+
+class ImapComponent:
+    """``sealmail serve imap``: IMAPS and IMAP (STARTTLS) listeners over one AppContext."""
+
+    def __init__(self, settings: Settings, ctx: AppContext | None = None) -> None:
+        self.settings = settings
+        self.ctx = ctx
+        self._own_ctx = ctx is None
+        self.server: LineServer | None = None
+        self.options = Options(
+            append_limit=settings.imap_append_limit,
+            login_timeout=settings.imap_login_timeout,
+            autologout=settings.imap_autologout,
+            plaintext_login=settings.imap_plaintext_login,
+        )
+
+    async def start(self) -> dict[str, int]:
+        from sealmail.appcontext import AppContext
+
+        try:
+            tls = ServerTLS.from_settings(self.settings)
+        except TLSUnavailable as exc:
+            raise TLSUnavailable(f"IMAP needs a certificate: {exc}") from None
+        if self.ctx is None:
+            self.ctx = AppContext(self.settings)
+        limits = NetLimits(
+            max_connections=self.settings.imap_max_connections,
+            max_per_ip=self.settings.imap_max_connections_per_ip,
+            max_line=MAX_LINE,
+            write_deadline=self.settings.imap_write_deadline,
+        )
+        self.server = LineServer("imap", self._handle, self._refuse, limits, tls)
+        host = self.settings.bind_address
+        return {
+            "imaps": await self.server.listen(host, self.settings.imaps_port, implicit_tls=True),
+            "imap": await self.server.listen(host, self.settings.imap_port, implicit_tls=False),
+        }
+
+    async def _handle(self, conn: Connection) -> None:
+        assert self.ctx is not None
+        await serve_connection(self.ctx, conn, self.options)
+
+    async def _refuse(self, conn: Connection) -> None:
+        await conn.send(b"* BYE [UNAVAILABLE] Too many connections; try again later\r\n")
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            await self.server.close()
+            self.server = None
+        if self.ctx is not None and self._own_ctx:
+            await self.ctx.close()
+            self.ctx = None
+
+
+def factory(settings: Settings) -> Any:
+    return ImapComponent(settings)

@@ -1,0 +1,472 @@
+"""IMAP benchmark: Sealmail's IMAP server side by side with Debian's Dovecot on the same mailbox.
+
+    .venv/bin/python bench/imap.py [--messages 10000] [--idle 1000] [--runs 5] [--skip-dovecot]
+
+Both servers get the same messages (bench/corpus.py; a third of them \\Seen): Sealmail in its
+encrypted store, Dovecot in a Maildir. Both log in with an Argon2id password (Dovecot's passdb
+uses the ARGON2ID scheme, and Sealmail the same m=64 MiB, t=3, p=1) over plain TCP on loopback (no TLS on either side, so the numbers compare
+the servers and not the TLS stacks). Measured from one client: LOGIN+SELECT, FETCH 1:* (FLAGS
+INTERNALDATE RFC822.SIZE ENVELOPE), 50 random full bodies in one UID FETCH, SEARCH TEXT, SEARCH
+FROM, STORE on 100 messages (medians); then N concurrent IDLE connections: the server's memory
+(PSS, all its processes) and how long until every connection has seen a new message (Sealmail: a
+delivery through the MX path, the sealed spool and Redis; Dovecot: a file dropped in Maildir/new).
+Needs root for Dovecot (its mail processes run as nobody). Prints Sealmail/Dovecot ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import random
+import resource
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from corpus import corpus
+
+PASSWORD = "correct horse battery staple 42"
+USER = "demo@example.test"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port: int, proc: subprocess.Popen, what: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited with {proc.returncode}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"{what} did not listen on {port}")
+
+
+def pss_kib(pids: list[int]) -> int:
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    total += int(line.split()[1])
+    return total
+
+
+def process_tree(root: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                stat = (entry / "stat").read_text()
+                ppid = int(stat.rsplit(")", 1)[1].split()[1])
+                children.setdefault(ppid, []).append(int(entry.name))
+    out, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        out.append(pid)
+        todo += children.get(pid, [])
+    return out
+
+
+# ---- a minimal IMAP client, the same for both servers ---------------------------------------------
+class Client:
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+        self.n = 0
+
+    @classmethod
+    async def connect(cls, port: int) -> Client:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=1 << 24)
+        client = cls(reader, writer)
+        await reader.readline()
+        return client
+
+    async def command(self, text: str) -> list[bytes]:
+        self.n += 1
+        tag = f"b{self.n}".encode()
+        self.writer.write(tag + b" " + text.encode() + b"\r\n")
+        lines = []
+        while True:
+            line = await self.reader.readline()
+            if not line:
+                raise ConnectionError("server closed the connection")
+            while line.endswith(b"}\r\n"):
+                size = int(line[line.rfind(b"{") + 1 : -3].rstrip(b"+"))
+                line += await self.reader.readexactly(size) + await self.reader.readline()
+            lines.append(line)
+            if line.startswith(tag + b" "):
+                if not line.startswith(tag + b" OK"):
+                    raise RuntimeError(f"{text[:60]}: {line!r}")
+                return lines
+
+    async def login(self, user: str, password: str) -> None:
+        await self.command(f'LOGIN "{user}" "{password}"')
+
+    async def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.writer.write(b"z LOGOUT\r\n")
+            self.writer.close()
+            await self.writer.wait_closed()
+
+
+@dataclass
+class Results:
+    times: dict[str, float | None] = field(default_factory=dict)  # seconds
+    notes: dict[str, str] = field(default_factory=dict)
+
+
+async def timed(runs: int, action: Callable[[], Awaitable[object]], res: Results | None = None) -> float | None:
+    samples = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        try:
+            await action()
+        except RuntimeError as exc:  # the server said NO: report it instead of a number
+            if res is None:
+                raise
+            res.notes[str(exc).split(":")[0]] = f"failed: {str(exc).split(': ', 1)[1].strip()}"
+            return None
+        samples.append(time.perf_counter() - started)
+    return statistics.median(samples)
+
+
+async def run_suite(
+    port: int, count: int, idle: int, runs: int, deliver: Callable[[], None], server_pids: Callable[[], list[int]]
+) -> Results:
+    res = Results()
+    rng = random.Random(7)
+
+    async def login_select() -> None:
+        client = await Client.connect(port)
+        await client.login(USER, PASSWORD)
+        await client.command("SELECT INBOX")
+        await client.close()
+
+    await login_select()  # warm up (first open, caches)
+    res.times["LOGIN+SELECT"] = await timed(runs, login_select)
+
+    client = await Client.connect(port)
+    await client.login(USER, PASSWORD)
+    lines = await client.command("SELECT INBOX")
+    assert any(b" EXISTS" in line for line in lines)
+    await client.command("FETCH 1:* (FLAGS)")  # warm up
+
+    async def fetch_all() -> None:
+        lines = await client.command("FETCH 1:* (FLAGS INTERNALDATE RFC822.SIZE ENVELOPE)")
+        assert len(lines) == count + 1, (len(lines), lines[-1])
+
+    res.times["FETCH 1:* (... ENVELOPE), first after login"] = await timed(1, fetch_all, res)
+    res.times["FETCH 1:* (FLAGS INTERNALDATE RFC822.SIZE ENVELOPE)"] = await timed(runs, fetch_all, res)
+
+    async def fetch_fast() -> None:
+        lines = await client.command("FETCH 1:* (FLAGS INTERNALDATE RFC822.SIZE)")
+        assert len(lines) == count + 1
+
+    res.times["FETCH 1:* (FLAGS INTERNALDATE RFC822.SIZE)"] = await timed(runs, fetch_fast)
+
+    async def bodies() -> None:
+        uids = ",".join(str(u) for u in rng.sample(range(1, count + 1), 50))
+        lines = await client.command(f"UID FETCH {uids} (BODY.PEEK[])")
+        assert len(lines) == 51
+
+    res.times["50 random full bodies"] = await timed(runs, bodies)
+
+    async def search_text() -> None:
+        await client.command("SEARCH TEXT conference")
+
+    res.times["SEARCH TEXT"] = await timed(runs, search_text)
+
+    async def search_from() -> None:
+        await client.command("SEARCH FROM grace")
+
+    res.times["SEARCH FROM"] = await timed(runs, search_from)
+    flip = [False]
+
+    async def store() -> None:
+        flip[0] = not flip[0]
+        lines = await client.command(f"STORE 1:100 {'+' if flip[0] else '-'}FLAGS (\\Flagged)")
+        assert len(lines) == 101
+
+    res.times["STORE on 100 messages"] = await timed(runs, store)
+    await client.close()
+
+    if idle:
+        await asyncio.sleep(1)
+        before = pss_kib(server_pids())
+        clients: list[Client] = []
+        gate = asyncio.Semaphore(40)
+
+        async def open_idle() -> None:
+            async with gate:
+                c = await Client.connect(port)
+                await c.login(USER, PASSWORD)
+                await c.command("SELECT INBOX")
+                c.writer.write(b"i IDLE\r\n")
+                assert (await c.reader.readline()).startswith(b"+")
+                clients.append(c)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(open_idle() for _ in range(idle)))
+        res.notes["IDLE connections opened in"] = f"{time.perf_counter() - started:.1f} s"
+        await asyncio.sleep(2)
+        after = pss_kib(server_pids())
+        res.times["IDLE memory total (MiB)"] = after / 1024
+        res.times["IDLE memory per connection (KiB)"] = (after - before) / idle
+        heard: list[float] = []
+
+        async def wait_exists(c: Client, t0: float) -> None:
+            while True:
+                line = await c.reader.readline()
+                if not line:
+                    return
+                if line.endswith(b" EXISTS\r\n"):
+                    heard.append(time.perf_counter() - t0)
+                    return
+
+        t0 = time.perf_counter()
+        waiters = [asyncio.create_task(wait_exists(c, t0)) for c in clients]
+        await asyncio.get_running_loop().run_in_executor(None, deliver)
+        _, pending = await asyncio.wait(waiters, timeout=40)
+        for task in pending:
+            task.cancel()
+        res.times["IDLE: all notified (s)"] = max(heard) if len(heard) == idle else float("inf")
+        res.notes["IDLE notified"] = f"{len(heard)}/{idle} within 40 s; median {statistics.median(heard or [0]):.3f} s"
+        await asyncio.gather(*(c.close() for c in clients), return_exceptions=True)
+    return res
+
+
+# ---- Sealmail -------------------------------------------------------------------------------------
+def run_sealmail(base: Path, messages: list[bytes], args: argparse.Namespace) -> Results:
+    from sealmail.config.sqlite import SQLiteConfigStore
+    from sealmail.services import aliases, credentials, domains
+    from sealmail.settings import Settings, settings_to_env
+    from sealmail.store import events as ev
+    from sealmail.store.mailstore import MailStore
+    from sealmail.tls.devca import ensure_dev_certificates
+
+    redis_port = free_port()
+    redis = subprocess.Popen(
+        ["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+        cwd=base,
+    )
+    server = None
+    try:
+        wait_port(redis_port, redis, "redis-server")
+        certs = ensure_dev_certificates(base / "tls")
+        port = free_port()
+        settings = Settings(
+            data_dir=base / "data",
+            redis_url=f"redis://127.0.0.1:{redis_port}/0",
+            tls_cert_file=certs.cert,
+            tls_key_file=certs.key,
+            bind_address="127.0.0.1",
+            imap_port=port,
+            imaps_port=free_port(),
+            imap_plaintext_login=True,  # the comparison runs without TLS on both sides
+            imap_max_connections_per_ip=args.idle + 100,
+            # The same Argon2id cost as Dovecot's ARGON2ID scheme (doveadm pw: m=65536, t=3, p=1).
+            argon2_time_cost=3,
+            argon2_memory_kib=65536,
+            argon2_parallelism=1,
+            log_level="WARNING",
+        )
+        config = SQLiteConfigStore(settings.config_db_path)
+        domains.add_domain(config, "example.test")
+        alias = aliases.add_alias(config, USER)
+        credentials.set_password(config, settings, USER, new_password=PASSWORD)
+        credential = config.get_credential(alias.id)
+        unlocked = credentials.unlock(config, settings, USER, PASSWORD)
+        config.close()
+        store = MailStore(settings.data_dir)
+        box = store.open_sync(credential.mailbox_id, unlocked.secrets.mailbox_key)
+        start = datetime(2025, 1, 1, tzinfo=UTC)
+        for i in range(0, len(messages), 1000):
+            box.append_many(
+                "INBOX",
+                [
+                    (raw, ("\\Seen",) if (i + j) % 3 == 0 else (), start + timedelta(minutes=37 * (i + j)))
+                    for j, raw in enumerate(messages[i : i + 1000])
+                ],
+            )
+        box.close()
+        env = {**os.environ, **settings_to_env(settings)}
+        server = subprocess.Popen([sys.executable, "-m", "sealmail", "serve", "imap"], env=env)
+        wait_port(port, server, "sealmail serve imap")
+
+        def deliver() -> None:
+            async def go() -> None:
+                bus = ev.RedisBus(settings.redis_url.get_secret_value())
+                mx = MailStore(settings.data_dir, bus)
+                await mx.deliver_async(credential.mailbox_id, credential.public_key, corpus(1, seed=99)[0])
+                await mx.close()
+                await bus.close()
+
+            asyncio.run(go())
+
+        pid = server.pid
+        return asyncio.run(run_suite(port, len(messages), args.idle, args.runs, deliver, lambda: [pid]))
+    finally:
+        for proc in (server, redis):
+            if proc is not None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+
+
+# ---- Dovecot ----------------------------------------------------------------------------------------
+def run_dovecot(base: Path, messages: list[bytes], args: argparse.Namespace) -> Results:
+    binary = shutil.which("dovecot") or "/usr/sbin/dovecot"
+    base.chmod(0o755)
+    maildir = base / "home" / "Maildir"
+    for sub in ("cur", "new", "tmp"):
+        (maildir / sub).mkdir(parents=True)
+    stamp = 1735689600
+    for i, raw in enumerate(messages):
+        flags = "S" if i % 3 == 0 else ""
+        path = maildir / "cur" / f"{stamp + 37 * 60 * i}.M{i}P1.bench,S={len(raw)}:2,{flags}"
+        path.write_bytes(raw)
+        os.utime(path, (stamp + 37 * 60 * i, stamp + 37 * 60 * i))
+    for sub in ("run", "state"):
+        (base / sub).mkdir()
+    hashed = subprocess.run(
+        ["doveadm", "pw", "-s", "ARGON2ID", "-p", PASSWORD], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    (base / "passwd").write_text(f"{USER}:{hashed}\n")
+    for path in (base / "home", *(base / "home").rglob("*")):
+        shutil.chown(path, "nobody", "nogroup")
+    port = free_port()
+    (base / "dovecot.conf").write_text(
+        f"""
+base_dir = {base}/run
+state_dir = {base}/state
+log_path = {base}/dovecot.log
+protocols = imap
+listen = 127.0.0.1
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain
+mail_location = maildir:{base}/home/Maildir
+default_client_limit = {args.idle + 200}
+default_process_limit = {args.idle + 200}
+passdb {{
+  driver = passwd-file
+  args = scheme=ARGON2ID {base}/passwd
+}}
+userdb {{
+  driver = static
+  args = uid=nobody gid=nogroup home={base}/home
+}}
+protocol imap {{
+  mail_max_userip_connections = {args.idle + 100}
+}}
+service imap-login {{
+  inet_listener imap {{
+    address = 127.0.0.1
+    port = {port}
+  }}
+  inet_listener imaps {{
+    port = 0
+  }}
+  chroot =
+}}
+service anvil {{
+  chroot =
+}}
+"""
+    )
+    proc = subprocess.Popen([binary, "-F", "-c", str(base / "dovecot.conf")], stderr=subprocess.DEVNULL)
+    try:
+        wait_port(port, proc, "dovecot")
+
+        def deliver() -> None:
+            raw = corpus(1, seed=99)[0]
+            tmp = maildir / "tmp" / "new.bench"
+            tmp.write_bytes(raw)
+            shutil.chown(tmp, "nobody", "nogroup")
+            os.rename(tmp, maildir / "new" / f"{int(time.time())}.M1P2.bench,S={len(raw)}")
+
+        return asyncio.run(
+            run_suite(port, len(messages), args.idle, args.runs, deliver, lambda: process_tree(proc.pid))
+        )
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def _fmt(name: str, value: float | None) -> str:
+    if value is None:
+        return "n/a"
+    if value == float("inf"):
+        return "never"
+    if "MiB" in name or "KiB" in name:
+        return f"{value:.0f}"
+    if name.endswith("(s)"):
+        return f"{value:.2f} s"
+    return f"{value * 1000:.1f} ms"
+
+
+def _ratio(value: float | None, other: float | None) -> str:
+    if value is None or other in (None, 0) or float("inf") in (value, other):
+        return "-"
+    return f"{value / other:.2f}"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--messages", type=int, default=10_000)
+    parser.add_argument("--idle", type=int, default=1000)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--skip-dovecot", action="store_true")
+    args = parser.parse_args()
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # clients and servers hold thousands of sockets
+    messages = corpus(args.messages)
+    print(f"{args.messages} messages, {args.idle} IDLE connections, medians of {args.runs} runs", flush=True)
+    base = Path(tempfile.mkdtemp(prefix="sealmail-bench-imap-"))
+    base.chmod(0o755)  # Dovecot's auth and mail processes run as other users
+    try:
+        sealmail = run_sealmail(base / "sealmail", messages, args) if (base / "sealmail").mkdir() is None else None
+        dovecot = None
+        if not args.skip_dovecot:
+            (base / "dovecot").mkdir()
+            dovecot = run_dovecot(base / "dovecot", messages, args)
+    finally:
+        if not os.environ.get("BENCH_KEEP"):
+            shutil.rmtree(base, ignore_errors=True)
+    assert sealmail is not None
+    print(f"\n{'measure':<55} {'Sealmail':>12} {'Dovecot':>12} {'ratio':>8}")
+    for name, value in sealmail.times.items():
+        other = dovecot.times.get(name) if dovecot else None
+        print(f"{name:<55} {_fmt(name, value):>12} {_fmt(name, other):>12} {_ratio(value, other):>8}")
+    for label, res in (("Sealmail", sealmail), ("Dovecot", dovecot)):
+        if res:
+            for key, note in res.notes.items():
+                print(f"{label}: {key}: {note}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,208 @@
+"""IMAP fixtures: a real server on loopback ports with test TLS, a real Redis, and clients for it.
+
+The server runs in its own thread with its own event loop, so tests can drive it with blocking
+clients (imaplib, the raw line client below, real programs in subprocesses) as users would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import imaplib
+import socket
+import ssl
+import threading
+from collections.abc import Coroutine
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from sealmail.config.sqlite import SQLiteConfigStore
+from sealmail.imap.server import ImapComponent
+from sealmail.services import aliases, credentials, domains
+from sealmail.store import events as ev
+from sealmail.store.mailstore import MailStore
+from sealmail.tls.devca import ensure_dev_certificates
+
+ADDRESS = "rémi@example.test"
+ASCII_ADDRESS = "alice@example.test"
+
+
+@dataclass
+class Account:
+    address: str
+    password: str
+    mailbox_id: str
+    public_key: bytes
+
+
+class ServerThread:
+    """An ImapComponent on its own event loop thread."""
+
+    def __init__(self, settings: Any) -> None:
+        self.settings = settings
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="imap-server", daemon=True)
+        self.thread.start()
+        self.component = ImapComponent(settings)
+        self.ports = self.call(self.component.start())
+
+    def call(self, coro: Coroutine[Any, Any, Any], timeout: float = 60) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def stop(self) -> None:
+        try:
+            self.call(self.component.stop())
+            self.call(asyncio.sleep(0.05))  # let closed transports release their sockets
+        finally:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join(10)
+            self.loop.close()
+
+
+@dataclass
+class Imap:
+    settings: Any
+    config: SQLiteConfigStore
+    server: ServerThread
+    tls: ssl.SSLContext
+    ca_cert: Path
+    redis_url: str
+    accounts: dict[str, Account]
+
+    @property
+    def port(self) -> int:
+        return self.server.ports["imaps"]
+
+    @property
+    def plain_port(self) -> int:
+        return self.server.ports["imap"]
+
+    def account(self, address: str = ADDRESS) -> Account:
+        return self.accounts[address]
+
+    def client(self, address: str | None = ADDRESS) -> imaplib.IMAP4_SSL:
+        """An imaplib client over TLS, logged in unless ``address`` is None."""
+        client = imaplib.IMAP4_SSL("127.0.0.1", self.port, ssl_context=self.tls, timeout=30)
+        if address is not None:
+            acct = self.accounts[address]
+            client._encoding = "utf-8"  # imaplib sends the name as it is: quote it, as mail clients do
+            client.login(f'"{acct.address}"', acct.password)
+        return client
+
+    def raw(self, *, tls: bool = True) -> RawClient:
+        return RawClient("127.0.0.1", self.port if tls else self.plain_port, self.tls if tls else None)
+
+    def deliver(self, raw: bytes, address: str = ADDRESS) -> None:
+        """Mail arriving through the MX: sealed into the spool by another process's store, announced on Redis."""
+        acct = self.accounts[address]
+
+        async def go() -> None:
+            bus = ev.RedisBus(self.redis_url)
+            store = MailStore(self.settings.data_dir, bus)
+            try:
+                await store.deliver_async(acct.mailbox_id, acct.public_key, raw)
+            finally:
+                await store.close()
+                await bus.close()
+
+        asyncio.run(go())
+
+
+class RawClient:
+    """A line client for exact responses: send a line, read until the tagged answer (literals kept inline)."""
+
+    def __init__(self, host: str, port: int, tls: ssl.SSLContext | None) -> None:
+        sock = socket.create_connection((host, port), timeout=10)
+        self.sock: socket.socket = tls.wrap_socket(sock, server_hostname="localhost") if tls else sock
+        self.file = self.sock.makefile("rb")
+        self.greeting = self.readline()
+
+    def readline(self) -> bytes:
+        line = self.file.readline()
+        if not line:
+            raise ConnectionError("server closed the connection")
+        return line
+
+    def send(self, data: bytes | str) -> None:
+        self.sock.sendall(data.encode() if isinstance(data, str) else data)
+
+    def response(self) -> bytes:
+        """One response line with any literals it announces, as one bytes value."""
+        out = bytearray(self.readline())
+        while out.endswith(b"}\r\n"):
+            start = out.rfind(b"{")
+            size = int(out[start + 1 : -3].decode().rstrip("+"))
+            out += self.file.read(size)
+            out += self.readline()
+        return bytes(out)
+
+    def command(self, line: str | bytes, tag: str | None = None) -> list[bytes]:
+        """Send ``line`` (CRLF added) and return every response up to and including the tagged one."""
+        data = line.encode() if isinstance(line, str) else line
+        tag = tag or data.split(b" ", 1)[0].decode()
+        self.send(data + b"\r\n")
+        return self.until(tag)
+
+    def until(self, tag: str) -> list[bytes]:
+        lines = []
+        while True:
+            line = self.response()
+            lines.append(line)
+            if line.startswith(tag.encode() + b" "):
+                return lines
+
+    def login(self, account: Account) -> None:
+        lines = self.command(b'l1 LOGIN "' + account.address.encode() + b'" "' + account.password.encode() + b'"')
+        assert lines[-1].startswith(b"l1 OK"), lines
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.file.close()
+            self.sock.close()
+
+
+def make_account(config: SQLiteConfigStore, settings: Any, address: str) -> Account:
+    with contextlib.suppress(Exception):
+        domains.add_domain(config, address.split("@")[1])
+    alias = aliases.add_alias(config, address)
+    password = credentials.set_password(config, settings, address)
+    credential = config.get_credential(alias.id)
+    assert credential is not None
+    assert credential.mailbox_id is not None
+    return Account(address, password, credential.mailbox_id, credential.public_key)
+
+
+@pytest.fixture
+def imap_settings(settings, tmp_path):
+    certs = ensure_dev_certificates(tmp_path / "tls")
+    return settings.model_copy(
+        update={
+            "tls_cert_file": certs.cert,
+            "tls_key_file": certs.key,
+            "imaps_port": 0,
+            "imap_port": 0,
+            "bind_address": "127.0.0.1",
+        }
+    )
+
+
+@pytest.fixture
+def imap(request, imap_settings, redis_url, tmp_path):
+    """A running IMAP server with two accounts (one with a non-ASCII address); see ``Imap``."""
+    redis.Redis.from_url(redis_url).flushdb()  # login throttling state of earlier tests
+    overrides = getattr(request, "param", None) or {}
+    settings = imap_settings.model_copy(update={"redis_url": redis_url, **overrides})
+    settings = type(settings).model_validate(settings.model_dump())  # SecretStr from the plain URL
+    config = SQLiteConfigStore(settings.config_db_path)
+    accounts = {a: make_account(config, settings, a) for a in (ADDRESS, ASCII_ADDRESS)}
+    server = ServerThread(settings)
+    tls = ssl.create_default_context(cafile=str(tmp_path / "tls" / "ca.pem"))
+    try:
+        yield Imap(settings, config, server, tls, tmp_path / "tls" / "ca.pem", redis_url, accounts)
+    finally:
+        server.stop()
+        config.close()
