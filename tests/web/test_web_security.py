@@ -256,3 +256,26 @@ def test_no_secret_reaches_the_log(signed_in, store, caplog: pytest.LogCaptureFi
     audit = store.query_logs(LogQuery(kind="audit")).entries
     assert {e.status for e in audit} >= {"admin.create", "domain.add", "alias.create", "alias.password"}
     assert all(password not in e.detail for e in audit)
+
+
+def test_unset_gate_credentials_are_generated_printed_once_and_kept(web_settings, capfd, certs) -> None:
+    import json
+
+    from webkit import Browser
+
+    from support import ComponentThread
+
+    settings = web_settings.model_copy(update={"auth_basic_username": None, "auth_basic_password": None})
+    first = ComponentThread("web", settings)
+    try:
+        printed = capfd.readouterr().err
+        kept = json.loads((settings.data_dir / admins.BASIC_AUTH_FILE).read_text())
+        assert f"password: {kept['password']}" in printed
+        b = Browser(f"https://127.0.0.1:{first.ports['web']}", certs.ca_cert, (kept["username"], kept["password"]))
+        assert b.get("/setup").status_code == 200
+        b.close()
+    finally:
+        first.stop()
+    second = ComponentThread("web", settings)
+    second.stop()
+    assert kept["password"] not in capfd.readouterr().err  # printed when made, not on every start
