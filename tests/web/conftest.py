@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
-from webkit import BASIC, Browser, create_admin
 
 from sealmail.config.sqlite import SQLiteConfigStore
 from sealmail.tls.devca import ensure_dev_certificates
 
 from support import ComponentThread
+from webkit import BASIC, Browser, create_admin
 
 
 @pytest.fixture

@@ -18,12 +18,12 @@ from pathlib import Path
 
 import pyotp
 import pytest
-from webkit import ADMIN, BASIC
 
 from sealmail import components
 from sealmail.services import credentials
 
 from support import ComponentThread
+from webkit import ADMIN, BASIC
 
 pytestmark = pytest.mark.slow
 

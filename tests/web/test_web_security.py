@@ -6,11 +6,12 @@ import logging
 
 import pyotp
 import pytest
-from webkit import ADMIN, BASIC, create_admin
 
 from sealmail.config.models import LogQuery
 from sealmail.services import admins
 from sealmail.web.sessions import COOKIE
+
+from webkit import ADMIN, BASIC, create_admin
 
 
 def _sign_in(b, email: str = ADMIN[0], password: str = ADMIN[1]):
@@ -261,9 +262,8 @@ def test_no_secret_reaches_the_log(signed_in, store, caplog: pytest.LogCaptureFi
 def test_unset_gate_credentials_are_generated_printed_once_and_kept(web_settings, capfd, certs) -> None:
     import json
 
-    from webkit import Browser
-
     from support import ComponentThread
+    from webkit import Browser
 
     settings = web_settings.model_copy(update={"auth_basic_username": None, "auth_basic_password": None})
     first = ComponentThread("web", settings)
