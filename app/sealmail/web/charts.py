@@ -21,7 +21,7 @@ STYLES = {  # series -> (colour, dash pattern); colours with >= 3:1 contrast on 
 
 
 def _nice_max(value: int) -> int:
-    for step in (5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10_000, 20_000, 50_000, 100_000):
+    for step in (4, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10_000, 20_000, 50_000, 100_000):
         if value <= step:
             return step
     return value
@@ -53,10 +53,12 @@ def traffic_svg(days: list[Day]) -> Markup:
         parts.append(
             f'<text x="{LEFT - 6}" y="{y(value) + 4:.1f}" text-anchor="end" font-size="11" fill="#333">{value}</text>'
         )
+    last = len(days) - 1
     for i, d in enumerate(days):
-        if i % 7 == 0 or i == len(days) - 1:
+        if (last - i) % 7 == 0:  # weekly labels counted back from today, so the last one is today
+            anchor = "end" if i == last else "start" if i == 0 else "middle"
             parts.append(
-                f'<text x="{x(i):.1f}" y="{HEIGHT - 10}" text-anchor="middle" font-size="11" fill="#333">'
+                f'<text x="{x(i):.1f}" y="{HEIGHT - 10}" text-anchor="{anchor}" font-size="11" fill="#333">'
                 f"{d.day:%d %b}</text>"
             )
     for name in SERIES:
