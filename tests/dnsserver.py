@@ -53,6 +53,15 @@ class DnsServer:
         escaped = value.replace("\\\\", "\\\\\\\\").replace('"', '\\\\"')
         self.lines.append(f'txt-record={name},"{escaped}"')
 
+    def cname(self, name: str, target: str) -> None:
+        """dnsmasq answers a CNAME only for a target it knows itself (add an ``a`` record for it)."""
+        self._zone(name)
+        self.lines.append(f"cname={name},{target}")
+
+    def srv(self, name: str, target: str, port: int, priority: int = 0, weight: int = 1) -> None:
+        self._zone(name)
+        self.lines.append(f"srv-host={name},{target},{port},{priority},{weight}")
+
     def _config(self) -> str:
         head = [f"port={self.port}", "listen-address=127.0.0.1", "bind-interfaces", "no-resolv", "no-hosts"]
         head += [f"local=/{d}/" for d in sorted(self.domains)]

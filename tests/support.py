@@ -9,3 +9,33 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+class ComponentThread:
+    """A component (``sealmail.components``) started on its own event-loop thread, as ``sealmail serve``
+    runs it, but inside the test process so the test can also use the services directly."""
+
+    def __init__(self, name: str, settings: object) -> None:
+        import asyncio
+        import threading
+
+        from sealmail import components
+
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name=f"{name}-test-loop", daemon=True)
+        self.thread.start()
+        self.component = components.load(name, settings)  # type: ignore[arg-type]
+        self.ports: dict[str, int] = self.call(self.component.start())
+
+    def call(self, coro: object, timeout: float = 30) -> object:
+        import asyncio
+
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)  # type: ignore[arg-type]
+
+    def stop(self) -> None:
+        try:
+            self.call(self.component.stop())
+        finally:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join(10)
+            self.loop.close()

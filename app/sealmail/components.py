@@ -39,6 +39,8 @@ REGISTRY: dict[str, str] = {
     "jobs": "sealmail.jobs.component:JobsComponent",
     "pop3": "sealmail.pop3.server:Pop3Component",
     "dav": "sealmail.dav.component:DavComponent",
+    "web": "sealmail.web.component:WebComponent",
+    "api": "sealmail.api.component:ApiComponent",
 }
 
 

@@ -26,6 +26,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pydantic import SecretStr
+
 from sealmail import components
 from sealmail.config import open_store
 from sealmail.config.base import ConfigStore
@@ -33,6 +35,7 @@ from sealmail.crypto.passwords import verify_password
 from sealmail.errors import AlreadyExists, SealmailError
 from sealmail.runtime import ready_file, write_json_atomic
 from sealmail.services import aliases, credentials, domains
+from sealmail.services.admins import generate_basic_auth
 from sealmail.settings import Settings, settings_to_env
 from sealmail.tls.devca import ensure_dev_certificates
 
@@ -291,10 +294,12 @@ def _lock(settings: Settings) -> int:
 
 def _print_summary(info: dict) -> None:
     ports = "  ".join(f"{k} {v}" for k, v in info["ports"].items()) or "(no component listens yet)"
+    basic = info.get("basic_auth") or {}
     rows = [
         ("domain", info["domain"]),
         ("alias", info["alias"]),
         ("password", info["password"]),
+        ("web setup", f"{basic.get('username')} / {basic.get('password')} (basic auth until an admin exists)"),
         ("CA cert", info["ca_cert"]),
         ("data dir", info["data_dir"]),
         ("ports", ports),
@@ -316,6 +321,24 @@ def run_dev(base: Settings) -> int:
     dev_json = settings.data_dir / "dev.json"
     previous = json.loads(dev_json.read_text()) if dev_json.exists() else {}
 
+    # The web admin's first-run gate: kept across runs like the demo password (dev mode only).
+    if settings.auth_basic_password is None:
+        kept = previous.get("basic_auth") or {}
+        if kept.get("username") and kept.get("password"):
+            user, secret = kept["username"], kept["password"]
+        else:
+            user, secret = generate_basic_auth()
+        settings = settings.model_copy(
+            update={
+                "auth_basic_username": settings.auth_basic_username or user,
+                "auth_basic_password": SecretStr(secret),
+            }
+        )
+    basic_auth = {
+        "username": settings.auth_basic_username or "admin",
+        "password": settings.auth_basic_password.get_secret_value() if settings.auth_basic_password else "",
+    }
+
     supervisor = Supervisor(settings)
     old_handlers = {sig: signal.signal(sig, supervisor.request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
@@ -329,6 +352,7 @@ def run_dev(base: Settings) -> int:
             "domain": DEMO_DOMAIN,
             "alias": DEMO_ALIAS,
             "password": password,
+            "basic_auth": basic_auth,
             "ca_cert": str(certs.ca_cert),
             "data_dir": str(settings.data_dir),
             "ports": ports,

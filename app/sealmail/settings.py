@@ -178,6 +178,11 @@ class Settings(BaseSettings):
         False, description="serve DAV without TLS, on a loopback bind address only (behind a local TLS proxy, tests)"
     )
 
+    # -- web admin and API ----------------------------------------------------------------------
+    web_session_seconds: int = Field(
+        8 * 3600, ge=60, le=30 * 86400, description="a web admin session ends after this many idle seconds"
+    )
+
     # -- runtime --------------------------------------------------------------------------------
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     dev_mode: bool = False

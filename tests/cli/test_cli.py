@@ -29,6 +29,10 @@ COMMANDS = [
     ["components"],
     ["webhook-secret"],
     ["status"],
+    ["token"],
+    ["token", "add"],
+    ["token", "list"],
+    ["token", "revoke"],
 ]
 
 
@@ -312,3 +316,15 @@ def test_status_explains_a_blocked_port_25(run) -> None:
     store.close()
     human = run("status")
     assert "probably blocks outbound port 25" in human.stdout
+
+
+def test_api_tokens(run) -> None:
+    made = _json(run("token", "add", "deploy", "--scope", "aliases:read", "--scope", "logs:read", "--json"))
+    assert made["token"].startswith("sm_")
+    assert made["scopes"] == ["aliases:read", "logs:read"]
+    listed = _json(run("token", "list", "--json"))
+    assert [t["name"] for t in listed] == ["deploy"]
+    assert made["token"] not in json.dumps(listed)
+    assert _json(run("token", "revoke", made["id"], "--json"))["revoked_at"]
+    bad = run("token", "add", "x", "--scope", "root")
+    assert bad.returncode == 2

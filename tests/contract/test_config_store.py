@@ -338,3 +338,28 @@ def test_log_query_is_validated(store: ConfigStore) -> None:
         store.query_logs(LogQuery(limit=100_000))
     with pytest.raises(InvalidInput):
         store.query_logs(LogQuery(cursor="not-a-cursor"))
+
+
+def test_logs_filter_by_component_and_keep_audit_entries(store: ConfigStore) -> None:
+    base = now()
+    _log(store, 0, base)  # mx
+    smtp = store.append_log(LogEntry("delivery", "smtp", "queued", time=base + timedelta(seconds=1)))
+    jobs = store.append_log(LogEntry("delivery", "jobs", "delivered", time=base + timedelta(seconds=2)))
+    audit = store.append_log(LogEntry("audit", "api", "alias.create", "a.test", "x@a.test", detail="by token ci"))
+    outbound = store.query_logs(LogQuery(kind="delivery", components=["smtp", "jobs"])).entries
+    assert [e.id for e in outbound] == [jobs.id, smtp.id]
+    assert [e.id for e in store.query_logs(LogQuery(kind="audit")).entries] == [audit.id]
+
+
+def test_log_counts_per_day_and_status(store: ConfigStore) -> None:
+    from datetime import UTC, datetime
+
+    day = datetime(2026, 3, 1, 23, 59, 59, tzinfo=UTC)
+    for offset, status in [(0, "delivered"), (0, "delivered"), (1, "delivered"), (1, "bounced"), (40, "deferred")]:
+        store.append_log(LogEntry("delivery", "jobs", status, time=day + timedelta(seconds=offset)))
+    store.append_log(LogEntry("error", "jobs", "delivered", time=day))
+    counts = store.count_logs("delivery", day - timedelta(days=1), day + timedelta(seconds=30))
+    first, second = day.date(), (day + timedelta(days=1)).date()
+    assert counts == {(first, "delivered"): 2, (second, "delivered"): 1, (second, "bounced"): 1}
+    with pytest.raises(InvalidInput):
+        store.count_logs("delivery", day, day - timedelta(days=1))

@@ -85,6 +85,8 @@ def test_dev_comes_up_and_stops_cleanly(sealmail_bin, clean_env, tmp_path) -> No
         assert info["domain"] == "example.test"
         assert info["alias"] == "demo@example.test"
         assert len(info["password"]) >= 20
+        assert info["basic_auth"]["username"]
+        assert len(info["basic_auth"]["password"]) >= 20
         assert Path(info["ca_cert"]).read_text().startswith("-----BEGIN CERTIFICATE-----")
         assert info["data_dir"] == str(data_dir)
 
@@ -109,6 +111,7 @@ def test_dev_comes_up_and_stops_cleanly(sealmail_bin, clean_env, tmp_path) -> No
     finally:
         out = _stop(proc)
     assert "Sealmail is running on localhost" in out
+    assert info["basic_auth"]["password"] in out
     time.sleep(0.2)
     assert _processes_mentioning(str(data_dir)) == []
 
@@ -174,6 +177,7 @@ def test_second_run_reuses_data_and_password(sealmail_bin, clean_env, tmp_path) 
     finally:
         _stop(proc)
     assert second["password"] == first["password"]
+    assert second["basic_auth"] == first["basic_auth"]
     assert second["alias"] == first["alias"]
 
 

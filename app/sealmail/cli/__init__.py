@@ -10,7 +10,7 @@ import sys
 
 import click
 
-from sealmail.cli import aliases, config, domains, serve, status, webhooks
+from sealmail.cli import aliases, config, domains, serve, status, tokens, webhooks
 from sealmail.cli.common import CLIError
 from sealmail.errors import SealmailError
 
@@ -34,6 +34,7 @@ cli.add_command(serve.dev)
 cli.add_command(serve.list_components)
 cli.add_command(webhooks.webhook_secret)
 cli.add_command(status.status)
+cli.add_command(tokens.token)
 
 
 def _fail(message: str, code: int = 1) -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
 import click
 
 from sealmail.cli.common import CLIError, Context, common_options, read_secret, table
@@ -12,34 +10,13 @@ from sealmail.config.models import Alias
 from sealmail.services import aliases as service
 from sealmail.services import credentials
 
-_SIZE = re.compile(r"^\s*(\d+)\s*([kmgt]?i?b?)?\s*$", re.IGNORECASE)
-_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
-
 
 def parse_size(text: str) -> int:
-    """``500M``, ``2G``, ``1048576`` -> bytes (binary units, as mail clients show quotas)."""
-    match = _SIZE.match(text)
-    if not match:
-        raise CLIError(f"invalid size {text!r}: use a number of bytes or e.g. 500M, 2G")
-    unit = (match.group(2) or "").lower()[:1]
-    return int(match.group(1)) * _UNITS[unit]
+    return service.parse_size(text)
 
 
 def alias_json(store: ConfigStore, alias: Alias) -> dict:
-    return {
-        "address": service.alias_address(store, alias),
-        "id": alias.id,
-        "kind": alias.kind,
-        "recipients": alias.recipients,
-        "storage": alias.storage,
-        "enabled": alias.enabled,
-        "disabled_reply": alias.disabled_reply,
-        "quota": alias.quota,
-        "description": alias.description,
-        "has_password": store.get_credential(alias.id) is not None,
-        "created_at": alias.created_at,
-        "updated_at": alias.updated_at,
-    }
+    return service.describe_alias(store, alias)
 
 
 @click.group()

@@ -13,7 +13,7 @@ from __future__ import annotations
 import base64
 from abc import ABC, abstractmethod
 from dataclasses import replace
-from datetime import datetime
+from datetime import date, datetime
 
 from sealmail.addresses import AliasKind
 from sealmail.config.models import (
@@ -23,6 +23,7 @@ from sealmail.config.models import (
     ApiToken,
     Domain,
     LogEntry,
+    LogKind,
     LogPage,
     LogQuery,
     now,
@@ -195,6 +196,12 @@ class ConfigStore(ABC):
         more = len(found) > query.limit
         return LogPage(entries=entries, next_cursor=encode_cursor(entries[-1]) if more and entries else None)
 
+    def count_logs(self, kind: LogKind, since: datetime, until: datetime) -> dict[tuple[date, str], int]:
+        """How many entries of ``kind`` each (UTC day, status) has in [since, until): the dashboard's chart."""
+        if until < since:
+            raise InvalidInput("until must not be before since")
+        return self._count_logs(kind, since, until)
+
     # ---- hooks each backend implements ------------------------------------------------------------
     @abstractmethod
     def _insert_domain(self, domain: Domain) -> None: ...
@@ -254,6 +261,9 @@ class ConfigStore(ABC):
     @abstractmethod
     def _query_logs(self, query: LogQuery, after: tuple[datetime, str] | None, limit: int) -> list[LogEntry]:
         """Entries matching ``query`` ordered by (time, id) descending, strictly after ``after``."""
+
+    @abstractmethod
+    def _count_logs(self, kind: LogKind, since: datetime, until: datetime) -> dict[tuple[date, str], int]: ...
 
 
 def encode_cursor(entry: LogEntry) -> str:

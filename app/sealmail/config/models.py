@@ -12,7 +12,7 @@ from typing import Literal
 from sealmail.addresses import AliasKind
 
 DisabledReply = Literal["drop", "defer", "reject"]
-LogKind = Literal["delivery", "error"]
+LogKind = Literal["delivery", "error", "audit"]  # audit: every write made through the API or web admin
 
 
 def now() -> datetime:
@@ -135,6 +135,7 @@ class LogQuery:
     domain: str | None = None
     address: str | None = None
     status: str | None = None
+    components: list[str] | None = None  # any of these components (e.g. ["smtp", "jobs"]: outbound)
     since: datetime | None = None  # inclusive
     until: datetime | None = None  # exclusive
     limit: int = 50

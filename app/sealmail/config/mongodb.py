@@ -6,7 +6,8 @@ are created at start (idempotent); the schema version is a document in ``meta``.
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections import Counter
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pymongo
@@ -19,7 +20,7 @@ from sealmail.config.codec import from_document, to_document
 from sealmail.config.models import AdminAccount, Alias, AliasCredential, ApiToken, Domain, LogEntry, LogQuery
 from sealmail.errors import AlreadyExists, ConfigStoreError
 
-SCHEMA_VERSION = 3  # 2: wrapped mailbox keys; 3: usage_bytes (new optional fields, no rewrite needed)
+SCHEMA_VERSION = 4  # 2: wrapped mailbox keys; 3: usage_bytes; 4: audit log entries (no rewrite needed)
 
 # Index definitions per collection: (keys, options). Applied at every start; MongoDB skips existing ones.
 INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict[str, Any]]]] = {
@@ -35,6 +36,7 @@ INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict[str, Any]]]] = {
         ([("kind", ASCENDING), ("time", DESCENDING), ("_id", DESCENDING)], {}),
         ([("domain", ASCENDING), ("time", DESCENDING), ("_id", DESCENDING)], {}),
         ([("address", ASCENDING), ("time", DESCENDING), ("_id", DESCENDING)], {}),
+        ([("component", ASCENDING), ("time", DESCENDING), ("_id", DESCENDING)], {}),
     ],
 }
 
@@ -186,6 +188,8 @@ class MongoConfigStore(ConfigStore):
             value = getattr(query, name)
             if value is not None:
                 conditions.append({name: value})
+        if query.components:
+            conditions.append({"component": {"$in": list(query.components)}})
         if query.since is not None:
             conditions.append({"time": {"$gte": query.since}})
         if query.until is not None:
@@ -196,3 +200,14 @@ class MongoConfigStore(ConfigStore):
         filt = {"$and": conditions} if conditions else {}
         cursor = self.db.logs.find(filt).sort([("time", DESCENDING), ("_id", DESCENDING)]).limit(limit)
         return [from_document(LogEntry, doc) for doc in cursor]
+
+    def _count_logs(self, kind: str, since: datetime, until: datetime) -> dict[tuple[date, str], int]:
+        # Two small fields per entry, counted here: the same on every MongoDB version and on mongomock.
+        found = self.db.logs.find(
+            {"kind": kind, "time": {"$gte": since, "$lt": until}}, {"time": 1, "status": 1, "_id": 0}
+        )
+        counts: Counter[tuple[date, str]] = Counter()
+        for doc in found:
+            moment = doc["time"] if doc["time"].tzinfo else doc["time"].replace(tzinfo=UTC)
+            counts[(moment.astimezone(UTC).date(), doc["status"])] += 1
+        return dict(counts)

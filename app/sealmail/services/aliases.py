@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
-from typing import TYPE_CHECKING, get_args
+from typing import TYPE_CHECKING, Any, get_args
 from urllib.parse import urlsplit
 
 from sealmail.addresses import is_webhook, parse_alias_address, parse_mailbox
@@ -18,6 +19,18 @@ if TYPE_CHECKING:
 
 MAX_RECIPIENTS = 100
 DISABLED_REPLIES: tuple[str, ...] = get_args(DisabledReply)
+
+_SIZE = re.compile(r"^\s*(\d+)\s*([kmgt]?i?b?)?\s*$", re.IGNORECASE)
+_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
+
+
+def parse_size(text: str) -> int:
+    """``500M``, ``2G``, ``1048576`` -> bytes (binary units, as mail clients show quotas)."""
+    match = _SIZE.match(text)
+    if not match:
+        raise InvalidInput(f"invalid size {text!r}: use a number of bytes or e.g. 500M, 2G")
+    unit = (match.group(2) or "").lower()[:1]
+    return int(match.group(1)) * _UNITS[unit]
 
 
 def normalize_recipient(text: str) -> str:
@@ -154,6 +167,39 @@ def remove_alias(store: ConfigStore, settings: Settings, address: str) -> None:
         from sealmail.store.mailstore import MailStore
 
         MailStore(settings.data_dir).delete(credential.mailbox_id)
+
+
+def search_aliases(store: ConfigStore, text: str = "", domain: str | None = None) -> list[Alias]:
+    """Aliases whose address, recipients or description contain ``text`` (case-insensitive)."""
+    needle = text.strip().casefold()
+    found = list_aliases(store, domain or None)
+    if not needle:
+        return found
+    names = {d.name: d.unicode_name for d in store.list_domains()}
+
+    def haystack(alias: Alias) -> str:
+        shown = f"{alias.name}@{names.get(alias.domain, alias.domain)} {alias.name}@{alias.domain}"
+        return " ".join([shown, *alias.recipients, alias.description]).casefold()
+
+    return [a for a in found if needle in haystack(a)]
+
+
+def describe_alias(store: ConfigStore, alias: Alias) -> dict[str, Any]:
+    """An alias as the CLI prints it in JSON (the API adds usage and quota to this)."""
+    return {
+        "address": alias_address(store, alias),
+        "id": alias.id,
+        "kind": alias.kind,
+        "recipients": alias.recipients,
+        "storage": alias.storage,
+        "enabled": alias.enabled,
+        "disabled_reply": alias.disabled_reply,
+        "quota": alias.quota,
+        "description": alias.description,
+        "has_password": store.get_credential(alias.id) is not None,
+        "created_at": alias.created_at,
+        "updated_at": alias.updated_at,
+    }
 
 
 def alias_address(store: ConfigStore, alias: Alias) -> str:

@@ -1,0 +1,134 @@
+"""Request and response bodies of the REST API (they make the OpenAPI document)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DomainIn(Strict):
+    name: str = Field(min_length=1, max_length=253, examples=["universitéxyz.fr"])
+
+
+class DomainOut(BaseModel):
+    id: str
+    name: str = Field(description="ASCII (A-label) form")
+    unicode_name: str
+    created_at: datetime
+
+
+class DnsRecordOut(BaseModel):
+    name: str
+    type: str
+    value: str = Field(description="exactly what to publish")
+    purpose: str
+    priority: int | None = None
+    status: Literal["pass", "missing", "wrong", "error"] | None = Field(
+        None, description="live check through the server's resolver (with ?check=true)"
+    )
+    found: list[str] | None = None
+    note: str | None = None
+
+
+Quota = int | str | None
+
+
+class AliasIn(Strict):
+    address: str = Field(
+        min_length=3, max_length=600, examples=["rémi@universitéxyz.fr", "*@example.com", "/^sales-.*$/@example.com"]
+    )
+    recipients: list[str] = Field(default_factory=list, max_length=100, description="addresses and https:// webhooks")
+    storage: bool | None = Field(None, description="an encrypted mailbox; default: when there are no recipients")
+    enabled: bool = True
+    disabled_reply: Literal["drop", "defer", "reject"] = "reject"
+    quota: Quota = Field(None, description="bytes, or text such as 2G; null: the server's default")
+    description: str = Field("", max_length=1000)
+
+
+class AliasPatch(Strict):
+    recipients: list[str] | None = Field(None, max_length=100)
+    storage: bool | None = None
+    enabled: bool | None = None
+    disabled_reply: Literal["drop", "defer", "reject"] | None = None
+    quota: Quota = Field(None, description="bytes or text such as 2G; an explicit null restores the server default")
+    description: str | None = Field(None, max_length=1000)
+
+
+class AliasOut(BaseModel):
+    id: str
+    address: str
+    domain: str
+    kind: Literal["exact", "catchall", "regex"]
+    recipients: list[str]
+    storage: bool
+    enabled: bool
+    disabled_reply: str
+    quota: int | None = Field(description="the alias's own quota in bytes; null: the server default")
+    quota_effective: int
+    usage_bytes: int | None = Field(description="the mailbox size at its last session; null: never opened")
+    description: str
+    has_password: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class PasswordIn(Strict):
+    current_password: str | None = Field(None, max_length=1024, description="keeps the mailbox's mail")
+    recovery_key: str | None = Field(None, max_length=1024, description="keeps the mailbox's mail")
+    reset_mailbox: bool = Field(False, description="without either: delete the mailbox and start an empty one")
+
+
+class ClientSettingOut(BaseModel):
+    protocol: str
+    host: str
+    port: int
+    security: str
+    username: str
+
+
+class PasswordOut(BaseModel):
+    address: str
+    password: str = Field(description="shown once; only a verifier is stored")
+    client_settings: list[ClientSettingOut]
+
+
+class TokenIn(Strict):
+    name: str = Field(min_length=1, max_length=100)
+    scopes: list[str] = Field(min_length=1)
+
+
+class TokenOut(BaseModel):
+    id: str
+    name: str
+    scopes: list[str]
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+class TokenCreated(TokenOut):
+    token: str = Field(description="shown once; only its SHA-256 is stored")
+
+
+class LogEntryOut(BaseModel):
+    id: str
+    time: datetime
+    kind: str
+    component: str
+    status: str
+    domain: str | None
+    address: str | None
+    message_id: str | None
+    peer: str | None
+    detail: str
+
+
+class LogPageOut(BaseModel):
+    entries: list[LogEntryOut]
+    next_cursor: str | None = Field(description="pass as ?cursor= for the next (older) page; null at the end")

@@ -1,0 +1,91 @@
+"""API tokens: random bearer secrets shown once, kept as SHA-256 digests, scoped and revocable.
+
+A token is ``sm_`` followed by 256 random bits (URL-safe base64). It is high-entropy, so a fast
+hash is enough to store it (unlike passwords, it cannot be guessed from a dictionary).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import replace
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from sealmail.config.models import ApiToken, now
+from sealmail.errors import InvalidInput
+from sealmail.services.credentials import AuthenticationFailed
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from sealmail.config.base import ConfigStore
+
+PREFIX = "sm_"
+# scope -> what it allows (shown in the web admin and the OpenAPI document)
+SCOPES: dict[str, str] = {
+    "domains:read": "list domains and their DNS records",
+    "domains:write": "add and remove domains",
+    "aliases:read": "list aliases, their recipients, quota and usage",
+    "aliases:write": "create, change and remove aliases",
+    "passwords:write": "generate alias passwords (returned once)",
+    "logs:read": "read the delivery, error and audit logs",
+    "tokens:read": "list API tokens",
+    "tokens:write": "create and revoke API tokens",
+}
+MAX_NAME = 100
+_TOUCH_EVERY = timedelta(minutes=1)  # last_used_at is written at most this often per token
+
+
+def digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def check_scopes(scopes: Iterable[str]) -> list[str]:
+    chosen = []
+    for given in scopes:
+        scope = given.strip()
+        if scope not in SCOPES:
+            raise InvalidInput(f"unknown scope {scope!r}; scopes are: {', '.join(SCOPES)}")
+        if scope not in chosen:
+            chosen.append(scope)
+    if not chosen:
+        raise InvalidInput("a token needs at least one scope")
+    return [s for s in SCOPES if s in chosen]
+
+
+def create_token(store: ConfigStore, name: str, scopes: Iterable[str]) -> tuple[ApiToken, str]:
+    """A new token and its secret (shown once; only its digest is stored)."""
+    name = name.strip()
+    if not name:
+        raise InvalidInput("give the token a name (what or who uses it)")
+    if len(name) > MAX_NAME:
+        raise InvalidInput(f"a token name can have at most {MAX_NAME} characters")
+    secret = PREFIX + secrets.token_urlsafe(32)
+    token = store.add_token(ApiToken(name=name, token_hash=digest(secret), scopes=check_scopes(scopes)))
+    return token, secret
+
+
+def list_tokens(store: ConfigStore) -> list[ApiToken]:
+    return store.list_tokens()
+
+
+def revoke_token(store: ConfigStore, token_id: str) -> ApiToken:
+    return store.revoke_token(token_id)
+
+
+def authenticate(store: ConfigStore, secret: str) -> ApiToken:
+    """The live token for ``secret``; ``AuthenticationFailed`` for unknown, malformed or revoked ones."""
+    if not secret.startswith(PREFIX) or len(secret) > 200:
+        raise AuthenticationFailed()
+    token = store.find_token_by_hash(digest(secret))
+    if token is None or token.revoked_at is not None:
+        raise AuthenticationFailed()
+    moment = now()
+    if token.last_used_at is None or moment - token.last_used_at >= _TOUCH_EVERY:
+        token = store.update_token(replace(token, last_used_at=moment))
+    return token
+
+
+def allows(token: ApiToken, scope: str) -> bool:
+    return scope in token.scopes

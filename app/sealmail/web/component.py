@@ -1,0 +1,58 @@
+"""``sealmail serve web``: the web admin over HTTPS on ``web_port`` (443; 8443 in dev).
+
+Until an admin account exists, every page sits behind the browser's basic-auth gate; when
+``AUTH_BASIC_USERNAME``/``AUTH_BASIC_PASSWORD`` are unset, a pair is generated once, kept in
+``<data>/web-basic-auth.json`` (0600) and printed on standard error the first time.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import TYPE_CHECKING
+
+from sealmail.appcontext import AppContext
+from sealmail.web.server import HttpServer
+
+if TYPE_CHECKING:
+    from sealmail.settings import Settings
+
+log = logging.getLogger("sealmail.web")
+
+
+class WebComponent:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.ctx: AppContext | None = None
+        self.server: HttpServer | None = None
+
+    async def start(self) -> dict[str, int]:
+        from sealmail.services import admins
+        from sealmail.web.app import create_app
+
+        self.ctx = AppContext(self.settings)
+        basic_auth = None
+        if not await self.ctx.config_call(admins.has_admin, self.ctx.config):
+            user, password, made = await self.ctx.config_call(admins.basic_auth_credentials, self.settings)
+            basic_auth = (user, password)
+            if made:
+                # Printed once, where the operator who started the service sees it (never logged again).
+                print(
+                    "sealmail web: first run: the setup pages ask for basic authentication\n"
+                    f"  username: {user}\n  password: {password}\n"
+                    f"  (kept in {self.settings.data_dir / admins.BASIC_AUTH_FILE} until an admin account exists)",
+                    file=sys.stderr,
+                    flush=True,
+                )
+            else:
+                log.info("first run: the setup pages are behind basic authentication (AUTH_BASIC_USERNAME)")
+        app = create_app(self.ctx, basic_auth=basic_auth)
+        self.server = HttpServer(app, self.settings, self.settings.web_port, "web")
+        port = await self.server.start()
+        return {"web": port}
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            await self.server.stop()
+        if self.ctx is not None:
+            await self.ctx.close()

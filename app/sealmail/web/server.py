@@ -1,0 +1,129 @@
+"""Serving an ASGI application with uvicorn inside a component's own event loop (web and API).
+
+HTTPS with the settings' certificate (renewals followed without a restart, ``ServerTLS``).
+uvicorn's access log is off: ``AccessLogMiddleware`` writes one line per request with the path
+only (no query string, no body, no headers), so nothing a form or a URL carries reaches a log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+import time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from sealmail.net.tls import ServerTLS
+
+if TYPE_CHECKING:
+    from sealmail.settings import Settings
+
+
+def bind(address: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((address, port))
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock
+
+
+class AccessLogMiddleware:
+    """One line per request: method, path (never the query string), status, duration, peer."""
+
+    def __init__(self, app: Any, logger: logging.Logger) -> None:
+        self.app = app
+        self.log = logger
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.monotonic()
+        status = 500
+
+        async def sending(message: dict) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            peer = (scope.get("client") or ("-",))[0]
+            self.log.info(
+                "%s %s %d %.0fms",
+                scope["method"],
+                scope["path"],
+                status,
+                (time.monotonic() - started) * 1000,
+                extra={"peer": peer},
+            )
+
+
+class HttpServer:
+    """``await start()`` binds and serves; ``await stop()`` lets requests finish (a few seconds at most)."""
+
+    def __init__(self, app: Any, settings: Settings, port: int, name: str) -> None:
+        self.app, self.settings, self.port, self.name = app, settings, port, name
+        self.log = logging.getLogger(f"sealmail.{name}")
+        self._server: Any = None
+        self._task: asyncio.Task[None] | None = None
+        self._socket: socket.socket | None = None
+
+    async def start(self) -> int:
+        import uvicorn
+
+        ssl_context = ServerTLS.from_settings(self.settings, alpn=("http/1.1",)).listening_context()
+        self._socket = bind(self.settings.bind_address, self.port)
+
+        class Server(uvicorn.Server):
+            @contextlib.contextmanager
+            def capture_signals(self) -> Iterator[None]:
+                # The component's process owns SIGTERM/SIGINT (sealmail.runtime); uvicorn must not take them.
+                yield
+
+        config = uvicorn.Config(
+            AccessLogMiddleware(self.app, self.log),
+            lifespan="off",
+            log_config=None,
+            access_log=False,  # ours logs the path only: no query strings, no bodies
+            http="httptools",
+            ws="none",
+            interface="asgi3",
+            server_header=False,
+            proxy_headers=False,
+            timeout_keep_alive=30,
+            timeout_graceful_shutdown=5,
+            h11_max_incomplete_event_size=64 * 1024,
+        )
+        config.load()
+        config.ssl = ssl_context
+        server = Server(config)
+        self._server = server
+        self._task = asyncio.create_task(server.serve(sockets=[self._socket]), name=f"{self.name}-http")
+        while not server.started:
+            if self._task.done():
+                self._task.result()
+                raise RuntimeError(f"the {self.name} server stopped while starting")
+            await asyncio.sleep(0.01)
+        return self._socket.getsockname()[1]
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._task is not None:
+            try:
+                await asyncio.wait_for(self._task, 15)
+            except (TimeoutError, asyncio.CancelledError):
+                self.log.warning("%s: connections did not close in time; stopping anyway", self.name)
+        if self._socket is not None:
+            self._socket.close()
+            self._socket = None
