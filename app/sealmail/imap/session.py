@@ -162,6 +162,14 @@ class Selected:
     dirty: dict[int, MessageInfo | None] = field(default_factory=dict)  # flags changed elsewhere
     exists: int = 0  # the last EXISTS count announced
     keywords: tuple[str, ...] = ()
+    own: set[int] = field(default_factory=set)  # MODSEQs of flag changes this session made and reported
+
+    def note_own(self, modseq: int) -> None:
+        """A flag change of ours: when its event comes back through the bus it is not news."""
+        if modseq == self.modseq + 1:
+            self.modseq = modseq
+        else:
+            self.own.add(modseq)  # events before it are still on their way; recognise it when it arrives
 
     def seq_of(self, uid: int) -> int:
         return self.uids.index(uid) + 1
@@ -836,9 +844,7 @@ class Session:
             sel.name, [u for _, u in targets], c.mode, flags, unchanged_since=c.unchanged_since
         )
         if result.changed:
-            modseq = result.changed[0].modseq
-            if modseq == sel.modseq + 1:
-                sel.modseq = modseq  # our own change: no need to hear of it again
+            sel.note_own(result.changed[0].modseq)  # our own change: no need to hear of it again
         new_keywords = [
             f for f in flags if not f.startswith("\\") and f.lower() not in {k.lower() for k in sel.keywords}
         ]
@@ -1025,6 +1031,9 @@ class Session:
                 resync = True  # a gap: something was missed or reordered; ask the store
                 continue
             sel.modseq = event.modseq
+            if event.modseq in sel.own:
+                sel.own.discard(event.modseq)  # our own flag change, already reported
+                continue
             if isinstance(event, ev.MessagesAdded):
                 top = sel.max_uid()
                 sel.uids.extend(u for u in sorted(event.uids) if u > top)
@@ -1058,10 +1067,11 @@ class Session:
             if info.uid > top:
                 sel.uids.append(info.uid)
                 top = info.uid
-            elif sel.seq_of(info.uid) and info.uid not in sel.ghosts:
+            elif sel.seq_of(info.uid) and info.uid not in sel.ghosts and info.modseq not in sel.own:
                 sel.dirty[info.uid] = info
         sel.ghosts.update(u for u in gone if sel.seq_of(u))
         sel.modseq = max(sel.modseq, folder.highestmodseq)
+        sel.own = {m for m in sel.own if m > sel.modseq}
 
     async def _announce(self, sel: Selected, expunge_ok: bool) -> None:
         if expunge_ok and sel.ghosts:
@@ -1210,8 +1220,8 @@ class Fetcher:
                 if unseen:
                     # RFC 9051 §6.4.5: BODY[...] (not PEEK) sets \Seen; the new flags are reported
                     result = await s.mbox.store_flags(name, unseen, "add", ["\\Seen"])
-                    if result.changed and result.changed[0].modseq == sel.modseq + 1:
-                        sel.modseq = result.changed[0].modseq
+                    if result.changed:
+                        sel.note_own(result.changed[0].modseq)
                     updated = {i.uid: i for i in result.changed}
                     seen_changed.update(updated)
                     chunk = [updated.get(i.uid, i) for i in chunk]
