@@ -239,7 +239,7 @@ def sealmail_component(name: str, env_file: Path, data_dir: Path, log: Path) -> 
     marker.unlink(missing_ok=True)
     with log.open("ab") as errors:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "sealmail", "serve", name, "--env-file", str(env_file)],
+            [*_python(name), "-m", "sealmail", "serve", name, "--env-file", str(env_file)],
             env=clean_env(),
             stdout=subprocess.DEVNULL,
             stderr=errors,
@@ -253,6 +253,13 @@ def sealmail_component(name: str, env_file: Path, data_dir: Path, log: Path) -> 
         yield json.loads(marker.read_text())["ports"], proc.pid
     finally:
         stop(proc)
+
+
+def _python(component: str) -> list[str]:
+    """The interpreter; under cProfile when ``BENCH_PROFILE=<component>`` (profile in /tmp/<component>.prof)."""
+    if os.environ.get("BENCH_PROFILE") == component:
+        return [sys.executable, "-m", "cProfile", "-o", f"/tmp/{component}.prof"]  # noqa: S108 - a developer's aid
+    return [sys.executable]
 
 
 def stop(proc: subprocess.Popen, timeout: float = 30) -> None:
