@@ -6,7 +6,8 @@
     settings.dns_servers = [server.address]     # "127.0.0.1:<port>"
     server.stop()
 
-Every name outside the records is NXDOMAIN (``address=/#/``). Long TXT values (DKIM keys) are
+Every name outside the records is NXDOMAIN (``address=/#/``). Answers carry TTL 0 unless
+``DnsServer(workdir, ttl=N)`` (benchmarks use real-world TTLs). Long TXT values (DKIM keys) are
 split into 255-byte strings by dnsmasq itself. Records can be added and the server restarted.
 """
 
@@ -25,8 +26,9 @@ from support import free_port
 
 
 class DnsServer:
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, *, ttl: int = 0) -> None:
         self.workdir = workdir
+        self.ttl = ttl  # of every answer (dnsmasq's local-ttl; 0: resolvers cannot cache)
         self.lines: list[str] = []
         self.domains: set[str] = set()
         self.port = free_port()
@@ -64,6 +66,8 @@ class DnsServer:
 
     def _config(self) -> str:
         head = [f"port={self.port}", "listen-address=127.0.0.1", "bind-interfaces", "no-resolv", "no-hosts"]
+        if self.ttl:
+            head.append(f"local-ttl={self.ttl}")
         head += [f"local=/{d}/" for d in sorted(self.domains)]
         head.append("address=/#/")  # NXDOMAIN for everything else
         return "\n".join(head + self.lines) + "\n"

@@ -1,7 +1,7 @@
 """An independent SMTP receiver for outbound tests: aiosmtpd in the test's loop, recording what it accepts.
 
 ``replies`` maps a recipient to the reply it should get at RCPT (e.g. "550 5.1.1 No such user");
-``stop()``/``start()`` take it down and bring it back on the same port.
+``stop()``/``start()`` take it down (open connections too) and bring it back on the same port.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ class Received:
     mail_options: list[str]
     rcpt_options: list[str]
     tls: bool
+    peer: tuple[str, int] | None = None  # the sending side of the TCP connection (one per session)
 
 
 @dataclass
@@ -31,6 +32,7 @@ class Sink:
     received: list[Received] = field(default_factory=list)
     smtputf8: bool = True
     _server: asyncio.Server | None = None
+    _sessions: list[SMTP] = field(default_factory=list)
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
         reply = self.replies.get(address.lower())
@@ -49,6 +51,7 @@ class Sink:
                 list(envelope.mail_options),
                 list(envelope.rcpt_options),
                 session.ssl is not None,
+                tuple(session.peer[:2]) if session.peer else None,
             )
         )
         return "250 2.0.0 Accepted by the sink"
@@ -57,7 +60,7 @@ class Sink:
         loop = asyncio.get_running_loop()
 
         def protocol() -> SMTP:
-            return SMTP(
+            session = SMTP(
                 self,
                 hostname="mx.b.test",
                 enable_SMTPUTF8=self.smtputf8,
@@ -65,10 +68,17 @@ class Sink:
                 tls_context=self.tls_context,
                 require_starttls=False,
             )
+            self._sessions.append(session)
+            return session
 
         self._server = await loop.create_server(protocol, "127.0.0.1", self.port)
 
     async def stop(self) -> None:
+        """Down like a real server going away: the listener and every open connection close."""
+        for session in self._sessions:
+            if session.transport is not None:
+                session.transport.close()
+        self._sessions.clear()
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()

@@ -13,6 +13,7 @@ rest of the code compares canonical forms only:
 
 from __future__ import annotations
 
+import functools
 import unicodedata
 from dataclasses import dataclass
 from typing import Literal
@@ -64,6 +65,13 @@ def normalize_domain(name: str) -> DomainName:
     """Validate a domain and return both of its forms; raise ``InvalidInput`` with the reason."""
     if not isinstance(name, str):
         raise InvalidInput("domain name must be text")
+    return _normalize_domain(name)
+
+
+@functools.lru_cache(maxsize=4096)
+def _normalize_domain(name: str) -> DomainName:
+    # IDNA processing is slow and the same few domains come back at every RCPT: results are kept
+    # (errors are not: they raise, and lru_cache keeps only returns).
     text = name.strip()
     if text.endswith("."):
         text = text[:-1]

@@ -95,6 +95,11 @@ class Settings(BaseSettings):
     mx_max_errors: int = Field(10, ge=1, description="error replies before the session is closed with 421")
     mx_command_limit: int = Field(100, ge=1, description="uses of any one command per session")
     mx_idle_timeout: float = Field(300.0, gt=0, description="seconds of silence before 421 (RFC 5321 §4.5.3.2.7)")
+    mx_auth_workers: int | None = Field(
+        None,
+        ge=0,
+        description="processes that check SPF/DKIM/DMARC/ARC for the MX; default one per CPU core; 0: a thread of the MX",
+    )
     dmarc_failure_action: Literal["reject", "quarantine"] = "reject"
     authserv_id: str | None = Field(None, description="Authentication-Results authserv-id; default: the host name")
 

@@ -8,6 +8,7 @@ import smtplib
 import socket
 import ssl
 import subprocess
+import time
 
 import pytest
 
@@ -268,6 +269,27 @@ async def test_connection_limit_per_ip(mx) -> None:
     greetings = await _in_thread(connect_many)
     assert [g[:3] for g in greetings] == [b"220"] * 3 + [b"421"]
     assert greetings[3].startswith(b"421 4.7.0")
+
+
+async def test_starttls_sessions_free_their_connection_slot(mx) -> None:
+    """A STARTTLS session counts once against the per-IP limit and frees its slot when it ends.
+
+    (aiosmtpd calls connection_made again for the TLS layer: counting that call leaked a slot per
+    TLS session, until a sender's address was refused for good.)
+    """
+
+    def sessions():
+        context = ssl.create_default_context(cafile=mx.ca)
+        for _ in range(10):  # more than three times the limit of 3
+            client = _client(mx.port)
+            client.starttls(context=context)
+            assert client.ehlo("client.example.org")[0] == 250
+            client.quit()
+        time.sleep(0.2)  # the server notices the last close
+        with socket.create_connection(("127.0.0.1", mx.port), timeout=10) as sock:
+            return sock.makefile("rb").readline()
+
+    assert (await _in_thread(sessions)).startswith(b"220")
 
 
 async def test_too_many_errors_close_the_session(mx) -> None:

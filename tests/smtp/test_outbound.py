@@ -210,6 +210,33 @@ async def test_alice_submits_with_swaks_and_bob_receives_it_signed(world) -> Non
 
 
 @pytest.mark.skipif(shutil.which("swaks") is None, reason="swaks comes with scripts/system-deps test")
+async def test_messages_to_one_host_share_a_session(world) -> None:
+    """RFC 5321 §3.3: one session may carry many transactions; a delivered session is reused (after RSET)."""
+    for n in range(3):
+        result = await _swaks(world, f"bob{n}@b.test")
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert await _until(lambda n=n: len(world.sink.received) == n + 1)
+    assert [r.rcpt_tos for r in world.sink.received] == [["bob0@b.test"], ["bob1@b.test"], ["bob2@b.test"]]
+    assert all(r.tls for r in world.sink.received)
+    assert len({r.peer for r in world.sink.received}) == 1  # one TCP connection carried all three
+
+
+@pytest.mark.skipif(shutil.which("swaks") is None, reason="swaks comes with scripts/system-deps test")
+async def test_a_session_closed_by_the_receiver_is_not_reused(world) -> None:
+    """A cached session the remote has dropped fails its RSET; the message goes over a new one, at once."""
+    result = await _swaks(world, "bob@b.test")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert await _until(lambda: len(world.sink.received) == 1)
+    await world.sink.stop()
+    await world.sink.start()  # a restarted receiver: every old connection is gone
+    result = await _swaks(world, "carl@b.test")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert await _until(lambda: len(world.sink.received) == 2, timeout=10)
+    assert world.sink.received[1].peer != world.sink.received[0].peer
+    assert not any(s.startswith("deferred") for s in _statuses(world.config))
+
+
+@pytest.mark.skipif(shutil.which("swaks") is None, reason="swaks comes with scripts/system-deps test")
 async def test_receiver_down_then_up_and_worker_restarted_delivers_once(world) -> None:
     await world.sink.stop()
     result = await _swaks(world, "bob@b.test")

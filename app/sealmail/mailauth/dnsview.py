@@ -7,6 +7,7 @@ tests. Both raise ``DnsTempError`` for SERVFAIL and timeouts, which the checks r
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from typing import Any, Protocol
 
@@ -42,6 +43,8 @@ def txt(view: DnsView, name: str) -> list[str]:
 
 
 class ResolverDns:
+    MEMO_SIZE = 8192
+
     def __init__(self, servers: Iterable[tuple[str, int]] = (), timeout: float = 5.0) -> None:
         servers = list(servers)
         if servers:
@@ -52,8 +55,15 @@ class ResolverDns:
         self.resolver.lifetime = timeout
         self.resolver.timeout = min(timeout, 3.0)
         self.resolver.cache = dns.resolver.LRUCache(8192)  # TTL-respecting, bounded
+        # Answers as the checks want them, until their TTL runs out: dnspython's cache still builds
+        # names and answer objects at every hit, and the same few records serve every message.
+        self._memo: dict[tuple[str, str], tuple[float, list[Any]]] = {}
 
     def records(self, name: str, rdtype: str) -> list[Any]:
+        key = (name.lower(), rdtype)
+        hit = self._memo.get(key)
+        if hit is not None and hit[0] > time.time():
+            return list(hit[1])
         try:
             answer = self.resolver.resolve(name, rdtype)
         except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
@@ -70,7 +80,11 @@ class ResolverDns:
                 out.append(list(rdata.strings))
             elif rdtype == "PTR":
                 out.append(rdata.target.to_text(omit_final_dot=True))
-        return out
+        if answer.expiration > time.time():
+            if len(self._memo) >= self.MEMO_SIZE:
+                self._memo.clear()
+            self._memo[key] = (answer.expiration, out)
+        return list(out)
 
 
 class MemoryDns:

@@ -1,7 +1,9 @@
 """A durable job queue in one SQLite file (``<data>/queue.sqlite``), shared by the MX, submission and jobs.
 
 Every enqueue is committed with ``synchronous=FULL`` before it returns, so an SMTP ``250`` is only
-given for work that survives a crash. Workers *claim* due jobs with a lease: a worker killed
+given for work that survives a crash. Writes that arrive together (enqueues from concurrent
+sessions, workers finishing jobs) share one transaction and one fsync (group commit,
+``sealmail.store.groupcommit``); each still returns only once it is on disk. Workers *claim* due jobs with a lease: a worker killed
 mid-job leaves a lease that expires, and the job is tried again (at-least-once; receivers get a
 stable delivery id to deduplicate on).
 
@@ -19,6 +21,7 @@ import os
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -27,6 +30,7 @@ from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
 from sealmail.config.models import new_id
 from sealmail.keyfiles import secret_file
+from sealmail.store.groupcommit import GroupCommit
 
 JobKind = Literal["smtp", "webhook"]
 JobStatus = Literal["pending", "done", "failed"]
@@ -86,6 +90,24 @@ class JobQueue:
         self._db.execute("PRAGMA synchronous = FULL")
         self._db.execute("PRAGMA busy_timeout = 30000")
         self._db.executescript(SCHEMA)
+        self._group: GroupCommit[Callable[[], Any], Any] = GroupCommit(self._lock, self._transaction)
+
+    @property
+    def commits(self) -> int:
+        """Write transactions committed (fewer than writes when they arrive together)."""
+        return self._group.commits
+
+    def _transaction(self, writes: list[Callable[[], Any]]) -> list[Any]:
+        """Run the writes of a group commit in one fsynced transaction; called with ``_lock`` held."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            results = [write() for write in writes]
+            self._db.execute("COMMIT")
+        except BaseException:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            raise
+        return results
 
     def close(self) -> None:
         with self._lock:
@@ -113,17 +135,12 @@ class JobQueue:
             )
             for job_id, job in zip(ids, jobs, strict=True)
         ]
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                self._db.executemany(
-                    "INSERT INTO jobs (id, kind, created_at, next_attempt_at, meta, payload) VALUES (?, ?, ?, ?, ?, ?)",
-                    rows,
-                )
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+        self._group.run(
+            lambda: self._db.executemany(
+                "INSERT INTO jobs (id, kind, created_at, next_attempt_at, meta, payload) VALUES (?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+        )
         return ids
 
     def add(self, kind: JobKind, meta: dict[str, Any], payload: bytes) -> str:
@@ -153,22 +170,27 @@ class JobQueue:
 
     def done(self, job_id: str) -> None:
         """Finished: the payload is dropped at once (no message copy is kept longer than needed)."""
-        with self._lock:
-            self._db.execute("UPDATE jobs SET status = 'done', payload = x'', leased_until = 0 WHERE id = ?", (job_id,))
+        self._group.run(
+            lambda: self._db.execute(
+                "UPDATE jobs SET status = 'done', payload = x'', leased_until = 0 WHERE id = ?", (job_id,)
+            )
+        )
 
     def retry(self, job_id: str, error: str, delay: float) -> None:
-        with self._lock:
-            self._db.execute(
+        self._group.run(
+            lambda: self._db.execute(
                 "UPDATE jobs SET next_attempt_at = ?, leased_until = 0, last_error = ? WHERE id = ?",
                 (time.time() + delay, error[:1000], job_id),
             )
+        )
 
     def fail(self, job_id: str, error: str) -> None:
-        with self._lock:
-            self._db.execute(
+        self._group.run(
+            lambda: self._db.execute(
                 "UPDATE jobs SET status = 'failed', payload = x'', leased_until = 0, last_error = ? WHERE id = ?",
                 (error[:1000], job_id),
             )
+        )
 
     def next_due(self, kind: JobKind) -> float | None:
         """When the earliest pending job of ``kind`` is due (a worker sleeps until then)."""

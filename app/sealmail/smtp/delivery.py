@@ -11,6 +11,10 @@ DSN to the sender. Every attempt is in the delivery log. A message that needs SM
 sent to a server without it: it bounces with 5.6.7 (RFC 6531 §3.5) instead of being mangled.
 When every attempt times out, the log says in plain words that outbound port 25 is probably
 blocked by the hosting provider.
+
+A session that delivered stays open for a few seconds and carries the next message for the same
+host (RFC 5321 §3.3 allows many transactions per session; RSET first): no new TCP and TLS
+handshake per message when a queue drains to one destination.
 """
 
 from __future__ import annotations
@@ -66,6 +70,75 @@ class AttemptResult:
     status: str = "4.0.0"
 
 
+@dataclass
+class _Session:
+    client: aiosmtplib.SMTP
+    tls: bool
+    idle_since: float
+    transactions: int
+
+
+class SessionCache:
+    """Open SMTP sessions that delivered, by (MX host, address, MTA-STS enforced), for reuse.
+
+    A session waits at most ``idle`` seconds and carries at most ``max_transactions`` messages,
+    so a remote server's own idle timeout is seldom met, and no session lives for ever.
+    """
+
+    def __init__(self, idle: float = 5.0, max_transactions: int = 100) -> None:
+        self.idle = idle
+        self.max_transactions = max_transactions
+        self._sessions: defaultdict[tuple[str, str, bool], list[_Session]] = defaultdict(list)
+
+    def take(self, key: tuple[str, str, bool]) -> _Session | None:
+        self.expire()
+        sessions = self._sessions.get(key)
+        return sessions.pop() if sessions else None
+
+    def give(self, key: tuple[str, str, bool], session: _Session) -> bool:
+        """Keep a session for reuse; False when it has carried enough (the caller closes it)."""
+        if session.transactions >= self.max_transactions or not session.client.is_connected:
+            return False
+        session.idle_since = time.monotonic()
+        self._sessions[key].append(session)
+        return True
+
+    def expire(self) -> None:
+        """Close the sessions idle for too long (called often: at every take, and by the worker loop)."""
+        limit = time.monotonic() - self.idle
+        for key in list(self._sessions):
+            keep = []
+            for session in self._sessions[key]:
+                if session.idle_since >= limit and session.client.is_connected:
+                    keep.append(session)
+                else:
+                    _close_soon(session.client)
+            if keep:
+                self._sessions[key] = keep
+            else:
+                del self._sessions[key]
+
+    async def close(self) -> None:
+        sessions = [s for group in self._sessions.values() for s in group]
+        self._sessions.clear()
+        await asyncio.gather(*(_quit(s.client) for s in sessions))
+
+
+async def _quit(client: aiosmtplib.SMTP) -> None:
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(client.quit(), 5)
+    client.close()
+
+
+_closing: set[asyncio.Task[None]] = set()
+
+
+def _close_soon(client: aiosmtplib.SMTP) -> None:
+    task = asyncio.get_running_loop().create_task(_quit(client))
+    _closing.add(task)
+    task.add_done_callback(_closing.discard)
+
+
 def _enhanced(reply: str, default: str) -> str:
     parts = reply.split()
     if len(parts) > 1 and parts[1].count(".") == 2 and parts[1][0] in "245":
@@ -92,11 +165,14 @@ class DeliveryWorker:
         self.concurrency = concurrency
         self._per_domain: defaultdict[str, asyncio.Semaphore] = defaultdict(lambda: asyncio.Semaphore(per_domain))
         self.sts = MtaStsCache(app, resolver)
+        self.sessions = SessionCache()
+        self._opportunistic = _opportunistic_context()
         self._tls = ssl.create_default_context(
             cafile=str(self.settings.smtp_ca_file) if self.settings.smtp_ca_file else None
         )
 
     async def close(self) -> None:
+        await self.sessions.close()
         await self.sts.close()
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -109,6 +185,10 @@ class DeliveryWorker:
                 running.add(task)
                 task.add_done_callback(running.discard)
             if jobs:
+                continue
+            self.sessions.expire()
+            if room <= 0:  # every slot busy: go on when one frees up
+                await asyncio.wait(running, timeout=1.0, return_when=asyncio.FIRST_COMPLETED)
                 continue
             due = await asyncio.to_thread(self.queue.next_due, "smtp")
             wait = 1.0 if due is None else min(1.0, max(0.05, due - time.time()))
@@ -197,10 +277,24 @@ class DeliveryWorker:
         except Exception:
             return []
 
-    async def _try_host(  # noqa: PLR0911 - one return per outcome of an SMTP session
-        self, job: Job, host: str, address: str, policy: StsPolicy | None
-    ) -> AttemptResult:
+    async def _try_host(self, job: Job, host: str, address: str, policy: StsPolicy | None) -> AttemptResult:
         enforce = policy is not None and policy.mode == "enforce"
+        key = (host, address, enforce)
+        cached = self.sessions.take(key)
+        if cached is not None:
+            try:
+                await cached.client.rset()
+            except (aiosmtplib.SMTPException, OSError, ssl.SSLError, TimeoutError):
+                await _quit(cached.client)  # gone stale: a new session below
+            else:
+                return await self._on_session(cached, key, job, host, address)
+        opened = await self._open(host, address, enforce)
+        if isinstance(opened, AttemptResult):
+            return opened
+        return await self._on_session(opened, key, job, host, address)
+
+    async def _open(self, host: str, address: str, enforce: bool) -> _Session | AttemptResult:
+        """Connect, EHLO, STARTTLS when offered (required and verified under MTA-STS ``enforce``)."""
         client = aiosmtplib.SMTP(
             hostname=address,
             port=self.settings.smtp_relay_port,
@@ -214,37 +308,41 @@ class DeliveryWorker:
             await client.connect()
             await client.ehlo()
             if client.supports_extension("starttls"):
-                context = self._tls if enforce else _opportunistic_context()
+                context = self._tls if enforce else self._opportunistic
                 try:
                     await client.starttls(server_hostname=host, tls_context=context, validate_certs=enforce)
                     tls = True
                     await client.ehlo()
                 except (aiosmtplib.SMTPException, ssl.SSLError, OSError) as exc:
                     if enforce:
+                        await _quit(client)
                         return AttemptResult(
                             "temporary", f"MTA-STS: no valid TLS at {host}: {exc}", host, False, "4.7.5"
                         )
                     raise
             elif enforce:
+                await _quit(client)
                 return AttemptResult("temporary", f"MTA-STS: {host} offers no STARTTLS", host, False, "4.7.5")
-            return await self._transaction(client, job, host, tls)
-        except aiosmtplib.SMTPRecipientsRefused as exc:
-            refused = exc.recipients[0]
-            reply = f"{refused.code} {refused.message}"
-            kind = "permanent" if refused.code >= 500 else "temporary"
-            return AttemptResult(kind, reply, host, tls, _enhanced(reply, f"{str(refused.code)[0]}.0.0"))
-        except aiosmtplib.SMTPResponseException as exc:
-            reply = f"{exc.code} {exc.message}"
-            kind = "permanent" if exc.code >= 500 else "temporary"
-            return AttemptResult(kind, reply, host, tls, _enhanced(reply, f"{str(exc.code)[0]}.0.0"))
-        except (aiosmtplib.SMTPTimeoutError, TimeoutError):
-            return AttemptResult("temporary", f"connection to {host} [{address}] timed out", host, tls, "4.4.1")
-        except (aiosmtplib.SMTPException, OSError, ssl.SSLError) as exc:
-            return AttemptResult("temporary", f"{host} [{address}]: {exc}", host, tls, "4.4.1")
+        except Exception as exc:
+            await _quit(client)
+            return _failure(exc, host, address, tls)
+        return _Session(client, tls, time.monotonic(), 0)
+
+    async def _on_session(
+        self, session: _Session, key: tuple[str, str, bool], job: Job, host: str, address: str
+    ) -> AttemptResult:
+        """One transaction; a session that delivered is kept for the next message to the same host."""
+        keep = False
+        try:
+            result = await self._transaction(session.client, job, host, session.tls)
+            session.transactions += 1
+            keep = result.kind == "delivered"
+            return result
+        except Exception as exc:
+            return _failure(exc, host, address, session.tls)
         finally:
-            with contextlib.suppress(Exception):
-                await client.quit()
-            client.close()
+            if not (keep and self.sessions.give(key, session)):
+                await _quit(session.client)
 
     async def _transaction(self, client: aiosmtplib.SMTP, job: Job, host: str, tls: bool) -> AttemptResult:
         meta = job.meta
@@ -399,9 +497,30 @@ def _envelope_address(address: str, utf8: bool) -> str:
         return address
 
 
+def _failure(exc: Exception, host: str, address: str, tls: bool) -> AttemptResult:
+    """What a failed SMTP session means for the message."""
+    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
+        refused = exc.recipients[0]
+        reply = f"{refused.code} {refused.message}"
+        kind = "permanent" if refused.code >= 500 else "temporary"
+        return AttemptResult(kind, reply, host, tls, _enhanced(reply, f"{str(refused.code)[0]}.0.0"))
+    if isinstance(exc, aiosmtplib.SMTPResponseException):
+        reply = f"{exc.code} {exc.message}"
+        kind = "permanent" if exc.code >= 500 else "temporary"
+        return AttemptResult(kind, reply, host, tls, _enhanced(reply, f"{str(exc.code)[0]}.0.0"))
+    if isinstance(exc, aiosmtplib.SMTPTimeoutError | TimeoutError):
+        return AttemptResult("temporary", f"connection to {host} [{address}] timed out", host, tls, "4.4.1")
+    if isinstance(exc, aiosmtplib.SMTPException | OSError | ssl.SSLError):
+        return AttemptResult("temporary", f"{host} [{address}]: {exc}", host, tls, "4.4.1")
+    raise exc
+
+
 def _opportunistic_context() -> ssl.SSLContext:
-    """RFC 3207 opportunistic TLS: encrypt with any certificate rather than send in clear."""
-    context = ssl.create_default_context()
+    """RFC 3207 opportunistic TLS: encrypt with any certificate rather than send in clear.
+
+    Made once per worker: nothing is verified, so no CA store is loaded (that took ~25 ms a message).
+    """
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
     return context

@@ -1,7 +1,8 @@
 """DKIM signing of outgoing mail with the domain's RSA-2048 and Ed25519 keys (RFC 6376, RFC 8463).
 
 Two signatures per message: receivers that know Ed25519 check the small one, the rest the RSA one.
-dkimpy's RSA is pure Python (~10 ms), so callers run ``sign`` off the event loop.
+dkimpy's RSA is pure Python (~11 ms a signature); ``mailauth.dkimrsa`` has OpenSSL compute the same
+signature (~1 ms). Callers still run ``sign`` off the event loop.
 """
 
 from __future__ import annotations
@@ -12,8 +13,11 @@ from typing import TYPE_CHECKING
 import dkim
 from cryptography.hazmat.primitives import serialization
 
+from sealmail.mailauth import dkimrsa
 from sealmail.services.dkim import DkimKey, domain_keys
 from sealmail.store.mime.headers import top_fields
+
+dkimrsa.install()  # RSA by OpenSSL: the same signatures, ~10x sooner
 
 if TYPE_CHECKING:
     from sealmail.settings import Settings

@@ -13,8 +13,11 @@ import dkim
 
 from sealmail.addresses import normalize_domain
 from sealmail.keyfiles import secret_file
+from sealmail.mailauth import dkimrsa
 from sealmail.mailauth.srs import Srs
 from sealmail.services.dkim import domain_keys
+
+dkimrsa.install()  # RSA by OpenSSL: the same signatures, ~10x sooner
 
 if TYPE_CHECKING:
     from sealmail.settings import Settings

@@ -41,6 +41,13 @@ class Target:
     drop: bool = False  # a disabled alias whose reply is "accept and drop"
 
 
+@dataclass(frozen=True, slots=True)
+class _Stored:
+    address: str  # the alias as shown
+    mailbox_id: str | None  # None: not stored
+    error: str | None  # why, when storing failed (None with no mailbox_id: the keys are gone)
+
+
 @dataclass(slots=True)
 class Outcome:
     delivered: list[str] = field(default_factory=list)  # "store:alias", "forward:addr", "webhook:url"
@@ -58,19 +65,29 @@ class Deduplicator:
         self.redis = redis
         self._memory: dict[str, float] = {}
 
-    async def seen(self, key: str) -> bool:
+    async def seen_many(self, keys: list[str]) -> set[str]:
+        """Which of ``keys`` were remembered (one round trip to Redis)."""
+        if not keys:
+            return set()
         if self.redis is not None:
-            return bool(await self.redis.exists(f"sealmail:inbound:{key}"))
-        expiry = self._memory.get(key)
-        return expiry is not None and expiry > time.time()
+            values = await self.redis.mget([f"sealmail:inbound:{key}" for key in keys])
+            return {key for key, value in zip(keys, values, strict=True) if value is not None}
+        now = time.time()
+        return {key for key in keys if self._memory.get(key, 0.0) > now}
 
-    async def remember(self, key: str) -> None:
+    async def remember_many(self, keys: list[str]) -> None:
+        if not keys:
+            return
         if self.redis is not None:
-            await self.redis.set(f"sealmail:inbound:{key}", b"1", ex=DEDUP_SECONDS)
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for key in keys:
+                    pipe.set(f"sealmail:inbound:{key}", b"1", ex=DEDUP_SECONDS)
+                await pipe.execute()
             return
         now = time.time()
         self._memory = {k: v for k, v in self._memory.items() if v > now}
-        self._memory[key] = now + DEDUP_SECONDS
+        for key in keys:
+            self._memory[key] = now + DEDUP_SECONDS
 
 
 ForwardRewriter = Callable[[bytes, str, str], tuple[bytes, str]]
@@ -98,24 +115,37 @@ class InboundDelivery:
         junk: bool = False,
         message_id: str | None = None,
         peer: str | None = None,
+        already: set[str] | None = None,
     ) -> Outcome:
+        """Every action of every target alias; ``already``: ``already_delivered()``, if asked in advance."""
         outcome = Outcome()
         mail_from = "" if mail_from == "<>" else mail_from  # the null reverse-path, one spelling from here on
-        by_alias: dict[str, list[Target]] = {}
-        for target in targets:
-            if not target.drop:
-                by_alias.setdefault(target.alias.id, []).append(target)
-        digest = hashlib.sha256(original).hexdigest()
-        for group in by_alias.values():
+        keys = _dedup_keys(original, targets)
+        if already is None:
+            already = await self.already_delivered(original, targets)
+        finished: list[str] = []
+        appended: list[str] = []  # spools that got a message: sessions holding their keys drain them
+        for group in _by_alias(targets).values():
             alias = group[0].alias
-            key = f"{digest}:{alias.id}"
-            if await self.dedup.seen(key):
+            if alias.id in already:
                 outcome.delivered.append(f"already:{alias.id}")
                 continue
-            ok = await self._deliver_one(message, mail_from, alias, group, junk, message_id, peer, outcome)
+            ok = await self._deliver_one(message, mail_from, alias, group, junk, message_id, peer, outcome, appended)
             if ok:
-                await self.dedup.remember(key)
+                finished.append(keys[alias.id])
+        await asyncio.gather(
+            self.dedup.remember_many(finished), *(self.app.mailstore.spool_appended(m) for m in appended)
+        )
         return outcome
+
+    async def already_delivered(self, original: bytes, targets: list[Target]) -> set[str]:
+        """Ids of the target aliases this message reached already (a retry after a partial failure).
+
+        Depends only on the message and the recipients, so the MX asks while sender checks run.
+        """
+        keys = _dedup_keys(original, targets)
+        seen = await self.dedup.seen_many(list(keys.values()))
+        return {alias_id for alias_id, key in keys.items() if key in seen}
 
     async def _deliver_one(
         self,
@@ -127,11 +157,13 @@ class InboundDelivery:
         message_id: str | None,
         peer: str | None,
         outcome: Outcome,
+        appended: list[str],
     ) -> bool:
-        address = await self.app.config_call(_display_address, self.app.config, alias)
         ok = True
         if alias.storage:
-            ok &= await self._store(message, alias, address, junk, message_id, peer, outcome)
+            address, ok = await self._store(message, alias, junk, message_id, peer, outcome, appended)
+        else:
+            address = await self.app.config_call(_display_address, self.app.config, alias)
         jobs: list[NewJob] = []
         for recipient in alias.recipients:
             if is_webhook(recipient):
@@ -169,34 +201,75 @@ class InboundDelivery:
         self,
         message: bytes,
         alias: Alias,
-        address: str,
         junk: bool,
         message_id: str | None,
         peer: str | None,
         outcome: Outcome,
-    ) -> bool:
-        credential = await self.app.config_call(self.app.config.get_credential, alias.id)
+        appended: list[str],
+    ) -> tuple[str, bool]:
+        """Seal the message into the alias's spool; returns (the alias as shown, whether it is stored)."""
+        folder = "Junk" if junk else "INBOX"
+        stored = await asyncio.to_thread(self._store_sync, message, alias, folder, message_id, peer)
+        if stored.mailbox_id is None:
+            outcome.failed.append(f"store:{stored.address}")
+            if stored.error is not None:
+                log.error("could not store a message for %s: %s", stored.address, stored.error)
+                await self.app.log_event(
+                    LogEntry(
+                        "error",
+                        "mx",
+                        "failed",
+                        alias.domain,
+                        stored.address,
+                        message_id,
+                        peer,
+                        f"store: {stored.error}",
+                    )
+                )
+            return stored.address, False
+        appended.append(stored.mailbox_id)
+        outcome.delivered.append(f"store:{stored.address}")
+        return stored.address, True
+
+    def _store_sync(
+        self, message: bytes, alias: Alias, folder: str, message_id: str | None, peer: str | None
+    ) -> _Stored:
+        """Everything the store action does that blocks, in one trip to a worker thread.
+
+        The config lookups, sealing, the fsynced spool append (committed together with concurrent
+        sessions' appends) and the delivery log line.
+        """
+        config = self.app.config
+        address = _display_address(config, alias)
+        credential = config.get_credential(alias.id)
         if credential is None or not credential.has_keys or credential.public_key is None:
             # Checked at RCPT time already; the keys vanished meanwhile (a reset): try again later.
-            outcome.failed.append(f"store:{address}")
-            return False
+            return _Stored(address, None, None)
         assert credential.mailbox_id is not None
         try:
-            await self.app.mailstore.deliver_async(
-                credential.mailbox_id, credential.public_key, message, folder="Junk" if junk else "INBOX"
-            )
+            self.app.mailstore.deliver(credential.mailbox_id, credential.public_key, message, folder=folder)
         except Exception as exc:
-            log.error("could not store a message for %s: %s", address, exc)
-            outcome.failed.append(f"store:{address}")
-            await self.app.log_event(
-                LogEntry("error", "mx", "failed", alias.domain, address, message_id, peer, f"store: {exc}")
-            )
-            return False
-        outcome.delivered.append(f"store:{address}")
-        await self.app.log_event(
-            LogEntry("delivery", "mx", "stored", alias.domain, address, message_id, peer, "Junk" if junk else "INBOX")
-        )
-        return True
+            return _Stored(address, None, str(exc))
+        try:
+            config.append_log(LogEntry("delivery", "mx", "stored", alias.domain, address, message_id, peer, folder))
+        except Exception:
+            log.warning("could not write the delivery log", exc_info=True)
+        return _Stored(address, credential.mailbox_id, None)
+
+
+def _by_alias(targets: list[Target]) -> dict[str, list[Target]]:
+    """The targets that get the message, by alias (several addresses may reach one alias)."""
+    by_alias: dict[str, list[Target]] = {}
+    for target in targets:
+        if not target.drop:
+            by_alias.setdefault(target.alias.id, []).append(target)
+    return by_alias
+
+
+def _dedup_keys(original: bytes, targets: list[Target]) -> dict[str, str]:
+    """Alias id -> the key that marks this message delivered to it."""
+    digest = hashlib.sha256(original).hexdigest()
+    return {alias_id: f"{digest}:{alias_id}" for alias_id in _by_alias(targets)}
 
 
 def _display_address(config: Any, alias: Alias) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import re
 import secrets
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ from sealmail.mailauth.srs import InvalidSrs, is_srs
 from sealmail.net.tls import ServerTLS
 from sealmail.queue.store import JobQueue, load_queue_key
 from sealmail.services.credentials import quota_of
-from sealmail.services.resolve import resolve
+from sealmail.services.resolve import Resolution, resolve
 from sealmail.smtp.forwarding import ForwardRewriter, load_srs
 from sealmail.smtp.inbound import InboundDelivery, Target
 from sealmail.smtp.protocol import ConnectionBook, SealmailSMTP
@@ -111,7 +112,9 @@ class MxHandler:
         if len(envelope.rcpt_tos) >= self.settings.mx_max_recipients:
             return "452 4.5.3 Too many recipients"  # RFC 5321 §4.5.3.1.10
         try:
-            result = await self.app.config_call(resolve, self.app.config, address)
+            result, mailbox_reply = await asyncio.to_thread(
+                self._lookup_recipient, address, getattr(envelope, "sealmail_size", 0)
+            )
         except InvalidInput:
             return "553 5.1.3 Bad recipient address syntax"
         if not result.hosted:
@@ -133,10 +136,8 @@ class MxHandler:
             return "550 5.1.1 No such user here"
         if not alias.enabled:
             return self._disabled(envelope, targets, address, alias)
-        if alias.storage:
-            reply = await self._check_mailbox(alias, getattr(envelope, "sealmail_size", 0))
-            if reply is not None:
-                return reply
+        if mailbox_reply is not None:
+            return mailbox_reply
         if not alias.storage and not alias.recipients:
             return "550 5.1.1 No such user here"
         envelope.rcpt_tos.append(address)
@@ -164,13 +165,26 @@ class MxHandler:
         targets.append(Target(address, Alias(domain=domain, kind="exact", name=local, recipients=[original])))
         return "250 2.1.5 Recipient ok"
 
-    async def _check_mailbox(self, alias: Any, declared_size: int) -> str | None:
-        credential = await self.app.config_call(self.app.config.get_credential, alias.id)
+    def _lookup_recipient(self, address: str, declared_size: int) -> tuple[Resolution, str | None]:
+        """Resolve a recipient and, for an enabled mailbox, check it can take the message.
+
+        One trip to a worker thread per RCPT (config store and spool are blocking SQLite).
+        """
+        result = resolve(self.app.config, address)
+        alias = result.alias
+        reply = None
+        if alias is not None and alias.enabled and alias.storage and not is_srs(result.mailbox.local):
+            reply = self._mailbox_reply(alias, declared_size)
+        return result, reply
+
+    def _mailbox_reply(self, alias: Any, declared_size: int) -> str | None:
+        """The RCPT reply a mailbox alias needs, if any (on a worker thread: config store and spool)."""
+        credential = self.app.config.get_credential(alias.id)
         if credential is None or not credential.has_keys:
             # The mailbox has no keys until its password is set: mail must wait, not vanish.
             return "450 4.2.0 Mailbox not set up yet, try again later"
         assert credential.mailbox_id is not None
-        pending = await asyncio.to_thread(self.app.mailstore.spool(credential.mailbox_id).size)
+        pending = self.app.mailstore.spool(credential.mailbox_id).size()
         used = (credential.usage_bytes or 0) + pending
         if used + declared_size > quota_of(alias, self.settings):
             return "552 5.2.2 Mailbox full"
@@ -181,8 +195,12 @@ class MxHandler:
         targets: list[Target] = getattr(envelope, "sealmail_targets", [])
         message_id = _message_id(raw)
         peer_ip = str(session.peer[0]) if session.peer else "?"
-        verdict = await self.checks.check(
-            peer_ip=peer_ip, helo=session.host_name or "", mail_from=envelope.mail_from or "", message=raw
+        # Sender checks and the question whether a retry already reached some aliases, at once.
+        verdict, already = await asyncio.gather(
+            self.checks.check(
+                peer_ip=peer_ip, helo=session.host_name or "", mail_from=envelope.mail_from or "", message=raw
+            ),
+            self.inbound.already_delivered(raw, targets),
         )
         if verdict.reject:
             await self.app.log_event(
@@ -200,6 +218,7 @@ class MxHandler:
             junk=verdict.junk,
             message_id=message_id,
             peer=peer_ip,
+            already=already,
         )
         if not outcome.ok:
             return "451 4.3.0 Temporary local problem, please try again"
@@ -255,6 +274,7 @@ class MxComponent:
         self.app: AppContext | None = None
         self._server: asyncio.Server | None = None
         self._book: ConnectionBook | None = None
+        self._owned_checks: Any = None
 
     async def start(self) -> dict[str, int]:
         settings = self.settings
@@ -264,6 +284,7 @@ class MxComponent:
         )
         queue = JobQueue(settings.data_dir / "queue.sqlite", queue_key)
         checks = self._checks or await _default_checks(settings, self.app)
+        self._owned_checks = None if self._checks else checks
         handler = MxHandler(self.app, InboundDelivery(self.app, queue, ForwardRewriter(settings)), checks)
         tls = ServerTLS.from_settings(settings) if settings.tls_cert_file else None
         book = self._book = ConnectionBook(settings.mx_max_connections, settings.mx_max_connections_per_ip)
@@ -288,26 +309,39 @@ class MxComponent:
             if self._book is not None:
                 await self._book.close_all()
             await self._server.wait_closed()
+        if self._owned_checks is not None:
+            await self._owned_checks.close()
         if self.app is not None:
             await self.app.close()
 
 
 class MailAuthChecks:
-    """SPF, DKIM, ARC and DMARC through the configured resolver; DMARC policy decides reject or Junk."""
+    """SPF, DKIM, ARC and DMARC through the configured resolver; DMARC policy decides reject or Junk.
+
+    The checks run in worker processes (``mx_auth_workers``, one per CPU core by default), so their
+    CPU work neither holds this process's GIL nor stalls its event loop (``mailauth.workers``).
+    """
 
     def __init__(self, settings: Settings) -> None:
-        from sealmail.mailauth.dnsview import ResolverDns, parse_server
+        from sealmail.mailauth.dnsview import parse_server
+        from sealmail.mailauth.workers import AuthWorkers
 
         self.settings = settings
-        self.view = ResolverDns([parse_server(s) for s in settings.dns_servers], settings.dns_timeout)
+        workers = settings.mx_auth_workers
+        self.workers = AuthWorkers(
+            [parse_server(s) for s in settings.dns_servers],
+            settings.dns_timeout,
+            (os.cpu_count() or 1) if workers is None else workers,
+        )
+
+    async def start(self) -> None:
+        await self.workers.start()
+
+    async def close(self) -> None:
+        await self.workers.close()
 
     async def check(self, *, peer_ip: str, helo: str, mail_from: str, message: bytes) -> Verdict:
-        from sealmail.mailauth.checks import authenticate, remove_forged_results
-
-        results = await asyncio.to_thread(
-            authenticate, self.view, ip=peer_ip, helo=helo, mail_from=mail_from, message=message
-        )
-        authserv = self.settings.auth_id
+        results, stripped = await self.workers.check(peer_ip, helo, mail_from, message, self.settings.auth_id)
         dmarc = results.dmarc
         reject, junk = None, False
         if dmarc.result == "fail" and dmarc.disposition == "reject":
@@ -317,8 +351,10 @@ class MailAuthChecks:
                 junk = True
         elif dmarc.result == "fail" and dmarc.disposition == "quarantine":
             junk = True
-        return Verdict(results.header(authserv), reject, junk, remove_forged_results(message, authserv))
+        return Verdict(results.header(self.settings.auth_id), reject, junk, stripped)
 
 
 async def _default_checks(settings: Settings, app: AppContext) -> SenderChecks:
-    return MailAuthChecks(settings)
+    checks = MailAuthChecks(settings)
+    await checks.start()
+    return checks

@@ -140,6 +140,10 @@ class SealmailSMTP(SMTP):
         self._peer_ip = "?"
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        if self._admitted:
+            # STARTTLS: aiosmtpd calls this again for the TLS layer of the same connection.
+            super().connection_made(transport)
+            return
         peer = transport.get_extra_info("peername") or ("?", 0)
         self._peer_ip = str(peer[0])
         if not self._book.admit(self._peer_ip):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -96,6 +97,7 @@ class MailStore:
         self.bus = bus
         self._open: dict[str, AsyncMailbox] = {}
         self._spools: dict[str, Spool] = {}
+        self._spools_lock = threading.Lock()  # spool() is called from worker threads
         self._opening: dict[str, asyncio.Lock] = {}
         self._events: asyncio.Queue[ev.ChangeEvent] | None = None
         self._publisher: asyncio.Task[None] | None = None
@@ -109,9 +111,12 @@ class MailStore:
         return self.data_dir / "spool" / f"{mailbox_id}.sqlite"
 
     def spool(self, mailbox_id: str) -> Spool:
-        if mailbox_id not in self._spools:
-            self._spools[mailbox_id] = Spool(self.spool_path(mailbox_id))
-        return self._spools[mailbox_id]
+        """This process's one handle on a mailbox's spool (one connection: appends commit together)."""
+        with self._spools_lock:
+            spool = self._spools.get(mailbox_id)
+            if spool is None:
+                spool = self._spools[mailbox_id] = Spool(self.spool_path(mailbox_id))
+            return spool
 
     # ---- synchronous use (CLI, jobs, tests) ------------------------------------------------------
     def create(self, mailbox_id: str, key: bytes) -> None:
@@ -132,7 +137,8 @@ class MailStore:
             Path(str(path) + suffix).unlink(missing_ok=True)
         path.with_suffix(".lock").unlink(missing_ok=True)
         path.with_name(f"{mailbox_id}.pop3.lock").unlink(missing_ok=True)
-        spool = self._spools.pop(mailbox_id, None)
+        with self._spools_lock:
+            spool = self._spools.pop(mailbox_id, None)
         if spool is not None:
             spool.close()
         spool_path = self.spool_path(mailbox_id)
@@ -161,9 +167,13 @@ class MailStore:
         seq = await asyncio.get_running_loop().run_in_executor(
             None, self.deliver, mailbox_id, public_key, raw, received_at, folder
         )
+        await self.spool_appended(mailbox_id)
+        return seq
+
+    async def spool_appended(self, mailbox_id: str) -> None:
+        """Tell any session holding the mailbox's key that sealed mail waits (after ``deliver``)."""
         if self.bus is not None:
             await self.bus.publish(ev.SpoolAppended(mailbox_id))
-        return seq
 
     # ---- asynchronous, shared handles -----------------------------------------------------------
     async def open(self, mailbox_id: str, secrets: MailboxSecrets, *, quota: int | None = None) -> AsyncMailbox:

@@ -2,7 +2,8 @@
 
 The MX holds only the alias's public key: it seals each message (``sealmail.crypto.sealed``) and
 appends it here, one record per message, committed with ``synchronous=FULL`` (fsynced) before the
-SMTP ``250``. The file is a plain SQLite database: every record is a sealed blob that nothing on
+SMTP ``250``; appends that arrive together share one transaction and one fsync (group commit,
+``sealmail.store.groupcommit``), and each still returns only once it is on disk. The file is a plain SQLite database: every record is a sealed blob that nothing on
 the server can open. Sequence numbers come from AUTOINCREMENT, so they are never reused even after
 records are deleted; the mailbox remembers the last one it drained (exactly-once drain).
 
@@ -21,6 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from sealmail.crypto.sealed import SealError, open_sealed, seal
+from sealmail.store.groupcommit import GroupCommit
 
 PAYLOAD_VERSION = 1
 _PAYLOAD_HEAD = struct.Struct(">BQH")  # version, received-at ms, length of the target folder name
@@ -38,6 +40,11 @@ class Spool:
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS spool (seq INTEGER PRIMARY KEY AUTOINCREMENT, sealed BLOB NOT NULL)"
         )
+        self._group: GroupCommit[list[bytes], list[int]] = GroupCommit(self._lock, self._insert)
+        # The octets waiting, kept up to date for this connection's own writes; PRAGMA data_version
+        # tells when another connection (a session draining the spool) changed the file.
+        self._size: int | None = None
+        self._size_version = -1
 
     def close(self) -> None:
         with self._lock:
@@ -48,15 +55,32 @@ class Spool:
         return self.append_many([sealed])[0]
 
     def append_many(self, records: list[bytes]) -> list[int]:
-        """Durably append several records in one fsynced transaction (group commit)."""
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                seqs = [self._db.execute("INSERT INTO spool (sealed) VALUES (?)", (r,)).lastrowid for r in records]
-                self._db.execute("COMMIT")
-            except BaseException:
+        """Durably append records (one transaction, fsynced); returns their sequence numbers.
+
+        Concurrent callers are committed together (group commit); each gets its own numbers.
+        """
+        return self._group.run(records)
+
+    @property
+    def commits(self) -> int:
+        """Transactions that appended records (fewer than appends under concurrency)."""
+        return self._group.commits
+
+    def _insert(self, batch: list[list[bytes]]) -> list[list[int]]:
+        """One transaction for every request of a group commit; called with ``_lock`` held."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            seqs = [
+                [self._db.execute("INSERT INTO spool (sealed) VALUES (?)", (r,)).lastrowid for r in records]
+                for records in batch
+            ]
+            self._db.execute("COMMIT")
+        except BaseException:
+            if self._db.in_transaction:
                 self._db.execute("ROLLBACK")
-                raise
+            raise
+        if self._size is not None:
+            self._size += sum(len(r) for records in batch for r in records)
         return seqs
 
     def pending(self, after: int) -> Iterator[tuple[int, bytes]]:
@@ -76,6 +100,7 @@ class Spool:
     def delete_through(self, seq: int, keep: frozenset[int] = frozenset()) -> None:
         """Forget drained records (those in ``keep`` failed to open and stay for inspection)."""
         with self._lock:
+            self._size = None
             if keep:
                 marks = ",".join("?" * len(keep))
                 self._db.execute(f"DELETE FROM spool WHERE seq <= ? AND seq NOT IN ({marks})", (seq, *keep))
@@ -87,9 +112,17 @@ class Spool:
             return self._db.execute("SELECT count(*) FROM spool").fetchone()[0]
 
     def size(self) -> int:
-        """Octets waiting (sealed), for quota checks before the owner next signs in."""
+        """Octets waiting (sealed), for quota checks before the owner next signs in.
+
+        Summing every record is a scan of the spool: it is done again only when another
+        connection has changed the file since (``PRAGMA data_version``), not at every RCPT.
+        """
         with self._lock:
-            return self._db.execute("SELECT coalesce(sum(length(sealed)), 0) FROM spool").fetchone()[0]
+            version = self._db.execute("PRAGMA data_version").fetchone()[0]
+            if self._size is None or version != self._size_version:
+                self._size = self._db.execute("SELECT coalesce(sum(length(sealed)), 0) FROM spool").fetchone()[0]
+                self._size_version = version
+            return self._size
 
 
 def seal_message(public_key: bytes, mailbox_id: str, raw: bytes, received_at: datetime, folder: str = "INBOX") -> bytes:

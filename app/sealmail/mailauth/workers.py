@@ -1,0 +1,182 @@
+"""Sender authentication off the event loop: worker processes, or one thread.
+
+The checks are pure Python (dkimpy, pyspf, dnspython) and keep a CPU busy for about a millisecond
+per message. On a thread of the MX they would hold its GIL against the event loop; in worker
+processes they run beside it, on another core when there is one. Each worker keeps its own
+resolver and DNS cache.
+
+A worker is ``python -m sealmail.mailauth.workers`` reading requests on stdin and answering on
+stdout, in order (length-prefixed pickles between our own processes). The MX writes to and reads
+from the pipes on its event loop: no helper threads, two wake-ups per message. ``concurrent.futures``'
+process pool costs three times as much per call here (its manager and feeder threads wake for
+every call). A worker that dies fails the checks it had (they run again on a thread) and is
+replaced.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import json
+import logging
+import pickle
+import struct
+import sys
+from typing import TYPE_CHECKING, Any
+
+from sealmail.mailauth.checks import AuthResults, authenticate, remove_forged_results
+from sealmail.mailauth.dnsview import DnsView, ResolverDns
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+log = logging.getLogger("sealmail.mx")
+Checked = tuple[AuthResults, bytes | None]  # the results, and the message without forged results (None: unchanged)
+_LENGTH = struct.Struct(">I")
+
+
+def check_message(view: DnsView, ip: str, helo: str, mail_from: str, message: bytes, authserv_id: str) -> Checked:
+    results = authenticate(view, ip=ip, helo=helo, mail_from=mail_from, message=message)
+    return results, remove_forged_results(message, authserv_id)
+
+
+class WorkerDied(Exception):
+    pass
+
+
+class _Worker:
+    """One worker process and the checks it has been given, answered in order."""
+
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        self.proc = proc
+        self.waiting: collections.deque[asyncio.Future[Checked]] = collections.deque()
+        self.reader = asyncio.create_task(self._read(), name="sealmail-auth-worker")
+
+    @classmethod
+    async def start(cls, servers: Sequence[tuple[str, int]], timeout: float) -> _Worker:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "sealmail.mailauth.workers",
+            json.dumps({"servers": list(servers), "timeout": timeout}),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        worker = cls(proc)
+        await worker.call(("ready",))
+        return worker
+
+    @property
+    def alive(self) -> bool:
+        return not self.reader.done()
+
+    def call(self, request: tuple[Any, ...]) -> asyncio.Future[Any]:
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        if not self.alive:
+            future.set_exception(WorkerDied("the worker has exited"))
+            return future
+        data = pickle.dumps(request, protocol=pickle.HIGHEST_PROTOCOL)
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(_LENGTH.pack(len(data)) + data)
+        self.waiting.append(future)
+        return future
+
+    async def _read(self) -> None:
+        assert self.proc.stdout is not None
+        try:
+            while True:
+                (length,) = _LENGTH.unpack(await self.proc.stdout.readexactly(_LENGTH.size))
+                ok, value = pickle.loads(await self.proc.stdout.readexactly(length))  # noqa: S301 - our own child
+                future = self.waiting.popleft()
+                if future.done():
+                    continue
+                if ok:
+                    future.set_result(value)
+                else:
+                    future.set_exception(RuntimeError(value))
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            while self.waiting:
+                future = self.waiting.popleft()
+                if not future.done():
+                    future.set_exception(WorkerDied("the worker exited"))
+
+    async def stop(self) -> None:
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()
+        try:
+            await asyncio.wait_for(self.proc.wait(), 10)
+        except TimeoutError:
+            self.proc.kill()
+            await self.proc.wait()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.reader
+
+
+class AuthWorkers:
+    """``check_message`` in ``processes`` worker processes (0: on a thread of this process)."""
+
+    def __init__(self, servers: Sequence[tuple[str, int]], timeout: float, processes: int) -> None:
+        self.servers = list(servers)
+        self.timeout = timeout
+        self.processes = processes
+        self._workers: list[_Worker] = []
+        self._view: ResolverDns | None = None
+
+    async def start(self) -> None:
+        """Start the workers (they are ready when this returns)."""
+        self._workers = list(await asyncio.gather(*(self._start_one() for _ in range(self.processes))))
+
+    async def _start_one(self) -> _Worker:
+        return await _Worker.start(self.servers, self.timeout)
+
+    async def close(self) -> None:
+        workers, self._workers = self._workers, []
+        await asyncio.gather(*(w.stop() for w in workers))
+
+    async def check(self, ip: str, helo: str, mail_from: str, message: bytes, authserv_id: str) -> Checked:
+        args = (ip, helo, mail_from, message, authserv_id)
+        if self._workers:
+            worker = min(self._workers, key=lambda w: len(w.waiting))
+            try:
+                return await worker.call(("check", *args))
+            except WorkerDied:
+                log.error("a sender-authentication worker process exited; starting another")
+                await self._replace(worker)
+        if self._view is None:
+            self._view = ResolverDns(self.servers, self.timeout)
+        return await asyncio.to_thread(check_message, self._view, *args)
+
+    async def _replace(self, worker: _Worker) -> None:
+        if worker in self._workers:
+            self._workers.remove(worker)
+            with contextlib.suppress(Exception):
+                await worker.stop()
+            try:
+                self._workers.append(await self._start_one())
+            except Exception:
+                log.exception("could not start a sender-authentication worker")
+
+
+def _serve(config: dict[str, Any]) -> None:
+    """A worker process: answer requests from stdin on stdout until stdin closes."""
+    view = ResolverDns([tuple(s) for s in config["servers"]], config["timeout"])
+    requests, answers = sys.stdin.buffer, sys.stdout.buffer
+    while True:
+        head = requests.read(_LENGTH.size)
+        if len(head) < _LENGTH.size:
+            return
+        request = pickle.loads(requests.read(_LENGTH.unpack(head)[0]))  # noqa: S301 - from our parent
+        try:
+            answer = (True, check_message(view, *request[1:]) if request[0] == "check" else None)
+        except Exception as exc:  # reported to the MX, which answers 451: the sender tries again
+            answer = (False, f"{type(exc).__name__}: {exc}")
+        data = pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL)
+        answers.write(_LENGTH.pack(len(data)) + data)
+        answers.flush()
+
+
+if __name__ == "__main__":
+    _serve(json.loads(sys.argv[1]))
