@@ -175,3 +175,70 @@ def test_spool_appends_are_fsynced_before_they_return(sealed_spool) -> None:
     seq = spool.append(b"\x01" * 80)
     reader = __import__("sqlite3").connect(fx.store.spool_path(fx.id))
     assert reader.execute("SELECT count(*) FROM spool WHERE seq = ?", (seq,)).fetchone() == (1,)
+
+
+def test_concurrent_appends_share_commits_and_each_gets_its_own_records(tmp_path) -> None:
+    """Group commit: writers that arrive together ride on one fsynced transaction; none returns
+    before its records are committed, every record gets its own sequence number, in order per writer."""
+    import threading
+
+    from sealmail.store.spool import Spool
+
+    spool = Spool(tmp_path / "spool.sqlite")
+    results: dict[int, list[int]] = {}
+    start = threading.Barrier(16)
+
+    def writer(n: int) -> None:
+        start.wait()
+        results[n] = [spool.append(f"{n}:{i}".encode()) for i in range(20)]
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    seqs = [seq for mine in results.values() for seq in mine]
+    assert len(set(seqs)) == 16 * 20
+    assert all(mine == sorted(mine) for mine in results.values())
+    assert spool.commits < 16 * 20  # some appends shared a commit
+    other = Spool(tmp_path / "spool.sqlite")  # a second connection sees every record: they are on disk
+    stored = dict(other.pending(0))
+    assert {stored[seq] for seq in seqs} == {f"{n}:{i}".encode() for n in range(16) for i in range(20)}
+    other.close()
+    spool.close()
+
+
+def test_a_failing_write_in_a_group_fails_alone(tmp_path) -> None:
+    """A batch that fails is rolled back and its requests retried one by one: only the bad one fails."""
+    import threading
+
+    from sealmail.store.groupcommit import GroupCommit
+
+    lock = threading.Lock()
+    committed: list[str] = []
+
+    def apply(batch: list[str]) -> list[str]:
+        if "bad" in batch:
+            raise ValueError("bad request")
+        committed.extend(batch)
+        return [f"ok:{r}" for r in batch]
+
+    group: GroupCommit[str, str] = GroupCommit(lock, apply)
+    with lock:  # hold the connection so the three queue up and go in one batch
+        outcomes: dict[str, str] = {}
+
+        def run(request: str) -> None:
+            try:
+                outcomes[request] = group.run(request)
+            except ValueError as exc:
+                outcomes[request] = f"error:{exc}"
+
+        threads = [threading.Thread(target=run, args=(r,)) for r in ("a", "bad", "b")]
+        for thread in threads:
+            thread.start()
+        while len(group._queue) < 3:
+            time.sleep(0.001)
+    for thread in threads:
+        thread.join()
+    assert outcomes == {"a": "ok:a", "b": "ok:b", "bad": "error:bad request"}
+    assert sorted(committed) == ["a", "b"]

@@ -1,0 +1,143 @@
+"""The MX's fast paths give the same answers as the slow ones.
+
+* RSA by OpenSSL (``mailauth.dkimrsa``): RSASSA-PKCS1-v1_5 (RFC 8017 §8.2) is deterministic, so
+  the signature must be byte for byte dkimpy's own, and verification must agree on good and bad
+  signatures (RFC 6376 §3.3.1: rsa-sha256).
+* Sender checks in worker processes (``mailauth.workers``): the same results as on a thread; a
+  worker that dies costs no message its verdict (the check runs again here) and is replaced.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import signal
+
+import dkim
+import dkim.crypto
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from sealmail.mailauth import dkimrsa
+from sealmail.mailauth.workers import AuthWorkers, check_message
+
+from dnsserver import DnsServer
+
+MESSAGE = (
+    b"From: Alice <alice@sender.test>\r\nTo: bob@example.test\r\nSubject: fast paths\r\n"
+    b"Date: Tue, 24 Nov 2026 10:00:00 +0000\r\nMessage-ID: <fast@sender.test>\r\n\r\nHello Bob.\r\n"
+)
+
+
+def _rsa_pem(bits: int = 2048) -> bytes:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=bits)
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
+    )
+
+
+@pytest.mark.parametrize("bits", [1024, 2048, 3072])
+def test_openssl_signature_is_dkimpys_own(bits: int) -> None:
+    pem = _rsa_pem(bits)
+    parsed = dkim.crypto.parse_pem_private_key(pem)
+    for text in (b"one", b"two", MESSAGE):
+        digest = dkim.crypto.HASH_ALGORITHMS[b"rsa-sha256"](text)
+        fast = dkimrsa.sign(digest, parsed)
+        pure = dkimrsa._pure_sign(dkim.crypto.HASH_ALGORITHMS[b"rsa-sha256"](text), parsed)
+        assert fast == pure
+
+
+def test_openssl_verify_agrees_on_good_bad_and_short_signatures() -> None:
+    pem = _rsa_pem()
+    private = dkim.crypto.parse_pem_private_key(pem)
+    public = {"modulus": private["modulus"], "publicExponent": private["publicExponent"]}
+
+    def digest():
+        return dkim.crypto.HASH_ALGORITHMS[b"rsa-sha256"](MESSAGE)
+
+    good = dkimrsa._pure_sign(digest(), private)
+    assert dkimrsa.verify(digest(), good, public) is True
+    bad = bytes([good[0] ^ 1]) + good[1:]
+    assert dkimrsa.verify(digest(), bad, public) is dkimrsa._pure_verify(digest(), bad, public) is False
+    assert dkimrsa.verify(digest(), b"\x00" + good, public) is dkimrsa._pure_verify(digest(), b"\x00" + good, public)
+    if good[0] == 0:  # a signer that dropped the leading zero octet: dkimpy reads an integer, so it verifies
+        assert dkimrsa.verify(digest(), good[1:], public) is True
+
+
+def test_dkim_sign_and_verify_go_through_openssl() -> None:
+    """After ``install()``, dkimpy signs with OpenSSL: the result verifies with dkimpy's pure code."""
+    dkimrsa.install()
+    pem = _rsa_pem()
+    signed = dkim.sign(MESSAGE, b"s1", b"sender.test", pem, include_headers=[b"from", b"to", b"subject"]) + MESSAGE
+    record = dkim.crypto.parse_pem_private_key(pem)
+    public_der = (
+        rsa.RSAPublicNumbers(record["publicExponent"], record["modulus"])
+        .public_key()
+        .public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    txt = b"v=DKIM1; k=rsa; p=" + base64.b64encode(public_der)
+
+    def dnsfunc(name: bytes, timeout: int = 5) -> bytes:
+        assert name == b"s1._domainkey.sender.test."
+        return txt
+
+    assert dkim.DKIM(signed).verify(dnsfunc=dnsfunc)
+    try:  # and dkimpy's own arithmetic accepts what OpenSSL signed
+        dkim.RSASSA_PKCS1_v1_5_verify = dkimrsa._pure_verify
+        assert dkim.DKIM(signed).verify(dnsfunc=dnsfunc)
+        assert not dkim.verify(signed.replace(b"Hello Bob", b"Hello Eve"), dnsfunc=dnsfunc)
+    finally:
+        dkimrsa.install()
+
+
+@pytest.fixture
+def dns(tmp_path):
+    server = DnsServer(tmp_path)
+    server.txt("sender.test", "v=spf1 ip4:192.0.2.0/24 -all")
+    server.txt("_dmarc.sender.test", "v=DMARC1; p=reject")
+    server.start()
+    yield server
+    server.stop()
+
+
+def _servers(dns) -> list[tuple[str, int]]:
+    host, port = dns.address.split(":")
+    return [(host, int(port))]
+
+
+async def test_worker_processes_give_the_thread_answer(dns) -> None:
+    from sealmail.mailauth.dnsview import ResolverDns
+
+    args = ("192.0.2.7", "client.sender.test", "alice@sender.test", MESSAGE, "mx.example.test")
+    expected = check_message(ResolverDns(_servers(dns), 5.0), *args)
+    workers = AuthWorkers(_servers(dns), 5.0, 2)
+    await workers.start()
+    try:
+        got = await asyncio.gather(*(workers.check(*args) for _ in range(6)))
+    finally:
+        await workers.close()
+    for results, stripped in got:
+        assert results.header("mx.example.test") == expected[0].header("mx.example.test")
+        assert results.spf.result == "pass"
+        assert results.dmarc.result == "pass"  # RFC 7489 §3.1.2: an aligned SPF pass is enough
+        assert stripped == expected[1]
+
+
+async def test_a_dead_worker_costs_no_verdict_and_is_replaced(dns) -> None:
+    args = ("198.51.100.1", "client.sender.test", "alice@sender.test", MESSAGE, "mx.example.test")
+    workers = AuthWorkers(_servers(dns), 5.0, 1)
+    await workers.start()
+    try:
+        (first,) = workers._workers
+        os.kill(first.proc.pid, signal.SIGKILL)
+        await first.proc.wait()
+        results, _ = await workers.check(*args)
+        assert results.spf.result == "fail"  # answered on a thread meanwhile
+        assert len(workers._workers) == 1
+        assert workers._workers[0] is not first
+        results, _ = await workers.check(*args)  # and by the new worker
+        assert results.spf.result == "fail"
+    finally:
+        await workers.close()
