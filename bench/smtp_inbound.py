@@ -392,6 +392,7 @@ def main() -> None:
     base = Path(tempfile.mkdtemp(prefix="sealmail-bench-smtp-in-", dir=os.environ.get("BENCH_TMP")))
     base.chmod(0o755)
     results: list[str] = []
+    dnsd = None
     try:
         senders = Settings(data_dir=base / "senders")
         dnsd = dns_for(base, senders, args.dns_ttl)
@@ -421,8 +422,9 @@ def main() -> None:
         if not args.no_postfix:
             theirs, theirs_e2e = run_postfix(base / "postfix", warm_up, mails, args.connections)
             results.append(row("Postfix -> Dovecot LMTP (Maildir)", theirs, theirs_e2e))
-        dnsd.stop()
     finally:
+        if dnsd is not None:
+            dnsd.stop()
         shutil.rmtree(base, ignore_errors=True)
 
     print(f"\n{len(mails)} x ~4 KB messages over {args.connections} connections; latency: end of DATA to 250")

@@ -133,6 +133,7 @@ def main() -> None:  # noqa: PLR0915 - one straight script: set up, measure thre
     base = Path(tempfile.mkdtemp(prefix="sealmail-bench-smtp-out-", dir=os.environ.get("BENCH_TMP")))
     mails = make_mails(args.messages)
     results: list[str] = []
+    dnsd = None
     try:
         certs = ensure_dev_certificates(base / "tls", names=(f"mail.{DOMAIN}", f"mx.{REMOTE}"))
         dnsd = DnsServer(base, ttl=300)
@@ -170,8 +171,9 @@ def main() -> None:  # noqa: PLR0915 - one straight script: set up, measure thre
                 count, first, last = sink.wait_for(len(mails), timeout=max(120.0, len(mails) / 5))
                 jobs_cpu = cpu_seconds(jobs_pid) - cpu_before
             drain = last - start
-        dnsd.stop()
     finally:
+        if dnsd is not None:
+            dnsd.stop()
         shutil.rmtree(base, ignore_errors=True)
 
     print(f"\n{len(mails)} x ~{SIZE // 1024} KB messages over {args.connections} connections; latency: end of DATA to 250")
