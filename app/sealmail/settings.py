@@ -133,6 +133,21 @@ class Settings(BaseSettings):
     srs_secret: SecretStr | None = Field(None, description="HMAC key for SRS addresses; default <data>/srs.key")
     webhook_ca_file: Path | None = Field(None, description="extra CA bundle for webhook receivers (private CAs)")
     webhook_max_age: float = Field(5 * 24 * 3600.0, gt=0, description="seconds a webhook is retried before giving up")
+
+    # -- backups (sealmail backup ...) ------------------------------------------------------------
+    backup_s3_endpoint: str | None = Field(None, description="S3 endpoint URL, e.g. https://s3.example.net")
+    backup_s3_region: str = Field("us-east-1", description="S3 region name")
+    backup_s3_bucket: str | None = Field(None, description="bucket the backups go to")
+    backup_s3_access_key: str | None = Field(None, description="S3 access key id")
+    backup_s3_secret_key: SecretStr | None = Field(None, description="S3 secret access key")
+    backup_prefix: str | None = Field(None, description="key prefix inside the bucket; default: the host name")
+    backup_public_key: str | None = Field(
+        None,
+        description="operator backup public key (base64, from `sealmail backup init-key`): secrets are sealed to it",
+    )
+    backup_keep_daily: int = Field(7, ge=1, description="daily backups kept")
+    backup_keep_weekly: int = Field(4, ge=0, description="weekly backups kept")
+    backup_keep_monthly: int = Field(6, ge=0, description="monthly backups kept")
     webhook_retry_base: float = Field(30.0, gt=0, description="first retry delay in seconds; doubles per attempt")
     webhook_timeout: float = Field(30.0, gt=0, description="seconds to wait for a receiver's answer")
 

@@ -1,0 +1,168 @@
+"""``sealmail backup run``, ``list`` and ``verify``."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import hmac
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sealmail.backup import keys
+from sealmail.backup.errors import BackupError
+from sealmail.backup.manifest import Entry, Manifest, new_run_id, runs_to_keep
+from sealmail.backup.s3 import Bucket
+from sealmail.backup.snapshot import STAGING, collect
+from sealmail.keyfiles import secret_file
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from sealmail.settings import Settings
+
+
+@dataclass(slots=True)
+class RunReport:
+    run: str
+    files: int
+    uploaded: list[str]
+    octets_uploaded: int
+    deleted_runs: list[str]
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _content_id(path: Path, secret: bool, hmac_key: bytes) -> str:
+    """SHA-256 of a file; for a secret, an HMAC keyed by the host (a bare hash of a small secret
+    in a manifest anyone with bucket access reads could confirm a guess)."""
+    if not secret:
+        return file_sha256(path)
+    return "hmac-" + hmac.new(hmac_key, path.read_bytes(), hashlib.sha256).hexdigest()
+
+
+@contextlib.contextmanager
+def _one_run_at_a_time(data_dir: Path) -> Iterator[None]:
+    fd = os.open(data_dir / "backup.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            raise BackupError("another backup is running") from exc
+        yield
+    finally:
+        os.close(fd)
+
+
+def latest_run(bucket: Bucket) -> str | None:
+    runs = list_runs(bucket)
+    return runs[-1] if runs else None
+
+
+def list_runs(bucket: Bucket) -> list[str]:
+    prefix = bucket.key("runs", "")
+    return sorted(k[len(prefix) : -len(".json")] for k in bucket.keys(prefix) if k.endswith(".json"))
+
+
+def load_manifest(bucket: Bucket, run: str | None) -> Manifest:
+    run = run or latest_run(bucket)
+    if run is None:
+        raise BackupError(f"no backups under {bucket.name}/{bucket.prefix}")
+    return Manifest.from_json(bucket.get(bucket.key("runs", f"{run}.json")))
+
+
+def run_backup(settings: Settings, env_file: Path | None) -> RunReport:
+    public = keys.public_key(settings.backup_public_key)
+    bucket = Bucket(settings)
+    bucket.check()
+    data_dir = settings.data_dir
+    with _one_run_at_a_time(data_dir):
+        previous = load_manifest(bucket, None) if latest_run(bucket) else None
+        before = {e.name: e for e in previous.entries} if previous else {}
+        present = bucket.objects(bucket.key("objects", ""))
+        hmac_key = secret_file(data_dir / "backup.key")
+        staging = data_dir / STAGING
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(mode=0o700)
+        run = new_run_id()
+        try:
+            entries, uploaded, octets = [], [], 0
+            for item in collect(settings, env_file, staging):
+                content_id = _content_id(item.staged, item.secret, hmac_key)
+                old = before.get(item.name)
+                if (
+                    old is not None
+                    and old.id == content_id
+                    and old.secret == item.secret
+                    and present.get(old.object) == (old.stored_size, old.etag)
+                ):
+                    entries.append(old)  # unchanged since the last run, and its object is intact
+                    continue
+                size = item.staged.stat().st_size
+                if item.secret:
+                    blob = keys.seal_secret(public, item.name, item.staged.read_bytes())
+                    stored_sha, stored_size = hashlib.sha256(blob).hexdigest(), len(blob)
+                    key = bucket.key("objects", stored_sha)
+                    etag = bucket.put(key, blob)
+                else:
+                    stored_sha, stored_size = file_sha256(item.staged), size
+                    key = bucket.key("objects", stored_sha)
+                    etag = bucket.put_file(key, item.staged)
+                entries.append(Entry(item.name, item.secret, content_id, size, key, stored_sha, stored_size, etag))
+                uploaded.append(item.name)
+                octets += stored_size
+            manifest = Manifest(run=run, host=settings.mail_hostname, entries=entries, uploaded=uploaded)
+            # Written last: a run that failed before this point names nothing, and changes nothing.
+            bucket.put(bucket.key("runs", f"{run}.json"), manifest.to_json())
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        deleted = _apply_retention(bucket, settings)
+    return RunReport(run, len(entries), uploaded, octets, deleted)
+
+
+def _apply_retention(bucket: Bucket, settings: Settings) -> list[str]:
+    runs = list_runs(bucket)
+    keep = runs_to_keep(runs, settings.backup_keep_daily, settings.backup_keep_weekly, settings.backup_keep_monthly)
+    old = [r for r in runs if r not in keep]
+    if old:
+        bucket.delete([bucket.key("runs", f"{r}.json") for r in old])
+    wanted = {e.object for r in sorted(keep) for e in load_manifest(bucket, r).entries}
+    orphans = [k for k in bucket.keys(bucket.key("objects", "")) if k not in wanted]
+    if orphans:
+        bucket.delete(orphans)
+    return old
+
+
+@dataclass(slots=True)
+class Problem:
+    name: str
+    object: str
+    reason: str
+
+
+def verify(settings: Settings, run: str | None) -> tuple[Manifest, list[Problem]]:
+    """Download every object of a run and check its size and SHA-256 against the manifest."""
+    bucket = Bucket(settings)
+    bucket.check()
+    manifest = load_manifest(bucket, run)
+    problems = []
+    for entry in manifest.entries:
+        try:
+            data = bucket.get(entry.object)
+        except BackupError as exc:
+            problems.append(Problem(entry.name, entry.object, str(exc)))
+            continue
+        if len(data) != entry.stored_size:
+            problems.append(Problem(entry.name, entry.object, f"{len(data)} octets, {entry.stored_size} expected"))
+        elif hashlib.sha256(data).hexdigest() != entry.stored_sha256:
+            problems.append(Problem(entry.name, entry.object, "SHA-256 does not match the manifest"))
+    return manifest, problems

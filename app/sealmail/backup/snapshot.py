@@ -1,0 +1,130 @@
+"""A consistent copy of everything a host needs, staged in one directory before upload.
+
+Names say where a file goes back: ``data/<path>`` under the data directory (wherever it is at
+restore time), ``file:<absolute path>`` for files kept elsewhere (env file, TLS certificate).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import shutil
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sealmail.backup.errors import BackupError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from sealmail.settings import Settings
+
+STAGING = "backup-staging"
+# Never backed up: live run files, our own staging and restore areas, SQLite's side files.
+_SKIP_DIRS = {"run", STAGING}
+_SKIP_PREFIXES = ("pre-restore-", ".restore-")
+_SKIP_SUFFIXES = ("-wal", "-shm", "-journal", ".lock")
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    name: str  # where it goes back (see the module docstring)
+    staged: Path  # the copy to upload
+    secret: bool  # sealed to the operator key before upload
+
+
+def collect(settings: Settings, env_file: Path | None, staging: Path) -> list[Item]:
+    if settings.config_backend == "mongodb":
+        raise BackupError(
+            "the config store is in MongoDB: back it up with mongodump on the database host; "
+            "`sealmail backup` covers the SQLite config store only"
+        )
+    data = settings.data_dir.resolve()
+    items: list[Item] = []
+    counter = iter(range(1_000_000))
+
+    def stage() -> Path:
+        return staging / f"{next(counter):06d}"
+
+    for path in _walk(data):
+        rel = path.relative_to(data).as_posix()
+        name = f"data/{rel}"
+        if rel.startswith("mailboxes/") and path.suffix == ".sqlite":
+            items += _mailbox(path, name, stage)
+        elif path.suffix == ".sqlite":
+            target = stage()
+            _sqlite_copy(path, target)
+            items.append(Item(name, target, secret=not rel.startswith("spool/")))
+        else:
+            target = stage()
+            shutil.copyfile(path, target)
+            items.append(Item(name, target, secret=True))
+
+    outside = [env_file, settings.tls_cert_file, settings.tls_key_file]
+    dkim = settings.dkim_path.resolve()
+    if dkim.exists() and not dkim.is_relative_to(data):
+        outside += list(_walk(dkim))
+    for path in outside:
+        if path is None or not path.is_file() or path.resolve().is_relative_to(data):
+            continue
+        target = stage()
+        shutil.copyfile(path, target)
+        items.append(Item(f"file:{path.resolve()}", target, secret=True))
+    return items
+
+
+def _walk(root: Path) -> Iterator[Path]:
+    for dirpath, dirnames, filenames in os.walk(root):
+        here = Path(dirpath)
+        dirnames[:] = sorted(
+            d
+            for d in dirnames
+            if not (here == root and d in _SKIP_DIRS) and not d.startswith(_SKIP_PREFIXES) and not d.startswith(".")
+        )
+        for filename in sorted(filenames):
+            if filename.startswith(".") or filename.endswith(_SKIP_SUFFIXES):
+                continue
+            path = here / filename
+            if path.is_file() and not path.is_symlink():
+                yield path
+
+
+def _mailbox(path: Path, name: str, stage) -> list[Item]:
+    """The SQLCipher file and its WAL, copied under the mailbox's writer lock (one consistent state).
+
+    Without the key the server cannot checkpoint or read the database; it does not need to: every
+    writer and every checkpoint holds this ``flock``, so while we hold it neither file changes.
+    """
+    wal = path.with_name(path.name + "-wal")
+    db_copy, wal_copy = stage(), stage()
+    fd = os.open(path.with_suffix(".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            shutil.copyfile(path, db_copy)
+            has_wal = wal.exists() and wal.stat().st_size > 0
+            if has_wal:
+                shutil.copyfile(wal, wal_copy)
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+    items = [Item(name, db_copy, secret=False)]
+    if has_wal:
+        items.append(Item(name + "-wal", wal_copy, secret=False))
+    return items
+
+
+def _sqlite_copy(path: Path, target: Path) -> None:
+    """SQLite's online backup: a consistent copy while the owners keep writing."""
+    try:
+        with (
+            contextlib.closing(sqlite3.connect(path, timeout=30)) as src,
+            contextlib.closing(sqlite3.connect(target)) as dst,
+        ):
+            src.backup(dst)
+    except sqlite3.Error as exc:
+        raise BackupError(f"cannot copy {path.name}: {exc}") from exc

@@ -1,0 +1,341 @@
+"""Backups to a real S3-compatible server (OpenStack Swift with s3api, see tests/s3server.py) and
+restore, through the real console script.
+
+The issue's words: "backup, change one mailbox, backup again (only that mailbox uploads), wipe the
+data directory, restore, then read every message back over IMAP with the old password"; "wrong
+S3 credentials, a bucket that disappears, a truncated object and a corrupted snapshot each give a
+clear error and leave the previous good backup intact".
+"""
+
+from __future__ import annotations
+
+import contextlib
+import imaplib
+import json
+import shutil
+import ssl
+import subprocess
+
+import boto3
+import pytest
+from botocore.config import Config
+from imap.conftest import ServerThread
+from s3server import SwiftS3, available
+
+from sealmail.backup.manifest import runs_to_keep
+from sealmail.config.models import LogQuery
+from sealmail.config.sqlite import SQLiteConfigStore
+from sealmail.services import aliases, credentials, domains
+from sealmail.services.dkim import ensure_keys
+from sealmail.settings import load_settings
+from sealmail.store.mailstore import MailStore
+from sealmail.tls.devca import ensure_dev_certificates
+
+from mailgen import message
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not available(), reason="Swift and memcached come with scripts/system-deps test"),
+]
+BUCKET = "sealmail-backups"
+ADDRESSES = ("rémi@universitéxyz.fr", "alice@example.test")
+
+
+@pytest.fixture(scope="module")
+def swift(tmp_path_factory):
+    with SwiftS3(tmp_path_factory.mktemp("s3")) as server:
+        yield server
+
+
+_clients: list = []
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _close_clients():
+    yield
+    while _clients:
+        _clients.pop().close()
+
+
+def _client(swift, secret: str | None = None):
+    """A boto3 client of the test's own (closed at the end of the module: no stray sockets)."""
+    client = boto3.client(
+        "s3",
+        endpoint_url=swift.endpoint,
+        region_name=swift.region,
+        aws_access_key_id=swift.access_key,
+        aws_secret_access_key=secret or swift.secret_key,
+        config=Config(s3={"addressing_style": "path"}),
+    )
+    _clients.append(client)
+    return client
+
+
+class Host:
+    """A data directory with two aliases and mail, an env file, and the CLI to run against them."""
+
+    def __init__(self, tmp_path, swift, sealmail_bin: str, bucket: str) -> None:
+        self.tmp = tmp_path
+        self.bin = sealmail_bin
+        self.data = tmp_path / "data"
+        certs = ensure_dev_certificates(tmp_path / "tls")  # outside the data dir: "file:" entries
+        self.cert, self.key = certs.cert, certs.key
+        self.ca = certs.ca_cert
+        self.env = tmp_path / "sealmail.env"
+        self.env.write_text(
+            f"SEALMAIL_DATA_DIR={self.data}\nSEALMAIL_ARGON2_TIME_COST=1\nSEALMAIL_ARGON2_MEMORY_KIB=8192\n"
+            f"SEALMAIL_TLS_CERT_FILE={certs.cert}\nSEALMAIL_TLS_KEY_FILE={certs.key}\nSEALMAIL_DOMAIN=example.test\n"
+            f"SEALMAIL_BACKUP_S3_ENDPOINT={swift.endpoint}\nSEALMAIL_BACKUP_S3_BUCKET={bucket}\n"
+            f"SEALMAIL_BACKUP_S3_ACCESS_KEY={swift.access_key}\nSEALMAIL_BACKUP_S3_SECRET_KEY={swift.secret_key}\n"
+            "SEALMAIL_BACKUP_PREFIX=mail.example.test\n"
+        )
+        self.settings = load_settings(self.env, use_environ=False)
+        self.passwords: dict[str, str] = {}
+        self.mailbox_ids: dict[str, str] = {}
+        self.public_keys: dict[str, bytes] = {}
+        self.sent: dict[str, list[bytes]] = {a: [] for a in ADDRESSES}
+
+    def setup(self) -> None:
+        config = SQLiteConfigStore(self.settings.config_db_path)
+        try:
+            for address in ADDRESSES:
+                domain = address.split("@")[1]
+                with contextlib.suppress(Exception):
+                    domains.add_domain(config, domain, self.settings)
+                ensure_keys(self.settings, domain)
+                alias = aliases.add_alias(config, address)
+                self.passwords[address] = credentials.set_password(config, self.settings, address)
+                credential = config.get_credential(alias.id)
+                assert credential is not None
+                self.mailbox_ids[address] = credential.mailbox_id
+                self.public_keys[address] = credential.public_key
+        finally:
+            config.close()
+
+    def deliver(self, address: str, n: int) -> None:
+        """What the MX does: seal into the alias's spool."""
+        store = MailStore(self.settings.data_dir)
+        for _ in range(n):
+            n = sum(len(v) for v in self.sent.values()) + 1
+            raw = message(n, subject=f"note {n} for {address}")
+            store.deliver(self.mailbox_ids[address], self.public_keys[address], raw)
+            self.sent[address].append(raw)
+
+    def drain(self, address: str) -> None:
+        """What a login does: unlock, then move the spool into the encrypted mailbox."""
+        config = SQLiteConfigStore(self.settings.config_db_path)
+        try:
+            unlocked = credentials.unlock(config, self.settings, address, self.passwords[address])
+        finally:
+            config.close()
+        store = MailStore(self.settings.data_dir)
+        box = store.open_sync(unlocked.mailbox_id, unlocked.secrets.mailbox_key)
+        try:
+            box.drain(store.spool(unlocked.mailbox_id), unlocked.secrets.private_key)
+        finally:
+            box.close()
+
+    def cli(self, *args: str, env_file=None, check: bool = True) -> subprocess.CompletedProcess:
+        result = subprocess.run(
+            [self.bin, "backup", *args, "--env-file", str(env_file or self.env)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        if check:
+            assert result.returncode == 0, result.stdout + result.stderr
+        return result
+
+
+@pytest.fixture
+def host(tmp_path, swift, sealmail_bin, clean_env):
+    bucket = f"{BUCKET}-{tmp_path.name.lower().replace('_', '-')[-20:]}"
+    _client(swift).create_bucket(Bucket=bucket)
+    h = Host(tmp_path, swift, sealmail_bin, bucket)
+    h.bucket = bucket
+    h.setup()
+    init = h.cli("init-key", "--json")
+    h.private_key = tmp_path / "operator.key"  # kept off the "server" (outside the data dir)
+    h.private_key.write_text(json.loads(init.stdout)["private_key"])
+    h.settings = load_settings(h.env, use_environ=False)  # now with the public key
+    return h
+
+
+def _imap_read_all(settings, address: str, password: str, ca) -> list[bytes]:
+    server = ServerThread(settings.model_copy(update={"imaps_port": 0, "imap_port": 0, "bind_address": "127.0.0.1"}))
+    try:
+        client = imaplib.IMAP4_SSL(
+            "127.0.0.1", server.ports["imaps"], ssl_context=ssl.create_default_context(cafile=str(ca)), timeout=30
+        )
+        client._encoding = "utf-8"
+        client.login(f'"{address}"', password)
+        client.select("INBOX")
+        _, data = client.uid("FETCH", "1:*", "(BODY.PEEK[])")
+        client.logout()
+        return [part[1] for part in data if isinstance(part, tuple)]
+    finally:
+        server.stop()
+
+
+def test_backup_change_one_mailbox_wipe_restore_and_read_over_imap(host) -> None:
+    remi, alice = ADDRESSES
+    host.deliver(remi, 3)
+    host.drain(remi)  # rémi's mail is in the encrypted mailbox; alice's waits sealed in the spool
+    host.deliver(alice, 2)
+
+    first = json.loads(host.cli("run", "--json").stdout)
+    names = set(first["uploaded"])
+    remi_box = f"data/mailboxes/{host.mailbox_ids[remi]}.sqlite"
+    assert remi_box in names
+    assert f"data/spool/{host.mailbox_ids[alice]}.sqlite" in names
+    assert "data/config.sqlite" in names
+    assert f"file:{host.env.resolve()}" in names
+    assert f"file:{host.key.resolve()}" in names
+
+    host.deliver(remi, 1)  # one mailbox changes
+    host.drain(remi)
+    second = json.loads(host.cli("run", "--json").stdout)
+    changed = set(second["uploaded"])
+    assert any(n.startswith(f"data/mailboxes/{host.mailbox_ids[remi]}") for n in changed)
+    assert not any(host.mailbox_ids[alice] in n for n in changed)  # alice's files were not uploaded again
+    assert not any(n.startswith("file:") or "dkim" in n for n in changed)
+    assert second["files"] == first["files"] or second["files"] == first["files"] + 1  # a WAL may appear
+    assert host.cli("verify").returncode == 0
+
+    shutil.rmtree(host.data)  # the host is gone: data directory, TLS key and all
+    host.key.unlink()
+    restored = host.cli("restore", "--key-file", str(host.private_key), "--json")
+    assert json.loads(restored.stdout)["moved_aside"] == []
+    assert host.key.exists()
+
+    settings = load_settings(host.env, use_environ=False)
+    for address in ADDRESSES:
+        got = _imap_read_all(settings, address, host.passwords[address], host.ca)
+        assert len(got) == len(host.sent[address])
+        for sent, received in zip(host.sent[address], got, strict=True):
+            assert received.replace(b"\r\n", b"\n") == sent.replace(b"\r\n", b"\n")
+
+
+def test_secrets_are_sealed_and_the_wrong_operator_key_opens_nothing(host, swift, tmp_path) -> None:
+    host.deliver(ADDRESSES[1], 1)
+    host.cli("run")
+    s3 = _client(swift)
+    env_secret = host.env.read_bytes()
+    for entry in _manifest(swift, host)["entries"]:
+        body = s3.get_object(Bucket=host.bucket, Key=entry["object"])["Body"].read()
+        assert env_secret not in body  # no env file in the clear
+        assert b"PRIVATE KEY" not in body  # no PEM key (TLS, DKIM) in the clear
+        if entry["secret"] or entry["name"].startswith("data/mailboxes/"):
+            assert b"SQLite format 3" not in body  # sealed, or SQLCipher: no readable database
+    wrong = tmp_path / "wrong.key"
+    wrong.write_text(json.loads(host.cli("init-key", "--json", env_file=tmp_path / "other.env").stdout)["private_key"])
+    shutil.rmtree(host.data)
+    result = host.cli("restore", "--key-file", str(wrong), check=False)
+    assert result.returncode == 1
+    assert "does not open with this operator key" in result.stderr
+    assert not (host.data / "config.sqlite").exists()  # nothing was changed
+
+
+def test_wrong_s3_secret_fails_loudly_and_keeps_the_previous_backup(host, tmp_path) -> None:
+    host.cli("run")
+    runs_before = host.cli("list", "--json").stdout
+    bad_env = tmp_path / "bad.env"
+    bad_env.write_text(
+        host.env.read_text().replace("SEALMAIL_BACKUP_S3_SECRET_KEY=testing", "SEALMAIL_BACKUP_S3_SECRET_KEY=nope")
+    )
+    result = host.cli("run", env_file=bad_env, check=False)
+    assert result.returncode == 1
+    assert "the S3 secret key is wrong" in result.stderr
+    assert result.stderr.count("\n") == 1  # one clear line, no traceback
+    config = SQLiteConfigStore(host.settings.config_db_path)
+    try:
+        logged = [e for e in config.query_logs(LogQuery(limit=50)).entries if e.component == "backup"]
+    finally:
+        config.close()
+    assert logged
+    assert logged[0].kind == "error"
+    assert "secret key is wrong" in logged[0].detail
+    assert host.cli("list", "--json").stdout == runs_before
+    assert host.cli("verify").returncode == 0
+    assert host.cli("run").returncode == 0  # the next run just works
+
+
+def test_a_missing_bucket_is_a_clear_error(host, tmp_path) -> None:
+    gone = tmp_path / "gone.env"
+    gone.write_text(
+        host.env.read_text().replace(
+            f"SEALMAIL_BACKUP_S3_BUCKET={host.bucket}", "SEALMAIL_BACKUP_S3_BUCKET=no-such-bucket"
+        )
+    )
+    result = host.cli("run", env_file=gone, check=False)
+    assert result.returncode == 1
+    assert "the bucket does not exist" in result.stderr
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip"])
+def test_damaged_objects_are_found_by_verify_and_refused_by_restore(host, swift, damage) -> None:
+    """A truncated object and a corrupted snapshot: verify names them and exits non-zero; restore
+    changes nothing; the next run sees the object is not what it uploaded and uploads it again."""
+    remi = ADDRESSES[0]
+    host.deliver(remi, 2)
+    host.drain(remi)
+    host.cli("run")
+    manifest = _manifest(swift, host)
+    box = next(e for e in manifest["entries"] if e["name"] == f"data/mailboxes/{host.mailbox_ids[remi]}.sqlite")
+    s3 = _client(swift)
+    body = s3.get_object(Bucket=host.bucket, Key=box["object"])["Body"].read()
+    broken = body[: len(body) // 2] if damage == "truncate" else body[:100] + bytes([body[100] ^ 0xFF]) + body[101:]
+    s3.put_object(Bucket=host.bucket, Key=box["object"], Body=broken)
+
+    result = host.cli("verify", check=False)
+    assert result.returncode == 1
+    assert box["name"] in result.stderr
+    assert ("octets" in result.stderr) if damage == "truncate" else ("SHA-256" in result.stderr)
+
+    before = sorted(p.relative_to(host.data) for p in host.data.rglob("*"))
+    result = host.cli("restore", "--key-file", str(host.private_key), "--yes", check=False)
+    assert result.returncode == 1
+    assert "nothing was changed" in result.stderr
+    assert "damaged" in result.stderr
+    assert sorted(p.relative_to(host.data) for p in host.data.rglob("*")) == before
+    again = json.loads(host.cli("run", "--json").stdout)
+    assert box["name"] in again["uploaded"]
+    assert host.cli("verify").returncode == 0
+
+
+def test_restore_over_existing_data_asks_and_moves_aside(host) -> None:
+    host.deliver(ADDRESSES[1], 1)
+    host.cli("run")
+    (host.data / "config.sqlite").write_bytes(b"newer data")
+    result = host.cli("restore", "--key-file", str(host.private_key), check=False)
+    assert result.returncode == 1
+    assert "would be replaced" in result.stderr
+    assert "--yes" in result.stderr
+    assert (host.data / "config.sqlite").read_bytes() == b"newer data"
+    done = json.loads(host.cli("restore", "--key-file", str(host.private_key), "--yes", "--json").stdout)
+    assert "config.sqlite" in done["moved_aside"]
+    (aside,) = host.data.glob("pre-restore-*")
+    assert (aside / "config.sqlite").read_bytes() == b"newer data"
+
+
+def _manifest(swift, host) -> dict:
+    s3 = _client(swift)
+    keys = sorted(
+        o["Key"] for o in s3.list_objects_v2(Bucket=host.bucket, Prefix="mail.example.test/runs/")["Contents"]
+    )
+    return json.loads(s3.get_object(Bucket=host.bucket, Key=keys[-1])["Body"].read())
+
+
+def test_retention_keeps_daily_weekly_and_monthly_runs() -> None:
+    runs = [
+        f"2026{m:02d}{d:02d}T0{h}0000.000000Z" for m in (6, 7, 8, 9, 10, 11) for d in (1, 9, 17, 25) for h in (1, 5)
+    ]
+    keep = runs_to_keep(runs, daily=7, weekly=4, monthly=6)
+    newest = max(runs)
+    assert newest in keep
+    days = {r[:8] for r in keep}
+    assert all(r.endswith("T050000.000000Z") for r in keep)  # the newest of each kept day
+    assert len([d for d in days if d >= "20260901"]) >= 7  # the seven latest days with runs
+    assert {r[:6] for r in keep} == {"202606", "202607", "202608", "202609", "202610", "202611"}  # six months
+    assert len(keep) < len(runs)
