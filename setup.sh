@@ -23,6 +23,8 @@ DEBUG=${DEBUG:-false}
 if [ "$DEBUG" = true ]; then set -x; fi
 
 action="" domain="" email="" cert_method="" assume_yes=false
+# Backups: the S3 secret key comes from the environment (S3_SECRET_KEY) or a hidden prompt, never argv.
+s3_endpoint="" s3_bucket="" s3_access_key="" backup_public_key="" backup_key_file="" backup_run=""
 
 die() { echo "setup.sh: $*" >&2; exit 1; }
 warn() { echo "setup.sh: warning: $*" >&2; }
@@ -30,10 +32,13 @@ info() { echo "==> $*"; }
 
 usage() {
     cat <<'EOF'
-Usage: setup.sh [--action setup|renew|check|help|exit] [--domain DOMAIN] [--email EMAIL]
-                [--cert-method cloudflare|http|selfsigned] [--yes] [--help]
+Usage: setup.sh [--action setup|renew|backups|restore|check|help|exit] [--domain DOMAIN]
+                [--email EMAIL] [--cert-method cloudflare|http|selfsigned] [--yes] [--help]
+                [--s3-endpoint URL --s3-bucket NAME --s3-access-key ID] [--backup-public-key KEY]
+                [--backup-key-file FILE] [--backup-run RUN]
 
   --action       what to do without the menu: setup (Initial setup), renew (Renew certificates),
+                 backups (Setup Backups), restore (Restore from Backup),
                  check (only the preflight checks), help, exit
   --domain       the domain mail is hosted for (DOMAIN); the host answers as mail.<domain>
   --email        address for certificate expiry notices (EMAIL)
@@ -42,6 +47,14 @@ Usage: setup.sh [--action setup|renew|check|help|exit] [--domain DOMAIN] [--emai
                  selfsigned: a local CA (tests, private networks)
                  default: cloudflare when /root/.cloudflare.ini exists, else http
   --yes          do not ask for confirmation
+  --s3-endpoint, --s3-bucket, --s3-access-key
+                 where encrypted backups go (S3-compatible); the secret key: S3_SECRET_KEY=... in
+                 the environment, or asked for
+  --backup-public-key
+                 the operator backup public key (empty: a key pair is made, its private key shown once)
+  --backup-key-file
+                 restore: the file holding the operator backup private key
+  --backup-run   restore: which backup (default: the latest)
   DEBUG=true     verbose output
 
 Logs: /var/log/sealmail-setup.log. Settings: /etc/sealmail/sealmail.env (keep a copy).
@@ -72,14 +85,20 @@ parse_args() {
             --email=*) email=${1#*=}; shift ;;
             --cert-method) cert_method=${2:-}; shift 2 ;;
             --cert-method=*) cert_method=${1#*=}; shift ;;
+            --s3-endpoint) s3_endpoint=${2:-}; shift 2 ;;
+            --s3-bucket) s3_bucket=${2:-}; shift 2 ;;
+            --s3-access-key) s3_access_key=${2:-}; shift 2 ;;
+            --backup-public-key) backup_public_key=${2:-}; shift 2 ;;
+            --backup-key-file) backup_key_file=${2:-}; shift 2 ;;
+            --backup-run) backup_run=${2:-}; shift 2 ;;
             -y|--yes) assume_yes=true; shift ;;
             -h|--help) usage; exit 0 ;;
             *) usage >&2; die "unknown option: $1" ;;
         esac
     done
     case "$action" in
-        ""|setup|renew|check|help|exit) ;;
-        *) die "--action must be setup, renew, check, help or exit, not '$action'" ;;
+        ""|setup|renew|backups|restore|check|help|exit) ;;
+        *) die "--action must be setup, renew, backups, restore, check, help or exit, not '$action'" ;;
     esac
     case "$cert_method" in
         ""|cloudflare|http|selfsigned) ;;
@@ -247,6 +266,102 @@ renew_certificates() {
         2>&1 | tee -a "$LOG_FILE"
 }
 
+SEALMAIL_BIN=/opt/sealmail/venv/bin/sealmail
+
+ask_s3() {
+    [ -n "$s3_endpoint" ] || ask "S3 endpoint (e.g. https://s3.eu-central-1.example.net): " s3_endpoint
+    [ -n "$s3_bucket" ] || ask "Bucket (it must exist): " s3_bucket
+    [ -n "$s3_access_key" ] || ask "Access key: " s3_access_key
+    if [ -z "${S3_SECRET_KEY:-}" ]; then
+        [ "$assume_yes" = false ] || die "no S3 secret key: set S3_SECRET_KEY in the environment"
+        read -r -s -p "Secret key (not shown): " S3_SECRET_KEY; echo
+    fi
+    [[ "$s3_endpoint" =~ ^https?:// ]] || die "the S3 endpoint must start with https:// (or http://)"
+    [ -n "$s3_bucket" ] && [ -n "$s3_access_key" ] && [ -n "$S3_SECRET_KEY" ] \
+        || die "the bucket, access key and secret key are all needed"
+}
+
+yaml_quote() {
+    local value=${1//\'/\'\'}
+    printf "'%s'" "$value"
+}
+
+# The S3 settings go to Ansible in a root-only vars file, never on a command line (ps shows those).
+write_backup_vars() {
+    local file=$1
+    umask 077
+    {
+        printf 'backup__s3_endpoint: %s\n' "$(yaml_quote "$s3_endpoint")"
+        printf 'backup__s3_bucket: %s\n' "$(yaml_quote "$s3_bucket")"
+        printf 'backup__s3_access_key: %s\n' "$(yaml_quote "$s3_access_key")"
+        printf 'backup__s3_secret_key: %s\n' "$(yaml_quote "$S3_SECRET_KEY")"
+        printf 'backup__public_key: %s\n' "$(yaml_quote "$backup_public_key")"
+    } > "$file"
+}
+
+setup_backups() {
+    [ -x "$SEALMAIL_BIN" ] || die "Sealmail is not installed here yet: run Initial setup first"
+    ask_s3
+    if [ -z "$backup_public_key" ] && [ "$assume_yes" = false ]; then
+        ask "Operator backup public key (empty: make a new key pair): " backup_public_key
+    fi
+    if [ -z "$backup_public_key" ]; then
+        local pair
+        pair=$("$SEALMAIL_BIN" backup init-key --json) || die "could not make a backup key"
+        backup_public_key=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["public_key"])' <<<"$pair")
+        echo
+        echo "Operator backup PRIVATE key (shown once; store it OFF this server, restores need it):"
+        python3 -c 'import json,sys; print("  " + json.load(sys.stdin)["private_key"])' <<<"$pair"
+        echo
+    fi
+    install_controller
+    local vars status=0
+    vars=$(mktemp /root/.sealmail-backup-vars.XXXXXX)
+    write_backup_vars "$vars"
+    info "setting up daily encrypted backups to $s3_bucket (log: $LOG_FILE)"
+    run_playbook playbooks/backup.yml -e "@$vars" -e backup__run_now=true 2>&1 | tee -a "$LOG_FILE" || status=$?
+    shred --remove "$vars"
+    [ "$status" -eq 0 ] || die "backup setup failed (see $LOG_FILE and journalctl -u sealmail-backup)"
+    info "backups run daily (systemctl list-timers sealmail-backup.timer); the first one is done"
+}
+
+public_key_of() {
+    /opt/sealmail/venv/bin/python - "$1" <<'PY'
+import base64, sys
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+key = X25519PrivateKey.from_private_bytes(base64.b64decode(open(sys.argv[1]).read().strip()))
+raw = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+print(base64.b64encode(raw).decode())
+PY
+}
+
+restore_backup() {
+    [ -x "$SEALMAIL_BIN" ] || die "Sealmail is not installed here yet: run Initial setup first (same domain), then restore"
+    ask_s3
+    [ -n "$backup_key_file" ] || ask "File with the operator backup private key: " backup_key_file
+    [ -r "$backup_key_file" ] || die "cannot read the key file $backup_key_file"
+    if [ -z "$backup_run" ] && [ "$assume_yes" = false ]; then
+        ask "Backup to restore (empty: the latest): " backup_run
+    fi
+    backup_public_key=$(public_key_of "$backup_key_file") || die "$backup_key_file does not hold an operator backup key"
+    if [ "$assume_yes" = false ]; then
+        local answer
+        ask "Replace this host's mail data with backup ${backup_run:-(latest)}? Current files are moved aside. [y/N] " answer
+        [[ "$answer" =~ ^[Yy] ]] || { echo "Nothing changed."; return 0; }
+    fi
+    install_controller
+    local vars status=0
+    vars=$(mktemp /root/.sealmail-backup-vars.XXXXXX)
+    write_backup_vars "$vars"
+    info "restoring (log: $LOG_FILE)"
+    run_playbook playbooks/restore.yml -e "@$vars" -e "backup_key_file=$backup_key_file" \
+        -e "backup_run=$backup_run" 2>&1 | tee -a "$LOG_FILE" || status=$?
+    shred --remove "$vars"
+    [ "$status" -eq 0 ] || die "restore failed (see $LOG_FILE)"
+    info "restored: every alias signs in with its old password"
+}
+
 menu() {
     local choice
     while true; do
@@ -255,16 +370,20 @@ menu() {
 Sealmail
 1. Initial setup
 2. Renew certificates
-3. Help
-4. Exit now
+3. Setup Backups
+4. Restore from Backup
+5. Help
+6. Exit now
 EOF
-        read -r -p "Choose [1-4]: " choice || exit 0
+        read -r -p "Choose [1-6]: " choice || exit 0
         case "$choice" in
             1) initial_setup ;;
             2) renew_certificates ;;
-            3) help_text ;;
-            4) exit 0 ;;
-            *) echo "Please answer 1, 2, 3 or 4." ;;
+            3) setup_backups ;;
+            4) restore_backup ;;
+            5) help_text ;;
+            6) exit 0 ;;
+            *) echo "Please answer a number from 1 to 6." ;;
         esac
     done
 }
@@ -275,11 +394,13 @@ main() {
     case "$action" in
         setup) initial_setup ;;
         renew) renew_certificates ;;
+        backups) setup_backups ;;
+        restore) restore_backup ;;
         check) preflight setup; info "preflight checks passed" ;;
         help) help_text ;;
         exit) exit 0 ;;
         "")
-            [ -t 0 ] || die "no terminal for the menu: give --action setup|renew|help|exit"
+            [ -t 0 ] || die "no terminal for the menu: give --action setup|renew|backups|restore|help|exit"
             menu
             ;;
     esac

@@ -292,3 +292,38 @@ def test_mail_sent_to_the_mx_can_be_read_back_with_the_alias_password(sealmail_h
 
 def test_scenario_host_vars_are_what_the_tests_assume():
     assert host_vars(container_in("sealmail"))["tls__mode"] == "selfsigned"
+
+
+# -- backups -------------------------------------------------------------------------------------
+
+
+def test_backup_settings_are_root_only(sealmail_host):
+    env = sealmail_host.file("/etc/sealmail/backup.env")
+    assert env.user == "root"
+    assert env.mode == 0o600
+    assert "SEALMAIL_BACKUP_S3_SECRET_KEY=not-a-real-secret" in env.content_string
+
+
+def test_backup_timer_is_enabled_daily_and_persistent(sealmail_host):
+    timer = sealmail_host.service("sealmail-backup.timer")
+    assert timer.is_enabled
+    assert timer.is_running
+    text = sealmail_host.file("/etc/systemd/system/sealmail-backup.timer").content_string
+    assert "OnCalendar=*-*-* 03:15:00" in text
+    assert "Persistent=true" in text
+
+
+def test_a_failed_backup_is_loud(sealmail_host):
+    """Nothing listens at the endpoint: the unit fails with the reason, and one err line is logged."""
+    with sealmail_host.sudo():
+        run = sealmail_host.run("systemctl start sealmail-backup.service")
+        assert run.rc != 0
+        reason = sealmail_host.run("journalctl -u sealmail-backup.service --no-pager -o cat")
+        assert "backup failed" in reason.stdout
+        assert "cannot reach the S3 endpoint" in reason.stdout
+        for _ in range(20):
+            err = sealmail_host.run("journalctl -t sealmail-backup -p err --no-pager -o cat")
+            if "FAILED" in err.stdout:
+                break
+            sealmail_host.run("sleep 0.5")
+        assert "the Sealmail backup FAILED" in err.stdout
