@@ -266,7 +266,7 @@ renew_certificates() {
         2>&1 | tee -a "$LOG_FILE"
 }
 
-SEALMAIL_BIN=/opt/sealmail/venv/bin/sealmail
+SEALMAIL_BIN=/opt/sealmail/current/bin/sealmail
 
 ask_s3() {
     [ -n "$s3_endpoint" ] || ask "S3 endpoint (e.g. https://s3.eu-central-1.example.net): " s3_endpoint
@@ -326,7 +326,7 @@ setup_backups() {
 }
 
 public_key_of() {
-    /opt/sealmail/venv/bin/python - "$1" <<'PY'
+    /opt/sealmail/current/bin/python - "$1" <<'PY'
 import base64, sys
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey

@@ -197,7 +197,7 @@ def test_menu_shows_the_entries_and_help_then_exits():
 @pytest.mark.parametrize("action", ["backups", "restore"])
 def test_backup_actions_need_an_installed_sealmail(run, action):
     """Backups and restore run on a host set up first; before that they say so."""
-    if Path("/opt/sealmail/venv/bin/sealmail").exists():
+    if Path("/opt/sealmail/current/bin/sealmail").exists():
         pytest.skip("Sealmail is installed on this machine")
     result = run("--action", action, "--yes")
     assert result.returncode == 1

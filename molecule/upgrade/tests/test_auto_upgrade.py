@@ -1,0 +1,99 @@
+"""Automatic upgrades: a version that fails its health check is rolled back and the host keeps
+serving; a good version goes in; a second run finds nothing to do."""
+
+from __future__ import annotations
+
+import json
+import time
+
+UPGRADE = "/usr/local/sbin/sealmail-auto-upgrade"
+CURRENT = "/opt/sealmail/current"
+
+# The project's app as the host has it, in a git repository with two branches after the first commit.
+MAKE_REPO = r"""
+set -e
+rm -rf /srv/work /srv/sealmail.git
+mkdir -p /srv/work/app
+cp -a /opt/sealmail/src/. /srv/work/app/
+rm -rf /srv/work/app/build /srv/work/app/*.egg-info
+cd /srv/work
+git init -q -b good
+git add -A
+git -c user.name=test -c user.email=test@example.test commit -qm "the installed version"
+sed -i 's/^version = "\([^"]*\)"/version = "\1.post1"/' app/pyproject.toml
+git -c user.name=test -c user.email=test@example.test commit -qam "a new version"
+git checkout -q -b broken
+printf '\nraise SystemExit("this version cannot serve IMAP")\n' >> app/sealmail/imap/server.py
+git -c user.name=test -c user.email=test@example.test commit -qam "a version whose IMAP cannot start"
+git clone -q --bare /srv/work /srv/sealmail.git
+"""
+
+
+def _components(host) -> dict[str, list[int]]:
+    ports = {}
+    for unit in host.check_output("systemctl list-unit-files 'sealmail-*.service' --no-legend | awk '{print $1}'").split():
+        name = unit.removeprefix("sealmail-").removesuffix(".service")
+        if name in ("backup", "backup-failed", "upgrade"):
+            continue
+        ready = json.loads(host.file(f"/var/lib/sealmail/run/{name}.json").content_string)
+        ports[name] = [int(p) for p in ready.get("ports", {}).values() if p]
+    return ports
+
+
+def _serving(host) -> None:
+    for name, ports in _components(host).items():
+        assert host.service(f"sealmail-{name}").is_running, name
+        for port in ports:
+            assert host.run(f"timeout 5 bash -c 'exec 3<>/dev/tcp/127.0.0.1/{port}'").rc == 0, (name, port)
+
+
+def _wait_done(host, unit: str, timeout: float = 900) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        state = host.run(f"systemctl show -p ActiveState --value {unit}").stdout.strip()
+        if state in ("inactive", "failed"):
+            return host.run(f"systemctl show -p Result --value {unit}").stdout.strip()
+        time.sleep(2)
+    raise AssertionError(f"{unit} did not finish")
+
+
+def test_broken_version_is_rolled_back_and_a_good_one_goes_in(sealmail_host):
+    host = sealmail_host
+    assert host.run(MAKE_REPO).rc == 0
+    before = host.check_output(f"readlink -f {CURRENT}")
+    version = host.check_output(f"{CURRENT}/bin/sealmail --version")
+    _serving(host)
+
+    # The broken version, as the timer would run it; the host serves while it builds.
+    host.run("systemctl reset-failed upgrade-broken.service")
+    assert host.run(f"systemd-run --unit=upgrade-broken --setenv=UPGRADE_REF=broken {UPGRADE}").rc == 0
+    deadline = time.monotonic() + 300
+    while "building" not in host.run("journalctl -t sealmail-upgrade -o cat --no-pager").stdout:
+        assert time.monotonic() < deadline, "the upgrade never started building"
+        time.sleep(1)
+    _serving(host)  # during the build
+    assert _wait_done(host, "upgrade-broken.service") == "exit-code"
+    log = host.run("journalctl -t sealmail-upgrade -p err -o cat --no-pager").stdout
+    assert "failed its health check (imap did not report it is listening" in log
+    assert "rolled back to venv, which is serving again" in log
+    assert host.check_output(f"readlink -f {CURRENT}") == before
+    assert host.check_output(f"{CURRENT}/bin/sealmail --version") == version
+    _serving(host)
+
+    # The good version.
+    good = host.run(f"UPGRADE_REF=good {UPGRADE}")
+    assert good.rc == 0, good.stdout + good.stderr
+    assert "every component is listening" in good.stdout
+    assert host.check_output(f"readlink -f {CURRENT}").startswith("/opt/sealmail/releases/")
+    assert host.check_output(f"{CURRENT}/bin/sealmail --version").endswith(".post1")
+    _serving(host)
+
+    again = host.run(f"UPGRADE_REF=good {UPGRADE}")
+    assert again.rc == 0
+    assert "up to date" in again.stdout
+
+
+def test_the_timer_is_nightly(sealmail_host):
+    timer = sealmail_host.service("sealmail-upgrade.timer")
+    assert timer.is_enabled
+    assert timer.is_running
