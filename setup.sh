@@ -32,13 +32,13 @@ info() { echo "==> $*"; }
 
 usage() {
     cat <<'EOF'
-Usage: setup.sh [--action setup|renew|backups|restore|check|help|exit] [--domain DOMAIN]
+Usage: setup.sh [--action setup|renew|backups|upgrades|restore|check|help|exit] [--domain DOMAIN]
                 [--email EMAIL] [--cert-method cloudflare|http|selfsigned] [--yes] [--help]
                 [--s3-endpoint URL --s3-bucket NAME --s3-access-key ID] [--backup-public-key KEY]
                 [--backup-key-file FILE] [--backup-run RUN]
 
   --action       what to do without the menu: setup (Initial setup), renew (Renew certificates),
-                 backups (Setup Backups), restore (Restore from Backup),
+                 backups (Setup Backups), upgrades (Setup Auto Upgrades), restore (Restore from Backup),
                  check (only the preflight checks), help, exit
   --domain       the domain mail is hosted for (DOMAIN); the host answers as mail.<domain>
   --email        address for certificate expiry notices (EMAIL)
@@ -97,8 +97,8 @@ parse_args() {
         esac
     done
     case "$action" in
-        ""|setup|renew|backups|restore|check|help|exit) ;;
-        *) die "--action must be setup, renew, backups, restore, check, help or exit, not '$action'" ;;
+        ""|setup|renew|backups|upgrades|restore|check|help|exit) ;;
+        *) die "--action must be setup, renew, backups, upgrades, restore, check, help or exit, not '$action'" ;;
     esac
     case "$cert_method" in
         ""|cloudflare|http|selfsigned) ;;
@@ -336,6 +336,25 @@ print(base64.b64encode(raw).decode())
 PY
 }
 
+setup_auto_upgrades() {
+    [ -x "$SEALMAIL_BIN" ] || die "Sealmail is not installed here yet: run Initial setup first"
+    local repo ref
+    repo=$(git -C "$REPO_DIR" remote get-url origin 2>/dev/null || true)
+    ref=$(git -C "$REPO_DIR" rev-parse --abbrev-ref HEAD 2>/dev/null || true)
+    [ -n "$repo" ] && [ "$ref" != HEAD ] && [ -n "$ref" ] \
+        || die "this clone has no origin branch to follow: clone the repository with git, then retry"
+    if [ "$assume_yes" = false ]; then
+        local answer
+        ask "Upgrade nightly to the newest $ref of $repo (rolled back when unhealthy)? [y/N] " answer
+        [[ "$answer" =~ ^[Yy] ]] || { echo "Nothing changed."; return 0; }
+    fi
+    install_controller
+    info "setting up nightly upgrades from $repo ($ref) (log: $LOG_FILE)"
+    run_playbook playbooks/auto-upgrades.yml -e "upgrade__repo=$repo" -e "upgrade__ref=$ref" \
+        2>&1 | tee -a "$LOG_FILE"
+    info "upgrades run nightly (systemctl list-timers sealmail-upgrade.timer); log: journalctl -t sealmail-upgrade"
+}
+
 restore_backup() {
     [ -x "$SEALMAIL_BIN" ] || die "Sealmail is not installed here yet: run Initial setup first (same domain), then restore"
     ask_s3
@@ -371,19 +390,21 @@ Sealmail
 1. Initial setup
 2. Renew certificates
 3. Setup Backups
-4. Restore from Backup
-5. Help
-6. Exit now
+4. Setup Auto Upgrades
+5. Restore from Backup
+6. Help
+7. Exit now
 EOF
-        read -r -p "Choose [1-6]: " choice || exit 0
+        read -r -p "Choose [1-7]: " choice || exit 0
         case "$choice" in
             1) initial_setup ;;
             2) renew_certificates ;;
             3) setup_backups ;;
-            4) restore_backup ;;
-            5) help_text ;;
-            6) exit 0 ;;
-            *) echo "Please answer a number from 1 to 6." ;;
+            4) setup_auto_upgrades ;;
+            5) restore_backup ;;
+            6) help_text ;;
+            7) exit 0 ;;
+            *) echo "Please answer a number from 1 to 7." ;;
         esac
     done
 }
@@ -395,12 +416,13 @@ main() {
         setup) initial_setup ;;
         renew) renew_certificates ;;
         backups) setup_backups ;;
+        upgrades) setup_auto_upgrades ;;
         restore) restore_backup ;;
         check) preflight setup; info "preflight checks passed" ;;
         help) help_text ;;
         exit) exit 0 ;;
         "")
-            [ -t 0 ] || die "no terminal for the menu: give --action setup|renew|backups|restore|help|exit"
+            [ -t 0 ] || die "no terminal for the menu: give --action setup|renew|backups|upgrades|restore|help|exit"
             menu
             ;;
     esac

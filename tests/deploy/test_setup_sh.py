@@ -173,30 +173,29 @@ def test_menu_shows_the_entries_and_help_then_exits():
                     break
         assert marker in output, output.decode(errors="replace")
 
-    read_until(b"Choose [1-6]")
+    read_until(b"Choose [1-7]")
     for entry in (
         b"1. Initial setup",
         b"2. Renew certificates",
         b"3. Setup Backups",
-        b"4. Restore from Backup",
-        b"5. Help",
-        b"6. Exit now",
+        b"4. Setup Auto Upgrades",
+        b"5. Restore from Backup",
+        b"6. Help",
+        b"7. Exit now",
     ):
         assert entry in output
-    # Not yet: automatic upgrades (no menu entry before it does something).
-    assert b"Upgrade" not in output
-    os.write(fd, b"5\n")
-    read_until(b"journalctl -u sealmail-mx")
     os.write(fd, b"6\n")
+    read_until(b"journalctl -u sealmail-mx")
+    os.write(fd, b"7\n")
     _, status = os.waitpid(pid, 0)
     os.close(fd)
     assert os.waitstatus_to_exitcode(status) == 0
 
 
 @needs_root
-@pytest.mark.parametrize("action", ["backups", "restore"])
+@pytest.mark.parametrize("action", ["backups", "upgrades", "restore"])
 def test_backup_actions_need_an_installed_sealmail(run, action):
-    """Backups and restore run on a host set up first; before that they say so."""
+    """Backups, automatic upgrades and restore run on a host set up first; before that they say so."""
     if Path("/opt/sealmail/current/bin/sealmail").exists():
         pytest.skip("Sealmail is installed on this machine")
     result = run("--action", action, "--yes")
