@@ -357,6 +357,9 @@ setup_auto_upgrades() {
 
 restore_backup() {
     [ -x "$SEALMAIL_BIN" ] || die "Sealmail is not installed here yet: run Initial setup first (same domain), then restore"
+    load_env
+    if [ -z "$domain" ] && [ "$assume_yes" = false ]; then ask "Domain of the backed-up host: " domain; fi
+    [ -n "$domain" ] || die "no domain: give --domain or set DOMAIN"
     ask_s3
     [ -n "$backup_key_file" ] || ask "File with the operator backup private key: " backup_key_file
     [ -r "$backup_key_file" ] || die "cannot read the key file $backup_key_file"
@@ -374,7 +377,8 @@ restore_backup() {
     vars=$(mktemp /root/.sealmail-backup-vars.XXXXXX)
     write_backup_vars "$vars"
     info "restoring (log: $LOG_FILE)"
-    run_playbook playbooks/restore.yml -e "@$vars" -e "backup_key_file=$backup_key_file" \
+    DOMAIN=$domain EMAIL=$email SEALMAIL_CERT_METHOD=$cert_method \
+        run_playbook playbooks/restore.yml -e "@$vars" -e "backup_key_file=$backup_key_file" \
         -e "backup_run=$backup_run" 2>&1 | tee -a "$LOG_FILE" || status=$?
     shred --remove "$vars"
     [ "$status" -eq 0 ] || die "restore failed (see $LOG_FILE)"
