@@ -28,6 +28,7 @@ from sealmail.config.sqlite import SQLiteConfigStore
 from sealmail.services import aliases, credentials, domains
 from sealmail.services.dkim import ensure_keys
 from sealmail.settings import load_settings
+from sealmail.store.dav import NewItem
 from sealmail.store.mailstore import MailStore
 from sealmail.tls.devca import ensure_dev_certificates
 
@@ -135,6 +136,20 @@ class Host:
         finally:
             box.close()
 
+    def with_mailbox(self, address: str, action):
+        """Unlock with the password and run ``action(mailbox)`` (what IMAP, POP3 and DAV do)."""
+        config = SQLiteConfigStore(self.settings.config_db_path)
+        try:
+            unlocked = credentials.unlock(config, self.settings, address, self.passwords[address])
+        finally:
+            config.close()
+        store = MailStore(self.settings.data_dir)
+        box = store.open_sync(unlocked.mailbox_id, unlocked.secrets.mailbox_key)
+        try:
+            return action(box)
+        finally:
+            box.close()
+
     def cli(self, *args: str, env_file=None, check: bool = True) -> subprocess.CompletedProcess:
         result = subprocess.run(
             [self.bin, "backup", *args, "--env-file", str(env_file or self.env)],
@@ -162,6 +177,21 @@ def host(tmp_path, swift, sealmail_bin, clean_env):
     return h
 
 
+EVENT = (
+    "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\nBEGIN:VEVENT\r\nUID:backup-event-1\r\n"
+    "DTSTAMP:20261124T090000Z\r\nDTSTART:20261201T090000Z\r\nDTEND:20261201T100000Z\r\n"
+    "SUMMARY:Restore drill\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+)
+CARD = "BEGIN:VCARD\r\nVERSION:4.0\r\nUID:backup-card-1\r\nFN:Chloé Martin\r\nEND:VCARD\r\n"
+
+
+def _add_calendar_and_contact(box) -> None:
+    box.dav_create_collection("calendar", "VCALENDAR")
+    box.dav_put_item("calendar", NewItem("event.ics", "backup-event-1", '"e1"', "VCALENDAR", "VEVENT", 0, 0, EVENT))
+    box.dav_create_collection("contacts", "VADDRESSBOOK")
+    box.dav_put_item("contacts", NewItem("card.vcf", "backup-card-1", '"c1"', "VCARD", "", 0, 0, CARD))
+
+
 def _imap_read_all(settings, address: str, password: str, ca) -> list[bytes]:
     server = ServerThread(settings.model_copy(update={"imaps_port": 0, "imap_port": 0, "bind_address": "127.0.0.1"}))
     try:
@@ -179,6 +209,8 @@ def _imap_read_all(settings, address: str, password: str, ca) -> list[bytes]:
 
 
 def test_backup_change_one_mailbox_wipe_restore_and_read_over_imap(host) -> None:
+    """After a restore every alias logs in with its old password and sees its mail (over IMAP),
+    calendars and contacts."""
     remi, alice = ADDRESSES
     host.deliver(remi, 3)
     host.drain(remi)  # rémi's mail is in the encrypted mailbox; alice's waits sealed in the spool
@@ -203,6 +235,10 @@ def test_backup_change_one_mailbox_wipe_restore_and_read_over_imap(host) -> None
     assert second["files"] == first["files"] or second["files"] == first["files"] + 1  # a WAL may appear
     assert host.cli("verify").returncode == 0
 
+    # Calendars and contacts live in the same encrypted database.
+    host.with_mailbox(remi, _add_calendar_and_contact)
+    host.cli("run")
+
     shutil.rmtree(host.data)  # the host is gone: data directory, TLS key and all
     host.key.unlink()
     restored = host.cli("restore", "--key-file", str(host.private_key), "--json")
@@ -210,6 +246,11 @@ def test_backup_change_one_mailbox_wipe_restore_and_read_over_imap(host) -> None
     assert host.key.exists()
 
     settings = load_settings(host.env, use_environ=False)
+    host.settings = settings
+    calendars = host.with_mailbox(remi, lambda box: {c.name: box.dav_items(c.name) for c in box.dav_collections()})
+    assert [i.uid for i in calendars["calendar"]] == ["backup-event-1"]
+    assert "SUMMARY:Restore drill" in calendars["calendar"][0].body
+    assert [i.uid for i in calendars["contacts"]] == ["backup-card-1"]
     for address in ADDRESSES:
         got = _imap_read_all(settings, address, host.passwords[address], host.ca)
         assert len(got) == len(host.sent[address])
