@@ -125,8 +125,24 @@ def run_backup(settings: Settings, env_file: Path | None) -> RunReport:
             bucket.put(bucket.key("runs", f"{run}.json"), manifest.to_json())
         finally:
             shutil.rmtree(staging, ignore_errors=True)
+            _give_back(data_dir)
         deleted = _apply_retention(bucket, settings)
     return RunReport(run, len(entries), uploaded, octets, deleted)
+
+
+def _give_back(data_dir: Path) -> None:
+    """Run as root (the timer's unit), a backup may create files in the data directory: its own
+    key and lock, and SQLite's -wal/-shm beside a database nobody had open. They go to the data
+    directory's owner, or the services (another user) could not open them afterwards."""
+    if os.geteuid() != 0:
+        return
+    owner = data_dir.stat()
+    for dirpath, _, filenames in os.walk(data_dir):
+        for name in filenames:
+            path = os.path.join(dirpath, name)
+            with contextlib.suppress(OSError):
+                if os.lstat(path).st_uid == 0 and owner.st_uid != 0:
+                    os.lchown(path, owner.st_uid, owner.st_gid)
 
 
 def _apply_retention(bucket: Bucket, settings: Settings) -> list[str]:

@@ -100,7 +100,11 @@ def _mailbox(path: Path, name: str, stage) -> list[Item]:
     """
     wal = path.with_name(path.name + "-wal")
     db_copy, wal_copy = stage(), stage()
-    fd = os.open(path.with_suffix(".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    lock = path.with_suffix(".lock")
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+    with contextlib.suppress(OSError):  # made here (as root)? it belongs to the mailbox's owner
+        if os.fstat(fd).st_uid != (owner := path.stat()).st_uid:
+            os.fchown(fd, owner.st_uid, owner.st_gid)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         try:
