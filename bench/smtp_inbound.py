@@ -5,7 +5,8 @@
 The same signed 4 KB messages go, over 8 concurrent connections from one lean client, to:
 
 * a plain aiosmtpd handler that only counts (this machine's ceiling for the library Sealmail uses);
-* ``sealmail serve mx`` as its own process, with every check on: SPF, DKIM (each message carries an
+* ``sealmail serve mx`` as its own process (with one session process per core behind it, as the
+  Ansible role deploys it), with every check on: SPF, DKIM (each message carries an
   RSA-2048 and an Ed25519 signature) and DMARC asked of a real DNS server (dnsmasq, TTL 0, so every
   message asks again), alias resolution, and each message sealed to its mailbox's public key into
   that mailbox's spool and fsynced before the ``250``; with a private Redis as in production
@@ -155,6 +156,7 @@ def prepare_sealmail(
         "SEALMAIL_HOSTNAME": f"mx.{DOMAIN}",
         "SEALMAIL_DNS_SERVERS": dns,
         "SEALMAIL_LOG_LEVEL": "INFO",  # one line per message, as in production
+        "SEALMAIL_MX_PROCESSES": os.cpu_count() or 1,  # as the Ansible role sets it: one per vCPU
     }
     if redis_url:
         values["SEALMAIL_REDIS_URL"] = redis_url

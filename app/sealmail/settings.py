@@ -98,7 +98,19 @@ class Settings(BaseSettings):
     mx_auth_workers: int | None = Field(
         None,
         ge=0,
-        description="processes that check SPF/DKIM/DMARC/ARC for the MX; default one per CPU core; 0: a thread of the MX",
+        description=(
+            "processes that check SPF/DKIM/DMARC/ARC for each MX session process; default: the CPU cores "
+            "shared out among the MX session processes; 0: a thread of the MX"
+        ),
+    )
+    mx_processes: int = Field(
+        1,
+        ge=1,
+        le=256,
+        description=(
+            "MX session processes behind one listening socket (one Python process uses one core); "
+            "more than 1: a parent accepts, enforces the connection limits and hands connections out"
+        ),
     )
     dmarc_failure_action: Literal["reject", "quarantine"] = "reject"
     authserv_id: str | None = Field(None, description="Authentication-Results authserv-id; default: the host name")

@@ -21,9 +21,13 @@ from dnsserver import DnsServer
 from mailgen import message
 
 
-@pytest.fixture
-async def mx(settings, config, tmp_path):
-    """An MX on a free port with TLS, hosting example.test and universitéxyz.fr."""
+@pytest.fixture(params=[1, 2], ids=["one-process", "two-processes"])
+async def mx(request, settings, config, tmp_path):
+    """An MX on a free port with TLS, hosting example.test and universitéxyz.fr.
+
+    Every test runs against one process and against two session processes behind one listening
+    socket (``mx_processes``): the protocol, the limits and what is stored must not differ.
+    """
     certs = ensure_dev_certificates(tmp_path / "tls")
     dnsd = DnsServer(tmp_path)  # a real, empty DNS: senders here publish no SPF/DKIM/DMARC
     dnsd.txt("_nothing.example.org", "v=none")
@@ -39,6 +43,8 @@ async def mx(settings, config, tmp_path):
             "max_message_size": 200_000,
             "mx_max_connections_per_ip": 3,
             "mx_max_errors": 8,
+            "mx_processes": request.param,
+            "mx_auth_workers": 1,
         }
     )
     domains.add_domain(config, "example.test")

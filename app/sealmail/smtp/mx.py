@@ -14,6 +14,7 @@ import logging
 import os
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -117,6 +118,9 @@ class MxHandler:
             )
         except InvalidInput:
             return "553 5.1.3 Bad recipient address syntax"
+        except Exception:  # the config store or the spool failed: the sender tries again later
+            log.exception("could not look up recipient")
+            return "451 4.3.0 Temporary local problem, please try again"
         if not result.hosted:
             return "550 5.7.1 Relaying denied: this server does not host that domain"
         alias = result.alias
@@ -191,6 +195,13 @@ class MxHandler:
         return None
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
+        try:
+            return await self._data(session, envelope)
+        except Exception:  # a check or a store that failed unexpectedly: nothing was accepted, try again
+            log.exception("could not take a message")
+            return "451 4.3.0 Temporary local problem, please try again"
+
+    async def _data(self, session: Session, envelope: Envelope) -> str:
         raw: bytes = envelope.original_content or b""
         targets: list[Target] = getattr(envelope, "sealmail_targets", [])
         message_id = _message_id(raw)
@@ -265,29 +276,28 @@ def _log_entry(status: str, targets: list[Target], message_id: str | None, peer:
     )
 
 
-class MxComponent:
-    """``sealmail serve mx``: aiosmtpd's protocol inside our event loop, with our limits and checks."""
+class MxSessions:
+    """What serves MX sessions in one process: the app context, checks, handler and protocol factory."""
 
-    def __init__(self, settings: Settings, checks: SenderChecks | None = None) -> None:
+    def __init__(self, settings: Settings, checks: SenderChecks | None = None, auth_workers: int | None = None) -> None:
         self.settings = settings
         self._checks = checks
+        self._auth_workers = auth_workers
         self.app: AppContext | None = None
-        self._server: asyncio.Server | None = None
-        self._book: ConnectionBook | None = None
         self._owned_checks: Any = None
 
-    async def start(self) -> dict[str, int]:
+    async def start(self, book: ConnectionBook) -> Callable[[], SealmailSMTP]:
+        """Open what sessions share; returns the protocol factory for connections counted in ``book``."""
         settings = self.settings
         self.app = AppContext(settings)
         queue_key = load_queue_key(
             settings.data_dir, settings.queue_key.get_secret_value() if settings.queue_key else None
         )
         queue = JobQueue(settings.data_dir / "queue.sqlite", queue_key)
-        checks = self._checks or await _default_checks(settings, self.app)
+        checks = self._checks or await _default_checks(settings, self._auth_workers)
         self._owned_checks = None if self._checks else checks
         handler = MxHandler(self.app, InboundDelivery(self.app, queue, ForwardRewriter(settings)), checks)
         tls = ServerTLS.from_settings(settings) if settings.tls_cert_file else None
-        book = self._book = ConnectionBook(settings.mx_max_connections, settings.mx_max_connections_per_ip)
 
         def protocol() -> SealmailSMTP:
             return SealmailSMTP.for_settings(
@@ -299,40 +309,75 @@ class MxComponent:
                 require_starttls=False,  # RFC 3207 §4: a public MX must not require TLS
             )
 
-        loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(protocol, settings.bind_address, settings.mx_port)
-        return {"mx": self._server.sockets[0].getsockname()[1]}
+        return protocol
 
     async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            if self._book is not None:
-                await self._book.close_all()
-            await self._server.wait_closed()
         if self._owned_checks is not None:
             await self._owned_checks.close()
         if self.app is not None:
             await self.app.close()
 
 
+class MxComponent:
+    """``sealmail serve mx``: aiosmtpd's protocol inside our event loop, with our limits and checks.
+
+    With ``mx_processes`` above 1 the sessions run in that many processes behind one listening
+    socket (``sealmail.smtp.mxprocs``); this process then only accepts and counts connections.
+    """
+
+    def __init__(self, settings: Settings, checks: SenderChecks | None = None) -> None:
+        self.settings = settings
+        self._server: asyncio.Server | None = None
+        self._book: ConnectionBook | None = None
+        self._sessions = MxSessions(settings, checks)
+        self._processes: Any = None
+
+    @property
+    def app(self) -> AppContext | None:
+        return self._sessions.app
+
+    async def start(self) -> dict[str, int]:
+        settings = self.settings
+        book = self._book = ConnectionBook(settings.mx_max_connections, settings.mx_max_connections_per_ip)
+        if settings.mx_processes > 1:
+            from sealmail.smtp.mxprocs import MxProcesses
+
+            self._processes = MxProcesses(settings, book)
+            return {"mx": await self._processes.start()}
+        protocol = await self._sessions.start(book)
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(protocol, settings.bind_address, settings.mx_port)
+        return {"mx": self._server.sockets[0].getsockname()[1]}
+
+    async def stop(self) -> None:
+        if self._processes is not None:
+            await self._processes.stop()
+        if self._server is not None:
+            self._server.close()
+            if self._book is not None:
+                await self._book.close_all()
+            await self._server.wait_closed()
+        await self._sessions.stop()
+
+
 class MailAuthChecks:
     """SPF, DKIM, ARC and DMARC through the configured resolver; DMARC policy decides reject or Junk.
 
-    The checks run in worker processes (``mx_auth_workers``, one per CPU core by default), so their
+    The checks run in worker processes (``mx_auth_workers``; by default the CPU cores shared out
+    among the MX session processes), so their
     CPU work neither holds this process's GIL nor stalls its event loop (``mailauth.workers``).
     """
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, workers: int | None = None) -> None:
         from sealmail.mailauth.dnsview import parse_server
         from sealmail.mailauth.workers import AuthWorkers
 
         self.settings = settings
-        workers = settings.mx_auth_workers
-        self.workers = AuthWorkers(
-            [parse_server(s) for s in settings.dns_servers],
-            settings.dns_timeout,
-            (os.cpu_count() or 1) if workers is None else workers,
-        )
+        if workers is None:
+            workers = settings.mx_auth_workers
+        if workers is None:  # the cores, shared out among the MX session processes
+            workers = max(1, (os.cpu_count() or 1) // settings.mx_processes)
+        self.workers = AuthWorkers([parse_server(s) for s in settings.dns_servers], settings.dns_timeout, workers)
 
     async def start(self) -> None:
         await self.workers.start()
@@ -354,7 +399,7 @@ class MailAuthChecks:
         return Verdict(results.header(self.settings.auth_id), reject, junk, stripped)
 
 
-async def _default_checks(settings: Settings, app: AppContext) -> SenderChecks:
-    checks = MailAuthChecks(settings)
+async def _default_checks(settings: Settings, workers: int | None) -> SenderChecks:
+    checks = MailAuthChecks(settings, workers)
     await checks.start()
     return checks

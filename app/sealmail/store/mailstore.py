@@ -142,7 +142,7 @@ class MailStore:
         if spool is not None:
             spool.close()
         spool_path = self.spool_path(mailbox_id)
-        for suffix in ("", "-wal", "-shm"):
+        for suffix in ("", "-wal", "-shm", ".lock"):
             Path(str(spool_path) + suffix).unlink(missing_ok=True)
 
     def deliver(

@@ -14,6 +14,9 @@ quarantined mail) is sealed too.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import os
 import sqlite3
 import struct
 import threading
@@ -32,14 +35,23 @@ class Spool:
     def __init__(self, path: Path) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30.0)
+        # Writers in other processes (several MX processes, the session draining it) queue on this
+        # flock, woken by the kernel the moment it is free, instead of in SQLite's busy handler,
+        # which sleeps for milliseconds at a time.
+        self._lock_fd = os.open(lock_path(path), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         self._lock = threading.Lock()
-        self._db.execute("PRAGMA journal_mode = WAL")
-        self._db.execute("PRAGMA synchronous = FULL")  # every committed record is on disk
-        self._db.execute("PRAGMA busy_timeout = 30000")
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS spool (seq INTEGER PRIMARY KEY AUTOINCREMENT, sealed BLOB NOT NULL)"
-        )
+        try:
+            with self._writing():  # two processes creating the file at once: switching to WAL needs it alone
+                self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30.0)
+                self._db.execute("PRAGMA busy_timeout = 30000")
+                self._db.execute("PRAGMA journal_mode = WAL")
+                self._db.execute("PRAGMA synchronous = FULL")  # every committed record is on disk
+                self._db.execute(
+                    "CREATE TABLE IF NOT EXISTS spool (seq INTEGER PRIMARY KEY AUTOINCREMENT, sealed BLOB NOT NULL)"
+                )
+        except BaseException:
+            os.close(self._lock_fd)
+            raise
         self._group: GroupCommit[list[bytes], list[int]] = GroupCommit(self._lock, self._insert)
         # The octets waiting, kept up to date for this connection's own writes; PRAGMA data_version
         # tells when another connection (a session draining the spool) changed the file.
@@ -49,6 +61,16 @@ class Spool:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+            os.close(self._lock_fd)
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        """The cross-process writer lock (``_lock`` held)."""
+        fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
 
     def append(self, sealed: bytes) -> int:
         """Durably append one sealed record; returns its sequence number."""
@@ -68,17 +90,18 @@ class Spool:
 
     def _insert(self, batch: list[list[bytes]]) -> list[list[int]]:
         """One transaction for every request of a group commit; called with ``_lock`` held."""
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            seqs = [
-                [self._db.execute("INSERT INTO spool (sealed) VALUES (?)", (r,)).lastrowid for r in records]
-                for records in batch
-            ]
-            self._db.execute("COMMIT")
-        except BaseException:
-            if self._db.in_transaction:
-                self._db.execute("ROLLBACK")
-            raise
+        with self._writing():
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                seqs = [
+                    [self._db.execute("INSERT INTO spool (sealed) VALUES (?)", (r,)).lastrowid for r in records]
+                    for records in batch
+                ]
+                self._db.execute("COMMIT")
+            except BaseException:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise
         if self._size is not None:
             self._size += sum(len(r) for records in batch for r in records)
         return seqs
@@ -99,7 +122,7 @@ class Spool:
 
     def delete_through(self, seq: int, keep: frozenset[int] = frozenset()) -> None:
         """Forget drained records (those in ``keep`` failed to open and stay for inspection)."""
-        with self._lock:
+        with self._lock, self._writing():
             self._size = None
             if keep:
                 marks = ",".join("?" * len(keep))
@@ -123,6 +146,11 @@ class Spool:
                 self._size = self._db.execute("SELECT coalesce(sum(length(sealed)), 0) FROM spool").fetchone()[0]
                 self._size_version = version
             return self._size
+
+
+def lock_path(spool_path: Path) -> Path:
+    """The file whose ``flock`` serializes the spool's writers."""
+    return Path(f"{spool_path}.lock")
 
 
 def seal_message(public_key: bytes, mailbox_id: str, raw: bytes, received_at: datetime, folder: str = "INBOX") -> bytes:

@@ -1,0 +1,330 @@
+"""Several MX session processes behind one listening socket, with exact connection limits.
+
+One Python process does its SMTP work on one core (the GIL), so a host with more cores runs
+``mx_processes`` session processes. This process (``sealmail serve mx``) owns the listening socket
+and the ``ConnectionBook``: it accepts, refuses with ``421 4.7.0`` what is over a limit, and hands
+each admitted connection to the session process with the fewest open connections, over a Unix
+socket (``SCM_RIGHTS``). A session process reports every connection that ends, so the limits stay
+exact across processes (``SO_REUSEPORT`` would spread connections well, but each process would
+count only its own share of a sender's connections).
+
+A session process that dies loses only its own sessions (a sender whose ``250`` did not arrive
+retries); their slots are freed and another process takes its place. Session processes stop when
+this process closes their control socket, and on their own if it dies.
+
+Control messages (``SOCK_SEQPACKET``, so each message arrives whole): to a session process, first
+the pickled settings, then one connection (its descriptor) per message; from it, ``ready`` once,
+then the peer address of each connection that ended.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+import pickle
+import socket
+import sys
+from typing import TYPE_CHECKING, Any
+
+from sealmail.smtp.protocol import ConnectionBook
+
+if TYPE_CHECKING:
+    from sealmail.settings import Settings
+
+log = logging.getLogger("sealmail.mx")
+_REFUSED = b"421 4.7.0 Too many connections, try again later\r\n"
+_UNAVAILABLE = b"421 4.3.2 Service not available, try again later\r\n"
+_RESTART_DELAY = 1.0
+_MAX_MESSAGE = 65536
+
+
+class _Child:
+    """One session process, seen from the parent."""
+
+    def __init__(self, index: int, proc: asyncio.subprocess.Process, control: socket.socket) -> None:
+        self.index = index
+        self.proc = proc
+        self.control = control
+        self.open: collections.Counter[str] = collections.Counter()  # peer address -> connections it serves
+        self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.alive = True
+
+    @property
+    def load(self) -> int:
+        return self.open.total()
+
+
+class MxProcesses:
+    """The parent: listens, admits, hands out; restarts session processes that die."""
+
+    def __init__(self, settings: Settings, book: ConnectionBook) -> None:
+        self.settings = settings
+        self.book = book
+        self._listeners: list[socket.socket] = []
+        self._children: list[_Child] = []
+        self._watchers: set[asyncio.Task[None]] = set()
+        self._stopping = False
+
+    async def start(self) -> int:
+        """Start the session processes, then listen; returns the port.
+
+        One after the other: the first may create the data files (queue, spools) the others open.
+        """
+        try:
+            for index in range(self.settings.mx_processes):
+                self._children.append(await self._spawn(index))
+            port = self._listen()
+        except BaseException:
+            await self.stop()
+            raise
+        loop = asyncio.get_running_loop()
+        for listener in self._listeners:
+            loop.add_reader(listener.fileno(), self._accept, listener)
+        return port
+
+    def _listen(self) -> int:
+        settings = self.settings
+        host = settings.bind_address or None
+        port = settings.mx_port
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        for family, kind, proto, _, where in dict.fromkeys(infos):
+            address = where
+            sock = socket.socket(family, kind, proto)
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                if family == socket.AF_INET6:
+                    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+                if port == 0 and self._listeners:  # one port for every address family
+                    address = (address[0], self._listeners[0].getsockname()[1], *address[2:])
+                sock.bind(address)
+                sock.listen(1024)
+                sock.setblocking(False)
+            except OSError:
+                sock.close()
+                self._close_listeners()
+                raise
+            self._listeners.append(sock)
+        return self._listeners[0].getsockname()[1]
+
+    def _close_listeners(self) -> None:
+        loop = asyncio.get_running_loop()
+        for listener in self._listeners:
+            loop.remove_reader(listener.fileno())
+            listener.close()
+        self._listeners = []
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self._close_listeners()
+        children, self._children = self._children, []
+        for child in children:
+            self._detach(child)  # EOF on its control socket: the process closes its sessions and exits
+        for child in children:
+            try:
+                await asyncio.wait_for(child.proc.wait(), 15)
+            except TimeoutError:
+                child.proc.kill()
+                await child.proc.wait()
+        for task in list(self._watchers):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    # ---- session processes ------------------------------------------------------------------------
+    async def _spawn(self, index: int) -> _Child:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "sealmail.smtp.mxprocs", str(theirs.fileno()), pass_fds=(theirs.fileno(),)
+            )
+        finally:
+            theirs.close()
+        ours.sendall(pickle.dumps(self.settings, protocol=pickle.HIGHEST_PROTOCOL))  # secrets stay off argv
+        ours.setblocking(False)
+        child = _Child(index, proc, ours)
+        asyncio.get_running_loop().add_reader(ours.fileno(), self._from_child, child)
+        watcher = asyncio.create_task(self._watch(child), name=f"sealmail-mx-{index}")
+        self._watchers.add(watcher)
+        watcher.add_done_callback(self._watchers.discard)
+        try:
+            await asyncio.wait_for(asyncio.shield(child.ready), 60)
+        except (TimeoutError, RuntimeError) as exc:
+            self._detach(child)
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            raise RuntimeError(f"MX session process {index} did not start: {exc}") from None
+        return child
+
+    def _from_child(self, child: _Child) -> None:
+        while True:
+            try:
+                data = child.control.recv(_MAX_MESSAGE)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                data = b""
+            if not data:  # the process is gone
+                self._detach(child)
+                return
+            if data == b"ready":
+                if not child.ready.done():
+                    child.ready.set_result(None)
+                continue
+            ip = data.decode("utf-8", "replace")
+            if child.open[ip] > 0:
+                child.open[ip] -= 1
+                if not child.open[ip]:
+                    del child.open[ip]
+                self.book.release(ip)
+
+    def _detach(self, child: _Child) -> None:
+        """Stop talking to a session process and free the slots of the connections it served."""
+        if not child.alive:
+            return
+        child.alive = False
+        with contextlib.suppress(ValueError, OSError):
+            asyncio.get_running_loop().remove_reader(child.control.fileno())
+        child.control.close()
+        for ip, count in child.open.items():
+            for _ in range(count):
+                self.book.release(ip)
+        child.open.clear()
+        if not child.ready.done():
+            child.ready.set_exception(RuntimeError("it exited"))
+            child.ready.exception()  # retrieved: nobody else may wait for it
+
+    async def _watch(self, child: _Child) -> None:
+        code = await child.proc.wait()
+        self._detach(child)
+        if self._stopping or child not in self._children:
+            return
+        log.error("MX session process %d exited (status %s); starting another", child.index, code)
+        while not self._stopping:
+            await asyncio.sleep(_RESTART_DELAY)
+            try:
+                replacement = await self._spawn(child.index)
+            except Exception:
+                log.exception("could not start MX session process %d", child.index)
+                continue
+            if self._stopping:
+                self._detach(replacement)
+                return
+            self._children[self._children.index(child)] = replacement
+            return
+
+    # ---- connections ------------------------------------------------------------------------------
+    def _accept(self, listener: socket.socket) -> None:
+        for _ in range(64):  # a burst at a time, then let the loop breathe
+            try:
+                conn, peer = listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:  # out of descriptors, say: the kernel keeps the connection queued
+                log.warning("cannot accept a connection: %s", exc)
+                return
+            with conn:
+                self._hand_out(conn, str(peer[0]))
+
+    def _hand_out(self, conn: socket.socket, ip: str) -> None:
+        if not self.book.admit(ip):
+            _say(conn, _REFUSED)  # before any session starts: one line, then close (RFC 5321 §3.8)
+            return
+        for child in sorted((c for c in self._children if c.alive and c.ready.done()), key=lambda c: c.load):
+            try:
+                socket.send_fds(child.control, [b"c"], [conn.fileno()])
+            except OSError:  # its queue is full or it is exiting: the next one
+                continue
+            child.open[ip] += 1
+            return
+        self.book.release(ip)
+        _say(conn, _UNAVAILABLE)
+
+
+def _say(conn: socket.socket, line: bytes) -> None:
+    with contextlib.suppress(OSError):
+        conn.setblocking(False)
+        conn.send(line)
+
+
+# ---- a session process ----------------------------------------------------------------------------
+class HandedBook(ConnectionBook):
+    """The session process's book: the parent admitted the connection; each end is reported to it."""
+
+    def __init__(self, control: socket.socket) -> None:
+        super().__init__(max_total=sys.maxsize, max_per_ip=sys.maxsize)
+        self._control = control
+        self._unsent: collections.deque[bytes] = collections.deque()
+
+    def release(self, ip: str) -> None:
+        super().release(ip)
+        self._unsent.append(ip.encode("utf-8"))
+        self._flush()
+
+    def _flush(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self._unsent:
+            try:
+                self._control.send(self._unsent[0])
+            except (BlockingIOError, InterruptedError):
+                loop.add_writer(self._control.fileno(), self._flush)
+                return
+            except OSError:  # the parent is gone: nobody to tell
+                self._unsent.clear()
+                break
+            self._unsent.popleft()
+        with contextlib.suppress(ValueError, OSError):
+            loop.remove_writer(self._control.fileno())
+
+
+async def _session_process(control: socket.socket, settings: Settings) -> None:
+    from sealmail.smtp.mx import MxSessions
+
+    loop = asyncio.get_running_loop()
+    book = HandedBook(control)
+    sessions = MxSessions(settings)
+    protocol = await sessions.start(book)
+    parent_gone = asyncio.Event()
+    tasks: set[asyncio.Task[Any]] = set()
+
+    def receive() -> None:
+        while True:
+            try:
+                message, fds, _, _ = socket.recv_fds(control, 16, 16)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                message, fds = b"", []
+            if not message:
+                parent_gone.set()
+                loop.remove_reader(control.fileno())
+                return
+            for fd in fds:
+                conn = socket.socket(fileno=fd)
+                conn.setblocking(False)
+                task = loop.create_task(loop.connect_accepted_socket(protocol, conn))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+
+    control.setblocking(False)
+    loop.add_reader(control.fileno(), receive)
+    control.send(b"ready")
+    for sig in (15, 2):  # systemd stops the whole unit: finish via the parent's EOF, not mid-reply
+        loop.add_signal_handler(sig, lambda: None)
+    await parent_gone.wait()
+    await book.close_all()
+    await sessions.stop()
+
+
+def main() -> None:
+    control = socket.socket(fileno=int(sys.argv[1]))
+    settings = pickle.loads(control.recv(1 << 20))  # noqa: S301 - from our own parent, over a private socketpair
+    from sealmail import logs
+
+    logs.configure("mx", settings.log_level)
+    asyncio.run(_session_process(control, settings))
+
+
+if __name__ == "__main__":
+    main()
