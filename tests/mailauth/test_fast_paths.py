@@ -141,3 +141,56 @@ async def test_a_dead_worker_costs_no_verdict_and_is_replaced(dns) -> None:
         assert results.spf.result == "fail"
     finally:
         await workers.close()
+
+
+# ---- relaxed canonicalization (mailauth.dkimcanon) ------------------------------------------------
+
+
+def _random_texts(count: int = 3000) -> list[bytes]:
+    """Bodies and header values made of the characters the WSP rules care about, in every mix."""
+    import random
+
+    rng = random.Random(6376)
+    alphabet = [b" ", b"  ", b"\t", b" \t ", b"a", b"word", b"\r\n", b"\r", b"\n", b"\xc3\xa9", b"."]
+    texts = [b"", b" ", b"\t", b"\r\n", b" \r\n", b"\t\r\n", b"a \r\n\r\n \r\n", b"x\t \ty\r\n"]
+    for _ in range(count):
+        texts.append(b"".join(rng.choices(alphabet, k=rng.randint(1, 60))))
+    return texts
+
+
+def test_relaxed_whitespace_rules_give_dkimpys_bytes_rfc6376_3_4_4() -> None:
+    """RFC 6376 §3.4.4: trailing WSP removed, every WSP run one space — the same bytes as dkimpy's own."""
+    from sealmail.mailauth import dkimcanon
+
+    for text in _random_texts():
+        assert dkimcanon.compress_whitespace(text) == dkimcanon.pure_compress_whitespace(text), text
+        assert dkimcanon.strip_trailing_whitespace(text) == dkimcanon.pure_strip_trailing_whitespace(text), text
+
+
+def test_relaxed_canonicalization_in_use_keeps_signatures_valid_rfc6376_3_4() -> None:
+    """dkimpy signs and verifies relaxed/relaxed through the installed rules; a WSP-only change still verifies."""
+    import dkim.canonicalization
+
+    from sealmail.mailauth import dkimcanon
+
+    dkimcanon.install()
+    assert dkim.canonicalization.compress_whitespace is dkimcanon.compress_whitespace
+    pem = _rsa_pem()
+    body = b"Two  spaces,\ta tab, and trailing space \r\n\r\n\r\n"
+    message = MESSAGE.replace(b"Hello Bob.\r\n", body)
+    signature = dkim.sign(message, b"sel", b"sender.test", pem, canonicalize=(b"relaxed", b"relaxed"))
+    public = (
+        serialization.load_pem_private_key(pem, None)
+        .public_key()
+        .public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    record = b"v=DKIM1; k=rsa; p=" + base64.b64encode(public)
+
+    def dns(name: bytes, timeout: int = 5) -> bytes:
+        return record if name == b"sel._domainkey.sender.test." else b""
+
+    # Relaxed canonicalization ignores how much whitespace there is (RFC 6376 §3.4.4).
+    respaced = signature + message.replace(b"Two  spaces", b"Two \t spaces").replace(b"space \r\n", b"space\r\n")
+    assert dkim.verify(signature + message, dnsfunc=dns)
+    assert dkim.verify(respaced, dnsfunc=dns)
+    assert not dkim.verify(signature + message.replace(b"Two", b"Too"), dnsfunc=dns)

@@ -393,3 +393,58 @@ async def test_swaks_as_a_real_client(mx, config) -> None:
     assert "550 5.1.1" in unknown.stdout
     stored = await _inbox(mx.settings, config, "demo@example.test", mx.passwords["demo@example.test"])
     assert len(stored) == 3
+
+
+def test_simple_paths_parse_as_aiosmtpd_parses_them_rfc5321_4_1_2() -> None:
+    """RFC 5321 §4.1.2 Path: the fast path for <dot-atom@domain> gives aiosmtpd's own answer, and
+    every other form (quoted, commented, UTF-8, malformed) is still left to aiosmtpd's parser."""
+    import random
+
+    from aiosmtpd.smtp import SMTP
+
+    from sealmail.smtp.protocol import SealmailSMTP
+
+    class Handler:
+        pass
+
+    ours, theirs = SealmailSMTP(Handler(), book=None, max_errors=1), SMTP(Handler())
+    samples = [
+        "<a@b.c>",
+        "<a@b.c> SIZE=100",
+        "<a@b.c>  SIZE=100 BODY=8BITMIME",
+        "<a@b.c>\t",
+        "<a@b.c> (comment) SIZE=1",
+        "<a@b.c>(x)",
+        "< a@b.c>",
+        "<a..b@c.d>",
+        "<.a@b.c>",
+        "<a.@b.c>",
+        '<"quoted local"@b.c>',
+        "<rémi@universitéxyz.fr> SMTPUTF8",
+        "<@route:a@b.c>",
+        "<a@[127.0.0.1]>",
+        "<a@b..c>",
+        "<a@-b.c>",
+        "a@b.c",
+        "<a@b.c",
+        "<>",
+        "",
+        "<" + "x" * 65 + "@b.c>",
+        "<" + "x" * 64 + "@b.c>",
+    ]
+    rng = random.Random(5321)
+    pieces = ["a", "Z9", ".", "+", "-", "_", "@", "<", ">", " ", "\t", "(", ")", '"', "é", "[", "]", ":", ","]
+    samples += ["<" + "".join(rng.choices(pieces, k=rng.randint(1, 14))) + ">" for _ in range(3000)]
+    samples += ["<x@y.z>" + "".join(rng.choices(pieces, k=rng.randint(0, 8))) for _ in range(1000)]
+
+    def outcome(server, arg):
+        try:
+            return server._getaddr(arg)
+        except Exception as exc:  # the email package's parser trips on some garbage: so must we, then
+            return type(exc)
+
+    for arg in samples:
+        assert outcome(ours, arg) == outcome(theirs, arg), arg
+    from sealmail.smtp.protocol import _SIMPLE_PATH
+
+    assert _SIMPLE_PATH.fullmatch("<user0+news@example.test> SIZE=4096")  # the common case takes the fast path

@@ -116,13 +116,18 @@ class InboundDelivery:
         message_id: str | None = None,
         peer: str | None = None,
         already: set[str] | None = None,
+        keys: dict[str, str] | None = None,
     ) -> Outcome:
-        """Every action of every target alias; ``already``: ``already_delivered()``, if asked in advance."""
+        """Every action of every target alias.
+
+        ``already``: ``already_delivered()``, if asked in advance; ``keys``: ``dedup_keys()``, if computed.
+        """
         outcome = Outcome()
         mail_from = "" if mail_from == "<>" else mail_from  # the null reverse-path, one spelling from here on
-        keys = _dedup_keys(original, targets)
+        if keys is None:
+            keys = dedup_keys(original, targets)
         if already is None:
-            already = await self.already_delivered(original, targets)
+            already = await self.already_delivered(original, targets, keys)
         finished: list[str] = []
         appended: list[str] = []  # spools that got a message: sessions holding their keys drain them
         for group in _by_alias(targets).values():
@@ -138,12 +143,15 @@ class InboundDelivery:
         )
         return outcome
 
-    async def already_delivered(self, original: bytes, targets: list[Target]) -> set[str]:
+    async def already_delivered(
+        self, original: bytes, targets: list[Target], keys: dict[str, str] | None = None
+    ) -> set[str]:
         """Ids of the target aliases this message reached already (a retry after a partial failure).
 
         Depends only on the message and the recipients, so the MX asks while sender checks run.
         """
-        keys = _dedup_keys(original, targets)
+        if keys is None:
+            keys = dedup_keys(original, targets)
         seen = await self.dedup.seen_many(list(keys.values()))
         return {alias_id for alias_id, key in keys.items() if key in seen}
 
@@ -266,7 +274,7 @@ def _by_alias(targets: list[Target]) -> dict[str, list[Target]]:
     return by_alias
 
 
-def _dedup_keys(original: bytes, targets: list[Target]) -> dict[str, str]:
+def dedup_keys(original: bytes, targets: list[Target]) -> dict[str, str]:
     """Alias id -> the key that marks this message delivered to it."""
     digest = hashlib.sha256(original).hexdigest()
     return {alias_id: f"{digest}:{alias_id}" for alias_id in _by_alias(targets)}

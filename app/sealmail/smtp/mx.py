@@ -29,7 +29,7 @@ from sealmail.queue.store import JobQueue, load_queue_key
 from sealmail.services.credentials import quota_of
 from sealmail.services.resolve import Resolution, resolve
 from sealmail.smtp.forwarding import ForwardRewriter, load_srs
-from sealmail.smtp.inbound import InboundDelivery, Target
+from sealmail.smtp.inbound import InboundDelivery, Target, dedup_keys
 from sealmail.smtp.protocol import ConnectionBook, SealmailSMTP
 
 if TYPE_CHECKING:
@@ -207,11 +207,12 @@ class MxHandler:
         message_id = _message_id(raw)
         peer_ip = str(session.peer[0]) if session.peer else "?"
         # Sender checks and the question whether a retry already reached some aliases, at once.
+        keys = dedup_keys(raw, targets)
         verdict, already = await asyncio.gather(
             self.checks.check(
                 peer_ip=peer_ip, helo=session.host_name or "", mail_from=envelope.mail_from or "", message=raw
             ),
-            self.inbound.already_delivered(raw, targets),
+            self.inbound.already_delivered(raw, targets, keys),
         )
         if verdict.reject:
             await self.app.log_event(
@@ -230,6 +231,7 @@ class MxHandler:
             message_id=message_id,
             peer=peer_ip,
             already=already,
+            keys=keys,
         )
         if not outcome.ok:
             return "451 4.3.0 Temporary local problem, please try again"

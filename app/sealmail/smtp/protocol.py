@@ -21,6 +21,13 @@ from typing import Any, AnyStr
 
 from aiosmtpd.smtp import SMTP
 
+# The common MAIL FROM/RCPT TO argument: <dot-atom@ascii-domain>, then parameters. aiosmtpd parses
+# every argument with the email package's RFC 5322 parser (~40 µs); this gives the same answer for
+# these, and anything else (quoted local parts, comments, UTF-8, source routes) still goes to it.
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_SIMPLE_PATH = re.compile(
+    rf"<((?:{_ATEXT}(?:\.{_ATEXT})*)@(?:[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*))>[ \t]*+(?!\()(.*)", re.DOTALL
+)
 _HAS_ENHANCED = re.compile(r"^\d{3}[ -][245]\.\d{1,3}\.\d{1,3}(\s|$)")
 _REPLY = re.compile(r"^(\d{3})([ -])(.*)$", re.DOTALL)
 
@@ -164,6 +171,15 @@ class SealmailSMTP(SMTP):
             self._book.release(self._peer_ip)
             self._book.sessions.discard(self)
         super().connection_lost(exc)
+
+    def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
+        match = _SIMPLE_PATH.fullmatch(arg)
+        if match is None:
+            return super()._getaddr(arg)
+        address = match.group(1)
+        if self.local_part_limit and address.rindex("@") > self.local_part_limit:
+            return None, None
+        return address, match.group(2)
 
     def _timeout_cb(self) -> None:  # aiosmtpd's hook; we answer before closing
         if self.transport is not None and not self.transport.is_closing():
