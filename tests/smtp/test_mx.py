@@ -395,7 +395,7 @@ async def test_swaks_as_a_real_client(mx, config) -> None:
     assert len(stored) == 3
 
 
-def test_simple_paths_parse_as_aiosmtpd_parses_them_rfc5321_4_1_2() -> None:
+async def test_simple_paths_parse_as_aiosmtpd_parses_them_rfc5321_4_1_2() -> None:
     """RFC 5321 §4.1.2 Path: the fast path for <dot-atom@domain> gives aiosmtpd's own answer, and
     every other form (quoted, commented, UTF-8, malformed) is still left to aiosmtpd's parser."""
     import random
