@@ -18,6 +18,7 @@ from sealmail.config.codec import format_time, from_sql, to_sql
 from sealmail.config.models import AdminAccount, Alias, AliasCredential, ApiToken, Domain, LogEntry, LogQuery
 from sealmail.errors import AlreadyExists
 from sealmail.migrations import apply_migrations
+from sealmail.walmode import enable_wal
 
 # Each entry upgrades the schema from version N to N+1. Never edit a released entry: append.
 MIGRATIONS: list[str] = [
@@ -141,7 +142,7 @@ class SQLiteConfigStore(ConfigStore):
         if db is None:
             db = sqlite3.connect(self.path, isolation_level=None, timeout=5.0, check_same_thread=False)
             db.row_factory = sqlite3.Row
-            db.execute("PRAGMA journal_mode = WAL")
+            enable_wal(db)
             db.execute("PRAGMA synchronous = NORMAL")
             db.execute("PRAGMA foreign_keys = ON")
             db.execute("PRAGMA busy_timeout = 5000")

@@ -31,6 +31,7 @@ from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from sealmail.config.models import new_id
 from sealmail.keyfiles import secret_file
 from sealmail.store.groupcommit import GroupCommit
+from sealmail.walmode import enable_wal
 
 JobKind = Literal["smtp", "webhook"]
 JobStatus = Literal["pending", "done", "failed"]
@@ -86,7 +87,7 @@ class JobQueue:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30.0)
         self._lock = threading.Lock()
-        self._db.execute("PRAGMA journal_mode = WAL")
+        enable_wal(self._db)
         self._db.execute("PRAGMA synchronous = FULL")
         self._db.execute("PRAGMA busy_timeout = 30000")
         self._db.executescript(SCHEMA)

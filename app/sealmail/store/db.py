@@ -8,6 +8,7 @@ from typing import Literal
 import sqlcipher3
 
 from sealmail.store.errors import MailboxLocked
+from sealmail.walmode import enable_wal
 
 Synchronous = Literal["NORMAL", "FULL"]
 
@@ -31,7 +32,7 @@ def open_encrypted(
         db.close()
         raise MailboxLocked("the mailbox does not open with this key") from None
     db.execute("PRAGMA encoding = 'UTF-8'")
-    db.execute("PRAGMA journal_mode = WAL")
+    enable_wal(db)
     db.execute(f"PRAGMA synchronous = {synchronous}")
     db.execute("PRAGMA busy_timeout = 5000")
     db.execute("PRAGMA foreign_keys = ON")

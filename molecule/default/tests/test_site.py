@@ -188,6 +188,16 @@ def test_deploy_hook_restarts_every_tls_component(sealmail_host):
     assert sealmail_host.run("/usr/local/sbin/sealmail-tls-deploy --restart-only").rc == 0
 
 
+def test_the_mx_runs_one_session_process_per_vcpu(sealmail_host):
+    """SEALMAIL_MX_PROCESSES is the host's vCPUs; with more than one, they all run under the unit."""
+    vcpus = int(sealmail_host.check_output("grep -c ^processor /proc/cpuinfo"))
+    assert env_values(sealmail_host)["SEALMAIL_MX_PROCESSES"] == str(vcpus)
+    main_pid = sealmail_host.check_output("systemctl show -p MainPID --value sealmail-mx.service")
+    sessions = sealmail_host.run(f"pgrep -P {main_pid} -f sealmail.smtp.mxprocs")
+    expected = vcpus if vcpus > 1 else 0
+    assert len(sessions.stdout.split()) == expected, sessions.stdout
+
+
 # -- DKIM and DNS -------------------------------------------------------------------------------------
 
 
