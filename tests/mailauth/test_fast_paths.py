@@ -125,6 +125,74 @@ async def test_worker_processes_give_the_thread_answer(dns) -> None:
         assert stripped == expected[1]
 
 
+class _HoldingDns:
+    """A DNS server on loopback that holds questions until ``together`` are waiting (or 3 s pass),
+    then answers them all (no records): how many were waiting at once tells how many checks ran at once.
+    """
+
+    def __init__(self, together: int) -> None:
+        import socket
+        import threading
+
+        self.together = together
+        self.most_waiting = 0
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.05)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    @property
+    def servers(self) -> list[tuple[str, int]]:
+        return [self.sock.getsockname()]
+
+    def _serve(self) -> None:
+        import time
+
+        import dns.message
+        import dns.rcode
+
+        waiting: list[tuple[bytes, tuple[str, int]]] = []
+        first = 0.0
+        while not self._stop.is_set():
+            try:
+                data, peer = self.sock.recvfrom(4096)
+                waiting.append((data, peer))
+                first = first or time.monotonic()
+                self.most_waiting = max(self.most_waiting, len(waiting))
+            except TimeoutError:
+                pass
+            if waiting and (len(waiting) >= self.together or time.monotonic() - first > 3):
+                for data, peer in waiting:
+                    reply = dns.message.make_response(dns.message.from_wire(data))
+                    reply.set_rcode(dns.rcode.NXDOMAIN)
+                    self.sock.sendto(reply.to_wire(), peer)
+                waiting, first = [], 0.0
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.sock.close()
+
+
+async def test_one_worker_checks_several_messages_at_once() -> None:
+    """A check waiting for DNS (tens of ms from a real resolver) must not hold up the next message."""
+    holding = _HoldingDns(together=6)
+    workers = AuthWorkers(holding.servers, 10.0, 1)
+    await workers.start()
+    try:
+        senders = [f"s{n}.example" for n in range(6)]
+        got = await asyncio.gather(
+            *(workers.check("192.0.2.1", "c.example", f"a@{d}", MESSAGE, "mx.example.test") for d in senders)
+        )
+    finally:
+        await workers.close()
+        holding.stop()
+    assert holding.most_waiting >= 6  # six checks' SPF questions were out together, in one process
+    assert all(results.spf.result == "none" for results, _ in got)
+
+
 async def test_a_dead_worker_costs_no_verdict_and_is_replaced(dns) -> None:
     args = ("198.51.100.1", "client.sender.test", "alice@sender.test", MESSAGE, "mx.example.test")
     workers = AuthWorkers(_servers(dns), 5.0, 1)

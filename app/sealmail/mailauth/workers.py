@@ -6,7 +6,10 @@ processes they run beside it, on another core when there is one. Each worker kee
 resolver and DNS cache.
 
 A worker is ``python -m sealmail.mailauth.workers`` reading requests on stdin and answering on
-stdout, in order (length-prefixed pickles between our own processes). The MX writes to and reads
+stdout (length-prefixed pickles between our own processes, each answer naming its request). A
+worker works on several checks at once (``THREADS``): most of a check's time can be waiting for
+DNS answers — tens of milliseconds each from a real resolver on a cold cache — and one check
+waiting must not hold up the next message. The MX writes to and reads
 from the pipes on its event loop: no helper threads, two wake-ups per message. ``concurrent.futures``'
 process pool costs three times as much per call here (its manager and feeder threads wake for
 every call). A worker that dies fails the checks it had (they run again on a thread) and is
@@ -16,13 +19,15 @@ replaced.
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
+import itertools
 import json
 import logging
 import pickle
 import struct
 import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from sealmail.mailauth.checks import AuthResults, authenticate, remove_forged_results
@@ -34,6 +39,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("sealmail.mx")
 Checked = tuple[AuthResults, bytes | None]  # the results, and the message without forged results (None: unchanged)
 _LENGTH = struct.Struct(">I")
+THREADS = 16  # checks one worker process works on at once
 
 
 def check_message(view: DnsView, ip: str, helo: str, mail_from: str, message: bytes, authserv_id: str) -> Checked:
@@ -46,11 +52,12 @@ class WorkerDied(Exception):
 
 
 class _Worker:
-    """One worker process and the checks it has been given, answered in order."""
+    """One worker process and the checks it has been given (answered as each finishes)."""
 
     def __init__(self, proc: asyncio.subprocess.Process) -> None:
         self.proc = proc
-        self.waiting: collections.deque[asyncio.Future[Checked]] = collections.deque()
+        self.waiting: dict[int, asyncio.Future[Any]] = {}
+        self._ids = itertools.count()
         self.reader = asyncio.create_task(self._read(), name="sealmail-auth-worker")
 
     @classmethod
@@ -76,10 +83,11 @@ class _Worker:
         if not self.alive:
             future.set_exception(WorkerDied("the worker has exited"))
             return future
-        data = pickle.dumps(request, protocol=pickle.HIGHEST_PROTOCOL)
+        ident = next(self._ids)
+        data = pickle.dumps((ident, request), protocol=pickle.HIGHEST_PROTOCOL)
         assert self.proc.stdin is not None
         self.proc.stdin.write(_LENGTH.pack(len(data)) + data)
-        self.waiting.append(future)
+        self.waiting[ident] = future
         return future
 
     async def _read(self) -> None:
@@ -87,9 +95,9 @@ class _Worker:
         try:
             while True:
                 (length,) = _LENGTH.unpack(await self.proc.stdout.readexactly(_LENGTH.size))
-                ok, value = pickle.loads(await self.proc.stdout.readexactly(length))  # noqa: S301 - our own child
-                future = self.waiting.popleft()
-                if future.done():
+                ident, ok, value = pickle.loads(await self.proc.stdout.readexactly(length))  # noqa: S301 - our child
+                future = self.waiting.pop(ident, None)
+                if future is None or future.done():
                     continue
                 if ok:
                     future.set_result(value)
@@ -98,8 +106,8 @@ class _Worker:
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
         finally:
-            while self.waiting:
-                future = self.waiting.popleft()
+            waiting, self.waiting = self.waiting, {}
+            for future in waiting.values():
                 if not future.done():
                     future.set_exception(WorkerDied("the worker exited"))
 
@@ -164,18 +172,25 @@ def _serve(config: dict[str, Any]) -> None:
     """A worker process: answer requests from stdin on stdout until stdin closes."""
     view = ResolverDns([tuple(s) for s in config["servers"]], config["timeout"])
     requests, answers = sys.stdin.buffer, sys.stdout.buffer
-    while True:
-        head = requests.read(_LENGTH.size)
-        if len(head) < _LENGTH.size:
-            return
-        request = pickle.loads(requests.read(_LENGTH.unpack(head)[0]))  # noqa: S301 - from our parent
+    writing = threading.Lock()
+
+    def answer(ident: int, request: tuple[Any, ...]) -> None:
         try:
-            answer = (True, check_message(view, *request[1:]) if request[0] == "check" else None)
+            reply = (ident, True, check_message(view, *request[1:]) if request[0] == "check" else None)
         except Exception as exc:  # reported to the MX, which answers 451: the sender tries again
-            answer = (False, f"{type(exc).__name__}: {exc}")
-        data = pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL)
-        answers.write(_LENGTH.pack(len(data)) + data)
-        answers.flush()
+            reply = (ident, False, f"{type(exc).__name__}: {exc}")
+        data = pickle.dumps(reply, protocol=pickle.HIGHEST_PROTOCOL)
+        with writing:
+            answers.write(_LENGTH.pack(len(data)) + data)
+            answers.flush()
+
+    with ThreadPoolExecutor(THREADS, thread_name_prefix="check") as pool:
+        while True:
+            head = requests.read(_LENGTH.size)
+            if len(head) < _LENGTH.size:
+                return  # the MX closed our stdin: finish what was asked, then exit
+            ident, request = pickle.loads(requests.read(_LENGTH.unpack(head)[0]))  # noqa: S301 - from our parent
+            pool.submit(answer, ident, request)
 
 
 if __name__ == "__main__":
