@@ -9,11 +9,10 @@ A worker is ``python -m sealmail.mailauth.workers`` reading requests on stdin an
 stdout (length-prefixed pickles between our own processes, each answer naming its request). A
 worker works on several checks at once (``THREADS``): most of a check's time can be waiting for
 DNS answers — tens of milliseconds each from a real resolver on a cold cache — and one check
-waiting must not hold up the next message. The MX writes to and reads
-from the pipes on its event loop: no helper threads, two wake-ups per message. ``concurrent.futures``'
-process pool costs three times as much per call here (its manager and feeder threads wake for
-every call). A worker that dies fails the checks it had (they run again on a thread) and is
-replaced.
+waiting must not hold up the next message. The MX writes to and reads from the pipes on its
+event loop: no helper threads, two wake-ups per message. ``concurrent.futures``' process pool
+costs three times as much per call here (its manager and feeder threads wake for every call). A
+worker that dies fails the checks it had (they run again on a thread) and is replaced.
 """
 
 from __future__ import annotations

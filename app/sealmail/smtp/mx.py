@@ -281,10 +281,9 @@ def _log_entry(status: str, targets: list[Target], message_id: str | None, peer:
 class MxSessions:
     """What serves MX sessions in one process: the app context, checks, handler and protocol factory."""
 
-    def __init__(self, settings: Settings, checks: SenderChecks | None = None, auth_workers: int | None = None) -> None:
+    def __init__(self, settings: Settings, checks: SenderChecks | None = None) -> None:
         self.settings = settings
         self._checks = checks
-        self._auth_workers = auth_workers
         self.app: AppContext | None = None
         self._owned_checks: Any = None
 
@@ -296,7 +295,7 @@ class MxSessions:
             settings.data_dir, settings.queue_key.get_secret_value() if settings.queue_key else None
         )
         queue = JobQueue(settings.data_dir / "queue.sqlite", queue_key)
-        checks = self._checks or await _default_checks(settings, self._auth_workers)
+        checks = self._checks or await _default_checks(settings)
         self._owned_checks = None if self._checks else checks
         handler = MxHandler(self.app, InboundDelivery(self.app, queue, ForwardRewriter(settings)), checks)
         tls = ServerTLS.from_settings(settings) if settings.tls_cert_file else None
@@ -334,10 +333,6 @@ class MxComponent:
         self._sessions = MxSessions(settings, checks)
         self._processes: Any = None
 
-    @property
-    def app(self) -> AppContext | None:
-        return self._sessions.app
-
     async def start(self) -> dict[str, int]:
         settings = self.settings
         book = self._book = ConnectionBook(settings.mx_max_connections, settings.mx_max_connections_per_ip)
@@ -366,17 +361,16 @@ class MailAuthChecks:
     """SPF, DKIM, ARC and DMARC through the configured resolver; DMARC policy decides reject or Junk.
 
     The checks run in worker processes (``mx_auth_workers``; by default the CPU cores shared out
-    among the MX session processes), so their
-    CPU work neither holds this process's GIL nor stalls its event loop (``mailauth.workers``).
+    among the MX session processes), so their CPU work neither holds this process's GIL nor stalls
+    its event loop (``mailauth.workers``).
     """
 
-    def __init__(self, settings: Settings, workers: int | None = None) -> None:
+    def __init__(self, settings: Settings) -> None:
         from sealmail.mailauth.dnsview import parse_server
         from sealmail.mailauth.workers import AuthWorkers
 
         self.settings = settings
-        if workers is None:
-            workers = settings.mx_auth_workers
+        workers = settings.mx_auth_workers
         if workers is None:  # the cores, shared out among the MX session processes
             workers = max(1, (os.cpu_count() or 1) // settings.mx_processes)
         self.workers = AuthWorkers([parse_server(s) for s in settings.dns_servers], settings.dns_timeout, workers)
@@ -401,7 +395,7 @@ class MailAuthChecks:
         return Verdict(results.header(self.settings.auth_id), reject, junk, stripped)
 
 
-async def _default_checks(settings: Settings, workers: int | None) -> SenderChecks:
-    checks = MailAuthChecks(settings, workers)
+async def _default_checks(settings: Settings) -> SenderChecks:
+    checks = MailAuthChecks(settings)
     await checks.start()
     return checks

@@ -24,6 +24,7 @@ import collections
 import contextlib
 import logging
 import pickle
+import signal
 import socket
 import sys
 from typing import TYPE_CHECKING, Any
@@ -89,16 +90,15 @@ class MxProcesses:
         host = settings.bind_address or None
         port = settings.mx_port
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-        for family, kind, proto, _, where in dict.fromkeys(infos):
-            address = where
+        for family, kind, proto, _, address in dict.fromkeys(infos):
+            # Port 0 (tests): the port the first address family got, for every other one too.
+            bound = self._listeners[0].getsockname()[1] if port == 0 and self._listeners else address[1]
             sock = socket.socket(family, kind, proto)
             try:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 if family == socket.AF_INET6:
                     sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-                if port == 0 and self._listeners:  # one port for every address family
-                    address = (address[0], self._listeners[0].getsockname()[1], *address[2:])
-                sock.bind(address)
+                sock.bind((address[0], bound, *address[2:]))
                 sock.listen(1024)
                 sock.setblocking(False)
             except OSError:
@@ -310,7 +310,10 @@ async def _session_process(control: socket.socket, settings: Settings) -> None:
     control.setblocking(False)
     loop.add_reader(control.fileno(), receive)
     control.send(b"ready")
-    for sig in (15, 2):  # systemd stops the whole unit: finish via the parent's EOF, not mid-reply
+    for sig in (
+        signal.SIGTERM,
+        signal.SIGINT,
+    ):  # systemd stops the whole unit: finish via the parent's EOF, not mid-reply
         loop.add_signal_handler(sig, lambda: None)
     await parent_gone.wait()
     await book.close_all()

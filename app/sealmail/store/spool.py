@@ -38,10 +38,12 @@ class Spool:
         # Writers in other processes (several MX processes, the session draining it) queue on this
         # flock, woken by the kernel the moment it is free, instead of in SQLite's busy handler,
         # which sleeps for milliseconds at a time.
-        self._lock_fd = os.open(lock_path(path), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        self._lock_fd = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         self._lock = threading.Lock()
         try:
-            with self._writing():  # two processes creating the file at once: switching to WAL needs it alone
+            # Two processes creating the file at once: switching to WAL and creating the table each
+            # need the file alone, and SQLite answers "locked" at once rather than wait for that.
+            with self._writing():
                 self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30.0)
                 self._db.execute("PRAGMA busy_timeout = 30000")
                 self._db.execute("PRAGMA journal_mode = WAL")
@@ -146,11 +148,6 @@ class Spool:
                 self._size = self._db.execute("SELECT coalesce(sum(length(sealed)), 0) FROM spool").fetchone()[0]
                 self._size_version = version
             return self._size
-
-
-def lock_path(spool_path: Path) -> Path:
-    """The file whose ``flock`` serializes the spool's writers."""
-    return Path(f"{spool_path}.lock")
 
 
 def seal_message(public_key: bytes, mailbox_id: str, raw: bytes, received_at: datetime, folder: str = "INBOX") -> bytes:
