@@ -8,7 +8,8 @@ their own work and join ``sealmail dev`` by being added here.
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Protocol
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from sealmail.errors import InvalidInput
 
@@ -30,6 +31,45 @@ PORTS: dict[str, dict[str, str]] = {
     "store": {"store": "store_port"},
     "jobs": {},
 }
+
+# How each port key is reached: its TLS (implicit, or STARTTLS inside the protocol) and whether it
+# serves the world or only the deployment's own hosts (the firewall opens the public ones).
+TLS_MODE: dict[str, Literal["implicit", "starttls"]] = {
+    "mx": "starttls",
+    "submission_tls": "implicit",
+    "submission": "starttls",
+    "imaps": "implicit",
+    "imap": "starttls",
+    "pop3s": "implicit",
+    "pop3": "starttls",
+    "caldav": "implicit",
+    "carddav": "implicit",
+    "web": "implicit",
+    "api": "implicit",
+    "store": "implicit",
+}
+PRIVATE_PORTS = frozenset({"store"})
+
+
+@dataclass(frozen=True, slots=True)
+class Listener:
+    key: str  # as in dev.json
+    setting: str
+    port: int
+    tls: str
+    public: bool
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def listeners(name: str, settings: Settings) -> list[Listener]:
+    """Where component ``name`` listens with these settings."""
+    return [
+        Listener(key, setting, int(getattr(settings, setting)), TLS_MODE[key], key not in PRIVATE_PORTS)
+        for key, setting in PORTS[name].items()
+    ]
+
 
 # Component name -> "module:factory"; factory(settings) returns a Component.
 REGISTRY: dict[str, str] = {

@@ -130,6 +130,24 @@ class Settings(BaseSettings):
     smtp_ca_file: Path | None = Field(None, description="extra CA bundle for outbound TLS and MTA-STS (private CAs)")
     mta_sts_port: int = Field(443, ge=1, le=65535, description="HTTPS port MTA-STS policies are fetched from")
 
+    # -- published DNS records (sealmail dns-records; the deployment passes its choices) ---------
+    public_ipv4: str | None = Field(
+        None, description="this host's public IPv4 address (A records); none: not published"
+    )
+    public_ipv6: str | None = Field(
+        None, description="this host's public IPv6 address (AAAA records); none: not published"
+    )
+    mta_sts_mode: Literal["enforce", "testing", "none"] = Field(
+        "enforce", description="MTA-STS policy mode (RFC 8461 §5): testing reports problems without refusing delivery"
+    )
+    dmarc_policy: Literal["none", "quarantine", "reject"] = Field(
+        "quarantine", description="the p= of the published DMARC records (RFC 7489 §6.3)"
+    )
+    report_address: str | None = Field(
+        None,
+        description="where DMARC aggregate and TLS-RPT reports go (rua); default postmaster@<each hosted domain>",
+    )
+
     # -- DKIM -----------------------------------------------------------------------------------
     dkim_dir: Path | None = Field(None, description="keys in <dir>/<domain>/{rsa,ed25519}.key; default <data>/dkim")
     dkim_selector_rsa: str = Field("rsa1", pattern=r"^[A-Za-z0-9][A-Za-z0-9-]{0,62}$")
@@ -268,6 +286,31 @@ class Settings(BaseSettings):
     @field_validator("email")
     @classmethod
     def _valid_email(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        from sealmail.addresses import parse_mailbox
+
+        return parse_mailbox(value).text
+
+    @field_validator("public_ipv4", "public_ipv6")
+    @classmethod
+    def _public_address(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None or value == "":
+            return None
+        import ipaddress
+
+        version = 4 if info.field_name == "public_ipv4" else 6
+        try:
+            address = ipaddress.ip_address(value.strip())
+        except ValueError:
+            raise ValueError(f"{value!r} is not an IP address") from None
+        if address.version != version:
+            raise ValueError(f"{value!r} is not an IPv{version} address")
+        return str(address)
+
+    @field_validator("report_address")
+    @classmethod
+    def _valid_report_address(cls, value: str | None) -> str | None:
         if value is None or value == "":
             return None
         from sealmail.addresses import parse_mailbox

@@ -18,6 +18,7 @@ COMMANDS = [
     ["domain", "list"],
     ["domain", "rm"],
     ["dns-records"],
+    ["host-names"],
     ["alias"],
     ["alias", "add"],
     ["alias", "list"],
@@ -266,6 +267,20 @@ def test_components_lists_what_this_version_serves(run) -> None:
     assert next(c for c in listed if c["name"] == "imap")["ports"] == {"imaps": "imaps_port", "imap": "imap_port"}
 
 
+def test_components_report_the_ports_the_settings_choose(run) -> None:
+    """Deployment opens the firewall from this list: the numbers are the settings', not a copy of the defaults."""
+    listed = _json(run("components", "--json", extra_env={"SEALMAIL_CALDAV_PORT": "8443"}))
+    dav = next(c for c in listed if c["name"] == "dav")["listeners"]
+    assert {(item["key"], item["port"], item["tls"], item["public"]) for item in dav} == {
+        ("caldav", 8443, "implicit", True),
+        ("carddav", 6000, "implicit", True),
+    }
+    store = next(c for c in listed if c["name"] == "store")["listeners"]
+    assert [(item["port"], item["public"]) for item in store] == [(3456, False)]
+    mx = next(c for c in listed if c["name"] == "mx")["listeners"]
+    assert [(item["key"], item["port"], item["tls"]) for item in mx] == [("mx", 25, "starttls")]
+
+
 def test_webhook_secret_is_made_once_and_kept(run) -> None:
     first = _json(run("webhook-secret", "--json"))["webhook_secret"]
     assert len(first) >= 40
@@ -288,6 +303,34 @@ def test_dns_records_of_a_domain(run) -> None:
     run("domain", "rm", "universitéxyz.fr")
     run("domain", "add", "universitéxyz.fr")
     assert (run.data_dir / "dkim" / "xn--universitxyz-jeb.fr" / "rsa.key").read_bytes() == before  # never rotated
+
+
+def test_dns_records_of_every_domain_name_their_zone(run) -> None:
+    """`dns-records --all --json` is the whole table deployment publishes; the keys are the app's own."""
+    for name in ("universitéxyz.fr", "example.test"):
+        run("domain", "add", name)
+    env = {"SEALMAIL_PUBLIC_IPV6": "2001:db8::25", "SEALMAIL_MTA_STS_MODE": "testing", "DOMAIN": "universitéxyz.fr"}
+    records = _json(run("dns-records", "--all", "--json", extra_env=env))
+    assert {r["zone"] for r in records} == {"xn--universitxyz-jeb.fr", "example.test"}
+    assert all(r["name"] == r["zone"] or r["name"].endswith("." + r["zone"]) for r in records)
+    aaaa = [(r["name"], r["value"]) for r in records if r["type"] == "AAAA"]
+    assert ("mail.xn--universitxyz-jeb.fr", "2001:db8::25") in aaaa
+    from cryptography.hazmat.primitives import serialization
+
+    key = serialization.load_pem_private_key(
+        (run.data_dir / "dkim" / "example.test" / "ed25519.key").read_bytes(), password=None
+    )
+    raw = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    import base64
+
+    dkim = next(r for r in records if r["name"] == "ed1._domainkey.example.test")
+    assert dkim["value"] == f"v=DKIM1; k=ed25519; p={base64.b64encode(raw).decode()}"
+    refused = run("dns-records")
+    assert refused.returncode != 0
+    assert "--all" in refused.stderr
+    names = _json(run("host-names", "--json", extra_env=env))
+    assert names[:2] == ["mail.xn--universitxyz-jeb.fr", "xn--universitxyz-jeb.fr"]
+    assert "mta-sts.example.test" in names
 
 
 def test_status_explains_a_blocked_port_25(run) -> None:

@@ -29,6 +29,7 @@ class DnsRecordOut(BaseModel):
     value: str = Field(description="exactly what to publish")
     purpose: str
     priority: int | None = None
+    zone: str = Field("", description="the hosted domain whose zone holds the record (ASCII)")
     status: Literal["pass", "missing", "wrong", "error"] | None = Field(
         None, description="live check through the server's resolver (with ?check=true)"
     )

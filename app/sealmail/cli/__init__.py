@@ -28,6 +28,7 @@ def cli() -> None:
 cli.add_command(config.check_config)
 cli.add_command(domains.domain)
 cli.add_command(domains.dns_records)
+cli.add_command(domains.host_names)
 cli.add_command(aliases.alias)
 cli.add_command(serve.serve)
 cli.add_command(serve.dev)

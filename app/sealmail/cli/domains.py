@@ -52,14 +52,20 @@ def rm(ctx: Context, name: str, yes: bool) -> None:
 
 
 @click.command("dns-records")
-@click.argument("name")
+@click.argument("names", nargs=-1)
+@click.option("--all", "all_domains", is_flag=True, help="Every hosted domain.")
 @common_options
-def dns_records(ctx: Context, name: str) -> None:
-    """The DNS records domain NAME needs, with the exact values to publish."""
+def dns_records(ctx: Context, names: tuple[str, ...], all_domains: bool) -> None:
+    """The DNS records the hosted domains NAMES need, with the exact values to publish.
+
+    Deployment publishes exactly this list (``--all --json``); each record names its zone.
+    """
     from sealmail.services.dnsrecords import records_for
 
-    found = service.get_domain(ctx.store, name)
-    records = records_for(ctx.settings, found.name)
+    if all_domains == bool(names):
+        raise CLIError("name one or more hosted domains, or pass --all")
+    found = service.list_domains(ctx.store) if all_domains else [service.get_domain(ctx.store, n) for n in names]
+    records = [r for d in found for r in records_for(ctx.settings, d.name)]
 
     def human() -> None:
         rows = []
@@ -69,3 +75,13 @@ def dns_records(ctx: Context, name: str) -> None:
         table(rows, ("NAME", "TYPE", "VALUE"))
 
     ctx.emit([r.as_dict() for r in records], human)
+
+
+@click.command("host-names")
+@common_options
+def host_names(ctx: Context) -> None:
+    """The names that lead to this host (its TLS certificate must cover them all), in A-label form."""
+    from sealmail.services.dnsrecords import host_names as names_for
+
+    names = names_for(ctx.settings, [d.name for d in service.list_domains(ctx.store)])
+    ctx.emit(names, "\n".join(names))

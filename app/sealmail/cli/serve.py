@@ -34,21 +34,27 @@ def dev(ctx: Context) -> int:
 
 
 @click.command("components")
-@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
-def list_components(as_json: bool) -> None:
-    """List the components this version can serve and the port settings each one uses.
+@common_options
+def list_components(ctx: Context) -> None:
+    """List the components this version can serve and where each one listens.
 
-    Deployment uses it to install one systemd unit per available component.
+    Deployment uses it (``--json``) to install one systemd unit per available component and to open
+    the firewall: each port carries its number from the settings, its TLS mode and whether it is
+    meant for the world (``public``) or only for the other hosts of the deployment.
     """
-    import json
-
     rows = [
-        {"name": name, "available": name in components.REGISTRY, "ports": components.PORTS[name]}
+        {
+            "name": name,
+            "available": name in components.REGISTRY,
+            "ports": components.PORTS[name],
+            "listeners": [listener.as_dict() for listener in components.listeners(name, ctx.settings)],
+        }
         for name in components.ALL
     ]
-    if as_json:
-        click.echo(json.dumps(rows, indent=2))
-        return
-    for row in rows:
-        ports = ", ".join(f"{key} ({setting})" for key, setting in row["ports"].items()) or "no ports"
-        click.echo(f"{row['name']:<6} {'available' if row['available'] else 'not yet':<10} {ports}")
+
+    def human() -> None:
+        for row in rows:
+            ports = ", ".join(f"{item['key']} {item['port']}" for item in row["listeners"]) or "no ports"
+            click.echo(f"{row['name']:<6} {'available' if row['available'] else 'not yet':<10} {ports}")
+
+    ctx.emit(rows, human)

@@ -8,10 +8,11 @@ MX, SPF, DKIM (RSA and Ed25519), DMARC, MTA-STS and TLS-RPT, and client autoconf
 from __future__ import annotations
 
 import hashlib
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING
+from urllib.parse import quote
 
-from sealmail.addresses import normalize_domain
+from sealmail.addresses import normalize_domain, parse_mailbox
 from sealmail.services.dkim import domain_keys
 
 if TYPE_CHECKING:
@@ -25,6 +26,7 @@ class DnsRecord:
     value: str  # MX/CNAME/SRV targets end with "."; SRV is "priority weight port target"
     purpose: str
     priority: int | None = None  # MX only
+    zone: str = ""  # the hosted domain (ASCII) whose zone holds the record
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -35,15 +37,52 @@ MTA_STS_MAX_AGE = 604800  # one week (RFC 8461 §3.2)
 
 def mta_sts_policy(settings: Settings) -> str:
     """The policy file served at https://mta-sts.<domain>/.well-known/mta-sts.txt (RFC 8461 §3.2)."""
-    return f"version: STSv1\nmode: enforce\nmx: {settings.mail_hostname}\nmax_age: {MTA_STS_MAX_AGE}\n"
+    return f"version: STSv1\nmode: {settings.mta_sts_mode}\nmx: {settings.mail_hostname}\nmax_age: {MTA_STS_MAX_AGE}\n"
+
+
+def report_uri(settings: Settings, domain: str) -> str:
+    """The mailto: URI DMARC (RFC 7489 §6.2) and TLS-RPT (RFC 8460 §3) reports are sent to."""
+    if settings.report_address:
+        mailbox = parse_mailbox(settings.report_address)
+        local, host = mailbox.local, mailbox.domain.ascii
+    else:
+        local, host = "postmaster", domain
+    # RFC 6068 §2: a mailto URI percent-encodes what is not plain ASCII (a UTF-8 local part).
+    return f"mailto:{quote(local, safe='!$&*+-.^_`{|}~')}@{host}"
+
+
+def _in_zone(name: str, zone: str) -> bool:
+    return name == zone or name.endswith(f".{zone}")
+
+
+def _address_records(settings: Settings, name: str, purpose: str) -> list[DnsRecord]:
+    out = []
+    if settings.public_ipv4:
+        out.append(DnsRecord(name, "A", settings.public_ipv4, purpose))
+    if settings.public_ipv6:
+        out.append(DnsRecord(name, "AAAA", settings.public_ipv6, purpose))
+    return out
 
 
 def records_for(settings: Settings, domain: str) -> list[DnsRecord]:
+    """Every record the zone of ``domain`` needs, each tagged with that zone."""
     name = normalize_domain(domain).ascii
+    return [replace(r, zone=name) for r in _records(settings, name)]
+
+
+def _records(settings: Settings, name: str) -> list[DnsRecord]:
     host = settings.mail_hostname
     target = f"{host}."
     policy_id = hashlib.sha256(mta_sts_policy(settings).encode()).hexdigest()[:20]
-    records = [
+    rua = report_uri(settings, name)
+    records: list[DnsRecord] = []
+    # Addresses: the mail host where its name lies in this zone, and the web admin at the apex of
+    # the server's own domain (https://<domain>/). Other names point at the mail host by CNAME.
+    if _in_zone(host, name):
+        records += _address_records(settings, host, "the mail host's address")
+    if name == settings.domain and host != name:
+        records += _address_records(settings, name, "the web admin (https://<domain>/)")
+    records += [
         DnsRecord(name, "MX", target, "where mail for the domain is delivered", priority=10),
         DnsRecord(name, "TXT", "v=spf1 mx -all", "SPF: only the domain's MX hosts send its mail (RFC 7208)"),
     ]
@@ -51,17 +90,34 @@ def records_for(settings: Settings, domain: str) -> list[DnsRecord]:
         if key.path.exists():
             records.append(DnsRecord(key.dns_name(), "TXT", key.dns_value(), f"DKIM {key.algorithm} public key"))
     records += [
-        DnsRecord(f"_dmarc.{name}", "TXT", "v=DMARC1; p=quarantine; adkim=r; aspf=r", "DMARC policy (RFC 7489)"),
+        DnsRecord(
+            f"_dmarc.{name}", "TXT", f"v=DMARC1; p={settings.dmarc_policy}; rua={rua}", "DMARC policy (RFC 7489)"
+        ),
         DnsRecord(f"_mta-sts.{name}", "TXT", f"v=STSv1; id={policy_id}", "MTA-STS policy id (RFC 8461)"),
         DnsRecord(f"mta-sts.{name}", "CNAME", target, "serves the MTA-STS policy over HTTPS"),
-        DnsRecord(
-            f"_smtp._tls.{name}", "TXT", f"v=TLSRPTv1; rua=mailto:tls-reports@{name}", "TLS reporting (RFC 8460)"
-        ),
+        DnsRecord(f"_smtp._tls.{name}", "TXT", f"v=TLSRPTv1; rua={rua}", "TLS reporting (RFC 8460)"),
         DnsRecord(f"_submissions._tcp.{name}", "SRV", f"0 1 465 {target}", "mail clients: SMTP submission (RFC 6186)"),
         DnsRecord(f"_imaps._tcp.{name}", "SRV", f"0 1 993 {target}", "mail clients: IMAP (RFC 6186)"),
         DnsRecord(f"_pop3s._tcp.{name}", "SRV", f"10 1 995 {target}", "mail clients: POP3 (RFC 6186)"),
         DnsRecord(f"_caldavs._tcp.{name}", "SRV", f"0 1 443 {target}", "calendar clients (RFC 6764)"),
         DnsRecord(f"_carddavs._tcp.{name}", "SRV", f"0 1 443 {target}", "contact clients (RFC 6764)"),
         DnsRecord(f"autoconfig.{name}", "CNAME", target, "Thunderbird autoconfiguration"),
+        DnsRecord(f"autodiscover.{name}", "CNAME", target, "Outlook autodiscover"),
     ]
+    if name == settings.domain:
+        for alias in (f"imap.{name}", f"smtp.{name}"):
+            if alias != host:
+                records.append(DnsRecord(alias, "CNAME", target, "the mail host, by the names users expect"))
     return records
+
+
+def host_names(settings: Settings, domains: list[str]) -> list[str]:
+    """The names that lead to this host for ``domains``: the names its TLS certificate must cover."""
+    names = [settings.mail_hostname]
+    if settings.domain and settings.domain not in names:
+        names.append(settings.domain)  # the web admin, https://<domain>/
+    for domain in domains:
+        for record in records_for(settings, domain):
+            if record.type in ("A", "AAAA", "CNAME") and record.name not in names:
+                names.append(record.name)
+    return names

@@ -22,10 +22,12 @@ ENV_FILE = "/etc/sealmail/sealmail.env"
 TLS_DIR = "/etc/ssl/sealmail"
 DATA_DIR = "/var/lib/sealmail"
 
-# Ports the firewall must open with every component enabled and the STARTTLS ports off.
-OPEN_PORTS = {22, 25, 80, 443, 465, 587, 993, 995}
-# Ports that must be dropped: STARTTLS IMAP/POP3 (off by default), Redis, API, store, DAV.
-DROPPED_PORTS = {110, 143, 3456, 4000, 5000, 6000, 6379}
+# Ports the firewall must open with every component enabled and the STARTTLS ports off: mail,
+# the web admin (443, and 80 for the redirect and ACME), the API (4000), CalDAV and CardDAV
+# (5000/6000, where the published SRV records send clients).
+OPEN_PORTS = {22, 25, 80, 443, 465, 587, 993, 995, 4000, 5000, 6000}
+# Ports that must be dropped: STARTTLS IMAP/POP3 (off by default), Redis, the private store port.
+DROPPED_PORTS = {110, 143, 3456, 6379}
 
 
 def env_values(host) -> dict[str, str]:
@@ -131,7 +133,7 @@ print(json.dumps(seen))
 def probed(sealmail_host, probe):
     """Connect from the second container to every port of interest, once."""
     # A listener on a port the firewall must drop: "dropped" then really means the firewall.
-    sealmail_host.run("systemd-run --unit=probe-listener python3 -m http.server 5000 --bind 0.0.0.0")
+    sealmail_host.run("systemd-run --unit=probe-listener python3 -m http.server 3456 --bind 0.0.0.0")
     try:
         ports = sorted(OPEN_PORTS | DROPPED_PORTS)
         script = PROBE_SCRIPT.replace("'", "'\"'\"'")
@@ -168,7 +170,10 @@ def test_certificate_and_key_are_readable_by_the_services_only(sealmail_host):
 
 def test_certificate_names_and_chain(sealmail_host):
     text = sealmail_host.check_output(f"openssl x509 -in {TLS_DIR}/fullchain.pem -noout -ext subjectAltName")
+    names = json.loads(sealmail_host.check_output("sealmail host-names --json"))
     for name in (DOMAIN, f"mail.{DOMAIN}", f"imap.{DOMAIN}", f"smtp.{DOMAIN}", f"mta-sts.{DOMAIN}"):
+        assert name in names
+    for name in names:  # every name the app says leads here (autoconfig., autodiscover., …)
         assert f"DNS:{name}" in text
     verify = sealmail_host.run(f"openssl verify -CAfile {TLS_DIR}/ca.pem {TLS_DIR}/fullchain.pem")
     assert verify.rc == 0, verify.stdout + verify.stderr
@@ -201,17 +206,42 @@ def test_the_mx_runs_one_session_process_per_vcpu(sealmail_host):
 # -- DKIM and DNS -------------------------------------------------------------------------------------
 
 
+def app_records(host) -> list[dict]:
+    return json.loads(host.check_output("sealmail dns-records --all --json"))
+
+
 @pytest.mark.parametrize(("kind", "selector", "marker"), [("rsa", "rsa1", "2048 bit"), ("ed25519", "ed1", "ED25519")])
-def test_dkim_key_and_its_record(sealmail_host, kind, selector, marker):
+def test_dkim_key_is_the_one_the_app_signs_with_and_publishes(sealmail_host, kind, selector, marker):
+    """The app makes the keys where the role told it (SEALMAIL_DKIM_DIR); the record carries that key."""
+    assert env_values(sealmail_host)["SEALMAIL_DKIM_DIR"] == "/etc/sealmail/dkim"
     path = f"/etc/sealmail/dkim/{DOMAIN}/{kind}.key"
     key = sealmail_host.file(path)
-    assert key.user == "root" and key.group == "sealmail" and key.mode == 0o640
+    assert key.user == "sealmail" and key.group == "sealmail" and key.mode == 0o640
     assert marker in sealmail_host.check_output(f"openssl pkey -in {path} -noout -text | head -1")
     tail = "| tail -c 32" if kind == "ed25519" else ""
     public = sealmail_host.check_output(f"openssl pkey -in {path} -pubout -outform DER {tail} | base64 -w0")
+    expected = f"v=DKIM1; k={kind}; p={public}"
+    published = {(r["name"], r["type"]): r["value"] for r in app_records(sealmail_host)}
+    assert published[(f"{selector}._domainkey.{DOMAIN}", "TXT")] == expected
     records = sealmail_host.file("/etc/sealmail/dns-records.txt").content_string
-    assert re.search(rf"^TXT\s+{selector}\._domainkey\.{re.escape(DOMAIN)}\s+\"v=DKIM1; k={kind}; p={re.escape(public)}\"$",
+    assert re.search(rf"^TXT\s+{selector}\._domainkey\.{re.escape(DOMAIN)}\s+\"{re.escape(expected)}\"$",
                      records, re.MULTILINE)
+
+
+def test_the_dns_role_publishes_exactly_what_the_app_computes(sealmail_host):
+    """One source of truth: the role's JSON is the app's `dns-records --all --json`, record for record."""
+    saved = json.loads(sealmail_host.file("/etc/sealmail/dns-records.json").content_string)
+    assert saved == app_records(sealmail_host)
+    policy = sealmail_host.check_output(
+        f"curl -sf --cacert {TLS_DIR}/ca.pem --resolve mta-sts.{DOMAIN}:443:127.0.0.1 "
+        f"https://mta-sts.{DOMAIN}/.well-known/mta-sts.txt"
+    )
+    # The role's MTA-STS choice reached the app, and the published id is the policy's.
+    assert "mode: testing" in policy
+    import hashlib
+
+    policy_id = next(r["value"] for r in saved if r["name"] == f"_mta-sts.{DOMAIN}")
+    assert policy_id == f"v=STSv1; id={hashlib.sha256(policy.encode()).hexdigest()[:20]}"
 
 
 def test_dns_records_file_lists_what_the_domain_needs(sealmail_host):
@@ -220,9 +250,9 @@ def test_dns_records_file_lists_what_the_domain_needs(sealmail_host):
         rf"MX\s+{DOMAIN}\s+10 mail\.{DOMAIN}",
         rf"A\s+mail\.{DOMAIN}\s+{HOST_IP}",
         rf'TXT\s+{DOMAIN}\s+"v=spf1 mx -all"',
-        rf'TXT\s+_dmarc\.{DOMAIN}\s+"v=DMARC1; p=quarantine',
+        rf'TXT\s+_dmarc\.{DOMAIN}\s+"v=DMARC1; p=quarantine; rua=mailto:postmaster@{DOMAIN}"',
         rf'TXT\s+_mta-sts\.{DOMAIN}\s+"v=STSv1; id=',
-        rf'TXT\s+_smtp\._tls\.{DOMAIN}\s+"v=TLSRPTv1; ',
+        rf'TXT\s+_smtp\._tls\.{DOMAIN}\s+"v=TLSRPTv1; rua=mailto:postmaster@{DOMAIN}"',
         rf"SRV\s+_imaps\._tcp\.{DOMAIN}\s+0 1 993 mail\.{DOMAIN}",
         rf"SRV\s+_submissions\._tcp\.{DOMAIN}\s+0 1 465 mail\.{DOMAIN}",
         r"PTR: ask your hosting provider",
