@@ -25,7 +25,7 @@ PORTS: dict[str, dict[str, str]] = {
     "imap": {"imaps": "imaps_port", "imap": "imap_port"},
     "pop3": {"pop3s": "pop3s_port", "pop3": "pop3_port"},
     "dav": {"caldav": "caldav_port", "carddav": "carddav_port"},
-    "web": {"web": "web_port"},
+    "web": {"web": "web_port", "http": "http_port"},
     "api": {"api": "api_port"},
     "store": {"store": "store_port"},
     "jobs": {},
