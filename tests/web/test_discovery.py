@@ -364,9 +364,9 @@ def test_http_port_serves_acme_challenges(plain, tmp_path: Path) -> None:
     assert "strict-transport-security" not in headers
     for target in (
         "/.well-known/acme-challenge/missing",
-        "/.well-known/acme-challenge/../secret",
-        "/.well-known/acme-challenge/..%2Fsecret",
-        "/.well-known/acme-challenge/%2e%2e/secret",
+        "/.well-known/acme-challenge/../../secret",
+        "/.well-known/acme-challenge/..%2F..%2Fsecret",
+        "/.well-known/acme-challenge/%2e%2e/%2e%2e/secret",
         "/.well-known/acme-challenge/link",
         "/.well-known/acme-challenge/",
         "/.well-known/acme-challenge/a.b",
