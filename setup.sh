@@ -18,6 +18,7 @@ MEMINFO=${SEALMAIL_MEMINFO:-/proc/meminfo}
 MIN_RAM_MB=1024
 MIN_DISK_GB=${SEALMAIL_MIN_DISK_GB:-10}
 MAIL_PORTS=(25 80 443 465 587 993 995)
+CLOUDFLARE_INI=${SEALMAIL_CLOUDFLARE_INI:-/root/.cloudflare.ini}
 
 DEBUG=${DEBUG:-false}
 if [ "$DEBUG" = true ]; then set -x; fi
@@ -42,7 +43,8 @@ Usage: setup.sh [--action setup|renew|backups|upgrades|restore|check|help|exit] 
                  check (only the preflight checks), help, exit
   --domain       the domain mail is hosted for (DOMAIN); the host answers as mail.<domain>
   --email        address for certificate expiry notices (EMAIL)
-  --cert-method  cloudflare: DNS-01 with /root/.cloudflare.ini (dns_cloudflare_api_token = ...)
+  --cert-method  cloudflare: DNS-01 with /root/.cloudflare.ini (dns_cloudflare_api_token = ...,
+                             the token quoted or not)
                  http:       HTTP-01 on port 80 (the A records must already point here)
                  selfsigned: a local CA (tests, private networks)
                  default: cloudflare when /root/.cloudflare.ini exists, else http
@@ -161,11 +163,40 @@ check_outbound_25() {
     fi
 }
 
+# The API token of a certbot-dns-cloudflare credentials file, as certbot's own reader (configobj)
+# sees it: `dns_cloudflare_api_token = "xxx"`, 'xxx' or xxx, a trailing # comment allowed.
+cloudflare_token() {
+    local line value
+    line=$(grep -E '^[[:space:]]*dns_cloudflare_api_token[[:space:]]*=' "$1" 2>/dev/null | tail -n 1) || true
+    value=${line#*=}
+    value=${value//$'\r'/}
+    value="${value#"${value%%[![:space:]]*}"}"
+    case "$value" in
+        \"*) value=${value#\"}; value=${value%%\"*} ;;
+        \'*) value=${value#\'}; value=${value%%\'*} ;;
+        *) value=${value%%#*}; value="${value%"${value##*[![:space:]]}"}" ;;
+    esac
+    printf '%s' "$value"
+}
+
+check_cloudflare() {
+    [ "$cert_method" = cloudflare ] || return 0
+    [ -r "$CLOUDFLARE_INI" ] \
+        || die "--cert-method cloudflare needs $CLOUDFLARE_INI with the line: dns_cloudflare_api_token = <token>"
+    local token
+    token=$(cloudflare_token "$CLOUDFLARE_INI")
+    [ -n "$token" ] || die "no dns_cloudflare_api_token = <token> line in $CLOUDFLARE_INI"
+    [[ "$token" =~ ^[A-Za-z0-9_-]+$ ]] \
+        || die "the dns_cloudflare_api_token in $CLOUDFLARE_INI does not look like a Cloudflare API token (letters, digits, - and _)"
+    info "Cloudflare API token found in $CLOUDFLARE_INI (${#token} characters)"
+}
+
 preflight() {
     check_root
     check_os
     check_memory
     check_disk
+    check_cloudflare
     if [ "${1:-}" = setup ]; then
         check_ports
         check_outbound_25
@@ -183,7 +214,7 @@ load_env() {
     domain=${domain:-${DOMAIN:-}}
     email=${email:-${EMAIL:-}}
     if [ -z "$cert_method" ]; then
-        if [ -f /root/.cloudflare.ini ]; then cert_method=cloudflare; else cert_method=http; fi
+        if [ -f "$CLOUDFLARE_INI" ]; then cert_method=cloudflare; else cert_method=http; fi
     fi
 }
 
@@ -252,8 +283,19 @@ initial_setup() {
     fi
     install_controller
     info "configuring this host (log: $LOG_FILE)"
-    DOMAIN=$domain EMAIL=$email SEALMAIL_CERT_METHOD=$cert_method run_playbook site.yml \
-        2>&1 | tee -a "$LOG_FILE"
+    local vars="" extra=() status=0
+    if [ "$cert_method" = cloudflare ]; then
+        # certbot reads $CLOUDFLARE_INI itself; the DNS records get the token without its quotes,
+        # through a root-only vars file (never on a command line: ps shows those).
+        chmod go-rwx "$CLOUDFLARE_INI"
+        vars=$(mktemp /root/.sealmail-setup-vars.XXXXXX)
+        printf 'dns__cloudflare_api_token: %s\n' "$(yaml_quote "$(cloudflare_token "$CLOUDFLARE_INI")")" > "$vars"
+        extra=(-e "@$vars")
+    fi
+    DOMAIN=$domain EMAIL=$email SEALMAIL_CERT_METHOD=$cert_method run_playbook site.yml "${extra[@]}" \
+        2>&1 | tee -a "$LOG_FILE" || status=$?
+    [ -z "$vars" ] || shred --remove "$vars"
+    [ "$status" -eq 0 ] || die "setup failed (see $LOG_FILE)"
     write_summary
 }
 
@@ -392,19 +434,19 @@ menu() {
 
 Sealmail
 1. Initial setup
-2. Renew certificates
-3. Setup Backups
-4. Setup Auto Upgrades
+2. Setup Backups
+3. Setup Auto Upgrades
+4. Renew certificates
 5. Restore from Backup
 6. Help
-7. Exit now
+7. Exit
 EOF
         read -r -p "Choose [1-7]: " choice || exit 0
         case "$choice" in
             1) initial_setup ;;
-            2) renew_certificates ;;
-            3) setup_backups ;;
-            4) setup_auto_upgrades ;;
+            2) setup_backups ;;
+            3) setup_auto_upgrades ;;
+            4) renew_certificates ;;
             5) restore_backup ;;
             6) help_text ;;
             7) exit 0 ;;
@@ -422,7 +464,7 @@ main() {
         backups) setup_backups ;;
         upgrades) setup_auto_upgrades ;;
         restore) restore_backup ;;
-        check) preflight setup; info "preflight checks passed" ;;
+        check) load_env; preflight setup; info "preflight checks passed" ;;
         help) help_text ;;
         exit) exit 0 ;;
         "")

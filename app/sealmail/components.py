@@ -26,7 +26,7 @@ PORTS: dict[str, dict[str, str]] = {
     "imap": {"imaps": "imaps_port", "imap": "imap_port"},
     "pop3": {"pop3s": "pop3s_port", "pop3": "pop3_port"},
     "dav": {"caldav": "caldav_port", "carddav": "carddav_port"},
-    "web": {"web": "web_port"},
+    "web": {"web": "web_port", "http": "http_port"},
     "api": {"api": "api_port"},
     "store": {"store": "store_port"},
     "jobs": {},
@@ -34,7 +34,7 @@ PORTS: dict[str, dict[str, str]] = {
 
 # How each port key is reached: its TLS (implicit, or STARTTLS inside the protocol) and whether it
 # serves the world or only the deployment's own hosts (the firewall opens the public ones).
-TLS_MODE: dict[str, Literal["implicit", "starttls"]] = {
+TLS_MODE: dict[str, Literal["implicit", "starttls", "none"]] = {
     "mx": "starttls",
     "submission_tls": "implicit",
     "submission": "starttls",
@@ -45,6 +45,7 @@ TLS_MODE: dict[str, Literal["implicit", "starttls"]] = {
     "caldav": "implicit",
     "carddav": "implicit",
     "web": "implicit",
+    "http": "none",  # redirects to HTTPS and answers ACME HTTP-01 challenges
     "api": "implicit",
     "store": "implicit",
 }

@@ -75,6 +75,9 @@ def dev_settings(settings: Settings) -> Settings:
         changes["domain"] = DEMO_DOMAIN
     if "hostname" not in explicit:
         changes["hostname"] = "localhost"
+    if "http_port" not in explicit:
+        # Plain HTTP (ACME answers, redirects to HTTPS): any free port, reported as ports.http.
+        changes["http_port"] = _free_port()
     return settings.model_copy(update=changes)
 
 

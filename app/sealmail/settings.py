@@ -233,6 +233,14 @@ class Settings(BaseSettings):
         8 * 3600, ge=60, le=30 * 86400, description="a web admin session ends after this many idle seconds"
     )
 
+    # -- plain HTTP (port 80): ACME HTTP-01 answers, everything else redirected to HTTPS ---------
+    http_port: int = Field(
+        80, ge=0, le=65535, description="plain-HTTP port of the web component (ACME HTTP-01, redirects); 0: off"
+    )
+    acme_webroot: Path | None = Field(
+        None, description="certbot's webroot: <dir>/.well-known/acme-challenge/<token>; default <data>/acme"
+    )
+
     # -- runtime --------------------------------------------------------------------------------
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     dev_mode: bool = False
@@ -364,6 +372,10 @@ class Settings(BaseSettings):
     @property
     def config_db_path(self) -> Path:
         return self.data_dir / "config.sqlite"
+
+    @property
+    def acme_webroot_path(self) -> Path:
+        return self.acme_webroot or self.data_dir / "acme"
 
     @property
     def run_dir(self) -> Path:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import pty
+import re
 import select
 import socket
 import subprocess
@@ -174,16 +175,16 @@ def test_menu_shows_the_entries_and_help_then_exits():
         assert marker in output, output.decode(errors="replace")
 
     read_until(b"Choose [1-7]")
-    for entry in (
-        b"1. Initial setup",
-        b"2. Renew certificates",
-        b"3. Setup Backups",
-        b"4. Setup Auto Upgrades",
-        b"5. Restore from Backup",
-        b"6. Help",
-        b"7. Exit now",
-    ):
-        assert entry in output
+    menu = [line.strip() for line in output.decode().splitlines() if re.match(r"^\d\. ", line.strip())]
+    assert menu == [
+        "1. Initial setup",
+        "2. Setup Backups",
+        "3. Setup Auto Upgrades",
+        "4. Renew certificates",
+        "5. Restore from Backup",
+        "6. Help",
+        "7. Exit",
+    ]
     os.write(fd, b"6\n")
     read_until(b"journalctl -u sealmail-mx")
     os.write(fd, b"7\n")
@@ -201,3 +202,80 @@ def test_backup_actions_need_an_installed_sealmail(run, action):
     result = run("--action", action, "--yes")
     assert result.returncode == 1
     assert "run Initial setup first" in result.stderr
+
+
+TOKEN = "Abc_123-xYz0aBc_123-xYz0aBc_123-xYz0aBc1"
+
+
+@needs_root
+@pytest.mark.parametrize(
+    "line",
+    [
+        f'dns_cloudflare_api_token = "{TOKEN}"',
+        f"dns_cloudflare_api_token = '{TOKEN}'",
+        f"dns_cloudflare_api_token = {TOKEN}",
+        f"  dns_cloudflare_api_token={TOKEN}   # Zone:DNS:Edit",
+        f'dns_cloudflare_api_token = "{TOKEN}"\r',
+    ],
+)
+def test_cloudflare_token_is_read_with_or_without_quotes(run, tmp_path: Path, line: str):
+    """/root/.cloudflare.ini may quote the token (double or single quotes) or not: setup.sh reads the
+    token itself, without the quotes (its length says so: the token is never printed)."""
+    ini = tmp_path / "cloudflare.ini"
+    ini.write_text(f"# certbot-dns-cloudflare\n{line}\n")
+    ini.chmod(0o600)
+    result = run(
+        "--action",
+        "check",
+        "--cert-method",
+        "cloudflare",
+        env={"SEALMAIL_CLOUDFLARE_INI": str(ini), "SEALMAIL_MIN_DISK_GB": "0"},
+    )
+    assert result.returncode == 0, result.stderr
+    assert f"Cloudflare API token found in {ini} ({len(TOKEN)} characters)" in result.stdout
+    assert TOKEN not in result.stdout + result.stderr
+
+
+@needs_root
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("dns_cloudflare_email = x@example.com\n", "no dns_cloudflare_api_token = <token> line"),
+        ('dns_cloudflare_api_token = "two words"\n', "does not look like a Cloudflare API token"),
+    ],
+)
+def test_cloudflare_credentials_without_a_token_are_refused(run, tmp_path: Path, content: str, message: str):
+    ini = tmp_path / "cloudflare.ini"
+    ini.write_text(content)
+    result = run(
+        "--action",
+        "check",
+        "--cert-method",
+        "cloudflare",
+        env={"SEALMAIL_CLOUDFLARE_INI": str(ini), "SEALMAIL_MIN_DISK_GB": "0"},
+    )
+    assert result.returncode == 1
+    assert message in result.stderr
+
+
+@pytest.mark.parametrize("quote", ['"', "'", ""])
+def test_certbot_reads_the_same_token(tmp_path: Path, quote: str):
+    """certbot-dns-cloudflare reads its credentials file with configobj (Debian's python3-configobj,
+    certbot's own dependency), which removes the quotes too: the tls role hands it the file as is."""
+    python = "/usr/bin/python3"
+    if subprocess.run([python, "-c", "import configobj"], capture_output=True, check=False).returncode != 0:
+        pytest.fail("python3-configobj is not installed (scripts/system-deps test installs it)")
+    ini = tmp_path / "cloudflare.ini"
+    ini.write_text(f"dns_cloudflare_api_token = {quote}{TOKEN}{quote}\n")
+    read = subprocess.run(
+        [
+            python,
+            "-c",
+            "import configobj, sys; print(configobj.ConfigObj(sys.argv[1])['dns_cloudflare_api_token'])",
+            ini,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert read.stdout.strip() == TOKEN

@@ -31,6 +31,7 @@ def web_settings(settings, certs, redis_url):
             "tls_cert_file": certs.cert,
             "tls_key_file": certs.key,
             "web_port": 0,
+            "http_port": 0,  # plain HTTP off unless a test turns it on (test_discovery.py)
             "api_port": 0,
             "auth_basic_username": BASIC[0],
             "auth_basic_password": SecretStr(BASIC[1]),

@@ -1,8 +1,9 @@
 """The DNS records a hosted domain needs, with the exact values to publish.
 
 One source for the web admin's DNS page, ``sealmail dns-records`` and the deployment's dns role:
-MX, SPF, DKIM (RSA and Ed25519), DMARC, MTA-STS and TLS-RPT, and client autoconfiguration (RFC
-6186 SRV for IMAP/POP3/submission, RFC 6764 SRV for CalDAV/CardDAV, Thunderbird's autoconfig).
+MX, SPF, DKIM (RSA and Ed25519), DMARC, MTA-STS and TLS-RPT, and client discovery
+(``client_discovery_records``: RFC 6186 SRV for IMAP/POP3/submission, RFC 6764 SRV and TXT for
+CalDAV/CardDAV, Thunderbird's autoconfig and Outlook's Autodiscover names).
 """
 
 from __future__ import annotations
@@ -96,13 +97,7 @@ def _records(settings: Settings, name: str) -> list[DnsRecord]:
         DnsRecord(f"_mta-sts.{name}", "TXT", f"v=STSv1; id={policy_id}", "MTA-STS policy id (RFC 8461)"),
         DnsRecord(f"mta-sts.{name}", "CNAME", target, "serves the MTA-STS policy over HTTPS"),
         DnsRecord(f"_smtp._tls.{name}", "TXT", f"v=TLSRPTv1; rua={rua}", "TLS reporting (RFC 8460)"),
-        DnsRecord(f"_submissions._tcp.{name}", "SRV", f"0 1 465 {target}", "mail clients: SMTP submission (RFC 6186)"),
-        DnsRecord(f"_imaps._tcp.{name}", "SRV", f"0 1 993 {target}", "mail clients: IMAP (RFC 6186)"),
-        DnsRecord(f"_pop3s._tcp.{name}", "SRV", f"10 1 995 {target}", "mail clients: POP3 (RFC 6186)"),
-        DnsRecord(f"_caldavs._tcp.{name}", "SRV", f"0 1 443 {target}", "calendar clients (RFC 6764)"),
-        DnsRecord(f"_carddavs._tcp.{name}", "SRV", f"0 1 443 {target}", "contact clients (RFC 6764)"),
-        DnsRecord(f"autoconfig.{name}", "CNAME", target, "Thunderbird autoconfiguration"),
-        DnsRecord(f"autodiscover.{name}", "CNAME", target, "Outlook autodiscover"),
+        *client_discovery_records(settings, name),
     ]
     if name == settings.domain:
         for alias in (f"imap.{name}", f"smtp.{name}"):
@@ -121,3 +116,30 @@ def host_names(settings: Settings, domains: list[str]) -> list[str]:
             if record.type in ("A", "AAAA", "CNAME") and record.name not in names:
                 names.append(record.name)
     return names
+
+
+def client_discovery_records(settings: Settings, name: str) -> list[DnsRecord]:
+    """What lets a client that knows only an address find every service: RFC 6186 SRV for mail
+    (plaintext IMAP/POP3 are not offered: target "." says so, RFC 6186 §4 / RFC 2782), RFC 6764 SRV
+    and TXT ``path=`` for CalDAV/CardDAV on their own ports, and Thunderbird's autoconfig name."""
+    from sealmail.services.clientconfig import DAV_CONTEXT_PATH, dav_port
+
+    target = f"{settings.mail_hostname}."
+
+    def srv(service: str, priority: int, port: int, purpose: str, to: str = target) -> DnsRecord:
+        return DnsRecord(f"{service}._tcp.{name}", "SRV", f"{priority} 1 {port} {to}", purpose)
+
+    return [
+        srv("_submissions", 0, settings.submission_tls_port, "mail clients: SMTP submission, implicit TLS (RFC 8314)"),
+        srv("_submission", 10, settings.submission_port, "mail clients: SMTP submission, STARTTLS (RFC 6186)"),
+        srv("_imaps", 0, settings.imaps_port, "mail clients: IMAP, implicit TLS (RFC 6186)"),
+        DnsRecord(f"_imap._tcp.{name}", "SRV", "0 0 0 .", "no plaintext IMAP here (RFC 6186 §4)"),
+        srv("_pop3s", 10, settings.pop3s_port, "mail clients: POP3, implicit TLS (RFC 6186)"),
+        DnsRecord(f"_pop3._tcp.{name}", "SRV", "0 0 0 .", "no plaintext POP3 here (RFC 6186 §4)"),
+        srv("_caldavs", 0, dav_port(settings, "caldav"), "calendar clients (RFC 6764 §3)"),
+        DnsRecord(f"_caldavs._tcp.{name}", "TXT", f"path={DAV_CONTEXT_PATH}", "CalDAV context path (RFC 6764 §4)"),
+        srv("_carddavs", 0, dav_port(settings, "carddav"), "contact clients (RFC 6764 §3)"),
+        DnsRecord(f"_carddavs._tcp.{name}", "TXT", f"path={DAV_CONTEXT_PATH}", "CardDAV context path (RFC 6764 §4)"),
+        DnsRecord(f"autoconfig.{name}", "CNAME", target, "Thunderbird autoconfiguration"),
+        DnsRecord(f"autodiscover.{name}", "CNAME", target, "Outlook Autodiscover (POX)"),
+    ]

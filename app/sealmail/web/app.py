@@ -156,7 +156,7 @@ def create_app(
     @app.exception_handler(404)
     async def _missing(request: Request, exc: Exception) -> Response:
         if (
-            request.url.path.startswith(("/static/", "/.well-known/", "/mail/"))
+            request.url.path.startswith(("/static/", "/.well-known/", "/mail/", "/autodiscover/", "/Autodiscover/"))
             or "session" not in request.state._state
         ):
             return PlainTextResponse("Not found\n", status_code=404)

@@ -1,4 +1,5 @@
-"""``sealmail serve web``: the web admin over HTTPS on ``web_port`` (443; 8443 in dev).
+"""``sealmail serve web``: the web admin over HTTPS on ``web_port`` (443; 8443 in dev), and plain HTTP
+on ``http_port`` (80; 0: off) for ACME HTTP-01 answers and redirects to HTTPS (``plainhttp.py``).
 
 Until an admin account exists, every page sits behind the browser's basic-auth gate; when
 ``AUTH_BASIC_USERNAME``/``AUTH_BASIC_PASSWORD`` are unset, a pair is generated once, kept in
@@ -25,6 +26,7 @@ class WebComponent:
         self.settings = settings
         self.ctx: AppContext | None = None
         self.server: HttpServer | None = None
+        self.plain: HttpServer | None = None
 
     async def start(self) -> dict[str, int]:
         from sealmail.services import admins
@@ -49,9 +51,18 @@ class WebComponent:
         app = create_app(self.ctx, basic_auth=basic_auth)
         self.server = HttpServer(app, self.settings, self.settings.web_port, "web")
         port = await self.server.start()
-        return {"web": port}
+        ports = {"web": port}
+        if self.settings.http_port:
+            from sealmail.web.plainhttp import PlainHttpApp
+
+            plain = PlainHttpApp(self.settings.acme_webroot_path, self.settings.mail_hostname, port)
+            self.plain = HttpServer(plain, self.settings, self.settings.http_port, "web-http", tls=False)
+            ports["http"] = await self.plain.start()
+        return ports
 
     async def stop(self) -> None:
+        if self.plain is not None:
+            await self.plain.stop()
         if self.server is not None:
             await self.server.stop()
         if self.ctx is not None:

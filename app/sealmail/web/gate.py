@@ -1,6 +1,7 @@
 """What stands in front of every page of the web admin (a pure ASGI middleware):
 
-1. public paths (MTA-STS policy, autoconfig, static files) pass straight through;
+1. public paths (MTA-STS policy, autoconfig, Autodiscover, the DAV well-known redirects, static files)
+   pass straight through;
 2. until an admin account exists, the browser's basic-auth gate (``AUTH_BASIC_USERNAME`` /
    ``AUTH_BASIC_PASSWORD``; failures count toward the per-IP lockout);
 3. the session is loaded from its opaque cookie and saved after the response (idle expiry);
@@ -27,7 +28,17 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("sealmail.web")
 
-PUBLIC_PREFIXES = ("/static/", "/.well-known/mta-sts.txt", "/mail/config-v1.1.xml", "/.well-known/autoconfig/")
+PUBLIC_PREFIXES = (
+    "/static/",
+    "/.well-known/mta-sts.txt",
+    "/mail/config-v1.1.xml",
+    "/.well-known/autoconfig/",
+    # client discovery (wellknown.py): RFC 6764 redirects and Microsoft Autodiscover, POSTs included
+    "/.well-known/caldav",
+    "/.well-known/carddav",
+    "/autodiscover/autodiscover.xml",
+    "/Autodiscover/Autodiscover.xml",
+)
 MAX_FORM_BODY = 256 * 1024
 SECURITY_HEADERS = [
     (

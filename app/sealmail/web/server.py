@@ -71,8 +71,9 @@ class AccessLogMiddleware:
 class HttpServer:
     """``await start()`` binds and serves; ``await stop()`` lets requests finish (a few seconds at most)."""
 
-    def __init__(self, app: Any, settings: Settings, port: int, name: str) -> None:
+    def __init__(self, app: Any, settings: Settings, port: int, name: str, *, tls: bool = True) -> None:
         self.app, self.settings, self.port, self.name = app, settings, port, name
+        self.tls = tls  # False only for the plain-HTTP port (ACME answers and redirects, plainhttp.py)
         self.log = logging.getLogger(f"sealmail.{name}")
         self._server: Any = None
         self._task: asyncio.Task[None] | None = None
@@ -81,7 +82,9 @@ class HttpServer:
     async def start(self) -> int:
         import uvicorn
 
-        ssl_context = ServerTLS.from_settings(self.settings, alpn=("http/1.1",)).listening_context()
+        ssl_context = (
+            ServerTLS.from_settings(self.settings, alpn=("http/1.1",)).listening_context() if self.tls else None
+        )
         self._socket = bind(self.settings.bind_address, self.port)
 
         class Server(uvicorn.Server):

@@ -7,6 +7,7 @@ write goes through ``sealmail.services`` and is recorded in the audit log.
 
 from __future__ import annotations
 
+import re
 import time
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -412,6 +413,26 @@ async def alias_edit(request: Request, alias_id: str, admin: Admin) -> Response:
     if alias is None:
         return render(request, "message.html", 404, admin=admin, title="Not found", text="No such alias.")
     return await _edit_page(request, admin, alias)
+
+
+@router.get("/admin/aliases/{alias_id}/apple.mobileconfig")
+async def alias_apple_profile(request: Request, alias_id: str, admin: Admin) -> Response:
+    """An Apple configuration profile (mail, calendars, contacts) for an alias with a mailbox; no
+    password inside. A signed-in admin only (the Admin dependency), read-only, so a plain GET."""
+    from sealmail.services.clientconfig import apple_profile
+
+    state = web(request)
+    alias = await _alias_or_none(request, alias_id)
+    if alias is None or alias.kind != "exact" or not alias.storage:
+        return render(request, "message.html", 404, admin=admin, title="Not found", text="No such mailbox.")
+    shown = await state.call(aliases.alias_address, state.ctx.config, alias)
+    body = apple_profile(state.settings, shown, _address(alias))
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", f"{alias.name}@{alias.domain}").strip("_") or "mail"
+    return Response(
+        body,
+        media_type="application/x-apple-aspen-config",
+        headers={"content-disposition": f'attachment; filename="{name}.mobileconfig"'},
+    )
 
 
 @router.post("/admin/aliases/{alias_id}")
