@@ -18,7 +18,7 @@ from sealmail.mailauth.srs import Srs
 from sealmail.services.dkim import domain_keys
 
 dkimrsa.install()  # RSA by OpenSSL: the same signatures, ~10x sooner
-dkimcanon.install()  # relaxed canonicalization without rewriting what does not change
+dkimcanon.install()  # relaxed canonicalization by RFC 6376 §3.4.2, not rewriting what does not change
 
 if TYPE_CHECKING:
     from sealmail.settings import Settings
