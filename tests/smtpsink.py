@@ -2,6 +2,7 @@
 
 ``replies`` maps a recipient to the reply it should get at RCPT (e.g. "550 5.1.1 No such user");
 ``stop()``/``start()`` take it down (open connections too) and bring it back on the same port.
+``mail_lines`` keeps every MAIL command exactly as it arrived (``MAIL FROM:<a@b> SIZE=12 ...``).
 """
 
 from __future__ import annotations
@@ -11,6 +12,18 @@ import ssl
 from dataclasses import dataclass, field
 
 from aiosmtpd.smtp import SMTP
+
+
+class _RecordingSMTP(SMTP):
+    """aiosmtpd's server, keeping each MAIL command line before parsing it."""
+
+    def __init__(self, sink: Sink, **kwargs) -> None:
+        super().__init__(sink, **kwargs)
+        self._sink = sink
+
+    async def smtp_MAIL(self, arg: str) -> None:  # noqa: N802 - aiosmtpd's command method
+        self._sink.mail_lines.append(f"MAIL {arg}")
+        await super().smtp_MAIL(arg)
 
 
 @dataclass
@@ -31,6 +44,7 @@ class Sink:
     replies: dict[str, str] = field(default_factory=dict)
     received: list[Received] = field(default_factory=list)
     smtputf8: bool = True
+    mail_lines: list[str] = field(default_factory=list)
     _server: asyncio.Server | None = None
     _sessions: list[SMTP] = field(default_factory=list)
 
@@ -60,7 +74,7 @@ class Sink:
         loop = asyncio.get_running_loop()
 
         def protocol() -> SMTP:
-            session = SMTP(
+            session = _RecordingSMTP(
                 self,
                 hostname="mx.b.test",
                 enable_SMTPUTF8=self.smtputf8,

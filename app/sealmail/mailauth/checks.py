@@ -20,7 +20,7 @@ from sealmail.mailauth.dnsview import DnsTempError, DnsView, txt
 from sealmail.store.mime.headers import top_fields, top_values, unfold
 
 dkimrsa.install()  # RSA by OpenSSL: the same signatures, ~10x sooner
-dkimcanon.install()  # relaxed canonicalization without rewriting what does not change
+dkimcanon.install()  # relaxed canonicalization by RFC 6376 §3.4.2, not rewriting what does not change
 _PSL = PublicSuffixList()  # the list shipped in the package: no network fetch, ever
 _TOKEN = re.compile(r"^[!#$%&'*+\-.0-9A-Z^_`a-z{|}~@]+$")
 

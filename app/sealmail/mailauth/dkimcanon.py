@@ -7,6 +7,13 @@ changes: a run is rewritten only when it is longer than one character or holds a
 trailing whitespace is looked for only when a line has any. ``install()`` puts them in dkimpy's
 module, where its canonicalization looks them up; the output is the same bytes (tested against
 dkimpy's own functions).
+
+Relaxed *header* canonicalization is also replaced, to follow RFC 6376 §3.4.2 exactly: dkimpy
+strips a header field value with ``bytes.strip()``, which also removes vertical tab, form feed and
+CR at either end, where the RFC deletes only WSP (space and tab) after the colon and at the end of
+the value. A VT or FF at the end of a signed Subject then made our signatures fail at other
+verifiers, and inbound signatures from RFC-exact signers fail here. For every field whose value
+has no such character at its ends, the output is dkimpy's, byte for byte (tested).
 """
 
 from __future__ import annotations
@@ -17,9 +24,11 @@ from dkim import canonicalization
 
 _RUN = re.compile(rb"[\t ]{2,}|\t")  # what "[\t ]+" -> " " actually changes
 _TRAILING = re.compile(rb"[\t ]+\r\n")
+_FOLD = re.compile(rb"\r?\n")  # unfolding, as dkimpy does it: the parser left CRLF only before WSP and at the end
 
 pure_compress_whitespace = canonicalization.compress_whitespace
 pure_strip_trailing_whitespace = canonicalization.strip_trailing_whitespace
+pure_relaxed_headers = canonicalization.Relaxed.canonicalize_headers
 
 
 def compress_whitespace(content: bytes) -> bytes:
@@ -36,6 +45,20 @@ def strip_trailing_whitespace(content: bytes) -> bytes:
     return _TRAILING.sub(b"\r\n", content)
 
 
+def relaxed_headers(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """RFC 6376 §3.4.2 for (name, value) pairs as dkimpy parses them (the value ends in CRLF).
+
+    Lowercase the name; unfold; every WSP run to one SP; no WSP at the end of the value; no WSP
+    before or after the colon. WSP is space and tab (RFC 5234 B.1): nothing else is removed.
+    """
+    return [
+        (name.lower().rstrip(b" \t"), compress_whitespace(_FOLD.sub(b"", value)).strip(b" ") + b"\r\n")
+        for name, value in headers
+    ]
+
+
 def install() -> None:
     canonicalization.compress_whitespace = compress_whitespace
     canonicalization.strip_trailing_whitespace = strip_trailing_whitespace
+    # One class serves DKIM and ARC, signing and verifying (dkim also imports it as RelaxedCanonicalization).
+    canonicalization.Relaxed.canonicalize_headers = staticmethod(relaxed_headers)

@@ -38,6 +38,7 @@ from sealmail.queue.store import Job, JobQueue, NewJob
 from sealmail.services.resolve import resolve
 from sealmail.smtp.dsn import RecipientStatus, build_dsn
 from sealmail.smtp.inbound import InboundDelivery, Target
+from sealmail.smtp.lineends import to_wire
 from sealmail.smtp.mtasts import MtaStsCache, StsPolicy
 
 if TYPE_CHECKING:
@@ -370,21 +371,24 @@ class DeliveryWorker:
                 rcpt_options.append(f"NOTIFY={dsn['notify']}")
             if dsn.get("orcpt"):
                 rcpt_options.append(f"ORCPT={dsn['orcpt']}")
+        message = to_wire(job.payload)  # what DATA carries (queued since the fix: already so)
         if client.supports_extension("size"):
-            mail_options.append(f"SIZE={len(job.payload)}")
-        errors, reply = await client.sendmail(
-            mail_from,
-            [_envelope_address(rcpt, needs_utf8)],
-            job.payload,
-            mail_options=mail_options,
-            rcpt_options=rcpt_options,
-        )
-        if errors:
-            response = next(iter(errors.values()))
-            text = f"{response.code} {response.message}"
-            kind = "permanent" if response.code >= 500 else "temporary"
-            return AttemptResult(kind, text, host, tls, _enhanced(text, f"{str(response.code)[0]}.0.0"))
-        return AttemptResult("delivered", reply, host, tls, "2.0.0")
+            mail_options.append(f"SIZE={len(message)}")  # RFC 1870 §3: octets as sent, CRLFs included
+        # The transaction by hand, not aiosmtplib's sendmail(), which adds a SIZE of its own: each
+        # parameter appears once on MAIL (RFC 5321 §4.1.2, RFC 1870 §6), whatever the library version.
+        mail_options = _once(mail_options)
+        encoding = "utf-8" if needs_utf8 else "ascii"
+        try:
+            await client.mail(mail_from, options=mail_options, encoding=encoding)
+            await client.rcpt(_envelope_address(rcpt, needs_utf8), options=rcpt_options, encoding=encoding)
+            response = await client.data(message)
+        except aiosmtplib.SMTPResponseException as exc:
+            with contextlib.suppress(aiosmtplib.SMTPException, OSError, TimeoutError):
+                await client.rset()  # the session stays usable for the next message
+            text = f"{exc.code} {exc.message}"
+            kind = "permanent" if exc.code >= 500 else "temporary"
+            return AttemptResult(kind, text, host, tls, _enhanced(text, f"{str(exc.code)[0]}.0.0"))
+        return AttemptResult("delivered", response.message, host, tls, "2.0.0")
 
     # ---- bookkeeping ----------------------------------------------------------------------------
     async def _finish(self, job: Job, result: AttemptResult) -> None:
@@ -485,6 +489,18 @@ class DeliveryWorker:
         )
         meta = {"origin": "dsn", "mail_from": "", "rcpt_to": sender, "smtputf8": not sender.isascii()}
         await asyncio.to_thread(self.queue.add_many, [NewJob("smtp", meta, dsn)])
+
+
+def _once(options: list[str]) -> list[str]:
+    """ESMTP parameters with each keyword once (the first kept), compared without case."""
+    seen: set[str] = set()
+    kept = []
+    for option in options:
+        keyword = option.partition("=")[0].upper()
+        if keyword not in seen:
+            seen.add(keyword)
+            kept.append(option)
+    return kept
 
 
 def _envelope_address(address: str, utf8: bool) -> str:

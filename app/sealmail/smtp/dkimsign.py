@@ -3,6 +3,14 @@
 Two signatures per message: receivers that know Ed25519 check the small one, the rest the RSA one.
 dkimpy's RSA is pure Python (~11 ms a signature); ``mailauth.dkimrsa`` has OpenSSL compute the same
 signature (~1 ms). Callers still run ``sign`` off the event loop.
+
+Fields holding a vertical tab or form feed are left out of the signature (From excepted, which
+RFC 6376 §5.4 requires): verifiers disagree about them at a value's ends. RFC 6376 §3.4.2 keeps
+them (we canonicalize so, ``mailauth.dkimcanon``); OpenDKIM 2.11 deletes them at both ends;
+Mail::DKIM deletes them after the colon but keeps them at the end; and OpenDKIM's milter interface
+loses one at the start even under simple canonicalization. No signature over such a field passes
+everywhere, so none is made; the rest of the message stays signed. The message must already have
+CRLF line endings (``smtp.lineends``), as it will be sent.
 """
 
 from __future__ import annotations
@@ -18,7 +26,7 @@ from sealmail.services.dkim import DkimKey, domain_keys
 from sealmail.store.mime.headers import top_fields
 
 dkimrsa.install()  # RSA by OpenSSL: the same signatures, ~10x sooner
-dkimcanon.install()  # relaxed canonicalization without rewriting what does not change
+dkimcanon.install()  # relaxed canonicalization by RFC 6376 §3.4.2, not rewriting what does not change
 
 if TYPE_CHECKING:
     from sealmail.settings import Settings
@@ -51,11 +59,21 @@ def _private_key(key: DkimKey) -> bytes:
     return base64.b64encode(raw)  # dkimpy takes the RFC 8463 seed, base64
 
 
+def unambiguous(message: bytes, names: list[bytes]) -> list[bytes]:
+    """``names`` without those of fields that hold VT or FF (``from`` always kept)."""
+    ambiguous = set()
+    for f in top_fields(message):
+        field = message[f.start : f.end]
+        if b"\x0b" in field or b"\x0c" in field:
+            ambiguous.add(f.name.lower())
+    return [name for name in names if name == b"from" or name not in ambiguous]
+
+
 def sign(settings: Settings, domain: str, message: bytes) -> bytes:
     """The message with DKIM-Signature headers prepended (none when the domain has no keys)."""
     headers = b""
     present = {f.name.lower() for f in top_fields(message)}
-    include = [h for h in SIGNED_HEADERS if h in present] + [b"from"]
+    include = unambiguous(message, [h for h in SIGNED_HEADERS if h in present] + [b"from"])
     for key in domain_keys(settings, domain):
         if not key.path.exists():
             continue

@@ -3,8 +3,9 @@
 AUTH PLAIN and LOGIN (RFC 4954) with the alias address and its password: the Argon2id check runs
 off the event loop and failures are throttled per IP and per account (``454 4.7.0`` while locked).
 The envelope sender and every ``From:`` address must be the signed-in alias (or its plus-address);
-anything else is ``553 5.7.1``. DSN parameters (RFC 3461) ride on the queue entries. Messages are
-DKIM-signed and queued, one job per recipient, fsynced before the ``250``.
+anything else is ``553 5.7.1``. DSN parameters (RFC 3461) ride on the queue entries. Messages get
+CRLF line endings (``smtp.lineends``), are DKIM-signed and queued, one job per recipient, fsynced
+before the ``250``.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from sealmail.net.tls import ServerTLS
 from sealmail.queue.store import JobQueue, NewJob, load_queue_key
 from sealmail.services import credentials
 from sealmail.smtp import dkimsign
+from sealmail.smtp.lineends import to_wire
 from sealmail.smtp.protocol import ConnectionBook, SealmailSMTP
 from sealmail.store.mime.headers import top_values
 
@@ -201,7 +203,8 @@ class SubmissionHandler:
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
         identity: Identity = session.auth_data
-        raw: bytes = envelope.original_content or b""
+        # Signed as it will be sent: bare CR and bare LF become CRLF first (why: smtp.lineends).
+        raw = to_wire(envelope.original_content or b"")
         from_values = [v.decode("utf-8", "replace") for v in top_values(raw, "from")]
         senders = [addr for value in from_values for _, addr in getaddresses([value])]
         if not senders or any(not identity.may_send_as(addr) for addr in senders):
