@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 TLS_DIR = "/etc/ssl/sealmail"
@@ -26,6 +28,13 @@ def test_installed_copy_matches_certbots_lineage(sealmail_host):
     assert key.group == "sealmail" and key.mode == 0o640
 
 
+def test_first_issue_used_the_webroot_and_left_no_server_behind(sealmail_host):
+    renewal = sealmail_host.file("/etc/letsencrypt/renewal/sealmail.conf").content_string
+    assert "authenticator = webroot" in renewal
+    assert "/var/lib/sealmail/acme" in renewal
+    assert not sealmail_host.service("sealmail-acme-http").is_running
+
+
 def test_renewal_timer_and_deploy_hook_are_in_place(sealmail_host):
     assert sealmail_host.service("certbot.timer").is_enabled
     hook = sealmail_host.file("/etc/letsencrypt/renewal-hooks/deploy/sealmail")
@@ -36,7 +45,15 @@ def test_renewal_timer_and_deploy_hook_are_in_place(sealmail_host):
 
 @pytest.fixture(scope="module")
 def renewed(sealmail_host):
-    """Force a renewal the way certbot.timer runs one, and report what changed."""
+    """Force a renewal the way certbot.timer runs one, and report what changed.
+
+    The web component holds port 80 by then: the renewal's HTTP-01 answer is the webroot it serves.
+    """
+    sealmail_host.run("systemctl start sealmail-web")
+    for _ in range(50):
+        if sealmail_host.socket("tcp://0.0.0.0:80").is_listening:
+            break
+        time.sleep(0.2)
     before = fingerprint(sealmail_host, f"{TLS_DIR}/fullchain.pem")
     pid_before = sealmail_host.service("sealmail-web").systemd_properties["MainPID"]
     result = sealmail_host.run(f"{CERTBOT_ENV} certbot renew --force-renewal --no-random-sleep-on-renew")
