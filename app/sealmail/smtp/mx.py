@@ -245,6 +245,8 @@ class MxHandler:
         utf8 = getattr(envelope, "smtp_utf8", False)
         protocol = ("UTF8SMTP" if utf8 else "ESMTP") + ("S" if tls else "")
         peer_ip = str(session.peer[0]) if session.peer else "unknown"
+        if ":" in peer_ip:
+            peer_ip = "IPv6:" + peer_ip  # §4.1.3: an IPv6 address literal is tagged
         helo = (session.host_name or "unknown").replace("\r", "").replace("\n", "")[:200]
         rcpt = f"\r\n\tfor <{targets[0].address}>" if len(targets) == 1 else ""
         stamp = format_datetime(datetime.now(UTC))
