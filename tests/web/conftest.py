@@ -32,6 +32,7 @@ def web_settings(settings, certs, redis_url):
             "tls_key_file": certs.key,
             "web_port": 0,
             "api_port": 0,
+            "bind_addresses": ["127.0.0.1", "::1"],  # loopback only, both families
             "auth_basic_username": BASIC[0],
             "auth_basic_password": SecretStr(BASIC[1]),
             "redis_url": SecretStr(url),
