@@ -155,7 +155,7 @@ class Sealmail:
         env = {
             **{k: v for k, v in os.environ.items() if not k.startswith("SEALMAIL_")},
             "SEALMAIL_DATA_DIR": str(self.data),
-            "SEALMAIL_BIND_ADDRESS": "127.0.0.1",
+            "SEALMAIL_BIND_ADDRESSES": "127.0.0.1",
             "SEALMAIL_CALDAV_PORT": str(self.port),
             "SEALMAIL_CARDDAV_PORT": str(other),
             "SEALMAIL_TLS_CERT_FILE": str(certs.cert),  # type: ignore[attr-defined]

@@ -277,7 +277,7 @@ def run_sealmail(base: Path, messages: list[bytes], args: argparse.Namespace) ->
             redis_url=f"redis://127.0.0.1:{redis_port}/0",
             tls_cert_file=certs.cert,
             tls_key_file=certs.key,
-            bind_address="127.0.0.1",
+            bind_addresses=["127.0.0.1"],
             imap_port=port,
             imaps_port=free_port(),
             imap_plaintext_login=True,  # the comparison runs without TLS on both sides

@@ -151,7 +151,7 @@ def sealmail_server(settings: Settings):
             "SEALMAIL_DATA_DIR": str(settings.data_dir),
             "SEALMAIL_TLS_CERT_FILE": str(settings.tls_cert_file),
             "SEALMAIL_TLS_KEY_FILE": str(settings.tls_key_file),
-            "SEALMAIL_BIND_ADDRESS": "127.0.0.1",
+            "SEALMAIL_BIND_ADDRESSES": "127.0.0.1",
             "SEALMAIL_POP3S_PORT": str(port),
             "SEALMAIL_POP3_PORT": "0",
             "SEALMAIL_LOG_LEVEL": "WARNING",

@@ -151,7 +151,7 @@ def prepare_sealmail(
     data = base / "sealmail"
     values: dict[str, object] = {
         "SEALMAIL_DATA_DIR": data,
-        "SEALMAIL_BIND_ADDRESS": "127.0.0.1",
+        "SEALMAIL_BIND_ADDRESSES": "127.0.0.1",
         "SEALMAIL_MX_PORT": free_port(),
         "SEALMAIL_HOSTNAME": f"mx.{DOMAIN}",
         "SEALMAIL_DNS_SERVERS": dns,

@@ -90,7 +90,7 @@ def prepare(base: Path, dns: str, redis_url: str | None, certs, sink_port: int) 
     data = base / "sealmail"
     values: dict[str, object] = {
         "SEALMAIL_DATA_DIR": data,
-        "SEALMAIL_BIND_ADDRESS": "127.0.0.1",
+        "SEALMAIL_BIND_ADDRESSES": "127.0.0.1",
         "SEALMAIL_HOSTNAME": f"mail.{DOMAIN}",
         "SEALMAIL_SUBMISSION_PORT": free_port(),
         "SEALMAIL_SUBMISSION_TLS_PORT": free_port(),

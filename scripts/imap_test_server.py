@@ -27,7 +27,7 @@ async def main(base: Path) -> None:
         data_dir=base / "data",
         tls_cert_file=certs.cert,
         tls_key_file=certs.key,
-        bind_address="127.0.0.1",
+        bind_addresses=["127.0.0.1"],
         imap_port=0,
         imaps_port=0,
         imap_plaintext_login=True,  # loopback only: the tools speak plain IMAP

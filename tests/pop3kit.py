@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sealmail.config.sqlite import SQLiteConfigStore
+from sealmail.net.listen import bind_sockets
 from sealmail.pop3.server import Pop3Server
 from sealmail.services import aliases, credentials, domains
 from sealmail.store.mailbox import Mailbox
@@ -39,7 +40,9 @@ class Running:
         self.thread = threading.Thread(target=self.loop.run_forever, name="pop3-test-loop", daemon=True)
         self.thread.start()
         self.server: Pop3Server = self.call(self._make())
-        self.ports = self.call(self.server.listen("127.0.0.1", 0, 0))
+        self.ports = self.call(
+            self.server.listen({"pop3s": bind_sockets(["127.0.0.1"], 0), "pop3": bind_sockets(["127.0.0.1"], 0)})
+        )
 
     async def _make(self) -> Pop3Server:
         return Pop3Server(self.settings)

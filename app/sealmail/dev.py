@@ -33,6 +33,7 @@ from sealmail.config import open_store
 from sealmail.config.base import ConfigStore
 from sealmail.crypto.passwords import verify_password
 from sealmail.errors import AlreadyExists, SealmailError
+from sealmail.net.listen import LOOPBACK_ADDRESSES
 from sealmail.runtime import ready_file, write_json_atomic
 from sealmail.services import aliases, credentials, domains
 from sealmail.services.admins import generate_basic_auth
@@ -69,8 +70,8 @@ def dev_settings(settings: Settings) -> Settings:
     explicit = settings.model_fields_set
     changes: dict[str, object] = {"dev_mode": True}
     changes.update({k: v for k, v in DEV_PORTS.items() if k not in explicit})
-    if "bind_address" not in explicit:
-        changes["bind_address"] = "127.0.0.1"
+    if "bind_addresses" not in explicit:
+        changes["bind_addresses"] = list(LOOPBACK_ADDRESSES)  # both families; the dev certificate names both
     if "domain" not in explicit:
         changes["domain"] = DEMO_DOMAIN
     if "hostname" not in explicit:
@@ -305,6 +306,7 @@ def _print_summary(info: dict) -> None:
         ("web setup", f"{basic.get('username')} / {basic.get('password')} (basic auth until an admin exists)"),
         ("CA cert", info["ca_cert"]),
         ("data dir", info["data_dir"]),
+        ("addresses", ", ".join(info["addresses"])),
         ("ports", ports),
     ]
     print("\nSealmail is running on localhost:")
@@ -358,6 +360,7 @@ def run_dev(base: Settings) -> int:
             "basic_auth": basic_auth,
             "ca_cert": str(certs.ca_cert),
             "data_dir": str(settings.data_dir),
+            "addresses": settings.bind_addresses,  # every port listens on each of them
             "ports": ports,
             "pid": os.getpid(),
         }

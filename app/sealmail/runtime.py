@@ -55,8 +55,13 @@ async def _serve(name: str, component: components.Component, settings: Settings)
         await component.stop()
         return 1
     marker = ready_file(settings.run_dir, name)
-    write_json_atomic(marker, {"component": name, "pid": os.getpid(), "ports": ports})
-    log.info("ready, listening on %s", ", ".join(f"{k}={v}" for k, v in ports.items()) or "no ports")
+    addresses = settings.bind_addresses if ports else []
+    write_json_atomic(marker, {"component": name, "pid": os.getpid(), "addresses": addresses, "ports": ports})
+    log.info(
+        "ready, listening on %s%s",
+        ", ".join(f"{k}={v}" for k, v in ports.items()) or "no ports",
+        f" at {', '.join(addresses)}" if addresses else "",
+    )
     try:
         await stop.wait()
         log.info("stopping")

@@ -32,6 +32,10 @@ _COMPAT_NAMES = {
 }
 
 
+# The single-address setting of earlier versions, read as SEALMAIL_BIND_ADDRESSES when that is absent.
+_LEGACY_BIND_ADDRESS = ENV_PREFIX + "BIND_ADDRESS"
+
+
 def _compat(field: str) -> AliasChoices:
     return AliasChoices(ENV_PREFIX + field.upper(), _COMPAT_NAMES[field])
 
@@ -65,7 +69,13 @@ class Settings(BaseSettings):
     redis_url: SecretStr | None = Field(None, description="redis:// or unix:// URL of the shared Redis")
 
     # -- network --------------------------------------------------------------------------------
-    bind_address: str = "0.0.0.0"  # noqa: S104 - a mail server serves the world; dev binds 127.0.0.1
+    # Every listener binds each of these (IPv4 and IPv6; `sealmail dev`: 127.0.0.1 and ::1).
+    # SEALMAIL_BIND_ADDRESS (one address) is the old name, still read when the new one is absent.
+    bind_addresses: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["0.0.0.0", "::"],  # noqa: S104 - a mail server serves the world
+        validation_alias=AliasChoices(ENV_PREFIX + "BIND_ADDRESSES", _LEGACY_BIND_ADDRESS),
+        description="IP addresses (or localhost) every listener binds, comma-separated; IPv6 ones are IPv6-only",
+    )
     mx_port: Port = Field(25, ge=0, le=65535)
     submission_tls_port: Port = Field(465, ge=0, le=65535)
     submission_port: Port = Field(587, ge=0, le=65535)
@@ -264,6 +274,34 @@ class Settings(BaseSettings):
             return [v.strip() for v in value.split(",") if v.strip()]
         return value
 
+    @field_validator("bind_addresses", mode="before")
+    @classmethod
+    def _split_addresses(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [v.strip() for v in value.split(",") if v.strip()]
+        return value
+
+    @field_validator("bind_addresses")
+    @classmethod
+    def _valid_addresses(cls, value: list[str]) -> list[str]:
+        import ipaddress
+
+        if not value:
+            raise ValueError("name at least one address, e.g. 0.0.0.0,::")
+        out = []
+        for item in value:
+            address = item.strip().removeprefix("[").removesuffix("]")
+            if address.lower() == "localhost":
+                address = "localhost"
+            else:
+                try:
+                    address = str(ipaddress.ip_address(address))
+                except ValueError:
+                    raise ValueError(f"{item!r} is not an IP address (nor localhost)") from None
+            if address not in out:
+                out.append(address)
+        return out
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper_level(cls, value: object) -> object:
@@ -388,7 +426,10 @@ def env_name(field: str) -> str:
 
 
 def _unknown_prefixed(values: dict[str, str | None]) -> list[str]:
-    known = {ENV_PREFIX + name.upper() for name in Settings.model_fields} | {ENV_PREFIX + "ENV_FILE"}
+    known = {ENV_PREFIX + name.upper() for name in Settings.model_fields} | {
+        ENV_PREFIX + "ENV_FILE",
+        _LEGACY_BIND_ADDRESS,
+    }
     return sorted(k for k in values if k.upper().startswith(ENV_PREFIX) and k.upper() not in known)
 
 

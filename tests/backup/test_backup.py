@@ -193,7 +193,9 @@ def _add_calendar_and_contact(box) -> None:
 
 
 def _imap_read_all(settings, address: str, password: str, ca) -> list[bytes]:
-    server = ServerThread(settings.model_copy(update={"imaps_port": 0, "imap_port": 0, "bind_address": "127.0.0.1"}))
+    server = ServerThread(
+        settings.model_copy(update={"imaps_port": 0, "imap_port": 0, "bind_addresses": ["127.0.0.1"]})
+    )
     try:
         client = imaplib.IMAP4_SSL(
             "127.0.0.1", server.ports["imaps"], ssl_context=ssl.create_default_context(cafile=str(ca)), timeout=30

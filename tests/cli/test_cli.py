@@ -371,3 +371,21 @@ def test_api_tokens(run) -> None:
     assert _json(run("token", "revoke", made["id"], "--json"))["revoked_at"]
     bad = run("token", "add", "x", "--scope", "root")
     assert bad.returncode == 2
+
+
+@pytest.mark.parametrize("processes", ["1", "2"])
+def test_serve_names_a_listed_address_the_host_lacks(run, processes) -> None:
+    """An address the operator listed must be served: 2001:db8::1 (RFC 3849, on no host) stops the MX with
+    one line naming the address and port, as a host without IPv6 does for an explicit ``::``."""
+    extra = {
+        "SEALMAIL_BIND_ADDRESSES": "127.0.0.1,2001:db8::1",
+        "SEALMAIL_MX_PORT": "0",
+        "SEALMAIL_MX_AUTH_WORKERS": "0",
+        "SEALMAIL_MX_PROCESSES": processes,
+    }
+    result = run("serve", "mx", extra_env=extra)
+    assert result.returncode == 1
+    output = result.stdout + result.stderr
+    assert "cannot start: cannot listen on [2001:db8::1]:" in output
+    assert "Cannot assign requested address" in output
+    assert "Traceback" not in output

@@ -64,7 +64,7 @@ def start_server(tmp_path: Path, **overrides: object) -> Iterator[DavServer]:
         "data_dir": tmp_path / "data",
         "argon2_time_cost": 1,
         "argon2_memory_kib": 8192,
-        "bind_address": "127.0.0.1",
+        "bind_addresses": ["127.0.0.1"],
         "caldav_port": 0,
         "carddav_port": 0,
         "tls_cert_file": certs.cert,

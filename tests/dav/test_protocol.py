@@ -418,9 +418,10 @@ def test_no_certificate_means_no_server_unless_loopback_plaintext_is_asked_for(s
 
     with pytest.raises(TLSUnavailable):
         asyncio.run(DavComponent(settings).start())
-    exposed = settings.model_copy(update={"dav_insecure_http": True, "bind_address": "0.0.0.0"})  # noqa: S104 - the point
-    with pytest.raises(InvalidInput, match="loopback"):
-        asyncio.run(DavComponent(exposed).start())
+    for addresses in (["0.0.0.0"], ["127.0.0.1", "::"]):  # noqa: S104 - the point; one exposed address is enough
+        exposed = settings.model_copy(update={"dav_insecure_http": True, "bind_addresses": addresses})
+        with pytest.raises(InvalidInput, match="loopback"):
+            asyncio.run(DavComponent(exposed).start())
 
 
 # ---- PROPFIND depth 1 answered from the rows matches Radicale's own answer ---------------------------

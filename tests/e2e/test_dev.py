@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import http.client
+import imaplib
 import json
 import os
+import poplib
 import signal
-import socket
+import smtplib
+import ssl
 import subprocess
 import time
 from pathlib import Path
@@ -93,9 +97,8 @@ def test_dev_comes_up_and_stops_cleanly(sealmail_bin, clean_env, tmp_path) -> No
         # Every available component reports every port it exports, and each one accepts connections.
         expected = {key for name in components.available() for key in components.PORTS[name]}
         assert set(info["ports"]) == expected
-        for port in info["ports"].values():
-            with socket.create_connection(("127.0.0.1", port), timeout=5):
-                pass
+        assert info["addresses"] == ["127.0.0.1", "::1"]
+        _every_port_answers_on_both_families(info)
 
         # The private Redis runs, with a password, and only for this tree.
         children = _processes_mentioning(str(data_dir))
@@ -114,6 +117,77 @@ def test_dev_comes_up_and_stops_cleanly(sealmail_bin, clean_env, tmp_path) -> No
     assert info["basic_auth"]["password"] in out
     time.sleep(0.2)
     assert _processes_mentioning(str(data_dir)) == []
+
+
+# Each port's first answer, read by the protocol's own client (TLS verified against the dev CA, whose
+# certificate names 127.0.0.1 and ::1): the greeting, or an HTTP status line.
+def _smtp(address: str, port: int, tls: ssl.SSLContext, implicit: bool) -> str:
+    if implicit:
+        client = smtplib.SMTP_SSL(address, port, context=tls, timeout=10)
+    else:
+        client = smtplib.SMTP(address, port, timeout=10)
+    with client:
+        code, banner = client.ehlo("client.example.org")
+        if not implicit:
+            assert client.starttls(context=tls)[0] == 220
+        return f"{code} {banner.decode()}"
+
+
+def _imap(address: str, port: int, tls: ssl.SSLContext, implicit: bool) -> str:
+    if implicit:
+        client = imaplib.IMAP4_SSL(address, port, ssl_context=tls, timeout=10)
+    else:
+        client = imaplib.IMAP4(address, port, timeout=10)
+        client.starttls(ssl_context=tls)
+    greeting = client.welcome.decode()
+    client.logout()
+    return greeting
+
+
+def _pop3(address: str, port: int, tls: ssl.SSLContext, implicit: bool) -> str:
+    if implicit:
+        client = poplib.POP3_SSL(address, port, context=tls, timeout=10)
+    else:
+        client = poplib.POP3(address, port, timeout=10)
+        client.stls(context=tls)
+    greeting = client.getwelcome().decode()
+    client.quit()
+    return greeting
+
+
+def _https(address: str, port: int, tls: ssl.SSLContext, path: str) -> int:
+    client = http.client.HTTPSConnection(address, port, context=tls, timeout=10)
+    try:
+        client.request("GET", path)
+        return client.getresponse().status
+    finally:
+        client.close()
+
+
+def _every_port_answers_on_both_families(info: dict) -> None:
+    """RFC 6540: every service answers over IPv6 as over IPv4 (RFC 4291 §2.5.3 ::1 beside 127.0.0.1)."""
+    tls = ssl.create_default_context(cafile=info["ca_cert"])
+    checks = {
+        "mx": lambda a, p: _smtp(a, p, tls, implicit=False).startswith("250 localhost"),
+        "submission_tls": lambda a, p: _smtp(a, p, tls, implicit=True).startswith("250 localhost"),
+        "submission": lambda a, p: _smtp(a, p, tls, implicit=False).startswith("250 localhost"),
+        "imaps": lambda a, p: _imap(a, p, tls, implicit=True).startswith("* OK"),
+        "imap": lambda a, p: _imap(a, p, tls, implicit=False).startswith("* OK"),
+        "pop3s": lambda a, p: _pop3(a, p, tls, implicit=True).startswith("+OK"),
+        "pop3": lambda a, p: _pop3(a, p, tls, implicit=False).startswith("+OK"),
+        "caldav": lambda a, p: _https(a, p, tls, "/.well-known/caldav") < 500,
+        "carddav": lambda a, p: _https(a, p, tls, "/.well-known/carddav") < 500,
+        "web": lambda a, p: _https(a, p, tls, "/") < 500,
+        "api": lambda a, p: _https(a, p, tls, "/") < 500,
+    }
+    assert set(info["ports"]) <= set(checks), "a new port needs its check here"
+    for key, port in info["ports"].items():
+        for address in ("127.0.0.1", "::1"):
+            try:
+                answered = checks[key](address, port)
+            except (OSError, imaplib.IMAP4.error, poplib.error_proto, smtplib.SMTPException) as exc:
+                pytest.fail(f"{key} on {address} port {port}: {exc!r}")
+            assert answered, f"{key} on {address} port {port}"
 
 
 def _listening_ports(pid: int) -> list[int]:
@@ -171,9 +245,13 @@ def test_second_run_reuses_data_and_password(sealmail_bin, clean_env, tmp_path) 
         _stop(proc)
 
     second_start = time.time()
-    proc = _start(sealmail_bin, data_dir, env)
+    # The second run hands MX connections to two session processes: still both families on one port.
+    proc = _start(sealmail_bin, data_dir, {**env, "SEALMAIL_MX_PROCESSES": "2"})
     try:
         second = _wait_for_dev_json(proc, data_dir / "dev.json", second_start)
+        tls = ssl.create_default_context(cafile=second["ca_cert"])
+        for address in ("127.0.0.1", "::1"):
+            assert _smtp(address, second["ports"]["mx"], tls, implicit=False).startswith("250 localhost")
     finally:
         _stop(proc)
     assert second["password"] == first["password"]

@@ -185,7 +185,7 @@ def imap_settings(settings, tmp_path):
             "tls_key_file": certs.key,
             "imaps_port": 0,
             "imap_port": 0,
-            "bind_address": "127.0.0.1",
+            "bind_addresses": ["127.0.0.1"],
         }
     )
 

@@ -25,7 +25,13 @@ def client_context(certs) -> ssl.SSLContext:
 @pytest.fixture
 def pop3_settings(settings, certs):
     return settings.model_copy(
-        update={"tls_cert_file": certs.cert, "tls_key_file": certs.key, "pop3s_port": 0, "pop3_port": 0}
+        update={
+            "tls_cert_file": certs.cert,
+            "tls_key_file": certs.key,
+            "pop3s_port": 0,
+            "pop3_port": 0,
+            "bind_addresses": ["127.0.0.1"],
+        }
     )
 
 

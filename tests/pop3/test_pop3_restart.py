@@ -60,7 +60,7 @@ def test_uidl_is_stable_across_restarts_and_the_lock_spans_processes(
         "SEALMAIL_DATA_DIR": str(settings.data_dir),
         "SEALMAIL_TLS_CERT_FILE": str(certs.cert),
         "SEALMAIL_TLS_KEY_FILE": str(certs.key),
-        "SEALMAIL_BIND_ADDRESS": "127.0.0.1",
+        "SEALMAIL_BIND_ADDRESSES": "127.0.0.1",
         "SEALMAIL_POP3S_PORT": "0",
         "SEALMAIL_POP3_PORT": "0",
         "SEALMAIL_ARGON2_TIME_COST": "1",

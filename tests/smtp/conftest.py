@@ -35,7 +35,7 @@ async def mx(request, settings, config, tmp_path):
         update={
             "dns_servers": [dnsd.address],
             "mx_port": 0,
-            "bind_address": "127.0.0.1",
+            "bind_addresses": ["127.0.0.1", "::1"],  # both families, one port
             "tls_cert_file": certs.cert,
             "tls_key_file": certs.key,
             "hostname": "mx.example.test",

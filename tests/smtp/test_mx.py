@@ -339,6 +339,38 @@ async def test_swaks_as_a_real_client(mx, config) -> None:
     assert len(stored) == 3
 
 
+@pytest.mark.skipif(shutil.which("swaks") is None, reason="swaks is installed by scripts/system-deps test")
+async def test_mx_answers_over_ipv4_and_ipv6_and_swaks_delivers_over_ipv6(mx, config) -> None:
+    """RFC 6540: IPv6 is served like IPv4 (one port, both families; with one and with two session
+    processes). RFC 5321 §4.4 TCP-info and §4.1.3: the Received line names an IPv6 peer as an
+    IPv6 address literal, ``[IPv6:::1]``."""
+
+    def greeting(address: str) -> bytes:
+        with socket.create_connection((address, mx.port), timeout=10) as sock:
+            return sock.makefile("rb").readline()
+
+    for address in ("127.0.0.1", "::1"):
+        assert (await _in_thread(greeting, address)).startswith(b"220 mx.example.test ESMTP"), address
+
+    argv = ["swaks", "--server", "::1", "--port", str(mx.port), "--helo", "swaks.example.org"]
+    argv += ["--to", "demo@example.test", "--from", "x@example.org", "--header", "Subject: over IPv6"]
+    argv += ["--tls", "--tls-ca-path", mx.ca, "--tls-verify", "--tls-sni", "localhost"]
+    sent = await _in_thread(
+        lambda: subprocess.run(
+            argv,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    )
+    assert sent.returncode == 0, sent.stdout + sent.stderr
+    assert "Connected to ::1." in sent.stdout
+    (stored,) = await _inbox(mx.settings, config, "demo@example.test", mx.passwords["demo@example.test"])
+    assert b"Subject: over IPv6" in stored
+    assert b"Received: from swaks.example.org ([IPv6:::1])" in stored
+
+
 async def test_simple_paths_parse_as_aiosmtpd_parses_them_rfc5321_4_1_2() -> None:
     """RFC 5321 §4.1.2 Path: the fast path for <dot-atom@domain> gives aiosmtpd's own answer, and
     every other form (quoted, commented, UTF-8, malformed) is still left to aiosmtpd's parser."""

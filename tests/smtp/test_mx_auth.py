@@ -45,7 +45,7 @@ async def mx(settings, config, tmp_path):
         update={
             "dns_servers": [dnsd.address],
             "mx_port": 0,
-            "bind_address": "127.0.0.1",
+            "bind_addresses": ["127.0.0.1"],
             "hostname": "mx.example.test",
             "smtp_relay_port": sink.port,
             "smtp_retry_base": 0.3,

@@ -43,7 +43,7 @@ def test_kill_9_after_250_loses_nothing(sealmail_bin, clean_env, settings, confi
         **clean_env,
         "SEALMAIL_DATA_DIR": str(settings.data_dir),
         "SEALMAIL_MX_PORT": "0",
-        "SEALMAIL_BIND_ADDRESS": "127.0.0.1",
+        "SEALMAIL_BIND_ADDRESSES": "127.0.0.1",
         "SEALMAIL_ARGON2_TIME_COST": "1",
         "SEALMAIL_ARGON2_MEMORY_KIB": "8192",
     }

@@ -65,7 +65,7 @@ async def world(settings, config, tmp_path):
         update={
             "domain": "a.test",
             "hostname": "mail.a.test",
-            "bind_address": "127.0.0.1",
+            "bind_addresses": ["127.0.0.1"],
             "submission_port": 0,
             "submission_tls_port": 0,
             "tls_cert_file": certs.cert,

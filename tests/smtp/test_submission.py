@@ -26,7 +26,7 @@ async def sub(settings, config, tmp_path):
         update={
             "submission_port": 0,
             "submission_tls_port": 0,
-            "bind_address": "127.0.0.1",
+            "bind_addresses": ["127.0.0.1"],
             "tls_cert_file": certs.cert,
             "tls_key_file": certs.key,
             "hostname": "mail.example.test",

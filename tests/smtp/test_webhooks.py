@@ -65,7 +65,7 @@ async def setup(settings, config, tmp_path):
     settings = settings.model_copy(
         update={
             "mx_port": 0,
-            "bind_address": "127.0.0.1",
+            "bind_addresses": ["127.0.0.1"],
             "webhook_retry_base": 0.2,
             "webhook_timeout": 5.0,
             "webhook_ca_file": certs.ca_cert,

@@ -8,6 +8,7 @@ import ssl
 import pytest
 
 from sealmail.net.limits import LimitPolicy, LoginLimiter, memory_limiter
+from sealmail.net.listen import bind_sockets
 from sealmail.net.server import Connection, Limits, LineServer, LineTooLong
 from sealmail.net.tls import ServerTLS
 from sealmail.tls.devca import ensure_dev_certificates
@@ -39,7 +40,7 @@ async def _refuse(conn: Connection) -> None:
 async def server(tmp_path):
     certs = ensure_dev_certificates(tmp_path / "tls")
     srv = LineServer("test", _echo, _refuse, Limits(max_per_ip=2, max_line=64), ServerTLS(certs.cert, certs.key))
-    port = await srv.listen("127.0.0.1", 0, implicit_tls=False)
+    port = await srv.listen(bind_sockets(["127.0.0.1"], 0), implicit_tls=False)
     client_ctx = ssl.create_default_context(cafile=certs.ca_cert)
     yield srv, port, client_ctx
     await srv.close()
@@ -84,7 +85,7 @@ async def test_starttls(server) -> None:
 async def test_implicit_tls_listener(tmp_path) -> None:
     certs = ensure_dev_certificates(tmp_path / "tls")
     srv = LineServer("test", _echo, _refuse, tls=ServerTLS(certs.cert, certs.key))
-    port = await srv.listen("127.0.0.1", 0, implicit_tls=True)
+    port = await srv.listen(bind_sockets(["127.0.0.1"], 0), implicit_tls=True)
     try:
         ctx = ssl.create_default_context(cafile=certs.ca_cert)
         r, w = await asyncio.open_connection("127.0.0.1", port, ssl=ctx, server_hostname="127.0.0.1")

@@ -107,3 +107,54 @@ def test_settings_survive_the_trip_through_a_child_environment(clean_env, monkey
     for name, value in settings_to_env(original).items():
         monkeypatch.setenv(name, value)
     assert load_settings() == original
+
+
+# -- listening addresses (IPv4 and IPv6) ------------------------------------------------------------
+
+
+def test_default_listens_on_ipv4_and_ipv6_unspecified_addresses(clean_env) -> None:
+    """RFC 4291 §2.5.2: ``::`` is IPv6's unspecified address; with ``0.0.0.0`` both families are served."""
+    assert load_settings().bind_addresses == ["0.0.0.0", "::"]  # noqa: S104
+
+
+def test_bind_addresses_are_a_comma_separated_list(clean_env, monkeypatch, tmp_path) -> None:
+    monkeypatch.setenv("SEALMAIL_BIND_ADDRESSES", " 192.0.2.7 , [2001:db8::7],localhost,2001:0db8::7 ")
+    # Brackets and leading zeros are normalised; the repeat is dropped.
+    assert load_settings().bind_addresses == ["192.0.2.7", "2001:db8::7", "localhost"]
+    env = tmp_path / "b.env"
+    env.write_text("SEALMAIL_BIND_ADDRESSES='127.0.0.1,::1'\n")
+    monkeypatch.delenv("SEALMAIL_BIND_ADDRESSES")
+    assert load_settings(env).bind_addresses == ["127.0.0.1", "::1"]
+
+
+def test_old_single_bind_address_is_still_read(clean_env, monkeypatch, tmp_path) -> None:
+    env = tmp_path / "old.env"
+    env.write_text("SEALMAIL_BIND_ADDRESS=127.0.0.1\n")
+    assert load_settings(env).bind_addresses == ["127.0.0.1"]  # not flagged as an unknown setting either
+    assert load_settings(env, use_environ=False).bind_addresses == ["127.0.0.1"]
+    # The new name wins where both are given.
+    env.write_text("SEALMAIL_BIND_ADDRESS=127.0.0.1\nSEALMAIL_BIND_ADDRESSES=::1\n")
+    assert load_settings(env).bind_addresses == ["::1"]
+    monkeypatch.setenv("SEALMAIL_BIND_ADDRESS", "::1")
+    assert load_settings().bind_addresses == ["::1"]
+
+
+def test_invalid_bind_address_is_named_in_the_error(clean_env, tmp_path) -> None:
+    env = tmp_path / "bad.env"
+    env.write_text("SEALMAIL_BIND_ADDRESSES=0.0.0.0,mail.example.com\n")
+    with pytest.raises(InvalidInput) as info:
+        load_settings(env)
+    assert str(info.value) == "SEALMAIL_BIND_ADDRESSES: 'mail.example.com' is not an IP address (nor localhost)"
+    env.write_text("SEALMAIL_BIND_ADDRESSES=' , '\n")
+    with pytest.raises(InvalidInput, match="SEALMAIL_BIND_ADDRESSES: name at least one address"):
+        load_settings(env)
+    env.write_text("SEALMAIL_BIND_ADDRESS=256.1.1.1\n")
+    with pytest.raises(InvalidInput, match=r"SEALMAIL_BIND_ADDRESSES: '256\.1\.1\.1' is not an IP address"):
+        load_settings(env)
+
+
+def test_bind_addresses_survive_the_trip_through_a_child_environment(clean_env, monkeypatch) -> None:
+    original = Settings(bind_addresses=["127.0.0.1", "::1"])
+    for name, value in settings_to_env(original).items():
+        monkeypatch.setenv(name, value)
+    assert load_settings().bind_addresses == ["127.0.0.1", "::1"]

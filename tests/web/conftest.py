@@ -33,6 +33,7 @@ def web_settings(settings, certs, redis_url):
             "web_port": 0,
             "http_port": 0,  # plain HTTP off unless a test turns it on (test_discovery.py)
             "api_port": 0,
+            "bind_addresses": ["127.0.0.1", "::1"],  # loopback only, both families
             "auth_basic_username": BASIC[0],
             "auth_basic_password": SecretStr(BASIC[1]),
             "redis_url": SecretStr(url),

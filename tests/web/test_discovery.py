@@ -78,7 +78,7 @@ def dav_account(web_settings):
         password = credentials.set_password(store, web_settings, "alice@example.test")
     finally:
         store.close()
-    dav = ComponentThread("dav", web_settings.model_copy(update={"bind_address": "127.0.0.1"}))
+    dav = ComponentThread("dav", web_settings.model_copy(update={"bind_addresses": ["127.0.0.1"]}))
     yield "alice@example.test", password
     dav.stop()
 

@@ -22,6 +22,8 @@ def status(ctx: Context) -> None:
         for name, info in found.components.items():
             state = "running" if info.get("running") else "not running"
             ports = " ".join(f"{k}={v}" for k, v in (info.get("ports") or {}).items())
+            if ports and info.get("addresses"):
+                ports += f" on {','.join(info['addresses'])}"
             click.echo(f"  {name:<5} {state:<12} {ports}")
         if found.queue:
             click.echo("queue: " + ", ".join(f"{k} {v}" for k, v in sorted(found.queue.items())))

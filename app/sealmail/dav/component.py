@@ -23,6 +23,7 @@ from sealmail.appcontext import AppContext
 from sealmail.dav.application import DavApp
 from sealmail.dav.sessions import DavSessions
 from sealmail.errors import InvalidInput
+from sealmail.net.listen import bound_port, listen_ports
 from sealmail.net.tls import ServerTLS
 from sealmail.store.dav import DavLimits
 
@@ -41,21 +42,6 @@ def _is_loopback(address: str) -> bool:
         return ipaddress.ip_address(address).is_loopback
     except ValueError:
         return False
-
-
-def _bind(address: str, port: int) -> socket.socket:
-    family = socket.AF_INET6 if ":" in address else socket.AF_INET
-    # proto must be IPPROTO_TCP: asyncio sets TCP_NODELAY only on accepted sockets that say so, and
-    # without it every response whose last write is small waits for the client's delayed ACK (~40 ms).
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((address, port))
-    except OSError:
-        sock.close()
-        raise
-    sock.set_inheritable(True)
-    return sock
 
 
 def _uvicorn_server(app: object, ssl_context: ssl.SSLContext | None, settings: Settings) -> object:
@@ -100,11 +86,14 @@ class DavComponent:
     def _ssl_context(self) -> ssl.SSLContext | None:
         settings = self.settings
         if settings.tls_cert_file is None and settings.dav_insecure_http:
-            if not _is_loopback(settings.bind_address):
+            if not all(_is_loopback(address) for address in settings.bind_addresses):
                 raise InvalidInput(
-                    "SEALMAIL_DAV_INSECURE_HTTP serves passwords in clear: it needs a loopback SEALMAIL_BIND_ADDRESS"
+                    "SEALMAIL_DAV_INSECURE_HTTP serves passwords in clear: "
+                    "it needs loopback SEALMAIL_BIND_ADDRESSES only (127.0.0.1, ::1)"
                 )
-            log.warning("serving DAV without TLS on %s (SEALMAIL_DAV_INSECURE_HTTP)", settings.bind_address)
+            log.warning(
+                "serving DAV without TLS on %s (SEALMAIL_DAV_INSECURE_HTTP)", ", ".join(settings.bind_addresses)
+            )
             return None
         return ServerTLS.from_settings(settings, alpn=("http/1.1",)).listening_context()
 
@@ -125,11 +114,9 @@ class DavComponent:
             self.sessions, max_request_size=settings.dav_max_request_size, max_item_size=settings.dav_max_item_size
         )
         asgi = WSGIMiddleware(wsgi, workers=settings.dav_workers)  # type: ignore[arg-type]
-        ports = {}
-        for key, port in (("caldav", settings.caldav_port), ("carddav", settings.carddav_port)):
-            sock = _bind(settings.bind_address, port)
-            self._sockets.append(sock)
-            ports[key] = sock.getsockname()[1]
+        bound = listen_ports(settings, {"caldav": settings.caldav_port, "carddav": settings.carddav_port})
+        self._sockets = bound["caldav"] + bound["carddav"]
+        ports = {key: bound_port(sockets) for key, sockets in bound.items()}
         server = _uvicorn_server(asgi, ssl_context, settings)
         self._server = server
         self._task = asyncio.create_task(server.serve(sockets=self._sockets), name="dav-http")  # type: ignore[attr-defined]

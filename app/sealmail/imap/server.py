@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from sealmail.imap import parser
 from sealmail.imap.session import LOGOUT, Options, Session
+from sealmail.net.listen import close_all, listen_ports
 from sealmail.net.server import Connection, ConnectionClosed, LineServer, LineTooLong
 from sealmail.net.server import Limits as NetLimits
 from sealmail.net.tls import ServerTLS, TLSUnavailable
@@ -120,11 +121,14 @@ class ImapComponent:
             write_deadline=self.settings.imap_write_deadline,
         )
         self.server = LineServer("imap", self._handle, self._refuse, limits, tls)
-        host = self.settings.bind_address
-        return {
-            "imaps": await self.server.listen(host, self.settings.imaps_port, implicit_tls=True),
-            "imap": await self.server.listen(host, self.settings.imap_port, implicit_tls=False),
-        }
+        bound = listen_ports(self.settings, {"imaps": self.settings.imaps_port, "imap": self.settings.imap_port})
+        try:
+            return {
+                "imaps": await self.server.listen(bound.pop("imaps"), implicit_tls=True),
+                "imap": await self.server.listen(bound.pop("imap"), implicit_tls=False),
+            }
+        finally:
+            close_all(s for group in bound.values() for s in group)  # those not handed over
 
     async def _handle(self, conn: Connection) -> None:
         assert self.ctx is not None

@@ -13,12 +13,14 @@ import asyncio
 import contextlib
 import logging
 import secrets
+import socket
 import ssl
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 from sealmail.logs import EventLogger
+from sealmail.net.listen import bound_port, serve_each
 from sealmail.net.tls import ServerTLS
 
 log = logging.getLogger("sealmail.net")
@@ -154,18 +156,19 @@ class LineServer:
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
     _per_ip: Counter[str] = field(default_factory=Counter)
 
-    async def listen(self, host: str, port: int, *, implicit_tls: bool) -> int:
-        """Start a listener; returns the bound port (useful with port 0)."""
+    async def listen(self, sockets: Sequence[socket.socket], *, implicit_tls: bool) -> int:
+        """Serve on bound sockets (``sealmail.net.listen``), all on one port; returns that port."""
         ssl_context = None
         if implicit_tls:
             assert self.tls is not None, "implicit TLS needs a certificate"
             ssl_context = self.tls.context()
         extra = {"ssl_handshake_timeout": 30} if ssl_context else {}
-        server = await asyncio.start_server(
-            self._accept, host, port, ssl=ssl_context, limit=self.limits.max_line, **extra
-        )
-        self._servers.append(server)
-        return server.sockets[0].getsockname()[1]
+
+        def start(sock: socket.socket) -> Awaitable[asyncio.Server]:
+            return asyncio.start_server(self._accept, sock=sock, ssl=ssl_context, limit=self.limits.max_line, **extra)
+
+        self._servers += await serve_each(start, sockets)
+        return bound_port(sockets)
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         conn = Connection(reader, writer, self.component, self.limits, self.tls)

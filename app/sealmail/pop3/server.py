@@ -5,9 +5,11 @@
 
 from __future__ import annotations
 
+import socket
 from typing import TYPE_CHECKING
 
 from sealmail.appcontext import AppContext
+from sealmail.net.listen import close_all, listen_ports
 from sealmail.net.server import Connection, Limits, LineServer
 from sealmail.net.tls import ServerTLS
 from sealmail.pop3.policy import LoginDelay
@@ -53,11 +55,15 @@ class Pop3Server:
     async def _refuse(self, conn: Connection) -> None:
         await conn.send(b"-ERR [SYS/TEMP] Too many connections; try again later\r\n")
 
-    async def listen(self, host: str, pop3s_port: int, pop3_port: int) -> dict[str, int]:
-        return {
-            "pop3s": await self.server.listen(host, pop3s_port, implicit_tls=True),
-            "pop3": await self.server.listen(host, pop3_port, implicit_tls=False),
-        }
+    async def listen(self, bound: dict[str, list[socket.socket]]) -> dict[str, int]:
+        """Serve on ``{"pop3s": sockets, "pop3": sockets}`` (``sealmail.net.listen.listen_ports``)."""
+        try:
+            return {
+                "pop3s": await self.server.listen(bound.pop("pop3s"), implicit_tls=True),
+                "pop3": await self.server.listen(bound.pop("pop3"), implicit_tls=False),
+            }
+        finally:
+            close_all(s for group in bound.values() for s in group)  # those not handed over
 
     async def close(self) -> None:
         # Sessions still open are cancelled without UPDATE: nothing they marked is removed.
@@ -73,7 +79,8 @@ class Pop3Component:
 
     async def start(self) -> dict[str, int]:
         self.server = Pop3Server(self.settings)
-        return await self.server.listen(self.settings.bind_address, self.settings.pop3s_port, self.settings.pop3_port)
+        ports = {"pop3s": self.settings.pop3s_port, "pop3": self.settings.pop3_port}
+        return await self.server.listen(listen_ports(self.settings, ports))
 
     async def stop(self) -> None:
         if self.server is not None:

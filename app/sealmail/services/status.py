@@ -51,7 +51,12 @@ def collect(store: ConfigStore, settings: Settings) -> Status:
         info: dict[str, Any] = {"running": False}
         if marker.exists():
             data = json.loads(marker.read_text())
-            info = {"running": _alive(int(data.get("pid", 0))), "pid": data.get("pid"), "ports": data.get("ports", {})}
+            info = {
+                "running": _alive(int(data.get("pid", 0))),
+                "pid": data.get("pid"),
+                "addresses": data.get("addresses", []),  # every port listens on each
+                "ports": data.get("ports", {}),
+            }
         status.components[name] = info
     queue_path = settings.data_dir / "queue.sqlite"
     if queue_path.exists():

@@ -24,6 +24,7 @@ from sealmail.appcontext import AppContext
 from sealmail.config.models import Alias
 from sealmail.errors import InvalidInput
 from sealmail.mailauth.srs import InvalidSrs, is_srs
+from sealmail.net.listen import bound_port, listen_sockets, serve_each
 from sealmail.net.tls import ServerTLS
 from sealmail.queue.store import JobQueue, load_queue_key
 from sealmail.services.credentials import quota_of
@@ -244,6 +245,8 @@ class MxHandler:
         utf8 = getattr(envelope, "smtp_utf8", False)
         protocol = ("UTF8SMTP" if utf8 else "ESMTP") + ("S" if tls else "")
         peer_ip = str(session.peer[0]) if session.peer else "unknown"
+        if ":" in peer_ip:
+            peer_ip = "IPv6:" + peer_ip  # §4.1.3: an IPv6 address literal is tagged
         helo = (session.host_name or "unknown").replace("\r", "").replace("\n", "")[:200]
         rcpt = f"\r\n\tfor <{targets[0].address}>" if len(targets) == 1 else ""
         stamp = format_datetime(datetime.now(UTC))
@@ -328,7 +331,7 @@ class MxComponent:
 
     def __init__(self, settings: Settings, checks: SenderChecks | None = None) -> None:
         self.settings = settings
-        self._server: asyncio.Server | None = None
+        self._servers: list[asyncio.Server] = []
         self._book: ConnectionBook | None = None
         self._sessions = MxSessions(settings, checks)
         self._processes: Any = None
@@ -343,17 +346,20 @@ class MxComponent:
             return {"mx": await self._processes.start()}
         protocol = await self._sessions.start(book)
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(protocol, settings.bind_address, settings.mx_port)
-        return {"mx": self._server.sockets[0].getsockname()[1]}
+        sockets = listen_sockets(settings, settings.mx_port)
+        self._servers = await serve_each(lambda sock: loop.create_server(protocol, sock=sock), sockets)
+        return {"mx": bound_port(sockets)}
 
     async def stop(self) -> None:
         if self._processes is not None:
             await self._processes.stop()
-        if self._server is not None:
-            self._server.close()
+        if self._servers:
+            for server in self._servers:
+                server.close()
             if self._book is not None:
                 await self._book.close_all()
-            await self._server.wait_closed()
+            for server in self._servers:
+                await server.wait_closed()
         await self._sessions.stop()
 
 

@@ -29,6 +29,7 @@ import socket
 import sys
 from typing import TYPE_CHECKING, Any
 
+from sealmail.net.listen import bound_port, listen_sockets
 from sealmail.smtp.protocol import ConnectionBook
 
 if TYPE_CHECKING:
@@ -86,27 +87,11 @@ class MxProcesses:
         return port
 
     def _listen(self) -> int:
-        settings = self.settings
-        host = settings.bind_address or None
-        port = settings.mx_port
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-        for family, kind, proto, _, address in dict.fromkeys(infos):
-            # Port 0 (tests): the port the first address family got, for every other one too.
-            bound = self._listeners[0].getsockname()[1] if port == 0 and self._listeners else address[1]
-            sock = socket.socket(family, kind, proto)
-            try:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                if family == socket.AF_INET6:
-                    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-                sock.bind((address[0], bound, *address[2:]))
-                sock.listen(1024)
-                sock.setblocking(False)
-            except OSError:
-                sock.close()
-                self._close_listeners()
-                raise
-            self._listeners.append(sock)
-        return self._listeners[0].getsockname()[1]
+        self._listeners = listen_sockets(self.settings, self.settings.mx_port)
+        for sock in self._listeners:
+            sock.listen(1024)
+            sock.setblocking(False)
+        return bound_port(self._listeners)
 
     def _close_listeners(self) -> None:
         loop = asyncio.get_running_loop()

@@ -26,6 +26,7 @@ from sealmail.addresses import parse_mailbox
 from sealmail.appcontext import AppContext
 from sealmail.config.models import Alias, LogEntry
 from sealmail.errors import InvalidInput
+from sealmail.net.listen import bound_port, close_all, listen_ports, serve_each
 from sealmail.net.tls import ServerTLS
 from sealmail.queue.store import JobQueue, NewJob, load_queue_key
 from sealmail.services import credentials
@@ -291,16 +292,19 @@ class SubmissionComponent:
             return protocol
 
         loop = asyncio.get_running_loop()
-
-        implicit = await loop.create_server(
-            factory(True), settings.bind_address, settings.submission_tls_port, ssl=tls.context()
-        )
-        starttls = await loop.create_server(factory(False), settings.bind_address, settings.submission_port)
-        self._servers = [implicit, starttls]
-        return {
-            "submission_tls": implicit.sockets[0].getsockname()[1],
-            "submission": starttls.sockets[0].getsockname()[1],
-        }
+        ports = {"submission_tls": settings.submission_tls_port, "submission": settings.submission_port}
+        bound = listen_ports(settings, ports)
+        try:
+            implicit = bound.pop("submission_tls")
+            context = tls.context()
+            self._servers += await serve_each(
+                lambda s: loop.create_server(factory(True), sock=s, ssl=context), implicit
+            )
+            starttls = bound.pop("submission")
+            self._servers += await serve_each(lambda s: loop.create_server(factory(False), sock=s), starttls)
+        finally:
+            close_all(s for group in bound.values() for s in group)  # those not handed over
+        return {"submission_tls": bound_port(implicit), "submission": bound_port(starttls)}
 
     def _protocol(
         self, handler: SubmissionHandler, book: ConnectionBook, tls: ServerTLS, implicit: bool

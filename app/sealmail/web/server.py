@@ -15,23 +15,11 @@ import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+from sealmail.net.listen import bound_port, close_all, listen_sockets
 from sealmail.net.tls import ServerTLS
 
 if TYPE_CHECKING:
     from sealmail.settings import Settings
-
-
-def bind(address: str, port: int) -> socket.socket:
-    family = socket.AF_INET6 if ":" in address else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((address, port))
-    except OSError:
-        sock.close()
-        raise
-    sock.set_inheritable(True)
-    return sock
 
 
 class AccessLogMiddleware:
@@ -77,7 +65,7 @@ class HttpServer:
         self.log = logging.getLogger(f"sealmail.{name}")
         self._server: Any = None
         self._task: asyncio.Task[None] | None = None
-        self._socket: socket.socket | None = None
+        self._sockets: list[socket.socket] = []
 
     async def start(self) -> int:
         import uvicorn
@@ -85,7 +73,7 @@ class HttpServer:
         ssl_context = (
             ServerTLS.from_settings(self.settings, alpn=("http/1.1",)).listening_context() if self.tls else None
         )
-        self._socket = bind(self.settings.bind_address, self.port)
+        self._sockets = listen_sockets(self.settings, self.port)
 
         class Server(uvicorn.Server):
             @contextlib.contextmanager
@@ -111,13 +99,13 @@ class HttpServer:
         config.ssl = ssl_context
         server = Server(config)
         self._server = server
-        self._task = asyncio.create_task(server.serve(sockets=[self._socket]), name=f"{self.name}-http")
+        self._task = asyncio.create_task(server.serve(sockets=self._sockets), name=f"{self.name}-http")
         while not server.started:
             if self._task.done():
                 self._task.result()
                 raise RuntimeError(f"the {self.name} server stopped while starting")
             await asyncio.sleep(0.01)
-        return self._socket.getsockname()[1]
+        return bound_port(self._sockets)
 
     async def stop(self) -> None:
         if self._server is not None:
@@ -127,6 +115,5 @@ class HttpServer:
                 await asyncio.wait_for(self._task, 15)
             except (TimeoutError, asyncio.CancelledError):
                 self.log.warning("%s: connections did not close in time; stopping anyway", self.name)
-        if self._socket is not None:
-            self._socket.close()
-            self._socket = None
+        close_all(self._sockets)
+        self._sockets = []

@@ -19,7 +19,7 @@ except Exception:  # noqa: BLE001 - the package may be half-installed while pip 
 class TestWeb:
     def __init__(self, settings) -> None:
         self.settings = settings
-        self.server: asyncio.Server | None = None
+        self.servers: list[asyncio.Server] = []
 
     async def start(self) -> dict[str, int]:
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -30,15 +30,17 @@ class TestWeb:
             await writer.drain()
             writer.close()
 
-        self.server = await asyncio.start_server(
-            answer, self.settings.bind_address, self.settings.web_port, ssl=context
-        )
+        from sealmail.net.listen import listen_sockets
+
+        # The same listening addresses as the real components (SEALMAIL_BIND_ADDRESSES).
+        for sock in listen_sockets(self.settings, self.settings.web_port):
+            self.servers.append(await asyncio.start_server(answer, sock=sock, ssl=context))
         return {"web": self.settings.web_port}
 
     async def stop(self) -> None:
-        if self.server is not None:
-            self.server.close()
-            await self.server.wait_closed()
+        for server in self.servers:
+            server.close()
+            await server.wait_closed()
 
 
 def make(settings) -> TestWeb:
