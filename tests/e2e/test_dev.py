@@ -164,6 +164,17 @@ def _https(address: str, port: int, tls: ssl.SSLContext, path: str) -> int:
         client.close()
 
 
+def _http_redirect(address: str, port: int, web_port: int) -> bool:
+    """The plain-HTTP port sends a browser to the web admin over HTTPS (RFC 9110 §15.4.2)."""
+    client = http.client.HTTPConnection(address, port, timeout=10)
+    try:
+        client.request("GET", "/admin", headers={"Host": "localhost"})
+        response = client.getresponse()
+        return response.status == 301 and response.getheader("location") == f"https://localhost:{web_port}/admin"
+    finally:
+        client.close()
+
+
 def _every_port_answers_on_both_families(info: dict) -> None:
     """RFC 6540: every service answers over IPv6 as over IPv4 (RFC 4291 §2.5.3 ::1 beside 127.0.0.1)."""
     tls = ssl.create_default_context(cafile=info["ca_cert"])
@@ -178,6 +189,7 @@ def _every_port_answers_on_both_families(info: dict) -> None:
         "caldav": lambda a, p: _https(a, p, tls, "/.well-known/caldav") < 500,
         "carddav": lambda a, p: _https(a, p, tls, "/.well-known/carddav") < 500,
         "web": lambda a, p: _https(a, p, tls, "/") < 500,
+        "http": lambda a, p: _http_redirect(a, p, info["ports"]["web"]),
         "api": lambda a, p: _https(a, p, tls, "/") < 500,
     }
     assert set(info["ports"]) <= set(checks), "a new port needs its check here"
