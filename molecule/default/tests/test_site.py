@@ -232,10 +232,12 @@ def test_the_dns_role_publishes_exactly_what_the_app_computes(sealmail_host):
     """One source of truth: the role's JSON is the app's `dns-records --all --json`, record for record."""
     saved = json.loads(sealmail_host.file("/etc/sealmail/dns-records.json").content_string)
     assert saved == app_records(sealmail_host)
-    policy = sealmail_host.check_output(
+    fetched = sealmail_host.run(
         f"curl -sf --cacert {TLS_DIR}/ca.pem --resolve mta-sts.{DOMAIN}:443:127.0.0.1 "
         f"https://mta-sts.{DOMAIN}/.well-known/mta-sts.txt"
     )
+    assert fetched.rc == 0, fetched.stderr
+    policy = fetched.stdout  # as served, final line break included (check_output strips it)
     # The role's MTA-STS choice reached the app, and the published id is the policy's.
     assert "mode: testing" in policy
     import hashlib
