@@ -17,7 +17,9 @@ OS_RELEASE=${SEALMAIL_OS_RELEASE:-/etc/os-release}
 MEMINFO=${SEALMAIL_MEMINFO:-/proc/meminfo}
 MIN_RAM_MB=1024
 MIN_DISK_GB=${SEALMAIL_MIN_DISK_GB:-10}
-MAIL_PORTS=(25 80 443 465 587 993 995)
+# Checked for other programs before Sealmail is installed (so it cannot be asked yet): the
+# default public ports of its components (`sealmail components --json` once installed).
+MAIL_PORTS=(25 80 443 465 587 993 995 4000 5000 6000)
 CLOUDFLARE_INI=${SEALMAIL_CLOUDFLARE_INI:-/root/.cloudflare.ini}
 
 DEBUG=${DEBUG:-false}
