@@ -191,6 +191,13 @@ class Settings(BaseSettings):
     webhook_retry_base: float = Field(30.0, gt=0, description="first retry delay in seconds; doubles per attempt")
     webhook_timeout: float = Field(30.0, gt=0, description="seconds to wait for a receiver's answer")
 
+    # -- webhook targets (egress policy, see sealmail/net/egress.py) -----------------------------
+    # Off: webhooks go only to https:// hosts whose every address is public (no loopback, private,
+    # link-local, unique-local, multicast...). On: for tests and private networks only.
+    webhook_allow_private: bool = Field(
+        False, description="allow http:// and private/loopback webhook targets (tests, private networks)"
+    )
+
     # -- POP3 -----------------------------------------------------------------------------------
     pop3_delete_mode: Literal["remove", "trash"] = Field(
         "remove", description="what DELE does at QUIT: remove the message, or move it to Trash"

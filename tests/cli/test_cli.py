@@ -122,6 +122,22 @@ def test_alias_lifecycle(run) -> None:
     nothing = run("alias", "add", "void@example.test", "--no-storage")
     assert nothing.returncode == 1
     assert "lost" in nothing.stderr
+    # A webhook into the server's own network is refused (RFC 6890 §2.2.2: 127.0.0.0/8 is not global).
+    inward = run("alias", "add", "hook@example.test", "--to", "https://127.0.0.1:9000/in")
+    assert inward.returncode == 1
+    assert "loopback" in inward.stderr
+    assert "webhook_allow_private" in inward.stderr
+    allowed = run(
+        "alias",
+        "add",
+        "hook@example.test",
+        "--to",
+        "http://127.0.0.1:9000/in",
+        "--json",
+        extra_env={"SEALMAIL_WEBHOOK_ALLOW_PRIVATE": "true"},
+    )
+    assert _json(allowed)["recipients"] == ["http://127.0.0.1:9000/in"]
+    assert run("alias", "rm", "hook@example.test").returncode == 0
 
     changed = _json(run("alias", "set", "rémi@example.test", "--disable", "--disabled-reply", "drop", "--json"))
     assert (changed["enabled"], changed["disabled_reply"]) == (False, "drop")

@@ -69,10 +69,13 @@ async def setup(settings, config, tmp_path):
             "webhook_retry_base": 0.2,
             "webhook_timeout": 5.0,
             "webhook_ca_file": certs.ca_cert,
+            "webhook_allow_private": True,  # the receiver is on loopback
         }
     )
     domains.add_domain(config, "example.test")
-    aliases.add_alias(config, "hook@example.test", recipients=[f"https://localhost:{port}/incoming"])
+    aliases.add_alias(
+        config, "hook@example.test", recipients=[f"https://localhost:{port}/incoming"], allow_private_webhooks=True
+    )
     mx = MxComponent(settings)
     mx_port = (await mx.start())["mx"]
     receiver = Receiver(port, certs)
@@ -153,3 +156,133 @@ async def test_webhook_survives_a_down_receiver_and_arrives_once_signed(setup) -
     statuses = [e.status for e in config.query_logs(LogQuery(limit=100)).entries]
     assert statuses.count("webhook-delivered") == 1
     assert "queued-webhook" in statuses
+
+
+class Listener:
+    """A bare loopback TCP listener that only counts the connections it is offered."""
+
+    def __init__(self) -> None:
+        import socket
+
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.sock.settimeout(0.1)
+        self.port = self.sock.getsockname()[1]
+        self.accepted = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            self.accepted += 1
+            conn.close()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.sock.close()
+
+
+def _queue_webhook(settings, url: str) -> None:
+    """Put one webhook job for ``url`` in the queue, as the MX does."""
+    queue = JobQueue(settings.data_dir / "queue.sqlite", load_queue_key(settings.data_dir))
+    try:
+        meta = {
+            "url": url,
+            "alias": "hook@example.test",
+            "mail_from": "a@example.org",
+            "rcpt_to": ["hook@example.test"],
+        }
+        queue.add("webhook", meta, b"Subject: hi\r\n\r\nbody\r\n")
+    finally:
+        queue.close()
+
+
+@pytest.fixture
+def dns_to_loopback(settings, config, tmp_path):
+    """A real DNS server (dnsmasq) where hook.example.test is 127.0.0.1: a public-looking name, inward."""
+    from dnsserver import DnsServer
+
+    dnsd = DnsServer(tmp_path)
+    dnsd.a("hook.example.test", "127.0.0.1")
+    dnsd.start()
+    certs = ensure_dev_certificates(tmp_path / "tls", names=("hook.example.test",))
+    settings = settings.model_copy(
+        update={
+            "dns_servers": [dnsd.address],
+            "webhook_retry_base": 0.2,
+            "webhook_timeout": 5.0,
+            "webhook_ca_file": certs.ca_cert,
+        }
+    )
+    domains.add_domain(config, "example.test")
+    yield settings, config, certs
+    dnsd.stop()
+
+
+async def test_a_name_resolving_to_loopback_is_refused_at_send_time(dns_to_loopback, caplog) -> None:
+    """RFC 6890 §2.2.2: 127.0.0.0/8 is not global; the name is checked after resolution, nothing connects."""
+    settings, config, _ = dns_to_loopback
+    listener = Listener()
+    try:
+        url = f"https://hook.example.test:{listener.port}/in"
+        # Saving is allowed: the name is not an address; what it resolves to is checked when sent.
+        aliases.add_alias(config, "hook@example.test", recipients=[url])
+        _queue_webhook(settings, url)
+
+        def failed() -> list:
+            return config.query_logs(LogQuery(status="webhook-failed")).entries
+
+        with caplog.at_level("WARNING", logger="sealmail.jobs.webhooks"):
+            await _run_worker(settings, lambda: bool(failed()), timeout=10.0)
+        entries = failed()
+        assert len(entries) == 1
+        assert "refused" in entries[0].detail
+        assert "127.0.0.1 is a loopback address" in entries[0].detail
+        assert "127.0.0.1 is a loopback address" in caplog.text
+        assert listener.accepted == 0
+        assert config.query_logs(LogQuery(status="webhook-delivered")).entries == []
+    finally:
+        listener.close()
+
+
+async def test_a_name_resolving_to_loopback_is_used_when_private_targets_are_allowed(dns_to_loopback) -> None:
+    """With webhook_allow_private the pinned address is used, TLS still verified for the host name (SNI)."""
+    settings, _config, certs = dns_to_loopback
+    settings = settings.model_copy(update={"webhook_allow_private": True})
+    port = free_port()
+    receiver = Receiver(port, certs)
+    receiver.start()
+    try:
+        _queue_webhook(settings, f"https://hook.example.test:{port}/in")
+        await _run_worker(settings, lambda: len(receiver.requests) == 1, timeout=10.0)
+        assert len(receiver.requests) == 1
+        assert receiver.requests[0][0]["Host"] == f"hook.example.test:{port}"
+    finally:
+        receiver.stop()
+
+
+async def test_http_and_literal_targets_saved_before_the_policy_fail_without_connecting(settings, config) -> None:
+    """A job queued for a forbidden URL (e.g. saved by an older version) fails at once, unconnected."""
+    listener = Listener()
+    try:
+        domains.add_domain(config, "example.test")
+        _queue_webhook(settings, f"http://127.0.0.1:{listener.port}/in")
+        _queue_webhook(settings, f"https://[::ffff:127.0.0.1]:{listener.port}/in")
+
+        def failed() -> list:
+            return config.query_logs(LogQuery(status="webhook-failed")).entries
+
+        await _run_worker(settings, lambda: len(failed()) == 2, timeout=10.0)
+        details = sorted(e.detail for e in failed())
+        assert "only https://" in details[0] or "only https://" in details[1]
+        assert any("loopback" in d for d in details)
+        assert listener.accepted == 0
+    finally:
+        listener.close()

@@ -193,6 +193,10 @@ def test_alias_lifecycle_with_quota_usage_and_password(client, token, store, web
     assert_problem(
         client.patch(f"/v1/aliases/{alias['id']}", json={"recipients": ["ftp://x"]}, headers=auth(token)), 422
     )
+    # Webhooks to the server's own network are refused when saved (RFC 6890 non-global ranges).
+    for url in ("http://hooks.example.org/x", "https://169.254.169.254/latest", "https://[fd00::1]/x"):
+        r = client.patch(f"/v1/aliases/{alias['id']}", json={"recipients": [url]}, headers=auth(token))
+        assert "webhook_allow_private" in assert_problem(r, 422)["detail"]
     r = client.patch(f"/v1/aliases/{alias['id']}", json={"recipients": [], "storage": False}, headers=auth(token))
     assert "mail to it is lost" in assert_problem(r, 422)["detail"]
 

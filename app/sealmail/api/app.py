@@ -262,6 +262,7 @@ async def create_alias(request: Request, body: AliasIn, token: Scope("aliases:wr
         disabled_reply=body.disabled_reply,
         quota=_quota(body.quota),
         description=body.description,
+        allow_private_webhooks=state.settings.webhook_allow_private,
     )
     await audit(request, token, "alias.create", domain=alias.domain, address=_address(alias))
     return await state.call(_alias_out, store, state.settings, alias)
@@ -290,6 +291,7 @@ async def update_alias(request: Request, alias_id: str, body: AliasPatch, token:
         quota=_quota(body.quota),
         clear_quota="quota" in given and body.quota is None,
         description=body.description,
+        allow_private_webhooks=state.settings.webhook_allow_private,
     )
     await audit(
         request,

@@ -61,6 +61,7 @@ def add(
         disabled_reply=disabled_reply,
         quota=parse_size(quota) if quota else None,
         description=description,
+        allow_private_webhooks=ctx.settings.webhook_allow_private,
     )
     data = alias_json(ctx.store, created)
     lines = [f"added alias {data['address']}"]
@@ -125,6 +126,7 @@ def set_(
         quota=parse_size(quota) if quota and quota != "default" else None,
         clear_quota=quota == "default",
         description=description,
+        allow_private_webhooks=ctx.settings.webhook_allow_private,
     )
     data = alias_json(ctx.store, updated)
     ctx.emit(data, f"updated alias {data['address']}")

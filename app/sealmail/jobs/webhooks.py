@@ -29,6 +29,7 @@ import httpx
 
 from sealmail.config.models import LogEntry
 from sealmail.keyfiles import secret_file
+from sealmail.net.egress import EgressRefused, url_problem, webhook_client
 from sealmail.queue.store import Job, JobQueue
 
 if TYPE_CHECKING:
@@ -114,7 +115,7 @@ class WebhookWorker:
         verify: ssl.SSLContext | bool = True
         if self.settings.webhook_ca_file is not None:
             verify = ssl.create_default_context(cafile=str(self.settings.webhook_ca_file))
-        self.client = httpx.AsyncClient(timeout=self.settings.webhook_timeout, verify=verify, follow_redirects=False)
+        self.client = webhook_client(self.settings, verify, self.settings.webhook_timeout)
 
     async def close(self) -> None:
         await self.client.aclose()
@@ -141,15 +142,27 @@ class WebhookWorker:
             SIGNATURE_HEADER: sign(self.secret, body),
             DELIVERY_HEADER: job.id,
         }
+        alias = job.meta.get("alias")
+        domain = alias.rsplit("@", 1)[-1] if alias else None
+        refused = url_problem(url, allow_private=self.settings.webhook_allow_private)
         try:
+            if refused is not None:
+                raise EgressRefused(refused)
             response = await self.client.post(url, content=body, headers=headers)
             outcome = f"HTTP {response.status_code}"
             success = 200 <= response.status_code < 300
-        except httpx.HTTPError as exc:
+        except EgressRefused as exc:
+            # A forbidden target (saved before the policy, or a name that now resolves inward): no
+            # connection was made, and none will be; the job fails at once with the reason.
+            log.warning("webhook %s refused: %s", job.id, exc)
+            await asyncio.to_thread(self.queue.fail, job.id, f"refused: {exc}")
+            await self.app.log_event(
+                LogEntry("error", "jobs", "webhook-failed", domain, alias, None, None, f"{url} refused: {exc}")
+            )
+            return
+        except (httpx.HTTPError, OSError) as exc:
             outcome = f"{type(exc).__name__}: {exc}"[:300]
             success = False
-        alias = job.meta.get("alias")
-        domain = alias.rsplit("@", 1)[-1] if alias else None
         if success:
             await asyncio.to_thread(self.queue.done, job.id)
             await self.app.log_event(

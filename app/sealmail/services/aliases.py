@@ -11,6 +11,7 @@ from sealmail.addresses import is_webhook, parse_alias_address, parse_mailbox
 from sealmail.config.base import ConfigStore
 from sealmail.config.models import Alias, DisabledReply
 from sealmail.errors import InvalidInput, NotFound
+from sealmail.net.egress import url_problem
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -33,8 +34,12 @@ def parse_size(text: str) -> int:
     return int(match.group(1)) * _UNITS[unit]
 
 
-def normalize_recipient(text: str) -> str:
-    """A forwarding address (its domain in ASCII form, ready for SMTP; its local part's case kept) or a webhook URL."""
+def normalize_recipient(text: str, *, allow_private_webhooks: bool = False) -> str:
+    """A forwarding address (its domain in ASCII form, ready for SMTP; its local part's case kept) or a webhook URL.
+
+    Webhooks must be ``https://`` to a public host (see ``sealmail.net.egress``) unless the
+    ``webhook_allow_private`` setting is on (``allow_private_webhooks``).
+    """
     text = text.strip()
     if is_webhook(text):
         parts = urlsplit(text)
@@ -42,6 +47,9 @@ def normalize_recipient(text: str) -> str:
             raise InvalidInput(f"webhook {text!r}: the URL has no host")
         if any(ch.isspace() for ch in text):
             raise InvalidInput(f"webhook {text!r}: the URL contains white space")
+        problem = url_problem(text, allow_private=allow_private_webhooks)
+        if problem is not None:
+            raise InvalidInput(f"webhook {text!r}: {problem} (setting webhook_allow_private lifts this)")
         return text
     if "://" in text:
         raise InvalidInput(f"recipient {text!r}: only http:// and https:// webhooks are supported")
@@ -60,10 +68,10 @@ def _check_quota(quota: int | None) -> int | None:
     return quota
 
 
-def _check_recipients(recipients: Iterable[str]) -> list[str]:
+def _check_recipients(recipients: Iterable[str], allow_private_webhooks: bool) -> list[str]:
     normalized: list[str] = []
     for text in recipients:
-        value = normalize_recipient(text)
+        value = normalize_recipient(text, allow_private_webhooks=allow_private_webhooks)
         if value not in normalized:
             normalized.append(value)
     if len(normalized) > MAX_RECIPIENTS:
@@ -81,6 +89,7 @@ def add_alias(
     disabled_reply: str = "reject",
     quota: int | None = None,
     description: str = "",
+    allow_private_webhooks: bool = False,
 ) -> Alias:
     """Create ``user@domain``, ``*@domain`` (catch-all) or ``/regex/@domain``.
 
@@ -88,7 +97,7 @@ def add_alias(
     neither recipients nor storage would swallow mail, so it is refused.
     """
     name = parse_alias_address(address)
-    targets = _check_recipients(recipients)
+    targets = _check_recipients(recipients, allow_private_webhooks)
     if storage is None:
         storage = not targets
     if not targets and not storage:
@@ -135,11 +144,12 @@ def update_alias(
     quota: int | None = None,
     clear_quota: bool = False,
     description: str | None = None,
+    allow_private_webhooks: bool = False,
 ) -> Alias:
     alias = get_alias(store, address)
     changes: dict[str, object] = {}
     if recipients is not None:
-        changes["recipients"] = _check_recipients(recipients)
+        changes["recipients"] = _check_recipients(recipients, allow_private_webhooks)
     if storage is not None:
         changes["storage"] = storage
     if enabled is not None:

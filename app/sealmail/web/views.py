@@ -357,7 +357,13 @@ async def alias_create(request: Request, admin: Admin) -> Response:
     fields = await form_fields(request)
     try:
         values = _parse_alias_fields(fields)
-        alias = await state.call(aliases.add_alias, state.ctx.config, fields.get("address", ""), **values)
+        alias = await state.call(
+            aliases.add_alias,
+            state.ctx.config,
+            fields.get("address", ""),
+            allow_private_webhooks=state.ctx.settings.webhook_allow_private,
+            **values,
+        )
     except SealmailError as exc:
         all_domains = await state.call(domains.list_domains, state.ctx.config)
         form = {**fields, "storage": fields.get("storage") == "on", "enabled": fields.get("enabled") == "on"}
@@ -445,7 +451,12 @@ async def alias_update(request: Request, alias_id: str, admin: Admin) -> Respons
     try:
         values = _parse_alias_fields(fields)
         updated = await state.call(
-            aliases.update_alias, state.ctx.config, _address(alias), clear_quota=values["quota"] is None, **values
+            aliases.update_alias,
+            state.ctx.config,
+            _address(alias),
+            clear_quota=values["quota"] is None,
+            allow_private_webhooks=state.ctx.settings.webhook_allow_private,
+            **values,
         )
     except SealmailError as exc:
         form = {**fields, "storage": fields.get("storage") == "on", "enabled": fields.get("enabled") == "on"}
