@@ -244,6 +244,32 @@ def test_tokens_are_created_once_listed_without_secret_and_revoked(client, token
     assert client.get("/v1/aliases", headers=auth(made["token"])).status_code == 401
 
 
+def test_a_token_can_only_mint_scopes_it_holds(client, store) -> None:
+    """RFC 6749 §3.3 / RFC 6750 §3.1: a token's scope bounds what it may do, minting included.
+
+    A tokens:write token asking for a scope it lacks gets 403 (insufficient_scope) as problem+json
+    (RFC 9457) naming the missing scopes, and nothing is stored; a subset of its own scopes is fine.
+    """
+    _, minter = tokens.create_token(store, "minter", ["tokens:write", "aliases:read"])
+    for wanted in (["domains:write"], ["aliases:read", "tokens:read"], list(tokens.SCOPES)):
+        r = client.post("/v1/tokens", json={"name": "escalate", "scopes": wanted}, headers=auth(minter))
+        body = assert_problem(r, 403)
+        assert body["missing_scopes"] == [s for s in wanted if s not in ("tokens:write", "aliases:read")]
+        assert "only grant scopes it holds" in body["detail"]
+    assert [t.name for t in store.list_tokens()] == ["minter"]
+
+    r = client.post("/v1/tokens", json={"name": "sub", "scopes": ["aliases:read"]}, headers=auth(minter))
+    assert r.status_code == 201
+    assert r.json()["scopes"] == ["aliases:read"]
+    same = client.post(
+        "/v1/tokens", json={"name": "same", "scopes": ["aliases:read", "tokens:write"]}, headers=auth(minter)
+    )
+    assert same.status_code == 201
+    # The minted token is bounded the same way: it cannot climb back above its own scopes either.
+    r = client.post("/v1/tokens", json={"name": "x", "scopes": ["logs:read"]}, headers=auth(same.json()["token"]))
+    assert assert_problem(r, 403)["missing_scopes"] == ["logs:read"]
+
+
 # ---- logs ---------------------------------------------------------------------------------------------
 def test_delivery_and_error_logs_page_and_filter(client, token, store) -> None:
     from datetime import timedelta

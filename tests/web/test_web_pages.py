@@ -186,6 +186,17 @@ def test_tokens_page_shows_the_secret_once(signed_in, store) -> None:
     assert store.list_tokens()[0].revoked_at is not None
 
 
+def test_an_admin_session_can_mint_every_scope(signed_in, store) -> None:
+    """The scope bound applies to tokens minting tokens (the API); the administrator grants any scope."""
+    from sealmail.services.tokens import SCOPES
+
+    signed_in.get("/admin/tokens")
+    r = signed_in.client.post("/admin/tokens", data={"csrf": signed_in.csrf, "name": "all", "scopes": list(SCOPES)})
+    assert r.status_code == 200
+    (token,) = store.list_tokens()
+    assert token.scopes == list(SCOPES)
+
+
 def test_mta_sts_policy_and_autoconfig_are_public(signed_in, web, certs, web_settings) -> None:
     signed_in.get("/admin/domains")
     signed_in.post("/admin/domains", {"name": "example.test"})

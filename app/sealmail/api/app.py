@@ -361,7 +361,10 @@ async def list_tokens(request: Request, token: Scope("tokens:read")) -> list[Tok
 @router.post("/tokens", tags=["tokens"], status_code=201, summary="Create a token (its secret is returned once)")
 async def create_token(request: Request, body: TokenIn, token: Scope("tokens:write")) -> JSONResponse:
     state = state_of(request)
-    made, secret = await state.call(tokens.create_token, state.ctx.config, body.name, body.scopes)
+    try:
+        made, secret = await state.call(tokens.create_token, state.ctx.config, body.name, body.scopes, granted_by=token)
+    except tokens.ScopeEscalation as exc:
+        raise ApiError(problem(403, str(exc), missing_scopes=exc.missing)) from None
     await audit(request, token, "token.create", detail=f"{made.name} ({', '.join(made.scopes)})")
     out = TokenCreated(**_token_out(made).model_dump(), token=secret)
     return JSONResponse(out.model_dump(mode="json"), status_code=201, headers={"Cache-Control": "no-store"})

@@ -13,7 +13,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from sealmail.config.models import ApiToken, now
-from sealmail.errors import InvalidInput
+from sealmail.errors import InvalidInput, SealmailError
 from sealmail.services.credentials import AuthenticationFailed
 
 if TYPE_CHECKING:
@@ -54,15 +54,34 @@ def check_scopes(scopes: Iterable[str]) -> list[str]:
     return [s for s in SCOPES if s in chosen]
 
 
-def create_token(store: ConfigStore, name: str, scopes: Iterable[str]) -> tuple[ApiToken, str]:
-    """A new token and its secret (shown once; only its digest is stored)."""
+class ScopeEscalation(SealmailError):
+    """A token asked to mint scopes it does not hold itself."""
+
+    def __init__(self, missing: list[str]) -> None:
+        super().__init__(f"a token can only grant scopes it holds itself; this one lacks {', '.join(missing)}")
+        self.missing = missing
+
+
+def create_token(
+    store: ConfigStore, name: str, scopes: Iterable[str], *, granted_by: ApiToken | None = None
+) -> tuple[ApiToken, str]:
+    """A new token and its secret (shown once; only its digest is stored).
+
+    ``granted_by`` is the token making it (the API): the new token's scopes must be a subset of
+    its own, or ``ScopeEscalation``. The web admin and the CLI (an administrator) pass None.
+    """
     name = name.strip()
     if not name:
         raise InvalidInput("give the token a name (what or who uses it)")
     if len(name) > MAX_NAME:
         raise InvalidInput(f"a token name can have at most {MAX_NAME} characters")
+    chosen = check_scopes(scopes)
+    if granted_by is not None:
+        missing = [s for s in chosen if not allows(granted_by, s)]
+        if missing:
+            raise ScopeEscalation(missing)
     secret = PREFIX + secrets.token_urlsafe(32)
-    token = store.add_token(ApiToken(name=name, token_hash=digest(secret), scopes=check_scopes(scopes)))
+    token = store.add_token(ApiToken(name=name, token_hash=digest(secret), scopes=chosen))
     return token, secret
 
 
