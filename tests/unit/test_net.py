@@ -112,22 +112,61 @@ async def limiter(request, redis_url):
     await client.aclose()
 
 
+async def _fail(limiter, ip: str, account: str | None) -> bool:
+    """One wrong login: False when the limiter refused it before any check."""
+    attempt = await limiter.reserve(ip, account)
+    if attempt is None:
+        return False
+    await attempt.failed()
+    return True
+
+
 async def test_login_limits_per_account_and_per_ip(limiter) -> None:
-    assert await limiter.allowed("192.0.2.1", "a@example.test")
-    await limiter.failed("192.0.2.1", "a@example.test")
-    await limiter.failed("192.0.2.2", "a@example.test")
-    assert not await limiter.allowed("192.0.2.3", "a@example.test")  # the account is locked from anywhere
-    assert await limiter.allowed("192.0.2.3", "b@example.test")
+    assert await _fail(limiter, "192.0.2.1", "a@example.test")
+    assert await _fail(limiter, "192.0.2.2", "a@example.test")
+    assert await limiter.reserve("192.0.2.3", "a@example.test") is None  # the account is locked from anywhere
+    attempt = await limiter.reserve("192.0.2.3", "b@example.test")
+    assert attempt is not None
+    await attempt.cancel()
     for account in ("c@x.test", "d@x.test"):
-        await limiter.failed("192.0.2.9", account)
-    assert await limiter.allowed("192.0.2.9", "e@x.test")
-    await limiter.failed("192.0.2.9", None)
-    await limiter.failed("192.0.2.9", None)
-    assert not await limiter.allowed("192.0.2.9", "e@x.test")  # the address is locked for every account
+        await _fail(limiter, "192.0.2.9", account)
+    await (await limiter.reserve("192.0.2.9", "e@x.test")).cancel()
+    await _fail(limiter, "192.0.2.9", None)
+    await _fail(limiter, "192.0.2.9", None)
+    assert await limiter.reserve("192.0.2.9", "e@x.test") is None  # the address is locked for every account
 
 
 async def test_success_clears_the_account(limiter) -> None:
-    await limiter.failed("192.0.2.1", "a@example.test")
-    await limiter.succeeded("192.0.2.1", "a@example.test")
-    await limiter.failed("192.0.2.1", "a@example.test")
-    assert await limiter.allowed("192.0.2.1", "a@example.test")
+    await _fail(limiter, "192.0.2.1", "a@example.test")
+    await (await limiter.reserve("192.0.2.1", "a@example.test")).succeeded()
+    await _fail(limiter, "192.0.2.1", "a@example.test")
+    assert await limiter.reserve("192.0.2.1", "a@example.test") is not None
+
+
+async def test_parallel_wrong_logins_reach_the_check_at_most_limit_times(limiter) -> None:
+    """50 concurrent guesses: the attempt is reserved atomically before the (slow) password check."""
+    checks = 0
+
+    async def login() -> None:
+        nonlocal checks
+        attempt = await limiter.reserve("192.0.2.50", "victim@example.test")
+        if attempt is None:
+            return
+        checks += 1
+        await asyncio.sleep(0.05)  # the Argon2 derivation
+        await attempt.failed()
+
+    await asyncio.gather(*(login() for _ in range(50)))
+    assert checks == limiter.policy.per_account
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    ["Victim@Example.Test", "victim@EXAMPLE.TEST.", "victim@\uff45xample.test", " victim@example.test "],
+)
+async def test_respelled_addresses_share_one_counter(limiter, spelling: str) -> None:
+    """RFC 5890/UTS 46: the domain is compared in its mapped form, so every spelling is one account."""
+    assert await _fail(limiter, "192.0.2.1", "victim@example.test")
+    assert await _fail(limiter, "192.0.2.2", spelling)
+    assert await limiter.reserve("192.0.2.3", "victim@example.test") is None
+    assert await limiter.reserve("192.0.2.4", spelling) is None

@@ -89,16 +89,18 @@ def require(scope: str) -> Any:
         state = state_of(request)
         ip = _peer(request)
         limiter = state.ctx.limiter
-        if not await limiter.allowed(ip, None):
+        attempt = await limiter.reserve(ip, None)
+        if attempt is None:
             raise ApiError(problem(429, "too many failed authentications from this address; wait 15 minutes"))
         if given is None:
+            await attempt.cancel()
             raise ApiError(
                 problem(401, "send an API token: Authorization: Bearer <token>", headers={"WWW-Authenticate": "Bearer"})
             )
         try:
             token = await state.call(tokens.authenticate, state.ctx.config, given.credentials)
         except AuthenticationFailed:
-            await limiter.failed(ip, None)
+            await attempt.failed()
             raise ApiError(
                 problem(
                     401,
@@ -106,6 +108,7 @@ def require(scope: str) -> Any:
                     headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
                 )
             ) from None
+        await attempt.succeeded()
         if not tokens.allows(token, scope):
             raise ApiError(
                 problem(

@@ -180,7 +180,8 @@ class DavSessions:
 
     def _sign_in(self, login: str, password: str, ip: str) -> DavUser | None:
         limiter = self.app.limiter
-        if not self._run(limiter.allowed(ip, login)):
+        attempt = self._run(limiter.reserve(ip, login))
+        if attempt is None:
             log.warning("dav login refused: too many failures (peer %s)", ip)
             return None
         try:
@@ -188,10 +189,10 @@ class DavSessions:
                 sessions.sign_in(self.app.config, self.app.settings, self.app.mailstore, login, password)
             )
         except credentials.AuthenticationFailed:
-            self._run(limiter.failed(ip, login))
+            self._run(attempt.failed())
             log.info("dav login failed (peer %s)", ip)
             return None
-        self._run(limiter.succeeded(ip, login))
+        self._run(attempt.succeeded())
         try:
             session.mailbox.mailbox.dav_ensure_defaults(DEFAULT_COLLECTIONS)
         except Exception:

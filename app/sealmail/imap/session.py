@@ -397,16 +397,17 @@ class Session:
     async def _authenticate(self, user: str, password: str) -> tuple[str, str, str]:
         ip = self.conn.peer_ip
         limiter = self.ctx.limiter
-        if not await limiter.allowed(ip, user):
+        attempt = await limiter.reserve(ip, user)
+        if attempt is None:
             self.log.warning("login refused: too many failures")
             raise _no("Too many failed logins; try again later", "UNAVAILABLE")
         try:
             account = await sign_in(self.ctx.config, self.ctx.settings, self.ctx.mailstore, user, password)
         except (AuthenticationFailed, SealmailError):
-            await limiter.failed(ip, user)
+            await attempt.failed()
             self.log.info("login failed")
             raise _no("Authentication failed", "AUTHENTICATIONFAILED") from None
-        await limiter.succeeded(ip, user)
+        await attempt.succeeded()
         self.account = account
         self.mbox = account.mailbox
         try:

@@ -1,8 +1,18 @@
-"""Failed-login throttling shared by every component (IMAP, POP3, submission, web), kept in Redis.
+"""Failed-login throttling shared by every component (IMAP, POP3, submission, DAV, web, API), in Redis.
 
 Per IP and per account, failures are counted in a sliding window; past the limit, further
 attempts are refused until the window has passed, without running Argon2 (so a password-guessing
-client cannot use the server's CPU either). Success clears the account's counter.
+client cannot use the server's CPU either).
+
+An attempt is *reserved* before the password is checked, in one atomic step (a Lua script in
+Redis): the window is trimmed, every counter is compared with its limit, and only if all have room
+is the attempt added to all of them. So N parallel guesses cannot all pass a check made before any
+of them is counted: at most the limit reach the password check. A failure keeps its reservation;
+success refunds it and clears the account's counter; an attempt that checked nothing is refunded.
+
+The account is keyed on its normalised address (``sealmail.addresses.parse_mailbox``: IDNA/UTS 46
+domain, case folded, trailing dot dropped), so ``Demo@EXAMPLE.TEST.`` and a fullwidth-letter
+spelling share one counter with ``demo@example.test``.
 """
 
 from __future__ import annotations
@@ -13,6 +23,9 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from sealmail.addresses import parse_mailbox
+from sealmail.errors import InvalidInput
+
 
 @dataclass(frozen=True, slots=True)
 class LimitPolicy:
@@ -21,64 +34,117 @@ class LimitPolicy:
     window_seconds: int = 900
 
 
-class LoginLimiter:
-    """``await limiter.allowed(ip, account)`` before checking a password; report the outcome after."""
+# KEYS: the counters; ARGV: now, window, member, then one limit per key. 1 when reserved, else 0.
+_RESERVE = """
+local now = tonumber(ARGV[1])
+local window = tonumber(ARGV[2])
+for i, key in ipairs(KEYS) do
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+  if redis.call('ZCARD', key) >= tonumber(ARGV[3 + i]) then
+    return 0
+  end
+end
+for _, key in ipairs(KEYS) do
+  redis.call('ZADD', key, now, ARGV[3])
+  redis.call('EXPIRE', key, math.ceil(window))
+end
+return 1
+"""
 
-    def __init__(self, redis: Any, policy: LimitPolicy | None = None, prefix: str = "sealmail:login") -> None:
+
+def account_key(account: str) -> str:
+    """The text an account is counted under: its normalised address (raw text folded when not one)."""
+    try:
+        return parse_mailbox(account).text
+    except (InvalidInput, ValueError):
+        return account.strip().casefold()
+
+
+class _RedisCounters:
+    def __init__(self, redis: Any) -> None:
         self.redis = redis
-        self.policy = policy or LimitPolicy()
-        self.prefix = prefix
+        self.script = redis.register_script(_RESERVE)
 
-    def _keys(self, ip: str, account: str | None) -> list[tuple[str, int]]:
-        keys = [(f"{self.prefix}:ip:{ip}", self.policy.per_ip)]
-        if account:
-            # The account is hashed: Redis never holds addresses in clear.
-            digest = hashlib.sha256(account.strip().lower().encode()).hexdigest()[:32]
-            keys.append((f"{self.prefix}:acct:{digest}", self.policy.per_account))
-        return keys
+    async def reserve(self, keys: list[tuple[str, int]], now: float, window: int, member: str) -> bool:
+        names = [k for k, _ in keys]
+        return bool(await self.script(keys=names, args=[now, window, member, *[limit for _, limit in keys]]))
 
-    async def allowed(self, ip: str, account: str | None) -> bool:
-        now = time.time()
-        for key, limit in self._keys(ip, account):
-            await self.redis.zremrangebyscore(key, 0, now - self.policy.window_seconds)
-            if await self.redis.zcard(key) >= limit:
-                return False
-        return True
+    async def remove(self, key: str, member: str) -> None:
+        await self.redis.zrem(key, member)
 
-    async def failed(self, ip: str, account: str | None) -> None:
-        now = time.time()
-        for key, _ in self._keys(ip, account):
-            await self.redis.zadd(key, {f"{now:.6f}-{secrets.token_hex(4)}": now})
-            await self.redis.expire(key, self.policy.window_seconds)
-
-    async def succeeded(self, ip: str, account: str) -> None:
-        for key, _ in self._keys(ip, account)[1:]:
-            await self.redis.delete(key)
+    async def delete(self, key: str) -> None:
+        await self.redis.delete(key)
 
 
-class _MemorySortedSets:
-    """The few Redis sorted-set commands the limiter uses, for a process without Redis (tests, tools)."""
+class _MemoryCounters:
+    """The same counters in one process's memory (tests, tools without Redis); atomic as it never awaits."""
 
     def __init__(self) -> None:
         self.sets: dict[str, dict[str, float]] = {}
 
-    async def zremrangebyscore(self, key: str, low: float, high: float) -> None:
-        members = self.sets.get(key, {})
-        for member in [m for m, score in members.items() if low <= score <= high]:
-            del members[member]
+    async def reserve(self, keys: list[tuple[str, int]], now: float, window: int, member: str) -> bool:
+        for key, limit in keys:
+            members = self.sets.setdefault(key, {})
+            for old in [m for m, score in members.items() if score <= now - window]:
+                del members[old]
+            if len(members) >= limit:
+                return False
+        for key, _ in keys:
+            self.sets[key][member] = now
+        return True
 
-    async def zcard(self, key: str) -> int:
-        return len(self.sets.get(key, {}))
-
-    async def zadd(self, key: str, mapping: dict[str, float]) -> None:
-        self.sets.setdefault(key, {}).update(mapping)
-
-    async def expire(self, key: str, seconds: int) -> None:
-        pass
+    async def remove(self, key: str, member: str) -> None:
+        self.sets.get(key, {}).pop(member, None)
 
     async def delete(self, key: str) -> None:
         self.sets.pop(key, None)
 
 
+class Attempt:
+    """A reserved login attempt: report how it went (a failure keeps the reservation)."""
+
+    def __init__(self, counters: _RedisCounters | _MemoryCounters, keys: list[str], member: str) -> None:
+        self._counters, self._keys, self._member = counters, keys, member
+
+    async def failed(self) -> None:
+        """The credentials were wrong: the reservation stays, counted as the failure."""
+
+    async def succeeded(self) -> None:
+        """The credentials were right: the address's slot is refunded and the account's failures cleared."""
+        await self._counters.remove(self._keys[0], self._member)
+        for key in self._keys[1:]:
+            await self._counters.delete(key)
+
+    async def cancel(self) -> None:
+        """Nothing was checked (no credentials given, a malformed request): the slots are refunded."""
+        for key in self._keys:
+            await self._counters.remove(key, self._member)
+
+
+class LoginLimiter:
+    """``attempt = await limiter.reserve(ip, account)`` before checking a password (None: locked out),
+    then ``await attempt.failed()`` / ``succeeded()`` / ``cancel()``."""
+
+    def __init__(self, redis: Any, policy: LimitPolicy | None = None, prefix: str = "sealmail:login") -> None:
+        self.counters = redis if isinstance(redis, _MemoryCounters) else _RedisCounters(redis)
+        self.policy = policy or LimitPolicy()
+        self.prefix = prefix
+
+    def _keys(self, ip: str, account: str | None) -> list[tuple[str, int]]:
+        keys = [(f"{self.prefix}:ip:{ip}", self.policy.per_ip)]
+        if account and account.strip():
+            # The account is hashed: Redis never holds addresses in clear.
+            digest = hashlib.sha256(account_key(account).encode()).hexdigest()[:32]
+            keys.append((f"{self.prefix}:acct:{digest}", self.policy.per_account))
+        return keys
+
+    async def reserve(self, ip: str, account: str | None) -> Attempt | None:
+        keys = self._keys(ip, account)
+        member = f"{time.time():.6f}-{secrets.token_hex(8)}"
+        if not await self.counters.reserve(keys, time.time(), self.policy.window_seconds, member):
+            return None
+        return Attempt(self.counters, [k for k, _ in keys], member)
+
+
 def memory_limiter(policy: LimitPolicy | None = None) -> LoginLimiter:
-    return LoginLimiter(_MemorySortedSets(), policy)
+    return LoginLimiter(_MemoryCounters(), policy)

@@ -254,23 +254,25 @@ class Pop3Session:
         """Sign in, lock the maildrop, take the snapshot: RFC 1939 §4 -> TRANSACTION."""
         ip = self.conn.peer_ip
         limiter = self.ctx.limiter
-        if not await limiter.allowed(ip, account):
+        attempt = await limiter.reserve(ip, account)
+        if attempt is None:
             self.log.warning("login refused: too many failures")
             await self.err("Too many failed logins; try again later", "SYS/TEMP")
             return
         try:
             session = await sign_in(self.ctx.config, self.ctx.settings, self.ctx.mailstore, account, password)
         except AuthenticationFailed:
-            await limiter.failed(ip, account)
+            await attempt.failed()
             self.log.bind(user=_printable(account)).info("login failed")
             await self.err("Authentication failed", "AUTH")  # RFC 3206 §4
             return
         except Exception:
+            await attempt.cancel()  # the server's trouble, not a wrong password
             self.log.exception("opening the mailbox failed")
             await self.err("Cannot open the maildrop now", "SYS/TEMP")  # RFC 3206 §4
             return
         self.session = session  # from here on, release() lets go of it whatever happens
-        await limiter.succeeded(ip, account)
+        await attempt.succeeded()
         log = self.log.bind(user=session.address)
         self.lock = MaildropLock.acquire(self.ctx.mailstore, session.mailbox.mailbox_id)
         if self.lock is None:

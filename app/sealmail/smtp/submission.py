@@ -160,15 +160,16 @@ class SubmissionHandler:
 
     async def _authenticate(self, server: SMTP, login: str, password: str) -> AuthResult:
         ip = str(server.session.peer[0]) if server.session and server.session.peer else "?"
-        if not await self.app.limiter.allowed(ip, login):
+        attempt = await self.app.limiter.reserve(ip, login)
+        if attempt is None:
             return AuthResult(success=False, handled=False, message="454 4.7.0 Too many failed logins, try again later")
         try:
             alias = await asyncio.to_thread(credentials.verify, self.app.config, self.settings, login, password)
         except credentials.AuthenticationFailed:
-            await self.app.limiter.failed(ip, login)
+            await attempt.failed()
             log.info("failed login", extra={"peer": ip})
             return AuthResult(success=False, handled=False, message="535 5.7.8 Authentication credentials invalid")
-        await self.app.limiter.succeeded(ip, login)
+        await attempt.succeeded()
         identity = Identity(alias, f"{alias.name}@{alias.domain}")
         return AuthResult(success=True, auth_data=identity)
 

@@ -112,7 +112,8 @@ class WebGate:
             return True
         limiter = self.state.ctx.limiter
         given = _header(scope, b"authorization") or ""
-        if not await limiter.allowed(peer, None):
+        attempt = await limiter.reserve(peer, None)
+        if attempt is None:
             await _plain(send, 429, "Too many failed attempts from your address; try again in 15 minutes.\n")
             return False
         if given.lower().startswith("basic "):
@@ -123,9 +124,12 @@ class WebGate:
             ok_user = hmac.compare_digest(user.encode(), expected[0].encode())
             ok_password = hmac.compare_digest(password.encode(), expected[1].encode())
             if ok_user and ok_password:
+                await attempt.succeeded()
                 return True
-            await limiter.failed(peer, None)
+            await attempt.failed()
             log.warning("basic-auth gate: wrong credentials", extra={"peer": peer})
+        else:
+            await attempt.cancel()  # no credentials sent (a browser's first request): nothing was tried
         await _plain(
             send,
             401,

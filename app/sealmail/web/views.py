@@ -125,23 +125,27 @@ async def login_submit(request: Request) -> Response:
     email, password, target = fields.get("email", "").strip(), fields.get("password", ""), safe_next(fields.get("next"))
     ip = peer(request)
     limiter = state.ctx.limiter
-    if not await limiter.allowed(ip, email):
+    attempt = await limiter.reserve(ip, email)
+    if attempt is None:
         return render(request, "login.html", 429, error=LOCKED_OUT, next=target, form={"email": email})
     try:
         admin = await state.call(admins.authenticate, state.ctx.config, state.settings, email, password)
     except AuthenticationFailed:
-        await limiter.failed(ip, email)
+        await attempt.failed()
         return render(
             request, "login.html", 401, error="Wrong email address or password.", next=target, form={"email": email}
         )
     s = session(request)
     if admin.totp_secret:
+        # The password was right: refund this slot, but keep the account's failures (the second
+        # factor is counted on the same account; a right password must not reset its guesses).
+        await attempt.cancel()
         s.rotate()
         s["pending_admin_id"] = admin.id
         s["pending_at"] = int(time.time())
         s["pending_next"] = target
         return redirect("/admin/login/2fa")
-    await limiter.succeeded(ip, email)
+    await attempt.succeeded()
     _sign_in(request, admin)
     await state.call(admins.record_login, state.ctx.config, admin)
     return redirect(target)
@@ -172,16 +176,17 @@ async def second_factor_submit(request: Request) -> Response:
         return redirect("/admin/login")
     fields = await form_fields(request)
     ip, limiter = peer(request), state.ctx.limiter
-    if not await limiter.allowed(ip, admin.email):
+    attempt = await limiter.reserve(ip, admin.email)
+    if attempt is None:
         return render(request, "login_2fa.html", 429, error=LOCKED_OUT)
     try:
         factor = await state.call(admins.check_second_factor, state.ctx.config, admin.id, fields.get("code", ""))
         if factor.step is not None and not await state.sessions.first_use(f"totp:{admin.id}:{factor.step}", 120):
             raise AuthenticationFailed()  # RFC 6238 §5.2: a code is accepted once
     except AuthenticationFailed:
-        await limiter.failed(ip, admin.email)
+        await attempt.failed()
         return render(request, "login_2fa.html", 401, error="That code is wrong or was used already.")
-    await limiter.succeeded(ip, admin.email)
+    await attempt.succeeded()
     target = safe_next(session(request).pop("pending_next"))
     _sign_in(request, admin)
     await state.call(admins.record_login, state.ctx.config, admin)
