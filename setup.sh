@@ -27,7 +27,7 @@ if [ "$DEBUG" = true ]; then set -x; fi
 
 action="" domain="" email="" cert_method="" assume_yes=false
 # Backups: the S3 secret key comes from the environment (S3_SECRET_KEY) or a hidden prompt, never argv.
-s3_endpoint="" s3_bucket="" s3_access_key="" backup_public_key="" backup_key_file="" backup_run=""
+s3_endpoint="" s3_bucket="" s3_access_key="" backup_public_key="" backup_manifest_key="" backup_key_file="" backup_run=""
 
 die() { echo "setup.sh: $*" >&2; exit 1; }
 warn() { echo "setup.sh: warning: $*" >&2; }
@@ -38,7 +38,7 @@ usage() {
 Usage: setup.sh [--action setup|renew|backups|upgrades|restore|check|help|exit] [--domain DOMAIN]
                 [--email EMAIL] [--cert-method cloudflare|http|selfsigned] [--yes] [--help]
                 [--s3-endpoint URL --s3-bucket NAME --s3-access-key ID] [--backup-public-key KEY]
-                [--backup-key-file FILE] [--backup-run RUN]
+                [--backup-manifest-key KEY] [--backup-key-file FILE] [--backup-run RUN]
 
   --action       what to do without the menu: setup (Initial setup), renew (Renew certificates),
                  backups (Setup Backups), upgrades (Setup Auto Upgrades), restore (Restore from Backup),
@@ -56,6 +56,9 @@ Usage: setup.sh [--action setup|renew|backups|upgrades|restore|check|help|exit] 
                  the environment, or asked for
   --backup-public-key
                  the operator backup public key (empty: a key pair is made, its private key shown once)
+  --backup-manifest-key
+                 the manifest key printed with that key pair (`sealmail backup manifest-key
+                 --key-file FILE` prints it from the private key); restore trusts only manifests it signed
   --backup-key-file
                  restore: the file holding the operator backup private key
   --backup-run   restore: which backup (default: the latest)
@@ -93,6 +96,7 @@ parse_args() {
             --s3-bucket) s3_bucket=${2:-}; shift 2 ;;
             --s3-access-key) s3_access_key=${2:-}; shift 2 ;;
             --backup-public-key) backup_public_key=${2:-}; shift 2 ;;
+            --backup-manifest-key) backup_manifest_key=${2:-}; shift 2 ;;
             --backup-key-file) backup_key_file=${2:-}; shift 2 ;;
             --backup-run) backup_run=${2:-}; shift 2 ;;
             -y|--yes) assume_yes=true; shift ;;
@@ -340,6 +344,7 @@ write_backup_vars() {
         printf 'backup__s3_access_key: %s\n' "$(yaml_quote "$s3_access_key")"
         printf 'backup__s3_secret_key: %s\n' "$(yaml_quote "$S3_SECRET_KEY")"
         printf 'backup__public_key: %s\n' "$(yaml_quote "$backup_public_key")"
+        printf 'backup__manifest_key: %s\n' "$(yaml_quote "$backup_manifest_key")"
     } > "$file"
 }
 
@@ -353,11 +358,16 @@ setup_backups() {
         local pair
         pair=$("$SEALMAIL_BIN" backup init-key --json) || die "could not make a backup key"
         backup_public_key=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["public_key"])' <<<"$pair")
+        backup_manifest_key=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["manifest_key"])' <<<"$pair")
         echo
         echo "Operator backup PRIVATE key (shown once; store it OFF this server, restores need it):"
         python3 -c 'import json,sys; print("  " + json.load(sys.stdin)["private_key"])' <<<"$pair"
         echo
     fi
+    if [ -z "$backup_manifest_key" ] && [ "$assume_yes" = false ]; then
+        ask "Manifest key printed with that key pair (or: sealmail backup manifest-key --key-file FILE): " backup_manifest_key
+    fi
+    [ -n "$backup_manifest_key" ] || die "no manifest key: give --backup-manifest-key (sealmail backup manifest-key --key-file FILE prints it)"
     install_controller
     local vars status=0
     vars=$(mktemp /root/.sealmail-backup-vars.XXXXXX)
@@ -411,6 +421,8 @@ restore_backup() {
         ask "Backup to restore (empty: the latest): " backup_run
     fi
     backup_public_key=$(public_key_of "$backup_key_file") || die "$backup_key_file does not hold an operator backup key"
+    backup_manifest_key=$("$SEALMAIL_BIN" backup manifest-key --key-file "$backup_key_file") \
+        || die "$backup_key_file does not hold an operator backup key"
     if [ "$assume_yes" = false ]; then
         local answer
         ask "Replace this host's mail data with backup ${backup_run:-(latest)}? Current files are moved aside. [y/N] " answer

@@ -188,6 +188,12 @@ class Settings(BaseSettings):
     backup_keep_daily: int = Field(7, ge=1, description="daily backups kept")
     backup_keep_weekly: int = Field(4, ge=0, description="weekly backups kept")
     backup_keep_monthly: int = Field(6, ge=0, description="monthly backups kept")
+    # -- backup manifest authentication (see sealmail.backup.manifest) ---------------------------
+    backup_manifest_key: SecretStr | None = Field(
+        None,
+        description="manifest MAC key (base64; `sealmail backup init-key` or `manifest-key` prints it): "
+        "derived from the operator private key, so restore can tell the host's manifests from forged ones",
+    )
     webhook_retry_base: float = Field(30.0, gt=0, description="first retry delay in seconds; doubles per attempt")
     webhook_timeout: float = Field(30.0, gt=0, description="seconds to wait for a receiver's answer")
 

@@ -15,6 +15,7 @@ import json
 import shutil
 import ssl
 import subprocess
+from pathlib import Path
 
 import boto3
 import pytest
@@ -22,7 +23,8 @@ from botocore.config import Config
 from imap.conftest import ServerThread
 from s3server import SwiftS3, available
 
-from sealmail.backup.manifest import runs_to_keep
+from sealmail.backup import keys as backup_keys
+from sealmail.backup.manifest import Manifest, runs_to_keep, seal_manifest
 from sealmail.config.models import LogQuery
 from sealmail.config.sqlite import SQLiteConfigStore
 from sealmail.services import aliases, credentials, domains
@@ -276,7 +278,7 @@ def test_secrets_are_sealed_and_the_wrong_operator_key_opens_nothing(host, swift
     shutil.rmtree(host.data)
     result = host.cli("restore", "--key-file", str(wrong), check=False)
     assert result.returncode == 1
-    assert "does not open with this operator key" in result.stderr
+    assert "does not verify with this operator key" in result.stderr
     assert not (host.data / "config.sqlite").exists()  # nothing was changed
 
 
@@ -367,7 +369,115 @@ def _manifest(swift, host) -> dict:
     keys = sorted(
         o["Key"] for o in s3.list_objects_v2(Bucket=host.bucket, Prefix="mail.example.test/runs/")["Contents"]
     )
-    return json.loads(s3.get_object(Bucket=host.bucket, Key=keys[-1])["Body"].read())
+    return json.loads(json.loads(s3.get_object(Bucket=host.bucket, Key=keys[-1])["Body"].read())["manifest"])
+
+
+def _latest_key(swift, host) -> str:
+    s3 = _client(swift)
+    listing = s3.list_objects_v2(Bucket=host.bucket, Prefix="mail.example.test/runs/")["Contents"]
+    return sorted(o["Key"] for o in listing)[-1]
+
+
+def _rewrite_manifest(swift, host, change, *, authentic: bool) -> None:
+    """Edit the latest manifest in the bucket, as someone with write access to it would. With
+    ``authentic`` the MAC is made again with the real key (what only a host compromise would
+    allow): the path checks must hold even then."""
+    s3 = _client(swift)
+    key = _latest_key(swift, host)
+    wrapper = json.loads(s3.get_object(Bucket=host.bucket, Key=key)["Body"].read())
+    inner = json.loads(wrapper["manifest"])
+    change(inner)
+    if authentic:
+        manifest_key = backup_keys.derive_manifest_key(backup_keys.read_private_key(host.private_key))
+        body = seal_manifest(Manifest.from_json(json.dumps(inner).encode()), manifest_key, "mail.example.test")
+    else:
+        wrapper["manifest"] = json.dumps(inner)
+        body = json.dumps(wrapper).encode()
+    s3.put_object(Bucket=host.bucket, Key=key, Body=body)
+
+
+def _tree(root) -> list:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*")) if root.exists() else []
+
+
+def test_an_edited_manifest_is_refused_and_nothing_is_written(host, swift) -> None:
+    """A manifest changed in the bucket (its MAC no longer matches), and one without a MAC at all,
+    are refused before any entry is read."""
+    host.cli("run")
+    before = _tree(host.data)
+
+    def point_elsewhere(inner) -> None:
+        inner["entries"][0]["name"] = "data/config.sqlite.evil"
+
+    _rewrite_manifest(swift, host, point_elsewhere, authentic=False)
+    result = host.cli("restore", "--key-file", str(host.private_key), "--yes", check=False)
+    assert result.returncode == 1
+    assert "is not authentic" in result.stderr
+    assert "nothing was changed" in result.stderr
+    assert _tree(host.data) == before
+
+    s3 = _client(swift)
+    key = _latest_key(swift, host)
+    inner = json.loads(s3.get_object(Bucket=host.bucket, Key=key)["Body"].read())["manifest"]
+    s3.put_object(Bucket=host.bucket, Key=key, Body=inner.encode())  # the old, MAC-less format
+    result = host.cli("restore", "--key-file", str(host.private_key), "--yes", check=False)
+    assert result.returncode == 1
+    assert "carries no MAC" in result.stderr
+    assert _tree(host.data) == before
+    # The host itself notices too, and its next run does not build on the bad manifest.
+    assert "carries no MAC" in host.cli("verify", check=False).stderr
+    assert host.cli("run").returncode == 0
+    assert host.cli("verify").returncode == 0
+
+
+@pytest.mark.parametrize("where", ["file:/etc/x", "outside", "dotdot", "etc-dotdot"])
+def test_paths_outside_the_places_a_backup_writes_are_refused(host, swift, tmp_path, where) -> None:
+    """Even in an authentic manifest, an entry may only name the data directory, /etc/sealmail, the
+    DKIM directory and this host's TLS and env files: never /etc/x, another absolute path or '..'."""
+    host.cli("run")
+    outside = tmp_path / "elsewhere" / "x"
+    name = {
+        "file:/etc/x": "file:/etc/x",
+        "outside": f"file:{outside}",
+        "dotdot": "data/../elsewhere/x",
+        "etc-dotdot": "file:/etc/sealmail/../x",
+    }[where]
+    existed = Path("/etc/x").exists()
+
+    def retarget(inner) -> None:
+        inner["entries"][0]["name"] = name
+
+    _rewrite_manifest(swift, host, retarget, authentic=True)
+    before = _tree(host.data)
+    result = host.cli("restore", "--key-file", str(host.private_key), "--yes", check=False)
+    assert result.returncode == 1
+    assert "refusing" in result.stderr
+    assert "nothing was changed" in result.stderr
+    assert not outside.exists()
+    assert not (tmp_path / "x").exists()
+    assert Path("/etc/x").exists() == existed
+    assert _tree(host.data) == before
+
+
+def test_a_symlinked_directory_on_the_way_is_refused(host, tmp_path) -> None:
+    """A directory inside the data directory replaced by a symbolic link (to anywhere) is not
+    followed: the restore refuses before writing anything, there or through it."""
+    remi = ADDRESSES[0]
+    host.deliver(remi, 1)
+    host.drain(remi)
+    host.cli("run")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    shutil.rmtree(host.data / "mailboxes")
+    (host.data / "mailboxes").symlink_to(elsewhere)
+    (host.data / "config.sqlite").unlink()
+    before = _tree(host.data)
+    result = host.cli("restore", "--key-file", str(host.private_key), "--yes", check=False)
+    assert result.returncode == 1
+    assert "symbolic link" in result.stderr
+    assert "nothing was changed" in result.stderr
+    assert list(elsewhere.iterdir()) == []
+    assert _tree(host.data) == before
 
 
 def test_retention_keeps_daily_weekly_and_monthly_runs() -> None:

@@ -44,10 +44,10 @@ def test_overlong_line_and_oversized_literals_are_refused_unread(imap) -> None:
     raw.send(b"a NOOP " + b"x" * 70_000 + b"\r\n")
     assert raw.readline() == b"* BAD Line too long\r\n"
     raw.send(b"b LOGIN {2000000}\r\n")  # synchronizing: no "+", the client must not send it
-    assert raw.readline() == b"b BAD [TOOBIG] Literal too large\r\n"
+    assert raw.readline() == b"b BAD [TOOBIG] Literal too large before authentication\r\n"
     assert raw.command("c NOOP")[-1] == b"c OK NOOP completed\r\n"
     raw.send(b"d LOGIN {2000000+}\r\n")  # non-synchronizing: the octets are coming; the server hangs up
-    assert raw.readline() == b"d BAD [TOOBIG] Literal too large\r\n"
+    assert raw.readline() == b"d BAD [TOOBIG] Literal too large before authentication\r\n"
     assert raw.readline() == b"* BYE Literal too large\r\n"
     with pytest.raises(ConnectionError):
         raw.readline()

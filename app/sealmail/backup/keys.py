@@ -1,4 +1,6 @@
-"""The operator backup key: X25519, sealed boxes (``crypto.sealed``) for the secrets in a backup."""
+"""The operator backup key: X25519, sealed boxes (``crypto.sealed``) for the secrets in a backup,
+and the manifest key derived from it (see ``manifest`` for why manifests carry a MAC).
+"""
 
 from __future__ import annotations
 
@@ -6,13 +8,15 @@ import base64
 import binascii
 from pathlib import Path
 
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from sealmail.backup.errors import BackupError
 from sealmail.crypto.sealed import SealError, open_sealed, seal
 
 _CONTEXT = b"sealmail backup v1:"
+_MANIFEST_KEY_INFO = b"sealmail backup manifest key v1"
 
 
 def new_key_pair() -> tuple[str, str]:
@@ -39,6 +43,31 @@ def public_key(text: str | None) -> bytes:
     if not text:
         raise BackupError("no operator backup key: run `sealmail backup init-key` and set SEALMAIL_BACKUP_PUBLIC_KEY")
     return _decode(text, "SEALMAIL_BACKUP_PUBLIC_KEY")
+
+
+def derive_manifest_key(private: bytes) -> bytes:
+    """The manifest MAC key: HKDF-SHA256 of the operator private key (one way: it reveals nothing
+    of the private key). The host is given this key, never the private key; the restorer derives it
+    again from the private key it is handed."""
+    return HKDF(hashes.SHA256(), 32, salt=None, info=_MANIFEST_KEY_INFO).derive(private)
+
+
+def manifest_key_text(private: bytes) -> str:
+    return base64.b64encode(derive_manifest_key(private)).decode()
+
+
+def manifest_key(text: str | None) -> bytes:
+    """SEALMAIL_BACKUP_MANIFEST_KEY, decoded."""
+    if not text:
+        raise BackupError(
+            "no manifest key: set SEALMAIL_BACKUP_MANIFEST_KEY (`sealmail backup init-key` prints it with the "
+            "key pair; for an existing operator key, `sealmail backup manifest-key --key-file FILE`)"
+        )
+    return _decode(text, "SEALMAIL_BACKUP_MANIFEST_KEY")
+
+
+def read_private_text(text: str) -> bytes:
+    return _decode(text, "the operator private key")
 
 
 def read_private_key(path: Path) -> bytes:

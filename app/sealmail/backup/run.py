@@ -14,7 +14,16 @@ from typing import TYPE_CHECKING
 
 from sealmail.backup import keys
 from sealmail.backup.errors import BackupError
-from sealmail.backup.manifest import Entry, Manifest, new_run_id, runs_to_keep
+from sealmail.backup.manifest import (
+    Entry,
+    Manifest,
+    is_run_id,
+    new_run_id,
+    open_manifest,
+    read_unverified,
+    runs_to_keep,
+    seal_manifest,
+)
 from sealmail.backup.s3 import Bucket
 from sealmail.backup.snapshot import STAGING, collect
 from sealmail.keyfiles import secret_file
@@ -69,24 +78,44 @@ def latest_run(bucket: Bucket) -> str | None:
 
 
 def list_runs(bucket: Bucket) -> list[str]:
+    """Run ids in the bucket; keys that are not ``runs/<run id>.json`` are none of ours and ignored."""
     prefix = bucket.key("runs", "")
-    return sorted(k[len(prefix) : -len(".json")] for k in bucket.keys(prefix) if k.endswith(".json"))
+    names = (k[len(prefix) : -len(".json")] for k in bucket.keys(prefix) if k.endswith(".json"))
+    return sorted(n for n in names if is_run_id(n))
 
 
-def load_manifest(bucket: Bucket, run: str | None) -> Manifest:
+def load_manifest(bucket: Bucket, run: str | None, manifest_key: bytes) -> Manifest:
+    """The manifest of ``run`` (default: the latest), only if its MAC verifies (see ``manifest``)."""
     run = run or latest_run(bucket)
     if run is None:
         raise BackupError(f"no backups under {bucket.name}/{bucket.prefix}")
-    return Manifest.from_json(bucket.get(bucket.key("runs", f"{run}.json")))
+    if not is_run_id(run):
+        raise BackupError(f"{run!r} is not a run id (see `sealmail backup list`)")
+    return open_manifest(bucket.get(bucket.key("runs", f"{run}.json")), manifest_key, bucket.prefix, run)
+
+
+def _previous(bucket: Bucket, manifest_key: bytes) -> Manifest | None:
+    """The latest manifest, if it is authentic: entries are reused from it (and so signed again by
+    this run), so one that does not verify — older format, or changed in the bucket — is ignored
+    and every file is uploaded afresh."""
+    if latest_run(bucket) is None:
+        return None
+    try:
+        return load_manifest(bucket, None, manifest_key)
+    except BackupError:
+        return None
 
 
 def run_backup(settings: Settings, env_file: Path | None) -> RunReport:
     public = keys.public_key(settings.backup_public_key)
+    manifest_key = keys.manifest_key(
+        settings.backup_manifest_key.get_secret_value() if settings.backup_manifest_key else None
+    )
     bucket = Bucket(settings)
     bucket.check()
     data_dir = settings.data_dir
     with _one_run_at_a_time(data_dir):
-        previous = load_manifest(bucket, None) if latest_run(bucket) else None
+        previous = _previous(bucket, manifest_key)
         before = {e.name: e for e in previous.entries} if previous else {}
         present = bucket.objects(bucket.key("objects", ""))
         hmac_key = secret_file(data_dir / "backup.key")
@@ -122,7 +151,7 @@ def run_backup(settings: Settings, env_file: Path | None) -> RunReport:
                 octets += stored_size
             manifest = Manifest(run=run, host=settings.mail_hostname, entries=entries, uploaded=uploaded)
             # Written last: a run that failed before this point names nothing, and changes nothing.
-            bucket.put(bucket.key("runs", f"{run}.json"), manifest.to_json())
+            bucket.put(bucket.key("runs", f"{run}.json"), seal_manifest(manifest, manifest_key, bucket.prefix))
         finally:
             shutil.rmtree(staging, ignore_errors=True)
             _give_back(data_dir)
@@ -151,7 +180,10 @@ def _apply_retention(bucket: Bucket, settings: Settings) -> list[str]:
     old = [r for r in runs if r not in keep]
     if old:
         bucket.delete([bucket.key("runs", f"{r}.json") for r in old])
-    wanted = {e.object for r in sorted(keep) for e in load_manifest(bucket, r).entries}
+    # Unverified on purpose: this only decides which objects stay, and keeping one too many is harmless.
+    wanted = {
+        e.object for r in sorted(keep) for e in read_unverified(bucket.get(bucket.key("runs", f"{r}.json"))).entries
+    }
     orphans = [k for k in bucket.keys(bucket.key("objects", "")) if k not in wanted]
     if orphans:
         bucket.delete(orphans)
@@ -166,10 +198,13 @@ class Problem:
 
 
 def verify(settings: Settings, run: str | None) -> tuple[Manifest, list[Problem]]:
-    """Download every object of a run and check its size and SHA-256 against the manifest."""
+    """Check the run's manifest MAC, then download every object and check its size and SHA-256."""
+    manifest_key = keys.manifest_key(
+        settings.backup_manifest_key.get_secret_value() if settings.backup_manifest_key else None
+    )
     bucket = Bucket(settings)
     bucket.check()
-    manifest = load_manifest(bucket, run)
+    manifest = load_manifest(bucket, run, manifest_key)
     problems = []
     for entry in manifest.entries:
         try:

@@ -23,32 +23,65 @@ def backup() -> None:
     """Encrypted backups to S3-compatible storage, and restore from them."""
 
 
+def _set_env_line(text: str, path: Path, name: str, value: str, force: bool) -> str:
+    line = f"{name}={value}"
+    if re.search(rf"^{name}=\S", text, re.M):
+        if not force:
+            raise CLIError(f"{path} already has {name} (use --force to replace it)")
+        return re.sub(rf"^{name}=.*$", line, text, flags=re.M)
+    return text + ("" if text.endswith("\n") or not text else "\n") + line + "\n"
+
+
 @backup.command("init-key")
 @click.option("--force", is_flag=True, help="Replace a public key already in the env file.")
 @common_options
 def init_key(ctx: Context, force: bool) -> None:
     """Make the operator backup key pair: the private key is printed once, never stored here.
 
-    With --env-file, SEALMAIL_BACKUP_PUBLIC_KEY is written into that file.
+    With --env-file, SEALMAIL_BACKUP_PUBLIC_KEY and SEALMAIL_BACKUP_MANIFEST_KEY (the manifest MAC
+    key, derived from the private key) are written into that file.
     """
     private, public = keys.new_key_pair()
+    manifest_key = keys.manifest_key_text(keys.read_private_text(private))
     if ctx.env_file is not None:
         text = ctx.env_file.read_text() if ctx.env_file.exists() else ""
-        line = f"SEALMAIL_BACKUP_PUBLIC_KEY={public}"
-        if re.search(r"^SEALMAIL_BACKUP_PUBLIC_KEY=\S", text, re.M):
-            if not force:
-                raise CLIError(f"{ctx.env_file} already has SEALMAIL_BACKUP_PUBLIC_KEY (use --force to replace it)")
-            text = re.sub(r"^SEALMAIL_BACKUP_PUBLIC_KEY=.*$", line, text, flags=re.M)
-        else:
-            text = text + ("" if text.endswith("\n") or not text else "\n") + line + "\n"
+        text = _set_env_line(text, ctx.env_file, "SEALMAIL_BACKUP_PUBLIC_KEY", public, force)
+        text = _set_env_line(text, ctx.env_file, "SEALMAIL_BACKUP_MANIFEST_KEY", manifest_key, True)
         ctx.env_file.write_text(text)
+    written = f", written to {ctx.env_file}" if ctx.env_file else ""
     ctx.emit(
-        {"private_key": private, "public_key": public},
+        {"private_key": private, "public_key": public, "manifest_key": manifest_key},
         f"operator backup private key (store it OFF this server; restores need it; it is not kept here):\n"
         f"  {private}\n"
-        f"public key (SEALMAIL_BACKUP_PUBLIC_KEY{', written to ' + str(ctx.env_file) if ctx.env_file else ''}):\n"
-        f"  {public}",
+        f"public key (SEALMAIL_BACKUP_PUBLIC_KEY{written}):\n"
+        f"  {public}\n"
+        f"manifest key (SEALMAIL_BACKUP_MANIFEST_KEY{written}; derived from the private key):\n"
+        f"  {manifest_key}",
     )
+
+
+@backup.command("manifest-key")
+@click.option(
+    "--key-file",
+    required=True,
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="File holding the operator backup private key.",
+)
+@click.option("--write", is_flag=True, help="Write SEALMAIL_BACKUP_MANIFEST_KEY into the --env-file.")
+@common_options
+def manifest_key_cmd(ctx: Context, key_file: Path, write: bool) -> None:
+    """The manifest MAC key of an operator key (SEALMAIL_BACKUP_MANIFEST_KEY), for hosts whose key
+    pair was made before manifests were authenticated. Run it where the private key is."""
+    try:
+        value = keys.manifest_key_text(keys.read_private_key(key_file))
+    except BackupError as exc:
+        raise CLIError(str(exc)) from exc
+    if write:
+        if ctx.env_file is None:
+            raise CLIError("--write needs --env-file")
+        text = ctx.env_file.read_text() if ctx.env_file.exists() else ""
+        ctx.env_file.write_text(_set_env_line(text, ctx.env_file, "SEALMAIL_BACKUP_MANIFEST_KEY", value, True))
+    ctx.emit({"manifest_key": value}, value)
 
 
 @backup.command("run")
@@ -126,7 +159,7 @@ def verify_cmd(ctx: Context, run_id: str | None) -> None:
 def restore(ctx: Context, run_id: str | None, key_file: Path, yes: bool) -> None:
     """Bring back config, keys, certificates and every mailbox from a run (default: the latest)."""
     try:
-        report = restore_run(ctx.settings, run_id, key_file, yes=yes)
+        report = restore_run(ctx.settings, run_id, key_file, yes=yes, env_file=ctx.env_file)
     except BackupError as exc:
         raise CLIError(f"restore failed, nothing was changed: {exc}") from exc
     lines = [f"restored backup {report.run}: {report.files} files"]

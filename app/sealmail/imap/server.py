@@ -3,7 +3,8 @@
 The loop reads one complete command at a time: a line, and while that line ends with a literal
 announcement, the literal's octets and the next line. A literal's size is checked before a single
 octet of it is read (RFC 7888 §4, RFC 7889 APPENDLIMIT), so no client can make the server buffer
-more than the limits; synchronizing literals get their "+" continuation only once accepted.
+more than the limits; synchronizing literals get their "+" continuation only once accepted. Before
+login the limit is a few KB (``PRE_AUTH_LITERAL_MAX``): see ``read_command``.
 Idle connections are closed: quickly before login, after the RFC 9051 §5.4 autologout after it.
 """
 
@@ -13,7 +14,7 @@ import contextlib
 from typing import TYPE_CHECKING, Any
 
 from sealmail.imap import parser
-from sealmail.imap.session import LOGOUT, Options, Session
+from sealmail.imap.session import LOGOUT, NOT_AUTHENTICATED, Options, Session
 from sealmail.net.listen import close_all, listen_ports
 from sealmail.net.server import Connection, ConnectionClosed, LineServer, LineTooLong
 from sealmail.net.server import Limits as NetLimits
@@ -25,6 +26,11 @@ if TYPE_CHECKING:
 
 MAX_LINE = 64 * 1024
 MAX_COMMAND = 1024 * 1024  # every command but APPEND: lines and literals together
+# Before login a client has nothing bigger to send than a user name and a password (RFC 9051
+# §6.2.3 LOGIN; SASL goes in lines, not literals), so a literal over this many octets — or a
+# command whose literals add up to more — is refused unread: an anonymous peer cannot make the
+# server hold its bytes.
+PRE_AUTH_LITERAL_MAX = 8 * 1024
 
 
 class Abandoned(Exception):
@@ -32,26 +38,52 @@ class Abandoned(Exception):
 
 
 async def read_command(conn: Connection, session: Session) -> bytes:
-    """One command with its literals, or raises Abandoned / LineTooLong / ConnectionClosed / TimeoutError."""
+    """One command with its literals, or raises Abandoned / LineTooLong / ConnectionClosed / TimeoutError.
+
+    Every literal's size is judged from its announcement, before a single octet of it is read:
+
+    * before authentication, a literal over ``PRE_AUTH_LITERAL_MAX`` (or one that brings the
+      command's literals together over it) gets ``BAD [TOOBIG]``, whatever the command;
+    * after it, APPEND is bounded by APPENDLIMIT and answered ``NO [TOOBIG]`` (RFC 7889 §4: an
+      APPEND over the advertised limit is rejected with a tagged NO carrying the TOOBIG response
+      code), every other command by ``MAX_COMMAND`` (``BAD [TOOBIG]``).
+
+    A refused synchronizing literal gets no "+" continuation: RFC 9051 §4.3 and §7.5 let the server
+    answer the command with a tagged response instead of the continuation request, and RFC 9051
+    §7.1 defines the TOOBIG response code for a command or message too large to accept; the client
+    then sends nothing, and the session goes on. A refused non-synchronizing literal is different: RFC 7888 §4
+    has the client send its octets right behind the announcement without waiting, so the server
+    cannot tell where the next command starts; it answers BAD (NO for APPEND), says BYE and closes.
+
+    An accepted command is held as a list of pieces joined once, so at most about twice the limit
+    above is in memory per connection.
+    """
     timeout = session.timeout()
     line = await conn.readline(timeout)
-    data = bytearray(line)
+    pieces = [line]
+    total = len(line)
+    literals = 0
     while (announced := parser.literal_announcement(line)) is not None:
         size, sync, _binary = announced
-        name = parser.command_name(bytes(data))
-        if name == "APPEND":
-            too_big = size > session.options.append_limit or len(data) + size > session.options.append_limit + MAX_LINE
+        head = pieces[0]
+        name = parser.command_name(head)
+        if session.state == NOT_AUTHENTICATED:
+            too_big = literals + size > PRE_AUTH_LITERAL_MAX or total + size > MAX_LINE
+            refusal = "BAD [TOOBIG] Literal too large before authentication"
+        elif name == "APPEND":
+            limit = session.options.append_limit
+            too_big = size > limit or total + size > limit + MAX_LINE
+            refusal = f"NO [TOOBIG] Message larger than APPENDLIMIT {limit}"
         else:
-            too_big = len(data) + size > MAX_COMMAND
+            too_big = total + size > MAX_COMMAND
+            refusal = "BAD [TOOBIG] Literal too large"
         if too_big:
-            tag = parser.read_tag(bytes(data)) or "*"
-            if name == "APPEND":
-                text = f"{tag} NO [TOOBIG] Message larger than APPENDLIMIT {session.options.append_limit}\r\n"
-            else:
-                text = f"{tag} BAD [TOOBIG] Literal too large\r\n"
-            conn.write(text.encode())
+            tag = parser.read_tag(head) or "*"
+            conn.write(f"{tag} {refusal}\r\n".encode())
             if not sync:
-                # RFC 7888 §4: the octets of a non-synchronizing literal are on their way; we will not read them.
+                # RFC 7888 §4: the octets of a non-synchronizing literal are already on their way and
+                # will arrive whatever we answer; we will not read them, and without reading them we
+                # cannot find where the next command starts, so the connection ends here.
                 conn.write(b"* BYE Literal too large\r\n")
                 await conn.flush()
                 raise ConnectionClosed
@@ -60,10 +92,12 @@ async def read_command(conn: Connection, session: Session) -> bytes:
         if sync:
             conn.write(b"+ Ready for literal data\r\n")
             await conn.flush()
-        data += await conn.readexactly(size, timeout)
+        pieces.append(await conn.readexactly(size, timeout))
         line = await conn.readline(timeout)
-        data += line
-    return bytes(data)
+        pieces.append(line)
+        total += size + len(line)
+        literals += size
+    return pieces[0] if len(pieces) == 1 else b"".join(pieces)
 
 
 async def serve_connection(ctx: AppContext, conn: Connection, options: Options) -> None:
