@@ -238,8 +238,8 @@ async def test_declared_size_that_does_not_fit_is_refused_at_data(mx) -> None:
 
 
 async def test_bare_lf_is_taken_and_stored_as_crlf_rfc5321_2_3_8(mx, config) -> None:
-    """RFC 5321 §2.3.8: bare LF is no line ending; the MX takes such mail (as Postfix does) and
-    stores it with CRLF, whatever the line lengths; only <CRLF>.<CRLF> ends DATA."""
+    """RFC 5321 §2.3.8: bare LF is no line ending; the MX takes such mail whatever its line lengths
+    (aiosmtpd said 500 past 1,000 bytes) and stores it byte for byte; only <CRLF>.<CRLF> ends DATA."""
     body = b"Subject: bare lf\n\n" + b"a line ending in LF only\n" * 100 + b"x\r.\ry\n.\r\nz\n..\r\n"
 
     def send():
@@ -255,6 +255,4 @@ async def test_bare_lf_is_taken_and_stored_as_crlf_rfc5321_2_3_8(mx, config) -> 
     assert reply.startswith(b"250 2.0.0"), reply
     stored = await _inbox(mx.settings, config, "demo@example.test", mx.passwords["demo@example.test"])
     assert len(stored) == 1
-    assert b"\n" not in stored[0].replace(b"\r\n", b"")
-    expected = b"Subject: bare lf\r\n\r\n" + b"a line ending in LF only\r\n" * 100 + b"x\r\n.\r\ny\r\n.\r\nz\r\n..\r\n"
-    assert stored[0].endswith(expected)
+    assert stored[0].endswith(body)

@@ -10,8 +10,7 @@ We normalise rather than refuse (``550 5.6.0``): clients that send bare LF or a 
 common and their users cannot fix them, and Postfix, the reference here, normalises too (its
 ``smtpd`` stores lines and the queue writes CRLF). The rule is exactly the library's, so the
 signed bytes are the sent bytes (a test compares the two). Submission and the MX's forwarding path
-call this before signing and sealing, and the MX on every message it takes, so what it checks,
-stores and forwards has CRLF line endings only.
+call this before signing and sealing; mail stored locally stays byte for byte as it came.
 """
 
 from __future__ import annotations

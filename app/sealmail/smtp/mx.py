@@ -31,7 +31,6 @@ from sealmail.services.credentials import quota_of
 from sealmail.services.resolve import Resolution, resolve
 from sealmail.smtp.forwarding import ForwardRewriter, load_srs
 from sealmail.smtp.inbound import InboundDelivery, Target, dedup_keys
-from sealmail.smtp.lineends import to_wire
 from sealmail.smtp.protocol import ConnectionBook, SealmailSMTP
 
 if TYPE_CHECKING:
@@ -204,11 +203,12 @@ class MxHandler:
             return "451 4.3.0 Temporary local problem, please try again"
 
     async def _data(self, session: Session, envelope: Envelope) -> str:
-        # Bare LF and bare CR become CRLF (RFC 5321 §2.3.8: neither ends a line). Refusing them
-        # (550 5.5.2) would turn away mail from senders whose users cannot fix them; Postfix takes
-        # them as line ends too. Only <CRLF>.<CRLF> ended the data (``smtp.dataread``), so this is
-        # no smuggling path; checks, storage and forwarding all see the same CRLF bytes.
-        raw = to_wire(envelope.original_content or b"")
+        # Bare LF and bare CR (RFC 5321 §2.3.8: neither ends a line) are taken, not refused with
+        # 550 5.5.2: their senders are real and their users cannot fix them. Only <CRLF>.<CRLF>
+        # ended the data (``smtp.dataread``), so they are no smuggling path. The message is kept
+        # byte for byte: a DKIM signature made over those bytes still verifies, the mailbox gets
+        # what was sent, and the forwarding path makes the line ends CRLF (``smtp.lineends``).
+        raw: bytes = envelope.original_content or b""
         targets: list[Target] = getattr(envelope, "sealmail_targets", [])
         message_id = _message_id(raw)
         peer_ip = str(session.peer[0]) if session.peer else "?"
