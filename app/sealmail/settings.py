@@ -122,6 +122,15 @@ class Settings(BaseSettings):
             "more than 1: a parent accepts, enforces the connection limits and hands connections out"
         ),
     )
+
+    # -- SMTP DATA in memory (MX and submission) ------------------------------------------------
+    # Each process holds the messages it is receiving in memory until they are stored; together they
+    # stay under this (a message needs about twice its size at its peak). Past it, DATA gets
+    # ``451 4.3.1`` and the sender retries later.
+    mx_max_inflight_bytes: int = Field(
+        256 * 1024**2, ge=0, description="DATA bytes one SMTP process holds at once; 0: no limit"
+    )
+
     dmarc_failure_action: Literal["reject", "quarantine"] = "reject"
     authserv_id: str | None = Field(None, description="Authentication-Results authserv-id; default: the host name")
 

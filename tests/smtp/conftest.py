@@ -19,8 +19,14 @@ def config(settings):
     store.close()
 
 
+@pytest.fixture
+def mx_overrides() -> dict:
+    """Settings a test module changes for its MX (override this fixture in the module)."""
+    return {}
+
+
 @pytest.fixture(params=[1, 2], ids=["one-process", "two-processes"])
-async def mx(request, settings, config, tmp_path):
+async def mx(request, settings, config, tmp_path, mx_overrides):
     """An MX on a free port with TLS, hosting example.test and universitéxyz.fr.
 
     Every test runs against one process and against two session processes behind one listening
@@ -44,6 +50,7 @@ async def mx(request, settings, config, tmp_path):
             "mx_max_errors": 8,
             "mx_processes": request.param,
             "mx_auth_workers": 1,
+            **mx_overrides,
         }
     )
     domains.add_domain(config, "example.test")

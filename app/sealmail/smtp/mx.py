@@ -203,6 +203,11 @@ class MxHandler:
             return "451 4.3.0 Temporary local problem, please try again"
 
     async def _data(self, session: Session, envelope: Envelope) -> str:
+        # Bare LF and bare CR (RFC 5321 §2.3.8: neither ends a line) are taken, not refused with
+        # 550 5.5.2: their senders are real and their users cannot fix them. Only <CRLF>.<CRLF>
+        # ended the data (``smtp.dataread``), so they are no smuggling path. The message is kept
+        # byte for byte: a DKIM signature made over those bytes still verifies, the mailbox gets
+        # what was sent, and the forwarding path makes the line ends CRLF (``smtp.lineends``).
         raw: bytes = envelope.original_content or b""
         targets: list[Target] = getattr(envelope, "sealmail_targets", [])
         message_id = _message_id(raw)

@@ -7,6 +7,10 @@
 * A session that makes too many errors is closed with ``421 4.7.0``.
 * An idle session is closed with ``421 4.4.2`` (RFC 5321 §4.5.3.2.7) instead of silently.
 * Oversized messages get ``552 5.3.4`` (RFC 3463: message too big for system).
+* DATA is read in chunks (``smtp.dataread``), not aiosmtpd's line by line, so a message costs at
+  most about twice its size in memory, and the messages being received by one process together
+  stay under ``mx_max_inflight_bytes``: a message that would pass it gets ``451 4.3.1`` (RFC 3463:
+  mail system full) at once, not after a wait, and the sender retries later as for any 4xx.
 
 aiosmtpd runs inside Sealmail's own event loop (``loop.create_server``), not its threaded Controller.
 """
@@ -19,7 +23,11 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, AnyStr
 
-from aiosmtpd.smtp import SMTP
+from aiosmtpd.smtp import MISSING, SMTP
+
+from sealmail.smtp.dataread import DotReader
+
+_READ_SIZE = 1 << 18  # what one read of DATA takes from the socket's buffer at most
 
 # The common MAIL FROM/RCPT TO argument: <dot-atom@ascii-domain>, then parameters. aiosmtpd parses
 # every argument with the email package's RFC 5322 parser (~40 µs); this gives the same answer for
@@ -82,6 +90,14 @@ def with_enhanced_code(status: str) -> str:
     return f"{code}{sep}{enhanced} {text}"
 
 
+def _declared_size(mail_options: list[str]) -> int:
+    """The SIZE parameter of MAIL FROM (RFC 1870), 0 when there is none."""
+    for option in mail_options:
+        if option[:5].upper() == "SIZE=" and option[5:].isdigit():
+            return int(option[5:])
+    return 0
+
+
 @dataclass
 class ConnectionBook:
     """Open SMTP connections per peer address (shared by every listener of a component)."""
@@ -91,6 +107,18 @@ class ConnectionBook:
     per_ip: Counter[str] = field(default_factory=Counter)
     total: int = 0
     sessions: set[SealmailSMTP] = field(default_factory=set)
+    max_inflight: int = 0  # DATA bytes held at once by this process's sessions; 0: no limit
+    inflight: int = 0
+
+    def take_inflight(self, size: int) -> bool:
+        """Count ``size`` more DATA bytes held, unless that passes ``max_inflight``."""
+        if self.max_inflight and self.inflight + size > self.max_inflight:
+            return False
+        self.inflight += size
+        return True
+
+    def give_inflight(self, size: int) -> None:
+        self.inflight -= size
 
     async def close_all(self, grace: float = 5.0) -> None:
         """Stopping: close every open session's connection (asyncio's Server leaves them open)."""
@@ -121,6 +149,7 @@ class SealmailSMTP(SMTP):
         cls, handler: Any, settings: Any, book: ConnectionBook, ident: str, **options: Any
     ) -> SealmailSMTP:
         """A session with the options every Sealmail SMTP listener shares, plus the listener's own."""
+        book.max_inflight = settings.mx_max_inflight_bytes
         return cls(
             handler,
             book=book,
@@ -185,6 +214,72 @@ class SealmailSMTP(SMTP):
         if self.transport is not None and not self.transport.is_closing():
             self.transport.write(b"421 4.4.2 Idle timeout, closing connection\r\n")  # type: ignore[attr-defined]
         super()._timeout_cb()
+
+    async def smtp_DATA(self, arg: str) -> None:  # noqa: N802 - aiosmtpd's command method
+        """aiosmtpd's DATA with the message read in chunks (``smtp.dataread``), in bounded memory."""
+        if await self.check_helo_needed() or await self.check_auth_needed("DATA"):
+            return
+        assert self.envelope is not None
+        if not self.envelope.rcpt_tos:
+            await self.push("503 5.5.1 Error: need RCPT command")
+            return
+        if arg:
+            await self.push("501 5.5.4 Syntax: DATA")
+            return
+        if not self._book.take_inflight(_declared_size(self.envelope.mail_options) or 1):
+            await self.push("451 4.3.1 Too much mail in progress, try again later")
+            return
+        self._book.give_inflight(_declared_size(self.envelope.mail_options) or 1)
+        await self.push("354 End data with <CR><LF>.<CR><LF>")
+        reader = DotReader(self.data_size_limit)
+        held = [0]  # bytes counted in the book for this message
+        try:
+            busy = await self._read_data(reader, held)
+            if busy is None:  # the connection ended
+                return
+            if reader.over:
+                self._set_post_data_state()
+                if busy:
+                    await self.push("451 4.3.1 Too much mail in progress, try again later")
+                else:
+                    await self.push("552 5.3.4 Message too big for system")
+                return
+            content = reader.message()
+            self.envelope.content = self.envelope.original_content = content
+            del content
+            status = await self._call_handler_hook("DATA") if "DATA" in self._handle_hooks else MISSING
+            self._set_post_data_state()
+            await self.push("250 OK" if status is MISSING else status)
+        finally:
+            self._book.give_inflight(held[0])
+
+    async def _read_data(self, reader: DotReader, held: list[int]) -> bool | None:
+        """Read to the end of data; True when the in-flight limit made it drop the message, None at EOF."""
+        busy = False
+        while True:
+            try:
+                piece = await self._reader.read(_READ_SIZE)
+            except asyncio.CancelledError:  # the connection went away during DATA
+                self._writer.close()
+                raise
+            if not piece:
+                self._writer.close()
+                return None
+            self._reset_timeout()  # each block of data restarts the clock (RFC 5321 §4.5.3.2.6)
+            rest = reader.feed(piece)
+            kept = reader.kept
+            if kept > held[0]:
+                if self._book.take_inflight(kept - held[0]):
+                    held[0] = kept
+                else:
+                    busy = True
+                    reader.drop()
+            if rest is not None:
+                break
+        if rest:
+            # Pipelined commands after the end of data (RFC 2920): back to the command reader.
+            self._reader._buffer[0:0] = rest  # type: ignore[attr-defined]
+        return busy
 
     async def smtp_EHLO(self, hostname: str) -> None:  # noqa: N802 - aiosmtpd's command method
         self._verbatim = True  # RFC 2034 §3: no enhanced codes in the EHLO response (the domain comes first)
