@@ -37,11 +37,9 @@ def in_zone(name: str, zone: str) -> bool:
     return name == zone or name.endswith("." + zone)
 
 
-def lines_for(records: list[dict], world: list[dict]) -> list[str]:
+def lines_for(records: list[dict], world: list[dict]) -> list[str]:  # noqa: PLR0912 (one branch per type)
     host_zones = {r["zone"] for r in records}
-    world = [
-        r for r in world if not (r["type"] in {"A", "AAAA"} and any(in_zone(r["name"], z) for z in host_zones))
-    ]
+    world = [r for r in world if not (r["type"] in {"A", "AAAA"} and any(in_zone(r["name"], z) for z in host_zones))]
     zones = sorted(host_zones | {r["zone"] for r in world})
     out = [f"local=/{zone}/" for zone in zones]
     addresses: dict[str, list[str]] = {}
@@ -74,7 +72,11 @@ def lines_for(records: list[dict], world: list[dict]) -> list[str]:
         # One host-record per address: dnsmasq takes at most one IPv4 and one IPv6 per line.
         out.extend(f"host-record={name},{value}" for value in values)
     reverse_zones = sorted(
-        {ipaddress.ip_network(f"{r['name']}/{24 if '.' in r['name'] else 64}", strict=False) for r in world if r["type"] == "PTR"},
+        {
+            ipaddress.ip_network(f"{r['name']}/{24 if '.' in r['name'] else 64}", strict=False)
+            for r in world
+            if r["type"] == "PTR"
+        },
         key=str,
     )
     for network in reverse_zones:

@@ -285,6 +285,8 @@ else:
 
 @pytest.mark.e2e
 def test_mail_sent_to_the_mx_can_be_read_back_with_the_alias_password(sealmail_host):
+    # The sender's domain publishes no SPF or DMARC: one of the host's own domains would fail DMARC
+    # from 127.0.0.1 (the resolver serves their records) and land in Junk.
     available = {c["name"] for c in json.loads(sealmail_host.check_output(f"{SEALMAIL_BIN} components --json"))
                  if c["available"]}
     if "mx" not in available or not available & {"imap", "pop3"}:
@@ -297,7 +299,7 @@ def test_mail_sent_to_the_mx_can_be_read_back_with_the_alias_password(sealmail_h
     read_port = component_ports(sealmail_host, protocol)[port_key]
     sent = sealmail_host.run(
         f"swaks --server 127.0.0.1 --port {mx_port} --tls "
-        f"--to {address} --from sender@{DOMAIN} --header 'Subject: {subject}' --body 'hello from molecule'")
+        f"--to {address} --from sender@client.world.test --header 'Subject: {subject}' --body 'hello from molecule'")
     assert sent.rc == 0, sent.stdout + sent.stderr
     script = READ_BACK.replace("'", "'\"'\"'")
     count = sealmail_host.check_output(

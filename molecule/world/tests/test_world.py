@@ -16,7 +16,6 @@ import subprocess
 import time
 
 import pytest
-
 from conftest import container_in
 
 UNICODE_DOMAIN = "universitéxyz.fr"
@@ -26,9 +25,24 @@ MAIL_HOST = f"mail.{DOMAIN}"
 HOST_V4, HOST_V6 = "10.89.88.10", "fd5e:88::10"
 REMOTE_V4, REMOTE_V6 = "10.89.88.20", "fd5e:88::20"
 RESOLVER = "10.89.88.2"
+
+# Known gaps of today's main, each strict: the marker turns into a failure once main fixes it.
+NO_IPV6_LISTENERS = pytest.mark.xfail(
+    strict=True,
+    reason="SEALMAIL_BIND_ADDRESS is one address and the role writes 0.0.0.0: nothing answers on the "
+    "published AAAA ('::' makes mx/smtp/imap/pop3 IPv6-only, since asyncio sets IPV6_V6ONLY)",
+)
+NO_API_PORT = pytest.mark.xfail(strict=True, reason="the firewall role drops port 4000 (the API's)")
+NO_DAV_DISCOVERY = pytest.mark.xfail(
+    strict=True,
+    reason="https://<domain>/.well-known/caldav is behind the web's basic-auth gate (401), no redirect "
+    "to the DAV component yet; the gate also counts the alias's credentials as failed logins of the "
+    "client's address (15 min lockout, IMAP included)",
+)
 REMOTE = "remote.test"
 REMI = f"rémi@{UNICODE_DOMAIN}"
 MARIE = f"marie@{DOMAIN}"  # an all-ASCII address (no SMTPUTF8 needed to reach it)
+PAUL = "paul@example.test"  # an address at the host's second, plain ASCII domain
 ADMIN = "/usr/local/bin/sealmail"
 
 
@@ -40,7 +54,7 @@ def run(group: str, argv: list[str], *, input: str | None = None, env: dict[str,
     command = ["podman", "exec", "-i"]
     for key, value in (env or {}).items():
         command += ["--env", f"{key}={value}"]
-    result = subprocess.run(command + [name, *argv], input=input, capture_output=True, text=True,
+    result = subprocess.run([*command, name, *argv], input=input, capture_output=True, text=True,
                             timeout=timeout, check=False)
     if check and result.returncode != 0:
         pytest.fail(f"{group}: {' '.join(argv)} exited {result.returncode}\n{result.stdout}\n{result.stderr}")
@@ -54,9 +68,7 @@ def python(group: str, script: str, *args: str, env: dict[str, str] | None = Non
 
 def make_alias(address: str) -> str:
     """Create the alias on the host (an admin's step) and return the password it was given."""
-    existing = run("sealmail", [ADMIN, "alias", "list", "--json"])
-    if address in [a["address"] for a in json.loads(existing.stdout)]:
-        run("sealmail", [ADMIN, "alias", "rm", address])
+    run("sealmail", [ADMIN, "alias", "rm", address], check=False)  # left by an earlier verify run
     created = json.loads(run("sealmail", [ADMIN, "alias", "add", address, "--password", "--json"]).stdout)
     return created["password"]
 
@@ -69,6 +81,11 @@ def remi() -> dict[str, str]:
 @pytest.fixture(scope="module")
 def marie() -> dict[str, str]:
     return {"address": MARIE, "password": make_alias(MARIE)}
+
+
+@pytest.fixture(scope="module")
+def paul() -> dict[str, str]:
+    return {"address": PAUL, "password": make_alias(PAUL)}
 
 
 # -- DNS: the resolver publishes what the host says, and only that -----------------------------------
@@ -196,7 +213,7 @@ def https_get(host: str, address: str, port: int, path: str) -> dict:
     return json.loads(python("client", HTTPS_GET, host, address, str(port), path).stdout)
 
 
-@pytest.mark.parametrize("address", [HOST_V4, HOST_V6])
+@pytest.mark.parametrize("address", [HOST_V4, pytest.param(HOST_V6, marks=NO_IPV6_LISTENERS)])
 @pytest.mark.parametrize("name", [DOMAIN, MAIL_HOST])
 def test_web_admin_answers_on_443_with_the_domains_certificate(name, address):
     """Before the first admin exists the web admin is behind the basic-auth gate (401)."""
@@ -204,6 +221,7 @@ def test_web_admin_answers_on_443_with_the_domains_certificate(name, address):
     assert answer["status"] in {200, 302, 303, 401}, answer
 
 
+@NO_API_PORT
 @pytest.mark.parametrize("address", [HOST_V4, HOST_V6])
 def test_api_answers_on_4000_with_the_domains_certificate(address):
     """The REST API refuses a request without a token (RFC 6750 §3: 401)."""
@@ -250,20 +268,26 @@ def swaks_submit(sender: dict, to: str, subject: str, *, server: str = MAIL_HOST
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_submitted_mail_reaches_the_remote_with_spf_dkim_and_dmarc_passing(marie):
+@pytest.mark.parametrize("who", ["paul", "marie"])
+def test_submitted_mail_reaches_the_remote_with_spf_dkim_and_dmarc_passing(who, request):
     """A user submits on 465 (RFC 8314); the remote's OpenDKIM, OpenDMARC and policyd-spf (none of
-    them ours) find SPF (RFC 7208), DKIM with the RSA key (RFC 6376) and DMARC (RFC 7489) pass."""
+    them ours) find SPF (RFC 7208), DKIM with the RSA key (RFC 6376) and DMARC (RFC 7489) pass.
+
+    For the IDN domain policyd-spf reports none: python3-spf 2.0.14 gets answer names back as
+    U-labels from its DNS layer and misses its own cache for the A-label. OpenDMARC's own SPF
+    check of the same envelope passes; no verifier may say fail."""
+    sender = request.getfixturevalue(who)
+    domain = sender["address"].rpartition("@")[2]
     subject = f"world outbound {secrets.token_hex(4)}"
-    swaks_submit(marie, f"someone@{REMOTE}", subject)
-    message = remote_message(subject)
-    results = remote_results(message)
-    clauses = [c.strip() for c in results.replace("\n", ";").split(";")]
-    assert any(re.match(r"spf=pass\b", c) for c in clauses), results
-    assert any(re.match(r"dkim=pass\b", c) and f"header.d={DOMAIN}" in c and "header.a=rsa-sha256" in c
+    swaks_submit(sender, f"someone@{REMOTE}", subject)
+    results = remote_results(remote_message(subject))
+    # RFC 8601 §2.2: one clause per method; comments (in parentheses) may hold ";".
+    clauses = [c.strip() for c in re.sub(r"\([^)]*\)", "", results).replace("\n", ";").split(";")]
+    assert any(re.match(r"spf=pass\b", c) and f"smtp.mailfrom={domain}" in c for c in clauses), results
+    assert any(re.match(r"dkim=pass\b", c) and f"header.d={domain}" in c and "header.a=rsa-sha256" in c
                for c in clauses), results
-    assert any(re.match(r"dmarc=pass\b", c) and f"header.from={DOMAIN}" in c for c in clauses), results
-    received_spf = message.get_all("Received-SPF", [])
-    assert any(str(h).startswith("Pass") for h in received_spf), received_spf
+    assert any(re.match(r"dmarc=pass\b", c) and f"header.from={domain}" in c for c in clauses), results
+    assert not [c for c in clauses if re.match(r"(spf|dkim|dmarc)=(fail|softfail|permerror)\b", c)], results
 
 
 IMAP_FIND = r"""
@@ -294,7 +318,8 @@ def imap_headers(account: dict, subject: str) -> list[str]:
 
 
 @pytest.mark.parametrize(("family", "sender", "remote_ip"),
-                         [("ipv6", "ipv6-sender", REMOTE_V6), ("ipv4", "ipv4-sender", REMOTE_V4)])
+                         [pytest.param("ipv6", "ipv6-sender", REMOTE_V6, marks=NO_IPV6_LISTENERS),
+                          ("ipv4", "ipv4-sender", REMOTE_V4)])
 def test_remote_mta_delivers_over_each_family_and_the_client_reads_it(marie, family, sender, remote_ip):
     """Postfix's smtp client (restricted to one address family for this sender) finds the MX
     (RFC 5321 §5.1) and delivers; the client reads the message over IMAPS."""
@@ -311,7 +336,7 @@ Host {host}
 Port {port}
 User "{user}"
 PassCmd "printenv WORLD_PASSWORD"
-TLSType IMAPS
+SSLType IMAPS
 CertificateFile /etc/ssl/certs/ca-certificates.crt
 
 IMAPStore world-remote
@@ -332,11 +357,12 @@ Sync Pull
 
 
 def test_smtputf8_mail_to_remi_is_read_with_mbsync_from_what_discovery_found(remi):
-    """The remote sends to rémi@universitéxyz.fr with SMTPUTF8 (RFC 6531); the client configures
+    """The remote sends to rémi@universitéxyz.fr with SMTPUTF8 (RFC 6531; Postfix's sendmail asks for
+    it by itself when the envelope or headers are UTF-8); the client configures
     mbsync from autoconfig alone and finds the message in its Maildir."""
     subject = f"world smtputf8 {secrets.token_hex(4)}"
     message = f"From: expéditeur@{REMOTE}\nTo: {REMI}\nSubject: {subject}\nContent-Type: text/plain; charset=utf-8\n\nbonjour Rémi\n"
-    run("remote", ["/usr/sbin/sendmail", "-SMTPUTF8", "-f", f"expéditeur@{REMOTE}", REMI], input=message)
+    run("remote", ["/usr/sbin/sendmail", "-f", f"expéditeur@{REMOTE}", REMI], input=message)
     found = discover(REMI, "autoconfig,well-known,srv")
     rc = MBSYNC_RC.format(host=found["imap"]["hostname"], port=found["imap"]["port"], user=found["imap"]["username"])
     run("client", ["sh", "-c", "mkdir -p /root/mail && cat > /root/.mbsyncrc"], input=rc)
@@ -440,6 +466,7 @@ END:VCARD
 """
 
 
+@NO_DAV_DISCOVERY
 def test_vdirsyncer_syncs_a_calendar_and_an_address_book_from_the_domain(remi):
     """vdirsyncer starts from https://<domain>/ and finds CalDAV and CardDAV through their
     well-known URIs (RFC 6764 §5); an event and a card go up, and come back into a fresh copy."""
