@@ -207,7 +207,9 @@ async def test_tricky_submissions_verify_at_mail_dkim_rfc6376_rfc8463(world) -> 
 
 async def test_mail_from_carries_each_parameter_once_rfc5321_4_1_2_rfc1870(world) -> None:
     """RFC 5321 §4.1.2 / RFC 1870 §6: one SIZE (the octets DATA carried), one BODY, one SMTPUTF8."""
+    # One after the other: the queue may deliver two waiting messages in either order.
     await asyncio.to_thread(_submit, world, TRICKY["UTF-8 headers (SMTPUTF8)"][0], True)
+    assert await _until(lambda: len(world.sink.received) == 1)
     await asyncio.to_thread(_submit, world, TRICKY["bare CR in the body"][0], False)
     assert await _until(lambda: len(world.sink.received) == 2)
     assert len(world.sink.mail_lines) == 2
