@@ -23,13 +23,19 @@ def edit(text: str, pattern: str, replacement: str) -> str:
 
 def make_user_data(example: str, domain: str, email: str, repo: str, cert_method: str) -> str:
     text = example
-    for name, value in (("DOMAIN", domain), ("EMAIL", email), ("SEALMAIL_REPO", repo),
-                        ("SEALMAIL_CERT_METHOD", cert_method)):
+    for name, value in (
+        ("DOMAIN", domain),
+        ("EMAIL", email),
+        ("SEALMAIL_REPO", repo),
+        ("SEALMAIL_CERT_METHOD", cert_method),
+    ):
         text = edit(text, rf'^(\s*export {name}=)"[^"]*"', lambda m, v=value: f'{m.group(1)}"{v}"')
     # The Cloudflare entry: its comment lines, then the item up to the next one.
-    text = edit(text, r"^  # Optional: a Cloudflare.*\n(?:  #.*\n)*  - path: /root/\.cloudflare\.ini\n(?:    .*\n|\n)*?(?=\S)",
-                "")
-    return text
+    return edit(
+        text,
+        r"^  # Optional: a Cloudflare.*\n(?:  #.*\n)*  - path: /root/\.cloudflare\.ini\n(?:    .*\n|\n)*?(?=\S)",
+        "",
+    )
 
 
 def main() -> None:
