@@ -5,7 +5,8 @@
 #   ./setup.sh --action setup --domain example.com --email you@example.com --cert-method http --yes
 #   DEBUG=true ./setup.sh ...                    # verbose (shell trace and ansible -vv)
 # Inputs may also come from the environment (DOMAIN, EMAIL, AUTH_BASIC_USERNAME,
-# AUTH_BASIC_PASSWORD), and /etc/profile.d/env.sh is read when it exists (cloud-init writes it).
+# AUTH_BASIC_PASSWORD, SEALMAIL_CERT_METHOD), and /etc/profile.d/env.sh is read when it exists
+# (cloud-init writes it).
 set -euo pipefail
 
 REPO_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -49,7 +50,9 @@ Usage: setup.sh [--action setup|renew|backups|upgrades|restore|check|help|exit] 
                              the token quoted or not)
                  http:       HTTP-01 on port 80 (the A records must already point here)
                  selfsigned: a local CA (tests, private networks)
-                 default: cloudflare when /root/.cloudflare.ini exists, else http
+                 default: SEALMAIL_CERT_METHOD from the environment or /etc/profile.d/env.sh
+                 (how cloud-init chooses), else cloudflare when /root/.cloudflare.ini exists,
+                 else http
   --yes          do not ask for confirmation
   --s3-endpoint, --s3-bucket, --s3-access-key
                  where encrypted backups go (S3-compatible); the secret key: S3_SECRET_KEY=... in
@@ -108,9 +111,13 @@ parse_args() {
         ""|setup|renew|backups|upgrades|restore|check|help|exit) ;;
         *) die "--action must be setup, renew, backups, upgrades, restore, check, help or exit, not '$action'" ;;
     esac
+    check_cert_method "--cert-method"
+}
+
+check_cert_method() {
     case "$cert_method" in
         ""|cloudflare|http|selfsigned) ;;
-        *) die "--cert-method must be cloudflare, http or selfsigned, not '$cert_method'" ;;
+        *) die "$1 must be cloudflare, http or selfsigned, not '$cert_method'" ;;
     esac
 }
 
@@ -219,6 +226,10 @@ load_env() {
     fi
     domain=${domain:-${DOMAIN:-}}
     email=${email:-${EMAIL:-}}
+    if [ -z "$cert_method" ] && [ -n "${SEALMAIL_CERT_METHOD:-}" ]; then
+        cert_method=$SEALMAIL_CERT_METHOD
+        check_cert_method SEALMAIL_CERT_METHOD
+    fi
     if [ -z "$cert_method" ]; then
         if [ -f "$CLOUDFLARE_INI" ]; then cert_method=cloudflare; else cert_method=http; fi
     fi
@@ -478,7 +489,7 @@ main() {
         backups) setup_backups ;;
         upgrades) setup_auto_upgrades ;;
         restore) restore_backup ;;
-        check) load_env; preflight setup; info "preflight checks passed" ;;
+        check) load_env; preflight setup; info "preflight checks passed (certificates: $cert_method)" ;;
         help) help_text ;;
         exit) exit 0 ;;
         "")

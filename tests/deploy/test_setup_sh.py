@@ -143,6 +143,23 @@ def test_warns_when_outbound_port_25_is_blocked(run):
     assert "preflight checks passed" in result.stdout
 
 
+@needs_root
+@pytest.mark.parametrize(("args", "expected"), [((), "selfsigned"), (("--cert-method", "http"), "http")])
+def test_cert_method_can_come_from_the_environment(run, args: tuple[str, ...], expected: str):
+    """cloud-init's /etc/profile.d/env.sh may export SEALMAIL_CERT_METHOD (the name site.yml reads): an
+    unattended first boot then uses it instead of choosing http (a flag still wins)."""
+    result = run("--action", "check", *args, env={"SEALMAIL_CERT_METHOD": "selfsigned", "SEALMAIL_MIN_DISK_GB": "0"})
+    assert result.returncode == 0, result.stderr
+    assert f"preflight checks passed (certificates: {expected})" in result.stdout
+
+
+@needs_root
+def test_bad_cert_method_from_the_environment_is_refused(run):
+    result = run("--action", "check", env={"SEALMAIL_CERT_METHOD": "carrier-pigeon", "SEALMAIL_MIN_DISK_GB": "0"})
+    assert result.returncode == 1
+    assert "SEALMAIL_CERT_METHOD must be cloudflare, http or selfsigned, not 'carrier-pigeon'" in result.stderr
+
+
 def test_debug_traces_commands(run):
     result = run("--action", "help", env={"DEBUG": "true"})
     assert result.returncode == 0
