@@ -62,7 +62,11 @@ def lines_for(records: list[dict], world: list[dict]) -> list[str]:  # noqa: PLR
         elif kind == "SRV":
             priority, weight, port, host = value.split()
             if host == ".":
-                out.append(f"srv-host={name}")  # "service not available" (RFC 2782)
+                # "Service not available" (RFC 2782): the record as published, in raw RDATA (dnsmasq's
+                # own srv-host without a target answers port 1): priority, weight, port, root name.
+                fields = (int(priority), int(weight), int(port))
+                rdata = b"".join(n.to_bytes(2, "big") for n in fields) + bytes(1)
+                out.append(f"dns-rr={name},33,{rdata.hex()}")
             else:
                 out.append(f"srv-host={name},{target(host)},{port},{priority},{weight}")
         elif kind == "PTR":

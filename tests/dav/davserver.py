@@ -46,7 +46,8 @@ class DavServer:
 def _make_accounts(settings: Settings, addresses: list[str]) -> dict[str, str]:
     store = SQLiteConfigStore(settings.config_db_path)
     try:
-        domains.add_domain(store, "example.test")
+        for name in dict.fromkeys(address.rpartition("@")[2] for address in addresses):
+            domains.add_domain(store, name)
         result = {}
         for address in addresses:
             aliases.add_alias(store, address, storage=True)
@@ -72,7 +73,7 @@ def start_server(tmp_path: Path, **overrides: object) -> Iterator[DavServer]:
     }
     values.update(overrides)
     settings = Settings(**values)
-    accounts = _make_accounts(settings, ["alice@example.test", "bob@example.test"])
+    accounts = _make_accounts(settings, ["alice@example.test", "bob@example.test", "rémi@universitéxyz.fr"])
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, name="dav-test-loop", daemon=True)
     thread.start()

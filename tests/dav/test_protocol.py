@@ -68,6 +68,28 @@ def test_well_known_leads_to_the_principal_and_its_homes(dav, port, path):
         assert prop_text(found, "cr:addressbook-home-set/d:href") == principal
 
 
+def test_an_internationalized_address_finds_and_uses_its_principal_rfc6764_rfc6530(dav):
+    """EAI/IDN (RFC 6530, RFC 5890): rémi@universitéxyz.fr signs in with the address as typed, is led
+    to its principal (its path in UTF-8, percent-encoded, RFC 3986 §2.5) and may read and write there."""
+    typed = "rémi@universitéxyz.fr"
+    with dav.client(typed, password=dav.accounts[typed], base=dav.caldav) as client:
+        moved = client.request("PROPFIND", "/.well-known/caldav")
+        root = client.request(
+            "PROPFIND", moved.headers["location"], content=propfind("d:current-user-principal"), headers={"Depth": "0"}
+        )
+        principal = prop_text(responses(root.text)["/"], "d:current-user-principal/d:href")
+        assert principal == "/r%C3%A9mi%40xn--universitxyz-jeb.fr/"
+        homes = client.request("PROPFIND", principal, content=propfind("c:calendar-home-set"), headers={"Depth": "0"})
+        assert homes.status_code == 207, homes.text
+        calendars = client.request("PROPFIND", principal, content=propfind("d:resourcetype"), headers={"Depth": "1"})
+        assert calendars.status_code == 207, calendars.text
+        created = put(
+            client, principal + "calendar/r.ics", event("rémi-1", "20261224T180000Z", "20261224T200000Z", "Réveillon")
+        )
+        assert created.status_code == 201, created.text
+        assert client.get(principal + "calendar/r.ics").status_code == 200
+
+
 def test_default_calendar_and_address_book_exist_at_first_use(alice):
     listing = alice.request(
         "PROPFIND",

@@ -233,6 +233,11 @@ class DavApp:
                 [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body)))],
             )
             return [body]
+        # PEP 3333 hands the path over as bytes decoded as latin-1; Radicale (whose own server
+        # does the same) expects text: a principal such as /rémi@…/ is UTF-8 on the wire (RFC 3986 §2.5).
+        for key in ("PATH_INFO", "SCRIPT_NAME"):
+            if key in environ:
+                environ[key] = environ[key].encode("latin-1", "replace").decode("utf-8", "replace")
         plugins.set_current(None)
         try:
             return self.radicale(environ, start_response)

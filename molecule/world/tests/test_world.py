@@ -304,7 +304,7 @@ def imap_headers(account: dict, subject: str) -> list[str]:
 
 
 @pytest.mark.parametrize(("family", "sender", "remote_ip"),
-                         [pytest.param("ipv6", "ipv6-sender", REMOTE_V6),
+                         [("ipv6", "ipv6-sender", f"IPv6:{REMOTE_V6}"),  # RFC 5321 §4.1.3 address literal
                           ("ipv4", "ipv4-sender", REMOTE_V4)])
 def test_remote_mta_delivers_over_each_family_and_the_client_reads_it(marie, family, sender, remote_ip):
     """Postfix's smtp client (restricted to one address family for this sender) finds the MX
