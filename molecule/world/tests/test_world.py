@@ -481,11 +481,14 @@ def test_vdirsyncer_syncs_a_calendar_and_an_address_book_it_discovered(remi):
     found = discover(REMI, "srv")
     config = VDIRSYNCER_CONFIG.format(caldav=found["caldav"], carddav=found["carddav"], user=remi["address"])
     env = {"WORLD_PASSWORD": remi["password"]}
-    run("client", ["sh", "-c", "rm -rf /root/vdirsyncer && mkdir -p /root/vdirsyncer/calendars/personal "
-                   "/root/vdirsyncer/contacts/personal /root/.config/vdirsyncer && cat > /root/.config/vdirsyncer/config"],
+    # The local collections are named as the server's default ones, so nothing needs creating: a
+    # calendar and an address book share the principal's names (one "personal" of each is a
+    # conflict, 405 on the second MKCOL, RFC 4918 §9.3.1).
+    run("client", ["sh", "-c", "rm -rf /root/vdirsyncer && mkdir -p /root/vdirsyncer/calendars/calendar "
+                   "/root/vdirsyncer/contacts/contacts /root/.config/vdirsyncer && cat > /root/.config/vdirsyncer/config"],
         input=config)
-    run("client", ["sh", "-c", f"cat > /root/vdirsyncer/calendars/personal/{uid}.ics"], input=EVENT.format(uid=uid))
-    run("client", ["sh", "-c", f"cat > /root/vdirsyncer/contacts/personal/{uid}.vcf"],
+    run("client", ["sh", "-c", f"cat > /root/vdirsyncer/calendars/calendar/{uid}.ics"], input=EVENT.format(uid=uid))
+    run("client", ["sh", "-c", f"cat > /root/vdirsyncer/contacts/contacts/{uid}.vcf"],
         input=CARD.format(uid=uid, address=remi["address"]))
     discovered = run("client", ["sh", "-c", "yes | vdirsyncer discover"], env=env, check=False)
     assert discovered.returncode == 0, discovered.stdout + discovered.stderr
@@ -493,7 +496,7 @@ def test_vdirsyncer_syncs_a_calendar_and_an_address_book_it_discovered(remi):
     assert synced.returncode == 0, synced.stdout + synced.stderr
     # A fresh local copy gets both items back from the server.
     run("client", ["sh", "-c", "rm -rf /root/vdirsyncer/status /root/vdirsyncer/calendars/* /root/vdirsyncer/contacts/*"])
-    again = run("client", ["sh", "-c", "vdirsyncer discover && vdirsyncer sync"], env=env, check=False)
+    again = run("client", ["sh", "-c", "yes | vdirsyncer discover && vdirsyncer sync"], env=env, check=False)
     assert again.returncode == 0, again.stdout + again.stderr
     back = run("client", ["grep", "-rl", uid, "/root/vdirsyncer/calendars", "/root/vdirsyncer/contacts"], check=False)
     assert len(back.stdout.split()) == 2, back.stdout
