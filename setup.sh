@@ -29,6 +29,8 @@ if [ "$DEBUG" = true ]; then set -x; fi
 action="" domain="" email="" cert_method="" assume_yes=false
 # Backups: the S3 secret key comes from the environment (S3_SECRET_KEY) or a hidden prompt, never argv.
 s3_endpoint="" s3_bucket="" s3_access_key="" backup_public_key="" backup_manifest_key="" backup_key_file="" backup_run=""
+# Automatic upgrades install only what these verify (at least one is needed).
+upgrade_signers="" upgrade_pin=""
 
 die() { echo "setup.sh: $*" >&2; exit 1; }
 warn() { echo "setup.sh: warning: $*" >&2; }
@@ -40,6 +42,7 @@ Usage: setup.sh [--action setup|renew|backups|upgrades|restore|check|help|exit] 
                 [--email EMAIL] [--cert-method cloudflare|http|selfsigned] [--yes] [--help]
                 [--s3-endpoint URL --s3-bucket NAME --s3-access-key ID] [--backup-public-key KEY]
                 [--backup-manifest-key KEY] [--backup-key-file FILE] [--backup-run RUN]
+                [--upgrade-signers FILE] [--upgrade-pin COMMIT]
 
   --action       what to do without the menu: setup (Initial setup), renew (Renew certificates),
                  backups (Setup Backups), upgrades (Setup Auto Upgrades), restore (Restore from Backup),
@@ -65,6 +68,14 @@ Usage: setup.sh [--action setup|renew|backups|upgrades|restore|check|help|exit] 
   --backup-key-file
                  restore: the file holding the operator backup private key
   --backup-run   restore: which backup (default: the latest)
+  --upgrade-signers, --upgrade-pin
+                 upgrades: what the nightly upgrade may install. Without one of them there is no
+                 automatic upgrade (it would run unverified code as root).
+                 --upgrade-signers FILE: an SSH allowed-signers file (ssh-keygen(1) ALLOWED
+                   SIGNERS) of the release signing keys; a commit (or the annotated tag followed)
+                   is installed only with a good signature by one of them
+                 --upgrade-pin COMMIT: the full 40-digit id of the one commit to install (one you
+                   reviewed); the host upgrades to it once and stays there
   DEBUG=true     verbose output
 
 Logs: /var/log/sealmail-setup.log. Settings: /etc/sealmail/sealmail.env (keep a copy).
@@ -102,6 +113,8 @@ parse_args() {
             --backup-manifest-key) backup_manifest_key=${2:-}; shift 2 ;;
             --backup-key-file) backup_key_file=${2:-}; shift 2 ;;
             --backup-run) backup_run=${2:-}; shift 2 ;;
+            --upgrade-signers) upgrade_signers=${2:-}; shift 2 ;;
+            --upgrade-pin) upgrade_pin=${2:-}; shift 2 ;;
             -y|--yes) assume_yes=true; shift ;;
             -h|--help) usage; exit 0 ;;
             *) usage >&2; die "unknown option: $1" ;;
@@ -112,6 +125,16 @@ parse_args() {
         *) die "--action must be setup, renew, backups, upgrades, restore, check, help or exit, not '$action'" ;;
     esac
     check_cert_method "--cert-method"
+    check_upgrade_pinning
+}
+
+check_upgrade_pinning() {
+    if [ -n "$upgrade_pin" ] && ! [[ "$upgrade_pin" =~ ^[0-9a-fA-F]{40}([0-9a-fA-F]{24})?$ ]]; then
+        die "--upgrade-pin must be a full commit id (40 hex digits), not '$upgrade_pin'"
+    fi
+    if [ -n "$upgrade_signers" ] && ! grep -q -E '^[^#[:space:]].* (ssh-|ecdsa-|sk-)' "$upgrade_signers" 2>/dev/null; then
+        die "--upgrade-signers: $upgrade_signers is not a readable allowed-signers file (lines such as: release@example.org namespaces=\"git\" ssh-ed25519 AAAA...)"
+    fi
 }
 
 check_cert_method() {
@@ -325,7 +348,7 @@ renew_certificates() {
         2>&1 | tee -a "$LOG_FILE"
 }
 
-SEALMAIL_BIN=/opt/sealmail/current/bin/sealmail
+SEALMAIL_BIN=${SEALMAIL_INSTALLED_BIN:-/opt/sealmail/current/bin/sealmail}  # overridable for the tests
 
 ask_s3() {
     [ -n "$s3_endpoint" ] || ask "S3 endpoint (e.g. https://s3.eu-central-1.example.net): " s3_endpoint
@@ -403,20 +426,40 @@ PY
 
 setup_auto_upgrades() {
     [ -x "$SEALMAIL_BIN" ] || die "Sealmail is not installed here yet: run Initial setup first"
+    if [ -z "$upgrade_signers" ] && [ -z "$upgrade_pin" ] && [ "$assume_yes" = false ]; then
+        echo "The nightly upgrade installs only verified code: the release signing keys (an SSH"
+        echo "allowed-signers file), or one commit you reviewed."
+        ask "Allowed signers file (empty: pin a commit instead): " upgrade_signers
+        [ -n "$upgrade_signers" ] || ask "Full id of the commit to install: " upgrade_pin
+        check_upgrade_pinning
+    fi
+    [ -n "$upgrade_signers" ] || [ -n "$upgrade_pin" ] \
+        || die "no automatic upgrades without verification: give --upgrade-signers FILE (the release signing keys) or --upgrade-pin COMMIT (a commit you reviewed)"
     local repo ref
     repo=$(git -C "$REPO_DIR" remote get-url origin 2>/dev/null || true)
     ref=$(git -C "$REPO_DIR" rev-parse --abbrev-ref HEAD 2>/dev/null || true)
     [ -n "$repo" ] && [ "$ref" != HEAD ] && [ -n "$ref" ] \
         || die "this clone has no origin branch to follow: clone the repository with git, then retry"
     if [ "$assume_yes" = false ]; then
-        local answer
-        ask "Upgrade nightly to the newest $ref of $repo (rolled back when unhealthy)? [y/N] " answer
+        local answer what="the newest signed $ref of $repo"
+        [ -z "$upgrade_pin" ] || what="commit $upgrade_pin of $repo"
+        ask "Upgrade nightly to $what (rolled back when unhealthy)? [y/N] " answer
         [[ "$answer" =~ ^[Yy] ]] || { echo "Nothing changed."; return 0; }
     fi
     install_controller
-    info "setting up nightly upgrades from $repo ($ref) (log: $LOG_FILE)"
-    run_playbook playbooks/auto-upgrades.yml -e "upgrade__repo=$repo" -e "upgrade__ref=$ref" \
-        2>&1 | tee -a "$LOG_FILE"
+    local vars status=0
+    vars=$(mktemp /root/.sealmail-upgrade-vars.XXXXXX)
+    {
+        printf 'upgrade__repo: %s\n' "$(yaml_quote "$repo")"
+        printf 'upgrade__ref: %s\n' "$(yaml_quote "$ref")"
+        printf 'upgrade__pinned_commit: %s\n' "$(yaml_quote "$upgrade_pin")"
+        printf 'upgrade__allowed_signers: |-\n'
+        if [ -n "$upgrade_signers" ]; then grep -E '^[^#[:space:]]' "$upgrade_signers" | sed 's/^/  /'; fi
+    } > "$vars"
+    info "setting up nightly verified upgrades from $repo ($ref) (log: $LOG_FILE)"
+    run_playbook playbooks/auto-upgrades.yml -e "@$vars" 2>&1 | tee -a "$LOG_FILE" || status=$?
+    rm -f "$vars"
+    [ "$status" -eq 0 ] || die "upgrade setup failed (see $LOG_FILE)"
     info "upgrades run nightly (systemctl list-timers sealmail-upgrade.timer); log: journalctl -t sealmail-upgrade"
 }
 

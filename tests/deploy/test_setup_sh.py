@@ -296,3 +296,34 @@ def test_certbot_reads_the_same_token(tmp_path: Path, quote: str):
         check=True,
     )
     assert read.stdout.strip() == TOKEN
+
+
+def test_help_says_upgrades_need_signers_or_a_pin(run):
+    result = run("--help")
+    assert "--upgrade-signers" in result.stdout
+    assert "--upgrade-pin" in result.stdout
+    assert "Without one of them there is no" in result.stdout
+
+
+@needs_root
+def test_upgrades_are_refused_without_signers_or_a_pin(run):
+    """The default: no automatic upgrade unless what it may install is verified."""
+    result = run("--action", "upgrades", "--yes", env={"SEALMAIL_INSTALLED_BIN": "/bin/true"})
+    assert result.returncode == 1
+    assert "no automatic upgrades without verification" in result.stderr
+
+
+@pytest.mark.parametrize("pin", ["main", "abc123", "g" * 40])
+def test_a_pin_must_be_a_full_commit_id(run, pin):
+    result = run("--action", "upgrades", "--upgrade-pin", pin, "--yes")
+    assert result.returncode == 1
+    assert "--upgrade-pin must be a full commit id" in result.stderr
+
+
+def test_signers_must_be_an_allowed_signers_file(run, tmp_path: Path):
+    not_signers = tmp_path / "signers"
+    not_signers.write_text("# nothing but a comment\n")
+    for path in (str(not_signers), str(tmp_path / "missing")):
+        result = run("--action", "upgrades", "--upgrade-signers", path, "--yes")
+        assert result.returncode == 1
+        assert "is not a readable allowed-signers file" in result.stderr

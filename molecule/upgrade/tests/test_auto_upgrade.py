@@ -1,5 +1,7 @@
-"""Automatic upgrades: a version that fails its health check is rolled back and the host keeps
-serving; a good version goes in; a second run finds nothing to do."""
+"""Automatic upgrades: only signed commits are installed (an unsigned one on top is refused and
+nothing is built); a version that fails its health check is rolled back and the host keeps
+serving; a good version goes in, built by the unprivileged build user and owned by root; a second
+run finds nothing to do."""
 
 from __future__ import annotations
 
@@ -9,23 +11,34 @@ import time
 UPGRADE = "/usr/local/sbin/sealmail-auto-upgrade"
 CURRENT = "/opt/sealmail/current"
 
-# The project's app as the host has it, in a git repository with two branches after the first commit.
+# The project's app as the host has it, in a git repository with branches after the first commit,
+# every commit signed by the release key the allowed signers name, except the one on "unsigned".
 MAKE_REPO = r"""
 set -e
-rm -rf /srv/work /srv/sealmail.git
+rm -rf /srv/work /srv/sealmail.git /root/release-key /root/release-key.pub
+ssh-keygen -q -t ed25519 -N '' -C release -f /root/release-key
+# The operator's allowed signers, as the role writes them from upgrade__allowed_signers.
+echo "release@example.test namespaces=\"git\" $(cat /root/release-key.pub)" > /etc/sealmail/upgrade-allowed-signers
 mkdir -p /srv/work/app
 cp -a /opt/sealmail/src/. /srv/work/app/
 rm -rf /srv/work/app/build /srv/work/app/*.egg-info
 cd /srv/work
+git() { command git -c user.name=test -c user.email=release@example.test -c gpg.format=ssh \
+    -c user.signingkey=/root/release-key -c commit.gpgsign=true "$@"; }
 git init -q -b good
 git add -A
-git -c user.name=test -c user.email=test@example.test commit -qm "the installed version"
+git commit -qm "the installed version"
 sed -i 's/^version = "\([^"]*\)"/version = "\1.post1"/' app/pyproject.toml
-git -c user.name=test -c user.email=test@example.test commit -qam "a new version"
+git commit -qam "a new version"
 git checkout -q -b broken
 printf '\nraise SystemExit("this version cannot serve IMAP")\n' >> app/sealmail/imap/server.py
-git -c user.name=test -c user.email=test@example.test commit -qam "a version whose IMAP cannot start"
-git clone -q --bare /srv/work /srv/sealmail.git
+git commit -qam "a version whose IMAP cannot start"
+git checkout -q -b unsigned good
+sed -i 's/^version = "\([^"]*\)"/version = "\1.post2"/' app/pyproject.toml
+git -c commit.gpgsign=false commit -qam "an unsigned commit on top of a signed one"
+git checkout -q good
+command git clone -q --bare /srv/work /srv/sealmail.git
+chown -R sealmail-build: /srv/sealmail.git  # the build user fetches it (git refuses others' repositories)
 """
 
 
@@ -64,6 +77,15 @@ def test_broken_version_is_rolled_back_and_a_good_one_goes_in(sealmail_host):
     version = host.check_output(f"{CURRENT}/bin/sealmail --version")
     _serving(host)
 
+    # An unsigned commit: refused before anything is built, loudly, with a non-zero exit.
+    unsigned = host.run(f"UPGRADE_REF=unsigned {UPGRADE}")
+    assert unsigned.rc == 2, unsigned.stdout + unsigned.stderr
+    log = host.run("journalctl -t sealmail-upgrade -p err -o cat --no-pager").stdout
+    assert "REFUSED to upgrade" in log
+    assert "has no good signature by an allowed signer" in log
+    assert host.run("ls /opt/sealmail/releases | grep -q .").rc != 0  # nothing built
+    assert host.check_output(f"readlink -f {CURRENT}") == before
+
     # The broken version, as the timer would run it; the host serves while it builds.
     host.run("systemctl reset-failed upgrade-broken.service")
     assert host.run(f"systemd-run --unit=upgrade-broken --setenv=UPGRADE_REF=broken {UPGRADE}").rc == 0
@@ -84,13 +106,30 @@ def test_broken_version_is_rolled_back_and_a_good_one_goes_in(sealmail_host):
     good = host.run(f"UPGRADE_REF=good {UPGRADE}")
     assert good.rc == 0, good.stdout + good.stderr
     assert "every component is listening" in good.stdout
-    assert host.check_output(f"readlink -f {CURRENT}").startswith("/opt/sealmail/releases/")
+    release = host.check_output(f"readlink -f {CURRENT}")
+    assert release.startswith("/opt/sealmail/releases/")
+    commit = host.check_output("git -C /srv/sealmail.git rev-parse good")
+    log = host.run("journalctl -t sealmail-upgrade -o cat --no-pager").stdout
+    assert f"verified {commit}: signed commit (release@example.test" in log
+    assert "as sealmail-build beside" in log
+    # Built by the build user, then handed to root: nothing the build user or the service may change.
+    assert host.check_output(f"find {release} ! -user root | wc -l") == "0"
+    assert host.check_output(f"find {release} -perm /022 ! -type l | wc -l") == "0"
+    assert host.file(f"{release}/.sealmail-commit").content_string.strip() == commit
     assert host.check_output(f"{CURRENT}/bin/sealmail --version").endswith(".post1")
     _serving(host)
 
     again = host.run(f"UPGRADE_REF=good {UPGRADE}")
     assert again.rc == 0
     assert "up to date" in again.stdout
+
+
+def test_the_build_user_has_no_login_and_owns_nothing_installed(sealmail_host):
+    user = sealmail_host.user("sealmail-build")
+    assert user.exists
+    assert user.shell == "/usr/sbin/nologin"
+    assert user.uid < 1000  # a system account
+    assert sealmail_host.check_output("find /opt/sealmail /usr/local -user sealmail-build | wc -l") == "0"
 
 
 def test_the_timer_is_nightly(sealmail_host):
