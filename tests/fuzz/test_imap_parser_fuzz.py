@@ -15,7 +15,7 @@ from sealmail.imap import parser as p
 from .fuzzkit import fuzz, lines_from
 
 WORDS = [
-    "a ", "A1 ", "* ", "+ ", " ", "(", ")", "[", "]", "<", ">", "{", "}", "*", "%", '"', "\\", ":", ",", ".", "+",
+    '"x', '"\\', "a ", "A1 ", "* ", "+ ", " ", "(", ")", "[", "]", "<", ">", "{", "}", "*", "%", '"', "\\", ":", ",", ".", "+",
     "-", "~", "$", "0", "1", "42", "4294967295", "4294967296", "99999999999999999999999", "\r\n", "\n", "\x00",
     "LOGIN", "SELECT", "EXAMINE", "FETCH", "UID", "STORE", "SEARCH", "LIST", "LSUB", "APPEND", "STATUS", "COPY",
     "MOVE", "CREATE", "RENAME", "ENABLE", "ID", "AUTHENTICATE", "IDLE", "EXPUNGE", "GETQUOTA", "GETQUOTAROOT",
@@ -28,11 +28,37 @@ WORDS = [
 ]  # fmt: skip
 
 
+COMMANDS = [
+    "LOGIN", "SELECT", "EXAMINE", "FETCH", "UID FETCH", "UID SEARCH", "UID STORE", "UID COPY", "UID MOVE",
+    "UID EXPUNGE", "STORE", "SEARCH", "LIST", "LSUB", "APPEND", "STATUS", "COPY", "MOVE", "CREATE", "DELETE",
+    "RENAME", "ENABLE", "ID", "AUTHENTICATE", "GETQUOTA", "GETQUOTAROOT", "SETQUOTA", "SUBSCRIBE", "NOOP",
+]  # fmt: skip
+_SEQUENCED = ("FETCH", "UID FETCH", "UID STORE", "UID COPY", "UID MOVE", "UID EXPUNGE", "STORE", "COPY", "MOVE")
+_token = st.one_of(st.sampled_from(WORDS), st.text(alphabet='ABCDEFXYZ.[]<>()0123456789\\"*%:', max_size=8))
+
+
+def _command(tag: bytes, name: str, seq: str, tokens: list[str]) -> bytes:
+    """Grammar-shaped: tag SP name SP [sequence-set SP] tokens separated by spaces."""
+    head = [name, seq] if name in _SEQUENCED else [name]
+    return tag + b" " + " ".join(head + tokens).encode("utf-8", "surrogatepass")
+
+
+commands = st.builds(
+    _command,
+    st.sampled_from([b"a", b"A1", b"x]"]),
+    st.sampled_from(COMMANDS),
+    st.sampled_from(["1", "*", "1:*", "2,4:5", "4294967295", "0", "1:", "$"]),
+    st.lists(_token, max_size=8),
+)
+
+
 @fuzz()
-@given(st.one_of(st.binary(max_size=300), lines_from(WORDS, max_size=30)), st.booleans())
-def test_parse_command_gives_a_command_or_parse_error(data: bytes, utf8: bool) -> None:
-    """RFC 9051 §7.1.5: what cannot be parsed is BAD; the parser says so with ParseError, nothing else."""
-    for candidate in (data, data + b"\r\n"):
+@given(st.one_of(st.binary(max_size=300), lines_from(WORDS, max_size=30), commands), st.booleans(), st.floats(0, 1))
+def test_parse_command_gives_a_command_or_parse_error(data: bytes, utf8: bool, fraction: float) -> None:
+    """RFC 9051 §7.1.5: what cannot be parsed is BAD; the parser says so with ParseError, nothing else.
+    Each input is tried as it is, as a complete line, and cut short anywhere (a command ends early)."""
+    cut = int(len(data) * fraction)
+    for candidate in (data, data + b"\r\n", data[:cut], data[:cut] + b"\r\n"):
         try:
             command: p.Command | p.ParseError = p.parse_command(candidate, utf8=utf8)
         except p.ParseError as exc:

@@ -19,9 +19,10 @@ from hypothesis import strategies as st
 from sealmail.imap import parser as p
 
 from .fuzzkit import WIRE_DEADLINE, fuzz, lines_from
-from .test_imap_parser_fuzz import WORDS
+from .test_imap_parser_fuzz import WORDS, commands
 
 _END = re.compile(rb"^(\S+) (OK|NO|BAD)\b")
+_LITERAL = re.compile(rb"\{(\d+)\+?\}\r\n$")
 
 
 class Client:
@@ -53,7 +54,7 @@ class Client:
         raw.send(line + b"\r\n")
         responses = []
         while True:
-            response = raw.response()
+            response = self.response()
             responses.append(response)
             if response.startswith(b"+"):
                 raw.send(b"*\r\n")  # AUTHENTICATE / IDLE asked for more: cancel (RFC 9051 §6.2.2)
@@ -63,6 +64,14 @@ class Client:
                 return responses
             if response.startswith(b"* BAD") or (_END.match(response) and not response.startswith(b"* ")):
                 return responses
+
+    def response(self) -> bytes:
+        """One response line with the literals it announces (a line merely ending in "}" is no literal)."""
+        out = bytearray(self.raw.readline())
+        while match := _LITERAL.search(out):
+            out += self.raw.file.read(int(match.group(1)))
+            out += self.raw.readline()
+        return bytes(out)
 
     def close(self) -> None:
         if self.raw is not None:
@@ -92,6 +101,7 @@ def clients(imap_server):
     st.one_of(
         st.binary(max_size=120),
         st.builds(lambda rest: b"f1 " + rest, lines_from(WORDS, max_size=16)),
+        commands,
         st.builds(lambda rest: b"f2 UID " + rest, lines_from(WORDS, max_size=12)),
     ),
     st.booleans(),
