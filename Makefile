@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 DATA_DIR ?= .dev
 PYTEST_ARGS ?=
 
-.PHONY: dev test test-fast lint venv imaptest system-deps-dev system-deps-test constraints clean
+.PHONY: dev test test-fast fuzz lint venv imaptest system-deps-dev system-deps-test constraints clean
 
 $(BIN)/.installed: app/pyproject.toml app/constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Sealmail needs Python 3.11 or newer")'
@@ -34,6 +34,10 @@ test: system-deps-test venv lint deploy-lint
 ## make test-fast: skip the slow suites (whole process trees, real client programs)
 test-fast: venv lint
 	$(BIN)/pytest -m "not slow" $(PYTEST_ARGS)
+
+## make fuzz: the fuzz targets (tests/fuzz) with the long hypothesis profile, 20,000 examples each (not in CI)
+fuzz: venv
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/pytest tests/fuzz -p no:cacheprovider --timeout=0 $(PYTEST_ARGS)
 
 ## make imaptest IMAPTEST_SRC=DIR: Dovecot's imaptest compliance scripts against the IMAP server (not in CI)
 imaptest: venv

@@ -81,17 +81,68 @@ class Manifest:
 
     @classmethod
     def from_json(cls, data: bytes) -> Manifest:
+        """The manifest of its JSON text; ``BackupError`` for anything that is not one, of any shape."""
+        raw = _load_json(data, "the manifest is damaged")
         try:
-            raw: dict[str, Any] = json.loads(data)
+            if not isinstance(raw, dict):
+                raise TypeError("not a JSON object")
+            entries = _field(raw, "entries", list)
+            uploaded = _field(raw, "uploaded", list, [])
+            if not all(isinstance(name, str) for name in uploaded):
+                raise TypeError("uploaded names must be strings")
             return cls(
-                run=raw["run"],
-                host=raw["host"],
-                entries=[Entry(**e) for e in raw["entries"]],
-                uploaded=list(raw.get("uploaded", [])),
-                version=int(raw.get("version", 1)),
+                run=_field(raw, "run", str),
+                host=_field(raw, "host", str),
+                entries=[_entry(e) for e in entries],
+                uploaded=uploaded,
+                version=_field(raw, "version", int, 1),
             )
         except (ValueError, KeyError, TypeError) as exc:
             raise BackupError(f"the manifest is damaged: {exc}") from exc
+
+
+_MISSING = object()
+_ENTRY_TYPES = {
+    "name": str,
+    "secret": bool,
+    "id": str,
+    "size": int,
+    "object": str,
+    "stored_sha256": str,
+    "stored_size": int,
+    "etag": str,
+}
+
+
+def _field(raw: dict[str, Any], key: str, kind: type, default: Any = _MISSING) -> Any:
+    """``raw[key]`` when it has the JSON type the manifest format gives it (a bool is no number)."""
+    value = raw.get(key, default)
+    if value is _MISSING:
+        raise KeyError(key)
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise TypeError(f"{key} must be {kind.__name__}, not {type(value).__name__}")
+    return value
+
+
+def _entry(raw: Any) -> Entry:
+    if not isinstance(raw, dict):
+        raise TypeError("an entry is not a JSON object")
+    unknown = set(raw) - set(_ENTRY_TYPES)
+    if unknown:
+        raise TypeError(f"unknown entry field {sorted(unknown)[0][:40]!r}")
+    return Entry(
+        **{key: _field(raw, key, kind, "" if key == "etag" else _MISSING) for key, kind in _ENTRY_TYPES.items()}
+    )
+
+
+def _load_json(data: bytes | str, damaged: str) -> Any:
+    """``json.loads`` whose failures, nesting too deep for the decoder included (RFC 8259 §9 lets a
+    parser limit the depth), are all BackupError."""
+    try:
+        return json.loads(data)
+    except (ValueError, RecursionError) as exc:
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+        raise BackupError(f"{damaged}: {reason}") from None
 
 
 _FORMAT_NAME = "sealmail-backup-manifest"
@@ -117,10 +168,7 @@ def seal_manifest(manifest: Manifest, key: bytes, prefix: str) -> bytes:
 
 def open_manifest(data: bytes, key: bytes, prefix: str, run: str) -> Manifest:
     """The manifest of ``run`` under ``prefix``, only if its MAC verifies with ``key``."""
-    try:
-        wrapper = json.loads(data)
-    except ValueError as exc:
-        raise BackupError(f"the manifest of run {run} is damaged: {exc}") from exc
+    wrapper = _load_json(data, f"the manifest of run {run} is damaged")
     if not isinstance(wrapper, dict) or wrapper.get("format") != _FORMAT_NAME:
         raise BackupError(
             f"the manifest of run {run} carries no MAC (made before manifests were authenticated, or "
@@ -143,10 +191,7 @@ def open_manifest(data: bytes, key: bytes, prefix: str, run: str) -> Manifest:
 
 def read_unverified(data: bytes) -> Manifest:
     """A manifest without checking its MAC: only for what cannot hurt (retention's object list)."""
-    try:
-        wrapper = json.loads(data)
-    except ValueError as exc:
-        raise BackupError(f"a manifest is damaged: {exc}") from exc
+    wrapper = _load_json(data, "a manifest is damaged")
     if isinstance(wrapper, dict) and wrapper.get("format") == _FORMAT_NAME:
         return Manifest.from_json(str(wrapper.get("manifest", "")).encode())
     return Manifest.from_json(data)
