@@ -153,6 +153,25 @@ async def test_wrong_password_and_unknown_user_get_535(sub) -> None:
     assert (await asyncio.to_thread(attempt, "nobody@example.test", "x"))[0] == 535
 
 
+async def test_a_failed_login_does_not_log_the_user_name_typed(sub, caplog) -> None:
+    """RFC 4954 §6 (AUTH failures): the failure is logged with the peer, never the name typed (often a
+    password typed in the wrong field)."""
+    import logging
+
+    caplog.set_level(logging.INFO)
+    typed = "Tr0ub4dor&3-correct-horse"
+
+    def attempt():
+        with smtplib.SMTP_SSL("127.0.0.1", sub.tls_port, context=sub.context) as c:
+            with pytest.raises(smtplib.SMTPAuthenticationError):
+                c.login(typed, "anything")
+
+    await asyncio.to_thread(attempt)
+    logged = "\n".join(f"{r.getMessage()} {vars(r)}" for r in caplog.records)
+    assert "failed login" in logged
+    assert typed not in logged
+
+
 async def test_brute_force_locks_the_account(sub) -> None:
     """Failed logins are throttled per account: even the right password is refused with 454 4.7.0 for a while."""
 
