@@ -183,6 +183,16 @@ class Settings(BaseSettings):
     webhook_ca_file: Path | None = Field(None, description="extra CA bundle for webhook receivers (private CAs)")
     webhook_max_age: float = Field(5 * 24 * 3600.0, gt=0, description="seconds a webhook is retried before giving up")
 
+    # -- queue retention (finished jobs: see sealmail.queue.store.purge_finished) -----------------
+    # A finished job's payload is zeroed at once; its row (envelope addresses, last error) is kept
+    # this long for diagnostics, then deleted by the jobs component, which checks every interval.
+    queue_finished_retention: float = Field(
+        3 * 24 * 3600.0, ge=0, description="seconds a finished queue job (its addresses) is kept before deletion"
+    )
+    queue_purge_interval: float = Field(
+        3600.0, gt=0, description="seconds between two purges of finished queue jobs by the jobs component"
+    )
+
     # -- backups (sealmail backup ...) ------------------------------------------------------------
     backup_s3_endpoint: str | None = Field(None, description="S3 endpoint URL, e.g. https://s3.example.net")
     backup_s3_region: str = Field("us-east-1", description="S3 region name")

@@ -53,3 +53,15 @@ def test_respelled_addresses_share_one_counter(imap, counted_checks) -> None:
     for spelling in spellings:
         assert b"UNAVAILABLE" in _login(imap, spelling, imap.account("alice@example.test").password)
     assert counted_checks[0] == LimitPolicy().per_account
+
+
+def test_a_failed_login_does_not_log_the_user_name_typed(imap, caplog) -> None:
+    """A password typed into the user-name field must not reach the log (RFC 9051 §11.3)."""
+    import logging
+
+    caplog.set_level(logging.INFO)
+    typed = "Tr0ub4dor&3-correct-horse"
+    assert b"NO" in _login(imap, typed, "anything")
+    logged = "\n".join(f"{r.getMessage()} {vars(r)}" for r in caplog.records)
+    assert "login failed" in logged
+    assert typed not in logged

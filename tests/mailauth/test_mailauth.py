@@ -304,5 +304,54 @@ def test_srs1_keeps_the_first_forwarder() -> None:
     assert first.reverse(back) == "a@example.org"
 
 
+def test_srs_hash_is_long_base32_and_survives_lower_casing() -> None:
+    """A 4-character hash (libsrs2's, about 2^22 values case-insensitively) can be found by trying;
+    ours has at least 8 base32 characters (40+ bits) and still survives lower-casing on the way back."""
+    srs = Srs(b"secret")
+    for sender in ("alice@example.org", "SRS0=abcd=AB=example.org=alice@first.test"):
+        rewritten = srs.forward(sender, "fwd.test")
+        hashed = rewritten.split("=")[1]
+        assert len(hashed) >= 8
+        assert set(hashed) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567")
+        assert srs.reverse(rewritten.lower()).lower() == sender.lower()
+
+
+def test_srs1_is_dated_and_expires() -> None:
+    """An SRS1 address of ours expires like an SRS0 one (libsrs2's SRS1 is valid forever)."""
+    second = Srs(b"two", max_age_days=21)
+    day = 86400
+    hop1 = Srs(b"one").forward("a@example.org", "first.test", now=1000 * day)
+    hop2 = second.forward(hop1, "second.test", now=1000 * day)
+    assert second.reverse(hop2, now=1020 * day) == hop1
+    with pytest.raises(InvalidSrs):
+        second.reverse(hop2, now=1030 * day)
+    stamp_moved = hop2.replace(hop2.split("=")[1], hop2.split("=")[1][:-2] + "AA", 1)
+    with pytest.raises(InvalidSrs):
+        second.reverse(stamp_moved, now=1000 * day)  # the stamp is covered by the hash
+
+
+def test_srs_addresses_of_the_old_short_hash_are_refused() -> None:
+    """The earlier format's stamp is chosen by whoever writes the address: accepting it at all would
+    keep its 4-character hash forgeable, so such addresses are refused."""
+    import base64
+    import hashlib
+    import hmac
+
+    stamp = Srs._timestamp()
+    old_hash = base64.b64encode(
+        hmac.new(b"secret", f"{stamp}example.orgalice".lower().encode(), hashlib.sha1).digest()
+    ).decode()[:4]
+    with pytest.raises(InvalidSrs):
+        Srs(b"secret").reverse(f"SRS0={old_hash}={stamp}=example.org=alice@fwd.test")
+
+
+def test_srs0_and_srs1_hashes_do_not_stand_for_each_other() -> None:
+    srs = Srs(b"secret")
+    hop = srs.forward("a@example.org", "fwd.test")
+    hashed, stamp, domain, local = hop[5:].rpartition("@")[0].split("=", 3)
+    with pytest.raises(InvalidSrs):
+        srs.reverse(f"SRS1={hashed}{stamp}={domain}=={local}@fwd.test")
+
+
 def test_dkim_library_is_the_one_signing() -> None:
     assert hasattr(dkim, "arc_sign")  # dkimpy with ARC support is a declared dependency

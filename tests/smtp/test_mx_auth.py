@@ -180,13 +180,60 @@ async def test_forwarded_mail_gets_srs_and_an_arc_seal_and_bounces_come_back(mx)
     assert returned.mail_from in ("", "<>")  # the null sender, as aiosmtpd spells it
 
 
-async def test_forged_srs_bounce_is_refused(mx) -> None:
-    def rcpt() -> tuple[int, bytes]:
-        with smtplib.SMTP("127.0.0.1", mx.port, timeout=20) as client:
-            client.ehlo("x.test")
-            client.mail("")
-            return client.rcpt("SRS0=abcd=AB=victim.test=someone@example.test")
+def _bounce_to(port: int, *rcpts: str) -> tuple[list[tuple[int, bytes]], tuple[int, bytes] | None]:
+    """A bounce (null sender) to ``rcpts``: the RCPT replies, then the DATA reply when one was taken."""
+    bounce = b"From: MAILER-DAEMON@b.test\r\nTo: x\r\nSubject: Undeliverable\r\n\r\nsorry\r\n"
+    with smtplib.SMTP("127.0.0.1", port, timeout=20) as client:
+        client.ehlo("x.test")
+        client.mail("")
+        replies = [client.rcpt(r) for r in rcpts]
+        if not any(code == 250 for code, _ in replies):
+            return replies, None
+        try:
+            return replies, client.data(bounce)
+        except smtplib.SMTPDataError as exc:
+            return replies, (exc.smtp_code, exc.smtp_error)
 
-    code, reply = await asyncio.to_thread(rcpt)
-    assert code == 550
-    assert b"SRS" in reply
+
+async def test_forged_srs_bounces_are_refused_after_data_not_at_rcpt(mx) -> None:
+    """RFC 5321 §3.3 lets a server accept a recipient it checks later, and §7.3 wants it to reveal
+    no more than it must: a well-formed SRS address gets 250 at RCPT whatever its hash, so RCPT
+    replies are no oracle for guessing hashes (100 guesses in one transaction tell nothing); a wrong
+    hash is refused after DATA with 550 5.7.1 (§4.2.5: one reply for the whole transaction)."""
+    guesses = [f"SRS0=AAAAAAAAA{c}=AB=victim.test=someone@example.test" for c in "BCDEF"]
+    replies, data = await asyncio.to_thread(_bounce_to, mx.port, *guesses)
+    assert [code for code, _ in replies] == [250] * 5
+    assert data is not None
+    assert data[0] == 550
+    assert data[1].startswith(b"5.7.1")
+    await asyncio.sleep(0.5)
+    assert mx.sink.received == []
+
+
+async def test_expired_and_old_format_srs_addresses_are_refused(mx) -> None:
+    """An address of ours past its 21 days is refused like a forged one (after DATA); an address
+    in the earlier 4-character-hash format, or otherwise malformed, is refused at RCPT (its form is
+    public knowledge, so that answer reveals nothing about the secret)."""
+    import time
+
+    from sealmail.smtp.forwarding import load_srs
+
+    srs = load_srs(mx.settings)
+    expired = srs.forward("news@sender.test", "example.test", now=time.time() - 30 * 86400)
+    fresh = srs.forward("news@sender.test", "example.test")
+    replies, data = await asyncio.to_thread(_bounce_to, mx.port, expired)
+    assert replies[0][0] == 250
+    assert data is not None
+    assert data[0] == 550
+    assert data[1].startswith(b"5.7.1")
+    for malformed in ("SRS0=abcd=AB=victim.test=someone@example.test", "SRS0=junk@example.test"):
+        replies, data = await asyncio.to_thread(_bounce_to, mx.port, malformed)
+        assert replies[0][0] == 550
+        assert data is None
+    # A good one in the same transaction as a forged one: the whole transaction is refused.
+    replies, data = await asyncio.to_thread(_bounce_to, mx.port, fresh, "SRS0=AAAAAAAAAA=AB=v.test=x@example.test")
+    assert [code for code, _ in replies] == [250, 250]
+    assert data is not None
+    assert data[0] == 550
+    await asyncio.sleep(0.5)
+    assert mx.sink.received == []

@@ -153,6 +153,25 @@ async def test_wrong_password_and_unknown_user_get_535(sub) -> None:
     assert (await asyncio.to_thread(attempt, "nobody@example.test", "x"))[0] == 535
 
 
+async def test_a_failed_login_does_not_log_the_user_name_typed(sub, caplog) -> None:
+    """RFC 4954 §6 (AUTH failures): the failure is logged with the peer, never the name typed (often a
+    password typed in the wrong field)."""
+    import logging
+
+    caplog.set_level(logging.INFO)
+    typed = "Tr0ub4dor&3-correct-horse"
+
+    def attempt():
+        with smtplib.SMTP_SSL("127.0.0.1", sub.tls_port, context=sub.context) as c:
+            with pytest.raises(smtplib.SMTPAuthenticationError):
+                c.login(typed, "anything")
+
+    await asyncio.to_thread(attempt)
+    logged = "\n".join(f"{r.getMessage()} {vars(r)}" for r in caplog.records)
+    assert "failed login" in logged
+    assert typed not in logged
+
+
 async def test_brute_force_locks_the_account(sub) -> None:
     """Failed logins are throttled per account: even the right password is refused with 454 4.7.0 for a while."""
 
@@ -254,3 +273,56 @@ async def test_swaks_tls_auth(sub) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert "235 2.7.0" in result.stdout
     assert "250 2.0.0 Ok: queued as" in result.stdout
+
+
+def _as(sub, login: str, password: str, address: str) -> tuple[tuple[int, bytes], tuple[int, bytes] | None]:
+    """Signed in as ``login``: MAIL FROM ``address``, then (when that was taken) DATA with ``From: address``."""
+    with smtplib.SMTP_SSL("127.0.0.1", sub.tls_port, context=sub.context) as c:
+        c.login(login, password)
+        envelope = c.docmd(f"MAIL FROM:<{address}>")
+        if envelope[0] != 250:
+            return envelope, None
+        c.rcpt("bob@b.test")
+        return envelope, c.data(MESSAGE.replace(b"<alice@example.test>", f"<{address}>".encode()))
+
+
+async def test_sender_authorisation_with_plus_addresses(sub, config) -> None:
+    """RFC 6409 §6.1 / RFC 5321 §3.3: the submission server decides which senders a signed-in user
+    may use. An alias may use its own address, and ``local+tag`` only when ``local`` is the signed-in
+    alias and ``local+tag`` is not itself another alias; an alias whose name holds a ``+`` is itself."""
+    aliases.add_alias(config, "alice+x@example.test", recipients=["x-owner@example.org"])
+    plus_password = credentials.set_password(config, sub.settings, "alice+x@example.test")
+    alice = ("alice@example.test", sub.passwords["alice@example.test"])
+    plus = ("alice+x@example.test", plus_password)
+
+    own = await asyncio.to_thread(_as, sub, *alice, "alice@example.test")
+    tagged = await asyncio.to_thread(_as, sub, *alice, "alice+news@example.test")
+    someone_elses = await asyncio.to_thread(_as, sub, *alice, "alice+x@example.test")
+    itself = await asyncio.to_thread(_as, sub, *plus, "alice+x@example.test")
+    its_base = await asyncio.to_thread(_as, sub, *plus, "alice@example.test")
+    tag_of_base = await asyncio.to_thread(_as, sub, *plus, "alice+x+y@example.test")  # delivers to alice
+
+    assert [own[0][0], own[1][0]] == [250, 250]
+    assert [tagged[0][0], tagged[1][0]] == [250, 250]
+    assert someone_elses[0][0] == 553
+    assert someone_elses[0][1].startswith(b"5.7.1")
+    assert [itself[0][0], itself[1][0]] == [250, 250]
+    assert its_base[0][0] == 553
+    assert tag_of_base[0][0] == 553
+
+
+async def test_from_header_naming_another_alias_is_refused(sub, config) -> None:
+    """RFC 6409 §8.1 / §6.1: the From: header is checked like the envelope: a tag that is someone
+    else's alias is refused even when the envelope sender is the user's own."""
+    aliases.add_alias(config, "alice+x@example.test", recipients=["x-owner@example.org"])
+
+    def send():
+        with smtplib.SMTP_SSL("127.0.0.1", sub.tls_port, context=sub.context) as c:
+            c.login("alice@example.test", sub.passwords["alice@example.test"])
+            assert c.docmd("MAIL FROM:<alice@example.test>")[0] == 250
+            c.rcpt("bob@b.test")
+            return c.data(MESSAGE.replace(b"<alice@example.test>", b"<alice+x@example.test>"))
+
+    code, reply = await asyncio.to_thread(send)
+    assert code == 553
+    assert reply.startswith(b"5.7.1")

@@ -259,23 +259,46 @@ def test_no_secret_reaches_the_log(signed_in, store, caplog: pytest.LogCaptureFi
     assert all(password not in e.detail for e in audit)
 
 
-def test_unset_gate_credentials_are_generated_printed_once_and_kept(web_settings, capfd, certs) -> None:
+def test_unset_gate_credentials_are_generated_kept_root_side_and_never_printed(web_settings, capfd, certs) -> None:
+    """A generated secret is shown once where only the operator sees it: the 0600 file, whose path
+    (not its content) goes to standard error — under systemd that is the journal, which more
+    people read. Once the first admin exists, the file is deleted: the gate is over."""
     import json
 
     from support import ComponentThread
     from webkit import Browser
 
     settings = web_settings.model_copy(update={"auth_basic_username": None, "auth_basic_password": None})
+    path = settings.data_dir / admins.BASIC_AUTH_FILE
     first = ComponentThread("web", settings)
     try:
         printed = capfd.readouterr().err
-        kept = json.loads((settings.data_dir / admins.BASIC_AUTH_FILE).read_text())
-        assert f"password: {kept['password']}" in printed
+        kept = json.loads(path.read_text())
+        assert oct(path.stat().st_mode & 0o777) == "0o600"
+        assert str(path) in printed  # where to find it...
+        assert kept["password"] not in printed  # ...but never the password itself
         b = Browser(f"https://127.0.0.1:{first.ports['web']}", certs.ca_cert, (kept["username"], kept["password"]))
         assert b.get("/setup").status_code == 200
+        create_admin(b)
         b.close()
+        assert not path.exists()  # the first admin exists: the gate's secret is gone
     finally:
         first.stop()
-    second = ComponentThread("web", settings)
-    second.stop()
-    assert kept["password"] not in capfd.readouterr().err  # printed when made, not on every start
+    assert kept["password"] not in capfd.readouterr().err
+
+
+def test_a_left_over_gate_file_is_deleted_when_the_web_starts_with_an_admin(web_settings, store) -> None:
+    """An admin made while the file stayed (by an older version) also ends the gate: the next start
+    deletes the generated pair."""
+    from sealmail.config.models import AdminAccount
+
+    from support import ComponentThread
+
+    settings = web_settings.model_copy(update={"auth_basic_username": None, "auth_basic_password": None})
+    admins.basic_auth_credentials(settings)
+    path = settings.data_dir / admins.BASIC_AUTH_FILE
+    assert path.exists()
+    store.add_admin(AdminAccount(email=ADMIN[0], password_hash=admins.hash_password(settings, ADMIN[1])))
+    assert path.exists()
+    ComponentThread("web", settings).stop()
+    assert not path.exists()

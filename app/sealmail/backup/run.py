@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import os
 import shutil
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -61,8 +62,15 @@ def _content_id(path: Path, secret: bool, hmac_key: bytes) -> str:
 
 @contextlib.contextmanager
 def _one_run_at_a_time(data_dir: Path) -> Iterator[None]:
-    fd = os.open(data_dir / "backup.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    # The data directory is the services' user's: a symlink planted there is refused, not followed.
+    lock = data_dir / "backup.lock"
     try:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, 0o600)
+    except OSError as exc:
+        raise BackupError(f"refusing the lock {lock}: {exc.strerror} (a symbolic link?)") from exc
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise BackupError(f"refusing the lock {lock}: not a regular file")
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as exc:

@@ -11,6 +11,7 @@ import fcntl
 import os
 import shutil
 import sqlite3
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -100,11 +101,7 @@ def _mailbox(path: Path, name: str, stage) -> list[Item]:
     """
     wal = path.with_name(path.name + "-wal")
     db_copy, wal_copy = stage(), stage()
-    lock = path.with_suffix(".lock")
-    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
-    with contextlib.suppress(OSError):  # made here (as root)? it belongs to the mailbox's owner
-        if os.fstat(fd).st_uid != (owner := path.stat()).st_uid:
-            os.fchown(fd, owner.st_uid, owner.st_gid)
+    fd = open_lock(path.with_suffix(".lock"), path)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         try:
@@ -120,6 +117,49 @@ def _mailbox(path: Path, name: str, stage) -> list[Item]:
     if has_wal:
         items.append(Item(name + "-wal", wal_copy, secret=False))
     return items
+
+
+def open_lock(lock: Path, owned_like: Path) -> int:
+    """Open (or make) the lock file ``lock`` beside ``owned_like`` without being led elsewhere.
+
+    The backup runs as root in directories the services' user owns, and that user may plant
+    anything at the lock's path. So: the directory is opened without following a symlink, the lock
+    with ``O_NOFOLLOW`` (a symlink is refused, never followed or created through), and what is
+    opened must be a regular file with one link, owned by ``owned_like``'s owner. Only a lock made
+    here, just now, is given to that owner (``fchown``): an existing file is never chowned.
+    Raises ``BackupError`` when anything else is found.
+    """
+    flags = os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK  # NONBLOCK: a planted FIFO cannot hang us
+    try:
+        dir_fd = os.open(lock.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError as exc:
+        raise BackupError(f"cannot open the lock's directory {lock.parent}: {exc.strerror}") from exc
+    try:
+        owner = os.stat(owned_like.name, dir_fd=dir_fd, follow_symlinks=False)
+        try:
+            fd, made = os.open(lock.name, flags, dir_fd=dir_fd), False
+        except FileNotFoundError:
+            fd, made = os.open(lock.name, flags | os.O_CREAT | os.O_EXCL, 0o600, dir_fd=dir_fd), True
+    except FileExistsError as exc:  # appeared between the two opens: someone is playing games
+        raise BackupError(f"refusing the lock {lock}: it appeared while it was being made") from exc
+    except OSError as exc:  # ELOOP: a symbolic link
+        raise BackupError(f"refusing the lock {lock}: {exc.strerror} (a symbolic link?)") from exc
+    finally:
+        os.close(dir_fd)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1:
+            raise BackupError(f"refusing the lock {lock}: not a regular file with a single link")
+        if made:
+            if st.st_uid != owner.st_uid:
+                with contextlib.suppress(PermissionError):  # made as root: it belongs to the mailbox's owner
+                    os.fchown(fd, owner.st_uid, owner.st_gid)
+        elif st.st_uid != owner.st_uid:
+            raise BackupError(f"refusing the lock {lock}: owned by uid {st.st_uid}, not the mailbox's owner")
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 def _sqlite_copy(path: Path, target: Path) -> None:

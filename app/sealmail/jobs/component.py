@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from typing import TYPE_CHECKING
 
 from sealmail.appcontext import AppContext
@@ -16,6 +17,8 @@ from sealmail.smtp.mxresolver import DnsMx
 
 if TYPE_CHECKING:
     from sealmail.settings import Settings
+
+log = logging.getLogger("sealmail.jobs")
 
 
 class JobsComponent:
@@ -39,7 +42,20 @@ class JobsComponent:
         self._workers += [webhooks, delivery]
         self._tasks.append(asyncio.create_task(webhooks.run(self._stop), name="webhooks"))
         self._tasks.append(asyncio.create_task(delivery.run(self._stop), name="delivery"))
+        self._tasks.append(asyncio.create_task(self._purge(self.queue), name="queue-purge"))
         return {}
+
+    async def _purge(self, queue: JobQueue) -> None:
+        """Finished jobs past ``queue_finished_retention`` go, at start and every ``queue_purge_interval``."""
+        while not self._stop.is_set():
+            try:
+                purged = await asyncio.to_thread(queue.purge_finished, self.settings.queue_finished_retention)
+                if purged:
+                    log.info("queue: %d finished job(s) purged", purged)
+            except Exception:  # a busy or broken file: try again next time, keep the workers running
+                log.exception("could not purge finished queue jobs")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), self.settings.queue_purge_interval)
 
     async def stop(self) -> None:
         self._stop.set()

@@ -263,7 +263,8 @@ class Pop3Session:
             session = await sign_in(self.ctx.config, self.ctx.settings, self.ctx.mailstore, account, password)
         except AuthenticationFailed:
             await attempt.failed()
-            self.log.bind(user=_printable(account)).info("login failed")
+            # Never the name typed: people type their password there by mistake. The peer is logged.
+            self.log.info("login failed")
             await self.err("Authentication failed", "AUTH")  # RFC 3206 §4
             return
         except Exception:
@@ -411,11 +412,6 @@ class Pop3Session:
 _ANY = frozenset(State)
 _AUTH = frozenset({State.AUTHORIZATION})
 _TRANS = frozenset({State.TRANSACTION})
-
-
-def _printable(text: str) -> str:
-    """A client-chosen name, safe for a log line."""
-    return "".join(c if c.isprintable() else "?" for c in text[:100])
 
 
 def _strip_eol(line: bytes) -> bytes:

@@ -11,6 +11,12 @@ Payloads are message copies: they are encrypted with the server's queue key (Cha
 the job id as associated data). That key lives on the same server, so this protects copies of the
 disk (backups, discarded drives) rather than a seized running host — mail in transit to another
 server is necessarily readable by the server that sends it.
+
+Nothing of a finished job lingers in the files: ``secure_delete`` makes SQLite overwrite deleted
+content with zeros (a finished job's payload at once, its row when it is purged) instead of leaving
+it in free pages, and ``purge_finished`` — run on a timer by the jobs component — deletes rows past
+their retention time (their addresses) and truncates the WAL, whose old frames still hold earlier
+versions of the pages.
 """
 
 from __future__ import annotations
@@ -90,6 +96,8 @@ class JobQueue:
         enable_wal(self._db)
         self._db.execute("PRAGMA synchronous = FULL")
         self._db.execute("PRAGMA busy_timeout = 30000")
+        # Per connection: every connection that deletes or overwrites must zero what it frees.
+        self._db.execute("PRAGMA secure_delete = ON")
         self._db.executescript(SCHEMA)
         self._group: GroupCommit[Callable[[], Any], Any] = GroupCommit(self._lock, self._transaction)
 
@@ -208,8 +216,16 @@ class JobQueue:
         return dict(rows)
 
     def purge_finished(self, older_than: float) -> int:
+        """Delete finished (done or failed) jobs queued more than ``older_than`` seconds ago, then copy
+        the WAL into the database and truncate it, so no earlier page version (with a payload or an
+        address) stays in it. Returns how many jobs were deleted.
+
+        The truncation waits for readers in other processes (``busy_timeout``); when one still holds
+        an old snapshot, the WAL is left for the next run (the data pages are zeroed either way).
+        """
         with self._lock:
             cur = self._db.execute(
                 "DELETE FROM jobs WHERE status != 'pending' AND created_at < ?", (time.time() - older_than,)
             )
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
         return cur.rowcount

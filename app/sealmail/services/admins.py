@@ -68,7 +68,9 @@ def create_admin(
     check_password_rules(password, confirm)
     if first and has_admin(store):
         raise AlreadyExists("an admin account exists already: sign in instead")
-    return store.add_admin(AdminAccount(email=address, password_hash=hash_password(settings, password)))
+    admin = store.add_admin(AdminAccount(email=address, password_hash=hash_password(settings, password)))
+    forget_basic_auth(settings)  # an admin exists: the first-run gate and its secret are over
+    return admin
 
 
 _DUMMY: dict[int, str] = {}
@@ -215,7 +217,8 @@ def basic_auth_credentials(settings: Settings) -> tuple[str, str, bool]:
     """The browser basic-auth gate's (username, password, made_now) in front of the first run.
 
     ``AUTH_BASIC_USERNAME``/``AUTH_BASIC_PASSWORD`` when set; otherwise generated once and kept in
-    ``<data>/web-basic-auth.json`` (mode 0600) so every web process and restart uses the same pair.
+    ``<data>/web-basic-auth.json`` (mode 0600) so every web process and restart uses the same pair,
+    until the first admin account exists (``forget_basic_auth``).
     """
     import json
     import os
@@ -244,3 +247,12 @@ def basic_auth_credentials(settings: Settings) -> tuple[str, str, bool]:
             tmp.unlink(missing_ok=True)
     data = json.loads(path.read_text())
     return data["username"], data["password"], made
+
+
+def forget_basic_auth(settings: Settings) -> None:
+    """Delete the generated gate pair (``web-basic-auth.json``): once an admin exists nothing asks for it.
+
+    A pair set in the environment (``AUTH_BASIC_PASSWORD``) is the operator's to remove from the
+    env file; the gate no longer accepts or needs it either way.
+    """
+    (settings.data_dir / BASIC_AUTH_FILE).unlink(missing_ok=True)

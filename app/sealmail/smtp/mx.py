@@ -2,7 +2,9 @@
 
 Recipients are checked at RCPT time, never after DATA (RFC 5321 §3.3): unknown local part
 ``550 5.1.1``, a domain we do not host ``550 5.7.1`` (never an open relay), a disabled alias its
-configured reply, a full mailbox ``552 5.2.2``. After DATA the sender is authenticated (SPF, DKIM,
+configured reply, a full mailbox ``552 5.2.2``. The one exception: an address in our SRS format
+(a bounce of mail we forwarded) is taken at RCPT when well-formed, and its hash and age are checked
+after DATA (``550 5.7.1``), so RCPT replies cannot be used to guess SRS hashes. After DATA the sender is authenticated (SPF, DKIM,
 DMARC, ARC, recorded in one Authentication-Results header), then every action of every recipient
 alias is made durable before the ``250``.
 """
@@ -15,7 +17,7 @@ import os
 import re
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -23,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from sealmail.appcontext import AppContext
 from sealmail.config.models import Alias
 from sealmail.errors import InvalidInput
-from sealmail.mailauth.srs import InvalidSrs, is_srs
+from sealmail.mailauth.srs import InvalidSrs, Srs, is_srs
 from sealmail.net.listen import bound_port, listen_sockets, serve_each
 from sealmail.net.tls import ServerTLS
 from sealmail.queue.store import JobQueue, load_queue_key
@@ -102,6 +104,7 @@ class MxHandler:
         envelope.mail_from = address  # aiosmtpd spells the null reverse-path "<>" (and needs it non-empty)
         envelope.mail_options.extend(mail_options)
         envelope.sealmail_targets = []  # type: ignore[attr-defined]
+        envelope.sealmail_srs = []  # type: ignore[attr-defined]
         envelope.sealmail_size = _declared_size(mail_options)  # type: ignore[attr-defined]
         return "250 2.1.0 Sender ok"
 
@@ -126,16 +129,19 @@ class MxHandler:
             return "550 5.7.1 Relaying denied: this server does not host that domain"
         alias = result.alias
         if is_srs(result.mailbox.local):
-            # A bounce of mail we forwarded: back to its original sender, if the address is ours and fresh.
+            # A bounce of mail we forwarded. Only its form is checked here; whether the hash is ours
+            # and fresh is answered after DATA (``_check_srs``), so RCPT replies are no oracle for
+            # guessing hashes (RFC 5321 §3.3 lets a server accept a recipient it checks later).
             try:
-                original = self.srs.reverse(address)
+                parsed = Srs.parse(address)
             except InvalidSrs:
-                return "550 5.1.1 Invalid or expired SRS address"
-            alias = Alias(
-                domain=result.mailbox.domain.ascii, kind="exact", name=result.mailbox.local, recipients=[original]
-            )
+                return "550 5.1.1 Invalid SRS address"
+            alias = Alias(domain=result.mailbox.domain.ascii, kind="exact", name=result.mailbox.local, recipients=[])
             envelope.rcpt_tos.append(address)
             targets.append(Target(address, alias))
+            pending: list[tuple[int, Any]] = getattr(envelope, "sealmail_srs", [])
+            pending.append((len(targets) - 1, parsed))
+            envelope.sealmail_srs = pending  # type: ignore[attr-defined]
             return "250 2.1.5 Recipient ok"
         if alias is None:
             return "550 5.1.1 No such user here"
@@ -160,15 +166,22 @@ class MxHandler:
         targets.append(Target(address, alias, drop=True))
         return "250 2.1.5 Recipient ok"
 
-    def _srs_bounce(self, envelope: Envelope, targets: list[Target], address: str, domain: str, local: str) -> str:
-        """A bounce of mail we forwarded goes back to its original sender, if the address is ours and fresh."""
-        try:
-            original = self.srs.reverse(address)
-        except InvalidSrs:
-            return "550 5.1.1 Invalid or expired SRS address"
-        envelope.rcpt_tos.append(address)
-        targets.append(Target(address, Alias(domain=domain, kind="exact", name=local, recipients=[original])))
-        return "250 2.1.5 Recipient ok"
+    def _check_srs(self, envelope: Envelope, targets: list[Target]) -> str | None:
+        """Check the SRS recipients taken at RCPT time; each good one is sent back to its original sender.
+
+        A wrong hash and an expired address get the same ``550 5.7.1``, for the whole transaction
+        (RFC 5321 §4.2.5: one reply after DATA). Bounces carry one recipient; a message naming a
+        forged SRS address beside real ones is refused with them, which costs honest senders
+        nothing and gives a guesser one answer per transaction.
+        """
+        for index, parsed in getattr(envelope, "sealmail_srs", []):
+            try:
+                original = self.srs.check(parsed)
+            except InvalidSrs:
+                return "550 5.7.1 Invalid or expired SRS address"
+            target = targets[index]
+            targets[index] = Target(target.address, replace(target.alias, recipients=[original]))
+        return None
 
     def _lookup_recipient(self, address: str, declared_size: int) -> tuple[Resolution, str | None]:
         """Resolve a recipient and, for an enabled mailbox, check it can take the message.
@@ -212,6 +225,10 @@ class MxHandler:
         targets: list[Target] = getattr(envelope, "sealmail_targets", [])
         message_id = _message_id(raw)
         peer_ip = str(session.peer[0]) if session.peer else "?"
+        srs_refusal = self._check_srs(envelope, targets)
+        if srs_refusal is not None:
+            await self.app.log_event(_log_entry("rejected", targets, message_id, peer_ip, srs_refusal))
+            return srs_refusal
         # Sender checks and the question whether a retry already reached some aliases, at once.
         keys = dedup_keys(raw, targets)
         verdict, already = await asyncio.gather(

@@ -2,8 +2,9 @@
 
 AUTH PLAIN and LOGIN (RFC 4954) with the alias address and its password: the Argon2id check runs
 off the event loop and failures are throttled per IP and per account (``454 4.7.0`` while locked).
-The envelope sender and every ``From:`` address must be the signed-in alias (or its plus-address);
-anything else is ``553 5.7.1``. DSN parameters (RFC 3461) ride on the queue entries. Messages get
+The envelope sender and every ``From:`` address must be the signed-in alias itself, or one of its
+plus-addresses that is not an alias of its own (``Identity.may_send_as``); anything else is
+``553 5.7.1``. DSN parameters (RFC 3461) ride on the queue entries. Messages get
 CRLF line endings (``smtp.lineends``), are DKIM-signed and queued, one job per recipient, fsynced
 before the ``250``.
 """
@@ -24,6 +25,7 @@ from aiosmtpd.smtp import AuthResult
 
 from sealmail.addresses import parse_mailbox
 from sealmail.appcontext import AppContext
+from sealmail.config.base import ConfigStore
 from sealmail.config.models import Alias, LogEntry
 from sealmail.errors import InvalidInput
 from sealmail.net.listen import bound_port, close_all, listen_ports, serve_each
@@ -53,13 +55,28 @@ class Identity:
     alias: Alias
     address: str  # normalised local@ascii-domain
 
-    def may_send_as(self, address: str) -> bool:
+    def may_send_as(self, config: ConfigStore, address: str) -> bool:
+        """Whether the signed-in alias may use ``address`` as MAIL FROM or in From: (RFC 6409 §6.1).
+
+        Its own address, always (``a+x`` is itself, though its name holds a ``+``); ``local+tag``
+        only when ``local`` is the signed-in alias and ``local+tag`` is not an alias of its own —
+        that is, exactly the plus-addresses that deliver to the signed-in alias. Blocking (config
+        store): call it off the event loop.
+        """
         try:
             mailbox = parse_mailbox(address)
         except InvalidInput:
             return False
-        local, domain = self.address.rsplit("@", 1)
-        return mailbox.domain.ascii == domain and mailbox.base_local == local
+        if mailbox.domain.ascii != self.alias.domain:
+            return False
+        if mailbox.local == self.alias.name:
+            return True
+        if mailbox.base_local != self.alias.name:
+            return False
+        return config.find_alias(self.alias.domain, "exact", mailbox.local) is None
+
+    def may_send_as_all(self, config: ConfigStore, addresses: list[str]) -> bool:
+        return bool(addresses) and all(self.may_send_as(config, a) for a in addresses)
 
 
 @dataclass
@@ -180,7 +197,7 @@ class SubmissionHandler:
         identity: Identity | None = session.auth_data if session.authenticated else None
         if identity is None:
             return "530 5.7.0 Authentication required"
-        if address in ("", "<>") or not identity.may_send_as(address):
+        if address in ("", "<>") or not await self.app.config_call(identity.may_send_as, self.app.config, address):
             return "553 5.7.1 Sender address not owned by the signed-in user"
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
@@ -209,7 +226,7 @@ class SubmissionHandler:
         raw = to_wire(envelope.original_content or b"")
         from_values = [v.decode("utf-8", "replace") for v in top_values(raw, "from")]
         senders = [addr for value in from_values for _, addr in getaddresses([value])]
-        if not senders or any(not identity.may_send_as(addr) for addr in senders):
+        if not await self.app.config_call(identity.may_send_as_all, self.app.config, senders):
             return "553 5.7.1 From: must be the signed-in user's address"
         message = _complete_headers(raw, identity, self.settings.mail_hostname)
         domain = identity.alias.domain

@@ -2,8 +2,9 @@
 on ``http_port`` (80; 0: off) for ACME HTTP-01 answers and redirects to HTTPS (``plainhttp.py``).
 
 Until an admin account exists, every page sits behind the browser's basic-auth gate; when
-``AUTH_BASIC_USERNAME``/``AUTH_BASIC_PASSWORD`` are unset, a pair is generated once, kept in
-``<data>/web-basic-auth.json`` (0600) and printed on standard error the first time.
+``AUTH_BASIC_USERNAME``/``AUTH_BASIC_PASSWORD`` are unset, a pair is generated once and kept in
+``<data>/web-basic-auth.json`` (0600). Standard error (the journal, under systemd) gets the file's
+path, never the password. The file is deleted once the first admin account exists.
 """
 
 from __future__ import annotations
@@ -34,15 +35,17 @@ class WebComponent:
 
         self.ctx = AppContext(self.settings)
         basic_auth = None
-        if not await self.ctx.config_call(admins.has_admin, self.ctx.config):
+        if await self.ctx.config_call(admins.has_admin, self.ctx.config):
+            await self.ctx.config_call(admins.forget_basic_auth, self.settings)  # left by an older version
+        else:
             user, password, made = await self.ctx.config_call(admins.basic_auth_credentials, self.settings)
             basic_auth = (user, password)
             if made:
-                # Printed once, where the operator who started the service sees it (never logged again).
+                # Where to find it, not what it is: standard error is the journal under systemd.
                 print(
-                    "sealmail web: first run: the setup pages ask for basic authentication\n"
-                    f"  username: {user}\n  password: {password}\n"
-                    f"  (kept in {self.settings.data_dir / admins.BASIC_AUTH_FILE} until an admin account exists)",
+                    "sealmail web: first run: the setup pages ask for basic authentication; the username and\n"
+                    f"  password are in {self.settings.data_dir / admins.BASIC_AUTH_FILE} (mode 0600), deleted\n"
+                    "  once the first admin account exists",
                     file=sys.stderr,
                     flush=True,
                 )
