@@ -156,6 +156,28 @@ def test_sign_out_ends_the_session_on_the_server(signed_in, browser) -> None:
     assert replay.get("/admin").status_code == 303
 
 
+def test_a_password_change_ends_the_accounts_other_sessions(signed_in, browser, store) -> None:
+    """Issue 16: a stolen password (or a session opened with it) stops working once the owner changes it.
+
+    Every other session of that admin, on any web host (sessions live in Redis), goes to the
+    sign-in page on its next request; the session that made the change goes on."""
+    thief = browser(auth=None)
+    assert _sign_in(thief).status_code == 303
+    assert thief.get("/admin").status_code == 200
+    owner = signed_in
+    owner.get("/admin/account")
+    new = "an entirely new passphrase"
+    r = owner.post("/admin/account/password", {"current": ADMIN[1], "password": new, "confirm": new})
+    assert r.status_code == 303
+    assert owner.get("/admin").status_code == 200
+    r = thief.get("/admin")
+    assert r.status_code == 303
+    assert r.headers["location"].startswith("/admin/login")
+    assert _sign_in(thief).status_code == 401  # the old password no longer signs in either
+    store.remove_admin(store.find_admin(ADMIN[0]).id)
+    assert owner.get("/admin").status_code == 303  # a removed account's sessions end too
+
+
 def test_next_parameter_stays_on_this_site(signed_in, browser) -> None:
     b = browser(auth=None)
     b.get("/admin/login")

@@ -99,6 +99,16 @@ def admin_by_id(store: ConfigStore, admin_id: str) -> AdminAccount | None:
         return None
 
 
+def session_stamp(admin: AdminAccount) -> str:
+    """What a web session remembers of the credentials it was opened with (issue 16).
+
+    A digest of the password verifier: a changed password changes it, so every session opened
+    before the change (a stolen password's, on any web host: sessions live in Redis) no longer
+    matches the account and must sign in again. The session that made the change takes the new one.
+    """
+    return hashlib.sha256(b"sealmail-web-session\0" + admin.password_hash.encode()).hexdigest()[:32]
+
+
 def record_login(store: ConfigStore, admin: AdminAccount) -> AdminAccount:
     current = store.get_admin(admin.id)  # fresh: the sign-in may have used up a recovery code meanwhile
     return store.update_admin(replace(current, last_login_at=now()))
