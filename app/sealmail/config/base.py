@@ -118,6 +118,13 @@ class ConfigStore(ABC):
     def get_credential(self, alias_id: str) -> AliasCredential | None:
         return self._get_credential(alias_id)
 
+    def claim_mailbox(self, credential: AliasCredential) -> bool:
+        """Store ``credential`` (a new mailbox id and its wrapped keys) only if the alias has a
+        credential without a mailbox whose verifier is still ``credential.password_hash``: one atomic
+        compare-and-set. True when this call's mailbox won; False changes nothing (another sign-in
+        made the mailbox first, or the password changed meanwhile)."""
+        return self._claim_credential(credential)
+
     def record_usage(self, alias_id: str, usage_bytes: int) -> None:
         """Note a mailbox's size (sessions call this; the MX reads it for quota checks)."""
         credential = self._get_credential(alias_id)
@@ -231,6 +238,8 @@ class ConfigStore(ABC):
     def _get_credential(self, alias_id: str) -> AliasCredential | None: ...
     @abstractmethod
     def _delete_credential(self, alias_id: str) -> None: ...
+    @abstractmethod
+    def _claim_credential(self, credential: AliasCredential) -> bool: ...
 
     @abstractmethod
     def _insert_admin(self, admin: AdminAccount) -> None: ...

@@ -137,6 +137,16 @@ class MongoConfigStore(ConfigStore):
         except DuplicateKeyError:
             raise AlreadyExists("another alias uses that mailbox id") from None
 
+    def _claim_credential(self, credential: AliasCredential) -> bool:
+        doc = to_document(credential, "alias_id")
+        alias_id = doc.pop("_id")
+        # {"mailbox_id": None} matches a document without the field (to_document leaves None out).
+        query = {"_id": alias_id, "mailbox_id": None, "password_hash": credential.password_hash}
+        try:
+            return self.db.alias_credentials.update_one(query, {"$set": doc}).modified_count == 1
+        except DuplicateKeyError:
+            raise AlreadyExists("another alias uses that mailbox id") from None
+
     def _get_credential(self, alias_id: str) -> AliasCredential | None:
         return self._one(AliasCredential, "alias_credentials", {"_id": alias_id}, "alias_id")
 

@@ -244,6 +244,18 @@ class SQLiteConfigStore(ConfigStore):
         except sqlite3.IntegrityError:
             raise AlreadyExists("another alias uses that mailbox id") from None
 
+    def _claim_credential(self, credential: AliasCredential) -> bool:
+        row = to_sql(credential)
+        updates = ", ".join(f"{c} = :{c}" for c in row if c != "alias_id")
+        sql = (
+            f"UPDATE alias_credentials SET {updates} "
+            "WHERE alias_id = :alias_id AND mailbox_id IS NULL AND password_hash = :password_hash"
+        )
+        try:
+            return self._db().execute(sql, row).rowcount == 1
+        except sqlite3.IntegrityError:
+            raise AlreadyExists("another alias uses that mailbox id") from None
+
     def _get_credential(self, alias_id: str) -> AliasCredential | None:
         return self._one(AliasCredential, "SELECT * FROM alias_credentials WHERE alias_id = ?", alias_id)
 

@@ -73,16 +73,35 @@ def _password_wrap(credential: AliasCredential) -> keys.WrappedKeys:
 
 
 def _new_mailbox(store: ConfigStore, settings: Settings, alias: Alias, password: str, verifier: str) -> AliasCredential:
-    """Fresh keys, a new empty mailbox file, the keys wrapped with ``password``."""
+    """Fresh keys, a new empty mailbox file, the keys wrapped with ``password``; the alias's stored
+    credential must be ``verifier`` without a mailbox.
+
+    Mail clients open several connections at their first sync, so several first sign-ins can get
+    here at once. The config store's compare-and-set (``claim_mailbox``) lets exactly one mailbox
+    win; every other one deletes the file it made and returns the winner's credential, whose keys
+    its password (checked against the same verifier) unwraps. Raises ``AuthenticationFailed`` when
+    the password changed meanwhile.
+    """
     found, public = keys.new_secrets()
     mailbox_id = pysecrets.token_hex(12)
-    MailStore(settings.data_dir).create(mailbox_id, found.mailbox_key)
+    mailstore = MailStore(settings.data_dir)
+    mailstore.create(mailbox_id, found.mailbox_key)
     wrapped = keys.wrap_with_password(found, password, alias.id, kdf_params(settings))
     credential = _with_password_wrap(
         AliasCredential(alias_id=alias.id, password_hash=verifier, mailbox_id=mailbox_id, public_key=public), wrapped
     )
-    store.set_credential(credential)
-    return credential
+    try:
+        won = store.claim_mailbox(credential)
+    except BaseException:
+        mailstore.delete(mailbox_id)
+        raise
+    if won:
+        return credential
+    mailstore.delete(mailbox_id)
+    current = store.get_credential(alias.id)
+    if current is None or not current.has_keys or current.password_hash != verifier:
+        raise AuthenticationFailed()
+    return current
 
 
 def set_password(
@@ -143,10 +162,9 @@ def _set_password(
         wrapped = keys.wrap_with_password(found, password, alias.id, kdf_params(settings))
         store.set_credential(_with_password_wrap(replace(current, password_hash=verifier, updated_at=now()), wrapped))
         return password
+    store.set_credential(AliasCredential(alias_id=alias.id, password_hash=verifier))
     if alias.storage:
         _new_mailbox(store, settings, alias, password, verifier)
-    else:
-        store.set_credential(AliasCredential(alias_id=alias.id, password_hash=verifier))
     return password
 
 
