@@ -238,6 +238,19 @@ def test_claim_mailbox_is_a_compare_and_set(store: ConfigStore) -> None:
     assert store.get_credential(alias.id) == winner  # ...and changes nothing
 
 
+def test_a_recovery_code_is_consumed_once(store: ConfigStore) -> None:
+    """Issue 16: spending a recovery code is one atomic step; the second spender gets None."""
+    admin = store.add_admin(AdminAccount(email="a@example.test", password_hash="$h", recovery_codes=["h1", "h2", "h3"]))
+    assert store.consume_recovery_code(admin.id, "h2") == 2
+    assert store.consume_recovery_code(admin.id, "h2") is None
+    assert store.consume_recovery_code(admin.id, "nope") is None
+    assert store.consume_recovery_code("0" * 24, "h1") is None
+    assert store.get_admin(admin.id).recovery_codes == ["h1", "h3"]
+    assert store.consume_recovery_code(admin.id, "h1") == 1
+    assert store.consume_recovery_code(admin.id, "h3") == 0
+    assert store.get_admin(admin.id).recovery_codes == []
+
+
 def test_credentials_keep_wrapped_keys(store: ConfigStore) -> None:
     _domain(store)
     first = store.add_alias(Alias(domain="example.test", kind="exact", name="a", storage=True))

@@ -248,6 +248,48 @@ def test_totp_sign_in_with_single_use_codes_and_recovery_codes(signed_in, browse
     assert again.post("/admin/login/2fa", {"code": codes[0]}).status_code == 401
 
 
+def test_a_recovery_code_spent_by_concurrent_sign_ins_works_once(signed_in, browser, monkeypatch) -> None:
+    """Issue 16: recovery codes are single-use (as TOTP codes, RFC 6238 §5.2) even when two requests
+    present the same code at the same moment: exactly one sign-in succeeds.
+
+    A config store that answers slowly (MongoDB across hosts) is what makes the race easy to hit;
+    reading an admin account is slowed down here so every request has read before any has written."""
+    import threading
+    import time
+
+    from sealmail.config.base import ConfigStore
+
+    _, codes = _enable_totp(signed_in)
+    tries = [browser(auth=None) for _ in range(5)]  # the account's limit of attempts in flight
+    for b in tries:
+        assert _sign_in(b).headers["location"] == "/admin/login/2fa"
+        b.get("/admin/login/2fa")
+    read = ConfigStore.get_admin
+
+    def slow_read(self, admin_id):
+        found = read(self, admin_id)
+        time.sleep(0.3)
+        return found
+
+    monkeypatch.setattr(ConfigStore, "get_admin", slow_read)
+    start = threading.Barrier(len(tries))
+    statuses: list[int] = []
+
+    def spend(b) -> None:
+        start.wait()
+        statuses.append(b.post("/admin/login/2fa", {"code": codes[0]}).status_code)
+
+    threads = [threading.Thread(target=spend, args=(b,)) for b in tries]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert len(statuses) == len(tries)
+    assert statuses.count(303) == 1, statuses
+    monkeypatch.undo()
+    assert sum(b.get("/admin").status_code == 200 for b in tries) == 1
+
+
 def test_second_factor_failures_lock_out_too(signed_in, browser) -> None:
     _enable_totp(signed_in)
     b = browser(auth=None)

@@ -151,6 +151,12 @@ class ConfigStore(ABC):
     def list_admins(self) -> list[AdminAccount]:
         return sorted(self._list_admins(), key=lambda a: a.email)
 
+    def consume_recovery_code(self, admin_id: str, code_hash: str) -> int | None:
+        """Remove ``code_hash`` from the account's unused recovery codes in one atomic step; the
+        number of codes left when this call removed it, None when it was not there (never issued, or
+        spent already — also by a request at the same moment: only one of them gets a number)."""
+        return self._take_recovery_code(admin_id, code_hash)
+
     def update_admin(self, admin: AdminAccount) -> AdminAccount:
         if not self._replace_admin(admin):
             raise NotFound(f"admin account {admin.id} does not exist")
@@ -253,6 +259,8 @@ class ConfigStore(ABC):
     def _replace_admin(self, admin: AdminAccount) -> bool: ...
     @abstractmethod
     def _delete_admin(self, admin_id: str) -> bool: ...
+    @abstractmethod
+    def _take_recovery_code(self, admin_id: str, code_hash: str) -> int | None: ...
 
     @abstractmethod
     def _insert_token(self, token: ApiToken) -> None: ...

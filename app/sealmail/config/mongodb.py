@@ -166,6 +166,15 @@ class MongoConfigStore(ConfigStore):
     def _list_admins(self) -> list[AdminAccount]:
         return self._many(AdminAccount, "admins", {})
 
+    def _take_recovery_code(self, admin_id: str, code_hash: str) -> int | None:
+        # One document update that only matches while the code is in the list: atomic in MongoDB.
+        after = self.db.admins.find_one_and_update(
+            {"_id": admin_id, "recovery_codes": code_hash},
+            {"$pull": {"recovery_codes": code_hash}},
+            return_document=pymongo.ReturnDocument.AFTER,
+        )
+        return None if after is None else len(after.get("recovery_codes", []))
+
     def _replace_admin(self, admin: AdminAccount) -> bool:
         return self._replace("admins", admin)
 

@@ -6,6 +6,7 @@ version lives in ``PRAGMA user_version`` and ``MIGRATIONS`` only ever grows (for
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 from datetime import date, datetime
@@ -274,6 +275,25 @@ class SQLiteConfigStore(ConfigStore):
 
     def _list_admins(self) -> list[AdminAccount]:
         return self._many(AdminAccount, "SELECT * FROM admins")
+
+    def _take_recovery_code(self, admin_id: str, code_hash: str) -> int | None:
+        # Compare-and-set on the whole list: an UPDATE that finds the list changed since it was read
+        # (another request spent a code) changes nothing, and the loop reads it again.
+        db = self._db()
+        while True:
+            row = db.execute("SELECT recovery_codes FROM admins WHERE id = ?", (admin_id,)).fetchone()
+            if row is None:
+                return None
+            codes = json.loads(row["recovery_codes"])
+            if code_hash not in codes:
+                return None
+            left = [c for c in codes if c != code_hash]
+            cur = db.execute(
+                "UPDATE admins SET recovery_codes = ? WHERE id = ? AND recovery_codes = ?",
+                (json.dumps(left, ensure_ascii=False), admin_id, row["recovery_codes"]),
+            )
+            if cur.rowcount == 1:
+                return len(left)
 
     def _replace_admin(self, admin: AdminAccount) -> bool:
         return self._replace("admins", admin)

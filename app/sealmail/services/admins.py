@@ -203,11 +203,12 @@ def check_second_factor(store: ConfigStore, admin_id: str, code: str) -> SecondF
     if step is not None:
         return SecondFactor("totp", step, len(admin.recovery_codes))
     digest = _code_digest(code)
-    for stored in admin.recovery_codes:
-        if hmac.compare_digest(stored, digest):
-            left = [c for c in admin.recovery_codes if c != stored]
-            store.update_admin(replace(admin, recovery_codes=left))
-            return SecondFactor("recovery", None, len(left))
+    if any(hmac.compare_digest(stored, digest) for stored in admin.recovery_codes):
+        # Spent in one atomic step of the config store: of two requests with the same code at the
+        # same moment, only one gets it (a read here and a write later would let both through).
+        left = store.consume_recovery_code(admin.id, digest)
+        if left is not None:
+            return SecondFactor("recovery", None, left)
     raise AuthenticationFailed()
 
 
