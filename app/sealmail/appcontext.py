@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from sealmail.config import open_store
 from sealmail.net.limits import LoginLimiter, memory_limiter
+from sealmail.services import revocation
 from sealmail.store import events as ev
 from sealmail.store.mailstore import MailStore
 
@@ -37,6 +38,8 @@ class AppContext:
             self.bus = ev.InProcessBus()
             self.limiter = memory_limiter()
         self.mailstore = MailStore(settings.data_dir, self.bus)
+        # Ends sessions whose account's credentials changed on any process (services.revocation).
+        self.revocations: revocation.RevocationBus = revocation.make_bus(settings)
 
     async def config_call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         """Run a (blocking) config-store call off the event loop."""
@@ -52,6 +55,7 @@ class AppContext:
     async def close(self) -> None:
         await self.mailstore.close()
         await self.bus.close()
+        await self.revocations.close()
         if self.redis is not None:
             await self.redis.aclose()
         self.config.close()

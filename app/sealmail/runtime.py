@@ -47,6 +47,10 @@ async def _serve(name: str, component: components.Component, settings: Settings)
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    problem = await _redis_problem(settings)
+    if problem is not None:
+        log.error("cannot start: %s", problem)
+        return 1
     try:
         ports = await component.start()
     except OSError as exc:
@@ -69,3 +73,22 @@ async def _serve(name: str, component: components.Component, settings: Settings)
         await component.stop()
         marker.unlink(missing_ok=True)
     return 0
+
+
+async def _redis_problem(settings: Settings) -> str | None:
+    """Security state in a Redis that may evict it (``net.redispolicy``), unless the setting waives it."""
+    if settings.redis_url is None or settings.redis_allow_eviction:
+        return None
+    import redis.asyncio as aioredis
+    import redis.exceptions
+
+    from sealmail.net import redispolicy
+
+    client = aioredis.Redis.from_url(settings.redis_url.get_secret_value(), socket_connect_timeout=10)
+    try:
+        return await redispolicy.check(client)
+    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError):
+        log.warning("cannot reach Redis to check its maxmemory-policy; starting anyway")
+        return None
+    finally:
+        await client.aclose()

@@ -287,6 +287,13 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     dev_mode: bool = False
 
+    # -- Redis eviction (issue 16; see sealmail.net.redispolicy) ------------------------------------
+    # Components refuse to start when the shared Redis may evict keys at its memory cap (any policy
+    # but noeviction): lockout counters and single-use TOTP markers carry an expiry and would go first.
+    redis_allow_eviction: bool = Field(
+        False, description="start even when Redis's maxmemory-policy may evict lockout and TOTP state"
+    )
+
     @classmethod
     def settings_customise_sources(
         cls,

@@ -212,6 +212,45 @@ def test_credentials(store: ConfigStore) -> None:
         store.set_credential(AliasCredential(alias_id="0" * 24, password_hash="$argon2id$x"))
 
 
+def test_claim_mailbox_is_a_compare_and_set(store: ConfigStore) -> None:
+    """Issue 16: two first sign-ins at once each make a mailbox; exactly one claim may win."""
+    _domain(store)
+    alias = store.add_alias(Alias(domain="example.test", kind="exact", name="x", storage=True))
+    assert not store.claim_mailbox(AliasCredential(alias_id=alias.id, password_hash="$h", mailbox_id="a" * 24))
+    store.set_credential(AliasCredential(alias_id=alias.id, password_hash="$h"))
+
+    def mailbox(letter: str, verifier: str = "$h") -> AliasCredential:
+        return AliasCredential(
+            alias_id=alias.id,
+            password_hash=verifier,
+            mailbox_id=letter * 24,
+            public_key=letter.encode() * 32,
+            key_salt=b"\x00" * 16,
+            key_kdf="argon2id:t=1,m=8192,p=1",
+            key_mailbox=letter.encode() * 60,
+            key_private=letter.encode() * 60,
+        )
+
+    assert not store.claim_mailbox(mailbox("b", "$changed"))  # the password changed meanwhile: no
+    winner = mailbox("c")
+    assert store.claim_mailbox(winner)
+    assert not store.claim_mailbox(mailbox("d"))  # the second claim loses...
+    assert store.get_credential(alias.id) == winner  # ...and changes nothing
+
+
+def test_a_recovery_code_is_consumed_once(store: ConfigStore) -> None:
+    """Issue 16: spending a recovery code is one atomic step; the second spender gets None."""
+    admin = store.add_admin(AdminAccount(email="a@example.test", password_hash="$h", recovery_codes=["h1", "h2", "h3"]))
+    assert store.consume_recovery_code(admin.id, "h2") == 2
+    assert store.consume_recovery_code(admin.id, "h2") is None
+    assert store.consume_recovery_code(admin.id, "nope") is None
+    assert store.consume_recovery_code("0" * 24, "h1") is None
+    assert store.get_admin(admin.id).recovery_codes == ["h1", "h3"]
+    assert store.consume_recovery_code(admin.id, "h1") == 1
+    assert store.consume_recovery_code(admin.id, "h3") == 0
+    assert store.get_admin(admin.id).recovery_codes == []
+
+
 def test_credentials_keep_wrapped_keys(store: ConfigStore) -> None:
     _domain(store)
     first = store.add_alias(Alias(domain="example.test", kind="exact", name="a", storage=True))

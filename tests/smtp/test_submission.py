@@ -326,3 +326,33 @@ async def test_from_header_naming_another_alias_is_refused(sub, config) -> None:
     code, reply = await asyncio.to_thread(send)
     assert code == 553
     assert reply.startswith(b"5.7.1")
+
+
+async def test_a_changed_password_ends_the_signed_in_session_with_421(sub, config) -> None:
+    """RFC 5321 §3.8: the server closes a session it must end with 421 (here 4.7.0: security, RFC 3463).
+
+    Issue 16: a password changed (here by the admin, in the same process: no Redis) ends the
+    sessions signed in with the old one at once, not at their next login."""
+
+    def session() -> tuple[smtplib.SMTP_SSL, int]:
+        c = smtplib.SMTP_SSL("127.0.0.1", sub.tls_port, context=sub.context, timeout=10)
+        c.ehlo("client.example")
+        c.login("alice@example.test", sub.passwords["alice@example.test"])
+        assert c.docmd("MAIL FROM:<alice@example.test>")[0] == 250
+        return c
+
+    client = await asyncio.to_thread(session)
+    await asyncio.to_thread(credentials.set_password, config, sub.settings, "alice@example.test")
+
+    def read_until_closed() -> list[bytes]:
+        client.sock.settimeout(5)
+        lines = []
+        reader = client.sock.makefile("rb")
+        while line := reader.readline():
+            lines.append(line)
+        return lines
+
+    lines = await asyncio.to_thread(read_until_closed)
+    client.close()
+    assert lines, "the server closed without a reply"
+    assert lines[0].startswith(b"421 4.7.0 "), lines

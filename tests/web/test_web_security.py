@@ -156,6 +156,28 @@ def test_sign_out_ends_the_session_on_the_server(signed_in, browser) -> None:
     assert replay.get("/admin").status_code == 303
 
 
+def test_a_password_change_ends_the_accounts_other_sessions(signed_in, browser, store) -> None:
+    """Issue 16: a stolen password (or a session opened with it) stops working once the owner changes it.
+
+    Every other session of that admin, on any web host (sessions live in Redis), goes to the
+    sign-in page on its next request; the session that made the change goes on."""
+    thief = browser(auth=None)
+    assert _sign_in(thief).status_code == 303
+    assert thief.get("/admin").status_code == 200
+    owner = signed_in
+    owner.get("/admin/account")
+    new = "an entirely new passphrase"
+    r = owner.post("/admin/account/password", {"current": ADMIN[1], "password": new, "confirm": new})
+    assert r.status_code == 303
+    assert owner.get("/admin").status_code == 200
+    r = thief.get("/admin")
+    assert r.status_code == 303
+    assert r.headers["location"].startswith("/admin/login")
+    assert _sign_in(thief).status_code == 401  # the old password no longer signs in either
+    store.remove_admin(store.find_admin(ADMIN[0]).id)
+    assert owner.get("/admin").status_code == 303  # a removed account's sessions end too
+
+
 def test_next_parameter_stays_on_this_site(signed_in, browser) -> None:
     b = browser(auth=None)
     b.get("/admin/login")
@@ -224,6 +246,48 @@ def test_totp_sign_in_with_single_use_codes_and_recovery_codes(signed_in, browse
     _sign_in(again)
     again.get("/admin/login/2fa")
     assert again.post("/admin/login/2fa", {"code": codes[0]}).status_code == 401
+
+
+def test_a_recovery_code_spent_by_concurrent_sign_ins_works_once(signed_in, browser, monkeypatch) -> None:
+    """Issue 16: recovery codes are single-use (as TOTP codes, RFC 6238 §5.2) even when two requests
+    present the same code at the same moment: exactly one sign-in succeeds.
+
+    A config store that answers slowly (MongoDB across hosts) is what makes the race easy to hit;
+    reading an admin account is slowed down here so every request has read before any has written."""
+    import threading
+    import time
+
+    from sealmail.config.base import ConfigStore
+
+    _, codes = _enable_totp(signed_in)
+    tries = [browser(auth=None) for _ in range(5)]  # the account's limit of attempts in flight
+    for b in tries:
+        assert _sign_in(b).headers["location"] == "/admin/login/2fa"
+        b.get("/admin/login/2fa")
+    read = ConfigStore.get_admin
+
+    def slow_read(self, admin_id):
+        found = read(self, admin_id)
+        time.sleep(0.3)
+        return found
+
+    monkeypatch.setattr(ConfigStore, "get_admin", slow_read)
+    start = threading.Barrier(len(tries))
+    statuses: list[int] = []
+
+    def spend(b) -> None:
+        start.wait()
+        statuses.append(b.post("/admin/login/2fa", {"code": codes[0]}).status_code)
+
+    threads = [threading.Thread(target=spend, args=(b,)) for b in tries]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert len(statuses) == len(tries)
+    assert statuses.count(303) == 1, statuses
+    monkeypatch.undo()
+    assert sum(b.get("/admin").status_code == 200 for b in tries) == 1
 
 
 def test_second_factor_failures_lock_out_too(signed_in, browser) -> None:

@@ -295,6 +295,7 @@ async def update_alias(request: Request, alias_id: str, body: AliasPatch, token:
         clear_quota="quota" in given and body.quota is None,
         description=body.description,
         allow_private_webhooks=state.settings.webhook_allow_private,
+        settings=state.settings,
     )
     await audit(
         request,

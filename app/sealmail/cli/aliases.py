@@ -127,6 +127,7 @@ def set_(
         clear_quota=quota == "default",
         description=description,
         allow_private_webhooks=ctx.settings.webhook_allow_private,
+        settings=ctx.settings,
     )
     data = alias_json(ctx.store, updated)
     ctx.emit(data, f"updated alias {data['address']}")

@@ -118,6 +118,13 @@ class ConfigStore(ABC):
     def get_credential(self, alias_id: str) -> AliasCredential | None:
         return self._get_credential(alias_id)
 
+    def claim_mailbox(self, credential: AliasCredential) -> bool:
+        """Store ``credential`` (a new mailbox id and its wrapped keys) only if the alias has a
+        credential without a mailbox whose verifier is still ``credential.password_hash``: one atomic
+        compare-and-set. True when this call's mailbox won; False changes nothing (another sign-in
+        made the mailbox first, or the password changed meanwhile)."""
+        return self._claim_credential(credential)
+
     def record_usage(self, alias_id: str, usage_bytes: int) -> None:
         """Note a mailbox's size (sessions call this; the MX reads it for quota checks)."""
         credential = self._get_credential(alias_id)
@@ -143,6 +150,12 @@ class ConfigStore(ABC):
 
     def list_admins(self) -> list[AdminAccount]:
         return sorted(self._list_admins(), key=lambda a: a.email)
+
+    def consume_recovery_code(self, admin_id: str, code_hash: str) -> int | None:
+        """Remove ``code_hash`` from the account's unused recovery codes in one atomic step; the
+        number of codes left when this call removed it, None when it was not there (never issued, or
+        spent already — also by a request at the same moment: only one of them gets a number)."""
+        return self._take_recovery_code(admin_id, code_hash)
 
     def update_admin(self, admin: AdminAccount) -> AdminAccount:
         if not self._replace_admin(admin):
@@ -231,6 +244,8 @@ class ConfigStore(ABC):
     def _get_credential(self, alias_id: str) -> AliasCredential | None: ...
     @abstractmethod
     def _delete_credential(self, alias_id: str) -> None: ...
+    @abstractmethod
+    def _claim_credential(self, credential: AliasCredential) -> bool: ...
 
     @abstractmethod
     def _insert_admin(self, admin: AdminAccount) -> None: ...
@@ -244,6 +259,8 @@ class ConfigStore(ABC):
     def _replace_admin(self, admin: AdminAccount) -> bool: ...
     @abstractmethod
     def _delete_admin(self, admin_id: str) -> bool: ...
+    @abstractmethod
+    def _take_recovery_code(self, admin_id: str, code_hash: str) -> int | None: ...
 
     @abstractmethod
     def _insert_token(self, token: ApiToken) -> None: ...

@@ -137,6 +137,16 @@ class MongoConfigStore(ConfigStore):
         except DuplicateKeyError:
             raise AlreadyExists("another alias uses that mailbox id") from None
 
+    def _claim_credential(self, credential: AliasCredential) -> bool:
+        doc = to_document(credential, "alias_id")
+        alias_id = doc.pop("_id")
+        # {"mailbox_id": None} matches a document without the field (to_document leaves None out).
+        query = {"_id": alias_id, "mailbox_id": None, "password_hash": credential.password_hash}
+        try:
+            return self.db.alias_credentials.update_one(query, {"$set": doc}).modified_count == 1
+        except DuplicateKeyError:
+            raise AlreadyExists("another alias uses that mailbox id") from None
+
     def _get_credential(self, alias_id: str) -> AliasCredential | None:
         return self._one(AliasCredential, "alias_credentials", {"_id": alias_id}, "alias_id")
 
@@ -155,6 +165,15 @@ class MongoConfigStore(ConfigStore):
 
     def _list_admins(self) -> list[AdminAccount]:
         return self._many(AdminAccount, "admins", {})
+
+    def _take_recovery_code(self, admin_id: str, code_hash: str) -> int | None:
+        # One document update that only matches while the code is in the list: atomic in MongoDB.
+        after = self.db.admins.find_one_and_update(
+            {"_id": admin_id, "recovery_codes": code_hash},
+            {"$pull": {"recovery_codes": code_hash}},
+            return_document=pymongo.ReturnDocument.AFTER,
+        )
+        return None if after is None else len(after.get("recovery_codes", []))
 
     def _replace_admin(self, admin: AdminAccount) -> bool:
         return self._replace("admins", admin)

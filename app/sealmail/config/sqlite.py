@@ -6,6 +6,7 @@ version lives in ``PRAGMA user_version`` and ``MIGRATIONS`` only ever grows (for
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 from datetime import date, datetime
@@ -244,6 +245,18 @@ class SQLiteConfigStore(ConfigStore):
         except sqlite3.IntegrityError:
             raise AlreadyExists("another alias uses that mailbox id") from None
 
+    def _claim_credential(self, credential: AliasCredential) -> bool:
+        row = to_sql(credential)
+        updates = ", ".join(f"{c} = :{c}" for c in row if c != "alias_id")
+        sql = (
+            f"UPDATE alias_credentials SET {updates} "
+            "WHERE alias_id = :alias_id AND mailbox_id IS NULL AND password_hash = :password_hash"
+        )
+        try:
+            return self._db().execute(sql, row).rowcount == 1
+        except sqlite3.IntegrityError:
+            raise AlreadyExists("another alias uses that mailbox id") from None
+
     def _get_credential(self, alias_id: str) -> AliasCredential | None:
         return self._one(AliasCredential, "SELECT * FROM alias_credentials WHERE alias_id = ?", alias_id)
 
@@ -262,6 +275,25 @@ class SQLiteConfigStore(ConfigStore):
 
     def _list_admins(self) -> list[AdminAccount]:
         return self._many(AdminAccount, "SELECT * FROM admins")
+
+    def _take_recovery_code(self, admin_id: str, code_hash: str) -> int | None:
+        # Compare-and-set on the whole list: an UPDATE that finds the list changed since it was read
+        # (another request spent a code) changes nothing, and the loop reads it again.
+        db = self._db()
+        while True:
+            row = db.execute("SELECT recovery_codes FROM admins WHERE id = ?", (admin_id,)).fetchone()
+            if row is None:
+                return None
+            codes = json.loads(row["recovery_codes"])
+            if code_hash not in codes:
+                return None
+            left = [c for c in codes if c != code_hash]
+            cur = db.execute(
+                "UPDATE admins SET recovery_codes = ? WHERE id = ? AND recovery_codes = ?",
+                (json.dumps(left, ensure_ascii=False), admin_id, row["recovery_codes"]),
+            )
+            if cur.rowcount == 1:
+                return len(left)
 
     def _replace_admin(self, admin: AdminAccount) -> bool:
         return self._replace("admins", admin)

@@ -110,6 +110,7 @@ class DavComponent:
         )
         loop = asyncio.get_running_loop()
         self.sessions = DavSessions(self.app, loop, ttl=settings.dav_session_seconds, limits=limits)
+        await self.sessions.watch_revocations()
         wsgi = DavApp(
             self.sessions, max_request_size=settings.dav_max_request_size, max_item_size=settings.dav_max_item_size
         )

@@ -4,7 +4,9 @@ A CalDAV client sends Basic credentials with every request. Unlocking a mailbox 
 derivation (~80 ms), so an unlocked session is kept in this process's memory for a short time,
 found again by (login, keyed hash of the password). The password itself is never kept, and the
 keys never leave memory. A cached session is re-checked against the config store every few seconds
-(cheap: no KDF), so a changed password, a disabled alias or a removed mailbox ends it at once.
+(cheap: no KDF), so a changed password, a disabled alias or a removed mailbox ends it at once;
+and a revocation from any process (``services.revocation``) drops the account's cached sessions
+the moment it arrives, so the next request signs in again (and a stolen password gets 401).
 
 Failed logins are throttled per IP and per account (``LoginLimiter``): past the limit a client is
 refused without running Argon2 at all.
@@ -26,7 +28,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from sealmail.services import credentials, sessions
+from sealmail.services import credentials, revocation, sessions
 from sealmail.store.dav import DavLimits
 
 if TYPE_CHECKING:
@@ -87,6 +89,7 @@ class DavSessions:
         self._cache: dict[bytes, DavUser] = {}
         self._lock = threading.Lock()
         self._pending: dict[bytes, threading.Lock] = {}
+        self._revocations: revocation.Watch | None = None
 
     # ---- called on worker threads ----------------------------------------------------------------
     def _run(self, coro: Coroutine[Any, Any, Any], timeout: float = 60.0) -> Any:
@@ -212,6 +215,16 @@ class DavSessions:
         return user
 
     # ---- called on the event loop ----------------------------------------------------------------
+    async def watch_revocations(self) -> None:
+        self._revocations = await self.app.revocations.watch(None, self._revoked)
+
+    def _revoked(self, event: revocation.Revoked) -> None:
+        with self._lock:
+            found = [(k, u) for k, u in self._cache.items() if u.alias_id == event.account_id]
+        for key, user in found:
+            log.info("dav session of %s ends: the account's credentials changed", user.address)
+            self._retire(key, user)
+
     async def reap(self, interval: float = 5.0) -> None:
         """Close sessions whose time is up (their mailbox handle goes with the last user)."""
         while True:
@@ -223,6 +236,9 @@ class DavSessions:
                 self._retire(key, user)
 
     async def close(self) -> None:
+        if self._revocations is not None:
+            self._revocations.cancel()
+            self._revocations = None
         with self._lock:
             users = list(self._cache.values())
             self._cache.clear()

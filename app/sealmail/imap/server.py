@@ -10,6 +10,7 @@ Idle connections are closed: quickly before login, after the RFC 9051 §5.4 auto
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from typing import TYPE_CHECKING, Any
 
@@ -107,7 +108,16 @@ async def serve_connection(ctx: AppContext, conn: Connection, options: Options) 
         await conn.flush()
         while session.state != LOGOUT:
             try:
-                data = await read_command(conn, session)
+                session.quiet = True
+                try:
+                    data = await read_command(conn, session)
+                finally:
+                    session.quiet = False
+            except asyncio.CancelledError:
+                if not _revoked_now(session):
+                    raise
+                await _bye(conn, session)
+                return
             except Abandoned:
                 continue
             except LineTooLong:
@@ -119,9 +129,31 @@ async def serve_connection(ctx: AppContext, conn: Connection, options: Options) 
                 with contextlib.suppress(ConnectionClosed):
                     await conn.flush()
                 return
-            await session.execute(data)
+            try:
+                await session.execute(data)
+            except asyncio.CancelledError:  # revoked during IDLE
+                if not _revoked_now(session):
+                    raise
+            if session.revoked is not None:
+                await _bye(conn, session)
+                return
     finally:
         await session.close()
+
+
+def _revoked_now(session: Session) -> bool:
+    """A cancellation that is the session's revocation (not the server stopping): swallow it."""
+    task = asyncio.current_task()
+    if session.revoked is None or task is None:
+        return False
+    task.uncancel()
+    return task.cancelling() == 0
+
+
+async def _bye(conn: Connection, session: Session) -> None:
+    session.bye_revoked()
+    with contextlib.suppress(ConnectionClosed, TimeoutError):
+        await conn.flush()
 
 
 class ImapComponent:

@@ -32,8 +32,9 @@ from sealmail.errors import SealmailError
 from sealmail.imap import parser as p
 from sealmail.imap import wire
 from sealmail.imap.uidmap import UidMap
+from sealmail.services import revocation
 from sealmail.services.credentials import AuthenticationFailed
-from sealmail.services.sessions import MailboxSession, sign_in
+from sealmail.services.sessions import MailboxSession, guard, sign_in
 from sealmail.store import events as ev
 from sealmail.store import search as sk
 from sealmail.store.errors import (
@@ -195,6 +196,13 @@ class Session:
         self.bad_count = 0
         self._poll = False  # re-read the selected folder's MODSEQ after this command
         self._folders_changed = False
+        # Revocation (services.revocation): the account's credentials changed elsewhere. While the
+        # session waits for the client (``quiet``: between commands, or in IDLE) its task is cancelled
+        # and the connection loop says BYE; during a command the loop says it once the command ends.
+        self.revoked: str | None = None
+        self.quiet = False
+        self._task: asyncio.Task[Any] | None = None
+        self._watch: revocation.Watch | None = None
 
     # ---- output ---------------------------------------------------------------------------------
     def out(self, data: bytes) -> None:
@@ -325,7 +333,23 @@ class Session:
             handler = _SELECTED_COMMANDS.get(name)
         return handler.__get__(self) if handler else None
 
+    def _on_revoked(self, event: revocation.Revoked) -> None:
+        if self.revoked is not None:
+            return
+        self.revoked = event.reason
+        self.log.info("session ends: the account's credentials changed (%s)", event.reason)
+        if self.quiet and self._task is not None:
+            self._task.cancel()
+
+    def bye_revoked(self) -> None:
+        """RFC 9051 §7.1.5: BYE before the server closes the connection."""
+        self.untagged("BYE Signed out: this account's password or access changed")
+        self.state = LOGOUT
+
     async def close(self) -> None:
+        if self._watch is not None:
+            self._watch.cancel()
+            self._watch = None
         if self.sub is not None:
             with contextlib.suppress(Exception):
                 await self.sub.close()
@@ -412,9 +436,16 @@ class Session:
         self.mbox = account.mailbox
         try:
             self.sub = await self.ctx.bus.subscribe(self.mbox.mailbox_id)
+            self._task = asyncio.current_task()
+            self._watch = await guard(
+                self.ctx.revocations, self.ctx.config, account.unlocked.credential, self._on_revoked
+            )
         except BaseException:
             await self.close()
             raise
+        if self._watch is None:  # changed while this login was checked
+            await self.close()
+            raise _no("Authentication failed", "AUTHENTICATIONFAILED")
         self.state = AUTHENTICATED
         self.log = _bind(self.log, user=account.address)
         self.log.info("logged in")
@@ -676,7 +707,14 @@ class Session:
         try:
             while True:
                 getter = asyncio.ensure_future(self.sub.queue.get())
-                done, _ = await asyncio.wait({reader, getter}, return_when=asyncio.FIRST_COMPLETED)
+                self.quiet = True
+                try:
+                    done, _ = await asyncio.wait({reader, getter}, return_when=asyncio.FIRST_COMPLETED)
+                except asyncio.CancelledError:
+                    getter.cancel()
+                    raise
+                finally:
+                    self.quiet = False
                 if getter in done:
                     first = getter.result()
                 else:

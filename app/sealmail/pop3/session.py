@@ -8,10 +8,11 @@ errors are translated here into ``-ERR`` replies.
 
 from __future__ import annotations
 
+import asyncio
 import binascii
 import enum
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sealmail.net.server import Connection, ConnectionClosed, LineTooLong
 from sealmail.pop3 import wire
@@ -23,8 +24,9 @@ from sealmail.pop3.maildrop import (
     NoSuchMessage,
     SessionMaildrop,
 )
+from sealmail.services import revocation
 from sealmail.services.credentials import AuthenticationFailed
-from sealmail.services.sessions import MailboxSession, sign_in
+from sealmail.services.sessions import MailboxSession, guard, sign_in
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -66,6 +68,13 @@ class Pop3Session:
         self.lock: MaildropLock | None = None
         self.drop: SessionMaildrop | None = None
         self.done = False
+        # Revocation (services.revocation): waiting for a command (``quiet``), the session's task is
+        # cancelled and the connection closes without UPDATE (RFC 1939 §6: nothing marked is removed);
+        # a command that arrives anyway is answered -ERR, then the connection closes.
+        self.revoked: str | None = None
+        self.quiet = False
+        self._task: asyncio.Task[Any] | None = None
+        self._watch: revocation.Watch | None = None
         self._commands: dict[str, tuple[Callable[[str], Awaitable[None]], frozenset[State]]] = {
             "CAPA": (self.cmd_capa, _ANY),
             "QUIT": (self.cmd_quit, _ANY),
@@ -90,11 +99,25 @@ class Pop3Session:
             await self.ok("Sealmail POP3 server ready")  # RFC 1939 §4: the greeting
             while not self.done:
                 try:
-                    line = await self.conn.readline(self.policy.idle_timeout)
+                    self.quiet = True
+                    try:
+                        line = await self.conn.readline(self.policy.idle_timeout)
+                    finally:
+                        self.quiet = False
                 except LineTooLong:
                     await self.err("Line too long")
                     continue
                 await self.dispatch(line)
+                if self.revoked is not None:
+                    break
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if self.revoked is None or task is None:
+                raise
+            task.uncancel()
+            if task.cancelling():
+                raise
+            self.log.info("closing: the account's credentials changed")
         except TimeoutError:
             # RFC 1939 §3: the autologout timer closes the connection without UPDATE or reply.
             self.log.info("idle timeout; closing without changes")
@@ -102,6 +125,10 @@ class Pop3Session:
             await self.release()
 
     async def dispatch(self, line: bytes) -> None:
+        if self.revoked is not None:
+            self.done = True
+            await self.err("Signed out: this account's password or access changed", "AUTH")
+            return
         text = _strip_eol(line)
         try:
             decoded = text.decode("utf-8")
@@ -281,10 +308,11 @@ class Pop3Session:
             log.info("maildrop in use")
             await self.err("Maildrop is in use by another POP3 session", "IN-USE")  # RFC 2449 §8.1.2
             return
-        if not await self.login_delay.admit(session.unlocked.alias.id):
+        refusal = await self._admit(session)
+        if refusal is not None:
             await self.release()
-            log.info("login refused: LOGIN-DELAY")
-            await self.err(f"Log in at most every {self.policy.login_delay} seconds", "LOGIN-DELAY")
+            log.info("login refused: %s", refusal[1])
+            await self.err(*refusal)
             return
         try:
             drop = await SessionMaildrop.load(session.mailbox, utf8=self.utf8)
@@ -298,6 +326,16 @@ class Pop3Session:
         count, size = drop.stat()
         log.info("logged in; %d messages", count)
         await self.ok(f"Maildrop has {count} messages ({size} octets)")
+
+    async def _admit(self, session: MailboxSession) -> tuple[str, str] | None:
+        """After the password: LOGIN-DELAY, then the watch for revocations; (text, code) when refused."""
+        if not await self.login_delay.admit(session.unlocked.alias.id):
+            return f"Log in at most every {self.policy.login_delay} seconds", "LOGIN-DELAY"
+        self._task = asyncio.current_task()
+        self._watch = await guard(self.ctx.revocations, self.ctx.config, session.unlocked.credential, self._on_revoked)
+        if self._watch is None:  # the credentials changed while this login was checked
+            return "Authentication failed", "AUTH"  # RFC 3206 §4
+        return None
 
     # ---- TRANSACTION state ----------------------------------------------------------------------
     @property
@@ -396,8 +434,18 @@ class Pop3Session:
         await self.ok(f"Sealmail POP3 server signing off ({result.left} messages left)")
 
     # ---- end ------------------------------------------------------------------------------------
+    def _on_revoked(self, event: revocation.Revoked) -> None:
+        if self.revoked is not None:
+            return
+        self.revoked = event.reason
+        if self.quiet and self._task is not None:
+            self._task.cancel()
+
     async def release(self) -> None:
         """Let go of the maildrop lock and the mailbox (after QUIT, a drop, a timeout or a stop)."""
+        if self._watch is not None:
+            self._watch.cancel()
+            self._watch = None
         if self.lock is not None:
             self.lock.release()
             self.lock = None

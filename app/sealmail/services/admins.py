@@ -101,6 +101,16 @@ def admin_by_id(store: ConfigStore, admin_id: str) -> AdminAccount | None:
         return None
 
 
+def session_stamp(admin: AdminAccount) -> str:
+    """What a web session remembers of the credentials it was opened with (issue 16).
+
+    A digest of the password verifier: a changed password changes it, so every session opened
+    before the change (a stolen password's, on any web host: sessions live in Redis) no longer
+    matches the account and must sign in again. The session that made the change takes the new one.
+    """
+    return hashlib.sha256(b"sealmail-web-session\0" + admin.password_hash.encode()).hexdigest()[:32]
+
+
 def record_login(store: ConfigStore, admin: AdminAccount) -> AdminAccount:
     current = store.get_admin(admin.id)  # fresh: the sign-in may have used up a recovery code meanwhile
     return store.update_admin(replace(current, last_login_at=now()))
@@ -195,11 +205,12 @@ def check_second_factor(store: ConfigStore, admin_id: str, code: str) -> SecondF
     if step is not None:
         return SecondFactor("totp", step, len(admin.recovery_codes))
     digest = _code_digest(code)
-    for stored in admin.recovery_codes:
-        if hmac.compare_digest(stored, digest):
-            left = [c for c in admin.recovery_codes if c != stored]
-            store.update_admin(replace(admin, recovery_codes=left))
-            return SecondFactor("recovery", None, len(left))
+    if any(hmac.compare_digest(stored, digest) for stored in admin.recovery_codes):
+        # Spent in one atomic step of the config store: of two requests with the same code at the
+        # same moment, only one gets it (a read here and a write later would let both through).
+        left = store.consume_recovery_code(admin.id, digest)
+        if left is not None:
+            return SecondFactor("recovery", None, left)
     raise AuthenticationFailed()
 
 

@@ -145,7 +145,10 @@ def update_alias(
     clear_quota: bool = False,
     description: str | None = None,
     allow_private_webhooks: bool = False,
+    settings: Settings | None = None,
 ) -> Alias:
+    """Change an alias. With ``settings``, disabling it or taking its mailbox away ends its sessions
+    on every process (``services.revocation``); every caller that serves users passes them."""
     alias = get_alias(store, address)
     changes: dict[str, object] = {}
     if recipients is not None:
@@ -165,7 +168,12 @@ def update_alias(
     updated = replace(alias, **changes)
     if not updated.recipients and not updated.storage:
         raise InvalidInput(f"alias {address}: give it recipients or a mailbox (storage), or mail to it is lost")
-    return store.update_alias(updated)
+    saved = store.update_alias(updated)
+    if settings is not None and ((alias.enabled and not saved.enabled) or (alias.storage and not saved.storage)):
+        from sealmail.services import revocation
+
+        revocation.announce(settings, alias.id, revocation.DISABLED if not saved.enabled else revocation.NO_MAILBOX)
+    return saved
 
 
 def remove_alias(store: ConfigStore, settings: Settings, address: str) -> None:
@@ -173,6 +181,9 @@ def remove_alias(store: ConfigStore, settings: Settings, address: str) -> None:
     alias = get_alias(store, address)
     credential = store.get_credential(alias.id)
     store.remove_alias(alias.id)
+    from sealmail.services import revocation
+
+    revocation.announce(settings, alias.id, revocation.REMOVED)
     if credential is not None and credential.mailbox_id:
         from sealmail.store.mailstore import MailStore
 

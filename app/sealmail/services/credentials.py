@@ -16,6 +16,7 @@ from sealmail.config.models import Alias, AliasCredential, now
 from sealmail.crypto import keys
 from sealmail.crypto.passwords import generate_password, hash_password, verify_password
 from sealmail.errors import InvalidInput, NotFound, SealmailError
+from sealmail.services import revocation
 from sealmail.services.aliases import get_alias
 from sealmail.store.mailstore import MailStore
 
@@ -72,16 +73,35 @@ def _password_wrap(credential: AliasCredential) -> keys.WrappedKeys:
 
 
 def _new_mailbox(store: ConfigStore, settings: Settings, alias: Alias, password: str, verifier: str) -> AliasCredential:
-    """Fresh keys, a new empty mailbox file, the keys wrapped with ``password``."""
+    """Fresh keys, a new empty mailbox file, the keys wrapped with ``password``; the alias's stored
+    credential must be ``verifier`` without a mailbox.
+
+    Mail clients open several connections at their first sync, so several first sign-ins can get
+    here at once. The config store's compare-and-set (``claim_mailbox``) lets exactly one mailbox
+    win; every other one deletes the file it made and returns the winner's credential, whose keys
+    its password (checked against the same verifier) unwraps. Raises ``AuthenticationFailed`` when
+    the password changed meanwhile.
+    """
     found, public = keys.new_secrets()
     mailbox_id = pysecrets.token_hex(12)
-    MailStore(settings.data_dir).create(mailbox_id, found.mailbox_key)
+    mailstore = MailStore(settings.data_dir)
+    mailstore.create(mailbox_id, found.mailbox_key)
     wrapped = keys.wrap_with_password(found, password, alias.id, kdf_params(settings))
     credential = _with_password_wrap(
         AliasCredential(alias_id=alias.id, password_hash=verifier, mailbox_id=mailbox_id, public_key=public), wrapped
     )
-    store.set_credential(credential)
-    return credential
+    try:
+        won = store.claim_mailbox(credential)
+    except BaseException:
+        mailstore.delete(mailbox_id)
+        raise
+    if won:
+        return credential
+    mailstore.delete(mailbox_id)
+    current = store.get_credential(alias.id)
+    if current is None or not current.has_keys or current.password_hash != verifier:
+        raise AuthenticationFailed()
+    return current
 
 
 def set_password(
@@ -103,6 +123,22 @@ def set_password(
     alias = get_alias(store, address)
     if alias.kind != "exact":
         raise InvalidInput("only a named alias can sign in; catch-all and regex aliases have no password")
+    password = _set_password(store, settings, address, alias, old_password, recovery_key, reset_mailbox, new_password)
+    # Sessions signed in under the old password end now, on every process (issue 16).
+    revocation.announce(settings, alias.id, revocation.PASSWORD_CHANGED)
+    return password
+
+
+def _set_password(
+    store: ConfigStore,
+    settings: Settings,
+    address: str,
+    alias: Alias,
+    old_password: str | None,
+    recovery_key: str | None,
+    reset_mailbox: bool,
+    new_password: str | None,
+) -> str:
     password = new_password or generate_password()
     verifier = hash_password(settings, password)
     current = store.get_credential(alias.id)
@@ -126,10 +162,9 @@ def set_password(
         wrapped = keys.wrap_with_password(found, password, alias.id, kdf_params(settings))
         store.set_credential(_with_password_wrap(replace(current, password_hash=verifier, updated_at=now()), wrapped))
         return password
+    store.set_credential(AliasCredential(alias_id=alias.id, password_hash=verifier))
     if alias.storage:
         _new_mailbox(store, settings, alias, password, verifier)
-    else:
-        store.set_credential(AliasCredential(alias_id=alias.id, password_hash=verifier))
     return password
 
 
@@ -185,6 +220,11 @@ def _find(store: ConfigStore, address: str) -> tuple[Alias, AliasCredential] | N
 
 def verify(store: ConfigStore, settings: Settings, address: str, password: str) -> Alias:
     """Check a password without unwrapping keys (SMTP submission). Raises ``AuthenticationFailed``."""
+    return check(store, settings, address, password)[0]
+
+
+def check(store: ConfigStore, settings: Settings, address: str, password: str) -> tuple[Alias, AliasCredential]:
+    """``verify``, also returning the credential the password matched (``still_current`` compares with it)."""
     found = _find(store, address)
     if found is None:
         keys.derive_kek(password, _DUMMY_SALT, kdf_params(settings))  # same cost as a real check
@@ -192,7 +232,25 @@ def verify(store: ConfigStore, settings: Settings, address: str, password: str) 
     alias, credential = found
     if not verify_password(settings, credential.password_hash, password):
         raise AuthenticationFailed()
-    return alias
+    return alias, credential
+
+
+def still_current(store: ConfigStore, credential: AliasCredential, *, needs_mailbox: bool = True) -> bool:
+    """Whether a session signed in under ``credential`` may go on: the alias exists and is enabled
+    (with its mailbox when ``needs_mailbox``), and its password and mailbox are the ones signed in with.
+    No KDF: a cheap read, made after a session registers for revocations (``services.revocation``)."""
+    try:
+        alias = store.get_alias(credential.alias_id)
+    except NotFound:
+        return False
+    current = store.get_credential(credential.alias_id)
+    return bool(
+        alias.enabled
+        and (alias.storage or not needs_mailbox)
+        and current is not None
+        and current.password_hash == credential.password_hash
+        and (current.mailbox_id == credential.mailbox_id or not needs_mailbox)
+    )
 
 
 def unlock(store: ConfigStore, settings: Settings, address: str, password: str) -> Unlocked:

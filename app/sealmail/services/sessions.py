@@ -10,10 +10,11 @@ import asyncio
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from sealmail.services import credentials
+from sealmail.services import credentials, revocation
 
 if TYPE_CHECKING:
     from sealmail.config.base import ConfigStore
+    from sealmail.services.revocation import RevocationBus
     from sealmail.settings import Settings
     from sealmail.store.mailstore import AsyncMailbox, MailStore
 
@@ -46,3 +47,29 @@ async def sign_in(
         unlocked.mailbox_id, unlocked.secrets, quota=credentials.quota_of(unlocked.alias, settings)
     )
     return MailboxSession(unlocked, handle, config)
+
+
+async def guard(
+    revocations: RevocationBus,
+    config: ConfigStore,
+    credential: credentials.AliasCredential,
+    on_revoked: revocation.Callback,
+    *,
+    needs_mailbox: bool = True,
+) -> revocation.Watch | None:
+    """Have ``on_revoked`` called when the account's sessions must end (``services.revocation``).
+
+    Registers first, then re-reads the credential: a change made between the password check and
+    the registration is caught too. None (nothing registered) when the credential is no longer the
+    one signed in with: the caller ends the session at once.
+    """
+    watch = await revocations.watch(credential.alias_id, on_revoked)
+    try:
+        current = await asyncio.to_thread(credentials.still_current, config, credential, needs_mailbox=needs_mailbox)
+    except BaseException:
+        watch.cancel()
+        raise
+    if not current:
+        watch.cancel()
+        return None
+    return watch

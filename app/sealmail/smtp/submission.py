@@ -31,7 +31,8 @@ from sealmail.errors import InvalidInput
 from sealmail.net.listen import bound_port, close_all, listen_ports, serve_each
 from sealmail.net.tls import ServerTLS
 from sealmail.queue.store import JobQueue, NewJob, load_queue_key
-from sealmail.services import credentials
+from sealmail.services import credentials, revocation
+from sealmail.services.sessions import guard
 from sealmail.smtp import dkimsign
 from sealmail.smtp.lineends import to_wire
 from sealmail.smtp.protocol import ConnectionBook, SealmailSMTP
@@ -46,6 +47,7 @@ log = logging.getLogger("sealmail.smtp")
 _MAIL_DSN = re.compile(r"\s+(RET|ENVID)=(\S+)", re.IGNORECASE)
 _RCPT_DSN = re.compile(r"\s+(NOTIFY|ORCPT)=(\S+)", re.IGNORECASE)
 _NOTIFY = {"NEVER", "SUCCESS", "FAILURE", "DELAY"}
+_REVOKED = "421 4.7.0 Signed out: this account's password or access changed"
 
 
 @dataclass
@@ -54,6 +56,7 @@ class Identity:
 
     alias: Alias
     address: str  # normalised local@ascii-domain
+    revoked: bool = False  # the account's password or access changed since (services.revocation)
 
     def may_send_as(self, config: ConfigStore, address: str) -> bool:
         """Whether the signed-in alias may use ``address`` as MAIL FROM or in From: (RFC 6409 §6.1).
@@ -89,7 +92,23 @@ class DsnRequest:
 
 
 class SubmissionSMTP(SealmailSMTP):
-    """Takes the DSN parameters off MAIL and RCPT before aiosmtpd's own parsing, which knows none."""
+    """Takes the DSN parameters off MAIL and RCPT before aiosmtpd's own parsing, which knows none;
+    ends the connection when its signed-in account's credentials change (``end_revoked``)."""
+
+    revocation_watch: revocation.Watch | None = None
+
+    def end_revoked(self) -> None:
+        """RFC 5321 §3.8: the server closes with 421 (4.7.0: a security reason, RFC 3463 §3.8)."""
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
+            transport.write(b"421 4.7.0 Signed out: this account's password or access changed\r\n")  # type: ignore[attr-defined]
+            transport.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.revocation_watch is not None:
+            self.revocation_watch.cancel()
+            self.revocation_watch = None
+        super().connection_lost(exc)
 
     async def smtp_MAIL(self, arg: str) -> None:  # noqa: N802 - aiosmtpd's command method
         dsn = DsnRequest()
@@ -181,13 +200,28 @@ class SubmissionHandler:
         if attempt is None:
             return AuthResult(success=False, handled=False, message="454 4.7.0 Too many failed logins, try again later")
         try:
-            alias = await asyncio.to_thread(credentials.verify, self.app.config, self.settings, login, password)
+            alias, credential = await asyncio.to_thread(
+                credentials.check, self.app.config, self.settings, login, password
+            )
         except credentials.AuthenticationFailed:
             await attempt.failed()
             log.info("failed login", extra={"peer": ip})
             return AuthResult(success=False, handled=False, message="535 5.7.8 Authentication credentials invalid")
         await attempt.succeeded()
         identity = Identity(alias, f"{alias.name}@{alias.domain}")
+
+        def revoked(event: revocation.Revoked) -> None:
+            identity.revoked = True
+            if isinstance(server, SubmissionSMTP):
+                server.end_revoked()
+
+        watch = await guard(self.app.revocations, self.app.config, credential, revoked, needs_mailbox=False)
+        if watch is None:  # the credentials changed while this login was checked
+            return AuthResult(success=False, handled=False, message="535 5.7.8 Authentication credentials invalid")
+        if isinstance(server, SubmissionSMTP):
+            server.revocation_watch = watch
+        else:
+            watch.cancel()
         return AuthResult(success=True, auth_data=identity)
 
     # ---- the envelope ---------------------------------------------------------------------------
@@ -197,6 +231,8 @@ class SubmissionHandler:
         identity: Identity | None = session.auth_data if session.authenticated else None
         if identity is None:
             return "530 5.7.0 Authentication required"
+        if identity.revoked:
+            return _REVOKED
         if address in ("", "<>") or not await self.app.config_call(identity.may_send_as, self.app.config, address):
             return "553 5.7.1 Sender address not owned by the signed-in user"
         envelope.mail_from = address
@@ -222,6 +258,8 @@ class SubmissionHandler:
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
         identity: Identity = session.auth_data
+        if identity.revoked:  # nothing is queued for a session whose credentials changed meanwhile
+            return _REVOKED
         # Signed as it will be sent: bare CR and bare LF become CRLF first (why: smtp.lineends).
         raw = to_wire(envelope.original_content or b"")
         from_values = [v.decode("utf-8", "replace") for v in top_values(raw, "from")]

@@ -100,7 +100,8 @@ async def current_admin(request: Request) -> AdminAccount:
     admin_id = session(request).get("admin_id")
     if admin_id:
         found = await state.call(admins.admin_by_id, state.ctx.config, admin_id)
-        if found is not None:
+        # A removed account, or a password changed since this session signed in: sign in again.
+        if found is not None and session(request).get("auth") == admins.session_stamp(found):
             return found
         session(request).end()
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")

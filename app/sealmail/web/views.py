@@ -108,6 +108,7 @@ def _sign_in(request: Request, admin: AdminAccount) -> None:
     s.pop("pending_admin_id")
     s.pop("pending_at")
     s["admin_id"] = admin.id
+    s["auth"] = admins.session_stamp(admin)  # other sessions end when the password changes
     s["signed_in_at"] = int(time.time())
 
 
@@ -461,6 +462,7 @@ async def alias_update(request: Request, alias_id: str, admin: Admin) -> Respons
             _address(alias),
             clear_quota=values["quota"] is None,
             allow_private_webhooks=state.ctx.settings.webhook_allow_private,
+            settings=state.ctx.settings,
             **values,
         )
     except SealmailError as exc:
@@ -659,7 +661,7 @@ async def account_password(request: Request, admin: Admin) -> Response:
     state = web(request)
     fields = await form_fields(request)
     try:
-        await state.call(
+        changed = await state.call(
             admins.change_password,
             state.ctx.config,
             state.settings,
@@ -671,6 +673,7 @@ async def account_password(request: Request, admin: Admin) -> Response:
     except SealmailError as exc:
         return render(request, "account.html", 422, admin=admin, password_error=str(exc))
     session(request).rotate()
+    session(request)["auth"] = admins.session_stamp(changed)  # this session goes on; the others end
     await audit(request, admin, "admin.password")
     flash(request, "Password changed.")
     return redirect("/admin/account")

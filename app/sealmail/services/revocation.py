@@ -1,0 +1,218 @@
+"""Ending an account's sessions everywhere when its credentials stop being valid.
+
+A stolen password must stop working the moment its owner changes it, including for the sessions
+signed in with it before the change (an IMAP IDLE connection can live for days). The service
+operations that end an alias's right to its mailbox (a new password, by the old one, the recovery
+key or a reset; the alias disabled, its mailbox taken away, the alias removed) call ``announce``
+after their change is committed. That publishes one small event on a Redis pub/sub channel every
+process of every host listens to (``CHANNEL``); each process's ``RevocationBus`` hands it to the
+sessions and caches that registered for the account, and those end themselves the way their
+protocol says (IMAP ``BYE``, POP3 a closed connection, submission ``421 4.7.0``, DAV a dropped cache
+entry). Which changes revoke is decided here and in the services; how a session ends is protocol
+code.
+
+Pub/sub delivers to whoever listens at that moment, no more: a session registers first and then
+re-checks its credential against the config store (``credentials.still_current``), so a change
+landing between its password check and its registration is caught too.
+
+Events carry only the alias id and a reason word (no address, nothing secret).
+Without Redis (one process: tests, tools) the events go to this process's buses only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import weakref
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sealmail.settings import Settings
+
+log = logging.getLogger("sealmail.revocation")
+
+CHANNEL = "sealmail:revocations"
+
+# Why an account's sessions end (logged by the sessions, sent on the channel).
+PASSWORD_CHANGED = "password"  # noqa: S105 - a reason word, not a password
+DISABLED = "disabled"
+REMOVED = "removed"
+NO_MAILBOX = "no-mailbox"
+
+
+@dataclass(frozen=True, slots=True)
+class Revoked:
+    account_id: str  # the alias id
+    reason: str
+
+
+def encode(event: Revoked) -> str:
+    return json.dumps({"account": event.account_id, "reason": event.reason}, separators=(",", ":"))
+
+
+def decode(text: str | bytes) -> Revoked:
+    data = json.loads(text)
+    account, reason = data["account"], data["reason"]
+    if not isinstance(account, str) or not isinstance(reason, str):
+        raise ValueError("malformed revocation")
+    return Revoked(account, reason)
+
+
+Callback = Callable[[Revoked], None]
+
+
+class Watch:
+    """One registration; ``cancel()`` (idempotent) when the session ends."""
+
+    def __init__(self, bus: RevocationBus, account_id: str | None, callback: Callback) -> None:
+        self.bus, self.account_id, self.callback = bus, account_id, callback
+
+    def cancel(self) -> None:
+        self.bus._remove(self)
+
+
+class RevocationBus(ABC):
+    """A process's listener: sessions ``await watch(alias_id, callback)``; caches ``await watch(None, callback)``
+    for every account. Callbacks run on the event loop that registered them and must not block."""
+
+    def __init__(self) -> None:
+        self._watches: dict[str | None, set[Watch]] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def watch(self, account_id: str | None, callback: Callback) -> Watch:
+        self._loop = asyncio.get_running_loop()
+        await self._start()
+        w = Watch(self, account_id, callback)
+        self._watches.setdefault(account_id, set()).add(w)
+        return w
+
+    def _remove(self, w: Watch) -> None:
+        found = self._watches.get(w.account_id)
+        if found is not None:
+            found.discard(w)
+            if not found:
+                del self._watches[w.account_id]
+
+    def watching(self, account_id: str) -> int:
+        return len(self._watches.get(account_id, ()))
+
+    def dispatch(self, event: Revoked) -> None:
+        """On the bus's loop: every watch of the account, then the every-account ones."""
+        for w in [*self._watches.get(event.account_id, ()), *self._watches.get(None, ())]:
+            try:
+                w.callback(event)
+            except Exception:
+                log.exception("a session could not be ended on revocation")
+
+    def dispatch_threadsafe(self, event: Revoked) -> None:
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            self.dispatch(event)
+        else:
+            with contextlib.suppress(RuntimeError):  # the loop stopped meanwhile
+                loop.call_soon_threadsafe(self.dispatch, event)
+
+    @abstractmethod
+    async def _start(self) -> None: ...
+
+    async def close(self) -> None:  # noqa: B027 - hook
+        pass
+
+
+# Buses without Redis in this process: ``announce`` reaches them directly.
+_LOCAL: weakref.WeakSet[InProcessRevocations] = weakref.WeakSet()
+
+
+class InProcessRevocations(RevocationBus):
+    def __init__(self) -> None:
+        super().__init__()
+        _LOCAL.add(self)
+
+    async def _start(self) -> None:
+        pass
+
+
+class RedisRevocations(RevocationBus):
+    """One subscription to ``CHANNEL`` per process, read by one task."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__()
+        import redis.asyncio as aioredis
+
+        self._client = aioredis.Redis.from_url(url)
+        self._pubsub = self._client.pubsub(ignore_subscribe_messages=True)
+        self._reader: asyncio.Task[None] | None = None
+        self._starting = asyncio.Lock()
+
+    async def _start(self) -> None:
+        if self._reader is not None:
+            return
+        async with self._starting:
+            if self._reader is None:
+                await self._pubsub.subscribe(CHANNEL)
+                self._reader = asyncio.create_task(self._read(), name="sealmail-revocations")
+
+    async def _read(self) -> None:
+        while True:
+            try:
+                message = await self._pubsub.get_message(timeout=1.0)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a dropped connection: redis-py reconnects and resubscribes
+                log.warning("revocations: Redis read failed; retrying", exc_info=True)
+                await asyncio.sleep(0.5)
+                continue
+            if message is None or message.get("type") != "message":
+                continue
+            try:
+                event = decode(message["data"])
+            except (ValueError, KeyError, TypeError):
+                log.warning("revocations: ignored a malformed event")
+                continue
+            self.dispatch(event)
+
+    async def close(self) -> None:
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
+            self._reader = None
+        await self._pubsub.aclose()
+        await self._client.aclose()
+
+
+def make_bus(settings: Settings) -> RevocationBus:
+    if settings.redis_url is not None:
+        return RedisRevocations(settings.redis_url.get_secret_value())
+    return InProcessRevocations()
+
+
+def announce(settings: Settings, account_id: str, reason: str) -> None:
+    """Tell every process that ``account_id``'s sessions must end (blocking; call after the change is
+    committed). A Redis failure is logged, not raised: the change itself stands, and sessions
+    registered later re-check the config store."""
+    event = Revoked(account_id, reason)
+    for bus in list(_LOCAL):
+        bus.dispatch_threadsafe(event)
+    if settings.redis_url is None:
+        return
+    import redis
+
+    client = redis.Redis.from_url(settings.redis_url.get_secret_value(), socket_timeout=5, socket_connect_timeout=5)
+    try:
+        client.publish(CHANNEL, encode(event))
+    except redis.RedisError:
+        log.error("could not announce the end of an account's sessions (alias %s): Redis failed", account_id)
+    finally:
+        client.close()

@@ -1,0 +1,107 @@
+"""Sessions end when their credentials stop being valid (issue 16, item 7).
+
+A stolen password must stop reading new mail once the owner changes it: the change is made by
+another process (the ``sealmail`` CLI) and reaches this server over Redis pub/sub within seconds;
+the IMAP session gets an untagged BYE (RFC 9051 §7.1.5) and the connection closes.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+
+import pytest
+
+from .conftest import ADDRESS, ASCII_ADDRESS, RawClient
+
+
+def _cli(imap, sealmail_bin: str, *args: str, stdin: str = "") -> subprocess.CompletedProcess:
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("SEALMAIL_")},
+        "SEALMAIL_REDIS_URL": imap.redis_url,
+        "SEALMAIL_ARGON2_TIME_COST": "1",
+        "SEALMAIL_ARGON2_MEMORY_KIB": "8192",
+    }
+    result = subprocess.run(
+        [sealmail_bin, *args, "--data-dir", str(imap.settings.data_dir)],
+        input=stdin,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return result
+
+
+def _bye_then_eof(client: RawClient, timeout: float = 5.0) -> list[bytes]:
+    """Lines the server sends until it closes the connection (fails if it stays open past ``timeout``)."""
+    deadline = time.monotonic() + timeout
+    seen: list[bytes] = []
+    while (left := deadline - time.monotonic()) > 0:
+        client.sock.settimeout(left)
+        try:
+            line = client.file.readline()
+        except TimeoutError:
+            break
+        if not line:
+            return seen
+        seen.append(line)
+    raise AssertionError(f"the connection stayed open {timeout} s after the change; got {seen!r}")
+
+
+CHANGES = {
+    "passwd": lambda address: (("alias", "passwd", "--current", address), "{password}\n"),
+    "disable": lambda address: (("alias", "set", address, "--disable"), ""),
+    "reset": lambda address: (("alias", "passwd", "--reset-mailbox", address), ""),
+    "rm": lambda address: (("alias", "rm", address), ""),
+}
+
+
+@pytest.mark.parametrize("change", list(CHANGES))
+def test_idle_and_selected_sessions_get_bye_when_another_process_changes_the_account(
+    imap, sealmail_bin, change
+) -> None:
+    """RFC 9051 §7.1.5: BYE, then the server closes — for IDLE and for a selected session between commands."""
+    account = imap.account()
+    idler = imap.raw()
+    idler.login(account)
+    idler.command("s SELECT INBOX")
+    idler.send("i IDLE\r\n")
+    assert idler.readline() == b"+ idling\r\n"
+    selected = imap.raw()
+    selected.login(account)
+    selected.command("s SELECT INBOX")
+    other = imap.raw()
+    other.login(imap.account(ASCII_ADDRESS))
+
+    args, stdin = CHANGES[change](ADDRESS)
+    started = time.monotonic()
+    _cli(imap, sealmail_bin, *args, stdin=stdin.format(password=account.password))
+
+    for client in (idler, selected):
+        lines = _bye_then_eof(client)
+        assert any(line.startswith(b"* BYE ") for line in lines), lines
+    assert time.monotonic() - started < 8
+    # Another account's session is untouched.
+    assert other.command("n NOOP")[-1].startswith(b"n OK")
+    for client in (idler, selected, other):
+        client.close()
+
+
+def test_the_new_password_signs_in_and_the_old_one_no_longer_does(imap, sealmail_bin) -> None:
+    account = imap.account()
+    result = _cli(imap, sealmail_bin, "alias", "passwd", "--current", "--json", ADDRESS, stdin=account.password + "\n")
+    import json
+
+    new_password = json.loads(result.stdout)["password"]
+    old = imap.raw()
+    lines = old.command(f'l LOGIN "{ADDRESS}" "{account.password}"')
+    assert lines[-1].startswith(b"l NO"), lines
+    fresh = imap.raw()
+    lines = fresh.command(f'l LOGIN "{ADDRESS}" "{new_password}"')
+    assert lines[-1].startswith(b"l OK"), lines
+    old.close()
+    fresh.close()
