@@ -7,6 +7,7 @@ import ssl
 
 import pytest
 
+from sealmail.net import limits
 from sealmail.net.limits import LimitPolicy, LoginLimiter, memory_limiter
 from sealmail.net.listen import bind_sockets
 from sealmail.net.server import Connection, Limits, LineServer, LineTooLong
@@ -158,6 +159,32 @@ async def test_parallel_wrong_logins_reach_the_check_at_most_limit_times(limiter
 
     await asyncio.gather(*(login() for _ in range(50)))
     assert checks == limiter.policy.per_account
+
+
+async def test_parallel_right_logins_wait_for_each_other_instead_of_being_refused(limiter) -> None:
+    """A mail client's first sync opens several connections at once with the right password: attempts
+    in flight past the limit wait for the earlier ones instead of being refused as if they had failed."""
+    signed_in = 0
+
+    async def login() -> None:
+        nonlocal signed_in
+        attempt = await limiter.reserve("192.0.2.60", "owner@example.test")
+        assert attempt is not None
+        await asyncio.sleep(0.05)  # the Argon2 derivation
+        await attempt.succeeded()
+        signed_in += 1
+
+    await asyncio.gather(*(login() for _ in range(8)))
+    assert signed_in == 8
+
+
+async def test_an_attempt_in_flight_never_reported_stops_counting(limiter, monkeypatch) -> None:
+    """A process killed in the middle of a check leaves its reservation: it counts only for a while."""
+    for _ in range(limiter.policy.per_account):
+        assert await limiter.reserve("192.0.2.70", "lost@example.test") is not None
+    assert await limiter.reserve("192.0.2.70", "lost@example.test", wait=0.2) is None
+    monkeypatch.setattr(limits, "PENDING_SECONDS", 0)
+    assert await limiter.reserve("192.0.2.70", "lost@example.test", wait=0.2) is not None
 
 
 @pytest.mark.parametrize(
