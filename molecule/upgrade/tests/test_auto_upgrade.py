@@ -108,7 +108,7 @@ def test_broken_version_is_rolled_back_and_a_good_one_goes_in(sealmail_host):
     assert "every component is listening" in good.stdout
     release = host.check_output(f"readlink -f {CURRENT}")
     assert release.startswith("/opt/sealmail/releases/")
-    commit = host.check_output("git -C /srv/sealmail.git rev-parse good")
+    commit = host.check_output("git -c safe.directory=/srv/sealmail.git -C /srv/sealmail.git rev-parse good")
     log = host.run("journalctl -t sealmail-upgrade -o cat --no-pager").stdout
     assert f"verified {commit}: signed commit (release@example.test" in log
     assert "as sealmail-build beside" in log
