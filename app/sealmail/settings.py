@@ -125,7 +125,7 @@ class Settings(BaseSettings):
 
     # -- SMTP DATA in memory (MX and submission) ------------------------------------------------
     # Each process holds the messages it is receiving in memory until they are stored; together they
-    # stay under this (a message needs about twice its size at its peak). Past it, DATA gets
+    # stay under this (a message is held once, as the chunks it was read in). Past it, DATA gets
     # ``451 4.3.1`` and the sender retries later.
     mx_max_inflight_bytes: int = Field(
         256 * 1024**2, ge=0, description="DATA bytes one SMTP process holds at once; 0: no limit"

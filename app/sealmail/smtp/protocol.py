@@ -7,8 +7,9 @@
 * A session that makes too many errors is closed with ``421 4.7.0``.
 * An idle session is closed with ``421 4.4.2`` (RFC 5321 §4.5.3.2.7) instead of silently.
 * Oversized messages get ``552 5.3.4`` (RFC 3463: message too big for system).
-* DATA is read in chunks (``smtp.dataread``), not aiosmtpd's line by line, so a message costs at
-  most about twice its size in memory, and the messages being received by one process together
+* DATA is read in chunks (``smtp.dataread``), not aiosmtpd's line by line, and handed to the
+  handler as those chunks (``envelope.content`` is a ``list[bytes]``, never joined here), so a
+  message is held once, and the messages being received by one process together
   stay under ``mx_max_inflight_bytes``: a message that would pass it gets ``451 4.3.1`` (RFC 3463:
   mail system full) at once, not after a wait, and the sender retries later as for any 4xx.
 
@@ -244,9 +245,7 @@ class SealmailSMTP(SMTP):
                 else:
                     await self.push("552 5.3.4 Message too big for system")
                 return
-            content = reader.message()
-            self.envelope.content = self.envelope.original_content = content
-            del content
+            self.envelope.content = self.envelope.original_content = reader.take()  # type: ignore[assignment]
             status = await self._call_handler_hook("DATA") if "DATA" in self._handle_hooks else MISSING
             self._set_post_data_state()
             await self.push("250 OK" if status is MISSING else status)

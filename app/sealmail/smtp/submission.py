@@ -206,7 +206,8 @@ class SubmissionHandler:
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
         identity: Identity = session.auth_data
         # Signed as it will be sent: bare CR and bare LF become CRLF first (why: smtp.lineends).
-        raw = to_wire(envelope.original_content or b"")
+        # The message arrives as the chunks it was read in (``smtp.protocol``).
+        raw = to_wire(b"".join(envelope.original_content or []))
         from_values = [v.decode("utf-8", "replace") for v in top_values(raw, "from")]
         senders = [addr for value in from_values for _, addr in getaddresses([value])]
         if not senders or any(not identity.may_send_as(addr) for addr in senders):
