@@ -273,6 +273,18 @@ class Settings(BaseSettings):
         None, description="certbot's webroot: <dir>/.well-known/acme-challenge/<token>; default <data>/acme"
     )
 
+    # -- slow clients (slowloris): deadlines that trickled bytes do not push back -----------------
+    # An HTTP request head (request line and header fields) must arrive whole within this, from
+    # the connection's start or the end of the previous response (nginx: client_header_timeout).
+    http_header_timeout: float = Field(
+        60.0, gt=0, description="seconds an HTTP request head may take to arrive whole (web, API, DAV)"
+    )
+    # SMTP DATA must go on at this average rate once past the idle timeout (Postfix:
+    # smtpd_min_data_rate): a client trickling a byte every few seconds is cut, a slow link is not.
+    mx_min_data_rate: int = Field(
+        500, ge=1, description="bytes/s DATA must average (past mx_idle_timeout) before 421 4.4.2"
+    )
+
     # -- runtime --------------------------------------------------------------------------------
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     dev_mode: bool = False

@@ -281,3 +281,50 @@ async def test_bare_lf_is_taken_and_stored_as_crlf_rfc5321_2_3_8(mx, config) -> 
     stored = await _inbox(mx.settings, config, "demo@example.test", mx.passwords["demo@example.test"])
     assert len(stored) == 1
     assert stored[0].endswith(body)
+
+
+@mx_settings(mx_idle_timeout=2.0, mx_min_data_rate=500)
+async def test_data_trickled_a_byte_at_a_time_is_cut_rfc5321_4_5_3_2(mx) -> None:
+    """RFC 5321 §4.5.3.2.6 restarts the DATA clock at each block, so a slowloris sending a byte
+    every half second would hold its slot for ever; past the idle timeout DATA must average
+    ``mx_min_data_rate`` (as Postfix's smtpd_min_data_rate) or get ``421 4.4.2``. A slow but
+    steady sender (4 KB/s for 3 s, past the 2 s idle timeout) is taken."""
+
+    def trickle():
+        session = Session(mx.port)
+        try:
+            session.envelope()
+            assert session.command(b"DATA").startswith(b"354")
+            started = time.monotonic()
+            session.sock.settimeout(0.5)
+            for _ in range(40):
+                try:
+                    session.send(b"x")
+                    line = session.sock.recv(4096)  # the greeting and replies so far were read whole
+                except TimeoutError:
+                    continue
+                except OSError:
+                    return None, time.monotonic() - started
+                return line, time.monotonic() - started
+            return None, time.monotonic() - started
+        finally:
+            session.close()
+
+    def steady():
+        session = Session(mx.port)
+        try:
+            session.envelope()
+            assert session.command(b"DATA").startswith(b"354")
+            session.send(b"Subject: slow\r\n\r\n")
+            for _ in range(30):
+                session.send(b"y" * 398 + b"\r\n")
+                time.sleep(0.1)
+            return session.command(b".")
+        finally:
+            session.close()
+
+    (cut, seconds), taken = await asyncio.gather(asyncio.to_thread(trickle), asyncio.to_thread(steady))
+    assert cut is not None
+    assert cut.startswith(b"421 4.4.2"), cut
+    assert seconds < 5, seconds
+    assert taken.startswith(b"250 2.0.0"), taken
