@@ -24,7 +24,7 @@ from sealmail.appcontext import AppContext
 from sealmail.config.models import Alias
 from sealmail.errors import InvalidInput
 from sealmail.mailauth.srs import InvalidSrs, is_srs
-from sealmail.net.listen import bound_port, listen_sockets, serve_each
+from sealmail.net.listen import BACKLOG, bound_port, listen_sockets, serve_each
 from sealmail.net.tls import ServerTLS
 from sealmail.queue.store import JobQueue, load_queue_key
 from sealmail.services.credentials import quota_of
@@ -360,7 +360,7 @@ class MxComponent:
         protocol = await self._sessions.start(book)
         loop = asyncio.get_running_loop()
         sockets = listen_sockets(settings, settings.mx_port)
-        self._servers = await serve_each(lambda sock: loop.create_server(protocol, sock=sock), sockets)
+        self._servers = await serve_each(lambda sock: loop.create_server(protocol, sock=sock, backlog=BACKLOG), sockets)
         return {"mx": bound_port(sockets)}
 
     async def stop(self) -> None:

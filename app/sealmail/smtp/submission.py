@@ -26,7 +26,7 @@ from sealmail.addresses import parse_mailbox
 from sealmail.appcontext import AppContext
 from sealmail.config.models import Alias, LogEntry
 from sealmail.errors import InvalidInput
-from sealmail.net.listen import bound_port, close_all, listen_ports, serve_each
+from sealmail.net.listen import BACKLOG, bound_port, close_all, listen_ports, serve_each
 from sealmail.net.tls import ServerTLS
 from sealmail.queue.store import JobQueue, NewJob, load_queue_key
 from sealmail.services import credentials
@@ -300,10 +300,12 @@ class SubmissionComponent:
             implicit = bound.pop("submission_tls")
             context = tls.context()
             self._servers += await serve_each(
-                lambda s: loop.create_server(factory(True), sock=s, ssl=context), implicit
+                lambda s: loop.create_server(factory(True), sock=s, ssl=context, backlog=BACKLOG), implicit
             )
             starttls = bound.pop("submission")
-            self._servers += await serve_each(lambda s: loop.create_server(factory(False), sock=s), starttls)
+            self._servers += await serve_each(
+                lambda s: loop.create_server(factory(False), sock=s, backlog=BACKLOG), starttls
+            )
         finally:
             close_all(s for group in bound.values() for s in group)  # those not handed over
         return {"submission_tls": bound_port(implicit), "submission": bound_port(starttls)}
