@@ -125,7 +125,7 @@ class Settings(BaseSettings):
 
     # -- SMTP DATA in memory (MX and submission) ------------------------------------------------
     # Each process holds the messages it is receiving in memory until they are stored; together they
-    # stay under this (a message needs about twice its size at its peak). Past it, DATA gets
+    # stay under this (a message is held once, as the chunks it was read in). Past it, DATA gets
     # ``451 4.3.1`` and the sender retries later.
     mx_max_inflight_bytes: int = Field(
         256 * 1024**2, ge=0, description="DATA bytes one SMTP process holds at once; 0: no limit"
@@ -281,6 +281,18 @@ class Settings(BaseSettings):
     )
     acme_webroot: Path | None = Field(
         None, description="certbot's webroot: <dir>/.well-known/acme-challenge/<token>; default <data>/acme"
+    )
+
+    # -- slow clients (slowloris): deadlines that trickled bytes do not push back -----------------
+    # An HTTP request head (request line and header fields) must arrive whole within this, from
+    # the connection's start or the end of the previous response (nginx: client_header_timeout).
+    http_header_timeout: float = Field(
+        60.0, gt=0, description="seconds an HTTP request head may take to arrive whole (web, API, DAV)"
+    )
+    # SMTP DATA must go on at this average rate once past the idle timeout (Postfix:
+    # smtpd_min_data_rate): a client trickling a byte every few seconds is cut, a slow link is not.
+    mx_min_data_rate: int = Field(
+        500, ge=1, description="bytes/s DATA must average (past mx_idle_timeout) before 421 4.4.2"
     )
 
     # -- runtime --------------------------------------------------------------------------------

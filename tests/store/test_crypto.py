@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from sealmail.crypto import keys
-from sealmail.crypto.sealed import SealError, open_sealed, seal
+from sealmail.crypto.sealed import SEGMENT, SealError, open_sealed, seal, seal_stream
 
 FAST = keys.KdfParams(time_cost=1, memory_kib=8192, parallelism=1)
 
@@ -89,3 +91,55 @@ def test_sealed_box_opens_only_with_the_private_key_and_context() -> None:
     with pytest.raises(SealError):
         open_sealed(found.private_key, tampered, b"mbox-1")
     assert seal(public, b"same", b"c") != seal(public, b"same", b"c")  # fresh ephemeral key each time
+
+
+# ---- sealed in segments (version 2) ------------------------------------------------------------
+
+
+def _pair() -> tuple[bytes, bytes]:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+    key = X25519PrivateKey.generate()
+    private = key.private_bytes(
+        serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+    )
+    public = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return private, public
+
+
+@pytest.mark.parametrize("size", [0, 1, SEGMENT - 1, SEGMENT, SEGMENT + 1, 3 * SEGMENT + 17])
+def test_a_message_sealed_in_segments_opens_whole_whatever_its_pieces(size: int) -> None:
+    """Sealing in segments (as the MX writes a large message into the spool) gives one blob whose
+    length is known in advance, whatever pieces the message came in, and it opens to the message."""
+    private, public = _pair()
+    message = os.urandom(size)
+    for pieces in ([message], [message[:5], bytearray(message[5:])], [b"", memoryview(message)[:7], message[7:]]):
+        stream = seal_stream(public, pieces, b"ctx")
+        blob = bytes(stream)
+        assert len(blob) == len(stream)
+        assert bytes(stream) == blob
+        assert open_sealed(private, blob, b"ctx") == message
+        with pytest.raises(SealError):
+            open_sealed(private, blob, b"other mailbox")
+
+
+def test_segments_cut_off_swapped_or_altered_do_not_open() -> None:
+    """STREAM: the counter in each nonce stops reordering, the last-segment flag stops truncation."""
+    private, public = _pair()
+    blob = bytes(seal_stream(public, [os.urandom(3 * SEGMENT + 100)], b"ctx"))
+    head, step = 1 + 32 + 7, SEGMENT + 16
+    segments = [blob[head + i * step : head + (i + 1) * step] for i in range(4)]
+    truncated = blob[: head + 3 * step]  # the last segment dropped at a segment boundary
+    swapped = blob[:head] + segments[1] + segments[0] + segments[2] + segments[3]
+    altered = bytearray(blob)
+    altered[head + step + 5] ^= 1
+    for bad in (truncated, swapped, bytes(altered), blob[:-1]):
+        with pytest.raises(SealError):
+            open_sealed(private, bad, b"ctx")
+
+
+def test_version_1_blobs_still_open() -> None:
+    """Spool records sealed whole before segments existed stay readable."""
+    private, public = _pair()
+    assert open_sealed(private, seal(public, b"old mail", b"ctx"), b"ctx") == b"old mail"

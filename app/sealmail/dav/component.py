@@ -47,6 +47,8 @@ def _is_loopback(address: str) -> bool:
 def _uvicorn_server(app: object, ssl_context: ssl.SSLContext | None, settings: Settings) -> object:
     import uvicorn
 
+    from sealmail.web.server import head_timeout_protocol
+
     class Server(uvicorn.Server):
         @contextlib.contextmanager
         def capture_signals(self) -> Iterator[None]:
@@ -58,7 +60,7 @@ def _uvicorn_server(app: object, ssl_context: ssl.SSLContext | None, settings: S
         lifespan="off",
         log_config=None,
         access_log=False,
-        http="httptools",
+        http=head_timeout_protocol(settings.http_header_timeout),
         ws="none",
         interface="asgi3",
         server_header=False,

@@ -260,10 +260,11 @@ def authenticate(view: DnsView, *, ip: str, helo: str, mail_from: str, message: 
 # ---- forged results --------------------------------------------------------------------------------
 
 
-def remove_forged_results(message: bytes, authserv_id: str) -> bytes | None:
-    """Drop incoming Authentication-Results fields that claim our authserv-id (RFC 8601 §5).
+def forged_results_cut(message: bytes, authserv_id: str) -> tuple[bytes, int] | None:
+    """Incoming Authentication-Results fields that claim our authserv-id, cut out (RFC 8601 §5).
 
-    Returns the message without them, or None when there was none; no other byte changes.
+    Returns ``(start, resume)``: the message without them is ``start + message[resume:]`` (they are
+    all in the header, so ``start`` is short); None when there was none. No other byte changes.
     """
     ours = authserv_id.lower().encode()
     doomed = []
@@ -280,4 +281,13 @@ def remove_forged_results(message: bytes, authserv_id: str) -> bytes | None:
     for start, end in doomed:
         out += message[pos:start]
         pos = end
-    return bytes(out + message[pos:])
+    return bytes(out), pos
+
+
+def remove_forged_results(message: bytes, authserv_id: str) -> bytes | None:
+    """The message without forged Authentication-Results (``forged_results_cut``), or None."""
+    cut = forged_results_cut(message, authserv_id)
+    if cut is None:
+        return None
+    start, resume = cut
+    return start + message[resume:]

@@ -6,7 +6,10 @@ processes they run beside it, on another core when there is one. Each worker kee
 resolver and DNS cache.
 
 A worker is ``python -m sealmail.mailauth.workers`` reading requests on stdin and answering on
-stdout (length-prefixed pickles between our own processes, each answer naming its request). A
+stdout (length-prefixed pickles between our own processes, each answer naming its request). The
+message travels beside its request's pickle, written in slices as the pipe drains, so the MX never
+makes a copy of it (a pickle holding a 20 MiB message is a 20 MiB copy); the answer carries only
+where forged Authentication-Results were cut (``checks.forged_results_cut``), not the message. A
 worker works on several checks at once (``THREADS``): most of a check's time can be waiting for
 DNS answers — tens of milliseconds each from a real resolver on a cold cache — and one check
 waiting must not hold up the next message. The MX writes to and reads from the pipes on its
@@ -29,21 +32,29 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
-from sealmail.mailauth.checks import AuthResults, authenticate, remove_forged_results
+from sealmail.mailauth.checks import AuthResults, authenticate, forged_results_cut
 from sealmail.mailauth.dnsview import DnsView, ResolverDns
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
 log = logging.getLogger("sealmail.mx")
-Checked = tuple[AuthResults, bytes | None]  # the results, and the message without forged results (None: unchanged)
+# The results, and where forged results were cut (``checks.forged_results_cut``; None: nothing to cut).
+Checked = tuple[AuthResults, tuple[bytes, int] | None]
 _LENGTH = struct.Struct(">I")
+_FRAME = struct.Struct(">IQ")  # request pickle length, message length
+_SLICE = 1 << 18  # message bytes written to a worker's pipe at a time
+_MESSAGE = 4  # where the message goes in a "check" request's arguments
 THREADS = 16  # checks one worker process works on at once
 
 
 def check_message(view: DnsView, ip: str, helo: str, mail_from: str, message: bytes, authserv_id: str) -> Checked:
     results = authenticate(view, ip=ip, helo=helo, mail_from=mail_from, message=message)
-    return results, remove_forged_results(message, authserv_id)
+    return results, forged_results_cut(message, authserv_id)
+
+
+def _pieces(message: Any) -> list[Any]:
+    return [message] if isinstance(message, (bytes, bytearray, memoryview)) else list(message)
 
 
 class WorkerDied(Exception):
@@ -57,6 +68,8 @@ class _Worker:
         self.proc = proc
         self.waiting: dict[int, asyncio.Future[Any]] = {}
         self._ids = itertools.count()
+        self._writing = asyncio.Lock()  # one request's frame and message at a time on the pipe
+        self._senders: set[asyncio.Task[None]] = set()
         self.reader = asyncio.create_task(self._read(), name="sealmail-auth-worker")
 
     @classmethod
@@ -77,17 +90,37 @@ class _Worker:
     def alive(self) -> bool:
         return not self.reader.done()
 
-    def call(self, request: tuple[Any, ...]) -> asyncio.Future[Any]:
+    def call(self, request: tuple[Any, ...], message: Sequence[Any] = ()) -> asyncio.Future[Any]:
+        """Send ``request`` (and a message, in pieces, beside it); the future is its answer."""
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         if not self.alive:
             future.set_exception(WorkerDied("the worker has exited"))
             return future
         ident = next(self._ids)
         data = pickle.dumps((ident, request), protocol=pickle.HIGHEST_PROTOCOL)
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(_LENGTH.pack(len(data)) + data)
         self.waiting[ident] = future
+        # Its own task: a caller cancelled half way must not leave half a frame in the pipe.
+        sender = asyncio.create_task(self._send(ident, data, message))
+        self._senders.add(sender)
+        sender.add_done_callback(self._senders.discard)
         return future
+
+    async def _send(self, ident: int, data: bytes, message: Sequence[Any]) -> None:
+        stdin = self.proc.stdin
+        assert stdin is not None
+        views = [memoryview(p).cast("B") for p in message]
+        try:
+            async with self._writing:
+                stdin.write(_FRAME.pack(len(data), sum(v.nbytes for v in views)) + data)
+                for view in views:
+                    for at in range(0, view.nbytes, _SLICE):
+                        stdin.write(view[at : at + _SLICE])
+                        await stdin.drain()  # the pipe's buffer stays small: no copy of the message
+                await stdin.drain()
+        except (ConnectionError, RuntimeError) as exc:  # the worker went away while we wrote
+            future = self.waiting.pop(ident, None)
+            if future is not None and not future.done():
+                future.set_exception(WorkerDied(f"the worker exited: {exc}"))
 
     async def _read(self) -> None:
         assert self.proc.stdout is not None
@@ -144,17 +177,18 @@ class AuthWorkers:
         await asyncio.gather(*(w.stop() for w in workers))
 
     async def check(self, ip: str, helo: str, mail_from: str, message: bytes, authserv_id: str) -> Checked:
-        args = (ip, helo, mail_from, message, authserv_id)
+        pieces = _pieces(message)
         if self._workers:
             worker = min(self._workers, key=lambda w: len(w.waiting))
             try:
-                return await worker.call(("check", *args))
+                return await worker.call(("check", ip, helo, mail_from, None, authserv_id), pieces)
             except WorkerDied:
                 log.error("a sender-authentication worker process exited; starting another")
                 await self._replace(worker)
         if self._view is None:
             self._view = ResolverDns(self.servers, self.timeout)
-        return await asyncio.to_thread(check_message, self._view, *args)
+        whole = pieces[0] if len(pieces) == 1 and isinstance(pieces[0], bytes) else b"".join(pieces)
+        return await asyncio.to_thread(check_message, self._view, ip, helo, mail_from, whole, authserv_id)
 
     async def _replace(self, worker: _Worker) -> None:
         if worker in self._workers:
@@ -185,10 +219,13 @@ def _serve(config: dict[str, Any]) -> None:
 
     with ThreadPoolExecutor(THREADS, thread_name_prefix="check") as pool:
         while True:
-            head = requests.read(_LENGTH.size)
-            if len(head) < _LENGTH.size:
+            head = requests.read(_FRAME.size)
+            if len(head) < _FRAME.size:
                 return  # the MX closed our stdin: finish what was asked, then exit
-            ident, request = pickle.loads(requests.read(_LENGTH.unpack(head)[0]))  # noqa: S301 - from our parent
+            length, size = _FRAME.unpack(head)
+            ident, request = pickle.loads(requests.read(length))  # noqa: S301 - from our parent
+            if request[0] == "check":
+                request = (*request[:_MESSAGE], requests.read(size), *request[_MESSAGE + 1 :])
             pool.submit(answer, ident, request)
 
 

@@ -39,6 +39,10 @@ T = TypeVar("T")
 # What a server listens on unless told otherwise, and what `sealmail dev` listens on.
 DEFAULT_ADDRESSES = ("0.0.0.0", "::")  # noqa: S104 - a mail server serves the world
 LOOPBACK_ADDRESSES = ("127.0.0.1", "::1")
+# Connections the kernel completes and queues before the server accepts them (the kernel caps it
+# at net.core.somaxconn). asyncio's default, 100, overflows in a reconnect storm: the kernel then
+# drops SYNs and clients wait seconds for retransmissions, or time out. nginx uses 511, uvicorn 2048.
+BACKLOG = 1024
 
 _NO_IPV6 = {errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT}
 _PORT_ZERO_TRIES = 5

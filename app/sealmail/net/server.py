@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 from sealmail.logs import EventLogger
-from sealmail.net.listen import bound_port, serve_each
+from sealmail.net.listen import BACKLOG, bound_port, serve_each
 from sealmail.net.tls import ServerTLS
 
 log = logging.getLogger("sealmail.net")
@@ -165,7 +165,9 @@ class LineServer:
         extra = {"ssl_handshake_timeout": 30} if ssl_context else {}
 
         def start(sock: socket.socket) -> Awaitable[asyncio.Server]:
-            return asyncio.start_server(self._accept, sock=sock, ssl=ssl_context, limit=self.limits.max_line, **extra)
+            return asyncio.start_server(
+                self._accept, sock=sock, ssl=ssl_context, limit=self.limits.max_line, backlog=BACKLOG, **extra
+            )
 
         self._servers += await serve_each(start, sockets)
         return bound_port(sockets)

@@ -3,10 +3,17 @@
 The certificate is re-read when its file changes (the tls role's deploy hook renews it), so a
 renewed certificate is served without dropping connections — checked at most every few seconds
 on new handshakes.
+
+asyncio's TLS transport gives each connection a 256 KiB read buffer (``SSLProtocol.max_size``),
+zero-filled when the connection is accepted, before any handshake: 1,000 idle TLS connections
+cost 250 MiB of RSS (measured with ``tests/load``). A TLS record carries at most 16 KiB of
+plaintext (RFC 8446 §5.1, RFC 5246 §6.2.1), so this module sets reads of 32 KiB for every TLS
+connection of the process: the same bytes, an eighth of the memory.
 """
 
 from __future__ import annotations
 
+import asyncio.sslproto
 import logging
 import os
 import ssl
@@ -21,6 +28,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("sealmail.tls")
 _RECHECK_SECONDS = 5.0
+TLS_READ_BUFFER = 32 * 1024
+
+asyncio.sslproto.SSLProtocol.max_size = TLS_READ_BUFFER
 
 
 class TLSUnavailable(SealmailError):

@@ -2,8 +2,9 @@
 
 aiosmtpd keeps every DATA line as its own ``bytearray`` (about 60 bytes of object per line), so a
 message of empty lines costs ~80 times its size. This reads DATA in the chunks the socket gives
-and keeps the message as a list of those chunks, joined once at the end: at most about twice the
-message size, whatever its lines look like.
+and keeps the message as a list of those chunks (of 64 KiB and more), whatever its lines look
+like. The MX never joins them: its checks, trace headers and sealing take the message as pieces
+(``Pieces``), so a message is held once, plus bounded buffers.
 
 The rules (RFC 5321 §4.5.2, §2.3.8):
 
@@ -21,6 +22,12 @@ stays in step with the client (the reply then is ``552 5.3.4``).
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sealmail.crypto.sealed import Buffer
+
+Pieces = Sequence[Buffer]  # a message as consecutive pieces, never joined
 
 _SEP = b"\r\n."
 _SMALL = 65536  # pieces below this are gathered first: a client sending a byte per segment costs no more
@@ -103,8 +110,42 @@ class DotReader:
         self.over = True
         self.chunks, self._small = [], bytearray()
 
-    def message(self) -> bytes:
-        """The unstuffed message (once), the chunks released."""
+    def take(self) -> list[bytes]:
+        """The unstuffed message (once) as the chunks it was read in; the reader lets go of them."""
         self._flush()
         chunks, self.chunks = self.chunks, []
-        return b"".join(chunks)
+        return chunks
+
+    def message(self) -> bytes:
+        """The unstuffed message (once), joined."""
+        return b"".join(self.take())
+
+
+def as_pieces(message: Buffer | Pieces) -> list[Buffer]:
+    """A message given whole or in pieces, as a list of pieces."""
+    if isinstance(message, (bytes, bytearray, memoryview)):
+        return [message]
+    return list(message)
+
+
+def head(pieces: Pieces, limit: int) -> bytes:
+    """The first ``limit`` bytes of a message in pieces (a small copy)."""
+    out = bytearray()
+    for piece in pieces:
+        if len(out) >= limit:
+            break
+        out += memoryview(piece)[: limit - len(out)]
+    return bytes(out)
+
+
+def after(pieces: Pieces, offset: int) -> list[Buffer]:
+    """The pieces from ``offset`` on (views, no copy)."""
+    out: list[Buffer] = []
+    for piece in pieces:
+        view = memoryview(piece).cast("B")
+        if offset >= view.nbytes:
+            offset -= view.nbytes
+            continue
+        out.append(view[offset:] if offset else piece)
+        offset = 0
+    return out

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from sealmail.addresses import is_webhook
 from sealmail.config.models import Alias, LogEntry
 from sealmail.queue.store import JobQueue, NewJob
+from sealmail.smtp.dataread import Pieces, as_pieces
 
 if TYPE_CHECKING:
     from sealmail.appcontext import AppContext
@@ -107,11 +108,11 @@ class InboundDelivery:
 
     async def deliver(
         self,
-        message: bytes,
+        message: bytes | Pieces,
         *,
         mail_from: str,
         targets: list[Target],
-        original: bytes,
+        original: bytes | Pieces,
         junk: bool = False,
         message_id: str | None = None,
         peer: str | None = None,
@@ -121,7 +122,10 @@ class InboundDelivery:
         """Every action of every target alias.
 
         ``already``: ``already_delivered()``, if asked in advance; ``keys``: ``dedup_keys()``, if computed.
+        ``message`` may come in pieces: the store action seals them as they are (no copy); a forward
+        or webhook copy is joined once, when there is one.
         """
+        message = _Message(as_pieces(message))
         outcome = Outcome()
         mail_from = "" if mail_from == "<>" else mail_from  # the null reverse-path, one spelling from here on
         if keys is None:
@@ -144,7 +148,7 @@ class InboundDelivery:
         return outcome
 
     async def already_delivered(
-        self, original: bytes, targets: list[Target], keys: dict[str, str] | None = None
+        self, original: bytes | Pieces, targets: list[Target], keys: dict[str, str] | None = None
     ) -> set[str]:
         """Ids of the target aliases this message reached already (a retry after a partial failure).
 
@@ -157,7 +161,7 @@ class InboundDelivery:
 
     async def _deliver_one(
         self,
-        message: bytes,
+        message: _Message,
         mail_from: str,
         alias: Alias,
         group: list[Target],
@@ -169,7 +173,7 @@ class InboundDelivery:
     ) -> bool:
         ok = True
         if alias.storage:
-            address, ok = await self._store(message, alias, junk, message_id, peer, outcome, appended)
+            address, ok = await self._store(message.pieces, alias, junk, message_id, peer, outcome, appended)
         else:
             address = await self.app.config_call(_display_address, self.app.config, alias)
         jobs: list[NewJob] = []
@@ -181,9 +185,9 @@ class InboundDelivery:
                     "mail_from": mail_from,
                     "rcpt_to": [t.address for t in group],
                 }
-                jobs.append(NewJob("webhook", meta, message))
+                jobs.append(NewJob("webhook", meta, message.whole()))
             else:
-                copy, sender = await asyncio.to_thread(self.rewrite_forward, message, mail_from, address)
+                copy, sender = await asyncio.to_thread(self.rewrite_forward, message.whole(), mail_from, address)
                 meta = {"mail_from": sender, "rcpt_to": recipient, "origin": "forward", "alias": address}
                 jobs.append(NewJob("smtp", meta, copy))
         if jobs:
@@ -207,7 +211,7 @@ class InboundDelivery:
 
     async def _store(
         self,
-        message: bytes,
+        message: Pieces,
         alias: Alias,
         junk: bool,
         message_id: str | None,
@@ -240,7 +244,7 @@ class InboundDelivery:
         return stored.address, True
 
     def _store_sync(
-        self, message: bytes, alias: Alias, folder: str, message_id: str | None, peer: str | None
+        self, message: Pieces, alias: Alias, folder: str, message_id: str | None, peer: str | None
     ) -> _Stored:
         """Everything the store action does that blocks, in one trip to a worker thread.
 
@@ -265,6 +269,21 @@ class InboundDelivery:
         return _Stored(address, credential.mailbox_id, None)
 
 
+class _Message:
+    """A message in pieces, joined at most once, when a copy of it is queued."""
+
+    __slots__ = ("_whole", "pieces")
+
+    def __init__(self, pieces: list[Any]) -> None:
+        self.pieces = pieces
+        self._whole: bytes | None = None
+
+    def whole(self) -> bytes:
+        if self._whole is None:
+            self._whole = b"".join(self.pieces)
+        return self._whole
+
+
 def _by_alias(targets: list[Target]) -> dict[str, list[Target]]:
     """The targets that get the message, by alias (several addresses may reach one alias)."""
     by_alias: dict[str, list[Target]] = {}
@@ -274,9 +293,12 @@ def _by_alias(targets: list[Target]) -> dict[str, list[Target]]:
     return by_alias
 
 
-def dedup_keys(original: bytes, targets: list[Target]) -> dict[str, str]:
+def dedup_keys(original: bytes | Pieces, targets: list[Target]) -> dict[str, str]:
     """Alias id -> the key that marks this message delivered to it."""
-    digest = hashlib.sha256(original).hexdigest()
+    sha = hashlib.sha256()
+    for piece in as_pieces(original):
+        sha.update(piece)
+    digest = sha.hexdigest()
     return {alias_id: f"{digest}:{alias_id}" for alias_id in _by_alias(targets)}
 
 

@@ -26,11 +26,13 @@ from sealmail.appcontext import AppContext
 from sealmail.config.models import Alias
 from sealmail.errors import InvalidInput
 from sealmail.mailauth.srs import InvalidSrs, Srs, is_srs
-from sealmail.net.listen import bound_port, listen_sockets, serve_each
+from sealmail.net.listen import BACKLOG, bound_port, listen_sockets, serve_each
 from sealmail.net.tls import ServerTLS
 from sealmail.queue.store import JobQueue, load_queue_key
 from sealmail.services.credentials import quota_of
 from sealmail.services.resolve import Resolution, resolve
+from sealmail.smtp.dataread import Pieces, after
+from sealmail.smtp.dataread import head as first_bytes
 from sealmail.smtp.forwarding import ForwardRewriter, load_srs
 from sealmail.smtp.inbound import InboundDelivery, Target, dedup_keys
 from sealmail.smtp.protocol import ConnectionBook, SealmailSMTP
@@ -51,11 +53,13 @@ class Verdict:
     header: str  # the Authentication-Results field (name and value), without CRLF
     reject: str | None = None  # an SMTP reply when policy says refuse (DMARC p=reject)
     junk: bool = False  # deliver to Junk (DMARC p=quarantine, or reject downgraded by settings)
-    strip: bytes | None = None  # the message with forged Authentication-Results removed, when changed
+    # Forged Authentication-Results cut out, when there were any: the message without them is
+    # ``strip[0]`` followed by the received message from offset ``strip[1]`` on.
+    strip: tuple[bytes, int] | None = None
 
 
 class SenderChecks(Protocol):
-    async def check(self, *, peer_ip: str, helo: str, mail_from: str, message: bytes) -> Verdict: ...
+    async def check(self, *, peer_ip: str, helo: str, mail_from: str, message: Pieces) -> Verdict: ...
 
 
 class NoSenderChecks:
@@ -64,12 +68,12 @@ class NoSenderChecks:
     def __init__(self, authserv_id: str) -> None:
         self.authserv_id = authserv_id
 
-    async def check(self, *, peer_ip: str, helo: str, mail_from: str, message: bytes) -> Verdict:
+    async def check(self, *, peer_ip: str, helo: str, mail_from: str, message: Pieces) -> Verdict:
         return Verdict(header=f"Authentication-Results: {self.authserv_id}; none")
 
 
-def _message_id(raw: bytes) -> str | None:
-    head = raw[:65536]
+def _message_id(raw: Pieces) -> str | None:
+    head = first_bytes(raw, 65536)
     end = head.find(b"\r\n\r\n")
     match = _MESSAGE_ID.search(head if end < 0 else head[:end])
     return match.group(1).decode("utf-8", "replace") if match else None
@@ -221,7 +225,10 @@ class MxHandler:
         # ended the data (``smtp.dataread``), so they are no smuggling path. The message is kept
         # byte for byte: a DKIM signature made over those bytes still verifies, the mailbox gets
         # what was sent, and the forwarding path makes the line ends CRLF (``smtp.lineends``).
-        raw: bytes = envelope.original_content or b""
+        # The message is the chunks DATA was read in (``smtp.protocol``): none of what follows joins
+        # or copies it (the checks get it in slices, the trace headers go before it as a piece of
+        # their own, sealing works segment by segment), so it is held once.
+        raw: Pieces = envelope.original_content or []  # type: ignore[assignment]
         targets: list[Target] = getattr(envelope, "sealmail_targets", [])
         message_id = _message_id(raw)
         peer_ip = str(session.peer[0]) if session.peer else "?"
@@ -243,8 +250,9 @@ class MxHandler:
             )
             return verdict.reject
         queue_id = secrets.token_hex(6)
-        body = verdict.strip if verdict.strip is not None else raw
-        message = self._trace_headers(session, envelope, queue_id, targets) + verdict.header.encode() + b"\r\n" + body
+        body = [verdict.strip[0], *after(raw, verdict.strip[1])] if verdict.strip is not None else list(raw)
+        trace = self._trace_headers(session, envelope, queue_id, targets) + verdict.header.encode() + b"\r\n"
+        message = [trace, *body]
         outcome = await self.inbound.deliver(
             message,
             mail_from=envelope.mail_from or "",
@@ -369,7 +377,7 @@ class MxComponent:
         protocol = await self._sessions.start(book)
         loop = asyncio.get_running_loop()
         sockets = listen_sockets(settings, settings.mx_port)
-        self._servers = await serve_each(lambda sock: loop.create_server(protocol, sock=sock), sockets)
+        self._servers = await serve_each(lambda sock: loop.create_server(protocol, sock=sock, backlog=BACKLOG), sockets)
         return {"mx": bound_port(sockets)}
 
     async def stop(self) -> None:
@@ -409,7 +417,7 @@ class MailAuthChecks:
     async def close(self) -> None:
         await self.workers.close()
 
-    async def check(self, *, peer_ip: str, helo: str, mail_from: str, message: bytes) -> Verdict:
+    async def check(self, *, peer_ip: str, helo: str, mail_from: str, message: Pieces) -> Verdict:
         results, stripped = await self.workers.check(peer_ip, helo, mail_from, message, self.settings.auth_id)
         dmarc = results.dmarc
         reject, junk = None, False

@@ -5,10 +5,14 @@
   server's domain (RFC 5321 §4.3.1, RFC 2034 §3).
 * Per-IP and global connection limits: over them, ``421 4.7.0`` and the slot is freed.
 * A session that makes too many errors is closed with ``421 4.7.0``.
-* An idle session is closed with ``421 4.4.2`` (RFC 5321 §4.5.3.2.7) instead of silently.
+* An idle session is closed with ``421 4.4.2`` (RFC 5321 §4.5.3.2.7) instead of silently. Only
+  whole commands restart that clock; during DATA each block does (§4.5.3.2.6), but past the idle
+  timeout DATA must also average ``mx_min_data_rate`` bytes/s (as Postfix's smtpd_min_data_rate),
+  so a client trickling a byte every few seconds cannot hold its slot for ever.
 * Oversized messages get ``552 5.3.4`` (RFC 3463: message too big for system).
-* DATA is read in chunks (``smtp.dataread``), not aiosmtpd's line by line, so a message costs at
-  most about twice its size in memory, and the messages being received by one process together
+* DATA is read in chunks (``smtp.dataread``), not aiosmtpd's line by line, and handed to the
+  handler as those chunks (``envelope.content`` is a ``list[bytes]``, never joined here), so a
+  message is held once, and the messages being received by one process together
   stay under ``mx_max_inflight_bytes``: a message that would pass it gets ``451 4.3.1`` (RFC 3463:
   mail system full) at once, not after a wait, and the sender retries later as for any 4xx.
 
@@ -161,11 +165,15 @@ class SealmailSMTP(SMTP):
             ident=ident,
             timeout=settings.mx_idle_timeout,
             command_call_limit=settings.mx_command_limit,
+            min_data_rate=settings.mx_min_data_rate,
             **options,
         )
 
-    def __init__(self, handler: Any, *, book: ConnectionBook, max_errors: int, **kwargs: Any) -> None:
+    def __init__(
+        self, handler: Any, *, book: ConnectionBook, max_errors: int, min_data_rate: int = 500, **kwargs: Any
+    ) -> None:
         super().__init__(handler, **kwargs)
+        self._min_data_rate = min_data_rate
         self._book = book
         self._max_errors = max_errors
         self._errors = 0
@@ -244,9 +252,7 @@ class SealmailSMTP(SMTP):
                 else:
                     await self.push("552 5.3.4 Message too big for system")
                 return
-            content = reader.message()
-            self.envelope.content = self.envelope.original_content = content
-            del content
+            self.envelope.content = self.envelope.original_content = reader.take()  # type: ignore[assignment]
             status = await self._call_handler_hook("DATA") if "DATA" in self._handle_hooks else MISSING
             self._set_post_data_state()
             await self.push("250 OK" if status is MISSING else status)
@@ -256,6 +262,8 @@ class SealmailSMTP(SMTP):
     async def _read_data(self, reader: DotReader, held: list[int]) -> bool | None:
         """Read to the end of data; True when the in-flight limit made it drop the message, None at EOF."""
         busy = False
+        loop = asyncio.get_running_loop()
+        started, received = loop.time(), 0
         while True:
             try:
                 piece = await self._reader.read(_READ_SIZE)
@@ -265,7 +273,11 @@ class SealmailSMTP(SMTP):
             if not piece:
                 self._writer.close()
                 return None
-            self._reset_timeout()  # each block of data restarts the clock (RFC 5321 §4.5.3.2.6)
+            # Each block restarts the clock (RFC 5321 §4.5.3.2.6), up to the deadline the minimum
+            # rate allows: the idle timeout plus what the bytes so far have earned.
+            received += len(piece)
+            earned = started + self._timeout_duration + received / self._min_data_rate - loop.time()
+            self._reset_timeout(max(0.001, min(self._timeout_duration, earned)))
             rest = reader.feed(piece)
             kept = reader.kept
             if kept > held[0]:

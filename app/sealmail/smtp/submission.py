@@ -28,7 +28,7 @@ from sealmail.appcontext import AppContext
 from sealmail.config.base import ConfigStore
 from sealmail.config.models import Alias, LogEntry
 from sealmail.errors import InvalidInput
-from sealmail.net.listen import bound_port, close_all, listen_ports, serve_each
+from sealmail.net.listen import BACKLOG, bound_port, close_all, listen_ports, serve_each
 from sealmail.net.tls import ServerTLS
 from sealmail.queue.store import JobQueue, NewJob, load_queue_key
 from sealmail.services import credentials, revocation
@@ -261,7 +261,8 @@ class SubmissionHandler:
         if identity.revoked:  # nothing is queued for a session whose credentials changed meanwhile
             return _REVOKED
         # Signed as it will be sent: bare CR and bare LF become CRLF first (why: smtp.lineends).
-        raw = to_wire(envelope.original_content or b"")
+        # The message arrives as the chunks it was read in (``smtp.protocol``).
+        raw = to_wire(b"".join(envelope.original_content or []))
         from_values = [v.decode("utf-8", "replace") for v in top_values(raw, "from")]
         senders = [addr for value in from_values for _, addr in getaddresses([value])]
         if not await self.app.config_call(identity.may_send_as_all, self.app.config, senders):
@@ -354,10 +355,12 @@ class SubmissionComponent:
             implicit = bound.pop("submission_tls")
             context = tls.context()
             self._servers += await serve_each(
-                lambda s: loop.create_server(factory(True), sock=s, ssl=context), implicit
+                lambda s: loop.create_server(factory(True), sock=s, ssl=context, backlog=BACKLOG), implicit
             )
             starttls = bound.pop("submission")
-            self._servers += await serve_each(lambda s: loop.create_server(factory(False), sock=s), starttls)
+            self._servers += await serve_each(
+                lambda s: loop.create_server(factory(False), sock=s, backlog=BACKLOG), starttls
+            )
         finally:
             close_all(s for group in bound.values() for s in group)  # those not handed over
         return {"submission_tls": bound_port(implicit), "submission": bound_port(starttls)}

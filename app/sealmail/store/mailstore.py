@@ -15,13 +15,14 @@ import asyncio
 import contextlib
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 from sealmail.crypto.keys import MailboxSecrets
+from sealmail.crypto.sealed import Buffer
 from sealmail.store import events as ev
 from sealmail.store.mailbox import DrainResult, Mailbox
 from sealmail.store.spool import Spool, seal_message
@@ -146,9 +147,17 @@ class MailStore:
             Path(str(spool_path) + suffix).unlink(missing_ok=True)
 
     def deliver(
-        self, mailbox_id: str, public_key: bytes, raw: bytes, received_at: datetime | None = None, folder: str = "INBOX"
+        self,
+        mailbox_id: str,
+        public_key: bytes,
+        raw: Buffer | Sequence[Buffer],
+        received_at: datetime | None = None,
+        folder: str = "INBOX",
     ) -> int:
         """Seal ``raw`` to the mailbox's public key and append it durably to its spool (the MX path).
+
+        ``raw`` may be the message in pieces (trace headers, then the received bytes): they are
+        sealed in segments as the spool record is written, never joined into one copy.
 
         The caller publishes ``SpoolAppended`` afterwards (``deliver_async`` does) so an open session drains it.
         """
@@ -159,7 +168,7 @@ class MailStore:
         self,
         mailbox_id: str,
         public_key: bytes,
-        raw: bytes,
+        raw: Buffer | Sequence[Buffer],
         received_at: datetime | None = None,
         folder: str = "INBOX",
     ) -> int:

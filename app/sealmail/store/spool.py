@@ -10,6 +10,10 @@ records are deleted; the mailbox remembers the last one it drained (exactly-once
 The sealed payload is ``version (1) || received-at ms (8) || folder length (2) || folder || raw message``
 (big endian): the arrival time becomes the IMAP INTERNALDATE, and the folder (INBOX, or Junk for
 quarantined mail) is sealed too.
+
+The MX seals in segments (``crypto.sealed`` version 2) and writes each sealed segment into the
+record as it is made (SQLite incremental blob I/O into a ``zeroblob`` of the sealed size), so a
+large message is held once, as the plaintext it received, never again as one ciphertext.
 """
 
 from __future__ import annotations
@@ -20,15 +24,16 @@ import os
 import sqlite3
 import struct
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sealmail.crypto.sealed import SealError, open_sealed, seal
+from sealmail.crypto.sealed import Buffer, SealedStream, SealError, open_sealed, seal_stream
 from sealmail.store.groupcommit import GroupCommit
 
 PAYLOAD_VERSION = 1
 _PAYLOAD_HEAD = struct.Struct(">BQH")  # version, received-at ms, length of the target folder name
+Record = bytes | SealedStream  # a sealed blob, or a message sealed as it is written
 
 
 class Spool:
@@ -54,7 +59,7 @@ class Spool:
         except BaseException:
             os.close(self._lock_fd)
             raise
-        self._group: GroupCommit[list[bytes], list[int]] = GroupCommit(self._lock, self._insert)
+        self._group: GroupCommit[list[Record], list[int]] = GroupCommit(self._lock, self._insert)
         # The octets waiting, kept up to date for this connection's own writes; PRAGMA data_version
         # tells when another connection (a session draining the spool) changed the file.
         self._size: int | None = None
@@ -74,11 +79,11 @@ class Spool:
         finally:
             fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
 
-    def append(self, sealed: bytes) -> int:
+    def append(self, sealed: Record) -> int:
         """Durably append one sealed record; returns its sequence number."""
         return self.append_many([sealed])[0]
 
-    def append_many(self, records: list[bytes]) -> list[int]:
+    def append_many(self, records: list[Record]) -> list[int]:
         """Durably append records (one transaction, fsynced); returns their sequence numbers.
 
         Concurrent callers are committed together (group commit); each gets its own numbers.
@@ -90,15 +95,12 @@ class Spool:
         """Transactions that appended records (fewer than appends under concurrency)."""
         return self._group.commits
 
-    def _insert(self, batch: list[list[bytes]]) -> list[list[int]]:
+    def _insert(self, batch: list[list[Record]]) -> list[list[int]]:
         """One transaction for every request of a group commit; called with ``_lock`` held."""
         with self._writing():
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                seqs = [
-                    [self._db.execute("INSERT INTO spool (sealed) VALUES (?)", (r,)).lastrowid for r in records]
-                    for records in batch
-                ]
+                seqs = [[self._insert_one(r) for r in records] for records in batch]
                 self._db.execute("COMMIT")
             except BaseException:
                 if self._db.in_transaction:
@@ -107,6 +109,17 @@ class Spool:
         if self._size is not None:
             self._size += sum(len(r) for records in batch for r in records)
         return seqs
+
+    def _insert_one(self, record: Record) -> int:
+        if not isinstance(record, SealedStream):
+            return self._db.execute("INSERT INTO spool (sealed) VALUES (?)", (record,)).lastrowid  # type: ignore[return-value]
+        # The sealed size is known before sealing: reserve it, then write each segment as it is made.
+        seq = self._db.execute("INSERT INTO spool (sealed) VALUES (zeroblob(?))", (len(record),)).lastrowid
+        assert seq is not None
+        with self._db.blobopen("spool", "sealed", seq) as blob:
+            for piece in record:
+                blob.write(piece)
+        return seq
 
     def pending(self, after: int) -> Iterator[tuple[int, bytes]]:
         """Records with a sequence number above ``after``, oldest first."""
@@ -150,11 +163,16 @@ class Spool:
             return self._size
 
 
-def seal_message(public_key: bytes, mailbox_id: str, raw: bytes, received_at: datetime, folder: str = "INBOX") -> bytes:
+def seal_message(
+    public_key: bytes, mailbox_id: str, raw: Buffer | Sequence[Buffer], received_at: datetime, folder: str = "INBOX"
+) -> SealedStream:
+    """The spool record for ``raw`` (a message, or a message in pieces: they are not joined)."""
     millis = int(received_at.timestamp() * 1000)
     name = folder.encode("utf-8")
-    payload = _PAYLOAD_HEAD.pack(PAYLOAD_VERSION, millis, len(name)) + name + raw
-    return seal(public_key, payload, context=_context(mailbox_id))
+    pieces = list(raw) if isinstance(raw, (list, tuple)) else [raw]
+    return seal_stream(
+        public_key, [_PAYLOAD_HEAD.pack(PAYLOAD_VERSION, millis, len(name)) + name, *pieces], _context(mailbox_id)
+    )
 
 
 def open_message(private_key: bytes, mailbox_id: str, sealed: bytes) -> tuple[datetime, str, bytes]:

@@ -22,6 +22,54 @@ if TYPE_CHECKING:
     from sealmail.settings import Settings
 
 
+def head_timeout_protocol(timeout: float) -> type:
+    """uvicorn's httptools protocol with a deadline on each request head (slowloris).
+
+    uvicorn arms no timer until a first response is sent, and its keep-alive timer stops at the
+    first byte of a next request: a client that connects and says nothing, or sends a request head
+    one byte at a time, holds its connection for ever. Here the head must arrive whole within
+    ``timeout`` of the connection's start, or of the end of the previous response; bytes trickled
+    meanwhile do not push the deadline back. A request being answered is never cut.
+    """
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+    class HeadTimeoutProtocol(HttpToolsProtocol):
+        _head_timer: asyncio.TimerHandle | None = None
+
+        def _arm_head_timer(self) -> None:
+            self._stop_head_timer()
+            self._head_timer = self.loop.call_later(timeout, self._head_timed_out)
+
+        def _stop_head_timer(self) -> None:
+            if self._head_timer is not None:
+                self._head_timer.cancel()
+                self._head_timer = None
+
+        def _head_timed_out(self) -> None:
+            self._head_timer = None
+            if (self.cycle is None or self.cycle.response_complete) and not self.transport.is_closing():
+                self.transport.close()
+
+        def connection_made(self, transport: Any) -> None:
+            super().connection_made(transport)
+            self._arm_head_timer()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._stop_head_timer()
+            super().connection_lost(exc)
+
+        def on_headers_complete(self) -> None:
+            self._stop_head_timer()
+            super().on_headers_complete()
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            if not self.transport.is_closing() and not self.pipeline:
+                self._arm_head_timer()
+
+    return HeadTimeoutProtocol
+
+
 class AccessLogMiddleware:
     """One line per request: method, path (never the query string), status, duration, peer."""
 
@@ -86,7 +134,7 @@ class HttpServer:
             lifespan="off",
             log_config=None,
             access_log=False,  # ours logs the path only: no query strings, no bodies
-            http="httptools",
+            http=head_timeout_protocol(self.settings.http_header_timeout),
             ws="none",
             interface="asgi3",
             server_header=False,
