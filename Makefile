@@ -61,7 +61,7 @@ clean:
 # The controller and its test tools live in their own venv, pinned in requirements-deploy.txt.
 DEPLOY_VENV ?= .venv-deploy
 DEPLOY_BIN := $(DEPLOY_VENV)/bin
-MOLECULE_SCENARIOS ?= world cloudinit tls upgrade
+MOLECULE_SCENARIOS ?= world tls upgrade
 
 .PHONY: deploy-venv deploy-lint molecule
 

@@ -1,4 +1,8 @@
-"""The deployed host seen from outside: a resolver, a remote MTA and a mail client around it.
+"""The deployed hosts seen from outside: a resolver, a remote MTA and a mail client around them.
+
+Two Sealmail hosts: one converged by Molecule with site.yml (universitéxyz.fr and example.test),
+one that set itself up on its first boot with cloud-init and the example user-data (café.test);
+what users and other servers do is checked against both.
 
 Everything a user or another server does goes over the network from their own container (never
 ``podman exec`` on the Sealmail host for that); the admin steps (creating an alias, asking the app
@@ -23,6 +27,17 @@ DOMAIN = "xn--universitxyz-jeb.fr"  # its A-label (RFC 5890)
 DOMAINS = [UNICODE_DOMAIN, "example.test"]
 MAIL_HOST = f"mail.{DOMAIN}"
 HOST_V4, HOST_V6 = "10.89.88.10", "fd5e:88::10"
+# The cloud-init host (group cloudinit): its domain as the user typed it, and its A-label.
+CLOUD_UNICODE_DOMAIN = "café.test"
+CLOUD_DOMAIN = "xn--caf-dma.test"
+CLOUD_HOST = f"mail.{CLOUD_DOMAIN}"
+CLOUD_V4, CLOUD_V6 = "10.89.88.40", "fd5e:88::40"
+# Each Sealmail host: its inventory group, domains (as typed), mail host name and addresses.
+HOSTS = {
+    "sealmail": {"domains": DOMAINS, "domain": DOMAIN, "name": MAIL_HOST, "ipv4": HOST_V4, "ipv6": HOST_V6},
+    "cloudinit": {"domains": [CLOUD_UNICODE_DOMAIN], "domain": CLOUD_DOMAIN, "name": CLOUD_HOST,
+                  "ipv4": CLOUD_V4, "ipv6": CLOUD_V6},
+}
 REMOTE_V4, REMOTE_V6 = "10.89.88.20", "fd5e:88::20"
 RESOLVER = "10.89.88.2"
 
@@ -30,6 +45,7 @@ REMOTE = "remote.test"
 REMI = f"rémi@{UNICODE_DOMAIN}"
 MARIE = f"marie@{DOMAIN}"  # an all-ASCII address (no SMTPUTF8 needed to reach it)
 PAUL = "paul@example.test"  # an address at the host's second, plain ASCII domain
+CLAIRE = f"claire@{CLOUD_DOMAIN}"  # an address at the cloud-init host
 ADMIN = "/usr/local/bin/sealmail"
 
 
@@ -53,26 +69,31 @@ def python(group: str, script: str, *args: str, env: dict[str, str] | None = Non
     return run(group, ["python3", "-c", script, *args], env=env, check=check)
 
 
-def make_alias(address: str) -> str:
-    """Create the alias on the host (an admin's step) and return the password it was given."""
-    run("sealmail", [ADMIN, "alias", "rm", address], check=False)  # left by an earlier verify run
-    created = json.loads(run("sealmail", [ADMIN, "alias", "add", address, "--password", "--json"]).stdout)
-    return created["password"]
+def make_alias(address: str, group: str = "sealmail") -> dict[str, str]:
+    """Create the alias on its host (an admin's step): its address, password and mail host."""
+    run(group, [ADMIN, "alias", "rm", address], check=False)  # left by an earlier verify run
+    created = json.loads(run(group, [ADMIN, "alias", "add", address, "--password", "--json"]).stdout)
+    return {"address": address, "password": created["password"], "host": HOSTS[group]["name"]}
 
 
 @pytest.fixture(scope="module")
 def remi() -> dict[str, str]:
-    return {"address": REMI, "password": make_alias(REMI)}
+    return make_alias(REMI)
 
 
 @pytest.fixture(scope="module")
 def marie() -> dict[str, str]:
-    return {"address": MARIE, "password": make_alias(MARIE)}
+    return make_alias(MARIE)
 
 
 @pytest.fixture(scope="module")
 def paul() -> dict[str, str]:
-    return {"address": PAUL, "password": make_alias(PAUL)}
+    return make_alias(PAUL)
+
+
+@pytest.fixture(scope="module")
+def claire() -> dict[str, str]:
+    return make_alias(CLAIRE, "cloudinit")
 
 
 # -- DNS: the resolver publishes what the host says, and only that -----------------------------------
@@ -117,11 +138,11 @@ def expected_value(record: dict) -> str:
     return record["value"]
 
 
-@pytest.mark.parametrize("domain", DOMAINS)
-def test_resolver_publishes_exactly_what_the_app_says(domain):
+@pytest.mark.parametrize(("group", "domain"), [(g, d) for g, h in HOSTS.items() for d in h["domains"]])
+def test_resolver_publishes_exactly_what_the_app_says(group, domain):
     """One source of truth: every record `sealmail dns-records --json` lists is on the resolver,
     with exactly the values listed (and no others of that name and type)."""
-    records = json.loads(run("sealmail", [ADMIN, "dns-records", domain, "--json"]).stdout)
+    records = json.loads(run(group, [ADMIN, "dns-records", domain, "--json"]).stdout)
     assert records, "the app lists no records"
     wanted: dict[str, set[str]] = {}
     for record in records:
@@ -130,25 +151,30 @@ def test_resolver_publishes_exactly_what_the_app_says(domain):
     assert {key: sorted(values) for key, values in wanted.items()} == answers
 
 
-def test_resolver_serves_the_dns_roles_file_which_matches_the_app():
+@pytest.mark.parametrize("group", HOSTS)
+def test_resolver_serves_the_dns_roles_file_which_matches_the_app(group):
     """/etc/sealmail/dns-records.json (the dns role's output, what the resolver was built from) has
     every record the app computes for every hosted domain."""
-    published = json.loads(run("sealmail", ["cat", "/etc/sealmail/dns-records.json"]).stdout)
+    published = json.loads(run(group, ["cat", "/etc/sealmail/dns-records.json"]).stdout)
     keys = {(r["name"], r["type"], expected_value(r)) for r in published}
-    for domain in DOMAINS:
-        for record in json.loads(run("sealmail", [ADMIN, "dns-records", domain, "--json"]).stdout):
+    for domain in HOSTS[group]["domains"]:
+        for record in json.loads(run(group, [ADMIN, "dns-records", domain, "--json"]).stdout):
             assert (record["name"], record["type"], expected_value(record)) in keys, record
     answers = resolve(sorted({(r["name"], r["type"]) for r in published}))
     for record in published:
         assert expected_value(record) in answers[f"{record['name']} {record['type']}"], record
 
 
-def test_the_mail_host_has_its_addresses_and_forward_confirmed_reverse_names():
-    answers = resolve([(MAIL_HOST, "A"), (MAIL_HOST, "AAAA"), (HOST_V4, "PTR"), (HOST_V6, "PTR")])
-    assert answers[f"{MAIL_HOST} A"] == [HOST_V4]
-    assert answers[f"{MAIL_HOST} AAAA"] == [HOST_V6]
-    assert answers[f"{HOST_V4} PTR"] == [f"{MAIL_HOST}."]
-    assert answers[f"{HOST_V6} PTR"] == [f"{MAIL_HOST}."]
+@pytest.mark.parametrize("group", HOSTS)
+def test_the_mail_host_has_its_addresses_and_forward_confirmed_reverse_names(group):
+    """The A and AAAA records are the app's (public_ipv4/6: set by the inventory on one host, found
+    by setup.sh's run from the host's own addresses on the other); the PTRs are the world's."""
+    name, v4, v6 = HOSTS[group]["name"], HOSTS[group]["ipv4"], HOSTS[group]["ipv6"]
+    answers = resolve([(name, "A"), (name, "AAAA"), (v4, "PTR"), (v6, "PTR")])
+    assert answers[f"{name} A"] == [v4]
+    assert answers[f"{name} AAAA"] == [v6]
+    assert answers[f"{v4} PTR"] == [f"{name}."]
+    assert answers[f"{v6} PTR"] == [f"{name}."]
 
 
 def test_names_outside_the_test_zones_do_not_exist():
@@ -165,14 +191,15 @@ def discover(address: str, steps: str) -> dict:
 
 
 @pytest.mark.parametrize("steps", ["autoconfig", "well-known", "srv"])
-def test_client_discovers_imap_and_smtp_from_the_address(steps):
+@pytest.mark.parametrize(("address", "host"), [(REMI, MAIL_HOST), (f"claire@{CLOUD_UNICODE_DOMAIN}", CLOUD_HOST)])
+def test_client_discovers_imap_and_smtp_from_the_address(steps, address, host):
     """Thunderbird's lookup: autoconfig.<domain>, then /.well-known/autoconfig on the domain, then
     RFC 6186 SRV records; each one alone must find implicit-TLS IMAP and submission (RFC 8314)."""
-    found = discover(REMI, steps)
+    found = discover(address, steps)
     assert found["found_by"] == steps
-    assert (found["imap"]["hostname"], found["imap"]["port"]) == (MAIL_HOST, 993)
-    assert (found["smtp"]["hostname"], found["smtp"]["port"]) == (MAIL_HOST, 465)
-    assert found["imap"]["username"] == REMI
+    assert (found["imap"]["hostname"], found["imap"]["port"]) == (host, 993)
+    assert (found["smtp"]["hostname"], found["smtp"]["port"]) == (host, 465)
+    assert found["imap"]["username"] == address
 
 
 def test_client_discovery_takes_thunderbirds_first_step():
@@ -200,23 +227,25 @@ def https_get(host: str, address: str, port: int, path: str) -> dict:
     return json.loads(python("client", HTTPS_GET, host, address, str(port), path).stdout)
 
 
-@pytest.mark.parametrize("address", [HOST_V4, HOST_V6])
-@pytest.mark.parametrize("name", [DOMAIN, MAIL_HOST])
-def test_web_admin_answers_on_443_with_the_domains_certificate(name, address):
+@pytest.mark.parametrize("family", ["ipv4", "ipv6"])
+@pytest.mark.parametrize(("group", "name"), [(g, n) for g, h in HOSTS.items() for n in (h["domain"], h["name"])])
+def test_web_admin_answers_on_443_with_the_domains_certificate(group, name, family):
     """Before the first admin exists the web admin is behind the basic-auth gate (401)."""
-    answer = https_get(name, address, 443, "/")
+    answer = https_get(name, HOSTS[group][family], 443, "/")
     assert answer["status"] in {200, 302, 303, 401}, answer
 
 
-@pytest.mark.parametrize("address", [HOST_V4, HOST_V6])
-def test_api_answers_on_4000_with_the_domains_certificate(address):
+@pytest.mark.parametrize("family", ["ipv4", "ipv6"])
+@pytest.mark.parametrize("group", HOSTS)
+def test_api_answers_on_4000_with_the_domains_certificate(group, family):
     """The REST API refuses a request without a token (RFC 6750 §3: 401)."""
-    answer = https_get(DOMAIN, address, 4000, "/v1/aliases")
+    answer = https_get(HOSTS[group]["domain"], HOSTS[group][family], 4000, "/v1/aliases")
     assert answer["status"] == 401, answer
 
 
-def test_mta_sts_policy_is_served_on_its_name():
-    answer = https_get(f"mta-sts.{DOMAIN}", HOST_V4, 443, "/.well-known/mta-sts.txt")
+@pytest.mark.parametrize("group", HOSTS)
+def test_mta_sts_policy_is_served_on_its_name(group):
+    answer = https_get(f"mta-sts.{HOSTS[group]['domain']}", HOSTS[group]["ipv4"], 443, "/.well-known/mta-sts.txt")
     assert answer["status"] == 200
 
 
@@ -243,9 +272,9 @@ def remote_results(message: email.message.EmailMessage) -> str:
     return "\n".join(" ".join(h.split()) for h in ours)
 
 
-def swaks_submit(sender: dict, to: str, subject: str, *, server: str = MAIL_HOST) -> None:
+def swaks_submit(sender: dict, to: str, subject: str) -> None:
     result = run("client", [
-        "swaks", "--server", server, "--port", "465", "--tls-on-connect",
+        "swaks", "--server", sender["host"], "--port", "465", "--tls-on-connect",
         "--tls-verify", "--tls-ca-path", "/etc/ssl/certs/ca-certificates.crt",
         "--auth", "PLAIN", "--auth-user", sender["address"], "--auth-password", sender["password"],
         "--from", sender["address"], "--to", to,
@@ -254,7 +283,7 @@ def swaks_submit(sender: dict, to: str, subject: str, *, server: str = MAIL_HOST
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-@pytest.mark.parametrize("who", ["paul", "marie"])
+@pytest.mark.parametrize("who", ["paul", "marie", "claire"])
 def test_submitted_mail_reaches_the_remote_with_spf_dkim_and_dmarc_passing(who, request):
     """A user submits on 465 (RFC 8314); the remote's OpenDKIM, OpenDMARC and policyd-spf (none of
     them ours) find SPF (RFC 7208), DKIM with the RSA key (RFC 6376) and with the Ed25519 key
@@ -301,7 +330,7 @@ print(json.dumps(found))
 
 
 def imap_headers(account: dict, subject: str) -> list[str]:
-    result = python("client", IMAP_FIND, MAIL_HOST, account["address"], subject,
+    result = python("client", IMAP_FIND, account["host"], account["address"], subject,
                     env={"WORLD_PASSWORD": account["password"]})
     return json.loads(result.stdout)
 
@@ -309,13 +338,15 @@ def imap_headers(account: dict, subject: str) -> list[str]:
 @pytest.mark.parametrize(("family", "sender", "remote_ip"),
                          [("ipv6", "ipv6-sender", f"IPv6:{REMOTE_V6}"),  # RFC 5321 §4.1.3 address literal
                           ("ipv4", "ipv4-sender", REMOTE_V4)])
-def test_remote_mta_delivers_over_each_family_and_the_client_reads_it(marie, family, sender, remote_ip):
+@pytest.mark.parametrize("who", ["marie", "claire"])
+def test_remote_mta_delivers_over_each_family_and_the_client_reads_it(who, family, sender, remote_ip, request):
     """Postfix's smtp client (restricted to one address family for this sender) finds the MX
     (RFC 5321 §5.1) and delivers; the client reads the message over IMAPS."""
+    account = request.getfixturevalue(who)
     subject = f"world inbound {family} {secrets.token_hex(4)}"
-    message = f"From: {sender}@{REMOTE}\nTo: {MARIE}\nSubject: {subject}\n\nover {family}\n"
-    run("remote", ["/usr/sbin/sendmail", "-f", f"{sender}@{REMOTE}", MARIE], input=message)
-    headers = imap_headers(marie, subject)
+    message = f"From: {sender}@{REMOTE}\nTo: {account['address']}\nSubject: {subject}\n\nover {family}\n"
+    run("remote", ["/usr/sbin/sendmail", "-f", f"{sender}@{REMOTE}", account["address"]], input=message)
+    headers = imap_headers(account, subject)
     assert len(headers) == 1, headers
     assert f"[{remote_ip}]" in headers[0], headers[0]
 
@@ -456,19 +487,22 @@ END:VCARD
 
 
 @pytest.mark.parametrize(("kind", "port"), [("caldav", 5000), ("carddav", 6000)])
-def test_the_domain_leads_calendar_clients_to_the_dav_server_rfc6764_5(kind, port):
+@pytest.mark.parametrize("group", HOSTS)
+def test_the_domain_leads_calendar_clients_to_the_dav_server_rfc6764_5(group, kind, port):
     """https://<domain>/.well-known/caldav|carddav answers a redirect to the DAV server, without
     asking for a password there (the web admin's gate does not stand in the way)."""
-    answer = https_get(DOMAIN, HOST_V4, 443, f"/.well-known/{kind}")
+    host = HOSTS[group]
+    answer = https_get(host["domain"], host["ipv4"], 443, f"/.well-known/{kind}")
     assert answer["status"] in {301, 302, 307, 308}, answer
-    assert answer["location"] == f"https://{MAIL_HOST}:{port}/", answer
+    assert answer["location"] == f"https://{host['name']}:{port}/", answer
 
 
-def test_client_discovers_calendars_and_contacts_from_the_address_rfc6764_6():
+@pytest.mark.parametrize(("address", "host"), [(REMI, MAIL_HOST), (CLAIRE, CLOUD_HOST)])
+def test_client_discovers_calendars_and_contacts_from_the_address_rfc6764_6(address, host):
     """SRV _caldavs/_carddavs name the DAV server, TXT path= its context path."""
-    found = discover(REMI, "srv")
-    assert found["caldav"] == f"https://{MAIL_HOST}:5000/"
-    assert found["carddav"] == f"https://{MAIL_HOST}:6000/"
+    found = discover(address, "srv")
+    assert found["caldav"] == f"https://{host}:5000/"
+    assert found["carddav"] == f"https://{host}:6000/"
 
 
 def test_vdirsyncer_syncs_a_calendar_and_an_address_book_it_discovered(remi):
