@@ -39,3 +39,39 @@ class ComponentThread:
             self.loop.call_soon_threadsafe(self.loop.stop)
             self.thread.join(10)
             self.loop.close()
+
+
+def wait_for(condition, timeout: float = 10.0, interval: float = 0.02, what: str | None = None):
+    """Poll ``condition()`` until it returns something truthy and return that; fail after ``timeout`` s.
+
+    For a state another thread or process reaches on its own: the test waits exactly as long as it
+    takes, never a guessed sleep, and fails with ``what`` (or the condition's name) if it never comes.
+    """
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"not within {timeout} s: {what or getattr(condition, '__name__', condition)}")
+        time.sleep(interval)
+
+
+async def async_wait_for(condition, timeout: float = 10.0, interval: float = 0.02, what: str | None = None):
+    """``wait_for`` for the event loop: ``condition`` may be a plain or an async function."""
+    import asyncio
+    import inspect
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if inspect.isawaitable(result):
+            result = await result
+        if result:
+            return result
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"not within {timeout} s: {what or getattr(condition, '__name__', condition)}")
+        await asyncio.sleep(interval)
