@@ -1,41 +1,124 @@
-"""kill -9 of the MX right after 250 loses nothing: the message is in the spool after a restart."""
+"""kill -9 of the MX while clients are still sending loses nothing it acknowledged (RFC 5321 §4.1.1.4,
+§6.1: a ``250`` after the final dot means the server has taken responsibility for the message).
+
+Several clients keep sending over their own connections; once enough messages are acknowledged the
+whole MX process group gets SIGKILL (with ``mx_processes`` = 2: the parent and both session
+processes). The test asserts that the kill landed mid-traffic — at least one client had sent its
+final dot and never got the reply — then restarts the MX, kills it again, and finally drains the
+spool: every acknowledged message is there with its exact body and no record is corrupt.
+"""
 
 from __future__ import annotations
 
 import json
 import os
 import signal
-import smtplib
+import socket
 import subprocess
-import time
+import threading
 
 import pytest
 
 from sealmail.services import aliases, credentials, domains
 from sealmail.store.mailstore import MailStore
 
-from mailgen import message
+from support import wait_for
 
 pytestmark = pytest.mark.slow
 
+CLIENTS = 6
+ROUNDS = 2
+KILL_AFTER = 40  # acknowledged messages per round before the kill
+
+
+def _raw(tag: str) -> bytes:
+    return (
+        f"From: <a@example.org>\r\nTo: <demo@example.test>\r\nSubject: durable {tag}\r\n"
+        f"Message-ID: <{tag}@example.org>\r\n\r\n" + f"Body of {tag}, line.\r\n" * 30
+    ).encode()
+
 
 def _start_mx(sealmail_bin: str, env: dict[str, str], run_dir) -> tuple[subprocess.Popen, int]:
+    """``sealmail serve mx`` in a process group of its own (its session processes join it)."""
     ready = run_dir / "mx.json"
     ready.unlink(missing_ok=True)
     errors = run_dir.parent / "mx.stderr"
     with errors.open("ab") as sink:
-        proc = subprocess.Popen([sealmail_bin, "serve", "mx"], env=env, stdout=subprocess.DEVNULL, stderr=sink)
-    deadline = time.monotonic() + 30
-    while not ready.exists():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            proc.wait()
-            pytest.fail(f"mx did not start: {errors.read_text()}")
-        time.sleep(0.05)
+        proc = subprocess.Popen(
+            [sealmail_bin, "serve", "mx"], env=env, stdout=subprocess.DEVNULL, stderr=sink, start_new_session=True
+        )
+    try:
+        wait_for(lambda: ready.exists() or proc.poll() is not None, timeout=30, what="mx.json")
+    except AssertionError:
+        os.killpg(proc.pid, signal.SIGKILL)
+        raise
+    if proc.poll() is not None:
+        pytest.fail(f"mx did not start: {errors.read_text()}")
     return proc, json.loads(ready.read_text())["ports"]["mx"]
 
 
-def test_kill_9_after_250_loses_nothing(sealmail_bin, clean_env, settings, config) -> None:
+def _group_gone(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+class Sender(threading.Thread):
+    """One SMTP client sending message after message on one connection until the server vanishes."""
+
+    def __init__(self, port: int, name: str) -> None:
+        super().__init__(name=name, daemon=True)
+        self.port = port
+        self.acked: list[str] = []
+        self.unanswered: str | None = None  # final dot sent, no reply: in flight at the kill
+        self.error: BaseException | None = None
+        self.started_sending = threading.Event()
+
+    def run(self) -> None:
+        try:
+            sock = socket.create_connection(("127.0.0.1", self.port), timeout=30)
+            with sock, sock.makefile("rb") as f:
+
+                def reply() -> bytes:
+                    line = f.readline()
+                    while line[3:4] == b"-":
+                        line = f.readline()
+                    if not line:
+                        raise ConnectionError("closed")
+                    return line
+
+                assert reply().startswith(b"220")
+                sock.sendall(b"EHLO client.example.org\r\n")
+                assert reply().startswith(b"250")
+                n = 0
+                while True:
+                    tag = f"{self.name}-{n}"
+                    for command in (b"MAIL FROM:<a@example.org>\r\n", b"RCPT TO:<demo@example.test>\r\n"):
+                        sock.sendall(command)
+                        assert reply().startswith(b"250"), tag
+                    sock.sendall(b"DATA\r\n")
+                    assert reply().startswith(b"354"), tag
+                    self.started_sending.set()
+                    sock.sendall(_raw(tag) + b".\r\n")
+                    self.unanswered = tag
+                    answer = reply()
+                    assert answer.startswith(b"250"), (tag, answer)
+                    self.acked.append(tag)
+                    self.unanswered = None
+                    n += 1
+        except (ConnectionError, OSError) as exc:
+            self.error = exc  # the kill: expected
+        except BaseException as exc:
+            self.error = exc
+            raise
+
+
+@pytest.mark.parametrize("processes", [1, 2], ids=["one-process", "two-processes"])
+def test_kill_9_while_clients_send_loses_nothing_acknowledged(
+    sealmail_bin, clean_env, settings, config, processes
+) -> None:
     domains.add_domain(config, "example.test")
     aliases.add_alias(config, "demo@example.test")
     password = credentials.set_password(config, settings, "demo@example.test")
@@ -46,26 +129,54 @@ def test_kill_9_after_250_loses_nothing(sealmail_bin, clean_env, settings, confi
         "SEALMAIL_BIND_ADDRESSES": "127.0.0.1",
         "SEALMAIL_ARGON2_TIME_COST": "1",
         "SEALMAIL_ARGON2_MEMORY_KIB": "8192",
+        "SEALMAIL_MX_PROCESSES": str(processes),
+        "SEALMAIL_MX_MAX_CONNECTIONS_PER_IP": str(CLIENTS * 2),
     }
-    accepted = 0
-    for round_ in range(3):
+    acked: list[str] = []
+    in_flight: list[str] = []
+    for round_ in range(ROUNDS):
         proc, port = _start_mx(sealmail_bin, env, settings.run_dir)
-        client = smtplib.SMTP("127.0.0.1", port, timeout=10)
-        for n in range(5):
-            assert client.sendmail("a@example.org", ["demo@example.test"], message(round_ * 5 + n)) == {}
-            accepted += 1
-        proc.send_signal(signal.SIGKILL)  # right after the last 250, before QUIT
+        senders = [Sender(port, f"r{round_}c{c}") for c in range(CLIENTS)]
+        try:
+            for s in senders:
+                s.start()
+            wait_for(
+                lambda senders=senders: sum(len(s.acked) for s in senders) >= KILL_AFTER,
+                timeout=60,
+                what="acknowledgements",
+            )
+            still_sending = [s.name for s in senders if s.is_alive() and s.error is None]
+        finally:
+            os.killpg(proc.pid, signal.SIGKILL)  # the parent and every session process at once
         proc.wait(timeout=10)
-        client.close()
+        wait_for(lambda pgid=proc.pid: _group_gone(pgid), timeout=10, what="the MX process group is gone")
+        for s in senders:
+            s.join(30)
+            assert not s.is_alive()
+            assert isinstance(s.error, (ConnectionError, OSError)), f"{s.name}: {s.error!r}"
+        assert len(still_sending) == CLIENTS, f"clients had stopped before the kill: {still_sending}"
+        unanswered = [s.unanswered for s in senders if s.unanswered is not None]
+        assert unanswered, "no transaction was waiting for its reply when the kill landed: nothing was in flight"
+        acked += [tag for s in senders for tag in s.acked]
+        in_flight += unanswered
 
     unlocked = credentials.unlock(config, settings, "demo@example.test", password)
     store = MailStore(settings.data_dir)
     box = store.open_sync(unlocked.mailbox_id, unlocked.secrets.mailbox_key)
     try:
+        assert box.integrity_check() == "ok"
         result = box.drain(store.spool(unlocked.mailbox_id), unlocked.secrets.private_key)
-        assert result.drained == accepted == 15
-        subjects = sorted(box.header(i.body_id).split(b"Subject: ")[1].split(b"\r\n")[0] for i in box.messages("INBOX"))
-        assert subjects == sorted(f"Message number {n}".encode() for n in range(15))
+        assert result.failed == (), "a spool record did not open: corrupt"
+        stored: dict[str, bytes] = {}
+        for info in box.messages("INBOX"):
+            raw = box.raw(info.body_id)
+            tag = raw.split(b"Subject: durable ", 1)[1].split(b"\r\n", 1)[0].decode()
+            assert tag not in stored, f"{tag} stored twice"
+            stored[tag] = raw
+        lost = sorted(set(acked) - set(stored))
+        assert not lost, f"{len(lost)} of {len(acked)} acknowledged messages lost after kill -9: {lost[:10]}"
+        for tag in acked:
+            assert stored[tag].endswith(_raw(tag)), f"{tag} does not read back as sent"
+        assert set(stored) <= set(acked) | set(in_flight), "a message nobody sent completely was stored"
     finally:
         box.close()
-    assert os.path.exists(settings.data_dir / "spool")
