@@ -20,6 +20,8 @@ import redis
 from sealmail import components
 from sealmail.dev import DEV_PORTS
 
+from support import wait_for
+
 pytestmark = pytest.mark.slow
 
 
@@ -43,6 +45,15 @@ def _processes_mentioning(marker: str) -> list[int]:
         except OSError:
             continue
     return found
+
+
+def _nothing_left(data_dir: Path, timeout: float = 5) -> None:
+    """Every child of this tree exits (a stopped or killed supervisor leaves nothing running)."""
+    try:
+        wait_for(lambda: not _processes_mentioning(str(data_dir)), timeout=timeout, what="no process of this tree left")
+    except AssertionError:
+        assert _processes_mentioning(str(data_dir)) == []  # names the processes left
+        raise
 
 
 def _port_env() -> dict[str, str]:
@@ -115,8 +126,7 @@ def test_dev_comes_up_and_stops_cleanly(sealmail_bin, clean_env, tmp_path) -> No
         out = _stop(proc)
     assert "Sealmail is running on localhost" in out
     assert info["basic_auth"]["password"] in out
-    time.sleep(0.2)
-    assert _processes_mentioning(str(data_dir)) == []
+    _nothing_left(data_dir)
 
 
 # Each port's first answer, read by the protocol's own client (TLS verified against the dev CA, whose
@@ -279,8 +289,7 @@ def test_sigint_like_ctrl_c_stops_everything(sealmail_bin, clean_env, tmp_path) 
     proc.send_signal(signal.SIGINT)
     proc.communicate(timeout=30)
     assert proc.returncode == 0
-    time.sleep(0.2)
-    assert _processes_mentioning(str(data_dir)) == []
+    _nothing_left(data_dir)
 
 
 def test_killed_supervisor_takes_its_children_along(sealmail_bin, clean_env, tmp_path) -> None:
@@ -291,7 +300,4 @@ def test_killed_supervisor_takes_its_children_along(sealmail_bin, clean_env, tmp
     _wait_for_dev_json(proc, data_dir / "dev.json", started)
     proc.kill()
     proc.communicate(timeout=30)
-    deadline = time.monotonic() + 15
-    while _processes_mentioning(str(data_dir)) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert _processes_mentioning(str(data_dir)) == []
+    _nothing_left(data_dir, timeout=15)

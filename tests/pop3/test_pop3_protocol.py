@@ -6,15 +6,16 @@ import base64
 import dataclasses
 import poplib
 import socket
-import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from sealmail.pop3.maildrop import MaildropLock
 from sealmail.store.mailstore import MailStore
 
 import mailgen
 from pop3kit import Wire, connect, deliver, login, make_account, open_mailbox
+from support import wait_for
 
 
 def message(n: int, **kwargs: str) -> bytes:
@@ -191,7 +192,8 @@ def test_dele_takes_effect_only_at_quit(pop3, pop3_settings, account, client_con
     assert client.stat()[0] == 3
     client.dele(2)
     client.close()  # the connection drops without QUIT
-    time.sleep(0.2)
+    # The server has ended that session once its exclusive maildrop lock (RFC 1939 §8) is free again.
+    wait_for(lambda: _maildrop_free(pop3, account), timeout=10, what="the dropped session released the maildrop")
 
     client = login(pop3, client_context, account)
     assert client.stat()[0] == 3
@@ -433,6 +435,14 @@ def test_utf8_mode_and_downgrading(pop3, pop3_settings, client_context) -> None:
     client.quit()
 
 
+def _maildrop_free(pop3, account) -> bool:
+    lock = MaildropLock.acquire(pop3.server.ctx.mailstore, account.mailbox_id)
+    if lock is None:
+        return False
+    lock.release()
+    return True
+
+
 # ---- the snapshot: mail arriving during a session ---------------------------------------------------
 
 
@@ -443,7 +453,8 @@ def test_mail_arriving_during_a_session_shows_at_the_next_login(pop3, pop3_setti
     assert client.stat()[0] == 1
     mailstore = pop3.server.ctx.mailstore
     pop3.call(mailstore.deliver_async(account.mailbox_id, account.public_key, message(2)))
-    time.sleep(0.2)
+    # The server's open handle drains the sealed spool into INBOX: the message is really there now.
+    wait_for(lambda: mailstore.spool(account.mailbox_id).count() == 0, timeout=10, what="message 2 drained")
     assert client.stat()[0] == 1
     with pytest.raises(poplib.error_proto):
         client.retr(2)

@@ -8,7 +8,6 @@ import smtplib
 import socket
 import ssl
 import subprocess
-import time
 
 import pytest
 
@@ -16,6 +15,7 @@ from sealmail.services import credentials
 from sealmail.store.mailstore import MailStore
 
 from mailgen import message
+from support import wait_for
 
 
 def _client(port: int) -> smtplib.SMTP:
@@ -235,7 +235,8 @@ async def test_starttls_sessions_free_their_connection_slot(mx) -> None:
             client.starttls(context=context)
             assert client.ehlo("client.example.org")[0] == 250
             client.quit()
-        time.sleep(0.2)  # the server notices the last close
+        # The server has noticed the last close once its connection book counts nobody.
+        wait_for(lambda: mx.component._book.total == 0, timeout=10, what="every session's slot freed")
         with socket.create_connection(("127.0.0.1", mx.port), timeout=10) as sock:
             return sock.makefile("rb").readline()
 

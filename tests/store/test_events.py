@@ -11,6 +11,22 @@ from sealmail.store import events as ev
 from sealmail.store.mailstore import MailStore
 
 from mailgen import message
+from support import async_wait_for
+
+
+async def _subscribed(bus: ev.ChangeBus, *mailbox_ids: str) -> None:
+    """Wait until Redis counts the bus's subscription to each mailbox's channel (SUBSCRIBE returns
+    before the server has registered it; a PUBLISH from another connection could pass it by).
+    The in-process bus subscribes at once."""
+    if not isinstance(bus, ev.RedisBus):
+        return
+    channels = [ev.channel(m) for m in mailbox_ids]
+
+    async def registered() -> bool:
+        counts = {(k.decode() if isinstance(k, bytes) else k): n for k, n in await bus._client.pubsub_numsub(*channels)}
+        return all(counts.get(c, 0) >= 1 for c in channels)
+
+    await async_wait_for(registered, timeout=10, what=f"Redis subscriptions to {channels}")
 
 
 @pytest.fixture(params=["inprocess", "redis"])
@@ -31,7 +47,7 @@ async def make_bus(request, redis_url):
 async def test_subscribers_get_events_for_their_mailbox_only(make_bus) -> None:
     bus = make_bus()
     async with await bus.subscribe("m1") as sub, await bus.subscribe("m2") as other:
-        await asyncio.sleep(0.05)  # Redis: the subscription is active
+        await _subscribed(bus, "m1", "m2")
         await bus.publish(ev.MessagesAdded("m1", folder_id=3, uids=(7, 8), modseq=12))
         await bus.publish(ev.FlagsChanged("m1", folder_id=3, uids=(7,), modseq=13))
         assert await sub.get(2) == ev.MessagesAdded("m1", folder_id=3, uids=(7, 8), modseq=12)
@@ -42,7 +58,7 @@ async def test_subscribers_get_events_for_their_mailbox_only(make_bus) -> None:
 async def test_every_subscriber_of_a_mailbox_hears_an_event(make_bus) -> None:
     bus = make_bus()
     subs = [await bus.subscribe("m1") for _ in range(3)]
-    await asyncio.sleep(0.05)
+    await _subscribed(bus, "m1")
     await bus.publish(ev.SpoolAppended("m1"))
     assert [await s.get(2) for s in subs] == [ev.SpoolAppended("m1")] * 3
     for s in subs:
@@ -77,7 +93,7 @@ async def test_another_process_hears_of_new_mail_through_redis(tmp_path, redis_u
     store.create("b" * 24, found.mailbox_key)
     try:
         async with await reader_bus.subscribe("b" * 24) as sub:
-            await asyncio.sleep(0.05)
+            await _subscribed(reader_bus, "b" * 24)
             handle = await store.open("b" * 24, found)
             result = await handle.append("INBOX", message(1))
             event = await sub.get(2)
