@@ -131,6 +131,9 @@ def test_kill_9_while_clients_send_loses_nothing_acknowledged(
         "SEALMAIL_ARGON2_MEMORY_KIB": "8192",
         "SEALMAIL_MX_PROCESSES": str(processes),
         "SEALMAIL_MX_MAX_CONNECTIONS_PER_IP": str(CLIENTS * 2),
+        # Each spool transaction stays open 50 ms before COMMIT (a test hook, see store/spool.py), so the
+        # kill finds appends uncommitted: a 250 sent before COMMIT would lose mail, not slip past.
+        "SEALMAIL_TEST_SPOOL_COMMIT_DELAY": "0.05",
     }
     acked: list[str] = []
     in_flight: list[str] = []
@@ -141,9 +144,11 @@ def test_kill_9_while_clients_send_loses_nothing_acknowledged(
             for s in senders:
                 s.start()
             wait_for(
-                lambda senders=senders: sum(len(s.acked) for s in senders) >= KILL_AFTER,
+                lambda senders=senders: (
+                    sum(len(s.acked) for s in senders) >= KILL_AFTER and any(s.unanswered for s in senders)
+                ),
                 timeout=60,
-                what="acknowledgements",
+                what="acknowledgements, and a transaction waiting for its reply",
             )
             still_sending = [s.name for s in senders if s.is_alive() and s.error is None]
         finally:

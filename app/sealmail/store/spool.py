@@ -14,6 +14,11 @@ quarantined mail) is sealed too.
 The MX seals in segments (``crypto.sealed`` version 2) and writes each sealed segment into the
 record as it is made (SQLite incremental blob I/O into a ``zeroblob`` of the sealed size), so a
 large message is held once, as the plaintext it received, never again as one ciphertext.
+
+Test hook: ``SEALMAIL_TEST_SPOOL_COMMIT_DELAY`` (seconds, read once at import; unset or 0 in
+production, where it does nothing) holds each append transaction open that long before COMMIT. The
+kill -9 test (tests/smtp/test_mx_durability.py) sets it so SIGKILL reliably lands while appends
+are uncommitted: a spool that answered ``250`` before COMMIT would then lose mail visibly.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import os
 import sqlite3
 import struct
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,6 +40,7 @@ from sealmail.store.groupcommit import GroupCommit
 PAYLOAD_VERSION = 1
 _PAYLOAD_HEAD = struct.Struct(">BQH")  # version, received-at ms, length of the target folder name
 Record = bytes | SealedStream  # a sealed blob, or a message sealed as it is written
+_TEST_COMMIT_DELAY = float(os.environ.get("SEALMAIL_TEST_SPOOL_COMMIT_DELAY") or 0)  # see the docstring
 
 
 class Spool:
@@ -101,6 +108,8 @@ class Spool:
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 seqs = [[self._insert_one(r) for r in records] for records in batch]
+                if _TEST_COMMIT_DELAY:
+                    time.sleep(_TEST_COMMIT_DELAY)
                 self._db.execute("COMMIT")
             except BaseException:
                 if self._db.in_transaction:
