@@ -7,13 +7,17 @@ the IMAP session gets an untagged BYE (RFC 9051 §7.1.5) and the connection clos
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import time
 
 import pytest
 
+from sealmail.services import aliases, revocation
+
 from .conftest import ADDRESS, ASCII_ADDRESS, RawClient
+from support import async_wait_for
 
 
 def _cli(imap, sealmail_bin: str, *args: str, stdin: str = "") -> subprocess.CompletedProcess:
@@ -105,3 +109,41 @@ def test_the_new_password_signs_in_and_the_old_one_no_longer_does(imap, sealmail
     assert lines[-1].startswith(b"l OK"), lines
     old.close()
     fresh.close()
+
+
+def test_a_change_whose_event_never_arrived_is_found_by_the_recheck(imap, monkeypatch) -> None:
+    """Pub/sub keeps nothing for a process whose subscription was down: the bus re-checks its
+    sessions' credentials itself (after subscribing again, and periodically), and a session whose
+    account changed meanwhile gets BYE all the same (RFC 9051 §7.1.5)."""
+    account = imap.account()
+    idler = imap.raw()
+    idler.login(account)
+    idler.command("s SELECT INBOX")
+    idler.send("i IDLE\r\n")
+    assert idler.readline() == b"+ idling\r\n"
+    other = imap.raw()
+    other.login(imap.account(ASCII_ADDRESS))
+    # Disabled without announcing it (no settings: no event), as if the event had been lost.
+    aliases.update_alias(imap.config, ADDRESS, enabled=False)
+    assert other.command("n NOOP")[-1].startswith(b"n OK")  # nothing told the server yet
+    imap.server.call(imap.server.component.ctx.revocations.sweep())
+    lines = _bye_then_eof(idler)
+    assert any(line.startswith(b"* BYE ") for line in lines), lines
+    assert other.command("n NOOP")[-1].startswith(b"n OK")
+    idler.close()
+    other.close()
+
+
+async def test_the_bus_rechecks_its_sessions_every_recheck_seconds(monkeypatch) -> None:
+    monkeypatch.setattr(revocation, "RECHECK_SECONDS", 0.05)
+    bus = revocation.InProcessRevocations()
+    valid = {"a": True}
+    ended: list[revocation.Revoked] = []
+    await bus.watch("a", ended.append, lambda: valid["a"])
+    await bus.watch("b", ended.append, lambda: True)
+    await asyncio.sleep(0.2)
+    assert ended == []
+    valid["a"] = False
+    await async_wait_for(lambda: ended, timeout=5, what="the periodic re-check")
+    assert ended == [revocation.Revoked("a", revocation.STALE)]
+    await bus.close()

@@ -13,7 +13,10 @@ code.
 
 Pub/sub delivers to whoever listens at that moment, no more: a session registers first and then
 re-checks its credential against the config store (``credentials.still_current``), so a change
-landing between its password check and its registration is caught too.
+landing between its password check and its registration is caught too. An event published while a
+process's subscription was down (Redis restarted, the connection dropped) is lost, so every bus also
+re-checks its sessions' credentials itself: right after it subscribes again, and every
+``RECHECK_SECONDS`` as a safety net (one config-store read per session, no KDF).
 
 Events carry only the alias id and a reason word (no address, nothing secret).
 Without Redis (one process: tests, tools) the events go to this process's buses only.
@@ -43,6 +46,9 @@ PASSWORD_CHANGED = "password"  # noqa: S105 - a reason word, not a password
 DISABLED = "disabled"
 REMOVED = "removed"
 NO_MAILBOX = "no-mailbox"
+STALE = "stale"  # found by a re-check: the credential changed while no event reached this process
+
+RECHECK_SECONDS = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,13 +70,14 @@ def decode(text: str | bytes) -> Revoked:
 
 
 Callback = Callable[[Revoked], None]
+Recheck = Callable[[], bool]  # blocking (config store): whether the session may go on
 
 
 class Watch:
     """One registration; ``cancel()`` (idempotent) when the session ends."""
 
-    def __init__(self, bus: RevocationBus, account_id: str | None, callback: Callback) -> None:
-        self.bus, self.account_id, self.callback = bus, account_id, callback
+    def __init__(self, bus: RevocationBus, account_id: str | None, callback: Callback, recheck: Recheck | None) -> None:
+        self.bus, self.account_id, self.callback, self.recheck = bus, account_id, callback, recheck
 
     def cancel(self) -> None:
         self.bus._remove(self)
@@ -83,13 +90,37 @@ class RevocationBus(ABC):
     def __init__(self) -> None:
         self._watches: dict[str | None, set[Watch]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._sweeper: asyncio.Task[None] | None = None
 
-    async def watch(self, account_id: str | None, callback: Callback) -> Watch:
+    async def watch(self, account_id: str | None, callback: Callback, recheck: Recheck | None = None) -> Watch:
+        """Register ``callback`` for the account (None: every account). ``recheck``, when given, is
+        run by the periodic sweep; False ends the session as if an event had come."""
         self._loop = asyncio.get_running_loop()
         await self._start()
-        w = Watch(self, account_id, callback)
+        w = Watch(self, account_id, callback, recheck)
         self._watches.setdefault(account_id, set()).add(w)
+        if recheck is not None and (self._sweeper is None or self._sweeper.done()):
+            self._sweeper = asyncio.create_task(self._sweep_forever(), name="sealmail-revocation-sweep")
         return w
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            await asyncio.sleep(RECHECK_SECONDS)
+            await self.sweep()
+
+    async def sweep(self) -> None:
+        """Re-check every registered session's credential; end those no longer valid."""
+        for w in [w for watches in list(self._watches.values()) for w in watches if w.recheck is not None]:
+            try:
+                current = await asyncio.to_thread(w.recheck)  # type: ignore[arg-type]
+            except Exception:
+                log.warning("revocations: a session's credential could not be re-checked", exc_info=True)
+                continue
+            if not current and w in self._watches.get(w.account_id, ()):
+                try:
+                    w.callback(Revoked(w.account_id or "", STALE))
+                except Exception:
+                    log.exception("a session could not be ended on revocation")
 
     def _remove(self, w: Watch) -> None:
         found = self._watches.get(w.account_id)
@@ -126,8 +157,12 @@ class RevocationBus(ABC):
     @abstractmethod
     async def _start(self) -> None: ...
 
-    async def close(self) -> None:  # noqa: B027 - hook
-        pass
+    async def close(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+            self._sweeper = None
 
 
 # Buses without Redis in this process: ``announce`` reaches them directly.
@@ -164,6 +199,7 @@ class RedisRevocations(RevocationBus):
                 self._reader = asyncio.create_task(self._read(), name="sealmail-revocations")
 
     async def _read(self) -> None:
+        missed = False
         while True:
             try:
                 message = await self._pubsub.get_message(timeout=1.0)
@@ -172,7 +208,11 @@ class RedisRevocations(RevocationBus):
             except Exception:  # a dropped connection: redis-py reconnects and resubscribes
                 log.warning("revocations: Redis read failed; retrying", exc_info=True)
                 await asyncio.sleep(0.5)
+                missed = True
                 continue
+            if missed:  # subscribed again: events published meanwhile are lost, so look for yourself
+                missed = False
+                asyncio.create_task(self.sweep(), name="sealmail-revocation-resync")  # noqa: RUF006
             if message is None or message.get("type") != "message":
                 continue
             try:
@@ -183,6 +223,7 @@ class RedisRevocations(RevocationBus):
             self.dispatch(event)
 
     async def close(self) -> None:
+        await super().close()
         if self._reader is not None:
             self._reader.cancel()
             with contextlib.suppress(asyncio.CancelledError):

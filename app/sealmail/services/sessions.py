@@ -63,9 +63,13 @@ async def guard(
     the registration is caught too. None (nothing registered) when the credential is no longer the
     one signed in with: the caller ends the session at once.
     """
-    watch = await revocations.watch(credential.alias_id, on_revoked)
+
+    def recheck() -> bool:
+        return credentials.still_current(config, credential, needs_mailbox=needs_mailbox)
+
+    watch = await revocations.watch(credential.alias_id, on_revoked, recheck)
     try:
-        current = await asyncio.to_thread(credentials.still_current, config, credential, needs_mailbox=needs_mailbox)
+        current = await asyncio.to_thread(recheck)
     except BaseException:
         watch.cancel()
         raise
