@@ -66,30 +66,82 @@ def test_openssl_verify_agrees_on_good_bad_and_short_signatures() -> None:
         assert dkimrsa.verify(digest(), good[1:], public) is True
 
 
-def test_dkim_sign_and_verify_go_through_openssl() -> None:
-    """After ``install()``, dkimpy signs with OpenSSL: the result verifies with dkimpy's pure code."""
-    dkimrsa.install()
-    pem = _rsa_pem()
-    signed = dkim.sign(MESSAGE, b"s1", b"sender.test", pem, include_headers=[b"from", b"to", b"subject"]) + MESSAGE
+def _public_txt(pem: bytes) -> bytes:
     record = dkim.crypto.parse_pem_private_key(pem)
     public_der = (
         rsa.RSAPublicNumbers(record["publicExponent"], record["modulus"])
         .public_key()
         .public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     )
-    txt = b"v=DKIM1; k=rsa; p=" + base64.b64encode(public_der)
+    return b"v=DKIM1; k=rsa; p=" + base64.b64encode(public_der)
+
+
+def test_dkim_sign_and_verify_go_through_openssl(monkeypatch) -> None:
+    """After ``install()``, dkimpy signs and verifies with OpenSSL alone: its own RSA arithmetic is
+    made to raise meanwhile, and the result still verifies with dkimpy's pure code afterwards."""
+    dkimrsa.install()
+    assert dkim.RSASSA_PKCS1_v1_5_sign is dkimrsa.sign
+    assert dkim.RSASSA_PKCS1_v1_5_verify is dkimrsa.verify
+    pem = _rsa_pem()
+    txt = _public_txt(pem)
 
     def dnsfunc(name: bytes, timeout: int = 5) -> bytes:
         assert name == b"s1._domainkey.sender.test."
         return txt
 
-    assert dkim.DKIM(signed).verify(dnsfunc=dnsfunc)
+    def pure_arithmetic(*args):
+        raise AssertionError("dkimpy's own RSA arithmetic ran: the OpenSSL path was bypassed")
+
+    with monkeypatch.context() as m:
+        m.setattr(dkim.crypto, "rsa_decrypt", pure_arithmetic)
+        m.setattr(dkim.crypto, "rsa_encrypt", pure_arithmetic)
+        signed = dkim.sign(MESSAGE, b"s1", b"sender.test", pem, include_headers=[b"from", b"to", b"subject"]) + MESSAGE
+        assert dkim.DKIM(signed).verify(dnsfunc=dnsfunc)
     try:  # and dkimpy's own arithmetic accepts what OpenSSL signed
         dkim.RSASSA_PKCS1_v1_5_verify = dkimrsa._pure_verify
         assert dkim.DKIM(signed).verify(dnsfunc=dnsfunc)
         assert not dkim.verify(signed.replace(b"Hello Bob", b"Hello Eve"), dnsfunc=dnsfunc)
     finally:
         dkimrsa.install()
+
+
+def test_signature_not_below_the_modulus_is_invalid_rfc8017_5_2_2() -> None:
+    """RFC 8017 §5.2.2 step 1: s >= n is "signature representative out of range". dkimpy's integer
+    arithmetic reduces s + n to s and accepts it; the OpenSSL path refuses it, with no fallback."""
+    pem = _rsa_pem()
+    private = dkim.crypto.parse_pem_private_key(pem)
+    public = {"modulus": private["modulus"], "publicExponent": private["publicExponent"]}
+
+    def digest():
+        return dkim.crypto.HASH_ALGORITHMS[b"rsa-sha256"](MESSAGE)
+
+    good = dkimrsa.sign(digest(), private)
+    shifted = (int.from_bytes(good, "big") + private["modulus"]).to_bytes(len(good) + 1, "big")
+    assert dkimrsa._pure_verify(digest(), shifted, public) is True  # what the fast path must not copy
+    assert dkimrsa.verify(digest(), shifted, public) is False
+
+
+def test_unusable_keys_get_dkimpys_errors_not_a_silent_fallback_rfc8017_3_1() -> None:
+    """Keys OpenSSL refuses are refused in the open: a public exponent outside 3..n-1 (RFC 8017 §3.1)
+    or private numbers that do not fit are key errors, and a modulus too small for the digest is
+    dkimpy's DigestTooLargeError (RFC 8017 §9.2 step 3: "intended encoded message length too short")."""
+    pem = _rsa_pem(1024)
+    private = dkim.crypto.parse_pem_private_key(pem)
+    digest = dkim.crypto.HASH_ALGORITHMS[b"rsa-sha256"](MESSAGE)
+    signature = dkimrsa.sign(digest.copy(), private)
+    with pytest.raises(dkim.KeyFormatError):
+        dkimrsa.verify(digest.copy(), signature, {"modulus": private["modulus"], "publicExponent": 1})
+    other = dkim.crypto.parse_pem_private_key(_rsa_pem(1024))  # not signed with yet: no OpenSSL key kept
+    broken = dict(other, prime1=other["prime1"] + 2)
+    with pytest.raises(dkim.KeyFormatError):
+        dkimrsa.sign(digest.copy(), broken)
+    tiny = (1 << 479) | 1  # 480 bits: 60 octets, the SHA-256 DigestInfo needs 62
+    with pytest.raises(dkim.crypto.DigestTooLargeError):
+        dkimrsa.verify(digest.copy(), b"\1" * 60, {"modulus": tiny, "publicExponent": 65537})
+    with pytest.raises(dkim.crypto.DigestTooLargeError):
+        dkimrsa.sign(digest.copy(), dict(private, modulus=tiny))
+    with pytest.raises(dkim.crypto.DigestTooLargeError):  # dkimpy's own code says the same
+        dkimrsa._pure_verify(digest.copy(), b"\1" * 60, {"modulus": tiny, "publicExponent": 65537})
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ from sealmail.smtp import dkimsign
 from sealmail.smtp.mx import MxComponent
 from sealmail.store.mailstore import MailStore
 
+import cleandkim
 from dnsserver import DnsServer
 from smtpsink import Sink
 from support import free_port
@@ -167,6 +168,10 @@ async def test_forwarded_mail_gets_srs_and_an_arc_seal_and_bounces_come_back(mx)
     assert copy.data.startswith(b"ARC-Seal: i=1;")
     view = ResolverDns([parse_server(mx.dns.address)])
     assert check_arc(view, copy.data) == "pass"
+    # and at a verifier that does not share our patched dkimpy (RFC 8617 §5.2); the sender's own
+    # DKIM signatures still pass after forwarding too
+    lines = await asyncio.to_thread(cleandkim.verify, copy.data, dns=mx.dns.address, arc=True)
+    assert cleandkim.verdicts(lines) == ["ed25519-sha256 pass", "rsa-sha256 pass", "arc pass"], lines
 
     # The destination bounces to the SRS address: the bounce goes back to the original sender.
     bounce = b"From: MAILER-DAEMON@b.test\r\nTo: x\r\nSubject: Undeliverable\r\n\r\nsorry\r\n"

@@ -9,6 +9,9 @@ handed to two verifiers from Debian:
   Ed25519 yet: it reports those signatures "invalid (unsupported algorithm)".
 * OpenDKIM 2.11 (``opendkim -t``, keys from its ``TestPublicKeys`` file): the RSA and the Ed25519
   signature (RFC 8463).
+
+and to dkimpy as shipped, in a clean interpreter that does not load sealmail's patches to it
+(``tests/cleandkim.py``, keys from the dnsmasq): RSA, Ed25519 and the ARC chain.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from sealmail.smtp.mx import MxComponent
 from sealmail.smtp.submission import SubmissionComponent
 from sealmail.tls.devca import ensure_dev_certificates
 
+import cleandkim
 from dnsserver import DnsServer
 from smtpsink import Sink
 from support import free_port
@@ -201,6 +205,8 @@ async def test_tricky_submissions_verify_at_mail_dkim_rfc6376_rfc8463(world) -> 
         assert verdicts == ["ed25519-sha256 invalid", "rsa-sha256 pass"], (name, lines, data)
         verdicts = await asyncio.to_thread(_opendkim, world, data)
         assert verdicts == ["ed25519-sha256 pass", "rsa-sha256 pass"], (name, verdicts, data)
+        lines = await asyncio.to_thread(cleandkim.verify, data, dns=world.dns.address)
+        assert cleandkim.verdicts(lines) == ["ed25519-sha256 pass", "rsa-sha256 pass"], (name, lines, data)
     cr = world.sink.received[0].data
     assert b"line one\r\nstill line one\r\n" in cr  # normalised before signing, not by the sending library after it
 
@@ -227,7 +233,8 @@ async def test_mail_from_carries_each_parameter_once_rfc5321_4_1_2_rfc1870(world
 
 
 async def test_forwarded_tricky_message_has_a_passing_arc_set_rfc8617(world) -> None:
-    """The MX's forwarding path: line ends made CRLF before the ARC seal; Mail::DKIM's ARC verifier passes it."""
+    """The MX's forwarding path: line ends made CRLF before the ARC seal; Mail::DKIM's ARC verifier and
+    dkimpy's as shipped (clean interpreter) both validate the chain (RFC 8617 §5.2: cv=pass)."""
     message = (
         b"From: News <news@sender.test>\r\nTo: fwd@a.test\r\nSubject: \x0b forwarded \x0c\r\n"
         b"Date: Mon, 2 Nov 2026 10:00:00 +0000\r\nMessage-ID: <fw@sender.test>\r\n\r\n"
@@ -246,3 +253,5 @@ async def test_forwarded_tricky_message_has_a_passing_arc_set_rfc8617(world) -> 
     assert _no_bare_line_ends(data)
     lines = await asyncio.to_thread(_verify, world, data, "--arc")
     assert [line.split()[1] for line in lines if line.startswith("arc ")] == ["pass"], (lines, data)
+    lines = await asyncio.to_thread(cleandkim.verify, data, dns=world.dns.address, arc=True)
+    assert cleandkim.verdicts(lines) == ["arc pass"], (lines, data)
