@@ -48,6 +48,7 @@ def test_component_unit_is_active_enabled_and_hardened(sealmail_host, component)
     assert props["ProtectSystem"] == "strict"
     assert props["NoNewPrivileges"] == "yes"
     assert props["PrivateTmp"] == "yes"
+    assert props["LimitCORE"] == "0"  # unwrapped keys never reach a core dump
     assert DATA_DIR in props["ReadWritePaths"]
     assert props["ExecStart"].find(f"serve {component}") != -1
 

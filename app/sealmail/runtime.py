@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import os
+import resource
 import signal
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -35,8 +36,16 @@ def write_json_atomic(path: Path, data: object, mode: int = 0o600) -> None:
     os.replace(tmp, path)
 
 
+def no_core_dumps() -> None:
+    """A component holds unwrapped mailbox keys and plaintext in memory: a core dump would write
+    them to disk. Set the core size limit to zero for this process and its children (the session
+    processes of the MX), whatever the service manager allowed."""
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+
 def serve(name: str, settings: Settings) -> int:
     """Run component ``name`` until SIGTERM or SIGINT. Returns the process exit code."""
+    no_core_dumps()
     logs.configure(name, settings.log_level)
     component = components.load(name, settings)
     return asyncio.run(_serve(name, component, settings))
