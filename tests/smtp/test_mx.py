@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import shutil
 import smtplib
 import socket
@@ -12,10 +13,12 @@ import time
 
 import pytest
 
+from sealmail.queue.store import JobQueue, load_queue_key
 from sealmail.services import credentials
 from sealmail.store.mailstore import MailStore
 
 from mailgen import message
+from relayprobes import PROBES, refused_as_relay
 
 
 def _client(port: int) -> smtplib.SMTP:
@@ -95,6 +98,79 @@ async def test_rcpt_checks_happen_at_rcpt_time(mx) -> None:
     assert replies["nokeys@example.test"][0] == 450  # mail waits until the mailbox exists
     assert replies["not an address"][1].startswith(b"5.1.3")
     assert replies["sales-eu@example.test"][0] == 250
+
+
+async def test_mx_relays_to_no_foreign_destination_in_any_spelling(mx, config) -> None:
+    """RFC 5321 §3.6.2, §7.1: no relaying. Percent hack, source routes (§4.1.1.3, Appendix C: the
+    route may be ignored, the final destination decides), quoted local parts, address literals,
+    trailing dots, subdomains, bang paths (the table in tests/relayprobes.py): a foreign destination
+    is refused with 550/553/554 and 5.7.1 or 5.1.x (RFC 3463), never 250; a hosted address spelled
+    differently is taken only if the message then lands in that hosted mailbox. Nothing is ever
+    queued for delivery elsewhere. (One session per probe, all probes in one test: an MX per probe
+    would cost seconds each.)"""
+
+    def send(probe):
+        client = _client(mx.port)
+        try:
+            client.mail("sender@example.org")
+            code, text = client.docmd("RCPT TO:" + probe.path)
+            reply = f"{code} {text.decode()}"
+            if code == 250:
+                return reply, client.data(message(7, subject=f"relay probe {probe.id}"))
+            return reply, None
+        finally:
+            client.quit()
+
+    wrong = []
+    for probe in PROBES:
+        reply, data = await _in_thread(send, probe)
+        if not reply.startswith(probe.mx + " "):
+            wrong.append(f"{probe.id} {probe.path}: expected {probe.mx}, got {reply}")
+        if probe.local is None or not reply.startswith("250"):
+            if not refused_as_relay(reply):
+                wrong.append(f"{probe.id} {probe.path}: not refused as a relay attempt: {reply}")
+            continue
+        if data is None or data[0] != 250:
+            wrong.append(f"{probe.id} {probe.path}: RCPT accepted, DATA got {data}")
+            continue
+        stored = await _inbox(mx.settings, config, probe.local, mx.passwords[probe.local])
+        if not any(f"Subject: relay probe {probe.id}".encode() in m for m in stored):
+            wrong.append(f"{probe.id} {probe.path}: accepted but not delivered to {probe.local}")
+    assert not wrong, "\n".join(wrong)
+    queue = JobQueue(mx.settings.data_dir / "queue.sqlite", load_queue_key(mx.settings.data_dir))
+    try:
+        assert queue.claim("smtp", limit=100) == []
+    finally:
+        queue.close()
+
+
+async def test_mx_offers_no_auth_and_refuses_it_rfc4954(mx) -> None:
+    """RFC 4954 §1 and RFC 6409 §4.3: AUTH belongs to submission. The MX advertises no AUTH, before or
+    after STARTTLS, answers AUTH with 502 5.5.1 (RFC 5321 §4.2.4: command not implemented) even
+    with a mailbox's real password, and a session that tried AUTH still may not relay."""
+    token = base64.b64encode(b"\0demo@example.test\0" + mx.passwords["demo@example.test"].encode()).decode()
+
+    def session():
+        client = _client(mx.port)
+        try:
+            seen = {"plain": dict(client.esmtp_features)}
+            tried = {"plain": [client.docmd("AUTH", "PLAIN " + token), client.docmd("AUTH", "LOGIN")]}
+            client.starttls(context=ssl.create_default_context(cafile=mx.ca))
+            client.ehlo("client.example.org")
+            seen["tls"] = dict(client.esmtp_features)
+            tried["tls"] = [client.docmd("AUTH", "PLAIN " + token), client.docmd("AUTH", "LOGIN")]
+            client.mail("demo@example.test")
+            return seen, tried, client.rcpt("user@other.test")
+        finally:
+            client.quit()
+
+    seen, tried, rcpt = await _in_thread(session)
+    for layer in ("plain", "tls"):
+        assert "auth" not in seen[layer], (layer, seen[layer])
+        for code, text in tried[layer]:
+            assert (code, text[:5]) == (502, b"5.5.1"), (layer, code, text)
+    assert rcpt[0] == 550
+    assert rcpt[1].startswith(b"5.7.1 ")
 
 
 async def test_delivered_mail_is_visible_after_unlock(mx, config) -> None:
