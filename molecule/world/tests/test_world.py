@@ -573,14 +573,14 @@ def swaks_rcpt(path: str) -> str:
     return reply.group(1)
 
 
-@pytest.mark.parametrize("probe", relayprobes.FOREIGN_PROBES, ids=[p.id for p in relayprobes.FOREIGN_PROBES])
-def test_the_mx_is_no_open_relay_from_outside(probe):
+@pytest.mark.parametrize("relay_probe", relayprobes.FOREIGN_PROBES, ids=[p.id for p in relayprobes.FOREIGN_PROBES])
+def test_the_mx_is_no_open_relay_from_outside(relay_probe):
     """RFC 5321 §3.6.2, §7.1: from a client on the network, the deployed MX refuses every spelling of
     a foreign destination (percent hack, source routes, quoted local parts, address literals,
     trailing dots, subdomains, bang paths) with 550/553/554 and 5.7.1 or 5.1.x, never 250."""
-    reply = swaks_rcpt(probe.path)
-    assert not reply.startswith("250"), f"OPEN RELAY: {probe.path} -> {reply}"
-    assert relayprobes.refused_as_relay(reply), f"{probe.path} -> {reply}"
+    reply = swaks_rcpt(relay_probe.path)
+    assert not reply.startswith("250"), f"OPEN RELAY: {relay_probe.path} -> {reply}"
+    assert relayprobes.refused_as_relay(reply), f"{relay_probe.path} -> {reply}"
 
 
 AUTH_PROBE = r"""
