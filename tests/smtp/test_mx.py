@@ -341,17 +341,23 @@ async def test_too_many_errors_close_the_session(mx) -> None:
     assert all(r.startswith(b"500 5.5.2") for r in replies[:-1])
 
 
-async def test_starttls(mx) -> None:
+async def test_starttls(mx, config) -> None:
+    """RFC 3207: mail over STARTTLS is taken and lands in the mailbox; RFC 3848: ``with ESMTPS``."""
+    raw = message(3)
+
     def send():
         client = _client(mx.port)
         try:
             client.starttls(context=ssl.create_default_context(cafile=mx.ca))
             client.ehlo("client.example.org")
-            return client.sendmail("a@example.org", ["demo@example.test"], message(3))
+            return client.sendmail("a@example.org", ["demo@example.test"], raw)
         finally:
             client.quit()
 
     assert await _in_thread(send) == {}
+    (stored,) = await _inbox(mx.settings, config, "demo@example.test", mx.passwords["demo@example.test"])
+    assert stored.endswith(raw)
+    assert b" with ESMTPS id " in stored
 
 
 async def test_multiple_recipients_one_acceptance_fanned_out(mx, config) -> None:

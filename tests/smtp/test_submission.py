@@ -126,6 +126,9 @@ async def test_starttls_port_refuses_auth_and_mail_in_clear(sub) -> None:
     before, refused = await asyncio.to_thread(send)
     assert before[0] == 530
     assert refused == {}
+    (job,) = _queued(sub.settings)  # taken after STARTTLS and AUTH: queued for bob, signed
+    assert job.payload.endswith(MESSAGE.split(b"\r\n\r\n", 1)[1])
+    assert b"Subject: Hello Bob" in job.payload
 
 
 async def test_mail_without_auth_is_refused(sub) -> None:
