@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dovecot_server import PASSWORD, dovecot_binary, running_dovecot
+from dovecot_server import PASSWORD, running_dovecot
 from imapwire import join_imaplib, parse_fetch, parse_value
 
 from sealmail.imap.wire import imap_serialize
@@ -40,7 +40,7 @@ CORPUS = corpus.load()
 NAMES = sorted(CORPUS)
 
 pytestmark = [
-    pytest.mark.skipif(dovecot_binary() is None, reason="needs dovecot-imapd (scripts/system-deps test)"),
+    pytest.mark.tool("dovecot"),
     pytest.mark.skipif(os.geteuid() != 0, reason="Dovecot's mail processes run as nobody: needs root"),
 ]
 

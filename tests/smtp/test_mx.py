@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import shutil
 import smtplib
 import socket
 import ssl
@@ -378,7 +377,7 @@ async def test_multiple_recipients_one_acceptance_fanned_out(mx, config) -> None
     assert len(await _inbox(mx.settings, config, "rémi@universitéxyz.fr", mx.passwords["rémi@universitéxyz.fr"])) == 1
 
 
-@pytest.mark.skipif(shutil.which("swaks") is None, reason="swaks is installed by scripts/system-deps test")
+@pytest.mark.tool("swaks")
 async def test_swaks_as_a_real_client(mx, config) -> None:
     """Debian's swaks: plain, STARTTLS, pipelining, SMTPUTF8 is covered above; unknown recipient."""
 
@@ -421,7 +420,7 @@ async def test_swaks_as_a_real_client(mx, config) -> None:
     assert len(stored) == 3
 
 
-@pytest.mark.skipif(shutil.which("swaks") is None, reason="swaks is installed by scripts/system-deps test")
+@pytest.mark.tool("swaks")
 async def test_mx_answers_over_ipv4_and_ipv6_and_swaks_delivers_over_ipv6(mx, config) -> None:
     """RFC 6540: IPv6 is served like IPv4 (one port, both families; with one and with two session
     processes). RFC 5321 §4.4 TCP-info and §4.1.3: the Received line names an IPv6 peer as an

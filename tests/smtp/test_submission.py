@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import shutil
 import smtplib
 import ssl
 import subprocess
@@ -273,7 +272,7 @@ async def test_eai_submission(sub) -> None:
     assert b"d=xn--universitxyz-jeb.fr" in job.payload
 
 
-@pytest.mark.skipif(shutil.which("swaks") is None, reason="swaks is installed by scripts/system-deps test")
+@pytest.mark.tool("swaks")
 async def test_swaks_tls_auth(sub) -> None:
     result = await asyncio.to_thread(
         subprocess.run,
