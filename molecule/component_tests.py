@@ -14,9 +14,27 @@ from conftest import SEALMAIL_BIN
 SNI_NAME = "mail.example.test"  # any name: the host has one certificate
 DATA_DIR = "/var/lib/sealmail"
 TLS_DIR = "/etc/ssl/sealmail"
-# How each port setting speaks TLS: implicit TLS, or STARTTLS with openssl's protocol name.
-IMPLICIT_TLS = {"submission_tls_port", "imaps_port", "pop3s_port", "web_port"}
-STARTTLS = {"mx_port": "smtp", "submission_port": "smtp", "imap_port": "imap", "pop3_port": "pop3"}
+# The TLS mode of each port comes from ``sealmail components --json`` (implicit, starttls, none);
+# for STARTTLS, openssl's protocol name by port key.
+STARTTLS = {"mx": "smtp", "submission": "smtp", "imap": "imap", "pop3": "pop3"}
+
+# The status and Location of GET / on a plain HTTP port of the host (no single quotes: run in '...').
+HTTP_STATUS = (
+    "import http.client, sys; c = http.client.HTTPConnection(\"127.0.0.1\", int(sys.argv[1]), timeout=10); "
+    "c.request(\"GET\", \"/\"); r = c.getresponse(); print(r.status, r.getheader(\"Location\", \"\"))"
+)
+
+# From another container: does a TCP connection to host:port open? (a private port must not)
+CONNECT = r"""
+import socket, sys
+try:
+    socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=3).close()
+    print("open")
+except ConnectionRefusedError:
+    print("refused")
+except OSError:
+    print("dropped")
+"""
 
 
 def component_ports(host, component: str) -> dict[str, int]:
@@ -54,19 +72,30 @@ def test_component_unit_is_active_enabled_and_hardened(sealmail_host, component)
 
 
 def test_component_port_listens_with_our_certificate(sealmail_host, component_port):
-    component, key, setting = component_port
+    """Every port of every available component listens, and speaks TLS with the host's certificate
+    (implicit or STARTTLS, as ``sealmail components --json`` says) — DAV and API included; the one
+    plain port (HTTP) answers with a redirect to HTTPS. No port is left unchecked."""
+    component, listener = component_port
+    key, tls = listener["key"], listener["tls"]
     port = component_ports(sealmail_host, component)[key]
+    assert port == listener["port"], (component, key, port, listener)
     assert sealmail_host.socket(f"tcp://0.0.0.0:{port}").is_listening or sealmail_host.socket(
         f"tcp://:::{port}").is_listening
     if port < 1024:
         assert "cap_net_bind_service" in sealmail_host.service(f"sealmail-{component}").systemd_properties[
             "AmbientCapabilities"]
-    if setting in IMPLICIT_TLS:
-        starttls = ""
-    elif setting in STARTTLS:
-        starttls = f"-starttls {STARTTLS[setting]}"
-    else:
+    if tls == "none":
+        status = sealmail_host.check_output(f"python3 -c '{HTTP_STATUS}' {port}")
+        code, _, location = status.partition(" ")
+        assert code in {"301", "302", "307", "308"}, (key, status)
+        assert location.startswith("https://"), (key, status)
         return
+    if tls == "implicit":
+        starttls = ""
+    else:
+        assert tls == "starttls", f"unknown TLS mode for {component} {key}: {tls}"
+        assert key in STARTTLS, f"no STARTTLS check for {component} {key}"
+        starttls = f"-starttls {STARTTLS[key]}"
     served = sealmail_host.check_output(
         f"openssl s_client -connect 127.0.0.1:{port} {starttls} -servername {SNI_NAME} </dev/null 2>/dev/null"
         " | openssl x509 -noout -fingerprint -sha256")
@@ -74,3 +103,23 @@ def test_component_port_listens_with_our_certificate(sealmail_host, component_po
     assert served == ours
 
 
+def test_private_ports_are_not_reachable_from_outside(sealmail_host, probe, private_port):
+    """A private port (the store's, ``"public": false``) serves only the deployment's own hosts: from
+    the probe container it does not open. While its component is not in this version, the test says
+    so: no unit, nothing listening on its port — rather than skipping."""
+    component, available, listener = private_port
+    port = listener["port"]
+    if available:
+        assert sealmail_host.service(f"sealmail-{component}").is_running
+    else:
+        # The store component is not implemented in this version: nothing of it may run or listen.
+        assert not sealmail_host.file(f"/etc/systemd/system/sealmail-{component}.service").exists, (
+            f"{component} is not in this version, yet it has a unit")
+        listening = sealmail_host.check_output(f"ss -Htln 'sport = :{port}'")
+        assert not listening.strip(), f"{component} is not in this version, yet something listens on {port}: {listening}"
+    addresses = sealmail_host.check_output("hostname -I").split()
+    assert addresses, "the host has no address to probe"
+    script = CONNECT.replace("'", "'\"'\"'")
+    for address in addresses:
+        reached = probe.check_output(f"python3 -c '{script}' {address} {port}").strip()
+        assert reached != "open", f"{component} port {port} is reachable from outside at {address}"

@@ -13,7 +13,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-import testinfra
 import yaml
 
 SCENARIO_DIR = Path(os.environ.get("MOLECULE_SCENARIO_DIRECTORY", Path.cwd()))
@@ -38,32 +37,61 @@ def host_vars(name: str) -> dict:
 
 
 def installed_components(container: str) -> list[dict]:
-    """``sealmail components --json`` on the host, or [] when the app is not installed there."""
-    result = subprocess.run(
-        ["podman", "exec", container, SEALMAIL_BIN, "components", "--json"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    return json.loads(result.stdout) if result.returncode == 0 else []
+    """``sealmail components --json`` on the host.
+
+    Fails (at collection, with the reason) when the command fails or says nothing useful: every
+    component and port test is parametrised from it, and an empty list would let the run pass with
+    those tests never run.
+    """
+    argv = ["podman", "exec", container, SEALMAIL_BIN, "components", "--json"]
+    try:
+        result = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=120)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        pytest.fail(f"`{' '.join(argv)}` could not run: {exc}", pytrace=False)
+    if result.returncode != 0:
+        pytest.fail(f"`{' '.join(argv)}` exited {result.returncode}: the component and port tests cannot be "
+                    f"parametrised\n{result.stdout}{result.stderr}", pytrace=False)
+    try:
+        components = json.loads(result.stdout)
+    except json.JSONDecodeError as exc:
+        pytest.fail(f"`{' '.join(argv)}` printed no JSON ({exc}):\n{result.stdout}", pytrace=False)
+    if not isinstance(components, list) or not any(c.get("available") for c in components):
+        pytest.fail(f"`{' '.join(argv)}` lists no available component:\n{result.stdout}", pytrace=False)
+    return components
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """Parametrise over what the installed version has, so tests grow as components land."""
-    wanted = {"component", "component_port"} & set(metafunc.fixturenames)
+    """Parametrise over what the installed version has, so tests grow as components land.
+
+    ``component``: each available component; ``component_port``: (component, listener) for each
+    port of an available component (the listener as ``sealmail components --json`` gives it: key,
+    setting, port, tls, public); ``private_port``: (component, available, listener) for each port
+    that must not be reachable from outside, whether its component is in this version or not.
+    """
+    wanted = {"component", "component_port", "private_port"} & set(metafunc.fixturenames)
     if not wanted:
         return
     container = container_in("sealmail")
-    available = [c for c in installed_components(container) if c["available"]] if container else []
+    if container is None:
+        pytest.fail(f"{metafunc.function.__name__} needs a platform in the sealmail group; this scenario has none",
+                    pytrace=False)
+    components = installed_components(container)
+    available = [c for c in components if c["available"]]
     if "component" in metafunc.fixturenames:
         metafunc.parametrize("component", [c["name"] for c in available])
     if "component_port" in metafunc.fixturenames:
-        params = [(c["name"], key, setting) for c in available for key, setting in c["ports"].items()]
-        metafunc.parametrize("component_port", params, ids=[f"{c}-{k}" for c, k, _ in params])
+        params = [(c["name"], listener) for c in available for listener in c["listeners"]]
+        metafunc.parametrize("component_port", params, ids=[f"{c}-{listener['key']}" for c, listener in params])
+    if "private_port" in metafunc.fixturenames:
+        private = [(c["name"], c["available"], listener) for c in components for listener in c["listeners"]
+                   if not listener["public"]]
+        metafunc.parametrize("private_port", private, ids=[f"{c}-{listener['key']}" for c, _, listener in private])
 
 
 @pytest.fixture(scope="session")
 def sealmail_host():
+    import testinfra
+
     name = container_in("sealmail")
     if name is None:
         pytest.fail("this scenario's molecule.yml puts no platform in the sealmail group")
@@ -72,7 +100,9 @@ def sealmail_host():
 
 @pytest.fixture(scope="session")
 def probe():
+    import testinfra
+
     name = container_in("probe")
     if name is None:
-        pytest.skip("this scenario has no probe container")
+        pytest.fail("this test needs a container in the probe group; this scenario has none")
     return testinfra.get_host(f"podman://{name}")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from support import free_port
+from support import free_port, require_tool
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -49,9 +49,7 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> str:
 
     import redis
 
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.fail("redis-server is not installed (scripts/system-deps test installs it)")
+    binary = require_tool("redis-server")
     port = free_port()
     workdir = tmp_path_factory.mktemp("redis")
     proc = subprocess.Popen(
@@ -73,3 +71,11 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     yield url
     proc.terminate()
     proc.wait(timeout=10)
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """``@pytest.mark.tool("swaks")``: the tools a test runs (``support.require_tool``: under CI=true a
+    missing one fails the test, locally it skips it, naming the apt package)."""
+    for mark in item.iter_markers("tool"):
+        for name in mark.args:
+            require_tool(name)

@@ -13,7 +13,6 @@ split into 255-byte strings by dnsmasq itself. Records can be added and the serv
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -22,7 +21,7 @@ import dns.exception
 import dns.message
 import dns.query
 
-from support import free_port
+from support import free_port, require_tool
 
 
 class DnsServer:
@@ -73,9 +72,7 @@ class DnsServer:
         return "\n".join(head + self.lines) + "\n"
 
     def start(self) -> None:
-        binary = shutil.which("dnsmasq")
-        if binary is None:
-            raise RuntimeError("dnsmasq is not installed (scripts/system-deps test installs dnsmasq-base)")
+        binary = require_tool("dnsmasq")  # under CI=true a failure, else a skip naming dnsmasq-base
         conf = self.workdir / "dnsmasq.conf"
         conf.write_text(self._config())
         subprocess.run([binary, "--test", f"--conf-file={conf}"], check=True, capture_output=True)

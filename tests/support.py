@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from typing import NoReturn
 
 
 def free_port() -> int:
@@ -75,3 +76,58 @@ async def async_wait_for(condition, timeout: float = 10.0, interval: float = 0.0
         if time.monotonic() >= deadline:
             raise AssertionError(f"not within {timeout} s: {what or getattr(condition, '__name__', condition)}")
         await asyncio.sleep(interval)
+
+
+# -- external tools: one rule for every suite ---------------------------------------------------------
+# The Debian package that brings each tool the tests run (scripts/system-deps test installs them all).
+TOOL_PACKAGES = {
+    "cadaver": "cadaver",
+    "dnsmasq": "dnsmasq-base",
+    "dovecot": "dovecot-imapd",
+    "fetchmail": "fetchmail",
+    "getmail": "getmail6",
+    "litmus": "litmus",
+    "mbsync": "isync",
+    "msmtp": "msmtp",
+    "neomutt": "neomutt",
+    "offlineimap": "offlineimap3",
+    "opendkim": "opendkim",
+    "perl": "perl",
+    "redis-server": "redis-server",
+    "ssh-keygen": "openssh-client",
+    "swaks": "swaks",
+    "vdirsyncer": "vdirsyncer",
+}
+
+
+def in_ci() -> bool:
+    import os
+
+    return os.environ.get("CI", "").strip().lower() == "true"
+
+
+def require_tool(name: str) -> str:
+    """The path of an external tool the test runs.
+
+    Missing, it is never silently left out of CI: under ``CI=true`` the test fails (CI installs every
+    tool, so a missing one is a broken CI). Locally the test is skipped, naming the apt package.
+    ``@pytest.mark.tool("name", ...)`` on a test or module does the same before the test starts.
+    """
+    import shutil
+
+    found = shutil.which(name) or shutil.which(name, path="/usr/sbin:/sbin")
+    if found:
+        return found
+    return missing(name, TOOL_PACKAGES.get(name, name))
+
+
+def missing(what: str, packages: str) -> NoReturn:
+    """``what`` (a tool, a Perl module...) is not installed: fail under ``CI=true``, else skip."""
+    import pytest
+
+    if in_ci():
+        raise pytest.fail.Exception(
+            f"{what} is not installed, and CI=true: install apt package {packages} (scripts/system-deps test)",
+            pytrace=False,
+        )
+    raise pytest.skip.Exception(f"{what} is not installed: apt-get install {packages} (scripts/system-deps test)")

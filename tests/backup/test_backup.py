@@ -35,11 +35,20 @@ from sealmail.store.mailstore import MailStore
 from sealmail.tls.devca import ensure_dev_certificates
 
 from mailgen import message
+from support import missing
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not available(), reason="Swift and memcached come with scripts/system-deps test"),
-]
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(autouse=True)
+def _swift() -> None:
+    """Swift and memcached: as for any tool, a failure under CI=true, else a skip."""
+    if not available():
+        missing(
+            "OpenStack Swift and memcached", "swift swift-proxy swift-object swift-container swift-account memcached"
+        )
+
+
 BUCKET = "sealmail-backups"
 ADDRESSES = ("rémi@universitéxyz.fr", "alice@example.test")
 

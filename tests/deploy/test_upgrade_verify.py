@@ -27,7 +27,7 @@ ORCHESTRATOR = ROOT / "roles/upgrade/templates/usr/local/sbin/sealmail-auto-upgr
 IS_ROOT = os.geteuid() == 0
 BUILDER = "nobody"  # stands for sealmail-build: any account without privileges
 
-pytestmark = pytest.mark.skipif(shutil.which("ssh-keygen") is None, reason="needs ssh-keygen (openssh-client)")
+pytestmark = pytest.mark.tool("ssh-keygen")
 
 
 @dataclass

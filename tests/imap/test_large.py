@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 import time
 from datetime import UTC, datetime, timedelta
@@ -15,6 +14,7 @@ from sealmail.store.mailstore import MailStore
 
 from .conftest import ASCII_ADDRESS
 from mailgen import message
+from support import require_tool
 
 pytestmark = pytest.mark.slow
 COUNT = 10_000
@@ -79,8 +79,7 @@ def test_ten_thousand_messages(imap, tmp_path) -> None:
         typ, data = client.select("INBOX")
         assert data == [str(COUNT - 100).encode()]
 
-    mbsync = shutil.which("mbsync")
-    assert mbsync, "isync is not installed"
+    mbsync = require_tool("mbsync")
     acct = imap.account(ASCII_ADDRESS)
     local = tmp_path / "mail"
     local.mkdir()

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from pop3kit import Account, deliver, login, make_account
+from support import require_tool
 
 pytestmark = pytest.mark.slow
 
@@ -57,8 +58,7 @@ def _fetchmail(home: Path, rc: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_fetchmail_keep_then_delete(pop3, pop3_settings, pat, certs, client_context, tmp_path) -> None:
-    if shutil.which("fetchmail") is None:
-        pytest.fail("fetchmail is not installed (scripts/system-deps test installs it)")
+    require_tool("fetchmail")
     deliver(pop3_settings, pat, _message(1), _message(2))
     home = tmp_path / "fetchmail"
     home.mkdir()
@@ -100,8 +100,7 @@ def test_fetchmail_keep_then_delete(pop3, pop3_settings, pat, certs, client_cont
 
 
 def test_getmail_keep_then_delete(pop3, pop3_settings, pat, certs, client_context) -> None:
-    if shutil.which("getmail") is None:
-        pytest.fail("getmail6 is not installed (scripts/system-deps test installs it)")
+    require_tool("getmail")
     deliver(pop3_settings, pat, _message(1), _message(2))
     # getmail refuses to deliver as root: then it delivers as nobody, into a directory nobody can reach.
     as_root = os.geteuid() == 0

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
+import base64
 import smtplib
 import socket
 import ssl
@@ -11,10 +11,12 @@ import subprocess
 
 import pytest
 
+from sealmail.queue.store import JobQueue, load_queue_key
 from sealmail.services import credentials
 from sealmail.store.mailstore import MailStore
 
 from mailgen import message
+from relayprobes import PROBES, refused_as_relay
 from support import wait_for
 
 
@@ -95,6 +97,79 @@ async def test_rcpt_checks_happen_at_rcpt_time(mx) -> None:
     assert replies["nokeys@example.test"][0] == 450  # mail waits until the mailbox exists
     assert replies["not an address"][1].startswith(b"5.1.3")
     assert replies["sales-eu@example.test"][0] == 250
+
+
+async def test_mx_relays_to_no_foreign_destination_in_any_spelling(mx, config) -> None:
+    """RFC 5321 §3.6.2, §7.1: no relaying. Percent hack, source routes (§4.1.1.3, Appendix C: the
+    route may be ignored, the final destination decides), quoted local parts, address literals,
+    trailing dots, subdomains, bang paths (the table in tests/relayprobes.py): a foreign destination
+    is refused with 550/553/554 and 5.7.1 or 5.1.x (RFC 3463), never 250; a hosted address spelled
+    differently is taken only if the message then lands in that hosted mailbox. Nothing is ever
+    queued for delivery elsewhere. (One session per probe, all probes in one test: an MX per probe
+    would cost seconds each.)"""
+
+    def send(probe):
+        client = _client(mx.port)
+        try:
+            client.mail("sender@example.org")
+            code, text = client.docmd("RCPT TO:" + probe.path)
+            reply = f"{code} {text.decode()}"
+            if code == 250:
+                return reply, client.data(message(7, subject=f"relay probe {probe.id}"))
+            return reply, None
+        finally:
+            client.quit()
+
+    wrong = []
+    for probe in PROBES:
+        reply, data = await _in_thread(send, probe)
+        if not reply.startswith(probe.mx + " "):
+            wrong.append(f"{probe.id} {probe.path}: expected {probe.mx}, got {reply}")
+        if probe.local is None or not reply.startswith("250"):
+            if not refused_as_relay(reply):
+                wrong.append(f"{probe.id} {probe.path}: not refused as a relay attempt: {reply}")
+            continue
+        if data is None or data[0] != 250:
+            wrong.append(f"{probe.id} {probe.path}: RCPT accepted, DATA got {data}")
+            continue
+        stored = await _inbox(mx.settings, config, probe.local, mx.passwords[probe.local])
+        if not any(f"Subject: relay probe {probe.id}".encode() in m for m in stored):
+            wrong.append(f"{probe.id} {probe.path}: accepted but not delivered to {probe.local}")
+    assert not wrong, "\n".join(wrong)
+    queue = JobQueue(mx.settings.data_dir / "queue.sqlite", load_queue_key(mx.settings.data_dir))
+    try:
+        assert queue.claim("smtp", limit=100) == []
+    finally:
+        queue.close()
+
+
+async def test_mx_offers_no_auth_and_refuses_it_rfc4954(mx) -> None:
+    """RFC 4954 §1 and RFC 6409 §4.3: AUTH belongs to submission. The MX advertises no AUTH, before or
+    after STARTTLS, answers AUTH with 502 5.5.1 (RFC 5321 §4.2.4: command not implemented) even
+    with a mailbox's real password, and a session that tried AUTH still may not relay."""
+    token = base64.b64encode(b"\0demo@example.test\0" + mx.passwords["demo@example.test"].encode()).decode()
+
+    def session():
+        client = _client(mx.port)
+        try:
+            seen = {"plain": dict(client.esmtp_features)}
+            tried = {"plain": [client.docmd("AUTH", "PLAIN " + token), client.docmd("AUTH", "LOGIN")]}
+            client.starttls(context=ssl.create_default_context(cafile=mx.ca))
+            client.ehlo("client.example.org")
+            seen["tls"] = dict(client.esmtp_features)
+            tried["tls"] = [client.docmd("AUTH", "PLAIN " + token), client.docmd("AUTH", "LOGIN")]
+            client.mail("demo@example.test")
+            return seen, tried, client.rcpt("user@other.test")
+        finally:
+            client.quit()
+
+    seen, tried, rcpt = await _in_thread(session)
+    for layer in ("plain", "tls"):
+        assert "auth" not in seen[layer], (layer, seen[layer])
+        for code, text in tried[layer]:
+            assert (code, text[:5]) == (502, b"5.5.1"), (layer, code, text)
+    assert rcpt[0] == 550
+    assert rcpt[1].startswith(b"5.7.1 ")
 
 
 async def test_delivered_mail_is_visible_after_unlock(mx, config) -> None:
@@ -266,17 +341,23 @@ async def test_too_many_errors_close_the_session(mx) -> None:
     assert all(r.startswith(b"500 5.5.2") for r in replies[:-1])
 
 
-async def test_starttls(mx) -> None:
+async def test_starttls(mx, config) -> None:
+    """RFC 3207: mail over STARTTLS is taken and lands in the mailbox; RFC 3848: ``with ESMTPS``."""
+    raw = message(3)
+
     def send():
         client = _client(mx.port)
         try:
             client.starttls(context=ssl.create_default_context(cafile=mx.ca))
             client.ehlo("client.example.org")
-            return client.sendmail("a@example.org", ["demo@example.test"], message(3))
+            return client.sendmail("a@example.org", ["demo@example.test"], raw)
         finally:
             client.quit()
 
     assert await _in_thread(send) == {}
+    (stored,) = await _inbox(mx.settings, config, "demo@example.test", mx.passwords["demo@example.test"])
+    assert stored.endswith(raw)
+    assert b" with ESMTPS id " in stored
 
 
 async def test_multiple_recipients_one_acceptance_fanned_out(mx, config) -> None:
@@ -297,7 +378,7 @@ async def test_multiple_recipients_one_acceptance_fanned_out(mx, config) -> None
     assert len(await _inbox(mx.settings, config, "rémi@universitéxyz.fr", mx.passwords["rémi@universitéxyz.fr"])) == 1
 
 
-@pytest.mark.skipif(shutil.which("swaks") is None, reason="swaks is installed by scripts/system-deps test")
+@pytest.mark.tool("swaks")
 async def test_swaks_as_a_real_client(mx, config) -> None:
     """Debian's swaks: plain, STARTTLS, pipelining, SMTPUTF8 is covered above; unknown recipient."""
 
@@ -340,7 +421,7 @@ async def test_swaks_as_a_real_client(mx, config) -> None:
     assert len(stored) == 3
 
 
-@pytest.mark.skipif(shutil.which("swaks") is None, reason="swaks is installed by scripts/system-deps test")
+@pytest.mark.tool("swaks")
 async def test_mx_answers_over_ipv4_and_ipv6_and_swaks_delivers_over_ipv6(mx, config) -> None:
     """RFC 6540: IPv6 is served like IPv4 (one port, both families; with one and with two session
     processes). RFC 5321 §4.4 TCP-info and §4.1.3: the Received line names an IPv6 peer as an

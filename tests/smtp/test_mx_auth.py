@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
 import smtplib
 
 import pytest
@@ -24,7 +23,7 @@ from dnsserver import DnsServer
 from smtpsink import Sink
 from support import free_port
 
-pytestmark = pytest.mark.skipif(shutil.which("dnsmasq") is None, reason="dnsmasq comes with scripts/system-deps test")
+pytestmark = pytest.mark.tool("dnsmasq")
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
 import ssl
 import subprocess
 import threading
@@ -25,7 +24,7 @@ from dnsserver import DnsServer
 from smtpsink import Sink
 from support import free_port
 
-pytestmark = pytest.mark.skipif(shutil.which("dnsmasq") is None, reason="dnsmasq comes with scripts/system-deps test")
+pytestmark = pytest.mark.tool("dnsmasq")
 
 
 class PolicyServer:
@@ -183,7 +182,7 @@ def _statuses(config) -> list[str]:
     return [f"{e.status}: {e.detail}" for e in config.query_logs(LogQuery(limit=500)).entries]
 
 
-@pytest.mark.skipif(shutil.which("swaks") is None, reason="swaks comes with scripts/system-deps test")
+@pytest.mark.tool("swaks")
 async def test_alice_submits_with_swaks_and_bob_receives_it_signed(world) -> None:
     result = await _swaks(world, "bob@b.test")
     assert result.returncode == 0, result.stdout + result.stderr
@@ -209,7 +208,7 @@ async def test_alice_submits_with_swaks_and_bob_receives_it_signed(world) -> Non
     )
 
 
-@pytest.mark.skipif(shutil.which("swaks") is None, reason="swaks comes with scripts/system-deps test")
+@pytest.mark.tool("swaks")
 async def test_messages_to_one_host_share_a_session(world) -> None:
     """RFC 5321 §3.3: one session may carry many transactions; a delivered session is reused (after RSET)."""
     for n in range(3):
@@ -221,7 +220,7 @@ async def test_messages_to_one_host_share_a_session(world) -> None:
     assert len({r.peer for r in world.sink.received}) == 1  # one TCP connection carried all three
 
 
-@pytest.mark.skipif(shutil.which("swaks") is None, reason="swaks comes with scripts/system-deps test")
+@pytest.mark.tool("swaks")
 async def test_a_session_closed_by_the_receiver_is_not_reused(world) -> None:
     """A cached session the remote has dropped fails its RSET; the message goes over a new one, at once."""
     result = await _swaks(world, "bob@b.test")
@@ -236,7 +235,7 @@ async def test_a_session_closed_by_the_receiver_is_not_reused(world) -> None:
     assert not any(s.startswith("deferred") for s in _statuses(world.config))
 
 
-@pytest.mark.skipif(shutil.which("swaks") is None, reason="swaks comes with scripts/system-deps test")
+@pytest.mark.tool("swaks")
 async def test_receiver_down_then_up_and_worker_restarted_delivers_once(world) -> None:
     await world.sink.stop()
     result = await _swaks(world, "bob@b.test")
@@ -251,7 +250,7 @@ async def test_receiver_down_then_up_and_worker_restarted_delivers_once(world) -
     assert len(world.sink.received) == 1
 
 
-@pytest.mark.skipif(shutil.which("swaks") is None, reason="swaks comes with scripts/system-deps test")
+@pytest.mark.tool("swaks")
 async def test_permanent_failure_sends_a_dsn_to_alices_inbox(world) -> None:
     world.sink.replies["nobody@b.test"] = "550 5.1.1 No such user here"
     result = await _swaks(world, "nobody@b.test")
@@ -266,7 +265,7 @@ async def test_permanent_failure_sends_a_dsn_to_alices_inbox(world) -> None:
     assert b"Status: 5.1.1" in dsn
 
 
-@pytest.mark.skipif(shutil.which("swaks") is None, reason="swaks comes with scripts/system-deps test")
+@pytest.mark.tool("swaks")
 async def test_mta_sts_enforce_with_a_mismatching_mx_is_not_delivered(world) -> None:
     result = await _swaks(world, "carol@c.test")
     assert result.returncode == 0, result.stdout + result.stderr

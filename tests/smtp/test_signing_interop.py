@@ -37,13 +37,9 @@ from sealmail.tls.devca import ensure_dev_certificates
 import cleandkim
 from dnsserver import DnsServer
 from smtpsink import Sink
-from support import free_port
+from support import free_port, missing
 
 VERIFIER = Path(__file__).resolve().parents[1] / "dkimverify.pl"
-
-
-def _have_opendkim() -> bool:
-    return shutil.which("opendkim") is not None
 
 
 def _have_mail_dkim() -> bool:
@@ -53,13 +49,15 @@ def _have_mail_dkim() -> bool:
     return subprocess.run(probe, capture_output=True, check=False).returncode == 0
 
 
-pytestmark = [
-    pytest.mark.skipif(shutil.which("dnsmasq") is None, reason="dnsmasq comes with scripts/system-deps test"),
-    pytest.mark.skipif(
-        not _have_mail_dkim(), reason="libmail-dkim-perl and libcryptx-perl come with scripts/system-deps test"
-    ),
-    pytest.mark.skipif(not _have_opendkim(), reason="opendkim comes with scripts/system-deps test"),
-]
+pytestmark = pytest.mark.tool("dnsmasq", "opendkim", "perl")
+
+
+@pytest.fixture(autouse=True)
+def _mail_dkim() -> None:
+    """The Perl verifier's modules: as for a tool, a failure under CI=true, else a skip."""
+    if not _have_mail_dkim():
+        missing("Perl's Mail::DKIM and CryptX", "libmail-dkim-perl libcryptx-perl")
+
 
 HEAD = "From: Alice <alice@a.test>\r\nTo: Bob <bob@b.test>\r\nDate: Mon, 2 Nov 2026 10:00:00 +0000\r\n"
 LONG = "Subject: " + " ".join(f"word{n:03d}" for n in range(60))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import shutil
 import smtplib
 import ssl
 import subprocess
@@ -17,6 +16,8 @@ from sealmail.services import aliases, credentials, domains
 from sealmail.services.dnsrecords import records_for
 from sealmail.smtp.submission import SubmissionComponent
 from sealmail.tls.devca import ensure_dev_certificates
+
+from relayprobes import PROBES
 
 
 @pytest.fixture
@@ -124,6 +125,9 @@ async def test_starttls_port_refuses_auth_and_mail_in_clear(sub) -> None:
     before, refused = await asyncio.to_thread(send)
     assert before[0] == 530
     assert refused == {}
+    (job,) = _queued(sub.settings)  # taken after STARTTLS and AUTH: queued for bob, signed
+    assert job.payload.endswith(MESSAGE.split(b"\r\n\r\n", 1)[1])
+    assert b"Subject: Hello Bob" in job.payload
 
 
 async def test_mail_without_auth_is_refused(sub) -> None:
@@ -135,6 +139,36 @@ async def test_mail_without_auth_is_refused(sub) -> None:
     code, reply = await asyncio.to_thread(send)
     assert code == 530
     assert reply.startswith(b"5.7.0")
+
+
+async def test_relay_probes_without_auth_get_530_on_both_ports(sub) -> None:
+    """RFC 4954 §6 and RFC 6409 §4.3: submission takes no envelope before AUTH. Every open-relay probe
+    of tests/relayprobes.py (percent hack, source routes, quoted local parts, address literals,
+    trailing dots, subdomains, bang paths), on 465, on 587 in clear and on 587 after STARTTLS:
+    MAIL, RCPT and DATA all get 530 5.7.0, and nothing is queued."""
+
+    def probe_all(layer: str) -> list[str]:
+        wrong = []
+        for probe in PROBES:  # a session each: refused commands count towards the error limit
+            if layer == "465":
+                client = smtplib.SMTP_SSL("127.0.0.1", sub.tls_port, context=sub.context, timeout=10)
+            else:
+                client = smtplib.SMTP("127.0.0.1", sub.starttls_port, timeout=10)
+            with client:
+                client.ehlo("client.example")
+                if layer == "587-starttls":
+                    client.starttls(context=sub.context)
+                    client.ehlo("client.example")
+                for command in ("MAIL FROM:<alice@example.test>", "RCPT TO:" + probe.path, "DATA"):
+                    code, text = client.docmd(command)
+                    if (code, text[:6]) != (530, b"5.7.0 "):
+                        wrong.append(f"{layer} {probe.id} {command}: {code} {text.decode()}")
+        return wrong
+
+    for layer in ("465", "587-clear", "587-starttls"):
+        wrong = await asyncio.to_thread(probe_all, layer)
+        assert not wrong, "\n".join(wrong)
+    assert _queued(sub.settings) == []
 
 
 async def test_wrong_password_and_unknown_user_get_535(sub) -> None:
@@ -238,7 +272,7 @@ async def test_eai_submission(sub) -> None:
     assert b"d=xn--universitxyz-jeb.fr" in job.payload
 
 
-@pytest.mark.skipif(shutil.which("swaks") is None, reason="swaks is installed by scripts/system-deps test")
+@pytest.mark.tool("swaks")
 async def test_swaks_tls_auth(sub) -> None:
     result = await asyncio.to_thread(
         subprocess.run,

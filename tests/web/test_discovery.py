@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import plistlib
-import shutil
 import ssl
 import subprocess
 from pathlib import Path
@@ -27,7 +26,7 @@ from sealmail.services.clientconfig import (
     AUTODISCOVER_REQUEST_NS,
 )
 
-from support import ComponentThread, free_port
+from support import ComponentThread, free_port, require_tool
 
 CALDAV_PORT = free_port()
 CARDDAV_PORT = free_port()
@@ -128,8 +127,7 @@ password = "{password}"
 verify = "{certs.ca_cert}"
 """
     )
-    tool = shutil.which("vdirsyncer")
-    assert tool is not None, "vdirsyncer is not installed (scripts/system-deps test)"
+    tool = require_tool("vdirsyncer")
     done = subprocess.run(
         [tool, "-c", str(config), "discover"], input="y\n", capture_output=True, text=True, timeout=120, check=False
     )

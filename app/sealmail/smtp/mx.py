@@ -79,6 +79,14 @@ def _message_id(raw: Pieces) -> str | None:
     return match.group(1).decode("utf-8", "replace") if match else None
 
 
+class MxSMTP(SealmailSMTP):
+    """The MX's sessions: no AUTH (RFC 4954 §1: that is submission's, RFC 6409 §4.3), so no
+    password is ever checked here and no session is more trusted than another."""
+
+    async def smtp_AUTH(self, arg: str) -> None:  # noqa: N802 - aiosmtpd's command method
+        await self.push("502 5.5.1 AUTH is not available here, use the submission port")
+
+
 class MxHandler:
     def __init__(self, app: AppContext, inbound: InboundDelivery, checks: SenderChecks) -> None:
         self.app = app
@@ -91,6 +99,9 @@ class MxHandler:
         self, server: SMTP, session: Session, envelope: Envelope, hostname: str, responses: list[str]
     ) -> list[str]:
         session.host_name = hostname
+        # RFC 4954 §1, RFC 6409 §4.3: AUTH belongs to submission. aiosmtpd offers its built-in
+        # mechanisms once TLS is up; an MX offers none (``MxSMTP`` refuses the command too).
+        responses = [line for line in responses if not line[4:].upper().startswith("AUTH")]
         # aiosmtpd handles pipelined commands in order; say so (RFC 2920), and that replies carry
         # enhanced status codes (RFC 2034).
         return [*responses[:-1], "250-PIPELINING", "250-ENHANCEDSTATUSCODES", responses[-1]]
@@ -334,7 +345,7 @@ class MxSessions:
         tls = ServerTLS.from_settings(settings) if settings.tls_cert_file else None
 
         def protocol() -> SealmailSMTP:
-            return SealmailSMTP.for_settings(
+            return MxSMTP.for_settings(
                 handler,
                 settings,
                 book,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import importlib.util
 import json
 import re
 import secrets
@@ -20,7 +21,7 @@ import subprocess
 import time
 
 import pytest
-from conftest import container_in
+from conftest import PROJECT_DIR, container_in
 
 UNICODE_DOMAIN = "universitéxyz.fr"
 DOMAIN = "xn--universitxyz-jeb.fr"  # its A-label (RFC 5890)
@@ -534,3 +535,73 @@ def test_vdirsyncer_syncs_a_calendar_and_an_address_book_it_discovered(remi):
     assert again.returncode == 0, again.stdout + again.stderr
     back = run("client", ["grep", "-rl", uid, "/root/vdirsyncer/calendars", "/root/vdirsyncer/contacts"], check=False)
     assert len(back.stdout.split()) == 2, back.stdout
+
+
+# -- no open relay: the probes of tests/relayprobes.py from the client, against the MX on port 25 --------
+
+_spec = importlib.util.spec_from_file_location("relayprobes", PROJECT_DIR / "tests" / "relayprobes.py")
+relayprobes = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(relayprobes)
+
+# The RCPT TO reply in swaks's transcript: "<-  " (clear), "<~  " (TLS), "<** " / "<~* " (errors).
+SWAKS_REPLY = re.compile(r"^<[-~*]{1,2} +(\d{3}[ -].*)$")
+
+# A path with a comma (a source route through two hosts) cannot go through swaks, which splits --to
+# on commas: those are sent with Python's smtplib from the same client.
+RAW_RCPT = r"""
+import smtplib, sys
+with smtplib.SMTP(sys.argv[1], 25, local_hostname="client.world.test", timeout=30) as c:
+    c.mail("probe@client.world.test")
+    code, text = c.docmd("RCPT TO:" + sys.argv[2])
+    print(code, text.decode())
+"""
+
+
+def swaks_rcpt(path: str) -> str:
+    """Send MAIL and RCPT TO:<path> to the host's MX from the client; the RCPT reply."""
+    address = path.removeprefix("<").removesuffix(">")
+    if "," in address:
+        return python("client", RAW_RCPT, MAIL_HOST, path).stdout.strip()
+    result = run("client", ["swaks", "--server", MAIL_HOST, "--port", "25", "--helo", "client.world.test",
+                            "--from", "probe@client.world.test", "--to", address, "--quit-after", "RCPT"],
+                 check=False)
+    lines = result.stdout.splitlines()
+    sent = [i for i, line in enumerate(lines) if line.strip().startswith("-> RCPT TO:")]
+    assert len(sent) == 1, f"swaks sent no single RCPT for {path}:\n{result.stdout}{result.stderr}"
+    reply = SWAKS_REPLY.match(lines[sent[0] + 1]) if sent[0] + 1 < len(lines) else None
+    assert reply, f"no reply to RCPT for {path}:\n{result.stdout}"
+    return reply.group(1)
+
+
+@pytest.mark.parametrize("relay_probe", relayprobes.FOREIGN_PROBES, ids=[p.id for p in relayprobes.FOREIGN_PROBES])
+def test_the_mx_is_no_open_relay_from_outside(relay_probe):
+    """RFC 5321 §3.6.2, §7.1: from a client on the network, the deployed MX refuses every spelling of
+    a foreign destination (percent hack, source routes, quoted local parts, address literals,
+    trailing dots, subdomains, bang paths) with 550/553/554 and 5.7.1 or 5.1.x, never 250."""
+    reply = swaks_rcpt(relay_probe.path)
+    assert not reply.startswith("250"), f"OPEN RELAY: {relay_probe.path} -> {reply}"
+    assert relayprobes.refused_as_relay(reply), f"{relay_probe.path} -> {reply}"
+
+
+AUTH_PROBE = r"""
+import base64, json, smtplib, ssl, sys
+seen, tried = {}, {}
+with smtplib.SMTP(sys.argv[1], 25, local_hostname="client.world.test", timeout=30) as c:
+    c.ehlo()
+    seen["clear"] = c.esmtp_features.get("auth")
+    tried["clear"] = c.docmd("AUTH", "PLAIN " + base64.b64encode(b"\0someone@example.test\0x").decode())
+    c.starttls(context=ssl.create_default_context())
+    c.ehlo()
+    seen["tls"] = c.esmtp_features.get("auth")
+    tried["tls"] = c.docmd("AUTH", "PLAIN " + base64.b64encode(b"\0someone@example.test\0x").decode())
+print(json.dumps({"seen": seen, "tried": {k: [v[0], v[1].decode()] for k, v in tried.items()}}))
+"""
+
+
+def test_the_mx_offers_no_auth_from_outside():
+    """RFC 4954 §1, RFC 6409 §4.3: AUTH belongs to submission; the MX offers none, in clear or after
+    STARTTLS, and answers the command with 502 5.5.1."""
+    found = json.loads(python("client", AUTH_PROBE, MAIL_HOST).stdout)
+    assert found["seen"] == {"clear": None, "tls": None}, found
+    for layer, (code, text) in found["tried"].items():
+        assert (code, text[:5]) == (502, "5.5.1"), (layer, code, text)
