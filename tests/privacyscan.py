@@ -11,7 +11,7 @@ file, the offset, the secret's label and the encoding found.
 Secrets are added by kind, each in the forms a careless program would write them:
 
 - ``text``: message text (use a distinctive marker in the subject AND the body): UTF-8, lower and
-  upper case (search indexes fold case), UTF-16-LE;
+  upper case (search indexes fold case), UTF-16-LE as written and lower-cased;
 - ``password``: UTF-8 and UTF-16-LE;
 - ``key``: raw bytes, hex (both cases), base64 and base64url (unpadded, so padded forms match too),
   base32 (both cases, the recovery key's alphabet);
@@ -60,6 +60,7 @@ class Secrets:
         self._add(label, "lower", text.lower().encode())
         self._add(label, "upper", text.upper().encode())
         self._add(label, "utf-16-le", text.encode("utf-16-le"))
+        self._add(label, "lower utf-16-le", text.lower().encode("utf-16-le"))
         return self
 
     def password(self, label: str, password: str) -> Secrets:
