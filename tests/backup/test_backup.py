@@ -35,6 +35,7 @@ from sealmail.store.mailstore import MailStore
 from sealmail.tls.devca import ensure_dev_certificates
 
 from mailgen import message
+from privacyscan import Secrets, assert_no_secrets
 from support import missing
 
 pytestmark = pytest.mark.slow
@@ -129,7 +130,9 @@ class Host:
         store = MailStore(self.settings.data_dir)
         for _ in range(n):
             n = sum(len(v) for v in self.sent.values()) + 1
-            raw = message(n, subject=f"note {n} for {address}")
+            raw = message(
+                n, subject=f"Subject-Backup-Quince-{n:03d} for {address}", body=f"Body-Backup-Oboe-{n:03d}\r\n"
+            )
             store.deliver(self.mailbox_ids[address], self.public_keys[address], raw)
             self.sent[address].append(raw)
 
@@ -221,9 +224,27 @@ def _imap_read_all(settings, address: str, password: str, ca) -> list[bytes]:
         server.stop()
 
 
-def test_backup_change_one_mailbox_wipe_restore_and_read_over_imap(host) -> None:
+def _secrets(host) -> Secrets:
+    """Every sent message's markers, every alias's password and unwrapped keys, the DAV text."""
+    found = Secrets().text("event", "Restore drill").text("contact", "Chloé Martin")
+    config = SQLiteConfigStore(host.settings.config_db_path)
+    try:
+        for address, password in host.passwords.items():
+            found.password(f"password of {address}", password)
+            found.unlocked(address, credentials.unlock(config, host.settings, address, password))
+    finally:
+        config.close()
+    for n in range(1, sum(len(sent) for sent in host.sent.values()) + 1):
+        found.text("message subject", f"Subject-Backup-Quince-{n:03d}").text(
+            "message body", f"Body-Backup-Oboe-{n:03d}"
+        )
+    return found
+
+
+def test_backup_change_one_mailbox_wipe_restore_and_read_over_imap(host, swift) -> None:
     """After a restore every alias logs in with its old password and sees its mail (over IMAP),
-    calendars and contacts."""
+    calendars and contacts; no file of the restored data directory, nor any object the S3 server
+    stored, holds a message's text, a password or a key (``privacyscan``: every offset of every file)."""
     remi, alice = ADDRESSES
     host.deliver(remi, 3)
     host.drain(remi)  # rémi's mail is in the encrypted mailbox; alice's waits sealed in the spool
@@ -252,6 +273,7 @@ def test_backup_change_one_mailbox_wipe_restore_and_read_over_imap(host) -> None
     host.with_mailbox(remi, _add_calendar_and_contact)
     host.cli("run")
 
+    assert_no_secrets(host.data, _secrets(host), min_files=5)  # backed up three times
     shutil.rmtree(host.data)  # the host is gone: data directory, TLS key and all
     host.key.unlink()
     restored = host.cli("restore", "--key-file", str(host.private_key), "--json")
@@ -269,6 +291,9 @@ def test_backup_change_one_mailbox_wipe_restore_and_read_over_imap(host) -> None
         assert len(got) == len(host.sent[address])
         for sent, received in zip(host.sent[address], got, strict=True):
             assert received.replace(b"\r\n", b"\n") == sent.replace(b"\r\n", b"\n")
+    secrets = _secrets(host)
+    assert_no_secrets(host.data, secrets, min_files=5)  # restored, then drained and read over IMAP
+    assert_no_secrets(swift.dir / "srv", secrets, min_files=5)  # every object the backups uploaded
 
 
 def test_secrets_are_sealed_and_the_wrong_operator_key_opens_nothing(host, swift, tmp_path) -> None:

@@ -10,6 +10,9 @@ from pathlib import Path
 import pytest
 from argon2 import PasswordHasher
 
+from mailgen import message
+from privacyscan import Secrets, assert_no_secrets
+
 COMMANDS = [
     [],
     ["check-config"],
@@ -158,19 +161,69 @@ def test_passwd_prints_once_and_keeps_only_an_argon2id_verifier(run) -> None:
     (verifier,) = db.execute("SELECT password_hash FROM alias_credentials").fetchone()
     assert verifier.startswith("$argon2id$")
     assert PasswordHasher().verify(verifier, password)
-    raw = b"".join(p.read_bytes() for p in run.data_dir.glob("config.sqlite*"))
-    assert password.encode() not in raw
+    # Not in the config store, nor in any other file under the data directory, at any offset.
+    assert_no_secrets(run.data_dir, Secrets().password("password", password))
     second = _json(run("alias", "passwd", "fwd@example.test", "--json"))["password"]
+    assert_no_secrets(run.data_dir, Secrets().password("first password", password).password("second", second))
     assert second != password
     (verifier,) = db.execute("SELECT password_hash FROM alias_credentials").fetchone()
     with pytest.raises(Exception, match="does not match"):
         PasswordHasher().verify(verifier, password)
 
 
+def _in_process(run):
+    """The data directory the CLI wrote, opened by this process (to deliver and read mail)."""
+    from sealmail.config.sqlite import SQLiteConfigStore
+    from sealmail.settings import Settings
+
+    settings = Settings(data_dir=run.data_dir, argon2_time_cost=1, argon2_memory_kib=8192)
+    return SQLiteConfigStore(settings.config_db_path), settings
+
+
+def _deliver(run, address: str, raw: bytes) -> None:
+    """The MX's path: seal to the alias's public key into its spool."""
+    from sealmail.store.mailstore import MailStore
+
+    config, settings = _in_process(run)
+    try:
+        name, _, domain = address.partition("@")
+        credential = config.get_credential(config.find_alias(domain, "exact", name).id)
+        MailStore(settings.data_dir).deliver(credential.mailbox_id, credential.public_key, raw)
+    finally:
+        config.close()
+
+
+def _login_and_read(run, address: str, password: str):
+    """What IMAP does at login: unlock, drain the spool, read INBOX. Returns (keys, messages)."""
+    from sealmail.services import credentials
+    from sealmail.store.mailstore import MailStore
+
+    config, settings = _in_process(run)
+    try:
+        unlocked = credentials.unlock(config, settings, address, password)
+    finally:
+        config.close()
+    store = MailStore(settings.data_dir)
+    box = store.open_sync(unlocked.mailbox_id, unlocked.secrets.mailbox_key)
+    try:
+        box.drain(store.spool(unlocked.mailbox_id), unlocked.secrets.private_key)
+        return unlocked, [box.raw(i.body_id) for i in box.messages("INBOX")]
+    finally:
+        box.close()
+
+
 def test_passwd_of_a_mailbox_keeps_mail_only_with_the_current_password_or_recovery_key(run) -> None:
     run("domain", "add", "example.test")
     first = _json(run("alias", "add", "box@example.test", "--password", "--json"))["password"]
     assert len(list((run.data_dir / "mailboxes").glob("*.sqlite"))) == 1
+    # One message drained into the encrypted mailbox (the mailbox key), one left sealed in the spool
+    # (the private key): both must survive every password change below.
+    drained = message(1, subject="Subject-Heron-Drained-4820", body="Body-Heron-Lute-1046\r\n")
+    sealed = message(2, subject="Subject-Heron-Sealed-9375", body="Body-Heron-Sitar-5521\r\n")
+    _deliver(run, "box@example.test", drained)
+    original, got = _login_and_read(run, "box@example.test", first)
+    assert got == [drained]
+    _deliver(run, "box@example.test", sealed)
 
     refused = run("alias", "passwd", "box@example.test")
     assert refused.returncode == 1
@@ -210,6 +263,17 @@ def test_passwd_of_a_mailbox_keeps_mail_only_with_the_current_password_or_recove
         )
     )["password"]
     assert len({first, second, third}) == 3
+    recovered, got = _login_and_read(run, "box@example.test", third)
+    assert got == [drained, sealed]  # the old mail, read with the password set through the recovery key
+    assert recovered.secrets.mailbox_key == original.secrets.mailbox_key
+    assert recovered.secrets.private_key == original.secrets.private_key
+    assert recovered.mailbox_id == original.mailbox_id
+    secrets = Secrets().unlocked("box", recovered).password("recovery key", recovery)
+    for n, password in enumerate((first, second, third)):
+        secrets.password(f"password {n + 1}", password)
+    for marker in ("Subject-Heron-Drained-4820", "Subject-Heron-Sealed-9375", "Body-Heron-Lute", "Body-Heron-Sitar"):
+        secrets.text("message text", marker)
+    assert_no_secrets(run.data_dir, secrets)
 
     reset = _json(run("alias", "passwd", "box@example.test", "--reset-mailbox", "--json"))
     assert reset["password"] != third

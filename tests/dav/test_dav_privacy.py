@@ -1,14 +1,16 @@
 """Calendar and contact data never reach the disk in clear: every file under the data directory is
-read while the server runs (WAL and all) and after it stopped, and Radicale's own filesystem storage
-and cache are never loaded."""
+read at every offset (``privacyscan``) while the server runs (WAL and all) and after it stopped, for
+the data, the accounts' passwords and their mailbox keys; and Radicale's own filesystem storage and
+cache are never loaded."""
 
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 from davserver import start_server
 from davxml import event, vcard3
+
+from privacyscan import Secrets, assert_no_secrets
 
 MARKERS = [
     "Quokka-Zanzibar-7731",  # event summary
@@ -19,27 +21,21 @@ MARKERS = [
 ]
 
 
-def _variants(marker: str) -> list[bytes]:
-    return [
-        marker.encode(),
-        marker.lower().encode(),
-        marker.upper().encode(),
-        marker.encode("utf-16-le"),
-        marker.lower().encode("utf-16-le"),
-    ]
+def _secrets(dav) -> Secrets:
+    """The markers, every account's password, and every account's unwrapped keys."""
+    from sealmail.config.sqlite import SQLiteConfigStore
+    from sealmail.services import credentials
 
-
-def _leaks(root: Path) -> list[str]:
-    found = []
-    files = [p for p in root.rglob("*") if p.is_file()]
-    assert files, f"no files under {root}"
-    for path in files:
-        data = path.read_bytes()
-        if data.startswith(b"SQLite format 3") and "mailboxes" in path.parts:
-            found.append(f"{path}: plaintext SQLite header")
-        for marker in MARKERS:
-            if any(v in data for v in _variants(marker)):
-                found.append(f"{path}: {marker}")
+    found = Secrets()
+    for marker in MARKERS:
+        found.text("calendar or contact text", marker)
+    config = SQLiteConfigStore(dav.settings.config_db_path)
+    try:
+        for address, password in dav.accounts.items():
+            found.password(f"password of {address}", password)
+            found.unlocked(address, credentials.unlock(config, dav.settings, address, password))
+    finally:
+        config.close()
     return found
 
 
@@ -68,11 +64,12 @@ def test_calendar_and_contact_data_are_absent_from_every_file(tmp_path):
             assert MARKERS[0] in alice.get(cal + "p.ics").text
         data_dir = dav.settings.data_dir
         assert list((data_dir / "mailboxes").glob("*.sqlite-wal")), "expected a live WAL to inspect"
-        assert _leaks(data_dir) == []
+        secrets = _secrets(dav)
+        assert_no_secrets(data_dir, secrets, min_files=4)  # while it runs, WAL and all
     finally:
         for _ in gen:
             pass
-    assert _leaks(data_dir) == []
+    assert_no_secrets(data_dir, secrets, min_files=4)  # after it stopped
     # Radicale's filesystem storage (and its .Radicale.cache) was never even imported.
     assert "radicale.storage.multifilesystem" not in sys.modules
     assert not [p for p in tmp_path.rglob("*") if ".Radicale" in p.name or p.name == "collection-root"]

@@ -16,6 +16,7 @@ from sealmail.services import credentials
 from sealmail.store.mailstore import MailStore
 
 from mailgen import message
+from privacyscan import Secrets, assert_no_secrets
 from relayprobes import PROBES, refused_as_relay
 from support import wait_for
 
@@ -191,6 +192,52 @@ async def test_delivered_mail_is_visible_after_unlock(mx, config) -> None:
     assert "Authentication-Results: mx.example.test;" in head
     page = config.query_logs(__import__("sealmail.config.models", fromlist=["LogQuery"]).LogQuery())
     assert [e.status for e in page.entries] == ["stored"]
+
+
+async def test_delivery_and_drain_leave_no_text_key_or_password_on_disk(mx, config) -> None:
+    """DESIGN §4: after MX delivery (sealed spool) and after the drain into the encrypted mailbox
+    (with the mailbox open, its WAL live, and after it closed), no file anywhere under the data
+    directory holds a delivered message's text, an alias password or an unwrapped key."""
+    settings = mx.settings
+    markers = {
+        "demo@example.test": ("Subject-Okapi-Tamarind-5521", "Body-Okapi-Harpsichord-9043"),
+        "rémi@universitéxyz.fr": ("Subject-Ibex-Verbena-3307", "Body-Ibex-Clavichord-6618"),
+    }
+
+    def send():
+        client = _client(mx.port)
+        try:
+            for rcpt, (subject, body) in markers.items():
+                raw = message(7, subject=subject, body=f"{body}\r\n{body} again, in a second line.\r\n")
+                assert client.sendmail("sender@example.org", [rcpt], raw, mail_options=["SMTPUTF8"]) == {}
+        finally:
+            client.quit()
+
+    await _in_thread(send)
+    secrets = Secrets()
+    for subject, body in markers.values():
+        secrets.text("message subject", subject).text("message body", body)
+    unlocked = {}
+    for address, password in mx.passwords.items():
+        secrets.password(f"password of {address}", password)
+        unlocked[address] = credentials.unlock(config, settings, address, password)
+        secrets.unlocked(address, unlocked[address])
+    assert_no_secrets(settings.data_dir, secrets, min_files=4)  # delivered: sealed in the spool
+
+    store = MailStore(settings.data_dir)
+    for address, (subject, body) in markers.items():
+        keys = unlocked[address]
+        box = store.open_sync(keys.mailbox_id, keys.secrets.mailbox_key)
+        try:
+            assert box.drain(store.spool(keys.mailbox_id), keys.secrets.private_key).drained == 1
+            (stored,) = [box.raw(i.body_id) for i in box.messages("INBOX")]
+            assert subject.encode() in stored
+            assert body.encode() in stored
+            assert list((settings.data_dir / "mailboxes").glob("*.sqlite-wal")), "expected a live WAL to inspect"
+            assert_no_secrets(settings.data_dir, secrets)  # drained, mailbox open
+        finally:
+            box.close()
+    assert_no_secrets(settings.data_dir, secrets)  # drained and closed
 
 
 async def test_eai_message_is_stored_byte_identical(mx, config) -> None:

@@ -21,6 +21,7 @@ from sealmail.store.mailstore import MailStore
 from sealmail.tls.devca import ensure_dev_certificates
 
 from dnsserver import DnsServer
+from privacyscan import Secrets, assert_no_secrets
 from smtpsink import Sink
 from support import free_port
 
@@ -263,6 +264,52 @@ async def test_permanent_failure_sends_a_dsn_to_alices_inbox(world) -> None:
     assert b"Final-Recipient: rfc822; nobody@b.test" in dsn
     assert b"Diagnostic-Code: smtp; 550 5.1.1 No such user here" in dsn
     assert b"Status: 5.1.1" in dsn
+
+
+def _submit(w, to: str, subject: str, body: str) -> None:
+    """RFC 6409 submission over STARTTLS (RFC 3207) with AUTH PLAIN (RFC 4954), by smtplib."""
+    import smtplib
+
+    # The Message-ID goes into the delivery log (metadata the operator sees), so it carries no marker.
+    raw = (
+        f"From: Alice <alice@a.test>\r\nTo: <{to}>\r\nSubject: {subject}\r\n"
+        f"Message-ID: <{abs(hash(subject))}@a.test>\r\n\r\n{body}\r\n{body}, said twice.\r\n"
+    ).encode()
+    with smtplib.SMTP("127.0.0.1", w.port, timeout=20) as client:
+        client.starttls(context=ssl.create_default_context(cafile=w.ca))
+        client.login("alice@a.test", w.password)
+        assert client.sendmail("alice@a.test", [to], raw) == {}
+
+
+async def test_submission_queue_delivery_and_bounce_leave_no_text_key_or_password_on_disk(world) -> None:
+    """DESIGN §4: a submitted message waiting in the outbound queue (receiver down), delivered, and
+    bounced back as a DSN into the sender's sealed spool and drained: at every step no file under
+    the data directory holds its text, a password or a mailbox key."""
+    w = world
+    secrets = Secrets().password("alice's password", w.password).password("rémi's password", w.remi_password)
+    for address, password in (("alice@a.test", w.password), ("rémi@universitéxyz.fr", w.remi_password)):
+        secrets.unlocked(address, credentials.unlock(w.config, w.settings, address, password))
+    first = ("Subject-Queued-Wombat-2290", "Body-Queued-Marimba-8164")
+    second = ("Subject-Bounced-Axolotl-4471", "Body-Bounced-Ocarina-3385")
+    for subject, body in (first, second):
+        secrets.text("message subject", subject).text("message body", body)
+
+    await w.sink.stop()
+    await asyncio.to_thread(_submit, w, "bob@b.test", *first)
+    assert await _until(lambda: any(s.startswith("deferred") for s in _statuses(w.config)))
+    assert_no_secrets(w.settings.data_dir, secrets, min_files=3)  # waiting in the queue
+    await w.sink.start()
+    assert await _until(lambda: len(w.sink.received) == 1)
+    assert first[1].encode() in w.sink.received[0].data
+    assert_no_secrets(w.settings.data_dir, secrets)  # delivered
+
+    w.sink.replies["nobody@b.test"] = "550 5.1.1 No such user here"
+    await asyncio.to_thread(_submit, w, "nobody@b.test", *second)
+    assert await _until(lambda: any(s.startswith("bounced") for s in _statuses(w.config)))
+    assert await _until(lambda: len(_inbox(w, "alice@a.test", w.password)) == 1)
+    (dsn,) = _inbox(w, "alice@a.test", w.password)
+    assert second[0].encode() in dsn  # the DSN returned the headers: the sealed spool and the mailbox held them
+    assert_no_secrets(w.settings.data_dir, secrets)  # bounced, sealed, drained
 
 
 @pytest.mark.tool("swaks")

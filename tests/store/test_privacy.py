@@ -14,6 +14,8 @@ from sealmail.services.credentials import AuthenticationFailed
 from sealmail.store.mailstore import MailStore
 from sealmail.store.spool import open_message
 
+from privacyscan import Secrets, assert_no_secrets
+
 SECRET_SUBJECT = "Subject-Zebra-Quokka-7731"
 SECRET_BODY = "Body-Marmalade-Xylophone-4412"
 SECRET_HEADER = "X-Private-Header-Narwhal"
@@ -22,6 +24,13 @@ SECRET_FLAG = "$Flag-Pangolin-9090"
 
 def _files_of(data_dir: Path) -> list[Path]:
     return [p for p in data_dir.rglob("*") if p.is_file()]
+
+
+def _secrets(address: str, password: str, unlocked) -> Secrets:
+    found = Secrets().password(f"password of {address}", password).unlocked(address, unlocked)
+    for marker in (SECRET_SUBJECT, SECRET_BODY, SECRET_HEADER, SECRET_FLAG, "Folder-Ocelot-5150"):
+        found.text("message text", marker)
+    return found
 
 
 def test_mailbox_files_hold_no_plaintext(config, settings, account) -> None:
@@ -46,7 +55,11 @@ def test_mailbox_files_hold_no_plaintext(config, settings, account) -> None:
         content = f.read_bytes()
         for needle in needles:
             assert needle not in content, f"{needle!r} found in {f.name}"
+    # Every other file under the data directory too, at every offset: text, keys and the password.
+    secrets = _secrets(address, password, unlocked)
+    assert_no_secrets(settings.data_dir, secrets, min_files=4)
     box.close()
+    assert_no_secrets(settings.data_dir, secrets, min_files=2)
     # No file name anywhere under the data directory names the alias.
     for f in _files_of(settings.data_dir):
         assert "rémi" not in str(f)
@@ -105,3 +118,6 @@ def test_no_server_side_material_opens_a_sealed_message(config, settings, accoun
     unlocked = credentials.unlock(config, settings, address, password)
     _, _, raw = open_message(unlocked.secrets.private_key, credential.mailbox_id, sealed)
     assert raw == b"Subject: sealed secret\r\n\r\nhush\r\n"
+    # The windows above are a sample; the keys themselves, looked for at every offset of every file
+    # (raw, hex, base64...), are nowhere under the data directory.
+    assert_no_secrets(settings.data_dir, _secrets(address, password, unlocked).text("sealed", "sealed secret"))
