@@ -29,7 +29,6 @@ from typing import Literal, NamedTuple
 import sqlcipher3
 
 from sealmail import mime
-from sealmail.config.codec import format_time, parse_time
 from sealmail.crypto.sealed import SealError
 from sealmail.mime.sections import header_fields
 from sealmail.store import attachments, imapvalue
@@ -48,6 +47,7 @@ from sealmail.store.schema import migrate
 from sealmail.store.search import Compiler, SearchKey, header_contains
 from sealmail.store.spool import Spool, open_message
 from sealmail.store.wireform import ascii_size, crlf_size, split_header
+from sealmail.timecodec import format_time, parse_time
 
 INBOX = "INBOX"
 DELIMITER = "/"
