@@ -413,8 +413,8 @@ class MailAuthChecks:
     """
 
     def __init__(self, settings: Settings) -> None:
-        from sealmail.mailauth.dnsview import parse_server
         from sealmail.mailauth.workers import AuthWorkers
+        from sealmail.net.dns import parse_server
 
         self.settings = settings
         workers = settings.mx_auth_workers
