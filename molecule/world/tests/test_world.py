@@ -18,6 +18,7 @@ import json
 import re
 import secrets
 import subprocess
+import sys
 import time
 
 import pytest
@@ -541,6 +542,7 @@ def test_vdirsyncer_syncs_a_calendar_and_an_address_book_it_discovered(remi):
 
 _spec = importlib.util.spec_from_file_location("relayprobes", PROJECT_DIR / "tests" / "relayprobes.py")
 relayprobes = importlib.util.module_from_spec(_spec)
+sys.modules["relayprobes"] = relayprobes  # its dataclasses look their module up there
 _spec.loader.exec_module(relayprobes)
 
 # The RCPT TO reply in swaks's transcript: "<-  " (clear), "<~  " (TLS), "<** " / "<~* " (errors).
