@@ -311,14 +311,14 @@ def _log_entry(status: str, targets: list[Target], message_id: str | None, peer:
 
     first = targets[0] if targets else None
     return LogEntry(
-        "delivery",
-        "mx",
-        status,
-        first.alias.domain if first else None,
-        first.address if first else None,
-        message_id,
-        peer,
-        detail,
+        kind="delivery",
+        component="mx",
+        status=status,
+        domain=first.alias.domain if first else None,
+        address=first.address if first else None,
+        message_id=message_id,
+        peer=peer,
+        detail=detail,
     )
 
 
