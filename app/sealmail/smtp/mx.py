@@ -62,16 +62,6 @@ class SenderChecks(Protocol):
     async def check(self, *, peer_ip: str, helo: str, mail_from: str, message: Pieces) -> Verdict: ...
 
 
-class NoSenderChecks:
-    """Records that nothing was checked (tests of the SMTP layer alone)."""
-
-    def __init__(self, authserv_id: str) -> None:
-        self.authserv_id = authserv_id
-
-    async def check(self, *, peer_ip: str, helo: str, mail_from: str, message: Pieces) -> Verdict:
-        return Verdict(header=f"Authentication-Results: {self.authserv_id}; none")
-
-
 def _message_id(raw: Pieces) -> str | None:
     head = first_bytes(raw, 65536)
     end = head.find(b"\r\n\r\n")
