@@ -1,4 +1,4 @@
-"""Throughput of sealmail.store.mime on a realistic 4 KB and 200 KB message.
+"""Throughput of sealmail.mime on a realistic 4 KB and 200 KB message.
 
     .venv/bin/python bench/mime.py [--seconds 2]
 
@@ -14,8 +14,8 @@ import random
 import time
 from collections.abc import Callable
 
+from sealmail import mime
 from sealmail.imap.wire import imap_serialize
-from sealmail.store import mime
 
 HEADER = (
     "Received: from mx1.example.org (mx1.example.org [192.0.2.10])\r\n"

@@ -1,4 +1,4 @@
-"""Fuzz targets: the MIME parser behind BODYSTRUCTURE, ENVELOPE and SEARCH (store/mime).
+"""Fuzz targets: the MIME parser behind BODYSTRUCTURE, ENVELOPE and SEARCH (sealmail/mime).
 
 ``mime.parse`` is documented never to raise (it degrades to opaque parts); the header-value
 parsers return None for what they cannot read; section specs raise ``InvalidSection``.
@@ -11,9 +11,9 @@ import contextlib
 from hypothesis import given
 from hypothesis import strategies as st
 
+from sealmail import mime
 from sealmail.imap import wire
-from sealmail.store import mime
-from sealmail.store.mime import addrlist, headers
+from sealmail.mime import addrlist, headers
 
 from .fuzzkit import fuzz, lines_from
 

@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 
 from sealmail.imap import mutf7, wire
 from sealmail.imap import parser as p
+from sealmail.mime.imap import Adjacent
 from sealmail.store import search as sk
-from sealmail.store.mime.imap import Adjacent
 
 
 def parse(line: bytes | str, **kw) -> p.Command:

@@ -1,4 +1,4 @@
-"""sealmail.store.mime against a real IMAP server: Dovecot answers FETCH for every corpus message.
+"""sealmail.mime against a real IMAP server: Dovecot answers FETCH for every corpus message.
 
 BODYSTRUCTURE, BODY, ENVELOPE, RFC822.SIZE, BODY[section] for every section of every part (and a few
 that do not exist), BINARY and BINARY.SIZE for every part must equal Dovecot's, read back from the wire
@@ -29,8 +29,8 @@ import pytest
 from dovecot_server import PASSWORD, running_dovecot
 from imapwire import join_imaplib, parse_fetch, parse_value
 
+from sealmail import mime
 from sealmail.imap.wire import imap_serialize
-from sealmail.store import mime
 
 _spec = importlib.util.spec_from_file_location(
     "mime_corpus", Path(__file__).resolve().parents[1] / "data" / "mime" / "corpus.py"

@@ -1,4 +1,4 @@
-"""An IMAP-style session and a POP3 session on one mailbox at the same time (README, "POP3 and IMAP at once").
+"""An IMAP-style session and a POP3 session on one mailbox at the same time (docs/protocols.md, "POP3 and IMAP at once").
 
 The IMAP side is what the IMAP server uses: its own ``MailStore`` (another process, in effect) with
 ``sign_in``, and a subscription on the Redis change bus. The rule under test: IMAP never locks POP3

@@ -9,7 +9,8 @@ import pytest
 
 from sealmail.jobs.component import JobsComponent
 from sealmail.mailauth.checks import check_arc
-from sealmail.mailauth.dnsview import ResolverDns, parse_server
+from sealmail.mailauth.dnsview import ResolverDns
+from sealmail.net.dns import parse_server
 from sealmail.services import aliases, credentials, domains
 from sealmail.services.dkim import ensure_keys
 from sealmail.services.dnsrecords import records_for

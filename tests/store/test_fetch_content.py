@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from sealmail.imap.wire import imap_serialize
+from sealmail.mime import InvalidSection
 from sealmail.store.errors import UnknownEncoding
 from sealmail.store.mailbox import Mailbox
-from sealmail.store.mime import InvalidSection
 
 RAW = (
     b"From: =?utf-8?q?R=C3=A9mi?= <remi@example.test>\r\n"

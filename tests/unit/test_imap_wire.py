@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from sealmail import mime
 from sealmail.imap.wire import imap_serialize, string
-from sealmail.store import mime
-from sealmail.store.mime.imap import Adjacent
+from sealmail.mime.imap import Adjacent
 
 
 def test_atoms_numbers_and_nil() -> None:

@@ -14,9 +14,9 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from sealmail import mime
 from sealmail.imap.wire import imap_serialize
-from sealmail.store import mime
-from sealmail.store.mime import Part
+from sealmail.mime import Part
 
 _spec = importlib.util.spec_from_file_location(
     "mime_corpus", Path(__file__).resolve().parents[1] / "data" / "mime" / "corpus.py"

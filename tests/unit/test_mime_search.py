@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from sealmail.store import mime
+from sealmail import mime
 
 _spec = importlib.util.spec_from_file_location(
     "mime_corpus", Path(__file__).resolve().parents[1] / "data" / "mime" / "corpus.py"

@@ -6,7 +6,7 @@ import base64
 
 import pytest
 
-from sealmail.store import mime
+from sealmail import mime
 
 NESTED = (
     b"Subject: outer\r\nContent-Type: multipart/mixed; boundary=o\r\n\r\n"

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from sealmail.store import mime
-from sealmail.store.mime import Part
+from sealmail import mime
+from sealmail.mime import Part
 
 _spec = importlib.util.spec_from_file_location(
     "mime_corpus", Path(__file__).resolve().parents[1] / "data" / "mime" / "corpus.py"

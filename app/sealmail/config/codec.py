@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from datetime import UTC, datetime
 from typing import Any, TypeVar
+
+from sealmail.timecodec import format_time, parse_time
 
 T = TypeVar("T")
 
@@ -32,18 +33,6 @@ def field_kinds(cls: type) -> dict[str, str]:
     if cls not in _KIND_CACHE:
         _KIND_CACHE[cls] = _kinds(cls)
     return _KIND_CACHE[cls]
-
-
-def format_time(value: datetime) -> str:
-    """Fixed-width UTC text, so SQLite orders it correctly as a string."""
-    value = value.astimezone(UTC)
-    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
-
-
-def parse_time(value: str | datetime) -> datetime:
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    return datetime.fromisoformat(value)
 
 
 def to_sql(obj: Any) -> dict[str, Any]:

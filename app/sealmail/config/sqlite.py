@@ -15,10 +15,11 @@ from typing import Any
 
 from sealmail.addresses import AliasKind
 from sealmail.config.base import ConfigStore
-from sealmail.config.codec import format_time, from_sql, to_sql
+from sealmail.config.codec import from_sql, to_sql
 from sealmail.config.models import AdminAccount, Alias, AliasCredential, ApiToken, Domain, LogEntry, LogQuery
 from sealmail.errors import AlreadyExists
 from sealmail.migrations import apply_migrations
+from sealmail.timecodec import format_time
 from sealmail.walmode import enable_wal
 
 # Each entry upgrades the schema from version N to N+1. Never edit a released entry: append.

@@ -1,10 +1,10 @@
 """IMAP wire forms of data values (RFC 9051 §4): NIL, numbers, strings, parenthesised lists.
 
-``imap_serialize`` writes the nested values ``sealmail.store.mime`` produces for BODYSTRUCTURE,
+``imap_serialize`` writes the nested values ``sealmail.mime`` produces for BODYSTRUCTURE,
 BODY and ENVELOPE (and any other FETCH data of that shape):
 
 * ``None`` → ``NIL``; ``int`` → decimal; ``list``/``tuple`` → ``(a b c)``, except that the leading
-  list items of an :class:`~sealmail.store.mime.imap.Adjacent` list are not separated (``1*body``,
+  list items of an :class:`~sealmail.mime.imap.Adjacent` list are not separated (``1*body``,
   ``1*address`` in RFC 9051 §9);
 * ``str``/``bytes`` → a quoted string when it is short and safe, else a literal ``{n}\\r\\n...``.
 
@@ -21,7 +21,7 @@ from datetime import datetime
 from typing import Any
 
 from sealmail.imap import mutf7
-from sealmail.store.mime.imap import Adjacent
+from sealmail.mime.imap import Adjacent
 
 MAX_QUOTED = 1024  # longer strings go as literals: easier on clients' line buffers
 

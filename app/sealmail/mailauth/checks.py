@@ -17,7 +17,7 @@ from publicsuffixlist import PublicSuffixList
 from sealmail.mailauth import dkimcanon, dkimrsa
 from sealmail.mailauth import spf as spfcheck
 from sealmail.mailauth.dnsview import DnsTempError, DnsView, txt
-from sealmail.store.mime.headers import top_fields, top_values, unfold
+from sealmail.mime.headers import top_fields, top_values, unfold
 
 dkimrsa.install()  # RSA by OpenSSL: the same signatures, ~10x sooner
 dkimcanon.install()  # relaxed canonicalization by RFC 6376 §3.4.2, not rewriting what does not change

@@ -26,17 +26,6 @@ class DnsView(Protocol):
         PTR host text. [] for NXDOMAIN or no data. Raises DnsTempError."""
 
 
-def parse_server(text: str) -> tuple[str, int]:
-    """ "127.0.0.1", "127.0.0.1:5353", "[::1]:5353" or "::1" -> (address, port)."""
-    if text.startswith("["):
-        host, _, rest = text[1:].partition("]")
-        return host, int(rest[1:]) if rest.startswith(":") else 53
-    if text.count(":") == 1:
-        host, port = text.split(":")
-        return host, int(port)
-    return text, 53
-
-
 def txt(view: DnsView, name: str) -> list[str]:
     """TXT records at ``name``, each record's strings joined."""
     return [b"".join(strings).decode("utf-8", "replace") for strings in view.records(name, "TXT")]

@@ -107,7 +107,7 @@ async def resolve_checked(host: str, port: int, settings: Settings) -> list[str]
     if literal is not None:
         found: list[str] = [str(literal)]
     elif settings.dns_servers:
-        from sealmail.smtp.mxresolver import make_resolver
+        from sealmail.net.dns import make_resolver
 
         found = await _dns_addresses(make_resolver(settings), host)
     else:

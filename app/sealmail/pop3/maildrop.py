@@ -1,6 +1,6 @@
 """A POP3 session's view of its maildrop (INBOX) and the exclusive lock on it.
 
-Rules, which the README repeats:
+Rules, which docs/protocols.md repeats:
 
 * One POP3 session per mailbox at a time (RFC 1939 §8, "exclusive-access lock on the maildrop"): a
   second one, from any process on the host, is refused with ``-ERR [IN-USE]`` (RFC 2449 §8.1.2). The

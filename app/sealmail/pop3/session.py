@@ -42,7 +42,7 @@ class State(enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class Pop3Policy:
-    """What the settings decide for every session (README, "POP3")."""
+    """What the settings decide for every session (docs/protocols.md, "POP3")."""
 
     delete_mode: DeleteMode = "remove"
     expire_days: int | None = None  # None: EXPIRE NEVER

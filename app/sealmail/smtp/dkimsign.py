@@ -22,8 +22,8 @@ import dkim
 from cryptography.hazmat.primitives import serialization
 
 from sealmail.mailauth import dkimcanon, dkimrsa
+from sealmail.mime.headers import top_fields
 from sealmail.services.dkim import DkimKey, domain_keys
-from sealmail.store.mime.headers import top_fields
 
 dkimrsa.install()  # RSA by OpenSSL: the same signatures, ~10x sooner
 dkimcanon.install()  # relaxed canonicalization by RFC 6376 §3.4.2, not rewriting what does not change

@@ -35,6 +35,7 @@ from sealmail.smtp.dataread import Pieces, after
 from sealmail.smtp.dataread import head as first_bytes
 from sealmail.smtp.forwarding import ForwardRewriter, load_srs
 from sealmail.smtp.inbound import InboundDelivery, Target, dedup_keys
+from sealmail.smtp.mxprocs import MxProcesses
 from sealmail.smtp.protocol import ConnectionBook, SealmailSMTP
 
 if TYPE_CHECKING:
@@ -371,8 +372,6 @@ class MxComponent:
         settings = self.settings
         book = self._book = ConnectionBook(settings.mx_max_connections, settings.mx_max_connections_per_ip)
         if settings.mx_processes > 1:
-            from sealmail.smtp.mxprocs import MxProcesses
-
             self._processes = MxProcesses(settings, book)
             return {"mx": await self._processes.start()}
         protocol = await self._sessions.start(book)
@@ -403,8 +402,8 @@ class MailAuthChecks:
     """
 
     def __init__(self, settings: Settings) -> None:
-        from sealmail.mailauth.dnsview import parse_server
         from sealmail.mailauth.workers import AuthWorkers
+        from sealmail.net.dns import parse_server
 
         self.settings = settings
         workers = settings.mx_auth_workers

@@ -14,7 +14,7 @@ this process closes their control socket, and on their own if it dies.
 
 Control messages (``SOCK_SEQPACKET``, so each message arrives whole): to a session process, first
 the pickled settings, then one connection (its descriptor) per message; from it, ``ready`` once,
-then the peer address of each connection that ended.
+then the peer address of each connection that ended. The session process's side is ``sealmail.smtp.mxchild``.
 """
 
 from __future__ import annotations
@@ -24,10 +24,9 @@ import collections
 import contextlib
 import logging
 import pickle
-import signal
 import socket
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sealmail.net.listen import bound_port, listen_sockets
 from sealmail.smtp.protocol import ConnectionBook
@@ -122,7 +121,7 @@ class MxProcesses:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
             proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "sealmail.smtp.mxprocs", str(theirs.fileno()), pass_fds=(theirs.fileno(),)
+                sys.executable, "-m", "sealmail.smtp.mxchild", str(theirs.fileno()), pass_fds=(theirs.fileno(),)
             )
         finally:
             theirs.close()
@@ -231,88 +230,3 @@ def _say(conn: socket.socket, line: bytes) -> None:
     with contextlib.suppress(OSError):
         conn.setblocking(False)
         conn.send(line)
-
-
-# ---- a session process ----------------------------------------------------------------------------
-class HandedBook(ConnectionBook):
-    """The session process's book: the parent admitted the connection; each end is reported to it."""
-
-    def __init__(self, control: socket.socket) -> None:
-        super().__init__(max_total=sys.maxsize, max_per_ip=sys.maxsize)
-        self._control = control
-        self._unsent: collections.deque[bytes] = collections.deque()
-
-    def release(self, ip: str) -> None:
-        super().release(ip)
-        self._unsent.append(ip.encode("utf-8"))
-        self._flush()
-
-    def _flush(self) -> None:
-        loop = asyncio.get_running_loop()
-        while self._unsent:
-            try:
-                self._control.send(self._unsent[0])
-            except (BlockingIOError, InterruptedError):
-                loop.add_writer(self._control.fileno(), self._flush)
-                return
-            except OSError:  # the parent is gone: nobody to tell
-                self._unsent.clear()
-                break
-            self._unsent.popleft()
-        with contextlib.suppress(ValueError, OSError):
-            loop.remove_writer(self._control.fileno())
-
-
-async def _session_process(control: socket.socket, settings: Settings) -> None:
-    from sealmail.smtp.mx import MxSessions
-
-    loop = asyncio.get_running_loop()
-    book = HandedBook(control)
-    sessions = MxSessions(settings)
-    protocol = await sessions.start(book)
-    parent_gone = asyncio.Event()
-    tasks: set[asyncio.Task[Any]] = set()
-
-    def receive() -> None:
-        while True:
-            try:
-                message, fds, _, _ = socket.recv_fds(control, 16, 16)
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError:
-                message, fds = b"", []
-            if not message:
-                parent_gone.set()
-                loop.remove_reader(control.fileno())
-                return
-            for fd in fds:
-                conn = socket.socket(fileno=fd)
-                conn.setblocking(False)
-                task = loop.create_task(loop.connect_accepted_socket(protocol, conn))
-                tasks.add(task)
-                task.add_done_callback(tasks.discard)
-
-    control.setblocking(False)
-    loop.add_reader(control.fileno(), receive)
-    control.send(b"ready")
-    for sig in (
-        signal.SIGTERM,
-        signal.SIGINT,
-    ):  # systemd stops the whole unit: finish via the parent's EOF, not mid-reply
-        loop.add_signal_handler(sig, lambda: None)
-    await parent_gone.wait()
-    await book.close_all()
-    await sessions.stop()
-
-
-def main() -> None:
-    control = socket.socket(fileno=int(sys.argv[1]))
-    settings = pickle.loads(control.recv(1 << 20))  # noqa: S301 - from our own parent, over a private socketpair
-    from sealmail import logs
-
-    logs.configure("mx", settings.log_level)
-    asyncio.run(_session_process(control, settings))
-
-
-if __name__ == "__main__":
-    main()

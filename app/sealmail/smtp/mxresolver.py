@@ -1,4 +1,4 @@
-"""What outbound delivery asks DNS, through dnspython's async resolver (servers from settings).
+"""What outbound delivery asks DNS, through the shared async resolver (``sealmail.net.dns``).
 
 Kept to the three questions delivery has (MX hosts, host addresses, TXT) so the worker does not
 care which resolver answers them; tests point ``SEALMAIL_DNS_SERVERS`` at a local DNS server.
@@ -6,25 +6,11 @@ care which resolver answers them; tests point ``SEALMAIL_DNS_SERVERS`` at a loca
 
 from __future__ import annotations
 
-import dns.asyncresolver
 import dns.exception
-import dns.nameserver
 import dns.resolver
 
-from sealmail.mailauth.dnsview import parse_server
+from sealmail.net.dns import make_resolver
 from sealmail.settings import Settings
-
-
-def make_resolver(settings: Settings) -> dns.asyncresolver.Resolver:
-    if settings.dns_servers:
-        resolver = dns.asyncresolver.Resolver(configure=False)
-        resolver.nameservers = [dns.nameserver.Do53Nameserver(*parse_server(s)) for s in settings.dns_servers]
-    else:
-        resolver = dns.asyncresolver.Resolver()
-    resolver.lifetime = settings.dns_timeout
-    resolver.timeout = min(settings.dns_timeout, 3.0)
-    resolver.cache = dns.resolver.LRUCache(4096)
-    return resolver
 
 
 class DnsMx:

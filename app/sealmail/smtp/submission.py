@@ -28,6 +28,7 @@ from sealmail.appcontext import AppContext
 from sealmail.config.base import ConfigStore
 from sealmail.config.models import Alias, LogEntry
 from sealmail.errors import InvalidInput
+from sealmail.mime.headers import top_values
 from sealmail.net.listen import BACKLOG, bound_port, close_all, listen_ports, serve_each
 from sealmail.net.tls import ServerTLS
 from sealmail.queue.store import JobQueue, NewJob, load_queue_key
@@ -36,7 +37,6 @@ from sealmail.services.sessions import guard
 from sealmail.smtp import dkimsign
 from sealmail.smtp.lineends import to_wire
 from sealmail.smtp.protocol import ConnectionBook, SealmailSMTP
-from sealmail.store.mime.headers import top_values
 
 if TYPE_CHECKING:
     from aiosmtpd.smtp import SMTP, Envelope, Session

@@ -1,7 +1,7 @@
 """Storing IMAP FETCH values (ENVELOPE, BODYSTRUCTURE) as JSON, computed once at append time.
 
 The values are nested ``list``/``str``/``bytes``/``int``/``None`` with ``Adjacent`` lists (see
-``sealmail.store.mime.imap``); JSON has no bytes and no list subclasses, so those two are tagged:
+``sealmail.mime.imap``); JSON has no bytes and no list subclasses, so those two are tagged:
 ``{"b": "<base64>"}`` and ``{"a": [...]}``.
 """
 
@@ -11,7 +11,7 @@ import base64
 import json
 from typing import Any
 
-from sealmail.store.mime.imap import Adjacent
+from sealmail.mime.imap import Adjacent
 
 
 def _encode(value: Any) -> Any:

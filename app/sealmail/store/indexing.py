@@ -11,7 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sealmail.store import imapvalue, mime
+from sealmail import mime
+from sealmail.store import imapvalue
 
 
 @dataclass(slots=True)

@@ -28,9 +28,10 @@ from typing import Literal, NamedTuple
 
 import sqlcipher3
 
-from sealmail.config.codec import format_time, parse_time
+from sealmail import mime
 from sealmail.crypto.sealed import SealError
-from sealmail.store import attachments, imapvalue, mime
+from sealmail.mime.sections import header_fields
+from sealmail.store import attachments, imapvalue
 from sealmail.store import events as ev
 from sealmail.store.dav import DavStoreMixin
 from sealmail.store.db import open_encrypted
@@ -42,11 +43,11 @@ from sealmail.store.errors import (
     UnknownEncoding,
 )
 from sealmail.store.indexing import Indexed, index_message
-from sealmail.store.mime.sections import header_fields
 from sealmail.store.schema import migrate
 from sealmail.store.search import Compiler, SearchKey, header_contains
 from sealmail.store.spool import Spool, open_message
 from sealmail.store.wireform import ascii_size, crlf_size, split_header
+from sealmail.timecodec import format_time, parse_time
 
 INBOX = "INBOX"
 DELIMITER = "/"

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal
 
+from sealmail.timecodec import format_time
+
 TextField = Literal["text", "body", "subject", "from", "to", "cc", "bcc"]
 _FTS_COLUMNS: dict[str, str] = {
     "text": "{subject from_ to_ cc bcc headers body}",
@@ -200,8 +202,6 @@ class Compiler:
 
 
 def _day_start(day: date) -> str:
-    from sealmail.config.codec import format_time
-
     return format_time(datetime.combine(day, time(0), UTC))
 
 

@@ -1,139 +1,26 @@
 """The web admin: server-rendered pages (Jinja2) over the shared services.
 
 Every page works without JavaScript; ``static/app.js`` only adds copy buttons. State shared by
-requests lives in ``WebState`` (``app.state.web``); all blocking work (config store, Argon2, DKIM
-key generation) runs in worker threads.
+requests lives in ``WebState`` (``app.state.web``, ``sealmail.web.state``); all blocking work (config
+store, Argon2, DKIM key generation) runs in worker threads.
 """
 
 from __future__ import annotations
 
-import asyncio
-import functools
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
+from fastapi.responses import PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
-from fastapi.templating import Jinja2Templates
 
-from sealmail.services import admins
+from sealmail.web import views, wellknown
 from sealmail.web.gate import WebGate
-from sealmail.web.sessions import MemorySessions, RedisSessions, Session, SessionStore
+from sealmail.web.state import HERE, LoginRequired, WebState, make_templates, redirect, render
 
 if TYPE_CHECKING:
     from sealmail.appcontext import AppContext
-    from sealmail.config.models import AdminAccount
     from sealmail.services.dnscheck import Lookup
-
-HERE = Path(__file__).parent
-PENDING_SECONDS = 300  # between the password and the second factor
-
-
-class LoginRequired(Exception):
-    def __init__(self, target: str) -> None:
-        self.target = target
-
-
-class WebState:
-    def __init__(
-        self,
-        ctx: AppContext,
-        basic_auth: tuple[str, str] | None,
-        lookup: Lookup | None = None,
-        sessions: SessionStore | None = None,
-    ) -> None:
-        self.ctx = ctx
-        self.settings = ctx.settings
-        self.basic_auth = basic_auth
-        self.sessions = sessions or (RedisSessions(ctx.redis) if ctx.redis is not None else MemorySessions())
-        self.session_ttl = ctx.settings.web_session_seconds
-        self._admin_exists = False
-        self._lookup = lookup
-
-    @property
-    def lookup(self) -> Lookup:
-        if self._lookup is None:
-            from sealmail.web.dnslookup import make_lookup
-
-            self._lookup = make_lookup(self.settings)
-        return self._lookup
-
-    async def call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        return await asyncio.to_thread(functools.partial(fn, *args, **kwargs))
-
-    async def admin_exists(self) -> bool:
-        # Once there is an admin the gate is gone for good in this process (the answer cannot go back
-        # to "none" without someone removing every account, which the admin pages do not offer).
-        if not self._admin_exists:
-            self._admin_exists = await self.call(admins.has_admin, self.ctx.config)
-        return self._admin_exists
-
-    def note_admin_created(self) -> None:
-        self._admin_exists = True
-
-
-def web(request: Request) -> WebState:
-    return request.app.state.web
-
-
-def session(request: Request) -> Session:
-    return request.state.session
-
-
-def peer(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
-
-
-def safe_next(target: str | None) -> str:
-    """Only local paths: an attacker's link cannot send a freshly signed-in admin elsewhere."""
-    if target and target.startswith("/") and not target.startswith(("//", "/\\")):
-        return target
-    return "/admin"
-
-
-async def current_admin(request: Request) -> AdminAccount:
-    """Dependency for every signed-in page."""
-    state = web(request)
-    if not await state.admin_exists():
-        raise LoginRequired("/setup")
-    admin_id = session(request).get("admin_id")
-    if admin_id:
-        found = await state.call(admins.admin_by_id, state.ctx.config, admin_id)
-        # A removed account, or a password changed since this session signed in: sign in again.
-        if found is not None and session(request).get("auth") == admins.session_stamp(found):
-            return found
-        session(request).end()
-    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    raise LoginRequired(f"/admin/login?next={target}" if request.method == "GET" else "/admin/login")
-
-
-def redirect(url: str) -> RedirectResponse:
-    return RedirectResponse(url, status_code=303)
-
-
-def flash(request: Request, text: str, kind: str = "ok") -> None:
-    messages = list(session(request).get("flash", []))
-    messages.append([kind, text])
-    session(request)["flash"] = messages[-5:]
-
-
-def make_templates() -> Jinja2Templates:
-    templates = Jinja2Templates(directory=str(HERE / "templates"))
-    env = templates.env
-    from sealmail.services.dashboard import human_size
-
-    env.filters["size"] = human_size
-    env.filters["when"] = lambda t: t.strftime("%Y-%m-%d %H:%M:%S") if t else "—"
-    return templates
-
-
-def render(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
-    s = session(request)
-    messages = s.pop("flash", []) if s.exists else []
-    context.setdefault("admin", None)
-    context.update(request=request, csrf=s.csrf_token(), messages=messages, path=request.url.path)
-    return request.app.state.templates.TemplateResponse(request, name, context, status_code=status)
+    from sealmail.web.sessions import SessionStore
 
 
 def create_app(
@@ -162,8 +49,6 @@ def create_app(
         ):
             return PlainTextResponse("Not found\n", status_code=404)
         return render(request, "message.html", 404, title="Not found", text="There is nothing at this address.")
-
-    from sealmail.web import views, wellknown
 
     app.include_router(wellknown.router)
     app.include_router(views.router)

@@ -1,7 +1,7 @@
 """The DNS page's resolver: dnspython's async resolver pointed at the configured servers
 (``SEALMAIL_DNS_SERVERS``, else the system's), answering in the text forms ``services.dnscheck`` reads.
 
-Kept small on purpose: it is replaced by the shared ``sealmail.dns`` resolver once that exists.
+The resolver itself is the shared one (``sealmail.net.dns``); this module only turns answers into text.
 """
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ from __future__ import annotations
 import dns.exception
 import dns.resolver
 
+from sealmail.net.dns import make_resolver
 from sealmail.services.dnscheck import DnsLookupError, Lookup
 from sealmail.settings import Settings
-from sealmail.smtp.mxresolver import make_resolver
 
 
 def make_lookup(settings: Settings) -> Lookup:

@@ -24,7 +24,7 @@ from urllib.parse import parse_qs, urlsplit
 from sealmail.web.sessions import COOKIE, Session
 
 if TYPE_CHECKING:
-    from sealmail.web.app import WebState
+    from sealmail.web.state import WebState
 
 log = logging.getLogger("sealmail.web")
 

@@ -18,7 +18,7 @@ from sealmail.config.models import AdminAccount
 from sealmail.errors import AlreadyExists, InvalidInput, NotFound, SealmailError
 from sealmail.services import admins, aliases, credentials, domains, eventlog, tokens
 from sealmail.services.credentials import AuthenticationFailed
-from sealmail.web.app import (
+from sealmail.web.state import (
     PENDING_SECONDS,
     current_admin,
     flash,

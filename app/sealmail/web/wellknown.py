@@ -26,6 +26,7 @@ from sealmail.services.clientconfig import (
     parse_autodiscover_request,
 )
 from sealmail.services.dnsrecords import mta_sts_policy
+from sealmail.web.state import web
 
 router = APIRouter()
 
@@ -35,8 +36,6 @@ def _host(request: Request) -> str:
 
 
 async def _hosted(request: Request, name: str) -> str | None:
-    from sealmail.web.app import web
-
     state = web(request)
     try:
         ascii_name = normalize_domain(name).ascii
@@ -52,16 +51,12 @@ async def mta_sts(request: Request) -> Response:
     # RFC 8461 §3.3: the policy host is mta-sts.<policy domain>; other names get nothing.
     if not host.startswith("mta-sts.") or await _hosted(request, host.removeprefix("mta-sts.")) is None:
         return PlainTextResponse("no MTA-STS policy for this name\n", status_code=404)
-    from sealmail.web.app import web
-
     return PlainTextResponse(mta_sts_policy(web(request).settings), headers={"cache-control": "max-age=3600"})
 
 
 @router.get("/mail/config-v1.1.xml", include_in_schema=False)
 @router.get("/.well-known/autoconfig/mail/config-v1.1.xml", include_in_schema=False)
 async def autoconfig(request: Request, emailaddress: str = "") -> Response:
-    from sealmail.web.app import web
-
     candidates = []
     if "@" in emailaddress:
         candidates.append(emailaddress.rsplit("@", 1)[1])
@@ -81,8 +76,6 @@ DAV_METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PROPFIND", "P
 @router.api_route("/.well-known/caldav", methods=DAV_METHODS, include_in_schema=False)
 @router.api_route("/.well-known/carddav", methods=DAV_METHODS, include_in_schema=False)
 async def dav_well_known(request: Request) -> Response:
-    from sealmail.web.app import web
-
     kind = "caldav" if request.url.path.endswith("caldav") else "carddav"
     # 301, as Radicale answers on the DAV ports (some clients, e.g. TbSync, mishandle 302 here).
     return RedirectResponse(dav_url(web(request).settings, kind), status_code=301)
@@ -97,8 +90,6 @@ def _autodiscover_answer(text: str, status: int = 200) -> Response:
 async def autodiscover(request: Request, emailaddress: str = "") -> Response:
     """Microsoft Autodiscover, "POX" (MS-OXDSCLI): the request names an address, the answer gives IMAP
     and SMTP over implicit TLS with that address as the login name. GET takes ``?emailaddress=``."""
-    from sealmail.web.app import web
-
     try:
         if request.method == "POST":
             body = bytearray()

@@ -205,7 +205,7 @@ def test_the_mx_runs_one_session_process_per_vcpu(sealmail_host):
     expected = vcpus if vcpus > 1 else 0
     for _ in range(30):  # a session process that died is replaced within seconds (mxprocs)
         main_pid = sealmail_host.check_output("systemctl show -p MainPID --value sealmail-mx.service")
-        sessions = sealmail_host.run(f"pgrep -P {main_pid} -f sealmail.smtp.mxprocs").stdout.split()
+        sessions = sealmail_host.run(f"pgrep -P {main_pid} -f sealmail.smtp.mxchild").stdout.split()
         if len(sessions) == expected:
             break
         sealmail_host.run("sleep 1")

@@ -14,9 +14,9 @@ import html
 import re
 from dataclasses import dataclass
 
-from sealmail.store.mime.headers import clean, decode_charset, decode_words, unfold
-from sealmail.store.mime.model import ParsedMessage, Part
-from sealmail.store.mime.sections import UnknownTransferEncoding, decode_transfer, numbered_parts
+from sealmail.mime.headers import clean, decode_charset
+from sealmail.mime.model import HeaderValue, ParsedMessage, Part
+from sealmail.mime.sections import UnknownTransferEncoding, decode_transfer, numbered_parts
 
 MAX_SEARCH_TEXT = 2 * 1024 * 1024  # characters of body text handed to the index
 ATTACHMENT_MIN_SIZE = 4096  # octets: smaller bodies are not worth deduplicating
@@ -24,27 +24,9 @@ SEARCH_HEADERS = ("subject", "from", "to", "cc", "bcc")
 _MAX_DATE = 256
 
 
-@dataclass(frozen=True, slots=True)
-class HeaderValue:
-    """One occurrence of a header field: unfolded raw value (encoded-words intact) and decoded text."""
-
-    raw: str
-    decoded: str
-
-
 def header_field(parsed: ParsedMessage, name: str) -> list[HeaderValue]:
     """Every occurrence of a top-level header field, in message order (name case-insensitive)."""
-    wanted = name.lower()
-    out: list[HeaderValue] = []
-    for f in parsed.headers:
-        if f.name.lower() == wanted:
-            value = _unfold_text(f.value)
-            out.append(HeaderValue(value, decode_words(value)))
-    return out
-
-
-def _unfold_text(value: str) -> str:
-    return unfold(value.encode("utf-8", "surrogateescape")).decode("utf-8", "surrogateescape")
+    return parsed.header_field(name)
 
 
 def decoded_header(parsed: ParsedMessage, name: str) -> str | None:

@@ -12,9 +12,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-FORMAT_VERSION = 1
+from sealmail.mime.headers import Params, decode_words, decoded_param, unfold
 
-Params = tuple[tuple[str, str], ...]
+FORMAT_VERSION = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +42,7 @@ AddressList = tuple[Address, ...]
 class Envelope:
     """The ENVELOPE fields as the header says them: unfolded, encoded-words intact; ``None`` when absent.
 
-    ``sender`` and ``reply_to`` are stored as written; :func:`sealmail.store.mime.envelope_value` applies
+    ``sender`` and ``reply_to`` are stored as written; :func:`sealmail.mime.envelope_value` applies
     the RFC 9051 default (the From list) when they are absent or empty.
     """
 
@@ -116,14 +116,10 @@ class Part:
 
     def param(self, name: str) -> str | None:
         """A Content-Type parameter, RFC 2231 and RFC 2047 decoded; ``None`` when absent."""
-        from sealmail.store.mime.headers import decoded_param
-
         return decoded_param(self.params, name)
 
     def disposition_param(self, name: str) -> str | None:
         """A Content-Disposition parameter, decoded like :meth:`param`."""
-        from sealmail.store.mime.headers import decoded_param
-
         return decoded_param(self.disposition_params, name)
 
     @property
@@ -141,6 +137,14 @@ class Part:
             if part.message is not None:
                 below.append(part.message)
             stack.extend(reversed(below))
+
+
+@dataclass(frozen=True, slots=True)
+class HeaderValue:
+    """One occurrence of a header field: unfolded raw value (encoded-words intact) and decoded text."""
+
+    raw: str
+    decoded: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,11 +168,15 @@ class ParsedMessage:
             raise ValueError(f"unsupported parsed-message format {data.get('v')!r}")
         return _load_message(data)
 
-    def header_field(self, name: str):
-        """Every occurrence of a top-level field, in order, unfolded (see :func:`~.search.header_field`)."""
-        from sealmail.store.mime.search import header_field
-
-        return header_field(self, name)
+    def header_field(self, name: str) -> list[HeaderValue]:
+        """Every occurrence of a top-level header field, in message order (name case-insensitive)."""
+        wanted = name.lower()
+        out: list[HeaderValue] = []
+        for f in self.headers:
+            if f.name.lower() == wanted:
+                value = unfold(f.value.encode("utf-8", "surrogateescape")).decode("utf-8", "surrogateescape")
+                out.append(HeaderValue(value, decode_words(value)))
+        return out
 
 
 # JSON: short keys, defaults omitted. Keys are part of the stored format: change FORMAT_VERSION with them.

@@ -8,17 +8,17 @@ and answers IMAP FETCH and SEARCH from it without parsing again:
 * ``search_headers``, ``header_field``, ``sent_date``, ``search_text`` feed SEARCH and the FTS index;
 * ``attachments`` lists the body ranges worth deduplicating.
 
-Nothing here does I/O. :func:`parse` never raises.
+Nothing here does I/O. :func:`parse` never raises. The package imports nothing else from Sealmail: storage,
+mail authentication (``mailauth``) and SMTP all read headers through it.
 """
 
-from sealmail.store.mime.imap import body, bodystructure, envelope_value, imap_string
-from sealmail.store.mime.model import Address, Envelope, HeaderField, ParsedMessage, Part
-from sealmail.store.mime.parser import MAX_DEPTH, MAX_HEADER_BYTES, MAX_PARTS, parse
-from sealmail.store.mime.search import (
+from sealmail.mime.imap import body, bodystructure, envelope_value, imap_string
+from sealmail.mime.model import Address, Envelope, HeaderField, HeaderValue, ParsedMessage, Part
+from sealmail.mime.parser import MAX_DEPTH, MAX_HEADER_BYTES, MAX_PARTS, parse
+from sealmail.mime.search import (
     ATTACHMENT_MIN_SIZE,
     MAX_SEARCH_TEXT,
     AttachmentRange,
-    HeaderValue,
     attachments,
     decoded_header,
     header_field,
@@ -28,7 +28,7 @@ from sealmail.store.mime.search import (
     search_text,
     sent_date,
 )
-from sealmail.store.mime.sections import (
+from sealmail.mime.sections import (
     InvalidSection,
     Section,
     UnknownTransferEncoding,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sealmail.store.mime.model import Address, Envelope, ParsedMessage, Part
+from sealmail.mime.model import Address, Envelope, ParsedMessage, Part
 
 Value = Any  # list | str | bytes | int | None, nested
 

@@ -14,8 +14,8 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from sealmail.store.mime.headers import iter_fields
-from sealmail.store.mime.model import ParsedMessage, Part
+from sealmail.mime.headers import iter_fields
+from sealmail.mime.model import ParsedMessage, Part
 
 
 class InvalidSection(ValueError):

@@ -10,7 +10,7 @@ RFCs are silent follow Dovecot: a missing domain is ``MISSING_DOMAIN``, a missin
 
 from __future__ import annotations
 
-from sealmail.store.mime.model import Address
+from sealmail.mime.model import Address
 
 MISSING_MAILBOX = "MISSING_MAILBOX"
 MISSING_DOMAIN = "MISSING_DOMAIN"

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sealmail.store.mime import addrlist
-from sealmail.store.mime.headers import (
+from sealmail.mime.addrlist import parse_address_list
+from sealmail.mime.headers import (
     RawField,
     field_value,
     iter_fields,
@@ -30,7 +30,7 @@ from sealmail.store.mime.headers import (
     parse_token,
     text,
 )
-from sealmail.store.mime.model import Envelope, HeaderField, ParsedMessage, Part
+from sealmail.mime.model import Envelope, HeaderField, ParsedMessage, Part
 
 MAX_DEPTH = 64  # nesting of multipart and message parts below the top-level entity
 MAX_PARTS = 10_000  # entities in one message
@@ -290,7 +290,7 @@ def envelope_from_fields(raw: bytes, fields: list[RawField]) -> Envelope:
 
     def addresses(name: bytes):
         value = values.get(name)
-        return None if value is None else addrlist.parse_address_list(value)
+        return None if value is None else parse_address_list(value)
 
     return Envelope(
         date=values.get(b"date"),

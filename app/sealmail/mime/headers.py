@@ -12,7 +12,7 @@ import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from sealmail.store.mime.model import Params
+Params = tuple[tuple[str, str], ...]  # MIME parameters as (name, value) pairs, in order
 
 _WSP = b" \t"
 # RFC 2045 §5.1 tspecials, plus the RFC 822 specials that end a token in practice.
