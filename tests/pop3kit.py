@@ -5,20 +5,19 @@ Tests drive the server with blocking clients (poplib, fetchmail, getmail6) from 
 
 from __future__ import annotations
 
-import asyncio
 import poplib
 import socket
 import ssl
-import threading
 from dataclasses import dataclass
 from typing import Any
 
 from sealmail.config.sqlite import SQLiteConfigStore
-from sealmail.net.listen import bind_sockets
 from sealmail.pop3.server import Pop3Server
 from sealmail.services import aliases, credentials, domains
 from sealmail.store.mailbox import Mailbox
 from sealmail.store.mailstore import MailStore
+
+from support import ComponentThread
 
 ADDRESS = "rémi@example.test"
 
@@ -31,30 +30,18 @@ class Account:
     public_key: bytes
 
 
-class Running:
-    """A ``Pop3Server`` on its own loop thread; ``call`` runs a coroutine there and waits."""
+class Running(ComponentThread):
+    """The POP3 component on its own loop thread (settings with ports 0 on 127.0.0.1); ``server`` is
+    its running ``Pop3Server``."""
 
     def __init__(self, settings: Any) -> None:
-        self.settings = settings
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, name="pop3-test-loop", daemon=True)
-        self.thread.start()
-        self.server: Pop3Server = self.call(self._make())
-        self.ports = self.call(
-            self.server.listen({"pop3s": bind_sockets(["127.0.0.1"], 0), "pop3": bind_sockets(["127.0.0.1"], 0)})
-        )
+        super().__init__("pop3", settings)
 
-    async def _make(self) -> Pop3Server:
-        return Pop3Server(self.settings)
-
-    def call(self, coro: Any, timeout: float = 30) -> Any:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
-
-    def stop(self) -> None:
-        self.call(self.server.close())
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
-        self.loop.close()
+    @property
+    def server(self) -> Pop3Server:
+        server = self.component.server
+        assert server is not None, "the POP3 component has stopped"
+        return server
 
 
 def make_account(settings: Any, address: str = ADDRESS) -> Account:

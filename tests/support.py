@@ -14,7 +14,10 @@ def free_port() -> int:
 
 class ComponentThread:
     """A component (``sealmail.components``) started on its own event-loop thread, as ``sealmail serve``
-    runs it, but inside the test process so the test can also use the services directly."""
+    runs it, but inside the test process so the test can also use the services directly.
+
+    Tests drive it with blocking clients from the test thread; ``call`` runs a coroutine on its loop
+    and waits for the result."""
 
     def __init__(self, name: str, settings: object) -> None:
         import asyncio
@@ -22,20 +25,24 @@ class ComponentThread:
 
         from sealmail import components
 
+        self.settings = settings
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, name=f"{name}-test-loop", daemon=True)
         self.thread.start()
         self.component = components.load(name, settings)  # type: ignore[arg-type]
         self.ports: dict[str, int] = self.call(self.component.start())
 
-    def call(self, coro: object, timeout: float = 30) -> object:
+    def call(self, coro: object, timeout: float = 60) -> object:
         import asyncio
 
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)  # type: ignore[arg-type]
 
     def stop(self) -> None:
+        import asyncio
+
         try:
             self.call(self.component.stop())
+            self.call(asyncio.sleep(0.05))  # let closed transports release their sockets
         finally:
             self.loop.call_soon_threadsafe(self.loop.stop)
             self.thread.join(10)

@@ -20,7 +20,6 @@ from pathlib import Path
 import boto3
 import pytest
 from botocore.config import Config
-from imap.conftest import ServerThread
 from s3server import SwiftS3, available
 
 from sealmail.backup import keys as backup_keys
@@ -36,7 +35,7 @@ from sealmail.tls.devca import ensure_dev_certificates
 
 from mailgen import message
 from privacyscan import Secrets, assert_no_secrets
-from support import missing
+from support import ComponentThread, missing
 
 pytestmark = pytest.mark.slow
 
@@ -207,8 +206,8 @@ def _add_calendar_and_contact(box) -> None:
 
 
 def _imap_read_all(settings, address: str, password: str, ca) -> list[bytes]:
-    server = ServerThread(
-        settings.model_copy(update={"imaps_port": 0, "imap_port": 0, "bind_addresses": ["127.0.0.1"]})
+    server = ComponentThread(
+        "imap", settings.model_copy(update={"imaps_port": 0, "imap_port": 0, "bind_addresses": ["127.0.0.1"]})
     )
     try:
         client = imaplib.IMAP4_SSL(

@@ -31,9 +31,10 @@ def client_tls(certs) -> ssl.SSLContext:
 @pytest.fixture
 def imap_server(settings, certs, redis_url) -> Iterator[Any]:
     """A real IMAP component on loopback (TLS), an account with three messages in INBOX."""
-    from imap.conftest import ServerThread, make_account
+    from imap.conftest import make_account
 
     from mailgen import message
+    from support import ComponentThread
 
     redis.Redis.from_url(redis_url).flushdb()
     settings = settings.model_copy(
@@ -49,7 +50,7 @@ def imap_server(settings, certs, redis_url) -> Iterator[Any]:
     settings = type(settings).model_validate(settings.model_dump())
     config = SQLiteConfigStore(settings.config_db_path)
     account = make_account(config, settings, "fuzz@example.test")
-    server = ServerThread(settings)
+    server = ComponentThread("imap", settings)
     server.account = account
     server.redis_url = redis_url
     server.messages = [message(i) for i in range(3)]

@@ -11,8 +11,6 @@ import contextlib
 import imaplib
 import socket
 import ssl
-import threading
-from collections.abc import Coroutine
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,11 +19,12 @@ import pytest
 import redis
 
 from sealmail.config.sqlite import SQLiteConfigStore
-from sealmail.imap.server import ImapComponent
 from sealmail.services import aliases, credentials, domains
 from sealmail.store import events as ev
 from sealmail.store.mailstore import MailStore
 from sealmail.tls.devca import ensure_dev_certificates
+
+from support import ComponentThread
 
 ADDRESS = "rémi@example.test"
 ASCII_ADDRESS = "alice@example.test"
@@ -39,35 +38,11 @@ class Account:
     public_key: bytes
 
 
-class ServerThread:
-    """An ImapComponent on its own event loop thread."""
-
-    def __init__(self, settings: Any) -> None:
-        self.settings = settings
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, name="imap-server", daemon=True)
-        self.thread.start()
-        self.component = ImapComponent(settings)
-        self.ports = self.call(self.component.start())
-
-    def call(self, coro: Coroutine[Any, Any, Any], timeout: float = 60) -> Any:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
-
-    def stop(self) -> None:
-        try:
-            self.call(self.component.stop())
-            self.call(asyncio.sleep(0.05))  # let closed transports release their sockets
-        finally:
-            self.loop.call_soon_threadsafe(self.loop.stop)
-            self.thread.join(10)
-            self.loop.close()
-
-
 @dataclass
 class Imap:
     settings: Any
     config: SQLiteConfigStore
-    server: ServerThread
+    server: ComponentThread
     tls: ssl.SSLContext
     ca_cert: Path
     redis_url: str
@@ -199,7 +174,7 @@ def imap(request, imap_settings, redis_url, tmp_path):
     settings = type(settings).model_validate(settings.model_dump())  # SecretStr from the plain URL
     config = SQLiteConfigStore(settings.config_db_path)
     accounts = {a: make_account(config, settings, a) for a in (ADDRESS, ASCII_ADDRESS)}
-    server = ServerThread(settings)
+    server = ComponentThread("imap", settings)
     tls = ssl.create_default_context(cafile=str(tmp_path / "tls" / "ca.pem"))
     try:
         yield Imap(settings, config, server, tls, tmp_path / "tls" / "ca.pem", redis_url, accounts)

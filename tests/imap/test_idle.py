@@ -5,7 +5,7 @@ from __future__ import annotations
 import smtplib
 import time
 
-from .conftest import ASCII_ADDRESS, RawClient, ServerThread
+from .conftest import ASCII_ADDRESS, RawClient
 from dnsserver import DnsServer
 from mailgen import message
 from support import ComponentThread
@@ -78,7 +78,7 @@ def test_idle_hears_flags_and_expunges_from_another_session(imap) -> None:
 
 def test_changes_in_another_process_reach_idle(imap) -> None:
     """A second server process (its own store handle and Redis connection) changes flags: IDLE hears it."""
-    other = ServerThread(imap.settings)
+    other = ComponentThread("imap", imap.settings)
     try:
         client = imap.client()
         client.append("INBOX", None, None, message(1))

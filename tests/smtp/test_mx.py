@@ -18,6 +18,8 @@ from sealmail.store.mailstore import MailStore
 from mailgen import message
 from privacyscan import Secrets, assert_no_secrets
 from relayprobes import PROBES, refused_as_relay
+from smtpkit import inbox, verified_tls
+from smtpkit import swaks as run_swaks
 from support import wait_for
 
 
@@ -29,18 +31,6 @@ def _client(port: int) -> smtplib.SMTP:
 
 async def _in_thread(fn, *args):
     return await asyncio.to_thread(fn, *args)
-
-
-async def _inbox(settings, config, address: str, password: str) -> list[bytes]:
-    """Unlock with the alias password, drain, and read INBOX (what IMAP/POP3 will do)."""
-    unlocked = credentials.unlock(config, settings, address, password)
-    store = MailStore(settings.data_dir)
-    box = store.open_sync(unlocked.mailbox_id, unlocked.secrets.mailbox_key)
-    try:
-        box.drain(store.spool(unlocked.mailbox_id), unlocked.secrets.private_key)
-        return [box.raw(i.body_id) for i in box.messages("INBOX")]
-    finally:
-        box.close()
 
 
 async def test_ehlo_advertises_the_extensions(mx) -> None:
@@ -133,7 +123,7 @@ async def test_mx_relays_to_no_foreign_destination_in_any_spelling(mx, config) -
         if data is None or data[0] != 250:
             wrong.append(f"{probe.id} {probe.path}: RCPT accepted, DATA got {data}")
             continue
-        stored = await _inbox(mx.settings, config, probe.local, mx.passwords[probe.local])
+        stored = inbox(mx.settings, config, probe.local, mx.passwords[probe.local])
         if not any(f"Subject: relay probe {probe.id}".encode() in m for m in stored):
             wrong.append(f"{probe.id} {probe.path}: accepted but not delivered to {probe.local}")
     assert not wrong, "\n".join(wrong)
@@ -184,7 +174,7 @@ async def test_delivered_mail_is_visible_after_unlock(mx, config) -> None:
             client.quit()
 
     assert await _in_thread(send) == {}
-    (stored,) = await _inbox(mx.settings, config, "demo@example.test", mx.passwords["demo@example.test"])
+    (stored,) = inbox(mx.settings, config, "demo@example.test", mx.passwords["demo@example.test"])
     assert stored.endswith(raw)
     head = stored[: len(stored) - len(raw)].decode()
     assert head.startswith("Received: from client.example.org ([127.0.0.1])")
@@ -257,7 +247,7 @@ async def test_eai_message_is_stored_byte_identical(mx, config) -> None:
             client.quit()
 
     assert await _in_thread(send) == {}
-    (stored,) = await _inbox(mx.settings, config, "rémi@universitéxyz.fr", mx.passwords["rémi@universitéxyz.fr"])
+    (stored,) = inbox(mx.settings, config, "rémi@universitéxyz.fr", mx.passwords["rémi@universitéxyz.fr"])
     assert stored.endswith(raw)
     assert b" with UTF8SMTP id " in stored
 
@@ -324,7 +314,7 @@ async def test_bare_lf_dot_does_not_end_data(mx, config) -> None:
             return reply
 
     assert (await _in_thread(send)).startswith(b"250 2.0.0")
-    stored = await _inbox(mx.settings, config, "demo@example.test", mx.passwords["demo@example.test"])
+    stored = inbox(mx.settings, config, "demo@example.test", mx.passwords["demo@example.test"])
     assert len(stored) == 1
     assert b"Subject: smuggled" in stored[0]  # inside the one message, not a second one
 
@@ -402,7 +392,7 @@ async def test_starttls(mx, config) -> None:
             client.quit()
 
     assert await _in_thread(send) == {}
-    (stored,) = await _inbox(mx.settings, config, "demo@example.test", mx.passwords["demo@example.test"])
+    (stored,) = inbox(mx.settings, config, "demo@example.test", mx.passwords["demo@example.test"])
     assert stored.endswith(raw)
     assert b" with ESMTPS id " in stored
 
@@ -421,8 +411,8 @@ async def test_multiple_recipients_one_acceptance_fanned_out(mx, config) -> None
             client.quit()
 
     assert await _in_thread(send) == {}
-    assert len(await _inbox(mx.settings, config, "demo@example.test", mx.passwords["demo@example.test"])) == 1
-    assert len(await _inbox(mx.settings, config, "rémi@universitéxyz.fr", mx.passwords["rémi@universitéxyz.fr"])) == 1
+    assert len(inbox(mx.settings, config, "demo@example.test", mx.passwords["demo@example.test"])) == 1
+    assert len(inbox(mx.settings, config, "rémi@universitéxyz.fr", mx.passwords["rémi@universitéxyz.fr"])) == 1
 
 
 @pytest.mark.tool("swaks")
@@ -430,13 +420,7 @@ async def test_swaks_as_a_real_client(mx, config) -> None:
     """Debian's swaks: plain, STARTTLS, pipelining, SMTPUTF8 is covered above; unknown recipient."""
 
     def swaks(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            ["swaks", "--server", f"127.0.0.1:{mx.port}", "--helo", "swaks.example.org", *args],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        return run_swaks(mx.port, "--helo", "swaks.example.org", *args)
 
     plain = await _in_thread(
         swaks, "--to", "demo@example.test", "--from", "x@example.org", "--header", "Subject: swaks plain"
@@ -448,12 +432,7 @@ async def test_swaks_as_a_real_client(mx, config) -> None:
         "demo@example.test",
         "--from",
         "x@example.org",
-        "--tls",
-        "--tls-ca-path",
-        mx.ca,
-        "--tls-verify",
-        "--tls-sni",
-        "localhost",
+        *verified_tls(mx.ca),
         "--header",
         "Subject: swaks tls",
     )
@@ -464,7 +443,7 @@ async def test_swaks_as_a_real_client(mx, config) -> None:
     unknown = await _in_thread(swaks, "--to", "nobody@example.test", "--from", "x@example.org")
     assert unknown.returncode != 0
     assert "550 5.1.1" in unknown.stdout
-    stored = await _inbox(mx.settings, config, "demo@example.test", mx.passwords["demo@example.test"])
+    stored = inbox(mx.settings, config, "demo@example.test", mx.passwords["demo@example.test"])
     assert len(stored) == 3
 
 
@@ -483,7 +462,7 @@ async def test_mx_answers_over_ipv4_and_ipv6_and_swaks_delivers_over_ipv6(mx, co
 
     argv = ["swaks", "--server", "::1", "--port", str(mx.port), "--helo", "swaks.example.org"]
     argv += ["--to", "demo@example.test", "--from", "x@example.org", "--header", "Subject: over IPv6"]
-    argv += ["--tls", "--tls-ca-path", mx.ca, "--tls-verify", "--tls-sni", "localhost"]
+    argv += verified_tls(mx.ca)
     sent = await _in_thread(
         lambda: subprocess.run(
             argv,
@@ -495,7 +474,7 @@ async def test_mx_answers_over_ipv4_and_ipv6_and_swaks_delivers_over_ipv6(mx, co
     )
     assert sent.returncode == 0, sent.stdout + sent.stderr
     assert "Connected to ::1." in sent.stdout
-    (stored,) = await _inbox(mx.settings, config, "demo@example.test", mx.passwords["demo@example.test"])
+    (stored,) = inbox(mx.settings, config, "demo@example.test", mx.passwords["demo@example.test"])
     assert b"Subject: over IPv6" in stored
     assert b"Received: from swaks.example.org ([IPv6:::1])" in stored
 

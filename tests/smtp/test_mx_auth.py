@@ -17,10 +17,10 @@ from sealmail.services.dnsrecords import records_for
 from sealmail.settings import Settings
 from sealmail.smtp import dkimsign
 from sealmail.smtp.mx import MxComponent
-from sealmail.store.mailstore import MailStore
 
 import cleandkim
 from dnsserver import DnsServer
+from smtpkit import folder
 from smtpsink import Sink
 from support import free_port
 
@@ -96,14 +96,7 @@ def _send(port: int, mail_from: str, rcpt: str, raw: bytes) -> tuple[int, bytes]
 
 
 def _folder(w, name: str) -> list[bytes]:
-    unlocked = credentials.unlock(w.config, w.settings, "demo@example.test", w.password)
-    store = MailStore(w.settings.data_dir)
-    box = store.open_sync(unlocked.mailbox_id, unlocked.secrets.mailbox_key)
-    try:
-        box.drain(store.spool(unlocked.mailbox_id), unlocked.secrets.private_key)
-        return [box.raw(i.body_id) for i in box.messages(name)]
-    finally:
-        box.close()
+    return folder(w.settings, w.config, "demo@example.test", w.password, name)
 
 
 def _message(sender_domain: str, subject: str) -> bytes:

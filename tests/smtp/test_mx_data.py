@@ -8,7 +8,8 @@ import socket
 import time
 
 import pytest
-from test_mx import _inbox
+
+from smtpkit import inbox
 
 MIB = 1024 * 1024
 
@@ -132,7 +133,7 @@ async def test_a_message_of_empty_lines_costs_at_most_twice_its_size(mx, config)
     assert reply.startswith(b"250 2.0.0"), reply
     assert growth < 2 * size
     assert worker_growth < 2 * size
-    stored = await _inbox(mx.settings, config, "demo@example.test", mx.passwords["demo@example.test"])
+    stored = inbox(mx.settings, config, "demo@example.test", mx.passwords["demo@example.test"])
     assert len(stored) == 1
     assert stored[0].endswith(b"\r\n" * 1000)
 
@@ -159,7 +160,7 @@ async def test_oversized_data_gets_552_and_the_session_goes_on_rfc1870(mx, confi
     assert big.startswith(b"552 5.3.4"), big
     assert rset.startswith(b"250")
     assert small.startswith(b"250 2.0.0"), small
-    stored = await _inbox(mx.settings, config, "demo@example.test", mx.passwords["demo@example.test"])
+    stored = inbox(mx.settings, config, "demo@example.test", mx.passwords["demo@example.test"])
     assert [b"Subject: small" in m for m in stored] == [True]
 
 
@@ -194,7 +195,7 @@ async def test_dots_and_the_end_split_across_segments_rfc5321_4_5_2(mx, config) 
     assert data.startswith(b"250 2.0.0"), data
     assert rset.startswith(b"250")
     assert noop.startswith(b"250")
-    stored = await _inbox(mx.settings, config, "demo@example.test", mx.passwords["demo@example.test"])
+    stored = inbox(mx.settings, config, "demo@example.test", mx.passwords["demo@example.test"])
     assert len(stored) == 1
     assert stored[0].endswith(b"\r\n\r\nline one\r\n.two\r\n.\r\n..three\r\nlast\r\n")
 
@@ -278,7 +279,7 @@ async def test_bare_lf_is_taken_and_stored_as_crlf_rfc5321_2_3_8(mx, config) -> 
 
     reply = await asyncio.to_thread(send)
     assert reply.startswith(b"250 2.0.0"), reply
-    stored = await _inbox(mx.settings, config, "demo@example.test", mx.passwords["demo@example.test"])
+    stored = inbox(mx.settings, config, "demo@example.test", mx.passwords["demo@example.test"])
     assert len(stored) == 1
     assert stored[0].endswith(body)
 

@@ -17,11 +17,11 @@ from sealmail.jobs.component import JobsComponent
 from sealmail.services import aliases, credentials, domains
 from sealmail.services.dnsrecords import records_for
 from sealmail.smtp.submission import SubmissionComponent
-from sealmail.store.mailstore import MailStore
 from sealmail.tls.devca import ensure_dev_certificates
 
 from dnsserver import DnsServer
 from privacyscan import Secrets, assert_no_secrets
+from smtpkit import auth_plain, inbox, swaks, verified_tls
 from smtpsink import Sink
 from support import free_port
 
@@ -124,37 +124,13 @@ async def world(settings, config, tmp_path):
 
 async def _swaks(w, to: str, *extra: str) -> subprocess.CompletedProcess:
     return await asyncio.to_thread(
-        subprocess.run,
-        [
-            "swaks",
-            "--server",
-            f"127.0.0.1:{w.port}",
-            "--tls",
-            "--tls-ca-path",
-            w.ca,
-            "--tls-verify",
-            "--tls-sni",
-            "localhost",
-            "--auth",
-            "PLAIN",
-            "--auth-user",
-            "alice@a.test",
-            "--auth-password",
-            w.password,
-            "--from",
-            "alice@a.test",
-            "--to",
-            to,
-            "--header",
-            "From: Alice <alice@a.test>",
-            "--header",
-            "Subject: outbound test",
-            *extra,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+        swaks,
+        w.port,
+        *verified_tls(w.ca),
+        *auth_plain("alice@a.test", w.password),
+        *("--from", "alice@a.test", "--to", to),
+        *("--header", "From: Alice <alice@a.test>", "--header", "Subject: outbound test"),
+        *extra,
     )
 
 
@@ -168,15 +144,7 @@ async def _until(predicate, timeout: float = 20.0) -> bool:
 
 
 def _inbox(w, address: str, password: str) -> list[bytes]:
-    """Unlock with the password, drain the spool, read INBOX (what IMAP does at login)."""
-    unlocked = credentials.unlock(w.config, w.settings, address, password)
-    store = MailStore(w.settings.data_dir)
-    box = store.open_sync(unlocked.mailbox_id, unlocked.secrets.mailbox_key)
-    try:
-        box.drain(store.spool(unlocked.mailbox_id), unlocked.secrets.private_key)
-        return [box.raw(i.body_id) for i in box.messages("INBOX")]
-    finally:
-        box.close()
+    return inbox(w.settings, w.config, address, password)
 
 
 def _statuses(config) -> list[str]:

@@ -6,7 +6,6 @@ import asyncio
 import base64
 import smtplib
 import ssl
-import subprocess
 
 import dkim
 import pytest
@@ -18,6 +17,7 @@ from sealmail.smtp.submission import SubmissionComponent
 from sealmail.tls.devca import ensure_dev_certificates
 
 from relayprobes import PROBES
+from smtpkit import auth_plain, swaks, verified_tls
 
 
 @pytest.fixture
@@ -275,34 +275,11 @@ async def test_eai_submission(sub) -> None:
 @pytest.mark.tool("swaks")
 async def test_swaks_tls_auth(sub) -> None:
     result = await asyncio.to_thread(
-        subprocess.run,
-        [
-            "swaks",
-            "--server",
-            f"127.0.0.1:{sub.starttls_port}",
-            "--tls",
-            "--tls-ca-path",
-            sub.ca,
-            "--tls-verify",
-            "--tls-sni",
-            "localhost",
-            "--auth",
-            "PLAIN",
-            "--auth-user",
-            "alice@example.test",
-            "--auth-password",
-            sub.passwords["alice@example.test"],
-            "--from",
-            "alice@example.test",
-            "--to",
-            "bob@b.test",
-            "--header",
-            "From: alice@example.test",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+        swaks,
+        sub.starttls_port,
+        *verified_tls(sub.ca),
+        *auth_plain("alice@example.test", sub.passwords["alice@example.test"]),
+        *("--from", "alice@example.test", "--to", "bob@b.test", "--header", "From: alice@example.test"),
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "235 2.7.0" in result.stdout

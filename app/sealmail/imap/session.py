@@ -299,8 +299,6 @@ class Session:
             status, text, code = "NO", "Unknown content transfer encoding", "UNKNOWN-CTE"
         except UnknownSection as exc:
             status, text, code = "NO", str(exc) or "No such section", None
-        except NotImplementedError:
-            status, text, code = "NO", "Not available on this server yet", "CANNOT"
         except (ConnectionError, asyncio.CancelledError):
             raise
         except Exception as exc:

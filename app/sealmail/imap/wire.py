@@ -84,12 +84,6 @@ def _quotable(data: bytes, utf8: bool) -> bool:
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
-class Atom(str):
-    """Written as it is: flags, keywords, NIL, response codes."""
-
-    __slots__ = ()
-
-
 def literal(data: bytes, *, binary: bool = False) -> bytes:
     """``{n}`` + octets; ``~{n}`` (literal8, RFC 3516) where the grammar allows NUL (BINARY)."""
     return (b"~{%d}\r\n" if binary else b"{%d}\r\n") % len(data) + data

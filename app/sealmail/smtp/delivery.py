@@ -36,6 +36,7 @@ from sealmail.config.models import LogEntry
 from sealmail.errors import InvalidInput
 from sealmail.queue.store import Job, JobQueue, NewJob
 from sealmail.services.resolve import resolve
+from sealmail.smtp.deliveryjob import AttemptResult, Bounce, DeliveryJob, Done, Retry, RetrySchedule, decide
 from sealmail.smtp.dsn import RecipientStatus, build_dsn
 from sealmail.smtp.inbound import InboundDelivery, Target
 from sealmail.smtp.lineends import to_wire
@@ -60,15 +61,6 @@ class MxResolver(Protocol):
 
     async def txt_records(self, name: str) -> list[str]:
         """TXT strings at a name, each record's strings joined (empty when none)."""
-
-
-@dataclass
-class AttemptResult:
-    kind: str  # delivered, temporary, permanent
-    reply: str
-    mx: str | None = None
-    tls: bool = False
-    status: str = "4.0.0"
 
 
 @dataclass
@@ -199,8 +191,9 @@ class DeliveryWorker:
             await asyncio.wait(running, timeout=30)
 
     # ---- one attempt ----------------------------------------------------------------------------
-    async def attempt(self, job: Job) -> None:
-        rcpt = job.meta["rcpt_to"]
+    async def attempt(self, row: Job) -> None:
+        job = DeliveryJob.from_job(row)  # parsed once; the queue row's meta is not read again
+        rcpt = job.rcpt_to
         try:
             domain = parse_mailbox(rcpt, fold_case=False).domain.ascii
         except InvalidInput:
@@ -214,7 +207,7 @@ class DeliveryWorker:
                 result = await self._deliver_remote(job, domain)
         await self._finish(job, result)
 
-    async def _deliver_locally(self, job: Job, rcpt: str) -> AttemptResult:
+    async def _deliver_locally(self, job: DeliveryJob, rcpt: str) -> AttemptResult:
         """A hosted domain: the MX's own logic, no network hop."""
         try:
             resolution = await self.app.config_call(resolve, self.app.config, rcpt)
@@ -230,7 +223,7 @@ class DeliveryWorker:
         target = Target(rcpt, alias, drop=not alias.enabled)
         outcome = await self.inbound.deliver(
             job.payload,
-            mail_from=job.meta.get("mail_from", ""),
+            mail_from=job.mail_from,
             targets=[target],
             original=job.payload + job.id.encode(),
         )
@@ -238,7 +231,7 @@ class DeliveryWorker:
             return AttemptResult("delivered", "250 2.0.0 delivered locally", mx="local", status="2.0.0")
         return AttemptResult("temporary", "451 4.3.0 local delivery failed", mx="local", status="4.3.0")
 
-    async def _deliver_remote(self, job: Job, domain: str) -> AttemptResult:
+    async def _deliver_remote(self, job: DeliveryJob, domain: str) -> AttemptResult:
         try:
             hosts = await self.resolver.mx_hosts(domain)
         except Exception as exc:  # a DNS failure is temporary
@@ -278,7 +271,7 @@ class DeliveryWorker:
         except Exception:
             return []
 
-    async def _try_host(self, job: Job, host: str, address: str, policy: StsPolicy | None) -> AttemptResult:
+    async def _try_host(self, job: DeliveryJob, host: str, address: str, policy: StsPolicy | None) -> AttemptResult:
         enforce = policy is not None and policy.mode == "enforce"
         key = (host, address, enforce)
         cached = self.sessions.take(key)
@@ -330,7 +323,7 @@ class DeliveryWorker:
         return _Session(client, tls, time.monotonic(), 0)
 
     async def _on_session(
-        self, session: _Session, key: tuple[str, str, bool], job: Job, host: str, address: str
+        self, session: _Session, key: tuple[str, str, bool], job: DeliveryJob, host: str, address: str
     ) -> AttemptResult:
         """One transaction; a session that delivered is kept for the next message to the same host."""
         keep = False
@@ -345,11 +338,10 @@ class DeliveryWorker:
             if not (keep and self.sessions.give(key, session)):
                 await _quit(session.client)
 
-    async def _transaction(self, client: aiosmtplib.SMTP, job: Job, host: str, tls: bool) -> AttemptResult:
-        meta = job.meta
-        mail_from = meta.get("mail_from", "")
-        rcpt = meta["rcpt_to"]
-        needs_utf8 = bool(meta.get("smtputf8")) or not (mail_from.isascii() and rcpt.isascii())
+    async def _transaction(self, client: aiosmtplib.SMTP, job: DeliveryJob, host: str, tls: bool) -> AttemptResult:
+        mail_from = job.mail_from
+        rcpt = job.rcpt_to
+        needs_utf8 = job.needs_smtputf8
         mail_options: list[str] = []
         rcpt_options: list[str] = []
         if needs_utf8:
@@ -361,16 +353,9 @@ class DeliveryWorker:
             mail_options.append("SMTPUTF8")
         if client.supports_extension("8bitmime"):
             mail_options.append("BODY=8BITMIME")
-        dsn = meta.get("dsn") or {}
-        if client.supports_extension("dsn"):
-            if dsn.get("ret"):
-                mail_options.append(f"RET={dsn['ret']}")
-            if dsn.get("envid"):
-                mail_options.append(f"ENVID={dsn['envid']}")
-            if dsn.get("notify"):
-                rcpt_options.append(f"NOTIFY={dsn['notify']}")
-            if dsn.get("orcpt"):
-                rcpt_options.append(f"ORCPT={dsn['orcpt']}")
+        if client.supports_extension("dsn"):  # RFC 3461 §4: the sender's requests go on to the next hop
+            mail_options += job.dsn.mail_parameters()
+            rcpt_options += job.dsn.rcpt_parameters()
         message = to_wire(job.payload)  # what DATA carries (queued since the fix: already so)
         if client.supports_extension("size"):
             mail_options.append(f"SIZE={len(message)}")  # RFC 1870 §3: octets as sent, CRLFs included
@@ -391,89 +376,44 @@ class DeliveryWorker:
         return AttemptResult("delivered", response.message, host, tls, "2.0.0")
 
     # ---- bookkeeping ----------------------------------------------------------------------------
-    async def _finish(self, job: Job, result: AttemptResult) -> None:
-        meta = job.meta
-        rcpt = meta["rcpt_to"]
-        sender = meta.get("alias") or meta.get("mail_from") or ""
-        domain = sender.rsplit("@", 1)[-1] if "@" in sender else None
+    async def _finish(self, job: DeliveryJob, result: AttemptResult) -> None:
+        schedule = RetrySchedule(
+            base=self.settings.smtp_retry_base,
+            max_backoff=self.settings.smtp_max_backoff,
+            max_age=self.settings.smtp_max_age,
+        )
+        jitter = random.uniform(0.9, 1.1)  # noqa: S311 - spreads retries apart, not security
+        decision = decide(job, result, time.time(), schedule, jitter)
+        sender = job.sender
         where = f"via {result.mx}" if result.mx else ""
         tls = " with TLS" if result.tls else ""
-        if result.kind == "delivered":
+        if isinstance(decision, Done):
             await asyncio.to_thread(self.queue.done, job.id)
-            await self.app.log_event(
-                LogEntry(
-                    "delivery",
-                    "jobs",
-                    "delivered",
-                    domain,
-                    sender,
-                    None,
-                    result.mx,
-                    f"to {rcpt} {where}{tls}: {result.reply}",
-                )
-            )
-            if "SUCCESS" in (meta.get("dsn") or {}).get("notify", "") and result.mx == "local":
-                await self._notify(
-                    job, [RecipientStatus(rcpt, "delivered", "2.0.0", None, None, (meta.get("dsn") or {}).get("orcpt"))]
-                )
-            return
-        age = time.time() - job.created_at
-        if result.kind == "temporary" and age < self.settings.smtp_max_age:
-            delay = min(self.settings.smtp_max_backoff, self.settings.smtp_retry_base * 2 ** (job.attempts - 1))
-            delay *= random.uniform(0.9, 1.1)  # noqa: S311 - jitter, not security
-            await asyncio.to_thread(self.queue.retry, job.id, result.reply, delay)
-            await self.app.log_event(
-                LogEntry(
-                    "delivery",
-                    "jobs",
-                    "deferred",
-                    domain,
-                    sender,
-                    None,
-                    result.mx,
-                    f"to {rcpt} {where}{tls}: {result.reply}; next try in {delay:.0f} s",
-                )
-            )
-            return
-        if result.kind == "temporary":  # expired
-            result = AttemptResult(
-                "permanent", f"gave up after {age / 86400:.1f} days: {result.reply}", result.mx, result.tls, "4.4.7"
-            )
-        await asyncio.to_thread(self.queue.fail, job.id, result.reply)
+            status, detail = "delivered", f"to {job.rcpt_to} {where}{tls}: {result.reply}"
+        elif isinstance(decision, Bounce):
+            await asyncio.to_thread(self.queue.fail, job.id, decision.reply)
+            status, detail = "bounced", f"to {job.rcpt_to} {where}{tls}: {decision.reply}"
+        else:
+            await asyncio.to_thread(self.queue.retry, job.id, result.reply, decision.delay)
+            status = "deferred"
+            detail = f"to {job.rcpt_to} {where}{tls}: {result.reply}; next try in {decision.delay:.0f} s"
         await self.app.log_event(
             LogEntry(
-                "delivery",
-                "jobs",
-                "bounced",
-                domain,
-                sender,
-                None,
-                result.mx,
-                f"to {rcpt} {where}{tls}: {result.reply}",
+                kind="delivery",
+                component="jobs",
+                status=status,
+                domain=sender.rsplit("@", 1)[-1] if "@" in sender else None,
+                address=sender,
+                peer=result.mx,
+                detail=detail,
             )
         )
-        notify = (meta.get("dsn") or {}).get("notify", "")
-        if "NEVER" not in notify:
-            status = result.status if result.status[0] in "45" else "5.0.0"
-            if status.startswith("4"):
-                status = "5" + status[1:]  # expired: a permanent failure now (RFC 3463 X.4.7)
-            await self._notify(
-                job,
-                [
-                    RecipientStatus(
-                        rcpt,
-                        "failed",
-                        status,
-                        None if result.mx == "local" else result.mx,
-                        result.reply,
-                        (meta.get("dsn") or {}).get("orcpt"),
-                    )
-                ],
-            )
+        if not isinstance(decision, Retry) and decision.report is not None:
+            await self._notify(job, [decision.report])
 
-    async def _notify(self, job: Job, statuses: list[RecipientStatus]) -> None:
+    async def _notify(self, job: DeliveryJob, statuses: list[RecipientStatus]) -> None:
         """Queue a DSN to the envelope sender, from the null sender (never for a bounce itself)."""
-        sender = job.meta.get("mail_from", "")
+        sender = job.mail_from
         if not sender or sender == "<>":
             return
         reporting = self.settings.mail_hostname
@@ -484,8 +424,8 @@ class DeliveryWorker:
             to=sender,
             original=job.payload,
             recipients=statuses,
-            envid=(job.meta.get("dsn") or {}).get("envid"),
-            ret=(job.meta.get("dsn") or {}).get("ret"),
+            envid=job.dsn.envid,
+            ret=job.dsn.ret,
         )
         meta = {"origin": "dsn", "mail_from": "", "rcpt_to": sender, "smtputf8": not sender.isascii()}
         await asyncio.to_thread(self.queue.add_many, [NewJob("smtp", meta, dsn)])

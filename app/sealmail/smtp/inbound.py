@@ -197,7 +197,16 @@ class InboundDelivery:
                 log.error("could not queue %d copies for %s: %s", len(jobs), address, exc)
                 outcome.failed += [f"queue:{address}"]
                 await self.app.log_event(
-                    LogEntry("error", "mx", "failed", alias.domain, address, message_id, peer, f"queue: {exc}")
+                    LogEntry(
+                        kind="error",
+                        component="mx",
+                        status="failed",
+                        domain=alias.domain,
+                        address=address,
+                        message_id=message_id,
+                        peer=peer,
+                        detail=f"queue: {exc}",
+                    )
                 )
                 return False
             for job in jobs:
@@ -205,7 +214,16 @@ class InboundDelivery:
                 outcome.delivered.append(f"{job.kind}:{what}")
                 status = "queued-webhook" if job.kind == "webhook" else "queued-forward"
                 await self.app.log_event(
-                    LogEntry("delivery", "mx", status, alias.domain, address, message_id, peer, str(what))
+                    LogEntry(
+                        kind="delivery",
+                        component="mx",
+                        status=status,
+                        domain=alias.domain,
+                        address=address,
+                        message_id=message_id,
+                        peer=peer,
+                        detail=str(what),
+                    )
                 )
         return ok
 
@@ -228,14 +246,14 @@ class InboundDelivery:
                 log.error("could not store a message for %s: %s", stored.address, stored.error)
                 await self.app.log_event(
                     LogEntry(
-                        "error",
-                        "mx",
-                        "failed",
-                        alias.domain,
-                        stored.address,
-                        message_id,
-                        peer,
-                        f"store: {stored.error}",
+                        kind="error",
+                        component="mx",
+                        status="failed",
+                        domain=alias.domain,
+                        address=stored.address,
+                        message_id=message_id,
+                        peer=peer,
+                        detail=f"store: {stored.error}",
                     )
                 )
             return stored.address, False
@@ -263,7 +281,18 @@ class InboundDelivery:
         except Exception as exc:
             return _Stored(address, None, str(exc))
         try:
-            config.append_log(LogEntry("delivery", "mx", "stored", alias.domain, address, message_id, peer, folder))
+            config.append_log(
+                LogEntry(
+                    kind="delivery",
+                    component="mx",
+                    status="stored",
+                    domain=alias.domain,
+                    address=address,
+                    message_id=message_id,
+                    peer=peer,
+                    detail=folder,
+                )
+            )
         except Exception:
             log.warning("could not write the delivery log", exc_info=True)
         return _Stored(address, credential.mailbox_id, None)

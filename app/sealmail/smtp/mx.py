@@ -63,16 +63,6 @@ class SenderChecks(Protocol):
     async def check(self, *, peer_ip: str, helo: str, mail_from: str, message: Pieces) -> Verdict: ...
 
 
-class NoSenderChecks:
-    """Records that nothing was checked (tests of the SMTP layer alone)."""
-
-    def __init__(self, authserv_id: str) -> None:
-        self.authserv_id = authserv_id
-
-    async def check(self, *, peer_ip: str, helo: str, mail_from: str, message: Pieces) -> Verdict:
-        return Verdict(header=f"Authentication-Results: {self.authserv_id}; none")
-
-
 def _message_id(raw: Pieces) -> str | None:
     head = first_bytes(raw, 65536)
     end = head.find(b"\r\n\r\n")
@@ -312,14 +302,14 @@ def _log_entry(status: str, targets: list[Target], message_id: str | None, peer:
 
     first = targets[0] if targets else None
     return LogEntry(
-        "delivery",
-        "mx",
-        status,
-        first.alias.domain if first else None,
-        first.address if first else None,
-        message_id,
-        peer,
-        detail,
+        kind="delivery",
+        component="mx",
+        status=status,
+        domain=first.alias.domain if first else None,
+        address=first.address if first else None,
+        message_id=message_id,
+        peer=peer,
+        detail=detail,
     )
 
 

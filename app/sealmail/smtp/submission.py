@@ -298,14 +298,13 @@ class SubmissionHandler:
         for rcpt in envelope.rcpt_tos:
             await self.app.log_event(
                 LogEntry(
-                    "delivery",
-                    "smtp",
-                    "queued",
-                    domain,
-                    identity.address,
-                    message_id[0].strip() if message_id else None,
-                    None,
-                    f"to {rcpt} as {queue_id}",
+                    kind="delivery",
+                    component="smtp",
+                    status="queued",
+                    domain=domain,
+                    address=identity.address,
+                    message_id=message_id[0].strip() if message_id else None,
+                    detail=f"to {rcpt} as {queue_id}",
                 ),
             )
         return f"250 2.0.0 Ok: queued as {queue_id}"

@@ -358,10 +358,6 @@ class DavStoreMixin:
             ).fetchall()
         return collection.sync_token, [r[0] for r in rows]
 
-    def dav_usage(self) -> int:
-        with self._read() as db:
-            return db.execute("SELECT coalesce(sum(size), 0) FROM dav_items").fetchone()[0]
-
     # ---- items: writing --------------------------------------------------------------------------
     def dav_put_item(
         self,

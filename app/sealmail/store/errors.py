@@ -24,10 +24,6 @@ class InvalidFolderName(InvalidInput):
     pass
 
 
-class FolderNotEmpty(SealmailError):
-    """An operation that needs an empty (or childless) folder met one that is not."""
-
-
 class UnknownSection(InvalidInput):
     """A FETCH section specifier that the message does not have."""
 
