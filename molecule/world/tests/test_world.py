@@ -552,8 +552,11 @@ SWAKS_REPLY = re.compile(r"^<[-~*]{1,2} +(\d{3}[ -].*)$")
 # on commas: those are sent with Python's smtplib from the same client.
 RAW_RCPT = r"""
 import smtplib, sys
-with smtplib.SMTP(sys.argv[1], 25, local_hostname="client.world.test", timeout=30) as c:
-    c.mail("probe@client.world.test")
+with smtplib.SMTP(sys.argv[1], int(sys.argv[3]) if len(sys.argv) > 3 else 25, local_hostname="client.world.test",
+                  timeout=30) as c:
+    c.ehlo()  # smtplib greets by itself only in sendmail()
+    code, text = c.mail("probe@client.world.test")
+    assert code == 250, (code, text)
     code, text = c.docmd("RCPT TO:" + sys.argv[2])
     print(code, text.decode())
 """
