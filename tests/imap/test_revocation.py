@@ -56,6 +56,16 @@ def _bye_then_eof(client: RawClient, timeout: float = 5.0) -> list[bytes]:
     raise AssertionError(f"the connection stayed open {timeout} s after the change; got {seen!r}")
 
 
+def _idling(imap, account) -> RawClient:
+    """A session of ``account`` with INBOX selected, in IDLE (RFC 2177)."""
+    client = imap.raw()
+    client.login(account)
+    client.command("s SELECT INBOX")
+    client.send("i IDLE\r\n")
+    assert client.readline() == b"+ idling\r\n"
+    return client
+
+
 CHANGES = {
     "passwd": lambda address: (("alias", "passwd", "--current", address), "{password}\n"),
     "disable": lambda address: (("alias", "set", address, "--disable"), ""),
@@ -70,11 +80,7 @@ def test_idle_and_selected_sessions_get_bye_when_another_process_changes_the_acc
 ) -> None:
     """RFC 9051 §7.1.5: BYE, then the server closes — for IDLE and for a selected session between commands."""
     account = imap.account()
-    idler = imap.raw()
-    idler.login(account)
-    idler.command("s SELECT INBOX")
-    idler.send("i IDLE\r\n")
-    assert idler.readline() == b"+ idling\r\n"
+    idler = _idling(imap, account)
     selected = imap.raw()
     selected.login(account)
     selected.command("s SELECT INBOX")
@@ -111,16 +117,12 @@ def test_the_new_password_signs_in_and_the_old_one_no_longer_does(imap, sealmail
     fresh.close()
 
 
-def test_a_change_whose_event_never_arrived_is_found_by_the_recheck(imap, monkeypatch) -> None:
+def test_a_change_whose_event_never_arrived_is_found_by_the_recheck(imap) -> None:
     """Pub/sub keeps nothing for a process whose subscription was down: the bus re-checks its
     sessions' credentials itself (after subscribing again, and periodically), and a session whose
     account changed meanwhile gets BYE all the same (RFC 9051 §7.1.5)."""
     account = imap.account()
-    idler = imap.raw()
-    idler.login(account)
-    idler.command("s SELECT INBOX")
-    idler.send("i IDLE\r\n")
-    assert idler.readline() == b"+ idling\r\n"
+    idler = _idling(imap, account)
     other = imap.raw()
     other.login(imap.account(ASCII_ADDRESS))
     # Disabled without announcing it (no settings: no event), as if the event had been lost.
