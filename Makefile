@@ -44,8 +44,8 @@ imaptest: venv
 	scripts/imaptest
 
 lint: venv
-	$(BIN)/ruff check app tests
-	$(BIN)/ruff format --check app tests
+	$(BIN)/ruff check app tests bench
+	$(BIN)/ruff format --check app tests bench
 
 ## make constraints: re-pin the Python dependencies after changing app/pyproject.toml
 constraints:

@@ -16,6 +16,7 @@ Sealmail is faster.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import random
@@ -33,6 +34,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
+
+from sealmail.tls.devca import DevCertificates, ensure_dev_certificates
 
 ROOT = Path(__file__).resolve().parent.parent
 USER = "bench@example.test"
@@ -137,7 +140,7 @@ def sync_body(token: str) -> str:
 class Sealmail:
     name = "sealmail"
 
-    def __init__(self, workdir: Path, certs: object) -> None:
+    def __init__(self, workdir: Path, certs: DevCertificates) -> None:
         from sealmail.config.sqlite import SQLiteConfigStore
         from sealmail.services import aliases, credentials, domains
         from sealmail.settings import Settings
@@ -180,10 +183,10 @@ class Sealmail:
 class Radicale:
     name = "radicale"
 
-    def __init__(self, workdir: Path, certs: object) -> None:
+    def __init__(self, workdir: Path, certs: DevCertificates) -> None:
         root = workdir / "radicale"
         root.mkdir()
-        self.password = "bench-password"  # noqa: S105 - a throwaway htpasswd entry
+        self.password = "bench-password"
         (root / "users").write_text(f"{USER}:{self.password}\n")
         self.port = free_port()
         config = root / "config"
@@ -257,7 +260,7 @@ def run(server: Sealmail | Radicale, ca: Path, args: argparse.Namespace) -> dict
     with httpx.Client(base_url=server.base, auth=(USER, server.password), transport=transport, timeout=120) as client:
         server.prepare(client)
         latencies = [
-            timed(lambda h=h, t=t: client.put(server.calendar + h, content=t, headers=ICS), 201) for h, t in events
+            timed(functools.partial(client.put, server.calendar + h, content=t, headers=ICS), 201) for h, t in events
         ]
         results["put_events_per_s"] = len(latencies) / sum(latencies)
         results["put_p50_ms"] = statistics.median(latencies) * 1000
@@ -282,12 +285,14 @@ def run(server: Sealmail | Radicale, ca: Path, args: argparse.Namespace) -> dict
                 client.put(server.calendar + href, content=changed, headers=ICS)
             body = sync_body(token)
             sync_times.append(
-                timed(lambda b=body: client.request("REPORT", server.calendar, content=b, headers={"Depth": "0"}))
+                timed(
+                    functools.partial(client.request, "REPORT", server.calendar, content=body, headers={"Depth": "0"})
+                )
             )
         results["sync_after_10_ms"] = 1000 * statistics.median(sync_times)
 
         card_latencies = [
-            timed(lambda h=h, t=t: client.put(server.book + h, content=t, headers=VCF), 201) for h, t in cards
+            timed(functools.partial(client.put, server.book + h, content=t, headers=VCF), 201) for h, t in cards
         ]
         results["put_cards_per_s"] = len(card_latencies) / sum(card_latencies)
         results["addressbook_query_ms"] = 1000 * statistics.median(
@@ -319,14 +324,12 @@ def main() -> int:
         print("run with the project's virtualenv (.venv/bin/python bench/dav.py)", file=sys.stderr)
         return 2
 
-    from sealmail.tls.devca import ensure_dev_certificates
-
     with tempfile.TemporaryDirectory(prefix="sealmail-bench-dav-") as tmp:
         workdir = Path(tmp)
         certs = ensure_dev_certificates(workdir / "tls")
         measured = {}
-        for kind in (Radicale, Sealmail):
-            server = kind(workdir, certs)
+        for server_kind in (Radicale, Sealmail):
+            server = server_kind(workdir, certs)
             try:
                 measured[server.name] = run(server, certs.ca_cert, args)
             finally:

@@ -293,10 +293,12 @@ def run_sealmail(base: Path, messages: list[bytes], args: argparse.Namespace) ->
         alias = aliases.add_alias(config, USER)
         credentials.set_password(config, settings, USER, new_password=PASSWORD)
         credential = config.get_credential(alias.id)
+        assert credential is not None and credential.mailbox_id and credential.public_key
+        mailbox_id, public_key = credential.mailbox_id, credential.public_key
         unlocked = credentials.unlock(config, settings, USER, PASSWORD)
         config.close()
         store = MailStore(settings.data_dir)
-        box = store.open_sync(credential.mailbox_id, unlocked.secrets.mailbox_key)
+        box = store.open_sync(mailbox_id, unlocked.secrets.mailbox_key)
         start = datetime(2025, 1, 1, tzinfo=UTC)
         for i in range(0, len(messages), 1000):
             box.append_many(
@@ -313,9 +315,10 @@ def run_sealmail(base: Path, messages: list[bytes], args: argparse.Namespace) ->
 
         def deliver() -> None:
             async def go() -> None:
+                assert settings.redis_url is not None
                 bus = ev.RedisBus(settings.redis_url.get_secret_value())
                 mx = MailStore(settings.data_dir, bus)
-                await mx.deliver_async(credential.mailbox_id, credential.public_key, corpus(1, seed=99)[0])
+                await mx.deliver_async(mailbox_id, public_key, corpus(1, seed=99)[0])
                 await mx.close()
                 await bus.close()
 
@@ -448,7 +451,8 @@ def main() -> int:
     base = Path(tempfile.mkdtemp(prefix="sealmail-bench-imap-"))
     base.chmod(0o755)  # Dovecot's auth and mail processes run as other users
     try:
-        sealmail = run_sealmail(base / "sealmail", messages, args) if (base / "sealmail").mkdir() is None else None
+        (base / "sealmail").mkdir()
+        sealmail = run_sealmail(base / "sealmail", messages, args)
         dovecot = None
         if not args.skip_dovecot:
             (base / "dovecot").mkdir()

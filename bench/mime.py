@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import functools
 import random
 import time
 from collections.abc import Callable
@@ -77,6 +78,11 @@ def rate(fn: Callable[[], object], seconds: float) -> float:
     return count / elapsed
 
 
+def structure_wire(msg: mime.ParsedMessage) -> tuple[bytes, bytes]:
+    """What FETCH (BODYSTRUCTURE ENVELOPE) writes for a message."""
+    return imap_serialize(mime.bodystructure(msg)), imap_serialize(mime.envelope_value(msg))
+
+
 def main() -> None:
     args = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     args.add_argument("--seconds", type=float, default=2.0, help="time per measurement")
@@ -84,16 +90,13 @@ def main() -> None:
     for label, raw in (("4 KB", small_message()), ("200 KB", large_message())):
         msg = mime.parse(raw)
         stored = msg.to_json()
-        cases = {
-            "parse": lambda raw=raw: mime.parse(raw),
+        cases: dict[str, Callable[[], object]] = {
+            "parse": functools.partial(mime.parse, raw),
             "to_json": msg.to_json,
-            "from_json": lambda stored=stored: mime.ParsedMessage.from_json(stored),
-            "BODYSTRUCTURE+ENVELOPE wire": lambda msg=msg: (
-                imap_serialize(mime.bodystructure(msg)),
-                imap_serialize(mime.envelope_value(msg)),
-            ),
-            "BODY[2]": lambda raw=raw, msg=msg: mime.section_bytes(raw, msg, "2"),
-            "search_text": lambda raw=raw, msg=msg: mime.search_text(raw, msg),
+            "from_json": functools.partial(mime.ParsedMessage.from_json, stored),
+            "BODYSTRUCTURE+ENVELOPE wire": functools.partial(structure_wire, msg),
+            "BODY[2]": functools.partial(mime.section_bytes, raw, msg, "2"),
+            "search_text": functools.partial(mime.search_text, raw, msg),
         }
         parts = sum(1 for _ in msg.root.walk())
         print(f"{label} message: {len(raw):,} octets, {parts} parts, JSON {len(stored):,} chars")

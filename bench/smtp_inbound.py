@@ -160,7 +160,9 @@ def prepare_sealmail(
     }
     if redis_url:
         values["SEALMAIL_REDIS_URL"] = redis_url
-    values.update(item.split("=", 1) for item in extra)
+    for item in extra:
+        name, _, value = item.partition("=")
+        values[name] = value
     data.mkdir(mode=0o700)
     env_file = write_env_file(base / "sealmail.env", values)
     settings = Settings(data_dir=data)

@@ -121,7 +121,7 @@ def row(name: str, run: Run) -> str:
     return f"{name:<46} {run.rate:>8.0f} {run.percentile(50):>8.1f} {run.percentile(99):>8.1f} {cpu}"
 
 
-def main() -> None:  # noqa: PLR0915 - one straight script: set up, measure three things, print
+def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=2000)
     parser.add_argument("--connections", type=int, default=4)
@@ -176,7 +176,9 @@ def main() -> None:  # noqa: PLR0915 - one straight script: set up, measure thre
             dnsd.stop()
         shutil.rmtree(base, ignore_errors=True)
 
-    print(f"\n{len(mails)} x ~{SIZE // 1024} KB messages over {args.connections} connections; latency: end of DATA to 250")
+    print(
+        f"\n{len(mails)} x ~{SIZE // 1024} KB messages over {args.connections} connections; latency: end of DATA to 250"
+    )
     print(f"{'':<46} {'msg/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'CPU ms':>8}")
     for line in results:
         print(line)

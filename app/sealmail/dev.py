@@ -214,7 +214,8 @@ class Supervisor:
                     child.ports = json.loads(marker.read_text())["ports"]
                     del pending[name]
                 elif not child.alive():
-                    raise DevError(f"component {name} exited during start (code {child.proc.returncode})")
+                    code = child.proc.returncode if child.proc else None
+                    raise DevError(f"component {name} exited during start (code {code})")
             if time.monotonic() > deadline:
                 raise DevError(f"components not ready after {READY_TIMEOUT:.0f} s: {', '.join(pending)}")
             time.sleep(0.05)
@@ -251,7 +252,7 @@ class Supervisor:
         redis = [c for c in self.children if c.name == "redis"]
         for group in (self._components(), redis):
             for child in group:
-                if child.alive():
+                if child.alive() and child.proc is not None:
                     child.proc.send_signal(signal.SIGTERM)
             deadline = time.monotonic() + STOP_GRACE
             for child in group:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from dotenv import dotenv_values
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, ValidationInfo, field_validator, model_validator
@@ -496,7 +496,7 @@ def describe_errors(error: ValidationError) -> list[str]:
     return lines
 
 
-def load_settings(env_file: Path | None = None, *, use_environ: bool = True, **overrides: object) -> Settings:
+def load_settings(env_file: Path | None = None, *, use_environ: bool = True, **overrides: Any) -> Settings:
     """Build the settings once for a process.
 
     ``env_file`` defaults to ``$SEALMAIL_ENV_FILE`` or ``/etc/sealmail/sealmail.env`` when that exists.

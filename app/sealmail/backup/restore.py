@@ -260,6 +260,7 @@ def _place(
             if side not in names and _existing(side, dir_fd) is not None:
                 _move_aside(dir_fd, side, places, aside, report)
         inside = target.root == places.data
+        owner: tuple[int, int] | None
         if before is not None and not inside:
             # A file the host already has (the TLS key the components' group reads, say) keeps its
             # owner and mode.

@@ -64,16 +64,16 @@ def collect(settings: Settings, env_file: Path | None, staging: Path) -> list[It
             shutil.copyfile(path, target)
             items.append(Item(name, target, secret=True))
 
-    outside = [env_file, settings.tls_cert_file, settings.tls_key_file]
+    outside: list[Path | None] = [env_file, settings.tls_cert_file, settings.tls_key_file]
     dkim = settings.dkim_path.resolve()
     if dkim.exists() and not dkim.is_relative_to(data):
         outside += list(_walk(dkim))
-    for path in outside:
-        if path is None or not path.is_file() or path.resolve().is_relative_to(data):
+    for extra in outside:
+        if extra is None or not extra.is_file() or extra.resolve().is_relative_to(data):
             continue
         target = stage()
-        shutil.copyfile(path, target)
-        items.append(Item(f"file:{path.resolve()}", target, secret=True))
+        shutil.copyfile(extra, target)
+        items.append(Item(f"file:{extra.resolve()}", target, secret=True))
     return items
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -82,7 +82,7 @@ def common_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-def table(rows: list[tuple[str, ...]], headers: tuple[str, ...]) -> None:
+def table(rows: Sequence[tuple[str, ...]], headers: tuple[str, ...]) -> None:
     if not rows:
         return
     widths = [max(len(str(r[i])) for r in [headers, *rows]) for i in range(len(headers))]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from sealmail import components
@@ -42,7 +44,7 @@ def list_components(ctx: Context) -> None:
     the firewall: each port carries its number from the settings, its TLS mode and whether it is
     meant for the world (``public``) or only for the other hosts of the deployment.
     """
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "name": name,
             "available": name in components.REGISTRY,

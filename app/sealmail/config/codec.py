@@ -36,7 +36,7 @@ def field_kinds(cls: type) -> dict[str, str]:
 
 
 def to_sql(obj: Any) -> dict[str, Any]:
-    out = {}
+    out: dict[str, Any] = {}
     for name, kind in field_kinds(type(obj)).items():
         value = getattr(obj, name)
         if value is None:
@@ -53,7 +53,7 @@ def to_sql(obj: Any) -> dict[str, Any]:
 
 
 def from_sql(cls: type[T], row: Any) -> T:
-    values = {}
+    values: dict[str, Any] = {}
     for name, kind in field_kinds(cls).items():
         value = row[name]
         if value is None:

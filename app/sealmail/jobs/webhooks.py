@@ -14,6 +14,7 @@ import asyncio
 import base64
 import contextlib
 import email
+import email.message
 import email.policy
 import hashlib
 import hmac
@@ -84,7 +85,7 @@ def build_document(job: Job) -> bytes:
             filename = part.get_filename()
             disposition = part.get_content_disposition()
             if filename or disposition == "attachment":
-                payload = part.get_payload(decode=True) or b""
+                payload = _decoded(part)
                 doc["attachments"].append(
                     {
                         "filename": filename,
@@ -99,7 +100,7 @@ def build_document(job: Job) -> bytes:
                     try:
                         doc[key] = part.get_content()
                     except (LookupError, ValueError):
-                        doc[key] = (part.get_payload(decode=True) or b"").decode("utf-8", "replace")
+                        doc[key] = _decoded(part).decode("utf-8", "replace")
     except Exception:  # a message the parser cannot read still goes out, as raw
         log.info("webhook %s: message not parsed; sending raw only", job.id)
     return json.dumps(doc, ensure_ascii=False).encode("utf-8")
@@ -191,3 +192,9 @@ class WebhookWorker:
                 f"{url} {outcome}; retry in {delay:.0f} s",
             )
         )
+
+
+def _decoded(part: email.message.Message) -> bytes:
+    """A leaf part's body with its transfer encoding undone (empty when it has none)."""
+    payload = part.get_payload(decode=True)
+    return payload if isinstance(payload, bytes) else b""

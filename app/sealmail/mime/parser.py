@@ -17,6 +17,7 @@ Limits (depth, parts, header size) degrade to opaque ``application/octet-stream`
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from sealmail.mime.addrlist import parse_address_list
 from sealmail.mime.headers import (
@@ -146,7 +147,8 @@ class _Parser:
         info = self._content_fields(fields, default_type)
         if stop is not None:  # the header ran into a delimiter: no body (RFC 2046 §5.1.1 CRLF rule)
             end = self._end_before(stop, start)
-            body, extra = end, {}
+            body = end
+            extra: dict[str, Any] = {}
             if info["type"] == "message" and info["subtype"] in _MESSAGE_SUBTYPES:
                 extra = {"message": Part(end, end, end, end, lines=0), "envelope": Envelope()}
         else:
@@ -247,14 +249,14 @@ class _Parser:
                 return b if 0 < len(b) <= MAX_BOUNDARY else None
         return None
 
-    def _content_fields(self, fields: list[RawField], default_type: tuple[str, str]) -> dict:
+    def _content_fields(self, fields: list[RawField], default_type: tuple[str, str]) -> dict[str, Any]:
         """The Content-* fields of an entity (first occurrence of each wins)."""
         values: dict[bytes, str] = {}
         for f in fields:
             name = f.name.lower()
             if name in _CONTENT_FIELDS and name not in values:
                 values[name] = field_value(self.raw, f)
-        info: dict = {"type": default_type[0], "subtype": default_type[1]}
+        info: dict[str, Any] = {"type": default_type[0], "subtype": default_type[1]}
         ctype = values.get(b"content-type")
         if ctype is not None:
             parsed = parse_content_type(ctype)
@@ -269,14 +271,14 @@ class _Parser:
             info["encoding"] = parse_token(enc)
         if (lang := values.get(b"content-language")) is not None:
             info["language"] = parse_language(lang)
-        for key, name in (
+        for field_name, key in (
             (b"content-id", "id"),
             (b"content-description", "description"),
             (b"content-md5", "md5"),
             (b"content-location", "location"),
         ):
-            if (value := values.get(key)) is not None:
-                info[name] = value.strip(" \t")
+            if (value := values.get(field_name)) is not None:
+                info[key] = value.strip(" \t")
         return info
 
 

@@ -18,6 +18,7 @@ import ssl
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any, cast
 
 from sealmail.logs import EventLogger
 from sealmail.net.listen import BACKLOG, bound_port, serve_each
@@ -124,9 +125,10 @@ class Connection:
         in between; it waits in the socket for the TLS layer.
         """
         assert self._tls is not None
-        self.reader._buffer.clear()
+        # asyncio keeps the read-ahead in StreamReader._buffer; there is no public way to drop it.
+        self.reader._buffer.clear()  # type: ignore[attr-defined]
         if reply is not None:
-            self.writer.transport.pause_reading()
+            cast(asyncio.Transport, self.writer.transport).pause_reading()
             self.writer.write(reply)
         try:
             await self.writer.start_tls(self._tls.context())
@@ -162,7 +164,7 @@ class LineServer:
         if implicit_tls:
             assert self.tls is not None, "implicit TLS needs a certificate"
             ssl_context = self.tls.context()
-        extra = {"ssl_handshake_timeout": 30} if ssl_context else {}
+        extra: dict[str, Any] = {"ssl_handshake_timeout": 30} if ssl_context else {}
 
         def start(sock: socket.socket) -> Awaitable[asyncio.Server]:
             return asyncio.start_server(

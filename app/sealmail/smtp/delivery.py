@@ -36,7 +36,16 @@ from sealmail.config.models import LogEntry
 from sealmail.errors import InvalidInput
 from sealmail.queue.store import Job, JobQueue, NewJob
 from sealmail.services.resolve import resolve
-from sealmail.smtp.deliveryjob import AttemptResult, Bounce, DeliveryJob, Done, Retry, RetrySchedule, decide
+from sealmail.smtp.deliveryjob import (
+    AttemptKind,
+    AttemptResult,
+    Bounce,
+    DeliveryJob,
+    Done,
+    Retry,
+    RetrySchedule,
+    decide,
+)
 from sealmail.smtp.dsn import RecipientStatus, build_dsn
 from sealmail.smtp.inbound import InboundDelivery, Target
 from sealmail.smtp.lineends import to_wire
@@ -371,7 +380,7 @@ class DeliveryWorker:
             with contextlib.suppress(aiosmtplib.SMTPException, OSError, TimeoutError):
                 await client.rset()  # the session stays usable for the next message
             text = f"{exc.code} {exc.message}"
-            kind = "permanent" if exc.code >= 500 else "temporary"
+            kind: AttemptKind = "permanent" if exc.code >= 500 else "temporary"
             return AttemptResult(kind, text, host, tls, _enhanced(text, f"{str(exc.code)[0]}.0.0"))
         return AttemptResult("delivered", response.message, host, tls, "2.0.0")
 
@@ -458,7 +467,7 @@ def _failure(exc: Exception, host: str, address: str, tls: bool) -> AttemptResul
     if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
         refused = exc.recipients[0]
         reply = f"{refused.code} {refused.message}"
-        kind = "permanent" if refused.code >= 500 else "temporary"
+        kind: AttemptKind = "permanent" if refused.code >= 500 else "temporary"
         return AttemptResult(kind, reply, host, tls, _enhanced(reply, f"{str(refused.code)[0]}.0.0"))
     if isinstance(exc, aiosmtplib.SMTPResponseException):
         reply = f"{exc.code} {exc.message}"

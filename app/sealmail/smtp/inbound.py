@@ -125,7 +125,7 @@ class InboundDelivery:
         ``message`` may come in pieces: the store action seals them as they are (no copy); a forward
         or webhook copy is joined once, when there is one.
         """
-        message = _Message(as_pieces(message))
+        whole = _Message(as_pieces(message))
         outcome = Outcome()
         mail_from = "" if mail_from == "<>" else mail_from  # the null reverse-path, one spelling from here on
         if keys is None:
@@ -139,7 +139,7 @@ class InboundDelivery:
             if alias.id in already:
                 outcome.delivered.append(f"already:{alias.id}")
                 continue
-            ok = await self._deliver_one(message, mail_from, alias, group, junk, message_id, peer, outcome, appended)
+            ok = await self._deliver_one(whole, mail_from, alias, group, junk, message_id, peer, outcome, appended)
             if ok:
                 finished.append(keys[alias.id])
         await asyncio.gather(

@@ -25,7 +25,7 @@ import asyncio
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, AnyStr
+from typing import Any, AnyStr, Self
 
 from aiosmtpd.smtp import MISSING, SMTP
 
@@ -149,9 +149,7 @@ class ConnectionBook:
 
 class SealmailSMTP(SMTP):
     @classmethod
-    def for_settings(
-        cls, handler: Any, settings: Any, book: ConnectionBook, ident: str, **options: Any
-    ) -> SealmailSMTP:
+    def for_settings(cls, handler: Any, settings: Any, book: ConnectionBook, ident: str, **options: Any) -> Self:
         """A session with the options every Sealmail SMTP listener shares, plus the listener's own."""
         book.max_inflight = settings.mx_max_inflight_bytes
         return cls(

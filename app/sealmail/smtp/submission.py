@@ -19,7 +19,7 @@ import warnings
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime, getaddresses, make_msgid
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from aiosmtpd.smtp import AuthResult
 
@@ -257,12 +257,12 @@ class SubmissionHandler:
         return "250 2.1.5 Recipient ok"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
-        identity: Identity = session.auth_data
+        identity = cast("Identity", session.auth_data)
         if identity.revoked:  # nothing is queued for a session whose credentials changed meanwhile
             return _REVOKED
         # Signed as it will be sent: bare CR and bare LF become CRLF first (why: smtp.lineends).
         # The message arrives as the chunks it was read in (``smtp.protocol``).
-        raw = to_wire(b"".join(envelope.original_content or []))
+        raw = to_wire(b"".join(cast("list[bytes]", envelope.original_content or [])))  # our DATA reader keeps chunks
         from_values = [v.decode("utf-8", "replace") for v in top_values(raw, "from")]
         senders = [addr for value in from_values for _, addr in getaddresses([value])]
         if not await self.app.config_call(identity.may_send_as_all, self.app.config, senders):

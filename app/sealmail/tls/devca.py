@@ -40,6 +40,8 @@ def ensure_dev_certificates(directory: Path, names: tuple[str, ...] = ()) -> Dev
     if ca_cert_path.exists() and ca_key_path.exists():
         ca_cert = x509.load_pem_x509_certificate(ca_cert_path.read_bytes())
         ca_key = serialization.load_pem_private_key(ca_key_path.read_bytes(), password=None)
+        if not isinstance(ca_key, ec.EllipticCurvePrivateKey):
+            raise ValueError(f"{ca_key_path}: the development CA key must be an EC key")
     else:
         ca_key = ec.generate_private_key(ec.SECP256R1())
         ca_cert = _ca_certificate(ca_key)
