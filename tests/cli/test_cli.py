@@ -429,11 +429,10 @@ def test_status_explains_a_blocked_port_25(run) -> None:
                 "delivery",
                 "jobs",
                 "deferred",
-                "example.test",
-                "a@example.test",
-                None,
-                f"mx{n}",
-                f"to b@c.test: {PORT_25_HINT}",
+                domain="example.test",
+                address="a@example.test",
+                peer=f"mx{n}",
+                detail=f"to b@c.test: {PORT_25_HINT}",
             )
         )
     store.close()

@@ -384,7 +384,9 @@ def test_logs_filter_by_component_and_keep_audit_entries(store: ConfigStore) -> 
     _log(store, 0, base)  # mx
     smtp = store.append_log(LogEntry("delivery", "smtp", "queued", time=base + timedelta(seconds=1)))
     jobs = store.append_log(LogEntry("delivery", "jobs", "delivered", time=base + timedelta(seconds=2)))
-    audit = store.append_log(LogEntry("audit", "api", "alias.create", "a.test", "x@a.test", detail="by token ci"))
+    audit = store.append_log(
+        LogEntry("audit", "api", "alias.create", domain="a.test", address="x@a.test", detail="by token ci")
+    )
     outbound = store.query_logs(LogQuery(kind="delivery", components=["smtp", "jobs"])).entries
     assert [e.id for e in outbound] == [jobs.id, smtp.id]
     assert [e.id for e in store.query_logs(LogQuery(kind="audit")).entries] == [audit.id]

@@ -280,12 +280,12 @@ def test_delivery_and_error_logs_page_and_filter(client, token, store) -> None:
             "delivery",
             "jobs" if i % 2 else "mx",
             "delivered" if i % 2 else "stored",
-            "example.test",
-            f"u{i}@example.test",
+            domain="example.test",
+            address=f"u{i}@example.test",
         )
         e.time = base + timedelta(seconds=i)
         store.append_log(e)
-    store.append_log(LogEntry("error", "jobs", "failed", "example.test", detail="DNS timeout"))
+    store.append_log(LogEntry("error", "jobs", "failed", domain="example.test", detail="DNS timeout"))
 
     page = client.get("/v1/logs/delivery", params={"limit": 3}, headers=auth(token)).json()
     assert [e["address"] for e in page["entries"]] == ["u6@example.test", "u5@example.test", "u4@example.test"]

@@ -148,11 +148,13 @@ def test_dashboard_shows_usage_and_thirty_days_of_traffic(signed_in, store) -> N
 def test_logs_pages_filter_and_page(signed_in, store) -> None:
     base = now() - timedelta(hours=1)
     for i in range(60):
-        e = LogEntry("delivery", "jobs", "delivered", "example.test", f"u{i}@example.test", detail=f"to r{i}")
+        e = LogEntry(
+            "delivery", "jobs", "delivered", domain="example.test", address=f"u{i}@example.test", detail=f"to r{i}"
+        )
         e.time = base + timedelta(seconds=i)
         store.append_log(e)
-    store.append_log(LogEntry("delivery", "mx", "stored", "example.test", "in@example.test"))
-    store.append_log(LogEntry("error", "jobs", "failed", "example.test", detail="DNS timeout"))
+    store.append_log(LogEntry("delivery", "mx", "stored", domain="example.test", address="in@example.test"))
+    store.append_log(LogEntry("error", "jobs", "failed", domain="example.test", detail="DNS timeout"))
     page = signed_in.get("/admin/emails").text
     assert "u59@example.test" in page
     assert "in@example.test" not in page  # outbound by default

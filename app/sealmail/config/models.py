@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
 
@@ -120,6 +120,7 @@ class LogEntry:
     kind: LogKind
     component: str
     status: str  # e.g. stored, forwarded, deferred, bounced, rejected, failed
+    _: KW_ONLY  # the rest by name: eight positional strings were easy to get in the wrong order
     domain: str | None = None
     address: str | None = None
     message_id: str | None = None
