@@ -124,7 +124,8 @@ class Bucket:
 
     def get(self, key: str) -> bytes:
         try:
-            return self.client.get_object(Bucket=self.name, Key=key)["Body"].read()
+            body: bytes = self.client.get_object(Bucket=self.name, Key=key)["Body"].read()
+            return body
         except (ClientError, BotoCoreError) as exc:
             raise _explain(exc, f"download of {key}") from exc
 

@@ -12,6 +12,7 @@ import os
 import shutil
 import sqlite3
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -93,7 +94,7 @@ def _walk(root: Path) -> Iterator[Path]:
                 yield path
 
 
-def _mailbox(path: Path, name: str, stage) -> list[Item]:
+def _mailbox(path: Path, name: str, stage: Callable[[], Path]) -> list[Item]:
     """The SQLCipher file and its WAL, copied under the mailbox's writer lock (one consistent state).
 
     Without the key the server cannot checkpoint or read the database; it does not need to: every

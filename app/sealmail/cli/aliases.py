@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from sealmail.cli.common import CLIError, Context, common_options, read_secret, table
@@ -15,7 +17,7 @@ def parse_size(text: str) -> int:
     return service.parse_size(text)
 
 
-def alias_json(store: ConfigStore, alias: Alias) -> dict:
+def alias_json(store: ConfigStore, alias: Alias) -> dict[str, Any]:
     return service.describe_alias(store, alias)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from sealmail.cli.common import CLIError, Context, common_options, table
@@ -9,7 +11,7 @@ from sealmail.config.models import Domain
 from sealmail.services import domains as service
 
 
-def domain_json(domain: Domain) -> dict:
+def domain_json(domain: Domain) -> dict[str, Any]:
     return {"name": domain.unicode_name, "ascii": domain.name, "id": domain.id, "created_at": domain.created_at}
 
 

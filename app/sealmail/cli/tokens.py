@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from sealmail.cli.common import Context, common_options, table
@@ -9,7 +11,7 @@ from sealmail.config.models import ApiToken
 from sealmail.services import tokens as service
 
 
-def token_json(token: ApiToken) -> dict:
+def token_json(token: ApiToken) -> dict[str, Any]:
     return {
         "id": token.id,
         "name": token.name,

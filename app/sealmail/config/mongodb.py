@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import pymongo
 from pymongo import ASCENDING, DESCENDING
@@ -19,6 +19,8 @@ from sealmail.config.base import ConfigStore
 from sealmail.config.codec import from_document, to_document
 from sealmail.config.models import AdminAccount, Alias, AliasCredential, ApiToken, Domain, LogEntry, LogQuery
 from sealmail.errors import AlreadyExists, ConfigStoreError
+
+T = TypeVar("T")  # a model class of config.models
 
 SCHEMA_VERSION = 4  # 2: wrapped mailbox keys; 3: usage_bytes; 4: audit log entries (no rewrite needed)
 
@@ -88,13 +90,13 @@ class MongoConfigStore(ConfigStore):
             result = self.db[collection].replace_one({"_id": doc["_id"]}, doc)
         except DuplicateKeyError:
             raise AlreadyExists(f"another {collection[:-1]} has that name") from None
-        return result.matched_count > 0
+        return bool(result.matched_count > 0)
 
-    def _one(self, cls: type, collection: str, query: dict[str, Any], key: str = "id") -> Any:
+    def _one(self, cls: type[T], collection: str, query: dict[str, Any], key: str = "id") -> T | None:
         doc = self.db[collection].find_one(query)
         return from_document(cls, doc, key) if doc else None
 
-    def _many(self, cls: type, collection: str, query: dict[str, Any]) -> list[Any]:
+    def _many(self, cls: type[T], collection: str, query: dict[str, Any]) -> list[T]:
         return [from_document(cls, doc) for doc in self.db[collection].find(query)]
 
     # ---- domains --------------------------------------------------------------------------------
@@ -127,7 +129,7 @@ class MongoConfigStore(ConfigStore):
         return self._replace("aliases", alias)
 
     def _delete_alias(self, alias_id: str) -> bool:
-        return self.db.aliases.delete_one({"_id": alias_id}).deleted_count > 0
+        return bool(self.db.aliases.delete_one({"_id": alias_id}).deleted_count > 0)
 
     # ---- credentials ----------------------------------------------------------------------------
     def _put_credential(self, credential: AliasCredential) -> None:
@@ -143,7 +145,7 @@ class MongoConfigStore(ConfigStore):
         # {"mailbox_id": None} matches a document without the field (to_document leaves None out).
         query = {"_id": alias_id, "mailbox_id": None, "password_hash": credential.password_hash}
         try:
-            return self.db.alias_credentials.update_one(query, {"$set": doc}).modified_count == 1
+            return bool(self.db.alias_credentials.update_one(query, {"$set": doc}).modified_count == 1)
         except DuplicateKeyError:
             raise AlreadyExists("another alias uses that mailbox id") from None
 
@@ -179,7 +181,7 @@ class MongoConfigStore(ConfigStore):
         return self._replace("admins", admin)
 
     def _delete_admin(self, admin_id: str) -> bool:
-        return self.db.admins.delete_one({"_id": admin_id}).deleted_count > 0
+        return bool(self.db.admins.delete_one({"_id": admin_id}).deleted_count > 0)
 
     # ---- tokens ---------------------------------------------------------------------------------
     def _insert_token(self, token: ApiToken) -> None:

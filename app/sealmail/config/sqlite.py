@@ -11,7 +11,7 @@ import sqlite3
 import threading
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sealmail.addresses import AliasKind
 from sealmail.config.base import ConfigStore
@@ -21,6 +21,8 @@ from sealmail.errors import AlreadyExists
 from sealmail.migrations import apply_migrations
 from sealmail.timecodec import format_time
 from sealmail.walmode import enable_wal
+
+T = TypeVar("T")  # a model class of config.models
 
 # Each entry upgrades the schema from version N to N+1. Never edit a released entry: append.
 MIGRATIONS: list[str] = [
@@ -164,7 +166,7 @@ class SQLiteConfigStore(ConfigStore):
         apply_migrations(self._db(), MIGRATIONS, f"config store {self.path}")
 
     def schema_version(self) -> int:
-        return self._db().execute("PRAGMA user_version").fetchone()[0]
+        return int(self._db().execute("PRAGMA user_version").fetchone()[0])
 
     # ---- helpers --------------------------------------------------------------------------------
     def _insert(self, table: str, obj: Any, what: str) -> None:
@@ -187,11 +189,11 @@ class SQLiteConfigStore(ConfigStore):
             raise AlreadyExists(f"another {table[:-1]} has that name") from None
         return cur.rowcount > 0
 
-    def _one(self, cls: type, sql: str, *args: Any) -> Any:
+    def _one(self, cls: type[T], sql: str, *args: Any) -> T | None:
         row = self._db().execute(sql, args).fetchone()
         return from_sql(cls, row) if row else None
 
-    def _many(self, cls: type, sql: str, *args: Any) -> list[Any]:
+    def _many(self, cls: type[T], sql: str, *args: Any) -> list[T]:
         return [from_sql(cls, row) for row in self._db().execute(sql, args).fetchall()]
 
     def _delete(self, sql: str, *args: Any) -> bool:

@@ -158,7 +158,9 @@ class WebhookWorker:
             log.warning("webhook %s refused: %s", job.id, exc)
             await asyncio.to_thread(self.queue.fail, job.id, f"refused: {exc}")
             await self.app.log_event(
-                LogEntry("error", "jobs", "webhook-failed", domain=domain, address=alias, detail=f"{url} refused: {exc}")
+                LogEntry(
+                    "error", "jobs", "webhook-failed", domain=domain, address=alias, detail=f"{url} refused: {exc}"
+                )
             )
             return
         except (httpx.HTTPError, OSError) as exc:
@@ -167,14 +169,18 @@ class WebhookWorker:
         if success:
             await asyncio.to_thread(self.queue.done, job.id)
             await self.app.log_event(
-                LogEntry("delivery", "jobs", "webhook-delivered", domain=domain, address=alias, detail=f"{url} {outcome}")
+                LogEntry(
+                    "delivery", "jobs", "webhook-delivered", domain=domain, address=alias, detail=f"{url} {outcome}"
+                )
             )
             return
         age = time.time() - job.created_at
         if age >= self.settings.webhook_max_age:
             await asyncio.to_thread(self.queue.fail, job.id, outcome)
             await self.app.log_event(
-                LogEntry("error", "jobs", "webhook-failed", domain=domain, address=alias, detail=f"{url} gave up: {outcome}")
+                LogEntry(
+                    "error", "jobs", "webhook-failed", domain=domain, address=alias, detail=f"{url} gave up: {outcome}"
+                )
             )
             return
         delay = min(MAX_BACKOFF, self.settings.webhook_retry_base * 2 ** (job.attempts - 1))

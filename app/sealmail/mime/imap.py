@@ -14,7 +14,7 @@ from sealmail.mime.model import Address, Envelope, ParsedMessage, Part
 Value = Any  # list | str | bytes | int | None, nested
 
 
-class Adjacent(list):
+class Adjacent(list[Any]):
     """A parenthesised list whose leading list items are written without spaces between them.
 
     RFC 9051 §9 has ``body-type-mpart = 1*body SP media-subtype`` and ``env-from = "(" 1*address ")"``:
@@ -42,15 +42,15 @@ def imap_string(value: str | None) -> str | bytes | None:
     return value
 
 
-def _params(params: tuple[tuple[str, str], ...]) -> list | None:
-    out: list = []
+def _params(params: tuple[tuple[str, str], ...]) -> list[Any] | None:
+    out: list[Any] = []
     for name, value in params:
         out.append(imap_string(name))
         out.append(imap_string(value))
     return out or None
 
 
-def _content_params(part: Part) -> list | None:
+def _content_params(part: Part) -> list[Any] | None:
     params = part.params
     # RFC 2045 §5.2: text without a charset is us-ascii; say so, as Dovecot and RFC 9051's examples do
     if part.type == "text" and not any(name.lower() == "charset" for name, _ in params):
@@ -58,20 +58,20 @@ def _content_params(part: Part) -> list | None:
     return _params(params)
 
 
-def _disposition(part: Part) -> list | None:
+def _disposition(part: Part) -> list[Any] | None:
     if part.disposition is None:
         return None
     return [imap_string(part.disposition), _params(part.disposition_params)]
 
 
-def _language(part: Part) -> list | None:
+def _language(part: Part) -> list[Any] | None:
     return None if part.language is None else [imap_string(tag) for tag in part.language]
 
 
-def _body(part: Part, extended: bool) -> list:
+def _body(part: Part, extended: bool) -> list[Any]:
     if part.is_multipart:
         children = part.children or (_EMPTY_TEXT,)
-        out: list = Adjacent(_body(child, extended) for child in children)
+        out: list[Any] = Adjacent(_body(child, extended) for child in children)
         out.append(imap_string(part.subtype))
         if extended:  # body-ext-mpart
             out += [_params(part.params), _disposition(part), _language(part), imap_string(part.location)]
@@ -94,25 +94,25 @@ def _body(part: Part, extended: bool) -> list:
     return out
 
 
-def bodystructure(parsed: ParsedMessage | Part) -> list:
+def bodystructure(parsed: ParsedMessage | Part) -> list[Any]:
     """FETCH BODYSTRUCTURE: the structure with extension data."""
     return _body(parsed.root if isinstance(parsed, ParsedMessage) else parsed, extended=True)
 
 
-def body(parsed: ParsedMessage | Part) -> list:
+def body(parsed: ParsedMessage | Part) -> list[Any]:
     """FETCH BODY: the non-extensible form."""
     return _body(parsed.root if isinstance(parsed, ParsedMessage) else parsed, extended=False)
 
 
-def _address(a: Address) -> list:
+def _address(a: Address) -> list[Any]:
     return [imap_string(a.name), imap_string(a.adl), imap_string(a.mailbox), imap_string(a.host)]
 
 
-def _addresses(addresses: tuple[Address, ...] | None) -> list | None:
+def _addresses(addresses: tuple[Address, ...] | None) -> list[Any] | None:
     return None if not addresses else Adjacent(_address(a) for a in addresses)
 
 
-def envelope_value(env: Envelope | ParsedMessage) -> list:
+def envelope_value(env: Envelope | ParsedMessage) -> list[Any]:
     """FETCH ENVELOPE. Sender and Reply-To default to From when absent or empty (RFC 9051 §7.5.2)."""
     if isinstance(env, ParsedMessage):
         env = env.envelope

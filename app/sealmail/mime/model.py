@@ -9,6 +9,7 @@ lone surrogates as ``\\udcXX``).
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -127,7 +128,7 @@ class Part:
         """The attachment's name: Content-Disposition ``filename``, else Content-Type ``name`` (RFC 2183 §2.3)."""
         return self.disposition_param("filename") or self.param("name")
 
-    def walk(self):
+    def walk(self) -> Iterator[Part]:
         """This part and every part below it, depth first, in message order."""
         stack = [self]
         while stack:

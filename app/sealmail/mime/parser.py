@@ -31,7 +31,7 @@ from sealmail.mime.headers import (
     parse_token,
     text,
 )
-from sealmail.mime.model import Envelope, HeaderField, ParsedMessage, Part
+from sealmail.mime.model import Address, Envelope, HeaderField, ParsedMessage, Part
 
 MAX_DEPTH = 64  # nesting of multipart and message parts below the top-level entity
 MAX_PARTS = 10_000  # entities in one message
@@ -290,7 +290,7 @@ def envelope_from_fields(raw: bytes, fields: list[RawField]) -> Envelope:
         if name in _ENVELOPE_FIELDS and name not in values:
             values[name] = field_value(raw, f)
 
-    def addresses(name: bytes):
+    def addresses(name: bytes) -> tuple[Address, ...] | None:
         value = values.get(name)
         return None if value is None else parse_address_list(value)
 

@@ -151,7 +151,7 @@ def listen_ports(settings: Settings, ports: dict[str, int]) -> dict[str, list[so
 
 def bound_port(sockets: Sequence[socket.socket]) -> int:
     """The port a group of sockets from ``bind_sockets`` shares."""
-    return sockets[0].getsockname()[1]
+    return int(sockets[0].getsockname()[1])
 
 
 def close_all(sockets: Iterable[socket.socket]) -> None:

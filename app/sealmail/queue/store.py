@@ -208,7 +208,7 @@ class JobQueue:
                 "SELECT min(max(next_attempt_at, leased_until)) FROM jobs WHERE kind = ? AND status = 'pending'",
                 (kind,),
             ).fetchone()
-        return row[0]
+        return None if row[0] is None else float(row[0])
 
     def counts(self) -> dict[str, int]:
         with self._lock:

@@ -32,7 +32,9 @@ def audit(
     detail: str = "",
 ) -> LogEntry:
     text = f"by {actor}" + (f": {detail}" if detail else "")
-    return store.append_log(LogEntry("audit", component, action, domain=domain, address=address, peer=peer, detail=text))
+    return store.append_log(
+        LogEntry("audit", component, action, domain=domain, address=address, peer=peer, detail=text)
+    )
 
 
 def parse_time(text: str | None, name: str) -> datetime | None:

@@ -219,7 +219,7 @@ class SealmailSMTP(SMTP):
     def _timeout_cb(self) -> None:  # aiosmtpd's hook; we answer before closing
         if self.transport is not None and not self.transport.is_closing():
             self.transport.write(b"421 4.4.2 Idle timeout, closing connection\r\n")  # type: ignore[attr-defined]
-        super()._timeout_cb()
+        super()._timeout_cb()  # type: ignore[no-untyped-call]  # aiosmtpd is unannotated
 
     async def smtp_DATA(self, arg: str) -> None:  # noqa: N802 - aiosmtpd's command method
         """aiosmtpd's DATA with the message read in chunks (``smtp.dataread``), in bounded memory."""
@@ -244,7 +244,7 @@ class SealmailSMTP(SMTP):
             if busy is None:  # the connection ended
                 return
             if reader.over:
-                self._set_post_data_state()
+                self._set_post_data_state()  # type: ignore[no-untyped-call]  # aiosmtpd is unannotated
                 if busy:
                     await self.push("451 4.3.1 Too much mail in progress, try again later")
                 else:
@@ -252,7 +252,7 @@ class SealmailSMTP(SMTP):
                 return
             self.envelope.content = self.envelope.original_content = reader.take()  # type: ignore[assignment]
             status = await self._call_handler_hook("DATA") if "DATA" in self._handle_hooks else MISSING
-            self._set_post_data_state()
+            self._set_post_data_state()  # type: ignore[no-untyped-call]  # aiosmtpd is unannotated
             await self.push("250 OK" if status is MISSING else status)
         finally:
             self._book.give_inflight(held[0])

@@ -16,6 +16,7 @@ import logging
 import re
 import secrets
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime, getaddresses, make_msgid
@@ -338,7 +339,7 @@ class SubmissionComponent:
         tls = ServerTLS.from_settings(settings)
         book = self._book = ConnectionBook(settings.mx_max_connections, settings.mx_max_connections_per_ip)
 
-        def factory(implicit: bool):
+        def factory(implicit: bool) -> Callable[[], SubmissionSMTP]:
             def protocol() -> SubmissionSMTP:
                 with warnings.catch_warnings():
                     # aiosmtpd warns when AUTH is allowed without its own TLS check; on 465 TLS is implicit.
