@@ -520,6 +520,31 @@ def test_other_sessions_changes_reach_a_polling_session(imap) -> None:
     b.close()
 
 
+def test_updates_from_another_session_come_in_a_fixed_order(imap) -> None:
+    """RFC 9051 §7.5.1 and RFC 3501 §7.3: one NOOP reports what another session did, byte for byte and in
+    order: EXPUNGE first (so what follows counts without the removed message), then EXISTS and RECENT (in
+    the order SELECT gives them, RFC 3501 §6.3.1), and last the FETCH of flags changed elsewhere."""
+    _fill(imap, 3)
+    a, b = imap.raw(), imap.raw()
+    a.login(imap.account())
+    b.login(imap.account())
+    a.command("s SELECT INBOX")  # a takes the \Recent flags of the three
+    b.command("s SELECT INBOX")
+    b.command("x STORE 1 +FLAGS.SILENT (\\Seen)")
+    b.command("y STORE 3 +FLAGS.SILENT (\\Deleted)")
+    b.command("z EXPUNGE")
+    b.command(f"w APPEND INBOX {{{len(message(9))}+}}\r\n" + message(9).decode())  # b sees it first
+    assert a.command("n NOOP") == [
+        b"* 3 EXPUNGE\r\n",
+        b"* 3 EXISTS\r\n",
+        b"* 2 RECENT\r\n",
+        b"* 1 FETCH (UID 1 FLAGS (\\Seen \\Recent))\r\n",
+        b"n OK NOOP completed\r\n",
+    ]
+    a.close()
+    b.close()
+
+
 @pytest.mark.parametrize("imap", [{"imap_append_limit": 2048}], indirect=True)
 def test_appendlimit(imap) -> None:
     """RFC 7889: APPENDLIMIT is announced and a larger APPEND is refused before its literal is read."""

@@ -11,7 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sealmail.appcontext import AppContext
-from sealmail.imap.session import AUTHENTICATED, LOGOUT, SELECTED, Options, Session
+from sealmail.imap.session import Options, Session
+from sealmail.imap.states import AUTHENTICATED, LOGOUT, SELECTED
 
 from .conftest import make_account
 from .test_parser import COMMAND_WORDS, TOKENS

@@ -15,7 +15,9 @@ import contextlib
 from typing import TYPE_CHECKING, Any
 
 from sealmail.imap import parser
-from sealmail.imap.session import LOGOUT, NOT_AUTHENTICATED, Options, Session
+from sealmail.imap.caches import ImapCaches
+from sealmail.imap.session import Options, Session
+from sealmail.imap.states import LOGOUT, NOT_AUTHENTICATED
 from sealmail.net.listen import close_all, listen_ports
 from sealmail.net.server import Connection, ConnectionClosed, LineServer, LineTooLong
 from sealmail.net.server import Limits as NetLimits
@@ -169,6 +171,7 @@ class ImapComponent:
             login_timeout=settings.imap_login_timeout,
             autologout=settings.imap_autologout,
             plaintext_login=settings.imap_plaintext_login,
+            caches=ImapCaches(),  # one per process, shared by all its sessions
         )
 
     async def start(self) -> dict[str, int]:

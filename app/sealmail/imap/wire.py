@@ -134,7 +134,8 @@ def date_time(value: datetime) -> bytes:
 def sequence_set(numbers: Iterable[int]) -> str:
     """Ascending numbers as a compact sequence set: 1:3,7,9:10 (empty input gives "")."""
     parts: list[str] = []
-    start = prev = None
+    start: int | None = None
+    prev = 0
     for n in numbers:
         if start is None:
             start = prev = n
@@ -225,9 +226,10 @@ def _field_text(value: Any, utf8: bool) -> str:
     if value is None:
         return "NIL"
     if type(value) is str and len(value) <= MAX_QUOTED and value.isascii() and value.isprintable():
-        if "\\" in value or '"' in value:
-            value = value.replace("\\", "\\\\").replace('"', '\\"')
-        return '"' + value + '"'
+        text: str = value
+        if "\\" in text or '"' in text:
+            text = text.replace("\\", "\\\\").replace('"', '\\"')
+        return '"' + text + '"'
     return serialize_text(value, utf8)
 
 
