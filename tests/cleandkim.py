@@ -1,8 +1,8 @@
 """Verify DKIM signatures and ARC chains with dkimpy as shipped, in a clean interpreter.
 
 ``verify(message, dns="127.0.0.1:PORT")`` or ``verify(message, keys={name: txt})`` runs
-``tests/dkimpy_verify.py`` under ``python -I -S``: sealmail's patches to dkimpy (OpenSSL RSA,
-RFC-exact relaxed header canonicalization) are not loaded there, and the script checks so.
+``tests/dkimpy_verify.py`` under ``python -I -S``: sealmail's DKIM classes (OpenSSL RSA, RFC-exact
+relaxed header canonicalization) cannot even be imported there, and the script checks so.
 Returns its lines: ``dkim <a> <d> <s> pass|fail <detail>`` and, with ``arc=True``, ``arc <cv> <detail>``.
 """
 

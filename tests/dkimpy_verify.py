@@ -1,8 +1,7 @@
 """An independent DKIM/ARC verifier for the tests: a fresh, unpatched dkimpy in its own interpreter.
 
-Sealmail replaces dkimpy's RSA arithmetic and relaxed canonicalization at import
-(``mailauth.dkimrsa``, ``mailauth.dkimcanon``), so dkimpy in the test process checks our signatures
-with our own code. This script runs as ``python -I -S tests/dkimpy_verify.py SITE_PACKAGES ...``:
+Sealmail signs and verifies with subclasses of dkimpy's classes (``mailauth.dkimsigner``: OpenSSL
+RSA, RFC-exact relaxed canonicalization); this verifier is dkimpy alone. This script runs as ``python -I -S tests/dkimpy_verify.py SITE_PACKAGES ...``:
 no site hooks run (so no editable-install finder: sealmail cannot even be imported), only the
 given site-packages directory is added to ``sys.path``, and the script refuses to verify if
 sealmail is importable or dkimpy's primitives are not dkimpy's own.

@@ -20,7 +20,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from sealmail.mailauth import dkimrsa
+from sealmail.mailauth import dkimrsa, dkimsigner
 from sealmail.mailauth.workers import AuthWorkers, check_message
 
 from dnsserver import DnsServer
@@ -77,11 +77,8 @@ def _public_txt(pem: bytes) -> bytes:
 
 
 def test_dkim_sign_and_verify_go_through_openssl(monkeypatch) -> None:
-    """After ``install()``, dkimpy signs and verifies with OpenSSL alone: its own RSA arithmetic is
-    made to raise meanwhile, and the result still verifies with dkimpy's pure code afterwards."""
-    dkimrsa.install()
-    assert dkim.RSASSA_PKCS1_v1_5_sign is dkimrsa.sign
-    assert dkim.RSASSA_PKCS1_v1_5_verify is dkimrsa.verify
+    """Our DKIM and ARC classes (``mailauth.dkimsigner``) sign and verify with OpenSSL alone: dkimpy's
+    own RSA arithmetic is made to raise meanwhile, and the result still verifies with dkimpy as shipped."""
     pem = _rsa_pem()
     txt = _public_txt(pem)
 
@@ -92,17 +89,24 @@ def test_dkim_sign_and_verify_go_through_openssl(monkeypatch) -> None:
     def pure_arithmetic(*args):
         raise AssertionError("dkimpy's own RSA arithmetic ran: the OpenSSL path was bypassed")
 
+    authres = b"Authentication-Results: mx.test; spf=pass smtp.mailfrom=sender.test\r\n"
     with monkeypatch.context() as m:
         m.setattr(dkim.crypto, "rsa_decrypt", pure_arithmetic)
         m.setattr(dkim.crypto, "rsa_encrypt", pure_arithmetic)
-        signed = dkim.sign(MESSAGE, b"s1", b"sender.test", pem, include_headers=[b"from", b"to", b"subject"]) + MESSAGE
-        assert dkim.DKIM(signed).verify(dnsfunc=dnsfunc)
-    try:  # and dkimpy's own arithmetic accepts what OpenSSL signed
-        dkim.RSASSA_PKCS1_v1_5_verify = dkimrsa._pure_verify
-        assert dkim.DKIM(signed).verify(dnsfunc=dnsfunc)
-        assert not dkim.verify(signed.replace(b"Hello Bob", b"Hello Eve"), dnsfunc=dnsfunc)
-    finally:
-        dkimrsa.install()
+        signed = dkimsigner.sign(MESSAGE, b"s1", b"sender.test", pem, include_headers=[b"from", b"to", b"subject"])
+        signed += MESSAGE
+        assert dkimsigner.Dkim(signed).verify(dnsfunc=dnsfunc)
+        sealed = authres + MESSAGE
+        sealed = (
+            b"".join(dkimsigner.arc_sign(sealed, b"s1", b"sender.test", pem, b"mx.test", include_headers=[b"from"]))
+            + sealed
+        )
+        assert dkimsigner.Arc(sealed).verify(dnsfunc=dnsfunc)[0] == b"pass"
+    # and dkimpy's own arithmetic (untouched by sealmail) accepts what OpenSSL signed
+    assert dkim.RSASSA_PKCS1_v1_5_verify is dkimrsa._pure_verify
+    assert dkim.DKIM(signed).verify(dnsfunc=dnsfunc)
+    assert not dkim.verify(signed.replace(b"Hello Bob", b"Hello Eve"), dnsfunc=dnsfunc)
+    assert dkim.ARC(sealed).verify(dnsfunc=dnsfunc)[0] == b"pass"
 
 
 def test_signature_not_below_the_modulus_is_invalid_rfc8017_5_2_2() -> None:
@@ -288,17 +292,17 @@ def test_relaxed_whitespace_rules_give_dkimpys_bytes_rfc6376_3_4_4() -> None:
 
 
 def test_relaxed_canonicalization_in_use_keeps_signatures_valid_rfc6376_3_4() -> None:
-    """dkimpy signs and verifies relaxed/relaxed through the installed rules; a WSP-only change still verifies."""
-    import dkim.canonicalization
-
+    """Our classes sign and verify relaxed/relaxed through our rules; a WSP-only change still verifies."""
     from sealmail.mailauth import dkimcanon
 
-    dkimcanon.install()
-    assert dkim.canonicalization.compress_whitespace is dkimcanon.compress_whitespace
+    policy = dkimcanon.policy(b"relaxed/relaxed")
+    assert policy.body_algorithm.canonicalize_body is dkimcanon.relaxed_body
+    body_texts = [t + b"\r\n" for t in _random_texts(300)]
+    assert all(dkimcanon.relaxed_body(t) == dkim.canonicalization.Relaxed.canonicalize_body(t) for t in body_texts)
     pem = _rsa_pem()
     body = b"Two  spaces,\ta tab, and trailing space \r\n\r\n\r\n"
     message = MESSAGE.replace(b"Hello Bob.\r\n", body)
-    signature = dkim.sign(message, b"sel", b"sender.test", pem, canonicalize=(b"relaxed", b"relaxed"))
+    signature = dkimsigner.sign(message, b"sel", b"sender.test", pem, include_headers=[b"from", b"subject"])
     public = (
         serialization.load_pem_private_key(pem, None)
         .public_key()
@@ -311,6 +315,8 @@ def test_relaxed_canonicalization_in_use_keeps_signatures_valid_rfc6376_3_4() ->
 
     # Relaxed canonicalization ignores how much whitespace there is (RFC 6376 §3.4.4).
     respaced = signature + message.replace(b"Two  spaces", b"Two \t spaces").replace(b"space \r\n", b"space\r\n")
-    assert dkim.verify(signature + message, dnsfunc=dns)
-    assert dkim.verify(respaced, dnsfunc=dns)
-    assert not dkim.verify(signature + message.replace(b"Two", b"Too"), dnsfunc=dns)
+    assert dkimsigner.Dkim(signature + message).verify(dnsfunc=dns)
+    assert dkimsigner.Dkim(respaced).verify(dnsfunc=dns)
+    with pytest.raises(dkim.ValidationError, match="body hash mismatch"):
+        dkimsigner.Dkim(signature + message.replace(b"Two", b"Too")).verify(dnsfunc=dns)
+    assert dkim.verify(respaced, dnsfunc=dns)  # and dkimpy as shipped agrees

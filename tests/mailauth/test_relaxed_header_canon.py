@@ -7,6 +7,7 @@ value stays (dkimpy's ``bytes.strip()`` removed them, so our signatures failed e
 
 from __future__ import annotations
 
+import base64
 import random
 
 import dkim
@@ -52,9 +53,39 @@ def test_relaxed_headers_are_dkimpys_bytes_on_ordinary_fields() -> None:
     assert dkimcanon.relaxed_headers(ordinary) == dkimcanon.pure_relaxed_headers(ordinary)
 
 
-def test_installed_rules_serve_dkim_and_arc_signing_and_verifying() -> None:
-    """install() puts the RFC rules where dkimpy's DKIM and ARC code (sign and verify) looks them up."""
-    dkimcanon.install()
-    relaxed = dkim.canonicalization.CanonicalizationPolicy.from_c_value(b"relaxed/relaxed")
+def test_our_rules_serve_dkim_and_arc_signing_and_verifying_rfc6376_3_4_2() -> None:
+    """Our DKIM and ARC classes (sign and verify) canonicalize by the RFC: a signed Subject ending in VT
+    verifies with them, and not with dkimpy as shipped (which strips the VT) — the override is in use."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    from sealmail.mailauth import dkimsigner
+
+    relaxed = dkimcanon.policy(b"relaxed/relaxed")
     assert relaxed.canonicalize_headers([(b"Subject", b" x\x0b\r\n")]) == [(b"subject", b"x\x0b\r\n")]
-    assert dkim.RelaxedCanonicalization.canonicalize_headers is dkimcanon.relaxed_headers
+    key = ed25519.Ed25519PrivateKey.generate()
+    seed = key.private_bytes(serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption())
+    public = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    record = b"v=DKIM1; k=ed25519; p=" + base64.b64encode(public)
+
+    def dns(name: bytes, timeout: int = 5) -> bytes:
+        return record if name == b"s._domainkey.sender.test." else b""
+
+    message = b"From: a@sender.test\r\nSubject: x\x0b\r\n\r\nbody\r\n"
+    signed = (
+        dkimsigner.sign(
+            message,
+            b"s",
+            b"sender.test",
+            base64.b64encode(seed),
+            include_headers=[b"from", b"subject"],
+            signature_algorithm=b"ed25519-sha256",
+        )
+        + message
+    )
+    assert dkimsigner.Dkim(signed).verify(dnsfunc=dns)
+    assert not dkim.DKIM(signed).verify(dnsfunc=dns)
+    # ARC reads its fields with the same rules (RFC 8617 §4.1.3 uses relaxed header canonicalization).
+    arc = b"ARC-Seal: i=1; cv=none; b=x\x0b\r\n" + message
+    assert dkimsigner.Arc(arc).sorted_arc_headers() == (1, [(1, (b"arc-seal", b"i=1; cv=none; b=x\x0b\r\n"))])
+    assert dkim.ARC(arc).sorted_arc_headers() == (1, [(1, (b"arc-seal", b"i=1; cv=none; b=x\r\n"))])

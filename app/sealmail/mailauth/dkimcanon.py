@@ -4,9 +4,8 @@ dkimpy rewrites every run of spaces and tabs, single spaces included, with ``re.
 4 KB text body that is hundreds of replacements of a space by a space, ~110 µs per signature
 and every message is canonicalized once per signature. The same rules, touching only what
 changes: a run is rewritten only when it is longer than one character or holds a tab, and
-trailing whitespace is looked for only when a line has any. ``install()`` puts them in dkimpy's
-module, where its canonicalization looks them up; the output is the same bytes (tested against
-dkimpy's own functions).
+trailing whitespace is looked for only when a line has any. The output is the same bytes (tested
+against dkimpy's own functions).
 
 Relaxed *header* canonicalization is also replaced, to follow RFC 6376 §3.4.2 exactly: dkimpy
 strips a header field value with ``bytes.strip()``, which also removes vertical tab, form feed and
@@ -14,11 +13,15 @@ CR at either end, where the RFC deletes only WSP (space and tab) after the colon
 the value. A VT or FF at the end of a signed Subject then made our signatures fail at other
 verifiers, and inbound signatures from RFC-exact signers fail here. For every field whose value
 has no such character at its ends, the output is dkimpy's, byte for byte (tested).
+
+dkimpy's own module is left as it is: ``policy()`` builds the canonicalization policy our DKIM and
+ARC classes (``mailauth.dkimsigner``) hand to dkimpy's hashing helpers.
 """
 
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from dkim import canonicalization
 
@@ -57,8 +60,30 @@ def relaxed_headers(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, byt
     ]
 
 
-def install() -> None:
-    canonicalization.compress_whitespace = compress_whitespace
-    canonicalization.strip_trailing_whitespace = strip_trailing_whitespace
-    # One class serves DKIM and ARC, signing and verifying (dkim also imports it as RelaxedCanonicalization).
-    canonicalization.Relaxed.canonicalize_headers = staticmethod(relaxed_headers)
+def relaxed_body(body: bytes) -> bytes:
+    """RFC 6376 §3.4.4 with the rules above; dkimpy's own steps for the lines at the end."""
+    stripped = compress_whitespace(strip_trailing_whitespace(body))
+    out: bytes = canonicalization.correct_empty_body(canonicalization.strip_trailing_lines(stripped))
+    return out
+
+
+class Relaxed:
+    """The "relaxed" algorithm (RFC 6376 §3.4.2, §3.4.4), in the shape of dkimpy's algorithm classes."""
+
+    name = b"relaxed"
+    canonicalize_headers = staticmethod(relaxed_headers)
+    canonicalize_body = staticmethod(relaxed_body)
+
+
+# dkimpy's "simple" does no whitespace work and has no quirk: it is used as it is.
+_OURS: dict[Any, Any] = {canonicalization.Simple: canonicalization.Simple, canonicalization.Relaxed: Relaxed}
+
+
+def policy(c_value: bytes) -> Any:
+    """dkimpy's ``CanonicalizationPolicy`` for a c= value, with our relaxed algorithm.
+
+    dkimpy parses the value (and raises its ``InvalidCanonicalizationPolicyError``); only the
+    algorithms it picked are swapped for ours.
+    """
+    parsed = canonicalization.CanonicalizationPolicy.from_c_value(c_value)
+    return canonicalization.CanonicalizationPolicy(_OURS[parsed.header_algorithm], _OURS[parsed.body_algorithm])

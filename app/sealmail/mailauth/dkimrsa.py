@@ -3,8 +3,8 @@
 dkimpy signs and verifies RSA with Python integers: about 11 ms to sign and 0.3 ms to verify with
 a 2048-bit key here, all of it holding the GIL. RSASSA-PKCS1-v1_5 (RFC 8017 §8.2) is
 deterministic, so OpenSSL computes byte for byte the same signature (~1 ms) and reaches the same
-verdict (~0.05 ms). ``install()`` swaps dkimpy's two primitives — every DKIM and ARC signature
-and verification in the process goes through them — for these.
+verdict (~0.05 ms). Our DKIM and ARC classes (``mailauth.dkimsigner``) call these where dkimpy
+calls its own two primitives; dkimpy's module is left as it is.
 
 There is no fallback to dkimpy's arithmetic. OpenSSL takes every key size dkimpy can parse (512 bits
 and up; more than 16384 bits only to say "invalid") and both of dkimpy's hashes (SHA-256, SHA-1).
@@ -114,9 +114,3 @@ def verify(h: Any, signature: bytes, public_key: dict[str, int]) -> bool:
     except InvalidSignature:
         return False
     return True
-
-
-def install() -> None:
-    """Make dkimpy (DKIM and ARC, signing and verifying) use OpenSSL for RSA. Idempotent."""
-    dkim.RSASSA_PKCS1_v1_5_sign = sign
-    dkim.RSASSA_PKCS1_v1_5_verify = verify

@@ -181,7 +181,8 @@ class AuthWorkers:
         if self._workers:
             worker = min(self._workers, key=lambda w: len(w.waiting))
             try:
-                return await worker.call(("check", ip, helo, mail_from, None, authserv_id), pieces)
+                checked: Checked = await worker.call(("check", ip, helo, mail_from, None, authserv_id), pieces)
+                return checked
             except WorkerDied:
                 log.error("a sender-authentication worker process exited; starting another")
                 await self._replace(worker)
@@ -208,6 +209,7 @@ def _serve(config: dict[str, Any]) -> None:
     writing = threading.Lock()
 
     def answer(ident: int, request: tuple[Any, ...]) -> None:
+        reply: tuple[int, bool, Checked | str | None]
         try:
             reply = (ident, True, check_message(view, *request[1:]) if request[0] == "check" else None)
         except Exception as exc:  # reported to the MX, which answers 451: the sender tries again

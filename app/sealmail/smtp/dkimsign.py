@@ -1,8 +1,8 @@
 """DKIM signing of outgoing mail with the domain's RSA-2048 and Ed25519 keys (RFC 6376, RFC 8463).
 
 Two signatures per message: receivers that know Ed25519 check the small one, the rest the RSA one.
-dkimpy's RSA is pure Python (~11 ms a signature); ``mailauth.dkimrsa`` has OpenSSL compute the same
-signature (~1 ms). Callers still run ``sign`` off the event loop.
+dkimpy's RSA is pure Python (~11 ms a signature); ``mailauth.dkimsigner`` has OpenSSL compute the
+same signature (~1 ms). Callers still run ``sign`` off the event loop.
 
 Fields holding a vertical tab or form feed are left out of the signature (From excepted, which
 RFC 6376 §5.4 requires): verifiers disagree about them at a value's ends. RFC 6376 §3.4.2 keeps
@@ -18,15 +18,11 @@ from __future__ import annotations
 import base64
 from typing import TYPE_CHECKING
 
-import dkim
 from cryptography.hazmat.primitives import serialization
 
-from sealmail.mailauth import dkimcanon, dkimrsa
+from sealmail.mailauth import dkimsigner
 from sealmail.mime.headers import top_fields
 from sealmail.services.dkim import DkimKey, domain_keys
-
-dkimrsa.install()  # RSA by OpenSSL: the same signatures, ~10x sooner
-dkimcanon.install()  # relaxed canonicalization by RFC 6376 §3.4.2, not rewriting what does not change
 
 if TYPE_CHECKING:
     from sealmail.settings import Settings
@@ -78,7 +74,7 @@ def sign(settings: Settings, domain: str, message: bytes) -> bytes:
         if not key.path.exists():
             continue
         algorithm = b"rsa-sha256" if key.algorithm == "rsa" else b"ed25519-sha256"
-        headers += dkim.sign(
+        headers += dkimsigner.sign(
             message,
             key.selector.encode(),
             key.domain.encode(),

@@ -18,14 +18,11 @@ import dkim
 
 from sealmail.addresses import normalize_domain
 from sealmail.keyfiles import secret_file
-from sealmail.mailauth import dkimcanon, dkimrsa
+from sealmail.mailauth import dkimsigner
 from sealmail.mailauth.srs import Srs
 from sealmail.services.dkim import domain_keys
 from sealmail.smtp.dkimsign import unambiguous
 from sealmail.smtp.lineends import to_wire
-
-dkimrsa.install()  # RSA by OpenSSL: the same signatures, ~10x sooner
-dkimcanon.install()  # relaxed canonicalization by RFC 6376 §3.4.2, not rewriting what does not change
 
 if TYPE_CHECKING:
     from sealmail.settings import Settings
@@ -48,7 +45,7 @@ def arc_seal(settings: Settings, domain: str, message: bytes) -> bytes:
     if rsa is None:
         return message
     try:
-        headers = dkim.arc_sign(
+        headers = dkimsigner.arc_sign(
             message,
             rsa.selector.encode(),
             rsa.domain.encode(),
