@@ -2,7 +2,8 @@
 DNS check, aliases and passwords, delivery and error logs, API tokens, the admin's own account.
 
 Forms are plain HTML POSTs (the gate has checked their CSRF token before a handler runs); every
-write goes through ``sealmail.services`` and is recorded in the audit log.
+write goes through ``sealmail.services`` (the ones the REST API makes too: ``services.operations``)
+and is recorded in the audit log. A handler parses its form, calls a service and renders the page.
 """
 
 from __future__ import annotations
@@ -16,13 +17,16 @@ from fastapi.responses import Response
 
 from sealmail.config.models import AdminAccount
 from sealmail.errors import AlreadyExists, InvalidInput, NotFound, SealmailError
-from sealmail.services import admins, aliases, credentials, domains, eventlog, tokens
+from sealmail.http.state import address, audit, peer
+from sealmail.services import admins, aliases, credentials, domains, eventlog, operations, tokens
 from sealmail.services.credentials import AuthenticationFailed
+from sealmail.services.eventlog import LogFilters
+from sealmail.services.operations import AliasFields
 from sealmail.web.state import (
     PENDING_SECONDS,
+    admin_actor,
     current_admin,
     flash,
-    peer,
     redirect,
     render,
     safe_next,
@@ -31,21 +35,16 @@ from sealmail.web.state import (
 )
 
 if TYPE_CHECKING:
-    from sealmail.config.models import Alias
+    from sealmail.config.models import Alias, LogKind
 
 router = APIRouter()
 Admin = Annotated[AdminAccount, Depends(current_admin)]
 LOCKED_OUT = "Too many failed attempts. Wait 15 minutes, then try again."
 
 
-async def form_fields(request: Request) -> dict[str, Any]:
+async def form_fields(request: Request) -> dict[str, str]:
     data = await request.form()
     return {k: (v if isinstance(v, str) else "") for k, v in data.items()}
-
-
-async def audit(request: Request, admin: AdminAccount, action: str, **fields: Any) -> None:
-    state = web(request)
-    await state.call(eventlog.audit, state.ctx.config, "web", admin.email, action, peer=peer(request), **fields)
 
 
 # ---- first run -------------------------------------------------------------------------------------
@@ -82,7 +81,7 @@ async def setup_create(request: Request) -> Response:
     state.note_admin_created()
     _sign_in(request, admin)
     await state.call(admins.record_login, state.ctx.config, admin)
-    await audit(request, admin, "admin.create", detail="first-run wizard")
+    await audit(request, admin_actor(request, admin), "admin.create", detail="first-run wizard")
     return redirect("/setup/domain")
 
 
@@ -231,8 +230,8 @@ async def dashboard(request: Request, admin: Admin) -> Response:
 # ---- domains ---------------------------------------------------------------------------------------
 async def _add_domain(request: Request, admin: AdminAccount, name: str) -> str:
     state = web(request)
-    domain = await state.call(domains.add_domain, state.ctx.config, name, state.settings)
-    await audit(request, admin, "domain.add", domain=domain.name)
+    who = admin_actor(request, admin)
+    domain = await state.call(operations.add_domain, state.ctx.config, state.settings, who, name)
     return domain.name
 
 
@@ -267,11 +266,11 @@ async def domain_remove(request: Request, name: str, admin: Admin) -> Response:
         domain = await state.call(domains.get_domain, state.ctx.config, name)
         if fields.get("confirm", "").strip().lower() not in (domain.name, domain.unicode_name.lower()):
             raise InvalidInput(f"type the domain's name ({domain.unicode_name}) to confirm the removal")
-        await state.call(domains.remove_domain, state.ctx.config, state.settings, domain.name)
+        who = admin_actor(request, admin)
+        await state.call(operations.remove_domain, state.ctx.config, state.settings, who, domain)
     except SealmailError as exc:
         flash(request, str(exc), "error")
         return redirect("/admin/domains")
-    await audit(request, admin, "domain.remove", domain=domain.name)
     flash(request, f"Removed {domain.unicode_name} with its aliases and mailboxes.")
     return redirect("/admin/domains")
 
@@ -310,20 +309,15 @@ def _alias_form(alias: Alias | None) -> dict[str, Any]:
     }
 
 
-def _parse_alias_fields(fields: dict[str, Any]) -> dict[str, Any]:
-    quota_text = fields.get("quota", "").strip()
-    return {
-        "recipients": [line for line in fields.get("recipients", "").replace(",", "\n").splitlines() if line.strip()],
-        "storage": fields.get("storage") == "on",
-        "enabled": fields.get("enabled") == "on",
-        "disabled_reply": fields.get("disabled_reply", "reject"),
-        "quota": aliases.parse_size(quota_text) if quota_text else None,
-        "description": fields.get("description", ""),
-    }
-
-
-def _address(alias: Alias) -> str:
-    return f"{alias.name}@{alias.domain}"
+def _parse_alias_fields(fields: dict[str, str]) -> AliasFields:
+    return AliasFields(
+        recipients=[line for line in fields.get("recipients", "").replace(",", "\n").splitlines() if line.strip()],
+        storage=fields.get("storage") == "on",
+        enabled=fields.get("enabled") == "on",
+        disabled_reply=fields.get("disabled_reply", "reject"),
+        quota=aliases.parse_quota(fields.get("quota", "").strip() or None),
+        description=fields.get("description", ""),
+    )
 
 
 @router.get("/admin/aliases")
@@ -363,12 +357,9 @@ async def alias_create(request: Request, admin: Admin) -> Response:
     fields = await form_fields(request)
     try:
         values = _parse_alias_fields(fields)
+        who = admin_actor(request, admin)
         alias = await state.call(
-            aliases.add_alias,
-            state.ctx.config,
-            fields.get("address", ""),
-            allow_private_webhooks=state.ctx.settings.webhook_allow_private,
-            **values,
+            operations.create_alias, state.ctx.config, state.settings, who, fields.get("address", ""), values
         )
     except SealmailError as exc:
         all_domains = await state.call(domains.list_domains, state.ctx.config)
@@ -384,7 +375,6 @@ async def alias_create(request: Request, admin: Admin) -> Response:
             replies=aliases.DISABLED_REPLIES,
             error=str(exc),
         )
-    await audit(request, admin, "alias.create", domain=alias.domain, address=_address(alias))
     flash(request, "Alias created." + (" Generate its password below." if alias.storage else ""))
     return redirect(f"/admin/aliases/{alias.id}")
 
@@ -392,9 +382,10 @@ async def alias_create(request: Request, admin: Admin) -> Response:
 async def _alias_or_none(request: Request, alias_id: str) -> Alias | None:
     state = web(request)
     try:
-        return await state.call(state.ctx.config.get_alias, alias_id)
+        alias: Alias = await state.call(state.ctx.config.get_alias, alias_id)
     except NotFound:
         return None
+    return alias
 
 
 async def _edit_page(request: Request, admin: AdminAccount, alias: Alias, status: int = 200, **extra: Any) -> Response:
@@ -438,7 +429,7 @@ async def alias_apple_profile(request: Request, alias_id: str, admin: Admin) -> 
     if alias is None or alias.kind != "exact" or not alias.storage:
         return render(request, "message.html", 404, admin=admin, title="Not found", text="No such mailbox.")
     shown = await state.call(aliases.alias_address, state.ctx.config, alias)
-    body = apple_profile(state.settings, shown, _address(alias))
+    body = apple_profile(state.settings, shown, address(alias))
     name = re.sub(r"[^A-Za-z0-9._-]+", "_", f"{alias.name}@{alias.domain}").strip("_") or "mail"
     return Response(
         body,
@@ -456,19 +447,19 @@ async def alias_update(request: Request, alias_id: str, admin: Admin) -> Respons
     fields = await form_fields(request)
     try:
         values = _parse_alias_fields(fields)
-        updated = await state.call(
-            aliases.update_alias,
+        who = admin_actor(request, admin)
+        await state.call(
+            operations.update_alias,
             state.ctx.config,
-            _address(alias),
-            clear_quota=values["quota"] is None,
-            allow_private_webhooks=state.ctx.settings.webhook_allow_private,
-            settings=state.ctx.settings,
-            **values,
+            state.settings,
+            who,
+            alias,
+            values,
+            clear_quota=values.quota is None,
         )
     except SealmailError as exc:
         form = {**fields, "storage": fields.get("storage") == "on", "enabled": fields.get("enabled") == "on"}
         return await _edit_page(request, admin, alias, 422, error=str(exc), form=form)
-    await audit(request, admin, "alias.update", domain=updated.domain, address=_address(updated))
     flash(request, "Saved.")
     return redirect(f"/admin/aliases/{alias_id}")
 
@@ -478,28 +469,27 @@ async def alias_delete(request: Request, alias_id: str, admin: Admin) -> Respons
     state = web(request)
     alias = await _alias_or_none(request, alias_id)
     if alias is not None:
-        await state.call(aliases.remove_alias, state.ctx.config, state.settings, _address(alias))
-        await audit(request, admin, "alias.remove", domain=alias.domain, address=_address(alias))
+        who = admin_actor(request, admin)
+        await state.call(operations.remove_alias, state.ctx.config, state.settings, who, alias)
         flash(request, f"Removed {await state.call(aliases.alias_address, state.ctx.config, alias)}.")
     return redirect("/admin/aliases")
 
 
 @router.post("/admin/aliases/{alias_id}/password")
 async def alias_password(request: Request, alias_id: str, admin: Admin) -> Response:
-    from sealmail.services.clientconfig import client_settings
-
     state = web(request)
     alias = await _alias_or_none(request, alias_id)
     if alias is None:
         return render(request, "message.html", 404, admin=admin, title="Not found", text="No such alias.")
     fields = await form_fields(request)
     try:
-        password = await state.call(
-            credentials.set_password,
+        made = await state.call(
+            operations.new_password,
             state.ctx.config,
             state.settings,
-            _address(alias),
-            old_password=fields.get("current_password") or None,
+            admin_actor(request, admin),
+            alias,
+            current_password=fields.get("current_password") or None,
             recovery_key=fields.get("recovery_key") or None,
             reset_mailbox=fields.get("reset_mailbox") == "on",
         )
@@ -513,39 +503,24 @@ async def alias_password(request: Request, alias_id: str, admin: Admin) -> Respo
         )
     except SealmailError as exc:
         return await _edit_page(request, admin, alias, 422, password_error=str(exc))
-    shown = await state.call(aliases.alias_address, state.ctx.config, alias)
-    how = "reset mailbox" if fields.get("reset_mailbox") == "on" else "generated"
-    await audit(request, admin, "alias.password", domain=alias.domain, address=_address(alias), detail=how)
     return render(
         request,
         "alias_password.html",
         admin=admin,
         alias=alias,
-        address=shown,
-        password=password,
-        client=client_settings(state.settings, shown),
+        address=made.address,
+        password=made.password,
+        client=made.client,
     )
 
 
 # ---- logs ------------------------------------------------------------------------------------------
-async def _log_page(request: Request, admin: AdminAccount, kind: str, template: str, **filters: str) -> Response:
+async def _log_page(request: Request, admin: AdminAccount, kind: LogKind, template: str, **filters: str) -> Response:
     state = web(request)
     error = None
     page = None
     try:
-        page = await state.call(
-            eventlog.query,
-            state.ctx.config,
-            kind,
-            domain=filters.get("domain"),
-            address=filters.get("address"),
-            status=filters.get("status"),
-            direction=filters.get("direction") or None,
-            since=eventlog.parse_time(filters.get("since"), "from"),
-            until=eventlog.parse_time(filters.get("until"), "until"),
-            limit=50,
-            cursor=filters.get("cursor"),
-        )
+        page = await state.call(eventlog.read, state.ctx.config, kind, LogFilters.from_text(filters))
     except SealmailError as exc:
         error = str(exc)
     query = {k: v for k, v in filters.items() if v and k != "cursor"}
@@ -601,9 +576,9 @@ async def error_logs(
     until: str = "",
     cursor: str = "",
 ) -> Response:
-    kind = "audit" if kind == "audit" else "error"
+    chosen: LogKind = "audit" if kind == "audit" else "error"
     filters = {"status": status, "domain": domain, "address": address, "since": since, "until": until, "cursor": cursor}
-    return await _log_page(request, admin, kind, "logs.html", **filters)
+    return await _log_page(request, admin, chosen, "logs.html", **filters)
 
 
 # ---- API tokens ------------------------------------------------------------------------------------
@@ -621,7 +596,9 @@ async def token_create(request: Request, admin: Admin) -> Response:
     name = str(data.get("name") or "")
     chosen = [str(s) for s in data.getlist("scopes")]
     try:
-        token, secret = await state.call(tokens.create_token, state.ctx.config, name, chosen)
+        token, secret = await state.call(
+            operations.create_token, state.ctx.config, admin_actor(request, admin), name, chosen
+        )
     except SealmailError as exc:
         found = await state.call(tokens.list_tokens, state.ctx.config)
         return render(
@@ -634,7 +611,6 @@ async def token_create(request: Request, admin: Admin) -> Response:
             error=str(exc),
             form={"name": name, "scopes": chosen},
         )
-    await audit(request, admin, "token.create", detail=f"{token.name} ({', '.join(token.scopes)})")
     return render(request, "token_created.html", admin=admin, token=token, secret=secret)
 
 
@@ -642,10 +618,9 @@ async def token_create(request: Request, admin: Admin) -> Response:
 async def token_revoke(request: Request, token_id: str, admin: Admin) -> Response:
     state = web(request)
     try:
-        token = await state.call(tokens.revoke_token, state.ctx.config, token_id)
+        token = await state.call(operations.revoke_token, state.ctx.config, admin_actor(request, admin), token_id)
     except NotFound:
         return redirect("/admin/tokens")
-    await audit(request, admin, "token.revoke", detail=token.name)
     flash(request, f"Revoked {token.name}.")
     return redirect("/admin/tokens")
 
@@ -674,7 +649,7 @@ async def account_password(request: Request, admin: Admin) -> Response:
         return render(request, "account.html", 422, admin=admin, password_error=str(exc))
     session(request).rotate()
     session(request)["auth"] = admins.session_stamp(changed)  # this session goes on; the others end
-    await audit(request, admin, "admin.password")
+    await audit(request, admin_actor(request, admin), "admin.password")
     flash(request, "Password changed.")
     return redirect("/admin/account")
 
@@ -687,7 +662,9 @@ async def totp_start(request: Request, admin: Admin) -> Response:
     return redirect("/admin/account/totp")
 
 
-def _totp_page(request: Request, admin: AdminAccount, secret: str, status: int = 200, error: str | None = None) -> Any:
+def _totp_page(
+    request: Request, admin: AdminAccount, secret: str, status: int = 200, error: str | None = None
+) -> Response:
     import segno
     from markupsafe import Markup
 
@@ -718,7 +695,7 @@ async def totp_confirm(request: Request, admin: Admin) -> Response:
         return _totp_page(request, admin, secret, 422, str(exc))
     session(request).pop("totp_setup")
     session(request).rotate()
-    await audit(request, admin, "admin.totp-enable")
+    await audit(request, admin_actor(request, admin), "admin.totp-enable")
     return render(request, "recovery_codes.html", admin=admin, codes=codes, first=True)
 
 
@@ -731,7 +708,7 @@ async def totp_disable(request: Request, admin: Admin) -> Response:
     except AuthenticationFailed:
         return render(request, "account.html", 422, admin=admin, totp_error="That code is wrong.")
     await state.call(admins.disable_totp, state.ctx.config, admin.id)
-    await audit(request, admin, "admin.totp-disable")
+    await audit(request, admin_actor(request, admin), "admin.totp-disable")
     flash(request, "Two-factor authentication is off.", "warning")
     return redirect("/admin/account")
 
@@ -744,5 +721,5 @@ async def recovery_codes(request: Request, admin: Admin) -> Response:
     except SealmailError as exc:
         flash(request, str(exc), "error")
         return redirect("/admin/account")
-    await audit(request, admin, "admin.recovery-codes")
+    await audit(request, admin_actor(request, admin), "admin.recovery-codes")
     return render(request, "recovery_codes.html", admin=admin, codes=codes, first=False)
