@@ -10,19 +10,19 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
-from fastapi import Request
+from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 
+from sealmail.config.models import AdminAccount
 from sealmail.http.state import HttpState, actor
 from sealmail.services import admins
 from sealmail.web.sessions import MemorySessions, RedisSessions, Session, SessionStore
 
 if TYPE_CHECKING:
     from sealmail.appcontext import AppContext
-    from sealmail.config.models import AdminAccount
     from sealmail.services.dnscheck import Lookup
     from sealmail.services.eventlog import Actor
 
@@ -97,6 +97,15 @@ async def current_admin(request: Request) -> AdminAccount:
         session(request).end()
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     raise LoginRequired(f"/admin/login?next={target}" if request.method == "GET" else "/admin/login")
+
+
+# A signed-in page's parameter: ``admin: Admin``.
+Admin = Annotated[AdminAccount, Depends(current_admin)]
+
+
+async def form_fields(request: Request) -> dict[str, str]:
+    data = await request.form()
+    return {k: (v if isinstance(v, str) else "") for k, v in data.items()}
 
 
 def redirect(url: str) -> RedirectResponse:
