@@ -1,5 +1,5 @@
 """Per-process state of an HTTP front end (``app.state.http``) and the helpers every router uses:
-the peer's address, an alias's own address, the actor behind a request and its audit entries.
+the peer's address, the actor behind a request and its audit entries.
 
 ``HttpState`` is what the REST API needs; the web admin's ``WebState`` adds sessions and the
 first-run gate. All blocking work (the config store, Argon2, DKIM key generation) goes through
@@ -20,7 +20,6 @@ from sealmail.services.eventlog import Actor
 
 if TYPE_CHECKING:
     from sealmail.appcontext import AppContext
-    from sealmail.config.models import Alias
     from sealmail.services.dnscheck import Lookup
 
 P = ParamSpec("P")
@@ -51,11 +50,6 @@ def state_of(request: Request) -> HttpState:
 
 def peer(request: Request) -> str:
     return request.client.host if request.client else "unknown"
-
-
-def address(alias: Alias) -> str:
-    """An alias's own address, its domain in ASCII (what the services look aliases up by)."""
-    return f"{alias.name}@{alias.domain}"
 
 
 def actor(request: Request, component: str, name: str) -> Actor:

@@ -236,6 +236,11 @@ def describe_alias(store: ConfigStore, alias: Alias) -> dict[str, Any]:
     }
 
 
+def own_address(alias: Alias) -> str:
+    """An alias's own address, its domain in ASCII: what ``get_alias`` and the audit log take."""
+    return f"{alias.name}@{alias.domain}"
+
+
 def alias_address(store: ConfigStore, alias: Alias) -> str:
     """How an alias is shown: its name at the Unicode form of its domain."""
     domain = store.find_domain(alias.domain)

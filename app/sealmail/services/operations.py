@@ -22,10 +22,6 @@ if TYPE_CHECKING:
     from sealmail.settings import Settings
 
 
-def _own_address(alias: Alias) -> str:
-    return f"{alias.name}@{alias.domain}"
-
-
 # ---- domains ---------------------------------------------------------------------------------------
 def add_domain(store: ConfigStore, settings: Settings, actor: Actor, name: str) -> Domain:
     """Host a domain and make its DKIM keys."""
@@ -65,7 +61,7 @@ def create_alias(store: ConfigStore, settings: Settings, actor: Actor, address: 
         description=fields.description or "",
         allow_private_webhooks=settings.webhook_allow_private,
     )
-    eventlog.record(store, actor, "alias.create", domain=alias.domain, address=_own_address(alias))
+    eventlog.record(store, actor, "alias.create", domain=alias.domain, address=aliases.own_address(alias))
     return alias
 
 
@@ -82,7 +78,7 @@ def update_alias(
     """Change the fields given; ``clear_quota`` restores the server's default quota."""
     updated = aliases.update_alias(
         store,
-        _own_address(alias),
+        aliases.own_address(alias),
         recipients=fields.recipients,
         storage=fields.storage,
         enabled=fields.enabled,
@@ -93,14 +89,16 @@ def update_alias(
         allow_private_webhooks=settings.webhook_allow_private,
         settings=settings,
     )
-    eventlog.record(store, actor, "alias.update", domain=updated.domain, address=_own_address(updated), detail=detail)
+    eventlog.record(
+        store, actor, "alias.update", domain=updated.domain, address=aliases.own_address(updated), detail=detail
+    )
     return updated
 
 
 def remove_alias(store: ConfigStore, settings: Settings, actor: Actor, alias: Alias) -> None:
     """Remove an alias with its mailbox."""
-    aliases.remove_alias(store, settings, _own_address(alias))
-    eventlog.record(store, actor, "alias.remove", domain=alias.domain, address=_own_address(alias))
+    aliases.remove_alias(store, settings, aliases.own_address(alias))
+    eventlog.record(store, actor, "alias.remove", domain=alias.domain, address=aliases.own_address(alias))
 
 
 @dataclass(frozen=True)
@@ -127,14 +125,14 @@ def new_password(
     password = credentials.set_password(
         store,
         settings,
-        _own_address(alias),
+        aliases.own_address(alias),
         old_password=current_password,
         recovery_key=recovery_key,
         reset_mailbox=reset_mailbox,
     )
     shown = aliases.alias_address(store, alias)
     how = "reset mailbox" if reset_mailbox else "generated"
-    eventlog.record(store, actor, "alias.password", domain=alias.domain, address=_own_address(alias), detail=how)
+    eventlog.record(store, actor, "alias.password", domain=alias.domain, address=aliases.own_address(alias), detail=how)
     return NewPassword(shown, password, client_settings(settings, shown))
 
 

@@ -10,7 +10,6 @@ from fastapi.responses import Response
 
 from sealmail.config.models import AdminAccount
 from sealmail.errors import NotFound, SealmailError
-from sealmail.http.state import address
 from sealmail.services import aliases, credentials, domains, operations
 from sealmail.services.credentials import AuthenticationFailed
 from sealmail.services.operations import AliasFields
@@ -157,8 +156,8 @@ async def alias_apple_profile(request: Request, alias_id: str, admin: Admin) -> 
     if alias is None or alias.kind != "exact" or not alias.storage:
         return render(request, "message.html", 404, admin=admin, title="Not found", text="No such mailbox.")
     shown = await state.call(aliases.alias_address, state.ctx.config, alias)
-    body = apple_profile(state.settings, shown, address(alias))
-    name = re.sub(r"[^A-Za-z0-9._-]+", "_", f"{alias.name}@{alias.domain}").strip("_") or "mail"
+    body = apple_profile(state.settings, shown, aliases.own_address(alias))
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", aliases.own_address(alias)).strip("_") or "mail"
     return Response(
         body,
         media_type="application/x-apple-aspen-config",
