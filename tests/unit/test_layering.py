@@ -8,7 +8,8 @@ Layers, bottom to top (a layer may import those below it, never those above):
    authentication) and ``net`` (listeners, TLS, the shared DNS resolver);
 3. storage: ``store``, ``config``, ``queue``; mail authentication: ``mailauth``;
 4. ``services`` and ``appcontext``;
-5. the protocols and front ends: ``smtp``, ``imap``, ``pop3``, ``dav``, ``web``, ``api``; then ``jobs``, ``cli``.
+5. the shared HTTP layer ``http`` (listener, app factory, request state);
+6. the protocols and front ends: ``smtp``, ``imap``, ``pop3``, ``dav``, ``web``, ``api``; then ``jobs``, ``cli``.
 
 The rules below are the parts of that order worth pinning: each names what a package must not
 import. Every import counts for them, also one inside a function or under ``if TYPE_CHECKING:`` (a
@@ -28,7 +29,7 @@ APP = Path(__file__).resolve().parents[2] / "app"
 PACKAGE = APP / "sealmail"
 
 PROTOCOLS = {"smtp", "imap", "pop3", "dav", "web", "api"}
-ABOVE_STORAGE = PROTOCOLS | {"services", "appcontext", "jobs", "cli", "components", "runtime", "dev", "backup"}
+ABOVE_STORAGE = PROTOCOLS | {"http", "services", "appcontext", "jobs", "cli", "components", "runtime", "dev", "backup"}
 
 # package (first name under ``sealmail``) -> first names it must not import
 FORBIDDEN: dict[str, set[str]] = {
@@ -40,6 +41,13 @@ FORBIDDEN: dict[str, set[str]] = {
     # The web admin asks DNS through ``net.dns``; it never reaches into the SMTP server (nor the
     # other protocols, nor the packages that are built on top of it).
     "web": {"smtp", "imap", "pop3", "dav", "api", "jobs", "cli", "queue", "mailauth"},
+    # The REST API and the web admin are two routers over one HTTP layer and one service layer:
+    # neither reaches into the other; what they share lives below them (``http``, ``services``).
+    "api": {"smtp", "imap", "pop3", "dav", "web", "jobs", "cli", "queue", "mailauth"},
+    # The shared HTTP layer knows none of the front ends built on it.
+    "http": PROTOCOLS | {"jobs", "cli", "queue", "mailauth"},
+    # The operations the front ends share are written without knowing who calls them.
+    "services": PROTOCOLS | {"http", "jobs", "cli"},
     # Plumbing below everything that serves mail.
     "net": ABOVE_STORAGE | {"store", "config", "queue", "mailauth", "mime"},
 }
@@ -171,11 +179,13 @@ def test_the_graph_is_read():
     edges = {(i.source, i.target) for i in IMPORTS}
     assert ("sealmail.store.mailbox", "sealmail.mime") in edges  # from sealmail import mime
     assert ("sealmail.mailauth.checks", "sealmail.mime.headers") in edges
-    assert ("sealmail.web.dnslookup", "sealmail.net.dns") in edges
+    assert ("sealmail.http.dnslookup", "sealmail.net.dns") in edges
+    assert ("sealmail.api.routes", "sealmail.services.operations") in edges
+    assert ("sealmail.web.pages.aliases", "sealmail.services.operations") in edges
     assert ("sealmail.store.mailbox", "sealmail.timecodec") in edges
     # function-level and TYPE_CHECKING imports are seen, and known not to run at import time
     deferred = {(i.source, i.target) for i in IMPORTS if not i.module_level}
-    assert ("sealmail.web.state", "sealmail.web.dnslookup") in deferred
+    assert ("sealmail.http.state", "sealmail.http.dnslookup") in deferred
     assert ("sealmail.web.gate", "sealmail.web.state") in deferred
 
 
@@ -189,7 +199,7 @@ def test_no_import_cycle_among_modules():
     assert _cycle(IMPORTS) is None, "import cycle: " + " -> ".join(_cycle(IMPORTS) or [])
 
 
-@pytest.mark.parametrize("package", ["sealmail.mime", "sealmail.smtp", "sealmail.web"])
+@pytest.mark.parametrize("package", ["sealmail.mime", "sealmail.smtp", "sealmail.web", "sealmail.api", "sealmail.http"])
 def test_no_circle_even_through_deferred_imports(package: str):
     """The circles taken apart here (inside ``mime``, ``smtp.mx`` and ``smtp.mxprocs``, ``web.app`` and
     its pages) stay apart: no circle within these packages even counting imports in functions."""
@@ -208,6 +218,8 @@ def test_the_checks_catch_what_they_are_for():
     assert _wrong_way([back_door])
     assert _wrong_way([Import("sealmail.mailauth.checks", "sealmail.store.mime", 1, True)])
     assert _wrong_way([Import("sealmail.web.dnslookup", "sealmail.smtp.mxresolver", 1, True)])
+    assert _wrong_way([Import("sealmail.api.routes", "sealmail.web.state", 1, False)])
+    assert _wrong_way([Import("sealmail.http.state", "sealmail.web.state", 1, True)])
     assert _wrong_way([Import("sealmail.mime.parser", "sealmail.errors", 1, True)])
     assert not _wrong_way([Import("sealmail.smtp.mx", "sealmail.store.mailbox", 1, True)])
     circle = [

@@ -339,6 +339,29 @@ def test_every_write_is_audited_without_secrets(client, token, store) -> None:
     assert len(api_view["entries"]) == 8
 
 
+def test_audit_entries_say_what_changed_and_where(client, token, store) -> None:
+    """Each write's audit entry names its domain, the alias's own address and what changed; the web
+    admin writes the same entries for the same changes (test_web_pages.py)."""
+    client.post("/v1/domains", json={"name": "example.test"}, headers=auth(token))
+    alias = client.post("/v1/aliases", json={"address": "me@example.test"}, headers=auth(token)).json()
+    client.patch(f"/v1/aliases/{alias['id']}", json={"quota": "1G", "description": "x"}, headers=auth(token))
+    client.post(f"/v1/aliases/{alias['id']}/password", headers=auth(token))
+    reset = {"reset_mailbox": True}
+    client.post(f"/v1/aliases/{alias['id']}/password", json=reset, headers=auth(token))
+    client.post("/v1/tokens", json={"name": "t2", "scopes": ["logs:read", "aliases:read"]}, headers=auth(token))
+    ci = next(t for t in store.list_tokens() if t.name == "ci")
+    who = f"by token ci ({ci.id})"
+    entries = [(e.status, e.domain, e.address, e.detail) for e in reversed(store.query_logs(LogQuery("audit")).entries)]
+    assert entries == [
+        ("domain.add", "example.test", None, who),
+        ("alias.create", "example.test", "me@example.test", who),
+        ("alias.update", "example.test", "me@example.test", f"{who}: description, quota"),
+        ("alias.password", "example.test", "me@example.test", f"{who}: generated"),
+        ("alias.password", "example.test", "me@example.test", f"{who}: reset mailbox"),
+        ("token.create", None, None, f"{who}: t2 (aliases:read, logs:read)"),
+    ]
+
+
 def test_openapi_document(client) -> None:
     doc = client.get("/v1/openapi.json").json()
     assert doc["info"]["title"] == "Sealmail API"

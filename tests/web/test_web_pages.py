@@ -10,11 +10,12 @@ from datetime import timedelta
 import httpx
 import pytest
 
-from sealmail.config.models import LogEntry, now
+from sealmail.config.models import LogEntry, LogQuery, now
 from sealmail.services import credentials
 from sealmail.services.dnsrecords import records_for
 
 from dnsserver import DnsServer
+from webkit import ADMIN
 
 
 @pytest.fixture
@@ -186,6 +187,34 @@ def test_tokens_page_shows_the_secret_once(signed_in, store) -> None:
     assert secret not in listing
     signed_in.post(f"/admin/tokens/{token.id}/revoke")
     assert store.list_tokens()[0].revoked_at is not None
+
+
+def test_audit_entries_say_who_what_and_where(signed_in, store) -> None:
+    """The pages write the same audit entries as the API (test_api.py) for the same changes, under
+    the admin's address and from the browser's address."""
+    signed_in.post("/admin/domains", {"name": "example.test"})
+    alias_path = signed_in.post("/admin/aliases", {"address": "me@example.test", "storage": "on", "enabled": "on"})
+    alias_path = alias_path.headers["location"]
+    signed_in.post(alias_path, {"storage": "on", "enabled": "on", "quota": "1G", "disabled_reply": "reject"})
+    signed_in.post(f"{alias_path}/password")
+    signed_in.post(f"{alias_path}/password", {"reset_mailbox": "on"})
+    signed_in.client.post(
+        "/admin/tokens", data={"csrf": signed_in.csrf, "name": "t2", "scopes": ["logs:read", "aliases:read"]}
+    )
+    signed_in.post(f"{alias_path}/delete")
+    who = f"by {ADMIN[0]}"
+    found = store.query_logs(LogQuery("audit")).entries
+    entries = [(e.status, e.domain, e.address, e.detail) for e in reversed(found) if e.status != "admin.create"]
+    assert entries == [
+        ("domain.add", "example.test", None, who),
+        ("alias.create", "example.test", "me@example.test", who),
+        ("alias.update", "example.test", "me@example.test", who),
+        ("alias.password", "example.test", "me@example.test", f"{who}: generated"),
+        ("alias.password", "example.test", "me@example.test", f"{who}: reset mailbox"),
+        ("token.create", None, None, f"{who}: t2 (aliases:read, logs:read)"),
+        ("alias.remove", "example.test", "me@example.test", who),
+    ]
+    assert {(e.component, e.peer) for e in found} == {("web", "127.0.0.1")}
 
 
 def test_an_admin_session_can_mint_every_scope(signed_in, store) -> None:

@@ -71,7 +71,7 @@ def _post_routes() -> list[str]:
     from sealmail.web import views
 
     paths = []
-    for route in views.router.routes:
+    for route in (route for page in views.PAGES for route in page.router.routes):
         if "POST" in getattr(route, "methods", set()):
             paths.append(
                 route.path.replace("{name}", "example.test").replace("{alias_id}", "x").replace("{token_id}", "x")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from sealmail.appcontext import AppContext
-from sealmail.web.server import HttpServer
+from sealmail.http.server import HttpServer, settings_tls
 
 if TYPE_CHECKING:
     from sealmail.settings import Settings
@@ -21,8 +21,10 @@ class ApiComponent:
         from sealmail.api.app import create_app
 
         self.ctx = AppContext(self.settings)
-        self.server = HttpServer(create_app(self.ctx), self.settings, self.settings.api_port, "api")
-        return {"api": await self.server.start()}
+        app = create_app(self.ctx)
+        tls = settings_tls(self.settings)
+        self.server = HttpServer(app, self.settings, "api", {"api": self.settings.api_port}, ssl_context=tls)
+        return await self.server.start()
 
     async def stop(self) -> None:
         if self.server is not None:

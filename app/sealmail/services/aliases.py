@@ -34,6 +34,19 @@ def parse_size(text: str) -> int:
     return int(match.group(1)) * _UNITS[unit]
 
 
+def parse_quota(value: int | str | None) -> int | None:
+    """A quota as the API and the web admin take it: bytes, or text such as ``2G``; None: the default."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise InvalidInput("quota must be a number of bytes or text such as 2G")
+    if isinstance(value, int):
+        if value < 0:
+            raise InvalidInput("quota cannot be negative")
+        return value
+    return parse_size(value)
+
+
 def normalize_recipient(text: str, *, allow_private_webhooks: bool = False) -> str:
     """A forwarding address (its domain in ASCII form, ready for SMTP; its local part's case kept) or a webhook URL.
 
@@ -221,6 +234,11 @@ def describe_alias(store: ConfigStore, alias: Alias) -> dict[str, Any]:
         "created_at": alias.created_at,
         "updated_at": alias.updated_at,
     }
+
+
+def own_address(alias: Alias) -> str:
+    """An alias's own address, its domain in ASCII: what ``get_alias`` and the audit log take."""
+    return f"{alias.name}@{alias.domain}"
 
 
 def alias_address(store: ConfigStore, alias: Alias) -> str:

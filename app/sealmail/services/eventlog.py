@@ -7,6 +7,7 @@ Never a password, a token or message content.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -34,6 +35,31 @@ def audit(
     text = f"by {actor}" + (f": {detail}" if detail else "")
     return store.append_log(
         LogEntry("audit", component, action, domain=domain, address=address, peer=peer, detail=text)
+    )
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who makes a change: the component (``web``, ``api``), the admin's address or the token, and
+    the peer's IP address."""
+
+    component: str
+    name: str
+    peer: str
+
+
+def record(
+    store: ConfigStore,
+    actor: Actor,
+    action: str,
+    *,
+    domain: str | None = None,
+    address: str | None = None,
+    detail: str = "",
+) -> LogEntry:
+    """``audit`` for an ``Actor``."""
+    return audit(
+        store, actor.component, actor.name, action, domain=domain, address=address, peer=actor.peer, detail=detail
     )
 
 
@@ -86,4 +112,47 @@ def query(
             limit=limit,
             cursor=cursor or None,
         )
+    )
+
+
+@dataclass(frozen=True)
+class LogFilters:
+    """What a log page is filtered by (the web admin's query string, the API's parameters)."""
+
+    domain: str | None = None
+    address: str | None = None
+    status: str | None = None
+    direction: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    limit: int = 50
+    cursor: str | None = None
+
+    @classmethod
+    def from_text(cls, fields: dict[str, str]) -> LogFilters:
+        """From a form's text fields; ``since`` and ``until`` are ISO 8601 (``InvalidInput`` if not)."""
+        return cls(
+            domain=fields.get("domain"),
+            address=fields.get("address"),
+            status=fields.get("status"),
+            direction=fields.get("direction") or None,
+            since=parse_time(fields.get("since"), "from"),
+            until=parse_time(fields.get("until"), "until"),
+            cursor=fields.get("cursor"),
+        )
+
+
+def read(store: ConfigStore, kind: LogKind, filters: LogFilters) -> LogPage:
+    """One page of a log, newest first."""
+    return query(
+        store,
+        kind,
+        domain=filters.domain,
+        address=filters.address,
+        status=filters.status,
+        direction=filters.direction,
+        since=filters.since,
+        until=filters.until,
+        limit=filters.limit,
+        cursor=filters.cursor,
     )

@@ -14,7 +14,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from sealmail.appcontext import AppContext
-from sealmail.web.server import HttpServer
+from sealmail.http.server import HttpServer, settings_tls
 
 if TYPE_CHECKING:
     from sealmail.settings import Settings
@@ -52,15 +52,18 @@ class WebComponent:
             else:
                 log.info("first run: the setup pages are behind basic authentication (AUTH_BASIC_USERNAME)")
         app = create_app(self.ctx, basic_auth=basic_auth)
-        self.server = HttpServer(app, self.settings, self.settings.web_port, "web")
-        port = await self.server.start()
-        ports = {"web": port}
+        tls = settings_tls(self.settings)
+        self.server = HttpServer(app, self.settings, "web", {"web": self.settings.web_port}, ssl_context=tls)
+        ports = await self.server.start()
         if self.settings.http_port:
             from sealmail.web.plainhttp import PlainHttpApp
 
-            plain = PlainHttpApp(self.settings.acme_webroot_path, self.settings.mail_hostname, port)
-            self.plain = HttpServer(plain, self.settings, self.settings.http_port, "web-http", tls=False)
-            ports["http"] = await self.plain.start()
+            # No TLS here: ACME answers and redirects to HTTPS only (plainhttp.py).
+            plain = PlainHttpApp(self.settings.acme_webroot_path, self.settings.mail_hostname, ports["web"])
+            self.plain = HttpServer(
+                plain, self.settings, "web-http", {"http": self.settings.http_port}, ssl_context=None
+            )
+            ports |= await self.plain.start()
         return ports
 
     async def stop(self) -> None:

@@ -17,13 +17,15 @@ import base64
 import binascii
 import hmac
 import logging
+from collections.abc import Sequence
 from http.cookies import SimpleCookie
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
 
 from sealmail.web.sessions import COOKIE, Session
 
 if TYPE_CHECKING:
+    from sealmail.http.server import ASGIApp, Message, Receive, Scope, Send
     from sealmail.web.state import WebState
 
 log = logging.getLogger("sealmail.web")
@@ -56,14 +58,14 @@ SECURITY_HEADERS = [
 BASIC_REALM = b'Basic realm="Sealmail setup", charset="UTF-8"'
 
 
-def _header(scope: dict, name: bytes) -> str | None:
+def _header(scope: Scope, name: bytes) -> str | None:
     for key, value in scope.get("headers", []):
         if key == name:
-            return value.decode("latin-1")
+            return str(value.decode("latin-1"))
     return None
 
 
-async def _plain(send: Any, status: int, text: str, headers: list[tuple[bytes, bytes]] = ()) -> None:  # type: ignore[assignment]
+async def _plain(send: Send, status: int, text: str, headers: Sequence[tuple[bytes, bytes]] = ()) -> None:
     body = text.encode()
     await send(
         {
@@ -82,11 +84,11 @@ async def _plain(send: Any, status: int, text: str, headers: list[tuple[bytes, b
 
 
 class WebGate:
-    def __init__(self, app: Any, state: WebState) -> None:
+    def __init__(self, app: ASGIApp, state: WebState) -> None:
         self.app = app
         self.state = state
 
-    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -100,13 +102,14 @@ class WebGate:
         session = await self._load_session(scope)
         scope.setdefault("state", {})["session"] = session
         if scope["method"] not in ("GET", "HEAD", "OPTIONS"):
-            receive = await self._check_form(scope, receive, send, session)
-            if receive is None:
+            checked = await self._check_form(scope, receive, send, session)
+            if checked is None:
                 return
+            receive = checked
         await self.app(scope, receive, self._with_headers(send, session))
 
     # ---- basic auth -------------------------------------------------------------------------------
-    async def _basic_auth_ok(self, scope: dict, peer: str, send: Any) -> bool:
+    async def _basic_auth_ok(self, scope: Scope, peer: str, send: Send) -> bool:
         expected = self.state.basic_auth
         if expected is None:  # nothing configured (tests that start past the first run)
             return True
@@ -139,7 +142,7 @@ class WebGate:
         return False
 
     # ---- sessions ---------------------------------------------------------------------------------
-    async def _load_session(self, scope: dict) -> Session:
+    async def _load_session(self, scope: Scope) -> Session:
         raw = _header(scope, b"cookie")
         if raw:
             cookies: SimpleCookie = SimpleCookie()
@@ -171,8 +174,8 @@ class WebGate:
         headers.append((b"set-cookie", cookie.encode()))
         return headers
 
-    def _with_headers(self, send: Any, session: Session | None) -> Any:
-        async def sending(message: dict) -> None:
+    def _with_headers(self, send: Send, session: Session | None) -> Send:
+        async def sending(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
                 present = {k.lower() for k, _ in headers}
@@ -187,7 +190,7 @@ class WebGate:
         return sending
 
     # ---- CSRF -------------------------------------------------------------------------------------
-    async def _check_form(self, scope: dict, receive: Any, send: Any, session: Session) -> Any:
+    async def _check_form(self, scope: Scope, receive: Receive, send: Send, session: Session) -> Receive | None:
         origin = _header(scope, b"origin")
         host = _header(scope, b"host") or ""
         if origin and origin != "null" and urlsplit(origin).netloc.lower() != host.lower():
@@ -224,7 +227,7 @@ class WebGate:
             return None
         sent = False
 
-        async def replay() -> dict:
+        async def replay() -> Message:
             nonlocal sent
             if not sent:
                 sent = True

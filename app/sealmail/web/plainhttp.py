@@ -16,7 +16,10 @@ import os
 import re
 import stat
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sealmail.http.server import Receive, Scope, Send
 
 TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
 CHALLENGE_PREFIX = "/.well-known/acme-challenge/"
@@ -62,7 +65,7 @@ class PlainHttpApp:
         self.fallback_host = fallback_host
         self.https_port = https_port
 
-    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
         path: str = scope["path"]
@@ -92,7 +95,7 @@ class PlainHttpApp:
 
 
 async def _answer(
-    send: Any, status: int, body: bytes, headers: list[tuple[bytes, bytes]], *, length: int | None = None
+    send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]], *, length: int | None = None
 ) -> None:
     await send(
         {

@@ -1,28 +1,30 @@
-"""What the web admin's app and its pages share: per-process state (``WebState``, ``app.state.web``),
+"""What the web admin's app and its pages share: per-process state (``WebState``, ``app.state.http``),
 the signed-in admin dependency, sessions' flash messages, redirects and template rendering.
 
 ``sealmail.web.app`` builds the application from this and the page routers (``views``, ``wellknown``);
-the pages import from here, never from ``app``, so the imports run one way.
+the pages import from here, never from ``app``, so the imports run one way. What the REST API
+shares with the pages (the state's base, the peer, audit entries) is in ``sealmail.http.state``.
 """
 
 from __future__ import annotations
 
-import asyncio
-import functools
+from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
-from fastapi import Request
+from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 
+from sealmail.config.models import AdminAccount
+from sealmail.http.state import HttpState, actor
 from sealmail.services import admins
 from sealmail.web.sessions import MemorySessions, RedisSessions, Session, SessionStore
 
 if TYPE_CHECKING:
     from sealmail.appcontext import AppContext
-    from sealmail.config.models import AdminAccount
     from sealmail.services.dnscheck import Lookup
+    from sealmail.services.eventlog import Actor
 
 HERE = Path(__file__).parent
 PENDING_SECONDS = 300  # between the password and the second factor
@@ -33,7 +35,9 @@ class LoginRequired(Exception):
         self.target = target
 
 
-class WebState:
+class WebState(HttpState):
+    """``HttpState`` with the admin sessions, the first-run basic-auth pair and the templates."""
+
     def __init__(
         self,
         ctx: AppContext,
@@ -41,24 +45,12 @@ class WebState:
         lookup: Lookup | None = None,
         sessions: SessionStore | None = None,
     ) -> None:
-        self.ctx = ctx
-        self.settings = ctx.settings
+        super().__init__(ctx, lookup)
         self.basic_auth = basic_auth
         self.sessions = sessions or (RedisSessions(ctx.redis) if ctx.redis is not None else MemorySessions())
         self.session_ttl = ctx.settings.web_session_seconds
+        self.templates = make_templates()
         self._admin_exists = False
-        self._lookup = lookup
-
-    @property
-    def lookup(self) -> Lookup:
-        if self._lookup is None:
-            from sealmail.web.dnslookup import make_lookup
-
-            self._lookup = make_lookup(self.settings)
-        return self._lookup
-
-    async def call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        return await asyncio.to_thread(functools.partial(fn, *args, **kwargs))
 
     async def admin_exists(self) -> bool:
         # Once there is an admin the gate is gone for good in this process (the answer cannot go back
@@ -72,15 +64,16 @@ class WebState:
 
 
 def web(request: Request) -> WebState:
-    return request.app.state.web
+    return cast(WebState, request.app.state.http)
 
 
 def session(request: Request) -> Session:
-    return request.state.session
+    return cast(Session, request.state.session)
 
 
-def peer(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
+def admin_actor(request: Request, admin: AdminAccount) -> Actor:
+    """An admin's changes are recorded under their address."""
+    return actor(request, "web", admin.email)
 
 
 def safe_next(target: str | None) -> str:
@@ -106,6 +99,15 @@ async def current_admin(request: Request) -> AdminAccount:
     raise LoginRequired(f"/admin/login?next={target}" if request.method == "GET" else "/admin/login")
 
 
+# A signed-in page's parameter: ``admin: Admin``.
+Admin = Annotated[AdminAccount, Depends(current_admin)]
+
+
+async def form_fields(request: Request) -> dict[str, str]:
+    data = await request.form()
+    return {k: (v if isinstance(v, str) else "") for k, v in data.items()}
+
+
 def redirect(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303)
 
@@ -122,8 +124,12 @@ def make_templates() -> Jinja2Templates:
     from sealmail.services.dashboard import human_size
 
     env.filters["size"] = human_size
-    env.filters["when"] = lambda t: t.strftime("%Y-%m-%d %H:%M:%S") if t else "—"
+    env.filters["when"] = _when
     return templates
+
+
+def _when(moment: datetime | None) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M:%S") if moment else "—"
 
 
 def render(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
@@ -131,4 +137,4 @@ def render(request: Request, name: str, status: int = 200, **context: Any) -> HT
     messages = s.pop("flash", []) if s.exists else []
     context.setdefault("admin", None)
     context.update(request=request, csrf=s.csrf_token(), messages=messages, path=request.url.path)
-    return request.app.state.templates.TemplateResponse(request, name, context, status_code=status)
+    return web(request).templates.TemplateResponse(request, name, context, status_code=status)

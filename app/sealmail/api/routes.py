@@ -1,0 +1,373 @@
+"""The REST API's routes: ``/v1`` domains, aliases, passwords, tokens and logs.
+
+Each route checks its scope (``sealmail.api.auth``), parses its body, calls a service (the changes
+through ``services.operations``, which writes the audit entry with the token's name) and answers
+with a schema from ``sealmail.api.schemas``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse, Response
+
+from sealmail.api.auth import (
+    AliasesRead,
+    AliasesWrite,
+    ApiError,
+    DomainsRead,
+    DomainsWrite,
+    LogsRead,
+    PasswordsWrite,
+    TokensRead,
+    TokensWrite,
+    token_actor,
+)
+from sealmail.api.problems import PROBLEM_RESPONSES, problem
+from sealmail.api.schemas import (
+    AliasIn,
+    AliasOut,
+    AliasPatch,
+    DnsRecordOut,
+    DomainIn,
+    DomainOut,
+    LogPageOut,
+    PasswordIn,
+    PasswordOut,
+    TokenCreated,
+    TokenIn,
+    TokenOut,
+)
+from sealmail.config.models import ApiToken
+from sealmail.errors import InvalidInput
+from sealmail.http.state import HttpState, state_of
+from sealmail.services import aliases, credentials, domains, eventlog, operations, tokens
+from sealmail.services.credentials import AuthenticationFailed
+from sealmail.services.eventlog import LogFilters
+from sealmail.services.operations import AliasFields
+
+if TYPE_CHECKING:
+    from sealmail.config.base import ConfigStore
+    from sealmail.config.models import Alias, LogKind
+    from sealmail.settings import Settings
+
+
+def _alias_out(store: ConfigStore, settings: Settings, alias: Alias) -> AliasOut:
+    info = aliases.describe_alias(store, alias)
+    credential = store.get_credential(alias.id)
+    return AliasOut.model_validate(
+        {
+            **{k: info[k] for k in ("id", "address", "kind", "recipients", "storage", "enabled", "disabled_reply")},
+            "domain": alias.domain,
+            "quota": alias.quota,
+            "quota_effective": credentials.quota_of(alias, settings),
+            "usage_bytes": credential.usage_bytes if credential else None,
+            "description": alias.description,
+            "has_password": info["has_password"],
+            "created_at": alias.created_at,
+            "updated_at": alias.updated_at,
+        }
+    )
+
+
+def _token_out(token: ApiToken) -> TokenOut:
+    return TokenOut(
+        id=token.id,
+        name=token.name,
+        scopes=token.scopes,
+        created_at=token.created_at,
+        last_used_at=token.last_used_at,
+        revoked_at=token.revoked_at,
+    )
+
+
+async def _alias(state: HttpState, alias_id: str) -> Alias:
+    return await state.call(state.ctx.config.get_alias, alias_id)
+
+
+router = APIRouter(prefix="/v1", responses=PROBLEM_RESPONSES)
+
+
+# ---- domains ---------------------------------------------------------------------------------------
+@router.get("/domains", tags=["domains"], summary="List domains")
+async def list_domains(request: Request, token: DomainsRead) -> list[DomainOut]:
+    state = state_of(request)
+    found = await state.call(domains.list_domains, state.ctx.config)
+    return [DomainOut.model_validate(asdict(d)) for d in found]
+
+
+@router.post("/domains", tags=["domains"], status_code=201, summary="Add a domain (makes its DKIM keys)")
+async def add_domain(request: Request, body: DomainIn, token: DomainsWrite) -> DomainOut:
+    state = state_of(request)
+    who = token_actor(request, token)
+    domain = await state.call(operations.add_domain, state.ctx.config, state.settings, who, body.name)
+    return DomainOut.model_validate(asdict(domain))
+
+
+@router.get("/domains/{name}", tags=["domains"], summary="One domain")
+async def get_domain(request: Request, name: str, token: DomainsRead) -> DomainOut:
+    state = state_of(request)
+    return DomainOut.model_validate(asdict(await state.call(domains.get_domain, state.ctx.config, name)))
+
+
+@router.delete(
+    "/domains/{name}", tags=["domains"], status_code=204, summary="Remove a domain, its aliases and mailboxes"
+)
+async def remove_domain(request: Request, name: str, token: DomainsWrite) -> Response:
+    state = state_of(request)
+    domain = await state.call(domains.get_domain, state.ctx.config, name)
+    await state.call(operations.remove_domain, state.ctx.config, state.settings, token_actor(request, token), domain)
+    return Response(status_code=204)
+
+
+@router.get("/domains/{name}/dns", tags=["domains"], summary="The DNS records a domain needs")
+async def dns_records(
+    request: Request,
+    name: str,
+    token: DomainsRead,
+    check: Annotated[bool, Query(description="also check each record live through the server's resolver")] = False,
+) -> list[DnsRecordOut]:
+    from sealmail.services.dnscheck import check_records
+    from sealmail.services.dnsrecords import records_for
+
+    state = state_of(request)
+    domain = await state.call(domains.get_domain, state.ctx.config, name)
+    records = await state.call(records_for, state.settings, domain.name)
+    if not check:
+        return [DnsRecordOut.model_validate(r.as_dict()) for r in records]
+    return [DnsRecordOut.model_validate(c.as_dict()) for c in await check_records(state.lookup, records)]
+
+
+# ---- aliases ---------------------------------------------------------------------------------------
+@router.get("/aliases", tags=["aliases"], summary="List or search aliases")
+async def list_aliases(
+    request: Request,
+    token: AliasesRead,
+    domain: Annotated[str | None, Query(max_length=253)] = None,
+    q: Annotated[str, Query(max_length=200, description="part of an address, recipient or note")] = "",
+) -> list[AliasOut]:
+    state = state_of(request)
+    store = state.ctx.config
+
+    def build() -> list[AliasOut]:
+        return [_alias_out(store, state.settings, a) for a in aliases.search_aliases(store, q, domain)]
+
+    return await state.call(build)
+
+
+@router.post("/aliases", tags=["aliases"], status_code=201, summary="Create an alias")
+async def create_alias(request: Request, body: AliasIn, token: AliasesWrite) -> AliasOut:
+    state = state_of(request)
+    store = state.ctx.config
+    fields = AliasFields(
+        recipients=body.recipients,
+        storage=body.storage,
+        enabled=body.enabled,
+        disabled_reply=body.disabled_reply,
+        quota=aliases.parse_quota(body.quota),
+        description=body.description,
+    )
+    who = token_actor(request, token)
+    alias = await state.call(operations.create_alias, store, state.settings, who, body.address, fields)
+    return await state.call(_alias_out, store, state.settings, alias)
+
+
+@router.get("/aliases/{alias_id}", tags=["aliases"], summary="One alias, with quota and usage")
+async def get_alias(request: Request, alias_id: str, token: AliasesRead) -> AliasOut:
+    state = state_of(request)
+    return await state.call(_alias_out, state.ctx.config, state.settings, await _alias(state, alias_id))
+
+
+@router.patch("/aliases/{alias_id}", tags=["aliases"], summary="Change an alias (only the fields given)")
+async def update_alias(request: Request, alias_id: str, body: AliasPatch, token: AliasesWrite) -> AliasOut:
+    state = state_of(request)
+    store = state.ctx.config
+    alias = await _alias(state, alias_id)
+    given = body.model_fields_set
+    fields = AliasFields(
+        recipients=body.recipients,
+        storage=body.storage,
+        enabled=body.enabled,
+        disabled_reply=body.disabled_reply,
+        quota=aliases.parse_quota(body.quota),
+        description=body.description,
+    )
+    updated = await state.call(
+        operations.update_alias,
+        store,
+        state.settings,
+        token_actor(request, token),
+        alias,
+        fields,
+        clear_quota="quota" in given and body.quota is None,
+        detail=", ".join(sorted(given)),
+    )
+    return await state.call(_alias_out, store, state.settings, updated)
+
+
+@router.delete("/aliases/{alias_id}", tags=["aliases"], status_code=204, summary="Remove an alias and its mailbox")
+async def remove_alias(request: Request, alias_id: str, token: AliasesWrite) -> Response:
+    state = state_of(request)
+    alias = await _alias(state, alias_id)
+    await state.call(operations.remove_alias, state.ctx.config, state.settings, token_actor(request, token), alias)
+    return Response(status_code=204)
+
+
+@router.post(
+    "/aliases/{alias_id}/password",
+    tags=["aliases"],
+    summary="Generate a new password (returned once)",
+    description="An alias whose mailbox has keys keeps its mail only with `current_password` or `recovery_key`; "
+    "`reset_mailbox` deletes the mailbox instead.",
+)
+async def generate_password(
+    request: Request, alias_id: str, token: PasswordsWrite, body: PasswordIn | None = None
+) -> JSONResponse:
+    state = state_of(request)
+    body = body or PasswordIn.model_validate({})
+    alias = await _alias(state, alias_id)
+    try:
+        made = await state.call(
+            operations.new_password,
+            state.ctx.config,
+            state.settings,
+            token_actor(request, token),
+            alias,
+            current_password=body.current_password,
+            recovery_key=body.recovery_key,
+            reset_mailbox=body.reset_mailbox,
+        )
+    except AuthenticationFailed:
+        raise InvalidInput("the current password or recovery key is wrong") from None
+    out = PasswordOut.model_validate(
+        {"address": made.address, "password": made.password, "client_settings": [asdict(c) for c in made.client]}
+    )
+    return JSONResponse(out.model_dump(), headers={"Cache-Control": "no-store"})
+
+
+# ---- tokens ----------------------------------------------------------------------------------------
+@router.get("/tokens", tags=["tokens"], summary="List API tokens (never their secrets)")
+async def list_tokens(request: Request, token: TokensRead) -> list[TokenOut]:
+    state = state_of(request)
+    return [_token_out(t) for t in await state.call(tokens.list_tokens, state.ctx.config)]
+
+
+@router.post("/tokens", tags=["tokens"], status_code=201, summary="Create a token (its secret is returned once)")
+async def create_token(request: Request, body: TokenIn, token: TokensWrite) -> JSONResponse:
+    state = state_of(request)
+    who = token_actor(request, token)
+    try:
+        made, secret = await state.call(
+            operations.create_token, state.ctx.config, who, body.name, body.scopes, granted_by=token
+        )
+    except tokens.ScopeEscalation as exc:
+        raise ApiError(problem(403, str(exc), missing_scopes=exc.missing)) from None
+    out = TokenCreated.model_validate({**_token_out(made).model_dump(), "token": secret})
+    return JSONResponse(out.model_dump(mode="json"), status_code=201, headers={"Cache-Control": "no-store"})
+
+
+@router.delete("/tokens/{token_id}", tags=["tokens"], summary="Revoke a token (it stops working at once)")
+async def revoke_token(request: Request, token_id: str, token: TokensWrite) -> TokenOut:
+    state = state_of(request)
+    revoked = await state.call(operations.revoke_token, state.ctx.config, token_actor(request, token), token_id)
+    return _token_out(revoked)
+
+
+# ---- logs ------------------------------------------------------------------------------------------
+async def _logs(request: Request, kind: LogKind, filters: LogFilters) -> LogPageOut:
+    state = state_of(request)
+    page = await state.call(eventlog.read, state.ctx.config, kind, filters)
+    return LogPageOut.model_validate({"entries": [asdict(e) for e in page.entries], "next_cursor": page.next_cursor})
+
+
+Limit = Annotated[int, Query(ge=1, le=1000, description="entries per page")]
+Cursor = Annotated[str | None, Query(max_length=200, description="next_cursor of the previous page")]
+Since = Annotated[datetime | None, Query(description="inclusive, ISO 8601")]
+Until = Annotated[datetime | None, Query(description="exclusive, ISO 8601")]
+Text = Annotated[str | None, Query(max_length=600)]
+
+
+@router.get("/logs/delivery", tags=["logs"], summary="Delivery log, newest first")
+async def delivery_log(
+    request: Request,
+    token: LogsRead,
+    direction: Annotated[str | None, Query(pattern="^(outbound|inbound)$")] = None,
+    status: Text = None,
+    domain: Text = None,
+    address: Text = None,
+    since: Since = None,
+    until: Until = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> LogPageOut:
+    return await _logs(
+        request,
+        "delivery",
+        LogFilters(
+            direction=direction,
+            status=status,
+            domain=domain,
+            address=address,
+            since=since,
+            until=until,
+            limit=limit,
+            cursor=cursor,
+        ),
+    )
+
+
+@router.get("/logs/errors", tags=["logs"], summary="Error log, newest first")
+async def error_log(
+    request: Request,
+    token: LogsRead,
+    status: Text = None,
+    domain: Text = None,
+    address: Text = None,
+    since: Since = None,
+    until: Until = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> LogPageOut:
+    return await _logs(
+        request,
+        "error",
+        LogFilters(
+            status=status,
+            domain=domain,
+            address=address,
+            since=since,
+            until=until,
+            limit=limit,
+            cursor=cursor,
+        ),
+    )
+
+
+@router.get("/logs/audit", tags=["logs"], summary="Audit log (changes through the API and the web admin)")
+async def audit_log(
+    request: Request,
+    token: LogsRead,
+    status: Annotated[str | None, Query(max_length=100, description="the action, e.g. alias.create")] = None,
+    domain: Text = None,
+    address: Text = None,
+    since: Since = None,
+    until: Until = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> LogPageOut:
+    return await _logs(
+        request,
+        "audit",
+        LogFilters(
+            status=status,
+            domain=domain,
+            address=address,
+            since=since,
+            until=until,
+            limit=limit,
+            cursor=cursor,
+        ),
+    )
