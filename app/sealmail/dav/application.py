@@ -21,7 +21,7 @@ from __future__ import annotations
 import functools
 import logging
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from http import client
 from typing import TYPE_CHECKING, Any
 
@@ -163,7 +163,7 @@ class SealmailDav(Application):
 
     do_GET = _guarded(Application.do_GET)  # noqa: N815
 
-    def _read_xml_request_body(self, environ: dict[str, Any], request_info: dict) -> Any:
+    def _read_xml_request_body(self, environ: Mapping[str, Any], request_info: dict[str, Any]) -> Any:
         """Radicale's reader, with defusedxml's refusals as bad XML too.
 
         Radicale parses bodies with defusedxml, which refuses entity declarations (RFC 4918 §20.6:

@@ -392,18 +392,18 @@ class Storage(radicale_storage.BaseStorage):
                 for row in user.mailbox.dav_collections():
                     yield Collection(self, user, row)
             return
-        row = user.mailbox.dav_find_collection(parts[1])
-        if row is None:
+        found = user.mailbox.dav_find_collection(parts[1])
+        if found is None:
             return
-        collection = Collection(self, user, row)
+        collection = Collection(self, user, found)
         if len(parts) == 2:
             yield collection
             if depth != "0":
                 yield from collection.get_all()
             return
-        found = user.mailbox.dav_get_item(row.name, parts[2])
-        if found is not None:
-            yield collection._item(found)
+        item = user.mailbox.dav_get_item(found.name, parts[2])
+        if item is not None:
+            yield collection._item(item)
 
     def _owned(self, href: str) -> tuple[DavUser, list[str]]:
         user = current()

@@ -29,6 +29,7 @@ import pickle
 import struct
 import sys
 import threading
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
@@ -176,7 +177,14 @@ class AuthWorkers:
         workers, self._workers = self._workers, []
         await asyncio.gather(*(w.stop() for w in workers))
 
-    async def check(self, ip: str, helo: str, mail_from: str, message: bytes, authserv_id: str) -> Checked:
+    async def check(
+        self,
+        ip: str,
+        helo: str,
+        mail_from: str,
+        message: bytes | Sequence[bytes | bytearray | memoryview],
+        authserv_id: str,
+    ) -> Checked:
         pieces = _pieces(message)
         if self._workers:
             worker = min(self._workers, key=lambda w: len(w.waiting))

@@ -163,7 +163,7 @@ def update_alias(
     """Change an alias. With ``settings``, disabling it or taking its mailbox away ends its sessions
     on every process (``services.revocation``); every caller that serves users passes them."""
     alias = get_alias(store, address)
-    changes: dict[str, object] = {}
+    changes: dict[str, Any] = {}
     if recipients is not None:
         changes["recipients"] = _check_recipients(recipients, allow_private_webhooks)
     if storage is not None:
