@@ -61,7 +61,7 @@ LAST_NAMES = ["Lovelace", "Turing", "Hopper", "Dijkstra", "Liskov", "Knuth", "Al
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        return int(s.getsockname()[1])
 
 
 def wait_listening(port: int, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
@@ -161,8 +161,8 @@ class Sealmail:
             "SEALMAIL_BIND_ADDRESSES": "127.0.0.1",
             "SEALMAIL_CALDAV_PORT": str(self.port),
             "SEALMAIL_CARDDAV_PORT": str(other),
-            "SEALMAIL_TLS_CERT_FILE": str(certs.cert),  # type: ignore[attr-defined]
-            "SEALMAIL_TLS_KEY_FILE": str(certs.key),  # type: ignore[attr-defined]
+            "SEALMAIL_TLS_CERT_FILE": str(certs.cert),
+            "SEALMAIL_TLS_KEY_FILE": str(certs.key),
             "SEALMAIL_LOG_LEVEL": "WARNING",
         }
         binary = Path(sys.executable).parent / "sealmail"
@@ -206,7 +206,7 @@ filesystem_folder = {root / "collections"}
 type = none
 [logging]
 level = warning
-"""  # type: ignore[attr-defined]
+"""
         )
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "radicale", "--config", str(config)],

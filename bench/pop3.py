@@ -28,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -37,7 +38,7 @@ from sealmail.crypto.passwords import hash_password
 from sealmail.services import aliases, credentials, domains
 from sealmail.settings import Settings
 from sealmail.store.mailstore import MailStore
-from sealmail.tls.devca import ensure_dev_certificates
+from sealmail.tls.devca import DevCertificates, ensure_dev_certificates
 
 from corpus import corpus
 
@@ -48,7 +49,7 @@ TERMINATOR = b"\r\n.\r\n"
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        return int(s.getsockname()[1])
 
 
 class Client:
@@ -123,7 +124,7 @@ def medians(runs: list[dict[str, float]]) -> dict[str, float]:
 
 
 # ---- Sealmail -------------------------------------------------------------------------------------
-def prepare_sealmail(base: Path, messages: list[bytes], certs) -> tuple[Settings, str]:
+def prepare_sealmail(base: Path, messages: list[bytes], certs: DevCertificates) -> tuple[Settings, str]:
     settings = Settings(data_dir=base / "sealmail", tls_cert_file=certs.cert, tls_key_file=certs.key)
     store = SQLiteConfigStore(settings.config_db_path)
     try:
@@ -143,7 +144,7 @@ def prepare_sealmail(base: Path, messages: list[bytes], certs) -> tuple[Settings
 
 
 @contextlib.contextmanager
-def sealmail_server(settings: Settings):
+def sealmail_server(settings: Settings) -> Iterator[int]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SEALMAIL_")}
     env.update(
@@ -172,7 +173,7 @@ def sealmail_server(settings: Settings):
 
 
 # ---- Dovecot --------------------------------------------------------------------------------------
-def dovecot_config(base: Path, port: int, certs) -> str:
+def dovecot_config(base: Path, port: int, certs: DevCertificates) -> str:
     return f"""
 base_dir = {base}/run
 state_dir = {base}/state
@@ -210,7 +211,7 @@ service anvil {{
 
 
 @contextlib.contextmanager
-def dovecot_server(base: Path, messages: list[bytes], password_hash: str, certs):
+def dovecot_server(base: Path, messages: list[bytes], password_hash: str, certs: DevCertificates) -> Iterator[int]:
     binary = shutil.which("dovecot") or "/usr/sbin/dovecot"
     if not os.path.exists(binary):
         raise RuntimeError("dovecot is not installed (scripts/system-deps test installs dovecot-pop3d)")

@@ -41,7 +41,7 @@ sys.path.insert(0, str(HERE.parent / "tests"))
 from sealmail.config.sqlite import SQLiteConfigStore
 from sealmail.services import aliases, credentials, domains
 from sealmail.settings import Settings
-from sealmail.tls.devca import ensure_dev_certificates
+from sealmail.tls.devca import DevCertificates, ensure_dev_certificates
 
 from corpus import vocabulary
 from dnsserver import DnsServer
@@ -86,7 +86,9 @@ def make_mails(count: int) -> list[Mail]:
     return mails
 
 
-def prepare(base: Path, dns: str, redis_url: str | None, certs, sink_port: int) -> tuple[Path, Settings, str]:
+def prepare(
+    base: Path, dns: str, redis_url: str | None, certs: DevCertificates, sink_port: int
+) -> tuple[Path, Settings, str]:
     data = base / "sealmail"
     values: dict[str, object] = {
         "SEALMAIL_DATA_DIR": data,

@@ -36,7 +36,7 @@ from pathlib import Path
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        return int(s.getsockname()[1])
 
 
 def load() -> str:
@@ -262,7 +262,7 @@ def _python(component: str) -> list[str]:
     return [sys.executable]
 
 
-def stop(proc: subprocess.Popen, timeout: float = 30) -> None:
+def stop(proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
     try:
@@ -355,14 +355,14 @@ class CountingHandler:
         self.first = 0.0
         self.last = 0.0
 
-    async def handle_DATA(self, server, session, envelope) -> str:  # noqa: N802 - aiosmtpd's hook
+    async def handle_DATA(self, server: object, session: object, envelope: object) -> str:  # noqa: N802 - aiosmtpd's hook
         now = time.time()
         self.first = self.first or now
         self.last = now
         self.count += 1
         return "250 2.0.0 Ok: counted"
 
-    async def handle_VRFY(self, server, session, envelope, address) -> str:  # noqa: N802
+    async def handle_VRFY(self, server: object, session: object, envelope: object, address: str) -> str:  # noqa: N802
         return f"252 count={self.count} first={self.first:.6f} last={self.last:.6f}"
 
 

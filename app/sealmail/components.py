@@ -8,6 +8,7 @@ their own work and join ``sealmail dev`` by being added here.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Literal, Protocol
 
@@ -102,5 +103,5 @@ def load(name: str, settings: Settings) -> Component:
         ready = ", ".join(available()) or "none yet"
         raise InvalidInput(f"component {name!r} is not part of this version of Sealmail (available: {ready})")
     module_name, _, attr = REGISTRY[name].partition(":")
-    factory = getattr(importlib.import_module(module_name), attr)
+    factory: Callable[[Settings], Component] = getattr(importlib.import_module(module_name), attr)
     return factory(settings)

@@ -25,6 +25,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from pydantic import SecretStr
 
@@ -96,7 +97,7 @@ def _set_pdeathsig() -> None:
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -297,7 +298,7 @@ def _lock(settings: Settings) -> int:
     return fd
 
 
-def _print_summary(info: dict) -> None:
+def _print_summary(info: dict[str, Any]) -> None:
     ports = "  ".join(f"{k} {v}" for k, v in info["ports"].items()) or "(no component listens yet)"
     basic = info.get("basic_auth") or {}
     rows = [

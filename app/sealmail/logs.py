@@ -62,7 +62,7 @@ def configure(component: str, level: str = "INFO") -> None:
     logging.getLogger("mail.log").setLevel(max(logging.WARNING, logging.getLevelName(level)))
 
 
-class EventLogger(logging.LoggerAdapter):
+class EventLogger(logging.LoggerAdapter[logging.Logger]):
     """A logger bound to one connection: ``log = EventLogger("mx", conn="a1b2", peer="192.0.2.1")``."""
 
     def __init__(self, name: str, **context: Any) -> None:

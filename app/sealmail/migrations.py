@@ -13,7 +13,7 @@ from sealmail.errors import SchemaTooNew
 
 def apply_migrations(db: Any, migrations: list[str], what: str) -> int:
     """Run the pending scripts of ``migrations`` on ``db`` (sqlite3 or sqlcipher3, autocommit mode)."""
-    version = db.execute("PRAGMA user_version").fetchone()[0]
+    version = int(db.execute("PRAGMA user_version").fetchone()[0])
     if version > len(migrations):
         raise SchemaTooNew(
             f"{what} has schema version {version}, newer than this Sealmail understands "

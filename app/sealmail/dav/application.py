@@ -119,7 +119,13 @@ class SealmailDav(Application):
 
     @_guarded
     def do_MKCOL(  # noqa: N802
-        self, environ: dict[str, Any], base_prefix: str, path: str, user: str, user_groups: set, request_info: dict
+        self,
+        environ: dict[str, Any],
+        base_prefix: str,
+        path: str,
+        user: str,
+        user_groups: set[str],
+        request_info: dict[str, Any],
     ) -> Any:
         # RFC 4918 §9.3: a body MKCOL does not understand is 415; extended MKCOL (RFC 5689) is XML.
         kind = environ.get("CONTENT_TYPE", "").split(";", 1)[0].strip().lower()
@@ -136,7 +142,13 @@ class SealmailDav(Application):
 
     @_guarded
     def do_PROPFIND(  # noqa: N802
-        self, environ: dict[str, Any], base_prefix: str, path: str, user: str, user_groups: set, request_info: dict
+        self,
+        environ: dict[str, Any],
+        base_prefix: str,
+        path: str,
+        user: str,
+        user_groups: set[str],
+        request_info: dict[str, Any],
     ) -> Any:
         """Depth 1 on a calendar or address book: members from the store's rows (fastpaths.py)."""
         if environ.get("HTTP_DEPTH", "0") != "1" or not user:

@@ -86,7 +86,7 @@ class Rights(radicale_rights.BaseRights):
     """Owner only: the principal ``/<address>/`` and the collections directly in it (calendars,
     address books, and plain WebDAV collections, which hold no resources), nothing else."""
 
-    def authorization(self, user: str, user_groups: set, path: str) -> str:
+    def authorization(self, user: str, user_groups: set[str], path: str) -> str:
         signed_in = current()
         if not user or signed_in is None or user != signed_in.address:
             return ""
@@ -375,7 +375,7 @@ class Storage(radicale_storage.BaseStorage):
         path: str,
         depth: str = "0",
         child_context_manager: Any = None,
-        user_groups: set | None = None,
+        user_groups: set[str] | None = None,
     ) -> Iterable[Any]:
         user = current()
         parts = _split(path)

@@ -154,7 +154,7 @@ def parse_autodiscover_request(body: bytes) -> str:
     except (ParseError, DefusedXmlException, ValueError):
         raise AutodiscoverError(600, "Invalid Request") from None
     ns = {"a": AUTODISCOVER_REQUEST_NS}
-    address = root.findtext("a:Request/a:EMailAddress", default="", namespaces=ns).strip()
+    address: str = root.findtext("a:Request/a:EMailAddress", default="", namespaces=ns).strip()
     schema = root.findtext("a:Request/a:AcceptableResponseSchema", default="", namespaces=ns).strip()
     if root.tag != f"{{{AUTODISCOVER_REQUEST_NS}}}Autodiscover" or not address:
         raise AutodiscoverError(600, "Invalid Request")

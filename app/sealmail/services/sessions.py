@@ -14,6 +14,7 @@ from sealmail.services import credentials, revocation
 
 if TYPE_CHECKING:
     from sealmail.config.base import ConfigStore
+    from sealmail.config.models import AliasCredential
     from sealmail.services.revocation import RevocationBus
     from sealmail.settings import Settings
     from sealmail.store.mailstore import AsyncMailbox, MailStore
@@ -52,7 +53,7 @@ async def sign_in(
 async def guard(
     revocations: RevocationBus,
     config: ConfigStore,
-    credential: credentials.AliasCredential,
+    credential: AliasCredential,
     on_revoked: revocation.Callback,
     *,
     needs_mailbox: bool = True,
