@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from sealmail.crypto import keys
 from sealmail.settings import Settings
 from sealmail.store import db as store_db
-from sealmail.store import mailbox as mailbox_module
+from sealmail.store import mailboxdb as mailboxdb_module
 from sealmail.store.mailbox import Mailbox
 from sealmail.store.mailstore import MailStore
 from sealmail.store.search import Text
@@ -55,13 +55,13 @@ def _open_plain(
 
 @contextmanager
 def variant(name: str):
-    original = mailbox_module.open_encrypted
+    original = mailboxdb_module.open_encrypted
     if name == "plain":
-        mailbox_module.open_encrypted = _open_plain
+        mailboxdb_module.open_encrypted = _open_plain
     try:
         yield
     finally:
-        mailbox_module.open_encrypted = original
+        mailboxdb_module.open_encrypted = original
 
 
 def timed(fn, repeat: int = 5) -> float:

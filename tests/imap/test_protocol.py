@@ -470,14 +470,14 @@ def test_quota_and_id_and_enable(imap) -> None:
 
 def test_overquota_append(imap, monkeypatch) -> None:
     """STYLE.md: the store's QuotaExceeded becomes NO [OVERQUOTA] (RFC 9208 §4)."""
-    from sealmail.store.mailbox import Mailbox
+    from sealmail.store.mailboxdb import MailboxDB
 
     def refuse(self, extra):
         from sealmail.store.errors import QuotaExceeded
 
         raise QuotaExceeded("full")
 
-    monkeypatch.setattr(Mailbox, "_check_quota", refuse)
+    monkeypatch.setattr(MailboxDB, "check_quota", refuse)
     client = imap.client()
     typ, data = client.append("INBOX", None, None, message(1))
     assert typ == "NO"

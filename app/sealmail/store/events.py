@@ -229,5 +229,5 @@ class RedisBus(ChangeBus):
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reader
             self._reader = None
-        await self._pubsub.aclose()
+        await self._pubsub.aclose()  # type: ignore[no-untyped-call]  # redis.asyncio's PubSub.aclose is unannotated
         await self._client.aclose()

@@ -15,20 +15,37 @@ import asyncio
 import contextlib
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import ParamSpec, TypeVar
 
 from sealmail.crypto.keys import MailboxSecrets
 from sealmail.crypto.sealed import Buffer
 from sealmail.store import events as ev
-from sealmail.store.mailbox import DrainResult, Mailbox
+from sealmail.store.dav import DavCollection, DavItem, DavLimits, NewItem
+from sealmail.store.mailbox import Mailbox
+from sealmail.store.maintenance import SnapshotInfo
+from sealmail.store.model import (
+    INBOX,
+    AppendResult,
+    CopyResult,
+    DrainResult,
+    Folder,
+    FolderStatus,
+    Maildrop,
+    MessageInfo,
+    StoreMode,
+    StoreResult,
+)
+from sealmail.store.search import SearchKey
+from sealmail.store.sections import ImapValue
 from sealmail.store.spool import Spool, seal_message
 
 log = logging.getLogger("sealmail.store")
 T = TypeVar("T")
+P = ParamSpec("P")
 
 
 class AsyncMailbox:
@@ -43,20 +60,226 @@ class AsyncMailbox:
         self.users = 0
         self._watcher: asyncio.Task[None] | None = None
 
-    async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    async def run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """``fn(*args, **kwargs)`` on the mailbox's own thread (one at a time, in call order)."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, lambda: fn(*args, **kwargs))
 
-    def __getattr__(self, name: str) -> Callable[..., Any]:
-        """``await handle.append(...)``: any Mailbox method, run on the mailbox's thread."""
-        method = getattr(self.mailbox, name)
-        if not callable(method):
-            raise AttributeError(name)
+    # The mailbox's API, each method one ``run`` of the ``Mailbox`` method of the same name and
+    # arguments (``drain`` below takes the spool and key itself; a DAV transaction spans several
+    # calls, so ``dav_transaction`` is used on the thread, inside ``run``).
+    # ---- folders -----------------------------------------------------------------------------------
+    async def list_folders(self) -> list[Folder]:
+        return await self.run(self.mailbox.list_folders)
 
-        async def call(*args: Any, **kwargs: Any) -> Any:
-            return await self.run(method, *args, **kwargs)
+    async def folder(self, name: str) -> Folder:
+        return await self.run(self.mailbox.folder, name)
 
-        return call
+    async def create_folder(self, name: str, special_use: str | None = None) -> Folder:
+        return await self.run(self.mailbox.create_folder, name, special_use)
+
+    async def delete_folder(self, name: str) -> None:
+        return await self.run(self.mailbox.delete_folder, name)
+
+    async def rename_folder(self, old: str, new: str) -> None:
+        return await self.run(self.mailbox.rename_folder, old, new)
+
+    async def set_subscribed(self, name: str, subscribed: bool) -> None:
+        return await self.run(self.mailbox.set_subscribed, name, subscribed)
+
+    async def status(self, name: str) -> FolderStatus:
+        return await self.run(self.mailbox.status, name)
+
+    async def usage(self) -> int:
+        return await self.run(self.mailbox.usage)
+
+    async def keywords(self) -> list[str]:
+        return await self.run(self.mailbox.keywords)
+
+    # ---- messages ----------------------------------------------------------------------------------
+    async def append(
+        self,
+        folder: str,
+        raw: bytes,
+        flags: Iterable[str] = (),
+        internal_date: datetime | None = None,
+        *,
+        enforce_quota: bool = True,
+    ) -> AppendResult:
+        return await self.run(self.mailbox.append, folder, raw, flags, internal_date, enforce_quota=enforce_quota)
+
+    async def append_many(
+        self, folder: str, items: Iterable[tuple[bytes, Iterable[str], datetime | None]], *, enforce_quota: bool = True
+    ) -> list[AppendResult]:
+        return await self.run(self.mailbox.append_many, folder, items, enforce_quota=enforce_quota)
+
+    async def uids(self, folder: str) -> list[int]:
+        return await self.run(self.mailbox.uids, folder)
+
+    async def messages(
+        self, folder: str, uids: Iterable[int] | None = None, *, changed_since: int | None = None
+    ) -> list[MessageInfo]:
+        return await self.run(self.mailbox.messages, folder, uids, changed_since=changed_since)
+
+    async def maildrop(self, folder: str = INBOX) -> Maildrop:
+        return await self.run(self.mailbox.maildrop, folder)
+
+    async def expunged_since(self, folder: str, modseq: int) -> list[int]:
+        return await self.run(self.mailbox.expunged_since, folder, modseq)
+
+    async def search(self, folder: str, key: SearchKey) -> list[int]:
+        return await self.run(self.mailbox.search, folder, key)
+
+    async def claim_recent(self, folder: str) -> set[int]:
+        return await self.run(self.mailbox.claim_recent, folder)
+
+    async def store_flags(
+        self,
+        folder: str,
+        uids: Iterable[int],
+        mode: StoreMode,
+        flags: Iterable[str],
+        *,
+        unchanged_since: int | None = None,
+    ) -> StoreResult:
+        return await self.run(self.mailbox.store_flags, folder, uids, mode, flags, unchanged_since=unchanged_since)
+
+    async def copy(self, source: str, uids: Iterable[int], target: str) -> CopyResult:
+        return await self.run(self.mailbox.copy, source, uids, target)
+
+    async def move(self, source: str, uids: Iterable[int], target: str) -> CopyResult:
+        return await self.run(self.mailbox.move, source, uids, target)
+
+    async def expunge(self, folder: str, uids: Iterable[int] | None = None) -> list[int]:
+        return await self.run(self.mailbox.expunge, folder, uids)
+
+    async def remove(self, folder: str, uids: Iterable[int]) -> list[int]:
+        return await self.run(self.mailbox.remove, folder, uids)
+
+    # ---- sections ----------------------------------------------------------------------------------
+    async def header(self, body_id: int) -> bytes:
+        return await self.run(self.mailbox.header, body_id)
+
+    async def headers(self, body_ids: Iterable[int]) -> dict[int, bytes]:
+        return await self.run(self.mailbox.headers, body_ids)
+
+    async def envelopes(self, body_ids: Iterable[int]) -> dict[int, str]:
+        return await self.run(self.mailbox.envelopes, body_ids)
+
+    async def structures(self, body_ids: Iterable[int]) -> dict[int, str]:
+        return await self.run(self.mailbox.structures, body_ids)
+
+    async def structure(self, body_id: int) -> str:
+        return await self.run(self.mailbox.structure, body_id)
+
+    async def envelope_values(self, body_ids: Iterable[int]) -> dict[int, ImapValue]:
+        return await self.run(self.mailbox.envelope_values, body_ids)
+
+    async def bodystructure_values(self, body_ids: Iterable[int], *, extensible: bool = True) -> dict[int, ImapValue]:
+        return await self.run(self.mailbox.bodystructure_values, body_ids, extensible=extensible)
+
+    async def section(self, body_id: int, section: str) -> bytes | None:
+        return await self.run(self.mailbox.section, body_id, section)
+
+    async def sections(self, body_ids: Iterable[int], section: str) -> dict[int, bytes | None]:
+        return await self.run(self.mailbox.sections, body_ids, section)
+
+    async def binary_section(self, body_id: int, part: str) -> bytes | None:
+        return await self.run(self.mailbox.binary_section, body_id, part)
+
+    async def binary_size(self, body_id: int, part: str) -> int | None:
+        return await self.run(self.mailbox.binary_size, body_id, part)
+
+    async def raw(self, body_id: int) -> bytes:
+        return await self.run(self.mailbox.raw, body_id)
+
+    # ---- dav ---------------------------------------------------------------------------------------
+    async def dav_collections(self) -> list[DavCollection]:
+        return await self.run(self.mailbox.dav_collections)
+
+    async def dav_collection(self, name: str) -> DavCollection:
+        return await self.run(self.mailbox.dav_collection, name)
+
+    async def dav_find_collection(self, name: str) -> DavCollection | None:
+        return await self.run(self.mailbox.dav_find_collection, name)
+
+    async def dav_create_collection(
+        self,
+        name: str,
+        kind: str,
+        props: Mapping[str, str] | None = None,
+        items: Iterable[NewItem] | None = None,
+        *,
+        replace: bool = False,
+        limits: DavLimits | None = None,
+    ) -> DavCollection:
+        return await self.run(
+            self.mailbox.dav_create_collection, name, kind, props, items, replace=replace, limits=limits
+        )
+
+    async def dav_set_props(self, name: str, props: Mapping[str, str]) -> DavCollection:
+        return await self.run(self.mailbox.dav_set_props, name, props)
+
+    async def dav_delete_collection(self, name: str) -> None:
+        return await self.run(self.mailbox.dav_delete_collection, name)
+
+    async def dav_ensure_defaults(self, defaults: Iterable[tuple[str, str, Mapping[str, str]]]) -> bool:
+        return await self.run(self.mailbox.dav_ensure_defaults, defaults)
+
+    async def dav_items(self, name: str) -> list[DavItem]:
+        return await self.run(self.mailbox.dav_items, name)
+
+    async def dav_item_heads(self, name: str) -> list[DavItem]:
+        return await self.run(self.mailbox.dav_item_heads, name)
+
+    async def dav_get_items(self, name: str, hrefs: Iterable[str]) -> dict[str, DavItem]:
+        return await self.run(self.mailbox.dav_get_items, name, hrefs)
+
+    async def dav_get_item(self, name: str, href: str) -> DavItem | None:
+        return await self.run(self.mailbox.dav_get_item, name, href)
+
+    async def dav_items_in_range(self, name: str, component: str | None, start: int, end: int) -> list[DavItem]:
+        return await self.run(self.mailbox.dav_items_in_range, name, component, start, end)
+
+    async def dav_card_hrefs(self, name: str, prop: str, needle: str) -> set[str]:
+        return await self.run(self.mailbox.dav_card_hrefs, name, prop, needle)
+
+    async def dav_card_hrefs_with(self, name: str, prop: str) -> set[str]:
+        return await self.run(self.mailbox.dav_card_hrefs_with, name, prop)
+
+    async def dav_has_uid(self, name: str, uid: str) -> bool:
+        return await self.run(self.mailbox.dav_has_uid, name, uid)
+
+    async def dav_changes(self, name: str, since: int | None) -> tuple[int, list[str]]:
+        return await self.run(self.mailbox.dav_changes, name, since)
+
+    async def dav_put_item(
+        self,
+        name: str,
+        item: NewItem,
+        *,
+        if_match: str | None = None,
+        if_none_match: bool = False,
+        limits: DavLimits | None = None,
+    ) -> tuple[DavItem, DavItem | None]:
+        return await self.run(
+            self.mailbox.dav_put_item, name, item, if_match=if_match, if_none_match=if_none_match, limits=limits
+        )
+
+    async def dav_delete_item(self, name: str, href: str, *, if_match: str | None = None) -> DavItem:
+        return await self.run(self.mailbox.dav_delete_item, name, href, if_match=if_match)
+
+    async def dav_move_item(
+        self, source: str, href: str, target: str, target_href: str, *, limits: DavLimits | None = None
+    ) -> DavItem:
+        return await self.run(self.mailbox.dav_move_item, source, href, target, target_href, limits=limits)
+
+    # ---- maintenance -------------------------------------------------------------------------------
+    async def integrity_check(self) -> str:
+        return await self.run(self.mailbox.integrity_check)
+
+    async def snapshot(self, dest: Path) -> SnapshotInfo:
+        return await self.run(self.mailbox.snapshot, dest)
 
     async def drain(self) -> DrainResult:
         spool = self._store.spool(self.mailbox_id)

@@ -8,6 +8,7 @@ ones scan the indexed text with LIKE.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal
@@ -124,7 +125,7 @@ class Compiler:
         self.params: list[object] = []
 
     def compile(self, key: SearchKey) -> str:
-        method = getattr(self, f"_{type(key).__name__.lower()}")
+        method: Callable[[SearchKey], str] = getattr(self, f"_{type(key).__name__.lower()}")
         return method(key)
 
     def _p(self, value: object) -> str:

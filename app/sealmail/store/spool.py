@@ -33,6 +33,7 @@ import time
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import cast
 
 from sealmail.crypto.sealed import Buffer, SealedStream, SealError, open_sealed, seal_stream
 from sealmail.store.groupcommit import GroupCommit
@@ -156,7 +157,8 @@ class Spool:
 
     def count(self) -> int:
         with self._lock:
-            return self._db.execute("SELECT count(*) FROM spool").fetchone()[0]
+            count: int = self._db.execute("SELECT count(*) FROM spool").fetchone()[0]
+            return count
 
     def size(self) -> int:
         """Octets waiting (sealed), for quota checks before the owner next signs in.
@@ -178,7 +180,7 @@ def seal_message(
     """The spool record for ``raw`` (a message, or a message in pieces: they are not joined)."""
     millis = int(received_at.timestamp() * 1000)
     name = folder.encode("utf-8")
-    pieces = list(raw) if isinstance(raw, (list, tuple)) else [raw]
+    pieces = list(raw) if isinstance(raw, (list, tuple)) else [cast("Buffer", raw)]
     return seal_stream(
         public_key, [_PAYLOAD_HEAD.pack(PAYLOAD_VERSION, millis, len(name)) + name, *pieces], _context(mailbox_id)
     )

@@ -1,0 +1,320 @@
+"""The message part of a mailbox: append and drain, listings and changes, flags, copy/move, expunge,
+search and the POP3 maildrop view."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import cast
+
+from sealmail.crypto.sealed import SealError
+from sealmail.store import events as ev
+from sealmail.store.errors import InvalidFolderName
+from sealmail.store.indexing import index_message
+from sealmail.store.mailboxdb import MailboxDB, as_int, chunks
+from sealmail.store.model import (
+    INBOX,
+    INFO_COLUMNS,
+    SYSTEM_FLAGS,
+    AppendResult,
+    CopyResult,
+    DrainResult,
+    InfoRow,
+    Maildrop,
+    MaildropEntry,
+    MessageInfo,
+    StoreMode,
+    StoreResult,
+    flags_to_columns,
+    info_from_row,
+    line_sizes,
+)
+from sealmail.store.rows import MessageRows
+from sealmail.store.search import Compiler, SearchKey
+from sealmail.store.sections import Sections
+from sealmail.store.spool import Spool, open_message
+
+# (uid, body_id, crlf_size, ascii_size, utf8_header): sizes are NULL for mail stored before they were kept.
+_DropRow = tuple[int, int, int | None, int | None, int | None]
+
+
+class Messages:
+    def __init__(self, db: MailboxDB, rows: MessageRows, sections: Sections) -> None:
+        self._db = db
+        self._rows = rows
+        self._sections = sections
+
+    # ---- adding ---------------------------------------------------------------------------------
+    def append(
+        self,
+        folder: str,
+        raw: bytes,
+        flags: Iterable[str] = (),
+        internal_date: datetime | None = None,
+        *,
+        enforce_quota: bool = True,
+    ) -> AppendResult:
+        """Store a message byte for byte; returns its UID (RFC 4315 APPENDUID)."""
+        indexed = index_message(raw)  # parsing happens outside the lock
+        when = (internal_date or datetime.now(UTC)).astimezone(UTC)
+        with self._db.write() as events:
+            return self._rows.append(folder, raw, indexed, flags, when, enforce_quota, events)
+
+    def append_many(
+        self, folder: str, items: Iterable[tuple[bytes, Iterable[str], datetime | None]], *, enforce_quota: bool = True
+    ) -> list[AppendResult]:
+        """Append several messages in one transaction (imports, batched delivery); all or none."""
+        prepared = [
+            (raw, index_message(raw), flags, (when or datetime.now(UTC)).astimezone(UTC)) for raw, flags, when in items
+        ]
+        with self._db.write() as events:
+            return [
+                self._rows.append(folder, raw, indexed, flags, when, enforce_quota, events)
+                for raw, indexed, flags, when in prepared
+            ]
+
+    def drain(self, spool: Spool, private_key: bytes) -> DrainResult:
+        """Move sealed mail from the spool into INBOX in arrival order, exactly once.
+
+        Each message is appended in the same transaction that records its spool sequence number as
+        drained, so a crash at any point either keeps both or neither; records are deleted from the
+        spool only afterwards. Drained mail bypasses the quota: it was accepted already.
+        """
+        db = self._db
+        failed: list[int] = list(json.loads(str(db.meta_read("spool_failed", "[]"))))
+        drained, last = 0, as_int(db.meta_read("spool_seq", 0))
+        for seq, sealed in spool.pending(last):
+            try:
+                received_at, folder, raw = open_message(private_key, db.mailbox_id, sealed)
+            except SealError:
+                failed.append(seq)
+                with db.write():
+                    db.set_meta("spool_seq", seq)
+                    db.set_meta("spool_failed", json.dumps(failed))
+                continue
+            indexed = index_message(raw)
+            with db.write() as events:
+                if as_int(db.meta("spool_seq", 0)) >= seq:  # another process drained it meanwhile
+                    continue
+                target = (
+                    folder if db.exists("SELECT 1 FROM folders WHERE name = ? AND noselect = 0", (folder,)) else INBOX
+                )
+                self._rows.append(target, raw, indexed, (), received_at, False, events)
+                db.set_meta("spool_seq", seq)
+            drained += 1
+            last = seq
+        last = as_int(db.meta_read("spool_seq", 0))
+        if last:
+            spool.delete_through(last, keep=frozenset(failed))
+        return DrainResult(drained, tuple(failed))
+
+    # ---- reading --------------------------------------------------------------------------------
+    def uids(self, folder: str) -> list[int]:
+        with self._db.read() as db:
+            f = self._rows.folder_row(folder)
+            return [r[0] for r in db.execute("SELECT uid FROM messages WHERE folder_id = ? ORDER BY uid", (f.id,))]
+
+    def messages(
+        self, folder: str, uids: Iterable[int] | None = None, *, changed_since: int | None = None
+    ) -> list[MessageInfo]:
+        """Metadata of the given UIDs (all when None), ascending by UID; missing UIDs are skipped."""
+        with self._db.read() as db:
+            f = self._rows.folder_row(folder)
+            sql = f"SELECT {INFO_COLUMNS} FROM messages WHERE folder_id = ?"
+            params: list[object] = [f.id]
+            if changed_since is not None:
+                sql += " AND modseq > ?"
+                params.append(changed_since)
+            rows: list[InfoRow]
+            if uids is None:
+                rows = db.execute(sql + " ORDER BY uid", params).fetchall()
+            else:
+                wanted = sorted(set(uids))
+                rows = []
+                for chunk in chunks(wanted, 500):
+                    marks = ",".join("?" * len(chunk))
+                    rows += db.execute(sql + f" AND uid IN ({marks})", [*params, *chunk]).fetchall()
+                rows.sort(key=lambda r: r[0])
+        return [info_from_row(r) for r in rows]
+
+    def maildrop(self, folder: str = INBOX) -> Maildrop:
+        """The folder as a POP3 maildrop (RFC 1939 §5): UIDVALIDITY and every message's wire sizes.
+
+        One indexed read of the small message rows, without opening any message. Messages stored
+        before the sizes were recorded get them computed once here.
+        """
+        with self._db.read() as db:
+            f = self._rows.folder_row(folder)
+            rows: list[_DropRow] = db.execute(
+                "SELECT uid, body_id, crlf_size, ascii_size, utf8_header FROM messages WHERE folder_id = ? ORDER BY uid",
+                (f.id,),
+            ).fetchall()
+        missing = sorted({r[1] for r in rows if r[2] is None or r[3] is None or r[4] is None})
+        if missing:
+            filled = self._fill_line_sizes(missing)
+            rows = [(r[0], r[1], *filled[r[1]]) if r[1] in filled else r for r in rows]
+        complete = cast("list[tuple[int, int, int, int, int]]", rows)  # filled above: no NULL size remains
+        return Maildrop(
+            f.uidvalidity,
+            tuple(MaildropEntry(uid, body, crlf, ascii, utf8 == 1) for uid, body, crlf, ascii, utf8 in complete),
+        )
+
+    def _fill_line_sizes(self, body_ids: list[int]) -> dict[int, tuple[int, int, int]]:
+        found = {}
+        for body_id in body_ids:
+            crlf, utf8, ascii = line_sizes(self._sections.raw(body_id))
+            found[body_id] = (crlf, ascii, utf8)
+        with self._db.write():
+            self._db.conn.executemany(
+                "UPDATE messages SET crlf_size = ?, ascii_size = ?, utf8_header = ? WHERE body_id = ?",
+                [(*sizes, body_id) for body_id, sizes in found.items()],
+            )
+        return found
+
+    def expunged_since(self, folder: str, modseq: int) -> list[int]:
+        """UIDs expunged after ``modseq`` (QRESYNC VANISHED, RFC 7162 §3.2.10)."""
+        with self._db.read() as db:
+            f = self._rows.folder_row(folder)
+            return [
+                r[0]
+                for r in db.execute(
+                    "SELECT uid FROM expunged WHERE folder_id = ? AND modseq > ? ORDER BY uid", (f.id, modseq)
+                )
+            ]
+
+    def search(self, folder: str, key: SearchKey) -> list[int]:
+        """UIDs of the folder's messages matching ``key``, ascending."""
+        compiler = Compiler()
+        condition = compiler.compile(key)
+        with self._db.read() as db:
+            f = self._rows.folder_row(folder)
+            rows: list[tuple[int]] = db.execute(
+                f"SELECT m.uid FROM messages m JOIN bodies b ON b.id = m.body_id WHERE m.folder_id = ? AND ({condition}) ORDER BY m.uid",
+                [f.id, *compiler.params],
+            ).fetchall()
+        return [r[0] for r in rows]
+
+    # ---- changing -------------------------------------------------------------------------------
+    def claim_recent(self, folder: str) -> set[int]:
+        """The first session to select a folder sees its \\Recent messages; later ones do not (RFC 3501 §2.3.2)."""
+        db = self._db.conn
+        with self._db.writer_lock():
+            f = self._rows.folder_row(folder)
+            rows: list[tuple[int]] = db.execute(
+                "SELECT uid FROM messages WHERE folder_id = ? AND recent = 1", (f.id,)
+            ).fetchall()
+            if rows:
+                db.execute("BEGIN IMMEDIATE")
+                db.execute("UPDATE messages SET recent = 0 WHERE folder_id = ? AND recent = 1", (f.id,))
+                self._db.bump_generation()
+                db.execute("COMMIT")
+        return {r[0] for r in rows}
+
+    def store_flags(
+        self,
+        folder: str,
+        uids: Iterable[int],
+        mode: StoreMode,
+        flags: Iterable[str],
+        *,
+        unchanged_since: int | None = None,
+    ) -> StoreResult:
+        """Add, remove or replace flags (RFC 9051 §6.4.6) with CONDSTORE's UNCHANGEDSINCE (RFC 7162 §3.1.3)."""
+        bits, keywords = flags_to_columns(flags)
+        changed: list[MessageInfo] = []
+        unchanged: list[MessageInfo] = []
+        conflicts: list[int] = []
+        with self._db.write() as events:
+            f = self._rows.folder_row(folder)
+            keywords = self._rows.register_keywords(keywords)
+            lowered = {k.lower() for k in keywords}
+            modseq = f.highestmodseq + 1
+            for info in self._rows.infos(f.id, uids):
+                if unchanged_since is not None and info.modseq > unchanged_since:
+                    conflicts.append(info.uid)
+                    continue
+                old_bits = sum(SYSTEM_FLAGS[n] for n in info.flags if n in SYSTEM_FLAGS)
+                old_keywords = [k for k in info.flags if k not in SYSTEM_FLAGS]
+                if mode == "add":
+                    new_bits = old_bits | bits
+                    new_keywords = old_keywords + [
+                        k for k in keywords if k.lower() not in {o.lower() for o in old_keywords}
+                    ]
+                elif mode == "remove":
+                    new_bits = old_bits & ~bits
+                    new_keywords = [k for k in old_keywords if k.lower() not in lowered]
+                else:
+                    new_bits, new_keywords = bits, list(keywords)
+                if new_bits == old_bits and {k.lower() for k in new_keywords} == {k.lower() for k in old_keywords}:
+                    unchanged.append(info)
+                    continue
+                self._db.conn.execute(
+                    "UPDATE messages SET flags = ?, keywords = ?, modseq = ? WHERE folder_id = ? AND uid = ?",
+                    (new_bits, json.dumps(new_keywords) if new_keywords else None, modseq, f.id, info.uid),
+                )
+                flag_names = [n for n, b in SYSTEM_FLAGS.items() if new_bits & b] + new_keywords
+                changed.append(
+                    MessageInfo(
+                        info.uid,
+                        modseq,
+                        frozenset(flag_names),
+                        info.internal_date,
+                        info.size,
+                        info.body_id,
+                        info.recent,
+                    )
+                )
+            if changed:
+                self._db.conn.execute("UPDATE folders SET highestmodseq = ? WHERE id = ?", (modseq, f.id))
+                events.append(ev.FlagsChanged(self._db.mailbox_id, f.id, tuple(i.uid for i in changed), modseq))
+        return StoreResult(tuple(changed), tuple(unchanged), tuple(conflicts))
+
+    def copy(self, source: str, uids: Iterable[int], target: str) -> CopyResult:
+        """COPY (RFC 9051 §6.4.7): new UIDs in the target, in source UID order; the bodies are shared."""
+        with self._db.write() as events:
+            src, dst = self._rows.folder_row(source), self._rows.folder_row(target)
+            wanted = sorted(set(uids))
+            size = (
+                self._db.scalar_int(
+                    f"SELECT coalesce(sum(size), 0) FROM messages WHERE folder_id = ? AND uid IN ({','.join('?' * len(wanted))})",
+                    [src.id, *wanted],
+                )
+                if wanted
+                else 0
+            )
+            self._db.check_quota(size)
+            return self._rows.copy(src, wanted, dst, move=False, events=events)
+
+    def move(self, source: str, uids: Iterable[int], target: str) -> CopyResult:
+        """MOVE (RFC 6851): copy and expunge atomically; the quota does not change."""
+        with self._db.write() as events:
+            src, dst = self._rows.folder_row(source), self._rows.folder_row(target)
+            if src.id == dst.id:
+                raise InvalidFolderName("source and target are the same folder")
+            return self._rows.copy(src, sorted(set(uids)), dst, move=True, events=events)
+
+    def expunge(self, folder: str, uids: Iterable[int] | None = None) -> list[int]:
+        """Remove messages flagged \\Deleted (only those in ``uids`` when given: UID EXPUNGE, RFC 4315)."""
+        with self._db.write() as events:
+            f = self._rows.folder_row(folder)
+            rows: list[tuple[int]] = self._db.conn.execute(
+                "SELECT uid FROM messages WHERE folder_id = ? AND (flags & 8) != 0", (f.id,)
+            ).fetchall()
+            doomed = [r[0] for r in rows]
+            if uids is not None:
+                allowed = set(uids)
+                doomed = [u for u in doomed if u in allowed]
+            self._rows.remove(f.id, doomed, events=events)
+        return sorted(doomed)
+
+    def remove(self, folder: str, uids: Iterable[int]) -> list[int]:
+        """Remove exactly these messages, whatever their flags, in one transaction (POP3 UPDATE, RFC 1939 §6).
+
+        UIDs that are gone already (another session expunged them) are skipped; returns those removed.
+        """
+        with self._db.write() as events:
+            f = self._rows.folder_row(folder)
+            present = [info.uid for info in self._rows.infos(f.id, uids)]
+            self._rows.remove(f.id, present, events=events)
+        return present

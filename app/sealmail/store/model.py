@@ -1,0 +1,183 @@
+"""What a mailbox is made of, as its parts hand it out: names, flags and the typed results.
+
+Shared by every part of ``Mailbox`` (``folders``, ``messages``, ``sections``...) and by protocol
+code, which gets these frozen records and never a database row.
+"""
+
+from __future__ import annotations
+
+import json
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal, NamedTuple
+
+from sealmail.store.errors import InvalidFolderName
+from sealmail.store.wireform import ascii_size, crlf_size, split_header
+from sealmail.timecodec import parse_time
+
+INBOX = "INBOX"
+DELIMITER = "/"
+SYSTEM_FLAGS: dict[str, int] = {"\\Seen": 1, "\\Answered": 2, "\\Flagged": 4, "\\Deleted": 8, "\\Draft": 16}
+_FLAG_BY_LOWER = {name.lower(): name for name in SYSTEM_FLAGS}
+SPECIAL_USES = ("\\All", "\\Archive", "\\Drafts", "\\Flagged", "\\Junk", "\\Sent", "\\Trash")
+DEFAULT_FOLDERS: tuple[tuple[str, str | None], ...] = (
+    (INBOX, None),
+    ("Drafts", "\\Drafts"),
+    ("Sent", "\\Sent"),
+    ("Junk", "\\Junk"),
+    ("Trash", "\\Trash"),
+    ("Archive", "\\Archive"),
+)
+MAX_FOLDER_NAME = 500
+MAX_KEYWORDS = 200
+
+StoreMode = Literal["add", "remove", "replace"]
+
+
+@dataclass(frozen=True, slots=True)
+class Folder:
+    id: int
+    name: str
+    special_use: str | None
+    uidvalidity: int
+    uidnext: int
+    highestmodseq: int
+    subscribed: bool
+    noselect: bool
+
+
+@dataclass(frozen=True, slots=True)
+class FolderStatus:
+    messages: int
+    unseen: int
+    recent: int
+    deleted: int
+    size: int
+    uidnext: int
+    uidvalidity: int
+    highestmodseq: int
+
+
+@dataclass(frozen=True, slots=True)
+class MessageInfo:
+    uid: int
+    modseq: int
+    flags: frozenset[str]  # system flags in canonical case, then keywords as first spelled
+    internal_date: datetime
+    size: int
+    body_id: int
+    recent: bool
+
+
+class MaildropEntry(NamedTuple):
+    """One message as POP3 lists it (RFC 1939 §5): CRLF size, and whether its header needs downgrading.
+
+    A named tuple: a listing makes one per message, and tuples are several times cheaper to build.
+    """
+
+    uid: int
+    body_id: int
+    crlf_size: int  # octets with every line ending as CRLF and a final CRLF: what POP3 sends
+    ascii_size: int  # the same with the header downgraded to ASCII (RFC 6858), for clients without UTF-8
+    utf8_header: bool  # 8-bit octets in the header block (RFC 6856 §2: UTF-8 mode matters)
+
+
+@dataclass(frozen=True, slots=True)
+class Maildrop:
+    """A folder listed for POP3 in one read: its UIDVALIDITY and its messages in UID order."""
+
+    uidvalidity: int
+    messages: tuple[MaildropEntry, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class AppendResult:
+    uidvalidity: int
+    uid: int
+    modseq: int
+
+
+@dataclass(frozen=True, slots=True)
+class CopyResult:
+    """UIDPLUS (RFC 4315): the destination's UIDVALIDITY and (source UID, new UID) pairs, in order."""
+
+    uidvalidity: int
+    pairs: tuple[tuple[int, int], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class StoreResult:
+    changed: tuple[MessageInfo, ...]  # messages whose flags changed (new MODSEQ)
+    unchanged: tuple[MessageInfo, ...]  # addressed but already as asked
+    conflicts: tuple[int, ...]  # UNCHANGEDSINCE failures (RFC 7162 §3.1.3): not modified
+
+
+@dataclass(frozen=True, slots=True)
+class DrainResult:
+    drained: int
+    failed: tuple[int, ...]  # spool sequence numbers that did not open (kept in the spool)
+
+
+def line_sizes(raw: bytes) -> tuple[int, int, int]:
+    """(crlf_size, utf8_header, ascii_size) as the messages table keeps them (see ``store.wireform``)."""
+    eight_bit = not split_header(raw).isascii()
+    return crlf_size(raw), int(eight_bit), ascii_size(raw) if eight_bit else crlf_size(raw)
+
+
+def normalize_folder_name(name: str) -> str:
+    """NFC, ``INBOX`` case-insensitive (RFC 9051 §5.1), no empty levels or list wildcards."""
+    if not isinstance(name, str) or not name:
+        raise InvalidFolderName("folder name is empty")
+    name = unicodedata.normalize("NFC", name)
+    parts = name.split(DELIMITER)
+    if parts[0].upper() == INBOX:
+        parts[0] = INBOX
+    if any(p == "" for p in parts):
+        raise InvalidFolderName(f"folder name {name!r} has an empty level")
+    if len(name.encode()) > MAX_FOLDER_NAME:
+        raise InvalidFolderName(f"folder name longer than {MAX_FOLDER_NAME} octets")
+    for ch in name:
+        if ch in "%*" or unicodedata.category(ch)[0] == "C":
+            raise InvalidFolderName(f"folder name {name!r}: character U+{ord(ch):04X} is not allowed")
+    return DELIMITER.join(parts)
+
+
+def parents(name: str) -> list[str]:
+    parts = name.split(DELIMITER)
+    return [DELIMITER.join(parts[:i]) for i in range(1, len(parts))]
+
+
+def flags_to_columns(flags: Iterable[str]) -> tuple[int, list[str]]:
+    bits, keywords = 0, list[str]()
+    for flag in flags:
+        canonical = _FLAG_BY_LOWER.get(flag.lower())
+        if canonical is not None:
+            bits |= SYSTEM_FLAGS[canonical]
+        elif flag.lower() == "\\recent" or flag.startswith("\\"):
+            continue  # \Recent is not settable; unknown system flags are ignored (RFC 9051 §6.4.6)
+        elif flag.lower() not in {k.lower() for k in keywords}:
+            keywords.append(flag)
+    return bits, keywords
+
+
+FOLDER_COLUMNS = "id, name, special_use, uidvalidity, uidnext, highestmodseq, subscribed, noselect"
+# The row types SQLite hands back for those columns (sqlcipher3 is untyped; no conversion is paid per row).
+FolderRow = tuple[int, str, str | None, int, int, int, int, int]
+INFO_COLUMNS = "uid, modseq, flags, keywords, internal_date, size, body_id, recent"
+InfoRow = tuple[int, int, int, str | None, str, int, int, int]
+
+
+def folder_from_row(row: FolderRow) -> Folder:
+    """A ``Folder`` from a row of ``FOLDER_COLUMNS``."""
+    return Folder(row[0], row[1], row[2], row[3], row[4], row[5], bool(row[6]), bool(row[7]))
+
+
+def info_from_row(row: InfoRow) -> MessageInfo:
+    """A ``MessageInfo`` from a row of ``INFO_COLUMNS``."""
+    uid, modseq, bits, keywords, internal_date, size, body_id, recent = row
+    flags = [name for name, bit in SYSTEM_FLAGS.items() if bits & bit]
+    if keywords:
+        flags += json.loads(keywords)
+    return MessageInfo(uid, modseq, frozenset(flags), parse_time(internal_date), size, body_id, bool(recent))

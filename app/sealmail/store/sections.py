@@ -1,0 +1,154 @@
+"""The content part of a mailbox: what FETCH reads (RFC 9051 §6.4.5): headers, ENVELOPE,
+BODYSTRUCTURE, BODY[section], BINARY[part] and the raw message.
+
+Mostly from what was computed at append time (``store.indexing``); the raw message is rebuilt from
+its compressed skeleton and the shared attachment rows only when a section needs it.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from collections.abc import Iterable
+from typing import Any, Literal
+
+from sealmail import mime
+from sealmail.mime.sections import header_fields
+from sealmail.store import attachments, imapvalue
+from sealmail.store.errors import UnknownEncoding
+from sealmail.store.mailboxdb import MailboxDB, chunks
+
+BodyColumn = Literal["header", "envelope", "bodystructure", "structure"]
+_BODY_TABLES: dict[BodyColumn, str] = {
+    "header": "body_headers",
+    "envelope": "body_envelopes",
+    "bodystructure": "body_structures",
+    "structure": "body_structures",
+}
+_PARSED_CACHE_SIZE = 256
+# IMAP values as ``imapvalue.loads`` gives them: nested lists of str/bytes/int/None.
+ImapValue = list[Any]
+
+
+class Sections:
+    def __init__(self, db: MailboxDB) -> None:
+        self._db = db
+        self._parsed_cache: dict[int, mime.ParsedMessage] = {}  # bodies are immutable: safe to cache
+
+    def header(self, body_id: int) -> bytes:
+        """The raw header block, including the blank line that ends it."""
+        return self.headers([body_id]).get(body_id, b"")
+
+    def headers(self, body_ids: Iterable[int]) -> dict[int, bytes]:
+        return {k: bytes(v) for k, v in self._body_column(body_ids, "header").items()}
+
+    def envelopes(self, body_ids: Iterable[int]) -> dict[int, str]:
+        """ENVELOPE data computed at append time (JSON), for many messages in one query."""
+        return self._body_column(body_ids, "envelope")
+
+    def structures(self, body_ids: Iterable[int]) -> dict[int, str]:
+        """The MIME structure computed at append time (JSON), for many messages in one query."""
+        return self._body_column(body_ids, "structure")
+
+    def structure(self, body_id: int) -> str:
+        return self.structures([body_id]).get(body_id, "{}")
+
+    def _body_column(self, body_ids: Iterable[int], column: BodyColumn) -> dict[int, Any]:
+        """``column`` of each body: str (JSON), or bytes for ``header``."""
+        table = _BODY_TABLES[column]
+        wanted = sorted(set(body_ids))
+        found: dict[int, Any] = {}
+        with self._db.read() as db:
+            for chunk in chunks(wanted, 500):
+                marks = ",".join("?" * len(chunk))
+                found.update(db.execute(f"SELECT id, {column} FROM {table} WHERE id IN ({marks})", chunk).fetchall())
+        return found
+
+    # ---- FETCH content, from what was computed at append time ------------------------------------
+    def envelope_values(self, body_ids: Iterable[int]) -> dict[int, ImapValue]:
+        """IMAP ENVELOPE (RFC 9051 §7.5.2) per body, as nested values: list, str/bytes, int, None (NIL)."""
+        return {k: imapvalue.loads(v) for k, v in self._body_column(body_ids, "envelope").items()}
+
+    def bodystructure_values(self, body_ids: Iterable[int], *, extensible: bool = True) -> dict[int, ImapValue]:
+        """IMAP BODYSTRUCTURE (``extensible``) or BODY per body, as nested values."""
+        if extensible:
+            return {k: imapvalue.loads(v) for k, v in self._body_column(body_ids, "bodystructure").items()}
+        return {k: mime.body(self._parsed(k, v)) for k, v in self._body_column(body_ids, "structure").items()}
+
+    def section(self, body_id: int, section: str) -> bytes | None:
+        """BODY[section] octets (RFC 9051 §6.4.5): "", "HEADER", "HEADER.FIELDS (A B)", "HEADER.FIELDS.NOT (A)",
+        "TEXT", "1.2", "1.2.MIME", "3.HEADER"...; None when the message has no such part. Partial ranges are
+        the caller's. Raises ``InvalidSection`` (IMAP BAD) for bad syntax."""
+        return self.sections([body_id], section).get(body_id)
+
+    def sections(self, body_ids: Iterable[int], section: str) -> dict[int, bytes | None]:
+        """``section`` of many messages; top-level header fetches read only the stored header blocks."""
+        spec = mime.parse_section(section)
+        wanted = sorted(set(body_ids))
+        if not spec.parts and spec.text.startswith("HEADER"):
+            out: dict[int, bytes | None] = {}
+            for body_id, header in self.headers(wanted).items():
+                if spec.text == "HEADER":
+                    out[body_id] = header
+                else:
+                    # The stored block alone is the top-level header: it starts at 0.
+                    top = mime.Part(0, len(header), len(header), len(header))
+                    out[body_id] = header_fields(header, top, spec.fields, exclude=spec.text == "HEADER.FIELDS.NOT")
+            return out
+        structures = self._body_column(wanted, "structure")
+        return {
+            body_id: mime.section_bytes(self.raw(body_id), self._parsed(body_id, text), spec)
+            for body_id, text in structures.items()
+        }
+
+    def binary_section(self, body_id: int, part: str) -> bytes | None:
+        """BINARY[part] (RFC 3516 / RFC 9051 §6.4.5): the decoded content of a part; None when absent.
+        Raises ``UnknownEncoding`` (IMAP NO [UNKNOWN-CTE]) for a transfer encoding it cannot decode."""
+        text = self._body_column([body_id], "structure").get(body_id)
+        if text is None:
+            return None
+        try:
+            return mime.binary_bytes(self.raw(body_id), self._parsed(body_id, text), part)
+        except mime.UnknownTransferEncoding as exc:
+            raise UnknownEncoding(str(exc)) from None
+
+    def binary_size(self, body_id: int, part: str) -> int | None:
+        text = self._body_column([body_id], "structure").get(body_id)
+        if text is None:
+            return None
+        try:
+            return mime.binary_size(self.raw(body_id), self._parsed(body_id, text), part)
+        except mime.UnknownTransferEncoding as exc:
+            raise UnknownEncoding(str(exc)) from None
+
+    def _parsed(self, body_id: int, text: str) -> mime.ParsedMessage:
+        cached = self._parsed_cache.get(body_id)
+        if cached is None:
+            cached = mime.ParsedMessage.from_json(text)
+            if len(self._parsed_cache) >= _PARSED_CACHE_SIZE:
+                self._parsed_cache.pop(next(iter(self._parsed_cache)))
+            self._parsed_cache[body_id] = cached
+        return cached
+
+    def raw(self, body_id: int) -> bytes:
+        """The message exactly as it was stored."""
+        with self._db.read() as db:
+            row: tuple[bytes, str] | None = db.execute(
+                "SELECT c.skeleton, b.splices FROM bodies b JOIN body_content c ON c.id = b.id WHERE b.id = ?",
+                (body_id,),
+            ).fetchone()
+            if row is None:
+                return b""
+            skeleton = zlib.decompress(row[0])
+            out, pos_skeleton, pos_raw = bytearray(), 0, 0
+            for offset, length, digest_hex in json.loads(row[1]):
+                take = offset - pos_raw
+                out += skeleton[pos_skeleton : pos_skeleton + take]
+                pos_skeleton += take
+                packing, stored = db.execute(
+                    "SELECT packing, data FROM attachments WHERE digest = ?", (bytes.fromhex(digest_hex),)
+                ).fetchone()
+                out += attachments.unpack(packing, stored)
+                pos_raw = offset + length
+            out += skeleton[pos_skeleton:]
+        return bytes(out)
