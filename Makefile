@@ -43,9 +43,11 @@ fuzz: venv
 imaptest: venv
 	scripts/imaptest
 
+## make lint: ruff (lint and format) and mypy --strict over the app and the benchmarks
 lint: venv
 	$(BIN)/ruff check app tests bench
 	$(BIN)/ruff format --check app tests bench
+	$(BIN)/mypy  # mypy.ini: app/sealmail and bench/, strict
 
 ## make constraints: re-pin the Python dependencies after changing app/pyproject.toml
 constraints:

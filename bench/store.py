@@ -18,6 +18,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -54,7 +55,7 @@ def _open_plain(
 
 
 @contextmanager
-def variant(name: str):
+def variant(name: str) -> Iterator[None]:
     original = mailboxdb_module.open_encrypted
     if name == "plain":
         mailboxdb_module.open_encrypted = _open_plain
@@ -64,7 +65,7 @@ def variant(name: str):
         mailboxdb_module.open_encrypted = original
 
 
-def timed(fn, repeat: int = 5) -> float:
+def timed(fn: Callable[[], object], repeat: int = 5) -> float:
     """Median seconds of ``repeat`` runs."""
     runs = []
     for _ in range(repeat):

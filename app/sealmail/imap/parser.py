@@ -17,6 +17,7 @@ import base64
 import binascii
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, timezone
+from typing import Literal
 
 from sealmail.imap import mutf7
 from sealmail.store import search as sk
@@ -186,11 +187,14 @@ class Fetch(Command):
     changed_since: int | None = None
 
 
+StoreMode = Literal["add", "remove", "replace"]  # STORE FLAGS, +FLAGS, -FLAGS (RFC 9051 §6.4.6)
+
+
 @dataclass(slots=True)
 class Store(Command):
     uid: bool = False
     seqs: SequenceSet = field(default_factory=lambda: SequenceSet(()))
-    mode: str = "replace"  # add, remove, replace
+    mode: StoreMode = "replace"
     silent: bool = False
     flags: tuple[str, ...] = ()
     unchanged_since: int | None = None
@@ -1073,7 +1077,7 @@ def _store(r: Reader, tag: str, name: str, uid: bool) -> Command:
         unchanged_since = r.number(MAX_MODSEQ)
         r.expect(b")")
         r.sp()
-    mode = "replace"
+    mode: StoreMode = "replace"
     if r.maybe(b"+"):
         mode = "add"
     elif r.maybe(b"-"):

@@ -117,8 +117,8 @@ async def announce(s: Session, sel: Selected, expunge_ok: bool) -> None:
         dirty, sel.dirty = sel.dirty, {}
         missing = [u for u, info in dirty.items() if info is None]
         if missing:
-            for info in await s.mbox.messages(sel.name, missing):
-                dirty[info.uid] = info
+            for fresh in await s.mbox.messages(sel.name, missing):
+                dirty[fresh.uid] = fresh
         known = {k.lower() for k in sel.keywords}
         if any(f.lower() not in known for i in dirty.values() if i for f in i.flags if not f.startswith("\\")):
             # RFC 9051 §7.3.5: a keyword another session introduced is announced in FLAGS first
