@@ -64,8 +64,12 @@ def test_kill_9_during_appends_keeps_every_acknowledged_uid(tmp_path) -> None:
                 break
         still_running = proc.poll() is None
         proc.send_signal(signal.SIGKILL)
-        rest, _ = proc.communicate(timeout=30)
-        lines += rest.splitlines()
+        proc.stdin.close()
+        # Read on through the same buffered reader: communicate() would read the pipe underneath it
+        # and miss reports already buffered here (counted as committed but never acknowledged).
+        lines += proc.stdout.read().splitlines()
+        proc.stdout.close()
+        proc.wait(timeout=30)
         assert still_running, "the writer exited before the kill"
         assert proc.returncode == -signal.SIGKILL
         assert "done" not in (line.strip() for line in lines), "the writer finished before the kill: nothing in flight"
