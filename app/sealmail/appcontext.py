@@ -10,7 +10,9 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from sealmail.config import open_store
+from sealmail.net import redisconn
 from sealmail.net.limits import LoginLimiter, memory_limiter
+from sealmail.net.redisconn import Subscriber
 from sealmail.services import revocation
 from sealmail.store import events as ev
 from sealmail.store.mailstore import MailStore
@@ -26,12 +28,13 @@ class AppContext:
         self.settings = settings
         self.config: ConfigStore = open_store(settings)
         self.redis: Any = None
-        if settings.redis_url is not None:
-            import redis.asyncio as aioredis
-
-            url = settings.redis_url.get_secret_value()
-            self.redis = aioredis.Redis.from_url(url)
-            self.bus: ev.ChangeBus = ev.RedisBus(url)
+        # One pub/sub connection per process, shared by the change bus and the revocation bus.
+        self.subscriber: Subscriber | None = None
+        found = redisconn.connector(settings)  # plain Redis or through Sentinel: net.redisconn knows
+        if found is not None:
+            self.redis = found.client()
+            self.subscriber = Subscriber(found)
+            self.bus: ev.ChangeBus = ev.RedisBus(found, self.subscriber)
             self.limiter: LoginLimiter = LoginLimiter(self.redis)
         else:
             # One process on its own (tests, tools): events and limits stay in memory.
@@ -39,7 +42,7 @@ class AppContext:
             self.limiter = memory_limiter()
         self.mailstore = MailStore(settings.data_dir, self.bus)
         # Ends sessions whose account's credentials changed on any process (services.revocation).
-        self.revocations: revocation.RevocationBus = revocation.make_bus(settings)
+        self.revocations: revocation.RevocationBus = revocation.make_bus(settings, self.subscriber)
 
     async def config_call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         """Run a (blocking) config-store call off the event loop."""
@@ -56,6 +59,8 @@ class AppContext:
         await self.mailstore.close()
         await self.bus.close()
         await self.revocations.close()
+        if self.subscriber is not None:
+            await self.subscriber.close()
         if self.redis is not None:
             await self.redis.aclose()
         self.config.close()

@@ -88,12 +88,13 @@ async def _redis_problem(settings: Settings) -> str | None:
     """Security state in a Redis that may evict it (``net.redispolicy``), unless the setting waives it."""
     if settings.redis_url is None or settings.redis_allow_eviction:
         return None
-    import redis.asyncio as aioredis
     import redis.exceptions
 
-    from sealmail.net import redispolicy
+    from sealmail.net import redisconn, redispolicy
 
-    client = aioredis.Redis.from_url(settings.redis_url.get_secret_value(), socket_connect_timeout=10)
+    found = redisconn.connector(settings)
+    assert found is not None
+    client = found.client(socket_connect_timeout=10)
     try:
         return await redispolicy.check(client)
     except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError):

@@ -306,6 +306,18 @@ class Settings(BaseSettings):
         False, description="start even when Redis's maxmemory-policy may evict lockout and TOTP state"
     )
 
+    # -- Redis Sentinel (issue 19; see sealmail.net.redisconn) ------------------------------------
+    # With sentinels set, every Redis client asks them for the current master of
+    # redis_sentinel_master instead of dialing redis_url's host: a master failover is followed by
+    # itself. redis_url still gives the data nodes' password, database and TLS (rediss://); its host
+    # and port are then not used (write e.g. redis://:PASSWORD@sentinel/0).
+    redis_sentinels: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="host:port of each Redis Sentinel (comma-separated); empty: no Sentinel"
+    )
+    redis_sentinel_master: str = Field("sealmail", description="the master's name the sentinels monitor")
+    redis_sentinel_password: SecretStr | None = Field(None, description="the sentinels' own password (requirepass)")
+    redis_sentinel_tls: bool = Field(False, description="talk TLS to the sentinels")
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -426,6 +438,18 @@ class Settings(BaseSettings):
             raise ValueError("must start with mongodb:// or mongodb+srv://")
         return value
 
+    @field_validator("redis_sentinels", mode="before")
+    @classmethod
+    def _split_sentinels(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if isinstance(value, list):
+            for item in value:
+                host, _, port = str(item).rpartition(":")
+                if not host or not port.isdigit() or not 0 < int(port) < 65536:
+                    raise ValueError(f"{item!r} is not host:port")
+        return value
+
     @field_validator("redis_url")
     @classmethod
     def _redis_scheme(cls, value: SecretStr | None) -> SecretStr | None:
@@ -439,6 +463,8 @@ class Settings(BaseSettings):
             raise ValueError("SEALMAIL_MONGODB_URL is required when SEALMAIL_CONFIG_BACKEND=mongodb")
         if (self.tls_cert_file is None) != (self.tls_key_file is None):
             raise ValueError("SEALMAIL_TLS_CERT_FILE and SEALMAIL_TLS_KEY_FILE must be set together")
+        if self.redis_sentinels and self.redis_url is None:
+            raise ValueError("SEALMAIL_REDIS_URL (password, database) is required with SEALMAIL_REDIS_SENTINELS")
         return self
 
     # -- derived paths --------------------------------------------------------------------------

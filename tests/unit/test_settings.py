@@ -158,3 +158,32 @@ def test_bind_addresses_survive_the_trip_through_a_child_environment(clean_env, 
     for name, value in settings_to_env(original).items():
         monkeypatch.setenv(name, value)
     assert load_settings().bind_addresses == ["127.0.0.1", "::1"]
+
+
+def test_redis_sentinel_settings_are_read_and_checked(clean_env, tmp_path) -> None:
+    """Redis Sentinel: a list of host:port (IPv6 in brackets) and the master's name; the data nodes'
+    password and database still come from SEALMAIL_REDIS_URL."""
+    from sealmail.net.redisconn import connector
+
+    env = tmp_path / "s.env"
+    env.write_text(
+        f"SEALMAIL_DATA_DIR={tmp_path}\nSEALMAIL_REDIS_URL=redis://:data-pw@sentinel/2\n"
+        "SEALMAIL_REDIS_SENTINELS=10.0.0.1:26379, [fd00::3]:26379\nSEALMAIL_REDIS_SENTINEL_MASTER=mail\n"
+        "SEALMAIL_REDIS_SENTINEL_PASSWORD=s-pw\n"
+    )
+    found = connector(load_settings(env))
+    assert found is not None
+    assert found.uses_sentinel
+    assert found.sentinels == (("10.0.0.1", 26379), ("fd00::3", 26379))
+    assert (found.master, found.sentinel_password) == ("mail", "s-pw")
+    assert {k: found._data_kwargs()[k] for k in ("password", "db")} == {"password": "data-pw", "db": 2}
+    env.write_text(f"SEALMAIL_DATA_DIR={tmp_path}\nSEALMAIL_REDIS_SENTINELS=10.0.0.1\n")
+    with pytest.raises(InvalidInput, match=r"SEALMAIL_REDIS_SENTINELS: .*not host:port"):
+        load_settings(env)
+    env.write_text(f"SEALMAIL_DATA_DIR={tmp_path}\nSEALMAIL_REDIS_SENTINELS=10.0.0.1:26379\n")
+    with pytest.raises(InvalidInput, match=r"SEALMAIL_REDIS_URL .*required"):
+        load_settings(env)
+    # Single host: no sentinels, the plain URL as before.
+    plain = connector(Settings(data_dir=tmp_path, redis_url="redis://127.0.0.1:6379/0"))
+    assert plain is not None
+    assert not plain.uses_sentinel

@@ -39,6 +39,9 @@ async def catch_up(s: Session, *, poll: bool, expunge_ok: bool, first: ev.Change
     resync = poll or sub.overflowed
     sub.overflowed = False
     for event in events:
+        if isinstance(event, ev.Resync):
+            resync = True  # the bus was away: events may be lost, so ask the store
+            continue
         folder_id = getattr(event, "folder_id", None)
         if folder_id != sel.folder_id or resync:
             continue

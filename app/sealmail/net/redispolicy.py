@@ -17,7 +17,10 @@ waives the check; ``sealmail status`` reports the same problem.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sealmail.net.redisconn import RedisConnector
 
 log = logging.getLogger("sealmail.redis")
 
@@ -55,11 +58,13 @@ async def check(client: Any) -> str | None:
     return eviction_problem(*_config_values(values))
 
 
-def check_sync(url: str) -> str | None:
+def check_sync(source: RedisConnector | str) -> str | None:
     """``check`` for blocking callers (``sealmail status``); an unreachable Redis is not this check's problem."""
     import redis
 
-    client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
+    from sealmail.net.redisconn import as_connector
+
+    client = as_connector(source).sync_client(socket_timeout=5, socket_connect_timeout=5)
     try:
         values = {**client.config_get("maxmemory-policy"), **client.config_get("maxmemory")}
     except redis.RedisError:

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from sealmail.net.redisconn import RedisConnector, Subscriber
     from sealmail.settings import Settings
 
 log = logging.getLogger("sealmail.revocation")
@@ -179,63 +180,52 @@ class InProcessRevocations(RevocationBus):
 
 
 class RedisRevocations(RevocationBus):
-    """One subscription to ``CHANNEL`` per process, read by one task."""
+    """``CHANNEL`` on the process's one Redis ``Subscriber`` (``net.redisconn``), shared with the
+    change bus; when it subscribes again after a gap, every session's credential is re-checked."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, source: RedisConnector | str, subscriber: Subscriber | None = None) -> None:
         super().__init__()
-        import redis.asyncio as aioredis
+        from sealmail.net.redisconn import Subscriber
 
-        self._client = aioredis.Redis.from_url(url)
-        self._pubsub = self._client.pubsub(ignore_subscribe_messages=True)
-        self._reader: asyncio.Task[None] | None = None
-        self._starting = asyncio.Lock()
+        self._own_subscriber = subscriber is None
+        self.subscriber = subscriber if subscriber is not None else Subscriber(source)
+        self.subscriber.on_resync(self._resync)
+        self._started = False
+        self._resyncs: set[asyncio.Task[None]] = set()
 
     async def _start(self) -> None:
-        if self._reader is not None:
-            return
-        async with self._starting:
-            if self._reader is None:
-                await self._pubsub.subscribe(CHANNEL)
-                self._reader = asyncio.create_task(self._read(), name="sealmail-revocations")
+        if not self._started:
+            self._started = True
+            await self.subscriber.subscribe(CHANNEL, self._on_message)
 
-    async def _read(self) -> None:
-        missed = False
-        while True:
-            try:
-                message = await self._pubsub.get_message(timeout=1.0)
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # a dropped connection: redis-py reconnects and resubscribes
-                log.warning("revocations: Redis read failed; retrying", exc_info=True)
-                await asyncio.sleep(0.5)
-                missed = True
-                continue
-            if missed:  # subscribed again: events published meanwhile are lost, so look for yourself
-                missed = False
-                asyncio.create_task(self.sweep(), name="sealmail-revocation-resync")  # noqa: RUF006
-            if message is None or message.get("type") != "message":
-                continue
-            try:
-                event = decode(message["data"])
-            except (ValueError, KeyError, TypeError):
-                log.warning("revocations: ignored a malformed event")
-                continue
-            self.dispatch(event)
+    def _on_message(self, data: bytes) -> None:
+        try:
+            event = decode(data)
+        except (ValueError, KeyError, TypeError):
+            log.warning("revocations: ignored a malformed event")
+            return
+        self.dispatch(event)
+
+    def _resync(self) -> None:
+        # Subscribed again: events published meanwhile are lost, so look for yourself.
+        task = asyncio.create_task(self.sweep(), name="sealmail-revocation-resync")
+        self._resyncs.add(task)
+        task.add_done_callback(self._resyncs.discard)
 
     async def close(self) -> None:
         await super().close()
-        if self._reader is not None:
-            self._reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reader
-            self._reader = None
-        await self._pubsub.aclose()  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
-        await self._client.aclose()
+        for task in list(self._resyncs):
+            task.cancel()
+        if self._own_subscriber:
+            await self.subscriber.close()
 
 
-def make_bus(settings: Settings) -> RevocationBus:
-    if settings.redis_url is not None:
-        return RedisRevocations(settings.redis_url.get_secret_value())
+def make_bus(settings: Settings, subscriber: Subscriber | None = None) -> RevocationBus:
+    from sealmail.net.redisconn import connector
+
+    found = connector(settings)
+    if found is not None:
+        return RedisRevocations(found, subscriber)
     return InProcessRevocations()
 
 
@@ -246,11 +236,14 @@ def announce(settings: Settings, account_id: str, reason: str) -> None:
     event = Revoked(account_id, reason)
     for bus in list(_LOCAL):
         bus.dispatch_threadsafe(event)
-    if settings.redis_url is None:
+    from sealmail.net.redisconn import connector
+
+    found = connector(settings)
+    if found is None:
         return
     import redis
 
-    client = redis.Redis.from_url(settings.redis_url.get_secret_value(), socket_timeout=5, socket_connect_timeout=5)
+    client = found.sync_client(socket_timeout=5, socket_connect_timeout=5)
     try:
         client.publish(CHANNEL, encode(event))
     except redis.RedisError:

@@ -76,10 +76,13 @@ def collect(store: ConfigStore, settings: Settings) -> Status:
         status.problems.append(PORT_25_ADVICE)
     errors = store.query_logs(LogQuery(kind="error", since=now() - timedelta(hours=24), limit=5)).entries
     status.problems += [f"{e.time:%Y-%m-%d %H:%M} {e.component}: {e.detail}" for e in errors]
-    if settings.redis_url is not None:
+    from sealmail.net.redisconn import connector
+
+    redis_at = connector(settings)
+    if redis_at is not None:
         from sealmail.net.redispolicy import check_sync
 
-        problem = check_sync(settings.redis_url.get_secret_value())
+        problem = check_sync(redis_at)
         if problem is not None:
             status.problems.append(problem)
     return status

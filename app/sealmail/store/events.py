@@ -7,18 +7,23 @@ re-reads what it needs from the mailbox.
 
 Two buses behind one interface and one contract test: ``InProcessBus`` (a single process, tests)
 and ``RedisBus`` (Redis pub/sub, one shared subscription connection per process).
+Pub/sub is at-most-once: when the bus subscribes again after a gap, every subscription gets a
+``Resync`` event and its holder re-reads what it watches (IMAP: the folder's MODSEQ; the spool
+watcher: the spool).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from sealmail.net.redisconn import RedisConnector, Subscriber
 
 log = logging.getLogger("sealmail.store.events")
 
@@ -74,6 +79,15 @@ class CollectionsChanged(ChangeEvent):
     kind: ClassVar[str] = "dav"
     collection: str = ""
     sync_token: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Resync(ChangeEvent):
+    """Events for this mailbox may have been lost (the bus subscribed again after a gap): re-read.
+
+    Made by the bus itself on each subscriber, never published (pub/sub is at-most-once)."""
+
+    kind: ClassVar[str] = "resync"
 
 
 EVENT_TYPES: dict[str, type[ChangeEvent]] = {
@@ -163,6 +177,12 @@ class ChangeBus(ABC):
         for sub in list(self._subscribers.get(event.mailbox_id, ())):
             sub.deliver(event)
 
+    def resync(self) -> None:
+        """Tell every subscription that events may have been lost (``Resync``)."""
+        for mailbox_id, subs in list(self._subscribers.items()):
+            for sub in list(subs):
+                sub.deliver(Resync(mailbox_id))
+
     async def _listen(self, mailbox_id: str) -> None:  # noqa: B027 - hook
         pass
 
@@ -183,51 +203,36 @@ def channel(mailbox_id: str) -> str:
 
 
 class RedisBus(ChangeBus):
-    """Redis pub/sub: one publishing client and one subscribing connection per process."""
+    """Redis pub/sub: one publishing client per process, and the process's one ``Subscriber``
+    (``net.redisconn``) with a channel per mailbox listened to. Each time the subscriber subscribes
+    again (a dropped connection, a Sentinel failover), every subscription gets ``Resync``."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, source: RedisConnector | str, subscriber: Subscriber | None = None) -> None:
         super().__init__()
-        import redis.asyncio as aioredis
+        from sealmail.net.redisconn import Subscriber, as_connector
 
-        self._client = aioredis.Redis.from_url(url)
-        self._pubsub = self._client.pubsub(ignore_subscribe_messages=True)
-        self._reader: asyncio.Task[None] | None = None
+        connector = as_connector(source)
+        self._client = connector.client()
+        self._own_subscriber = subscriber is None
+        self.subscriber = subscriber if subscriber is not None else Subscriber(connector)
+        self.subscriber.on_resync(self.resync)
 
     async def publish(self, event: ChangeEvent) -> None:
         await self._client.publish(channel(event.mailbox_id), encode_event(event))
 
     async def _listen(self, mailbox_id: str) -> None:
-        await self._pubsub.subscribe(channel(mailbox_id))
-        if self._reader is None:
-            self._reader = asyncio.create_task(self._read(), name="sealmail-redis-bus")
+        await self.subscriber.subscribe(channel(mailbox_id), self._on_message)
 
     async def _unlisten(self, mailbox_id: str) -> None:
-        await self._pubsub.unsubscribe(channel(mailbox_id))
+        await self.subscriber.unsubscribe(channel(mailbox_id))
 
-    async def _read(self) -> None:
-        while True:
-            try:
-                message = await self._pubsub.get_message(timeout=1.0)
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # a dropped connection: redis-py reconnects and resubscribes
-                log.warning("change bus: Redis read failed; retrying", exc_info=True)
-                await asyncio.sleep(0.5)
-                continue
-            if message is None or message.get("type") != "message":
-                if not self._subscribers:
-                    await asyncio.sleep(0.05)
-                continue
-            try:
-                self._dispatch(decode_event(message["data"]))
-            except (ValueError, KeyError, TypeError):
-                log.warning("change bus: ignored a malformed event")
+    def _on_message(self, data: bytes) -> None:
+        try:
+            self._dispatch(decode_event(data))
+        except (ValueError, KeyError, TypeError):
+            log.warning("change bus: ignored a malformed event")
 
     async def close(self) -> None:
-        if self._reader is not None:
-            self._reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reader
-            self._reader = None
-        await self._pubsub.aclose()  # type: ignore[no-untyped-call]  # redis.asyncio's PubSub.aclose is unannotated
+        if self._own_subscriber:
+            await self.subscriber.close()
         await self._client.aclose()

@@ -289,10 +289,11 @@ class AsyncMailbox:
         return result
 
     async def _watch_spool(self, subscription: ev.Subscription) -> None:
-        """New sealed mail for an open mailbox is drained at once (the MX publishes SpoolAppended)."""
+        """New sealed mail for an open mailbox is drained at once (the MX publishes SpoolAppended);
+        after a gap in the bus (``Resync``: such events may be lost) the spool is drained as well."""
         try:
             async for event in subscription:
-                if isinstance(event, ev.SpoolAppended):
+                if isinstance(event, ev.SpoolAppended | ev.Resync):
                     try:
                         await self.drain()
                     except Exception:
@@ -403,9 +404,15 @@ class MailStore:
         return seq
 
     async def spool_appended(self, mailbox_id: str) -> None:
-        """Tell any session holding the mailbox's key that sealed mail waits (after ``deliver``)."""
+        """Tell any session holding the mailbox's key that sealed mail waits (after ``deliver``).
+
+        A failure is logged, not raised: the mail is stored, and a bus that was away resyncs its
+        subscribers (``ev.Resync``), whose spool watchers then drain it."""
         if self.bus is not None:
-            await self.bus.publish(ev.SpoolAppended(mailbox_id))
+            try:
+                await self.bus.publish(ev.SpoolAppended(mailbox_id))
+            except Exception:
+                log.warning("could not announce new mail in a spool; sessions find it when the bus is back")
 
     # ---- asynchronous, shared handles -----------------------------------------------------------
     async def open(self, mailbox_id: str, secrets: MailboxSecrets, *, quota: int | None = None) -> AsyncMailbox:

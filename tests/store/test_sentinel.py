@@ -1,0 +1,120 @@
+"""Redis Sentinel failover with real servers: the app's clients follow the new master by themselves.
+
+A master, a replica and three sentinels (quorum 2, down-after-milliseconds 1000) on loopback; the
+master is SIGKILLed. Redis Sentinel's documented failover: the sentinels agree the master is down
+(ODOWN, quorum), elect a leader, promote the replica, and answer SENTINEL
+get-master-addr-by-name with the new address; clients ask them again on reconnection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+import redis
+
+from sealmail.net.redisconn import Subscriber, connector
+from sealmail.services import revocation
+from sealmail.settings import Settings
+from sealmail.store import events as ev
+
+from sentinelkit import start_cluster
+
+pytestmark = pytest.mark.tool("redis-server", "redis-sentinel")
+
+FAILOVER_BOUND = 15.0  # generous on a shared machine; the target is 5 s (printed below)
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    found = start_cluster(tmp_path)
+    yield found
+    found.stop()
+
+
+@pytest.fixture
+def sentinel_settings(cluster, tmp_path):
+    return Settings(data_dir=tmp_path / "data", **cluster.settings_update())
+
+
+async def test_writes_work_again_through_the_factory_after_the_master_is_killed(cluster, sentinel_settings) -> None:
+    """After a master failover a write through the app's one factory succeeds again, on the
+    promoted replica, within the bound (target 5 s)."""
+    found = connector(sentinel_settings)
+    assert found is not None
+    assert found.uses_sentinel
+    client = found.client()
+    try:
+        await client.set("before", b"1")
+        old = cluster.kill_master()
+        killed_at = time.monotonic()
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                await client.set("after", str(attempt))
+                break
+            except redis.RedisError:
+                assert time.monotonic() - killed_at < FAILOVER_BOUND, "no write succeeded after the failover"
+                await asyncio.sleep(0.05)
+        took = time.monotonic() - killed_at
+        print(f"\nwrites work again {took:.2f} s after SIGKILL of the master (target 5 s)")
+        assert took < FAILOVER_BOUND
+        new = cluster.master_port()
+        assert new != old
+        check = cluster.data(new)
+        try:
+            assert check.get("after") == str(attempt).encode()
+            assert check.get("before") == b"1"  # replicated before the kill
+        finally:
+            check.close()
+    finally:
+        await client.aclose()
+
+
+async def test_subscriber_resubscribes_on_the_new_master_and_both_buses_resync(cluster, sentinel_settings) -> None:
+    """Pub/sub is at-most-once: after the failover the one subscriber subscribes again by itself
+    (on the new master), the change bus hands every subscription ``Resync`` and the revocation bus
+    re-checks its sessions; then live events flow again."""
+    found = connector(sentinel_settings)
+    assert found is not None
+    subscriber = Subscriber(found)
+    bus = ev.RedisBus(found, subscriber)
+    publisher = ev.RedisBus(found)
+    revocations = revocation.RedisRevocations(found, subscriber)
+    ended: list[revocation.Revoked] = []
+    valid = True
+    try:
+        sub = await bus.subscribe("mbox-failover")
+        await revocations.watch("alias-failover", ended.append, recheck=lambda: valid)
+        assert subscriber.subscriptions == 1
+        valid = False  # changed during the gap: no event will reach us
+        old = cluster.kill_master()
+        killed_at = time.monotonic()
+        event = await sub.get(timeout=FAILOVER_BOUND)
+        assert isinstance(event, ev.Resync)
+        print(f"\nsubscriber resubscribed {time.monotonic() - killed_at:.2f} s after SIGKILL of the master")
+        assert subscriber.subscriptions == 2
+        assert subscriber._pubsub.connection.port == cluster.master_port() != old
+        for _ in range(100):
+            if ended:
+                break
+            await asyncio.sleep(0.05)
+        assert [e.reason for e in ended] == [revocation.STALE]
+        # Live events again, published through another client of the factory.
+        deadline = time.monotonic() + FAILOVER_BOUND
+        while True:
+            try:
+                await publisher.publish(ev.FoldersChanged("mbox-failover"))
+                break
+            except redis.RedisError:
+                assert time.monotonic() < deadline
+                await asyncio.sleep(0.05)
+        assert isinstance(await sub.get(timeout=5), ev.FoldersChanged)
+        await sub.close()
+    finally:
+        await revocations.close()
+        await bus.close()
+        await publisher.close()
+        await subscriber.close()
