@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from sealmail.config.base import ConfigStore
     from sealmail.config.models import LogEntry
     from sealmail.settings import Settings
+    from sealmail.store.contract import MailStoreAPI
 
 
 class AppContext:
@@ -37,7 +38,7 @@ class AppContext:
             # One process on its own (tests, tools): events and limits stay in memory.
             self.bus = ev.InProcessBus()
             self.limiter = memory_limiter()
-        self.mailstore = MailStore(settings.data_dir, self.bus)
+        self.mailstore: MailStoreAPI = MailStore(settings.data_dir, self.bus)
         # Ends sessions whose account's credentials changed on any process (services.revocation).
         self.revocations: revocation.RevocationBus = revocation.make_bus(settings)
 

@@ -51,7 +51,7 @@ from sealmail.store.errors import (
 
 if TYPE_CHECKING:
     from sealmail.appcontext import AppContext
-    from sealmail.store.mailstore import AsyncMailbox
+    from sealmail.store.contract import MailboxHandle
 
 log = logging.getLogger("sealmail.imap")
 MAX_BAD_COMMANDS = 50
@@ -95,7 +95,7 @@ class Session:
         self.log = logger or logging.LoggerAdapter(log, {})
         self.state = NOT_AUTHENTICATED
         self.account: MailboxSession | None = None
-        self.mbox: AsyncMailbox | None = None
+        self.mbox: MailboxHandle | None = None
         self.sub: ev.Subscription | None = None
         self.sel: Selected | None = None
         self.utf8 = False

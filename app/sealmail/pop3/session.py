@@ -302,7 +302,7 @@ class Pop3Session:
         self.session = session  # from here on, release() lets go of it whatever happens
         await attempt.succeeded()
         log = self.log.bind(user=session.address)
-        self.lock = MaildropLock.acquire(self.ctx.mailstore, session.mailbox.mailbox_id)
+        self.lock = MaildropLock.acquire(self.ctx.settings.data_dir, session.mailbox.mailbox_id)
         if self.lock is None:
             await self.release()
             log.info("maildrop in use")
