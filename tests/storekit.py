@@ -109,3 +109,25 @@ class StoreProcess:
                 self.proc.kill()
                 self.proc.wait(10)
         self.proc = None
+
+
+def remote_mode() -> bool:
+    """``SEALMAIL_TEST_STORE=remote``: the protocol suites reach mailboxes through a store component."""
+    return os.environ.get("SEALMAIL_TEST_STORE", "local") == "remote"
+
+
+class StoreThread:
+    """The store component on its own event-loop thread in the test process (``support.ComponentThread``)."""
+
+    def __init__(self, settings: Any, tls_dir: Path) -> None:
+        from support import ComponentThread
+
+        self.certs = store_certs(tls_dir)
+        self.server = ComponentThread("store", store_settings(settings, self.certs))
+        self.port = self.server.ports["store"]
+
+    def client_settings(self, settings: Any) -> Any:
+        return client_settings(settings, self.certs, self.port)
+
+    def stop(self) -> None:
+        self.server.stop()
