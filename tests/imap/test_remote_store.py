@@ -55,7 +55,7 @@ def _login(server: ComponentThread, account, tls: ssl.SSLContext) -> imaplib.IMA
 
 def test_two_front_ends_see_each_others_flags_and_expunges(split) -> None:
     """RFC 9051 §7.5.2/§7.5.1: a flag change and an expunge made through one front-end reach the other."""
-    store, fronts, account, tls = split
+    _store, fronts, account, tls = split
     assert all(isinstance(f.component.ctx.mailstore, RemoteMailStore) for f in fronts)  # type: ignore[attr-defined]
     one, two = _login(fronts[0], account, tls), _login(fronts[1], account, tls)
     try:
