@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 DATA_DIR ?= .dev
 PYTEST_ARGS ?=
 
-.PHONY: dev test test-fast fuzz lint venv imaptest system-deps-dev system-deps-test constraints clean
+.PHONY: dev test test-remote-store test-fast fuzz lint venv imaptest system-deps-dev system-deps-test constraints clean
 
 $(BIN)/.installed: app/pyproject.toml app/constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Sealmail needs Python 3.11 or newer")'
@@ -30,6 +30,12 @@ dev: system-deps-dev venv
 ## make test: linters and the whole test suite
 test: system-deps-test venv lint deploy-lint
 	$(BIN)/pytest $(PYTEST_ARGS)
+	$(MAKE) test-remote-store
+
+## make test-remote-store: the IMAP protocol and IDLE suites again, with mailboxes behind a store component
+## (the whole tests/imap passes that way too: SEALMAIL_TEST_STORE=remote pytest tests/imap, ~2.5 min)
+test-remote-store: venv
+	SEALMAIL_TEST_STORE=remote $(BIN)/pytest tests/imap/test_protocol.py tests/imap/test_idle.py $(PYTEST_ARGS)
 
 ## make test-fast: skip the slow suites (whole process trees, real client programs)
 test-fast: venv lint

@@ -259,7 +259,7 @@ def run_sealmail(base: Path, messages: list[bytes], args: argparse.Namespace) ->
     from sealmail.settings import Settings, settings_to_env
     from sealmail.store import events as ev
     from sealmail.store.mailstore import MailStore
-    from sealmail.tls.devca import ensure_dev_certificates
+    from sealmail.tls.devca import ensure_client_certificate, ensure_dev_certificates
 
     redis_port = free_port()
     redis = subprocess.Popen(
@@ -268,6 +268,7 @@ def run_sealmail(base: Path, messages: list[bytes], args: argparse.Namespace) ->
         cwd=base,
     )
     server = None
+    store_server = None
     try:
         wait_port(redis_port, redis, "redis-server")
         certs = ensure_dev_certificates(base / "tls")
@@ -309,6 +310,22 @@ def run_sealmail(base: Path, messages: list[bytes], args: argparse.Namespace) ->
                 ],
             )
         box.close()
+        if args.remote_store:
+            # The mailboxes behind `sealmail serve store` (mutual TLS on loopback), IMAP reaching them through it.
+            client_cert, client_key = ensure_client_certificate(base / "tls")
+            store_port = free_port()
+            store_env = {**os.environ, **settings_to_env(settings)}
+            store_env.update({"SEALMAIL_STORE_CA_FILE": str(certs.ca_cert), "SEALMAIL_STORE_PORT": str(store_port)})
+            store_server = subprocess.Popen([sys.executable, "-m", "sealmail", "serve", "store"], env=store_env)
+            wait_port(store_port, store_server, "sealmail serve store")
+            settings = settings.model_copy(
+                update={
+                    "store_url": f"wss://localhost:{store_port}",
+                    "store_ca_file": certs.ca_cert,
+                    "store_client_cert_file": client_cert,
+                    "store_client_key_file": client_key,
+                }
+            )
         env = {**os.environ, **settings_to_env(settings)}
         server = subprocess.Popen([sys.executable, "-m", "sealmail", "serve", "imap"], env=env)
         wait_port(port, server, "sealmail serve imap")
@@ -324,10 +341,10 @@ def run_sealmail(base: Path, messages: list[bytes], args: argparse.Namespace) ->
 
             asyncio.run(go())
 
-        pid = server.pid
-        return asyncio.run(run_suite(port, len(messages), args.idle, args.runs, deliver, lambda: [pid]))
+        pids = [server.pid] + ([store_server.pid] if store_server is not None else [])
+        return asyncio.run(run_suite(port, len(messages), args.idle, args.runs, deliver, lambda: pids))
     finally:
-        for proc in (server, redis):
+        for proc in (server, store_server, redis):
             if proc is not None:
                 proc.send_signal(signal.SIGTERM)
                 try:
@@ -443,6 +460,9 @@ def main() -> int:
     parser.add_argument("--idle", type=int, default=1000)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--skip-dovecot", action="store_true")
+    parser.add_argument(
+        "--remote-store", action="store_true", help="Sealmail's mailboxes behind `sealmail serve store` (issue 19)"
+    )
     args = parser.parse_args()
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # clients and servers hold thousands of sockets

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from sealmail.config.base import ConfigStore
     from sealmail.config.models import LogEntry
     from sealmail.settings import Settings
+    from sealmail.store.contract import MailStoreAPI
 
 
 class AppContext:
@@ -40,7 +41,13 @@ class AppContext:
             # One process on its own (tests, tools): events and limits stay in memory.
             self.bus = ev.InProcessBus()
             self.limiter = memory_limiter()
-        self.mailstore = MailStore(settings.data_dir, self.bus)
+        # The mailboxes: the files under data_dir, or a data host's store component (store_url).
+        if settings.store_url is not None:
+            from sealmail.store.remote import RemoteMailStore
+
+            self.mailstore: MailStoreAPI = RemoteMailStore.from_settings(settings)
+        else:
+            self.mailstore = MailStore(settings.data_dir, self.bus)
         # Ends sessions whose account's credentials changed on any process (services.revocation).
         self.revocations: revocation.RevocationBus = revocation.make_bus(settings, self.subscriber)
 

@@ -39,7 +39,7 @@ from sealmail.runtime import ready_file, write_json_atomic
 from sealmail.services import aliases, credentials, domains
 from sealmail.services.admins import generate_basic_auth
 from sealmail.settings import Settings, settings_to_env
-from sealmail.tls.devca import ensure_dev_certificates
+from sealmail.tls.devca import DevCertificates, ensure_client_certificate, ensure_dev_certificates
 
 log = logging.getLogger("sealmail.dev")
 
@@ -317,13 +317,30 @@ def _print_summary(info: dict[str, Any]) -> None:
     print(f"\n  details in {Path(info['data_dir']) / 'dev.json'}; Ctrl-C stops everything\n", flush=True)
 
 
-def run_dev(base: Settings) -> int:
+def store_channel(settings: Settings, certs: DevCertificates, *, split: bool) -> Settings:
+    """The store component's mutual TLS from the dev CA; with ``split``, every other component reaches
+    the mailboxes only through it (``store_url``)."""
+    client_cert, client_key = ensure_client_certificate(certs.ca_cert.parent)
+    changes: dict[str, object] = {
+        "store_ca_file": settings.store_ca_file or certs.ca_cert,
+        "store_client_cert_file": settings.store_client_cert_file or client_cert,
+        "store_client_key_file": settings.store_client_key_file or client_key,
+    }
+    if split:
+        port = settings.store_port or _free_port()  # the front-ends must know it before the store listens
+        changes["store_port"] = port
+        changes["store_url"] = f"wss://localhost:{port}"
+    return settings.model_copy(update=changes)
+
+
+def run_dev(base: Settings, *, split: bool = False) -> int:
     settings = dev_settings(base)
     settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     lock_fd = _lock(settings)
     certs = ensure_dev_certificates(settings.data_dir / "tls", names=(settings.mail_hostname, DEMO_DOMAIN))
     if "tls_cert_file" not in base.model_fields_set:
         settings = settings.model_copy(update={"tls_cert_file": certs.cert, "tls_key_file": certs.key})
+    settings = store_channel(settings, certs, split=split)
 
     dev_json = settings.data_dir / "dev.json"
     previous = json.loads(dev_json.read_text()) if dev_json.exists() else {}
@@ -364,6 +381,7 @@ def run_dev(base: Settings) -> int:
             "data_dir": str(settings.data_dir),
             "addresses": settings.bind_addresses,  # every port listens on each of them
             "ports": ports,
+            "split": split,  # front-ends reach mailboxes only through the store component (ports.store)
             "pid": os.getpid(),
         }
         write_json_atomic(dev_json, info)

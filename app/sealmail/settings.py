@@ -91,6 +91,18 @@ class Settings(BaseSettings):
     tls_cert_file: Path | None = None
     tls_key_file: Path | None = None
 
+    # -- store component: mailboxes on a data host (issue 19) -----------------------------------
+    # Unset store_url: every component opens the mailbox files under data_dir itself (one host).
+    # Set: the front-ends reach mailboxes only through `sealmail serve store` at that URL, over
+    # mutual TLS: the store presents tls_cert_file and asks for a client certificate issued by
+    # store_ca_file; the front-ends verify it with the same CA and present store_client_cert_file.
+    store_url: str | None = Field(None, description="wss://host:port of the data host's store component")
+    store_ca_file: Path | None = Field(None, description="the deployment CA for the store channel (both ends)")
+    store_client_cert_file: Path | None = Field(None, description="this host's client certificate for the store")
+    store_client_key_file: Path | None = Field(None, description="its key")
+    store_timeout: float = Field(30.0, gt=0, le=600, description="seconds a store call may take before it fails")
+    store_host: str | None = Field(None, description="this data host's name in the config store's mailbox homes")
+
     # -- passwords ------------------------------------------------------------------------------
     # Argon2id cost: t=3, 32 MiB, one lane takes ~80 ms on one core of the reference VPS.
     argon2_time_cost: int = Field(3, ge=1, le=20)
@@ -456,6 +468,18 @@ class Settings(BaseSettings):
         if value is not None and not value.get_secret_value().startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("must start with redis://, rediss:// or unix://")
         return value
+
+    @model_validator(mode="after")
+    def _store_consistent(self) -> Settings:
+        if self.store_url is not None:
+            if not self.store_url.startswith("wss://"):
+                raise ValueError("SEALMAIL_STORE_URL must start with wss://")
+            if self.store_ca_file is None or self.store_client_cert_file is None or self.store_client_key_file is None:
+                raise ValueError(
+                    "SEALMAIL_STORE_URL needs SEALMAIL_STORE_CA_FILE, SEALMAIL_STORE_CLIENT_CERT_FILE and "
+                    "SEALMAIL_STORE_CLIENT_KEY_FILE"
+                )
+        return self
 
     @model_validator(mode="after")
     def _consistent(self) -> Settings:

@@ -404,3 +404,29 @@ def test_log_counts_per_day_and_status(store: ConfigStore) -> None:
     assert counts == {(first, "delivered"): 2, (second, "delivered"): 1, (second, "bounced"): 1}
     with pytest.raises(InvalidInput):
         store.count_logs("delivery", day, day - timedelta(days=1))
+
+
+# ---- mailbox homes: which data host holds which mailbox (issue 19, the store component) ----------
+def test_mailbox_home_is_recorded_moved_listed_and_removed(store: ConfigStore) -> None:
+    """Each mailbox id has at most one home host; setting it again moves it; lists filter by host."""
+    assert store.get_mailbox_home("a" * 24) is None
+    home = store.set_mailbox_home("a" * 24, "data1.example.net")
+    assert home.mailbox_id == "a" * 24
+    assert home.host == "data1.example.net"
+    store.set_mailbox_home("b" * 24, "data1.example.net")
+    store.set_mailbox_home("c" * 24, "data2.example.net")
+    moved = store.set_mailbox_home("a" * 24, "data2.example.net")
+    assert moved.updated >= home.updated
+    got = store.get_mailbox_home("a" * 24)
+    assert got is not None
+    assert got.host == "data2.example.net"
+    assert [h.mailbox_id for h in store.list_mailbox_homes("data2.example.net")] == ["a" * 24, "c" * 24]
+    assert len(store.list_mailbox_homes()) == 3
+    store.remove_mailbox_home("a" * 24)
+    assert store.get_mailbox_home("a" * 24) is None
+    store.remove_mailbox_home("a" * 24)  # removing twice is fine
+
+
+def test_mailbox_home_refuses_an_empty_host(store: ConfigStore) -> None:
+    with pytest.raises(InvalidInput):
+        store.set_mailbox_home("a" * 24, "")

@@ -154,6 +154,21 @@ def _imap(address: str, port: int, tls: ssl.SSLContext, implicit: bool) -> str:
     return greeting
 
 
+def _store(address: str, port: int, info: dict) -> int:
+    """The store component answers a front-end holding a client certificate from the dev CA."""
+    from websockets.sync.client import connect
+
+    from sealmail.store import rpc
+
+    tls = ssl.create_default_context(cafile=info["ca_cert"])
+    tls_dir = Path(info["ca_cert"]).parent
+    tls.load_cert_chain(tls_dir / "frontend-client.pem", tls_dir / "frontend-client.key")
+    host = f"[{address}]" if ":" in address else address
+    with connect(f"wss://{host}:{port}", ssl=tls, server_hostname="localhost", open_timeout=10) as ws:
+        ws.send(rpc.request(1, None, "spool_size", ("0" * 24,), {}))
+        return int(rpc.loads(ws.recv(10))["ok"])
+
+
 def _pop3(address: str, port: int, tls: ssl.SSLContext, implicit: bool) -> str:
     if implicit:
         client = poplib.POP3_SSL(address, port, context=tls, timeout=10)
@@ -201,6 +216,7 @@ def _every_port_answers_on_both_families(info: dict) -> None:
         "web": lambda a, p: _https(a, p, tls, "/") < 500,
         "http": lambda a, p: _http_redirect(a, p, info["ports"]["web"]),
         "api": lambda a, p: _https(a, p, tls, "/") < 500,
+        "store": lambda a, p: _store(a, p, info) == 0,
     }
     assert set(info["ports"]) <= set(checks), "a new port needs its check here"
     for key, port in info["ports"].items():
@@ -301,3 +317,51 @@ def test_killed_supervisor_takes_its_children_along(sealmail_bin, clean_env, tmp
     proc.kill()
     proc.communicate(timeout=30)
     _nothing_left(data_dir, timeout=15)
+
+
+def test_dev_split_reaches_mailboxes_through_the_store(sealmail_bin, clean_env, tmp_path) -> None:
+    """`sealmail dev --split`: the front-ends open mailboxes only through the store component (issue 19)."""
+    data_dir = tmp_path / "dev-split"
+    env = {**clean_env, **_port_env()}
+    started = time.time() - 1
+    proc = subprocess.Popen(
+        [sealmail_bin, "dev", "--split", "--data-dir", str(data_dir)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        info = _wait_for_dev_json(proc, data_dir / "dev.json", started)
+        assert info["split"] is True
+        assert info["ports"]["store"] > 0
+        imap_pids = [
+            p for p in _processes_mentioning(str(data_dir)) if b"imap" in Path(f"/proc/{p}/cmdline").read_bytes()
+        ]
+        assert imap_pids
+        environ = Path(f"/proc/{imap_pids[0]}/environ").read_bytes()
+        assert f"SEALMAIL_STORE_URL=wss://localhost:{info['ports']['store']}".encode() in environ
+        tls = ssl.create_default_context(cafile=info["ca_cert"])
+        client = imaplib.IMAP4_SSL("127.0.0.1", info["ports"]["imaps"], ssl_context=tls, timeout=30)
+        client.login(info["alias"], info["password"])
+        assert client.append("INBOX", None, None, b"Subject: split\r\n\r\nthrough the store\r\n")[0] == "OK"
+        assert client.select("INBOX")[0] == "OK"
+        store_pids = [
+            p
+            for p in _processes_mentioning(str(data_dir))
+            if b"serve\x00store" in Path(f"/proc/{p}/cmdline").read_bytes()
+        ]
+        assert len(store_pids) == 1
+        os.kill(store_pids[0], signal.SIGKILL)  # the supervisor restarts it; the session carries on
+
+        def fetched() -> bool:
+            try:
+                return client.uid("FETCH", "1:*", "(FLAGS)")[0] == "OK"
+            except imaplib.IMAP4.error:
+                return False
+
+        wait_for(fetched, timeout=60, what="IMAP working again once the store is back")
+        client.logout()
+    finally:
+        _stop(proc)
+    _nothing_left(data_dir)

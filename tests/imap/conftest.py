@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 import redis
+from storekit import StoreThread, remote_mode
 
 from sealmail.config.sqlite import SQLiteConfigStore
 from sealmail.services import aliases, credentials, domains
@@ -174,10 +175,14 @@ def imap(request, imap_settings, redis_url, tmp_path):
     settings = type(settings).model_validate(settings.model_dump())  # SecretStr from the plain URL
     config = SQLiteConfigStore(settings.config_db_path)
     accounts = {a: make_account(config, settings, a) for a in (ADDRESS, ASCII_ADDRESS)}
-    server = ComponentThread("imap", settings)
+    # SEALMAIL_TEST_STORE=remote: the same tests with the mailboxes behind a store component
+    store = StoreThread(settings, tmp_path / "tls") if remote_mode() else None
+    server = ComponentThread("imap", store.client_settings(settings) if store else settings)
     tls = ssl.create_default_context(cafile=str(tmp_path / "tls" / "ca.pem"))
     try:
         yield Imap(settings, config, server, tls, tmp_path / "tls" / "ca.pem", redis_url, accounts)
     finally:
         server.stop()
+        if store is not None:
+            store.stop()
         config.close()

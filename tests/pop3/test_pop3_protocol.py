@@ -436,7 +436,7 @@ def test_utf8_mode_and_downgrading(pop3, pop3_settings, client_context) -> None:
 
 
 def _maildrop_free(pop3, account) -> bool:
-    lock = MaildropLock.acquire(pop3.server.ctx.mailstore, account.mailbox_id)
+    lock = MaildropLock.acquire(pop3.server.ctx.settings.data_dir, account.mailbox_id)
     if lock is None:
         return False
     lock.release()

@@ -24,15 +24,20 @@ def serve(ctx: Context, component: str) -> int:
 
 
 @click.command()
+@click.option(
+    "--split",
+    is_flag=True,
+    help="Front-ends reach the mailboxes only through the store component (as on separate hosts).",
+)
 @common_options
-def dev(ctx: Context) -> int:
+def dev(ctx: Context, split: bool) -> int:
     """Run every component on localhost with a private Redis, a dev CA and a demo alias.
 
     Writes <data-dir>/dev.json once everything listens; Ctrl-C stops it all.
     """
     from sealmail.dev import run_dev
 
-    return run_dev(ctx.settings)
+    return run_dev(ctx.settings, split=split)
 
 
 @click.command("components")

@@ -26,6 +26,7 @@ from sealmail.config.models import (
     LogKind,
     LogPage,
     LogQuery,
+    MailboxHome,
     now,
 )
 from sealmail.errors import InvalidInput, NotFound
@@ -133,6 +134,25 @@ class ConfigStore(ABC):
 
     def remove_credential(self, alias_id: str) -> None:
         self._delete_credential(alias_id)
+
+    # ---- mailbox homes (the store component) ----------------------------------------------------
+    def set_mailbox_home(self, mailbox_id: str, host: str) -> MailboxHome:
+        """Record that ``host``'s store serves the mailbox (again: the mailbox moved there)."""
+        if not mailbox_id or not host.strip():
+            raise InvalidInput("a mailbox home needs a mailbox id and a host name")
+        home = MailboxHome(mailbox_id, host.strip(), now())
+        self._put_mailbox_home(home)
+        return home
+
+    def get_mailbox_home(self, mailbox_id: str) -> MailboxHome | None:
+        return self._get_mailbox_home(mailbox_id)
+
+    def list_mailbox_homes(self, host: str | None = None) -> list[MailboxHome]:
+        """Every recorded home (of one host), by mailbox id."""
+        return sorted(self._list_mailbox_homes(host), key=lambda h: h.mailbox_id)
+
+    def remove_mailbox_home(self, mailbox_id: str) -> None:
+        self._delete_mailbox_home(mailbox_id)
 
     # ---- admin accounts -------------------------------------------------------------------------
     def add_admin(self, admin: AdminAccount) -> AdminAccount:
@@ -246,6 +266,18 @@ class ConfigStore(ABC):
     def _delete_credential(self, alias_id: str) -> None: ...
     @abstractmethod
     def _claim_credential(self, credential: AliasCredential) -> bool: ...
+
+    @abstractmethod
+    def _put_mailbox_home(self, home: MailboxHome) -> None: ...
+
+    @abstractmethod
+    def _get_mailbox_home(self, mailbox_id: str) -> MailboxHome | None: ...
+
+    @abstractmethod
+    def _list_mailbox_homes(self, host: str | None) -> list[MailboxHome]: ...
+
+    @abstractmethod
+    def _delete_mailbox_home(self, mailbox_id: str) -> None: ...
 
     @abstractmethod
     def _insert_admin(self, admin: AdminAccount) -> None: ...

@@ -147,3 +147,13 @@ class LogQuery:
 class LogPage:
     entries: list[LogEntry]
     next_cursor: str | None
+
+
+# ---- the store component (issue 19): which data host holds which mailbox ----------------------------
+@dataclass(slots=True)
+class MailboxHome:
+    """The data host whose store component serves a mailbox (``settings.store_host`` on that host)."""
+
+    mailbox_id: str
+    host: str
+    updated: datetime

@@ -17,12 +17,23 @@ from pymongo.errors import DuplicateKeyError
 from sealmail.addresses import AliasKind
 from sealmail.config.base import ConfigStore
 from sealmail.config.codec import from_document, to_document
-from sealmail.config.models import AdminAccount, Alias, AliasCredential, ApiToken, Domain, LogEntry, LogQuery
+from sealmail.config.models import (
+    AdminAccount,
+    Alias,
+    AliasCredential,
+    ApiToken,
+    Domain,
+    LogEntry,
+    LogQuery,
+    MailboxHome,
+)
 from sealmail.errors import AlreadyExists, ConfigStoreError
 
 T = TypeVar("T")  # a model class of config.models
 
-SCHEMA_VERSION = 4  # 2: wrapped mailbox keys; 3: usage_bytes; 4: audit log entries (no rewrite needed)
+SCHEMA_VERSION = (
+    5  # 2: wrapped mailbox keys; 3: usage_bytes; 4: audit log entries; 5: mailbox homes (no rewrite needed)
+)
 
 # Index definitions per collection: (keys, options). Applied at every start; MongoDB skips existing ones.
 INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict[str, Any]]]] = {
@@ -33,6 +44,7 @@ INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict[str, Any]]]] = {
     "admins": [([("email", ASCENDING)], {"unique": True})],
     "api_tokens": [([("token_hash", ASCENDING)], {"unique": True})],
     "alias_credentials": [([("mailbox_id", ASCENDING)], {"unique": True, "sparse": True})],
+    "mailbox_homes": [([("host", ASCENDING), ("_id", ASCENDING)], {})],
     "logs": [
         ([("time", DESCENDING), ("_id", DESCENDING)], {}),
         ([("kind", ASCENDING), ("time", DESCENDING), ("_id", DESCENDING)], {}),
@@ -98,6 +110,22 @@ class MongoConfigStore(ConfigStore):
 
     def _many(self, cls: type[T], collection: str, query: dict[str, Any]) -> list[T]:
         return [from_document(cls, doc) for doc in self.db[collection].find(query)]
+
+    # ---- mailbox homes (_id: the mailbox id) -----------------------------------------------------
+    def _put_mailbox_home(self, home: MailboxHome) -> None:
+        doc = to_document(home, "mailbox_id")
+        self.db.mailbox_homes.replace_one({"_id": doc["_id"]}, doc, upsert=True)
+
+    def _get_mailbox_home(self, mailbox_id: str) -> MailboxHome | None:
+        return self._one(MailboxHome, "mailbox_homes", {"_id": mailbox_id}, key="mailbox_id")
+
+    def _list_mailbox_homes(self, host: str | None) -> list[MailboxHome]:
+        query = {} if host is None else {"host": host}
+        cursor = self.db.mailbox_homes.find(query).sort("_id", ASCENDING)
+        return [from_document(MailboxHome, doc, "mailbox_id") for doc in cursor]
+
+    def _delete_mailbox_home(self, mailbox_id: str) -> None:
+        self.db.mailbox_homes.delete_one({"_id": mailbox_id})
 
     # ---- domains --------------------------------------------------------------------------------
     def _insert_domain(self, domain: Domain) -> None:

@@ -16,7 +16,16 @@ from typing import Any, TypeVar
 from sealmail.addresses import AliasKind
 from sealmail.config.base import ConfigStore
 from sealmail.config.codec import from_sql, to_sql
-from sealmail.config.models import AdminAccount, Alias, AliasCredential, ApiToken, Domain, LogEntry, LogQuery
+from sealmail.config.models import (
+    AdminAccount,
+    Alias,
+    AliasCredential,
+    ApiToken,
+    Domain,
+    LogEntry,
+    LogQuery,
+    MailboxHome,
+)
 from sealmail.errors import AlreadyExists
 from sealmail.migrations import apply_migrations
 from sealmail.timecodec import format_time
@@ -127,6 +136,15 @@ MIGRATIONS: list[str] = [
     CREATE INDEX logs_by_kind ON logs (kind, time DESC, id DESC);
     CREATE INDEX logs_by_domain ON logs (domain, time DESC, id DESC);
     CREATE INDEX logs_by_address ON logs (address, time DESC, id DESC);
+    """,
+    # 5: which data host's store component serves each mailbox (issue 19).
+    """
+    CREATE TABLE mailbox_homes (
+        mailbox_id TEXT PRIMARY KEY,
+        host TEXT NOT NULL,
+        updated TEXT NOT NULL
+    );
+    CREATE INDEX mailbox_homes_by_host ON mailbox_homes (host, mailbox_id);
     """,
 ]
 
@@ -265,6 +283,25 @@ class SQLiteConfigStore(ConfigStore):
 
     def _delete_credential(self, alias_id: str) -> None:
         self._delete("DELETE FROM alias_credentials WHERE alias_id = ?", alias_id)
+
+    # ---- mailbox homes ---------------------------------------------------------------------------
+    def _put_mailbox_home(self, home: MailboxHome) -> None:
+        self._db().execute(
+            "INSERT INTO mailbox_homes (mailbox_id, host, updated) VALUES (:mailbox_id, :host, :updated) "
+            "ON CONFLICT (mailbox_id) DO UPDATE SET host = excluded.host, updated = excluded.updated",
+            to_sql(home),
+        )
+
+    def _get_mailbox_home(self, mailbox_id: str) -> MailboxHome | None:
+        return self._one(MailboxHome, "SELECT * FROM mailbox_homes WHERE mailbox_id = ?", mailbox_id)
+
+    def _list_mailbox_homes(self, host: str | None) -> list[MailboxHome]:
+        if host is None:
+            return self._many(MailboxHome, "SELECT * FROM mailbox_homes ORDER BY mailbox_id")
+        return self._many(MailboxHome, "SELECT * FROM mailbox_homes WHERE host = ? ORDER BY mailbox_id", host)
+
+    def _delete_mailbox_home(self, mailbox_id: str) -> None:
+        self._delete("DELETE FROM mailbox_homes WHERE mailbox_id = ?", mailbox_id)
 
     # ---- admins ---------------------------------------------------------------------------------
     def _insert_admin(self, admin: AdminAccount) -> None:

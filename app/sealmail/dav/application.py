@@ -11,6 +11,7 @@ so that nothing touches the filesystem, and translates the store's domain errors
 | ``DavPreconditionFailed``            | 412                                      |
 | ``DavConflict``                      | 409                                      |
 | ``DavNotFound``                      | 404 (409 when a parent is missing)       |
+| ``StoreUnavailable``                 | 503 with Retry-After (the data host's store is unreachable) |
 
 Malformed iCalendar or vCard gets 400 with the parser's reason instead of Radicale's bare
 "Bad Request".
@@ -40,6 +41,7 @@ from sealmail.store.errors import (
     DavPreconditionFailed,
     ItemTooLarge,
     QuotaExceeded,
+    StoreUnavailable,
 )
 
 if TYPE_CHECKING:
@@ -55,7 +57,7 @@ def _text(status: int, message: str) -> tuple[int, dict[str, str], str, None]:
     return status, {"Content-Type": "text/plain"}, message, None
 
 
-def _translate(exc: SealmailError) -> tuple[int, dict[str, str], str, None]:
+def _translate(exc: SealmailError) -> tuple[int, dict[str, str], str, None]:  # noqa: PLR0911 - the table above
     if isinstance(exc, ItemTooLarge):
         return _text(client.REQUEST_ENTITY_TOO_LARGE, f"Request entity too large: {exc}")
     if isinstance(exc, QuotaExceeded | DavLimitExceeded):
@@ -68,6 +70,8 @@ def _translate(exc: SealmailError) -> tuple[int, dict[str, str], str, None]:
         return _text(client.METHOD_NOT_ALLOWED, f"Method not allowed: {exc}")
     if isinstance(exc, DavNotFound):
         return _text(client.NOT_FOUND, f"Not found: {exc}")
+    if isinstance(exc, StoreUnavailable):  # RFC 9110 §15.6.4: temporary; Retry-After says when
+        return client.SERVICE_UNAVAILABLE, {"Content-Type": "text/plain", "Retry-After": "10"}, f"{exc}", None
     raise exc
 
 

@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from radicale import config as radicale_config
 
     from sealmail.dav.sessions import DavSessions, DavUser
-    from sealmail.store.mailbox import Mailbox
+    from sealmail.store.contract import MailboxOps as Mailbox
 
 SYNC_PREFIX = "http://sealmail.invalid/ns/sync/"
 _SYNC_TOKEN = re.compile(r"^http://sealmail\.invalid/ns/sync/([0-9a-f]{16})/([0-9]{1,18})$")

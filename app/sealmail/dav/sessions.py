@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from collections.abc import Coroutine
 
     from sealmail.appcontext import AppContext
-    from sealmail.store.mailbox import Mailbox
+    from sealmail.store.contract import MailboxOps as Mailbox
 
 log = logging.getLogger("sealmail.dav")
 

@@ -25,8 +25,8 @@ from sealmail.imap import wire
 from sealmail.store.mailbox import SYSTEM_FLAGS, MessageInfo
 
 if TYPE_CHECKING:
-    from sealmail.store.mailbox import Mailbox
-    from sealmail.store.mailstore import AsyncMailbox
+    from sealmail.store.contract import MailboxHandle
+    from sealmail.store.contract import MailboxOps as Mailbox
 
 TEXT_CACHE_ENTRIES = 100_000
 INFO_CACHE_FOLDERS = 4
@@ -55,11 +55,11 @@ class ImapCaches:
     """Per process: the caches of every open mailbox, and the formatted flag lists."""
 
     def __init__(self) -> None:
-        self._mailboxes: weakref.WeakKeyDictionary[AsyncMailbox, MailboxCaches] = weakref.WeakKeyDictionary()
+        self._mailboxes: weakref.WeakKeyDictionary[MailboxHandle, MailboxCaches] = weakref.WeakKeyDictionary()
         self._flag_lists: dict[tuple[frozenset[str], bool, bool], bytes] = {}
         self._flag_texts: dict[tuple[frozenset[str], bool], str] = {}
 
-    def of(self, mbox: AsyncMailbox) -> MailboxCaches:
+    def of(self, mbox: MailboxHandle) -> MailboxCaches:
         caches = self._mailboxes.get(mbox)
         if caches is None:
             caches = self._mailboxes[mbox] = MailboxCaches()

@@ -22,7 +22,7 @@ from sealmail.store.mailbox import MessageInfo
 if TYPE_CHECKING:
     from sealmail.imap.selection import Selected
     from sealmail.imap.session import Session
-    from sealmail.store.mailbox import Mailbox
+    from sealmail.store.contract import MailboxOps as Mailbox
 
 FETCH_CHUNK = 1000
 FETCH_CHUNK_BYTES = 4 * 1024 * 1024

@@ -45,13 +45,14 @@ from sealmail.store.errors import (
     FolderNotFound,
     InvalidFolderName,
     QuotaExceeded,
+    StoreUnavailable,
     UnknownEncoding,
     UnknownSection,
 )
 
 if TYPE_CHECKING:
     from sealmail.appcontext import AppContext
-    from sealmail.store.mailstore import AsyncMailbox
+    from sealmail.store.contract import MailboxHandle
 
 log = logging.getLogger("sealmail.imap")
 MAX_BAD_COMMANDS = 50
@@ -95,7 +96,7 @@ class Session:
         self.log = logger or logging.LoggerAdapter(log, {})
         self.state = NOT_AUTHENTICATED
         self.account: MailboxSession | None = None
-        self.mbox: AsyncMailbox | None = None
+        self.mbox: MailboxHandle | None = None
         self.sub: ev.Subscription | None = None
         self.sel: Selected | None = None
         self.utf8 = False
@@ -206,6 +207,10 @@ class Session:
             status, text, code = "NO", "Unknown content transfer encoding", "UNKNOWN-CTE"
         except UnknownSection as exc:
             status, text, code = "NO", str(exc) or "No such section", None
+        except StoreUnavailable:
+            # RFC 5530 §3: UNAVAILABLE, a temporary failure; the store client dials again by itself
+            self.log.warning("%s: the mailbox store is unavailable", command.name)
+            status, text, code = "NO", "Mailbox store unavailable; try again", "UNAVAILABLE"
         except (ConnectionError, ConnectionClosed, asyncio.CancelledError):
             raise
         except Exception:
@@ -329,6 +334,10 @@ class Session:
             raise no("Too many failed logins; try again later", "UNAVAILABLE")
         try:
             account = await sign_in(self.ctx.config, self.ctx.settings, self.ctx.mailstore, user, password)
+        except StoreUnavailable:
+            await attempt.cancel()  # the store's trouble, not a wrong password
+            self.log.warning("login: the mailbox store is unavailable")
+            raise no("Mailbox store unavailable; try again later", "UNAVAILABLE") from None
         except (AuthenticationFailed, SealmailError):
             await attempt.failed()
             self.log.info("login failed")

@@ -27,10 +27,11 @@ from typing import TYPE_CHECKING, Literal, NamedTuple
 
 from sealmail.pop3 import wire
 from sealmail.store.errors import FolderExists
-from sealmail.store.mailbox import INBOX, Mailbox
+from sealmail.store.model import INBOX
 
 if TYPE_CHECKING:
-    from sealmail.store.mailstore import AsyncMailbox, MailStore
+    from sealmail.store.contract import MailboxHandle
+    from sealmail.store.contract import MailboxOps as Mailbox
 
 DeleteMode = Literal["remove", "trash"]
 
@@ -54,13 +55,15 @@ class MaildropLock:
         self._fd: int | None = fd
 
     @staticmethod
-    def path(mailstore: MailStore, mailbox_id: str) -> Path:
-        return mailstore.mailbox_path(mailbox_id).with_name(f"{mailbox_id}.pop3.lock")
+    def path(data_dir: Path, mailbox_id: str) -> Path:
+        """Beside the mailbox file; with a remote store (``store_url``) in this host's data directory,
+        so the lock holds between this host's POP3 sessions."""
+        return data_dir / "mailboxes" / f"{mailbox_id}.pop3.lock"
 
     @classmethod
-    def acquire(cls, mailstore: MailStore, mailbox_id: str) -> MaildropLock | None:
+    def acquire(cls, data_dir: Path, mailbox_id: str) -> MaildropLock | None:
         """The lock, or None when another POP3 session holds it. Never blocks."""
-        path = cls.path(mailstore, mailbox_id)
+        path = cls.path(data_dir, mailbox_id)
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
@@ -95,7 +98,7 @@ class UpdateResult:
 class SessionMaildrop:
     """The messages of INBOX as of login, and what this session did to them."""
 
-    handle: AsyncMailbox
+    handle: MailboxHandle
     uidvalidity: int
     messages: list[Message]
     utf8: bool
@@ -103,7 +106,7 @@ class SessionMaildrop:
     retrieved: set[int] = field(default_factory=set)
 
     @classmethod
-    async def load(cls, handle: AsyncMailbox, *, utf8: bool) -> SessionMaildrop:
+    async def load(cls, handle: MailboxHandle, *, utf8: bool) -> SessionMaildrop:
         uidvalidity, messages = await handle.run(_listing, handle.mailbox, utf8)
         return cls(handle, uidvalidity, messages, utf8)
 

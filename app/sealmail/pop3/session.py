@@ -27,6 +27,7 @@ from sealmail.pop3.maildrop import (
 from sealmail.services import revocation
 from sealmail.services.credentials import AuthenticationFailed
 from sealmail.services.sessions import MailboxSession, guard, sign_in
+from sealmail.store.errors import StoreUnavailable
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -155,6 +156,9 @@ class Pop3Session:
             await self.err(f"Message {exc.args[0]} was removed by another session")
         except (ConnectionClosed, TimeoutError):
             raise
+        except StoreUnavailable:
+            self.log.warning("%s: the mailbox store is unavailable", keyword)
+            await self.err("Mailbox store unavailable; try again later", "SYS/TEMP")  # RFC 3206 §4
         except Exception:
             self.log.exception("%s failed", keyword)
             await self.err("Internal error; try again later", "SYS/TEMP")
@@ -294,15 +298,18 @@ class Pop3Session:
             self.log.info("login failed")
             await self.err("Authentication failed", "AUTH")  # RFC 3206 §4
             return
-        except Exception:
+        except Exception as exc:
             await attempt.cancel()  # the server's trouble, not a wrong password
-            self.log.exception("opening the mailbox failed")
+            if isinstance(exc, StoreUnavailable):
+                self.log.warning("login: the mailbox store is unavailable")
+            else:
+                self.log.exception("opening the mailbox failed")
             await self.err("Cannot open the maildrop now", "SYS/TEMP")  # RFC 3206 §4
             return
         self.session = session  # from here on, release() lets go of it whatever happens
         await attempt.succeeded()
         log = self.log.bind(user=session.address)
-        self.lock = MaildropLock.acquire(self.ctx.mailstore, session.mailbox.mailbox_id)
+        self.lock = MaildropLock.acquire(self.ctx.settings.data_dir, session.mailbox.mailbox_id)
         if self.lock is None:
             await self.release()
             log.info("maildrop in use")

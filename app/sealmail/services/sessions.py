@@ -17,13 +17,13 @@ if TYPE_CHECKING:
     from sealmail.config.models import AliasCredential
     from sealmail.services.revocation import RevocationBus
     from sealmail.settings import Settings
-    from sealmail.store.mailstore import AsyncMailbox, MailStore
+    from sealmail.store.contract import MailboxHandle, MailStoreAPI
 
 
 @dataclass
 class MailboxSession:
     unlocked: credentials.Unlocked
-    mailbox: AsyncMailbox
+    mailbox: MailboxHandle
     _config: ConfigStore
 
     @property
@@ -40,7 +40,7 @@ class MailboxSession:
 
 
 async def sign_in(
-    config: ConfigStore, settings: Settings, mailstore: MailStore, address: str, password: str
+    config: ConfigStore, settings: Settings, mailstore: MailStoreAPI, address: str, password: str
 ) -> MailboxSession:
     """Raises ``AuthenticationFailed`` (the same for unknown address and wrong password)."""
     unlocked = await asyncio.to_thread(credentials.unlock, config, settings, address, password)

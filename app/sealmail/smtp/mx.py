@@ -208,7 +208,7 @@ class MxHandler:
             # The mailbox has no keys until its password is set: mail must wait, not vanish.
             return "450 4.2.0 Mailbox not set up yet, try again later"
         assert credential.mailbox_id is not None
-        pending = self.app.mailstore.spool(credential.mailbox_id).size()
+        pending = self.app.mailstore.spool_size(credential.mailbox_id)
         used = (credential.usage_bytes or 0) + pending
         if used + declared_size > quota_of(alias, self.settings):
             return "552 5.2.2 Mailbox full"

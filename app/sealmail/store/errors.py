@@ -59,3 +59,10 @@ class ItemTooLarge(SealmailError):
 
 class DavLimitExceeded(SealmailError):
     """Too many resources in a collection, or too many collections."""
+
+
+# ---- the store component (store.remote) ----
+class StoreUnavailable(SealmailError):
+    """The data host's store cannot be reached now (connection lost, refused or timed out): a temporary
+    failure, mapped to IMAP NO [UNAVAILABLE], POP3 -ERR [SYS/TEMP] and DAV 503. The client reconnects
+    by itself on the next call."""

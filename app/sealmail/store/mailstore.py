@@ -370,6 +370,10 @@ class MailStore:
         for suffix in ("", "-wal", "-shm", ".lock"):
             Path(str(spool_path) + suffix).unlink(missing_ok=True)
 
+    def spool_size(self, mailbox_id: str) -> int:
+        """Sealed records waiting in the mailbox's spool (the MX's quota check counts them)."""
+        return self.spool(mailbox_id).size()
+
     def deliver(
         self,
         mailbox_id: str,

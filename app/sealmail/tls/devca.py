@@ -56,6 +56,22 @@ def ensure_dev_certificates(directory: Path, names: tuple[str, ...] = ()) -> Dev
     return DevCertificates(ca_cert=ca_cert_path, cert=cert_path, key=key_path)
 
 
+def ensure_client_certificate(directory: Path, name: str = "frontend") -> tuple[Path, Path]:
+    """A client certificate (clientAuth) from the dev CA in ``directory`` (made by
+    ``ensure_dev_certificates`` first): what front-ends present to the store component (mutual TLS)."""
+    ca_cert = x509.load_pem_x509_certificate((directory / "ca.pem").read_bytes())
+    ca_key = serialization.load_pem_private_key((directory / "ca.key").read_bytes(), password=None)
+    if not isinstance(ca_key, ec.EllipticCurvePrivateKey):
+        raise ValueError("the development CA key must be an EC key")
+    cert_path, key_path = directory / f"{name}-client.pem", directory / f"{name}-client.key"
+    if not _still_good(cert_path, key_path, ca_cert, (name,)):
+        key = ec.generate_private_key(ec.SECP256R1())
+        cert = _server_certificate(key, ca_key, ca_cert, (name,), usage=ExtendedKeyUsageOID.CLIENT_AUTH)
+        _write_key(key_path, key)
+        cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return cert_path, key_path
+
+
 def _write_key(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
     data = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
@@ -111,6 +127,7 @@ def _server_certificate(
     ca_key: ec.EllipticCurvePrivateKey,
     ca_cert: x509.Certificate,
     names: tuple[str, ...],
+    usage: x509.ObjectIdentifier = ExtendedKeyUsageOID.SERVER_AUTH,
 ) -> x509.Certificate:
     start = datetime.now(UTC) - timedelta(minutes=5)
     sans: list[x509.GeneralName] = [x509.DNSName(n) for n in names]
@@ -125,7 +142,7 @@ def _server_certificate(
         .not_valid_after(start + timedelta(days=397))
         .add_extension(x509.SubjectAlternativeName(sans), critical=False)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
         .add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_cert.public_key()),  # type: ignore[arg-type]
             critical=False,

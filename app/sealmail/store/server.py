@@ -1,0 +1,212 @@
+"""The store component: this data host's mailboxes for front-ends on other hosts (``sealmail serve store``).
+
+It listens on ``store_port`` with TLS that requires a client certificate issued by ``store_ca_file``
+(a host without one fails the handshake) and answers ``store.rpc`` requests over a WebSocket.
+
+* A front-end session sends ``open`` with the mailbox id and its unwrapped keys; they live only in
+  this process's memory for the life of that session's handle (the shared ``AsyncMailbox`` of the
+  local ``MailStore``), and are forgotten at ``release`` or when the connection ends. Nothing here
+  logs a request's arguments: only method names and error types.
+* Every call on a mailbox runs on that mailbox's one worker thread, in arrival order (one writer;
+  readers queue behind it), exactly as in-process sessions' calls do.
+* Change events are published on the bus (Redis) after each commit as today, so IMAP sessions on
+  every host see the changes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import secrets
+import socket
+import ssl
+from typing import TYPE_CHECKING, Any
+
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+
+from sealmail.crypto.keys import MailboxSecrets
+from sealmail.net.listen import close_all, listen_ports
+from sealmail.store import events as ev
+from sealmail.store import rpc
+from sealmail.store.mailstore import AsyncMailbox, MailStore
+
+if TYPE_CHECKING:
+    from sealmail.settings import Settings
+
+log = logging.getLogger("sealmail.store.server")
+MAILBOX_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def server_tls(settings: Settings) -> ssl.SSLContext:
+    """TLS 1.2+ with this host's certificate, requiring a client certificate from the deployment CA."""
+    if settings.tls_cert_file is None or settings.tls_key_file is None or settings.store_ca_file is None:
+        raise ValueError("the store component needs SEALMAIL_TLS_CERT_FILE, _TLS_KEY_FILE and _STORE_CA_FILE")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(settings.tls_cert_file, settings.tls_key_file)
+    context.load_verify_locations(cafile=settings.store_ca_file)
+    context.verify_mode = ssl.CERT_REQUIRED
+    return context
+
+
+class _Channel:
+    """One front-end connection: its open mailbox sessions, released when it ends."""
+
+    def __init__(self, store: StoreServer, ws: ServerConnection) -> None:
+        self.store = store
+        self.ws = ws
+        self.sessions: dict[str, AsyncMailbox] = {}
+        self.tasks: set[asyncio.Task[None]] = set()
+
+    async def run(self) -> None:
+        try:
+            async for message in self.ws:
+                task = asyncio.create_task(self._answer(message))
+                self.tasks.add(task)
+                task.add_done_callback(self.tasks.discard)
+        except ConnectionClosed:
+            pass
+        finally:
+            for task in list(self.tasks):
+                task.cancel()
+            await asyncio.gather(*self.tasks, return_exceptions=True)
+            for handle in self.sessions.values():
+                await handle.release()  # the last user's release forgets the keys
+            self.sessions.clear()
+
+    async def _answer(self, message: str | bytes) -> None:
+        call_id: int | None = None
+        try:
+            frame = rpc.loads(message)
+            call_id = frame.get("id") if isinstance(frame.get("id"), int) else None
+            result = await self._dispatch(frame)
+            reply = rpc.reply_ok(call_id or 0, result)
+        except (rpc.CodecError, rpc.MethodNotAllowed, TypeError) as exc:
+            log.warning("refused a request: %s", type(exc).__name__)
+            reply = rpc.reply_error(call_id, exc if not isinstance(exc, TypeError) else rpc.CodecError("bad arguments"))
+        except Exception as exc:
+            if type(exc).__name__ not in rpc.ERRORS:
+                log.exception("a store call failed")
+            reply = rpc.reply_error(call_id, exc)
+        with contextlib.suppress(ConnectionClosed):
+            await self.ws.send(reply)
+
+    async def _dispatch(self, frame: dict[str, Any]) -> Any:
+        method, session = frame.get("method"), frame.get("session")
+        args, kwargs = frame.get("args"), frame.get("kwargs")
+        if not isinstance(method, str) or not isinstance(args, list) or not isinstance(kwargs, dict):
+            raise rpc.CodecError("malformed request")
+        if session is None:
+            if method not in rpc.STORE_METHODS:
+                raise rpc.MethodNotAllowed(f"{method[:40]!r} is not a store method")
+            return await getattr(self, f"_store_{method}")(*args, **kwargs)
+        if not isinstance(session, str) or method not in rpc.SESSION_METHODS:
+            raise rpc.MethodNotAllowed(f"{str(method)[:40]!r} is not a mailbox method")
+        handle = self.sessions.get(session)
+        if handle is None:
+            raise rpc.MethodNotAllowed("no such session")
+        if method == "release":
+            del self.sessions[session]
+            await handle.release()
+            return None
+        return await getattr(handle, method)(*args, **kwargs)
+
+    # ---- calls on the store itself ---------------------------------------------------------------
+    async def _store_open(self, mailbox_id: str, mailbox_key: bytes, private_key: bytes, *, quota: Any = None) -> str:
+        if not isinstance(mailbox_id, str) or not MAILBOX_ID.fullmatch(mailbox_id):
+            raise rpc.CodecError("bad mailbox id")
+        if not isinstance(mailbox_key, bytes) or not isinstance(private_key, bytes):
+            raise rpc.CodecError("bad keys")
+        if quota is not None and not isinstance(quota, int):
+            raise rpc.CodecError("bad quota")
+        handle = await self.store.mailstore.open(mailbox_id, MailboxSecrets(mailbox_key, private_key), quota=quota)
+        session = secrets.token_urlsafe(16)
+        self.sessions[session] = handle
+        return session
+
+    async def _store_deliver(
+        self, mailbox_id: str, public_key: bytes, raw: Any, received_at: Any = None, folder: str = "INBOX"
+    ) -> int:
+        if not isinstance(mailbox_id, str) or not MAILBOX_ID.fullmatch(mailbox_id):
+            raise rpc.CodecError("bad mailbox id")
+        loop = asyncio.get_running_loop()
+        mailstore = self.store.mailstore
+        return await loop.run_in_executor(None, mailstore.deliver, mailbox_id, public_key, raw, received_at, folder)
+
+    async def _store_spool_appended(self, mailbox_id: str) -> None:
+        await self.store.mailstore.spool_appended(mailbox_id)
+
+    async def _store_spool_size(self, mailbox_id: str) -> int:
+        if not isinstance(mailbox_id, str) or not MAILBOX_ID.fullmatch(mailbox_id):
+            raise rpc.CodecError("bad mailbox id")
+        return await asyncio.to_thread(self.store.mailstore.spool_size, mailbox_id)
+
+
+class StoreServer:
+    """The listeners and this host's ``MailStore`` (files under ``data_dir``, events on the bus)."""
+
+    def __init__(self, settings: Settings, tls: ssl.SSLContext | None = None) -> None:
+        self.settings = settings
+        self.tls = tls or server_tls(settings)
+        if settings.redis_url is not None:
+            self.bus: ev.ChangeBus = ev.RedisBus(settings.redis_url.get_secret_value())
+        else:
+            self.bus = ev.InProcessBus()  # a store on its own (tests): nobody else hears its events
+        self.mailstore = MailStore(settings.data_dir, self.bus)
+        self._servers: list[Server] = []
+        self._channels: set[asyncio.Task[None]] = set()
+
+    async def _handler(self, ws: ServerConnection) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._channels.add(task)
+        try:
+            await _Channel(self, ws).run()
+        finally:
+            self._channels.discard(task)
+
+    async def listen(self, sockets: list[socket.socket]) -> int:
+        try:
+            for sock in sockets:
+                server = await serve(
+                    self._handler,
+                    sock=sock,
+                    ssl=self.tls,
+                    max_size=rpc.MAX_FRAME,
+                    compression=None,
+                    ping_interval=20,
+                    ping_timeout=20,
+                )
+                self._servers.append(server)
+        except BaseException:
+            close_all(sockets)
+            raise
+        return int(sockets[0].getsockname()[1])
+
+    async def close(self) -> None:
+        for server in self._servers:
+            server.close()
+        for server in self._servers:
+            await server.wait_closed()
+        self._servers.clear()
+        await self.mailstore.close()
+        await self.bus.close()
+
+
+class StoreComponent:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.server: StoreServer | None = None
+
+    async def start(self) -> dict[str, int]:
+        self.server = StoreServer(self.settings)
+        bound = listen_ports(self.settings, {"store": self.settings.store_port})
+        return {"store": await self.server.listen(bound["store"])}
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            server, self.server = self.server, None
+            await server.close()

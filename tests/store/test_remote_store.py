@@ -1,0 +1,219 @@
+"""The store component (``sealmail serve store``) and its client: a real process, real sockets, mutual TLS.
+
+Issue 19: front-ends reach mailboxes on a data host only through the store's channel. TLS 1.3
+(RFC 8446 §4.3.2, CertificateRequest) with a client certificate required from the deployment CA;
+requests over a WebSocket (RFC 6455) carrying only the contract's methods and the store's own types.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from storekit import StoreProcess, store_certs
+from websockets.asyncio.client import connect
+
+from sealmail.crypto.keys import MailboxSecrets
+from sealmail.mime.imap import Adjacent
+from sealmail.services import credentials
+from sealmail.store import rpc
+from sealmail.store import search as sk
+from sealmail.store.errors import FolderNotFound, StoreUnavailable
+from sealmail.store.model import Folder, MaildropEntry, MessageInfo
+from sealmail.store.remote import RemoteMailStore, client_tls
+from sealmail.tls.devca import ensure_dev_certificates
+
+from privacyscan import Secrets, assert_no_secrets
+from support import free_port
+
+RAW = b"From: a@example.test\r\nTo: b@example.test\r\nSubject: remote marker zebra\r\n\r\nbody zebra text\r\n"
+
+
+# ---- the codec -------------------------------------------------------------------------------------
+def test_codec_round_trips_the_store_records() -> None:
+    """Records, bytes, datetimes, tuples, sets, int-keyed maps and search trees come back equal."""
+    when = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    value = [
+        Folder(1, "INBOX", None, 7, 8, 9, True, False),
+        MessageInfo(3, 4, frozenset({"\\Seen"}), when, 100, 5, False),
+        MaildropEntry(1, 2, 3, 4, False),
+        {1: b"\x00\xff", 2: None},
+        (1, "two", (3,)),
+        {"a"},
+        sk.And((sk.Not(sk.HasFlag("\\Seen")), sk.Text("subject", "x"), sk.UidSet(((1, None),)))),
+        Adjacent([b"x", "y", [None, 1]]),
+    ]
+    frame = rpc.loads(rpc.reply_ok(7, value))
+    assert frame["ok"] == value
+    assert type(frame["ok"][7]) is Adjacent
+    assert type(frame["ok"][2]) is MaildropEntry
+
+
+def test_codec_refuses_unknown_types_and_tags() -> None:
+    """Only the store's own types travel: anything else is refused both ways, nothing is unpickled."""
+    with pytest.raises(rpc.CodecError):
+        rpc.encode(object())
+    with pytest.raises(rpc.CodecError):
+        rpc.encode(Path("/etc/passwd"))
+    with pytest.raises(rpc.CodecError):
+        rpc.loads('{"id": 1, "ok": {"$r": "Popen", "v": ["sh"]}}')
+    with pytest.raises(rpc.CodecError):
+        rpc.loads('{"id": 1, "ok": {"$pickle": "gASV"}}')
+
+
+# ---- a store in its own process -----------------------------------------------------------------
+@pytest.fixture
+def certs(tmp_path):
+    return store_certs(tmp_path / "tls")
+
+
+@pytest.fixture
+def data_host(sealmail_bin, settings, certs, redis_url, tmp_path):
+    proc = StoreProcess(sealmail_bin, settings.data_dir, certs, free_port(), tmp_path / "store.log", redis_url)
+    proc.start()
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture
+def unlocked(settings, config, account):
+    address, password = account
+    return credentials.unlock(config, settings, address, password)
+
+
+def _client(certs, port: int, tls: ssl.SSLContext | None = None) -> RemoteMailStore:
+    tls = tls or client_tls(certs.ca, certs.client_cert, certs.client_key)
+    return RemoteMailStore(f"wss://localhost:{port}", tls, timeout=10)
+
+
+def test_mailbox_calls_through_the_store(data_host, certs, unlocked) -> None:
+    """A remote handle answers the contract as the local one does; store errors arrive as themselves."""
+
+    async def go() -> None:
+        store = _client(certs, data_host.port)
+        try:
+            handle = await store.open(unlocked.mailbox_id, unlocked.secrets)
+            appended = await handle.append("INBOX", RAW, ["\\Flagged"])
+            infos = await handle.messages("INBOX")
+            assert [i.uid for i in infos] == [appended.uid]
+            assert "\\Flagged" in infos[0].flags
+            assert await handle.search("INBOX", sk.Text("subject", "zebra")) == [appended.uid]
+            assert await handle.raw(infos[0].body_id) == RAW
+            envelope = (await handle.envelope_values([infos[0].body_id]))[infos[0].body_id]
+            assert isinstance(envelope, list)
+            with pytest.raises(FolderNotFound):
+                await handle.folder("Nope")
+            # the blocking API on the handle's own thread (what imap/ passes to run)
+            names = await handle.run(lambda: [f.name for f in handle.mailbox.list_folders()])
+            assert "INBOX" in names
+            await handle.release()
+        finally:
+            await store.close()
+
+    asyncio.run(go())
+
+
+def test_store_refuses_a_client_without_a_ca_certificate(data_host, certs, tmp_path) -> None:
+    """RFC 8446 §4.4.2.4: the store requires a client certificate; none, or one from another CA, is refused."""
+
+    async def go(tls: ssl.SSLContext) -> None:
+        store = _client(certs, data_host.port, tls)
+        try:
+            with pytest.raises(StoreUnavailable):
+                await store.call("spool_size", "a" * 24)
+        finally:
+            await store.close()
+
+    no_cert = ssl.create_default_context(cafile=str(certs.ca))
+    asyncio.run(go(no_cert))
+    other = ensure_dev_certificates(tmp_path / "other-ca")  # a certificate from another CA
+    foreign = ssl.create_default_context(cafile=str(certs.ca))
+    foreign.load_cert_chain(other.cert, other.key)
+    asyncio.run(go(foreign))
+    # and with the deployment CA's client certificate it answers
+    asyncio.run(_spool_size(certs, data_host.port))
+
+
+async def _spool_size(certs, port: int) -> None:
+    store = _client(certs, port)
+    try:
+        assert await store.call("spool_size", "a" * 24) == 0
+    finally:
+        await store.close()
+
+
+def test_store_refuses_methods_outside_the_contract(data_host, certs, unlocked) -> None:
+    """Only the contract's methods are called: ``run``, private methods and unknown names are refused."""
+
+    async def go() -> None:
+        tls = client_tls(certs.ca, certs.client_cert, certs.client_key)
+        async with connect(f"wss://localhost:{data_host.port}", ssl=tls) as ws:
+
+            async def ask(session, method, *args):
+                await ws.send(rpc.request(1, session, method, args, {}))
+                return rpc.loads(await ws.recv())
+
+            refused = await ask(None, "delete", unlocked.mailbox_id)
+            assert refused["error"]["type"] == "MethodNotAllowed"
+            opened = await ask(None, "open", unlocked.mailbox_id, *_keys(unlocked.secrets))
+            session = opened["ok"]
+            for method in ("run", "_shutdown", "snapshot", "integrity_check", "__init__", "close"):
+                reply = await ask(session, method)
+                assert reply["error"]["type"] == "MethodNotAllowed", method
+            await ws.send('{"id": 2, "session": null, "method": "spool_size", "args": [{"$r": "Spool", "v": []}]}')
+            assert rpc.loads(await ws.recv())["error"]["type"] == "CodecError"
+            assert (await ask(session, "usage"))["ok"] == 0
+
+    asyncio.run(go())
+
+
+def _keys(secrets: MailboxSecrets) -> tuple[bytes, bytes]:
+    return secrets.mailbox_key, secrets.private_key
+
+
+def test_the_key_never_reaches_the_data_hosts_files_or_log(data_host, certs, unlocked, settings, account) -> None:
+    """DESIGN §4 on the data host: the key arrives only in the channel; no file or log line holds it."""
+
+    async def go() -> None:
+        store = _client(certs, data_host.port)
+        try:
+            handle = await store.open(unlocked.mailbox_id, unlocked.secrets)
+            await handle.append("INBOX", RAW)
+            with pytest.raises(FolderNotFound):
+                await handle.folder("Missing")  # an error path too
+            await handle.release()
+            handle = await store.open(unlocked.mailbox_id, unlocked.secrets)
+        finally:
+            await store.close()  # the connection ends with a session still open
+
+    asyncio.run(go())
+    data_host.stop()
+    assert data_host.log.exists()
+    secrets = Secrets().unlocked(account[0], unlocked).password("password", account[1]).text("text", "zebra text")
+    assert data_host.log.read_text()  # it logged (connections, the error path) ...
+    assert_no_secrets(data_host.log.parent, secrets)  # ... but neither key: data dir, log, everything
+
+
+def test_killed_store_makes_calls_fail_temporarily_and_recovers(data_host, certs, unlocked) -> None:
+    """Connection loss is ``StoreUnavailable``; once the store is back the same handle works again."""
+
+    async def go() -> None:
+        store = _client(certs, data_host.port)
+        try:
+            handle = await store.open(unlocked.mailbox_id, unlocked.secrets)
+            await handle.append("INBOX", RAW)
+            data_host.kill()
+            with pytest.raises(StoreUnavailable):
+                await handle.uids("INBOX")
+            with pytest.raises(StoreUnavailable):
+                await handle.uids("INBOX")  # refused while it is down
+            await asyncio.to_thread(data_host.start)
+            assert len(await handle.uids("INBOX")) == 1  # reopened by itself with the keys it holds
+            await handle.release()
+        finally:
+            await store.close()
+
+    asyncio.run(go())
