@@ -242,3 +242,28 @@ def test_a_failing_write_in_a_group_fails_alone(tmp_path) -> None:
         thread.join()
     assert outcomes == {"a": "ok:a", "b": "ok:b", "bad": "error:bad request"}
     assert sorted(committed) == ["a", "b"]
+
+
+def test_a_handed_over_entry_is_appended_once_even_after_its_drain(sealed_spool) -> None:
+    """Issue 19 (exactly once): a sealed record handed over twice with one entry id — the first
+    reply was lost, or the sender died before forgetting its copy — is in the mailbox once."""
+    from datetime import UTC, datetime
+
+    from sealmail.store.spool import seal_message
+
+    fx = sealed_spool
+    records = [b"".join(seal_message(fx.public, fx.id, message(i), datetime.now(UTC))) for i in range(3)]
+    ids = [f"{i:020d}-{'ab' * 8}" for i in range(3)]
+    first = [fx.store.deliver_sealed(fx.id, ids[i], records[i]) for i in range(3)]
+    assert fx.store.deliver_sealed(fx.id, ids[1], records[1]) == first[1]  # a repeat: the first one's number
+    assert fx.store.spool(fx.id).count() == 3
+    box = fx.store.open_sync(fx.id, fx.secrets.mailbox_key)
+    try:
+        assert box.drain(fx.store.spool(fx.id), fx.secrets.private_key).drained == 3
+        # the entry comes again after the drain emptied the spool: still nothing appended
+        assert fx.store.deliver_sealed(fx.id, ids[0], records[0]) == first[0]
+        assert fx.store.spool(fx.id).count() == 0
+        assert box.drain(fx.store.spool(fx.id), fx.secrets.private_key).drained == 0
+    finally:
+        box.close()
+    assert fx.inbox_ids() == [0, 1, 2]

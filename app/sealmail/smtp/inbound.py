@@ -9,6 +9,11 @@ A message with several recipients is accepted once. When one action fails (a ful
 SMTP reply is a temporary failure so the sender retries; the actions that did succeed are
 remembered for a day (keyed by a hash of the message and the alias) and are not repeated on the
 retry, so nothing is lost and nothing arrives twice.
+
+In multi-server mode (an ``outbox`` given: the mailboxes are on a data host) the store action seals
+here and hands the sealed record to the store; when the store cannot be reached the record is held
+in the local outbox (``smtp.outbox``, fsynced) and the message counts as stored: held mail is handed
+over later, exactly once, so remembering it as delivered never turns into a loss.
 """
 
 from __future__ import annotations
@@ -19,12 +24,16 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from sealmail.addresses import is_webhook
 from sealmail.config.models import Alias, LogEntry
 from sealmail.queue.store import JobQueue, NewJob
 from sealmail.smtp.dataread import Pieces, as_pieces
+from sealmail.smtp.outbox import Outbox, new_entry_id
+from sealmail.store.errors import StoreUnavailable
+from sealmail.store.spool import seal_message
 
 if TYPE_CHECKING:
     from sealmail.appcontext import AppContext
@@ -47,6 +56,7 @@ class _Stored:
     address: str  # the alias as shown
     mailbox_id: str | None  # None: not stored
     error: str | None  # why, when storing failed (None with no mailbox_id: the keys are gone)
+    announce: bool = True  # tell sessions to drain (the remote store announces what it appends itself)
 
 
 @dataclass(slots=True)
@@ -100,10 +110,17 @@ def plain_forward(message: bytes, mail_from: str, alias_address: str) -> tuple[b
 
 
 class InboundDelivery:
-    def __init__(self, app: AppContext, queue: JobQueue, rewrite_forward: ForwardRewriter = plain_forward) -> None:
+    def __init__(
+        self,
+        app: AppContext,
+        queue: JobQueue,
+        rewrite_forward: ForwardRewriter = plain_forward,
+        outbox: Outbox | None = None,
+    ) -> None:
         self.app = app
         self.queue = queue
         self.rewrite_forward = rewrite_forward
+        self.outbox = outbox  # multi-server mode: seal here, hold in the outbox while the store is away
         self.dedup = Deduplicator(app.redis)
 
     async def deliver(
@@ -257,7 +274,8 @@ class InboundDelivery:
                     )
                 )
             return stored.address, False
-        appended.append(stored.mailbox_id)
+        if stored.announce:
+            appended.append(stored.mailbox_id)
         outcome.delivered.append(f"store:{stored.address}")
         return stored.address, True
 
@@ -276,8 +294,12 @@ class InboundDelivery:
             # Checked at RCPT time already; the keys vanished meanwhile (a reset): try again later.
             return _Stored(address, None, None)
         assert credential.mailbox_id is not None
+        status = "stored"
         try:
-            self.app.mailstore.deliver(credential.mailbox_id, credential.public_key, message, folder=folder)
+            if self.outbox is None:
+                self.app.mailstore.deliver(credential.mailbox_id, credential.public_key, message, folder=folder)
+            else:
+                status = self._hand_over(credential.mailbox_id, credential.public_key, message, folder)
         except Exception as exc:
             return _Stored(address, None, str(exc))
         try:
@@ -285,7 +307,7 @@ class InboundDelivery:
                 LogEntry(
                     kind="delivery",
                     component="mx",
-                    status="stored",
+                    status=status,
                     domain=alias.domain,
                     address=address,
                     message_id=message_id,
@@ -295,7 +317,23 @@ class InboundDelivery:
             )
         except Exception:
             log.warning("could not write the delivery log", exc_info=True)
-        return _Stored(address, credential.mailbox_id, None)
+        return _Stored(address, credential.mailbox_id, None, announce=self.outbox is None)
+
+    def _hand_over(self, mailbox_id: str, public_key: bytes, message: Pieces, folder: str) -> str:
+        """Seal here, then hand the record to the store, or hold it in the outbox while the store is away.
+
+        The entry id is made before the first attempt: a record the store appended whose reply was
+        lost is held too, and the store drops the repeat when the hand-over brings it again."""
+        assert self.outbox is not None
+        sealed = b"".join(seal_message(public_key, mailbox_id, message, datetime.now(UTC), folder))
+        entry_id = new_entry_id()
+        try:
+            self.app.mailstore.deliver_sealed(mailbox_id, entry_id, sealed)
+            return "stored"
+        except StoreUnavailable as exc:
+            self.outbox.put(entry_id, mailbox_id, sealed)  # fsynced (file and directory) before the 250
+            log.warning("the mailbox store is away (%s); the sealed message is held in the outbox", exc)
+            return "held"
 
 
 class _Message:

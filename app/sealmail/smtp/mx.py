@@ -36,7 +36,9 @@ from sealmail.smtp.dataread import head as first_bytes
 from sealmail.smtp.forwarding import ForwardRewriter, load_srs
 from sealmail.smtp.inbound import InboundDelivery, Target, dedup_keys
 from sealmail.smtp.mxprocs import MxProcesses
+from sealmail.smtp.outbox import HandOver, Outbox
 from sealmail.smtp.protocol import ConnectionBook, SealmailSMTP
+from sealmail.store.errors import StoreUnavailable
 
 if TYPE_CHECKING:
     from aiosmtpd.smtp import SMTP, Envelope, Session
@@ -208,7 +210,10 @@ class MxHandler:
             # The mailbox has no keys until its password is set: mail must wait, not vanish.
             return "450 4.2.0 Mailbox not set up yet, try again later"
         assert credential.mailbox_id is not None
-        pending = self.app.mailstore.spool_size(credential.mailbox_id)
+        try:
+            pending = self.app.mailstore.spool_size(credential.mailbox_id)
+        except StoreUnavailable:
+            pending = 0  # the data host is away: the MX holds the mail (smtp.outbox), the quota counts what it knows
         used = (credential.usage_bytes or 0) + pending
         if used + declared_size > quota_of(alias, self.settings):
             return "552 5.2.2 Mailbox full"
@@ -321,6 +326,8 @@ class MxSessions:
         self._checks = checks
         self.app: AppContext | None = None
         self._owned_checks: Any = None
+        self._stop = asyncio.Event()
+        self._handover: asyncio.Task[None] | None = None
 
     async def start(self, book: ConnectionBook) -> Callable[[], SealmailSMTP]:
         """Open what sessions share; returns the protocol factory for connections counted in ``book``."""
@@ -332,7 +339,13 @@ class MxSessions:
         queue = JobQueue(settings.data_dir / "queue.sqlite", queue_key)
         checks = self._checks or await _default_checks(settings)
         self._owned_checks = None if self._checks else checks
-        handler = MxHandler(self.app, InboundDelivery(self.app, queue, ForwardRewriter(settings)), checks)
+        outbox = None
+        if settings.store_url is not None:  # mailboxes on a data host: hold sealed mail while it is away
+            outbox = Outbox(settings.data_dir / "outbox")
+            handover = HandOver(outbox, self.app.mailstore)
+            self._handover = asyncio.create_task(handover.run(self._stop), name="sealmail-outbox-handover")
+        inbound = InboundDelivery(self.app, queue, ForwardRewriter(settings), outbox)
+        handler = MxHandler(self.app, inbound, checks)
         tls = ServerTLS.from_settings(settings) if settings.tls_cert_file else None
 
         def protocol() -> SealmailSMTP:
@@ -348,6 +361,9 @@ class MxSessions:
         return protocol
 
     async def stop(self) -> None:
+        self._stop.set()
+        if self._handover is not None:
+            await self._handover
         if self._owned_checks is not None:
             await self._owned_checks.close()
         if self.app is not None:

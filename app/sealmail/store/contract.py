@@ -449,6 +449,10 @@ class MailStoreAPI(Protocol):
         folder: str = "INBOX",
     ) -> int: ...
 
+    def deliver_sealed(self, mailbox_id: str, entry_id: str, sealed: bytes) -> int:
+        """Append a record sealed elsewhere, once per ``entry_id`` (a repeat appends nothing)."""
+        ...
+
     async def spool_appended(self, mailbox_id: str) -> None: ...
 
     def spool_size(self, mailbox_id: str) -> int:

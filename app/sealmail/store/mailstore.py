@@ -392,6 +392,13 @@ class MailStore:
         sealed = seal_message(public_key, mailbox_id, raw, received_at or datetime.now(UTC), folder)
         return self.spool(mailbox_id).append(sealed)
 
+    def deliver_sealed(self, mailbox_id: str, entry_id: str, sealed: bytes) -> int:
+        """Append a record another host sealed (``spool.seal_message``) unless ``entry_id`` came before.
+
+        The split-mode MX's path (``smtp.outbox``): it seals, then hands the record over once,
+        directly or later from its outbox; a repeat of ``entry_id`` appends nothing."""
+        return self.spool(mailbox_id).append_once(sealed, entry_id)
+
     async def deliver_async(
         self,
         mailbox_id: str,

@@ -239,6 +239,11 @@ class RemoteMailStore:
         await self.spool_appended(mailbox_id)
         return seq
 
+    def deliver_sealed(self, mailbox_id: str, entry_id: str, sealed: bytes) -> int:
+        """Hand a record sealed here to the data host's spool (which announces it to sessions)."""
+        seq: int = self.blocking(lambda: self.call("deliver_sealed", mailbox_id, entry_id, sealed))
+        return seq
+
     async def spool_appended(self, mailbox_id: str) -> None:
         await self.call("spool_appended", mailbox_id)
 

@@ -44,7 +44,7 @@ from sealmail.store.model import (
 # A frame carries at most one message (APPEND, the MX's delivery) or one FETCH chunk, base64-encoded.
 MAX_FRAME = 256 * 1024 * 1024
 # Calls on the store itself (``session`` null) and on one open mailbox session.
-STORE_METHODS = frozenset({"open", "deliver", "spool_appended", "spool_size"})
+STORE_METHODS = frozenset({"open", "deliver", "deliver_sealed", "spool_appended", "spool_size"})
 SESSION_METHODS = MAILBOX_METHODS | {"drain", "release"}
 
 _RECORD_TYPES: tuple[type, ...] = (

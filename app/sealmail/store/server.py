@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("sealmail.store.server")
 MAILBOX_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+ENTRY_ID = re.compile(r"[A-Za-z0-9_-]{16,64}")
 
 
 def server_tls(settings: Settings) -> ssl.SSLContext:
@@ -135,6 +136,17 @@ class _Channel:
         loop = asyncio.get_running_loop()
         mailstore = self.store.mailstore
         return await loop.run_in_executor(None, mailstore.deliver, mailbox_id, public_key, raw, received_at, folder)
+
+    async def _store_deliver_sealed(self, mailbox_id: str, entry_id: str, sealed: bytes) -> int:
+        """A record an MX sealed, appended once per entry id, then announced to sessions."""
+        if not isinstance(mailbox_id, str) or not MAILBOX_ID.fullmatch(mailbox_id):
+            raise rpc.CodecError("bad mailbox id")
+        if not isinstance(entry_id, str) or not ENTRY_ID.fullmatch(entry_id) or not isinstance(sealed, bytes):
+            raise rpc.CodecError("bad entry")
+        mailstore = self.store.mailstore
+        seq = await asyncio.to_thread(mailstore.deliver_sealed, mailbox_id, entry_id, sealed)
+        await mailstore.spool_appended(mailbox_id)
+        return seq
 
     async def _store_spool_appended(self, mailbox_id: str) -> None:
         await self.store.mailstore.spool_appended(mailbox_id)

@@ -15,6 +15,11 @@ The MX seals in segments (``crypto.sealed`` version 2) and writes each sealed se
 record as it is made (SQLite incremental blob I/O into a ``zeroblob`` of the sealed size), so a
 large message is held once, as the plaintext it received, never again as one ciphertext.
 
+A record handed over from another host (an MX's outbox, ``smtp.outbox``) carries an entry id:
+``append_once`` commits the id with the record, in the same transaction, and a second hand-over of
+the same id (the first one's reply was lost, or the sender crashed before forgetting its copy)
+appends nothing and answers the first record's sequence number. Ids are kept ``HANDED_SECONDS``.
+
 Test hook: ``SEALMAIL_TEST_SPOOL_COMMIT_DELAY`` (seconds, read once at import; unset or 0 in
 production, where it does nothing) holds each append transaction open that long before COMMIT. The
 kill -9 test (tests/smtp/test_mx_durability.py) sets it so SIGKILL reliably lands while appends
@@ -41,6 +46,8 @@ from sealmail.store.groupcommit import GroupCommit
 PAYLOAD_VERSION = 1
 _PAYLOAD_HEAD = struct.Struct(">BQH")  # version, received-at ms, length of the target folder name
 Record = bytes | SealedStream  # a sealed blob, or a message sealed as it is written
+Entry = tuple[Record, str | None]  # a record and the entry id it was handed over with, if any
+HANDED_SECONDS = 30 * 24 * 3600  # how long a handed-over entry id is remembered (repeats dropped)
 _TEST_COMMIT_DELAY = float(os.environ.get("SEALMAIL_TEST_SPOOL_COMMIT_DELAY") or 0)  # see the docstring
 
 
@@ -64,10 +71,14 @@ class Spool:
                 self._db.execute(
                     "CREATE TABLE IF NOT EXISTS spool (seq INTEGER PRIMARY KEY AUTOINCREMENT, sealed BLOB NOT NULL)"
                 )
+                self._db.execute(
+                    "CREATE TABLE IF NOT EXISTS handed (id TEXT PRIMARY KEY, seq INTEGER NOT NULL, at REAL NOT NULL)"
+                )
+                self._db.execute("CREATE INDEX IF NOT EXISTS handed_at ON handed (at)")
         except BaseException:
             os.close(self._lock_fd)
             raise
-        self._group: GroupCommit[list[Record], list[int]] = GroupCommit(self._lock, self._insert)
+        self._group: GroupCommit[list[Entry], list[int]] = GroupCommit(self._lock, self._insert)
         # The octets waiting, kept up to date for this connection's own writes; PRAGMA data_version
         # tells when another connection (a session draining the spool) changed the file.
         self._size: int | None = None
@@ -96,19 +107,28 @@ class Spool:
 
         Concurrent callers are committed together (group commit); each gets its own numbers.
         """
-        return self._group.run(records)
+        return self._group.run([(record, None) for record in records])
+
+    def append_once(self, sealed: Record, entry_id: str) -> int:
+        """Durably append a handed-over record unless ``entry_id`` was appended before.
+
+        Returns the record's sequence number (the first one's, for a repeat)."""
+        return self._group.run([(sealed, entry_id)])[0]
 
     @property
     def commits(self) -> int:
         """Transactions that appended records (fewer than appends under concurrency)."""
         return self._group.commits
 
-    def _insert(self, batch: list[list[Record]]) -> list[list[int]]:
+    def _insert(self, batch: list[list[Entry]]) -> list[list[int]]:
         """One transaction for every request of a group commit; called with ``_lock`` held."""
         with self._writing():
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                seqs = [[self._insert_one(r) for r in records] for records in batch]
+                if any(entry_id is not None for entries in batch for _, entry_id in entries):
+                    self._db.execute("DELETE FROM handed WHERE at < ?", (time.time() - HANDED_SECONDS,))
+                    self._size = None  # a repeat adds nothing: count again when asked
+                seqs = [[self._insert_handed(r, entry_id) for r, entry_id in entries] for entries in batch]
                 if _TEST_COMMIT_DELAY:
                     time.sleep(_TEST_COMMIT_DELAY)
                 self._db.execute("COMMIT")
@@ -117,8 +137,18 @@ class Spool:
                     self._db.execute("ROLLBACK")
                 raise
         if self._size is not None:
-            self._size += sum(len(r) for records in batch for r in records)
+            self._size += sum(len(r) for entries in batch for r, _ in entries)
         return seqs
+
+    def _insert_handed(self, record: Record, entry_id: str | None) -> int:
+        if entry_id is None:
+            return self._insert_one(record)
+        row = self._db.execute("SELECT seq FROM handed WHERE id = ?", (entry_id,)).fetchone()
+        if row is not None:
+            return int(row[0])  # handed over before: the record is in the spool (or drained) already
+        seq = self._insert_one(record)
+        self._db.execute("INSERT INTO handed (id, seq, at) VALUES (?, ?, ?)", (entry_id, seq, time.time()))
+        return seq
 
     def _insert_one(self, record: Record) -> int:
         if not isinstance(record, SealedStream):
