@@ -29,7 +29,18 @@ APP = Path(__file__).resolve().parents[2] / "app"
 PACKAGE = APP / "sealmail"
 
 PROTOCOLS = {"smtp", "imap", "pop3", "dav", "web", "api"}
-ABOVE_STORAGE = PROTOCOLS | {"http", "services", "appcontext", "jobs", "cli", "components", "runtime", "dev", "backup"}
+ABOVE_STORAGE = PROTOCOLS | {
+    "http",
+    "services",
+    "appcontext",
+    "jobs",
+    "cli",
+    "components",
+    "runtime",
+    "dev",
+    "backup",
+    "datahost",
+}
 
 # package (first name under ``sealmail``) -> first names it must not import
 FORBIDDEN: dict[str, set[str]] = {

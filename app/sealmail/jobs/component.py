@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from sealmail.appcontext import AppContext
 from sealmail.jobs.webhooks import WebhookWorker
-from sealmail.queue.store import JobQueue, load_queue_key
+from sealmail.queue.service import JobQueueAPI, open_queue
 from sealmail.smtp.delivery import DeliveryWorker
 from sealmail.smtp.forwarding import ForwardRewriter
 from sealmail.smtp.inbound import InboundDelivery
@@ -25,7 +25,7 @@ class JobsComponent:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.app: AppContext | None = None
-        self.queue: JobQueue | None = None
+        self.queue: JobQueueAPI | None = None
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._workers: list[WebhookWorker | DeliveryWorker] = []
@@ -33,8 +33,9 @@ class JobsComponent:
     async def start(self) -> dict[str, int]:
         settings = self.settings
         self.app = AppContext(settings)
-        key = load_queue_key(settings.data_dir, settings.queue_key.get_secret_value() if settings.queue_key else None)
-        self.queue = JobQueue(settings.data_dir / "queue.sqlite", key)
+        # One host: <data>/queue.sqlite. Several (store_url): the data host's queue, through the store;
+        # every front-end's workers claim from it with leases, so no job waits on a host that died.
+        self.queue = open_queue(settings, self.app.mailstore)
         webhooks = WebhookWorker(self.app, self.queue)
         delivery = DeliveryWorker(
             self.app, self.queue, DnsMx(settings), InboundDelivery(self.app, self.queue, ForwardRewriter(settings))
@@ -45,7 +46,7 @@ class JobsComponent:
         self._tasks.append(asyncio.create_task(self._purge(self.queue), name="queue-purge"))
         return {}
 
-    async def _purge(self, queue: JobQueue) -> None:
+    async def _purge(self, queue: JobQueueAPI) -> None:
         """Finished jobs past ``queue_finished_retention`` go, at start and every ``queue_purge_interval``."""
         while not self._stop.is_set():
             try:

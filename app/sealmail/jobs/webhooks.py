@@ -31,7 +31,9 @@ import httpx
 from sealmail.config.models import LogEntry
 from sealmail.keyfiles import secret_file
 from sealmail.net.egress import EgressRefused, url_problem, webhook_client
-from sealmail.queue.store import Job, JobQueue
+from sealmail.queue.service import JobQueueAPI
+from sealmail.queue.store import Job
+from sealmail.store.errors import StoreUnavailable
 
 if TYPE_CHECKING:
     from sealmail.appcontext import AppContext
@@ -107,7 +109,7 @@ def build_document(job: Job) -> bytes:
 
 
 class WebhookWorker:
-    def __init__(self, app: AppContext, queue: JobQueue, concurrency: int = 8) -> None:
+    def __init__(self, app: AppContext, queue: JobQueueAPI, concurrency: int = 8) -> None:
         self.app = app
         self.settings = app.settings
         self.queue = queue
@@ -123,13 +125,21 @@ class WebhookWorker:
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
-            jobs = await asyncio.to_thread(
-                self.queue.claim, "webhook", self.concurrency, 2 * self.settings.webhook_timeout
-            )
+            try:
+                jobs = await asyncio.to_thread(
+                    self.queue.claim, "webhook", self.concurrency, 2 * self.settings.webhook_timeout
+                )
+            except StoreUnavailable:  # the queue is on a data host that is away: wait, then ask again
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), 1.0)
+                continue
             if jobs:
                 await asyncio.gather(*(self.attempt(job) for job in jobs))
                 continue
-            due = await asyncio.to_thread(self.queue.next_due, "webhook")
+            try:
+                due = await asyncio.to_thread(self.queue.next_due, "webhook")
+            except StoreUnavailable:
+                due = None
             wait = 1.0 if due is None else min(1.0, max(0.05, due - time.time()))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), wait)

@@ -34,7 +34,8 @@ import aiosmtplib
 from sealmail.addresses import parse_mailbox
 from sealmail.config.models import LogEntry
 from sealmail.errors import InvalidInput
-from sealmail.queue.store import Job, JobQueue, NewJob
+from sealmail.queue.service import JobQueueAPI
+from sealmail.queue.store import Job, NewJob
 from sealmail.services.resolve import resolve
 from sealmail.smtp.deliveryjob import (
     AttemptKind,
@@ -50,6 +51,7 @@ from sealmail.smtp.dsn import RecipientStatus, build_dsn
 from sealmail.smtp.inbound import InboundDelivery, Target
 from sealmail.smtp.lineends import to_wire
 from sealmail.smtp.mtasts import MtaStsCache, StsPolicy
+from sealmail.store.errors import StoreUnavailable
 
 if TYPE_CHECKING:
     from sealmail.appcontext import AppContext
@@ -152,7 +154,7 @@ class DeliveryWorker:
     def __init__(
         self,
         app: AppContext,
-        queue: JobQueue,
+        queue: JobQueueAPI,
         resolver: MxResolver,
         inbound: InboundDelivery,
         *,
@@ -181,7 +183,12 @@ class DeliveryWorker:
         running: set[asyncio.Task[None]] = set()
         while not stop.is_set():
             room = self.concurrency - len(running)
-            jobs = await asyncio.to_thread(self.queue.claim, "smtp", room, 600.0) if room > 0 else []
+            try:
+                jobs = await asyncio.to_thread(self.queue.claim, "smtp", room, 600.0) if room > 0 else []
+            except StoreUnavailable:  # the queue is on a data host that is away: wait, then ask again
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), 1.0)
+                continue
             for job in jobs:
                 task = asyncio.create_task(self.attempt(job))
                 running.add(task)
@@ -192,7 +199,10 @@ class DeliveryWorker:
             if room <= 0:  # every slot busy: go on when one frees up
                 await asyncio.wait(running, timeout=1.0, return_when=asyncio.FIRST_COMPLETED)
                 continue
-            due = await asyncio.to_thread(self.queue.next_due, "smtp")
+            try:
+                due = await asyncio.to_thread(self.queue.next_due, "smtp")
+            except StoreUnavailable:
+                due = None
             wait = 1.0 if due is None else min(1.0, max(0.05, due - time.time()))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), wait)

@@ -29,7 +29,8 @@ from typing import TYPE_CHECKING, Any
 
 from sealmail.addresses import is_webhook
 from sealmail.config.models import Alias, LogEntry
-from sealmail.queue.store import JobQueue, NewJob
+from sealmail.queue.service import JobQueueAPI
+from sealmail.queue.store import NewJob
 from sealmail.smtp.dataread import Pieces, as_pieces
 from sealmail.smtp.outbox import Outbox, new_entry_id
 from sealmail.store.errors import StoreUnavailable
@@ -113,7 +114,7 @@ class InboundDelivery:
     def __init__(
         self,
         app: AppContext,
-        queue: JobQueue,
+        queue: JobQueueAPI,
         rewrite_forward: ForwardRewriter = plain_forward,
         outbox: Outbox | None = None,
     ) -> None:

@@ -28,7 +28,7 @@ from sealmail.errors import InvalidInput
 from sealmail.mailauth.srs import InvalidSrs, Srs, is_srs
 from sealmail.net.listen import BACKLOG, bound_port, listen_sockets, serve_each
 from sealmail.net.tls import ServerTLS
-from sealmail.queue.store import JobQueue, load_queue_key
+from sealmail.queue.service import open_queue
 from sealmail.services.credentials import quota_of
 from sealmail.services.resolve import Resolution, resolve
 from sealmail.smtp.dataread import Pieces, after
@@ -333,10 +333,7 @@ class MxSessions:
         """Open what sessions share; returns the protocol factory for connections counted in ``book``."""
         settings = self.settings
         self.app = AppContext(settings)
-        queue_key = load_queue_key(
-            settings.data_dir, settings.queue_key.get_secret_value() if settings.queue_key else None
-        )
-        queue = JobQueue(settings.data_dir / "queue.sqlite", queue_key)
+        queue = open_queue(settings, self.app.mailstore)  # the data host's, through the store, with store_url
         checks = self._checks or await _default_checks(settings)
         self._owned_checks = None if self._checks else checks
         outbox = None

@@ -32,7 +32,8 @@ from sealmail.errors import InvalidInput
 from sealmail.mime.headers import top_values
 from sealmail.net.listen import BACKLOG, bound_port, close_all, listen_ports, serve_each
 from sealmail.net.tls import ServerTLS
-from sealmail.queue.store import JobQueue, NewJob, load_queue_key
+from sealmail.queue.service import JobQueueAPI, open_queue
+from sealmail.queue.store import NewJob
 from sealmail.services import credentials, revocation
 from sealmail.services.sessions import guard
 from sealmail.smtp import dkimsign
@@ -144,7 +145,7 @@ class SubmissionSMTP(SealmailSMTP):
 
 
 class SubmissionHandler:
-    def __init__(self, app: AppContext, queue: JobQueue) -> None:
+    def __init__(self, app: AppContext, queue: JobQueueAPI) -> None:
         self.app = app
         self.settings = app.settings
         self.queue = queue
@@ -333,8 +334,7 @@ class SubmissionComponent:
     async def start(self) -> dict[str, int]:
         settings = self.settings
         self.app = AppContext(settings)
-        key = load_queue_key(settings.data_dir, settings.queue_key.get_secret_value() if settings.queue_key else None)
-        queue = JobQueue(settings.data_dir / "queue.sqlite", key)
+        queue = open_queue(settings, self.app.mailstore)  # the data host's, through the store, with store_url
         handler = SubmissionHandler(self.app, queue)
         tls = ServerTLS.from_settings(settings)
         book = self._book = ConnectionBook(settings.mx_max_connections, settings.mx_max_connections_per_ip)

@@ -22,6 +22,7 @@ import re
 import secrets
 import socket
 import ssl
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -101,6 +102,9 @@ class _Channel:
         if not isinstance(method, str) or not isinstance(args, list) or not isinstance(kwargs, dict):
             raise rpc.CodecError("malformed request")
         if session is None:
+            extension = self.store.extensions.get(method)
+            if extension is not None:
+                return await extension(*args, **kwargs)
             if method not in rpc.STORE_METHODS:
                 raise rpc.MethodNotAllowed(f"{method[:40]!r} is not a store method")
             return await getattr(self, f"_store_{method}")(*args, **kwargs)
@@ -157,11 +161,21 @@ class _Channel:
         return await asyncio.to_thread(self.store.mailstore.spool_size, mailbox_id)
 
 
-class StoreServer:
-    """The listeners and this host's ``MailStore`` (files under ``data_dir``, events on the bus)."""
+Extension = Callable[..., Awaitable[Any]]
 
-    def __init__(self, settings: Settings, tls: ssl.SSLContext | None = None) -> None:
+
+class StoreServer:
+    """The listeners and this host's ``MailStore`` (files under ``data_dir``, events on the bus).
+
+    ``extensions``: further calls on the store itself (``session`` null), by method name, that
+    other parts of the data host offer through the same channel (the shared job queue,
+    ``queue.service``); only the names given here are answered."""
+
+    def __init__(
+        self, settings: Settings, tls: ssl.SSLContext | None = None, extensions: Mapping[str, Extension] | None = None
+    ) -> None:
         self.settings = settings
+        self.extensions: Mapping[str, Extension] = extensions or {}
         self.tls = tls or server_tls(settings)
         if settings.redis_url is not None:
             self.bus: ev.ChangeBus = ev.RedisBus(settings.redis_url.get_secret_value())
@@ -213,8 +227,12 @@ class StoreComponent:
         self.settings = settings
         self.server: StoreServer | None = None
 
+    def extensions(self) -> Mapping[str, Extension]:
+        """The data host's further calls (``datahost.DataHostComponent`` adds the job queue)."""
+        return {}
+
     async def start(self) -> dict[str, int]:
-        self.server = StoreServer(self.settings)
+        self.server = StoreServer(self.settings, extensions=self.extensions())
         bound = listen_ports(self.settings, {"store": self.settings.store_port})
         return {"store": await self.server.listen(bound["store"])}
 
