@@ -32,6 +32,7 @@ from sealmail.config.models import Alias, LogEntry
 from sealmail.queue.service import JobQueueAPI
 from sealmail.queue.store import NewJob
 from sealmail.smtp.dataread import Pieces, as_pieces
+from sealmail.smtp.lastknown import LastKnown
 from sealmail.smtp.outbox import Outbox, new_entry_id
 from sealmail.store.errors import StoreUnavailable
 from sealmail.store.spool import seal_message
@@ -123,6 +124,7 @@ class InboundDelivery:
         self.rewrite_forward = rewrite_forward
         self.outbox = outbox  # multi-server mode: seal here, hold in the outbox while the store is away
         self.dedup = Deduplicator(app.redis)
+        self.known = LastKnown()  # what RCPT and the store action look up, for when the config store fails
 
     async def deliver(
         self,
@@ -289,8 +291,8 @@ class InboundDelivery:
         sessions' appends) and the delivery log line.
         """
         config = self.app.config
-        address = _display_address(config, alias)
-        credential = config.get_credential(alias.id)
+        address = self.known.through(("address", alias.id), lambda: _display_address(config, alias))
+        credential = self.known.through(("credential", alias.id), lambda: config.get_credential(alias.id))
         if credential is None or not credential.has_keys or credential.public_key is None:
             # Checked at RCPT time already; the keys vanished meanwhile (a reset): try again later.
             return _Stored(address, None, None)

@@ -196,7 +196,8 @@ class MxHandler:
 
         One trip to a worker thread per RCPT (config store and spool are blocking SQLite).
         """
-        result = resolve(self.app.config, address)
+        known = self.inbound.known  # the last answers, used while the config store is away
+        result = known.through(("resolve", address), lambda: resolve(self.app.config, address))
         alias = result.alias
         reply = None
         if alias is not None and alias.enabled and alias.storage and not is_srs(result.mailbox.local):
@@ -205,7 +206,9 @@ class MxHandler:
 
     def _mailbox_reply(self, alias: Any, declared_size: int) -> str | None:
         """The RCPT reply a mailbox alias needs, if any (on a worker thread: config store and spool)."""
-        credential = self.app.config.get_credential(alias.id)
+        credential = self.inbound.known.through(
+            ("credential", alias.id), lambda: self.app.config.get_credential(alias.id)
+        )
         if credential is None or not credential.has_keys:
             # The mailbox has no keys until its password is set: mail must wait, not vanish.
             return "450 4.2.0 Mailbox not set up yet, try again later"
