@@ -69,7 +69,7 @@ def open_client(url: str, *, connect: bool = True) -> pymongo.MongoClient[dict[s
         raise ConfigStoreError("the MongoDB URL must start with mongodb:// or mongodb+srv://")
     try:
         return pymongo.MongoClient(url, connect=connect, **CLIENT_OPTIONS)
-    except (ConfigurationError, InvalidURI) as exc:  # the message names options, never the password
+    except (ConfigurationError, InvalidURI, OSError) as exc:  # names options or files, never the password
         raise ConfigStoreError(f"invalid MongoDB URL: {exc}") from None
 
 
