@@ -122,3 +122,39 @@ def test_store_from_url_uses_the_same_client_options(monkeypatch) -> None:
 def test_a_url_that_is_not_mongodb_is_refused() -> None:
     with pytest.raises(Exception, match="mongodb"):
         open_client("redis://localhost/", connect=False)
+
+
+def test_srv_url_finds_the_members_and_the_set_in_dns(tmp_path, monkeypatch) -> None:
+    """``mongodb+srv://`` (MongoDB's seed list format): the members come from the SRV records
+    ``_mongodb._tcp.<host>``, options such as ``replicaSet`` from its TXT record, TLS is on by
+    default. Resolved by pymongo against a real DNS server (dnsmasq on loopback)."""
+    import dns.resolver
+
+    from dnsserver import DnsServer
+
+    server = DnsServer(tmp_path)
+    server.srv("_mongodb._tcp.cluster.example.test", "db1.example.test", 27017)
+    server.srv("_mongodb._tcp.cluster.example.test", "db2.example.test", 27018)
+    server.txt("cluster.example.test", "replicaSet=rs0&authSource=sealmail")
+    server.start()
+    try:
+        resolver = dns.resolver.Resolver(configure=False)
+        resolver.nameservers = ["127.0.0.1"]
+        resolver.port = server.port
+        monkeypatch.setattr(dns.resolver, "default_resolver", resolver)
+        client = open_client("mongodb+srv://sealmail:secret@cluster.example.test/sealmail", connect=False)
+        try:
+            # What pymongo does on first use (with connect=False it defers the lookup); private API.
+            client._resolve_srv()
+            assert client.options.replica_set_name == "rs0"
+            assert set(client._topology_settings.seeds) == {
+                ("db1.example.test", 27017),
+                ("db2.example.test", 27018),
+            }
+            assert client.options.pool_options._ssl_context is not None
+            assert client.write_concern == WriteConcern(w="majority", j=True)
+            assert client.read_concern == ReadConcern("majority")
+        finally:
+            client.close()
+    finally:
+        server.stop()
