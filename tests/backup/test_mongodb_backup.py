@@ -222,16 +222,30 @@ def test_restore_feeds_the_opened_archive_to_mongorestore(host, fakes) -> None:
     so it asks for --yes first."""
     assert host.cli("run").returncode == 0
     fakes.state.write_text(json.dumps({"domains": []}))  # the config store lost its data
-    refused = host.cli("restore", "--key-file", str(host.key_file))
+    refused = host.cli("restore", "--key-file", str(host.key_file), "--mongodb")
     assert refused.returncode != 0
     assert "--yes" in refused.stderr
     assert [c["tool"] for c in fakes.calls()] == ["mongodump"]  # refused before anything ran
-    done = host.cli("restore", "--key-file", str(host.key_file), "--yes", "--json")
+    done = host.cli("restore", "--key-file", str(host.key_file), "--yes", "--mongodb", "--json")
     assert done.returncode == 0, done.stdout + done.stderr
     assert json.loads(fakes.state.read_text()) == DOCUMENTS
     assert [c["tool"] for c in fakes.calls()] == ["mongodump", "mongorestore"]
     assert not any(PASSWORD in arg for arg in fakes.calls()[1]["args"])
     assert json.loads(done.stdout)["files"] >= 2  # the host's file and the config store
+
+
+def test_without_mongodb_the_shared_config_store_is_left_alone(host, fakes) -> None:
+    """Every host's run holds the shared config store; restoring several hosts must not replace it
+    once per host with different states. Only ``--mongodb`` (one host) restores it."""
+    assert host.cli("run").returncode == 0
+    fakes.state.write_text(json.dumps({"domains": []}))
+    (host.data / "mailboxes" / "placeholder.txt").unlink()
+    done = host.cli("restore", "--key-file", str(host.key_file), "--yes", "--json")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (host.data / "mailboxes" / "placeholder.txt").read_text() == "a file of the host's own\n"
+    assert [c["tool"] for c in fakes.calls()] == ["mongodump"]
+    assert json.loads(fakes.state.read_text()) == {"domains": []}
+    assert json.loads(done.stdout)["skipped"] == ["mongodb:sealmail"]
 
 
 def test_a_failing_mongodump_fails_the_run_and_writes_no_manifest(host, fakes, monkeypatch) -> None:
@@ -249,7 +263,7 @@ def test_restoring_a_mongodb_run_needs_the_mongodb_backend(host, fakes, tmp_path
     assert host.cli("run").returncode == 0
     sqlite_env = tmp_path / "sqlite.env"
     sqlite_env.write_text("\n".join(host.settings_lines) + "\n")
-    result = host.cli("restore", "--key-file", str(host.key_file), "--yes", env_file=sqlite_env)
+    result = host.cli("restore", "--key-file", str(host.key_file), "--yes", "--mongodb", env_file=sqlite_env)
     assert result.returncode != 0
     assert "SEALMAIL_CONFIG_BACKEND=mongodb" in result.stderr
     assert [c["tool"] for c in fakes.calls()] == ["mongodump"]

@@ -16,7 +16,9 @@ restore or during it — is refused, never followed.
 
 A run of a host whose config store is in MongoDB also holds a ``mongodb:<database>`` entry: it is
 opened in memory and handed to ``mongorestore --drop`` (``backup.mongodb``) before any file is
-placed. It replaces the shared config store of every host, so it always needs ``--yes``.
+placed. It replaces the config store every host shares, so it is restored only when asked for
+(``mongodb=True``, on one host: every host's run holds a copy, each of its own moment) and always
+needs ``--yes``; otherwise it is listed as skipped.
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ class RestoreReport:
     files: int
     moved_aside: list[str] = field(default_factory=list)
     aside_dir: Path | None = None
+    skipped: list[str] = field(default_factory=list)  # entries left alone (the MongoDB config store)
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,7 +189,13 @@ def running_components(data_dir: Path) -> list[str]:
 
 
 def restore(
-    settings: Settings, run: str | None, key_file: Path, *, yes: bool, env_file: Path | None = None
+    settings: Settings,
+    run: str | None,
+    key_file: Path,
+    *,
+    yes: bool,
+    env_file: Path | None = None,
+    mongodb_store: bool = False,
 ) -> RestoreReport:
     private = keys.read_private_key(key_file)
     bucket = Bucket(settings)
@@ -195,6 +204,8 @@ def restore(
     places = Places.of(settings, env_file)
     files = [e for e in manifest.entries if not e.name.startswith(mongodb.PREFIX)]
     stores = [e for e in manifest.entries if e.name.startswith(mongodb.PREFIX)]
+    skipped = [] if mongodb_store else [e.name for e in stores]
+    stores = stores if mongodb_store else []
     if stores:
         mongodb.check_restorable(settings)
     # Every target is judged before anything is downloaded or written.
@@ -225,7 +236,7 @@ def restore(
             raise BackupError(f"{what}: pass --yes to restore anyway (replaced files are moved aside, not deleted)")
         for name, archive in archives:
             mongodb.restore_archive(settings, name, archive)
-        report = RestoreReport(manifest.run, len(staged) + len(archives))
+        report = RestoreReport(manifest.run, len(staged) + len(archives), skipped=skipped)
         aside = data_dir / f"pre-restore-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}"
         names = {t for _, t, _ in staged}
         for copy, target, secret in staged:
