@@ -83,7 +83,10 @@ def test_mongodb_creates_indexes_and_records_its_version() -> None:
         ix for ix in aliases if ix["key"][0][0] == "domain"
     ).items()
     assert any(ix.get("unique") for ix in client["t"]["api_tokens"].index_information().values())
-    MongoConfigStore(client=client, database="t")  # a second start is harmless
+    before = {name: client["t"][name].index_information() for name in client["t"].list_collection_names()}
+    MongoConfigStore(client=client, database="t")  # a second start (every component, every host) is harmless
+    after = {name: client["t"][name].index_information() for name in client["t"].list_collection_names()}
+    assert after == before
 
 
 def test_mongodb_refuses_a_newer_schema() -> None:

@@ -13,6 +13,12 @@ resolved once (they are the operator's configuration); below them every director
 ``O_NOFOLLOW`` relative to its parent, and the file itself is written as a new file in that
 directory and renamed into place, so a symbolic link anywhere on the way — planted before the
 restore or during it — is refused, never followed.
+
+A run of a host whose config store is in MongoDB also holds a ``mongodb:<database>`` entry: it is
+opened in memory and handed to ``mongorestore --drop`` (``backup.mongodb``) before any file is
+placed. It replaces the config store every host shares, so it is restored only when asked for
+(``mongodb=True``, on one host: every host's run holds a copy, each of its own moment) and always
+needs ``--yes``; otherwise it is listed as skipped.
 """
 
 from __future__ import annotations
@@ -30,9 +36,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sealmail.backup import keys
+from sealmail.backup import keys, mongodb
 from sealmail.backup.errors import BackupError
-from sealmail.backup.manifest import Manifest
+from sealmail.backup.manifest import Entry
 from sealmail.backup.run import load_manifest
 from sealmail.backup.s3 import Bucket
 
@@ -49,6 +55,7 @@ class RestoreReport:
     files: int
     moved_aside: list[str] = field(default_factory=list)
     aside_dir: Path | None = None
+    skipped: list[str] = field(default_factory=list)  # entries left alone (the MongoDB config store)
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,15 +189,27 @@ def running_components(data_dir: Path) -> list[str]:
 
 
 def restore(
-    settings: Settings, run: str | None, key_file: Path, *, yes: bool, env_file: Path | None = None
+    settings: Settings,
+    run: str | None,
+    key_file: Path,
+    *,
+    yes: bool,
+    env_file: Path | None = None,
+    mongodb_store: bool = False,
 ) -> RestoreReport:
     private = keys.read_private_key(key_file)
     bucket = Bucket(settings)
     bucket.check()
     manifest = load_manifest(bucket, run, keys.derive_manifest_key(private))
     places = Places.of(settings, env_file)
+    files = [e for e in manifest.entries if not e.name.startswith(mongodb.PREFIX)]
+    stores = [e for e in manifest.entries if e.name.startswith(mongodb.PREFIX)]
+    skipped = [] if mongodb_store else [e.name for e in stores]
+    stores = stores if mongodb_store else []
+    if stores:
+        mongodb.check_restorable(settings)
     # Every target is judged before anything is downloaded or written.
-    targets = [destination(entry.name, places) for entry in manifest.entries]
+    targets = [destination(entry.name, places) for entry in files]
     current = [check_target(t) for t in targets]
     data_dir = Path(places.data)
     data_dir.mkdir(parents=True, exist_ok=True, mode=0o750)
@@ -198,19 +217,26 @@ def restore(
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(mode=0o700)
     try:
-        staged = _stage(bucket, manifest, private, targets, staging)
+        staged = _stage(bucket, files, private, targets, staging)
+        archives = [(entry.name, _download(bucket, entry, private)) for entry in stores]  # in memory only
         # Checked after everything is staged and good: a file that already holds the backed-up
         # bytes (the env file given to this very command, say) is no conflict.
         busy = running_components(data_dir)
         conflicts = [
             t for (c, t, _), now in zip(staged, current, strict=True) if now is not None and now != c.read_bytes()
         ]
-        if (busy or conflicts) and not yes:
+        if (busy or conflicts or archives) and not yes:
             what = (
-                f"components are running ({', '.join(busy)})" if busy else f"{len(conflicts)} files would be replaced"
+                f"components are running ({', '.join(busy)})"
+                if busy
+                else f"{len(conflicts)} files would be replaced"
+                if conflicts
+                else "the shared MongoDB config store would be replaced (mongorestore --drop)"
             )
             raise BackupError(f"{what}: pass --yes to restore anyway (replaced files are moved aside, not deleted)")
-        report = RestoreReport(manifest.run, len(staged))
+        for name, archive in archives:
+            mongodb.restore_archive(settings, name, archive)
+        report = RestoreReport(manifest.run, len(staged) + len(archives), skipped=skipped)
         aside = data_dir / f"pre-restore-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}"
         names = {t for _, t, _ in staged}
         for copy, target, secret in staged:
@@ -222,17 +248,23 @@ def restore(
         shutil.rmtree(staging, ignore_errors=True)
 
 
+def _download(bucket: Bucket, entry: Entry, private: bytes) -> bytes:
+    """One object, checked against the manifest and (secrets) opened, in memory."""
+    data = bucket.get(entry.object)
+    if len(data) != entry.stored_size or hashlib.sha256(data).hexdigest() != entry.stored_sha256:
+        raise BackupError(f"{entry.name}: the object {entry.object} is damaged (size or SHA-256 differs)")
+    if entry.secret:
+        data = keys.open_secret(private, entry.name, data)
+    return data
+
+
 def _stage(
-    bucket: Bucket, manifest: Manifest, private: bytes, targets: list[Target], staging: Path
+    bucket: Bucket, entries: list[Entry], private: bytes, targets: list[Target], staging: Path
 ) -> list[tuple[Path, Target, bool]]:
     """Every object downloaded, checked against the manifest and opened, into ``staging``."""
     staged = []
-    for index, (entry, target) in enumerate(zip(manifest.entries, targets, strict=True)):
-        data = bucket.get(entry.object)
-        if len(data) != entry.stored_size or hashlib.sha256(data).hexdigest() != entry.stored_sha256:
-            raise BackupError(f"{entry.name}: the object {entry.object} is damaged (size or SHA-256 differs)")
-        if entry.secret:
-            data = keys.open_secret(private, entry.name, data)
+    for index, (entry, target) in enumerate(zip(entries, targets, strict=True)):
+        data = _download(bucket, entry, private)
         copy = staging / f"{index:06d}"
         with copy.open("wb") as fh:
             fh.write(data)

@@ -26,7 +26,7 @@ from sealmail.backup.manifest import (
     seal_manifest,
 )
 from sealmail.backup.s3 import Bucket
-from sealmail.backup.snapshot import STAGING, collect
+from sealmail.backup.snapshot import STAGING, Item, collect
 from sealmail.keyfiles import secret_file
 
 if TYPE_CHECKING:
@@ -52,12 +52,13 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _content_id(path: Path, secret: bool, hmac_key: bytes) -> str:
+def _content_id(item: Item, hmac_key: bytes) -> str:
     """SHA-256 of a file; for a secret, an HMAC keyed by the host (a bare hash of a small secret
     in a manifest anyone with bucket access reads could confirm a guess)."""
-    if not secret:
-        return file_sha256(path)
-    return "hmac-" + hmac.new(hmac_key, path.read_bytes(), hashlib.sha256).hexdigest()
+    if not item.secret:
+        assert item.staged is not None  # only secrets are kept in memory
+        return file_sha256(item.staged)
+    return "hmac-" + hmac.new(hmac_key, item.read(), hashlib.sha256).hexdigest()
 
 
 @contextlib.contextmanager
@@ -134,7 +135,7 @@ def run_backup(settings: Settings, env_file: Path | None) -> RunReport:
         try:
             entries, uploaded, octets = [], [], 0
             for item in collect(settings, env_file, staging):
-                content_id = _content_id(item.staged, item.secret, hmac_key)
+                content_id = _content_id(item, hmac_key)
                 old = before.get(item.name)
                 if (
                     old is not None
@@ -144,13 +145,14 @@ def run_backup(settings: Settings, env_file: Path | None) -> RunReport:
                 ):
                     entries.append(old)  # unchanged since the last run, and its object is intact
                     continue
-                size = item.staged.stat().st_size
+                size = item.size
                 if item.secret:
-                    blob = keys.seal_secret(public, item.name, item.staged.read_bytes())
+                    blob = keys.seal_secret(public, item.name, item.read())
                     stored_sha, stored_size = hashlib.sha256(blob).hexdigest(), len(blob)
                     key = bucket.key("objects", stored_sha)
                     etag = bucket.put(key, blob)
                 else:
+                    assert item.staged is not None
                     stored_sha, stored_size = file_sha256(item.staged), size
                     key = bucket.key("objects", stored_sha)
                     etag = bucket.put_file(key, item.staged)

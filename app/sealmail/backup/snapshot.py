@@ -1,7 +1,9 @@
 """A consistent copy of everything a host needs, staged in one directory before upload.
 
 Names say where a file goes back: ``data/<path>`` under the data directory (wherever it is at
-restore time), ``file:<absolute path>`` for files kept elsewhere (env file, TLS certificate).
+restore time), ``file:<absolute path>`` for files kept elsewhere (env file, TLS certificate), and
+``mongodb:<database>`` for the MongoDB config store (``backup.mongodb``: a mongodump archive, kept
+in memory only, never staged on disk).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from sealmail.backup import mongodb
 from sealmail.backup.errors import BackupError
 
 if TYPE_CHECKING:
@@ -34,18 +37,30 @@ _SKIP_SUFFIXES = ("-wal", "-shm", "-journal", ".lock")
 @dataclass(frozen=True, slots=True)
 class Item:
     name: str  # where it goes back (see the module docstring)
-    staged: Path  # the copy to upload
+    staged: Path | None  # the copy to upload (None: the content is in ``content``)
     secret: bool  # sealed to the operator key before upload
+    content: bytes | None = None  # in memory only (the MongoDB archive: never in clear on disk)
+
+    def read(self) -> bytes:
+        if self.content is not None:
+            return self.content
+        assert self.staged is not None
+        return self.staged.read_bytes()
+
+    @property
+    def size(self) -> int:
+        if self.content is not None:
+            return len(self.content)
+        assert self.staged is not None
+        return self.staged.stat().st_size
 
 
 def collect(settings: Settings, env_file: Path | None, staging: Path) -> list[Item]:
-    if settings.config_backend == "mongodb":
-        raise BackupError(
-            "the config store is in MongoDB: back it up with mongodump on the database host; "
-            "`sealmail backup` covers the SQLite config store only"
-        )
     data = settings.data_dir.resolve()
     items: list[Item] = []
+    if settings.config_backend == "mongodb":
+        # The shared config store, from whichever host runs this (every host's backup holds it).
+        items.append(Item(mongodb.entry_name(settings.mongodb_database), None, True, mongodb.dump(settings)))
     counter = iter(range(1_000_000))
 
     def stage() -> Path:

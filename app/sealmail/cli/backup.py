@@ -155,19 +155,31 @@ def verify_cmd(ctx: Context, run_id: str | None) -> None:
     help="File holding the operator backup private key.",
 )
 @click.option("--yes", is_flag=True, help="Restore over existing data or running components (moved aside).")
+@click.option(
+    "--mongodb",
+    "mongodb_store",
+    is_flag=True,
+    help="Also replace the shared MongoDB config store with the run's copy (mongorestore --drop; on one host only).",
+)
 @common_options
-def restore(ctx: Context, run_id: str | None, key_file: Path, yes: bool) -> None:
+def restore(ctx: Context, run_id: str | None, key_file: Path, yes: bool, mongodb_store: bool) -> None:
     """Bring back config, keys, certificates and every mailbox from a run (default: the latest)."""
     try:
-        report = restore_run(ctx.settings, run_id, key_file, yes=yes, env_file=ctx.env_file)
+        report = restore_run(
+            ctx.settings, run_id, key_file, yes=yes, env_file=ctx.env_file, mongodb_store=mongodb_store
+        )
     except BackupError as exc:
         raise CLIError(f"restore failed, nothing was changed: {exc}") from exc
     lines = [f"restored backup {report.run}: {report.files} files"]
     if report.aside_dir is not None:
         lines.append(f"{len(report.moved_aside)} existing files were moved aside into {report.aside_dir}")
+    if report.skipped:
+        lines.append(
+            f"not restored: {', '.join(report.skipped)} (the shared MongoDB config store; --mongodb replaces it)"
+        )
     lines.append("restart the components: systemctl restart 'sealmail-*' (or restart sealmail dev)")
     ctx.emit(
-        {"run": report.run, "files": report.files, "moved_aside": report.moved_aside},
+        {"run": report.run, "files": report.files, "moved_aside": report.moved_aside, "skipped": report.skipped},
         "\n".join(lines),
     )
     sys.stdout.flush()

@@ -2,6 +2,13 @@
 
 Ids are Sealmail's own random ids (``_id``), so records move between backends unchanged. Indexes
 are created at start (idempotent); the schema version is a document in ``meta``.
+
+The client (``open_client``) takes any ``mongodb://a,b,c/?replicaSet=rs0`` or ``mongodb+srv://``
+URL; TLS options (``tls=true``, ``tlsCAFile``, ``tlsCertificateKeyFile``) travel in the URL. What a
+config store needs is set here and wins over the URL: writes wait for a journaled majority
+(``w="majority"``, ``j=true``) and are retried once across a failover, reads are retried too and go
+to the primary with read concern ``majority`` — a host reads what it (or any host) wrote and was
+acknowledged, and never a write a failover rolls back.
 """
 
 from __future__ import annotations
@@ -12,7 +19,7 @@ from typing import Any, TypeVar
 
 import pymongo
 from pymongo import ASCENDING, DESCENDING
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import ConfigurationError, DuplicateKeyError, InvalidURI
 
 from sealmail.addresses import AliasKind
 from sealmail.config.base import ConfigStore
@@ -55,13 +62,36 @@ INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict[str, Any]]]] = {
 }
 
 
+# Options for the config store's client; given as keywords, they take precedence over the URL's.
+CLIENT_OPTIONS: dict[str, Any] = {
+    "tz_aware": True,
+    "retryWrites": True,
+    "retryReads": True,
+    "w": "majority",
+    "journal": True,
+    "readConcernLevel": "majority",
+    "readPreference": "primary",
+    "serverSelectionTimeoutMS": 10_000,
+}
+
+
+def open_client(url: str, *, connect: bool = True) -> pymongo.MongoClient[dict[str, Any]]:
+    """A client for ``url`` with the config store's guarantees (see the module docstring)."""
+    if not url.startswith(("mongodb://", "mongodb+srv://")):
+        raise ConfigStoreError("the MongoDB URL must start with mongodb:// or mongodb+srv://")
+    try:
+        return pymongo.MongoClient(url, connect=connect, **CLIENT_OPTIONS)
+    except (ConfigurationError, InvalidURI, OSError) as exc:  # names options or files, never the password
+        raise ConfigStoreError(f"invalid MongoDB URL: {exc}") from None
+
+
 class MongoConfigStore(ConfigStore):
     def __init__(self, url: str | None = None, database: str = "sealmail", *, client: Any = None) -> None:
         """Connect to ``url`` (replica-set URLs welcome), or use a ready ``client`` (tests: mongomock)."""
         if client is None:
             if url is None:
                 raise ConfigStoreError("a MongoDB URL is required")
-            client = pymongo.MongoClient(url, tz_aware=True, serverSelectionTimeoutMS=10_000)
+            client = open_client(url)
         self._client = client
         self._owns_client = url is not None
         self.db = client[database]
