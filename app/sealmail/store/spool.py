@@ -61,21 +61,20 @@ class Spool:
                 self._db.execute("PRAGMA busy_timeout = 30000")
                 self._db.execute("PRAGMA journal_mode = WAL")
                 self._db.execute("PRAGMA synchronous = FULL")  # every committed record is on disk
-                self._db.execute(
-                    "CREATE TABLE IF NOT EXISTS spool (seq INTEGER PRIMARY KEY AUTOINCREMENT, sealed BLOB NOT NULL)"
-                )
+                self._db.executescript(f"BEGIN IMMEDIATE; {_SCHEMA} COMMIT;")  # one transaction
+                # Readers (the quota question at every RCPT) never queue behind a commit in flight.
+                self._reader = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30.0)
+                self._reader.execute("PRAGMA busy_timeout = 30000")
         except BaseException:
             os.close(self._lock_fd)
             raise
+        self._reader_lock = threading.Lock()
         self._group: GroupCommit[list[Record], list[int]] = GroupCommit(self._lock, self._insert)
-        # The octets waiting, kept up to date for this connection's own writes; PRAGMA data_version
-        # tells when another connection (a session draining the spool) changed the file.
-        self._size: int | None = None
-        self._size_version = -1
 
     def close(self) -> None:
-        with self._lock:
+        with self._lock, self._reader_lock:
             self._db.close()
+            self._reader.close()
             os.close(self._lock_fd)
 
     @contextlib.contextmanager
@@ -116,8 +115,6 @@ class Spool:
                 if self._db.in_transaction:
                     self._db.execute("ROLLBACK")
                 raise
-        if self._size is not None:
-            self._size += sum(len(r) for records in batch for r in records)
         return seqs
 
     def _insert_one(self, record: Record) -> int:
@@ -148,7 +145,6 @@ class Spool:
     def delete_through(self, seq: int, keep: frozenset[int] = frozenset()) -> None:
         """Forget drained records (those in ``keep`` failed to open and stay for inspection)."""
         with self._lock, self._writing():
-            self._size = None
             if keep:
                 marks = ",".join("?" * len(keep))
                 self._db.execute(f"DELETE FROM spool WHERE seq <= ? AND seq NOT IN ({marks})", (seq, *keep))
@@ -163,15 +159,28 @@ class Spool:
     def size(self) -> int:
         """Octets waiting (sealed), for quota checks before the owner next signs in.
 
-        Summing every record is a scan of the spool: it is done again only when another
-        connection has changed the file since (``PRAGMA data_version``), not at every RCPT.
+        One row (``spool_size``, kept by triggers in every writer's transaction), read on this
+        handle's reader connection: it never waits for an append's commit.
         """
-        with self._lock:
-            version = self._db.execute("PRAGMA data_version").fetchone()[0]
-            if self._size is None or version != self._size_version:
-                self._size = self._db.execute("SELECT coalesce(sum(length(sealed)), 0) FROM spool").fetchone()[0]
-                self._size_version = version
-            return self._size
+        with self._reader_lock:
+            size: int = self._reader.execute("SELECT bytes FROM spool_size WHERE id = 0").fetchone()[0]
+            return size
+
+
+# The spool, and the octets it holds kept beside it by triggers (so whichever connection or
+# process appends or drains keeps the total right, in the same transaction). A spool made before
+# the total was kept is summed once, here, under the writer lock.
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS spool (seq INTEGER PRIMARY KEY AUTOINCREMENT, sealed BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS spool_size (id INTEGER PRIMARY KEY CHECK (id = 0), bytes INTEGER NOT NULL);
+INSERT OR IGNORE INTO spool_size (id, bytes) SELECT 0, coalesce(sum(length(sealed)), 0) FROM spool;
+CREATE TRIGGER IF NOT EXISTS spool_size_added AFTER INSERT ON spool BEGIN
+    UPDATE spool_size SET bytes = bytes + length(NEW.sealed) WHERE id = 0;
+END;
+CREATE TRIGGER IF NOT EXISTS spool_size_removed AFTER DELETE ON spool BEGIN
+    UPDATE spool_size SET bytes = bytes - length(OLD.sealed) WHERE id = 0;
+END;
+"""
 
 
 def seal_message(
