@@ -321,6 +321,7 @@ class MxSessions:
         self._checks = checks
         self.app: AppContext | None = None
         self._owned_checks: Any = None
+        self._inbound: InboundDelivery | None = None
 
     async def start(self, book: ConnectionBook) -> Callable[[], SealmailSMTP]:
         """Open what sessions share; returns the protocol factory for connections counted in ``book``."""
@@ -332,7 +333,8 @@ class MxSessions:
         queue = JobQueue(settings.data_dir / "queue.sqlite", queue_key)
         checks = self._checks or await _default_checks(settings)
         self._owned_checks = None if self._checks else checks
-        handler = MxHandler(self.app, InboundDelivery(self.app, queue, ForwardRewriter(settings)), checks)
+        self._inbound = InboundDelivery(self.app, queue, ForwardRewriter(settings))
+        handler = MxHandler(self.app, self._inbound, checks)
         tls = ServerTLS.from_settings(settings) if settings.tls_cert_file else None
 
         def protocol() -> SealmailSMTP:
@@ -350,6 +352,8 @@ class MxSessions:
     async def stop(self) -> None:
         if self._owned_checks is not None:
             await self._owned_checks.close()
+        if self._inbound is not None:
+            await self._inbound.close()  # bookkeeping of messages answered already
         if self.app is not None:
             await self.app.close()
 
