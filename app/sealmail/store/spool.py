@@ -33,7 +33,7 @@ import time
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import cast
+from typing import Protocol, cast
 
 from sealmail.crypto.sealed import Buffer, SealedStream, SealError, open_sealed, seal_stream
 from sealmail.store.groupcommit import GroupCommit
@@ -42,6 +42,16 @@ PAYLOAD_VERSION = 1
 _PAYLOAD_HEAD = struct.Struct(">BQH")  # version, received-at ms, length of the target folder name
 Record = bytes | SealedStream  # a sealed blob, or a message sealed as it is written
 _TEST_COMMIT_DELAY = float(os.environ.get("SEALMAIL_TEST_SPOOL_COMMIT_DELAY") or 0)  # see the docstring
+
+
+class RecordHandoff(Protocol):
+    """Another process that appends sealed records to this host's spools (``MailStore.deliver``)."""
+
+    limit: int  # the largest record it takes, in octets
+
+    def append(self, mailbox_id: str, record: bytes) -> int:
+        """The record's sequence number, once it is committed (fsynced); raises when it is not."""
+        ...
 
 
 class Spool:
@@ -96,6 +106,23 @@ class Spool:
         Concurrent callers are committed together (group commit); each gets its own numbers.
         """
         return self._group.run(records)
+
+    def append_groups(self, groups: list[list[Record]]) -> list[list[int] | Exception]:
+        """Several writers' records in one transaction and one fsync (the MX's spool writer batches
+        for its session processes); each group gets its sequence numbers, or the error that kept it
+        out. A batch that fails is retried group by group, so a bad group fails alone."""
+        with self._lock:
+            try:
+                return list(self._insert(groups))
+            except Exception:  # noqa: S110 - rolled back; each group is tried alone below
+                pass
+        results: list[list[int] | Exception] = []
+        for group in groups:
+            try:
+                results.append(self.append_many(group))
+            except Exception as exc:
+                results.append(exc)
+        return results
 
     @property
     def commits(self) -> int:
