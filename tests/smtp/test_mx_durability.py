@@ -117,9 +117,13 @@ class Sender(threading.Thread):
             raise
 
 
-@pytest.mark.parametrize("processes", [1, 2], ids=["one-process", "two-processes"])
+@pytest.mark.parametrize(
+    ("processes", "handoff"),
+    [(1, 0), (2, 0), (2, 1 << 20)],
+    ids=["one-process", "two-processes", "two-processes-one-spool-writer"],
+)
 def test_kill_9_while_clients_send_loses_nothing_acknowledged(
-    sealmail_bin, clean_env, settings, config, processes
+    sealmail_bin, clean_env, settings, config, processes, handoff
 ) -> None:
     domains.add_domain(config, "example.test")
     aliases.add_alias(config, "demo@example.test")
@@ -132,6 +136,7 @@ def test_kill_9_while_clients_send_loses_nothing_acknowledged(
         "SEALMAIL_ARGON2_TIME_COST": "1",
         "SEALMAIL_ARGON2_MEMORY_KIB": "8192",
         "SEALMAIL_MX_PROCESSES": str(processes),
+        "SEALMAIL_MX_SPOOL_HANDOFF_MAX": str(handoff),
         "SEALMAIL_MX_MAX_CONNECTIONS_PER_IP": str(CLIENTS * 2),
         # Each spool transaction stays open 50 ms before COMMIT (a test hook, see store/spool.py), so the
         # kill finds appends uncommitted: a 250 sent before COMMIT would lose mail, not slip past.

@@ -6,8 +6,9 @@ the trace must show an fsync/fdatasync of the spool (its database or its WAL) be
 arriving and the ``250`` leaving. Dropping ``synchronous = FULL`` (or answering before COMMIT) makes
 it fail.
 
-The hot mailbox: several connections deliver to one alias at once, with one session process and
-with two (whose sealed records one spool writer in the accepting process commits together). For
+The hot mailbox: several connections deliver to one alias at once, with one session process, with
+two each appending, and with two handing their sealed records to the one spool writer in the
+accepting process (``mx_spool_handoff_max``), which commits them together. For
 every message, after its final dot the trace must show a write to the spool, then an fsync of it,
 then its ``250``: a batch's fsync covers only records written before it.
 """
@@ -134,9 +135,13 @@ CONNECTIONS = 6
 PER_CONNECTION = 3
 
 
-@pytest.mark.parametrize("processes", [1, 2], ids=["one-process", "two-processes"])
+@pytest.mark.parametrize(
+    ("processes", "handoff"),
+    [(1, 0), (2, 0), (2, 1 << 20)],
+    ids=["one-process", "two-processes", "two-processes-one-spool-writer"],
+)
 def test_concurrent_messages_to_one_mailbox_are_each_written_then_fsynced_before_their_250(
-    sealmail_bin, clean_env, settings, config, tmp_path, processes
+    sealmail_bin, clean_env, settings, config, tmp_path, processes, handoff
 ):
     markers = [[f"marker-c{c}-m{m}-5e1d" for m in range(PER_CONNECTION)] for c in range(CONNECTIONS)]
 
@@ -155,7 +160,7 @@ def test_concurrent_messages_to_one_mailbox_are_each_written_then_fsynced_before
         tmp_path,
         processes,
         send,
-        {"SEALMAIL_TEST_SPOOL_COMMIT_DELAY": "0.2"},
+        {"SEALMAIL_TEST_SPOOL_COMMIT_DELAY": "0.2", "SEALMAIL_MX_SPOOL_HANDOFF_MAX": str(handoff)},
     )
     spool_write = re.compile(r"\bpwrite64\(\d+</[^>]*/spool/")
     spool_sync = re.compile(r"\bf(?:data)?sync\(\d+</[^>]*/spool/")

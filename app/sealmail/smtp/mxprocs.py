@@ -12,9 +12,10 @@ A session process that dies loses only its own sessions (a sender whose ``250`` 
 retries); their slots are freed and another process takes its place. Session processes stop when
 this process closes their control socket, and on their own if it dies.
 
-This process also writes every spool for them (``sealmail.smtp.spoolwriter``): each session process
-gets a second socket pair over which it hands sealed records to that one writer, so the writes to
-one hot mailbox from every process share one fsync instead of taking turns on its lock.
+With ``mx_spool_handoff_max`` set, this process also writes every spool for them
+(``sealmail.smtp.spoolwriter``): each session process gets a second socket pair over which it hands
+sealed records to that one writer, so the writes to one hot mailbox from every process share one
+fsync instead of taking turns on its lock.
 
 Control messages (``SOCK_SEQPACKET``, so each message arrives whole): to a session process, first
 the pickled settings, then one connection (its descriptor) per message; from it, ``ready`` once,
