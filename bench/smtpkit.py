@@ -45,13 +45,14 @@ def load() -> str:
 
 
 def cpu_seconds(pid: int) -> float:
-    """CPU time (user + system) a process and its live descendants have used so far."""
+    """CPU time (user + system) a process and its descendants have used so far (those that exited
+    and were waited for too, as Postfix's short-lived processes are)."""
     total, stack = 0.0, [pid]
     while stack:
         current = stack.pop()
         with contextlib.suppress(OSError):
             fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            total += sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")  # utime stime cutime cstime
             for task in Path(f"/proc/{current}/task").iterdir():
                 stack += [int(c) for c in (task / "children").read_text().split()]
     return total

@@ -135,6 +135,15 @@ class Settings(BaseSettings):
         ),
     )
 
+    # -- MX: one spool writer for the session processes (issue 19, the hot mailbox) --------------
+    # With mx_processes > 1 and this above 0, the accepting process writes every spool: session
+    # processes seal and hand it records up to this size, and it commits all that wait for a spool
+    # in one fsync (sealmail.smtp.spoolwriter). Larger records, and all of them at 0 (the default),
+    # each session process appends itself. Worth it where fsync is slow (bench/spool_writers.py).
+    mx_spool_handoff_max: int = Field(
+        0, ge=0, description="largest sealed record (octets) an MX session process hands to the spool writer; 0: none"
+    )
+
     # -- SMTP DATA in memory (MX and submission) ------------------------------------------------
     # Each process holds the messages it is receiving in memory until they are stored; together they
     # stay under this (a message is held once, as the chunks it was read in). Past it, DATA gets

@@ -244,6 +244,7 @@ def test_a_failing_write_in_a_group_fails_alone(tmp_path) -> None:
     assert sorted(committed) == ["a", "b"]
 
 
+<<<<<<< HEAD
 def test_a_handed_over_entry_is_appended_once_even_after_its_drain(sealed_spool) -> None:
     """Issue 19 (exactly once): a sealed record handed over twice with one entry id — the first
     reply was lost, or the sender died before forgetting its copy — is in the mailbox once."""
@@ -267,3 +268,36 @@ def test_a_handed_over_entry_is_appended_once_even_after_its_drain(sealed_spool)
     finally:
         box.close()
     assert fx.inbox_ids() == [0, 1, 2]
+=======
+def test_spool_size_is_kept_in_the_file_for_every_writer_and_never_waits_for_a_commit(tmp_path) -> None:
+    """RFC 5321 §4.2.2 / RFC 3463 5.2.2 (``552 5.2.2`` Mailbox full, answered at RCPT): the MX asks
+    every RCPT how many sealed octets wait. The total is kept in the spool file itself, updated in
+    the same transaction as each append and delete (whichever process or connection made them), so
+    the answer is one row however long the spool is, and it is read on a connection of its own: a
+    commit in flight (its fsync) does not hold up a RCPT for the same mailbox."""
+    import sqlite3
+    import threading
+
+    from sealmail.store.spool import Spool
+
+    path = tmp_path / "spool.sqlite"
+    with sqlite3.connect(path) as old:  # a spool made before the total was kept: counted once on open
+        old.execute("CREATE TABLE spool (seq INTEGER PRIMARY KEY AUTOINCREMENT, sealed BLOB NOT NULL)")
+        old.execute("INSERT INTO spool (sealed) VALUES (?)", (b"x" * 100,))
+    old.close()
+    one, two = Spool(path), Spool(path)
+    assert one.size() == two.size() == 100
+    seqs = one.append_many([b"a" * 10, b"b" * 20])
+    two.append(b"c" * 30)
+    assert one.size() == two.size() == 160
+    two.delete_through(seqs[0])  # the old record and the first new one are drained
+    assert one.size() == two.size() == 50
+    with one._lock:  # one's writer is mid-commit: its size() still answers at once
+        answered = threading.Event()
+        reader = threading.Thread(target=lambda: (one.size(), answered.set()))
+        reader.start()
+        assert answered.wait(5), "size() waited for the writer"
+        reader.join()
+    one.close()
+    two.close()
+>>>>>>> b19-hot

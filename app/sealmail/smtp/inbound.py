@@ -14,11 +14,17 @@ In multi-server mode (an ``outbox`` given: the mailboxes are on a data host) the
 here and hands the sealed record to the store; when the store cannot be reached the record is held
 in the local outbox (``smtp.outbox``, fsynced) and the message counts as stored: held mail is handed
 over later, exactly once, so remembering it as delivered never turns into a loss.
+
+The ``250`` waits for what makes the message durable (the fsynced spool append, the queued
+copies), not for the bookkeeping after it: when every action succeeded, remembering them and
+telling open sessions that sealed mail waits run beside the reply (this process counts a message
+being remembered as remembered). After a failure they are awaited, as the retry depends on them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import hashlib
 import logging
 import time
@@ -77,14 +83,16 @@ class Deduplicator:
     def __init__(self, redis: Any) -> None:
         self.redis = redis
         self._memory: dict[str, float] = {}
+        self._writing: collections.Counter[str] = collections.Counter()  # keys being remembered now
 
     async def seen_many(self, keys: list[str]) -> set[str]:
         """Which of ``keys`` were remembered (one round trip to Redis)."""
         if not keys:
             return set()
+        writing = {key for key in keys if self._writing[key]}
         if self.redis is not None:
             values = await self.redis.mget([f"sealmail:inbound:{key}" for key in keys])
-            return {key for key, value in zip(keys, values, strict=True) if value is not None}
+            return writing | {key for key, value in zip(keys, values, strict=True) if value is not None}
         now = time.time()
         return {key for key in keys if self._memory.get(key, 0.0) > now}
 
@@ -92,10 +100,17 @@ class Deduplicator:
         if not keys:
             return
         if self.redis is not None:
-            async with self.redis.pipeline(transaction=False) as pipe:
+            self._writing.update(keys)
+            try:
+                async with self.redis.pipeline(transaction=False) as pipe:
+                    for key in keys:
+                        pipe.set(f"sealmail:inbound:{key}", b"1", ex=DEDUP_SECONDS)
+                    await pipe.execute()
+            finally:
+                self._writing.subtract(keys)
                 for key in keys:
-                    pipe.set(f"sealmail:inbound:{key}", b"1", ex=DEDUP_SECONDS)
-                await pipe.execute()
+                    if self._writing[key] <= 0:
+                        del self._writing[key]
             return
         now = time.time()
         self._memory = {k: v for k, v in self._memory.items() if v > now}
@@ -125,6 +140,12 @@ class InboundDelivery:
         self.outbox = outbox  # multi-server mode: seal here, hold in the outbox while the store is away
         self.dedup = Deduplicator(app.redis)
         self.known = LastKnown()  # what RCPT and the store action look up, for when the config store fails
+        self._after: set[asyncio.Task[None]] = set()  # bookkeeping still running beside a 250
+
+    async def close(self) -> None:
+        """Wait for the bookkeeping of messages already answered."""
+        while self._after:
+            await asyncio.gather(*self._after, return_exceptions=True)
 
     async def deliver(
         self,
@@ -162,10 +183,25 @@ class InboundDelivery:
             ok = await self._deliver_one(whole, mail_from, alias, group, junk, message_id, peer, outcome, appended)
             if ok:
                 finished.append(keys[alias.id])
-        await asyncio.gather(
-            self.dedup.remember_many(finished), *(self.app.mailstore.spool_appended(m) for m in appended)
-        )
+        bookkeeping = self._bookkeeping(finished, appended)
+        if outcome.ok:  # durable already: the reply need not wait
+            task = asyncio.create_task(bookkeeping)
+            self._after.add(task)
+            task.add_done_callback(self._after.discard)
+        else:
+            await bookkeeping
         return outcome
+
+    async def _bookkeeping(self, finished: list[str], appended: list[str]) -> None:
+        """Remember what was delivered; tell sessions holding a key that their spool has mail."""
+        results = await asyncio.gather(
+            self.dedup.remember_many(finished),
+            *(self.app.mailstore.spool_appended(m) for m in appended),
+            return_exceptions=True,
+        )
+        for result in results:
+            if isinstance(result, BaseException):
+                log.warning("after a delivery: %s", result, exc_info=result)
 
     async def already_delivered(
         self, original: bytes | Pieces, targets: list[Target], keys: dict[str, str] | None = None

@@ -331,6 +331,7 @@ class MxSessions:
         self._owned_checks: Any = None
         self._stop = asyncio.Event()
         self._handover: asyncio.Task[None] | None = None
+        self._inbound: InboundDelivery | None = None
 
     async def start(self, book: ConnectionBook) -> Callable[[], SealmailSMTP]:
         """Open what sessions share; returns the protocol factory for connections counted in ``book``."""
@@ -344,8 +345,8 @@ class MxSessions:
             outbox = Outbox(settings.data_dir / "outbox")
             handover = HandOver(outbox, self.app.mailstore)
             self._handover = asyncio.create_task(handover.run(self._stop), name="sealmail-outbox-handover")
-        inbound = InboundDelivery(self.app, queue, ForwardRewriter(settings), outbox)
-        handler = MxHandler(self.app, inbound, checks)
+        self._inbound = InboundDelivery(self.app, queue, ForwardRewriter(settings), outbox)
+        handler = MxHandler(self.app, self._inbound, checks)
         tls = ServerTLS.from_settings(settings) if settings.tls_cert_file else None
 
         def protocol() -> SealmailSMTP:
@@ -366,6 +367,8 @@ class MxSessions:
             await self._handover
         if self._owned_checks is not None:
             await self._owned_checks.close()
+        if self._inbound is not None:
+            await self._inbound.close()  # bookkeeping of messages answered already
         if self.app is not None:
             await self.app.close()
 

@@ -2,7 +2,8 @@
 
 It receives the pickled settings over its control socket, then admitted connections (their descriptors),
 serves each with ``MxSessions``, and reports every connection that ends so the parent's limits stay exact.
-It stops when the parent closes the control socket.
+It stops when the parent closes the control socket. A second descriptor, when given, is its socket to
+the parent's spool writer (``sealmail.smtp.spoolwriter``): sealed messages go there to be appended.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from sealmail import logs
 from sealmail.smtp.mx import MxSessions
 from sealmail.smtp.protocol import ConnectionBook
+from sealmail.smtp.spoolwriter import SpoolHandoff
 
 if TYPE_CHECKING:
     from sealmail.settings import Settings
@@ -53,11 +55,16 @@ class HandedBook(ConnectionBook):
             loop.remove_writer(self._control.fileno())
 
 
-async def _session_process(control: socket.socket, settings: Settings) -> None:
+async def _session_process(control: socket.socket, settings: Settings, spools: socket.socket | None) -> None:
     loop = asyncio.get_running_loop()
     book = HandedBook(control)
     sessions = MxSessions(settings)
     protocol = await sessions.start(book)
+    handoff = None
+    if spools is not None and sessions.app is not None:
+        handoff = SpoolHandoff(spools, settings.mx_spool_handoff_max)
+        await handoff.start()
+        sessions.app.mailstore.spool_handoff = handoff
     parent_gone = asyncio.Event()
     tasks: set[asyncio.Task[Any]] = set()
 
@@ -91,13 +98,16 @@ async def _session_process(control: socket.socket, settings: Settings) -> None:
     await parent_gone.wait()
     await book.close_all()
     await sessions.stop()
+    if handoff is not None:
+        await handoff.close()
 
 
 def main() -> None:
     control = socket.socket(fileno=int(sys.argv[1]))
+    spools = socket.socket(fileno=int(sys.argv[2])) if len(sys.argv) > 2 else None
     settings = pickle.loads(control.recv(1 << 20))  # noqa: S301 - from our own parent, over a private socketpair
     logs.configure("mx", settings.log_level)
-    asyncio.run(_session_process(control, settings))
+    asyncio.run(_session_process(control, settings, spools))
 
 
 if __name__ == "__main__":

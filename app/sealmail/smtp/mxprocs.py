@@ -12,6 +12,11 @@ A session process that dies loses only its own sessions (a sender whose ``250`` 
 retries); their slots are freed and another process takes its place. Session processes stop when
 this process closes their control socket, and on their own if it dies.
 
+With ``mx_spool_handoff_max`` set, this process also writes every spool for them
+(``sealmail.smtp.spoolwriter``): each session process gets a second socket pair over which it hands
+sealed records to that one writer, so the writes to one hot mailbox from every process share one
+fsync instead of taking turns on its lock.
+
 Control messages (``SOCK_SEQPACKET``, so each message arrives whole): to a session process, first
 the pickled settings, then one connection (its descriptor) per message; from it, ``ready`` once,
 then the peer address of each connection that ended. The session process's side is ``sealmail.smtp.mxchild``.
@@ -30,6 +35,8 @@ from typing import TYPE_CHECKING
 
 from sealmail.net.listen import bound_port, listen_sockets
 from sealmail.smtp.protocol import ConnectionBook
+from sealmail.smtp.spoolwriter import SpoolWriter
+from sealmail.store.mailstore import MailStore
 
 if TYPE_CHECKING:
     from sealmail.settings import Settings
@@ -67,6 +74,7 @@ class MxProcesses:
         self._children: list[_Child] = []
         self._watchers: set[asyncio.Task[None]] = set()
         self._stopping = False
+        self.spool_writer = SpoolWriter(MailStore(settings.data_dir)) if settings.mx_spool_handoff_max else None
 
     async def start(self) -> int:
         """Start the session processes, then listen; returns the port.
@@ -115,16 +123,30 @@ class MxProcesses:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if self.spool_writer is not None:
+            await self.spool_writer.close()
 
     # ---- session processes ------------------------------------------------------------------------
     async def _spawn(self, index: int) -> _Child:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        fds = [theirs.fileno()]
+        spools = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM) if self.spool_writer else None
+        if spools is not None:
+            fds.append(spools[1].fileno())
         try:
             proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "sealmail.smtp.mxchild", str(theirs.fileno()), pass_fds=(theirs.fileno(),)
+                sys.executable, "-m", "sealmail.smtp.mxchild", *map(str, fds), pass_fds=fds
             )
+        except BaseException:
+            if spools is not None:
+                spools[0].close()
+            raise
         finally:
             theirs.close()
+            if spools is not None:
+                spools[1].close()
+        if spools is not None and self.spool_writer is not None:
+            self.spool_writer.attach(spools[0])
         ours.sendall(pickle.dumps(self.settings, protocol=pickle.HIGHEST_PROTOCOL))  # secrets stay off argv
         ours.setblocking(False)
         child = _Child(index, proc, ours)

@@ -41,7 +41,7 @@ from sealmail.store.model import (
 )
 from sealmail.store.search import SearchKey
 from sealmail.store.sections import ImapValue
-from sealmail.store.spool import Spool, seal_message
+from sealmail.store.spool import RecordHandoff, Spool, seal_message
 
 log = logging.getLogger("sealmail.store")
 T = TypeVar("T")
@@ -327,6 +327,9 @@ class MailStore:
         self._events: asyncio.Queue[ev.ChangeEvent] | None = None
         self._publisher: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        # Another process that writes this host's spools (the MX's spool writer, see
+        # ``sealmail.smtp.spoolwriter``): ``deliver`` hands it sealed records up to ``limit`` octets.
+        self.spool_handoff: RecordHandoff | None = None
 
     # ---- paths ----------------------------------------------------------------------------------
     def mailbox_path(self, mailbox_id: str) -> Path:
@@ -390,6 +393,9 @@ class MailStore:
         The caller publishes ``SpoolAppended`` afterwards (``deliver_async`` does) so an open session drains it.
         """
         sealed = seal_message(public_key, mailbox_id, raw, received_at or datetime.now(UTC), folder)
+        handoff = self.spool_handoff
+        if handoff is not None and len(sealed) <= handoff.limit:
+            return handoff.append(mailbox_id, b"".join(sealed))  # returns once the writer committed it
         return self.spool(mailbox_id).append(sealed)
 
     def deliver_sealed(self, mailbox_id: str, entry_id: str, sealed: bytes) -> int:
@@ -495,6 +501,10 @@ class MailStore:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._publisher
             self._publisher = None
-        for spool in self._spools.values():
-            spool.close()
-        self._spools.clear()
+        self.close_spools()
+
+    def close_spools(self) -> None:
+        with self._spools_lock:
+            for spool in self._spools.values():
+                spool.close()
+            self._spools.clear()

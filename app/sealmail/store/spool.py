@@ -38,7 +38,7 @@ import time
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import cast
+from typing import Protocol, cast
 
 from sealmail.crypto.sealed import Buffer, SealedStream, SealError, open_sealed, seal_stream
 from sealmail.store.groupcommit import GroupCommit
@@ -49,6 +49,16 @@ Record = bytes | SealedStream  # a sealed blob, or a message sealed as it is wri
 Entry = tuple[Record, str | None]  # a record and the entry id it was handed over with, if any
 HANDED_SECONDS = 30 * 24 * 3600  # how long a handed-over entry id is remembered (repeats dropped)
 _TEST_COMMIT_DELAY = float(os.environ.get("SEALMAIL_TEST_SPOOL_COMMIT_DELAY") or 0)  # see the docstring
+
+
+class RecordHandoff(Protocol):
+    """Another process that appends sealed records to this host's spools (``MailStore.deliver``)."""
+
+    limit: int  # the largest record it takes, in octets
+
+    def append(self, mailbox_id: str, record: bytes) -> int:
+        """The record's sequence number, once it is committed (fsynced); raises when it is not."""
+        ...
 
 
 class Spool:
@@ -68,25 +78,20 @@ class Spool:
                 self._db.execute("PRAGMA busy_timeout = 30000")
                 self._db.execute("PRAGMA journal_mode = WAL")
                 self._db.execute("PRAGMA synchronous = FULL")  # every committed record is on disk
-                self._db.execute(
-                    "CREATE TABLE IF NOT EXISTS spool (seq INTEGER PRIMARY KEY AUTOINCREMENT, sealed BLOB NOT NULL)"
-                )
-                self._db.execute(
-                    "CREATE TABLE IF NOT EXISTS handed (id TEXT PRIMARY KEY, seq INTEGER NOT NULL, at REAL NOT NULL)"
-                )
-                self._db.execute("CREATE INDEX IF NOT EXISTS handed_at ON handed (at)")
+                self._db.executescript(f"BEGIN IMMEDIATE; {_SCHEMA} COMMIT;")  # one transaction
+                # Readers (the quota question at every RCPT) never queue behind a commit in flight.
+                self._reader = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30.0)
+                self._reader.execute("PRAGMA busy_timeout = 30000")
         except BaseException:
             os.close(self._lock_fd)
             raise
+        self._reader_lock = threading.Lock()
         self._group: GroupCommit[list[Entry], list[int]] = GroupCommit(self._lock, self._insert)
-        # The octets waiting, kept up to date for this connection's own writes; PRAGMA data_version
-        # tells when another connection (a session draining the spool) changed the file.
-        self._size: int | None = None
-        self._size_version = -1
 
     def close(self) -> None:
-        with self._lock:
+        with self._lock, self._reader_lock:
             self._db.close()
+            self._reader.close()
             os.close(self._lock_fd)
 
     @contextlib.contextmanager
@@ -115,6 +120,23 @@ class Spool:
         Returns the record's sequence number (the first one's, for a repeat)."""
         return self._group.run([(sealed, entry_id)])[0]
 
+    def append_groups(self, groups: list[list[Record]]) -> list[list[int] | Exception]:
+        """Several writers' records in one transaction and one fsync (the MX's spool writer batches
+        for its session processes); each group gets its sequence numbers, or the error that kept it
+        out. A batch that fails is retried group by group, so a bad group fails alone."""
+        with self._lock:
+            try:
+                return list(self._insert([[(r, None) for r in group] for group in groups]))
+            except Exception:  # noqa: S110 - rolled back; each group is tried alone below
+                pass
+        results: list[list[int] | Exception] = []
+        for group in groups:
+            try:
+                results.append(self.append_many(group))
+            except Exception as exc:
+                results.append(exc)
+        return results
+
     @property
     def commits(self) -> int:
         """Transactions that appended records (fewer than appends under concurrency)."""
@@ -127,7 +149,6 @@ class Spool:
             try:
                 if any(entry_id is not None for entries in batch for _, entry_id in entries):
                     self._db.execute("DELETE FROM handed WHERE at < ?", (time.time() - HANDED_SECONDS,))
-                    self._size = None  # a repeat adds nothing: count again when asked
                 seqs = [[self._insert_handed(r, entry_id) for r, entry_id in entries] for entries in batch]
                 if _TEST_COMMIT_DELAY:
                     time.sleep(_TEST_COMMIT_DELAY)
@@ -136,8 +157,6 @@ class Spool:
                 if self._db.in_transaction:
                     self._db.execute("ROLLBACK")
                 raise
-        if self._size is not None:
-            self._size += sum(len(r) for entries in batch for r, _ in entries)
         return seqs
 
     def _insert_handed(self, record: Record, entry_id: str | None) -> int:
@@ -178,7 +197,6 @@ class Spool:
     def delete_through(self, seq: int, keep: frozenset[int] = frozenset()) -> None:
         """Forget drained records (those in ``keep`` failed to open and stay for inspection)."""
         with self._lock, self._writing():
-            self._size = None
             if keep:
                 marks = ",".join("?" * len(keep))
                 self._db.execute(f"DELETE FROM spool WHERE seq <= ? AND seq NOT IN ({marks})", (seq, *keep))
@@ -193,15 +211,30 @@ class Spool:
     def size(self) -> int:
         """Octets waiting (sealed), for quota checks before the owner next signs in.
 
-        Summing every record is a scan of the spool: it is done again only when another
-        connection has changed the file since (``PRAGMA data_version``), not at every RCPT.
+        One row (``spool_size``, kept by triggers in every writer's transaction), read on this
+        handle's reader connection: it never waits for an append's commit.
         """
-        with self._lock:
-            version = self._db.execute("PRAGMA data_version").fetchone()[0]
-            if self._size is None or version != self._size_version:
-                self._size = self._db.execute("SELECT coalesce(sum(length(sealed)), 0) FROM spool").fetchone()[0]
-                self._size_version = version
-            return self._size
+        with self._reader_lock:
+            size: int = self._reader.execute("SELECT bytes FROM spool_size WHERE id = 0").fetchone()[0]
+            return size
+
+
+# The spool, and the octets it holds kept beside it by triggers (so whichever connection or
+# process appends or drains keeps the total right, in the same transaction). A spool made before
+# the total was kept is summed once, here, under the writer lock.
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS spool (seq INTEGER PRIMARY KEY AUTOINCREMENT, sealed BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS spool_size (id INTEGER PRIMARY KEY CHECK (id = 0), bytes INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS handed (id TEXT PRIMARY KEY, seq INTEGER NOT NULL, at REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS handed_at ON handed (at);
+INSERT OR IGNORE INTO spool_size (id, bytes) SELECT 0, coalesce(sum(length(sealed)), 0) FROM spool;
+CREATE TRIGGER IF NOT EXISTS spool_size_added AFTER INSERT ON spool BEGIN
+    UPDATE spool_size SET bytes = bytes + length(NEW.sealed) WHERE id = 0;
+END;
+CREATE TRIGGER IF NOT EXISTS spool_size_removed AFTER DELETE ON spool BEGIN
+    UPDATE spool_size SET bytes = bytes - length(OLD.sealed) WHERE id = 0;
+END;
+"""
 
 
 def seal_message(
