@@ -244,7 +244,6 @@ def test_a_failing_write_in_a_group_fails_alone(tmp_path) -> None:
     assert sorted(committed) == ["a", "b"]
 
 
-<<<<<<< HEAD
 def test_a_handed_over_entry_is_appended_once_even_after_its_drain(sealed_spool) -> None:
     """Issue 19 (exactly once): a sealed record handed over twice with one entry id — the first
     reply was lost, or the sender died before forgetting its copy — is in the mailbox once."""
@@ -268,7 +267,8 @@ def test_a_handed_over_entry_is_appended_once_even_after_its_drain(sealed_spool)
     finally:
         box.close()
     assert fx.inbox_ids() == [0, 1, 2]
-=======
+
+
 def test_spool_size_is_kept_in_the_file_for_every_writer_and_never_waits_for_a_commit(tmp_path) -> None:
     """RFC 5321 §4.2.2 / RFC 3463 5.2.2 (``552 5.2.2`` Mailbox full, answered at RCPT): the MX asks
     every RCPT how many sealed octets wait. The total is kept in the spool file itself, updated in
@@ -300,4 +300,3 @@ def test_spool_size_is_kept_in_the_file_for_every_writer_and_never_waits_for_a_c
         reader.join()
     one.close()
     two.close()
->>>>>>> b19-hot

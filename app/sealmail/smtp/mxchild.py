@@ -21,6 +21,7 @@ from sealmail import logs
 from sealmail.smtp.mx import MxSessions
 from sealmail.smtp.protocol import ConnectionBook
 from sealmail.smtp.spoolwriter import SpoolHandoff
+from sealmail.store.mailstore import MailStore
 
 if TYPE_CHECKING:
     from sealmail.settings import Settings
@@ -61,7 +62,8 @@ async def _session_process(control: socket.socket, settings: Settings, spools: s
     sessions = MxSessions(settings)
     protocol = await sessions.start(book)
     handoff = None
-    if spools is not None and sessions.app is not None:
+    # The accepting process writes this host's spools; with a data host (store_url) the store does.
+    if spools is not None and sessions.app is not None and isinstance(sessions.app.mailstore, MailStore):
         handoff = SpoolHandoff(spools, settings.mx_spool_handoff_max)
         await handoff.start()
         sessions.app.mailstore.spool_handoff = handoff
