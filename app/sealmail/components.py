@@ -83,7 +83,7 @@ REGISTRY: dict[str, str] = {
     "dav": "sealmail.dav.component:DavComponent",
     "web": "sealmail.web.component:WebComponent",
     "api": "sealmail.api.component:ApiComponent",
-    "store": "sealmail.store.server:StoreComponent",
+    "store": "sealmail.services.datahost:store_component",
 }
 
 

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+from websockets.sync.client import connect as connect_blocking
 
 from sealmail.crypto.keys import MailboxSecrets
 from sealmail.crypto.sealed import Buffer
@@ -67,6 +68,32 @@ def client_tls(ca_file: Path, cert_file: Path, key_file: Path) -> ssl.SSLContext
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.load_cert_chain(cert_file, key_file)
     return context
+
+
+def call_once(settings: Settings, method: str, *args: Any, **kwargs: Any) -> Any:
+    """One call on the store itself over a connection of its own, from blocking code (the CLI, the
+    account services: creating and deleting mailboxes). ``StoreUnavailable`` when it cannot be reached."""
+    assert settings.store_url is not None
+    assert settings.store_ca_file is not None
+    assert settings.store_client_cert_file is not None
+    assert settings.store_client_key_file is not None
+    tls = client_tls(settings.store_ca_file, settings.store_client_cert_file, settings.store_client_key_file)
+    try:
+        with connect_blocking(
+            settings.store_url,
+            ssl=tls,
+            max_size=rpc.MAX_FRAME,
+            compression=None,
+            open_timeout=settings.store_timeout,
+            close_timeout=2,
+        ) as ws:
+            ws.send(rpc.request(1, None, method, args, kwargs))
+            frame = rpc.loads(ws.recv(timeout=settings.store_timeout))
+    except (OSError, InvalidHandshake, InvalidURI, TimeoutError, ConnectionClosed) as exc:
+        raise StoreUnavailable(f"the mailbox store cannot be reached ({type(exc).__name__})") from exc
+    if "error" in frame:
+        raise rpc.error_of(frame["error"])
+    return frame.get("ok")
 
 
 class _Link:

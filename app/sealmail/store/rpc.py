@@ -43,8 +43,9 @@ from sealmail.store.model import (
 
 # A frame carries at most one message (APPEND, the MX's delivery) or one FETCH chunk, base64-encoded.
 MAX_FRAME = 256 * 1024 * 1024
-# Calls on the store itself (``session`` null) and on one open mailbox session.
-STORE_METHODS = frozenset({"open", "deliver", "spool_appended", "spool_size"})
+# Calls on the store itself (``session`` null) and on one open mailbox session. ``create_mailbox`` and
+# ``delete_mailbox`` are the account services' (a new alias's empty mailbox, a removed alias's files).
+STORE_METHODS = frozenset({"open", "deliver", "spool_appended", "spool_size", "create_mailbox", "delete_mailbox"})
 SESSION_METHODS = MAILBOX_METHODS | {"drain", "release"}
 
 _RECORD_TYPES: tuple[type, ...] = (

@@ -11,6 +11,10 @@ It listens on ``store_port`` with TLS that requires a client certificate issued 
   readers queue behind it), exactly as in-process sessions' calls do.
 * Change events are published on the bus (Redis) after each commit as today, so IMAP sessions on
   every host see the changes.
+* Mailbox homes: the account services create and delete mailboxes here (``create_mailbox``,
+  ``delete_mailbox``), and this store records itself (``store_host``) as the mailbox's home in the
+  config store. ``open`` and ``deliver`` refuse a mailbox whose recorded home is another host
+  (``MailboxElsewhere``), so several data hosts can share the mailboxes without two writers.
 """
 
 from __future__ import annotations
@@ -22,7 +26,8 @@ import re
 import secrets
 import socket
 import ssl
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
@@ -31,6 +36,7 @@ from sealmail.crypto.keys import MailboxSecrets
 from sealmail.net.listen import close_all, listen_ports
 from sealmail.store import events as ev
 from sealmail.store import rpc
+from sealmail.store.errors import MailboxElsewhere
 from sealmail.store.mailstore import AsyncMailbox, MailStore
 
 if TYPE_CHECKING:
@@ -38,6 +44,29 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("sealmail.store.server")
 MAILBOX_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+class MailboxHome(Protocol):
+    @property
+    def host(self) -> str: ...
+
+
+class MailboxHomes(Protocol):
+    """Where each mailbox lives (the config store meets this; ``store`` does not import ``config``)."""
+
+    def get_mailbox_home(self, mailbox_id: str) -> MailboxHome | None: ...
+
+    def set_mailbox_home(self, mailbox_id: str, host: str) -> object: ...
+
+    def remove_mailbox_home(self, mailbox_id: str) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def _mailbox_id(value: Any) -> str:
+    if not isinstance(value, str) or not MAILBOX_ID.fullmatch(value):
+        raise rpc.CodecError("bad mailbox id")
+    return value
 
 
 def server_tls(settings: Settings) -> ssl.SSLContext:
@@ -116,12 +145,12 @@ class _Channel:
 
     # ---- calls on the store itself ---------------------------------------------------------------
     async def _store_open(self, mailbox_id: str, mailbox_key: bytes, private_key: bytes, *, quota: Any = None) -> str:
-        if not isinstance(mailbox_id, str) or not MAILBOX_ID.fullmatch(mailbox_id):
-            raise rpc.CodecError("bad mailbox id")
+        mailbox_id = _mailbox_id(mailbox_id)
         if not isinstance(mailbox_key, bytes) or not isinstance(private_key, bytes):
             raise rpc.CodecError("bad keys")
         if quota is not None and not isinstance(quota, int):
             raise rpc.CodecError("bad quota")
+        await self.store.check_home(mailbox_id)
         handle = await self.store.mailstore.open(mailbox_id, MailboxSecrets(mailbox_key, private_key), quota=quota)
         session = secrets.token_urlsafe(16)
         self.sessions[session] = handle
@@ -130,8 +159,8 @@ class _Channel:
     async def _store_deliver(
         self, mailbox_id: str, public_key: bytes, raw: Any, received_at: Any = None, folder: str = "INBOX"
     ) -> int:
-        if not isinstance(mailbox_id, str) or not MAILBOX_ID.fullmatch(mailbox_id):
-            raise rpc.CodecError("bad mailbox id")
+        mailbox_id = _mailbox_id(mailbox_id)
+        await self.store.check_home(mailbox_id)
         loop = asyncio.get_running_loop()
         mailstore = self.store.mailstore
         return await loop.run_in_executor(None, mailstore.deliver, mailbox_id, public_key, raw, received_at, folder)
@@ -140,17 +169,35 @@ class _Channel:
         await self.store.mailstore.spool_appended(mailbox_id)
 
     async def _store_spool_size(self, mailbox_id: str) -> int:
-        if not isinstance(mailbox_id, str) or not MAILBOX_ID.fullmatch(mailbox_id):
-            raise rpc.CodecError("bad mailbox id")
+        mailbox_id = _mailbox_id(mailbox_id)
         return await asyncio.to_thread(self.store.mailstore.spool_size, mailbox_id)
+
+    async def _store_create_mailbox(self, mailbox_id: str, mailbox_key: bytes) -> str | None:
+        """A new, empty mailbox file here, recorded as living on this host; returns this host's name."""
+        mailbox_id = _mailbox_id(mailbox_id)
+        if not isinstance(mailbox_key, bytes):
+            raise rpc.CodecError("bad keys")
+        await asyncio.to_thread(self.store.mailstore.create, mailbox_id, mailbox_key)
+        await self.store.record_home(mailbox_id)
+        return self.store.settings.store_host
+
+    async def _store_delete_mailbox(self, mailbox_id: str) -> None:
+        """A mailbox's files and spool gone from here (the alias is gone, or its keys were reset)."""
+        mailbox_id = _mailbox_id(mailbox_id)
+        await self.store.check_home(mailbox_id)
+        await asyncio.to_thread(self.store.mailstore.delete, mailbox_id)
+        await self.store.forget_home(mailbox_id)
 
 
 class StoreServer:
     """The listeners and this host's ``MailStore`` (files under ``data_dir``, events on the bus)."""
 
-    def __init__(self, settings: Settings, tls: ssl.SSLContext | None = None) -> None:
+    def __init__(
+        self, settings: Settings, tls: ssl.SSLContext | None = None, homes: MailboxHomes | None = None
+    ) -> None:
         self.settings = settings
         self.tls = tls or server_tls(settings)
+        self.homes = homes
         if settings.redis_url is not None:
             self.bus: ev.ChangeBus = ev.RedisBus(settings.redis_url.get_secret_value())
         else:
@@ -158,6 +205,27 @@ class StoreServer:
         self.mailstore = MailStore(settings.data_dir, self.bus)
         self._servers: list[Server] = []
         self._channels: set[asyncio.Task[None]] = set()
+
+    # ---- mailbox homes ------------------------------------------------------------------------------
+    async def check_home(self, mailbox_id: str) -> None:
+        """``MailboxElsewhere`` when the config store records another host as the mailbox's home."""
+        if self.homes is None:
+            return
+        home = await asyncio.to_thread(self.homes.get_mailbox_home, mailbox_id)
+        if home is not None and home.host != self.settings.store_host:
+            here = self.settings.store_host or "a data host without SEALMAIL_STORE_HOST"
+            raise MailboxElsewhere(
+                f"mailbox {mailbox_id} lives on data host {home.host!r}, not here ({here}): refusing to open "
+                "or write it, so that it has one writer"
+            )
+
+    async def record_home(self, mailbox_id: str) -> None:
+        if self.homes is not None and self.settings.store_host:
+            await asyncio.to_thread(self.homes.set_mailbox_home, mailbox_id, self.settings.store_host)
+
+    async def forget_home(self, mailbox_id: str) -> None:
+        if self.homes is not None:
+            await asyncio.to_thread(self.homes.remove_mailbox_home, mailbox_id)
 
     async def _handler(self, ws: ServerConnection) -> None:
         task = asyncio.current_task()
@@ -194,15 +262,21 @@ class StoreServer:
         self._servers.clear()
         await self.mailstore.close()
         await self.bus.close()
+        if self.homes is not None:
+            self.homes.close()
 
 
 class StoreComponent:
-    def __init__(self, settings: Settings) -> None:
+    """``homes`` opens the config store's mailbox homes (``services.datahost`` passes it)."""
+
+    def __init__(self, settings: Settings, homes: Callable[[], MailboxHomes] | None = None) -> None:
         self.settings = settings
+        self.homes = homes
         self.server: StoreServer | None = None
 
     async def start(self) -> dict[str, int]:
-        self.server = StoreServer(self.settings)
+        homes = await asyncio.to_thread(self.homes) if self.homes is not None else None
+        self.server = StoreServer(self.settings, homes=homes)
         bound = listen_ports(self.settings, {"store": self.settings.store_port})
         return {"store": await self.server.listen(bound["store"])}
 
