@@ -135,9 +135,12 @@ class StoreThread:
         self.certs = store_certs(tls_dir)
         self.server = ComponentThread("store", store_settings(settings, self.certs))
         self.port = self.server.ports["store"]
+        self.stopped = False
 
     def client_settings(self, settings: Any) -> Any:
         return client_settings(settings, self.certs, self.port)
 
     def stop(self) -> None:
-        self.server.stop()
+        if not self.stopped:
+            self.stopped = True
+            self.server.stop()
