@@ -439,7 +439,7 @@ def _maildrop_free(pop3, account) -> bool:
     lock = MaildropLock.acquire(pop3.server.ctx.settings.data_dir, account.mailbox_id)
     if lock is None:
         return False
-    lock.release()
+    lock.release_now()
     return True
 
 

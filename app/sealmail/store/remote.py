@@ -56,6 +56,7 @@ from sealmail.store.sections import ImapValue
 
 if TYPE_CHECKING:
     from sealmail.settings import Settings
+    from sealmail.store.contract import MailboxHandle
 
 log = logging.getLogger("sealmail.store.remote")
 T = TypeVar("T")
@@ -269,6 +270,15 @@ class RemoteMailStore:
     async def spool_appended(self, mailbox_id: str) -> None:
         await self.call("spool_appended", mailbox_id)
 
+    async def lock_maildrop(self, handle: MailboxHandle) -> RemoteLease | None:
+        """The data host's store takes the POP3 lock for this handle's session (``store.exclusive``):
+        it holds against sessions on every front-end, and ends with the session or its connection."""
+        assert isinstance(handle, RemoteMailbox)
+        if not await handle._call("lock_maildrop"):
+            return None
+        handle._holds_lock = True
+        return RemoteLease(handle)
+
     def spool_size(self, mailbox_id: str) -> int:
         size: int = self.blocking(lambda: self.call("spool_size", mailbox_id))
         return size
@@ -283,6 +293,23 @@ class RemoteMailStore:
                     await link.reader
 
 
+class RemoteLease:
+    """The POP3 lock the store holds for one remote session (``RemoteMailStore.lock_maildrop``)."""
+
+    def __init__(self, handle: RemoteMailbox) -> None:
+        self._handle: RemoteMailbox | None = handle
+
+    async def release(self) -> None:
+        handle, self._handle = self._handle, None
+        if handle is None or not handle._holds_lock:
+            return
+        handle._holds_lock = False
+        current = handle._session
+        if current is not None and current[0].alive and not handle._released:
+            with contextlib.suppress(StoreUnavailable):  # a lost connection released it already
+                await handle._store.call_on(current[0], current[1], "unlock_maildrop")
+
+
 class RemoteMailbox:
     """A session's ``MailboxHandle`` on a mailbox of the data host."""
 
@@ -294,6 +321,7 @@ class RemoteMailbox:
         self._session: tuple[_Link, str] | None = None
         self._opening = asyncio.Lock()
         self._released = False
+        self._holds_lock = False  # the POP3 maildrop lock, taken again if the session is reopened
         self._executor: ThreadPoolExecutor | None = None
         self._executor_lock = threading.Lock()
         self.mailbox = RemoteMailboxOps(self)
@@ -316,6 +344,12 @@ class RemoteMailbox:
             )
             if not isinstance(session_id, str):
                 raise rpc.RemoteError("the store answered open without a session")
+            if self._holds_lock and not await self._store.call_on(link, session_id, "lock_maildrop"):
+                # Another session took the maildrop while the store was away: this one cannot go on.
+                self._holds_lock = False
+                with contextlib.suppress(StoreUnavailable):
+                    await self._store.call_on(link, session_id, "release")
+                raise StoreUnavailable("the maildrop lock was lost while the mailbox store was away")
             self._session = (link, session_id)
             return self._session
 

@@ -46,7 +46,9 @@ MAX_FRAME = 256 * 1024 * 1024
 # Calls on the store itself (``session`` null) and on one open mailbox session. ``create_mailbox`` and
 # ``delete_mailbox`` are the account services' (a new alias's empty mailbox, a removed alias's files).
 STORE_METHODS = frozenset({"open", "deliver", "spool_appended", "spool_size", "create_mailbox", "delete_mailbox"})
-SESSION_METHODS = MAILBOX_METHODS | {"drain", "release"}
+# ``lock_maildrop``/``unlock_maildrop``: the POP3 lock (RFC 1939 §8) for that session, held until
+# unlocked or the session (or its connection) ends.
+SESSION_METHODS = MAILBOX_METHODS | {"drain", "release", "lock_maildrop", "unlock_maildrop"}
 
 _RECORD_TYPES: tuple[type, ...] = (
     Folder,

@@ -37,6 +37,7 @@ from sealmail.net.listen import close_all, listen_ports
 from sealmail.store import events as ev
 from sealmail.store import rpc
 from sealmail.store.errors import MailboxElsewhere
+from sealmail.store.exclusive import MaildropLock
 from sealmail.store.mailstore import AsyncMailbox, MailStore
 
 if TYPE_CHECKING:
@@ -88,6 +89,7 @@ class _Channel:
         self.store = store
         self.ws = ws
         self.sessions: dict[str, AsyncMailbox] = {}
+        self.leases: dict[str, MaildropLock] = {}  # the POP3 locks this connection's sessions hold
         self.tasks: set[asyncio.Task[None]] = set()
 
     async def run(self) -> None:
@@ -102,6 +104,9 @@ class _Channel:
             for task in list(self.tasks):
                 task.cancel()
             await asyncio.gather(*self.tasks, return_exceptions=True)
+            for lease in self.leases.values():
+                await lease.release()  # a front-end that went away lets go of its maildrops
+            self.leases.clear()
             for handle in self.sessions.values():
                 await handle.release()  # the last user's release forgets the keys
             self.sessions.clear()
@@ -139,9 +144,25 @@ class _Channel:
             raise rpc.MethodNotAllowed("no such session")
         if method == "release":
             del self.sessions[session]
+            await self._unlock(session)
             await handle.release()
             return None
+        if method == "lock_maildrop":
+            if session not in self.leases:
+                lease = await self.store.mailstore.lock_maildrop(handle)
+                if lease is None:
+                    return False
+                self.leases[session] = lease
+            return True
+        if method == "unlock_maildrop":
+            await self._unlock(session)
+            return None
         return await getattr(handle, method)(*args, **kwargs)
+
+    async def _unlock(self, session: str) -> None:
+        lease = self.leases.pop(session, None)
+        if lease is not None:
+            await lease.release()
 
     # ---- calls on the store itself ---------------------------------------------------------------
     async def _store_open(self, mailbox_id: str, mailbox_key: bytes, private_key: bytes, *, quota: Any = None) -> str:
