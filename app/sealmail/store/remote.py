@@ -11,8 +11,9 @@ is set. It meets the same contract (``store.contract``):
   ``StoreUnavailable`` (IMAP ``NO [UNAVAILABLE]``, POP3 ``-ERR [SYS/TEMP]``, DAV 503); the next call
   after that dials again, so service comes back without anyone restarting anything;
 * ``handle.run(fn)`` runs ``fn`` on the handle's own thread, where ``handle.mailbox`` answers the
-  blocking API by waiting for the event loop's calls (each one a round trip: the remote store does
-  not hold a transaction across calls, so a DAV request's writes commit one by one).
+  blocking API by waiting for the event loop's calls (each one a round trip); ``dav_transaction``
+  holds one transaction open on the data host for the calls inside it (``dav_begin`` ..
+  ``dav_commit``), so a DAV request's checks and writes are atomic there as they are in-process.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import itertools
 import logging
 import ssl
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from datetime import datetime
@@ -322,6 +323,7 @@ class RemoteMailbox:
         self._opening = asyncio.Lock()
         self._released = False
         self._holds_lock = False  # the POP3 maildrop lock, taken again if the session is reopened
+        self._transaction: tuple[_Link, str] | None = None  # the session a DAV transaction is open on
         self._executor: ThreadPoolExecutor | None = None
         self._executor_lock = threading.Lock()
         self.mailbox = RemoteMailboxOps(self)
@@ -355,7 +357,35 @@ class RemoteMailbox:
 
     async def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
         link, session_id = await self.session()
+        if self._transaction is not None and self._transaction != (link, session_id):
+            # The store rolled the transaction back when the connection ended: nothing of it stayed.
+            raise StoreUnavailable("the connection to the mailbox store was lost during a DAV request")
         return await self._store.call_on(link, session_id, method, *args, **kwargs)
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """The blocking calls inside run in one transaction on the data host (from the handle's thread)."""
+        if self._transaction is not None:  # nested: part of the open one
+            yield
+            return
+
+        async def begin() -> None:
+            link, session_id = await self.session()
+            await self._store.call_on(link, session_id, "dav_begin")
+            self._transaction = (link, session_id)
+
+        self._store.blocking(begin)
+        try:
+            yield
+        except BaseException:
+            with contextlib.suppress(Exception):  # a lost connection rolled it back already
+                self.blocking("dav_rollback")
+            self._transaction = None
+            raise
+        try:
+            self.blocking("dav_commit")
+        finally:
+            self._transaction = None
 
     def blocking(self, method: str, *args: Any, **kwargs: Any) -> Any:
         """A call from the handle's thread (``run``), answered by the event loop."""
@@ -600,7 +630,7 @@ class RemoteMailboxOps:
         return self._handle.quota
 
     def dav_transaction(self) -> AbstractContextManager[object]:
-        return contextlib.nullcontext()
+        return self._handle.transaction()
 
     def list_folders(self) -> list[Folder]:
         return self._handle.blocking("list_folders")

@@ -48,7 +48,17 @@ MAX_FRAME = 256 * 1024 * 1024
 STORE_METHODS = frozenset({"open", "deliver", "spool_appended", "spool_size", "create_mailbox", "delete_mailbox"})
 # ``lock_maildrop``/``unlock_maildrop``: the POP3 lock (RFC 1939 §8) for that session, held until
 # unlocked or the session (or its connection) ends.
-SESSION_METHODS = MAILBOX_METHODS | {"drain", "release", "lock_maildrop", "unlock_maildrop"}
+# ``dav_begin`` .. ``dav_commit``/``dav_rollback``: the session's mailbox calls in between run in one
+# transaction on the mailbox's thread (one DAV request; other sessions' calls wait behind it).
+SESSION_METHODS = MAILBOX_METHODS | {
+    "drain",
+    "release",
+    "lock_maildrop",
+    "unlock_maildrop",
+    "dav_begin",
+    "dav_commit",
+    "dav_rollback",
+}
 
 _RECORD_TYPES: tuple[type, ...] = (
     Folder,

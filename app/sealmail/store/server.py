@@ -11,6 +11,10 @@ It listens on ``store_port`` with TLS that requires a client certificate issued 
   readers queue behind it), exactly as in-process sessions' calls do.
 * Change events are published on the bus (Redis) after each commit as today, so IMAP sessions on
   every host see the changes.
+* A DAV request's writes are one transaction here too: between ``dav_begin`` and ``dav_commit``
+  (or ``dav_rollback``) a session's calls run inside one ``dav_transaction`` held on the mailbox's
+  thread, so other sessions' calls wait behind it as they do in-process. A transaction whose
+  front-end goes quiet for ``store_timeout`` seconds, or whose connection ends, is rolled back.
 * Mailbox homes: the account services create and delete mailboxes here (``create_mailbox``,
   ``delete_mailbox``), and this store records itself (``store_host``) as the mailbox's home in the
   config store. ``open`` and ``deliver`` refuse a mailbox whose recorded home is another host
@@ -20,8 +24,10 @@ It listens on ``store_port`` with TLS that requires a client certificate issued 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import logging
+import queue
 import re
 import secrets
 import socket
@@ -36,6 +42,7 @@ from sealmail.crypto.keys import MailboxSecrets
 from sealmail.net.listen import close_all, listen_ports
 from sealmail.store import events as ev
 from sealmail.store import rpc
+from sealmail.store.contract import MAILBOX_METHODS
 from sealmail.store.errors import MailboxElsewhere
 from sealmail.store.exclusive import MaildropLock
 from sealmail.store.mailstore import AsyncMailbox, MailStore
@@ -82,6 +89,62 @@ def server_tls(settings: Settings) -> ssl.SSLContext:
     return context
 
 
+class _Rollback(Exception):
+    """Ends a held transaction without committing it."""
+
+
+_COMMIT = "commit"
+_ROLLBACK = "rollback"
+_Call = tuple[str, list[Any], dict[str, Any], "concurrent.futures.Future[Any]"]
+
+
+class _HeldTransaction:
+    """One session's DAV transaction, held open on the mailbox's thread between ``dav_begin`` and
+    ``dav_commit``/``dav_rollback``; the session's calls meanwhile run inside it, in order."""
+
+    def __init__(self, handle: AsyncMailbox, idle_timeout: float) -> None:
+        self.handle = handle
+        self.idle_timeout = idle_timeout
+        self.calls: queue.SimpleQueue[_Call | str] = queue.SimpleQueue()
+        self.task: asyncio.Future[None] = asyncio.ensure_future(handle.run(self._hold))
+
+    def _hold(self) -> None:
+        mailbox = self.handle.mailbox
+        with mailbox.dav_transaction():
+            while True:
+                try:
+                    item = self.calls.get(timeout=self.idle_timeout)
+                except queue.Empty:
+                    raise _Rollback("the front-end went quiet inside a transaction") from None
+                if item == _COMMIT:
+                    return
+                if item == _ROLLBACK:
+                    raise _Rollback()
+                assert not isinstance(item, str)
+                method, args, kwargs, future = item
+                if not future.set_running_or_notify_cancel():
+                    continue
+                try:
+                    future.set_result(getattr(mailbox, method)(*args, **kwargs))
+                except Exception as exc:  # that call's savepoint is undone; the request decides
+                    future.set_exception(exc)
+
+    async def call(self, method: str, args: list[Any], kwargs: dict[str, Any]) -> Any:
+        if self.task.done():
+            raise rpc.RemoteError("the transaction ended (rolled back)")
+        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        self.calls.put((method, args, kwargs, future))
+        return await asyncio.wrap_future(future)
+
+    async def finish(self, commit: bool) -> None:
+        self.calls.put(_COMMIT if commit else _ROLLBACK)
+        try:
+            await self.task
+        except _Rollback:
+            if commit:
+                raise rpc.RemoteError("the transaction was rolled back (the front-end went quiet)") from None
+
+
 class _Channel:
     """One front-end connection: its open mailbox sessions, released when it ends."""
 
@@ -90,6 +153,7 @@ class _Channel:
         self.ws = ws
         self.sessions: dict[str, AsyncMailbox] = {}
         self.leases: dict[str, MaildropLock] = {}  # the POP3 locks this connection's sessions hold
+        self.transactions: dict[str, _HeldTransaction] = {}  # open DAV transactions, by session
         self.tasks: set[asyncio.Task[None]] = set()
 
     async def run(self) -> None:
@@ -104,6 +168,9 @@ class _Channel:
             for task in list(self.tasks):
                 task.cancel()
             await asyncio.gather(*self.tasks, return_exceptions=True)
+            for transaction in self.transactions.values():
+                await transaction.finish(commit=False)  # half a request is never committed
+            self.transactions.clear()
             for lease in self.leases.values():
                 await lease.release()  # a front-end that went away lets go of its maildrops
             self.leases.clear()
@@ -142,11 +209,29 @@ class _Channel:
         handle = self.sessions.get(session)
         if handle is None:
             raise rpc.MethodNotAllowed("no such session")
-        if method == "release":
-            del self.sessions[session]
-            await self._unlock(session)
-            await handle.release()
+        transaction = self.transactions.get(session)
+        if transaction is not None and method in MAILBOX_METHODS:
+            return await transaction.call(method, args, kwargs)
+        if method in MAILBOX_METHODS or method == "drain":
+            if transaction is not None:  # the request's transaction ends first
+                await self._end_transaction(session, commit=False)
+            return await getattr(handle, method)(*args, **kwargs)
+        return await self._control(session, handle, method)
+
+    async def _control(self, session: str, handle: AsyncMailbox, method: str) -> Any:
+        """The session calls outside the mailbox contract: transactions, the POP3 lock, release."""
+        if method in ("dav_commit", "dav_rollback"):
+            if session not in self.transactions:
+                raise rpc.MethodNotAllowed("no transaction is open")
+            await self._end_transaction(session, commit=method == "dav_commit")
             return None
+        if method == "dav_begin":
+            if session in self.transactions:
+                raise rpc.MethodNotAllowed("a transaction is open already")
+            self.transactions[session] = _HeldTransaction(handle, self.store.settings.store_timeout)
+            return None
+        if session in self.transactions:  # release, locks: the request's transaction ends first
+            await self._end_transaction(session, commit=False)
         if method == "lock_maildrop":
             if session not in self.leases:
                 lease = await self.store.mailstore.lock_maildrop(handle)
@@ -154,10 +239,14 @@ class _Channel:
                     return False
                 self.leases[session] = lease
             return True
-        if method == "unlock_maildrop":
-            await self._unlock(session)
-            return None
-        return await getattr(handle, method)(*args, **kwargs)
+        await self._unlock(session)  # unlock_maildrop, or release
+        if method == "release":
+            del self.sessions[session]
+            await handle.release()
+        return None
+
+    async def _end_transaction(self, session: str, *, commit: bool) -> None:
+        await self.transactions.pop(session).finish(commit=commit)
 
     async def _unlock(self, session: str) -> None:
         lease = self.leases.pop(session, None)
