@@ -38,7 +38,7 @@ test: system-deps-test venv lint deploy-lint
 ## tests/pop3 ~50 s, tests/dav ~80 s)
 REMOTE_STORE_TESTS = tests/imap/test_protocol.py tests/imap/test_idle.py \
 	tests/pop3/test_pop3_protocol.py tests/pop3/test_pop3_concurrency.py \
-	tests/dav/test_protocol.py tests/dav/test_dav_store.py
+	tests/dav/test_protocol.py tests/dav/test_dav_remote_store.py
 test-remote-store: venv
 	SEALMAIL_TEST_STORE=remote $(BIN)/pytest $(REMOTE_STORE_TESTS) $(PYTEST_ARGS)
 
