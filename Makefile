@@ -33,7 +33,7 @@ test: system-deps-test venv lint deploy-lint
 	$(MAKE) test-remote-store
 
 ## make test-remote-store: the IMAP protocol and IDLE suites, the POP3 protocol and concurrency suites and the
-## DAV protocol suite again, with mailboxes behind a store component (the POP3/DAV part ~1 min here; the whole
+## DAV protocol suite again, with mailboxes behind a store component (~1.5 min here, the POP3/DAV part ~65 s; the whole
 ## tests/imap, tests/pop3 and tests/dav pass that way too: SEALMAIL_TEST_STORE=remote pytest tests/imap, ~2.5 min,
 ## tests/pop3 ~50 s, tests/dav ~80 s)
 REMOTE_STORE_TESTS = tests/imap/test_protocol.py tests/imap/test_idle.py \
