@@ -71,7 +71,3 @@ class StoreUnavailable(SealmailError):
 class MailboxElsewhere(SealmailError):
     """The config store records another data host as this mailbox's home: this store refuses to open it
     or deliver to it, so two data hosts never write one mailbox."""
-
-
-class MaildropInUse(SealmailError):
-    """Another POP3 session holds the mailbox's exclusive maildrop lock (RFC 1939 §8), on any host."""
