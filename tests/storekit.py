@@ -64,7 +64,16 @@ def client_settings(settings: Any, certs: StoreCerts, port: int) -> Any:
 class StoreProcess:
     """``sealmail serve store`` in a subprocess on ``port`` (kept across restarts)."""
 
-    def __init__(self, sealmail_bin: str, data_dir: Path, certs: StoreCerts, port: int, log: Path, redis_url: str):
+    def __init__(
+        self,
+        sealmail_bin: str,
+        data_dir: Path,
+        certs: StoreCerts,
+        port: int,
+        log: Path,
+        redis_url: str,
+        **env: str,
+    ):
         self.bin = sealmail_bin
         self.port = port
         self.log = log
@@ -77,6 +86,7 @@ class StoreProcess:
             "SEALMAIL_STORE_PORT": str(port),
             "SEALMAIL_BIND_ADDRESSES": "127.0.0.1",
             "SEALMAIL_REDIS_URL": redis_url,
+            **{f"SEALMAIL_{k.upper()}": v for k, v in env.items()},
         }
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -125,9 +135,12 @@ class StoreThread:
         self.certs = store_certs(tls_dir)
         self.server = ComponentThread("store", store_settings(settings, self.certs))
         self.port = self.server.ports["store"]
+        self.stopped = False
 
     def client_settings(self, settings: Any) -> Any:
         return client_settings(settings, self.certs, self.port)
 
     def stop(self) -> None:
-        self.server.stop()
+        if not self.stopped:
+            self.stopped = True
+            self.server.stop()

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+from storekit import StoreThread, remote_mode
 
 from sealmail.config.sqlite import SQLiteConfigStore
 from sealmail.services import aliases, credentials, domains
@@ -27,6 +28,7 @@ class DavServer:
     accounts: dict[str, str]  # address -> password
     component: object
     loop: asyncio.AbstractEventLoop
+    store: StoreThread | None = None  # SEALMAIL_TEST_STORE=remote: the mailboxes behind a store component
 
     def client(self, address: str | None = None, password: str | None = None, base: str | None = None) -> httpx.Client:
         auth = None
@@ -57,7 +59,9 @@ def _make_accounts(settings: Settings, addresses: list[str]) -> dict[str, str]:
         store.close()
 
 
-def start_server(tmp_path: Path, **overrides: object) -> Iterator[DavServer]:
+def start_server(tmp_path: Path, *, remote: bool | None = None, **overrides: object) -> Iterator[DavServer]:
+    """The DAV component; with ``remote`` (default: ``SEALMAIL_TEST_STORE=remote``) it reaches the
+    mailboxes only through a store component, which also creates the accounts' mailboxes."""
     from sealmail.dav.component import DavComponent
 
     certs = ensure_dev_certificates(tmp_path / "tls")
@@ -73,6 +77,9 @@ def start_server(tmp_path: Path, **overrides: object) -> Iterator[DavServer]:
     }
     values.update(overrides)
     settings = Settings(**values)
+    store = StoreThread(settings, tmp_path / "tls") if (remote_mode() if remote is None else remote) else None
+    if store is not None:
+        settings = store.client_settings(settings)
     accounts = _make_accounts(settings, ["alice@example.test", "bob@example.test", "rémi@universitéxyz.fr"])
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, name="dav-test-loop", daemon=True)
@@ -88,6 +95,7 @@ def start_server(tmp_path: Path, **overrides: object) -> Iterator[DavServer]:
         accounts,
         component,
         loop,
+        store,
     )
     try:
         yield server
@@ -96,3 +104,5 @@ def start_server(tmp_path: Path, **overrides: object) -> Iterator[DavServer]:
         loop.call_soon_threadsafe(loop.stop)
         thread.join(10)
         loop.close()
+        if store is not None:
+            store.stop()

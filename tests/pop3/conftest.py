@@ -6,6 +6,8 @@ import ssl
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
+from storekit import StoreThread, remote_mode
 
 from sealmail.tls.devca import ensure_dev_certificates
 
@@ -41,12 +43,28 @@ def account(pop3_settings) -> Account:
 
 
 @pytest.fixture
-def serve(pop3_settings):
+def data_host(pop3_settings, tmp_path, request):
+    """SEALMAIL_TEST_STORE=remote: the store component every POP3 server below reaches the mailboxes
+    through (the same data directory: the tests' helpers still seal mail into its spools)."""
+    if not remote_mode():
+        yield None
+        return
+    # Its change events on a real Redis, as in production (tests that give the POP3 server Redis
+    # listen there for the store's events).
+    redis_url = request.getfixturevalue("redis_url")
+    store = StoreThread(pop3_settings.model_copy(update={"redis_url": SecretStr(redis_url)}), tmp_path / "tls")
+    yield store
+    store.stop()
+
+
+@pytest.fixture
+def serve(pop3_settings, data_host):
     """Start servers with settings overrides: ``serve(pop3_login_delay=60)``; all stop at teardown."""
     started: list[Running] = []
 
     def start(**overrides) -> Running:
-        running = Running(pop3_settings.model_copy(update=overrides))
+        settings = pop3_settings.model_copy(update=overrides)
+        running = Running(data_host.client_settings(settings) if data_host is not None else settings)
         started.append(running)
         return running
 

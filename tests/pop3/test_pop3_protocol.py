@@ -439,7 +439,7 @@ def _maildrop_free(pop3, account) -> bool:
     lock = MaildropLock.acquire(pop3.server.ctx.settings.data_dir, account.mailbox_id)
     if lock is None:
         return False
-    lock.release()
+    lock.release_now()
     return True
 
 
@@ -451,10 +451,14 @@ def test_mail_arriving_during_a_session_shows_at_the_next_login(pop3, pop3_setti
     deliver(pop3_settings, account, message(1))
     client = login(pop3, client_context, account)
     assert client.stat()[0] == 1
-    mailstore = pop3.server.ctx.mailstore
+    mailstore = pop3.server.ctx.mailstore  # local, or the data host's store (SEALMAIL_TEST_STORE=remote)
     pop3.call(mailstore.deliver_async(account.mailbox_id, account.public_key, message(2)))
     # The server's open handle drains the sealed spool into INBOX: the message is really there now.
-    wait_for(lambda: mailstore.spool(account.mailbox_id).count() == 0, timeout=10, what="message 2 drained")
+    spool = MailStore(pop3_settings.data_dir).spool(account.mailbox_id)
+    try:
+        wait_for(lambda: spool.count() == 0, timeout=10, what="message 2 drained")
+    finally:
+        spool.close()
     assert client.stat()[0] == 1
     with pytest.raises(poplib.error_proto):
         client.retr(2)

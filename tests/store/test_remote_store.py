@@ -8,7 +8,9 @@ requests over a WebSocket (RFC 6455) carrying only the contract's methods and th
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ssl
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -21,7 +23,8 @@ from sealmail.mime.imap import Adjacent
 from sealmail.services import credentials
 from sealmail.store import rpc
 from sealmail.store import search as sk
-from sealmail.store.errors import FolderNotFound, StoreUnavailable
+from sealmail.store.dav import NewItem
+from sealmail.store.errors import DavNotFound, DavPreconditionFailed, FolderNotFound, StoreUnavailable
 from sealmail.store.model import Folder, MaildropEntry, MessageInfo
 from sealmail.store.remote import RemoteMailStore, client_tls
 from sealmail.tls.devca import ensure_dev_certificates
@@ -215,5 +218,87 @@ def test_killed_store_makes_calls_fail_temporarily_and_recovers(data_host, certs
             await handle.release()
         finally:
             await store.close()
+
+    asyncio.run(go())
+
+
+# ---- DAV transactions through the store ----------------------------------------------------------
+def _event(href: str, text: str = "BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n") -> NewItem:
+    return NewItem(href, href, f'"{href}-{len(text)}"', "VCALENDAR", "VEVENT", 100, 200, text)
+
+
+def test_a_dav_transaction_through_the_store_rolls_back_as_a_whole(data_host, certs, unlocked) -> None:
+    """One DAV request is one transaction on the data host too (RFC 4918 §9.9.2's MOVE, a PUT of a
+    whole calendar, If-Match checks then writes): a failure half-way leaves nothing written."""
+
+    async def go() -> None:
+        store = _client(certs, data_host.port)
+        try:
+            handle = await store.open(unlocked.mailbox_id, unlocked.secrets)
+            await handle.dav_create_collection("cal", "VCALENDAR")
+
+            def request_that_fails() -> None:
+                box = handle.mailbox
+                with box.dav_transaction():
+                    box.dav_put_item("cal", _event("a.ics"))
+                    box.dav_put_item("cal", _event("b.ics"))
+                    box.dav_move_item("cal", "a.ics", "missing", "a.ics")  # DavNotFound: the request fails
+
+            with pytest.raises(DavNotFound):
+                await handle.run(request_that_fails)
+            assert await handle.dav_items("cal") == []  # neither PUT stayed
+
+            def request_that_succeeds() -> str:
+                box = handle.mailbox
+                with box.dav_transaction():
+                    box.dav_put_item("cal", _event("a.ics"))
+                    with contextlib.suppress(DavPreconditionFailed):  # a refused part is undone alone
+                        box.dav_put_item("cal", _event("a.ics"), if_none_match=True)
+                    return box.dav_get_item("cal", "a.ics").href
+
+            assert await handle.run(request_that_succeeds) == "a.ics"
+            assert [i.href for i in await handle.dav_items("cal")] == ["a.ics"]
+            await handle.release()
+        finally:
+            await store.close()
+
+    asyncio.run(go())
+
+
+def test_other_sessions_wait_for_a_dav_transaction_through_the_store(data_host, certs, unlocked) -> None:
+    """Isolation: another session's write to the mailbox waits until the open transaction commits,
+    so a request's If-Match check and its write see the same state."""
+
+    async def go() -> None:
+        store, other_store = _client(certs, data_host.port), _client(certs, data_host.port)
+        try:
+            handle = await store.open(unlocked.mailbox_id, unlocked.secrets)
+            other = await other_store.open(unlocked.mailbox_id, unlocked.secrets)
+            await handle.dav_create_collection("cal", "VCALENDAR")
+            loop = asyncio.get_running_loop()
+            inside, release = asyncio.Event(), threading.Event()
+
+            def slow_request() -> None:
+                box = handle.mailbox
+                with box.dav_transaction():
+                    box.dav_put_item("cal", _event("a.ics"))
+                    loop.call_soon_threadsafe(inside.set)
+                    release.wait(10)
+                    box.dav_put_item("cal", _event("a.ics", "BEGIN:VCALENDAR\r\nX:1\r\nEND:VCALENDAR\r\n"))
+
+            request = asyncio.ensure_future(handle.run(slow_request))
+            await inside.wait()
+            competing = asyncio.ensure_future(other.dav_put_item("cal", _event("a.ics"), if_none_match=True))
+            await asyncio.sleep(0.5)
+            assert not competing.done()  # held behind the transaction
+            release.set()
+            await request
+            with pytest.raises(DavPreconditionFailed):
+                await competing  # it ran after the commit, and saw a.ics
+            await other.release()
+            await handle.release()
+        finally:
+            await store.close()
+            await other_store.close()
 
     asyncio.run(go())

@@ -22,6 +22,7 @@ from sealmail.api.routes import router
 from sealmail.errors import AlreadyExists, InvalidInput, NotFound, SealmailError
 from sealmail.http.app import FrontEnd, build_app
 from sealmail.http.state import HttpState
+from sealmail.store.errors import StoreUnavailable
 
 if TYPE_CHECKING:
     from sealmail.appcontext import AppContext
@@ -66,6 +67,8 @@ async def _service(request: Request, exc: SealmailError) -> Response:
         return problem(409, str(exc))
     if isinstance(exc, InvalidInput):
         return problem(422, str(exc), title="Invalid input")
+    if isinstance(exc, StoreUnavailable):  # split mode: the data host's store is away (RFC 9110 §15.6.4)
+        return problem(503, str(exc), headers={"Retry-After": "10"})
     return problem(400, str(exc))
 
 

@@ -268,8 +268,27 @@ class DavApp:
             if key in environ:
                 environ[key] = environ[key].encode("latin-1", "replace").decode("utf-8", "replace")
         plugins.set_current(None)
+        plugins.take_unavailable()
+        held: list[tuple[str, list[tuple[str, str]]]] = []
+
+        def hold(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable[[bytes], object]:
+            held.append((status, headers))
+            return lambda data: None  # Radicale returns its body; it never writes
+
         try:
-            return self.radicale(environ, start_response)
+            answers = self.radicale(environ, hold)
+            unavailable = plugins.take_unavailable()
+            if unavailable is not None:
+                # Signing in needed the data host's store, which is away: RFC 9110 §15.6.4.
+                status, headers, text, _ = _translate(unavailable)
+                body = f"Service unavailable: {text}\n".encode()
+                start_response(
+                    f"{status} Service Unavailable",
+                    [*headers.items(), ("Content-Length", str(len(body)))],
+                )
+                return [] if environ.get("REQUEST_METHOD") == "HEAD" else [body]
+            start_response(*held[-1])
+            return answers
         finally:
             user = plugins.current()
             plugins.set_current(None)

@@ -31,7 +31,7 @@ from radicale.item import filter as radicale_filter
 from radicale.xmlutils import make_clark
 
 from sealmail.store.dav import DavCollection, DavItem, NewItem
-from sealmail.store.errors import DavNotFound, InvalidSyncToken
+from sealmail.store.errors import DavNotFound, InvalidSyncToken, StoreUnavailable
 
 if TYPE_CHECKING:
     import xml.etree.ElementTree as ET
@@ -58,6 +58,13 @@ def set_current(user: DavUser | None) -> None:
     _local.user = user
 
 
+def take_unavailable() -> StoreUnavailable | None:
+    """The ``StoreUnavailable`` that stopped this thread's sign-in, if any (and forget it)."""
+    exc: StoreUnavailable | None = getattr(_local, "unavailable", None)
+    _local.unavailable = None
+    return exc
+
+
 def _http_date(value: Any) -> str:
     return format_datetime(value, usegmt=True)
 
@@ -74,7 +81,12 @@ class Auth(radicale_auth.BaseAuth):
         previous = current()
         if previous is not None:  # one sign-in per request
             return previous.address
-        user = self.sessions.login(login, password, context.remote_addr or "unknown")
+        try:
+            user = self.sessions.login(login, password, context.remote_addr or "unknown")
+        except StoreUnavailable as exc:
+            # Radicale answers 500 to an exception here; the application answers 503 instead.
+            _local.unavailable = exc
+            return ""
         if user is None:
             return ""
         set_current(user)

@@ -195,6 +195,9 @@ class DavSessions:
             self._run(attempt.failed())
             log.info("dav login failed (peer %s)", ip)
             return None
+        except BaseException:
+            self._run(attempt.cancel())  # the server's trouble (the store away), not a wrong password
+            raise
         self._run(attempt.succeeded())
         try:
             session.mailbox.mailbox.dav_ensure_defaults(DEFAULT_COLLECTIONS)

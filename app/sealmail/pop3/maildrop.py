@@ -3,8 +3,10 @@
 Rules, which docs/protocols.md repeats:
 
 * One POP3 session per mailbox at a time (RFC 1939 §8, "exclusive-access lock on the maildrop"): a
-  second one, from any process on the host, is refused with ``-ERR [IN-USE]`` (RFC 2449 §8.1.2). The
-  lock is an ``flock`` on a file beside the mailbox, so the kernel releases it if a process dies.
+  second one, from any process on any front-end, is refused with ``-ERR [IN-USE]`` (RFC 2449 §8.1.2).
+  The store grants the lock (``MailStoreAPI.lock_maildrop``): an ``flock`` on a file beside the
+  mailbox, which the kernel releases if a process dies, taken by the data host's store for a remote
+  front-end's session and released when that session or its connection ends.
 * IMAP sessions are not locked out. The POP3 session works on a snapshot of INBOX taken at login:
   message numbers, sizes and unique ids stay fixed for the session (RFC 1939 §5). Mail that arrives
   later appears at the next login. A message that an IMAP client expunged meanwhile answers ``-ERR``
@@ -18,15 +20,15 @@ Rules, which docs/protocols.md repeats:
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Literal, NamedTuple
 
 from sealmail.pop3 import wire
 from sealmail.store.errors import FolderExists
+from sealmail.store.exclusive import MaildropLock
+
+__all__ = ["MaildropLock", "SessionMaildrop"]
 from sealmail.store.model import INBOX
 
 if TYPE_CHECKING:
@@ -46,39 +48,6 @@ class MessageDeleted(Exception):
 
 class MessageGone(Exception):
     """Another session (IMAP) expunged the message after this session's login."""
-
-
-class MaildropLock:
-    """The exclusive POP3 lock on one mailbox: ``flock`` on ``<mailbox id>.pop3.lock``."""
-
-    def __init__(self, fd: int) -> None:
-        self._fd: int | None = fd
-
-    @staticmethod
-    def path(data_dir: Path, mailbox_id: str) -> Path:
-        """Beside the mailbox file; with a remote store (``store_url``) in this host's data directory,
-        so the lock holds between this host's POP3 sessions."""
-        return data_dir / "mailboxes" / f"{mailbox_id}.pop3.lock"
-
-    @classmethod
-    def acquire(cls, data_dir: Path, mailbox_id: str) -> MaildropLock | None:
-        """The lock, or None when another POP3 session holds it. Never blocks."""
-        path = cls.path(data_dir, mailbox_id)
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            return None
-        return cls(fd)
-
-    def release(self) -> None:
-        if self._fd is not None:
-            with contextlib.suppress(OSError):
-                fcntl.flock(self._fd, fcntl.LOCK_UN)
-            os.close(self._fd)
-            self._fd = None
 
 
 class Message(NamedTuple):  # one per message at every login: a tuple is cheap to build

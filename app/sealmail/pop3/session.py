@@ -18,7 +18,6 @@ from sealmail.net.server import Connection, ConnectionClosed, LineTooLong
 from sealmail.pop3 import wire
 from sealmail.pop3.maildrop import (
     DeleteMode,
-    MaildropLock,
     MessageDeleted,
     MessageGone,
     NoSuchMessage,
@@ -34,6 +33,7 @@ if TYPE_CHECKING:
 
     from sealmail.appcontext import AppContext
     from sealmail.pop3.policy import LoginDelay
+    from sealmail.store.contract import ExclusiveLease
 
 
 class State(enum.Enum):
@@ -66,7 +66,7 @@ class Pop3Session:
         self.utf8 = False
         self.pending_user: str | None = None
         self.session: MailboxSession | None = None
-        self.lock: MaildropLock | None = None
+        self.lock: ExclusiveLease | None = None
         self.drop: SessionMaildrop | None = None
         self.done = False
         # Revocation (services.revocation): waiting for a command (``quiet``), the session's task is
@@ -309,11 +309,7 @@ class Pop3Session:
         self.session = session  # from here on, release() lets go of it whatever happens
         await attempt.succeeded()
         log = self.log.bind(user=session.address)
-        self.lock = MaildropLock.acquire(self.ctx.settings.data_dir, session.mailbox.mailbox_id)
-        if self.lock is None:
-            await self.release()
-            log.info("maildrop in use")
-            await self.err("Maildrop is in use by another POP3 session", "IN-USE")  # RFC 2449 §8.1.2
+        if not await self._lock(session, log):
             return
         refusal = await self._admit(session)
         if refusal is not None:
@@ -448,14 +444,33 @@ class Pop3Session:
         if self.quiet and self._task is not None:
             self._task.cancel()
 
+    async def _lock(self, session: MailboxSession, log: Any) -> bool:
+        """The exclusive maildrop lock (RFC 1939 §8), from the store: it holds on every front-end."""
+        try:
+            self.lock = await self.ctx.mailstore.lock_maildrop(session.mailbox)
+        except StoreUnavailable:
+            await self.release()
+            log.warning("login: the mailbox store is unavailable")
+            await self.err("Cannot open the maildrop now", "SYS/TEMP")  # RFC 3206 §4
+            return False
+        if self.lock is None:
+            await self.release()
+            log.info("maildrop in use")
+            await self.err("Maildrop is in use by another POP3 session", "IN-USE")  # RFC 2449 §8.1.2
+            return False
+        return True
+
     async def release(self) -> None:
         """Let go of the maildrop lock and the mailbox (after QUIT, a drop, a timeout or a stop)."""
         if self._watch is not None:
             self._watch.cancel()
             self._watch = None
         if self.lock is not None:
-            self.lock.release()
-            self.lock = None
+            lock, self.lock = self.lock, None
+            try:
+                await lock.release()
+            except Exception:
+                self.log.exception("releasing the maildrop lock failed")
         if self.session is not None:
             session, self.session = self.session, None
             try:

@@ -198,9 +198,9 @@ def remove_alias(store: ConfigStore, settings: Settings, address: str) -> None:
 
     revocation.announce(settings, alias.id, revocation.REMOVED)
     if credential is not None and credential.mailbox_id:
-        from sealmail.store.mailstore import MailStore
+        from sealmail.services import mailboxes
 
-        MailStore(settings.data_dir).delete(credential.mailbox_id)
+        mailboxes.delete(store, settings, credential.mailbox_id)
 
 
 def search_aliases(store: ConfigStore, text: str = "", domain: str | None = None) -> list[Alias]:

@@ -16,9 +16,8 @@ from sealmail.config.models import Alias, AliasCredential, now
 from sealmail.crypto import keys
 from sealmail.crypto.passwords import generate_password, hash_password, verify_password
 from sealmail.errors import InvalidInput, NotFound, SealmailError
-from sealmail.services import revocation
+from sealmail.services import mailboxes, revocation
 from sealmail.services.aliases import get_alias
-from sealmail.store.mailstore import MailStore
 
 if TYPE_CHECKING:
     from sealmail.config.base import ConfigStore
@@ -84,8 +83,7 @@ def _new_mailbox(store: ConfigStore, settings: Settings, alias: Alias, password:
     """
     found, public = keys.new_secrets()
     mailbox_id = pysecrets.token_hex(12)
-    mailstore = MailStore(settings.data_dir)
-    mailstore.create(mailbox_id, found.mailbox_key)
+    mailboxes.create(store, settings, mailbox_id, found.mailbox_key)
     wrapped = keys.wrap_with_password(found, password, alias.id, kdf_params(settings))
     credential = _with_password_wrap(
         AliasCredential(alias_id=alias.id, password_hash=verifier, mailbox_id=mailbox_id, public_key=public), wrapped
@@ -93,11 +91,11 @@ def _new_mailbox(store: ConfigStore, settings: Settings, alias: Alias, password:
     try:
         won = store.claim_mailbox(credential)
     except BaseException:
-        mailstore.delete(mailbox_id)
+        mailboxes.delete(store, settings, mailbox_id)
         raise
     if won:
         return credential
-    mailstore.delete(mailbox_id)
+    mailboxes.delete(store, settings, mailbox_id)
     current = store.get_credential(alias.id)
     if current is None or not current.has_keys or current.password_hash != verifier:
         raise AuthenticationFailed()
@@ -149,7 +147,7 @@ def _set_password(
             found = _unwrap_recovery(current, recovery_key, alias.id)
         elif reset_mailbox:
             assert current.mailbox_id is not None
-            MailStore(settings.data_dir).delete(current.mailbox_id)
+            mailboxes.delete(store, settings, current.mailbox_id)
             store.set_credential(AliasCredential(alias_id=alias.id, password_hash=verifier))
             if alias.storage:
                 _new_mailbox(store, settings, alias, password, verifier)

@@ -43,8 +43,7 @@ def remove_domain(store: ConfigStore, settings: Settings, name: str) -> None:
         if (credential := store.get_credential(alias.id)) is not None and credential.mailbox_id
     ]
     store.remove_domain(ascii_name)
-    from sealmail.store.mailstore import MailStore
+    from sealmail.services import mailboxes
 
-    files = MailStore(settings.data_dir)
     for mailbox_id in mailbox_ids:
-        files.delete(mailbox_id)
+        mailboxes.delete(store, settings, mailbox_id)

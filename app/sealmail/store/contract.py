@@ -8,7 +8,8 @@ these protocols, never against a concrete class.
   function passed to ``MailboxHandle.run`` gets ``handle.mailbox``, which meets it).
 * ``MailboxHandle``: the same API as coroutines, plus ``run``, ``drain`` and ``release``.
 * ``MailStoreAPI``: what a process asks of the store: ``open`` a handle with a session's keys,
-  seal mail into a spool (``deliver``/``deliver_async``) and announce it (``spool_appended``).
+  seal mail into a spool (``deliver``/``deliver_async``) and announce it (``spool_appended``), and
+  the POP3 maildrop lock (``lock_maildrop``).
 
 ``MAILBOX_METHODS`` names the mailbox calls a remote session may make: the RPC server refuses any
 other name.
@@ -426,8 +427,19 @@ class MailboxHandle(Protocol):
     ) -> DavItem: ...
 
 
+class ExclusiveLease(Protocol):
+    """An exclusive lock the store granted (``MailStoreAPI.lock_maildrop``), held until ``release``."""
+
+    async def release(self) -> None: ...
+
+
 class MailStoreAPI(Protocol):
     """What a process asks of the store (``MailStore`` here, ``RemoteMailStore`` on a data host)."""
+
+    async def lock_maildrop(self, handle: MailboxHandle) -> ExclusiveLease | None:
+        """The mailbox's exclusive POP3 lock (RFC 1939 §8) for the session holding ``handle``, or None
+        when another session on any front-end holds it. It ends at ``release`` or with the session."""
+        ...
 
     async def open(self, mailbox_id: str, secrets: MailboxSecrets, *, quota: int | None = None) -> MailboxHandle: ...
 

@@ -66,3 +66,8 @@ class StoreUnavailable(SealmailError):
     """The data host's store cannot be reached now (connection lost, refused or timed out): a temporary
     failure, mapped to IMAP NO [UNAVAILABLE], POP3 -ERR [SYS/TEMP] and DAV 503. The client reconnects
     by itself on the next call."""
+
+
+class MailboxElsewhere(SealmailError):
+    """The config store records another data host as this mailbox's home: this store refuses to open it
+    or deliver to it, so two data hosts never write one mailbox."""

@@ -19,12 +19,13 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import ParamSpec, TypeVar
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 from sealmail.crypto.keys import MailboxSecrets
 from sealmail.crypto.sealed import Buffer
 from sealmail.store import events as ev
 from sealmail.store.dav import DavCollection, DavItem, DavLimits, NewItem
+from sealmail.store.exclusive import MaildropLock
 from sealmail.store.mailbox import Mailbox
 from sealmail.store.maintenance import SnapshotInfo
 from sealmail.store.model import (
@@ -42,6 +43,9 @@ from sealmail.store.model import (
 from sealmail.store.search import SearchKey
 from sealmail.store.sections import ImapValue
 from sealmail.store.spool import RecordHandoff, Spool, seal_message
+
+if TYPE_CHECKING:
+    from sealmail.store.contract import MailboxHandle
 
 log = logging.getLogger("sealmail.store")
 T = TypeVar("T")
@@ -430,6 +434,10 @@ class MailStore:
                 await self.bus.publish(ev.SpoolAppended(mailbox_id))
             except Exception:
                 log.warning("could not announce new mail in a spool; sessions find it when the bus is back")
+
+    async def lock_maildrop(self, handle: MailboxHandle) -> MaildropLock | None:
+        """The POP3 lock on the handle's mailbox: an ``flock`` beside its file (``store.exclusive``)."""
+        return await asyncio.to_thread(MaildropLock.acquire, self.data_dir, handle.mailbox_id)
 
     # ---- asynchronous, shared handles -----------------------------------------------------------
     async def open(self, mailbox_id: str, secrets: MailboxSecrets, *, quota: int | None = None) -> AsyncMailbox:

@@ -11,8 +11,9 @@ is set. It meets the same contract (``store.contract``):
   ``StoreUnavailable`` (IMAP ``NO [UNAVAILABLE]``, POP3 ``-ERR [SYS/TEMP]``, DAV 503); the next call
   after that dials again, so service comes back without anyone restarting anything;
 * ``handle.run(fn)`` runs ``fn`` on the handle's own thread, where ``handle.mailbox`` answers the
-  blocking API by waiting for the event loop's calls (each one a round trip: the remote store does
-  not hold a transaction across calls, so a DAV request's writes commit one by one).
+  blocking API by waiting for the event loop's calls (each one a round trip); ``dav_transaction``
+  holds one transaction open on the data host for the calls inside it (``dav_begin`` ..
+  ``dav_commit``), so a DAV request's checks and writes are atomic there as they are in-process.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import itertools
 import logging
 import ssl
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from datetime import datetime
@@ -32,6 +33,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+from websockets.sync.client import connect as connect_blocking
 
 from sealmail.crypto.keys import MailboxSecrets
 from sealmail.crypto.sealed import Buffer
@@ -55,6 +57,7 @@ from sealmail.store.sections import ImapValue
 
 if TYPE_CHECKING:
     from sealmail.settings import Settings
+    from sealmail.store.contract import MailboxHandle
 
 log = logging.getLogger("sealmail.store.remote")
 T = TypeVar("T")
@@ -67,6 +70,32 @@ def client_tls(ca_file: Path, cert_file: Path, key_file: Path) -> ssl.SSLContext
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.load_cert_chain(cert_file, key_file)
     return context
+
+
+def call_once(settings: Settings, method: str, *args: Any, **kwargs: Any) -> Any:
+    """One call on the store itself over a connection of its own, from blocking code (the CLI, the
+    account services: creating and deleting mailboxes). ``StoreUnavailable`` when it cannot be reached."""
+    assert settings.store_url is not None
+    assert settings.store_ca_file is not None
+    assert settings.store_client_cert_file is not None
+    assert settings.store_client_key_file is not None
+    tls = client_tls(settings.store_ca_file, settings.store_client_cert_file, settings.store_client_key_file)
+    try:
+        with connect_blocking(
+            settings.store_url,
+            ssl=tls,
+            max_size=rpc.MAX_FRAME,
+            compression=None,
+            open_timeout=settings.store_timeout,
+            close_timeout=2,
+        ) as ws:
+            ws.send(rpc.request(1, None, method, args, kwargs))
+            frame = rpc.loads(ws.recv(timeout=settings.store_timeout))
+    except (OSError, InvalidHandshake, InvalidURI, TimeoutError, ConnectionClosed) as exc:
+        raise StoreUnavailable(f"the mailbox store cannot be reached ({type(exc).__name__})") from exc
+    if "error" in frame:
+        raise rpc.error_of(frame["error"])
+    return frame.get("ok")
 
 
 class _Link:
@@ -247,6 +276,15 @@ class RemoteMailStore:
     async def spool_appended(self, mailbox_id: str) -> None:
         await self.call("spool_appended", mailbox_id)
 
+    async def lock_maildrop(self, handle: MailboxHandle) -> RemoteLease | None:
+        """The data host's store takes the POP3 lock for this handle's session (``store.exclusive``):
+        it holds against sessions on every front-end, and ends with the session or its connection."""
+        assert isinstance(handle, RemoteMailbox)
+        if not await handle._call("lock_maildrop"):
+            return None
+        handle._holds_lock = True
+        return RemoteLease(handle)
+
     def spool_size(self, mailbox_id: str) -> int:
         size: int = self.blocking(lambda: self.call("spool_size", mailbox_id))
         return size
@@ -261,6 +299,23 @@ class RemoteMailStore:
                     await link.reader
 
 
+class RemoteLease:
+    """The POP3 lock the store holds for one remote session (``RemoteMailStore.lock_maildrop``)."""
+
+    def __init__(self, handle: RemoteMailbox) -> None:
+        self._handle: RemoteMailbox | None = handle
+
+    async def release(self) -> None:
+        handle, self._handle = self._handle, None
+        if handle is None or not handle._holds_lock:
+            return
+        handle._holds_lock = False
+        current = handle._session
+        if current is not None and current[0].alive and not handle._released:
+            with contextlib.suppress(StoreUnavailable):  # a lost connection released it already
+                await handle._store.call_on(current[0], current[1], "unlock_maildrop")
+
+
 class RemoteMailbox:
     """A session's ``MailboxHandle`` on a mailbox of the data host."""
 
@@ -272,6 +327,8 @@ class RemoteMailbox:
         self._session: tuple[_Link, str] | None = None
         self._opening = asyncio.Lock()
         self._released = False
+        self._holds_lock = False  # the POP3 maildrop lock, taken again if the session is reopened
+        self._transaction: tuple[_Link, str] | None = None  # the session a DAV transaction is open on
         self._executor: ThreadPoolExecutor | None = None
         self._executor_lock = threading.Lock()
         self.mailbox = RemoteMailboxOps(self)
@@ -294,12 +351,46 @@ class RemoteMailbox:
             )
             if not isinstance(session_id, str):
                 raise rpc.RemoteError("the store answered open without a session")
+            if self._holds_lock and not await self._store.call_on(link, session_id, "lock_maildrop"):
+                # Another session took the maildrop while the store was away: this one cannot go on.
+                self._holds_lock = False
+                with contextlib.suppress(StoreUnavailable):
+                    await self._store.call_on(link, session_id, "release")
+                raise StoreUnavailable("the maildrop lock was lost while the mailbox store was away")
             self._session = (link, session_id)
             return self._session
 
     async def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
         link, session_id = await self.session()
+        if self._transaction is not None and self._transaction != (link, session_id):
+            # The store rolled the transaction back when the connection ended: nothing of it stayed.
+            raise StoreUnavailable("the connection to the mailbox store was lost during a DAV request")
         return await self._store.call_on(link, session_id, method, *args, **kwargs)
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """The blocking calls inside run in one transaction on the data host (from the handle's thread)."""
+        if self._transaction is not None:  # nested: part of the open one
+            yield
+            return
+
+        async def begin() -> None:
+            link, session_id = await self.session()
+            await self._store.call_on(link, session_id, "dav_begin")
+            self._transaction = (link, session_id)
+
+        self._store.blocking(begin)
+        try:
+            yield
+        except BaseException:
+            with contextlib.suppress(Exception):  # a lost connection rolled it back already
+                self.blocking("dav_rollback")
+            self._transaction = None
+            raise
+        try:
+            self.blocking("dav_commit")
+        finally:
+            self._transaction = None
 
     def blocking(self, method: str, *args: Any, **kwargs: Any) -> Any:
         """A call from the handle's thread (``run``), answered by the event loop."""
@@ -544,7 +635,7 @@ class RemoteMailboxOps:
         return self._handle.quota
 
     def dav_transaction(self) -> AbstractContextManager[object]:
-        return contextlib.nullcontext()
+        return self._handle.transaction()
 
     def list_folders(self) -> list[Folder]:
         return self._handle.blocking("list_folders")

@@ -43,9 +43,24 @@ from sealmail.store.model import (
 
 # A frame carries at most one message (APPEND, the MX's delivery) or one FETCH chunk, base64-encoded.
 MAX_FRAME = 256 * 1024 * 1024
-# Calls on the store itself (``session`` null) and on one open mailbox session.
-STORE_METHODS = frozenset({"open", "deliver", "deliver_sealed", "spool_appended", "spool_size"})
-SESSION_METHODS = MAILBOX_METHODS | {"drain", "release"}
+# Calls on the store itself (``session`` null) and on one open mailbox session. ``create_mailbox`` and
+# ``delete_mailbox`` are the account services' (a new alias's empty mailbox, a removed alias's files).
+STORE_METHODS = frozenset(
+    {"open", "deliver", "deliver_sealed", "spool_appended", "spool_size", "create_mailbox", "delete_mailbox"}
+)
+# ``lock_maildrop``/``unlock_maildrop``: the POP3 lock (RFC 1939 §8) for that session, held until
+# unlocked or the session (or its connection) ends.
+# ``dav_begin`` .. ``dav_commit``/``dav_rollback``: the session's mailbox calls in between run in one
+# transaction on the mailbox's thread (one DAV request; other sessions' calls wait behind it).
+SESSION_METHODS = MAILBOX_METHODS | {
+    "drain",
+    "release",
+    "lock_maildrop",
+    "unlock_maildrop",
+    "dav_begin",
+    "dav_commit",
+    "dav_rollback",
+}
 
 _RECORD_TYPES: tuple[type, ...] = (
     Folder,
