@@ -369,7 +369,9 @@ def run_dev(base: Settings, *, split: bool = False) -> int:
         if supervisor.redis_url is None:
             supervisor.redis_url = supervisor.start_redis()
         with open_store(settings) as store:
-            password = ensure_demo(store, settings, previous.get("password"))
+            # Seeded as the data host sees it (the files are local here; with --split the store
+            # component, not yet running, serves them afterwards).
+            password = ensure_demo(store, settings.model_copy(update={"store_url": None}), previous.get("password"))
         supervisor.start_components(components.available())
         ports = supervisor.wait_ready()
         info = {
