@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from sealmail.settings import Settings
 
 log = logging.getLogger("sealmail.runtime")
+REPORT_INTERVAL = 1.0  # seconds between looks at a component's open sessions and the drain flag
 
 
 def ready_file(run_dir: Path, name: str) -> Path:
@@ -69,7 +70,9 @@ async def _serve(name: str, component: components.Component, settings: Settings)
         return 1
     marker = ready_file(settings.run_dir, name)
     addresses = settings.bind_addresses if ports else []
-    write_json_atomic(marker, {"component": name, "pid": os.getpid(), "addresses": addresses, "ports": ports})
+    ready = {"component": name, "pid": os.getpid(), "addresses": addresses, "ports": ports}
+    write_json_atomic(marker, ready)
+    reporter = asyncio.create_task(_report_sessions(marker, ready, component, settings), name="sealmail-sessions")
     log.info(
         "ready, listening on %s%s",
         ", ".join(f"{k}={v}" for k, v in ports.items()) or "no ports",
@@ -79,9 +82,33 @@ async def _serve(name: str, component: components.Component, settings: Settings)
         await stop.wait()
         log.info("stopping")
     finally:
+        reporter.cancel()
         await component.stop()
         marker.unlink(missing_ok=True)
     return 0
+
+
+async def _report_sessions(marker: Path, ready: dict[str, object], component: object, settings: Settings) -> None:
+    """Keep the ready file's ``sessions`` (connections open now) and ``draining`` current.
+
+    ``sealmail status`` reads them: a rollout drains a host, then waits for the sessions to end.
+    Only components that count their connections (a ``sessions`` property) report them.
+    """
+    from sealmail.net.drain import DrainFlag
+
+    if not hasattr(component, "sessions"):
+        return
+    flag = DrainFlag(settings.run_dir)
+    last: tuple[int, bool] | None = None
+    while True:
+        now = (int(getattr(component, "sessions", 0)), flag())
+        if now != last:
+            last = now
+            try:
+                write_json_atomic(marker, {**ready, "sessions": now[0], "draining": now[1]})
+            except OSError as exc:
+                log.warning("cannot update %s: %s", marker, exc)
+        await asyncio.sleep(REPORT_INTERVAL)
 
 
 async def _redis_problem(settings: Settings) -> str | None:

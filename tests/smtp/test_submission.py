@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import base64
 import smtplib
+import socket
 import ssl
 
 import dkim
 import pytest
 
+from sealmail.net.drain import set_draining
 from sealmail.queue.store import JobQueue, load_queue_key
 from sealmail.services import aliases, credentials, domains
 from sealmail.services.dnsrecords import records_for
@@ -367,3 +369,16 @@ async def test_a_changed_password_ends_the_signed_in_session_with_421(sub, confi
     client.close()
     assert lines, "the server closed without a reply"
     assert lines[0].startswith(b"421 4.7.0 "), lines
+
+
+def _greeting(port: int) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        return sock.makefile("rb").readline()
+
+
+async def test_submission_drain_refuses_with_421_4_3_2_rfc5321_3_8(sub) -> None:
+    """Draining (sealmail drain on): a new submission connection gets 421 4.3.2 (RFC 5321 §3.8)."""
+    set_draining(sub.settings.run_dir, True)
+    assert (await asyncio.to_thread(_greeting, sub.starttls_port)).startswith(b"421 4.3.2 ")
+    set_draining(sub.settings.run_dir, False)
+    assert (await asyncio.to_thread(_greeting, sub.starttls_port)).startswith(b"220")

@@ -19,11 +19,15 @@ def status(ctx: Context) -> None:
 
     def human() -> None:
         click.echo(f"domains: {found.domains}   aliases: {found.aliases}")
+        if found.draining:
+            click.echo("DRAINING: new connections are turned away (sealmail drain off takes them again)")
         for name, info in found.components.items():
             state = "running" if info.get("running") else "not running"
             ports = " ".join(f"{k}={v}" for k, v in (info.get("ports") or {}).items())
             if ports and info.get("addresses"):
                 ports += f" on {','.join(info['addresses'])}"
+            if "sessions" in info and info.get("running"):
+                ports += f"  sessions={info['sessions']}"
             click.echo(f"  {name:<5} {state:<12} {ports}")
         if found.queue:
             click.echo("queue: " + ", ".join(f"{k} {v}" for k, v in sorted(found.queue.items())))

@@ -18,6 +18,7 @@ from sealmail.imap import parser
 from sealmail.imap.caches import ImapCaches
 from sealmail.imap.session import Options, Session
 from sealmail.imap.states import LOGOUT, NOT_AUTHENTICATED
+from sealmail.net.drain import IMAP_DRAINING, DrainFlag
 from sealmail.net.listen import close_all, listen_ports
 from sealmail.net.server import Connection, ConnectionClosed, LineServer, LineTooLong
 from sealmail.net.server import Limits as NetLimits
@@ -190,6 +191,7 @@ class ImapComponent:
             write_deadline=self.settings.imap_write_deadline,
         )
         self.server = LineServer("imap", self._handle, self._refuse, limits, tls)
+        self.server.draining, self.server.drain_reply = DrainFlag(self.settings.run_dir), IMAP_DRAINING
         bound = listen_ports(self.settings, {"imaps": self.settings.imaps_port, "imap": self.settings.imap_port})
         try:
             return {
@@ -205,6 +207,11 @@ class ImapComponent:
 
     async def _refuse(self, conn: Connection) -> None:
         await conn.send(b"* BYE [UNAVAILABLE] Too many connections; try again later\r\n")
+
+    @property
+    def sessions(self) -> int:
+        """Connections open now (``sealmail status``: how far a drain has come)."""
+        return self.server.sessions if self.server is not None else 0
 
     async def stop(self) -> None:
         if self.server is not None:

@@ -145,6 +145,10 @@ class Connection:
 Handler = Callable[[Connection], Awaitable[None]]
 
 
+def _never() -> bool:
+    return False
+
+
 @dataclass
 class LineServer:
     """Serves ``handle`` on any number of listeners; ``refuse`` answers connections over a limit."""
@@ -154,6 +158,10 @@ class LineServer:
     refuse: Handler
     limits: Limits = field(default_factory=Limits)
     tls: ServerTLS | None = None
+    # Draining (``sealmail.net.drain``): while ``draining()`` is true a new connection gets
+    # ``drain_reply`` and is closed; open sessions go on.
+    draining: Callable[[], bool] = _never
+    drain_reply: bytes = b""
     _servers: list[asyncio.Server] = field(default_factory=list)
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
     _per_ip: Counter[str] = field(default_factory=Counter)
@@ -182,7 +190,9 @@ class LineServer:
         over = len(self._tasks) > self.limits.max_connections or self._per_ip[conn.peer_ip] >= self.limits.max_per_ip
         self._per_ip[conn.peer_ip] += 1
         try:
-            if over:
+            if self.draining():
+                await conn.send(self.drain_reply)
+            elif over:
                 conn.log.warning("connection limit reached; refusing")
                 await self.refuse(conn)
             else:
@@ -197,6 +207,11 @@ class LineServer:
                 del self._per_ip[conn.peer_ip]
             self._tasks.discard(task)
             await conn.close()
+
+    @property
+    def sessions(self) -> int:
+        """Connections open now (served or being refused)."""
+        return len(self._tasks)
 
     async def close(self, grace: float = 5.0) -> None:
         for server in self._servers:

@@ -9,6 +9,7 @@ import socket
 from typing import TYPE_CHECKING
 
 from sealmail.appcontext import AppContext
+from sealmail.net.drain import POP3_DRAINING, DrainFlag
 from sealmail.net.listen import close_all, listen_ports
 from sealmail.net.server import Connection, Limits, LineServer
 from sealmail.net.tls import ServerTLS
@@ -48,6 +49,7 @@ class Pop3Server:
             max_line=MAX_LINE,
         )
         self.server = LineServer("pop3", self._handle, self._refuse, limits, self.tls)
+        self.server.draining, self.server.drain_reply = DrainFlag(settings.run_dir), POP3_DRAINING
 
     async def _handle(self, conn: Connection) -> None:
         await Pop3Session(conn, self.ctx, self.policy, self.login_delay).run()
@@ -81,6 +83,11 @@ class Pop3Component:
         self.server = Pop3Server(self.settings)
         ports = {"pop3s": self.settings.pop3s_port, "pop3": self.settings.pop3_port}
         return await self.server.listen(listen_ports(self.settings, ports))
+
+    @property
+    def sessions(self) -> int:
+        """Connections open now (``sealmail status``: how far a drain has come)."""
+        return self.server.server.sessions if self.server is not None else 0
 
     async def stop(self) -> None:
         if self.server is not None:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from sealmail import components
 from sealmail.config.models import LogQuery, now
+from sealmail.net.drain import DrainFlag
 from sealmail.runtime import ready_file
 
 if TYPE_CHECKING:
@@ -31,6 +32,7 @@ class Status:
     oldest_pending_seconds: float | None = None
     domains: int = 0
     aliases: int = 0
+    draining: bool = False  # ``sealmail drain on``: new connections are turned away
     problems: list[str] = field(default_factory=list)
 
 
@@ -45,7 +47,11 @@ def _alive(pid: int) -> bool:
 
 
 def collect(store: ConfigStore, settings: Settings) -> Status:
-    status = Status(domains=len(store.list_domains()), aliases=len(store.list_aliases()))
+    status = Status(
+        domains=len(store.list_domains()),
+        aliases=len(store.list_aliases()),
+        draining=DrainFlag(settings.run_dir)(),
+    )
     for name in components.available():
         marker = ready_file(settings.run_dir, name)
         info: dict[str, Any] = {"running": False}
@@ -57,6 +63,8 @@ def collect(store: ConfigStore, settings: Settings) -> Status:
                 "addresses": data.get("addresses", []),  # every port listens on each
                 "ports": data.get("ports", {}),
             }
+            if "sessions" in data:  # components that accept connections count them
+                info["sessions"] = data["sessions"]
         status.components[name] = info
     queue_path = settings.data_dir / "queue.sqlite"
     if queue_path.exists():

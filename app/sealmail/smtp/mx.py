@@ -26,6 +26,7 @@ from sealmail.appcontext import AppContext
 from sealmail.config.models import Alias
 from sealmail.errors import InvalidInput
 from sealmail.mailauth.srs import InvalidSrs, Srs, is_srs
+from sealmail.net.drain import DrainFlag
 from sealmail.net.listen import BACKLOG, bound_port, listen_sockets, serve_each
 from sealmail.net.tls import ServerTLS
 from sealmail.queue.service import open_queue
@@ -390,6 +391,7 @@ class MxComponent:
     async def start(self) -> dict[str, int]:
         settings = self.settings
         book = self._book = ConnectionBook(settings.mx_max_connections, settings.mx_max_connections_per_ip)
+        book.draining = DrainFlag(settings.run_dir)
         if settings.mx_processes > 1:
             self._processes = MxProcesses(settings, book)
             return {"mx": await self._processes.start()}
@@ -398,6 +400,11 @@ class MxComponent:
         sockets = listen_sockets(settings, settings.mx_port)
         self._servers = await serve_each(lambda sock: loop.create_server(protocol, sock=sock, backlog=BACKLOG), sockets)
         return {"mx": bound_port(sockets)}
+
+    @property
+    def sessions(self) -> int:
+        """Connections open now (``sealmail status``: how far a drain has come)."""
+        return self._book.total if self._book is not None else 0
 
     async def stop(self) -> None:
         if self._processes is not None:

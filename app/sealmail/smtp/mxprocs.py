@@ -33,6 +33,7 @@ import socket
 import sys
 from typing import TYPE_CHECKING
 
+from sealmail.net.drain import SMTP_DRAINING
 from sealmail.net.listen import bound_port, listen_sockets
 from sealmail.smtp.protocol import ConnectionBook
 from sealmail.smtp.spoolwriter import SpoolWriter
@@ -234,6 +235,9 @@ class MxProcesses:
                 self._hand_out(conn, str(peer[0]))
 
     def _hand_out(self, conn: socket.socket, ip: str) -> None:
+        if self.book.draining():
+            _say(conn, SMTP_DRAINING)  # RFC 5321 §3.8: the sender tries another MX or later
+            return
         if not self.book.admit(ip):
             _say(conn, _REFUSED)  # before any session starts: one line, then close (RFC 5321 §3.8)
             return

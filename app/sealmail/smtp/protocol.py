@@ -24,11 +24,13 @@ from __future__ import annotations
 import asyncio
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, AnyStr, Self
 
 from aiosmtpd.smtp import MISSING, SMTP
 
+from sealmail.net.drain import SMTP_DRAINING
 from sealmail.smtp.dataread import DotReader
 
 _READ_SIZE = 1 << 18  # what one read of DATA takes from the socket's buffer at most
@@ -113,6 +115,8 @@ class ConnectionBook:
     sessions: set[SealmailSMTP] = field(default_factory=set)
     max_inflight: int = 0  # DATA bytes held at once by this process's sessions; 0: no limit
     inflight: int = 0
+    # Draining (``sealmail.net.drain``): while true, a new connection gets 421 4.3.2 and is closed.
+    draining: Callable[[], bool] = field(default=lambda: False)
 
     def take_inflight(self, size: int) -> bool:
         """Count ``size`` more DATA bytes held, unless that passes ``max_inflight``."""
@@ -188,6 +192,13 @@ class SealmailSMTP(SMTP):
             return
         peer = transport.get_extra_info("peername") or ("?", 0)
         self._peer_ip = str(peer[0])
+        if self._book.draining():
+            # RFC 5321 §3.8: a server that must not take mail now answers 421 and closes; the
+            # sender keeps the message and tries the next MX (or this one later).
+            self._refused = True
+            transport.write(SMTP_DRAINING)  # type: ignore[attr-defined]
+            transport.close()
+            return
         if not self._book.admit(self._peer_ip):
             # Refuse before aiosmtpd starts a session: one line, then close (RFC 5321 §3.8).
             self._refused = True

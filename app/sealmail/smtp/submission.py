@@ -30,6 +30,7 @@ from sealmail.config.base import ConfigStore
 from sealmail.config.models import Alias, LogEntry
 from sealmail.errors import InvalidInput
 from sealmail.mime.headers import top_values
+from sealmail.net.drain import DrainFlag
 from sealmail.net.listen import BACKLOG, bound_port, close_all, listen_ports, serve_each
 from sealmail.net.tls import ServerTLS
 from sealmail.queue.service import JobQueueAPI, open_queue
@@ -338,6 +339,7 @@ class SubmissionComponent:
         handler = SubmissionHandler(self.app, queue)
         tls = ServerTLS.from_settings(settings)
         book = self._book = ConnectionBook(settings.mx_max_connections, settings.mx_max_connections_per_ip)
+        book.draining = DrainFlag(settings.run_dir)
 
         def factory(implicit: bool) -> Callable[[], SubmissionSMTP]:
             def protocol() -> SubmissionSMTP:
@@ -378,6 +380,11 @@ class SubmissionComponent:
             auth_require_tls=not implicit,  # on 465 TLS is there from the start, aiosmtpd cannot tell
             auth_required=True,
         )
+
+    @property
+    def sessions(self) -> int:
+        """Connections open now (``sealmail status``: how far a drain has come)."""
+        return self._book.total if self._book is not None else 0
 
     async def stop(self) -> None:
         for server in self._servers:

@@ -1,0 +1,237 @@
+"""What the roles derive from a multi-server inventory (``inventory/ha``) and from a single host,
+evaluated by Ansible itself with the sealmail role's defaults and vars: which components a host
+runs, which MX records are published (RFC 5321 §5.1: one per MX host, rising preference values,
+so senders fall back to the next MX while one is drained or down), and which private ports open
+to whom (the other hosts only)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PLAYBOOK_BIN = ROOT / ".venv-deploy/bin/ansible-playbook"
+
+pytestmark = pytest.mark.slow  # runs ansible-playbook (about a minute in all)
+
+
+def _need_ansible() -> None:
+    """``make test`` builds the deployment venv first (deploy-lint); under CI its absence fails."""
+    if not PLAYBOOK_BIN.exists():
+        if os.environ.get("CI") == "true":
+            pytest.fail("the deployment venv is missing (make deploy-venv)")
+        pytest.skip("the deployment venv is missing (make deploy-venv)")
+
+
+_CHECK = """
+- hosts: all
+  connection: local
+  gather_facts: false
+  vars_files: [{root}/roles/sealmail/defaults/main.yml, {root}/roles/sealmail/vars/main.yml]
+  vars:
+    role_path: {root}/roles/sealmail
+    ansible_facts: {{default_ipv4: {{address: 192.0.2.1}}}}
+    sealmail__domain: example.com
+    sealmail__units: "{{{{ sealmail__components }}}}"
+    __sealmail_dns_records:
+      - {{zone: example.com, name: example.com, type: MX, value: mail.example.com., priority: 10}}
+      - {{zone: example.com, name: example.com, type: TXT, value: v=spf1 mx -all}}
+    __sealmail_component_info:
+      - {{name: store, listeners: [{{key: store, port: 3456, public: false}}]}}
+      - {{name: mx, listeners: [{{key: mx, port: 25, public: true}}]}}
+  tasks:
+    - ansible.builtin.copy:
+        dest: "{out}/{{{{ inventory_hostname }}}}.json"
+        content: "{{{{ {{'components': sealmail__components, 'private': __sealmail_private_rules,
+          'mx': __sealmail_published_records | selectattr('type', 'eq', 'MX') | list,
+          'store': __sealmail_store_settings, 'tls': __sealmail_tls_cert_file}} | to_json }}}}"
+      delegate_to: localhost
+"""
+
+
+# What playbooks/site.yml passes to the role (extra vars: above the role's files, as there).
+_AS_SITE_YML = {
+    "sealmail__tls_cert_file": "/etc/ssl/sealmail/fullchain.pem",
+    "sealmail__tls_key_file": "/etc/ssl/sealmail/privkey.pem",
+}
+
+
+def _derive(inventory: str, tmp_path: Path) -> dict[str, dict]:
+    _need_ansible()
+    out = tmp_path / "out"
+    out.mkdir()
+    playbook = tmp_path / "check.yml"
+    playbook.write_text(_CHECK.format(root=ROOT, out=out))
+    env = {
+        **os.environ,
+        "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
+        "PATH": f"{PLAYBOOK_BIN.parent}:{os.environ['PATH']}",
+    }
+    done = subprocess.run(
+        [str(PLAYBOOK_BIN), "-i", str(ROOT / inventory), "-e", json.dumps(_AS_SITE_YML), str(playbook)],
+        check=False,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return {p.stem: json.loads(p.read_text()) for p in out.glob("*.json")}
+
+
+def test_ha_inventory_places_components_publishes_one_mx_per_host_rfc5321_5_1_and_opens_private_ports_to_peers(
+    tmp_path,
+) -> None:
+    found = _derive("inventory/ha", tmp_path)
+    assert found["mx1.example.com"]["components"] == ["mx", "smtp"]
+    assert found["imap1.example.com"]["components"] == ["imap", "pop3", "dav"]
+    assert found["store1.example.com"]["components"] == ["store", "jobs"]
+    for host in found.values():
+        assert [(r["value"], r["priority"]) for r in host["mx"]] == [("mx1.example.com.", 10), ("mx2.example.com.", 20)]
+    (rule,) = found["store1.example.com"]["private"]
+    assert rule["port"] == 3456
+    assert sorted(rule["sources"]) == ["10.0.0.11", "10.0.0.12", "10.0.0.21", "10.0.0.22", "10.0.0.31"]
+    assert found["mx1.example.com"]["private"] == []  # it runs no private listener
+    # The store channel: front-ends reach the first store host's private address with a client
+    # certificate; the store host serves with its own, both from the deployment CA.
+    assert found["imap2.example.com"]["store"] == {
+        "store_url": "wss://10.0.0.41:3456",
+        "store_ca_file": "/etc/sealmail/store/ca.pem",
+        "store_client_cert_file": "/etc/sealmail/store/cert.pem",
+        "store_client_key_file": "/etc/sealmail/store/key.pem",
+    }
+    assert found["imap2.example.com"]["tls"] == "/etc/ssl/sealmail/fullchain.pem"
+    assert found["store1.example.com"]["store"] == {
+        "store_ca_file": "/etc/sealmail/store/ca.pem",
+        "store_host": "store1.example.com",
+    }
+    assert found["store1.example.com"]["tls"] == "/etc/sealmail/store/cert.pem"
+
+
+def test_single_host_is_unchanged(tmp_path) -> None:
+    (host,) = _derive("inventory/single", tmp_path).values()
+    assert host["components"] == ["mx", "smtp", "imap", "pop3", "dav", "web", "api", "store", "jobs"]
+    assert host["mx"] == [
+        {"zone": "example.com", "name": "example.com", "type": "MX", "value": "mail.example.com.", "priority": 10}
+    ]
+    assert host["private"] == []  # no other host: the store's port stays closed
+    assert host["store"] == {}  # in-process store, as before
+    assert host["tls"] == "/etc/ssl/sealmail/fullchain.pem"
+
+
+_STORE_TLS = """
+- hosts: all
+  connection: local
+  gather_facts: false
+  tasks:
+    - ansible.builtin.include_role:
+        name: {root}/roles/sealmail
+        tasks_from: store_tls.yml
+"""
+
+
+def _store_inventory(tmp_path: Path) -> Path:
+    hosts = {
+        "store1": {"groups": ["store"], "address": "127.0.0.1"},
+        "fe1": {"groups": ["mx", "imap"], "address": "127.0.0.2"},
+    }
+    lines = ["all:", "  children:", "    sealmail:", "      children: {store: {}, mx: {}, imap: {}}"]
+    for group in ("store", "mx", "imap"):
+        lines += [f"    {group}:", "      hosts:"]
+        for name, host in hosts.items():
+            if group in host["groups"]:
+                lines += [
+                    f"        {name}:",
+                    "          ansible_connection: local",
+                    f"          ansible_python_interpreter: {PLAYBOOK_BIN.parent / 'python'}",
+                    f"          sealmail__config_dir: {tmp_path / name}",
+                    "          sealmail__group: root",
+                    f"          sealmail__private_address: {host['address']}",
+                ]
+    inventory = tmp_path / "hosts.yml"
+    inventory.write_text("\n".join(lines) + "\n")
+    return inventory
+
+
+def _run(playbook: Path, inventory: Path) -> str:
+    env = {
+        **os.environ,
+        "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
+        "PATH": f"{PLAYBOOK_BIN.parent}:{os.environ['PATH']}",
+    }
+    done = subprocess.run(
+        [str(PLAYBOOK_BIN), "-i", str(inventory), str(playbook)],
+        check=False,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+def test_store_channel_certificates_from_one_deployment_ca_make_a_mutual_tls_handshake(tmp_path) -> None:
+    """The role's store_tls.yml on two hosts (local connections, their own directories): the data
+    host's server certificate and the front-end's client certificate come from one CA that stays
+    on the data host; the store's own TLS setup accepts the front-end's and the front-end's
+    verifies the store at its private address; a second run changes nothing."""
+    import asyncio
+    import ssl
+
+    from sealmail.settings import Settings
+    from sealmail.store.remote import client_tls
+    from sealmail.store.server import server_tls
+
+    _need_ansible()
+    inventory = _store_inventory(tmp_path)
+    playbook = tmp_path / "store_tls.yml"
+    playbook.write_text(_STORE_TLS.format(root=ROOT))
+    _run(playbook, inventory)
+    assert "changed=0" in _run(playbook, inventory).split("PLAY RECAP")[1]
+    store, front = tmp_path / "store1" / "store", tmp_path / "fe1" / "store"
+    assert (tmp_path / "store1" / "store-ca" / "ca.key").exists()
+    assert not (tmp_path / "fe1" / "store-ca").exists()  # the CA key stays on the data host
+    assert (store / "ca.pem").read_bytes() == (front / "ca.pem").read_bytes()
+
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        tls_cert_file=store / "cert.pem",
+        tls_key_file=store / "key.pem",
+        store_ca_file=store / "ca.pem",
+    )
+    server_context = server_tls(settings)
+    client_context = client_tls(front / "ca.pem", front / "cert.pem", front / "key.pem")
+    stranger = ssl.create_default_context(cafile=str(front / "ca.pem"))  # no client certificate
+
+    async def handshake(context: ssl.SSLContext) -> str:
+        peers: list[str] = []
+
+        async def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            cert = writer.get_extra_info("peercert")
+            peers.append(dict(x[0] for x in cert["subject"])["commonName"] if cert else "")
+            writer.write(b"ok\n")
+            await writer.drain()
+            writer.close()
+
+        server = await asyncio.start_server(accept, "127.0.0.1", 0, ssl=server_context)
+        port = server.sockets[0].getsockname()[1]
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port, ssl=context)
+            line = await reader.readline()
+            writer.close()
+            assert line == b"ok\n"
+            return peers[0]
+        finally:
+            server.close()
+            await server.wait_closed()
+
+    assert asyncio.run(handshake(client_context)) == "fe1"
+    with pytest.raises((ssl.SSLError, ConnectionError, AssertionError)):
+        asyncio.run(handshake(stranger))
