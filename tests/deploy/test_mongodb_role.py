@@ -81,6 +81,12 @@ PLAY = """\
         sealmail__public_ipv6: ""
         sealmail__redis_url: ""
         sealmail__tls_cert_file: ""
+        __sealmail_tls_cert_file: ""
+        __sealmail_tls_key_file: ""
+        __sealmail_store_settings: {{}}
+        sealmail__redis_sentinels: []
+        sealmail__redis_sentinel_master: sealmail
+        sealmail__redis_sentinel_password: ""
         sealmail__settings: {{}}
 """
 
