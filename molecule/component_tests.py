@@ -44,9 +44,11 @@ def component_ports(host, component: str) -> dict[str, int]:
     return json.loads(ready.content_string)["ports"]
 
 
-def test_every_available_component_has_a_unit(sealmail_host):
+def test_every_component_placed_here_has_a_unit(sealmail_host):
+    """One unit for each component the role placed on this host that the version has (``here`` and
+    ``available`` in ``sealmail components --json``; a single host: all but the store)."""
     components = json.loads(sealmail_host.check_output(f"{SEALMAIL_BIN} components --json"))
-    available = [c["name"] for c in components if c["available"]]
+    available = [c["name"] for c in components if c["available"] and c["here"]]
     names = {c["name"] for c in components}  # sealmail-backup/-upgrade units are not components
     units = sorted(
         name
@@ -105,18 +107,18 @@ def test_component_port_listens_with_our_certificate(sealmail_host, component_po
 
 def test_private_ports_are_not_reachable_from_outside(sealmail_host, probe, private_port):
     """A private port (the store's, ``"public": false``) serves only the deployment's own hosts: from
-    the probe container it does not open. While its component is not in this version, the test says
-    so: no unit, nothing listening on its port — rather than skipping."""
-    component, available, listener = private_port
+    the probe container it does not open. Where its component does not run on this host (a single
+    host keeps its mailboxes in-process: no store), the test says so: no unit, nothing listening on
+    its port — rather than skipping."""
+    component, runs_here, listener = private_port
     port = listener["port"]
-    if available:
+    if runs_here:
         assert sealmail_host.service(f"sealmail-{component}").is_running
     else:
-        # The store component is not implemented in this version: nothing of it may run or listen.
         assert not sealmail_host.file(f"/etc/systemd/system/sealmail-{component}.service").exists, (
-            f"{component} is not in this version, yet it has a unit")
+            f"{component} does not run on this host, yet it has a unit")
         listening = sealmail_host.check_output(f"ss -Htln 'sport = :{port}'")
-        assert not listening.strip(), f"{component} is not in this version, yet something listens on {port}: {listening}"
+        assert not listening.strip(), f"{component} does not run here, yet something listens on {port}: {listening}"
     addresses = sealmail_host.check_output("hostname -I").split()
     assert addresses, "the host has no address to probe"
     script = CONNECT.replace("'", "'\"'\"'")

@@ -63,10 +63,11 @@ def installed_components(container: str) -> list[dict]:
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Parametrise over what the installed version has, so tests grow as components land.
 
-    ``component``: each available component; ``component_port``: (component, listener) for each
-    port of an available component (the listener as ``sealmail components --json`` gives it: key,
-    setting, port, tls, public); ``private_port``: (component, available, listener) for each port
-    that must not be reachable from outside, whether its component is in this version or not.
+    ``component``: each component the host runs (available in this version and placed here by the
+    role: ``here``); ``component_port``: (component, listener) for each port of those (the listener
+    as ``sealmail components --json`` gives it: key, setting, port, tls, public); ``private_port``:
+    (component, runs_here, listener) for each port that must not be reachable from outside, whether
+    its component runs on this host or not.
     """
     wanted = {"component", "component_port", "private_port"} & set(metafunc.fixturenames)
     if not wanted:
@@ -76,15 +77,15 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         pytest.fail(f"{metafunc.function.__name__} needs a platform in the sealmail group; this scenario has none",
                     pytrace=False)
     components = installed_components(container)
-    available = [c for c in components if c["available"]]
+    available = [c for c in components if c["available"] and c.get("here", True)]
     if "component" in metafunc.fixturenames:
         metafunc.parametrize("component", [c["name"] for c in available])
     if "component_port" in metafunc.fixturenames:
         params = [(c["name"], listener) for c in available for listener in c["listeners"]]
         metafunc.parametrize("component_port", params, ids=[f"{c}-{listener['key']}" for c, listener in params])
     if "private_port" in metafunc.fixturenames:
-        private = [(c["name"], c["available"], listener) for c in components for listener in c["listeners"]
-                   if not listener["public"]]
+        private = [(c["name"], c["available"] and c.get("here", True), listener) for c in components
+                   for listener in c["listeners"] if not listener["public"]]
         metafunc.parametrize("private_port", private, ids=[f"{c}-{listener['key']}" for c, _, listener in private])
 
 

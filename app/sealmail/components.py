@@ -97,6 +97,12 @@ def available() -> list[str]:
     return [name for name in ALL if name in REGISTRY]
 
 
+def here(settings: Settings) -> list[str]:
+    """The available components this host runs: the deployment's placement (``components``), or all."""
+    placed = settings.components
+    return [name for name in available() if placed is None or name in placed]
+
+
 def load(name: str, settings: Settings) -> Component:
     if name not in ALL:
         raise InvalidInput(f"unknown component {name!r}; components are: {', '.join(ALL)}")

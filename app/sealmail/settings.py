@@ -102,6 +102,11 @@ class Settings(BaseSettings):
     store_client_key_file: Path | None = Field(None, description="its key")
     store_timeout: float = Field(30.0, gt=0, le=600, description="seconds a store call may take before it fails")
     store_host: str | None = Field(None, description="this data host's name in the config store's mailbox homes")
+    # The deployment's placement (roles/sealmail writes it): which components run on this host, so
+    # `sealmail status`, `sealmail drain` and `sealmail components --json` speak of those only.
+    components: Annotated[list[str] | None, NoDecode] = Field(
+        None, description="the components this host runs, comma-separated; unset: every available one"
+    )
 
     # -- passwords ------------------------------------------------------------------------------
     # Argon2id cost: t=3, 32 MiB, one lane takes ~80 ms on one core of the reference VPS.
@@ -350,6 +355,23 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # Precedence: explicit arguments, then the process environment, then the env file.
         return (init_settings, env_settings, dotenv_settings)
+
+    @field_validator("components", mode="before")
+    @classmethod
+    def _split_components(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [v.strip() for v in value.split(",") if v.strip()]
+        return value
+
+    @field_validator("components")
+    @classmethod
+    def _known_components(cls, value: list[str] | None) -> list[str] | None:
+        from sealmail.components import ALL
+
+        unknown = [name for name in value or [] if name not in ALL]
+        if unknown:
+            raise ValueError(f"unknown component(s) {', '.join(unknown)}; components are: {', '.join(ALL)}")
+        return value
 
     @field_validator("dns_servers", mode="before")
     @classmethod

@@ -361,6 +361,20 @@ def test_components_report_the_ports_the_settings_choose(run) -> None:
     assert [(item["key"], item["port"], item["tls"]) for item in mx] == [("mx", 25, "starttls")]
 
 
+def test_components_say_which_run_here_and_status_speaks_of_those_only(run) -> None:
+    """The deployment writes its placement (SEALMAIL_COMPONENTS): ``here`` follows it, status lists only
+    those, and a name that is no component is refused with the list of the real ones."""
+    placed = {"SEALMAIL_COMPONENTS": "mx, smtp"}
+    listed = _json(run("components", "--json", extra_env=placed))
+    assert {c["name"] for c in listed if c["here"]} == {"mx", "smtp"}
+    assert all(c["here"] for c in _json(run("components", "--json")) if c["available"])
+    assert set(_json(run("status", "--json", extra_env=placed))["components"]) == {"mx", "smtp"}
+    wrong = run("components", extra_env={"SEALMAIL_COMPONENTS": "mx,imapd"})
+    assert wrong.returncode != 0
+    assert "unknown component(s) imapd" in wrong.stderr
+    assert "mx, smtp, imap" in wrong.stderr
+
+
 def test_webhook_secret_is_made_once_and_kept(run) -> None:
     first = _json(run("webhook-secret", "--json"))["webhook_secret"]
     assert len(first) >= 40

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -37,6 +38,8 @@ _CHECK = """
     ansible_facts: {{default_ipv4: {{address: 192.0.2.1}}}}
     sealmail__domain: example.com
     sealmail__units: "{{{{ sealmail__components }}}}"
+    # The first store host's app answered (tasks/store_tls.yml): its store listens here.
+    __sealmail_store_port: 3457
     __sealmail_dns_records:
       - {{zone: example.com, name: example.com, type: MX, value: mail.example.com., priority: 10}}
       - {{zone: example.com, name: example.com, type: TXT, value: v=spf1 mx -all}}
@@ -100,7 +103,7 @@ def test_ha_inventory_places_components_publishes_one_mx_per_host_rfc5321_5_1_an
     # The store channel: front-ends reach the first store host's private address with a client
     # certificate; the store host serves with its own, both from the deployment CA.
     assert found["imap2.example.com"]["store"] == {
-        "store_url": "wss://10.0.0.41:3456",
+        "store_url": "wss://10.0.0.41:3457",  # the port the store host's app gave, not a default
         "store_ca_file": "/etc/sealmail/store/ca.pem",
         "store_client_cert_file": "/etc/sealmail/store/cert.pem",
         "store_client_key_file": "/etc/sealmail/store/key.pem",
@@ -133,6 +136,11 @@ _STORE_TLS = """
     - ansible.builtin.include_role:
         name: {root}/roles/sealmail
         tasks_from: store_tls.yml
+        public: true
+    - ansible.builtin.copy:
+        dest: "{{{{ sealmail__config_dir }}}}/store-url"
+        content: "{{{{ __sealmail_store_url }}}}"
+        mode: "0600"
 """
 
 
@@ -141,6 +149,11 @@ def _store_inventory(tmp_path: Path) -> Path:
         "store1": {"groups": ["store"], "address": "127.0.0.1"},
         "fe1": {"groups": ["mx", "imap"], "address": "127.0.0.2"},
     }
+    # store_tls.yml asks the store host's installed app for its port: this checkout's venv stands in.
+    install = tmp_path / "install"
+    (install / "share").mkdir(parents=True)
+    (install / "share" / "empty.env").write_text("")
+    (install / "venv").symlink_to(Path(sys.prefix))
     lines = ["all:", "  children:", "    sealmail:", "      children: {store: {}, mx: {}, imap: {}}"]
     for group in ("store", "mx", "imap"):
         lines += [f"    {group}:", "      hosts:"]
@@ -149,10 +162,13 @@ def _store_inventory(tmp_path: Path) -> Path:
                 lines += [
                     f"        {name}:",
                     "          ansible_connection: local",
+                    f"          sealmail__install_dir: {install}",
                     f"          ansible_python_interpreter: {PLAYBOOK_BIN.parent / 'python'}",
                     f"          sealmail__config_dir: {tmp_path / name}",
                     "          sealmail__group: root",
                     f"          sealmail__private_address: {host['address']}",
+                    # The data host's own choice of port, which the front-ends learn from its app.
+                    "          sealmail__settings: {store_port: 3999}",
                 ]
     inventory = tmp_path / "hosts.yml"
     inventory.write_text("\n".join(lines) + "\n")
@@ -200,6 +216,7 @@ def test_store_channel_certificates_from_one_deployment_ca_make_a_mutual_tls_han
     assert (tmp_path / "store1" / "store-ca" / "ca.key").exists()
     assert not (tmp_path / "fe1" / "store-ca").exists()  # the CA key stays on the data host
     assert (store / "ca.pem").read_bytes() == (front / "ca.pem").read_bytes()
+    assert (tmp_path / "fe1" / "store-url").read_text() == "wss://127.0.0.1:3999"
 
     settings = Settings(
         data_dir=tmp_path / "data",

@@ -84,6 +84,7 @@ PLAY = """\
         __sealmail_tls_cert_file: ""
         __sealmail_tls_key_file: ""
         __sealmail_store_settings: {{}}
+        __sealmail_enabled: [mx, imap]
         sealmail__redis_sentinels: []
         sealmail__redis_sentinel_master: sealmail
         sealmail__redis_sentinel_password: ""

@@ -24,7 +24,7 @@ def _open_sessions(ctx: Context) -> dict[str, int]:
     from sealmail.services.status import _alive
 
     found: dict[str, int] = {}
-    for name in components.available():
+    for name in components.here(ctx.settings):
         marker = ready_file(ctx.settings.run_dir, name)
         try:
             data = json.loads(marker.read_text())

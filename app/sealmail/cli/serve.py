@@ -47,12 +47,15 @@ def list_components(ctx: Context) -> None:
 
     Deployment uses it (``--json``) to install one systemd unit per available component and to open
     the firewall: each port carries its number from the settings, its TLS mode and whether it is
-    meant for the world (``public``) or only for the other hosts of the deployment.
+    meant for the world (``public``) or only for the other hosts of the deployment; ``here`` says
+    whether this host runs it (the ``components`` setting the deployment writes; unset: all).
     """
+    here = components.here(ctx.settings)
     rows: list[dict[str, Any]] = [
         {
             "name": name,
             "available": name in components.REGISTRY,
+            "here": name in here,
             "ports": components.PORTS[name],
             "listeners": [listener.as_dict() for listener in components.listeners(name, ctx.settings)],
         }
@@ -62,6 +65,12 @@ def list_components(ctx: Context) -> None:
     def human() -> None:
         for row in rows:
             ports = ", ".join(f"{item['key']} {item['port']}" for item in row["listeners"]) or "no ports"
-            click.echo(f"{row['name']:<6} {'available' if row['available'] else 'not yet':<10} {ports}")
+            click.echo(f"{row['name']:<6} {_state(row):<10} {ports}")
 
     ctx.emit(rows, human)
+
+
+def _state(row: dict[str, Any]) -> str:
+    if not row["available"]:
+        return "not yet"
+    return "here" if row["here"] else "elsewhere"

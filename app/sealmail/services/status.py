@@ -52,7 +52,7 @@ def collect(store: ConfigStore, settings: Settings) -> Status:
         aliases=len(store.list_aliases()),
         draining=DrainFlag(settings.run_dir)(),
     )
-    for name in components.available():
+    for name in components.here(settings):
         marker = ready_file(settings.run_dir, name)
         info: dict[str, Any] = {"running": False}
         if marker.exists():
