@@ -302,3 +302,39 @@ def test_other_sessions_wait_for_a_dav_transaction_through_the_store(data_host, 
             await other_store.close()
 
     asyncio.run(go())
+
+
+# ---- a silent data host ---------------------------------------------------------------------------
+def test_a_silent_store_costs_one_timeout_not_one_per_caller_then_fails_fast(certs) -> None:
+    """A data host that accepts TCP but never answers (a hung or black-holed host): the callers
+    waiting at that moment share one dial and its timeout, instead of dialling one after another
+    (five callers would wait five timeouts); after it, calls fail at once for a back-off period, so
+    the MX holds mail in its outbox without waiting again. (A refused dial has no back-off: the
+    killed-store test above calls again the moment the store is back.)"""
+    import socket
+    import time
+
+    tarpit = socket.create_server(("127.0.0.1", 0))  # accepts (backlog) and never speaks TLS
+    port = tarpit.getsockname()[1]
+
+    async def go() -> None:
+        store = RemoteMailStore(
+            f"wss://localhost:{port}", client_tls(certs.ca, certs.client_cert, certs.client_key), timeout=1.0
+        )
+        try:
+            started = time.monotonic()
+            results = await asyncio.gather(*(store.call("spool_size", "x") for _ in range(5)), return_exceptions=True)
+            shared = time.monotonic() - started
+            assert all(isinstance(r, StoreUnavailable) for r in results), results
+            assert shared < 3.0, f"five waiting callers took {shared:.1f} s: they dialled one after another"
+            started = time.monotonic()
+            with pytest.raises(StoreUnavailable, match="trying it again"):
+                await store.call("spool_size", "x")
+            assert time.monotonic() - started < 0.5
+        finally:
+            await store.close()
+
+    try:
+        asyncio.run(go())
+    finally:
+        tarpit.close()

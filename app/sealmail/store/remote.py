@@ -24,6 +24,7 @@ import itertools
 import logging
 import ssl
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
@@ -119,7 +120,13 @@ class RemoteMailStore:
         self._link: _Link | None = None
         self._generation = 0
         self._ids = itertools.count(1)
-        self._dialing: asyncio.Lock | None = None
+        # One dial at a time, its outcome shared by every caller waiting for it (a silent store
+        # would otherwise cost each waiting caller its own full timeout, one after the other).
+        self._dialing: asyncio.Task[_Link] | None = None
+        # After a dial that timed out (the store's host is silent, not refusing), calls fail at once
+        # until then: the MX moves on to its outbox instead of waiting again; doubles up to 30 s.
+        self._quiet_until = 0.0
+        self._backoff = 0.0
         self._loop: asyncio.AbstractEventLoop | None = None
         with contextlib.suppress(RuntimeError):
             self._loop = asyncio.get_running_loop()
@@ -140,34 +147,44 @@ class RemoteMailStore:
         if link is not None and link.alive:
             return link
         self._loop = asyncio.get_running_loop()
-        if self._dialing is None:
-            self._dialing = asyncio.Lock()
-        async with self._dialing:
-            link = self._link
-            if link is not None and link.alive:
-                return link
-            try:
-                ws = await asyncio.wait_for(
-                    connect(
-                        self.url,
-                        ssl=self.tls,
-                        max_size=rpc.MAX_FRAME,
-                        compression=None,
-                        open_timeout=None,
-                        ping_interval=20,
-                        ping_timeout=20,
-                        close_timeout=2,
-                    ),
-                    self.timeout,
-                )
-            except (OSError, InvalidHandshake, InvalidURI, TimeoutError) as exc:
-                raise StoreUnavailable(f"the mailbox store cannot be reached ({type(exc).__name__})") from exc
-            self._generation += 1
-            link = _Link(ws, self._generation)
-            link.reader = asyncio.create_task(self._read(link), name="sealmail-store-link")
-            self._link = link
-            log.info("connected to the mailbox store")
-            return link
+        dialing = self._dialing
+        if dialing is None or dialing.done():
+            wait = self._quiet_until - time.monotonic()
+            if wait > 0:
+                raise StoreUnavailable(f"the mailbox store did not answer; trying it again in {wait:.0f} s")
+            dialing = self._dialing = asyncio.create_task(self._dial(), name="sealmail-store-dial")
+            # Its failure is every waiter's; retrieved here too, in case all of them gave up.
+            dialing.add_done_callback(lambda task: task.cancelled() or task.exception())
+        return await asyncio.shield(dialing)
+
+    async def _dial(self) -> _Link:
+        try:
+            ws = await asyncio.wait_for(
+                connect(
+                    self.url,
+                    ssl=self.tls,
+                    max_size=rpc.MAX_FRAME,
+                    compression=None,
+                    open_timeout=None,
+                    ping_interval=20,
+                    ping_timeout=20,
+                    close_timeout=2,
+                ),
+                self.timeout,
+            )
+        except TimeoutError as exc:
+            self._backoff = min(max(2 * self._backoff, 1.0), 30.0)
+            self._quiet_until = time.monotonic() + self._backoff
+            raise StoreUnavailable("the mailbox store did not answer in time") from exc
+        except (OSError, InvalidHandshake, InvalidURI) as exc:
+            raise StoreUnavailable(f"the mailbox store cannot be reached ({type(exc).__name__})") from exc
+        self._backoff = 0.0
+        self._generation += 1
+        link = _Link(ws, self._generation)
+        link.reader = asyncio.create_task(self._read(link), name="sealmail-store-link")
+        self._link = link
+        log.info("connected to the mailbox store")
+        return link
 
     async def _read(self, link: _Link) -> None:
         try:
@@ -290,6 +307,8 @@ class RemoteMailStore:
         return size
 
     async def close(self) -> None:
+        if self._dialing is not None and not self._dialing.done():
+            self._dialing.cancel()
         link, self._link = self._link, None
         if link is not None:
             link.alive = False
