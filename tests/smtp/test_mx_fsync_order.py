@@ -64,7 +64,8 @@ def _run_traced(
     ready = settings.run_dir / "mx.json"
     proc = subprocess.Popen(
         [shutil.which("strace"), "-f", "-y", "-s", "200", "-o", str(trace), "-e", "signal=none",
-         "-e", "trace=fsync,fdatasync,read,recvfrom,recvmsg,write,sendto,sendmsg,writev,pwrite64",
+         "-e", "trace=fsync,fdatasync,read,recvfrom,recvmsg,write,sendto,sendmsg,writev,pwrite64,rename,renameat,"
+         "renameat2",
          sealmail_bin, "serve", "mx"],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )  # fmt: skip
@@ -129,6 +130,45 @@ def test_the_250_after_data_follows_an_fsync_of_the_spool(sealmail_bin, clean_en
     dot, answer = _spans(lines, "marker-body-7f3a")
     synced = [line for line in lines[dot:answer] if re.search(r"\bf(?:data)?sync\(\d+</[^>]*/spool/", line)]
     assert synced, "no fsync of the spool between the final dot and the 250:\n" + "\n".join(lines[dot : answer + 1])
+
+
+def test_a_message_held_in_the_outbox_is_written_synced_renamed_and_its_directory_synced_before_250(
+    sealmail_bin, clean_env, settings, config, tmp_path
+):
+    """Issue 19, a front-end MX whose data host's store is away: the sealed record goes to the local
+    outbox, and its ``250`` (RFC 5321 §4.1.1.4: the server has taken responsibility) leaves only
+    after the file was written and fsynced, renamed into place, and the outbox directory fsynced
+    (the rename itself is durable only with its directory: a crash after the reply loses nothing)."""
+    from storekit import store_certs
+
+    from support import free_port
+
+    certs = store_certs(tmp_path / "tls")
+    away = {  # a store URL nothing answers at: refused, so the MX holds the message
+        "SEALMAIL_STORE_URL": f"wss://localhost:{free_port()}",
+        "SEALMAIL_STORE_CA_FILE": str(certs.ca),
+        "SEALMAIL_STORE_CLIENT_CERT_FILE": str(certs.client_cert),
+        "SEALMAIL_STORE_CLIENT_KEY_FILE": str(certs.client_key),
+    }
+    lines = _run_traced(
+        sealmail_bin, clean_env, settings, config, tmp_path, 1, lambda port: _send(port, ["marker-held-91c2"]), away
+    )
+    dot, answer = _spans(lines, "marker-held-91c2")
+    window = lines[dot : answer + 1]
+
+    def first(pattern: str) -> int:
+        found = next((i for i, line in enumerate(window) if re.search(pattern, line)), None)
+        assert found is not None, f"no {pattern!r} between the final dot and the 250:\n" + "\n".join(window)
+        return found
+
+    written = first(r"\bwrite\(\d+</[^>]*/outbox/\.[0-9a-f-]+\.tmp>")
+    synced = first(r"\bf(?:data)?sync\(\d+</[^>]*/outbox/\.[0-9a-f-]+\.tmp>")
+    renamed = first(r"\brename(?:at2?)?\(.*/outbox/\.[0-9a-f-]+\.tmp\".*/outbox/[0-9a-f-]+\.sealed\"")
+    directory = first(r"\bf(?:data)?sync\(\d+</[^>]*/outbox>")
+    assert written < synced < renamed < directory < len(window) - 1, window
+    held = list((settings.data_dir / "outbox").glob("*.sealed"))
+    assert len(held) == 1
+    assert b"marker-held-91c2" not in held[0].read_bytes()  # sealed: no plaintext waits on the front-end
 
 
 CONNECTIONS = 6
