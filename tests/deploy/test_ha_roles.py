@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -253,3 +254,62 @@ def test_store_channel_certificates_from_one_deployment_ca_make_a_mutual_tls_han
     assert asyncio.run(handshake(client_context)) == "fe1"
     with pytest.raises((ssl.SSLError, ConnectionError, AssertionError)):
         asyncio.run(handshake(stranger))
+
+
+_UPGRADE = """
+- hosts: sealmail  # where playbooks/auto-upgrades.yml applies the role
+  connection: local
+  gather_facts: false
+  vars_files: [{root}/roles/upgrade/defaults/main.yml, {root}/roles/upgrade/vars/main.yml]
+  vars:
+    ansible_managed: test
+  tasks:
+    - ansible.builtin.template:
+        src: {root}/roles/upgrade/templates/etc/systemd/system/sealmail-upgrade.timer.j2
+        dest: "{out}/{{{{ inventory_hostname }}}}.timer"
+        mode: "0644"
+      delegate_to: localhost
+    - ansible.builtin.template:
+        src: {root}/roles/upgrade/templates/usr/local/sbin/sealmail-auto-upgrade.j2
+        dest: "{out}/{{{{ inventory_hostname }}}}.sh"
+        mode: "0755"
+      delegate_to: localhost
+"""
+
+
+def _render_upgrade(inventory: str, tmp_path: Path) -> dict[str, tuple[str, str]]:
+    _need_ansible()
+    out = tmp_path / "out"
+    out.mkdir(parents=True)
+    playbook = tmp_path / "upgrade.yml"
+    playbook.write_text(_UPGRADE.format(root=ROOT, out=out))
+    _run(playbook, ROOT / inventory)
+    return {p.stem: (p.read_text(), (out / f"{p.stem}.sh").read_text()) for p in out.glob("*.timer")}
+
+
+def test_automatic_upgrades_follow_inventory_order_one_host_at_a_time(tmp_path) -> None:
+    """Issue 19: "automatic upgrades follow the same order across hosts" as playbooks/upgrade.yml.
+    Each host's timer fires upgrade__host_spacing minutes after the previous host's (inventory
+    order, no random delay to mix it), and its script takes the deployment's upgrade turn and
+    drains before it stops anything, re-admits after the start, and gives the turn back on exit."""
+    rendered = _render_upgrade("inventory/ha", tmp_path)
+    times = {name.split(".")[0]: re.search(r"OnCalendar=(.*)", timer).group(1) for name, (timer, _) in rendered.items()}
+    minutes = [4 * 60 + 30 + 20 * i for i in range(len(times))]  # one host every 20 minutes, none at once
+    assert sorted(times.values()) == [f"*-*-* {m // 60:02d}:{m % 60:02d}:00" for m in minutes]
+    assert times["mx1"] == "*-*-* 04:30:00"  # the group's first host first
+    assert times["mx2"] == "*-*-* 04:50:00"
+    for timer, script in rendered.values():
+        assert "RandomizedDelaySec=0\n" in timer
+        assert "SHARED=yes" in script
+        turn, drain = script.index("upgrade-turn take"), script.index("drain on --wait")
+        stop, start = script.index('systemctl stop "${UNITS[@]}"\nsnapshot'), script.index('switch_to "$new"')
+        admit = script.index("drain off", start)
+        assert turn < drain < stop < start < admit, "turn, drain, stop, switch, re-admit: in that order"
+        assert "upgrade-turn give" in script[script.index("trap", turn) :]
+        checked = subprocess.run(["bash", "-n"], input=script, text=True, capture_output=True, check=False)
+        assert checked.returncode == 0, checked.stderr
+
+    ((timer, script),) = _render_upgrade("inventory/single", tmp_path / "single").values()
+    assert "OnCalendar=*-*-* 04:30:00" in timer
+    assert "RandomizedDelaySec=30min" in timer
+    assert "SHARED=no" in script

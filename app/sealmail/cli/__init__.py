@@ -10,7 +10,7 @@ import sys
 
 import click
 
-from sealmail.cli import aliases, backup, config, domains, drain, serve, status, tokens, webhooks
+from sealmail.cli import aliases, backup, config, domains, drain, serve, status, tokens, upgradeturn, webhooks
 from sealmail.cli.common import CLIError
 from sealmail.errors import SealmailError
 
@@ -36,6 +36,7 @@ cli.add_command(serve.list_components)
 cli.add_command(webhooks.webhook_secret)
 cli.add_command(status.status)
 cli.add_command(drain.drain)
+cli.add_command(upgradeturn.upgrade_turn)
 cli.add_command(tokens.token)
 cli.add_command(backup.backup)
 
