@@ -75,7 +75,14 @@ def _derive(inventory: str, tmp_path: Path, extra: dict | None = None) -> dict[s
         "PATH": f"{PLAYBOOK_BIN.parent}:{os.environ['PATH']}",
     }
     done = subprocess.run(
-        [str(PLAYBOOK_BIN), "-i", str(ROOT / inventory), "-e", json.dumps({**_AS_SITE_YML, **(extra or {})}), str(playbook)],
+        [
+            str(PLAYBOOK_BIN),
+            "-i",
+            str(ROOT / inventory),
+            "-e",
+            json.dumps({**_AS_SITE_YML, **(extra or {})}),
+            str(playbook),
+        ],
         check=False,
         cwd=ROOT,
         env=env,
