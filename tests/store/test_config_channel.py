@@ -193,3 +193,33 @@ def test_a_client_without_a_deployment_certificate_gets_nothing(data_host, certs
     with pytest.raises(StoreUnavailable):
         store.list_domains()
     store.close()
+
+
+def test_a_silent_data_host_costs_one_timeout_not_one_per_caller_then_fails_fast(certs) -> None:
+    """A data host that accepts TCP and never answers: threads asking for config at that moment
+    (RCPT lookups of several SMTP sessions) wait for one dial and its timeout, not one timeout each
+    in turn behind the connection's lock; after it, calls fail at once for a back-off period (the
+    MX answers from what it knows, IMAP says NO [UNAVAILABLE]) instead of waiting again."""
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    tarpit = socket.create_server(("127.0.0.1", 0))  # accepts (backlog) and never speaks TLS
+    store = RemoteConfigStore(
+        f"wss://localhost:{tarpit.getsockname()[1]}",
+        client_tls(certs.ca, certs.client_cert, certs.client_key),
+        timeout=1.0,
+    )
+    try:
+        started = time.monotonic()
+        with ThreadPoolExecutor(5) as pool:
+            outcomes = [f.exception() for f in [pool.submit(store.list_domains) for _ in range(5)]]
+        shared = time.monotonic() - started
+        assert all(isinstance(o, StoreUnavailable) for o in outcomes), outcomes
+        assert shared < 3.0, f"five waiting callers took {shared:.1f} s: each waited its own timeout"
+        started = time.monotonic()
+        with pytest.raises(StoreUnavailable, match="trying it again"):
+            store.list_domains()
+        assert time.monotonic() - started < 0.5
+    finally:
+        store.close()
+        tarpit.close()

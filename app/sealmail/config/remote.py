@@ -23,6 +23,7 @@ import itertools
 import logging
 import ssl
 import threading
+import time
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
@@ -80,6 +81,10 @@ class RemoteConfigStore(ConfigStore):
         self._ws: ClientConnection | None = None
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
+        # A silent data host (a dial or a reply timed out): calls fail at once until then, instead
+        # of each caller waiting its own timeout behind the lock; doubles up to 30 s.
+        self._quiet_until = 0.0
+        self._backoff = 0.0
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RemoteConfigStore:
@@ -92,7 +97,14 @@ class RemoteConfigStore(ConfigStore):
         return cls(settings.store_url, tls, timeout=settings.store_timeout)
 
     # ---- the channel --------------------------------------------------------------------------------
+    def _silent(self) -> None:
+        self._backoff = min(max(2 * self._backoff, 1.0), 30.0)
+        self._quiet_until = time.monotonic() + self._backoff
+
     def _dial(self) -> ClientConnection:
+        wait = self._quiet_until - time.monotonic()
+        if wait > 0:
+            raise StoreUnavailable(f"the config store on the data host did not answer; trying it again in {wait:.0f} s")
         try:
             ws = connect_blocking(
                 self.url,
@@ -105,9 +117,12 @@ class RemoteConfigStore(ConfigStore):
                 legacy=True,
             )
         except _LOST as exc:
+            if isinstance(exc, TimeoutError):
+                self._silent()
             raise StoreUnavailable(
                 f"the config store on the data host cannot be reached ({type(exc).__name__})"
             ) from exc
+        self._backoff = 0.0
         log.info("connected to the config store on the data host")
         return ws
 
@@ -145,6 +160,7 @@ class RemoteConfigStore(ConfigStore):
             try:
                 reply = rpc.loads(ws.recv(timeout=self.timeout))
             except TimeoutError as exc:
+                self._silent()
                 self._drop()  # a late reply must not answer the next request
                 raise StoreUnavailable("the config store did not answer in time") from exc
             except (*_LOST, rpc.CodecError) as exc:
