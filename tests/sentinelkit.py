@@ -2,7 +2,9 @@
 
 Debian's ``redis-server`` and ``redis-sentinel``, each started by PID and stopped by PID. The data
 nodes and the sentinels have passwords (as the redis role sets them). ``down-after-milliseconds``
-is short so a failover takes seconds.
+is short so a failover takes seconds. With ``tls=True`` every node and sentinel speaks only TLS
+(``port 0``, ``tls-port``), replication and the sentinels' own links included, with certificates
+from a CA of the test's own (as a deployment's private CA).
 """
 
 from __future__ import annotations
@@ -30,11 +32,28 @@ class SentinelCluster:
     data_ports: list[int] = field(default_factory=list)
     sentinel_ports: list[int] = field(default_factory=list)
     procs: dict[int, subprocess.Popen[bytes]] = field(default_factory=dict)
+    tls: bool = False
+
+    @property
+    def ca(self) -> Path:
+        return self.workdir / "tls" / "ca.pem"
 
     @property
     def url(self) -> str:
-        """What the app's SEALMAIL_REDIS_URL says in Sentinel mode: credentials and database only."""
+        """What the app's SEALMAIL_REDIS_URL says in Sentinel mode: credentials, database and TLS only."""
+        if self.tls:
+            return f"rediss://:{DATA_PASSWORD}@sentinel/0?ssl_ca_certs={self.ca}"
         return f"redis://:{DATA_PASSWORD}@sentinel/0"
+
+    def _tls_client(self) -> dict[str, object]:
+        return {"ssl": True, "ssl_ca_certs": str(self.ca)} if self.tls else {}
+
+    def _tls_args(self) -> list[str]:
+        tls = self.workdir / "tls"
+        return [
+            "--tls-cert-file", str(tls / "server.pem"), "--tls-key-file", str(tls / "server.key"),
+            "--tls-ca-cert-file", str(self.ca), "--tls-auth-clients", "no", "--tls-replication", "yes",
+        ]  # fmt: skip
 
     @property
     def sentinels(self) -> list[str]:
@@ -46,10 +65,13 @@ class SentinelCluster:
             "redis_sentinels": self.sentinels,
             "redis_sentinel_master": MASTER_NAME,
             "redis_sentinel_password": SENTINEL_PASSWORD,
+            "redis_sentinel_tls": self.tls,
         }
 
     def sentinel(self, port: int) -> redis.Redis:
-        return redis.Redis(host="127.0.0.1", port=port, password=SENTINEL_PASSWORD, socket_timeout=2)
+        return redis.Redis(
+            host="127.0.0.1", port=port, password=SENTINEL_PASSWORD, socket_timeout=2, **self._tls_client()
+        )
 
     def master_port(self) -> int:
         client = self.sentinel(self.sentinel_ports[0])
@@ -59,7 +81,7 @@ class SentinelCluster:
             client.close()
 
     def data(self, port: int) -> redis.Redis:
-        return redis.Redis(host="127.0.0.1", port=port, password=DATA_PASSWORD, socket_timeout=2)
+        return redis.Redis(host="127.0.0.1", port=port, password=DATA_PASSWORD, socket_timeout=2, **self._tls_client())
 
     def kill_master(self) -> int:
         """SIGKILL the current master; returns its port."""
@@ -74,9 +96,14 @@ class SentinelCluster:
         sentinel = require_tool("redis-sentinel")
         master, replica = free_port(), free_port()
         self.data_ports = [master, replica]
+        if self.tls:
+            from sealmail.tls.devca import ensure_dev_certificates
+
+            ensure_dev_certificates(self.workdir / "tls")  # ca.pem, server.pem (localhost, 127.0.0.1)
         for port in self.data_ports:
+            listen = ["--port", "0", "--tls-port", str(port), *self._tls_args()] if self.tls else ["--port", str(port)]
             args = [
-                server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                server, *listen, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
                 "--dir", str(self.workdir), "--dbfilename", f"dump-{port}.rdb",
                 "--requirepass", DATA_PASSWORD, "--masterauth", DATA_PASSWORD,
             ]  # fmt: skip
@@ -87,8 +114,15 @@ class SentinelCluster:
         for _ in range(3):
             port = free_port()
             conf = self.workdir / f"sentinel-{port}.conf"
+            tls = self.workdir / "tls"
+            listen = (
+                f"port 0\ntls-port {port}\ntls-cert-file {tls / 'server.pem'}\ntls-key-file {tls / 'server.key'}\n"
+                f"tls-ca-cert-file {self.ca}\ntls-auth-clients no\ntls-replication yes\n"
+                if self.tls
+                else f"port {port}\n"
+            )
             conf.write_text(
-                f"port {port}\nbind 127.0.0.1\ndir {self.workdir}\nrequirepass {SENTINEL_PASSWORD}\n"
+                f"{listen}bind 127.0.0.1\ndir {self.workdir}\nrequirepass {SENTINEL_PASSWORD}\n"
                 f"sentinel monitor {MASTER_NAME} 127.0.0.1 {master} 2\n"
                 f"sentinel auth-pass {MASTER_NAME} {DATA_PASSWORD}\n"
                 f"sentinel down-after-milliseconds {MASTER_NAME} {DOWN_AFTER_MS}\n"
@@ -139,9 +173,9 @@ class SentinelCluster:
                 proc.wait()
 
 
-def start_cluster(workdir: Path) -> SentinelCluster:
+def start_cluster(workdir: Path, *, tls: bool = False) -> SentinelCluster:
     workdir.mkdir(parents=True, exist_ok=True)
-    cluster = SentinelCluster(workdir)
+    cluster = SentinelCluster(workdir, tls=tls)
     try:
         cluster.start()
     except BaseException:

@@ -26,9 +26,11 @@ pytestmark = pytest.mark.tool("redis-server", "redis-sentinel")
 FAILOVER_BOUND = 15.0  # generous on a shared machine; the target is 5 s (printed below)
 
 
-@pytest.fixture
-def cluster(tmp_path):
-    found = start_cluster(tmp_path)
+@pytest.fixture(params=[False, True], ids=["plain", "tls"])
+def cluster(request, tmp_path):
+    """Plain TCP, and TLS everywhere (data nodes, replication, sentinels) from a private CA that the
+    app trusts through ``rediss://…?ssl_ca_certs=`` (SEALMAIL_REDIS_SENTINEL_TLS for the sentinels)."""
+    found = start_cluster(tmp_path, tls=request.param)
     yield found
     found.stop()
 

@@ -24,7 +24,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 if TYPE_CHECKING:
     import redis
@@ -38,6 +38,19 @@ log = logging.getLogger("sealmail.redis")
 SENTINEL_CONNECT_TIMEOUT = 2.0
 SENTINEL_SOCKET_TIMEOUT = 5.0
 SENTINEL_QUERY_TIMEOUT = 1.0  # a sentinel that does not answer within this is skipped
+
+
+# TLS options of a ``rediss://`` URL's query (as redis-py's ``from_url`` reads them), e.g. a
+# deployment's own CA: ``rediss://:pw@sentinel/0?ssl_ca_certs=/etc/sealmail/redis-ca.pem``.
+_TLS_QUERY = ("ssl_ca_certs", "ssl_certfile", "ssl_keyfile", "ssl_cert_reqs")
+
+
+def _tls_options(url: str) -> dict[str, Any]:
+    parts = urlsplit(url)
+    if parts.scheme != "rediss":
+        return {}
+    query = parse_qs(parts.query)
+    return {"ssl": True, **{key: query[key][-1] for key in _TLS_QUERY if query.get(key)}}
 
 
 def _host_port(text: str) -> tuple[str, int]:
@@ -73,8 +86,7 @@ class RedisConnector:
         path = parts.path.strip("/")
         if path.isdigit():
             kwargs["db"] = int(path)
-        if parts.scheme == "rediss":
-            kwargs["ssl"] = True
+        kwargs.update(_tls_options(self.url))
         return kwargs
 
     @staticmethod
@@ -99,7 +111,8 @@ class RedisConnector:
         if self.sentinel_password:
             kwargs["password"] = self.sentinel_password
         if self.sentinel_tls:
-            kwargs["ssl"] = True
+            # The sentinels' certificates come from the same CA as the data nodes' (the URL's).
+            kwargs.update({"ssl": True, **{k: v for k, v in _tls_options(self.url).items() if k != "ssl"}})
         return kwargs
 
     def client(self, **kwargs: Any) -> aioredis.Redis:
