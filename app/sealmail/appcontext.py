@@ -42,10 +42,14 @@ class AppContext:
             self.bus = ev.InProcessBus()
             self.limiter = memory_limiter()
         # The mailboxes: the files under data_dir, or a data host's store component (store_url).
-        if settings.store_url is not None:
+        if settings.store_urls is not None:  # several data hosts: each mailbox on its home (store.routing)
+            from sealmail.store.routing import RoutingMailStore
+
+            self.mailstore: MailStoreAPI = RoutingMailStore.from_settings(settings, self.config)
+        elif settings.store_url is not None:
             from sealmail.store.remote import RemoteMailStore
 
-            self.mailstore: MailStoreAPI = RemoteMailStore.from_settings(settings)
+            self.mailstore = RemoteMailStore.from_settings(settings)
         else:
             self.mailstore = MailStore(settings.data_dir, self.bus)
         # Ends sessions whose account's credentials changed on any process (services.revocation).

@@ -103,6 +103,15 @@ class Settings(BaseSettings):
     store_client_key_file: Path | None = Field(None, description="its key")
     store_timeout: float = Field(30.0, gt=0, le=600, description="seconds a store call may take before it fails")
     store_host: str | None = Field(None, description="this data host's name in the config store's mailbox homes")
+    # -- several data hosts: routing each mailbox to its home (issue 19) ---------------------------
+    # Unset: every mailbox is on the one data host at store_url (or under data_dir, one host).
+    # Set on front-ends ("store1=wss://10.0.0.41:3456,store2=wss://10.0.0.42:3456"): each mailbox's
+    # calls go to the data host its home record names (store.routing); the same store_ca_file and
+    # client certificate serve every one. store_url stays required: that data host serves the config
+    # store, the job queue, and the mailboxes that have no recorded home.
+    store_urls: Annotated[dict[str, str] | None, NoDecode] = Field(
+        None, description="data-host name=wss://host:port pairs, comma-separated (front-ends of several data hosts)"
+    )
     # The deployment's placement (roles/sealmail writes it): which components run on this host, so
     # `sealmail status`, `sealmail drain` and `sealmail components --json` speak of those only.
     components: Annotated[list[str] | None, NoDecode] = Field(
@@ -374,6 +383,31 @@ class Settings(BaseSettings):
             raise ValueError(f"unknown component(s) {', '.join(unknown)}; components are: {', '.join(ALL)}")
         return value
 
+    @field_validator("store_urls", mode="before")
+    @classmethod
+    def _split_store_urls(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        pairs: dict[str, str] = {}
+        for item in (v.strip() for v in value.split(",")):
+            if not item:
+                continue
+            name, sep, url = item.partition("=")
+            if not sep or not name.strip() or not url.strip():
+                raise ValueError(f"{item!r} is not name=wss://host:port")
+            if name.strip() in pairs:
+                raise ValueError(f"data host {name.strip()!r} is named twice")
+            pairs[name.strip()] = url.strip()
+        return pairs or None
+
+    @field_validator("store_urls")
+    @classmethod
+    def _store_urls_wss(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        for name, url in (value or {}).items():
+            if not url.startswith("wss://"):
+                raise ValueError(f"the URL of data host {name!r} must start with wss://")
+        return value or None
+
     @field_validator("dns_servers", mode="before")
     @classmethod
     def _split_servers(cls, value: object) -> object:
@@ -511,6 +545,11 @@ class Settings(BaseSettings):
                     "SEALMAIL_STORE_URL needs SEALMAIL_STORE_CA_FILE, SEALMAIL_STORE_CLIENT_CERT_FILE and "
                     "SEALMAIL_STORE_CLIENT_KEY_FILE"
                 )
+        if self.store_urls is not None and self.store_url is None:
+            raise ValueError(
+                "SEALMAIL_STORE_URLS needs SEALMAIL_STORE_URL too: the data host that serves the config store, "
+                "the job queue and the mailboxes without a recorded home"
+            )
         if self.config_backend == "store" and self.store_url is None:
             raise ValueError(
                 "SEALMAIL_CONFIG_BACKEND=store reads the config store from the data host: it needs SEALMAIL_STORE_URL"

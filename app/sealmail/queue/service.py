@@ -54,7 +54,10 @@ def open_queue(settings: Settings, mailstore: Any) -> JobQueueAPI:
     """The data host's queue through the store when ``store_url`` is set, else the local file."""
     if settings.store_url is not None:
         from sealmail.store.remote import RemoteMailStore
+        from sealmail.store.routing import RoutingMailStore
 
+        if isinstance(mailstore, RoutingMailStore):  # several data hosts: the queue is store_url's
+            return RemoteJobQueue(mailstore.primary)
         if isinstance(mailstore, RemoteMailStore):
             return RemoteJobQueue(mailstore)
     key = load_queue_key(settings.data_dir, settings.queue_key.get_secret_value() if settings.queue_key else None)

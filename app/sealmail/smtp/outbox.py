@@ -157,7 +157,7 @@ class HandOver:
                 try:
                     self.mailstore.deliver_sealed(held.mailbox_id, held.entry_id, held.sealed)
                 except StoreUnavailable:
-                    return handed  # still away: the next round tries again
+                    continue  # its data host is still away: the next round tries again (other hosts may answer)
                 except Exception:
                     log.exception("the store refused an outbox entry; it stays for the operator")
                     continue

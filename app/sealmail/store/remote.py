@@ -73,17 +73,19 @@ def client_tls(ca_file: Path, cert_file: Path, key_file: Path) -> ssl.SSLContext
     return context
 
 
-def call_once(settings: Settings, method: str, *args: Any, **kwargs: Any) -> Any:
+def call_once(settings: Settings, method: str, *args: Any, url: str | None = None, **kwargs: Any) -> Any:
     """One call on the store itself over a connection of its own, from blocking code (the CLI, the
-    account services: creating and deleting mailboxes). ``StoreUnavailable`` when it cannot be reached."""
-    assert settings.store_url is not None
+    account services: creating and deleting mailboxes). ``StoreUnavailable`` when it cannot be reached.
+    ``url``: another data host's store (``store_urls``) than ``store_url``'s."""
+    url = url or settings.store_url
+    assert url is not None
     assert settings.store_ca_file is not None
     assert settings.store_client_cert_file is not None
     assert settings.store_client_key_file is not None
     tls = client_tls(settings.store_ca_file, settings.store_client_cert_file, settings.store_client_key_file)
     try:
         with connect_blocking(
-            settings.store_url,
+            url,
             ssl=tls,
             max_size=rpc.MAX_FRAME,
             compression=None,
@@ -351,6 +353,11 @@ class RemoteMailbox:
         self._executor: ThreadPoolExecutor | None = None
         self._executor_lock = threading.Lock()
         self.mailbox = RemoteMailboxOps(self)
+
+    @property
+    def home(self) -> RemoteMailStore:
+        """The data host's store this handle's session lives on."""
+        return self._store
 
     async def session(self) -> tuple[_Link, str]:
         """This handle's session on the live link, opened (again, after a reconnect) if need be."""
