@@ -9,6 +9,10 @@ same config store (whatever this host's own backend is: normally the embedded SQ
 the front-ends' ``config.<method>`` calls (``rpc.CONFIG_METHODS``, ``config.remote``), each on a
 worker thread; their arguments are never logged. The store package knows nothing of the queue or
 the config store: this module joins them.
+
+Several data hosts without MongoDB: the first one serves the config store; another data host reads
+it from there (``config_backend=store`` with ``store_url`` the first one's, its own certificate as
+client certificate) for the mailbox homes, and serves no config calls itself.
 """
 
 from __future__ import annotations
@@ -33,10 +37,11 @@ async def _config_call(config: ConfigStore, method: str, *args: Any, **kwargs: A
 
 class DataHostComponent(StoreComponent):
     def __init__(self, settings: Settings) -> None:
-        if settings.config_backend == "store":
+        if settings.config_backend == "store" and not settings.store_host:
             raise ValueError(
                 "the data host serves the config store to the other hosts: SEALMAIL_CONFIG_BACKEND=store is for "
-                "those; give this host sqlite (the default) or mongodb"
+                "those (and for a further data host, named by SEALMAIL_STORE_HOST); give this host sqlite (the "
+                "default) or mongodb"
             )
         super().__init__(settings, homes=self._open_config)
         self.queue = QueueService.from_settings(settings)
@@ -48,7 +53,8 @@ class DataHostComponent(StoreComponent):
 
     def extensions(self) -> Mapping[str, Extension]:
         methods = dict(self.queue.methods())
-        if self.config is not None:  # opened by ``start`` before it asks for these
+        # Opened by ``start`` before it asks for these; a data host reading another's config serves none.
+        if self.config is not None and self.settings.config_backend != "store":
             for name in rpc.CONFIG_METHODS:
                 methods[rpc.CONFIG_PREFIX + name] = functools.partial(_config_call, self.config, name)
         return methods

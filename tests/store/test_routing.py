@@ -3,8 +3,8 @@ data host owns which mailbox is recorded in the config store, so several data ho
 mailboxes").
 
 Two real ``sealmail serve store`` processes (``store_host`` store1 and store2), each with its own data
-directory, share one config store (store2's ``config.sqlite`` is store1's file; MongoDB in
-production). The front-end reaches both over mutual TLS (RFC 8446 §4.3.2) with one client
+directory, share one config store: store1's, which store2 reads over the store channel
+(``config_backend=store``; or MongoDB). The front-end reaches both over mutual TLS (RFC 8446 §4.3.2) with one client
 certificate, through ``store.routing.RoutingMailStore``.
 """
 
@@ -21,6 +21,7 @@ from sealmail.config.sqlite import SQLiteConfigStore
 from sealmail.services import aliases, credentials, domains
 from sealmail.settings import Settings
 from sealmail.smtp.outbox import HandOver, Outbox, new_entry_id
+from sealmail.store import remote, rpc
 from sealmail.store.errors import StoreUnavailable
 from sealmail.store.remote import RemoteMailStore
 from sealmail.store.routing import RoutingMailStore, choose_home
@@ -46,18 +47,32 @@ def config(settings):
 
 @pytest.fixture
 def hosts(sealmail_bin, settings, config, certs, redis_url, tmp_path):
-    """store1 on settings.data_dir, store2 on a directory of its own; one config store for both."""
+    """store1 on settings.data_dir serves the config store; store2, on a directory of its own, reads
+    it there (config_backend=store, as the role sets up a further data host without MongoDB)."""
     second = tmp_path / "data2"
     second.mkdir()
-    (second / "config.sqlite").symlink_to(settings.config_db_path)
+    first = StoreProcess(
+        sealmail_bin, settings.data_dir, certs, free_port(), tmp_path / "store1.log", redis_url, store_host="store1"
+    )
     procs = {
-        name: StoreProcess(
-            sealmail_bin, data_dir, certs, free_port(), tmp_path / f"{name}.log", redis_url, store_host=name
-        )
-        for name, data_dir in (("store1", settings.data_dir), ("store2", second))
+        "store1": first,
+        "store2": StoreProcess(
+            sealmail_bin,
+            second,
+            certs,
+            free_port(),
+            tmp_path / "store2.log",
+            redis_url,
+            store_host="store2",
+            config_backend="store",
+            store_url=f"wss://localhost:{first.port}",
+            store_client_cert_file=str(certs.client_cert),
+            store_client_key_file=str(certs.client_key),
+        ),
     }
     for proc in procs.values():
         proc.start()
+    assert not (second / "config.sqlite").exists()
     yield {"store1": (procs["store1"], settings.data_dir), "store2": (procs["store2"], second)}
     for proc in procs.values():
         proc.stop()
@@ -232,3 +247,14 @@ def test_one_data_host_down_makes_only_its_mailboxes_unavailable(config, front, 
             await router.close()
 
     asyncio.run(go())
+
+
+def test_a_further_data_host_reads_the_config_store_but_serves_none(config, front, hosts) -> None:
+    """store2 records homes in store1's config store and answers no config calls itself: the
+    front-ends read one config store only (store_url's)."""
+    _, mailbox_id, _ = _accounts(config, front, 2)[1]
+    assert config.get_mailbox_home(mailbox_id).host == "store2"  # recorded by store2, in store1's file
+    store2 = f"wss://localhost:{hosts['store2'][0].port}"
+    with pytest.raises(rpc.MethodNotAllowed):
+        remote.call_once(front, rpc.CONFIG_PREFIX + "get_mailbox_home", mailbox_id, url=store2)
+    assert remote.call_once(front, rpc.CONFIG_PREFIX + "get_mailbox_home", mailbox_id).host == "store2"
