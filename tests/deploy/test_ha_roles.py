@@ -133,6 +133,40 @@ def test_with_a_mongodb_url_every_host_keeps_mongodb(tmp_path) -> None:
     assert "config_backend" not in found["store1.example.com"]["store"]
 
 
+def test_several_store_hosts_give_front_ends_every_data_hosts_url(tmp_path) -> None:
+    """Issue 19, several data hosts: the front-ends get store_urls (each store host's private address
+    under its name, its store_host); the first store host serves the config store; a further store
+    host reads it over the channel with its own certificate, and records homes under its own name."""
+    text = (ROOT / "inventory/ha/hosts.yml").read_text()
+    text = text.replace(
+        "        # store2.example.com:\n        #   sealmail__private_address: 10.0.0.42\n",
+        "        store2.example.com:\n          sealmail__private_address: 10.0.0.42\n",
+    )
+    text = text.replace("        # store2.example.com:\n", "        store2.example.com:\n")
+    assert text.count("store2.example.com:") == 2
+    inventory = tmp_path / "hosts.yml"
+    inventory.write_text(text)
+    found = _derive(str(inventory), tmp_path)
+    assert found["store2.example.com"]["components"] == ["store", "jobs"]
+    assert found["imap2.example.com"]["store"]["store_urls"] == (
+        "store1.example.com=wss://10.0.0.41:3457,store2.example.com=wss://10.0.0.42:3457"
+    )
+    assert found["imap2.example.com"]["store"]["store_url"] == "wss://10.0.0.41:3457"
+    assert found["store1.example.com"]["store"] == {
+        "store_ca_file": "/etc/sealmail/store/ca.pem",
+        "store_host": "store1.example.com",
+    }
+    assert found["store2.example.com"]["store"] == {
+        "store_url": "wss://10.0.0.41:3457",
+        "store_ca_file": "/etc/sealmail/store/ca.pem",
+        "store_host": "store2.example.com",
+        "store_client_cert_file": "/etc/sealmail/store/cert.pem",
+        "store_client_key_file": "/etc/sealmail/store/key.pem",
+        "config_backend": "store",
+    }
+    assert found["store2.example.com"]["tls"] == "/etc/sealmail/store/cert.pem"
+
+
 def test_single_host_is_unchanged(tmp_path) -> None:
     (host,) = _derive("inventory/single", tmp_path).values()
     # every component but the store: a single host keeps its mailboxes in-process (no store unit)
