@@ -33,12 +33,15 @@ test: system-deps-test venv lint deploy-lint
 	$(MAKE) test-remote-store
 
 ## make test-remote-store: the IMAP protocol and IDLE suites, the POP3 protocol and concurrency suites and the
-## DAV protocol suite again, with mailboxes behind a store component (~1.5 min here, the POP3/DAV part ~65 s; the whole
+## DAV protocol suite again, with mailboxes behind a store component, and the config-store contract against the data
+## host's config store over the store channel (a fresh `sealmail serve store` per test, ~80 s) (~1.5 min here without
+## the contract, the POP3/DAV part ~65 s; the whole
 ## tests/imap, tests/pop3 and tests/dav pass that way too: SEALMAIL_TEST_STORE=remote pytest tests/imap, ~2.5 min,
 ## tests/pop3 ~50 s, tests/dav ~80 s)
 REMOTE_STORE_TESTS = tests/imap/test_protocol.py tests/imap/test_idle.py \
 	tests/pop3/test_pop3_protocol.py tests/pop3/test_pop3_concurrency.py \
-	tests/dav/test_protocol.py tests/dav/test_dav_remote_store.py
+	tests/dav/test_protocol.py tests/dav/test_dav_remote_store.py \
+	tests/contract/test_config_store.py
 test-remote-store: venv
 	SEALMAIL_TEST_STORE=remote $(BIN)/pytest $(REMOTE_STORE_TESTS) $(PYTEST_ARGS)
 

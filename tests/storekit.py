@@ -138,7 +138,8 @@ class StoreThread:
         self.stopped = False
 
     def client_settings(self, settings: Any) -> Any:
-        return client_settings(settings, self.certs, self.port)
+        """A front-end of this data host: its mailboxes and its config store through the store channel."""
+        return client_settings(settings, self.certs, self.port).model_copy(update={"config_backend": "store"})
 
     def stop(self) -> None:
         if not self.stopped:

@@ -194,9 +194,15 @@ class Supervisor:
         if self.redis_url:
             env["SEALMAIL_REDIS_URL"] = self.redis_url
         env.pop("SEALMAIL_ENV_FILE", None)  # children get every setting through env already
+        # --split: the store component is the data host and alone opens config.sqlite; every other
+        # component reads the config store through it (SEALMAIL_CONFIG_BACKEND=store), as on several hosts.
+        front_env = env
+        if self.settings.store_url is not None and self.settings.config_backend == "sqlite":
+            front_env = {**env, "SEALMAIL_CONFIG_BACKEND": "store"}
         for name in names:
             ready_file(self.settings.run_dir, name).unlink(missing_ok=True)
-            child = Child(name, [sys.executable, "-m", "sealmail", "serve", name], env)
+            argv = [sys.executable, "-m", "sealmail", "serve", name]
+            child = Child(name, argv, env if name == "store" else front_env)
             child.start()
             self.children.append(child)
 

@@ -63,7 +63,8 @@ class Settings(BaseSettings):
 
     # -- storage --------------------------------------------------------------------------------
     data_dir: Path = Field(Path("/var/lib/sealmail"), description="mailboxes, config store, spools, dev CA")
-    config_backend: Literal["sqlite", "mongodb"] = "sqlite"
+    # store: the data host's config store through its store component (SEALMAIL_STORE_URL, issue 19)
+    config_backend: Literal["sqlite", "mongodb", "store"] = "sqlite"
     mongodb_url: SecretStr | None = Field(None, description="mongodb:// or mongodb+srv:// URL (replica sets welcome)")
     mongodb_database: str = "sealmail"
     redis_url: SecretStr | None = Field(None, description="redis:// or unix:// URL of the shared Redis")
@@ -510,6 +511,10 @@ class Settings(BaseSettings):
                     "SEALMAIL_STORE_URL needs SEALMAIL_STORE_CA_FILE, SEALMAIL_STORE_CLIENT_CERT_FILE and "
                     "SEALMAIL_STORE_CLIENT_KEY_FILE"
                 )
+        if self.config_backend == "store" and self.store_url is None:
+            raise ValueError(
+                "SEALMAIL_CONFIG_BACKEND=store reads the config store from the data host: it needs SEALMAIL_STORE_URL"
+            )
         return self
 
     @model_validator(mode="after")

@@ -1,17 +1,22 @@
 """One contract for every config-store backend.
 
 Runs against SQLite (a real file), MongoDB through mongomock, and a real MongoDB server whenever
-``MONGODB_URL`` is set (each run uses a fresh database that is dropped afterwards).
+``MONGODB_URL`` is set (each run uses a fresh database that is dropped afterwards). With
+``SEALMAIL_TEST_STORE=remote`` (``make test-remote-store``) also against ``RemoteConfigStore``:
+the data host's config store (its SQLite file) reached over the mutual-TLS store channel of a real
+``sealmail serve store`` process, one fresh data host per test.
 """
 
 from __future__ import annotations
 
 import os
 import secrets
+import socket
 from dataclasses import replace
 from datetime import timedelta
 
 import pytest
+from storekit import StoreProcess, remote_mode, store_certs
 
 from sealmail.config.base import ConfigStore
 from sealmail.config.models import (
@@ -29,6 +34,8 @@ from sealmail.errors import AlreadyExists, InvalidInput, NotFound
 BACKENDS = ["sqlite", "mongomock"]
 if os.environ.get("MONGODB_URL"):
     BACKENDS.append("mongodb")
+if remote_mode():
+    BACKENDS.append("store")
 
 
 @pytest.fixture(params=BACKENDS)
@@ -45,6 +52,8 @@ def store(request: pytest.FixtureRequest, tmp_path):
         from sealmail.config.mongodb import MongoConfigStore
 
         yield MongoConfigStore(client=mongomock.MongoClient(tz_aware=True), database="sealmail_test")
+    elif request.param == "store":
+        yield from _data_host_store(request, tmp_path)
     else:
         import pymongo
 
@@ -57,6 +66,33 @@ def store(request: pytest.FixtureRequest, tmp_path):
         finally:
             client.drop_database(name)
             client.close()
+
+
+def _data_host_store(request: pytest.FixtureRequest, tmp_path):
+    from sealmail.config.remote import RemoteConfigStore
+    from sealmail.store.remote import client_tls
+
+    certs = store_certs(tmp_path / "tls")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    data_host = StoreProcess(
+        request.getfixturevalue("sealmail_bin"),
+        tmp_path / "data",
+        certs,
+        port,
+        tmp_path / "store.log",
+        request.getfixturevalue("redis_url"),
+    )
+    data_host.start()
+    store = RemoteConfigStore(
+        f"wss://localhost:{port}", client_tls(certs.ca, certs.client_cert, certs.client_key), timeout=10
+    )
+    try:
+        yield store
+    finally:
+        store.close()
+        data_host.stop()
 
 
 def _domain(store: ConfigStore, name: str = "example.test") -> Domain:

@@ -63,7 +63,7 @@ _AS_SITE_YML = {
 }
 
 
-def _derive(inventory: str, tmp_path: Path) -> dict[str, dict]:
+def _derive(inventory: str, tmp_path: Path, extra: dict | None = None) -> dict[str, dict]:
     _need_ansible()
     out = tmp_path / "out"
     out.mkdir()
@@ -75,7 +75,14 @@ def _derive(inventory: str, tmp_path: Path) -> dict[str, dict]:
         "PATH": f"{PLAYBOOK_BIN.parent}:{os.environ['PATH']}",
     }
     done = subprocess.run(
-        [str(PLAYBOOK_BIN), "-i", str(ROOT / inventory), "-e", json.dumps(_AS_SITE_YML), str(playbook)],
+        [
+            str(PLAYBOOK_BIN),
+            "-i",
+            str(ROOT / inventory),
+            "-e",
+            json.dumps({**_AS_SITE_YML, **(extra or {})}),
+            str(playbook),
+        ],
         check=False,
         cwd=ROOT,
         env=env,
@@ -107,6 +114,7 @@ def test_ha_inventory_places_components_publishes_one_mx_per_host_rfc5321_5_1_an
         "store_ca_file": "/etc/sealmail/store/ca.pem",
         "store_client_cert_file": "/etc/sealmail/store/cert.pem",
         "store_client_key_file": "/etc/sealmail/store/key.pem",
+        "config_backend": "store",  # no MongoDB: the store host's config store, over the same channel
     }
     assert found["imap2.example.com"]["tls"] == "/etc/ssl/sealmail/fullchain.pem"
     assert found["store1.example.com"]["store"] == {
@@ -114,6 +122,14 @@ def test_ha_inventory_places_components_publishes_one_mx_per_host_rfc5321_5_1_an
         "store_host": "store1.example.com",
     }
     assert found["store1.example.com"]["tls"] == "/etc/sealmail/store/cert.pem"
+    # the store host keeps its embedded SQLite config store (it serves it): no config_backend here
+
+
+def test_with_a_mongodb_url_every_host_keeps_mongodb(tmp_path) -> None:
+    found = _derive("inventory/ha", tmp_path, {"sealmail__mongodb_url": "mongodb://db.example.com/?replicaSet=rs0"})
+    assert "config_backend" not in found["imap2.example.com"]["store"]
+    assert found["imap2.example.com"]["store"]["store_url"] == "wss://10.0.0.41:3457"
+    assert "config_backend" not in found["store1.example.com"]["store"]
 
 
 def test_single_host_is_unchanged(tmp_path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import imaplib
 import json
@@ -319,6 +320,15 @@ def test_killed_supervisor_takes_its_children_along(sealmail_bin, clean_env, tmp
     _nothing_left(data_dir, timeout=15)
 
 
+def _open_files(pid: int) -> set[str]:
+    found = set()
+    with contextlib.suppress(OSError):
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            with contextlib.suppress(OSError):
+                found.add(os.readlink(fd))
+    return found
+
+
 def test_dev_split_reaches_mailboxes_through_the_store(sealmail_bin, clean_env, tmp_path) -> None:
     """`sealmail dev --split`: the front-ends open mailboxes only through the store component (issue 19)."""
     data_dir = tmp_path / "dev-split"
@@ -341,6 +351,7 @@ def test_dev_split_reaches_mailboxes_through_the_store(sealmail_bin, clean_env, 
         assert imap_pids
         environ = Path(f"/proc/{imap_pids[0]}/environ").read_bytes()
         assert f"SEALMAIL_STORE_URL=wss://localhost:{info['ports']['store']}".encode() in environ
+        assert b"SEALMAIL_CONFIG_BACKEND=store\x00" in environ  # the config store, too, is the data host's
         tls = ssl.create_default_context(cafile=info["ca_cert"])
         client = imaplib.IMAP4_SSL("127.0.0.1", info["ports"]["imaps"], ssl_context=tls, timeout=30)
         client.login(info["alias"], info["password"])
@@ -352,6 +363,9 @@ def test_dev_split_reaches_mailboxes_through_the_store(sealmail_bin, clean_env, 
             if b"serve\x00store" in Path(f"/proc/{p}/cmdline").read_bytes()
         ]
         assert len(store_pids) == 1
+        config_db = str(data_dir / "config.sqlite")
+        openers = {p for p in _processes_mentioning(str(data_dir)) if config_db in _open_files(p)}
+        assert openers == set(store_pids)  # only the data host opens config.sqlite
         os.kill(store_pids[0], signal.SIGKILL)  # the supervisor restarts it; the session carries on
 
         def fetched() -> bool:

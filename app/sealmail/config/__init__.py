@@ -1,4 +1,5 @@
-"""The config store: one interface (``ConfigStore``), an SQLite and a MongoDB backend."""
+"""The config store: one interface (``ConfigStore``), an SQLite and a MongoDB backend, and the data
+host's config store reached over the store channel (``store``)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,12 @@ __all__ = ["ConfigStore", "open_store"]
 
 
 def open_store(settings: Settings) -> ConfigStore:
-    """The backend the settings choose: the embedded SQLite file by default, MongoDB for many hosts."""
+    """The backend the settings choose: the embedded SQLite file by default; for many hosts MongoDB,
+    or (``store``) the data host's config store over the store channel."""
+    if settings.config_backend == "store":
+        from sealmail.config.remote import RemoteConfigStore
+
+        return RemoteConfigStore.from_settings(settings)
     if settings.config_backend == "mongodb":
         from sealmail.config.mongodb import MongoConfigStore
 

@@ -6,6 +6,13 @@ Each frame is one JSON text. A request is ``{"id": n, "session": s, "method": m,
 "message": text}}``. ``session`` is null for calls on the store itself (``STORE_METHODS``) and the
 id ``open`` returned for calls on one mailbox (``SESSION_METHODS``): no other method is called.
 
+Config-store calls (``SEALMAIL_CONFIG_BACKEND=store``: the front-ends use the data host's config
+store, ``config.remote``) are calls on the store itself (``session`` null) named ``config.<method>``,
+where ``<method>`` is one of ``CONFIG_METHODS``: exactly the public methods of ``ConfigStore``,
+nothing else (no hook, no backend's own method). Their arguments and results are the config records
+(``config.models``), carried as records like the store's own; they hold password hashes and wrapped
+keys, never a password or an unwrapped key, and neither end logs them.
+
 Values are encoded by an explicit codec of the store's own types: JSON scalars and lists as they
 are, everything else tagged — ``{"$b": base64}`` bytes, ``{"$t": [...]}`` tuples, ``{"$s"/"$fs": [...]}``
 sets, ``{"$d": [[key, value], ...]}`` mappings, ``{"$dt"/"$date": iso}`` times, ``{"$a": [...]}``
@@ -23,7 +30,18 @@ from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
 
-from sealmail.errors import InvalidInput, NotFound, SealmailError
+from sealmail.config.models import (
+    AdminAccount,
+    Alias,
+    AliasCredential,
+    ApiToken,
+    Domain,
+    LogEntry,
+    LogPage,
+    LogQuery,
+    MailboxHome,
+)
+from sealmail.errors import AlreadyExists, ConfigStoreError, InvalidInput, NotFound, SchemaTooNew, SealmailError
 from sealmail.mime.imap import Adjacent
 from sealmail.store import errors as store_errors
 from sealmail.store import search as sk
@@ -62,6 +80,59 @@ SESSION_METHODS = MAILBOX_METHODS | {
     "dav_rollback",
 }
 
+# The config store's contract (``config.base.ConfigStore``'s public methods), called as ``config.<name>``;
+# ``tests/store/test_config_channel.py`` checks this is every one of them.
+CONFIG_PREFIX = "config."
+CONFIG_METHODS = frozenset(
+    {
+        "schema_version",
+        # domains
+        "add_domain",
+        "find_domain",
+        "get_domain",
+        "list_domains",
+        "remove_domain",
+        # aliases
+        "add_alias",
+        "get_alias",
+        "find_alias",
+        "list_aliases",
+        "list_pattern_aliases",
+        "update_alias",
+        "remove_alias",
+        # alias credentials (password hashes and wrapped keys only)
+        "set_credential",
+        "get_credential",
+        "claim_mailbox",
+        "record_usage",
+        "remove_credential",
+        # mailbox homes
+        "set_mailbox_home",
+        "get_mailbox_home",
+        "list_mailbox_homes",
+        "remove_mailbox_home",
+        # admin accounts
+        "add_admin",
+        "get_admin",
+        "find_admin",
+        "list_admins",
+        "consume_recovery_code",
+        "update_admin",
+        "remove_admin",
+        # API tokens
+        "add_token",
+        "get_token",
+        "find_token_by_hash",
+        "list_tokens",
+        "update_token",
+        "revoke_token",
+        # delivery, error and audit log
+        "append_log",
+        "query_logs",
+        "count_logs",
+    }
+)
+
 _RECORD_TYPES: tuple[type, ...] = (
     Folder,
     FolderStatus,
@@ -87,6 +158,16 @@ _RECORD_TYPES: tuple[type, ...] = (
     sk.Not,
     sk.And,
     sk.Or,
+    # the config store's records
+    Domain,
+    Alias,
+    AliasCredential,
+    AdminAccount,
+    ApiToken,
+    LogEntry,
+    LogQuery,
+    LogPage,
+    MailboxHome,
 )
 RECORDS: dict[str, type] = {cls.__name__: cls for cls in _RECORD_TYPES}
 _FIELDS: dict[type, tuple[str, ...]] = {
@@ -101,6 +182,9 @@ ERRORS: dict[str, type[Exception]] = {
         *(v for v in vars(store_errors).values() if isinstance(v, type) and issubclass(v, SealmailError)),
         InvalidInput,
         NotFound,
+        AlreadyExists,
+        ConfigStoreError,
+        SchemaTooNew,
     )
 }
 
@@ -153,7 +237,7 @@ def _hook(obj: dict[str, Any]) -> Any:  # noqa: PLR0911, PLR0912 - one return pe
         cls = RECORDS.get(obj["$r"]) if isinstance(obj["$r"], str) else None
         if cls is None or not isinstance(obj.get("v"), list) or len(obj["v"]) != len(_FIELDS[cls]):
             raise CodecError("unknown record type")
-        return cls(*obj["v"])
+        return cls(**dict(zip(_FIELDS[cls], obj["v"], strict=True)))  # by name: some fields are keyword-only
     if len(obj) != 1:
         return obj  # a frame's own fields (id, method, args, ...)
     tag, value = next(iter(obj.items()))

@@ -1,0 +1,387 @@
+"""The data host's config store, reached over the store channel (``SEALMAIL_CONFIG_BACKEND=store``).
+
+Several hosts share one config store without MongoDB: the data host's store component
+(``sealmail serve store``) serves its own config store (normally the embedded SQLite file) to the
+front-ends over the same mutual-TLS WebSocket as the mailboxes (``store_url``, ``store_ca_file``,
+``store_client_cert_file``). Calls are ``config.<method>`` requests of ``store.rpc`` for exactly
+the public methods of ``ConfigStore`` (``rpc.CONFIG_METHODS``); the invariants run on the data
+host, so a compound change (removing a domain with its aliases) is one call.
+
+* ``ConfigStore`` is synchronous (async callers use ``asyncio.to_thread``): one blocking WebSocket
+  per process, dialled on first use and shared by every thread under a lock, one call at a time.
+* A lost, refused or silent data host raises ``StoreUnavailable`` (IMAP ``NO [UNAVAILABLE]``, POP3
+  ``-ERR [SYS/TEMP]``, HTTP 503; the MX answers RCPT for aliases it knows from ``smtp.lastknown``).
+  The next call dials again. A request that could not be sent on a connection found closed is sent
+  once more on a new one (it never reached the data host, so that cannot apply it twice).
+* Arguments carry password hashes and wrapped keys, never a password or an unwrapped key; nothing
+  here logs them.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import ssl
+import threading
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+from websockets.sync.client import ClientConnection
+from websockets.sync.client import connect as connect_blocking
+
+from sealmail.addresses import AliasKind
+from sealmail.config.base import ConfigStore
+from sealmail.config.models import (
+    AdminAccount,
+    Alias,
+    AliasCredential,
+    ApiToken,
+    Domain,
+    LogEntry,
+    LogKind,
+    LogPage,
+    LogQuery,
+    MailboxHome,
+)
+from sealmail.store import rpc
+from sealmail.store.errors import StoreUnavailable
+from sealmail.store.remote import client_tls
+
+if TYPE_CHECKING:
+    from sealmail.settings import Settings
+
+log = logging.getLogger("sealmail.config.remote")
+R = TypeVar("R")
+_LOST = (OSError, ConnectionClosed, InvalidHandshake, InvalidURI, TimeoutError)
+
+
+def _one(cls: type[R], value: Any) -> R:
+    if not isinstance(value, cls):
+        raise rpc.CodecError(f"the data host answered {type(value).__name__}, not {cls.__name__}")
+    return value
+
+
+def _maybe(cls: type[R], value: Any) -> R | None:
+    return None if value is None else _one(cls, value)
+
+
+def _many(cls: type[R], value: Any) -> list[R]:
+    return [_one(cls, item) for item in _one(list, value)]
+
+
+class RemoteConfigStore(ConfigStore):
+    """``ConfigStore`` whose every public method is one call on the data host's config store."""
+
+    def __init__(self, url: str, tls: ssl.SSLContext, *, timeout: float = 30.0) -> None:
+        self.url = url
+        self.tls = tls
+        self.timeout = timeout
+        self._ws: ClientConnection | None = None
+        self._lock = threading.Lock()
+        self._ids = itertools.count(1)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> RemoteConfigStore:
+        if settings.store_url is None:
+            raise ValueError("SEALMAIL_CONFIG_BACKEND=store needs SEALMAIL_STORE_URL (the data host's store component)")
+        assert settings.store_ca_file is not None  # Settings require them with store_url
+        assert settings.store_client_cert_file is not None
+        assert settings.store_client_key_file is not None
+        tls = client_tls(settings.store_ca_file, settings.store_client_cert_file, settings.store_client_key_file)
+        return cls(settings.store_url, tls, timeout=settings.store_timeout)
+
+    # ---- the channel --------------------------------------------------------------------------------
+    def _dial(self) -> ClientConnection:
+        try:
+            ws = connect_blocking(
+                self.url,
+                ssl=self.tls,
+                proxy=None,
+                max_size=rpc.MAX_FRAME,
+                compression=None,
+                open_timeout=self.timeout,
+                close_timeout=2,
+                legacy=True,
+            )
+        except _LOST as exc:
+            raise StoreUnavailable(
+                f"the config store on the data host cannot be reached ({type(exc).__name__})"
+            ) from exc
+        log.info("connected to the config store on the data host")
+        return ws
+
+    def _drop(self) -> None:
+        ws, self._ws = self._ws, None
+        if ws is not None:
+            try:
+                ws.close()
+            except Exception:
+                log.debug("closing a lost config store connection failed", exc_info=True)
+
+    def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        """One ``config.<method>`` request and its decoded reply (its error raised as itself)."""
+        call_id = next(self._ids)
+        frame = rpc.request(call_id, None, rpc.CONFIG_PREFIX + method, args, kwargs)
+        with self._lock:
+            reused = self._ws is not None
+            ws = self._ws or self._dial()
+            self._ws = ws
+            try:
+                ws.send(frame)
+            except ConnectionClosed:
+                self._drop()
+                if not reused:
+                    raise StoreUnavailable("the connection to the config store was lost") from None
+                ws = self._ws = self._dial()  # the old one was closed before this request left: send it again
+                try:
+                    ws.send(frame)
+                except _LOST as exc:
+                    self._drop()
+                    raise StoreUnavailable("the connection to the config store was lost") from exc
+            except _LOST as exc:
+                self._drop()
+                raise StoreUnavailable("the connection to the config store was lost") from exc
+            try:
+                reply = rpc.loads(ws.recv(timeout=self.timeout))
+            except TimeoutError as exc:
+                self._drop()  # a late reply must not answer the next request
+                raise StoreUnavailable("the config store did not answer in time") from exc
+            except (*_LOST, rpc.CodecError) as exc:
+                self._drop()
+                raise StoreUnavailable("the connection to the config store was lost") from exc
+        if reply.get("id") != call_id:
+            with self._lock:
+                self._drop()
+            raise StoreUnavailable("the config store answered another request")
+        if "error" in reply:
+            raise rpc.error_of(reply["error"])
+        return reply.get("ok")
+
+    def close(self) -> None:
+        with self._lock:
+            self._drop()
+
+    # ---- ConfigStore: every public method, one call each ------------------------------------------
+    def schema_version(self) -> int:
+        return _one(int, self._call("schema_version"))
+
+    def add_domain(self, domain: Domain) -> Domain:
+        return _one(Domain, self._call("add_domain", domain))
+
+    def find_domain(self, name: str) -> Domain | None:
+        return _maybe(Domain, self._call("find_domain", name))
+
+    def get_domain(self, name: str) -> Domain:
+        return _one(Domain, self._call("get_domain", name))
+
+    def list_domains(self) -> list[Domain]:
+        return _many(Domain, self._call("list_domains"))
+
+    def remove_domain(self, name: str) -> None:
+        self._call("remove_domain", name)
+
+    def add_alias(self, alias: Alias) -> Alias:
+        return _one(Alias, self._call("add_alias", alias))
+
+    def get_alias(self, alias_id: str) -> Alias:
+        return _one(Alias, self._call("get_alias", alias_id))
+
+    def find_alias(self, domain: str, kind: AliasKind, name: str) -> Alias | None:
+        return _maybe(Alias, self._call("find_alias", domain, kind, name))
+
+    def list_aliases(self, domain: str | None = None) -> list[Alias]:
+        return _many(Alias, self._call("list_aliases", domain))
+
+    def list_pattern_aliases(self, domain: str) -> list[Alias]:
+        return _many(Alias, self._call("list_pattern_aliases", domain))
+
+    def update_alias(self, alias: Alias) -> Alias:
+        return _one(Alias, self._call("update_alias", alias))
+
+    def remove_alias(self, alias_id: str) -> None:
+        self._call("remove_alias", alias_id)
+
+    def set_credential(self, credential: AliasCredential) -> None:
+        self._call("set_credential", credential)
+
+    def get_credential(self, alias_id: str) -> AliasCredential | None:
+        return _maybe(AliasCredential, self._call("get_credential", alias_id))
+
+    def claim_mailbox(self, credential: AliasCredential) -> bool:
+        return _one(bool, self._call("claim_mailbox", credential))
+
+    def record_usage(self, alias_id: str, usage_bytes: int) -> None:
+        self._call("record_usage", alias_id, usage_bytes)
+
+    def remove_credential(self, alias_id: str) -> None:
+        self._call("remove_credential", alias_id)
+
+    def set_mailbox_home(self, mailbox_id: str, host: str) -> MailboxHome:
+        return _one(MailboxHome, self._call("set_mailbox_home", mailbox_id, host))
+
+    def get_mailbox_home(self, mailbox_id: str) -> MailboxHome | None:
+        return _maybe(MailboxHome, self._call("get_mailbox_home", mailbox_id))
+
+    def list_mailbox_homes(self, host: str | None = None) -> list[MailboxHome]:
+        return _many(MailboxHome, self._call("list_mailbox_homes", host))
+
+    def remove_mailbox_home(self, mailbox_id: str) -> None:
+        self._call("remove_mailbox_home", mailbox_id)
+
+    def add_admin(self, admin: AdminAccount) -> AdminAccount:
+        return _one(AdminAccount, self._call("add_admin", admin))
+
+    def get_admin(self, admin_id: str) -> AdminAccount:
+        return _one(AdminAccount, self._call("get_admin", admin_id))
+
+    def find_admin(self, email: str) -> AdminAccount | None:
+        return _maybe(AdminAccount, self._call("find_admin", email))
+
+    def list_admins(self) -> list[AdminAccount]:
+        return _many(AdminAccount, self._call("list_admins"))
+
+    def consume_recovery_code(self, admin_id: str, code_hash: str) -> int | None:
+        return _maybe(int, self._call("consume_recovery_code", admin_id, code_hash))
+
+    def update_admin(self, admin: AdminAccount) -> AdminAccount:
+        return _one(AdminAccount, self._call("update_admin", admin))
+
+    def remove_admin(self, admin_id: str) -> None:
+        self._call("remove_admin", admin_id)
+
+    def add_token(self, token: ApiToken) -> ApiToken:
+        return _one(ApiToken, self._call("add_token", token))
+
+    def get_token(self, token_id: str) -> ApiToken:
+        return _one(ApiToken, self._call("get_token", token_id))
+
+    def find_token_by_hash(self, token_hash: str) -> ApiToken | None:
+        return _maybe(ApiToken, self._call("find_token_by_hash", token_hash))
+
+    def list_tokens(self) -> list[ApiToken]:
+        return _many(ApiToken, self._call("list_tokens"))
+
+    def update_token(self, token: ApiToken) -> ApiToken:
+        return _one(ApiToken, self._call("update_token", token))
+
+    def revoke_token(self, token_id: str) -> ApiToken:
+        return _one(ApiToken, self._call("revoke_token", token_id))
+
+    def append_log(self, entry: LogEntry) -> LogEntry:
+        return _one(LogEntry, self._call("append_log", entry))
+
+    def query_logs(self, query: LogQuery) -> LogPage:
+        return _one(LogPage, self._call("query_logs", query))
+
+    def count_logs(self, kind: LogKind, since: datetime, until: datetime) -> dict[tuple[date, str], int]:
+        counts = _one(dict, self._call("count_logs", kind, since, until))
+        out: dict[tuple[date, str], int] = {}
+        for key, count in counts.items():
+            day, status = _one(tuple, key)
+            out[(_one(date, day), _one(str, status))] = _one(int, count)
+        return out
+
+    # ---- the backend hooks: the data host runs them, never this client --------------------------------
+    def _insert_domain(self, domain: Domain) -> None:
+        _not_here()
+
+    def _get_domain(self, name: str) -> Domain | None:
+        _not_here()
+
+    def _list_domains(self) -> list[Domain]:
+        _not_here()
+
+    def _delete_domain(self, name: str) -> None:
+        _not_here()
+
+    def _insert_alias(self, alias: Alias) -> None:
+        _not_here()
+
+    def _get_alias(self, alias_id: str) -> Alias | None:
+        _not_here()
+
+    def _find_alias(self, domain: str, kind: AliasKind, name: str) -> Alias | None:
+        _not_here()
+
+    def _list_aliases(self, domain: str | None) -> list[Alias]:
+        _not_here()
+
+    def _replace_alias(self, alias: Alias) -> bool:
+        _not_here()
+
+    def _delete_alias(self, alias_id: str) -> bool:
+        _not_here()
+
+    def _put_credential(self, credential: AliasCredential) -> None:
+        _not_here()
+
+    def _get_credential(self, alias_id: str) -> AliasCredential | None:
+        _not_here()
+
+    def _delete_credential(self, alias_id: str) -> None:
+        _not_here()
+
+    def _claim_credential(self, credential: AliasCredential) -> bool:
+        _not_here()
+
+    def _put_mailbox_home(self, home: MailboxHome) -> None:
+        _not_here()
+
+    def _get_mailbox_home(self, mailbox_id: str) -> MailboxHome | None:
+        _not_here()
+
+    def _list_mailbox_homes(self, host: str | None) -> list[MailboxHome]:
+        _not_here()
+
+    def _delete_mailbox_home(self, mailbox_id: str) -> None:
+        _not_here()
+
+    def _insert_admin(self, admin: AdminAccount) -> None:
+        _not_here()
+
+    def _get_admin(self, admin_id: str) -> AdminAccount | None:
+        _not_here()
+
+    def _find_admin(self, email: str) -> AdminAccount | None:
+        _not_here()
+
+    def _list_admins(self) -> list[AdminAccount]:
+        _not_here()
+
+    def _replace_admin(self, admin: AdminAccount) -> bool:
+        _not_here()
+
+    def _delete_admin(self, admin_id: str) -> bool:
+        _not_here()
+
+    def _take_recovery_code(self, admin_id: str, code_hash: str) -> int | None:
+        _not_here()
+
+    def _insert_token(self, token: ApiToken) -> None:
+        _not_here()
+
+    def _get_token(self, token_id: str) -> ApiToken | None:
+        _not_here()
+
+    def _find_token_by_hash(self, token_hash: str) -> ApiToken | None:
+        _not_here()
+
+    def _list_tokens(self) -> list[ApiToken]:
+        _not_here()
+
+    def _replace_token(self, token: ApiToken) -> bool:
+        _not_here()
+
+    def _insert_log(self, entry: LogEntry) -> None:
+        _not_here()
+
+    def _query_logs(self, query: LogQuery, after: tuple[datetime, str] | None, limit: int) -> list[LogEntry]:
+        _not_here()
+
+    def _count_logs(self, kind: LogKind, since: datetime, until: datetime) -> dict[tuple[date, str], int]:
+        _not_here()
+
+
+def _not_here() -> NoReturn:
+    raise NotImplementedError("the data host's config store runs the backend hooks; the public methods call it")
