@@ -52,7 +52,8 @@ _CHECK = """
         dest: "{out}/{{{{ inventory_hostname }}}}.json"
         content: "{{{{ {{'components': sealmail__components, 'private': __sealmail_private_rules,
           'mx': __sealmail_published_records | selectattr('type', 'eq', 'MX') | list,
-          'store': __sealmail_store_settings, 'tls': __sealmail_tls_cert_file}} | to_json }}}}"
+          'store': __sealmail_store_settings, 'tls': __sealmail_tls_cert_file,
+          'domains_on': __sealmail_domain_host if __sealmail_config_shared | bool else inventory_hostname}} | to_json }}}}"
       delegate_to: localhost
 """
 
@@ -124,6 +125,9 @@ def test_ha_inventory_places_components_publishes_one_mx_per_host_rfc5321_5_1_an
     }
     assert found["store1.example.com"]["tls"] == "/etc/sealmail/store/cert.pem"
     # the store host keeps its embedded SQLite config store (it serves it): no config_backend here
+    # One shared config store: the domains are added (and their DKIM keys made) on the store host
+    # only, and copied from there (tasks/domains.yml).
+    assert {host["domains_on"] for host in found.values()} == {"store1.example.com"}
 
 
 def test_with_a_mongodb_url_every_host_keeps_mongodb(tmp_path) -> None:
@@ -131,6 +135,7 @@ def test_with_a_mongodb_url_every_host_keeps_mongodb(tmp_path) -> None:
     assert "config_backend" not in found["imap2.example.com"]["store"]
     assert found["imap2.example.com"]["store"]["store_url"] == "wss://10.0.0.41:3457"
     assert "config_backend" not in found["store1.example.com"]["store"]
+    assert {host["domains_on"] for host in found.values()} == {"store1.example.com"}  # MongoDB is shared too
 
 
 def test_several_store_hosts_give_front_ends_every_data_hosts_url(tmp_path) -> None:
@@ -177,6 +182,7 @@ def test_single_host_is_unchanged(tmp_path) -> None:
     assert host["private"] == []  # no other host: the store's port stays closed
     assert host["store"] == {}  # in-process store, as before
     assert host["tls"] == "/etc/ssl/sealmail/fullchain.pem"
+    assert host["domains_on"] == "mail.example.com"  # itself, as before
 
 
 _STORE_TLS = """
