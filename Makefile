@@ -77,7 +77,7 @@ clean:
 # The controller and its test tools live in their own venv, pinned in requirements-deploy.txt.
 DEPLOY_VENV ?= .venv-deploy
 DEPLOY_BIN := $(DEPLOY_VENV)/bin
-MOLECULE_SCENARIOS ?= world tls upgrade
+MOLECULE_SCENARIOS ?= world tls upgrade ha
 
 .PHONY: deploy-venv deploy-lint molecule
 
