@@ -6,7 +6,7 @@ queue lives on the same host and is offered through the same channel (``queue.se
 front-end that dies strands no job. The store records the mailboxes it creates as living on this
 host (``store_host``) in the config store, and refuses one that lives on another data host. The
 same config store (whatever this host's own backend is: normally the embedded SQLite file) answers
-the front-ends' ``config.<method>`` calls (``rpc.CONFIG_METHODS``, ``config.remote``), each on a
+the front-ends' ``config.<method>`` calls (``wire.CONFIG_METHODS``, ``config.remote``), each on a
 worker thread; their arguments are never logged. The store package knows nothing of the queue or
 the config store: this module joins them.
 
@@ -22,9 +22,8 @@ import functools
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from sealmail.config import ConfigStore, open_store
+from sealmail.config import ConfigStore, open_store, wire
 from sealmail.queue.service import QueueService
-from sealmail.store import rpc
 from sealmail.store.server import Extension, StoreComponent
 
 if TYPE_CHECKING:
@@ -55,8 +54,8 @@ class DataHostComponent(StoreComponent):
         methods = dict(self.queue.methods())
         # Opened by ``start`` before it asks for these; a data host reading another's config serves none.
         if self.config is not None and self.settings.config_backend != "store":
-            for name in rpc.CONFIG_METHODS:
-                methods[rpc.CONFIG_PREFIX + name] = functools.partial(_config_call, self.config, name)
+            for name in wire.CONFIG_METHODS:
+                methods[wire.CONFIG_PREFIX + name] = functools.partial(_config_call, self.config, name)
         return methods
 
     async def stop(self) -> None:
