@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from sealmail.config import ConfigStore, open_store, wire
@@ -30,8 +31,9 @@ if TYPE_CHECKING:
     from sealmail.settings import Settings
 
 
-async def _config_call(config: ConfigStore, method: str, *args: Any, **kwargs: Any) -> Any:
-    return await asyncio.to_thread(getattr(config, method), *args, **kwargs)
+async def _config_call(pool: ThreadPoolExecutor, config: ConfigStore, method: str, *args: Any, **kwargs: Any) -> Any:
+    call = functools.partial(getattr(config, method), *args, **kwargs)
+    return await asyncio.get_running_loop().run_in_executor(pool, call)
 
 
 class DataHostComponent(StoreComponent):
@@ -45,6 +47,9 @@ class DataHostComponent(StoreComponent):
         super().__init__(settings, homes=self._open_config)
         self.queue = QueueService.from_settings(settings)
         self.config: ConfigStore | None = None
+        # The front-ends' config calls (every login, every RCPT) get threads of their own: on the
+        # shared default executor they queued behind mailbox and queue work on a busy data host.
+        self._config_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="sealmail-config")
 
     def _open_config(self) -> ConfigStore:
         self.config = open_store(self.settings)
@@ -55,9 +60,12 @@ class DataHostComponent(StoreComponent):
         # Opened by ``start`` before it asks for these; a data host reading another's config serves none.
         if self.config is not None and self.settings.config_backend != "store":
             for name in wire.CONFIG_METHODS:
-                methods[wire.CONFIG_PREFIX + name] = functools.partial(_config_call, self.config, name)
+                methods[wire.CONFIG_PREFIX + name] = functools.partial(
+                    _config_call, self._config_pool, self.config, name
+                )
         return methods
 
     async def stop(self) -> None:
         await super().stop()
+        self._config_pool.shutdown(wait=True)
         self.queue.close()
