@@ -120,3 +120,30 @@ async def test_subscriber_resubscribes_on_the_new_master_and_both_buses_resync(c
         await bus.close()
         await publisher.close()
         await subscriber.close()
+
+
+async def test_store_component_announces_through_the_sentinels_master(cluster, sentinel_settings) -> None:
+    """The data host's store component publishes its change events on the master the sentinels name
+    (Redis Sentinel: clients ask ``SENTINEL get-master-addr-by-name``), not on the node its
+    ``redis_url`` happens to name: a front-end's IMAP session, subscribed through the sentinels,
+    hears that new mail waits (RFC 2177 IDLE depends on it). In Sentinel mode the URL gives only
+    the credentials (here its host does not even resolve)."""
+    import ssl
+
+    from sealmail.store.server import StoreServer
+
+    found = connector(sentinel_settings)
+    assert found is not None
+    front_end = Subscriber(found)
+    bus = ev.RedisBus(found, front_end)
+    server = StoreServer(sentinel_settings, tls=ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER))
+    try:
+        sub = await bus.subscribe("mbox-announced")
+        await server.mailstore.spool_appended("mbox-announced")
+        event = await sub.get(timeout=5)
+        assert isinstance(event, ev.SpoolAppended)
+        await sub.close()
+    finally:
+        await server.close()
+        await bus.close()
+        await front_end.close()

@@ -39,6 +39,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
 from sealmail.crypto.keys import MailboxSecrets
+from sealmail.net import redisconn
 from sealmail.net.listen import close_all, listen_ports
 from sealmail.store import events as ev
 from sealmail.store import rpc
@@ -336,8 +337,11 @@ class StoreServer:
         self.extensions: Mapping[str, Extension] = extensions or {}
         self.tls = tls or server_tls(settings)
         self.homes = homes
-        if settings.redis_url is not None:
-            self.bus: ev.ChangeBus = ev.RedisBus(settings.redis_url.get_secret_value())
+        # Plain Redis or through Sentinel (net.redisconn): in Sentinel mode the events go to the
+        # master the sentinels name, where the front-ends' subscribers are, not to the URL's node.
+        found = redisconn.connector(settings)
+        if found is not None:
+            self.bus: ev.ChangeBus = ev.RedisBus(found)
         else:
             self.bus = ev.InProcessBus()  # a store on its own (tests): nobody else hears its events
         self.mailstore = MailStore(settings.data_dir, self.bus)
