@@ -9,6 +9,7 @@ get-master-addr-by-name with the new address; clients ask them again on reconnec
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 
 import pytest
@@ -147,3 +148,88 @@ async def test_store_component_announces_through_the_sentinels_master(cluster, s
         await server.close()
         await bus.close()
         await front_end.close()
+
+
+async def test_long_lived_publisher_follows_a_sentinel_failover_of_a_live_master(cluster, sentinel_settings) -> None:
+    """``SENTINEL FAILOVER``: the master is demoted while alive. PUBLISH on a replica is accepted and
+    reaches only that node's subscribers, so a publisher left on the demoted node would announce to
+    nobody, with no error. Sentinel's ``CLIENT KILL`` on the demoted node does not always prevent
+    it (seen: a reconnect landing there while a sentinel still named it): the change bus's
+    publisher checks ``ROLE`` with each publish, so its events reach a subscriber on the new
+    master and none of its connections stays on the old one."""
+    found = connector(sentinel_settings)
+    assert found is not None
+    subscriber = Subscriber(found)
+    bus = ev.RedisBus(found, subscriber)
+    publisher = ev.RedisBus(found)
+    try:
+        sub = await bus.subscribe("mbox-demoted")
+        await publisher.publish(ev.FoldersChanged("mbox-demoted"))  # its connection is on the old master
+        assert isinstance(await sub.get(timeout=5), ev.FoldersChanged)
+        old = cluster.master_port()
+        sentinel = cluster.sentinel(cluster.sentinel_ports[0])
+        try:
+            sentinel.execute_command("SENTINEL", "FAILOVER", "sealmail")
+        finally:
+            sentinel.close()
+        deadline = time.monotonic() + FAILOVER_BOUND
+        while cluster.master_port() == old:
+            assert time.monotonic() < deadline, "the sentinels did not promote the replica"
+            await asyncio.sleep(0.1)
+        # The old master must have become a replica (Sentinel reconfigures it) before the check.
+        while cluster.data(old).info("replication").get("role") != "slave":
+            assert time.monotonic() < deadline, "the old master was not reconfigured as a replica"
+            await asyncio.sleep(0.1)
+        # Every event published after the failover reaches the subscriber (after its resync).
+        got: list[ev.ChangeEvent] = []
+        while time.monotonic() < deadline:
+            with contextlib.suppress(redis.RedisError):
+                await publisher.publish(ev.FoldersChanged("mbox-demoted"))
+            event = await sub.get(timeout=0.5)
+            if isinstance(event, ev.FoldersChanged):
+                got.append(event)
+                break
+        assert got, "no event published after the failover reached the subscriber on the new master"
+        # No connection of the publisher is left on the demoted node.
+        pool = publisher._client.connection_pool
+        ports = {c.port for c in (*pool._available_connections, *pool._in_use_connections) if c.is_connected}
+        assert ports == {cluster.master_port()} != {old}
+        await sub.close()
+    finally:
+        await bus.close()
+        await publisher.close()
+        await subscriber.close()
+
+
+async def test_publish_that_lands_on_a_replica_is_made_again_on_the_master(cluster, sentinel_settings) -> None:
+    """A sentinel that still names the demoted master (Redis Sentinel's configurations converge,
+    not at once): the publisher's connection lands on a replica, where PUBLISH is accepted and
+    heard by nobody on the master. The bus sees ``ROLE`` answer ``slave``, drops the connection,
+    asks the sentinels again and publishes on the master."""
+    found = connector(sentinel_settings)
+    assert found is not None
+    subscriber = Subscriber(found)
+    bus = ev.RedisBus(found, subscriber)
+    publisher = ev.RedisBus(found)
+    manager = publisher._client.connection_pool.sentinel_manager
+    real = manager.discover_master
+    replica = next(port for port in cluster.data_ports if port != cluster.master_port())
+    answers: list[int] = []
+
+    async def lagging(name: str) -> tuple[str, int]:
+        address = ("127.0.0.1", replica) if not answers else await real(name)
+        answers.append(address[1])
+        return address
+
+    manager.discover_master = lagging
+    try:
+        sub = await bus.subscribe("mbox-lagging")
+        await publisher.publish(ev.FoldersChanged("mbox-lagging"))
+        assert isinstance(await sub.get(timeout=5), ev.FoldersChanged)
+        assert answers[0] == replica
+        assert answers[-1] == cluster.master_port()
+        await sub.close()
+    finally:
+        await bus.close()
+        await publisher.close()
+        await subscriber.close()

@@ -174,6 +174,35 @@ def _sentinel_client_classes() -> tuple[type[Any], type[Any]]:
 _SentinelRedis, _SyncSentinelRedis = _sentinel_client_classes()
 
 
+DEMOTED_RETRIES = 5  # publishes tried again on a fresh connection when the node answered as a replica
+DEMOTED_PAUSE = 0.1  # seconds between them (a sentinel may name the old master a moment longer)
+
+
+async def publish(client: aioredis.Redis, channel: str, data: bytes | str, *, sentinel: bool) -> int:
+    """PUBLISH, and in Sentinel mode make sure it reached the master.
+
+    PUBLISH is accepted by a replica too, and reaches only that node's subscribers: a connection
+    left on a demoted master (made while a sentinel still named it, or not ended by Sentinel's
+    ``CLIENT KILL`` when it demoted the node) would announce to nobody, with no error. So each
+    publish goes in one round trip with ``ROLE``; when the node is not the master, the pool's
+    connections are dropped (the next one asks the sentinels) and the publish is made again."""
+    if not sentinel:
+        return int(await client.publish(channel, data))
+    for attempt in range(DEMOTED_RETRIES + 1):
+        async with client.pipeline(transaction=False) as pipe:
+            pipe.publish(channel, data)
+            pipe.execute_command("ROLE")
+            receivers, role = await pipe.execute()
+        name = role[0].decode() if isinstance(role[0], bytes) else str(role[0])
+        if name == "master":
+            return int(receivers)
+        if attempt == 0:
+            log.warning("Redis publish reached a %s, not the master; reconnecting through the sentinels", name)
+        await client.connection_pool.disconnect()
+        await asyncio.sleep(DEMOTED_PAUSE)
+    raise ConnectionError("the sentinels keep naming a node that is not the master")
+
+
 def connector(settings: Settings) -> RedisConnector | None:
     """The settings' Redis, or None when the process has none (one process on its own)."""
     if settings.redis_url is None:

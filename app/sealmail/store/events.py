@@ -209,16 +209,18 @@ class RedisBus(ChangeBus):
 
     def __init__(self, source: RedisConnector | str, subscriber: Subscriber | None = None) -> None:
         super().__init__()
-        from sealmail.net.redisconn import Subscriber, as_connector
+        from sealmail.net.redisconn import Subscriber, as_connector, publish
 
         connector = as_connector(source)
         self._client = connector.client()
+        self._sentinel = connector.uses_sentinel
+        self._publish = publish  # Sentinel mode: only on the master (net.redisconn.publish)
         self._own_subscriber = subscriber is None
         self.subscriber = subscriber if subscriber is not None else Subscriber(connector)
         self.subscriber.on_resync(self.resync)
 
     async def publish(self, event: ChangeEvent) -> None:
-        await self._client.publish(channel(event.mailbox_id), encode_event(event))
+        await self._publish(self._client, channel(event.mailbox_id), encode_event(event), sentinel=self._sentinel)
 
     async def _listen(self, mailbox_id: str) -> None:
         await self.subscriber.subscribe(channel(mailbox_id), self._on_message)
