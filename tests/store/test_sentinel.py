@@ -233,3 +233,47 @@ async def test_publish_that_lands_on_a_replica_is_made_again_on_the_master(clust
         await bus.close()
         await publisher.close()
         await subscriber.close()
+
+
+async def test_a_master_that_stops_answering_holds_a_call_up_once_not_per_retry(cluster, sentinel_settings) -> None:
+    """A master host that vanishes (a stopped container, a cut link) sends no reset: a command on
+    it waits for the socket timeout. The client retries a refused or reset connection through the
+    sentinels, but a timeout is not tried again on the same node (it answered nothing, and each
+    try would cost another timeout while the sentinels fail over): the caller hears of it after one
+    timeout, and its next command goes to the master the sentinels name by then."""
+    import os
+    import signal
+
+    from sealmail.net.redisconn import SENTINEL_SOCKET_TIMEOUT
+
+    client = connector(sentinel_settings).client()
+    port = cluster.master_port()
+    pid = cluster.procs[port].pid
+    try:
+        await client.set("before", b"1")
+        os.kill(pid, signal.SIGSTOP)  # alive for the kernel (it accepts), silent for the clients
+        stopped = time.monotonic()
+        with contextlib.suppress(redis.RedisError):
+            await client.get("before")
+        held = time.monotonic() - stopped
+        print(f"\na call on the silent master returned after {held:.1f} s")
+        assert held < SENTINEL_SOCKET_TIMEOUT * 2
+        while True:
+            try:
+                await client.set("after", b"1")
+                break
+            except redis.RedisError:
+                assert time.monotonic() - stopped < FAILOVER_BOUND, "no write succeeded after the failover"
+                await asyncio.sleep(0.1)
+        assert cluster.master_port() != port
+    finally:
+        os.kill(pid, signal.SIGCONT)
+        await client.aclose()
+        # redis-py drops a connection whose handshake timed out on the silent node without closing
+        # its socket: collect it here, where its ResourceWarning is expected.
+        import gc
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ResourceWarning)
+            gc.collect()

@@ -92,16 +92,21 @@ class RedisConnector:
     @staticmethod
     def _retry(asynchronous: bool) -> Any:
         """As redis-py's plain clients do: a command on a connection that died with the old master is
-        tried again on a new one (the pool then asks the sentinels), a few times, briefly."""
+        tried again on a new one (the pool then asks the sentinels), a few times, briefly.
+
+        Only a refused or reset connection is tried again, not a timeout: a node that answers
+        nothing (its host vanished: no reset) would cost a whole socket timeout per try, so the
+        caller would wait four of them; after one, the next command finds the new master."""
         from redis.backoff import ExponentialWithJitterBackoff
+        from redis.exceptions import ConnectionError as RedisConnectionError
 
         if asynchronous:
             from redis.asyncio.retry import Retry as AsyncRetry
 
-            return AsyncRetry(ExponentialWithJitterBackoff(base=0.05, cap=0.5), 3)
+            return AsyncRetry(ExponentialWithJitterBackoff(base=0.05, cap=0.5), 3, (RedisConnectionError,))
         from redis.retry import Retry
 
-        return Retry(ExponentialWithJitterBackoff(base=0.05, cap=0.5), 3)
+        return Retry(ExponentialWithJitterBackoff(base=0.05, cap=0.5), 3, (RedisConnectionError,))
 
     def _sentinel_kwargs(self) -> dict[str, Any]:
         kwargs: dict[str, Any] = {
