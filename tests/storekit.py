@@ -56,7 +56,7 @@ def client_settings(settings: Any, certs: StoreCerts, port: int) -> Any:
             "store_ca_file": certs.ca,
             "store_client_cert_file": certs.client_cert,
             "store_client_key_file": certs.client_key,
-            "store_timeout": 10.0,
+            "store_timeout": 30.0,  # the default: a loaded machine's handshakes can take seconds
         }
     )
 

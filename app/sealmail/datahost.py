@@ -6,7 +6,7 @@ queue lives on the same host and is offered through the same channel (``queue.se
 front-end that dies strands no job. The store records the mailboxes it creates as living on this
 host (``store_host``) in the config store, and refuses one that lives on another data host. The
 same config store (whatever this host's own backend is: normally the embedded SQLite file) answers
-the front-ends' ``config.<method>`` calls (``rpc.CONFIG_METHODS``, ``config.remote``), each on a
+the front-ends' ``config.<method>`` calls (``wire.CONFIG_METHODS``, ``config.remote``), each on a
 worker thread; their arguments are never logged. The store package knows nothing of the queue or
 the config store: this module joins them.
 
@@ -20,19 +20,20 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
-from sealmail.config import ConfigStore, open_store
+from sealmail.config import ConfigStore, open_store, wire
 from sealmail.queue.service import QueueService
-from sealmail.store import rpc
 from sealmail.store.server import Extension, StoreComponent
 
 if TYPE_CHECKING:
     from sealmail.settings import Settings
 
 
-async def _config_call(config: ConfigStore, method: str, *args: Any, **kwargs: Any) -> Any:
-    return await asyncio.to_thread(getattr(config, method), *args, **kwargs)
+async def _config_call(pool: ThreadPoolExecutor, config: ConfigStore, method: str, *args: Any, **kwargs: Any) -> Any:
+    call = functools.partial(getattr(config, method), *args, **kwargs)
+    return await asyncio.get_running_loop().run_in_executor(pool, call)
 
 
 class DataHostComponent(StoreComponent):
@@ -46,6 +47,9 @@ class DataHostComponent(StoreComponent):
         super().__init__(settings, homes=self._open_config)
         self.queue = QueueService.from_settings(settings)
         self.config: ConfigStore | None = None
+        # The front-ends' config calls (every login, every RCPT) get threads of their own: on the
+        # shared default executor they queued behind mailbox and queue work on a busy data host.
+        self._config_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="sealmail-config")
 
     def _open_config(self) -> ConfigStore:
         self.config = open_store(self.settings)
@@ -55,10 +59,13 @@ class DataHostComponent(StoreComponent):
         methods = dict(self.queue.methods())
         # Opened by ``start`` before it asks for these; a data host reading another's config serves none.
         if self.config is not None and self.settings.config_backend != "store":
-            for name in rpc.CONFIG_METHODS:
-                methods[rpc.CONFIG_PREFIX + name] = functools.partial(_config_call, self.config, name)
+            for name in wire.CONFIG_METHODS:
+                methods[wire.CONFIG_PREFIX + name] = functools.partial(
+                    _config_call, self._config_pool, self.config, name
+                )
         return methods
 
     async def stop(self) -> None:
         await super().stop()
+        self._config_pool.shutdown(wait=True)
         self.queue.close()

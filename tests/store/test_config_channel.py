@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from storekit import StoreProcess, client_settings, store_certs
 from websockets.sync.client import connect
 
-from sealmail.config import open_store
+from sealmail.config import open_store, wire
 from sealmail.config.base import ConfigStore
 from sealmail.config.models import (
     AdminAccount,
@@ -58,8 +58,8 @@ def _public_methods() -> set[str]:
 
 def test_config_methods_are_exactly_the_config_store_contract() -> None:
     """The allowlist is every public ``ConfigStore`` method, and the client answers each itself."""
-    assert _public_methods() == rpc.CONFIG_METHODS
-    for name in rpc.CONFIG_METHODS:
+    assert _public_methods() == wire.CONFIG_METHODS
+    for name in wire.CONFIG_METHODS:
         assert name in vars(RemoteConfigStore), f"RemoteConfigStore.{name} would run a local hook"
 
 

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 import pytest
 from storekit import StoreProcess, client_settings, store_certs
 
+from sealmail.config import wire
 from sealmail.config.sqlite import SQLiteConfigStore
 from sealmail.services import aliases, credentials, domains
 from sealmail.settings import Settings
@@ -256,5 +257,5 @@ def test_a_further_data_host_reads_the_config_store_but_serves_none(config, fron
     assert config.get_mailbox_home(mailbox_id).host == "store2"  # recorded by store2, in store1's file
     store2 = f"wss://localhost:{hosts['store2'][0].port}"
     with pytest.raises(rpc.MethodNotAllowed):
-        remote.call_once(front, rpc.CONFIG_PREFIX + "get_mailbox_home", mailbox_id, url=store2)
-    assert remote.call_once(front, rpc.CONFIG_PREFIX + "get_mailbox_home", mailbox_id).host == "store2"
+        remote.call_once(front, wire.CONFIG_PREFIX + "get_mailbox_home", mailbox_id, url=store2)
+    assert remote.call_once(front, wire.CONFIG_PREFIX + "get_mailbox_home", mailbox_id).host == "store2"

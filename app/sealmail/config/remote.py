@@ -4,7 +4,7 @@ Several hosts share one config store without MongoDB: the data host's store comp
 (``sealmail serve store``) serves its own config store (normally the embedded SQLite file) to the
 front-ends over the same mutual-TLS WebSocket as the mailboxes (``store_url``, ``store_ca_file``,
 ``store_client_cert_file``). Calls are ``config.<method>`` requests of ``store.rpc`` for exactly
-the public methods of ``ConfigStore`` (``rpc.CONFIG_METHODS``); the invariants run on the data
+the public methods of ``ConfigStore`` (``wire.CONFIG_METHODS``); the invariants run on the data
 host, so a compound change (removing a domain with its aliases) is one call.
 
 * ``ConfigStore`` is synchronous (async callers use ``asyncio.to_thread``): one blocking WebSocket
@@ -32,6 +32,7 @@ from websockets.sync.client import ClientConnection
 from websockets.sync.client import connect as connect_blocking
 
 from sealmail.addresses import AliasKind
+from sealmail.config import wire
 from sealmail.config.base import ConfigStore
 from sealmail.config.models import (
     AdminAccount,
@@ -137,7 +138,7 @@ class RemoteConfigStore(ConfigStore):
     def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
         """One ``config.<method>`` request and its decoded reply (its error raised as itself)."""
         call_id = next(self._ids)
-        frame = rpc.request(call_id, None, rpc.CONFIG_PREFIX + method, args, kwargs)
+        frame = rpc.request(call_id, None, wire.CONFIG_PREFIX + method, args, kwargs)
         with self._lock:
             reused = self._ws is not None
             ws = self._ws or self._dial()

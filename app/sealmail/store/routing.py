@@ -31,19 +31,25 @@ from sealmail.store.errors import MailboxElsewhere, StoreUnavailable
 from sealmail.store.remote import RemoteLease, RemoteMailbox, RemoteMailStore, client_tls
 
 if TYPE_CHECKING:
-    from sealmail.config.models import MailboxHome
     from sealmail.settings import Settings
     from sealmail.store.contract import MailboxHandle
 
 T = TypeVar("T")
 
 
+class Home(Protocol):
+    """A mailbox's home as the config store records it (``config.models.MailboxHome``)."""
+
+    @property
+    def host(self) -> str: ...
+
+
 class HomeBook(Protocol):
-    """Where the mailbox homes are read (the config store)."""
+    """Where the mailbox homes are read (the config store; the store package does not import it)."""
 
-    def get_mailbox_home(self, mailbox_id: str) -> MailboxHome | None: ...
+    def get_mailbox_home(self, mailbox_id: str) -> Home | None: ...
 
-    def list_mailbox_homes(self, host: str | None = None) -> list[MailboxHome]: ...
+    def list_mailbox_homes(self, host: str | None = None) -> Sequence[Home]: ...
 
 
 def choose_home(homes: HomeBook, names: Sequence[str]) -> str:

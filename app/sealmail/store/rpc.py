@@ -6,12 +6,9 @@ Each frame is one JSON text. A request is ``{"id": n, "session": s, "method": m,
 "message": text}}``. ``session`` is null for calls on the store itself (``STORE_METHODS``) and the
 id ``open`` returned for calls on one mailbox (``SESSION_METHODS``): no other method is called.
 
-Config-store calls (``SEALMAIL_CONFIG_BACKEND=store``: the front-ends use the data host's config
-store, ``config.remote``) are calls on the store itself (``session`` null) named ``config.<method>``,
-where ``<method>`` is one of ``CONFIG_METHODS``: exactly the public methods of ``ConfigStore``,
-nothing else (no hook, no backend's own method). Their arguments and results are the config records
-(``config.models``), carried as records like the store's own; they hold password hashes and wrapped
-keys, never a password or an unwrapped key, and neither end logs them.
+The channel carries config-store calls too (``config.wire``: ``config.<method>`` on the store
+itself); that module registers the config records and errors here (``register``), so this codec
+knows them without the store package depending on the config store.
 
 Values are encoded by an explicit codec of the store's own types: JSON scalars and lists as they
 are, everything else tagged — ``{"$b": base64}`` bytes, ``{"$t": [...]}`` tuples, ``{"$s"/"$fs": [...]}``
@@ -30,18 +27,7 @@ from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
 
-from sealmail.config.models import (
-    AdminAccount,
-    Alias,
-    AliasCredential,
-    ApiToken,
-    Domain,
-    LogEntry,
-    LogPage,
-    LogQuery,
-    MailboxHome,
-)
-from sealmail.errors import AlreadyExists, ConfigStoreError, InvalidInput, NotFound, SchemaTooNew, SealmailError
+from sealmail.errors import InvalidInput, NotFound, SealmailError
 from sealmail.mime.imap import Adjacent
 from sealmail.store import errors as store_errors
 from sealmail.store import search as sk
@@ -80,59 +66,6 @@ SESSION_METHODS = MAILBOX_METHODS | {
     "dav_rollback",
 }
 
-# The config store's contract (``config.base.ConfigStore``'s public methods), called as ``config.<name>``;
-# ``tests/store/test_config_channel.py`` checks this is every one of them.
-CONFIG_PREFIX = "config."
-CONFIG_METHODS = frozenset(
-    {
-        "schema_version",
-        # domains
-        "add_domain",
-        "find_domain",
-        "get_domain",
-        "list_domains",
-        "remove_domain",
-        # aliases
-        "add_alias",
-        "get_alias",
-        "find_alias",
-        "list_aliases",
-        "list_pattern_aliases",
-        "update_alias",
-        "remove_alias",
-        # alias credentials (password hashes and wrapped keys only)
-        "set_credential",
-        "get_credential",
-        "claim_mailbox",
-        "record_usage",
-        "remove_credential",
-        # mailbox homes
-        "set_mailbox_home",
-        "get_mailbox_home",
-        "list_mailbox_homes",
-        "remove_mailbox_home",
-        # admin accounts
-        "add_admin",
-        "get_admin",
-        "find_admin",
-        "list_admins",
-        "consume_recovery_code",
-        "update_admin",
-        "remove_admin",
-        # API tokens
-        "add_token",
-        "get_token",
-        "find_token_by_hash",
-        "list_tokens",
-        "update_token",
-        "revoke_token",
-        # delivery, error and audit log
-        "append_log",
-        "query_logs",
-        "count_logs",
-    }
-)
-
 _RECORD_TYPES: tuple[type, ...] = (
     Folder,
     FolderStatus,
@@ -158,16 +91,6 @@ _RECORD_TYPES: tuple[type, ...] = (
     sk.Not,
     sk.And,
     sk.Or,
-    # the config store's records
-    Domain,
-    Alias,
-    AliasCredential,
-    AdminAccount,
-    ApiToken,
-    LogEntry,
-    LogQuery,
-    LogPage,
-    MailboxHome,
 )
 RECORDS: dict[str, type] = {cls.__name__: cls for cls in _RECORD_TYPES}
 _FIELDS: dict[type, tuple[str, ...]] = {
@@ -182,11 +105,17 @@ ERRORS: dict[str, type[Exception]] = {
         *(v for v in vars(store_errors).values() if isinstance(v, type) and issubclass(v, SealmailError)),
         InvalidInput,
         NotFound,
-        AlreadyExists,
-        ConfigStoreError,
-        SchemaTooNew,
     )
 }
+
+
+def register(records: tuple[type, ...], errors: tuple[type[Exception], ...] = ()) -> None:
+    """Teach the codec another module's records and errors (``config.wire``: the config store's)."""
+    for cls in records:
+        RECORDS[cls.__name__] = cls
+        _FIELDS[cls] = tuple(f.name for f in dataclasses.fields(cls))
+    for error in errors:
+        ERRORS[error.__name__] = error
 
 
 class CodecError(ValueError):

@@ -1,0 +1,82 @@
+"""Config-store calls over the store channel (``SEALMAIL_CONFIG_BACKEND=store``, ``config.remote``).
+
+The front-ends use the data host's config store through its store component: calls on the store
+itself (``session`` null, ``store.rpc``) named ``config.<method>``, where ``<method>`` is one of
+``CONFIG_METHODS``: exactly the public methods of ``ConfigStore``, nothing else (no hook, no
+backend's own method). Their arguments and results are the config records, which this module
+teaches the channel's codec (importing it is enough, on both ends); they hold password hashes and
+wrapped keys, never a password or an unwrapped key, and neither end logs them.
+"""
+
+from __future__ import annotations
+
+from sealmail.config.models import (
+    AdminAccount,
+    Alias,
+    AliasCredential,
+    ApiToken,
+    Domain,
+    LogEntry,
+    LogPage,
+    LogQuery,
+    MailboxHome,
+)
+from sealmail.errors import AlreadyExists, ConfigStoreError, SchemaTooNew
+from sealmail.store import rpc
+
+CONFIG_PREFIX = "config."
+# ``tests/store/test_config_channel.py`` checks this is every public method of ``ConfigStore``.
+CONFIG_METHODS = frozenset(
+    {
+        "schema_version",
+        # domains
+        "add_domain",
+        "find_domain",
+        "get_domain",
+        "list_domains",
+        "remove_domain",
+        # aliases
+        "add_alias",
+        "get_alias",
+        "find_alias",
+        "list_aliases",
+        "list_pattern_aliases",
+        "update_alias",
+        "remove_alias",
+        # alias credentials (password hashes and wrapped keys only)
+        "set_credential",
+        "get_credential",
+        "claim_mailbox",
+        "record_usage",
+        "remove_credential",
+        # mailbox homes
+        "set_mailbox_home",
+        "get_mailbox_home",
+        "list_mailbox_homes",
+        "remove_mailbox_home",
+        # admin accounts
+        "add_admin",
+        "get_admin",
+        "find_admin",
+        "list_admins",
+        "consume_recovery_code",
+        "update_admin",
+        "remove_admin",
+        # API tokens
+        "add_token",
+        "get_token",
+        "find_token_by_hash",
+        "list_tokens",
+        "update_token",
+        "revoke_token",
+        # delivery, error and audit log
+        "append_log",
+        "query_logs",
+        "count_logs",
+    }
+)
+
+rpc.register(
+    (Domain, Alias, AliasCredential, AdminAccount, ApiToken, LogEntry, LogQuery, LogPage, MailboxHome),
+    (AlreadyExists, ConfigStoreError, SchemaTooNew),
+)
