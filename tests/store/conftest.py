@@ -5,10 +5,13 @@ from __future__ import annotations
 import os
 
 import pytest
+from storekit import StoreProcess, store_certs
 
 from sealmail.config.sqlite import SQLiteConfigStore
 from sealmail.services import aliases, credentials, domains
 from sealmail.store.mailbox import Mailbox
+
+from support import free_port
 
 
 @pytest.fixture
@@ -32,3 +35,17 @@ def mailbox(tmp_path):
     box = Mailbox("f" * 24, tmp_path / "box.sqlite", os.urandom(32))
     yield box
     box.close()
+
+
+# ---- a data host: the store component in its own process, reached with certificates of its CA ------
+@pytest.fixture
+def certs(tmp_path):
+    return store_certs(tmp_path / "tls")
+
+
+@pytest.fixture
+def data_host(sealmail_bin, settings, certs, redis_url, tmp_path):
+    proc = StoreProcess(sealmail_bin, settings.data_dir, certs, free_port(), tmp_path / "store.log", redis_url)
+    proc.start()
+    yield proc
+    proc.stop()

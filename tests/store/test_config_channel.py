@@ -16,7 +16,7 @@ from datetime import timedelta
 
 import pytest
 from pydantic import ValidationError
-from storekit import StoreProcess, client_settings, store_certs
+from storekit import client_settings, store_certs
 from websockets.sync.client import connect
 
 from sealmail.config import open_store, wire
@@ -40,12 +40,6 @@ from sealmail.settings import Settings
 from sealmail.store import rpc
 from sealmail.store.errors import StoreUnavailable
 from sealmail.store.remote import client_tls
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _public_methods() -> set[str]:
@@ -105,19 +99,6 @@ def test_the_data_host_keeps_its_own_config_store(settings: Settings, tmp_path) 
 
 
 # ---- a data host in its own process ---------------------------------------------------------------
-@pytest.fixture
-def certs(tmp_path):
-    return store_certs(tmp_path / "tls")
-
-
-@pytest.fixture
-def data_host(sealmail_bin, settings, certs, redis_url, tmp_path):
-    proc = StoreProcess(sealmail_bin, settings.data_dir, certs, free_port(), tmp_path / "store.log", redis_url)
-    proc.start()
-    yield proc
-    proc.stop()
-
-
 @pytest.fixture
 def remote(data_host, certs):
     tls = client_tls(certs.ca, certs.client_cert, certs.client_key)

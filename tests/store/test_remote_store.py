@@ -15,7 +15,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from storekit import StoreProcess, store_certs
 from websockets.asyncio.client import connect
 
 from sealmail.crypto.keys import MailboxSecrets
@@ -30,7 +29,6 @@ from sealmail.store.remote import RemoteMailStore, client_tls
 from sealmail.tls.devca import ensure_dev_certificates
 
 from privacyscan import Secrets, assert_no_secrets
-from support import free_port
 
 RAW = b"From: a@example.test\r\nTo: b@example.test\r\nSubject: remote marker zebra\r\n\r\nbody zebra text\r\n"
 
@@ -68,19 +66,6 @@ def test_codec_refuses_unknown_types_and_tags() -> None:
 
 
 # ---- a store in its own process -----------------------------------------------------------------
-@pytest.fixture
-def certs(tmp_path):
-    return store_certs(tmp_path / "tls")
-
-
-@pytest.fixture
-def data_host(sealmail_bin, settings, certs, redis_url, tmp_path):
-    proc = StoreProcess(sealmail_bin, settings.data_dir, certs, free_port(), tmp_path / "store.log", redis_url)
-    proc.start()
-    yield proc
-    proc.stop()
-
-
 @pytest.fixture
 def unlocked(settings, config, account):
     address, password = account

@@ -15,7 +15,7 @@ import shutil
 from datetime import UTC, datetime
 
 import pytest
-from storekit import StoreProcess, client_settings, store_certs
+from storekit import StoreProcess, client_settings
 
 from sealmail.config import wire
 from sealmail.config.sqlite import SQLiteConfigStore
@@ -31,11 +31,6 @@ from sealmail.store.spool import seal_message
 from support import free_port
 
 RAW = b"From: a@example.test\r\nTo: b@example.test\r\nSubject: routed\r\n\r\nbody\r\n"
-
-
-@pytest.fixture
-def certs(tmp_path):
-    return store_certs(tmp_path / "tls")
 
 
 @pytest.fixture

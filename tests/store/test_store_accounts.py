@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from storekit import StoreProcess, client_settings, store_certs
+from storekit import StoreProcess, client_settings
 
 from sealmail.config.sqlite import SQLiteConfigStore
 from sealmail.errors import InvalidInput
@@ -23,11 +23,6 @@ from support import free_port
 
 ADDRESS = "rémi@example.test"
 RAW = b"From: a@example.test\r\nTo: b@example.test\r\nSubject: homes\r\n\r\nbody\r\n"
-
-
-@pytest.fixture
-def certs(tmp_path):
-    return store_certs(tmp_path / "tls")
 
 
 @pytest.fixture

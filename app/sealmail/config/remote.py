@@ -23,7 +23,6 @@ import itertools
 import logging
 import ssl
 import threading
-import time
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
@@ -48,7 +47,7 @@ from sealmail.config.models import (
 )
 from sealmail.store import rpc
 from sealmail.store.errors import StoreUnavailable
-from sealmail.store.remote import client_tls
+from sealmail.store.remote import SilentBackoff, client_tls
 
 if TYPE_CHECKING:
     from sealmail.settings import Settings
@@ -84,8 +83,7 @@ class RemoteConfigStore(ConfigStore):
         self._ids = itertools.count(1)
         # A silent data host (a dial or a reply timed out): calls fail at once until then, instead
         # of each caller waiting its own timeout behind the lock; doubles up to 30 s.
-        self._quiet_until = 0.0
-        self._backoff = 0.0
+        self._quiet = SilentBackoff()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RemoteConfigStore:
@@ -98,12 +96,8 @@ class RemoteConfigStore(ConfigStore):
         return cls(settings.store_url, tls, timeout=settings.store_timeout)
 
     # ---- the channel --------------------------------------------------------------------------------
-    def _silent(self) -> None:
-        self._backoff = min(max(2 * self._backoff, 1.0), 30.0)
-        self._quiet_until = time.monotonic() + self._backoff
-
     def _dial(self) -> ClientConnection:
-        wait = self._quiet_until - time.monotonic()
+        wait = self._quiet.remaining()
         if wait > 0:
             raise StoreUnavailable(f"the config store on the data host did not answer; trying it again in {wait:.0f} s")
         try:
@@ -119,11 +113,11 @@ class RemoteConfigStore(ConfigStore):
             )
         except _LOST as exc:
             if isinstance(exc, TimeoutError):
-                self._silent()
+                self._quiet.silent()
             raise StoreUnavailable(
                 f"the config store on the data host cannot be reached ({type(exc).__name__})"
             ) from exc
-        self._backoff = 0.0
+        self._quiet.answered()
         log.info("connected to the config store on the data host")
         return ws
 
@@ -161,7 +155,7 @@ class RemoteConfigStore(ConfigStore):
             try:
                 reply = rpc.loads(ws.recv(timeout=self.timeout))
             except TimeoutError as exc:
-                self._silent()
+                self._quiet.silent()
                 self._drop()  # a late reply must not answer the next request
                 raise StoreUnavailable("the config store did not answer in time") from exc
             except (*_LOST, rpc.CodecError) as exc:

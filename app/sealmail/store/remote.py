@@ -101,6 +101,26 @@ def call_once(settings: Settings, method: str, *args: Any, url: str | None = Non
     return frame.get("ok")
 
 
+class SilentBackoff:
+    """After a dial or reply that timed out (the data host is silent, not refusing), calls fail at
+    once for a while instead of each waiting its own timeout: 1 s, doubling up to 30 s, reset by
+    the next success. Shared by the mailbox client here and the config client (``config.remote``)."""
+
+    def __init__(self) -> None:
+        self._until = 0.0
+        self._backoff = 0.0
+
+    def remaining(self) -> float:
+        return self._until - time.monotonic()
+
+    def silent(self) -> None:
+        self._backoff = min(max(2 * self._backoff, 1.0), 30.0)
+        self._until = time.monotonic() + self._backoff
+
+    def answered(self) -> None:
+        self._backoff = 0.0
+
+
 class _Link:
     """One WebSocket to the store and the calls waiting for their replies on it."""
 
@@ -127,8 +147,7 @@ class RemoteMailStore:
         self._dialing: asyncio.Task[_Link] | None = None
         # After a dial that timed out (the store's host is silent, not refusing), calls fail at once
         # until then: the MX moves on to its outbox instead of waiting again; doubles up to 30 s.
-        self._quiet_until = 0.0
-        self._backoff = 0.0
+        self._quiet = SilentBackoff()
         self._loop: asyncio.AbstractEventLoop | None = None
         with contextlib.suppress(RuntimeError):
             self._loop = asyncio.get_running_loop()
@@ -151,7 +170,7 @@ class RemoteMailStore:
         self._loop = asyncio.get_running_loop()
         dialing = self._dialing
         if dialing is None or dialing.done():
-            wait = self._quiet_until - time.monotonic()
+            wait = self._quiet.remaining()
             if wait > 0:
                 raise StoreUnavailable(f"the mailbox store did not answer; trying it again in {wait:.0f} s")
             dialing = self._dialing = asyncio.create_task(self._dial(), name="sealmail-store-dial")
@@ -175,12 +194,11 @@ class RemoteMailStore:
                 self.timeout,
             )
         except TimeoutError as exc:
-            self._backoff = min(max(2 * self._backoff, 1.0), 30.0)
-            self._quiet_until = time.monotonic() + self._backoff
+            self._quiet.silent()
             raise StoreUnavailable("the mailbox store did not answer in time") from exc
         except (OSError, InvalidHandshake, InvalidURI) as exc:
             raise StoreUnavailable(f"the mailbox store cannot be reached ({type(exc).__name__})") from exc
-        self._backoff = 0.0
+        self._quiet.answered()
         self._generation += 1
         link = _Link(ws, self._generation)
         link.reader = asyncio.create_task(self._read(link), name="sealmail-store-link")
