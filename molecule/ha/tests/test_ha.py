@@ -20,10 +20,12 @@ import smtplib
 import socket
 import ssl
 import subprocess
+import sys
 import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 
@@ -31,6 +33,7 @@ FE1, FE2, DATA1 = "sealmail-ha-fe1", "sealmail-ha-fe2", "sealmail-ha-data1"
 ADDRESS = {FE1: "10.89.95.11", FE2: "10.89.95.12", DATA1: "10.89.95.41"}
 ALIAS = "stream@ha.test"
 DATA_DIR = "/var/lib/sealmail"
+PROJECT_DIR = Path(__file__).resolve().parents[3]
 RUN = secrets.token_hex(4)  # this verify run's messages, apart from an earlier run's
 
 
@@ -103,23 +106,44 @@ class Stream:
     name: str
     interval: float = 0.1
     hosts: tuple[str, ...] = (FE1, FE2)
+    # Like a sending MTA's queue: a message both MX hosts deferred is tried again (a new attempt,
+    # its own marker) until one takes it, instead of being given up.
+    retry: bool = False
     accepted: dict[str, str] = field(default_factory=dict)
     refused: list[tuple[str, str]] = field(default_factory=list)
+    bounced: list[tuple[str, str]] = field(default_factory=list)  # 5xx: the sender would bounce it
+    given_up: list[int] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
     def send_one(self, index: int) -> None:
-        marker = f"ha-{RUN}-{self.name}-{index}"
         order = self.hosts[index % len(self.hosts):] + self.hosts[:index % len(self.hosts)]
-        for host in order:
-            try:
-                with SMTP(ADDRESS[host], 25, timeout=15, local_hostname="client.remote.test") as smtp:
-                    smtp.sendmail("sender@remote.test", [ALIAS], message(marker))
-            except (OSError, smtplib.SMTPException) as exc:
-                self.refused.append((marker, f"{host}: {exc!r}"))
-                continue
-            self.accepted[marker] = host
-            return
+        for attempt in range(60 if self.retry else 1):
+            marker = f"ha-{RUN}-{self.name}-{index}" + (f"-{attempt}" if self.retry else "")
+            for host in order:
+                try:
+                    with SMTP(ADDRESS[host], 25, timeout=15, local_hostname="client.remote.test") as smtp:
+                        smtp.sendmail("sender@remote.test", [ALIAS], message(marker))
+                except smtplib.SMTPResponseException as exc:
+                    (self.bounced if exc.smtp_code >= 500 else self.refused).append((marker, f"{host}: {exc!r}"))
+                    if exc.smtp_code >= 500:
+                        return
+                    continue
+                except smtplib.SMTPRecipientsRefused as exc:
+                    codes = [code for code, _ in exc.recipients.values()]
+                    (self.bounced if min(codes) >= 500 else self.refused).append((marker, f"{host}: {exc!r}"))
+                    if min(codes) >= 500:
+                        return
+                    continue
+                except (OSError, smtplib.SMTPException) as exc:
+                    self.refused.append((marker, f"{host}: {exc!r}"))
+                    continue
+                self.accepted[marker] = host
+                return
+            if self.retry:
+                time.sleep(2)  # even once told to stop: a deferred message is not dropped
+        if self.retry:
+            self.given_up.append(index)
 
     def run(self) -> None:
         index = 0
@@ -136,7 +160,7 @@ class Stream:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         assert self._thread is not None
-        self._thread.join(60)
+        self._thread.join(180)
 
     def sent_during(self, seconds: float) -> None:
         time.sleep(seconds)
@@ -416,3 +440,90 @@ def test_redis_master_killed_failover_and_idle_session_still_told_of_new_mail(pa
         with contextlib.suppress(Exception):
             client.send(b"DONE\r\n")
             client.logout()
+
+
+# -- 5. a rolling upgrade under the stream ----------------------------------------------------------
+
+
+@dataclass
+class Reader:
+    """A mail client that stays logged in: NOOP every second (RFC 9051 §6.1.2); on a BYE, a dropped
+    connection or a refusal it logs in again, to its own front-end first, then to the other, as a
+    client behind one name with two addresses does."""
+
+    home: str
+    password: str
+    tls: ssl.SSLContext
+    logins: list[tuple[float, str]] = field(default_factory=list)
+    drops: list[str] = field(default_factory=list)
+    last_ok: float = 0.0
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def run(self) -> None:
+        hosts = [self.home] + [fe for fe in (FE1, FE2) if fe != self.home]
+        turn = 0
+        while not self._stop.is_set():
+            host = hosts[turn % 2]
+            try:
+                client = imap(host, self.password, self.tls)
+                try:
+                    typ, data = client.select("INBOX")
+                    assert typ == "OK", data
+                    self.logins.append((time.monotonic(), host))
+                    while not self._stop.is_set():
+                        typ, data = client.noop()
+                        assert typ == "OK", data
+                        self.last_ok = time.monotonic()
+                        self._stop.wait(1)
+                    client.logout()
+                    return
+                finally:
+                    with contextlib.suppress(Exception):
+                        client.shutdown()
+            except (OSError, imaplib.IMAP4.error, imaplib.IMAP4.abort, AssertionError) as exc:
+                self.drops.append(f"{host}: {exc!r}")
+                turn += 1
+                self._stop.wait(1)
+
+    def __enter__(self) -> Reader:
+        self._thread = threading.Thread(target=self.run, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        assert self._thread is not None
+        self._thread.join(60)
+
+
+def test_rolling_upgrade_under_a_stream_loses_and_bounces_nothing_and_clients_reconnect(password, tls):
+    """Issue 19: "playbooks/upgrade.yml under the same stream: zero messages lost or bounced, every
+    IMAP client reconnects". The upgrade changes the hosts' settings (an explicit log level, the
+    value it already had), so on every host, one at a time, every unit restarts between `drain on`
+    (MX 421 4.3.2, RFC 5321 §3.8; IMAP BYE) and `drain off` — the path a new version takes, without
+    a pip install from PyPI per host. The sender defers to the other MX on a 421 and queues a
+    message both refuse, as an MTA does; any 5xx is a bounce."""
+    playbook = [str(Path(sys.executable).parent / "ansible-playbook"), str(PROJECT_DIR / "playbooks" / "upgrade.yml"),
+                "-e", json.dumps({"upgrade__drain_wait": 15, "sealmail__settings": {"SEALMAIL_LOG_LEVEL": "INFO"}})]
+    readers = [Reader(fe, password, tls) for fe in (FE1, FE2)]
+    with Stream("upgrade", interval=0.3, retry=True) as stream, readers[0], readers[1]:
+        time.sleep(5)
+        started = time.monotonic()
+        # The Molecule verifier's environment names the scenario's ansible.cfg and inventory.
+        result = subprocess.run(playbook, cwd=PROJECT_DIR, capture_output=True, text=True, timeout=1800, check=False)
+        done = time.monotonic()
+        print(f"upgrade.yml took {done - started:.0f} s; {len(stream.accepted)} messages accepted so far")
+        assert result.returncode == 0, f"upgrade.yml failed:\n{result.stdout[-6000:]}\n{result.stderr[-3000:]}"
+        assert "drain" in result.stdout, "the rollout drained no host"
+        time.sleep(15)  # the clients log in again after the last host's restart
+    for reader in readers:
+        print(f"IMAP client homed on {reader.home}: {len(reader.logins)} logins, {len(reader.drops)} drops "
+              f"({reader.drops[:3]}), last NOOP {time.monotonic() - reader.last_ok:.0f} s ago")
+    assert not stream.bounced, f"{len(stream.bounced)} bounced: {stream.bounced[:5]}"
+    assert not stream.given_up, f"messages no MX took within 60 tries: {stream.given_up[:10]}"
+    for reader in readers:
+        assert len(reader.logins) >= 2, f"the client homed on {reader.home} was never dropped and back: the units did not restart"
+        assert reader.last_ok > done, f"the client homed on {reader.home} did not reconnect after the upgrade: {reader.drops[-3:]}"
+    found = wait_for_all(password, tls, stream, timeout=180)
+    assert_exactly_once(stream, found)
