@@ -24,6 +24,7 @@ from sealmail.config.models import (
     Alias,
     AliasCredential,
     ApiToken,
+    DkimKeyRecord,
     Domain,
     LogEntry,
     LogQuery,
@@ -466,3 +467,35 @@ def test_mailbox_home_is_recorded_moved_listed_and_removed(store: ConfigStore) -
 def test_mailbox_home_refuses_an_empty_host(store: ConfigStore) -> None:
     with pytest.raises(InvalidInput):
         store.set_mailbox_home("a" * 24, "")
+
+
+# ---- DKIM keys, shared by the hosts of a deployment (issue 19) ---------------------------------------
+PEM_A = "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"
+PEM_B = "-----BEGIN PRIVATE KEY-----\nBBBB\n-----END PRIVATE KEY-----\n"
+
+
+def test_dkim_key_first_stored_stays(store: ConfigStore) -> None:
+    """Two hosts racing to store a domain's key agree on one: the first stored is kept and given
+    back to the second (a new key would break every signature until DNS follows, RFC 6376 §3.6)."""
+    assert store.get_dkim_key("example.test", "rsa") is None
+    first = store.keep_dkim_key(DkimKeyRecord("example.test", "rsa", PEM_A, now()))
+    assert first.pem == PEM_A
+    second = store.keep_dkim_key(DkimKeyRecord("example.test", "rsa", PEM_B, now()))
+    assert second.pem == PEM_A
+    store.keep_dkim_key(DkimKeyRecord("example.test", "ed25519", PEM_B, now()))
+    got = store.get_dkim_key("example.test", "ed25519")
+    assert got is not None
+    assert got.pem == PEM_B
+    assert got.created_at.tzinfo is not None
+    assert [(k.domain, k.algorithm) for k in store.list_dkim_keys()] == [
+        ("example.test", "ed25519"),
+        ("example.test", "rsa"),
+    ]
+
+
+def test_dkim_key_refuses_what_is_not_one(store: ConfigStore) -> None:
+    with pytest.raises(InvalidInput):
+        store.keep_dkim_key(DkimKeyRecord("example.test", "dsa", PEM_A, now()))
+    with pytest.raises(InvalidInput):
+        store.keep_dkim_key(DkimKeyRecord("example.test", "rsa", "not a key", now()))
+    assert store.list_dkim_keys() == []

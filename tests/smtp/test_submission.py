@@ -382,3 +382,31 @@ async def test_submission_drain_refuses_with_421_4_3_2_rfc5321_3_8(sub) -> None:
     assert (await asyncio.to_thread(_greeting, sub.starttls_port)).startswith(b"421 4.3.2 ")
     set_draining(sub.settings.run_dir, False)
     assert (await asyncio.to_thread(_greeting, sub.starttls_port)).startswith(b"220")
+
+
+async def test_a_domain_another_host_added_is_signed_with_the_key_dns_publishes(sub, config, tmp_path) -> None:
+    """Several front-ends share one config store (issue 19): a domain added later on another host
+    (its web admin or API made the DKIM keys there) is signed here with the very keys that host's
+    DNS records publish (RFC 6376 §3.6.2.2: the verifier takes the key from DNS), not left unsigned."""
+    other = sub.settings.model_copy(update={"dkim_dir": tmp_path / "other-host-dkim"})
+    domains.add_domain(config, "later.test", other)
+    aliases.add_alias(config, "lena@later.test", recipients=["elsewhere@example.org"])
+    password = credentials.set_password(config, sub.settings, "lena@later.test")
+    assert not (sub.settings.dkim_path / "later.test").exists(), "this host had the keys before it needed them"
+    message = MESSAGE.replace(b"Alice <alice@example.test>", b"Lena <lena@later.test>")
+
+    def send():
+        with smtplib.SMTP_SSL("127.0.0.1", sub.tls_port, context=sub.context) as c:
+            c.login("lena@later.test", password)
+            return c.sendmail("lena@later.test", ["bob@b.test"], message)
+
+    assert await asyncio.to_thread(send) == {}
+    signed = _queued(sub.settings)[0].payload
+    assert signed.count(b"DKIM-Signature:") == 2
+    published = {f"{r.name}.".encode(): r.value.encode() for r in records_for(other, "later.test") if r.type == "TXT"}
+    verifier = dkim.DKIM(signed)
+    for index in range(2):
+        assert verifier.verify(idx=index, dnsfunc=lambda name, timeout=5: published.get(name))
+    # And this host now gives the same DKIM records as the host that made the keys.
+    here = {(r.name, r.value) for r in records_for(sub.settings, "later.test", config) if "._domainkey." in r.name}
+    assert here == {(r.name, r.value) for r in records_for(other, "later.test") if "._domainkey." in r.name}

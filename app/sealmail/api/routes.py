@@ -135,7 +135,7 @@ async def dns_records(
 
     state = state_of(request)
     domain = await state.call(domains.get_domain, state.ctx.config, name)
-    records = await state.call(records_for, state.settings, domain.name)
+    records = await state.call(records_for, state.settings, domain.name, state.ctx.config)
     if not check:
         return [DnsRecordOut.model_validate(r.as_dict()) for r in records]
     return [DnsRecordOut.model_validate(c.as_dict()) for c in await check_records(state.lookup, records)]

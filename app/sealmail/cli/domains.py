@@ -1,4 +1,4 @@
-"""``sealmail domain add|list|rm``."""
+"""``sealmail domain add|list|rm|share-keys``."""
 
 from __future__ import annotations
 
@@ -53,6 +53,20 @@ def rm(ctx: Context, name: str, yes: bool) -> None:
     ctx.emit({"removed": found.unicode_name, "aliases_removed": count}, f"removed domain {found.unicode_name}")
 
 
+@domain.command("share-keys")
+@common_options
+def share_keys(ctx: Context) -> None:
+    """Put every hosted domain's DKIM keys both here and in the config store.
+
+    Hosts sharing a config store sign with the keys it keeps: key files this host lacks are
+    written from it, keys only this host has are stored for the others (the first stored stays).
+    """
+    from sealmail.services.dkim import share_keys as share
+
+    done = share(ctx.settings, ctx.store)
+    ctx.emit(done, f"{done['written']} key file(s) written here, {done['stored']} key(s) stored for the other hosts")
+
+
 @click.command("dns-records")
 @click.argument("names", nargs=-1)
 @click.option("--all", "all_domains", is_flag=True, help="Every hosted domain.")
@@ -67,7 +81,7 @@ def dns_records(ctx: Context, names: tuple[str, ...], all_domains: bool) -> None
     if all_domains == bool(names):
         raise CLIError("name one or more hosted domains, or pass --all")
     found = service.list_domains(ctx.store) if all_domains else [service.get_domain(ctx.store, n) for n in names]
-    records = [r for d in found for r in records_for(ctx.settings, d.name)]
+    records = [r for d in found for r in records_for(ctx.settings, d.name, ctx.store)]
 
     def human() -> None:
         rows = []

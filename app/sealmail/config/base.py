@@ -21,6 +21,7 @@ from sealmail.config.models import (
     Alias,
     AliasCredential,
     ApiToken,
+    DkimKeyRecord,
     Domain,
     LogEntry,
     LogKind,
@@ -154,6 +155,24 @@ class ConfigStore(ABC):
     def remove_mailbox_home(self, mailbox_id: str) -> None:
         self._delete_mailbox_home(mailbox_id)
 
+    # ---- DKIM keys (shared by every host of the deployment) ------------------------------------
+    def keep_dkim_key(self, key: DkimKeyRecord) -> DkimKeyRecord:
+        """Store the domain's key for its algorithm unless one is stored already; the stored one
+        (the first, whoever made it) is returned, so racing hosts agree on one key."""
+        if key.algorithm not in ("rsa", "ed25519") or not key.domain or "PRIVATE KEY" not in key.pem:
+            raise InvalidInput("a DKIM key needs a domain, an algorithm (rsa, ed25519) and a PEM private key")
+        self._insert_dkim_key(key)
+        stored = self._get_dkim_key(key.domain, key.algorithm)
+        assert stored is not None
+        return stored
+
+    def get_dkim_key(self, domain: str, algorithm: str) -> DkimKeyRecord | None:
+        return self._get_dkim_key(domain, algorithm)
+
+    def list_dkim_keys(self) -> list[DkimKeyRecord]:
+        """Every stored key, by domain and algorithm."""
+        return sorted(self._list_dkim_keys(), key=lambda k: (k.domain, k.algorithm))
+
     # ---- admin accounts -------------------------------------------------------------------------
     def add_admin(self, admin: AdminAccount) -> AdminAccount:
         self._insert_admin(admin)
@@ -266,6 +285,16 @@ class ConfigStore(ABC):
     def _delete_credential(self, alias_id: str) -> None: ...
     @abstractmethod
     def _claim_credential(self, credential: AliasCredential) -> bool: ...
+
+    @abstractmethod
+    def _insert_dkim_key(self, key: DkimKeyRecord) -> None:
+        """Insert the key; do nothing when the domain has one for that algorithm."""
+
+    @abstractmethod
+    def _get_dkim_key(self, domain: str, algorithm: str) -> DkimKeyRecord | None: ...
+
+    @abstractmethod
+    def _list_dkim_keys(self) -> list[DkimKeyRecord]: ...
 
     @abstractmethod
     def _put_mailbox_home(self, home: MailboxHome) -> None: ...

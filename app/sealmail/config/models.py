@@ -149,6 +149,22 @@ class LogPage:
     next_cursor: str | None
 
 
+# ---- DKIM signing keys, shared by every host of a deployment -----------------------------------------
+@dataclass(slots=True)
+class DkimKeyRecord:
+    """A domain's DKIM private key (PKCS#8 PEM) as every host signs with it (``services.dkim``).
+
+    Kept in the config store so that hosts sharing one (several front-ends) sign with the key
+    whose public half DNS publishes, whichever host made it. The first key stored for a domain
+    and algorithm stays: a new one would break every signature until DNS follows.
+    """
+
+    domain: str  # ASCII form
+    algorithm: str  # "rsa" | "ed25519"
+    pem: str
+    created_at: datetime
+
+
 # ---- the store component (issue 19): which data host holds which mailbox ----------------------------
 @dataclass(slots=True)
 class MailboxHome:

@@ -29,18 +29,18 @@ from sealmail.config.models import (
     Alias,
     AliasCredential,
     ApiToken,
+    DkimKeyRecord,
     Domain,
     LogEntry,
     LogQuery,
     MailboxHome,
 )
 from sealmail.errors import AlreadyExists, ConfigStoreError
+from sealmail.timecodec import parse_time
 
 T = TypeVar("T")  # a model class of config.models
 
-SCHEMA_VERSION = (
-    5  # 2: wrapped mailbox keys; 3: usage_bytes; 4: audit log entries; 5: mailbox homes (no rewrite needed)
-)
+SCHEMA_VERSION = 6  # 2: wrapped mailbox keys; 3: usage_bytes; 4: audit log entries; 5: mailbox homes; 6: DKIM keys (no rewrite needed)
 
 # Index definitions per collection: (keys, options). Applied at every start; MongoDB skips existing ones.
 INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict[str, Any]]]] = {
@@ -83,6 +83,10 @@ def open_client(url: str, *, connect: bool = True) -> pymongo.MongoClient[dict[s
         return pymongo.MongoClient(url, connect=connect, **CLIENT_OPTIONS)
     except (ConfigurationError, InvalidURI, OSError) as exc:  # names options or files, never the password
         raise ConfigStoreError(f"invalid MongoDB URL: {exc}") from None
+
+
+def _dkim_key(doc: dict[str, Any]) -> DkimKeyRecord:
+    return DkimKeyRecord(doc["domain"], doc["algorithm"], doc["pem"], parse_time(doc["created_at"]))
 
 
 class MongoConfigStore(ConfigStore):
@@ -140,6 +144,19 @@ class MongoConfigStore(ConfigStore):
 
     def _many(self, cls: type[T], collection: str, query: dict[str, Any]) -> list[T]:
         return [from_document(cls, doc) for doc in self.db[collection].find(query)]
+
+    # ---- DKIM keys (_id: "<domain>/<algorithm>") ------------------------------------------------
+    def _insert_dkim_key(self, key: DkimKeyRecord) -> None:
+        fields = {"domain": key.domain, "algorithm": key.algorithm, "pem": key.pem, "created_at": key.created_at}
+        # $setOnInsert: the first key stored stays (an upsert that finds one changes nothing).
+        self.db.dkim_keys.update_one({"_id": f"{key.domain}/{key.algorithm}"}, {"$setOnInsert": fields}, upsert=True)
+
+    def _get_dkim_key(self, domain: str, algorithm: str) -> DkimKeyRecord | None:
+        doc = self.db.dkim_keys.find_one({"_id": f"{domain}/{algorithm}"})
+        return _dkim_key(doc) if doc else None
+
+    def _list_dkim_keys(self) -> list[DkimKeyRecord]:
+        return [_dkim_key(doc) for doc in self.db.dkim_keys.find()]
 
     # ---- mailbox homes (_id: the mailbox id) -----------------------------------------------------
     def _put_mailbox_home(self, home: MailboxHome) -> None:

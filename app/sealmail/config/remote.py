@@ -38,6 +38,7 @@ from sealmail.config.models import (
     Alias,
     AliasCredential,
     ApiToken,
+    DkimKeyRecord,
     Domain,
     LogEntry,
     LogKind,
@@ -240,6 +241,15 @@ class RemoteConfigStore(ConfigStore):
     def remove_mailbox_home(self, mailbox_id: str) -> None:
         self._call("remove_mailbox_home", mailbox_id)
 
+    def keep_dkim_key(self, key: DkimKeyRecord) -> DkimKeyRecord:
+        return _one(DkimKeyRecord, self._call("keep_dkim_key", key))
+
+    def get_dkim_key(self, domain: str, algorithm: str) -> DkimKeyRecord | None:
+        return _maybe(DkimKeyRecord, self._call("get_dkim_key", domain, algorithm))
+
+    def list_dkim_keys(self) -> list[DkimKeyRecord]:
+        return _many(DkimKeyRecord, self._call("list_dkim_keys"))
+
     def add_admin(self, admin: AdminAccount) -> AdminAccount:
         return _one(AdminAccount, self._call("add_admin", admin))
 
@@ -334,6 +344,15 @@ class RemoteConfigStore(ConfigStore):
         _not_here()
 
     def _claim_credential(self, credential: AliasCredential) -> bool:
+        _not_here()
+
+    def _insert_dkim_key(self, key: DkimKeyRecord) -> None:
+        _not_here()
+
+    def _get_dkim_key(self, domain: str, algorithm: str) -> DkimKeyRecord | None:
+        _not_here()
+
+    def _list_dkim_keys(self) -> list[DkimKeyRecord]:
         _not_here()
 
     def _put_mailbox_home(self, home: MailboxHome) -> None:

@@ -21,6 +21,7 @@ from sealmail.config.models import (
     Alias,
     AliasCredential,
     ApiToken,
+    DkimKeyRecord,
     Domain,
     LogEntry,
     LogQuery,
@@ -145,6 +146,16 @@ MIGRATIONS: list[str] = [
         updated TEXT NOT NULL
     );
     CREATE INDEX mailbox_homes_by_host ON mailbox_homes (host, mailbox_id);
+    """,
+    # 6: each domain's DKIM keys, shared by the hosts of a deployment.
+    """
+    CREATE TABLE dkim_keys (
+        domain TEXT NOT NULL,
+        algorithm TEXT NOT NULL CHECK (algorithm IN ('rsa', 'ed25519')),
+        pem TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (domain, algorithm)
+    );
     """,
 ]
 
@@ -283,6 +294,20 @@ class SQLiteConfigStore(ConfigStore):
 
     def _delete_credential(self, alias_id: str) -> None:
         self._delete("DELETE FROM alias_credentials WHERE alias_id = ?", alias_id)
+
+    # ---- DKIM keys -------------------------------------------------------------------------------
+    def _insert_dkim_key(self, key: DkimKeyRecord) -> None:
+        self._db().execute(
+            "INSERT INTO dkim_keys (domain, algorithm, pem, created_at) VALUES (:domain, :algorithm, :pem, :created_at) "
+            "ON CONFLICT (domain, algorithm) DO NOTHING",
+            to_sql(key),
+        )
+
+    def _get_dkim_key(self, domain: str, algorithm: str) -> DkimKeyRecord | None:
+        return self._one(DkimKeyRecord, "SELECT * FROM dkim_keys WHERE domain = ? AND algorithm = ?", domain, algorithm)
+
+    def _list_dkim_keys(self) -> list[DkimKeyRecord]:
+        return self._many(DkimKeyRecord, "SELECT * FROM dkim_keys")
 
     # ---- mailbox homes ---------------------------------------------------------------------------
     def _put_mailbox_home(self, home: MailboxHome) -> None:

@@ -15,6 +15,7 @@ from sealmail.config.models import (
     Alias,
     AliasCredential,
     ApiToken,
+    DkimKeyRecord,
     Domain,
     LogEntry,
     LogPage,
@@ -54,6 +55,10 @@ CONFIG_METHODS = frozenset(
         "get_mailbox_home",
         "list_mailbox_homes",
         "remove_mailbox_home",
+        # DKIM keys
+        "keep_dkim_key",
+        "get_dkim_key",
+        "list_dkim_keys",
         # admin accounts
         "add_admin",
         "get_admin",
@@ -77,6 +82,6 @@ CONFIG_METHODS = frozenset(
 )
 
 rpc.register(
-    (Domain, Alias, AliasCredential, AdminAccount, ApiToken, LogEntry, LogQuery, LogPage, MailboxHome),
+    (Domain, Alias, AliasCredential, AdminAccount, ApiToken, LogEntry, LogQuery, LogPage, MailboxHome, DkimKeyRecord),
     (AlreadyExists, ConfigStoreError, SchemaTooNew),
 )

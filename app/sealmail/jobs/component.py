@@ -38,7 +38,10 @@ class JobsComponent:
         self.queue = open_queue(settings, self.app.mailstore)
         webhooks = WebhookWorker(self.app, self.queue)
         delivery = DeliveryWorker(
-            self.app, self.queue, DnsMx(settings), InboundDelivery(self.app, self.queue, ForwardRewriter(settings))
+            self.app,
+            self.queue,
+            DnsMx(settings),
+            InboundDelivery(self.app, self.queue, ForwardRewriter(settings, self.app.config)),
         )
         self._workers += [webhooks, delivery]
         self._tasks.append(asyncio.create_task(webhooks.run(self._stop), name="webhooks"))

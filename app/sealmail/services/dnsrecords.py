@@ -14,9 +14,10 @@ from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from sealmail.addresses import normalize_domain, parse_mailbox
-from sealmail.services.dkim import domain_keys
+from sealmail.services.dkim import domain_keys, fetch_keys
 
 if TYPE_CHECKING:
+    from sealmail.config.base import ConfigStore
     from sealmail.settings import Settings
 
 
@@ -65,9 +66,12 @@ def _address_records(settings: Settings, name: str, purpose: str) -> list[DnsRec
     return out
 
 
-def records_for(settings: Settings, domain: str) -> list[DnsRecord]:
-    """Every record the zone of ``domain`` needs, each tagged with that zone."""
+def records_for(settings: Settings, domain: str, store: ConfigStore | None = None) -> list[DnsRecord]:
+    """Every record the zone of ``domain`` needs, each tagged with that zone. With the config
+    store, DKIM keys another host made are taken from it first (``dkim.fetch_keys``)."""
     name = normalize_domain(domain).ascii
+    if store is not None:
+        fetch_keys(settings, store, name)
     return [replace(r, zone=name) for r in _records(settings, name)]
 
 

@@ -22,7 +22,7 @@ def add_domain(store: ConfigStore, name: str, settings: Settings | None = None) 
     if settings is not None:
         from sealmail.services.dkim import ensure_keys
 
-        ensure_keys(settings, domain.name)
+        ensure_keys(settings, domain.name, store)
     return domain
 
 

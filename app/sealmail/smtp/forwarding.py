@@ -12,20 +12,26 @@ or form feed are left out of it, as out of DKIM signatures: verifiers disagree a
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 import dkim
 
 from sealmail.addresses import normalize_domain
+from sealmail.errors import ConfigStoreError
 from sealmail.keyfiles import secret_file
 from sealmail.mailauth import dkimsigner
 from sealmail.mailauth.srs import Srs
-from sealmail.services.dkim import domain_keys
+from sealmail.services.dkim import domain_keys, fetch_keys
 from sealmail.smtp.dkimsign import unambiguous
 from sealmail.smtp.lineends import to_wire
+from sealmail.store.errors import StoreUnavailable
 
 if TYPE_CHECKING:
+    from sealmail.config.base import ConfigStore
     from sealmail.settings import Settings
+
+log = logging.getLogger(__name__)
 
 ARC_HEADERS = [b"from", b"to", b"cc", b"subject", b"date", b"message-id", b"mime-version", b"content-type"]
 
@@ -59,10 +65,16 @@ def arc_seal(settings: Settings, domain: str, message: bytes) -> bytes:
 
 
 class ForwardRewriter:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, store: ConfigStore | None = None) -> None:
         self.settings = settings
         self.srs = load_srs(settings)
+        self.store = store  # where the keys of domains another host added are (runs in a thread)
 
     def __call__(self, message: bytes, mail_from: str, alias_address: str) -> tuple[bytes, str]:
         domain = normalize_domain(alias_address.rpartition("@")[2]).ascii
+        if self.store is not None and not all(key.path.exists() for key in domain_keys(self.settings, domain)):
+            try:
+                fetch_keys(self.settings, self.store, domain)
+            except (StoreUnavailable, ConfigStoreError) as exc:  # forwarded unsealed, as for a domain without keys
+                log.warning("the DKIM keys of %s could not be read from the config store: %s", domain, exc)
         return arc_seal(self.settings, domain, to_wire(message)), self.srs.forward(mail_from, domain)

@@ -346,7 +346,7 @@ class MxSessions:
             outbox = Outbox(settings.data_dir / "outbox")
             handover = HandOver(outbox, self.app.mailstore)
             self._handover = asyncio.create_task(handover.run(self._stop), name="sealmail-outbox-handover")
-        self._inbound = InboundDelivery(self.app, queue, ForwardRewriter(settings), outbox)
+        self._inbound = InboundDelivery(self.app, queue, ForwardRewriter(settings, self.app.config), outbox)
         handler = MxHandler(self.app, self._inbound, checks)
         tls = ServerTLS.from_settings(settings) if settings.tls_cert_file else None
 

@@ -257,6 +257,21 @@ def test_every_host_publishes_and_signs_with_the_same_dkim_keys():
     assert records[FE2] == records[DATA1]
 
 
+def test_a_domain_added_later_on_one_front_end_has_the_same_dkim_keys_everywhere():
+    """A domain added after the rollout on one front-end (as its web admin or API would: the keys
+    are made there) gives the same DKIM records on the other hosts, which take the keys from the
+    shared config store, not new ones of their own (RFC 6376 §3.6.2.2: one key per selector in DNS)."""
+    domain = f"later-{RUN}.test"
+    sh(FE1, f"/usr/local/bin/sealmail domain add {domain} --json")
+    records = {}
+    for host in (FE1, FE2, DATA1):
+        listed = json.loads(sh(host, f"/usr/local/bin/sealmail dns-records {domain} --json"))
+        records[host] = sorted((r["name"], r["value"]) for r in listed if "._domainkey." in r["name"])
+    assert len(records[FE1]) == 2, records[FE1]
+    assert records[FE2] == records[FE1]
+    assert records[DATA1] == records[FE1]
+
+
 def test_flag_change_and_expunge_on_one_front_end_are_seen_on_the_other(password, tls):
     """Issue 19: "a mailbox opened from both front-ends at once sees the other's flag changes and
     expunges (read-your-writes and cross-host consistency)"; RFC 9051 §7.5.2 (FETCH FLAGS sent

@@ -70,7 +70,7 @@ async def domain_dns(request: Request, name: str, admin: Admin, setup: str = "")
         domain = await state.call(domains.get_domain, state.ctx.config, name)
     except (NotFound, InvalidInput):
         return render(request, "message.html", 404, admin=admin, title="Not found", text=f"{name} is not hosted here.")
-    records = await state.call(records_for, state.settings, domain.name)
+    records = await state.call(records_for, state.settings, domain.name, state.ctx.config)
     checks = await check_records(state.lookup, records)
     summary = {s: sum(1 for c in checks if c.status == s) for s in ("pass", "missing", "wrong", "error")}
     return render(
