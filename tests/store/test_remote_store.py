@@ -323,3 +323,26 @@ def test_a_silent_store_costs_one_timeout_not_one_per_caller_then_fails_fast(cer
         asyncio.run(go())
     finally:
         tarpit.close()
+
+
+def test_a_slow_handshake_is_waited_for_as_long_as_a_client_waits(data_host, certs, settings) -> None:
+    """A front-end on a loaded host may take more than websockets' default 10 s between its TLS
+    handshake and its HTTP upgrade request (RFC 6455 §4.1); it waits ``store_timeout`` (30 s) for
+    the answer, so the store must not close the connection sooner: the client would see a broken
+    handshake (InvalidMessage) and report the data host unreachable."""
+    import base64
+    import os
+    import socket
+    import time
+
+    tls = client_tls(certs.ca, certs.client_cert, certs.client_key)
+    with socket.create_connection(("127.0.0.1", data_host.port), timeout=30) as raw:
+        with tls.wrap_socket(raw, server_hostname="localhost") as conn:
+            time.sleep(11)  # past the library's 10 s, well within store_timeout
+            key = base64.b64encode(os.urandom(16)).decode()
+            conn.sendall(
+                f"GET / HTTP/1.1\r\nHost: localhost:{data_host.port}\r\nUpgrade: websocket\r\n"
+                f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
+            )
+            answer = conn.recv(200)
+    assert answer.startswith(b"HTTP/1.1 101"), answer

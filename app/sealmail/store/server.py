@@ -387,6 +387,10 @@ class StoreServer:
                     ssl=self.tls,
                     max_size=rpc.MAX_FRAME,
                     compression=None,
+                    # A front-end waits store_timeout for its handshake: on a loaded host the
+                    # library's 10 s would close the connection before the client gives up, and
+                    # the client would see a broken handshake (InvalidMessage) instead of an answer.
+                    open_timeout=self.settings.store_timeout,
                     ping_interval=20,
                     ping_timeout=20,
                 )
