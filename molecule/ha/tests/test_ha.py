@@ -525,7 +525,7 @@ def test_rolling_upgrade_under_a_stream_loses_and_bounces_nothing_and_clients_re
     inventory = Path(os.environ["MOLECULE_INVENTORY_FILE"]).parent
     playbook = [str(Path(sys.executable).parent / "ansible-playbook"), "--inventory", str(inventory),
                 str(PROJECT_DIR / "playbooks" / "upgrade.yml"),
-                "-e", json.dumps({"upgrade__drain_wait": 15, "sealmail__settings": {"SEALMAIL_LOG_LEVEL": "INFO"}})]
+                "-e", json.dumps({"upgrade__drain_wait": 15, "sealmail__settings": {"log_level": "INFO"}})]
     readers = [Reader(fe, password, tls) for fe in (FE1, FE2)]
     with Stream("upgrade", interval=0.3, retry=True) as stream, readers[0], readers[1]:
         time.sleep(5)
