@@ -20,8 +20,9 @@ default) and ``remote`` (a front-end and a data host: the mailboxes and the conf
 both only through the store's mutual-TLS WebSocket, SEALMAIL_STORE_URL and
 SEALMAIL_CONFIG_BACKEND=store, as a front-end host without MongoDB is deployed). "Another host"
 is approximated by loopback plus TLS: the hop costs the TLS, the framing and the second process's
-work, but no network latency (there is no ``--store-delay-ms``), and both processes share this
-machine's cores. The remote arrangement's IDLE delivery goes through the store too (a
+work, but no network latency, and both processes share this machine's cores. There is no
+``--store-delay-ms``: an honest delay needs ``tc netem`` on a veth pair into a network namespace,
+and this machine's kernel has no netem qdisc ("Specified qdisc kind is unknown"). The remote arrangement's IDLE delivery goes through the store too (a
 ``deliver`` call over the channel), and its memory counts the IMAP and the store processes. With
 both arrangements the table adds the ratio remote/in-process.
 """

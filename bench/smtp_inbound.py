@@ -251,6 +251,7 @@ class Arrangement:
     mx_dirs: list[Path]
     store_env: Path | None = None
     runs: list[Run] = field(default_factory=list)
+    store_cpu_ms: list[float] = field(default_factory=list)  # the store process's part of the CPU, per message
 
     @contextlib.contextmanager
     def running(self, logs: Path) -> Iterator[tuple[list[int], list[int]]]:
@@ -525,7 +526,10 @@ def summary(arrangements: list[Arrangement], theirs_runs: list[tuple[Run, float]
             statistics.median([r.percentile(99) for r in runs]),
         )
         rate, p50, p99 = medians[arrangement.key]
-        print(f"median over rounds: {arrangement.name}: {rate:.0f} msg/s, p50 {p50:.1f} ms, p99 {p99:.1f} ms")
+        store = ""
+        if arrangement.store_cpu_ms:
+            store = f"; of the CPU per message, the store's {statistics.median(arrangement.store_cpu_ms):.2f} ms"
+        print(f"median over rounds: {arrangement.name}: {rate:.0f} msg/s, p50 {p50:.1f} ms, p99 {p99:.1f} ms{store}")
     if theirs_runs:
         theirs_rate = statistics.median([r.rate for r, _ in theirs_runs])
         theirs_e2e = statistics.median([len(r.latencies) / e2e for r, e2e in theirs_runs])
@@ -580,7 +584,11 @@ def run_rounds(
                 with arrangement.running(base) as (ports, pids):
                     if number == 1:  # as for Postfix: caches, threads (one session per MX host)
                         asyncio.run(blast(ports, warm_up, max(2, len(ports))))
+                    store_cpu = cpu_seconds(pids[0]) if arrangement.store_env is not None else 0.0
                     run = asyncio.run(blast(ports, batch, args.connections, server_pid=pids))
+                    if arrangement.store_env is not None:
+                        store_cpu = cpu_seconds(pids[0]) - store_cpu
+                        arrangement.store_cpu_ms.append(1000 * store_cpu / len(batch))
                 arrangement.runs.append(run)
                 results.append(row(f"{arrangement.name} #{number}", run))
                 print(results[-1], f"({load()})", flush=True)
