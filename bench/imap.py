@@ -1,6 +1,7 @@
 """IMAP benchmark: Sealmail's IMAP server side by side with Debian's Dovecot on the same mailbox.
 
     .venv/bin/python bench/imap.py [--messages 10000] [--idle 1000] [--runs 5] [--skip-dovecot]
+                                   [--store inprocess,remote]
 
 Both servers get the same messages (bench/corpus.py; a third of them \\Seen): Sealmail in its
 encrypted store, Dovecot in a Maildir. Both log in with an Argon2id password (Dovecot's passdb
@@ -11,6 +12,19 @@ FROM, STORE on 100 messages (medians); then N concurrent IDLE connections: the s
 (PSS, all its processes) and how long until every connection has seen a new message (Sealmail: a
 delivery through the MX path, the sealed spool and Redis; Dovecot: a file dropped in Maildir/new).
 Needs root for Dovecot (its mail processes run as nobody). Prints Sealmail/Dovecot ratios.
+
+``--store`` says how Sealmail's IMAP server reaches the mailboxes, one run per arrangement in the
+same invocation (issue 19): ``inprocess`` (one host: it opens the mailbox files itself, the
+default) and ``remote`` (a front-end and a data host: the mailboxes and the config store behind
+``sealmail serve store``, and ``sealmail serve imap`` with a data directory of its own, reaching
+both only through the store's mutual-TLS WebSocket, SEALMAIL_STORE_URL and
+SEALMAIL_CONFIG_BACKEND=store, as a front-end host without MongoDB is deployed). "Another host"
+is approximated by loopback plus TLS: the hop costs the TLS, the framing and the second process's
+work, but no network latency, and both processes share this machine's cores. There is no
+``--store-delay-ms``: an honest delay needs ``tc netem`` on a veth pair into a network namespace,
+and this machine's kernel has no netem qdisc ("Specified qdisc kind is unknown"). The remote arrangement's IDLE delivery goes through the store too (a
+``deliver`` call over the channel), and its memory counts the IMAP and the store processes. With
+both arrangements the table adds the ratio remote/in-process.
 """
 
 from __future__ import annotations
@@ -40,6 +54,11 @@ from corpus import corpus
 
 PASSWORD = "correct horse battery staple 42"
 USER = "demo@example.test"
+
+
+def load() -> str:
+    one, five, _ = os.getloadavg()
+    return f"load average {one:.2f} (1 min), {five:.2f} (5 min) on {os.cpu_count()} cores"
 
 
 def free_port() -> int:
@@ -211,7 +230,10 @@ async def run_suite(
         await asyncio.sleep(1)
         before = pss_kib(server_pids())
         clients: list[Client] = []
-        gate = asyncio.Semaphore(40)
+        # Sealmail checks at most 5 passwords of one account at once (net.limits: LimitPolicy.per_account);
+        # further logins wait for them and are refused after 10 s. Opening 40 at a time on a busy
+        # machine ran into that ("NO [UNAVAILABLE]"), so both servers get 5 at a time.
+        gate = asyncio.Semaphore(5)
 
         async def open_idle() -> None:
             async with gate:
@@ -253,12 +275,16 @@ async def run_suite(
 
 
 # ---- Sealmail -------------------------------------------------------------------------------------
-def run_sealmail(base: Path, messages: list[bytes], args: argparse.Namespace) -> Results:
+STORES = ("inprocess", "remote")
+
+
+def run_sealmail(base: Path, messages: list[bytes], args: argparse.Namespace, arrangement: str) -> Results:
     from sealmail.config.sqlite import SQLiteConfigStore
     from sealmail.services import aliases, credentials, domains
     from sealmail.settings import Settings, settings_to_env
     from sealmail.store import events as ev
     from sealmail.store.mailstore import MailStore
+    from sealmail.store.remote import RemoteMailStore, client_tls
     from sealmail.tls.devca import ensure_client_certificate, ensure_dev_certificates
 
     redis_port = free_port()
@@ -310,16 +336,21 @@ def run_sealmail(base: Path, messages: list[bytes], args: argparse.Namespace) ->
                 ],
             )
         box.close()
-        if args.remote_store:
-            # The mailboxes behind `sealmail serve store` (mutual TLS on loopback), IMAP reaching them through it.
+        if arrangement == "remote":
+            # The data host: `sealmail serve store` owns data/ (mailboxes, spools, config store), mutual
+            # TLS on loopback. The front-end: `sealmail serve imap` with a data directory of its own,
+            # reaching mailboxes and config only through the store channel.
             client_cert, client_key = ensure_client_certificate(base / "tls")
             store_port = free_port()
             store_env = {**os.environ, **settings_to_env(settings)}
             store_env.update({"SEALMAIL_STORE_CA_FILE": str(certs.ca_cert), "SEALMAIL_STORE_PORT": str(store_port)})
             store_server = subprocess.Popen([sys.executable, "-m", "sealmail", "serve", "store"], env=store_env)
             wait_port(store_port, store_server, "sealmail serve store")
+            (base / "frontend").mkdir(mode=0o700)
             settings = settings.model_copy(
                 update={
+                    "data_dir": base / "frontend",
+                    "config_backend": "store",
                     "store_url": f"wss://localhost:{store_port}",
                     "store_ca_file": certs.ca_cert,
                     "store_client_cert_file": client_cert,
@@ -332,6 +363,15 @@ def run_sealmail(base: Path, messages: list[bytes], args: argparse.Namespace) ->
 
         def deliver() -> None:
             async def go() -> None:
+                if settings.store_url is not None:  # through the data host, as a front-end MX hands mail over
+                    assert settings.store_ca_file and settings.store_client_cert_file and settings.store_client_key_file
+                    tls = client_tls(
+                        settings.store_ca_file, settings.store_client_cert_file, settings.store_client_key_file
+                    )
+                    remote = RemoteMailStore(settings.store_url, tls)
+                    await remote.deliver_async(mailbox_id, public_key, corpus(1, seed=99)[0])
+                    await remote.close()
+                    return
                 assert settings.redis_url is not None
                 bus = ev.RedisBus(settings.redis_url.get_secret_value())
                 mx = MailStore(settings.data_dir, bus)
@@ -454,6 +494,45 @@ def _ratio(value: float | None, other: float | None) -> str:
     return f"{value / other:.2f}"
 
 
+def _stores(text: str) -> list[str]:
+    chosen = [part.strip() for part in text.split(",") if part.strip()]
+    unknown = set(chosen) - set(STORES)
+    if not chosen or unknown:
+        raise argparse.ArgumentTypeError(f"choose from {', '.join(STORES)} (comma-separated)")
+    return list(dict.fromkeys(chosen))
+
+
+def print_table(stores: list[str], sealmail: dict[str, Results], dovecot: Results | None) -> None:
+    """One column per Sealmail arrangement, Dovecot's, each arrangement's ratio to Dovecot, and remote/in-process."""
+    label = {"inprocess": "in-process", "remote": "remote"}
+    header = f"\n{'measure':<55}"
+    for arrangement in stores:
+        header += f" {'Sealmail ' + label[arrangement]:>20}"
+    header += f" {'Dovecot':>12}"
+    for arrangement in stores:
+        header += f" {label[arrangement] + '/Dovecot':>18}"
+    both = all(a in sealmail for a in STORES)
+    if both:
+        header += f" {'remote/in-process':>18}"
+    print(header)
+    first = sealmail[stores[0]]
+    for name in first.times:
+        other = dovecot.times.get(name) if dovecot else None
+        line = f"{name:<55}"
+        for arrangement in stores:
+            line += f" {_fmt(name, sealmail[arrangement].times.get(name)):>20}"
+        line += f" {_fmt(name, other):>12}"
+        for arrangement in stores:
+            line += f" {_ratio(sealmail[arrangement].times.get(name), other):>18}"
+        if both:
+            line += f" {_ratio(sealmail['remote'].times.get(name), sealmail['inprocess'].times.get(name)):>18}"
+        print(line)
+    for who, res in [*((f"Sealmail {label[a]}", r) for a, r in sealmail.items()), ("Dovecot", dovecot)]:
+        if res:
+            for key, note in res.notes.items():
+                print(f"{who}: {key}: {note}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--messages", type=int, default=10_000)
@@ -461,34 +540,35 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--skip-dovecot", action="store_true")
     parser.add_argument(
-        "--remote-store", action="store_true", help="Sealmail's mailboxes behind `sealmail serve store` (issue 19)"
+        "--store",
+        type=_stores,
+        default=["inprocess"],
+        help="how Sealmail's IMAP reaches the mailboxes: inprocess, remote (behind `sealmail serve store`), or both",
     )
     args = parser.parse_args()
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # clients and servers hold thousands of sockets
     messages = corpus(args.messages)
     print(f"{args.messages} messages, {args.idle} IDLE connections, medians of {args.runs} runs", flush=True)
+    print(f"start: {load()}", flush=True)
     base = Path(tempfile.mkdtemp(prefix="sealmail-bench-imap-"))
     base.chmod(0o755)  # Dovecot's auth and mail processes run as other users
+    sealmail: dict[str, Results] = {}
+    dovecot = None
     try:
-        (base / "sealmail").mkdir()
-        sealmail = run_sealmail(base / "sealmail", messages, args)
-        dovecot = None
+        for arrangement in args.store:
+            (base / f"sealmail-{arrangement}").mkdir()
+            sealmail[arrangement] = run_sealmail(base / f"sealmail-{arrangement}", messages, args, arrangement)
+            print(f"Sealmail ({arrangement}) done: {load()}", flush=True)
         if not args.skip_dovecot:
             (base / "dovecot").mkdir()
             dovecot = run_dovecot(base / "dovecot", messages, args)
+            print(f"Dovecot done: {load()}", flush=True)
     finally:
         if not os.environ.get("BENCH_KEEP"):
             shutil.rmtree(base, ignore_errors=True)
-    assert sealmail is not None
-    print(f"\n{'measure':<55} {'Sealmail':>12} {'Dovecot':>12} {'ratio':>8}")
-    for name, value in sealmail.times.items():
-        other = dovecot.times.get(name) if dovecot else None
-        print(f"{name:<55} {_fmt(name, value):>12} {_fmt(name, other):>12} {_ratio(value, other):>8}")
-    for label, res in (("Sealmail", sealmail), ("Dovecot", dovecot)):
-        if res:
-            for key, note in res.notes.items():
-                print(f"{label}: {key}: {note}")
+    print_table(args.store, sealmail, dovecot)
+    print(f"end: {load()}")
     return 0
 
 

@@ -1,7 +1,7 @@
 """Inbound SMTP benchmark: Sealmail's MX beside aiosmtpd's ceiling and Postfix delivering to Dovecot.
 
     .venv/bin/python bench/smtp_inbound.py [--messages 5000] [--connections 8] [--no-postfix]
-                                           [--one-mailbox] [--rounds N] [--no-ceiling]
+                                           [--one-mailbox] [--rounds N] [--no-ceiling] [--mx-hosts N]
 
 The same signed 4 KB messages go, over 8 concurrent connections from one lean client, to:
 
@@ -26,6 +26,19 @@ DATA to the ``250``. Print numbers, never assert on them: load on this shared ma
 run it more than once (``--rounds N`` runs Sealmail and Postfix back to back N times, each round
 with fresh messages, and prints the median of each).
 
+``--mx-hosts N`` adds the multi-server arrangement (issue 19), on the same messages: MX hosts that
+reach the mailboxes only through one data host's ``sealmail serve store`` (mutual TLS over
+loopback, ``SEALMAIL_STORE_URL``, and ``SEALMAIL_CONFIG_BACKEND=store`` for aliases and keys, as
+front-ends without MongoDB are deployed), once with one MX host and once with N. Each MX host is
+its own ``sealmail serve mx`` with its own data directory, env file, port, client certificate and
+one session process per core; the MX seals, the store appends the sealed record to the spool and
+fsyncs it before the ``250``. The client's connections are split across the MX hosts (connection i
+to host i mod N), each taking the next message when it is free. Every arrangement has its own data
+and its own Redis, so no run sees another's dedup keys. On one machine the "hosts" share its cores
+(and the store, Redis and the client share them too): N MX hosts here measure contention for the
+store and for these cores, not N machines' worth of CPU. The CPU column counts the MX processes
+and the store process.
+
 Needs: dnsmasq (``scripts/system-deps test``), and for the anchor, as root:
 ``apt-get install postfix dovecot-lmtpd`` — then stop the system Postfix Debian starts
 (``postfix stop; update-rc.d postfix disable``) so nothing listens on port 25.
@@ -47,6 +60,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -60,6 +74,7 @@ from sealmail.services.dnsrecords import records_for
 from sealmail.settings import Settings
 from sealmail.smtp import dkimsign
 from sealmail.store.spool import open_message
+from sealmail.tls.devca import ensure_client_certificate, ensure_dev_certificates
 
 from corpus import NAMES, vocabulary
 from dnsserver import DnsServer
@@ -218,6 +233,94 @@ def check_sealmail(settings: Settings, passwords: dict[str, str], expected: int)
     if total != expected:
         raise RuntimeError(f"{total} sealed records in the spools, {expected} messages accepted")
     return f"{total} sealed records in {len(passwords)} spools; {checked} opened: SPF, 2x DKIM and DMARC pass"
+
+
+# ---- the arrangements: one host, or MX hosts reaching the mailboxes through one data host ---------
+@dataclass
+class Arrangement:
+    """Sealmail as one host (``store_env`` None: the MX writes the spools itself) or as MX hosts and a
+    data host (``sealmail serve store`` owns the spools and the config store; each MX host has a data
+    directory, an env file, a port and a client certificate of its own, and reaches them only
+    through the store channel)."""
+
+    key: str
+    name: str
+    settings: Settings  # the data host's: spools and config store
+    passwords: dict[str, str]
+    mx_envs: list[Path]
+    mx_dirs: list[Path]
+    store_env: Path | None = None
+    runs: list[Run] = field(default_factory=list)
+    store_cpu_ms: list[float] = field(default_factory=list)  # the store process's part of the CPU, per message
+
+    @contextlib.contextmanager
+    def running(self, logs: Path) -> Iterator[tuple[list[int], list[int]]]:
+        """Its processes up: yields the MX ports and the process ids whose CPU counts (store included)."""
+        with contextlib.ExitStack() as stack:
+            pids = []
+            if self.store_env is not None:
+                _, pid = stack.enter_context(
+                    sealmail_component("store", self.store_env, self.settings.data_dir, logs / f"{self.key}-store.log")
+                )
+                pids.append(pid)
+            ports = []
+            for number, (env, data) in enumerate(zip(self.mx_envs, self.mx_dirs, strict=True), 1):
+                got, pid = stack.enter_context(sealmail_component("mx", env, data, logs / f"{self.key}-mx{number}.log"))
+                ports.append(got["mx"])
+                pids.append(pid)
+            yield ports, pids
+
+
+def in_process(base: Path, dns: str, redis_url: str | None, extra: list[str]) -> Arrangement:
+    env_file, settings, passwords = prepare_sealmail(base, dns, redis_url, extra)
+    name = "Sealmail MX: checks, sealed spool, fsync"
+    return Arrangement(base.name, name, settings, passwords, [env_file], [settings.data_dir])
+
+
+def through_store(base: Path, dns: str, redis_url: str | None, extra: list[str], hosts: int) -> Arrangement:
+    """``hosts`` MX hosts and one data host, on this machine: mutual TLS over loopback."""
+    _, settings, passwords = prepare_sealmail(base, dns, redis_url, [])  # the data host's config store and keys
+    certs = ensure_dev_certificates(base / "tls")
+    store_port = free_port()
+    common: dict[str, object] = {"SEALMAIL_BIND_ADDRESSES": "127.0.0.1", "SEALMAIL_LOG_LEVEL": "INFO"}
+    if redis_url:
+        common["SEALMAIL_REDIS_URL"] = redis_url  # one Redis for every host, as in production
+    store_env = write_env_file(
+        base / "store.env",
+        {
+            **common,
+            "SEALMAIL_DATA_DIR": settings.data_dir,
+            "SEALMAIL_TLS_CERT_FILE": certs.cert,
+            "SEALMAIL_TLS_KEY_FILE": certs.key,
+            "SEALMAIL_STORE_CA_FILE": certs.ca_cert,
+            "SEALMAIL_STORE_PORT": store_port,
+        },
+    )
+    envs, dirs = [], []
+    for number in range(1, hosts + 1):
+        data = base / f"mx{number}"
+        data.mkdir(mode=0o700)
+        client_cert, client_key = ensure_client_certificate(base / "tls", f"mx{number}")
+        values: dict[str, object] = {
+            **common,
+            "SEALMAIL_DATA_DIR": data,
+            "SEALMAIL_MX_PORT": free_port(),
+            "SEALMAIL_HOSTNAME": f"mx{number}.{DOMAIN}",
+            "SEALMAIL_DNS_SERVERS": dns,
+            "SEALMAIL_MX_PROCESSES": os.cpu_count() or 1,  # per host, as the Ansible role sets it
+            "SEALMAIL_STORE_URL": f"wss://localhost:{store_port}",
+            "SEALMAIL_STORE_CA_FILE": certs.ca_cert,
+            "SEALMAIL_STORE_CLIENT_CERT_FILE": client_cert,
+            "SEALMAIL_STORE_CLIENT_KEY_FILE": client_key,
+            "SEALMAIL_CONFIG_BACKEND": "store",  # aliases and keys from the data host's config store
+        }
+        for item in extra:
+            name, _, value = item.partition("=")
+            values[name] = value
+        envs.append(write_env_file(data / "sealmail.env", values))
+        dirs.append(data)
+    name = f"Sealmail {hosts} MX host{'s' if hosts > 1 else ''} -> one store"
+    return Arrangement(base.name, name, settings, passwords, envs, dirs, store_env)
 
 
 # ---- Postfix -> Dovecot -----------------------------------------------------------------------------
@@ -403,6 +506,103 @@ def row(name: str, run: Run, end_to_end: float | None = None) -> str:
     return f"{name:<44} {run.rate:>9.0f} {e2e} {run.percentile(50):>8.1f} {run.percentile(99):>8.1f} {cpu}"
 
 
+def arrangements_for(args: argparse.Namespace) -> list[tuple[str, int]]:
+    """(key, MX hosts through the store; 0: one host, in-process) for each Sealmail arrangement to run."""
+    plan = [("inprocess", 0)]
+    if args.mx_hosts >= 1:
+        plan.append(("store1", 1))
+    if args.mx_hosts > 1:
+        plan.append((f"store{args.mx_hosts}", args.mx_hosts))
+    return plan
+
+
+def summary(arrangements: list[Arrangement], theirs_runs: list[tuple[Run, float]]) -> None:
+    medians = {}
+    for arrangement in arrangements:
+        runs = arrangement.runs
+        medians[arrangement.key] = (
+            statistics.median([r.rate for r in runs]),
+            statistics.median([r.percentile(50) for r in runs]),
+            statistics.median([r.percentile(99) for r in runs]),
+        )
+        rate, p50, p99 = medians[arrangement.key]
+        store = ""
+        if arrangement.store_cpu_ms:
+            store = f"; of the CPU per message, the store's {statistics.median(arrangement.store_cpu_ms):.2f} ms"
+        print(f"median over rounds: {arrangement.name}: {rate:.0f} msg/s, p50 {p50:.1f} ms, p99 {p99:.1f} ms{store}")
+    if theirs_runs:
+        theirs_rate = statistics.median([r.rate for r, _ in theirs_runs])
+        theirs_e2e = statistics.median([len(r.latencies) / e2e for r, e2e in theirs_runs])
+        theirs_p50 = statistics.median([r.percentile(50) for r, _ in theirs_runs])
+        theirs_p99 = statistics.median([r.percentile(99) for r, _ in theirs_runs])
+        print(
+            f"median over rounds: Postfix {theirs_rate:.0f} msg/s ({theirs_e2e:.0f} end to end),"
+            f" p50 {theirs_p50:.1f} ms, p99 {theirs_p99:.1f} ms"
+        )
+        for arrangement in arrangements:
+            rate, _, p99 = medians[arrangement.key]
+            print(
+                f"{arrangement.name} / Postfix: accepted {rate / theirs_rate:.2f}x, "
+                f"end to end {rate / theirs_e2e:.2f}x, p99 {p99 / theirs_p99:.2f}x"
+            )
+    one = medians.get("store1")
+    for key, (rate, _, p99) in medians.items():
+        if key.startswith("store") and key != "store1" and one is not None:
+            print(
+                f"{key[5:]} MX hosts / 1 MX host (both through the store): {rate / one[0]:.2f}x rate, {p99 / one[2]:.2f}x p99"
+            )
+    if one is not None:
+        rate, _, p99 = medians["inprocess"]
+        print(f"1 MX host through the store / in-process: {one[0] / rate:.2f}x rate, {one[2] / p99:.2f}x p99")
+
+
+def run_rounds(
+    args: argparse.Namespace,
+    base: Path,
+    dns: str,
+    rounds: list[list[Mail]],
+    warm_up: list[Mail],
+    results: list[str],
+    arrangements: list[Arrangement],
+    theirs_runs: list[tuple[Run, float]],
+) -> list[str]:
+    """Each round: every Sealmail arrangement, then Postfix, on the same messages; then the spools are checked."""
+    verdicts = []
+    with contextlib.ExitStack() as stack:
+        # Each arrangement has its own data, and its own Redis: the same messages again would be
+        # repeats to a shared one's dedup keys, stored once and answered quicker.
+        for key, hosts in arrangements_for(args):
+            where = base / key
+            where.mkdir()
+            redis_url = stack.enter_context(redis_server(where))
+            if hosts == 0:
+                arrangements.append(in_process(where, dns, redis_url, args.set))
+            else:
+                arrangements.append(through_store(where, dns, redis_url, args.set, hosts))
+        for number, batch in enumerate(rounds, 1):
+            for arrangement in arrangements:
+                with arrangement.running(base) as (ports, pids):
+                    if number == 1:  # as for Postfix: caches, threads (one session per MX host)
+                        asyncio.run(blast(ports, warm_up, max(2, len(ports))))
+                    store_cpu = cpu_seconds(pids[0]) if arrangement.store_env is not None else 0.0
+                    run = asyncio.run(blast(ports, batch, args.connections, server_pid=pids))
+                    if arrangement.store_env is not None:
+                        store_cpu = cpu_seconds(pids[0]) - store_cpu
+                        arrangement.store_cpu_ms.append(1000 * store_cpu / len(batch))
+                arrangement.runs.append(run)
+                results.append(row(f"{arrangement.name} #{number}", run))
+                print(results[-1], f"({load()})", flush=True)
+            if not args.no_postfix:
+                theirs_runs.append(run_postfix(base / f"postfix{number}", warm_up, batch, args.connections))
+                results.append(row(f"Postfix -> Dovecot LMTP (Maildir) #{number}", *theirs_runs[-1]))
+                print(results[-1], f"({load()})", flush=True)
+        for arrangement in arrangements:
+            verdicts.append(
+                f"{arrangement.name}: {check_sealmail(arrangement.settings, arrangement.passwords, WARM_UP + len(rounds) * len(rounds[0]))}"
+            )
+    return verdicts
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=5000)
@@ -412,6 +612,12 @@ def main() -> None:
     parser.add_argument("--no-ceiling", action="store_true", help="skip the counting aiosmtpd handler")
     parser.add_argument("--one-mailbox", action="store_true", help="every message to one alias (the hot mailbox)")
     parser.add_argument("--rounds", type=int, default=1, help="Sealmail then Postfix, this many times")
+    parser.add_argument(
+        "--mx-hosts",
+        type=int,
+        default=0,
+        help="also MX hosts reaching the mailboxes through one `sealmail serve store`: 1 of them, and this many",
+    )
     parser.add_argument("--set", action="append", default=[], metavar="SEALMAIL_X=V", help="extra MX setting")
     args = parser.parse_args()
     if shutil.which("dnsmasq") is None:
@@ -424,10 +630,9 @@ def main() -> None:
     base = Path(tempfile.mkdtemp(prefix="sealmail-bench-smtp-in-", dir=os.environ.get("BENCH_TMP")))
     base.chmod(0o755)
     results: list[str] = []
-    ours_runs: list[Run] = []
+    arrangements: list[Arrangement] = []
     theirs_runs: list[tuple[Run, float]] = []
     dnsd = None
-    redis_url = None
     try:
         senders = Settings(data_dir=base / "senders")
         dnsd = dns_for(base, senders, args.dns_ttl)
@@ -448,55 +653,29 @@ def main() -> None:
             results.append(row("aiosmtpd, counting handler (ceiling)", ceiling))
             print(results[-1], flush=True)
 
-        with redis_server(base) as redis_url:
-            env_file, settings, passwords = prepare_sealmail(base, dnsd.address, redis_url, args.set)
-            for number, batch in enumerate(rounds, 1):
-                with sealmail_component("mx", env_file, settings.data_dir, base / "mx.log") as (ports, pid):
-                    if number == 1:
-                        asyncio.run(blast(ports["mx"], warm_up, 2))  # as for Postfix: caches, threads
-                    ours_runs.append(asyncio.run(blast(ports["mx"], batch, args.connections, server_pid=pid)))
-                results.append(row(f"Sealmail MX: checks, sealed spool, fsync #{number}", ours_runs[-1]))
-                print(results[-1], flush=True)
-                if not args.no_postfix:
-                    theirs_runs.append(run_postfix(base / f"postfix{number}", warm_up, batch, args.connections))
-                    results.append(row(f"Postfix -> Dovecot LMTP (Maildir) #{number}", *theirs_runs[-1]))
-                    print(results[-1], flush=True)
-            verdict = check_sealmail(settings, passwords, WARM_UP + total)
+        verdicts = run_rounds(args, base, dnsd.address, rounds, warm_up, results, arrangements, theirs_runs)
     finally:
         if dnsd is not None:
             dnsd.stop()
         shutil.rmtree(base, ignore_errors=True)
 
-    where = "one mailbox (user0)" if args.one_mailbox else f"{len(MAILBOXES)} mailboxes (Zipf)"
+    recipients = "one mailbox (user0)" if args.one_mailbox else f"{len(MAILBOXES)} mailboxes (Zipf)"
     print(
-        f"\n{len(mails)} x ~4 KB messages to {where} over {args.connections} connections, {args.rounds} round(s);"
+        f"\n{len(mails)} x ~4 KB messages to {recipients} over {args.connections} connections, {args.rounds} round(s);"
         " latency: end of DATA to 250"
     )
     print(f"{'':<44} {'accepted':>9} {'end to end':>10} {'p50 ms':>8} {'p99 ms':>8} {'CPU ms':>8}")
     print(f"{'':<44} {'msg/s':>9} {'msg/s':>10} {'':>8} {'':>8} {'per msg':>8}")
     for line in results:
         print(line)
-    if redis_url is None:
+    if shutil.which("redis-server") is None:
         print("(no redis-server here: Sealmail ran with its in-process bus)")
-    print(f"\nSealmail: {verdict}")
-    print("Sealmail's 250 means the sealed message is fsynced in its spool: accepted is end to end.")
-    ours_rate = statistics.median([r.rate for r in ours_runs])
-    ours_p50 = statistics.median([r.percentile(50) for r in ours_runs])
-    ours_p99 = statistics.median([r.percentile(99) for r in ours_runs])
-    print(f"median over rounds: Sealmail {ours_rate:.0f} msg/s, p50 {ours_p50:.1f} ms, p99 {ours_p99:.1f} ms")
-    if theirs_runs:
-        theirs_rate = statistics.median([r.rate for r, _ in theirs_runs])
-        theirs_e2e = statistics.median([len(r.latencies) / e2e for r, e2e in theirs_runs])
-        theirs_p50 = statistics.median([r.percentile(50) for r, _ in theirs_runs])
-        theirs_p99 = statistics.median([r.percentile(99) for r, _ in theirs_runs])
-        print(
-            f"median over rounds: Postfix {theirs_rate:.0f} msg/s ({theirs_e2e:.0f} end to end),"
-            f" p50 {theirs_p50:.1f} ms, p99 {theirs_p99:.1f} ms"
-        )
-        print(
-            f"Sealmail / Postfix: accepted {ours_rate / theirs_rate:.2f}x, "
-            f"end to end {ours_rate / theirs_e2e:.2f}x, p99 {ours_p99 / theirs_p99:.2f}x"
-        )
+    print()
+    for verdict in verdicts:
+        print(verdict)
+    print("Sealmail's 250 means the sealed message is fsynced in its spool (on the data host through the store):")
+    print("accepted is end to end. CPU counts the MX processes and, through the store, the store process too.")
+    summary(arrangements, theirs_runs)
     print(f"end: {load()}")
 
 

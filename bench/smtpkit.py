@@ -184,12 +184,12 @@ class Run:
 
 
 async def blast(
-    port: int,
+    port: int | Sequence[int],
     mails: Sequence[Mail],
     connections: int,
     *,
     per_session: int = 100,
-    server_pid: int | None = None,
+    server_pid: int | Sequence[int] | None = None,
     **session: object,
 ) -> Run:
     """Send every mail over ``connections`` concurrent sessions (the first ones opened before the clock starts).
@@ -197,12 +197,19 @@ async def blast(
     A session carries at most ``per_session`` messages, then QUITs and a new one takes over (the
     time that takes counts): Sealmail's MX allows 100 MAIL commands per session by default
     (``SEALMAIL_MX_COMMAND_LIMIT``), and every server here is driven the same way.
+
+    Several ports (several MX hosts): connection i goes to ``port[i % len(port)]``, always the same
+    one. Several server process ids: the CPU counted is theirs together.
     """
-    first = list(await asyncio.gather(*(Client.open(port, **session) for _ in range(connections))))  # type: ignore[arg-type]
+    ports = [port] if isinstance(port, int) else list(port)
+    pids = [] if server_pid is None else [server_pid] if isinstance(server_pid, int) else list(server_pid)
+    first = list(
+        await asyncio.gather(*(Client.open(ports[i % len(ports)], **session) for i in range(connections)))  # type: ignore[arg-type]
+    )
     feed: Iterator[Mail] = iter(mails)
     latencies: list[float] = []
 
-    async def worker(client: Client) -> None:
+    async def worker(client: Client, port: int) -> None:
         sent = 0
         for mail in feed:  # a shared iterator: each session takes the next message when it is free
             if sent == per_session:
@@ -213,11 +220,11 @@ async def blast(
             sent += 1
         await client.close()
 
-    cpu = cpu_seconds(server_pid) if server_pid else 0.0
+    cpu = sum(cpu_seconds(pid) for pid in pids)
     start = time.perf_counter()
-    await asyncio.gather(*(worker(c) for c in first))
+    await asyncio.gather(*(worker(c, ports[i % len(ports)]) for i, c in enumerate(first)))
     seconds = time.perf_counter() - start
-    return Run(seconds, latencies, cpu_seconds(server_pid) - cpu if server_pid else None)
+    return Run(seconds, latencies, sum(cpu_seconds(pid) for pid in pids) - cpu if pids else None)
 
 
 # ---- processes ------------------------------------------------------------------------------------

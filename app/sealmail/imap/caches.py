@@ -1,8 +1,9 @@
 """What the IMAP sessions of one process remember together, owned by the IMAP server.
 
 One ``ImapCaches`` per process (``server.ImapComponent`` makes it and hands it to every session
-through ``Options``); a session built without one gets its own. It holds, per shared mailbox
-handle (the store hands every session of an account the same one; the entry goes with it):
+through ``Options``); a session built without one gets its own. It holds, per mailbox (the
+in-process store hands every session of an account the same handle; the remote store, a handle per
+session: the entry is shared by every handle on the mailbox and goes with the last of them):
 
 * ``claimed``: the highest UID per folder that some session of this process claimed \\Recent for;
 * ``texts``: ENVELOPE and BODYSTRUCTURE answers already written, by (item, body id, UTF-8 on). A body
@@ -42,9 +43,9 @@ class FolderInfos:
     infos: list[MessageInfo]
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, weakref_slot=True)
 class MailboxCaches:
-    """The caches of one shared mailbox handle."""
+    """The caches of one mailbox, shared by its handles in this process."""
 
     claimed: dict[int, int] = field(default_factory=dict)
     texts: dict[tuple[str, int, bool], str] = field(default_factory=dict)
@@ -56,13 +57,20 @@ class ImapCaches:
 
     def __init__(self) -> None:
         self._mailboxes: weakref.WeakKeyDictionary[MailboxHandle, MailboxCaches] = weakref.WeakKeyDictionary()
+        # By mailbox id, for handles of a mailbox whose caches another handle already holds (a remote
+        # store opens one per session): without it, a thousand IDLE sessions on a front-end each
+        # claimed \Recent from the data host for every new message.
+        self._by_id: weakref.WeakValueDictionary[str, MailboxCaches] = weakref.WeakValueDictionary()
         self._flag_lists: dict[tuple[frozenset[str], bool, bool], bytes] = {}
         self._flag_texts: dict[tuple[frozenset[str], bool], str] = {}
 
     def of(self, mbox: MailboxHandle) -> MailboxCaches:
         caches = self._mailboxes.get(mbox)
         if caches is None:
-            caches = self._mailboxes[mbox] = MailboxCaches()
+            caches = self._by_id.get(mbox.mailbox_id)
+            if caches is None:
+                caches = self._by_id[mbox.mailbox_id] = MailboxCaches()
+            self._mailboxes[mbox] = caches
         return caches
 
     def flag_list(self, flags: frozenset[str], recent: bool, utf8: bool) -> bytes:
