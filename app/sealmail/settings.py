@@ -159,6 +159,20 @@ class Settings(BaseSettings):
         0, ge=0, description="largest sealed record (octets) an MX session process hands to the spool writer; 0: none"
     )
 
+    # -- MX: lookups reused for a few seconds (issue 19, several hosts) ------------------------------
+    # Through the store channel (or MongoDB) each RCPT costs round trips to the data host: the
+    # address's resolution, the mailbox's credential (its public key) and the size of its pending
+    # spool. An answer younger than this is used again without asking, so a busy mailbox costs one
+    # trip per message (the sealed record) instead of several; a change to an alias (disabled,
+    # removed, quota) reaches the MX this many seconds later at most. None: 5 s where the config
+    # store is elsewhere (store, mongodb), 0 with the embedded SQLite file (already a local read).
+    mx_lookup_fresh_seconds: float | None = Field(
+        None,
+        ge=0,
+        le=300,
+        description="seconds the MX reuses an RCPT lookup; default 5 with a remote config store, else 0",
+    )
+
     # -- SMTP DATA in memory (MX and submission) ------------------------------------------------
     # Each process holds the messages it is receiving in memory until they are stored; together they
     # stay under this (a message is held once, as the chunks it was read in). Past it, DATA gets
@@ -586,6 +600,13 @@ class Settings(BaseSettings):
     @property
     def config_db_path(self) -> Path:
         return self.data_dir / "config.sqlite"
+
+    @property
+    def mx_lookup_fresh(self) -> float:
+        """Seconds the MX reuses an RCPT lookup (``mx_lookup_fresh_seconds``, or its default)."""
+        if self.mx_lookup_fresh_seconds is not None:
+            return self.mx_lookup_fresh_seconds
+        return 5.0 if self.config_backend != "sqlite" or self.store_url is not None else 0.0
 
     @property
     def acme_webroot_path(self) -> Path:

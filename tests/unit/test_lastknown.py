@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from sealmail.errors import InvalidInput
@@ -49,3 +51,31 @@ def test_a_wrong_question_is_not_answered_from_the_cache() -> None:
 
     with pytest.raises(InvalidInput):
         known.through("a", invalid)
+
+
+def test_a_fresh_answer_is_used_without_asking_again() -> None:
+    """Where each lookup is a round trip to the data host (issue 19), an answer younger than
+    ``fresh`` seconds is reused: a busy mailbox is looked up once per window, not per message."""
+    asked: list[str] = []
+
+    def lookup() -> str:
+        asked.append("x")
+        return f"answer {len(asked)}"
+
+    known = LastKnown(fresh=0.3)
+    assert known.through("a", lookup) == "answer 1"
+    assert known.through("a", lookup) == "answer 1"
+    assert len(asked) == 1
+    time.sleep(0.35)
+    assert known.through("a", lookup) == "answer 2"  # past the window: asked again
+    never = LastKnown()  # fresh 0 (one host: the lookup is a local read): always asked
+    never.through("a", lookup)
+    never.through("a", lookup)
+    assert len(asked) == 4
+
+
+def test_lookups_are_reused_by_default_only_where_they_cross_to_another_host(settings) -> None:
+    assert settings.mx_lookup_fresh == 0.0
+    remote = settings.model_copy(update={"config_backend": "store", "store_url": "wss://data1.example:3456"})
+    assert remote.mx_lookup_fresh == 5.0
+    assert remote.model_copy(update={"mx_lookup_fresh_seconds": 0.0}).mx_lookup_fresh == 0.0

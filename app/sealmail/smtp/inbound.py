@@ -139,7 +139,9 @@ class InboundDelivery:
         self.rewrite_forward = rewrite_forward
         self.outbox = outbox  # multi-server mode: seal here, hold in the outbox while the store is away
         self.dedup = Deduplicator(app.redis)
-        self.known = LastKnown()  # what RCPT and the store action look up, for when the config store fails
+        # What RCPT and the store action look up: for when the config store fails, and reused for
+        # a few seconds where each lookup is a trip to the data host (settings.mx_lookup_fresh).
+        self.known = LastKnown(fresh=app.settings.mx_lookup_fresh)
         self._after: set[asyncio.Task[None]] = set()  # bookkeeping still running beside a 250
 
     async def close(self) -> None:

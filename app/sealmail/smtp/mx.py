@@ -215,7 +215,10 @@ class MxHandler:
             return "450 4.2.0 Mailbox not set up yet, try again later"
         assert credential.mailbox_id is not None
         try:
-            pending = self.app.mailstore.spool_size(credential.mailbox_id)
+            mailbox_id = credential.mailbox_id
+            pending = self.inbound.known.through(
+                ("spool", mailbox_id), lambda: self.app.mailstore.spool_size(mailbox_id)
+            )
         except StoreUnavailable:
             pending = 0  # the data host is away: the MX holds the mail (smtp.outbox), the quota counts what it knows
         used = (credential.usage_bytes or 0) + pending
