@@ -16,6 +16,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sealmail.api.problems import problem
 from sealmail.config.models import ApiToken
 from sealmail.http.state import actor, peer, state_of
+from sealmail.net.limits import Refused
 from sealmail.services import tokens
 from sealmail.services.credentials import AuthenticationFailed
 from sealmail.services.eventlog import Actor
@@ -39,8 +40,13 @@ def require(scope: str) -> Callable[..., Awaitable[ApiToken]]:
         ip = peer(request)
         limiter = state.ctx.limiter
         attempt = await limiter.reserve(ip, None)
-        if attempt is None:
-            raise ApiError(problem(429, "too many failed authentications from this address; wait 15 minutes"))
+        if isinstance(attempt, Refused):
+            detail = (
+                "too many authentications in progress from this address; try again in a moment"
+                if attempt.busy
+                else "too many failed authentications from this address; wait 15 minutes"
+            )
+            raise ApiError(problem(429, detail))
         if given is None:
             await attempt.cancel()
             raise ApiError(

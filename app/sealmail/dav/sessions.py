@@ -28,6 +28,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from sealmail.net.limits import Refused
 from sealmail.services import credentials, revocation, sessions
 from sealmail.store.dav import DavLimits
 
@@ -184,8 +185,8 @@ class DavSessions:
     def _sign_in(self, login: str, password: str, ip: str) -> DavUser | None:
         limiter = self.app.limiter
         attempt = self._run(limiter.reserve(ip, login))
-        if attempt is None:
-            log.warning("dav login refused: too many failures (peer %s)", ip)
+        if isinstance(attempt, Refused):
+            log.warning("dav login refused: %s (peer %s)", attempt.reason, ip)
             return None
         try:
             session = self._run(

@@ -35,6 +35,7 @@ from sealmail.imap.caches import SYSTEM_ORDER, ImapCaches
 from sealmail.imap.replies import Done, Reply, Silent, bad, no
 from sealmail.imap.selection import Selected
 from sealmail.imap.states import AUTHENTICATED, LOGOUT, NOT_AUTHENTICATED, SELECTED
+from sealmail.net.limits import Refused
 from sealmail.net.server import ConnectionClosed
 from sealmail.services import revocation
 from sealmail.services.credentials import AuthenticationFailed
@@ -329,9 +330,9 @@ class Session:
         ip = self.conn.peer_ip
         limiter = self.ctx.limiter
         attempt = await limiter.reserve(ip, user)
-        if attempt is None:
-            self.log.warning("login refused: too many failures")
-            raise no("Too many failed logins; try again later", "UNAVAILABLE")
+        if isinstance(attempt, Refused):
+            self.log.warning("login refused: %s", attempt.reason)
+            raise no(f"{attempt.reason.capitalize()}; try again later", "UNAVAILABLE")
         try:
             account = await sign_in(self.ctx.config, self.ctx.settings, self.ctx.mailstore, user, password)
         except StoreUnavailable:

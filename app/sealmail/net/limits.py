@@ -180,9 +180,25 @@ class Attempt:
             await self._counters.release(key, self._member)
 
 
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """No attempt: too many failures in the window (``busy`` False: locked out), or too many
+    attempts of this address or account still being checked after the wait (``busy`` True: nothing
+    failed, try again in a moment). Falsy, so ``if not attempt`` reads naturally."""
+
+    busy: bool
+
+    def __bool__(self) -> bool:
+        return False
+
+    @property
+    def reason(self) -> str:
+        return "too many logins in progress" if self.busy else "too many failed logins"
+
+
 class LoginLimiter:
-    """``attempt = await limiter.reserve(ip, account)`` before checking a password (None: locked out),
-    then ``await attempt.failed()`` / ``succeeded()`` / ``cancel()``."""
+    """``attempt = await limiter.reserve(ip, account)`` before checking a password (``Refused``:
+    locked out, or too busy), then ``await attempt.failed()`` / ``succeeded()`` / ``cancel()``."""
 
     def __init__(self, redis: Any, policy: LimitPolicy | None = None, prefix: str = "sealmail:login") -> None:
         self.counters = redis if isinstance(redis, _MemoryCounters) else _RedisCounters(redis)
@@ -197,18 +213,18 @@ class LoginLimiter:
             keys.append((f"{self.prefix}:acct:{digest}", self.policy.per_account))
         return keys
 
-    async def reserve(self, ip: str, account: str | None, wait: float = WAIT_SECONDS) -> Attempt | None:
-        """An attempt in flight, or None when locked out (or still crowded after ``wait`` seconds)."""
+    async def reserve(self, ip: str, account: str | None, wait: float = WAIT_SECONDS) -> Attempt | Refused:
+        """An attempt in flight, or why not: locked out, or still crowded after ``wait`` seconds."""
         keys = self._keys(ip, account)
         member = f"{time.time():.6f}-{secrets.token_hex(8)}"
         window = self.policy.window_seconds
         deadline = time.monotonic() + wait
         while (answer := await self.counters.reserve(keys, time.time(), window, member)) == BUSY:
             if time.monotonic() >= deadline:
-                return None
+                return Refused(busy=True)
             await asyncio.sleep(_RETRY)
         if answer == LOCKED:
-            return None
+            return Refused(busy=False)
         return Attempt(self.counters, [k for k, _ in keys], member, window)
 
 

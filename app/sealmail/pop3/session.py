@@ -14,6 +14,7 @@ import enum
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from sealmail.net.limits import Refused
 from sealmail.net.server import Connection, ConnectionClosed, LineTooLong
 from sealmail.pop3 import wire
 from sealmail.pop3.maildrop import (
@@ -286,9 +287,9 @@ class Pop3Session:
         ip = self.conn.peer_ip
         limiter = self.ctx.limiter
         attempt = await limiter.reserve(ip, account)
-        if attempt is None:
-            self.log.warning("login refused: too many failures")
-            await self.err("Too many failed logins; try again later", "SYS/TEMP")
+        if isinstance(attempt, Refused):
+            self.log.warning("login refused: %s", attempt.reason)
+            await self.err(f"{attempt.reason.capitalize()}; try again later", "SYS/TEMP")
             return
         try:
             session = await sign_in(self.ctx.config, self.ctx.settings, self.ctx.mailstore, account, password)

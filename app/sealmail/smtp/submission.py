@@ -31,6 +31,7 @@ from sealmail.config.models import Alias, LogEntry
 from sealmail.errors import InvalidInput
 from sealmail.mime.headers import top_values
 from sealmail.net.drain import DrainFlag
+from sealmail.net.limits import Refused
 from sealmail.net.listen import BACKLOG, bound_port, close_all, listen_ports, serve_each
 from sealmail.net.tls import ServerTLS
 from sealmail.queue.service import JobQueueAPI, open_queue
@@ -201,8 +202,10 @@ class SubmissionHandler:
     async def _authenticate(self, server: SMTP, login: str, password: str) -> AuthResult:
         ip = str(server.session.peer[0]) if server.session and server.session.peer else "?"
         attempt = await self.app.limiter.reserve(ip, login)
-        if attempt is None:
-            return AuthResult(success=False, handled=False, message="454 4.7.0 Too many failed logins, try again later")
+        if isinstance(attempt, Refused):
+            return AuthResult(
+                success=False, handled=False, message=f"454 4.7.0 {attempt.reason.capitalize()}, try again later"
+            )
         try:
             alias, credential = await asyncio.to_thread(
                 credentials.check, self.app.config, self.settings, login, password

@@ -22,6 +22,7 @@ from http.cookies import SimpleCookie
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
 
+from sealmail.net.limits import Refused
 from sealmail.web.sessions import COOKIE, Session
 
 if TYPE_CHECKING:
@@ -116,8 +117,13 @@ class WebGate:
         limiter = self.state.ctx.limiter
         given = _header(scope, b"authorization") or ""
         attempt = await limiter.reserve(peer, None)
-        if attempt is None:
-            await _plain(send, 429, "Too many failed attempts from your address; try again in 15 minutes.\n")
+        if isinstance(attempt, Refused):
+            text = (
+                "Too many sign-ins in progress from your address; try again in a moment.\n"
+                if attempt.busy
+                else "Too many failed attempts from your address; try again in 15 minutes.\n"
+            )
+            await _plain(send, 429, text)
             return False
         if given.lower().startswith("basic "):
             try:

@@ -12,6 +12,7 @@ from fastapi.responses import Response
 from sealmail.config.models import AdminAccount
 from sealmail.errors import AlreadyExists, InvalidInput, SealmailError
 from sealmail.http.state import audit, peer
+from sealmail.net.limits import Refused
 from sealmail.services import admins
 from sealmail.services.credentials import AuthenticationFailed
 from sealmail.web.pages.domains import add_domain
@@ -30,6 +31,11 @@ from sealmail.web.state import (
 
 router = APIRouter()
 LOCKED_OUT = "Too many failed attempts. Wait 15 minutes, then try again."
+BUSY = "Too many sign-ins in progress for this account. Try again in a moment."
+
+
+def _refusal(refused: Refused) -> str:
+    return BUSY if refused.busy else LOCKED_OUT
 
 
 @router.get("/")
@@ -109,8 +115,8 @@ async def login_submit(request: Request) -> Response:
     ip = peer(request)
     limiter = state.ctx.limiter
     attempt = await limiter.reserve(ip, email)
-    if attempt is None:
-        return render(request, "login.html", 429, error=LOCKED_OUT, next=target, form={"email": email})
+    if isinstance(attempt, Refused):
+        return render(request, "login.html", 429, error=_refusal(attempt), next=target, form={"email": email})
     try:
         admin = await state.call(admins.authenticate, state.ctx.config, state.settings, email, password)
     except AuthenticationFailed:
@@ -160,8 +166,8 @@ async def second_factor_submit(request: Request) -> Response:
     fields = await form_fields(request)
     ip, limiter = peer(request), state.ctx.limiter
     attempt = await limiter.reserve(ip, admin.email)
-    if attempt is None:
-        return render(request, "login_2fa.html", 429, error=LOCKED_OUT)
+    if isinstance(attempt, Refused):
+        return render(request, "login_2fa.html", 429, error=_refusal(attempt))
     try:
         factor = await state.call(admins.check_second_factor, state.ctx.config, admin.id, fields.get("code", ""))
         if factor.step is not None and not await state.sessions.first_use(f"totp:{admin.id}:{factor.step}", 120):
