@@ -119,6 +119,11 @@ def ensure_keys(settings: Settings, domain: str, store: ConfigStore | None = Non
     return found
 
 
+def has_all_keys(settings: Settings, domain: str) -> bool:
+    """Whether this host has every key file of the domain (then ``fetch_keys`` would ask nothing)."""
+    return all(key.path.exists() for key in domain_keys(settings, domain))
+
+
 def fetch_keys(settings: Settings, store: ConfigStore, domain: str) -> list[DkimKey]:
     """The domain's keys, with any key file this host lacks written from the config store."""
     found = domain_keys(settings, domain)

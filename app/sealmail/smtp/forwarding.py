@@ -72,7 +72,7 @@ class ForwardRewriter:
 
     def __call__(self, message: bytes, mail_from: str, alias_address: str) -> tuple[bytes, str]:
         domain = normalize_domain(alias_address.rpartition("@")[2]).ascii
-        if self.store is not None and not all(key.path.exists() for key in domain_keys(self.settings, domain)):
+        if self.store is not None:  # asks only for key files this host lacks (we are on a worker thread)
             try:
                 fetch_keys(self.settings, self.store, domain)
             except (StoreUnavailable, ConfigStoreError) as exc:  # forwarded unsealed, as for a domain without keys

@@ -37,7 +37,7 @@ from sealmail.net.tls import ServerTLS
 from sealmail.queue.service import JobQueueAPI, open_queue
 from sealmail.queue.store import NewJob
 from sealmail.services import credentials, revocation
-from sealmail.services.dkim import domain_keys, fetch_keys
+from sealmail.services.dkim import fetch_keys, has_all_keys
 from sealmail.services.sessions import guard
 from sealmail.smtp import dkimsign
 from sealmail.smtp.lineends import to_wire
@@ -276,7 +276,7 @@ class SubmissionHandler:
             return "553 5.7.1 From: must be the signed-in user's address"
         message = _complete_headers(raw, identity, self.settings.mail_hostname)
         domain = identity.alias.domain
-        if not all(key.path.exists() for key in domain_keys(self.settings, domain)):
+        if not has_all_keys(self.settings, domain):  # checked here: no thread hop per message when all are there
             # A domain another host added (web admin, API): its keys are in the shared config store.
             await self.app.config_call(fetch_keys, self.settings, self.app.config, domain)
         signed = await asyncio.to_thread(dkimsign.sign, self.settings, domain, message)
