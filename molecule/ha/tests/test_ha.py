@@ -27,6 +27,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -98,8 +99,30 @@ class SMTP(smtplib.SMTP):
         return sock
 
 
+class InBackground:
+    """``with`` runs the instance's ``run()`` on a thread until the block ends (then ``_stop`` is set
+    and the thread given ``join_seconds`` to finish)."""
+
+    join_seconds: float
+    _stop: threading.Event
+    _thread: threading.Thread | None
+
+    def run(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self):
+        self._thread = threading.Thread(target=self.run, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        assert self._thread is not None
+        self._thread.join(self.join_seconds)
+
+
 @dataclass
-class Stream:
+class Stream(InBackground):
     """Sends one message after another, alternating the first MX tried, and falls back to the other
     MX on a refused connection or a temporary error (RFC 5321 §5.1: what a sender with two MX
     records does). Records which markers got ``250`` (and where)."""
@@ -114,6 +137,7 @@ class Stream:
     refused: list[tuple[str, str]] = field(default_factory=list)
     bounced: list[tuple[str, str]] = field(default_factory=list)  # 5xx: the sender would bounce it
     given_up: list[int] = field(default_factory=list)
+    join_seconds: ClassVar[float] = 180  # a deferred message is retried until it is taken
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
@@ -152,19 +176,6 @@ class Stream:
             self.send_one(index)
             index += 1
             self._stop.wait(self.interval)
-
-    def __enter__(self) -> Stream:
-        self._thread = threading.Thread(target=self.run, daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        assert self._thread is not None
-        self._thread.join(180)
-
-    def sent_during(self, seconds: float) -> None:
-        time.sleep(seconds)
 
 
 # -- the reader: IMAP --------------------------------------------------------------------------------
@@ -462,7 +473,7 @@ def test_redis_master_killed_failover_and_idle_session_still_told_of_new_mail(pa
 
 
 @dataclass
-class Reader:
+class Reader(InBackground):
     """A mail client that stays logged in: NOOP every second (RFC 9051 §6.1.2); on a BYE, a dropped
     connection or a refusal it logs in again, to its own front-end first, then to the other, as a
     client behind one name with two addresses does."""
@@ -473,6 +484,7 @@ class Reader:
     logins: list[tuple[float, str]] = field(default_factory=list)
     drops: list[str] = field(default_factory=list)
     last_ok: float = 0.0
+    join_seconds: ClassVar[float] = 60
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
@@ -501,16 +513,6 @@ class Reader:
                 self.drops.append(f"{host}: {exc!r}")
                 turn += 1
                 self._stop.wait(1)
-
-    def __enter__(self) -> Reader:
-        self._thread = threading.Thread(target=self.run, daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        assert self._thread is not None
-        self._thread.join(60)
 
 
 def test_rolling_upgrade_under_a_stream_loses_and_bounces_nothing_and_clients_reconnect(password, tls):
