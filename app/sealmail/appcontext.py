@@ -14,6 +14,7 @@ from sealmail.net import redisconn
 from sealmail.net.limits import LoginLimiter, memory_limiter
 from sealmail.net.redisconn import Subscriber
 from sealmail.services import revocation
+from sealmail.services.logins import Logins
 from sealmail.store import events as ev
 from sealmail.store.mailstore import MailStore
 
@@ -54,6 +55,8 @@ class AppContext:
             self.mailstore = MailStore(settings.data_dir, self.bus)
         # Ends sessions whose account's credentials changed on any process (services.revocation).
         self.revocations: revocation.RevocationBus = revocation.make_bus(settings, self.subscriber)
+        # Password checks: on a pool of their own, and remembered briefly (services.logins).
+        self.logins = Logins(settings, self.revocations)
 
     async def config_call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         """Run a (blocking) config-store call off the event loop."""
@@ -67,6 +70,7 @@ class AppContext:
             logging.getLogger("sealmail").warning("could not write the delivery log", exc_info=True)
 
     async def close(self) -> None:
+        self.logins.close()
         await self.mailstore.close()
         await self.bus.close()
         await self.revocations.close()

@@ -123,6 +123,20 @@ class Settings(BaseSettings):
     argon2_time_cost: int = Field(3, ge=1, le=20)
     argon2_memory_kib: int = Field(32768, ge=8192, le=4 * 1024 * 1024)
     argon2_parallelism: int = Field(1, ge=1, le=16)
+    # Logins of IMAP, POP3, DAV and submission (sealmail.services.logins): derivations side by side
+    # on this many threads (one per core by default), and a successful check remembered in memory.
+    kdf_concurrency: int | None = Field(
+        None, ge=1, le=256, description="password derivations run at once per process; default: one per CPU core"
+    )
+    auth_cache_seconds: float = Field(
+        300.0,
+        ge=0,
+        le=86400,
+        description=(
+            "how long a successful login is remembered in memory (never on disk) so the same password "
+            "signs in again without a derivation; 0: off. A changed password misses at once"
+        ),
+    )
 
     # -- inbound SMTP (MX) ----------------------------------------------------------------------
     max_message_size: int = Field(50 * 1024**2, ge=1024, description="SIZE limit in octets (RFC 1870)")

@@ -14,6 +14,7 @@ import pytest
 from pydantic import SecretStr
 
 from sealmail.config.sqlite import SQLiteConfigStore
+from sealmail.services.logins import Logins
 from sealmail.services.sessions import sign_in
 from sealmail.store import events as ev
 from sealmail.store.mailstore import MailStore
@@ -35,7 +36,7 @@ def test_imap_and_pop3_sessions_at_once(serve, pop3_settings, account, client_co
     imap_store = MailStore(pop3_settings.data_dir, bus)
     run = loop.run_until_complete
     try:
-        imap = run(sign_in(config, pop3_settings, imap_store, account.address, account.password))
+        imap = run(sign_in(Logins(pop3_settings), config, imap_store, account.address, account.password))
         changes = run(bus.subscribe(account.mailbox_id))
         box = imap.mailbox
         assert run(box.uids("INBOX")) == [1, 2, 3]

@@ -53,6 +53,7 @@ async def sub(settings, config, tmp_path):
     srv.settings, srv.passwords, srv.ca = settings, passwords, str(certs.ca_cert)
     srv.tls_port, srv.starttls_port = ports["submission_tls"], ports["submission"]
     srv.context = ssl.create_default_context(cafile=srv.ca)
+    srv.component = component
     yield srv
     await component.stop()
 
@@ -187,6 +188,24 @@ async def test_wrong_password_and_unknown_user_get_535(sub) -> None:
         b"5.7.8 Authentication credentials invalid",
     )
     assert (await asyncio.to_thread(attempt, "nobody@example.test", "x"))[0] == 535
+
+
+async def test_a_client_sending_each_message_on_a_new_login_pays_one_derivation(sub) -> None:
+    """Clients that sign in per message reuse the remembered check (services.logins); a wrong
+    password next to it still fails with 535 (RFC 4954 §6)."""
+
+    def attempt(password: str) -> int:
+        with smtplib.SMTP_SSL("127.0.0.1", sub.tls_port, context=sub.context) as c:
+            try:
+                return c.login("alice@example.test", password)[0]
+            except smtplib.SMTPAuthenticationError as exc:
+                return exc.smtp_code
+
+    logins = sub.component.app.logins
+    codes = [await asyncio.to_thread(attempt, sub.passwords["alice@example.test"]) for _ in range(4)]
+    assert codes == [235] * 4
+    assert (logins.derivations, logins.hits) == (1, 3)
+    assert await asyncio.to_thread(attempt, "wrong") == 535
 
 
 async def test_a_failed_login_does_not_log_the_user_name_typed(sub, caplog) -> None:

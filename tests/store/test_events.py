@@ -133,6 +133,7 @@ async def test_shared_handles_and_work_off_the_event_loop(tmp_path) -> None:
 
 async def test_an_open_session_drains_new_sealed_mail_at_once(config, settings, account, redis_url) -> None:
     """The MX seals into the spool and publishes; the process holding the key drains within a second."""
+    from sealmail.services.logins import Logins
     from sealmail.services.sessions import sign_in
 
     address, password = account
@@ -142,7 +143,7 @@ async def test_an_open_session_drains_new_sealed_mail_at_once(config, settings, 
         alias = config.find_alias("example.test", "exact", "rémi")
         credential = config.get_credential(alias.id)
         await mx_store.deliver_async(credential.mailbox_id, credential.public_key, message(1))  # before login
-        session = await sign_in(config, settings, session_store, address, password)
+        session = await sign_in(Logins(settings), config, session_store, address, password)
         assert len(await session.mailbox.uids("INBOX")) == 1  # drained at sign-in
         async with await session_bus.subscribe(credential.mailbox_id) as watcher:
             await mx_store.deliver_async(credential.mailbox_id, credential.public_key, message(2))

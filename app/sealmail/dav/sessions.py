@@ -189,9 +189,7 @@ class DavSessions:
             log.warning("dav login refused: %s (peer %s)", attempt.reason, ip)
             return None
         try:
-            session = self._run(
-                sessions.sign_in(self.app.config, self.app.settings, self.app.mailstore, login, password)
-            )
+            session = self._run(sessions.sign_in(self.app.logins, self.app.config, self.app.mailstore, login, password))
         except credentials.AuthenticationFailed:
             self._run(attempt.failed())
             log.info("dav login failed (peer %s)", ip)

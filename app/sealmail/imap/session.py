@@ -334,7 +334,7 @@ class Session:
             self.log.warning("login refused: %s", attempt.reason)
             raise no(f"{attempt.reason.capitalize()}; try again later", "UNAVAILABLE")
         try:
-            account = await sign_in(self.ctx.config, self.ctx.settings, self.ctx.mailstore, user, password)
+            account = await sign_in(self.ctx.logins, self.ctx.config, self.ctx.mailstore, user, password)
         except StoreUnavailable:
             await attempt.cancel()  # the store's trouble, not a wrong password
             self.log.warning("login: the mailbox store is unavailable")

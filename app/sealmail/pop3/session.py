@@ -292,7 +292,7 @@ class Pop3Session:
             await self.err(f"{attempt.reason.capitalize()}; try again later", "SYS/TEMP")
             return
         try:
-            session = await sign_in(self.ctx.config, self.ctx.settings, self.ctx.mailstore, account, password)
+            session = await sign_in(self.ctx.logins, self.ctx.config, self.ctx.mailstore, account, password)
         except AuthenticationFailed:
             await attempt.failed()
             # Never the name typed: people type their password there by mistake. The peer is logged.

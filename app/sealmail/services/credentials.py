@@ -205,7 +205,8 @@ def add_recovery_key(store: ConfigStore, settings: Settings, address: str, passw
 _DUMMY_SALT = b"\x00" * keys.SALT_BYTES
 
 
-def _find(store: ConfigStore, address: str) -> tuple[Alias, AliasCredential] | None:
+def find(store: ConfigStore, address: str) -> tuple[Alias, AliasCredential] | None:
+    """The enabled exact alias at ``address`` and its credential, or None. No KDF."""
     try:
         alias = get_alias(store, address)
     except (InvalidInput, NotFound):
@@ -223,7 +224,7 @@ def verify(store: ConfigStore, settings: Settings, address: str, password: str) 
 
 def check(store: ConfigStore, settings: Settings, address: str, password: str) -> tuple[Alias, AliasCredential]:
     """``verify``, also returning the credential the password matched (``still_current`` compares with it)."""
-    found = _find(store, address)
+    found = find(store, address)
     if found is None:
         keys.derive_kek(password, _DUMMY_SALT, kdf_params(settings))  # same cost as a real check
         raise AuthenticationFailed()
@@ -256,7 +257,7 @@ def unlock(store: ConfigStore, settings: Settings, address: str, password: str) 
 
     An alias given storage after its password was set gets its keys now, from this password.
     """
-    found = _find(store, address)
+    found = find(store, address)
     if found is None or not found[0].storage:
         keys.derive_kek(password, _DUMMY_SALT, kdf_params(settings))
         raise AuthenticationFailed()

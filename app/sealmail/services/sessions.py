@@ -1,7 +1,8 @@
 """Signing in to a mailbox from a protocol server (IMAP, POP3, DAV, web).
 
-One Argon2id derivation off the event loop unwraps the keys; the shared mailbox handle is opened
-with them and its sealed spool drained. The keys live in the session's memory only.
+One Argon2id derivation off the event loop (``services.logins``: on its own pool, or none when the
+same password signed in moments ago) unwraps the keys; the shared mailbox handle is opened with
+them and its sealed spool drained. The keys live in the session's memory only.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from sealmail.services import credentials, revocation
 if TYPE_CHECKING:
     from sealmail.config.base import ConfigStore
     from sealmail.config.models import AliasCredential
+    from sealmail.services.logins import Logins
     from sealmail.services.revocation import RevocationBus
-    from sealmail.settings import Settings
     from sealmail.store.contract import MailboxHandle, MailStoreAPI
 
 
@@ -40,12 +41,12 @@ class MailboxSession:
 
 
 async def sign_in(
-    config: ConfigStore, settings: Settings, mailstore: MailStoreAPI, address: str, password: str
+    logins: Logins, config: ConfigStore, mailstore: MailStoreAPI, address: str, password: str
 ) -> MailboxSession:
     """Raises ``AuthenticationFailed`` (the same for unknown address and wrong password)."""
-    unlocked = await asyncio.to_thread(credentials.unlock, config, settings, address, password)
+    unlocked = await logins.unlock(config, address, password)
     handle = await mailstore.open(
-        unlocked.mailbox_id, unlocked.secrets, quota=credentials.quota_of(unlocked.alias, settings)
+        unlocked.mailbox_id, unlocked.secrets, quota=credentials.quota_of(unlocked.alias, logins.settings)
     )
     return MailboxSession(unlocked, handle, config)
 

@@ -207,9 +207,7 @@ class SubmissionHandler:
                 success=False, handled=False, message=f"454 4.7.0 {attempt.reason.capitalize()}, try again later"
             )
         try:
-            alias, credential = await asyncio.to_thread(
-                credentials.check, self.app.config, self.settings, login, password
-            )
+            alias, credential = await self.app.logins.check(self.app.config, login, password)
         except credentials.AuthenticationFailed:
             await attempt.failed()
             log.info("failed login", extra={"peer": ip})
