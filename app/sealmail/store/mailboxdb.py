@@ -51,7 +51,10 @@ class MailboxDB:
         self._tx_depth = 0
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._lock_fd = os.open(path.with_suffix(".lock"), os.O_RDWR | os.O_CREAT, 0o600)
-        self.conn: sqlcipher3.Connection = open_encrypted(path, key)
+        # FULL: every commit's log is fsynced before the commit returns. An APPEND's OK says the message
+        # is there (RFC 9051 §6.3.12), and the drain deletes the spool's fsynced copy right after the
+        # mailbox commit: with NORMAL a power cut could keep that deletion and lose the append.
+        self.conn: sqlcipher3.Connection = open_encrypted(path, key, synchronous="FULL")
         self.conn.create_function("header_contains", 3, header_contains, deterministic=True)
         with self.writer_lock():
             migrate(self.conn)
