@@ -54,6 +54,7 @@ from corpus import corpus
 
 PASSWORD = "correct horse battery staple 42"
 USER = "demo@example.test"
+APPENDS = 300  # messages appended one per command
 
 
 def load() -> str:
@@ -224,6 +225,22 @@ async def run_suite(
         assert len(lines) == 101
 
     res.times["STORE on 100 messages"] = await timed(runs, store)
+
+    # APPEND, one message per command as a client saving drafts and sent mail does; each must be
+    # durable before its OK (both servers fsync). Into a folder of its own, so INBOX stays as it was.
+    await client.command("CREATE Appended")
+    appended = corpus(APPENDS, seed=17)
+    took = []
+    started = time.perf_counter()
+    for raw in appended:
+        t0 = time.perf_counter()
+        await client.command(f"APPEND Appended {{{len(raw)}+}}\r\n" + raw.decode())
+        took.append(time.perf_counter() - t0)
+    elapsed = time.perf_counter() - started
+    took.sort()
+    res.times["APPEND one message, median"] = took[len(took) // 2]
+    res.times["APPEND one message, p99"] = took[int(len(took) * 0.99)]
+    res.notes["APPEND"] = f"{APPENDS} messages one by one: {APPENDS / elapsed:.0f} msg/s"
     await client.close()
 
     if idle:
