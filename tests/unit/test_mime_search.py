@@ -85,6 +85,22 @@ def test_sent_date_comes_from_the_date_header() -> None:
     assert mime.sent_date(missing) is None
 
 
+@pytest.mark.parametrize(
+    ("value", "day"),
+    [
+        ("Sun, 25 Mar 2007 00:00:00 +0200", dt.date(2007, 3, 25)),  # 24 Mar in UTC: the written date counts
+        ("Mon, 26 Mar 2007 00:00:00 +0300", dt.date(2007, 3, 26)),
+        ("Sun, 28 Oct 2007 23:00:00 -1100", dt.date(2007, 10, 28)),  # 29 Oct in UTC
+        ("Fri, 6 Sep 2024 06:00:00", dt.date(2024, 9, 6)),  # no zone
+        ("garbage", None),
+    ],
+)
+def test_sent_day_is_the_date_as_written(value, day) -> None:
+    """RFC 9051 §6.4.4 SENTON etc.: the Date: header's date "disregarding time and timezone"."""
+    msg = mime.parse(f"Date: {value}\r\n\r\nx\r\n".encode())
+    assert mime.sent_day(msg) == day
+
+
 def test_search_text_decodes_and_strips_html() -> None:
     raw, msg = parsed("alternative.eml")
     text = mime.search_text(raw, msg)

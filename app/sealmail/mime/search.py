@@ -55,6 +55,12 @@ def parse_date(value: str | None) -> dt.datetime | None:
     Tolerates comments, a missing or misspelt weekday, two-digit years and ISO 8601 dates; a date
     without a usable zone (``-0000``, RFC 5322 §3.3) is taken as UTC.
     """
+    written = _written_date(value)
+    return None if written is None else _utc(written)
+
+
+def _written_date(value: str | None) -> dt.datetime | None:
+    """The date-time as written, in its own zone (naive when the zone is unknown)."""
     if not value:
         return None
     text = clean(value)[:_MAX_DATE].strip()
@@ -62,21 +68,20 @@ def parse_date(value: str | None) -> dt.datetime | None:
     candidates.append(_WEEKDAY.sub("", candidates[-1]))
     for candidate in candidates:
         parsed = _rfc5322_date(candidate)
-        if parsed is not None:
+        if parsed is not None and _utc(parsed) is not None:
             return parsed
     try:
         parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         return None
-    return _utc(parsed)
+    return parsed if _utc(parsed) is not None else None
 
 
 def _rfc5322_date(text: str) -> dt.datetime | None:
     try:
-        parsed = email.utils.parsedate_to_datetime(text)
+        return email.utils.parsedate_to_datetime(text)
     except (TypeError, ValueError, IndexError, OverflowError):
         return None
-    return _utc(parsed)
 
 
 def _utc(value: dt.datetime) -> dt.datetime | None:
@@ -89,8 +94,15 @@ def _utc(value: dt.datetime) -> dt.datetime | None:
 
 
 def sent_date(parsed: ParsedMessage) -> dt.datetime | None:
-    """SEARCH SENTBEFORE/SENTON/SENTSINCE: the Date header (RFC 9051 §6.4.4), or ``None``."""
+    """The Date header as an instant (UTC), or ``None``."""
     return parse_date(parsed.envelope.date)
+
+
+def sent_day(parsed: ParsedMessage) -> dt.date | None:
+    """SEARCH SENTBEFORE/SENTON/SENTSINCE: the Date header's calendar date "disregarding time and timezone"
+    (RFC 9051 §6.4.4), i.e. the date the sender wrote, not that instant's date in UTC; ``None`` if absent."""
+    written = _written_date(parsed.envelope.date)
+    return None if written is None else written.date()
 
 
 # --- body text ------------------------------------------------------------------------------------------

@@ -215,8 +215,14 @@ class MessageRows:
             return row[0]
         skeleton, splices = self._cut_attachments(raw, indexed.attachments)
         cur = db.execute(
-            "INSERT INTO bodies (digest, size, sent_date, refcount, splices) VALUES (?, ?, ?, 1, ?)",
-            (digest, len(raw), format_time(indexed.sent_date) if indexed.sent_date else None, json.dumps(splices)),
+            "INSERT INTO bodies (digest, size, sent_date, sent_day, refcount, splices) VALUES (?, ?, ?, ?, 1, ?)",
+            (
+                digest,
+                len(raw),
+                format_time(indexed.sent_date) if indexed.sent_date else None,
+                indexed.sent_day.isoformat() if indexed.sent_day else None,
+                json.dumps(splices),
+            ),
         )
         body_id = as_int(cur.lastrowid)
         db.execute("INSERT INTO body_envelopes (id, envelope) VALUES (?, ?)", (body_id, indexed.envelope))

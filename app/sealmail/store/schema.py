@@ -158,6 +158,14 @@ MIGRATIONS: list[str] = [
     CREATE INDEX IF NOT EXISTS dav_card_values_by_item ON dav_card_values (item_id);
     CREATE INDEX IF NOT EXISTS dav_card_values_by_prop ON dav_card_values (prop, item_id);
     """,
+    """
+    -- SEARCH SENTBEFORE/SENTON/SENTSINCE compare the Date: header's date as written, without its time and
+    -- zone (RFC 9051 §6.4.4), which the UTC instant in sent_date cannot give back: 'YYYY-MM-DD', NULL
+    -- without a readable Date:. Filled here for stored mail from its header block (sent_day_of is
+    -- store.indexing.sent_day_of_header, registered on every connection).
+    ALTER TABLE bodies ADD COLUMN sent_day TEXT;
+    UPDATE bodies SET sent_day = sent_day_of((SELECT h.header FROM body_headers h WHERE h.id = bodies.id));
+    """,
 ]
 
 

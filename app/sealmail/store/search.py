@@ -70,8 +70,8 @@ class Header(SearchKey):
 class DateKey(SearchKey):
     """BEFORE/ON/SINCE (internal date) and SENTBEFORE/SENTON/SENTSINCE (Date: header).
 
-    RFC 9051 §6.4.4: dates compare without time or timezone; internal dates are compared in the
-    timezone they were recorded with, which we keep as UTC.
+    RFC 9051 §6.4.4: dates compare without time or timezone. Internal dates are kept, shown
+    (INTERNALDATE ... +0000) and compared in UTC; a Date: header by the date its sender wrote.
     """
 
     which: Literal["internal", "sent"]
@@ -162,7 +162,11 @@ class Compiler:
         )
 
     def _datekey(self, key: DateKey) -> str:
-        column = "m.internal_date" if key.which == "internal" else "b.sent_date"
+        if key.which == "sent":
+            # the Date: header's own calendar date ('YYYY-MM-DD' as written, whatever its zone)
+            operator = {"before": "<", "on": "=", "since": ">="}[key.op]
+            return f"b.sent_day {operator} {self._p(key.day.isoformat())}"
+        column = "m.internal_date"
         start = _day_start(key.day)
         end = _day_start(key.day + timedelta(days=1))
         if key.op == "before":

@@ -1,0 +1,111 @@
+"""SEARCH keys against RFC 9051 §6.4.4 over real sockets: dates, addresses, WITHIN (RFC 5032).
+
+Dovecot's ImapTest scripts ``search-date`` and ``search-addresses`` found the gaps these tests pin down;
+their cases are kept here as tables, with the RFC text they follow.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from .conftest import RawClient
+
+
+@pytest.fixture
+def raw(imap) -> Iterator[RawClient]:
+    """A logged-in raw client, closed even when the test fails."""
+    client = imap.raw()
+    client.login(imap.account())
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+def _append_all(raw: RawClient, messages: list[bytes], folder: str = "INBOX") -> None:
+    for i, msg in enumerate(messages):
+        lines = raw.command(b"ap%d APPEND %s {%d+}\r\n" % (i, folder.encode(), len(msg)) + msg)
+        assert lines[-1].startswith(b"ap%d OK" % i), lines
+
+
+def _search(raw: RawClient, criteria: str) -> list[int]:
+    lines = raw.command(f"q SEARCH {criteria}")
+    assert lines[-1].startswith(b"q OK"), lines
+    found = [line for line in lines if line.startswith(b"* SEARCH")]
+    assert len(found) == 1, lines
+    return [int(n) for n in found[0].split()[2:]]
+
+
+# ---- SENTBEFORE / SENTON / SENTSINCE: the Date header's own date --------------------------------
+# The Date: values straddle the EET -> EEST switch (+0200 -> +0300) of 25 March 2007 and the way back
+# on 28 October 2007: in UTC several fall on the day before, as written they do not.
+DATES = [
+    "Sat, 24 Mar 2007 23:00:00 +0200",  # 1
+    "Sun, 25 Mar 2007 00:00:00 +0200",  # 2: 24 Mar 22:00 UTC
+    "Sun, 25 Mar 2007 01:00:00 +0200",  # 3
+    "Sun, 25 Mar 2007 02:00:00 +0200",  # 4
+    "Sun, 25 Mar 2007 04:00:00 +0300",  # 5
+    "Sun, 25 Mar 2007 23:00:00 +0300",  # 6
+    "Mon, 26 Mar 2007 00:00:00 +0300",  # 7: 25 Mar 21:00 UTC
+    "Sat, 27 Oct 2007 03:00:00 +0300",  # 8
+    "Sun, 28 Oct 2007 00:00:00 +0300",  # 9: 27 Oct 21:00 UTC
+    "Sun, 28 Oct 2007 01:00:00 +0300",  # 10
+    "Sun, 28 Oct 2007 02:00:00 +0300",  # 11
+    "Sun, 28 Oct 2007 03:00:00 +0300",  # 12
+    "Sun, 28 Oct 2007 03:00:00 +0200",  # 13
+    "Sun, 28 Oct 2007 04:00:00 +0200",  # 14
+    "Sun, 28 Oct 2007 23:00:00 +0200",  # 15
+    "Mon, 29 Oct 2007 00:00:00 +0200",  # 16: 28 Oct 22:00 UTC
+]
+SENT_CASES = [
+    ("SENTBEFORE 24-Mar-2007", []),
+    ("SENTBEFORE 25-Mar-2007", [1]),
+    ("SENTBEFORE 26-Mar-2007", [1, 2, 3, 4, 5, 6]),
+    ("SENTBEFORE 27-Mar-2007", [1, 2, 3, 4, 5, 6, 7]),
+    ("SENTON 23-Mar-2007", []),
+    ("SENTON 24-Mar-2007", [1]),
+    ("SENTON 25-Mar-2007", [2, 3, 4, 5, 6]),
+    ("SENTON 26-Mar-2007", [7]),
+    ("1:7 SENTSINCE 24-Mar-2007", [1, 2, 3, 4, 5, 6, 7]),
+    ("1:7 SENTSINCE 25-Mar-2007", [2, 3, 4, 5, 6, 7]),
+    ("1:7 SENTSINCE 26-Mar-2007", [7]),
+    ("1:7 SENTSINCE 27-Mar-2007", []),
+    ("8:* SENTBEFORE 28-Oct-2007", [8]),
+    ("8:* SENTBEFORE 29-Oct-2007", [8, 9, 10, 11, 12, 13, 14, 15]),
+    ("8:* SENTON 28-Oct-2007", [9, 10, 11, 12, 13, 14, 15]),
+    ("8:* SENTON 29-Oct-2007", [16]),
+    ("8:* SENTSINCE 28-Oct-2007", [9, 10, 11, 12, 13, 14, 15, 16]),
+    ("8:* SENTSINCE 29-Oct-2007", [16]),
+    ("1:7 NOT SENTON 25-Mar-2007", [1, 7]),
+    ("8:* NOT SENTSINCE 28-Oct-2007", [8]),
+    ("8:* NOT SENTON 28-Oct-2007", [8, 16]),
+]
+
+
+def test_sent_date_keys_use_the_date_as_written(raw: RawClient) -> None:
+    """RFC 9051 §6.4.4: SENTBEFORE/SENTON/SENTSINCE compare the Date: header's date "disregarding time and
+    timezone": the calendar date the sender wrote, not that instant's date in UTC (ImapTest search-date)."""
+    _append_all(raw, [f"Date: {d}\r\nSubject: {i}\r\n\r\nbody\r\n".encode() for i, d in enumerate(DATES, 1)])
+    raw.command("s SELECT INBOX")
+    failures = [(key, _search(raw, key), want) for key, want in SENT_CASES if _search(raw, key) != want]
+    assert failures == []
+
+
+@pytest.mark.parametrize(
+    ("key", "want"),
+    [("BEFORE 25-Mar-2007", [1]), ("ON 25-Mar-2007", [2]), ("SINCE 26-Mar-2007", [3])],
+)
+def test_internal_date_keys_compare_dates(raw: RawClient, key: str, want: list[int]) -> None:
+    """RFC 9051 §6.4.4: BEFORE/ON/SINCE use the internal date, again without time or timezone. Sealmail
+    keeps internal dates in UTC and reports them as +0000 (INTERNALDATE), so the date compared is the one
+    the client is shown."""
+    for i, when in enumerate(
+        ["24-Mar-2007 23:59:59 +0000", "25-Mar-2007 00:00:00 +0000", "26-Mar-2007 01:00:00 +0100"]
+    ):
+        msg = b"Subject: x\r\n\r\nbody\r\n"
+        lines = raw.command(b'a%d APPEND INBOX "%s" {%d+}\r\n' % (i, when.encode(), len(msg)) + msg)
+        assert lines[-1].startswith(b"a%d OK" % i), lines
+    raw.command("s SELECT INBOX")
+    assert _search(raw, key) == want
