@@ -109,3 +109,48 @@ def test_internal_date_keys_compare_dates(raw: RawClient, key: str, want: list[i
         assert lines[-1].startswith(b"a%d OK" % i), lines
     raw.command("s SELECT INBOX")
     assert _search(raw, key) == want
+
+
+# ---- FROM / TO / CC / BCC: the header text, and the addresses it denotes ------------------------
+ADDRESSED = [
+    b"From: user-from@domain.org\r\nTo: user-to@domain.org\r\nCc: user-cc@domain.org\r\nBcc: user-bcc@domain.org\r\n",
+    b"From: RealFrom <user-from@domain.org>\r\nTo: RealTo <user-to@domain.org>\r\n"
+    b"Cc: RealCc <user-cc@domain.org>\r\nBcc: RealBcc <user-bcc@domain.org>\r\n",
+    b"From: <user-from (comment)@ (comment) domain.org>\r\nTo: <user-to@domain.org>\r\n"
+    b"Cc: <user-cc@domain.org>\r\nBcc: <user-bcc@domain.org>\r\n",
+    b"From: user-from@domain.org (RealFrom)\r\nTo: user-to@domain.org (RealTo)\r\n"
+    b"Cc: user-cc@domain.org (RealCc)\r\nBcc: user-bcc@domain.org (RealBcc)\r\n",
+    b"From: user-from1@domain.org, user-from2@domain.org\r\nCc: user-cc@domain.org\r\n",
+    b"From: RealFrom <user-from@domain.org>\r\n"
+    b"To: groupname: groupuser1@domain.org, groupuser2@domain.org;,\r\n  groupname2: groupuser3@domain.org;\r\n",
+    b"From: RealFrom <user-from@domain.org>\r\nTo: groupname:;\r\n",
+    b"From: =?utf-8?q?J=C3=BCrgen_M=C3=BCller?= <jm@example.org>\r\n",
+]
+ADDRESS_CASES = [
+    ("FROM user-from@domain.org", [1, 2, 3, 4, 6, 7]),  # 3: the address without its comments
+    ("TO user-to@domain.org", [1, 2, 3, 4]),
+    ("CC user-cc@domain.org", [1, 2, 3, 4, 5]),
+    ("BCC user-bcc@domain.org", [1, 2, 3, 4]),
+    ("FROM realfrom", [2, 4, 6, 7]),  # display names and comments
+    ("TO realto", [2, 4]),
+    ("BCC ealbc", [2, 4]),
+    ("FROM ser-fro", [1, 2, 3, 4, 5, 6, 7]),  # substrings
+    ("FROM user-from1", [5]),
+    ("TO groupname", [6, 7]),  # group names
+    ("TO groupuser3", [6]),
+    ("TO groupuser4", []),
+    ('FROM "Jürgen Müller"', [8]),  # RFC 2047 decoded (RFC 9051 §6.4.4: charset-aware matching)
+    ('FROM "jm@example.org"', [8]),
+    ('HEADER TO ""', [1, 2, 3, 4, 6, 7]),  # the field exists
+]
+
+
+def test_address_keys_match_header_text_and_addresses(raw: RawClient) -> None:
+    """RFC 9051 §6.4.4: FROM/TO/CC/BCC "contain the specified string in the ... structure's field": the
+    field as written (display names, comments, group names, decoded encoded-words) and the addresses it
+    denotes, so "user-from@domain.org" finds "<user-from (comment)@ (comment) domain.org>" (ImapTest
+    search-addresses)."""
+    _append_all(raw, [head + b"Subject: s\r\n\r\nbody\r\n" for head in ADDRESSED])
+    raw.command("s SELECT INBOX")
+    failures = [(key, got, want) for key, want in ADDRESS_CASES if (got := _search(raw, key)) != want]
+    assert failures == []

@@ -36,6 +36,18 @@ def test_encoded_words_in_several_charsets_rfc2047() -> None:
     assert msg.root.description == "=?utf-8?q?d=C3=A9tails?="  # raw for IMAP
 
 
+def test_address_fields_are_indexed_with_the_addresses_they_denote() -> None:
+    """RFC 9051 §6.4.4 FROM/TO...: the text as written, then each address it denotes that the text hides
+    (comments inside the address, group syntax); nothing is repeated that the text already shows."""
+    msg = mime.parse(
+        b"From: <user-from (comment)@ (comment) domain.org>\r\n"
+        b"To: team: a@x.org, =?utf-8?q?B=C3=A9a?= <b@x.org>;\r\n\r\n"
+    )
+    headers = mime.search_headers(msg)
+    assert headers["from"] == "<user-from (comment)@ (comment) domain.org>\nuser-from@domain.org"
+    assert headers["to"] == "team: a@x.org, Béa <b@x.org>;"  # the group and both addresses show already
+
+
 def test_header_field_gives_every_occurrence_unfolded() -> None:
     raw = b"Received: a\r\n b\r\nSubject: =?utf-8?q?caf=C3=A9?=\r\nreceived: c\r\n\r\n"
     msg = mime.parse(raw)

@@ -14,8 +14,8 @@ import html
 import re
 from dataclasses import dataclass
 
-from sealmail.mime.headers import clean, decode_charset
-from sealmail.mime.model import HeaderValue, ParsedMessage, Part
+from sealmail.mime.headers import clean, decode_charset, decode_words
+from sealmail.mime.model import AddressList, HeaderValue, ParsedMessage, Part
 from sealmail.mime.sections import UnknownTransferEncoding, decode_transfer, numbered_parts
 
 MAX_SEARCH_TEXT = 2 * 1024 * 1024  # characters of body text handed to the index
@@ -36,13 +36,36 @@ def decoded_header(parsed: ParsedMessage, name: str) -> str | None:
 
 
 def search_headers(parsed: ParsedMessage) -> dict[str, str]:
-    """Decoded Subject, From, To, Cc, Bcc for the index (absent ones omitted)."""
+    """Decoded Subject, From, To, Cc, Bcc for the index (absent ones omitted).
+
+    An address field is indexed as written (display names, comments, group names) and, on the lines
+    after it, as the addresses it denotes where the text does not show them already ("Name
+    <mailbox@host>"): RFC 9051 §6.4.4 FROM "user@host" must find ``<user (comment)@ (comment) host>``.
+    """
     out: dict[str, str] = {}
+    envelope = parsed.envelope
+    addresses = {"from": envelope.from_, "to": envelope.to, "cc": envelope.cc, "bcc": envelope.bcc}
     for name in SEARCH_HEADERS:
         value = decoded_header(parsed, name)
         if value is not None:
-            out[name] = value
+            denoted = [line for line in _address_lines(addresses.get(name)) if line not in value]
+            out[name] = "\n".join([value, *denoted])
     return out
+
+
+def _address_lines(addresses: AddressList | None) -> list[str]:
+    """One line per address, ``Name <mailbox@host>`` (names RFC 2047 decoded), and group names alone."""
+    lines: list[str] = []
+    for address in addresses or ():
+        if address.is_group_end:
+            continue
+        name = decode_words(address.name) if address.name else ""
+        if address.is_group_start:
+            lines.append(str(address.mailbox))
+            continue
+        spec = f"{address.mailbox or ''}@{address.host}" if address.mailbox else str(address.host or "")
+        lines.append(f"{name} <{spec}>" if name else spec)
+    return lines
 
 
 _COMMENT = re.compile(r"\([^()]*\)")
