@@ -22,6 +22,7 @@ from sealmail.imap.selection import Selected, resolve, resolve_key, uses_modseq
 from sealmail.imap.states import AUTHENTICATED, LOGOUT, SELECTED
 from sealmail.imap.uidmap import UidMap
 from sealmail.imap.updates import announce_expunges, catch_up, selected_folder_vanished
+from sealmail.mime.binarycontent import NotStorable, without_nul
 from sealmail.store import search as sk
 from sealmail.store.errors import FolderNotFound
 from sealmail.store.mailbox import SYSTEM_FLAGS
@@ -78,9 +79,16 @@ async def cmd_select(s: Session, c: p.Select) -> Reply:
 
 async def cmd_append(s: Session, c: p.Append) -> Reply:
     assert s.mbox is not None
-    if len(c.message) > s.options.append_limit:
+    message = c.message
+    if b"\x00" in message:
+        # RFC 3516 §4.4: a literal8 may carry NUL; the parts holding it are stored base64-encoded
+        try:
+            message = without_nul(message)
+        except NotStorable as exc:
+            raise no(f"Cannot store this binary content: {exc}", "UNKNOWN-CTE") from None
+    if len(message) > s.options.append_limit:
         raise no("Message too large", "TOOBIG")
-    if not c.message:
+    if not message:
         raise no("Empty message", "CANNOT")
     flags = [f for f in c.flags if f.lower() != "\\recent"]
     for flag in flags:
@@ -88,7 +96,7 @@ async def cmd_append(s: Session, c: p.Append) -> Reply:
             raise bad(f"Unknown system flag {flag[:30]}")
     when = c.date.astimezone(UTC) if c.date else None
     try:
-        result = await s.mbox.append(c.mailbox, c.message, flags, when)
+        result = await s.mbox.append(c.mailbox, message, flags, when)
     except FolderNotFound:
         raise no("No such mailbox", "TRYCREATE") from None
     if s.sel is not None and s.sel.name == canonical(c.mailbox):
