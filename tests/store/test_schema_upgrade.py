@@ -13,7 +13,7 @@ from sealmail.store.schema import MIGRATIONS
 from sealmail.store.search import DateKey
 
 # What the newest migration adds, undone to rebuild a mailbox of the version before it.
-_UNDO_NEWEST = ("ALTER TABLE bodies DROP COLUMN sent_day",)
+_UNDO_NEWEST = ("ALTER TABLE bodies DROP COLUMN sent_day", "DROP TABLE lost_subscriptions")
 
 
 def _downgrade(path: Path, key: bytes) -> None:

@@ -163,6 +163,9 @@ class Mailbox:
     def set_subscribed(self, name: str, subscribed: bool) -> None:
         return self.parts.folders.set_subscribed(name, subscribed)
 
+    def subscriptions(self) -> list[str]:
+        return self.parts.folders.subscriptions()
+
     def status(self, name: str) -> FolderStatus:
         return self.parts.folders.status(name)
 

@@ -91,6 +91,9 @@ class AsyncMailbox:
     async def set_subscribed(self, name: str, subscribed: bool) -> None:
         return await self.run(self.mailbox.set_subscribed, name, subscribed)
 
+    async def subscriptions(self) -> list[str]:
+        return await self.run(self.mailbox.subscriptions)
+
     async def status(self, name: str) -> FolderStatus:
         return await self.run(self.mailbox.status, name)
 

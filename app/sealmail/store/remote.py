@@ -481,6 +481,9 @@ class RemoteMailbox:
     async def set_subscribed(self, name: str, subscribed: bool) -> None:
         return await self._call("set_subscribed", name, subscribed)
 
+    async def subscriptions(self) -> list[str]:
+        return await self._call("subscriptions")
+
     async def status(self, name: str) -> FolderStatus:
         return await self._call("status", name)
 
@@ -698,6 +701,9 @@ class RemoteMailboxOps:
 
     def set_subscribed(self, name: str, subscribed: bool) -> None:
         return self._handle.blocking("set_subscribed", name, subscribed)
+
+    def subscriptions(self) -> list[str]:
+        return self._handle.blocking("subscriptions")
 
     def status(self, name: str) -> FolderStatus:
         return self._handle.blocking("status", name)

@@ -165,6 +165,11 @@ MIGRATIONS: list[str] = [
     -- store.indexing.sent_day_of_header, registered on every connection).
     ALTER TABLE bodies ADD COLUMN sent_day TEXT;
     UPDATE bodies SET sent_day = sent_day_of((SELECT h.header FROM body_headers h WHERE h.id = bodies.id));
+
+    -- Subscribed names whose mailbox is gone (deleted): a subscription is to a name, and the server must not
+    -- drop it on its own (RFC 9051 §6.3.9); LIST (SUBSCRIBED) shows them as non-existent (RFC 5258 §3). A name
+    -- is here only while no folder row has it (a folder made again under it takes the subscription back).
+    CREATE TABLE lost_subscriptions (name TEXT PRIMARY KEY) WITHOUT ROWID;
     """,
 ]
 
