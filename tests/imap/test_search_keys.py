@@ -154,3 +154,41 @@ def test_address_keys_match_header_text_and_addresses(raw: RawClient) -> None:
     raw.command("s SELECT INBOX")
     failures = [(key, got, want) for key, want in ADDRESS_CASES if (got := _search(raw, key)) != want]
     assert failures == []
+
+
+# ---- WITHIN (RFC 5032): OLDER / YOUNGER n seconds, on the internal date ----------------------------
+WITHIN_CASES = [
+    ("YOUNGER 259200", [3, 4]),  # RFC 5032 §3: "within the last 3 days" (the RFC's example interval)
+    ("UNSEEN YOUNGER 259200", [4]),  # the RFC's example, with \Seen on message 3
+    ("OLDER 259200", [1, 2]),
+    ("OLDER 86400 YOUNGER 604800", [2, 3]),  # between one and seven days old
+    ("OR OLDER 3600 YOUNGER 3600", [1, 2, 3, 4]),  # the two keys part the folder between them
+    ("NOT YOUNGER 4000000000", []),
+    ("OLDER 4000000000", []),
+]
+
+
+def test_within_older_and_younger(raw: RawClient) -> None:
+    """RFC 5032 §2: OLDER n / YOUNGER n match messages whose internal date is older / younger than n
+    seconds before now; §3's example (UNSEEN YOUNGER 259200) among them."""
+    import datetime as dt
+
+    now = dt.datetime.now(dt.UTC)
+    for i, age in enumerate([dt.timedelta(days=10), dt.timedelta(days=4), dt.timedelta(days=2), dt.timedelta(0)]):
+        when = (now - age).strftime("%d-%b-%Y %H:%M:%S +0000")
+        flags = "(\\Seen) " if i < 3 else ""
+        msg = b"Subject: w\r\n\r\nbody\r\n"
+        lines = raw.command(b'a%d APPEND INBOX %s"%s" {%d+}\r\n' % (i, flags.encode(), when.encode(), len(msg)) + msg)
+        assert lines[-1].startswith(b"a%d OK" % i), lines
+    assert b" WITHIN" in raw.command("c CAPABILITY")[0]
+    raw.command("s SELECT INBOX")
+    failures = [(key, got, want) for key, want in WITHIN_CASES if (got := _search(raw, key)) != want]
+    assert failures == []
+
+
+@pytest.mark.parametrize("criteria", ["OLDER 0", "YOUNGER", "OLDER -5", "YOUNGER 1d", "OLDER 99999999999"])
+def test_within_needs_a_positive_interval(raw: RawClient, criteria: str) -> None:
+    """RFC 5032 §4: interval = 1*DIGIT, at least 1 (nz-number); anything else is BAD and the session goes on."""
+    raw.command("s SELECT INBOX")
+    assert raw.command(f"b SEARCH {criteria}")[-1].startswith(b"b BAD")
+    assert raw.command("n NOOP")[-1] == b"n OK NOOP completed\r\n"

@@ -895,6 +895,10 @@ def _search_key_inner(r: Reader) -> sk.SearchKey:
     if word in ("LARGER", "SMALLER"):
         r.sp()
         return sk.Size("larger" if word == "LARGER" else "smaller", r.number())
+    if word in ("OLDER", "YOUNGER"):
+        # RFC 5032 §4: OLDER / YOUNGER interval, a number of seconds, at least 1
+        r.sp()
+        return sk.Age("older" if word == "OLDER" else "younger", r.nz_number())
     if word == "NOT":
         r.sp()
         return sk.Not(_search_key(r))

@@ -150,6 +150,7 @@ class Session:
             "LIST-EXTENDED",
             "LIST-STATUS",
             "ESEARCH",
+            "WITHIN",
             "CONDSTORE",
             "QUOTA",
             "QUOTA=RES-STORAGE",

@@ -85,6 +85,7 @@ _RECORD_TYPES: tuple[type, ...] = (
     sk.Text,
     sk.Header,
     sk.DateKey,
+    sk.Age,
     sk.Size,
     sk.UidSet,
     sk.ModSeq,

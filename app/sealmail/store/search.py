@@ -80,6 +80,17 @@ class DateKey(SearchKey):
 
 
 @dataclass(frozen=True, slots=True)
+class Age(SearchKey):
+    """WITHIN (RFC 5032 §2): OLDER n / YOUNGER n, an internal date more / less than n seconds before now.
+
+    The two part a folder between them: OLDER takes a date exactly n seconds old, YOUNGER does not.
+    """
+
+    op: Literal["older", "younger"]
+    seconds: int
+
+
+@dataclass(frozen=True, slots=True)
 class Size(SearchKey):
     op: Literal["larger", "smaller"]
     octets: int
@@ -174,6 +185,10 @@ class Compiler:
         if key.op == "since":
             return f"{column} >= {self._p(start)}"
         return f"({column} >= {self._p(start)} AND {column} < {self._p(end)})"
+
+    def _age(self, key: Age) -> str:
+        cutoff = self._p(format_time(datetime.now(UTC) - timedelta(seconds=key.seconds)))
+        return f"m.internal_date {'<=' if key.op == 'older' else '>'} {cutoff}"
 
     def _size(self, key: Size) -> str:
         return f"m.size {'>' if key.op == 'larger' else '<'} {self._p(key.octets)}"
