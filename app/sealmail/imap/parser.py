@@ -48,11 +48,16 @@ class ParseError(Exception):
 # ---- values -------------------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class SequenceSet:
-    """RFC 9051 §9 sequence-set: inclusive ranges; ``None`` stands for ``*``."""
+    """RFC 9051 §9 sequence-set: inclusive ranges; ``None`` stands for ``*``. ``saved``: the set is
+    ``$``, the messages the last SEARCH RETURN (SAVE) kept (RFC 5182), and ``ranges`` is empty."""
 
     ranges: tuple[tuple[int | None, int | None], ...]
+    saved: bool = False
 
     def __str__(self) -> str:
+        if self.saved:
+            return "$"
+
         def one(n: int | None) -> str:
             return "*" if n is None else str(n)
 
@@ -386,6 +391,11 @@ class Reader:
         return decode_mailbox(raw, self.utf8, self)
 
     def sequence_set(self) -> SequenceSet:
+        if self.maybe(b"$"):
+            # RFC 5182 §3: seq-last-command = "$", a whole sequence set on its own
+            if self.peek() != -1 and self.peek() not in b" \r\n)":
+                raise self.error("$ is a sequence set on its own (RFC 5182)")
+            return SequenceSet((), saved=True)
         ranges: list[tuple[int | None, int | None]] = []
         while True:
             low = self._seq_number()
@@ -403,7 +413,7 @@ class Reader:
         if self.maybe(b"*"):
             return None
         if self.peek() == ord("$"):
-            raise self.error("SEARCHRES ($) is not supported")
+            raise self.error("$ is a sequence set on its own (RFC 5182)")
         return self.nz_number()
 
     def flag(self) -> str:
@@ -792,7 +802,7 @@ def _setquota(r: Reader, tag: str, name: str, uid: bool) -> Command:
 
 
 # ---- SEARCH -------------------------------------------------------------------------------------
-_RETURN_ESEARCH = frozenset(("MIN", "MAX", "ALL", "COUNT"))
+_RETURN_ESEARCH = frozenset(("MIN", "MAX", "ALL", "COUNT", "SAVE"))  # RFC 4731, RFC 5182 (SAVE)
 
 
 def _search(r: Reader, tag: str, name: str, uid: bool) -> Command:
@@ -867,7 +877,7 @@ def _search_key_inner(r: Reader) -> sk.SearchKey:
             keys.append(_search_key(r))
         r.expect(b")")
         return keys[0] if len(keys) == 1 else sk.And(tuple(keys))
-    if c == ord("*") or c in _DIGITS:
+    if c in (ord("*"), ord("$")) or c in _DIGITS:
         return SeqSetKey(r.sequence_set())
     word = r.atom().upper()
     if word == "ALL":

@@ -190,6 +190,10 @@ async def cmd_expunge(s: Session, c: p.Command | p.UidExpunge) -> None:
 async def cmd_search(s: Session, c: p.Search) -> Reply | None:
     sel = s.selected()
     assert s.mbox is not None
+    save = c.returns is not None and "SAVE" in c.returns
+    returns = None if c.returns is None else tuple(o for o in c.returns if o != "SAVE")
+    if save:
+        sel.saved = frozenset()  # RFC 5182 §2.1: a SEARCH with SAVE that fails leaves $ empty
     if c.charset not in (None, "UTF-8", "US-ASCII"):
         raise no("Unsupported charset", "BADCHARSET (UTF-8 US-ASCII)")
     by_modseq = uses_modseq(c.key)
@@ -199,18 +203,25 @@ async def cmd_search(s: Session, c: p.Search) -> Reply | None:
     known_max = sel.max_uid()
     found = [u for u in await s.mbox.search(sel.name, key) if u <= known_max and u not in sel.ghosts]
     found = [u for u in found if sel.seq_of(u)]
+    min_max = found and returns and set(returns) <= {"MIN", "MAX"}
+    # RFC 4731 §3.2: with only MIN and/or MAX asked, those messages are the ones returned
+    returned = (
+        [*([found[0]] if "MIN" in returns else []), *([found[-1]] if "MAX" in returns else [])]
+        if min_max and returns
+        else found
+    )
+    if save:
+        sel.saved = frozenset(returned)  # RFC 5182 §2.2: MIN/MAX alone save just those
     highest = None
     if by_modseq and found:
-        subset = found
-        if c.returns and set(c.returns) <= {"MIN", "MAX"}:
-            # RFC 4731 §3.2 with RFC 7162: the MODSEQ of the messages actually returned
-            subset = [*([found[0]] if "MIN" in c.returns else []), *([found[-1]] if "MAX" in c.returns else [])]
-        infos = await s.mbox.messages(sel.name, subset)
+        infos = await s.mbox.messages(sel.name, returned)  # RFC 7162 §3.1.5: of the messages returned
         highest = max((i.modseq for i in infos), default=None)
     numbers = found if c.uid else [sel.seq_of(u) for u in found]
-    if c.returns is not None or s.rev2:
+    if save and not returns:
+        return None  # RFC 5182 §2.1: SAVE on its own answers nothing but the tagged OK
+    if returns is not None or s.rev2:
         # RFC 4731 / RFC 9051 §7.3.4: ESEARCH
-        opts = set(c.returns or ()) or {"ALL"}
+        opts = set(returns or ()) or {"ALL"}
         parts = [f'ESEARCH (TAG "{c.tag}")']
         if c.uid:
             parts.append("UID")

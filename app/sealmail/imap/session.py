@@ -151,6 +151,7 @@ class Session:
             "LIST-STATUS",
             "ESEARCH",
             "WITHIN",
+            "SEARCHRES",
             "CONDSTORE",
             "QUOTA",
             "QUOTA=RES-STORAGE",
