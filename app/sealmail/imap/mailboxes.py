@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from sealmail.imap import parser as p
 from sealmail.imap import wire
-from sealmail.imap.replies import no
+from sealmail.imap.replies import Reply, no
 from sealmail.imap.states import AUTHENTICATED
 from sealmail.store.mailbox import DELIMITER, INBOX, SPECIAL_USES, Folder, FolderStatus
 
@@ -27,7 +27,7 @@ async def cmd_namespace(s: Session, c: p.Command) -> None:
     s.untagged('NAMESPACE (("" "/")) NIL NIL')
 
 
-async def cmd_create(s: Session, c: p.Create) -> None:
+async def cmd_create(s: Session, c: p.Create) -> Reply:
     assert s.mbox is not None
     name = c.mailbox.rstrip(DELIMITER)  # RFC 9051 §6.3.4: a trailing delimiter only declares intent
     if not name:
@@ -41,7 +41,7 @@ async def cmd_create(s: Session, c: p.Create) -> None:
             raise no(f"Unknown special use {c.special_use[:20]}", "USEATTR")
     mailbox = s.mbox.mailbox
 
-    def make() -> None:
+    def make() -> Folder:
         before = {f.name for f in mailbox.list_folders()}
         subscribed = set(mailbox.subscriptions())
         folder = mailbox.create_folder(name, special)
@@ -49,8 +49,10 @@ async def cmd_create(s: Session, c: p.Create) -> None:
         # nor the parents it had to make; a name subscribed before it existed stays so (§6.3.9)
         for made in {folder.name, *(f.name for f in mailbox.list_folders())} - before - subscribed:
             mailbox.set_subscribed(made, False)
+        return folder
 
-    await s.mbox.run(make)
+    folder = await s.mbox.run(make)
+    return "OK", "CREATE completed", f"MAILBOXID ({folder.object_id})"  # RFC 8474 §4.1
 
 
 async def cmd_delete(s: Session, c: p.MailboxCommand) -> None:
@@ -194,6 +196,7 @@ def status_response(s: Session, name: str, status: FolderStatus, items: Iterable
         "SIZE": status.size,
         "HIGHESTMODSEQ": status.highestmodseq,
         "APPENDLIMIT": s.options.append_limit,
+        "MAILBOXID": f"({status.object_id})",  # RFC 8474 §4.3
     }
     body = " ".join(f"{item} {values[item]}" for item in dict.fromkeys(items))
     s.untagged(b"STATUS " + wire.mailbox(name, s.utf8) + f" ({body})".encode())

@@ -743,7 +743,18 @@ def _list(r: Reader, tag: str, name: str, uid: bool) -> Command:
 
 
 STATUS_ITEMS = frozenset(
-    ("MESSAGES", "RECENT", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "DELETED", "SIZE", "HIGHESTMODSEQ", "APPENDLIMIT")
+    (
+        "MESSAGES",
+        "RECENT",
+        "UIDNEXT",
+        "UIDVALIDITY",
+        "UNSEEN",
+        "DELETED",
+        "SIZE",
+        "HIGHESTMODSEQ",
+        "APPENDLIMIT",
+        "MAILBOXID",  # RFC 8474 §4.3
+    )
 )
 
 
@@ -926,6 +937,11 @@ def _search_key_inner(r: Reader) -> sk.SearchKey:
         return sk.And((RecentKey(), sk.Not(sk.HasFlag("\\Seen"))))
     if word == "OLD":
         return sk.Not(RecentKey())
+    if word in ("EMAILID", "THREADID"):
+        # RFC 8474 §6; without threads, THREADID matches nothing (§5.2): an empty UID set
+        r.sp()
+        object_id = _object_id(r)
+        return sk.EmailId(object_id) if word == "EMAILID" else sk.UidSet(())
     if word == "MODSEQ":
         # RFC 7162 §3.1.5: MODSEQ [entry-name entry-type-req] mod-sequence-valzer
         r.sp()
@@ -938,6 +954,17 @@ def _search_key_inner(r: Reader) -> sk.SearchKey:
             r.sp()
         return sk.ModSeq(r.number(MAX_MODSEQ))
     raise ParseError(f"unknown search key {word[:30]}")
+
+
+_OBJECT_ID_CHARS = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
+
+
+def _object_id(r: Reader) -> str:
+    """RFC 8474 §7: objectid = 1*255(ALPHA / DIGIT / "_" / "-")."""
+    value = r._run(_OBJECT_ID_CHARS)
+    if not value or len(value) > 255 or (r.peek() != -1 and r.peek() not in b" \r\n)"):
+        raise ParseError("bad object id (RFC 8474)")
+    return value.decode("ascii")
 
 
 # ---- FETCH --------------------------------------------------------------------------------------
@@ -959,6 +986,8 @@ _PLAIN_ATTS = frozenset(
         "BODYSTRUCTURE",
         "UID",
         "MODSEQ",
+        "EMAILID",  # RFC 8474 §5
+        "THREADID",
     )
 )
 

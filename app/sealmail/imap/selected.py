@@ -71,6 +71,7 @@ async def cmd_select(s: Session, c: p.Select) -> Reply:
     s.untagged(f"OK [UIDVALIDITY {folder.uidvalidity}] UIDs valid")
     s.untagged(f"OK [UIDNEXT {folder.uidnext}] Predicted next UID")
     s.untagged(f"OK [HIGHESTMODSEQ {folder.highestmodseq}] Highest")
+    s.untagged(f"OK [MAILBOXID ({folder.object_id})] Ok")  # RFC 8474 §4.2
     if s.rev2:
         s.untagged(b'LIST () "/" ' + wire.mailbox(folder.name, s.utf8))
     code = "READ-ONLY" if readonly else "READ-WRITE"

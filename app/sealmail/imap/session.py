@@ -152,6 +152,7 @@ class Session:
             "ESEARCH",
             "WITHIN",
             "SEARCHRES",
+            "OBJECTID",
             "CONDSTORE",
             "QUOTA",
             "QUOTA=RES-STORAGE",

@@ -15,6 +15,7 @@ from sealmail.store.model import (
     FolderRow,
     FolderStatus,
     folder_from_row,
+    new_object_id,
     normalize_folder_name,
     parents,
 )
@@ -60,8 +61,8 @@ class Folders:
                     self._rows.insert_folder(parent, None)
             if existing is not None:  # a \Noselect placeholder becomes a real folder again
                 self._db.conn.execute(
-                    "UPDATE folders SET noselect = 0, special_use = ?, uidvalidity = ? WHERE name = ?",
-                    (special_use, self._rows.new_uidvalidity(), name),
+                    "UPDATE folders SET noselect = 0, special_use = ?, uidvalidity = ?, object_id = ? WHERE name = ?",
+                    (special_use, self._rows.new_uidvalidity(), new_object_id("F"), name),
                 )
             else:
                 self._rows.insert_folder(name, special_use)
@@ -179,7 +180,15 @@ class Folders:
                 (folder.id,),
             ).fetchone()
         return FolderStatus(
-            row[0], row[1], row[2], row[3], row[4], folder.uidnext, folder.uidvalidity, folder.highestmodseq
+            row[0],
+            row[1],
+            row[2],
+            row[3],
+            row[4],
+            folder.uidnext,
+            folder.uidvalidity,
+            folder.highestmodseq,
+            folder.object_id,
         )
 
     def usage(self) -> int:

@@ -275,6 +275,9 @@ class Mailbox:
     def raw(self, body_id: int) -> bytes:
         return self.parts.sections.raw(body_id)
 
+    def email_ids(self, body_ids: Iterable[int]) -> dict[int, str]:
+        return self.parts.sections.email_ids(body_ids)
+
     # ---- dav ---------------------------------------------------------------------------------------
     def dav_transaction(self) -> AbstractContextManager[Events]:
         return self.parts.dav.dav_transaction()

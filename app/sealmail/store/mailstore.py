@@ -200,6 +200,9 @@ class AsyncMailbox:
     async def raw(self, body_id: int) -> bytes:
         return await self.run(self.mailbox.raw, body_id)
 
+    async def email_ids(self, body_ids: Iterable[int]) -> dict[int, str]:
+        return await self.run(self.mailbox.email_ids, body_ids)
+
     # ---- dav ---------------------------------------------------------------------------------------
     async def dav_collections(self) -> list[DavCollection]:
         return await self.run(self.mailbox.dav_collections)

@@ -588,6 +588,9 @@ class RemoteMailbox:
     async def raw(self, body_id: int) -> bytes:
         return await self._call("raw", body_id)
 
+    async def email_ids(self, body_ids: Iterable[int]) -> dict[int, str]:
+        return await self._call("email_ids", body_ids)
+
     async def dav_collections(self) -> list[DavCollection]:
         return await self._call("dav_collections")
 
@@ -808,6 +811,9 @@ class RemoteMailboxOps:
 
     def raw(self, body_id: int) -> bytes:
         return self._handle.blocking("raw", body_id)
+
+    def email_ids(self, body_ids: Iterable[int]) -> dict[int, str]:
+        return self._handle.blocking("email_ids", body_ids)
 
     def dav_collections(self) -> list[DavCollection]:
         return self._handle.blocking("dav_collections")

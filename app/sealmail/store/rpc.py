@@ -89,6 +89,7 @@ _RECORD_TYPES: tuple[type, ...] = (
     sk.Size,
     sk.UidSet,
     sk.ModSeq,
+    sk.EmailId,
     sk.Not,
     sk.And,
     sk.Or,

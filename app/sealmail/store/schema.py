@@ -170,6 +170,16 @@ MIGRATIONS: list[str] = [
     -- drop it on its own (RFC 9051 §6.3.9); LIST (SUBSCRIBED) shows them as non-existent (RFC 5258 §3). A name
     -- is here only while no folder row has it (a folder made again under it takes the subscription back).
     CREATE TABLE lost_subscriptions (name TEXT PRIMARY KEY) WITHOUT ROWID;
+
+    -- OBJECTID (RFC 8474): MAILBOXID per folder (kept by RENAME, new for a folder made again) and EMAILID
+    -- per body (so COPY and MOVE keep it). Random, never derived from names, addresses or content
+    -- (§9); given here to what exists, and by store.rows to what is made later.
+    ALTER TABLE folders ADD COLUMN object_id TEXT;
+    UPDATE folders SET object_id = 'F' || lower(hex(randomblob(12)));
+    CREATE UNIQUE INDEX folders_by_object_id ON folders (object_id);
+    ALTER TABLE bodies ADD COLUMN object_id TEXT;
+    UPDATE bodies SET object_id = 'M' || lower(hex(randomblob(12)));
+    CREATE UNIQUE INDEX bodies_by_object_id ON bodies (object_id);
     """,
 ]
 

@@ -111,6 +111,13 @@ class ModSeq(SearchKey):
 
 
 @dataclass(frozen=True, slots=True)
+class EmailId(SearchKey):
+    """EMAILID objectid (RFC 8474 §6): the messages whose body has this id."""
+
+    object_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class Not(SearchKey):
     key: SearchKey
 
@@ -208,6 +215,9 @@ class Compiler:
 
     def _modseq(self, key: ModSeq) -> str:
         return f"m.modseq >= {self._p(key.at_least)}"
+
+    def _emailid(self, key: EmailId) -> str:
+        return f"b.object_id = {self._p(key.object_id)}"
 
     def _not(self, key: Not) -> str:
         return f"NOT ({self.compile(key.key)})"

@@ -130,6 +130,16 @@ class Sections:
             self._parsed_cache[body_id] = cached
         return cached
 
+    def email_ids(self, body_ids: Iterable[int]) -> dict[int, str]:
+        """RFC 8474 EMAILID of each body (every copy of a message shares its body, hence its id)."""
+        wanted = sorted(set(body_ids))
+        found: dict[int, str] = {}
+        with self._db.read() as db:
+            for chunk in chunks(wanted, 500):
+                marks = ",".join("?" * len(chunk))
+                found.update(db.execute(f"SELECT id, object_id FROM bodies WHERE id IN ({marks})", chunk).fetchall())
+        return found
+
     def raw(self, body_id: int) -> bytes:
         """The message exactly as it was stored."""
         with self._db.read() as db:
