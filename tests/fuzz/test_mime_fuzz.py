@@ -15,6 +15,7 @@ from sealmail import mime
 from sealmail.imap import wire
 from sealmail.mime import addrlist, headers
 from sealmail.mime.binarycontent import NotStorable, without_nul
+from sealmail.mime.preview import preview_text
 
 from .fuzzkit import fuzz, lines_from
 
@@ -49,6 +50,7 @@ def test_parse_and_fetch_values(raw: bytes) -> None:
     mime.sent_date(msg)
     mime.sent_day(msg)
     mime.search_headers(msg)
+    assert len(preview_text(raw, msg)) <= 256  # RFC 8970 §3
 
 
 @fuzz()

@@ -20,6 +20,7 @@ _UNDO_NEWEST = (
     "ALTER TABLE folders DROP COLUMN object_id",
     "DROP INDEX bodies_by_object_id",
     "ALTER TABLE bodies DROP COLUMN object_id",
+    "DROP TABLE body_previews",
 )
 
 

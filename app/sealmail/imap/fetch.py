@@ -165,6 +165,9 @@ class Fetcher:
             data["BODY"] = mailbox.bodystructure_values(body_ids, extensible=False)
         if "EMAILID" in kinds:
             data["EMAILID"] = mailbox.email_ids(body_ids)
+        if "PREVIEW" in kinds:
+            lazy = all(a.lazy for a in self.atts if a.kind == "PREVIEW")
+            data["PREVIEW"] = mailbox.previews(body_ids, lazy)
         if "RFC822.HEADER" in kinds or any(a.kind == "BODY[" and a.section == "HEADER" for a in self.contents):
             data["HEADER"] = mailbox.headers(body_ids)
         raw: dict[int, bytes] = {}
@@ -219,6 +222,8 @@ class Fetcher:
                     parts.append(b"EMAILID (%s)" % data["EMAILID"].get(bid, "").encode())
                 elif kind == "THREADID":
                     parts.append(b"THREADID NIL")  # RFC 8474 §5.2: no threads computed
+                elif kind == "PREVIEW":
+                    parts.append(b"PREVIEW " + wire.nstring(data["PREVIEW"].get(bid), utf8))
                 elif kind in ("ENVELOPE", "BODYSTRUCTURE", "BODY"):
                     parts.append(kind.encode() + b" " + wire.serialize(data[kind].get(bid), utf8))
                 elif kind == "RFC822":

@@ -90,6 +90,7 @@ class FetchAtt:
     echo: str = ""  # the section as the response names it
     partial: tuple[int, int] | None = None
     peek: bool = False
+    lazy: bool = False  # PREVIEW (LAZY), RFC 8970 §3.1
 
 
 # ---- commands -----------------------------------------------------------------------------------
@@ -1052,7 +1053,28 @@ def _fetch_att(r: Reader) -> FetchAtt:
         return FetchAtt(kind, section, echo, partial, peek=word.endswith(".PEEK"))
     if word in _PLAIN_ATTS:
         return FetchAtt(word)
+    if word == "PREVIEW":
+        return FetchAtt(word, lazy=_preview_modifiers(r))
     raise ParseError(f"unknown fetch attribute {word[:30]}")
+
+
+def _preview_modifiers(r: Reader) -> bool:
+    """RFC 8970 §6: "PREVIEW" [SP "(" preview-mod *(SP preview-mod) ")"], preview-mod = "LAZY". A list
+    that does not start with a preview modifier is left alone: it may be FETCH's own (CHANGEDSINCE n)."""
+    if not r.data.startswith(b" (", r.pos):
+        return False
+    start = r.pos
+    r.pos += 2
+    word = r._run(_ATOM_CHARS).decode().upper()
+    if word != "LAZY":
+        r.pos = start
+        return False
+    while r.maybe(b" "):
+        word = r.atom().upper()
+        if word != "LAZY":
+            raise ParseError(f"unknown PREVIEW modifier {word[:30]}")
+    r.expect(b")")
+    return True
 
 
 def _binary_part(r: Reader) -> str:

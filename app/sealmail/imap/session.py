@@ -153,6 +153,7 @@ class Session:
             "WITHIN",
             "SEARCHRES",
             "OBJECTID",
+            "PREVIEW",
             "CONDSTORE",
             "QUOTA",
             "QUOTA=RES-STORAGE",

@@ -278,6 +278,9 @@ class Mailbox:
     def email_ids(self, body_ids: Iterable[int]) -> dict[int, str]:
         return self.parts.sections.email_ids(body_ids)
 
+    def previews(self, body_ids: Iterable[int], lazy: bool = False) -> dict[int, str | None]:
+        return self.parts.sections.previews(body_ids, lazy)
+
     # ---- dav ---------------------------------------------------------------------------------------
     def dav_transaction(self) -> AbstractContextManager[Events]:
         return self.parts.dav.dav_transaction()

@@ -203,6 +203,9 @@ class AsyncMailbox:
     async def email_ids(self, body_ids: Iterable[int]) -> dict[int, str]:
         return await self.run(self.mailbox.email_ids, body_ids)
 
+    async def previews(self, body_ids: Iterable[int], lazy: bool = False) -> dict[int, str | None]:
+        return await self.run(self.mailbox.previews, body_ids, lazy)
+
     # ---- dav ---------------------------------------------------------------------------------------
     async def dav_collections(self) -> list[DavCollection]:
         return await self.run(self.mailbox.dav_collections)

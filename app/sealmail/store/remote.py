@@ -591,6 +591,9 @@ class RemoteMailbox:
     async def email_ids(self, body_ids: Iterable[int]) -> dict[int, str]:
         return await self._call("email_ids", body_ids)
 
+    async def previews(self, body_ids: Iterable[int], lazy: bool = False) -> dict[int, str | None]:
+        return await self._call("previews", body_ids, lazy)
+
     async def dav_collections(self) -> list[DavCollection]:
         return await self._call("dav_collections")
 
@@ -814,6 +817,9 @@ class RemoteMailboxOps:
 
     def email_ids(self, body_ids: Iterable[int]) -> dict[int, str]:
         return self._handle.blocking("email_ids", body_ids)
+
+    def previews(self, body_ids: Iterable[int], lazy: bool = False) -> dict[int, str | None]:
+        return self._handle.blocking("previews", body_ids, lazy)
 
     def dav_collections(self) -> list[DavCollection]:
         return self._handle.blocking("dav_collections")

@@ -287,5 +287,5 @@ class MessageRows:
             db.execute("UPDATE attachments SET refcount = refcount - 1 WHERE digest = ?", (digest,))
             db.execute("DELETE FROM attachments WHERE digest = ? AND refcount <= 0", (digest,))
         db.execute("DELETE FROM body_text WHERE rowid = ?", (body_id,))
-        for table in ("body_content", "body_envelopes", "body_headers", "body_structures", "bodies"):
+        for table in ("body_content", "body_envelopes", "body_headers", "body_structures", "body_previews", "bodies"):
             db.execute(f"DELETE FROM {table} WHERE id = ?", (body_id,))

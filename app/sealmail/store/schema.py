@@ -180,6 +180,10 @@ MIGRATIONS: list[str] = [
     ALTER TABLE bodies ADD COLUMN object_id TEXT;
     UPDATE bodies SET object_id = 'M' || lower(hex(randomblob(12)));
     CREATE UNIQUE INDEX bodies_by_object_id ON bodies (object_id);
+
+    -- PREVIEW (RFC 8970): each message's preview text, made from the decrypted message the first time a
+    -- client asks (store.sections), kept here, inside the encrypted file, and nowhere else.
+    CREATE TABLE body_previews (id INTEGER PRIMARY KEY REFERENCES bodies(id), preview TEXT NOT NULL);
     """,
 ]
 
