@@ -21,7 +21,7 @@ WORDS = [
     "MOVE", "CREATE", "RENAME", "ENABLE", "ID", "AUTHENTICATE", "IDLE", "EXPUNGE", "GETQUOTA", "GETQUOTAROOT",
     "SETQUOTA", "NIL", "FLAGS", "FLAGS.SILENT", "BODY", "BODY.PEEK", "BINARY", "BINARY.PEEK", "BINARY.SIZE",
     "HEADER", "HEADER.FIELDS", "HEADER.FIELDS.NOT", "MIME", "TEXT", "RETURN", "CHARSET", "OR", "NOT", "KEYWORD",
-    "SINCE", "SENTON", "LARGER", "MODSEQ", "1-Jan-2026", "31-Feb-2026", '"01-Jan-2026 10:00:00 +0100"',
+    "SINCE", "SENTON", "LARGER", "MODSEQ", "OLDER", "YOUNGER", "SAVE", "1-Jan-2026", "31-Feb-2026", '"01-Jan-2026 10:00:00 +0100"',
     '"29-Feb-2025 10:00:00 +9999"', "(CONDSTORE)", "UNCHANGEDSINCE", "CHANGEDSINCE", "USE", "(\\Sent)", "\\Seen",
     "INBOX", "&-", "&AOk-", "&Jjo", "&U,BTFw-", "{3}\r\nabc", "{2+}\r\nab", "~{1}\r\n\x00", "{5}\r\n", "{0}\r\n",
     "UTF8 (", "STATUS (MESSAGES", "SUBSCRIBED", "RECURSIVEMATCH", "SPECIAL-USE", "PLAIN ", "=", "AGFiYwBw",

@@ -14,6 +14,8 @@ from hypothesis import strategies as st
 from sealmail import mime
 from sealmail.imap import wire
 from sealmail.mime import addrlist, headers
+from sealmail.mime.binarycontent import NotStorable, without_nul
+from sealmail.mime.preview import preview_text
 
 from .fuzzkit import fuzz, lines_from
 
@@ -46,6 +48,20 @@ def test_parse_and_fetch_values(raw: bytes) -> None:
             mime.binary_bytes(raw, msg, number)
     mime.search_text(raw, msg)
     mime.sent_date(msg)
+    mime.sent_day(msg)
+    mime.search_headers(msg)
+    assert len(preview_text(raw, msg)) <= 256  # RFC 8970 §3
+
+
+@fuzz()
+@given(message_bytes)
+def test_binary_append_reencoding(raw: bytes) -> None:
+    """RFC 3516 §4.4: what APPEND stores of a literal8 has no NUL, or the APPEND is refused."""
+    try:
+        out = without_nul(raw)
+    except NotStorable:
+        return
+    assert b"\x00" not in out
 
 
 HEADER_WORDS = [w for w in MIME_WORDS if not w.startswith(("\r", "\n"))]

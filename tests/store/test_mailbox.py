@@ -295,6 +295,39 @@ def test_subscriptions(mailbox: Mailbox) -> None:
         mailbox.set_subscribed("Gone", True)
 
 
+def test_subscription_outlives_its_folder(mailbox: Mailbox) -> None:
+    """RFC 9051 §6.3.9: the server does not drop a subscribed name when its mailbox goes; the name is
+    subscribed again when a folder is made under it, and UNSUBSCRIBE removes it either way."""
+    mailbox.create_folder("Lists/rust")  # new folders are subscribed by the store (IMAP CREATE undoes that)
+    mailbox.delete_folder("Lists/rust")
+    assert "Lists/rust" in mailbox.subscriptions()
+    mailbox.create_folder("Lists/rust")
+    assert mailbox.folder("Lists/rust").subscribed
+    assert mailbox.subscriptions().count("Lists/rust") == 1
+    mailbox.delete_folder("Lists/rust")
+    mailbox.set_subscribed("Lists/rust", False)
+    assert "Lists/rust" not in mailbox.subscriptions()
+
+
+def test_object_ids_follow_rename_copy_and_move(mailbox: Mailbox) -> None:
+    """RFC 8474 §4: RENAME keeps a MAILBOXID, a folder made again gets a new one; §5.1: COPY and MOVE keep
+    the EMAILID (the copies share the body)."""
+    made = mailbox.create_folder("Projects")
+    mailbox.rename_folder("Projects", "Work")
+    assert mailbox.folder("Work").object_id == made.object_id
+    assert mailbox.status("Work").object_id == made.object_id
+    mailbox.delete_folder("Work")
+    assert mailbox.create_folder("Work").object_id != made.object_id
+    mailbox.append("INBOX", message(1))
+    mailbox.append("INBOX", message(2))
+    mailbox.copy("INBOX", [1], "Work")
+    mailbox.move("INBOX", [2], "Work")
+    inbox = mailbox.email_ids(i.body_id for i in mailbox.messages("INBOX"))
+    work = mailbox.email_ids(i.body_id for i in mailbox.messages("Work"))
+    assert len(work) == 2
+    assert set(inbox.values()) < set(work.values())
+
+
 def test_append_many_is_one_transaction(mailbox: Mailbox) -> None:
     results = mailbox.append_many("INBOX", [(message(n), ["\\Seen"], None) for n in range(5)])
     assert [r.uid for r in results] == [1, 2, 3, 4, 5]

@@ -45,6 +45,9 @@ def test_mailbox_files_hold_no_plaintext(config, settings, account) -> None:
     uid = box.append("INBOX", raw, [SECRET_FLAG]).uid
     box.create_folder("Folder-Ocelot-5150")
     box.store_flags("INBOX", [uid], "add", ["\\Seen"])
+    # RFC 8970 PREVIEW: the preview made from the message is kept, and must be as unreadable as the rest
+    body_id = box.messages("INBOX", [uid])[0].body_id
+    assert box.previews([body_id]) == {body_id: SECRET_BODY}
     # Inspect while the connection is open, so the -wal and -shm files exist with recent pages.
     path = store.mailbox_path(unlocked.mailbox_id)
     files = [path, Path(f"{path}-wal"), Path(f"{path}-shm")]

@@ -36,6 +36,18 @@ def test_encoded_words_in_several_charsets_rfc2047() -> None:
     assert msg.root.description == "=?utf-8?q?d=C3=A9tails?="  # raw for IMAP
 
 
+def test_address_fields_are_indexed_with_the_addresses_they_denote() -> None:
+    """RFC 9051 §6.4.4 FROM/TO...: the text as written, then each address it denotes that the text hides
+    (comments inside the address, group syntax); nothing is repeated that the text already shows."""
+    msg = mime.parse(
+        b"From: <user-from (comment)@ (comment) domain.org>\r\n"
+        b"To: team: a@x.org, =?utf-8?q?B=C3=A9a?= <b@x.org>;\r\n\r\n"
+    )
+    headers = mime.search_headers(msg)
+    assert headers["from"] == "<user-from (comment)@ (comment) domain.org>\nuser-from@domain.org"
+    assert headers["to"] == "team: a@x.org, Béa <b@x.org>;"  # the group and both addresses show already
+
+
 def test_header_field_gives_every_occurrence_unfolded() -> None:
     raw = b"Received: a\r\n b\r\nSubject: =?utf-8?q?caf=C3=A9?=\r\nreceived: c\r\n\r\n"
     msg = mime.parse(raw)
@@ -83,6 +95,22 @@ def test_sent_date_comes_from_the_date_header() -> None:
     assert mime.sent_date(msg) == dt.datetime(2024, 9, 2, 8, 11, 12, tzinfo=UTC)
     _, missing = parsed("missing-headers.eml")
     assert mime.sent_date(missing) is None
+
+
+@pytest.mark.parametrize(
+    ("value", "day"),
+    [
+        ("Sun, 25 Mar 2007 00:00:00 +0200", dt.date(2007, 3, 25)),  # 24 Mar in UTC: the written date counts
+        ("Mon, 26 Mar 2007 00:00:00 +0300", dt.date(2007, 3, 26)),
+        ("Sun, 28 Oct 2007 23:00:00 -1100", dt.date(2007, 10, 28)),  # 29 Oct in UTC
+        ("Fri, 6 Sep 2024 06:00:00", dt.date(2024, 9, 6)),  # no zone
+        ("garbage", None),
+    ],
+)
+def test_sent_day_is_the_date_as_written(value, day) -> None:
+    """RFC 9051 §6.4.4 SENTON etc.: the Date: header's date "disregarding time and timezone"."""
+    msg = mime.parse(f"Date: {value}\r\n\r\nx\r\n".encode())
+    assert mime.sent_day(msg) == day
 
 
 def test_search_text_decodes_and_strips_html() -> None:

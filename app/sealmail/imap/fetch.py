@@ -163,6 +163,11 @@ class Fetcher:
             )
         if "BODY" in kinds:
             data["BODY"] = mailbox.bodystructure_values(body_ids, extensible=False)
+        if "EMAILID" in kinds:
+            data["EMAILID"] = mailbox.email_ids(body_ids)
+        if "PREVIEW" in kinds:
+            lazy = all(a.lazy for a in self.atts if a.kind == "PREVIEW")
+            data["PREVIEW"] = mailbox.previews(body_ids, lazy)
         if "RFC822.HEADER" in kinds or any(a.kind == "BODY[" and a.section == "HEADER" for a in self.contents):
             data["HEADER"] = mailbox.headers(body_ids)
         raw: dict[int, bytes] = {}
@@ -213,6 +218,12 @@ class Fetcher:
                     parts.append(b"RFC822.SIZE %d" % info.size)
                 elif kind == "MODSEQ":
                     parts.append(b"MODSEQ (%d)" % info.modseq)
+                elif kind == "EMAILID":
+                    parts.append(b"EMAILID (%s)" % data["EMAILID"].get(bid, "").encode())
+                elif kind == "THREADID":
+                    parts.append(b"THREADID NIL")  # RFC 8474 §5.2: no threads computed
+                elif kind == "PREVIEW":
+                    parts.append(b"PREVIEW " + wire.nstring(data["PREVIEW"].get(bid), utf8))
                 elif kind in ("ENVELOPE", "BODYSTRUCTURE", "BODY"):
                     parts.append(kind.encode() + b" " + wire.serialize(data[kind].get(bid), utf8))
                 elif kind == "RFC822":
@@ -257,6 +268,15 @@ class Fetcher:
                 makers.append(lambda i: f"RFC822.SIZE {i.size}")
             elif kind == "MODSEQ":
                 makers.append(lambda i: f"MODSEQ ({i.modseq})")
+            elif kind == "EMAILID":
+                ids: dict[int, str] = data["EMAILID"]
+
+                def email_id(i: MessageInfo, ids: dict[int, str] = ids) -> str:
+                    return f"EMAILID ({ids.get(i.body_id, '')})"
+
+                makers.append(email_id)
+            elif kind == "THREADID":
+                makers.append(lambda i: "THREADID NIL")  # RFC 8474 §5.2: no threads computed
             elif kind in _CACHEABLE:
                 makers.append(self._cacheable_maker(kind, data[kind], (known or {}).get(kind, {})))
             else:

@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING
 
 from sealmail.imap import parser as p
 from sealmail.imap import wire
-from sealmail.imap.replies import no
+from sealmail.imap.replies import Reply, no
 from sealmail.imap.states import AUTHENTICATED
-from sealmail.store.mailbox import DELIMITER, INBOX, SPECIAL_USES, FolderStatus
+from sealmail.store.mailbox import DELIMITER, INBOX, SPECIAL_USES, Folder, FolderStatus
 
 if TYPE_CHECKING:
     from sealmail.imap.session import Session
@@ -27,7 +27,7 @@ async def cmd_namespace(s: Session, c: p.Command) -> None:
     s.untagged('NAMESPACE (("" "/")) NIL NIL')
 
 
-async def cmd_create(s: Session, c: p.Create) -> None:
+async def cmd_create(s: Session, c: p.Create) -> Reply:
     assert s.mbox is not None
     name = c.mailbox.rstrip(DELIMITER)  # RFC 9051 §6.3.4: a trailing delimiter only declares intent
     if not name:
@@ -41,15 +41,18 @@ async def cmd_create(s: Session, c: p.Create) -> None:
             raise no(f"Unknown special use {c.special_use[:20]}", "USEATTR")
     mailbox = s.mbox.mailbox
 
-    def make() -> None:
+    def make() -> Folder:
         before = {f.name for f in mailbox.list_folders()}
+        subscribed = set(mailbox.subscriptions())
         folder = mailbox.create_folder(name, special)
         # RFC 9051 §6.3.4: CREATE does not subscribe (the store subscribes new folders by default),
-        # nor the parents it had to make
-        for made in {folder.name, *(f.name for f in mailbox.list_folders())} - before:
+        # nor the parents it had to make; a name subscribed before it existed stays so (§6.3.9)
+        for made in {folder.name, *(f.name for f in mailbox.list_folders())} - before - subscribed:
             mailbox.set_subscribed(made, False)
+        return folder
 
-    await s.mbox.run(make)
+    folder = await s.mbox.run(make)
+    return "OK", "CREATE completed", f"MAILBOXID ({folder.object_id})"  # RFC 8474 §4.1
 
 
 async def cmd_delete(s: Session, c: p.MailboxCommand) -> None:
@@ -85,18 +88,25 @@ async def cmd_list(s: Session, c: p.ListCommand) -> None:
         # RFC 9051 §6.3.9: the hierarchy delimiter and root
         s.untagged('LIST (\\Noselect) "/" ""')
         return
-    folders = await s.mbox.list_folders()
-    by_name = {f.name: f for f in folders}
-    names = sorted(by_name)
-    matchers = [pattern(c.reference + pat) for pat in c.patterns if c.reference + pat]
     lsub = c.name == "LSUB"
     subscribed_only = lsub or "SUBSCRIBED" in c.select_opts
+    mailbox = s.mbox.mailbox
+
+    def load() -> tuple[list[Folder], list[str]]:
+        return mailbox.list_folders(), mailbox.subscriptions() if subscribed_only else []
+
+    folders, subscriptions = await s.mbox.run(load)
+    by_name = {f.name: f for f in folders}
+    # RFC 9051 §6.3.9, RFC 5258 §3: subscribed names whose mailbox no longer exists are listed too
+    lost = [n for n in subscriptions if n not in by_name]
+    names = sorted([*by_name, *lost])
+    subscribed_names = {f.name for f in folders if f.subscribed} | set(lost)
+    matchers = [pattern(c.reference + pat) for pat in c.patterns if c.reference + pat]
     show_subscribed = subscribed_only or "SUBSCRIBED" in c.return_opts
     special_only = "SPECIAL-USE" in c.select_opts
     rows: list[tuple[str, list[str], bytes]] = []
     seen: set[str] = set()
     for name in names:
-        folder = by_name[name]
         matched = any(m(name) for m in matchers)
         attrs: list[str] = []
         extra = b""
@@ -105,12 +115,20 @@ async def cmd_list(s: Session, c: p.ListCommand) -> None:
             and not lsub
             and "RECURSIVEMATCH" in c.select_opts
             and any(
-                by_name[n].subscribed and not any(m(n) for m in matchers)
+                n in subscribed_names and not any(m(n) for m in matchers)
                 for n in names
                 if n.startswith(name + DELIMITER)
             )
         )
         if not matched:
+            continue
+        folder = by_name.get(name)
+        if folder is None:
+            if special_only:
+                continue
+            # RFC 5258 §3: \NonExistent (it implies \Noselect, which is therefore not repeated)
+            rows.append((name, [] if lsub else ["\\Subscribed", "\\NonExistent"], b""))
+            seen.add(name)
             continue
         if subscribed_only and not folder.subscribed and not subscribed_child:
             continue
@@ -126,7 +144,7 @@ async def cmd_list(s: Session, c: p.ListCommand) -> None:
         if folder.noselect:
             attrs.append("\\Noselect")
         if not lsub:
-            has_children = any(n.startswith(name + DELIMITER) for n in names)
+            has_children = any(n.startswith(name + DELIMITER) for n in by_name)
             attrs.append("\\HasChildren" if has_children else "\\HasNoChildren")
             if folder.special_use:
                 attrs.append(folder.special_use)
@@ -137,8 +155,7 @@ async def cmd_list(s: Session, c: p.ListCommand) -> None:
     if lsub:
         # RFC 3501 §6.3.9: "%" stops at a level whose subscribed children lie deeper: shown \Noselect
         for name in names:
-            folder = by_name[name]
-            if not folder.subscribed:
+            if name not in subscribed_names:
                 continue
             parts = name.split(DELIMITER)
             for i in range(1, len(parts)):
@@ -149,13 +166,12 @@ async def cmd_list(s: Session, c: p.ListCommand) -> None:
         rows.sort(key=lambda r: r[0])
     statuses: dict[str, FolderStatus] = {}
     if c.status_items:
-        mailbox = s.mbox.mailbox
         wanted = [n for n, _, _ in rows if n in by_name and not by_name[n].noselect]
 
-        def load() -> dict[str, FolderStatus]:
+        def load_status() -> dict[str, FolderStatus]:
             return {n: mailbox.status(n) for n in wanted}
 
-        statuses = await s.mbox.run(load)
+        statuses = await s.mbox.run(load_status)
     word = c.name.encode()
     for name, attrs, extra in rows:
         s.untagged(word + b" (" + " ".join(attrs).encode() + b') "/" ' + wire.mailbox(name, s.utf8) + extra)
@@ -180,6 +196,7 @@ def status_response(s: Session, name: str, status: FolderStatus, items: Iterable
         "SIZE": status.size,
         "HIGHESTMODSEQ": status.highestmodseq,
         "APPENDLIMIT": s.options.append_limit,
+        "MAILBOXID": f"({status.object_id})",  # RFC 8474 §4.3
     }
     body = " ".join(f"{item} {values[item]}" for item in dict.fromkeys(items))
     s.untagged(b"STATUS " + wire.mailbox(name, s.utf8) + f" ({body})".encode())

@@ -48,11 +48,16 @@ class ParseError(Exception):
 # ---- values -------------------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class SequenceSet:
-    """RFC 9051 §9 sequence-set: inclusive ranges; ``None`` stands for ``*``."""
+    """RFC 9051 §9 sequence-set: inclusive ranges; ``None`` stands for ``*``. ``saved``: the set is
+    ``$``, the messages the last SEARCH RETURN (SAVE) kept (RFC 5182), and ``ranges`` is empty."""
 
     ranges: tuple[tuple[int | None, int | None], ...]
+    saved: bool = False
 
     def __str__(self) -> str:
+        if self.saved:
+            return "$"
+
         def one(n: int | None) -> str:
             return "*" if n is None else str(n)
 
@@ -85,6 +90,7 @@ class FetchAtt:
     echo: str = ""  # the section as the response names it
     partial: tuple[int, int] | None = None
     peek: bool = False
+    lazy: bool = False  # PREVIEW (LAZY), RFC 8970 §3.1
 
 
 # ---- commands -----------------------------------------------------------------------------------
@@ -386,6 +392,11 @@ class Reader:
         return decode_mailbox(raw, self.utf8, self)
 
     def sequence_set(self) -> SequenceSet:
+        if self.maybe(b"$"):
+            # RFC 5182 §3: seq-last-command = "$", a whole sequence set on its own
+            if self.peek() != -1 and self.peek() not in b" \r\n)":
+                raise self.error("$ is a sequence set on its own (RFC 5182)")
+            return SequenceSet((), saved=True)
         ranges: list[tuple[int | None, int | None]] = []
         while True:
             low = self._seq_number()
@@ -403,7 +414,7 @@ class Reader:
         if self.maybe(b"*"):
             return None
         if self.peek() == ord("$"):
-            raise self.error("SEARCHRES ($) is not supported")
+            raise self.error("$ is a sequence set on its own (RFC 5182)")
         return self.nz_number()
 
     def flag(self) -> str:
@@ -733,7 +744,18 @@ def _list(r: Reader, tag: str, name: str, uid: bool) -> Command:
 
 
 STATUS_ITEMS = frozenset(
-    ("MESSAGES", "RECENT", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "DELETED", "SIZE", "HIGHESTMODSEQ", "APPENDLIMIT")
+    (
+        "MESSAGES",
+        "RECENT",
+        "UIDNEXT",
+        "UIDVALIDITY",
+        "UNSEEN",
+        "DELETED",
+        "SIZE",
+        "HIGHESTMODSEQ",
+        "APPENDLIMIT",
+        "MAILBOXID",  # RFC 8474 §4.3
+    )
 )
 
 
@@ -792,7 +814,7 @@ def _setquota(r: Reader, tag: str, name: str, uid: bool) -> Command:
 
 
 # ---- SEARCH -------------------------------------------------------------------------------------
-_RETURN_ESEARCH = frozenset(("MIN", "MAX", "ALL", "COUNT"))
+_RETURN_ESEARCH = frozenset(("MIN", "MAX", "ALL", "COUNT", "SAVE"))  # RFC 4731, RFC 5182 (SAVE)
 
 
 def _search(r: Reader, tag: str, name: str, uid: bool) -> Command:
@@ -867,7 +889,7 @@ def _search_key_inner(r: Reader) -> sk.SearchKey:
             keys.append(_search_key(r))
         r.expect(b")")
         return keys[0] if len(keys) == 1 else sk.And(tuple(keys))
-    if c == ord("*") or c in _DIGITS:
+    if c in (ord("*"), ord("$")) or c in _DIGITS:
         return SeqSetKey(r.sequence_set())
     word = r.atom().upper()
     if word == "ALL":
@@ -895,6 +917,10 @@ def _search_key_inner(r: Reader) -> sk.SearchKey:
     if word in ("LARGER", "SMALLER"):
         r.sp()
         return sk.Size("larger" if word == "LARGER" else "smaller", r.number())
+    if word in ("OLDER", "YOUNGER"):
+        # RFC 5032 §4: OLDER / YOUNGER interval, a number of seconds, at least 1
+        r.sp()
+        return sk.Age("older" if word == "OLDER" else "younger", r.nz_number())
     if word == "NOT":
         r.sp()
         return sk.Not(_search_key(r))
@@ -912,6 +938,11 @@ def _search_key_inner(r: Reader) -> sk.SearchKey:
         return sk.And((RecentKey(), sk.Not(sk.HasFlag("\\Seen"))))
     if word == "OLD":
         return sk.Not(RecentKey())
+    if word in ("EMAILID", "THREADID"):
+        # RFC 8474 §6; without threads, THREADID matches nothing (§5.2): an empty UID set
+        r.sp()
+        object_id = _object_id(r)
+        return sk.EmailId(object_id) if word == "EMAILID" else sk.UidSet(())
     if word == "MODSEQ":
         # RFC 7162 §3.1.5: MODSEQ [entry-name entry-type-req] mod-sequence-valzer
         r.sp()
@@ -924,6 +955,17 @@ def _search_key_inner(r: Reader) -> sk.SearchKey:
             r.sp()
         return sk.ModSeq(r.number(MAX_MODSEQ))
     raise ParseError(f"unknown search key {word[:30]}")
+
+
+_OBJECT_ID_CHARS = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
+
+
+def _object_id(r: Reader) -> str:
+    """RFC 8474 §7: objectid = 1*255(ALPHA / DIGIT / "_" / "-")."""
+    value = r._run(_OBJECT_ID_CHARS)
+    if not value or len(value) > 255 or (r.peek() != -1 and r.peek() not in b" \r\n)"):
+        raise ParseError("bad object id (RFC 8474)")
+    return value.decode("ascii")
 
 
 # ---- FETCH --------------------------------------------------------------------------------------
@@ -945,6 +987,8 @@ _PLAIN_ATTS = frozenset(
         "BODYSTRUCTURE",
         "UID",
         "MODSEQ",
+        "EMAILID",  # RFC 8474 §5
+        "THREADID",
     )
 )
 
@@ -1009,7 +1053,28 @@ def _fetch_att(r: Reader) -> FetchAtt:
         return FetchAtt(kind, section, echo, partial, peek=word.endswith(".PEEK"))
     if word in _PLAIN_ATTS:
         return FetchAtt(word)
+    if word == "PREVIEW":
+        return FetchAtt(word, lazy=_preview_modifiers(r))
     raise ParseError(f"unknown fetch attribute {word[:30]}")
+
+
+def _preview_modifiers(r: Reader) -> bool:
+    """RFC 8970 §6: "PREVIEW" [SP "(" preview-mod *(SP preview-mod) ")"], preview-mod = "LAZY". A list
+    that does not start with a preview modifier is left alone: it may be FETCH's own (CHANGEDSINCE n)."""
+    if not r.data.startswith(b" (", r.pos):
+        return False
+    start = r.pos
+    r.pos += 2
+    word = r._run(_ATOM_CHARS).decode().upper()
+    if word != "LAZY":
+        r.pos = start
+        return False
+    while r.maybe(b" "):
+        word = r.atom().upper()
+        if word != "LAZY":
+            raise ParseError(f"unknown PREVIEW modifier {word[:30]}")
+    r.expect(b")")
+    return True
 
 
 def _binary_part(r: Reader) -> str:

@@ -22,6 +22,7 @@ from sealmail.imap.selection import Selected, resolve, resolve_key, uses_modseq
 from sealmail.imap.states import AUTHENTICATED, LOGOUT, SELECTED
 from sealmail.imap.uidmap import UidMap
 from sealmail.imap.updates import announce_expunges, catch_up, selected_folder_vanished
+from sealmail.mime.binarycontent import NotStorable, without_nul
 from sealmail.store import search as sk
 from sealmail.store.errors import FolderNotFound
 from sealmail.store.mailbox import SYSTEM_FLAGS
@@ -70,6 +71,7 @@ async def cmd_select(s: Session, c: p.Select) -> Reply:
     s.untagged(f"OK [UIDVALIDITY {folder.uidvalidity}] UIDs valid")
     s.untagged(f"OK [UIDNEXT {folder.uidnext}] Predicted next UID")
     s.untagged(f"OK [HIGHESTMODSEQ {folder.highestmodseq}] Highest")
+    s.untagged(f"OK [MAILBOXID ({folder.object_id})] Ok")  # RFC 8474 §4.2
     if s.rev2:
         s.untagged(b'LIST () "/" ' + wire.mailbox(folder.name, s.utf8))
     code = "READ-ONLY" if readonly else "READ-WRITE"
@@ -78,9 +80,16 @@ async def cmd_select(s: Session, c: p.Select) -> Reply:
 
 async def cmd_append(s: Session, c: p.Append) -> Reply:
     assert s.mbox is not None
-    if len(c.message) > s.options.append_limit:
+    message = c.message
+    if b"\x00" in message:
+        # RFC 3516 §4.4: a literal8 may carry NUL; the parts holding it are stored base64-encoded
+        try:
+            message = without_nul(message)
+        except NotStorable as exc:
+            raise no(f"Cannot store this binary content: {exc}", "UNKNOWN-CTE") from None
+    if len(message) > s.options.append_limit:
         raise no("Message too large", "TOOBIG")
-    if not c.message:
+    if not message:
         raise no("Empty message", "CANNOT")
     flags = [f for f in c.flags if f.lower() != "\\recent"]
     for flag in flags:
@@ -88,7 +97,7 @@ async def cmd_append(s: Session, c: p.Append) -> Reply:
             raise bad(f"Unknown system flag {flag[:30]}")
     when = c.date.astimezone(UTC) if c.date else None
     try:
-        result = await s.mbox.append(c.mailbox, c.message, flags, when)
+        result = await s.mbox.append(c.mailbox, message, flags, when)
     except FolderNotFound:
         raise no("No such mailbox", "TRYCREATE") from None
     if s.sel is not None and s.sel.name == canonical(c.mailbox):
@@ -182,6 +191,10 @@ async def cmd_expunge(s: Session, c: p.Command | p.UidExpunge) -> None:
 async def cmd_search(s: Session, c: p.Search) -> Reply | None:
     sel = s.selected()
     assert s.mbox is not None
+    save = c.returns is not None and "SAVE" in c.returns
+    returns = None if c.returns is None else tuple(o for o in c.returns if o != "SAVE")
+    if save:
+        sel.saved = frozenset()  # RFC 5182 §2.1: a SEARCH with SAVE that fails leaves $ empty
     if c.charset not in (None, "UTF-8", "US-ASCII"):
         raise no("Unsupported charset", "BADCHARSET (UTF-8 US-ASCII)")
     by_modseq = uses_modseq(c.key)
@@ -191,18 +204,25 @@ async def cmd_search(s: Session, c: p.Search) -> Reply | None:
     known_max = sel.max_uid()
     found = [u for u in await s.mbox.search(sel.name, key) if u <= known_max and u not in sel.ghosts]
     found = [u for u in found if sel.seq_of(u)]
+    min_max = found and returns and set(returns) <= {"MIN", "MAX"}
+    # RFC 4731 §3.2: with only MIN and/or MAX asked, those messages are the ones returned
+    returned = (
+        [*([found[0]] if "MIN" in returns else []), *([found[-1]] if "MAX" in returns else [])]
+        if min_max and returns
+        else found
+    )
+    if save:
+        sel.saved = frozenset(returned)  # RFC 5182 §2.2: MIN/MAX alone save just those
     highest = None
     if by_modseq and found:
-        subset = found
-        if c.returns and set(c.returns) <= {"MIN", "MAX"}:
-            # RFC 4731 §3.2 with RFC 7162: the MODSEQ of the messages actually returned
-            subset = [*([found[0]] if "MIN" in c.returns else []), *([found[-1]] if "MAX" in c.returns else [])]
-        infos = await s.mbox.messages(sel.name, subset)
+        infos = await s.mbox.messages(sel.name, returned)  # RFC 7162 §3.1.5: of the messages returned
         highest = max((i.modseq for i in infos), default=None)
     numbers = found if c.uid else [sel.seq_of(u) for u in found]
-    if c.returns is not None or s.rev2:
+    if save and not returns:
+        return None  # RFC 5182 §2.1: SAVE on its own answers nothing but the tagged OK
+    if returns is not None or s.rev2:
         # RFC 4731 / RFC 9051 §7.3.4: ESEARCH
-        opts = set(c.returns or ()) or {"ALL"}
+        opts = set(returns or ()) or {"ALL"}
         parts = [f'ESEARCH (TAG "{c.tag}")']
         if c.uid:
             parts.append("UID")

@@ -32,6 +32,9 @@ class Selected:
     exists: int = 0  # the last EXISTS count announced
     keywords: tuple[str, ...] = ()
     own: set[int] = field(default_factory=set)  # MODSEQs of flag changes this session made and reported
+    # RFC 5182: what the last SEARCH RETURN (SAVE) kept, as UIDs, so expunged ones simply drop out;
+    # a new selection starts empty
+    saved: frozenset[int] = frozenset()
 
     def note_own(self, modseq: int) -> None:
         """A flag change of ours: when its event comes back through the bus it is not news."""
@@ -49,6 +52,9 @@ class Selected:
 
 def resolve(sel: Selected, seqs: p.SequenceSet, uid: bool) -> list[tuple[int, int]]:
     """(sequence number, UID) pairs addressed by a sequence set, ascending, without duplicates."""
+    if seqs.saved:
+        # RFC 5182 §2.1: $ is the same messages in sequence-number and UID commands
+        return [(seq, u) for u in sorted(sel.saved) if (seq := sel.seq_of(u))]
     uids = sel.uids
     count = len(uids)
     spans: list[tuple[int, int]] = []  # index ranges, inclusive

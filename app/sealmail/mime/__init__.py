@@ -5,7 +5,7 @@ and answers IMAP FETCH and SEARCH from it without parsing again:
 
 * ``section_bytes`` / ``binary_bytes`` / ``binary_size`` slice ``BODY[...]`` and ``BINARY[...]``;
 * ``bodystructure`` / ``body`` / ``envelope_value`` give FETCH values for ``sealmail.imap.wire``;
-* ``search_headers``, ``header_field``, ``sent_date``, ``search_text`` feed SEARCH and the FTS index;
+* ``search_headers``, ``header_field``, ``sent_date``, ``sent_day``, ``search_text`` feed SEARCH and the FTS index;
 * ``attachments`` lists the body ranges worth deduplicating.
 
 Nothing here does I/O. :func:`parse` never raises. The package imports nothing else from Sealmail: storage,
@@ -27,6 +27,7 @@ from sealmail.mime.search import (
     search_headers,
     search_text,
     sent_date,
+    sent_day,
 )
 from sealmail.mime.sections import (
     InvalidSection,
@@ -87,4 +88,5 @@ __all__ = [
     "search_text",
     "section_bytes",
     "sent_date",
+    "sent_day",
 ]

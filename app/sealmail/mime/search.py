@@ -14,8 +14,8 @@ import html
 import re
 from dataclasses import dataclass
 
-from sealmail.mime.headers import clean, decode_charset
-from sealmail.mime.model import HeaderValue, ParsedMessage, Part
+from sealmail.mime.headers import clean, decode_charset, decode_words
+from sealmail.mime.model import AddressList, HeaderValue, ParsedMessage, Part
 from sealmail.mime.sections import UnknownTransferEncoding, decode_transfer, numbered_parts
 
 MAX_SEARCH_TEXT = 2 * 1024 * 1024  # characters of body text handed to the index
@@ -36,13 +36,36 @@ def decoded_header(parsed: ParsedMessage, name: str) -> str | None:
 
 
 def search_headers(parsed: ParsedMessage) -> dict[str, str]:
-    """Decoded Subject, From, To, Cc, Bcc for the index (absent ones omitted)."""
+    """Decoded Subject, From, To, Cc, Bcc for the index (absent ones omitted).
+
+    An address field is indexed as written (display names, comments, group names) and, on the lines
+    after it, as the addresses it denotes where the text does not show them already ("Name
+    <mailbox@host>"): RFC 9051 §6.4.4 FROM "user@host" must find ``<user (comment)@ (comment) host>``.
+    """
     out: dict[str, str] = {}
+    envelope = parsed.envelope
+    addresses = {"from": envelope.from_, "to": envelope.to, "cc": envelope.cc, "bcc": envelope.bcc}
     for name in SEARCH_HEADERS:
         value = decoded_header(parsed, name)
         if value is not None:
-            out[name] = value
+            denoted = [line for line in _address_lines(addresses.get(name)) if line not in value]
+            out[name] = "\n".join([value, *denoted])
     return out
+
+
+def _address_lines(addresses: AddressList | None) -> list[str]:
+    """One line per address, ``Name <mailbox@host>`` (names RFC 2047 decoded), and group names alone."""
+    lines: list[str] = []
+    for address in addresses or ():
+        if address.is_group_end:
+            continue
+        name = decode_words(address.name) if address.name else ""
+        if address.is_group_start:
+            lines.append(str(address.mailbox))
+            continue
+        spec = f"{address.mailbox or ''}@{address.host}" if address.mailbox else str(address.host or "")
+        lines.append(f"{name} <{spec}>" if name else spec)
+    return lines
 
 
 _COMMENT = re.compile(r"\([^()]*\)")
@@ -55,6 +78,12 @@ def parse_date(value: str | None) -> dt.datetime | None:
     Tolerates comments, a missing or misspelt weekday, two-digit years and ISO 8601 dates; a date
     without a usable zone (``-0000``, RFC 5322 §3.3) is taken as UTC.
     """
+    written = _written_date(value)
+    return None if written is None else _utc(written)
+
+
+def _written_date(value: str | None) -> dt.datetime | None:
+    """The date-time as written, in its own zone (naive when the zone is unknown)."""
     if not value:
         return None
     text = clean(value)[:_MAX_DATE].strip()
@@ -62,21 +91,20 @@ def parse_date(value: str | None) -> dt.datetime | None:
     candidates.append(_WEEKDAY.sub("", candidates[-1]))
     for candidate in candidates:
         parsed = _rfc5322_date(candidate)
-        if parsed is not None:
+        if parsed is not None and _utc(parsed) is not None:
             return parsed
     try:
         parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         return None
-    return _utc(parsed)
+    return parsed if _utc(parsed) is not None else None
 
 
 def _rfc5322_date(text: str) -> dt.datetime | None:
     try:
-        parsed = email.utils.parsedate_to_datetime(text)
+        return email.utils.parsedate_to_datetime(text)
     except (TypeError, ValueError, IndexError, OverflowError):
         return None
-    return _utc(parsed)
 
 
 def _utc(value: dt.datetime) -> dt.datetime | None:
@@ -89,8 +117,15 @@ def _utc(value: dt.datetime) -> dt.datetime | None:
 
 
 def sent_date(parsed: ParsedMessage) -> dt.datetime | None:
-    """SEARCH SENTBEFORE/SENTON/SENTSINCE: the Date header (RFC 9051 §6.4.4), or ``None``."""
+    """The Date header as an instant (UTC), or ``None``."""
     return parse_date(parsed.envelope.date)
+
+
+def sent_day(parsed: ParsedMessage) -> dt.date | None:
+    """SEARCH SENTBEFORE/SENTON/SENTSINCE: the Date header's calendar date "disregarding time and timezone"
+    (RFC 9051 §6.4.4), i.e. the date the sender wrote, not that instant's date in UTC; ``None`` if absent."""
+    written = _written_date(parsed.envelope.date)
+    return None if written is None else written.date()
 
 
 # --- body text ------------------------------------------------------------------------------------------

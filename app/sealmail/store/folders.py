@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sealmail.store import events as ev
 from sealmail.store.errors import FolderExists, FolderNotFound, InvalidFolderName
-from sealmail.store.mailboxdb import MailboxDB
+from sealmail.store.mailboxdb import MailboxDB, as_int
 from sealmail.store.model import (
     DEFAULT_FOLDERS,
     DELIMITER,
@@ -15,6 +15,7 @@ from sealmail.store.model import (
     FolderRow,
     FolderStatus,
     folder_from_row,
+    new_object_id,
     normalize_folder_name,
     parents,
 )
@@ -60,11 +61,12 @@ class Folders:
                     self._rows.insert_folder(parent, None)
             if existing is not None:  # a \Noselect placeholder becomes a real folder again
                 self._db.conn.execute(
-                    "UPDATE folders SET noselect = 0, special_use = ?, uidvalidity = ? WHERE name = ?",
-                    (special_use, self._rows.new_uidvalidity(), name),
+                    "UPDATE folders SET noselect = 0, special_use = ?, uidvalidity = ?, object_id = ? WHERE name = ?",
+                    (special_use, self._rows.new_uidvalidity(), new_object_id("F"), name),
                 )
             else:
                 self._rows.insert_folder(name, special_use)
+            self._take_back_subscriptions()
             events.append(ev.FoldersChanged(self._db.mailbox_id))
         return self.folder(name)
 
@@ -77,7 +79,7 @@ class Folders:
         with self._db.write() as events:
             folder = self._rows.folder_row(name, selectable=False)
             if folder.noselect and not self._has_children(name):
-                db.execute("DELETE FROM folders WHERE id = ?", (folder.id,))
+                self._drop_folder_row(folder.id)
             elif folder.noselect:
                 raise FolderNotFound(f"folder {name!r} does not exist")
             else:
@@ -86,9 +88,23 @@ class Folders:
                 if self._has_children(name):
                     db.execute("UPDATE folders SET noselect = 1 WHERE id = ?", (folder.id,))
                 else:
-                    db.execute("DELETE FROM folders WHERE id = ?", (folder.id,))
+                    self._drop_folder_row(folder.id)
             self._prune_placeholders(name)
             events.append(ev.FoldersChanged(self._db.mailbox_id))
+
+    def _drop_folder_row(self, folder_id: int) -> None:
+        """Delete a folder's row; its subscription, if any, stays with the name (RFC 9051 §6.3.9)."""
+        self._db.conn.execute(
+            "INSERT OR IGNORE INTO lost_subscriptions (name) SELECT name FROM folders WHERE id = ? AND subscribed",
+            (folder_id,),
+        )
+        self._db.conn.execute("DELETE FROM folders WHERE id = ?", (folder_id,))
+
+    def _take_back_subscriptions(self) -> None:
+        """A folder that exists again under a subscribed name is subscribed (the subscription is the name's)."""
+        db = self._db.conn
+        db.execute("UPDATE folders SET subscribed = 1 WHERE name IN (SELECT name FROM lost_subscriptions)")
+        db.execute("DELETE FROM lost_subscriptions WHERE name IN (SELECT name FROM folders)")
 
     def _has_children(self, name: str) -> bool:
         prefix = name + DELIMITER
@@ -99,7 +115,7 @@ class Folders:
             row = self._db.row("SELECT id, noselect FROM folders WHERE name = ?", (parent,))
             if row is None or not row[1] or self._has_children(parent):
                 return
-            self._db.conn.execute("DELETE FROM folders WHERE id = ?", (row[0],))
+            self._drop_folder_row(as_int(row[0]))
 
     def rename_folder(self, old: str, new: str) -> None:
         """Rename with every child (RFC 9051 §6.3.6); renaming INBOX moves its messages to a new folder."""
@@ -131,17 +147,29 @@ class Folders:
                     (new + DELIMITER, len(prefix) + 1, len(prefix), prefix),
                 )
                 self._prune_placeholders(old)
+            self._take_back_subscriptions()
             events.append(ev.FoldersChanged(self._db.mailbox_id))
 
     def set_subscribed(self, name: str, subscribed: bool) -> None:
+        """SUBSCRIBE (an existing folder only) or UNSUBSCRIBE (any subscribed name, existing or not)."""
         name = normalize_folder_name(name)
         with self._db.write() as events:
             cur = self._db.conn.execute("UPDATE folders SET subscribed = ? WHERE name = ?", (int(subscribed), name))
             if cur.rowcount == 0:
                 if subscribed:
                     raise FolderNotFound(f"folder {name!r} does not exist")
-                return
+                cur = self._db.conn.execute("DELETE FROM lost_subscriptions WHERE name = ?", (name,))
+                if cur.rowcount == 0:
+                    return
             events.append(ev.FoldersChanged(self._db.mailbox_id))
+
+    def subscriptions(self) -> list[str]:
+        """Every subscribed name, whether its folder exists or not (RFC 9051 §6.3.9), sorted."""
+        with self._db.read() as db:
+            rows: list[tuple[str]] = db.execute(
+                "SELECT name FROM folders WHERE subscribed UNION SELECT name FROM lost_subscriptions ORDER BY name"
+            ).fetchall()
+        return [r[0] for r in rows]
 
     def status(self, name: str) -> FolderStatus:
         with self._db.read() as db:
@@ -152,7 +180,15 @@ class Folders:
                 (folder.id,),
             ).fetchone()
         return FolderStatus(
-            row[0], row[1], row[2], row[3], row[4], folder.uidnext, folder.uidvalidity, folder.highestmodseq
+            row[0],
+            row[1],
+            row[2],
+            row[3],
+            row[4],
+            folder.uidnext,
+            folder.uidvalidity,
+            folder.highestmodseq,
+            folder.object_id,
         )
 
     def usage(self) -> int:

@@ -2,14 +2,15 @@
 
 The raw header block (FETCH of headers without reparsing), the parsed structure (JSON, for
 BODY[section] and BINARY), the ENVELOPE and BODYSTRUCTURE values ready for the wire, the sent date
-and decoded text for SEARCH, and the byte ranges of large attachment bodies to deduplicate.
+(as an instant and as the date written) and decoded text for SEARCH, and the byte ranges of large
+attachment bodies to deduplicate.
 Never raises: the parser gives every message, however malformed, a best-effort structure.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 
 from sealmail import mime
 from sealmail.store import imapvalue
@@ -20,6 +21,7 @@ class Indexed:
     header: bytes
     structure: str
     sent_date: datetime | None
+    sent_day: date | None = None  # the Date header's date as written (SENTON...)
     envelope: str = "null"
     bodystructure: str = "null"
     subject: str = ""
@@ -45,6 +47,7 @@ def index_message(raw: bytes) -> Indexed:
         header=raw[parsed.root.header_start : parsed.root.header_end],
         structure=parsed.to_json(),
         sent_date=mime.sent_date(parsed),
+        sent_day=mime.sent_day(parsed),
         envelope=imapvalue.dumps(mime.envelope_value(parsed)),
         bodystructure=imapvalue.dumps(mime.bodystructure(parsed)),
         subject=_text(searchable.get("subject", "")),
@@ -65,3 +68,11 @@ def _text(value: str) -> str:
     except UnicodeEncodeError:
         return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
     return value
+
+
+def sent_day_of_header(header: bytes | None) -> str | None:
+    """SQL function for the migration that added ``bodies.sent_day``: that date from a stored header block."""
+    if not header:
+        return None
+    day = mime.sent_day(mime.parse(bytes(header)))
+    return day.isoformat() if day else None

@@ -163,6 +163,9 @@ class Mailbox:
     def set_subscribed(self, name: str, subscribed: bool) -> None:
         return self.parts.folders.set_subscribed(name, subscribed)
 
+    def subscriptions(self) -> list[str]:
+        return self.parts.folders.subscriptions()
+
     def status(self, name: str) -> FolderStatus:
         return self.parts.folders.status(name)
 
@@ -271,6 +274,12 @@ class Mailbox:
 
     def raw(self, body_id: int) -> bytes:
         return self.parts.sections.raw(body_id)
+
+    def email_ids(self, body_ids: Iterable[int]) -> dict[int, str]:
+        return self.parts.sections.email_ids(body_ids)
+
+    def previews(self, body_ids: Iterable[int], lazy: bool = False) -> dict[int, str | None]:
+        return self.parts.sections.previews(body_ids, lazy)
 
     # ---- dav ---------------------------------------------------------------------------------------
     def dav_transaction(self) -> AbstractContextManager[Events]:

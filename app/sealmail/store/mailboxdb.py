@@ -22,6 +22,7 @@ import sqlcipher3
 from sealmail.store import events as ev
 from sealmail.store.db import open_encrypted
 from sealmail.store.errors import QuotaExceeded
+from sealmail.store.indexing import sent_day_of_header
 from sealmail.store.schema import migrate
 from sealmail.store.search import header_contains
 
@@ -56,6 +57,7 @@ class MailboxDB:
         # mailbox commit: with NORMAL a power cut could keep that deletion and lose the append.
         self.conn: sqlcipher3.Connection = open_encrypted(path, key, synchronous="FULL")
         self.conn.create_function("header_contains", 3, header_contains, deterministic=True)
+        self.conn.create_function("sent_day_of", 1, sent_day_of_header, deterministic=True)  # migrations
         with self.writer_lock():
             migrate(self.conn)
 

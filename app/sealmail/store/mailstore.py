@@ -91,6 +91,9 @@ class AsyncMailbox:
     async def set_subscribed(self, name: str, subscribed: bool) -> None:
         return await self.run(self.mailbox.set_subscribed, name, subscribed)
 
+    async def subscriptions(self) -> list[str]:
+        return await self.run(self.mailbox.subscriptions)
+
     async def status(self, name: str) -> FolderStatus:
         return await self.run(self.mailbox.status, name)
 
@@ -196,6 +199,12 @@ class AsyncMailbox:
 
     async def raw(self, body_id: int) -> bytes:
         return await self.run(self.mailbox.raw, body_id)
+
+    async def email_ids(self, body_ids: Iterable[int]) -> dict[int, str]:
+        return await self.run(self.mailbox.email_ids, body_ids)
+
+    async def previews(self, body_ids: Iterable[int], lazy: bool = False) -> dict[int, str | None]:
+        return await self.run(self.mailbox.previews, body_ids, lazy)
 
     # ---- dav ---------------------------------------------------------------------------------------
     async def dav_collections(self) -> list[DavCollection]:

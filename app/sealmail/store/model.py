@@ -7,6 +7,7 @@ code, which gets these frozen records and never a database row.
 from __future__ import annotations
 
 import json
+import secrets
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -46,6 +47,7 @@ class Folder:
     highestmodseq: int
     subscribed: bool
     noselect: bool
+    object_id: str = ""  # RFC 8474 MAILBOXID
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +60,7 @@ class FolderStatus:
     uidnext: int
     uidvalidity: int
     highestmodseq: int
+    object_id: str = ""  # RFC 8474 MAILBOXID
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +123,11 @@ class DrainResult:
     failed: tuple[int, ...]  # spool sequence numbers that did not open (kept in the spool)
 
 
+def new_object_id(kind: str) -> str:
+    """A fresh RFC 8474 object id: a letter for its kind ("F" folder, "M" message), then 96 random bits."""
+    return kind + secrets.token_hex(12)
+
+
 def line_sizes(raw: bytes) -> tuple[int, int, int]:
     """(crlf_size, utf8_header, ascii_size) as the messages table keeps them (see ``store.wireform``)."""
     eight_bit = not split_header(raw).isascii()
@@ -162,16 +170,16 @@ def flags_to_columns(flags: Iterable[str]) -> tuple[int, list[str]]:
     return bits, keywords
 
 
-FOLDER_COLUMNS = "id, name, special_use, uidvalidity, uidnext, highestmodseq, subscribed, noselect"
+FOLDER_COLUMNS = "id, name, special_use, uidvalidity, uidnext, highestmodseq, subscribed, noselect, object_id"
 # The row types SQLite hands back for those columns (sqlcipher3 is untyped; no conversion is paid per row).
-FolderRow = tuple[int, str, str | None, int, int, int, int, int]
+FolderRow = tuple[int, str, str | None, int, int, int, int, int, str]
 INFO_COLUMNS = "uid, modseq, flags, keywords, internal_date, size, body_id, recent"
 InfoRow = tuple[int, int, int, str | None, str, int, int, int]
 
 
 def folder_from_row(row: FolderRow) -> Folder:
     """A ``Folder`` from a row of ``FOLDER_COLUMNS``."""
-    return Folder(row[0], row[1], row[2], row[3], row[4], row[5], bool(row[6]), bool(row[7]))
+    return Folder(row[0], row[1], row[2], row[3], row[4], row[5], bool(row[6]), bool(row[7]), row[8])
 
 
 def info_from_row(row: InfoRow) -> MessageInfo:

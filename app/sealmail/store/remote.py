@@ -481,6 +481,9 @@ class RemoteMailbox:
     async def set_subscribed(self, name: str, subscribed: bool) -> None:
         return await self._call("set_subscribed", name, subscribed)
 
+    async def subscriptions(self) -> list[str]:
+        return await self._call("subscriptions")
+
     async def status(self, name: str) -> FolderStatus:
         return await self._call("status", name)
 
@@ -584,6 +587,12 @@ class RemoteMailbox:
 
     async def raw(self, body_id: int) -> bytes:
         return await self._call("raw", body_id)
+
+    async def email_ids(self, body_ids: Iterable[int]) -> dict[int, str]:
+        return await self._call("email_ids", body_ids)
+
+    async def previews(self, body_ids: Iterable[int], lazy: bool = False) -> dict[int, str | None]:
+        return await self._call("previews", body_ids, lazy)
 
     async def dav_collections(self) -> list[DavCollection]:
         return await self._call("dav_collections")
@@ -699,6 +708,9 @@ class RemoteMailboxOps:
     def set_subscribed(self, name: str, subscribed: bool) -> None:
         return self._handle.blocking("set_subscribed", name, subscribed)
 
+    def subscriptions(self) -> list[str]:
+        return self._handle.blocking("subscriptions")
+
     def status(self, name: str) -> FolderStatus:
         return self._handle.blocking("status", name)
 
@@ -802,6 +814,12 @@ class RemoteMailboxOps:
 
     def raw(self, body_id: int) -> bytes:
         return self._handle.blocking("raw", body_id)
+
+    def email_ids(self, body_ids: Iterable[int]) -> dict[int, str]:
+        return self._handle.blocking("email_ids", body_ids)
+
+    def previews(self, body_ids: Iterable[int], lazy: bool = False) -> dict[int, str | None]:
+        return self._handle.blocking("previews", body_ids, lazy)
 
     def dav_collections(self) -> list[DavCollection]:
         return self._handle.blocking("dav_collections")

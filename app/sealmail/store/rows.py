@@ -32,6 +32,7 @@ from sealmail.store.model import (
     folder_from_row,
     info_from_row,
     line_sizes,
+    new_object_id,
     normalize_folder_name,
 )
 from sealmail.timecodec import format_time
@@ -70,8 +71,8 @@ class MessageRows:
 
     def insert_folder(self, name: str, special_use: str | None) -> int:
         cur = self._db.conn.execute(
-            "INSERT INTO folders (name, special_use, uidvalidity) VALUES (?, ?, ?)",
-            (name, special_use, self.new_uidvalidity()),
+            "INSERT INTO folders (name, special_use, uidvalidity, object_id) VALUES (?, ?, ?, ?)",
+            (name, special_use, self.new_uidvalidity(), new_object_id("F")),
         )
         return as_int(cur.lastrowid)
 
@@ -215,8 +216,16 @@ class MessageRows:
             return row[0]
         skeleton, splices = self._cut_attachments(raw, indexed.attachments)
         cur = db.execute(
-            "INSERT INTO bodies (digest, size, sent_date, refcount, splices) VALUES (?, ?, ?, 1, ?)",
-            (digest, len(raw), format_time(indexed.sent_date) if indexed.sent_date else None, json.dumps(splices)),
+            "INSERT INTO bodies (digest, size, sent_date, sent_day, refcount, splices, object_id) "
+            "VALUES (?, ?, ?, ?, 1, ?, ?)",
+            (
+                digest,
+                len(raw),
+                format_time(indexed.sent_date) if indexed.sent_date else None,
+                indexed.sent_day.isoformat() if indexed.sent_day else None,
+                json.dumps(splices),
+                new_object_id("M"),
+            ),
         )
         body_id = as_int(cur.lastrowid)
         db.execute("INSERT INTO body_envelopes (id, envelope) VALUES (?, ?)", (body_id, indexed.envelope))
@@ -278,5 +287,5 @@ class MessageRows:
             db.execute("UPDATE attachments SET refcount = refcount - 1 WHERE digest = ?", (digest,))
             db.execute("DELETE FROM attachments WHERE digest = ? AND refcount <= 0", (digest,))
         db.execute("DELETE FROM body_text WHERE rowid = ?", (body_id,))
-        for table in ("body_content", "body_envelopes", "body_headers", "body_structures", "bodies"):
+        for table in ("body_content", "body_envelopes", "body_headers", "body_structures", "body_previews", "bodies"):
             db.execute(f"DELETE FROM {table} WHERE id = ?", (body_id,))

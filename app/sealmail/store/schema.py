@@ -158,6 +158,33 @@ MIGRATIONS: list[str] = [
     CREATE INDEX IF NOT EXISTS dav_card_values_by_item ON dav_card_values (item_id);
     CREATE INDEX IF NOT EXISTS dav_card_values_by_prop ON dav_card_values (prop, item_id);
     """,
+    """
+    -- SEARCH SENTBEFORE/SENTON/SENTSINCE compare the Date: header's date as written, without its time and
+    -- zone (RFC 9051 §6.4.4), which the UTC instant in sent_date cannot give back: 'YYYY-MM-DD', NULL
+    -- without a readable Date:. Filled here for stored mail from its header block (sent_day_of is
+    -- store.indexing.sent_day_of_header, registered on every connection).
+    ALTER TABLE bodies ADD COLUMN sent_day TEXT;
+    UPDATE bodies SET sent_day = sent_day_of((SELECT h.header FROM body_headers h WHERE h.id = bodies.id));
+
+    -- Subscribed names whose mailbox is gone (deleted): a subscription is to a name, and the server must not
+    -- drop it on its own (RFC 9051 §6.3.9); LIST (SUBSCRIBED) shows them as non-existent (RFC 5258 §3). A name
+    -- is here only while no folder row has it (a folder made again under it takes the subscription back).
+    CREATE TABLE lost_subscriptions (name TEXT PRIMARY KEY) WITHOUT ROWID;
+
+    -- OBJECTID (RFC 8474): MAILBOXID per folder (kept by RENAME, new for a folder made again) and EMAILID
+    -- per body (so COPY and MOVE keep it). Random, never derived from names, addresses or content
+    -- (§9); given here to what exists, and by store.rows to what is made later.
+    ALTER TABLE folders ADD COLUMN object_id TEXT;
+    UPDATE folders SET object_id = 'F' || lower(hex(randomblob(12)));
+    CREATE UNIQUE INDEX folders_by_object_id ON folders (object_id);
+    ALTER TABLE bodies ADD COLUMN object_id TEXT;
+    UPDATE bodies SET object_id = 'M' || lower(hex(randomblob(12)));
+    CREATE UNIQUE INDEX bodies_by_object_id ON bodies (object_id);
+
+    -- PREVIEW (RFC 8970): each message's preview text, made from the decrypted message the first time a
+    -- client asks (store.sections), kept here, inside the encrypted file, and nowhere else.
+    CREATE TABLE body_previews (id INTEGER PRIMARY KEY REFERENCES bodies(id), preview TEXT NOT NULL);
+    """,
 ]
 
 

@@ -70,13 +70,24 @@ class Header(SearchKey):
 class DateKey(SearchKey):
     """BEFORE/ON/SINCE (internal date) and SENTBEFORE/SENTON/SENTSINCE (Date: header).
 
-    RFC 9051 §6.4.4: dates compare without time or timezone; internal dates are compared in the
-    timezone they were recorded with, which we keep as UTC.
+    RFC 9051 §6.4.4: dates compare without time or timezone. Internal dates are kept, shown
+    (INTERNALDATE ... +0000) and compared in UTC; a Date: header by the date its sender wrote.
     """
 
     which: Literal["internal", "sent"]
     op: Literal["before", "on", "since"]
     day: date
+
+
+@dataclass(frozen=True, slots=True)
+class Age(SearchKey):
+    """WITHIN (RFC 5032 §2): OLDER n / YOUNGER n, an internal date more / less than n seconds before now.
+
+    The two part a folder between them: OLDER takes a date exactly n seconds old, YOUNGER does not.
+    """
+
+    op: Literal["older", "younger"]
+    seconds: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +108,13 @@ class ModSeq(SearchKey):
     """MODSEQ n: messages with a mod-sequence of at least n (RFC 7162 §3.1.5)."""
 
     at_least: int
+
+
+@dataclass(frozen=True, slots=True)
+class EmailId(SearchKey):
+    """EMAILID objectid (RFC 8474 §6): the messages whose body has this id."""
+
+    object_id: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,7 +180,11 @@ class Compiler:
         )
 
     def _datekey(self, key: DateKey) -> str:
-        column = "m.internal_date" if key.which == "internal" else "b.sent_date"
+        if key.which == "sent":
+            # the Date: header's own calendar date ('YYYY-MM-DD' as written, whatever its zone)
+            operator = {"before": "<", "on": "=", "since": ">="}[key.op]
+            return f"b.sent_day {operator} {self._p(key.day.isoformat())}"
+        column = "m.internal_date"
         start = _day_start(key.day)
         end = _day_start(key.day + timedelta(days=1))
         if key.op == "before":
@@ -170,6 +192,10 @@ class Compiler:
         if key.op == "since":
             return f"{column} >= {self._p(start)}"
         return f"({column} >= {self._p(start)} AND {column} < {self._p(end)})"
+
+    def _age(self, key: Age) -> str:
+        cutoff = self._p(format_time(datetime.now(UTC) - timedelta(seconds=key.seconds)))
+        return f"m.internal_date {'<=' if key.op == 'older' else '>'} {cutoff}"
 
     def _size(self, key: Size) -> str:
         return f"m.size {'>' if key.op == 'larger' else '<'} {self._p(key.octets)}"
@@ -189,6 +215,9 @@ class Compiler:
 
     def _modseq(self, key: ModSeq) -> str:
         return f"m.modseq >= {self._p(key.at_least)}"
+
+    def _emailid(self, key: EmailId) -> str:
+        return f"b.object_id = {self._p(key.object_id)}"
 
     def _not(self, key: Not) -> str:
         return f"NOT ({self.compile(key.key)})"

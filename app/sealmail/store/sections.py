@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from typing import Any, Literal
 
 from sealmail import mime
+from sealmail.mime.preview import preview_text
 from sealmail.mime.sections import header_fields
 from sealmail.store import attachments, imapvalue
 from sealmail.store.errors import UnknownEncoding
@@ -129,6 +130,39 @@ class Sections:
                 self._parsed_cache.pop(next(iter(self._parsed_cache)))
             self._parsed_cache[body_id] = cached
         return cached
+
+    def email_ids(self, body_ids: Iterable[int]) -> dict[int, str]:
+        """RFC 8474 EMAILID of each body (every copy of a message shares its body, hence its id)."""
+        wanted = sorted(set(body_ids))
+        found: dict[int, str] = {}
+        with self._db.read() as db:
+            for chunk in chunks(wanted, 500):
+                marks = ",".join("?" * len(chunk))
+                found.update(db.execute(f"SELECT id, object_id FROM bodies WHERE id IN ({marks})", chunk).fetchall())
+        return found
+
+    def previews(self, body_ids: Iterable[int], lazy: bool = False) -> dict[int, str | None]:
+        """RFC 8970 PREVIEW of each body. Made from the message the first time it is asked for and kept
+        (in the encrypted file); ``lazy`` (PREVIEW (LAZY), §3.1) gives only those made already, None
+        for the others."""
+        wanted = sorted(set(body_ids))
+        found: dict[int, str | None] = {}
+        with self._db.read() as db:
+            for chunk in chunks(wanted, 500):
+                marks = ",".join("?" * len(chunk))
+                found.update(db.execute(f"SELECT id, preview FROM body_previews WHERE id IN ({marks})", chunk))
+        missing = [b for b in wanted if b not in found]
+        if lazy or not missing:
+            return {b: found.get(b) for b in wanted}
+        made = {}
+        for body_id, text in self.structures(missing).items():
+            made[body_id] = preview_text(self.raw(body_id), self._parsed(body_id, text))
+        with self._db.write():
+            self._db.conn.executemany(
+                "INSERT OR IGNORE INTO body_previews (id, preview) VALUES (?, ?)", list(made.items())
+            )
+        found.update(made)
+        return {b: found[b] for b in wanted if b in found}
 
     def raw(self, body_id: int) -> bytes:
         """The message exactly as it was stored."""
