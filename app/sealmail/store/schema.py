@@ -158,6 +158,12 @@ MIGRATIONS: list[str] = [
     CREATE INDEX IF NOT EXISTS dav_card_values_by_item ON dav_card_values (item_id);
     CREATE INDEX IF NOT EXISTS dav_card_values_by_prop ON dav_card_values (prop, item_id);
     """,
+    """
+    -- QRESYNC (RFC 7162 §3.2.5.1, §3.2.6): VANISHED (EARLIER) asks which UIDs went after a MOD-SEQUENCE.
+    -- The expunged table keeps every one (never pruned, so the answer is exact); this index answers from
+    -- the few recent ones instead of reading every tombstone the folder ever had.
+    CREATE INDEX IF NOT EXISTS expunged_by_modseq ON expunged (folder_id, modseq);
+    """,
 ]
 
 
