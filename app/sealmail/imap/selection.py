@@ -32,6 +32,8 @@ class Selected:
     exists: int = 0  # the last EXISTS count announced
     keywords: tuple[str, ...] = ()
     own: set[int] = field(default_factory=set)  # MODSEQs of flag changes this session made and reported
+    # Below the MODSEQ of every expunge still waiting to be announced (RFC 7162 §3.2): None when none waits.
+    expunge_floor: int | None = None
 
     def note_own(self, modseq: int) -> None:
         """A flag change of ours: when its event comes back through the bus it is not news."""

@@ -13,6 +13,7 @@ Where the rest lives:
 * ``selected``: SELECT/EXAMINE, FETCH, SEARCH, STORE, COPY/MOVE, EXPUNGE, CLOSE/UNSELECT, APPEND, IDLE;
   ``selection``: the selected folder's view and sequence-set resolution; ``fetch``: FETCH's engine;
 * ``updates``: other sessions' changes, announced as untagged responses where RFC 9051 allows;
+  ``qresync``: VANISHED and the resynchronisation of RFC 7162 §3.2;
 * ``caches``: what the sessions of one process remember together (owned by ``server``).
 """
 
@@ -103,6 +104,7 @@ class Session:
         self.utf8 = False
         self.rev2 = False
         self.condstore = False
+        self.qresync = False  # RFC 7162 §3.2.3: ENABLE QRESYNC (VANISHED instead of EXPUNGE from then on)
         self.bad_count = 0
         self.poll_after = False  # re-read the selected folder's MODSEQ after this command
         # Revocation (services.revocation): the account's credentials changed elsewhere. While the
@@ -151,6 +153,7 @@ class Session:
             "LIST-STATUS",
             "ESEARCH",
             "CONDSTORE",
+            "QRESYNC",
             "QUOTA",
             "QUOTA=RES-STORAGE",
             f"APPENDLIMIT={self.options.append_limit}",
@@ -370,6 +373,10 @@ class Session:
             if cap == "CONDSTORE":
                 self.enable_condstore()
                 enabled.append("CONDSTORE")
+            elif cap == "QRESYNC":
+                self.enable_condstore()  # RFC 7162 §3.2.3: QRESYNC implies CONDSTORE
+                self.qresync = True
+                enabled.append("QRESYNC")
             elif cap == "UTF8=ACCEPT":
                 self.utf8 = True
                 enabled.append("UTF8=ACCEPT")
