@@ -227,6 +227,11 @@ class UidExpunge(Command):
 
 
 @dataclass(slots=True)
+class Compress(Command):
+    mechanism: str = ""  # RFC 4978: DEFLATE is the only one defined
+
+
+@dataclass(slots=True)
 class GetQuota(Command):
     root: str = ""
 
@@ -1163,6 +1168,10 @@ def _store(r: Reader, tag: str, name: str, uid: bool) -> Command:
     return Store(tag, "STORE", uid, seqs, mode, item.endswith(".SILENT"), flags, unchanged_since)
 
 
+def _compress(r: Reader, tag: str, name: str, uid: bool) -> Command:
+    return Compress(tag, name, r.atom().upper())
+
+
 def _copy(r: Reader, tag: str, name: str, uid: bool) -> Command:
     seqs = r.sequence_set()
     r.sp()
@@ -1193,6 +1202,7 @@ _PARSERS = {
     "STORE": _store,
     "COPY": _copy,
     "MOVE": _copy,
+    "COMPRESS": _compress,
 }
 
 

@@ -13,7 +13,7 @@ Where the rest lives:
 * ``selected``: SELECT/EXAMINE, FETCH, SEARCH, STORE, COPY/MOVE, EXPUNGE, CLOSE/UNSELECT, APPEND, IDLE;
   ``selection``: the selected folder's view and sequence-set resolution; ``fetch``: FETCH's engine;
 * ``updates``: other sessions' changes, announced as untagged responses where RFC 9051 allows;
-  ``qresync``: VANISHED and the resynchronisation of RFC 7162 §3.2;
+  ``qresync``: VANISHED and the resynchronisation of RFC 7162 §3.2; ``compress``: COMPRESS (RFC 4978);
 * ``caches``: what the sessions of one process remember together (owned by ``server``).
 """
 
@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from sealmail import __version__
 from sealmail.errors import SealmailError
-from sealmail.imap import mailboxes, selected, updates, wire
+from sealmail.imap import compress, mailboxes, selected, updates, wire
 from sealmail.imap import parser as p
 from sealmail.imap.caches import SYSTEM_ORDER, ImapCaches
 from sealmail.imap.replies import Done, Reply, Silent, bad, no
@@ -76,6 +76,11 @@ class Transport(Protocol):
     async def readline(self, timeout: float | None = None) -> bytes: ...
 
     async def starttls(self, reply: bytes | None = None) -> None: ...
+
+    @property
+    def compressed(self) -> bool: ...
+
+    async def compress(self, reply: bytes) -> None: ...
 
 
 @dataclass(slots=True)
@@ -154,6 +159,7 @@ class Session:
             "ESEARCH",
             "CONDSTORE",
             "QRESYNC",
+            "COMPRESS=DEFLATE",
             "QUOTA",
             "QUOTA=RES-STORAGE",
             f"APPENDLIMIT={self.options.append_limit}",
@@ -443,6 +449,7 @@ _AUTHENTICATED_COMMANDS: dict[str, Handler] = {
     "GETQUOTA": mailboxes.cmd_getquota,
     "GETQUOTAROOT": mailboxes.cmd_getquotaroot,
     "SETQUOTA": mailboxes.cmd_setquota,
+    "COMPRESS": compress.cmd_compress,
 }
 _SELECTED_COMMANDS: dict[str, Handler] = {
     "CHECK": selected.cmd_check,
