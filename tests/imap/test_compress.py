@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import ssl
+import time
 import zlib
 
 import pytest
@@ -105,11 +106,14 @@ def test_compress_is_offered_after_login_only(imap) -> None:
     raw.close()
 
 
-def test_a_compressed_session_select_fetch_idle_append_logout(imap) -> None:
+def test_a_compressed_session_select_fetch_idle_append_logout(imap, monkeypatch) -> None:
     """RFC 4978 §3: after COMPRESS DEFLATE both directions are raw DEFLATE. Every response is flushed
     whole: what IMAP says compressed is byte for byte what it says in clear, IDLE's continuation and a
     message delivered meanwhile reach the client at once (RFC 2177), so does the continuation request
-    for a synchronizing literal; a second COMPRESS is NO [COMPRESSIONACTIVE] (RFC 4978 §3)."""
+    for a synchronizing literal; a second COMPRESS is NO [COMPRESSIONACTIVE] (RFC 4978 §3). The server
+    drops its compressor when the connection is quiet (here after 50 ms, so during IDLE): the stream
+    goes on all the same."""
+    monkeypatch.setattr("sealmail.net.server.DEFLATE_RELEASE_AFTER", 0.05)
     for n in range(1, 4):
         imap.deliver(message(n, body="Compressible text. " * 200 + "\r\n"))
     clear = imap.raw()
@@ -129,6 +133,7 @@ def test_a_compressed_session_select_fetch_idle_append_logout(imap) -> None:
 
     z.send("i IDLE\r\n")
     assert z.readline() == b"+ idling\r\n"
+    time.sleep(0.2)
     imap.deliver(message(4))
     assert z.readline() == b"* 4 EXISTS\r\n"
     assert z.readline() == b"* 4 RECENT\r\n"  # the three it selected, and this one

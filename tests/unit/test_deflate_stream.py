@@ -78,3 +78,19 @@ def test_deflater_flushes_whole_responses_and_only_when_something_was_written() 
     assert client.decompress(wire) == b"* 1 EXISTS\r\n+ idling\r\n"
     assert deflater.flush() == b""
     assert client.decompress(deflater.compress(b"a OK done\r\n") + deflater.flush()) == b"a OK done\r\n"
+
+
+async def test_deflater_drops_its_state_when_quiet_and_the_stream_goes_on() -> None:
+    """A connection quiet for a while gives up its compressor (most of its memory); the next response
+    starts a new one after the last sync point, and the client's one inflater reads on unaware."""
+    deflater = Deflater(release_after=0.05)
+    client = zlib.decompressobj(-15)
+    first = b"* OK [HIGHESTMODSEQ 7] Highest\r\n" * 20
+    assert client.decompress(deflater.compress(first) + deflater.flush()) == first
+    assert deflater.holding
+    await asyncio.sleep(0.2)
+    assert not deflater.holding
+    later = b"* 8 EXISTS\r\n"
+    assert client.decompress(deflater.compress(later) + deflater.flush()) == later
+    assert deflater.holding
+    deflater.close()

@@ -90,19 +90,60 @@ class Inflater:
 
 
 class Deflater:
-    """Raw DEFLATE for what the server writes; ``flush`` ends what was written with a sync point."""
+    """Raw DEFLATE for what the server writes; ``flush`` ends what was written with a sync point.
 
-    def __init__(self, level: int = LEVEL) -> None:
-        self._z = zlib.compressobj(level, zlib.DEFLATED, _RAW)
+    With ``release_after`` (seconds), the compressor's state (about 256 KiB, most of what a compressed
+    connection costs) is dropped once the connection has been quiet that long, and the next response
+    starts a new compressor. A sync flush leaves the stream between blocks, byte-aligned, and a DEFLATE
+    stream is only a sequence of blocks (RFC 1951 §3.2.3), so the peer inflates on undisturbed; it
+    only loses back-references into what was said before. Clients that sit in IDLE for hours (one
+    connection per pushed folder) then cost the inflater's 40 KiB, not 300.
+    """
+
+    def __init__(self, level: int = LEVEL, *, release_after: float | None = None) -> None:
+        self._level = level
+        self._z: zlib._Compress | None = None
         self._pending = False
+        self._release_after = release_after
+        self._last_flush = 0.0
+        self._timer: asyncio.TimerHandle | None = None
+
+    @property
+    def holding(self) -> bool:
+        """A compressor's state is held (False after a release, until the next write)."""
+        return self._z is not None
 
     def compress(self, data: bytes) -> bytes:
+        if self._z is None:
+            self._z = zlib.compressobj(self._level, zlib.DEFLATED, _RAW)
         self._pending = True
         return self._z.compress(data)
 
     def flush(self) -> bytes:
         """Everything written since the last flush, decodable by the peer now (empty if nothing was)."""
-        if not self._pending:
+        if not self._pending or self._z is None:
             return b""
         self._pending = False
-        return self._z.flush(zlib.Z_SYNC_FLUSH)
+        tail = self._z.flush(zlib.Z_SYNC_FLUSH)
+        if self._release_after is not None:
+            loop = asyncio.get_running_loop()
+            self._last_flush = loop.time()
+            if self._timer is None:  # one timer at most, pushed back when it fires early
+                self._timer = loop.call_at(self._last_flush + self._release_after, self._release)
+        return tail
+
+    def _release(self) -> None:
+        assert self._release_after is not None
+        loop = asyncio.get_running_loop()
+        due = self._last_flush + self._release_after
+        if loop.time() < due:
+            self._timer = loop.call_at(due, self._release)
+            return
+        self._timer = None
+        if not self._pending:
+            self._z = None
+
+    def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None

@@ -26,6 +26,7 @@ from sealmail.net.listen import BACKLOG, bound_port, serve_each
 from sealmail.net.tls import ServerTLS
 
 log = logging.getLogger("sealmail.net")
+DEFLATE_RELEASE_AFTER = 30.0  # seconds quiet before a compressed connection drops its compressor state
 
 
 class LineTooLong(Exception):
@@ -156,9 +157,11 @@ class Connection:
         assert isinstance(self.reader, asyncio.StreamReader), "compression is on already"
         await self.send(reply)
         self.reader = Inflater(self.reader, self.limits.max_line)
-        self._deflater = Deflater()
+        self._deflater = Deflater(release_after=DEFLATE_RELEASE_AFTER)
 
     async def close(self) -> None:
+        if self._deflater is not None:
+            self._deflater.close()
         with contextlib.suppress(Exception):
             self.writer.close()
             await asyncio.wait_for(self.writer.wait_closed(), 5)
