@@ -69,6 +69,12 @@ class Imap:
             client.login(f'"{acct.address}"', acct.password)
         return client
 
+    def restart(self) -> None:
+        """Stop the IMAP server and start a fresh one on the same data (new ports, empty caches)."""
+        settings = self.server.settings
+        self.server.stop()
+        self.server = ComponentThread("imap", settings)
+
     def raw(self, *, tls: bool = True) -> RawClient:
         return RawClient("127.0.0.1", self.port if tls else self.plain_port, self.tls if tls else None)
 
@@ -179,10 +185,11 @@ def imap(request, imap_settings, redis_url, tmp_path):
     store = StoreThread(settings, tmp_path / "tls") if remote_mode() else None
     server = ComponentThread("imap", store.client_settings(settings) if store else settings)
     tls = ssl.create_default_context(cafile=str(tmp_path / "tls" / "ca.pem"))
+    running = Imap(settings, config, server, tls, tmp_path / "tls" / "ca.pem", redis_url, accounts)
     try:
-        yield Imap(settings, config, server, tls, tmp_path / "tls" / "ca.pem", redis_url, accounts)
+        yield running
     finally:
-        server.stop()
+        running.server.stop()  # the one running now: a test may have restarted it
         if store is not None:
             store.stop()
         config.close()

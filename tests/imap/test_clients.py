@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import subprocess
@@ -40,7 +41,10 @@ def _server_state(imap, folders: tuple[str, ...]) -> dict[str, object]:
     return state
 
 
-def test_mbsync_syncs_both_ways_and_a_second_sync_is_a_no_op(imap, tmp_path) -> None:
+def test_mbsync_syncs_both_ways_and_a_second_sync_is_a_no_op(imap, tmp_path, caplog) -> None:
+    """mbsync (isync 1.4) both ways; it turns on COMPRESS=DEFLATE (RFC 4978) when offered, so every sync
+    here runs compressed."""
+    caplog.set_level(logging.INFO, logger="sealmail.imap")
     mbsync = _need("mbsync")
     acct = imap.account(ASCII_ADDRESS)
     with imap.client(ASCII_ADDRESS) as client:
@@ -137,6 +141,7 @@ SyncState *
     assert _maildir_files(local) == before_local
     assert _server_state(imap, folders) == before_server
     assert "Error" not in out
+    assert any(r.getMessage() == "compression on" for r in caplog.records)
 
 
 def test_offlineimap_retrieves_over_tls(imap, tmp_path) -> None:

@@ -194,12 +194,14 @@ def test_wire_strings() -> None:
 COMMAND_WORDS = [
     "LOGIN", "SELECT", "FETCH", "UID", "STORE", "SEARCH", "LIST", "APPEND", "STATUS", "COPY", "MOVE", "CREATE",
     "RENAME", "ENABLE", "ID", "AUTHENTICATE", "IDLE", "EXPUNGE", "NOOP", "LSUB", "GETQUOTAROOT", "SETQUOTA",
+    "COMPRESS",
 ]  # fmt: skip
 TOKENS = [
     " ", "(", ")", "[", "]", "<", ">", "{", "}", "*", "%", '"', "\\", ":", ",", ".", "+", "-", "~", "1", "42", "0",
     "NIL", "FLAGS", "BODY", "BODY.PEEK", "HEADER.FIELDS", "MIME", "TEXT", "RETURN", "CHARSET", "UTF-8", "OR", "NOT",
     "UID", "1:*", "INBOX", "\\Seen", "{3}\r\nabc", "{2+}\r\nab", "~{1}\r\n\x00", "\r\n", "\x00", "é", "SINCE",
     "1-Jan-2026", "(CONDSTORE)", "UNCHANGEDSINCE", "CHANGEDSINCE", "MODSEQ",
+    "QRESYNC", "VANISHED", "(QRESYNC (1 2 1:3 (1 2)))", "DEFLATE",
 ]  # fmt: skip
 
 

@@ -151,6 +151,12 @@ class FakeTransport:
     async def starttls(self, reply: bytes | None = None) -> None:
         raise AssertionError("not offered")
 
+    compressed = False
+
+    async def compress(self, reply: bytes) -> None:
+        self.output += reply  # the bytes would be compressed from here on; the session cannot tell
+        self.compressed = True
+
 
 @pytest.fixture
 def fuzz_session(settings):

@@ -234,6 +234,8 @@ class Fetcher:
                     parts.append(b"RFC822.TEXT " + wire.literal(data["TEXT"].get(bid) or b""))
                 else:
                     parts.append(self._content(att, info, data))
+            if info.uid in seen_changed and s.qresync and "UID" not in kinds:
+                parts.insert(0, b"UID %d" % info.uid)  # RFC 7162 §3.2.4
             if add_flags and info.uid in seen_changed:
                 parts.append(b"FLAGS " + s.flag_list(info.flags, info.uid in sel.recent))
             if condstore and "MODSEQ" not in kinds and info.uid in seen_changed:

@@ -127,11 +127,22 @@ class Id(Command):
     params: dict[str, str | None] | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class QresyncParams:
+    """RFC 7162 §3.2.5: what the client last knew of the mailbox (sets never hold "*")."""
+
+    uidvalidity: int
+    modseq: int
+    known_uids: SequenceSet | None = None
+    seq_match: tuple[SequenceSet, SequenceSet] | None = None  # known sequence numbers, their UIDs
+
+
 @dataclass(slots=True)
 class Select(Command):
     mailbox: str = ""
     readonly: bool = False
     condstore: bool = False
+    qresync: QresyncParams | None = None
 
 
 @dataclass(slots=True)
@@ -191,6 +202,7 @@ class Fetch(Command):
     seqs: SequenceSet = field(default_factory=lambda: SequenceSet(()))
     atts: tuple[FetchAtt, ...] = ()
     changed_since: int | None = None
+    vanished: bool = False  # RFC 7162 §3.2.6: UID FETCH ... (CHANGEDSINCE n VANISHED)
 
 
 StoreMode = Literal["add", "remove", "replace"]  # STORE FLAGS, +FLAGS, -FLAGS (RFC 9051 §6.4.6)
@@ -218,6 +230,11 @@ class Copy(Command):
 @dataclass(slots=True)
 class UidExpunge(Command):
     seqs: SequenceSet = field(default_factory=lambda: SequenceSet(()))
+
+
+@dataclass(slots=True)
+class Compress(Command):
+    mechanism: str = ""  # RFC 4978: DEFLATE is the only one defined
 
 
 @dataclass(slots=True)
@@ -648,6 +665,7 @@ def _id(r: Reader, tag: str, name: str, uid: bool) -> Command:
 def _select(r: Reader, tag: str, name: str, uid: bool) -> Command:
     mailbox = r.mailbox()
     condstore = False
+    qresync = None
     if r.maybe(b" "):
         r.expect(b"(")
         first = True
@@ -658,9 +676,55 @@ def _select(r: Reader, tag: str, name: str, uid: bool) -> Command:
             param = r.atom().upper()
             if param == "CONDSTORE":
                 condstore = True
+            elif param == "QRESYNC":
+                r.sp()
+                qresync = _qresync_params(r)
             else:
                 raise ParseError(f"unknown SELECT parameter {param[:30]}")
-    return Select(tag, name, mailbox, readonly=name == "EXAMINE", condstore=condstore)
+    return Select(tag, name, mailbox, readonly=name == "EXAMINE", condstore=condstore, qresync=qresync)
+
+
+def _qresync_params(r: Reader) -> QresyncParams:
+    """RFC 7162 §7: "(" uidvalidity SP mod-sequence-value [SP known-uids] [SP seq-match-data] ")"."""
+    r.expect(b"(")
+    uidvalidity = r.nz_number()
+    r.sp()
+    modseq = r.nz_number(MAX_MODSEQ)
+    known = None
+    seq_match = None
+    if r.maybe(b" "):
+        if r.peek() == ord("("):
+            seq_match = _seq_match(r)
+        else:
+            known = _starless_set(r)
+            if r.maybe(b" "):
+                seq_match = _seq_match(r)
+    r.expect(b")")
+    return QresyncParams(uidvalidity, modseq, known, seq_match)
+
+
+def _seq_match(r: Reader) -> tuple[SequenceSet, SequenceSet]:
+    """RFC 7162 §3.2.5.2: "(" known-sequence-set SP known-uid-set ")", a UID for each sequence number."""
+    r.expect(b"(")
+    seqs = _starless_set(r)
+    r.sp()
+    uids = _starless_set(r)
+    r.expect(b")")
+    if _count(seqs) != _count(uids):
+        raise r.error("the QRESYNC sequence match data does not pair sequence numbers with UIDs")
+    return seqs, uids
+
+
+def _starless_set(r: Reader) -> SequenceSet:
+    seqs = r.sequence_set()
+    if any(n is None for pair in seqs.ranges for n in pair):
+        raise r.error('"*" is not allowed here')  # RFC 7162 §7: known-uids and seq-match-data
+    return seqs
+
+
+def _count(seqs: SequenceSet) -> int:
+    """How many numbers a set without "*" names (ranges counted, never expanded)."""
+    return sum(abs((high or 0) - (low or 0)) + 1 for low, high in seqs.ranges)
 
 
 def _create(r: Reader, tag: str, name: str, uid: bool) -> Command:
@@ -1014,8 +1078,9 @@ def _fetch(r: Reader, tag: str, name: str, uid: bool) -> Command:
             r.pos = word_start
             atts.append(_fetch_att(r))
     changed_since = None
+    vanished = False
     if r.maybe(b" "):
-        # RFC 7162 §3.1.4: FETCH ... (CHANGEDSINCE n)
+        # RFC 7162 §3.1.4: FETCH ... (CHANGEDSINCE n); §3.2.6: UID FETCH ... (CHANGEDSINCE n VANISHED)
         r.expect(b"(")
         first = True
         while not r.maybe(b")"):
@@ -1023,11 +1088,18 @@ def _fetch(r: Reader, tag: str, name: str, uid: bool) -> Command:
                 r.sp()
             first = False
             modifier = r.atom().upper()
-            if modifier != "CHANGEDSINCE":
+            if modifier == "CHANGEDSINCE":
+                r.sp()
+                changed_since = r.number(MAX_MODSEQ)
+            elif modifier == "VANISHED":
+                vanished = True
+            else:
                 raise ParseError(f"unknown FETCH modifier {modifier[:30]}")
-            r.sp()
-            changed_since = r.number(MAX_MODSEQ)
-    return Fetch(tag, "FETCH", uid, seqs, tuple(atts), changed_since)
+        if vanished and not uid:
+            raise ParseError("VANISHED is only allowed in UID FETCH")
+        if vanished and changed_since is None:
+            raise ParseError("VANISHED needs CHANGEDSINCE")
+    return Fetch(tag, "FETCH", uid, seqs, tuple(atts), changed_since, vanished)
 
 
 def _fetch_att(r: Reader) -> FetchAtt:
@@ -1161,6 +1233,10 @@ def _store(r: Reader, tag: str, name: str, uid: bool) -> Command:
     return Store(tag, "STORE", uid, seqs, mode, item.endswith(".SILENT"), flags, unchanged_since)
 
 
+def _compress(r: Reader, tag: str, name: str, uid: bool) -> Command:
+    return Compress(tag, name, r.atom().upper())
+
+
 def _copy(r: Reader, tag: str, name: str, uid: bool) -> Command:
     seqs = r.sequence_set()
     r.sp()
@@ -1191,6 +1267,7 @@ _PARSERS = {
     "STORE": _store,
     "COPY": _copy,
     "MOVE": _copy,
+    "COMPRESS": _compress,
 }
 
 

@@ -14,7 +14,7 @@ from datetime import UTC
 from typing import TYPE_CHECKING
 
 from sealmail.imap import parser as p
-from sealmail.imap import wire
+from sealmail.imap import qresync, wire
 from sealmail.imap.fetch import Fetcher
 from sealmail.imap.mailboxes import canonical
 from sealmail.imap.replies import Reply, Silent, bad, no
@@ -35,6 +35,8 @@ if TYPE_CHECKING:
 
 async def cmd_select(s: Session, c: p.Select) -> Reply:
     assert s.mbox is not None
+    if c.qresync is not None:
+        qresync.require_enabled(s)  # a BAD leaves the selected mailbox as it was
     if s.sel is not None:
         s.sel = None
         s.state = AUTHENTICATED
@@ -74,6 +76,8 @@ async def cmd_select(s: Session, c: p.Select) -> Reply:
     s.untagged(f"OK [MAILBOXID ({folder.object_id})] Ok")  # RFC 8474 §4.2
     if s.rev2:
         s.untagged(b'LIST () "/" ' + wire.mailbox(folder.name, s.utf8))
+    if c.qresync is not None:
+        await qresync.select_resync(s, sel, c.qresync)
     code = "READ-ONLY" if readonly else "READ-WRITE"
     return "OK", f"{c.name} completed", code
 
@@ -175,7 +179,7 @@ async def cmd_unselect(s: Session, c: p.Command) -> None:
     s.state = AUTHENTICATED
 
 
-async def cmd_expunge(s: Session, c: p.Command | p.UidExpunge) -> None:
+async def cmd_expunge(s: Session, c: p.Command | p.UidExpunge) -> Reply | None:
     sel = s.selected()
     assert s.mbox is not None
     if sel.readonly:
@@ -186,6 +190,13 @@ async def cmd_expunge(s: Session, c: p.Command | p.UidExpunge) -> None:
     removed = await s.mbox.expunge(sel.name, uids)
     sel.ghosts.update(u for u in removed if sel.seq_of(u))
     announce_expunges(s, sel)
+    if s.qresync and removed:
+        # RFC 7162 §3.2.7 and §3.2.9: the tagged OK carries the HIGHESTMODSEQ the expunge made. The
+        # folder is read again first, and whatever else changed up to it announced, so the value never
+        # claims a change the client has not been told of.
+        await catch_up(s, poll=True, expunge_ok=True)
+        return "OK", f"{c.name} completed", f"HIGHESTMODSEQ {sel.modseq}"
+    return None
 
 
 async def cmd_search(s: Session, c: p.Search) -> Reply | None:
@@ -249,6 +260,8 @@ async def cmd_search(s: Session, c: p.Search) -> Reply | None:
 async def cmd_fetch(s: Session, c: p.Fetch) -> Reply | None:
     sel = s.selected()
     assert s.mbox is not None
+    if c.vanished:
+        qresync.require_enabled(s)
     targets = resolve(sel, c.seqs, c.uid)
     atts = list(c.atts)
     kinds = {a.kind for a in atts}
@@ -258,6 +271,8 @@ async def cmd_fetch(s: Session, c: p.Fetch) -> Reply | None:
         s.enable_condstore()  # RFC 7162 §3.1: the first CONDSTORE command enables it
     if c.changed_since is not None and "MODSEQ" not in kinds:
         atts.append(p.FetchAtt("MODSEQ"))
+    if c.vanished and c.changed_since is not None:
+        await qresync.fetch_vanished(s, sel, c.seqs, c.changed_since)
     ghosts = [uid for _, uid in targets if uid in sel.ghosts]
     targets = [(n, u) for n, u in targets if u not in sel.ghosts]
     if targets:
@@ -296,7 +311,7 @@ async def cmd_store(s: Session, c: p.Store) -> Reply | None:
         if not seq:
             continue
         parts = []
-        if c.uid:
+        if c.uid or s.qresync:  # RFC 7162 §3.2.4: with QRESYNC every flag FETCH names its UID
             parts.append(b"UID %d" % info.uid)
         if not c.silent:
             parts.append(b"FLAGS " + s.flag_list(info.flags, info.uid in sel.recent))

@@ -35,6 +35,8 @@ class Selected:
     # RFC 5182: what the last SEARCH RETURN (SAVE) kept, as UIDs, so expunged ones simply drop out;
     # a new selection starts empty
     saved: frozenset[int] = frozenset()
+    # Below the MODSEQ of every expunge still waiting to be announced (RFC 7162 §3.2): None when none waits.
+    expunge_floor: int | None = None
 
     def note_own(self, modseq: int) -> None:
         """A flag change of ours: when its event comes back through the bus it is not news."""

@@ -13,6 +13,7 @@ Where the rest lives:
 * ``selected``: SELECT/EXAMINE, FETCH, SEARCH, STORE, COPY/MOVE, EXPUNGE, CLOSE/UNSELECT, APPEND, IDLE;
   ``selection``: the selected folder's view and sequence-set resolution; ``fetch``: FETCH's engine;
 * ``updates``: other sessions' changes, announced as untagged responses where RFC 9051 allows;
+  ``qresync``: VANISHED and the resynchronisation of RFC 7162 §3.2; ``compress``: COMPRESS (RFC 4978);
 * ``caches``: what the sessions of one process remember together (owned by ``server``).
 """
 
@@ -29,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from sealmail import __version__
 from sealmail.errors import SealmailError
-from sealmail.imap import mailboxes, selected, updates, wire
+from sealmail.imap import compress, mailboxes, selected, updates, wire
 from sealmail.imap import parser as p
 from sealmail.imap.caches import SYSTEM_ORDER, ImapCaches
 from sealmail.imap.replies import Done, Reply, Silent, bad, no
@@ -76,6 +77,11 @@ class Transport(Protocol):
 
     async def starttls(self, reply: bytes | None = None) -> None: ...
 
+    @property
+    def compressed(self) -> bool: ...
+
+    async def compress(self, reply: bytes) -> None: ...
+
 
 @dataclass(slots=True)
 class Options:
@@ -103,6 +109,7 @@ class Session:
         self.utf8 = False
         self.rev2 = False
         self.condstore = False
+        self.qresync = False  # RFC 7162 §3.2.3: ENABLE QRESYNC (VANISHED instead of EXPUNGE from then on)
         self.bad_count = 0
         self.poll_after = False  # re-read the selected folder's MODSEQ after this command
         # Revocation (services.revocation): the account's credentials changed elsewhere. While the
@@ -155,6 +162,8 @@ class Session:
             "OBJECTID",
             "PREVIEW",
             "CONDSTORE",
+            "QRESYNC",
+            "COMPRESS=DEFLATE",
             "QUOTA",
             "QUOTA=RES-STORAGE",
             f"APPENDLIMIT={self.options.append_limit}",
@@ -374,6 +383,10 @@ class Session:
             if cap == "CONDSTORE":
                 self.enable_condstore()
                 enabled.append("CONDSTORE")
+            elif cap == "QRESYNC":
+                self.enable_condstore()  # RFC 7162 §3.2.3: QRESYNC implies CONDSTORE
+                self.qresync = True
+                enabled.append("QRESYNC")
             elif cap == "UTF8=ACCEPT":
                 self.utf8 = True
                 enabled.append("UTF8=ACCEPT")
@@ -440,6 +453,7 @@ _AUTHENTICATED_COMMANDS: dict[str, Handler] = {
     "GETQUOTA": mailboxes.cmd_getquota,
     "GETQUOTAROOT": mailboxes.cmd_getquotaroot,
     "SETQUOTA": mailboxes.cmd_setquota,
+    "COMPRESS": compress.cmd_compress,
 }
 _SELECTED_COMMANDS: dict[str, Handler] = {
     "CHECK": selected.cmd_check,

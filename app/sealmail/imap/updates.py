@@ -2,9 +2,10 @@
 
 Changes arrive as store change events (IDs, UIDs and MODSEQs only). They are absorbed into the
 ``Selected`` folder's pending updates and announced only where RFC 9051 allows: EXISTS and FETCH at
-the end of any command, EXPUNGE never while answering FETCH, STORE or SEARCH (RFC 9051 §7.5.1), and
-at once during IDLE (RFC 2177). The folder's HIGHESTMODSEQ is the ground truth: whenever events may
-have been missed or arrive out of order, the session re-reads what changed since the MODSEQ it knows.
+the end of any command, EXPUNGE (VANISHED after ENABLE QRESYNC, RFC 7162 §3.2.10.2) never while
+answering FETCH, STORE or SEARCH (RFC 9051 §7.5.1), and at once during IDLE (RFC 2177). The
+folder's HIGHESTMODSEQ is the ground truth: whenever events may have been missed or arrive out of
+order, the session re-reads what changed since the MODSEQ it knows.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
+from sealmail.imap.qresync import vanished
 from sealmail.imap.states import AUTHENTICATED
 from sealmail.store import events as ev
 from sealmail.store.errors import FolderNotFound
@@ -59,7 +61,10 @@ async def catch_up(s: Session, *, poll: bool, expunge_ok: bool, first: ev.Change
             top = sel.max_uid()
             sel.uids.extend(u for u in sorted(event.uids) if u > top)
         elif isinstance(event, ev.MessagesExpunged):
-            sel.ghosts.update(u for u in event.uids if sel.seq_of(u))
+            held = [u for u in event.uids if sel.seq_of(u)]
+            if held and sel.expunge_floor is None:
+                sel.expunge_floor = event.modseq - 1
+            sel.ghosts.update(held)
         else:
             for uid in event.uids:
                 if sel.seq_of(uid) and uid not in sel.ghosts:
@@ -92,7 +97,10 @@ async def resync_folder(s: Session, sel: Selected) -> None:
             top = info.uid
         elif sel.seq_of(info.uid) and info.uid not in sel.ghosts and info.modseq not in sel.own:
             sel.dirty[info.uid] = info
-    sel.ghosts.update(u for u in gone if sel.seq_of(u))
+    held = [u for u in gone if sel.seq_of(u)]
+    if held and sel.expunge_floor is None:
+        sel.expunge_floor = since  # they all went after it
+    sel.ghosts.update(held)
     sel.modseq = max(sel.modseq, folder.highestmodseq)
     sel.own = {m for m in sel.own if m > sel.modseq}
 
@@ -136,22 +144,37 @@ async def announce(s: Session, sel: Selected, expunge_ok: bool) -> None:
             if s.condstore:
                 line += b" MODSEQ (%d)" % info.modseq
             s.out(line + b")\r\n")
+    if sel.ghosts and s.qresync and sel.expunge_floor is not None:
+        # RFC 7162 §3.2: MODSEQs above an expunge still held back may have gone out (FETCH, STORE);
+        # a client that stores the highest MODSEQ it saw and disconnects now would never learn of
+        # the expunge. This HIGHESTMODSEQ, which the client must take over any MODSEQ (§6), keeps it below.
+        s.untagged(f"OK [HIGHESTMODSEQ {sel.expunge_floor}] Expunges pending")
 
 
 def announce_expunges(s: Session, sel: Selected) -> None:
-    """EXPUNGE responses for every pending removal, highest sequence number first (RFC 9051 §7.5.1)."""
+    """Every pending removal: EXPUNGE responses, highest sequence number first (RFC 9051 §7.5.1), or
+    after ENABLE QRESYNC one VANISHED response with their UIDs (RFC 7162 §3.2.10.2).
+
+    A message the client was never told of (added and removed before the next EXISTS) is dropped
+    without a word: neither response may name a message the client does not know.
+    """
     if not sel.ghosts:
         return
-    doomed = sorted((sel.seq_of(u) for u in sel.ghosts if sel.seq_of(u)), reverse=True)
-    for seq in doomed:
-        s.out(b"* %d EXPUNGE\r\n" % seq)
     gone = sel.ghosts
+    told = sorted((seq, uid) for uid in gone if 0 < (seq := sel.seq_of(uid)) <= sel.exists)
+    if s.qresync:
+        if told:
+            s.out(vanished(uid for _, uid in told))
+    else:
+        for seq, _ in reversed(told):
+            s.out(b"* %d EXPUNGE\r\n" % seq)
     sel.uids.remove(gone)
     sel.recent -= gone
     for uid in gone:
         sel.dirty.pop(uid, None)
-    sel.exists -= len(doomed)
+    sel.exists -= len(told)
     sel.ghosts = set()
+    sel.expunge_floor = None
 
 
 def selected_folder_vanished(s: Session) -> None:

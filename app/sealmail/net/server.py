@@ -21,10 +21,12 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from sealmail.logs import EventLogger
+from sealmail.net.deflate import Deflater, Inflater
 from sealmail.net.listen import BACKLOG, bound_port, serve_each
 from sealmail.net.tls import ServerTLS
 
 log = logging.getLogger("sealmail.net")
+DEFLATE_RELEASE_AFTER = 30.0  # seconds quiet before a compressed connection drops its compressor state
 
 
 class LineTooLong(Exception):
@@ -52,7 +54,9 @@ class Connection:
         limits: Limits,
         tls: ServerTLS | None,
     ) -> None:
-        self.reader, self.writer = reader, writer
+        self.reader: asyncio.StreamReader | Inflater = reader  # an Inflater once COMPRESS is on
+        self.writer = writer
+        self._deflater: Deflater | None = None
         self.id = secrets.token_hex(4)
         peer = writer.get_extra_info("peername") or ("?", 0)
         self.peer_ip, self.peer_port = str(peer[0]), int(peer[1])
@@ -102,10 +106,17 @@ class Connection:
 
     def write(self, data: bytes) -> None:
         if not self.writer.is_closing():
-            self.writer.write(data)
+            if self._deflater is not None:
+                data = self._deflater.compress(data)
+            if data:
+                self.writer.write(data)
 
     async def flush(self) -> None:
         """Wait until the peer has taken our output (bounded by the write deadline)."""
+        if self._deflater is not None and not self.writer.is_closing():
+            tail = self._deflater.flush()  # every response decodable as soon as it arrives
+            if tail:
+                self.writer.write(tail)
         try:
             async with asyncio.timeout(self.limits.write_deadline):
                 await self.writer.drain()
@@ -126,7 +137,7 @@ class Connection:
         """
         assert self._tls is not None
         # asyncio keeps the read-ahead in StreamReader._buffer; there is no public way to drop it.
-        self.reader._buffer.clear()  # type: ignore[attr-defined]
+        self.reader._buffer.clear()  # type: ignore[union-attr]
         if reply is not None:
             cast(asyncio.Transport, self.writer.transport).pause_reading()
             self.writer.write(reply)
@@ -136,7 +147,21 @@ class Connection:
             raise ConnectionClosed from exc
         self.secure = True
 
+    @property
+    def compressed(self) -> bool:
+        return self._deflater is not None
+
+    async def compress(self, reply: bytes) -> None:
+        """Turn on DEFLATE both ways (RFC 4978 §3): ``reply``, the go-ahead, is the last thing sent in
+        clear; the client compresses from its next command on, so whatever was read ahead is compressed."""
+        assert isinstance(self.reader, asyncio.StreamReader), "compression is on already"
+        await self.send(reply)
+        self.reader = Inflater(self.reader, self.limits.max_line)
+        self._deflater = Deflater(release_after=DEFLATE_RELEASE_AFTER)
+
     async def close(self) -> None:
+        if self._deflater is not None:
+            self._deflater.close()
         with contextlib.suppress(Exception):
             self.writer.close()
             await asyncio.wait_for(self.writer.wait_closed(), 5)

@@ -185,6 +185,12 @@ MIGRATIONS: list[str] = [
     -- client asks (store.sections), kept here, inside the encrypted file, and nowhere else.
     CREATE TABLE body_previews (id INTEGER PRIMARY KEY REFERENCES bodies(id), preview TEXT NOT NULL);
     """,
+    """
+    -- QRESYNC (RFC 7162 §3.2.5.1, §3.2.6): VANISHED (EARLIER) asks which UIDs went after a MOD-SEQUENCE.
+    -- The expunged table keeps every one (never pruned, so the answer is exact); this index answers from
+    -- the few recent ones instead of reading every tombstone the folder ever had.
+    CREATE INDEX IF NOT EXISTS expunged_by_modseq ON expunged (folder_id, modseq);
+    """,
 ]
 
 
