@@ -158,6 +158,23 @@ MIGRATIONS: list[str] = [
     CREATE INDEX IF NOT EXISTS dav_card_values_by_item ON dav_card_values (item_id);
     CREATE INDEX IF NOT EXISTS dav_card_values_by_prop ON dav_card_values (prop, item_id);
     """,
+    """
+    -- SORT and THREAD keys (RFC 5256, RFC 5957) per body, computed at append time (store/sortkeys.py).
+    -- Text keys are kept in their i;unicode-casemap form (RFC 5051), so a plain ORDER BY sorts them.
+    -- Bodies stored before this migration get their row the first time a SORT or THREAD needs it.
+    CREATE TABLE IF NOT EXISTS body_sortkeys (
+        id INTEGER PRIMARY KEY REFERENCES bodies(id),
+        subject TEXT NOT NULL,
+        reply INTEGER NOT NULL,
+        from_ TEXT NOT NULL,
+        to_ TEXT NOT NULL,
+        cc TEXT NOT NULL,
+        display_from TEXT NOT NULL,
+        display_to TEXT NOT NULL,
+        message_id TEXT,
+        refs TEXT NOT NULL
+    );
+    """,
 ]
 
 
