@@ -11,6 +11,7 @@ Where the rest lives:
   NOOP, LOGOUT, ID), of the not-authenticated state (STARTTLS, LOGIN, AUTHENTICATE), and ENABLE;
 * ``mailboxes``: LIST/LSUB, STATUS, CREATE, DELETE, RENAME, (UN)SUBSCRIBE, NAMESPACE, quotas;
 * ``selected``: SELECT/EXAMINE, FETCH, SEARCH, STORE, COPY/MOVE, EXPUNGE, CLOSE/UNSELECT, APPEND, IDLE;
+  ``sorting``: SORT, THREAD and ESORT (the threading algorithms in ``threads``);
   ``selection``: the selected folder's view and sequence-set resolution; ``fetch``: FETCH's engine;
 * ``updates``: other sessions' changes, announced as untagged responses where RFC 9051 allows;
 * ``caches``: what the sessions of one process remember together (owned by ``server``).
@@ -29,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from sealmail import __version__
 from sealmail.errors import SealmailError
-from sealmail.imap import mailboxes, selected, updates, wire
+from sealmail.imap import mailboxes, selected, sorting, updates, wire
 from sealmail.imap import parser as p
 from sealmail.imap.caches import SYSTEM_ORDER, ImapCaches
 from sealmail.imap.replies import Done, Reply, Silent, bad, no
@@ -157,6 +158,7 @@ class Session:
             "UTF8=ACCEPT",
             "BINARY",
             "STATUS=SIZE",
+            *sorting.CAPABILITIES,
         ]
         return " ".join(caps)
 
@@ -218,7 +220,9 @@ class Session:
             self.log.exception("%s failed", command.name)
             status, text, code = "NO", "Internal error; try again", "SERVERBUG"
         if self.state in (AUTHENTICATED, SELECTED):
-            expunge_ok = command.name not in ("FETCH", "STORE", "SEARCH") or getattr(command, "uid", False)
+            expunge_ok = command.name not in ("FETCH", "STORE", "SEARCH", "SORT", "THREAD") or getattr(
+                command, "uid", False
+            )
             try:
                 await updates.catch_up(self, poll=self.poll_after, expunge_ok=expunge_ok)
             except FolderNotFound:
@@ -444,6 +448,8 @@ _SELECTED_COMMANDS: dict[str, Handler] = {
     "EXPUNGE": selected.cmd_expunge,
     "UID EXPUNGE": selected.cmd_expunge,
     "SEARCH": selected.cmd_search,
+    "SORT": sorting.cmd_sort,
+    "THREAD": sorting.cmd_thread,
     "FETCH": selected.cmd_fetch,
     "STORE": selected.cmd_store,
     "COPY": selected.cmd_copy,

@@ -1,0 +1,96 @@
+"""SORT and THREAD (RFC 5256), SORT=DISPLAY (RFC 5957) and ESORT's RETURN options (RFC 5267 §3).
+
+The store orders and selects (``store.ordering``); here the result is cut to what this session
+knows (its sequence numbers, minus expunges it has not announced yet), threaded
+(``imap.threads``), and written as ``SORT``, ``THREAD`` or ``ESEARCH`` responses.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sealmail.imap import parser as p
+from sealmail.imap import threads, wire
+from sealmail.imap.replies import Reply, no
+from sealmail.imap.selection import Selected, resolve_key, uses_modseq
+
+if TYPE_CHECKING:
+    from sealmail.imap.session import Session
+
+# RFC 5256 §3 SORT and THREAD, RFC 5957 SORT=DISPLAY, RFC 5267 ESORT.
+CAPABILITIES = ("SORT", "SORT=DISPLAY", "THREAD=ORDEREDSUBJECT", "THREAD=REFERENCES", "ESORT")
+CHARSETS = frozenset(("UTF-8", "US-ASCII"))
+
+
+def check_charset(charset: str | None) -> None:
+    """RFC 5256 §3 / RFC 9051 §6.4.4: an unknown charset is NO [BADCHARSET] with the ones we know."""
+    if charset is not None and charset not in CHARSETS:
+        raise no("Unsupported charset", "BADCHARSET (UTF-8 US-ASCII)")
+
+
+def visible(sel: Selected, uids: list[int]) -> list[int]:
+    """The UIDs this session can number: none it has not seen announced, none it saw expunged."""
+    known_max = sel.max_uid()
+    return [u for u in uids if u <= known_max and u not in sel.ghosts and sel.seq_of(u)]
+
+
+async def cmd_sort(s: Session, c: p.Sort) -> Reply | None:
+    sel = s.selected()
+    assert s.mbox is not None
+    check_charset(c.charset)
+    if uses_modseq(c.key):
+        s.enable_condstore()
+    found = visible(sel, await s.mbox.sort(sel.name, resolve_key(sel, c.key), c.criteria))
+    numbers = found if c.uid else [sel.seq_of(u) for u in found]
+    if c.returns is not None:
+        s.untagged(esearch(c.tag, c.uid, numbers, c.returns, c.partial))
+    else:
+        s.untagged("SORT" + "".join(f" {n}" for n in numbers))
+    return None
+
+
+def esearch(tag: str, uid: bool, numbers: list[int], returns: tuple[str, ...], partial: tuple[int, int] | None) -> str:
+    """RFC 5267 §3.2: an ESEARCH answer to a sorted result. MIN and MAX are the first and the last in
+    sort order, ALL keeps that order (ranges only where numbers ascend one by one), PARTIAL
+    (RFC 5267 §4.4) is the slice of positions low..high of it."""
+    opts = set(returns) or {"ALL"}
+    parts = [f'ESEARCH (TAG "{tag}")']
+    if uid:
+        parts.append("UID")
+    if numbers:
+        if "MIN" in opts:
+            parts.append(f"MIN {numbers[0]}")
+        if "MAX" in opts:
+            parts.append(f"MAX {numbers[-1]}")
+        if "ALL" in opts:
+            parts.append(f"ALL {wire.sequence_set(numbers)}")
+    if "COUNT" in opts:
+        parts.append(f"COUNT {len(numbers)}")
+    if partial is not None:
+        parts.append(partial_item(numbers, partial))
+    return " ".join(parts)
+
+
+def partial_item(numbers: list[int], partial: tuple[int, int]) -> str:
+    """``PARTIAL (low:high set)``, or ``NIL`` for the set when no result falls in that window."""
+    low, high = partial
+    window = numbers[low - 1 : high]
+    return f"PARTIAL ({low}:{high} {wire.sequence_set(window) if window else 'NIL'})"
+
+
+async def cmd_thread(s: Session, c: p.Thread) -> Reply | None:
+    sel = s.selected()
+    assert s.mbox is not None
+    check_charset(c.charset)
+    if uses_modseq(c.key):
+        s.enable_condstore()
+    rows = await s.mbox.thread_messages(sel.name, resolve_key(sel, c.key))
+    shown = set(visible(sel, [r.uid for r in rows]))
+    rows = [r for r in rows if r.uid in shown]
+    trees = threads.references(rows) if c.algorithm == "REFERENCES" else threads.ordered_subject(rows)
+
+    def number(uid: int) -> int:
+        return uid if c.uid else sel.seq_of(uid)
+
+    s.untagged("THREAD" + (" " if trees else "") + "".join(threads.thread_text(t, number) for t in trees))
+    return None
