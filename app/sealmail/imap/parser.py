@@ -194,6 +194,13 @@ class Sort(Command):
 
 
 @dataclass(slots=True)
+class CancelUpdate(Command):
+    """CANCELUPDATE "tag" ... (RFC 5267 §4.2): the search contexts to stop updating."""
+
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
 class Thread(Command):
     """THREAD and UID THREAD (RFC 5256 §3)."""
 
@@ -816,7 +823,8 @@ def _setquota(r: Reader, tag: str, name: str, uid: bool) -> Command:
 
 
 # ---- SEARCH -------------------------------------------------------------------------------------
-_RETURN_ESEARCH = frozenset(("MIN", "MAX", "ALL", "COUNT", "PARTIAL"))
+# RFC 4731 ESEARCH; RFC 5267 adds PARTIAL, UPDATE (keep a search context) and CONTEXT (a hint only)
+_RETURN_ESEARCH = frozenset(("MIN", "MAX", "ALL", "COUNT", "PARTIAL", "UPDATE", "CONTEXT"))
 
 
 def _search(r: Reader, tag: str, name: str, uid: bool) -> Command:
@@ -905,6 +913,14 @@ def _thread(r: Reader, tag: str, name: str, uid: bool) -> Command:
     charset = _charset(r)
     r.sp()
     return Thread(tag, "THREAD", uid, algorithm, charset, _search_program(r))
+
+
+def _cancelupdate(r: Reader, tag: str, name: str, uid: bool) -> Command:
+    # RFC 5267 §4.2: cancelupdate = "CANCELUPDATE" 1*(SP quoted)
+    tags = [_utf8(r.quoted(), r)]
+    while r.maybe(b" "):
+        tags.append(_utf8(r.quoted(), r))
+    return CancelUpdate(tag, name, tuple(tags))
 
 
 def _charset(r: Reader) -> str:
@@ -1218,6 +1234,7 @@ _PARSERS = {
     "SEARCH": _search,
     "SORT": _sort,
     "THREAD": _thread,
+    "CANCELUPDATE": _cancelupdate,
     "FETCH": _fetch,
     "STORE": _store,
     "COPY": _copy,

@@ -13,8 +13,8 @@ import contextlib
 from datetime import UTC
 from typing import TYPE_CHECKING
 
+from sealmail.imap import contexts, wire
 from sealmail.imap import parser as p
-from sealmail.imap import wire
 from sealmail.imap.fetch import Fetcher
 from sealmail.imap.mailboxes import canonical
 from sealmail.imap.replies import Reply, Silent, bad, no
@@ -221,6 +221,8 @@ async def cmd_search(s: Session, c: p.Search) -> Reply | None:
         if highest is not None:
             parts.append(f"MODSEQ {highest}")
         s.untagged(" ".join(parts))
+        if c.returns is not None and "UPDATE" in c.returns:
+            contexts.start(s, sel, c.tag, c.uid, key, None, found)  # RFC 5267 §4.2
     else:
         line = "SEARCH" + "".join(f" {n}" for n in numbers)
         if highest is not None:

@@ -9,11 +9,15 @@ has still to announce. The functions below turn a client's sequence numbers or U
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from sealmail.imap import parser as p
 from sealmail.imap.uidmap import UidMap
 from sealmail.store import search as sk
 from sealmail.store.mailbox import MessageInfo
+
+if TYPE_CHECKING:
+    from sealmail.imap.contexts import SearchContext
 
 
 @dataclass(slots=True)
@@ -32,6 +36,7 @@ class Selected:
     exists: int = 0  # the last EXISTS count announced
     keywords: tuple[str, ...] = ()
     own: set[int] = field(default_factory=set)  # MODSEQs of flag changes this session made and reported
+    contexts: list[SearchContext] = field(default_factory=list)  # RFC 5267 search contexts (imap.contexts)
 
     def note_own(self, modseq: int) -> None:
         """A flag change of ours: when its event comes back through the bus it is not news."""
@@ -77,6 +82,12 @@ def resolve(sel: Selected, seqs: p.SequenceSet, uid: bool) -> list[tuple[int, in
         else:
             merged.append((i, j))
     return [(k, uid) for i, j in merged for k, uid in enumerate(uids.between(i, j), i + 1)]
+
+
+def visible(sel: Selected, uids: list[int]) -> list[int]:
+    """The UIDs this session can number: none it has not seen announced, none it saw expunged."""
+    known_max = sel.max_uid()
+    return [u for u in uids if u <= known_max and u not in sel.ghosts and sel.seq_of(u)]
 
 
 def uid_ranges(sel: Selected, pairs: list[tuple[int, int]]) -> sk.UidSet:

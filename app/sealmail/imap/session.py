@@ -11,7 +11,8 @@ Where the rest lives:
   NOOP, LOGOUT, ID), of the not-authenticated state (STARTTLS, LOGIN, AUTHENTICATE), and ENABLE;
 * ``mailboxes``: LIST/LSUB, STATUS, CREATE, DELETE, RENAME, (UN)SUBSCRIBE, NAMESPACE, quotas;
 * ``selected``: SELECT/EXAMINE, FETCH, SEARCH, STORE, COPY/MOVE, EXPUNGE, CLOSE/UNSELECT, APPEND, IDLE;
-  ``sorting``: SORT, THREAD and ESORT (the threading algorithms in ``threads``);
+  ``sorting``: SORT, THREAD and ESORT (the threading algorithms in ``threads``), ``contexts``:
+  RFC 5267 search contexts (RETURN (UPDATE), CANCELUPDATE);
   ``selection``: the selected folder's view and sequence-set resolution; ``fetch``: FETCH's engine;
 * ``updates``: other sessions' changes, announced as untagged responses where RFC 9051 allows;
 * ``caches``: what the sessions of one process remember together (owned by ``server``).
@@ -30,7 +31,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from sealmail import __version__
 from sealmail.errors import SealmailError
-from sealmail.imap import mailboxes, selected, sorting, updates, wire
+from sealmail.imap import contexts, mailboxes, selected, sorting, updates, wire
 from sealmail.imap import parser as p
 from sealmail.imap.caches import SYSTEM_ORDER, ImapCaches
 from sealmail.imap.replies import Done, Reply, Silent, bad, no
@@ -159,6 +160,7 @@ class Session:
             "BINARY",
             "STATUS=SIZE",
             *sorting.CAPABILITIES,
+            *contexts.CAPABILITIES,
         ]
         return " ".join(caps)
 
@@ -450,6 +452,7 @@ _SELECTED_COMMANDS: dict[str, Handler] = {
     "SEARCH": selected.cmd_search,
     "SORT": sorting.cmd_sort,
     "THREAD": sorting.cmd_thread,
+    "CANCELUPDATE": contexts.cmd_cancelupdate,
     "FETCH": selected.cmd_fetch,
     "STORE": selected.cmd_store,
     "COPY": selected.cmd_copy,

@@ -1,4 +1,5 @@
-"""SORT and THREAD (RFC 5256), SORT=DISPLAY (RFC 5957) and ESORT's RETURN options (RFC 5267 §3).
+"""SORT and THREAD (RFC 5256), SORT=DISPLAY (RFC 5957) and ESORT's RETURN options (RFC 5267 §3;
+``RETURN (UPDATE)`` keeps a search context, ``imap.contexts``).
 
 The store orders and selects (``store.ordering``); here the result is cut to what this session
 knows (its sequence numbers, minus expunges it has not announced yet), threaded
@@ -9,10 +10,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from sealmail.imap import contexts, threads, wire
 from sealmail.imap import parser as p
-from sealmail.imap import threads, wire
 from sealmail.imap.replies import Reply, no
-from sealmail.imap.selection import Selected, resolve_key, uses_modseq
+from sealmail.imap.selection import resolve_key, uses_modseq, visible
 
 if TYPE_CHECKING:
     from sealmail.imap.session import Session
@@ -28,22 +29,19 @@ def check_charset(charset: str | None) -> None:
         raise no("Unsupported charset", "BADCHARSET (UTF-8 US-ASCII)")
 
 
-def visible(sel: Selected, uids: list[int]) -> list[int]:
-    """The UIDs this session can number: none it has not seen announced, none it saw expunged."""
-    known_max = sel.max_uid()
-    return [u for u in uids if u <= known_max and u not in sel.ghosts and sel.seq_of(u)]
-
-
 async def cmd_sort(s: Session, c: p.Sort) -> Reply | None:
     sel = s.selected()
     assert s.mbox is not None
     check_charset(c.charset)
     if uses_modseq(c.key):
         s.enable_condstore()
-    found = visible(sel, await s.mbox.sort(sel.name, resolve_key(sel, c.key), c.criteria))
+    key = resolve_key(sel, c.key)
+    found = visible(sel, await s.mbox.sort(sel.name, key, c.criteria))
     numbers = found if c.uid else [sel.seq_of(u) for u in found]
     if c.returns is not None:
         s.untagged(esearch(c.tag, c.uid, numbers, c.returns, c.partial))
+        if "UPDATE" in c.returns:
+            contexts.start(s, sel, c.tag, c.uid, key, c.criteria, found)
     else:
         s.untagged("SORT" + "".join(f" {n}" for n in numbers))
     return None
@@ -53,7 +51,7 @@ def esearch(tag: str, uid: bool, numbers: list[int], returns: tuple[str, ...], p
     """RFC 5267 §3.2: an ESEARCH answer to a sorted result. MIN and MAX are the first and the last in
     sort order, ALL keeps that order (ranges only where numbers ascend one by one), PARTIAL
     (RFC 5267 §4.4) is the slice of positions low..high of it."""
-    opts = set(returns) or {"ALL"}
+    opts = set(returns) or {"ALL"}  # RETURN (UPDATE) alone asks for no result now (RFC 5267 §4.2)
     parts = [f'ESEARCH (TAG "{tag}")']
     if uid:
         parts.append("UID")

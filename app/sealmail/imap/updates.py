@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
+from sealmail.imap import contexts
 from sealmail.imap.states import AUTHENTICATED
 from sealmail.store import events as ev
 from sealmail.store.errors import FolderNotFound
@@ -67,6 +68,8 @@ async def catch_up(s: Session, *, poll: bool, expunge_ok: bool, first: ev.Change
     if resync:
         await resync_folder(s, sel)
     await announce(s, sel, expunge_ok)
+    if s.sel is sel:
+        await contexts.refresh(s, sel)  # RFC 5267 §4.3: ADDTO/REMOVEFROM once the client knows the numbers
 
 
 async def resync_folder(s: Session, sel: Selected) -> None:
@@ -142,6 +145,7 @@ def announce_expunges(s: Session, sel: Selected) -> None:
     """EXPUNGE responses for every pending removal, highest sequence number first (RFC 9051 §7.5.1)."""
     if not sel.ghosts:
         return
+    contexts.expunging(s, sel)  # RFC 5267 §4.3: REMOVEFROM while the sequence numbers still mean them
     doomed = sorted((sel.seq_of(u) for u in sel.ghosts if sel.seq_of(u)), reverse=True)
     for seq in doomed:
         s.out(b"* %d EXPUNGE\r\n" % seq)
