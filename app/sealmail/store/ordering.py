@@ -21,7 +21,7 @@ SortField = Literal["arrival", "cc", "date", "from", "size", "subject", "to", "d
 SORT_FIELDS: frozenset[str] = frozenset(SortField.__args__)  # type: ignore[attr-defined]
 
 # RFC 5256 §2.2: the sent date is the Date header in UTC, else the INTERNALDATE (both kept in one text form).
-SENT_DATE = "coalesce(b.sent_date, m.internal_date)"
+SENT_DATE = "coalesce(k.sent_date, m.internal_date)"
 _COLUMNS: dict[str, str] = {
     "arrival": "m.internal_date",
     "cc": "k.cc",
@@ -79,13 +79,17 @@ class Ordering:
     def _select(self, folder: str, key: SearchKey, columns: str, order: str) -> list[Any]:
         compiler = Compiler()
         condition = compiler.compile(key)
-        with self._db.read():
-            folder_id = self._rows.folder_row(folder).id
-        sortkeys.fill_missing(self._db, folder_id)
+        sortkeys.fill_missing(self._db)
+        # Only the tables the query names: each one joined costs its pages, decrypted, for every message.
+        joins = ""
+        if "b." in condition:
+            joins += " JOIN bodies b ON b.id = m.body_id"
+        if "k." in columns or "k." in order:
+            joins += " JOIN body_sortkeys k ON k.id = m.body_id"
         with self._db.read() as db:
+            folder_id = self._rows.folder_row(folder).id
             found: list[Any] = db.execute(
-                f"SELECT {columns} FROM messages m JOIN bodies b ON b.id = m.body_id "
-                f"JOIN body_sortkeys k ON k.id = m.body_id WHERE m.folder_id = ? AND ({condition}) ORDER BY {order}",
+                f"SELECT {columns} FROM messages m{joins} WHERE m.folder_id = ? AND ({condition}) ORDER BY {order}",
                 [folder_id, *compiler.params],
             ).fetchall()
         return found

@@ -160,10 +160,12 @@ MIGRATIONS: list[str] = [
     """,
     """
     -- SORT and THREAD keys (RFC 5256, RFC 5957) per body, computed at append time (store/sortkeys.py).
-    -- Text keys are kept in their i;unicode-casemap form (RFC 5051), so a plain ORDER BY sorts them.
+    -- Text keys are kept in their i;unicode-casemap form (RFC 5051), so a plain ORDER BY sorts them;
+    -- the sent date is repeated from bodies so that SORT and THREAD read this narrow table only.
     -- Bodies stored before this migration get their row the first time a SORT or THREAD needs it.
     CREATE TABLE IF NOT EXISTS body_sortkeys (
         id INTEGER PRIMARY KEY REFERENCES bodies(id),
+        sent_date TEXT,
         subject TEXT NOT NULL,
         reply INTEGER NOT NULL,
         from_ TEXT NOT NULL,

@@ -17,10 +17,14 @@ from sealmail.mime.collation import casemap
 from sealmail.mime.headers import decode_words
 from sealmail.mime.msgids import thread_ids
 from sealmail.store.mailboxdb import MailboxDB
+from sealmail.timecodec import format_time
+
+_COMPLETE = "sortkeys_complete"  # meta: every body has its row (set once nothing is missing)
 
 
 @dataclass(frozen=True, slots=True)
 class SortKeys:
+    sent_date: str | None  # RFC 5256 §2.2: the Date header in UTC (stored time form), None when unreadable
     subject: str  # RFC 5256 §2.1 base subject
     reply: bool  # the subject said it was a reply or forward (RFC 5256 §4, step 5)
     from_: str  # RFC 5256 §3: the addr-mailbox of the first From/To/Cc address
@@ -36,7 +40,9 @@ def sort_keys(parsed: mime.ParsedMessage) -> SortKeys:
     env = parsed.envelope
     subject, reply = base_subject(env.subject)
     message_id, references = thread_ids(parsed)
+    sent = mime.sent_date(parsed)
     return SortKeys(
+        sent_date=format_time(sent) if sent else None,
         subject=casemap(subject),
         reply=reply,
         from_=casemap(_mailbox(env.from_)),
@@ -73,10 +79,11 @@ def _display(addresses: tuple[mime.Address, ...] | None) -> str:
 def save(db: MailboxDB, body_id: int, keys: SortKeys) -> None:
     """The body's row (inside the caller's write transaction)."""
     db.conn.execute(
-        "INSERT OR REPLACE INTO body_sortkeys (id, subject, reply, from_, to_, cc, display_from, display_to, "
-        "message_id, refs) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT OR REPLACE INTO body_sortkeys (id, sent_date, subject, reply, from_, to_, cc, display_from, "
+        "display_to, message_id, refs) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             body_id,
+            keys.sent_date,
             keys.subject,
             int(keys.reply),
             keys.from_,
@@ -90,18 +97,28 @@ def save(db: MailboxDB, body_id: int, keys: SortKeys) -> None:
     )
 
 
-def fill_missing(db: MailboxDB, folder_id: int) -> int:
-    """Rows for the folder's bodies stored before ``body_sortkeys`` existed; returns how many were made."""
-    with db.read() as conn:
-        rows: list[tuple[int, bytes]] = conn.execute(
-            "SELECT h.id, h.header FROM body_headers h WHERE h.id IN (SELECT m.body_id FROM messages m "
-            "LEFT JOIN body_sortkeys k ON k.id = m.body_id WHERE m.folder_id = ? AND k.id IS NULL)",
-            (folder_id,),
-        ).fetchall()
-    if not rows:
+def fill_missing(db: MailboxDB, batch: int = 500) -> int:
+    """Rows for the bodies stored before ``body_sortkeys`` existed; returns how many were made.
+
+    Once none is missing, a meta flag says so and later calls cost one small read: every body
+    appended since has its row from the start.
+    """
+    if db.meta_read(_COMPLETE, 0):
         return 0
-    keys = [(body_id, sort_keys(mime.parse(bytes(header)))) for body_id, header in rows]
-    with db.write():
-        for body_id, k in keys:
-            save(db, body_id, k)
-    return len(keys)
+    made = 0
+    while True:
+        with db.read() as conn:
+            rows: list[tuple[int, bytes]] = conn.execute(
+                "SELECT h.id, h.header FROM body_headers h LEFT JOIN body_sortkeys k ON k.id = h.id "
+                "WHERE k.id IS NULL LIMIT ?",
+                (batch,),
+            ).fetchall()
+        keys = [(body_id, sort_keys(mime.parse(bytes(header)))) for body_id, header in rows]
+        with db.write():
+            for body_id, k in keys:
+                save(db, body_id, k)
+            if len(rows) < batch:
+                db.set_meta(_COMPLETE, 1)
+        made += len(keys)
+        if len(rows) < batch:
+            return made
