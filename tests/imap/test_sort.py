@@ -257,3 +257,26 @@ def test_uid_esort_and_bad_partial(sorted_box) -> None:
     )
     for bad in ("(PARTIAL 1)", "(PARTIAL 1:*)", "(PARTIAL *:1)", "(PARTIAL 0:2)", "(BOGUS)"):
         assert sorted_box.command(f"e2 SORT RETURN {bad} (SIZE) UTF-8 ALL")[-1].startswith(b"e2 BAD"), bad
+
+
+def test_sort_and_thread_results_follow_changes_from_any_session(imap, sorted_box) -> None:
+    """RFC 5256 §3 with RFC 9051 §7.5: a repeated SORT/THREAD answers for the folder as it is now, also
+    when another session (here: another connection, sharing the process) changed it in between."""
+    assert sorted_box.command("a SORT (ARRIVAL) UTF-8 UNSEEN")[0] == b"* SORT 4 2 1 3 5\r\n"
+    assert sorted_box.command("b SORT (ARRIVAL) UTF-8 UNSEEN")[0] == b"* SORT 4 2 1 3 5\r\n"
+    other = imap.client(ASCII_ADDRESS)
+    other.select("INBOX")
+    assert other.store("2", "+FLAGS", "(\\Seen)")[0] == "OK"
+    assert other.store("4", "+FLAGS", "(\\Deleted)")[0] == "OK"
+    assert other.expunge()[0] == "OK"
+    other.logout()
+    sorted_box.command("n NOOP")
+    assert sorted_box.command("c SORT (ARRIVAL) UTF-8 UNSEEN")[0] == b"* SORT 1 3 4\r\n"
+    assert sorted_box.command("d THREAD ORDEREDSUBJECT UTF-8 ALL")[0] == b"* THREAD (2)(1 3)(4)\r\n"
+    # a second session at the same state gets the same answer (the process keeps it for both)
+    second = imap.raw()
+    second.login(imap.account(ASCII_ADDRESS))
+    second.command("s SELECT INBOX")
+    assert second.command("e SORT (ARRIVAL) UTF-8 UNSEEN")[0] == b"* SORT 1 3 4\r\n"
+    assert second.command("f UID SORT (ARRIVAL) UTF-8 UNSEEN")[0] == b"* SORT 1 3 5\r\n"
+    second.close()

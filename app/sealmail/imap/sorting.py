@@ -4,19 +4,28 @@
 The store orders and selects (``store.ordering``); here the result is cut to what this session
 knows (its sequence numbers, minus expunges it has not announced yet), threaded
 (``imap.threads``), and written as ``SORT``, ``THREAD`` or ``ESEARCH`` responses.
+
+The last few results are kept per mailbox for the process (``caches.MailboxCaches.orders``), under
+the session's view of the folder — its MODSEQ, message count, unannounced expunges and own changes
+not yet heard back — and the command's resolved program: any append, expunge or flag change raises
+the MODSEQ, so a kept result is only used where running the command again would give the same
+(and not while change events wait to be absorbed: then the store is asked).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from sealmail.imap import contexts, threads, wire
 from sealmail.imap import parser as p
 from sealmail.imap.replies import Reply, no
-from sealmail.imap.selection import resolve_key, uses_modseq, visible
+from sealmail.imap.selection import Selected, numbers, resolve_key, uses_modseq, visible
 
 if TYPE_CHECKING:
     from sealmail.imap.session import Session
+
+ORDER_CACHE_ENTRIES = 8  # per mailbox: a few folders' sort orders and threads
 
 # RFC 5256 §3 SORT and THREAD, RFC 5957 SORT=DISPLAY, RFC 5267 ESORT.
 CAPABILITIES = ("SORT", "SORT=DISPLAY", "THREAD=ORDEREDSUBJECT", "THREAD=REFERENCES", "ESORT")
@@ -36,15 +45,39 @@ async def cmd_sort(s: Session, c: p.Sort) -> Reply | None:
     if uses_modseq(c.key):
         s.enable_condstore()
     key = resolve_key(sel, c.key)
-    found = visible(sel, await s.mbox.sort(sel.name, key, c.criteria))
-    numbers = found if c.uid else [sel.seq_of(u) for u in found]
+    remembered = ("SORT", *_view(sel), key, c.criteria)
+    found: list[int] | None = _recall(s, remembered)
+    if found is None:
+        found = visible(sel, await s.mbox.sort(sel.name, key, c.criteria))
+        _keep(s, remembered, found)
+    shown = numbers(sel, found, c.uid)
     if c.returns is not None:
-        s.untagged(esearch(c.tag, c.uid, numbers, c.returns, c.partial))
+        s.untagged(esearch(c.tag, c.uid, shown, c.returns, c.partial))
         if "UPDATE" in c.returns:
             contexts.start(s, sel, c.tag, c.uid, key, c.criteria, found)
     else:
-        s.untagged("SORT" + "".join(f" {n}" for n in numbers))
+        s.untagged("SORT" + "".join(f" {n}" for n in shown))
     return None
+
+
+def _view(sel: Selected) -> tuple[object, ...]:
+    return (sel.folder_id, sel.uidvalidity, sel.modseq, len(sel.uids), len(sel.ghosts), tuple(sorted(sel.own)))
+
+
+def _recall(s: Session, key: tuple[object, ...]) -> Any:
+    assert s.mbox is not None
+    if s.sub is not None and not s.sub.queue.empty():
+        return None  # changes are on their way to this session: its view is behind the store, ask it
+    return s.caches.of(s.mbox).orders.get(key)
+
+
+def _keep(s: Session, key: tuple[object, ...], value: object) -> None:
+    assert s.mbox is not None
+    kept = s.caches.of(s.mbox).orders
+    kept.pop(key, None)
+    while len(kept) >= ORDER_CACHE_ENTRIES:
+        kept.pop(next(iter(kept)))
+    kept[key] = value
 
 
 def esearch(tag: str, uid: bool, numbers: list[int], returns: tuple[str, ...], partial: tuple[int, int] | None) -> str:
@@ -82,13 +115,20 @@ async def cmd_thread(s: Session, c: p.Thread) -> Reply | None:
     check_charset(c.charset)
     if uses_modseq(c.key):
         s.enable_condstore()
-    rows = await s.mbox.thread_messages(sel.name, resolve_key(sel, c.key))
-    shown = set(visible(sel, [r.uid for r in rows]))
-    rows = [r for r in rows if r.uid in shown]
-    trees = threads.references(rows) if c.algorithm == "REFERENCES" else threads.ordered_subject(rows)
-
-    def number(uid: int) -> int:
-        return uid if c.uid else sel.seq_of(uid)
-
+    key = resolve_key(sel, c.key)
+    remembered = ("THREAD", *_view(sel), key, c.algorithm)
+    trees: list[threads.Node] | None = _recall(s, remembered)
+    if trees is None:
+        rows = await s.mbox.thread_messages(sel.name, key)
+        shown = set(visible(sel, [r.uid for r in rows]))
+        rows = [r for r in rows if r.uid in shown]
+        trees = threads.references(rows) if c.algorithm == "REFERENCES" else threads.ordered_subject(rows)
+        _keep(s, remembered, trees)
+    number = (lambda uid: uid) if c.uid else _numbering(sel)
     s.untagged("THREAD" + (" " if trees else "") + "".join(threads.thread_text(t, number) for t in trees))
     return None
+
+
+def _numbering(sel: Selected) -> Callable[[int], int]:
+    seqs = {u: n for n, u in enumerate(sel.uids, 1)}
+    return seqs.__getitem__

@@ -156,7 +156,8 @@ def _pruned(parent: Node | None, children: list[Node], *, top: bool) -> list[Nod
 def _sort_levels(roots: list[Node]) -> None:
     """Steps 4 and 6: every set of siblings by sent date, the deepest first, the threads last."""
     for node in _post_order(roots):
-        node.children.sort(key=_key)
+        if len(node.children) > 1:
+            node.children.sort(key=_key)
     roots.sort(key=_key)
 
 
