@@ -3,6 +3,8 @@ i;unicode-casemap collation as table tests, then the commands over real sockets.
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from sealmail import mime
@@ -264,14 +266,20 @@ def test_sort_and_thread_results_follow_changes_from_any_session(imap, sorted_bo
     when another session (here: another connection, sharing the process) changed it in between."""
     assert sorted_box.command("a SORT (ARRIVAL) UTF-8 UNSEEN")[0] == b"* SORT 4 2 1 3 5\r\n"
     assert sorted_box.command("b SORT (ARRIVAL) UTF-8 UNSEEN")[0] == b"* SORT 4 2 1 3 5\r\n"
+    assert sorted_box.command("b2 SORT (ARRIVAL) UTF-8 ALL")[0] == b"* SORT 4 2 1 3 5\r\n"
     other = imap.client(ASCII_ADDRESS)
     other.select("INBOX")
     assert other.store("2", "+FLAGS", "(\\Seen)")[0] == "OK"
+    time.sleep(0.5)  # the change event reaches this session; the NOOP absorbs it
+    sorted_box.command("n0 NOOP")
+    assert sorted_box.command("b3 SORT (ARRIVAL) UTF-8 UNSEEN")[0] == b"* SORT 4 1 3 5\r\n"
+    assert sorted_box.command("b4 SORT (ARRIVAL) UTF-8 ALL")[0] == b"* SORT 4 2 1 3 5\r\n"
     assert other.store("4", "+FLAGS", "(\\Deleted)")[0] == "OK"
     assert other.expunge()[0] == "OK"
     other.logout()
     sorted_box.command("n NOOP")
     assert sorted_box.command("c SORT (ARRIVAL) UTF-8 UNSEEN")[0] == b"* SORT 1 3 4\r\n"
+    assert sorted_box.command("c2 SORT (ARRIVAL) UTF-8 ALL")[0] == b"* SORT 2 1 3 4\r\n"
     assert sorted_box.command("d THREAD ORDEREDSUBJECT UTF-8 ALL")[0] == b"* THREAD (2)(1 3)(4)\r\n"
     # a second session at the same state gets the same answer (the process keeps it for both)
     second = imap.raw()

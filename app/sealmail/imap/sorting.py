@@ -6,10 +6,10 @@ knows (its sequence numbers, minus expunges it has not announced yet), threaded
 (``imap.threads``), and written as ``SORT``, ``THREAD`` or ``ESEARCH`` responses.
 
 The last few results are kept per mailbox for the process (``caches.MailboxCaches.orders``), under
-the session's view of the folder — its MODSEQ, message count, unannounced expunges and own changes
-not yet heard back — and the command's resolved program: any append, expunge or flag change raises
-the MODSEQ, so a kept result is only used where running the command again would give the same
-(and not while change events wait to be absorbed: then the store is asked).
+the session's view of the folder (``_view``: which messages it sees, and for a program that reads
+flags its MODSEQ too) and the command's resolved program, so a kept result is only used where
+running the command again would give the same (and not while change events wait to be absorbed:
+then the store is asked).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from sealmail.imap import contexts, threads, wire
 from sealmail.imap import parser as p
 from sealmail.imap.replies import Reply, no
 from sealmail.imap.selection import Selected, numbers, resolve_key, uses_modseq, visible
+from sealmail.store import search as sk
 
 if TYPE_CHECKING:
     from sealmail.imap.session import Session
@@ -45,7 +46,7 @@ async def cmd_sort(s: Session, c: p.Sort) -> Reply | None:
     if uses_modseq(c.key):
         s.enable_condstore()
     key = resolve_key(sel, c.key)
-    remembered = ("SORT", *_view(sel), key, c.criteria)
+    remembered = ("SORT", *_view(sel, key), key, c.criteria)
     found: list[int] | None = _recall(s, remembered)
     if found is None:
         found = visible(sel, await s.mbox.sort(sel.name, key, c.criteria))
@@ -60,8 +61,27 @@ async def cmd_sort(s: Session, c: p.Sort) -> Reply | None:
     return None
 
 
-def _view(sel: Selected) -> tuple[object, ...]:
-    return (sel.folder_id, sel.uidvalidity, sel.modseq, len(sel.uids), len(sel.ghosts), tuple(sorted(sel.own)))
+def _view(sel: Selected, key: sk.SearchKey) -> tuple[object, ...]:
+    """What a result depends on besides the program. The messages this session can see are set by
+    its message count, highest UID and unannounced expunges (a view only moves forward: appends
+    raise the highest UID, expunges lower the count). Flags and MODSEQs matter only to a program
+    that reads them; then the MODSEQ (and own changes not heard back yet) is part of the view."""
+    view: tuple[object, ...] = (sel.folder_id, sel.uidvalidity, len(sel.uids), sel.max_uid(), len(sel.ghosts))
+    if _reads_flags(key):
+        view += (sel.modseq, tuple(sorted(sel.own)))
+    return view
+
+
+def _reads_flags(key: sk.SearchKey) -> bool:
+    if isinstance(key, sk.HasFlag | sk.ModSeq):
+        return True
+    if isinstance(key, sk.Not):
+        return _reads_flags(key.key)
+    if isinstance(key, sk.And):
+        return any(_reads_flags(k) for k in key.keys)
+    if isinstance(key, sk.Or):
+        return _reads_flags(key.left) or _reads_flags(key.right)
+    return False
 
 
 def _recall(s: Session, key: tuple[object, ...]) -> Any:
@@ -116,7 +136,7 @@ async def cmd_thread(s: Session, c: p.Thread) -> Reply | None:
     if uses_modseq(c.key):
         s.enable_condstore()
     key = resolve_key(sel, c.key)
-    remembered = ("THREAD", *_view(sel), key, c.algorithm)
+    remembered = ("THREAD", *_view(sel, key), key, c.algorithm)
     trees: list[threads.Node] | None = _recall(s, remembered)
     if trees is None:
         rows = await s.mbox.thread_messages(sel.name, key)
