@@ -103,13 +103,14 @@ def test_sort_context_positions(box) -> None:
 
 
 def test_cancelupdate_and_contexts_end_with_the_selection(box) -> None:
-    """RFC 5267 §4.2: CANCELUPDATE names live contexts (BAD otherwise); selecting again ends them all."""
+    """RFC 5267 §4.2: CANCELUPDATE names live contexts (NO otherwise; BAD without a tag); selecting
+    again ends them all."""
     box.command("t4 SEARCH RETURN (UPDATE) SEEN")
-    assert box.command('a CANCELUPDATE "nope"')[-1].startswith(b"a BAD")
+    assert box.command('a CANCELUPDATE "nope"')[-1].startswith(b"a NO")
     assert box.command("b CANCELUPDATE")[-1].startswith(b"b BAD")
     assert box.command("s SELECT INBOX")[-1].startswith(b"s OK")
     assert box.command("c STORE 1 +FLAGS.SILENT (\\Seen)") == [b"c OK STORE completed\r\n"]
-    assert box.command('d CANCELUPDATE "t4"')[-1].startswith(b"d BAD")
+    assert box.command('d CANCELUPDATE "t4"')[-1].startswith(b"d NO")
 
 
 def test_too_many_contexts_get_noupdate(box) -> None:

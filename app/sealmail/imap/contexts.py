@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from sealmail.imap import parser as p
 from sealmail.imap import wire
-from sealmail.imap.replies import Reply, bad
+from sealmail.imap.replies import Reply, no
 from sealmail.imap.selection import visible
 from sealmail.store import search as sk
 from sealmail.store.ordering import SortCriterion
@@ -128,6 +128,7 @@ async def cmd_cancelupdate(s: Session, c: p.CancelUpdate) -> Reply | None:
     known = {ctx.tag for ctx in sel.contexts}
     unknown = [t for t in c.tags if t not in known]
     if unknown:
-        raise bad(f"No search context has the tag {unknown[0][:30]!r}")
+        # RFC 5267 names no answer for an unknown tag; NO, as Dovecot says, and the others stay
+        raise no(f"No search context has the tag {unknown[0][:30]!r}")
     sel.contexts = [ctx for ctx in sel.contexts if ctx.tag not in set(c.tags)]
     return None
