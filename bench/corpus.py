@@ -1,4 +1,9 @@
-"""A reproducible corpus of realistic messages for the benchmarks (5% with attachments)."""
+"""A reproducible corpus of realistic messages for the benchmarks (5% with attachments).
+
+``threads=True`` makes 40% of the messages replies to a recent earlier one ("Re:" its subject,
+In-Reply-To and References), so SORT and THREAD have conversations to work on; the replies are
+chosen with a random stream of their own, so the words of every message stay the same either way.
+"""
 
 from __future__ import annotations
 
@@ -28,8 +33,11 @@ def vocabulary(rng: random.Random, size: int = 6000) -> list[str]:
     return words
 
 
-def corpus(count: int, seed: int = 4242) -> list[bytes]:
+def corpus(count: int, seed: int = 4242, *, threads: bool = False) -> list[bytes]:
     rng = random.Random(seed)
+    replies = random.Random(seed + 1)
+    subjects: list[str] = []
+    references: list[list[str]] = []
     words = vocabulary(rng)
     weights = [1 / (rank + 1) for rank in range(len(words))]  # Zipf: a few common words, many rare ones
     start = datetime(2025, 1, 1, tzinfo=UTC)
@@ -43,9 +51,17 @@ def corpus(count: int, seed: int = 4242) -> list[bytes]:
             paragraphs.append(" ".join(rng.choices(words, weights, k=rng.randint(20, 60))) + ".")
         body = "\r\n\r\n".join(paragraphs)
         date = (start + timedelta(minutes=37 * n)).strftime("%a, %d %b %Y %H:%M:%S +0000")
+        subject, refs, thread_lines = f"{subject} #{n}", [], ""
+        if threads and n and replies.random() < 0.4:
+            parent = n - replies.randint(1, min(n, 50))
+            subject = "Re: " + subjects[parent].removeprefix("Re: ")
+            refs = [*references[parent], f"<bench-{parent}@example.org>"][-10:]
+            thread_lines = f"In-Reply-To: {refs[-1]}\r\nReferences: {' '.join(refs)}\r\n"
+        subjects.append(subject)
+        references.append(refs)
         head = (
             f"From: {name} <{local}@example.org>\r\nTo: Demo <demo@example.test>\r\n"
-            f"Subject: {subject} #{n}\r\nDate: {date}\r\nMessage-ID: <bench-{n}@example.org>\r\n"
+            f"Subject: {subject}\r\nDate: {date}\r\nMessage-ID: <bench-{n}@example.org>\r\n{thread_lines}"
             "MIME-Version: 1.0\r\n"
         )
         if rng.random() < 0.05:

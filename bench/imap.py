@@ -8,7 +8,9 @@ encrypted store, Dovecot in a Maildir. Both log in with an Argon2id password (Do
 uses the ARGON2ID scheme, and Sealmail the same m=64 MiB, t=3, p=1) over plain TCP on loopback (no TLS on either side, so the numbers compare
 the servers and not the TLS stacks). Measured from one client: LOGIN+SELECT, FETCH 1:* (FLAGS
 INTERNALDATE RFC822.SIZE ENVELOPE), 50 random full bodies in one UID FETCH, SEARCH TEXT, SEARCH
-FROM, STORE on 100 messages (medians); then N concurrent IDLE connections: the server's memory
+FROM, SORT (DATE) and THREAD REFERENCES over the whole folder (the first after login, then medians;
+40% of the corpus are replies, bench/corpus.py ``threads``), STORE on 100 messages (medians); then N
+concurrent IDLE connections: the server's memory
 (PSS, all its processes) and how long until every connection has seen a new message (Sealmail: a
 delivery through the MX path, the sealed spool and Redis; Dovecot: a file dropped in Maildir/new).
 Needs root for Dovecot (its mail processes run as nobody). Prints Sealmail/Dovecot ratios.
@@ -217,6 +219,20 @@ async def run_suite(
         await client.command("SEARCH FROM grace")
 
     res.times["SEARCH FROM"] = await timed(runs, search_from)
+
+    async def sort_date() -> None:
+        lines = await client.command("SORT (DATE) UTF-8 ALL")
+        assert lines[0].startswith(b"* SORT ") and lines[0].count(b" ") == count + 1, lines[0][:80]
+
+    res.times["SORT (DATE), first"] = await timed(1, sort_date, res)
+    res.times["SORT (DATE)"] = await timed(runs, sort_date, res)
+
+    async def thread_references() -> None:
+        lines = await client.command("THREAD REFERENCES UTF-8 ALL")
+        assert lines[0].startswith(b"* THREAD (") and lines[0].count(b"(") >= count // 2, lines[0][:80]
+
+    res.times["THREAD REFERENCES, first"] = await timed(1, thread_references, res)
+    res.times["THREAD REFERENCES"] = await timed(runs, thread_references, res)
     flip = [False]
 
     async def store() -> None:
@@ -565,7 +581,7 @@ def main() -> int:
     args = parser.parse_args()
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # clients and servers hold thousands of sockets
-    messages = corpus(args.messages)
+    messages = corpus(args.messages, threads=True)
     print(f"{args.messages} messages, {args.idle} IDLE connections, medians of {args.runs} runs", flush=True)
     print(f"start: {load()}", flush=True)
     base = Path(tempfile.mkdtemp(prefix="sealmail-bench-imap-"))

@@ -11,7 +11,10 @@ session: the entry is shared by every handle on the mailbox and goes with the la
   cache of the decrypted file) and spare the store and the serialiser when clients list a folder again;
 * ``folders``: every message's metadata of recently listed folders, valid at a HIGHESTMODSEQ.
   "FETCH 1:* (FLAGS)" again then costs one folder lookup plus what changed since (RFC 7162 keeps it
-  honest: every append, flag change and expunge raises the folder's MODSEQ).
+  honest: every append, flag change and expunge raises the folder's MODSEQ);
+* ``orders``: the last few SORT and THREAD results (``imap.sorting``), by the folder's view at a
+  MODSEQ and the command's program: webmails sort and thread the same folder on every page, and
+  often from a new session each time.
 
 and, for every mailbox alike, the flag lists already formatted.
 """
@@ -50,6 +53,7 @@ class MailboxCaches:
     claimed: dict[int, int] = field(default_factory=dict)
     texts: dict[tuple[str, int, bool], str] = field(default_factory=dict)
     folders: dict[str, FolderInfos] = field(default_factory=dict)
+    orders: dict[tuple[object, ...], object] = field(default_factory=dict)
 
 
 class ImapCaches:

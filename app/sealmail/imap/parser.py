@@ -17,10 +17,11 @@ import base64
 import binascii
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, timezone
-from typing import Literal
+from typing import Literal, cast
 
 from sealmail.imap import mutf7
 from sealmail.store import search as sk
+from sealmail.store.ordering import SORT_FIELDS, SortCriterion, SortField
 
 MAX_NUMBER = 2**32 - 1
 MAX_MODSEQ = 2**63 - 1
@@ -194,6 +195,36 @@ class Search(Command):
     charset: str | None = None
     key: sk.SearchKey = field(default_factory=sk.All)
     returns: tuple[str, ...] | None = None  # ESEARCH RETURN options (RFC 4731); () means ALL
+    partial: tuple[int, int] | None = None  # RETURN (PARTIAL low:high), RFC 5267 §4.4
+
+
+@dataclass(slots=True)
+class Sort(Command):
+    """SORT and UID SORT (RFC 5256 §3), with ESORT's RETURN options (RFC 5267 §3)."""
+
+    uid: bool = False
+    criteria: tuple[SortCriterion, ...] = ()
+    charset: str = "UTF-8"
+    key: sk.SearchKey = field(default_factory=sk.All)
+    returns: tuple[str, ...] | None = None
+    partial: tuple[int, int] | None = None
+
+
+@dataclass(slots=True)
+class CancelUpdate(Command):
+    """CANCELUPDATE "tag" ... (RFC 5267 §4.2): the search contexts to stop updating."""
+
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
+class Thread(Command):
+    """THREAD and UID THREAD (RFC 5256 §3)."""
+
+    uid: bool = False
+    algorithm: str = "REFERENCES"
+    charset: str = "UTF-8"
+    key: sk.SearchKey = field(default_factory=sk.All)
 
 
 @dataclass(slots=True)
@@ -598,7 +629,7 @@ def _dispatch(r: Reader, tag: str, name: str) -> Command:
         r.sp()
         sub = r.atom().upper()
         r.sp()
-        if sub in ("FETCH", "SEARCH", "STORE", "COPY", "MOVE"):
+        if sub in ("FETCH", "SEARCH", "STORE", "COPY", "MOVE", "SORT", "THREAD"):
             return _parse(r, tag, sub, uid=True)
         if sub == "EXPUNGE":
             return UidExpunge(tag, "UID EXPUNGE", r.sequence_set())
@@ -878,29 +909,108 @@ def _setquota(r: Reader, tag: str, name: str, uid: bool) -> Command:
 
 
 # ---- SEARCH -------------------------------------------------------------------------------------
-_RETURN_ESEARCH = frozenset(("MIN", "MAX", "ALL", "COUNT", "SAVE"))  # RFC 4731, RFC 5182 (SAVE)
+# RFC 4731 ESEARCH; RFC 5182 SAVE; RFC 5267 adds PARTIAL, UPDATE (keep a search context) and CONTEXT (a hint only)
+_RETURN_ESEARCH = frozenset(("MIN", "MAX", "ALL", "COUNT", "SAVE", "PARTIAL", "UPDATE", "CONTEXT"))
 
 
 def _search(r: Reader, tag: str, name: str, uid: bool) -> Command:
     returns: tuple[str, ...] | None = None
+    partial = None
     charset = None
     if r.peek_upper(b"RETURN "):
         r.pos += 7
-        opts = r.paren_atoms()
-        for opt in opts:
-            if opt not in _RETURN_ESEARCH:
-                raise ParseError(f"unsupported SEARCH RETURN option {opt[:30]}")
-        returns = opts
+        returns, partial = _return_opts(r, "SEARCH")
         r.sp()
     if r.peek_upper(b"CHARSET "):
         r.pos += 8
         charset = r.astring().decode("ascii", "replace").upper()
         r.sp()
+    return Search(tag, "SEARCH", uid, charset, _search_program(r), returns, partial)
+
+
+def _search_program(r: Reader) -> sk.SearchKey:
     keys = [_search_key(r)]
     while r.maybe(b" "):
         keys.append(_search_key(r))
-    key = keys[0] if len(keys) == 1 else sk.And(tuple(keys))
-    return Search(tag, "SEARCH", uid, charset, key, returns)
+    return keys[0] if len(keys) == 1 else sk.And(tuple(keys))
+
+
+def _return_opts(r: Reader, command: str) -> tuple[tuple[str, ...], tuple[int, int] | None]:
+    """RFC 4731 / RFC 5267 RETURN options: ``(MIN MAX ALL COUNT PARTIAL n:m ...)``."""
+    r.expect(b"(")
+    opts: list[str] = []
+    partial = None
+    while not r.maybe(b")"):
+        if opts:
+            r.sp()
+        opt = r.atom().upper()
+        if opt not in _RETURN_ESEARCH:
+            raise ParseError(f"unsupported {command} RETURN option {opt[:30]}")
+        if opt == "PARTIAL":
+            # RFC 5267 §4.4: partial-range = nz-number ":" nz-number, either way round
+            r.sp()
+            low = r.nz_number()
+            r.expect(b":")
+            high = r.nz_number()
+            partial = (min(low, high), max(low, high))
+        opts.append(opt)
+    return tuple(opts), partial
+
+
+# ---- SORT and THREAD (RFC 5256 §3) ---------------------------------------------------------------
+_THREAD_ALGORITHMS = frozenset(("ORDEREDSUBJECT", "REFERENCES"))
+
+
+def _sort(r: Reader, tag: str, name: str, uid: bool) -> Command:
+    returns: tuple[str, ...] | None = None
+    partial = None
+    if r.peek_upper(b"RETURN "):
+        # RFC 5267 §3: SORT RETURN (...) (criteria) charset keys
+        r.pos += 7
+        returns, partial = _return_opts(r, "SORT")
+        r.sp()
+    r.expect(b"(")
+    criteria: list[SortCriterion] = []
+    while not r.maybe(b")"):
+        if criteria:
+            r.sp()
+        word = r.atom().upper()
+        reverse = word == "REVERSE"
+        if reverse:
+            r.sp()
+            word = r.atom().upper()
+        field_name = word.lower()
+        if field_name not in SORT_FIELDS:
+            raise ParseError(f"unknown sort key {word[:30]}")
+        criteria.append(SortCriterion(cast(SortField, field_name), reverse))
+    if not criteria:
+        raise ParseError("empty sort criteria")
+    r.sp()
+    charset = _charset(r)
+    r.sp()
+    return Sort(tag, "SORT", uid, tuple(criteria), charset, _search_program(r), returns, partial)
+
+
+def _thread(r: Reader, tag: str, name: str, uid: bool) -> Command:
+    algorithm = r.atom().upper()
+    if algorithm not in _THREAD_ALGORITHMS:
+        raise ParseError(f"unknown threading algorithm {algorithm[:30]}")
+    r.sp()
+    charset = _charset(r)
+    r.sp()
+    return Thread(tag, "THREAD", uid, algorithm, charset, _search_program(r))
+
+
+def _cancelupdate(r: Reader, tag: str, name: str, uid: bool) -> Command:
+    # RFC 5267 §4.2: cancelupdate = "CANCELUPDATE" 1*(SP quoted)
+    tags = [_utf8(r.quoted(), r)]
+    while r.maybe(b" "):
+        tags.append(_utf8(r.quoted(), r))
+    return CancelUpdate(tag, name, tuple(tags))
+
+
+def _charset(r: Reader) -> str:
+    return r.astring().decode("ascii", "replace").upper()
 
 
 _FLAG_KEYS = {
@@ -1263,6 +1373,9 @@ _PARSERS = {
     "STATUS": _status,
     "APPEND": _append,
     "SEARCH": _search,
+    "SORT": _sort,
+    "THREAD": _thread,
+    "CANCELUPDATE": _cancelupdate,
     "FETCH": _fetch,
     "STORE": _store,
     "COPY": _copy,

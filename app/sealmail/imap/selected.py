@@ -13,12 +13,13 @@ import contextlib
 from datetime import UTC
 from typing import TYPE_CHECKING
 
+from sealmail.imap import contexts, qresync, wire
 from sealmail.imap import parser as p
-from sealmail.imap import qresync, wire
 from sealmail.imap.fetch import Fetcher
 from sealmail.imap.mailboxes import canonical
 from sealmail.imap.replies import Reply, Silent, bad, no
 from sealmail.imap.selection import Selected, resolve, resolve_key, uses_modseq
+from sealmail.imap.sorting import partial_item
 from sealmail.imap.states import AUTHENTICATED, LOGOUT, SELECTED
 from sealmail.imap.uidmap import UidMap
 from sealmail.imap.updates import announce_expunges, catch_up, selected_folder_vanished
@@ -246,9 +247,13 @@ async def cmd_search(s: Session, c: p.Search) -> Reply | None:
                 parts.append(f"ALL {wire.sequence_set(sorted(numbers))}")
         if "COUNT" in opts:
             parts.append(f"COUNT {len(numbers)}")
+        if c.partial is not None:
+            parts.append(partial_item(numbers, c.partial))  # RFC 5267 §4.4
         if highest is not None:
             parts.append(f"MODSEQ {highest}")
         s.untagged(" ".join(parts))
+        if c.returns is not None and "UPDATE" in c.returns:
+            contexts.start(s, sel, c.tag, c.uid, key, None, found)  # RFC 5267 §4.2
     else:
         line = "SEARCH" + "".join(f" {n}" for n in numbers)
         if highest is not None:

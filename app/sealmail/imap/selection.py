@@ -9,11 +9,15 @@ has still to announce. The functions below turn a client's sequence numbers or U
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from sealmail.imap import parser as p
 from sealmail.imap.uidmap import UidMap
 from sealmail.store import search as sk
 from sealmail.store.mailbox import MessageInfo
+
+if TYPE_CHECKING:
+    from sealmail.imap.contexts import SearchContext
 
 
 @dataclass(slots=True)
@@ -37,6 +41,7 @@ class Selected:
     saved: frozenset[int] = frozenset()
     # Below the MODSEQ of every expunge still waiting to be announced (RFC 7162 §3.2): None when none waits.
     expunge_floor: int | None = None
+    contexts: list[SearchContext] = field(default_factory=list)  # RFC 5267 search contexts (imap.contexts)
 
     def note_own(self, modseq: int) -> None:
         """A flag change of ours: when its event comes back through the bus it is not news."""
@@ -85,6 +90,25 @@ def resolve(sel: Selected, seqs: p.SequenceSet, uid: bool) -> list[tuple[int, in
         else:
             merged.append((i, j))
     return [(k, uid) for i, j in merged for k, uid in enumerate(uids.between(i, j), i + 1)]
+
+
+def visible(sel: Selected, uids: list[int]) -> list[int]:
+    """The UIDs this session can number: none it has not seen announced, none it saw expunged."""
+    if len(uids) < 64:
+        known_max = sel.max_uid()
+        return [u for u in uids if u <= known_max and u not in sel.ghosts and sel.seq_of(u)]
+    known = set(sel.uids) - sel.ghosts  # a whole folder's result: one pass beats a lookup per UID
+    return [u for u in uids if u in known]
+
+
+def numbers(sel: Selected, uids: list[int], uid: bool) -> list[int]:
+    """What the client asked to see for these (visible) UIDs: the UIDs, or their sequence numbers."""
+    if uid:
+        return uids
+    if len(uids) < 64:
+        return [sel.seq_of(u) for u in uids]
+    seqs = {u: n for n, u in enumerate(sel.uids, 1)}
+    return [seqs[u] for u in uids]
 
 
 def uid_ranges(sel: Selected, pairs: list[tuple[int, int]]) -> sk.UidSet:

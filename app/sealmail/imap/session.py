@@ -11,6 +11,8 @@ Where the rest lives:
   NOOP, LOGOUT, ID), of the not-authenticated state (STARTTLS, LOGIN, AUTHENTICATE), and ENABLE;
 * ``mailboxes``: LIST/LSUB, STATUS, CREATE, DELETE, RENAME, (UN)SUBSCRIBE, NAMESPACE, quotas;
 * ``selected``: SELECT/EXAMINE, FETCH, SEARCH, STORE, COPY/MOVE, EXPUNGE, CLOSE/UNSELECT, APPEND, IDLE;
+  ``sorting``: SORT, THREAD and ESORT (the threading algorithms in ``threads``), ``contexts``:
+  RFC 5267 search contexts (RETURN (UPDATE), CANCELUPDATE);
   ``selection``: the selected folder's view and sequence-set resolution; ``fetch``: FETCH's engine;
 * ``updates``: other sessions' changes, announced as untagged responses where RFC 9051 allows;
   ``qresync``: VANISHED and the resynchronisation of RFC 7162 §3.2; ``compress``: COMPRESS (RFC 4978);
@@ -30,7 +32,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from sealmail import __version__
 from sealmail.errors import SealmailError
-from sealmail.imap import compress, mailboxes, selected, updates, wire
+from sealmail.imap import compress, contexts, mailboxes, selected, sorting, updates, wire
 from sealmail.imap import parser as p
 from sealmail.imap.caches import SYSTEM_ORDER, ImapCaches
 from sealmail.imap.replies import Done, Reply, Silent, bad, no
@@ -170,6 +172,8 @@ class Session:
             "UTF8=ACCEPT",
             "BINARY",
             "STATUS=SIZE",
+            *sorting.CAPABILITIES,
+            *contexts.CAPABILITIES,
         ]
         return " ".join(caps)
 
@@ -231,7 +235,9 @@ class Session:
             self.log.exception("%s failed", command.name)
             status, text, code = "NO", "Internal error; try again", "SERVERBUG"
         if self.state in (AUTHENTICATED, SELECTED):
-            expunge_ok = command.name not in ("FETCH", "STORE", "SEARCH") or getattr(command, "uid", False)
+            expunge_ok = command.name not in ("FETCH", "STORE", "SEARCH", "SORT", "THREAD") or getattr(
+                command, "uid", False
+            )
             try:
                 await updates.catch_up(self, poll=self.poll_after, expunge_ok=expunge_ok)
             except FolderNotFound:
@@ -462,6 +468,9 @@ _SELECTED_COMMANDS: dict[str, Handler] = {
     "EXPUNGE": selected.cmd_expunge,
     "UID EXPUNGE": selected.cmd_expunge,
     "SEARCH": selected.cmd_search,
+    "SORT": sorting.cmd_sort,
+    "THREAD": sorting.cmd_thread,
+    "CANCELUPDATE": contexts.cmd_cancelupdate,
     "FETCH": selected.cmd_fetch,
     "STORE": selected.cmd_store,
     "COPY": selected.cmd_copy,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
+from sealmail.imap import contexts
 from sealmail.imap.qresync import vanished
 from sealmail.imap.states import AUTHENTICATED
 from sealmail.store import events as ev
@@ -72,6 +73,8 @@ async def catch_up(s: Session, *, poll: bool, expunge_ok: bool, first: ev.Change
     if resync:
         await resync_folder(s, sel)
     await announce(s, sel, expunge_ok)
+    if s.sel is sel:
+        await contexts.refresh(s, sel)  # RFC 5267 §4.3: ADDTO/REMOVEFROM once the client knows the numbers
 
 
 async def resync_folder(s: Session, sel: Selected) -> None:
@@ -160,6 +163,7 @@ def announce_expunges(s: Session, sel: Selected) -> None:
     """
     if not sel.ghosts:
         return
+    contexts.expunging(s, sel)  # RFC 5267 §4.3: REMOVEFROM while the sequence numbers still mean them
     gone = sel.ghosts
     told = sorted((seq, uid) for uid in gone if 0 < (seq := sel.seq_of(uid)) <= sel.exists)
     if s.qresync:

@@ -37,6 +37,7 @@ from sealmail.store.model import (
     StoreMode,
     StoreResult,
 )
+from sealmail.store.ordering import SortCriterion, ThreadMessage
 from sealmail.store.search import SearchKey
 from sealmail.store.sections import ImapValue
 
@@ -63,6 +64,8 @@ MAILBOX_METHODS: frozenset[str] = frozenset(
         "maildrop",
         "expunged_since",
         "search",
+        "sort",
+        "thread_messages",
         "claim_recent",
         "store_flags",
         "copy",
@@ -164,6 +167,10 @@ class MailboxOps(Protocol):
     def expunged_since(self, folder: str, modseq: int) -> list[int]: ...
 
     def search(self, folder: str, key: SearchKey) -> list[int]: ...
+
+    def sort(self, folder: str, key: SearchKey, criteria: tuple[SortCriterion, ...]) -> list[int]: ...
+
+    def thread_messages(self, folder: str, key: SearchKey) -> list[ThreadMessage]: ...
 
     def claim_recent(self, folder: str) -> set[int]: ...
 
@@ -333,6 +340,10 @@ class MailboxHandle(Protocol):
     async def expunged_since(self, folder: str, modseq: int) -> list[int]: ...
 
     async def search(self, folder: str, key: SearchKey) -> list[int]: ...
+
+    async def sort(self, folder: str, key: SearchKey, criteria: tuple[SortCriterion, ...]) -> list[int]: ...
+
+    async def thread_messages(self, folder: str, key: SearchKey) -> list[ThreadMessage]: ...
 
     async def claim_recent(self, folder: str) -> set[int]: ...
 

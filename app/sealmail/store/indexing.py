@@ -2,8 +2,8 @@
 
 The raw header block (FETCH of headers without reparsing), the parsed structure (JSON, for
 BODY[section] and BINARY), the ENVELOPE and BODYSTRUCTURE values ready for the wire, the sent date
-(as an instant and as the date written) and decoded text for SEARCH, and the byte ranges of large
-attachment bodies to deduplicate.
+(as an instant and as the date written) and decoded text for SEARCH, the SORT and THREAD keys, and
+the byte ranges of large attachment bodies to deduplicate.
 Never raises: the parser gives every message, however malformed, a best-effort structure.
 """
 
@@ -14,6 +14,7 @@ from datetime import date, datetime
 
 from sealmail import mime
 from sealmail.store import imapvalue
+from sealmail.store.sortkeys import SortKeys, sort_keys
 
 
 @dataclass(slots=True)
@@ -32,6 +33,7 @@ class Indexed:
     headers: str = ""
     body: str = ""
     attachments: list[tuple[int, int]] = field(default_factory=list)
+    sortkeys: SortKeys | None = None
 
 
 _INDEXED_APART = {"subject", "from", "to", "cc", "bcc"}
@@ -58,6 +60,7 @@ def index_message(raw: bytes) -> Indexed:
         headers=_text("\n".join(other)),
         body=_text(mime.search_text(raw, parsed)),
         attachments=[(a.start, a.end) for a in mime.attachments(parsed)],
+        sortkeys=sort_keys(parsed),
     )
 
 

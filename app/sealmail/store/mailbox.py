@@ -6,6 +6,7 @@ events) and hands that one object to each part, kept in ``mailbox.parts``:
 - ``folders`` (``store.folders``): create/rename/delete/list, STATUS, subscriptions, special use;
 - ``messages`` (``store.messages``): append and spool drain, listings and changes, flags,
   copy/move, expunge, search, the POP3 maildrop;
+- ``ordering`` (``store.ordering``): SORT and THREAD (RFC 5256);
 - ``sections`` (``store.sections``): message content for FETCH: headers, ENVELOPE,
   BODYSTRUCTURE, BODY[section], BINARY, the raw message;
 - ``dav`` (``store.dav``): calendars and address books;
@@ -53,6 +54,7 @@ from sealmail.store.model import (
     StoreResult,
     normalize_folder_name,
 )
+from sealmail.store.ordering import Ordering, SortCriterion, ThreadMessage
 from sealmail.store.rows import MessageRows
 from sealmail.store.search import SearchKey
 from sealmail.store.sections import ImapValue, Sections
@@ -91,6 +93,7 @@ class MailboxParts:
 
     folders: Folders
     messages: Messages
+    ordering: Ordering
     sections: Sections
     dav: DavStore
     maintenance: Maintenance
@@ -114,6 +117,7 @@ class Mailbox:
         self.parts = MailboxParts(
             folders=Folders(self.file, rows),
             messages=Messages(self.file, rows, sections),
+            ordering=Ordering(self.file, rows),
             sections=sections,
             dav=DavStore(self.file),
             maintenance=Maintenance(self.file),
@@ -211,6 +215,12 @@ class Mailbox:
 
     def search(self, folder: str, key: SearchKey) -> list[int]:
         return self.parts.messages.search(folder, key)
+
+    def sort(self, folder: str, key: SearchKey, criteria: tuple[SortCriterion, ...]) -> list[int]:
+        return self.parts.ordering.sort(folder, key, criteria)
+
+    def thread_messages(self, folder: str, key: SearchKey) -> list[ThreadMessage]:
+        return self.parts.ordering.thread_messages(folder, key)
 
     def claim_recent(self, folder: str) -> set[int]:
         return self.parts.messages.claim_recent(folder)

@@ -40,6 +40,7 @@ from sealmail.store.model import (
     StoreMode,
     StoreResult,
 )
+from sealmail.store.ordering import SortCriterion, ThreadMessage
 from sealmail.store.search import SearchKey
 from sealmail.store.sections import ImapValue
 from sealmail.store.spool import RecordHandoff, Spool, seal_message
@@ -136,6 +137,12 @@ class AsyncMailbox:
 
     async def search(self, folder: str, key: SearchKey) -> list[int]:
         return await self.run(self.mailbox.search, folder, key)
+
+    async def sort(self, folder: str, key: SearchKey, criteria: tuple[SortCriterion, ...]) -> list[int]:
+        return await self.run(self.mailbox.sort, folder, key, criteria)
+
+    async def thread_messages(self, folder: str, key: SearchKey) -> list[ThreadMessage]:
+        return await self.run(self.mailbox.thread_messages, folder, key)
 
     async def claim_recent(self, folder: str) -> set[int]:
         return await self.run(self.mailbox.claim_recent, folder)

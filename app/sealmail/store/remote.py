@@ -53,6 +53,7 @@ from sealmail.store.model import (
     StoreMode,
     StoreResult,
 )
+from sealmail.store.ordering import SortCriterion, ThreadMessage
 from sealmail.store.search import SearchKey
 from sealmail.store.sections import ImapValue
 
@@ -526,6 +527,12 @@ class RemoteMailbox:
     async def search(self, folder: str, key: SearchKey) -> list[int]:
         return await self._call("search", folder, key)
 
+    async def sort(self, folder: str, key: SearchKey, criteria: tuple[SortCriterion, ...]) -> list[int]:
+        return await self._call("sort", folder, key, criteria)
+
+    async def thread_messages(self, folder: str, key: SearchKey) -> list[ThreadMessage]:
+        return await self._call("thread_messages", folder, key)
+
     async def claim_recent(self, folder: str) -> set[int]:
         return await self._call("claim_recent", folder)
 
@@ -752,6 +759,12 @@ class RemoteMailboxOps:
 
     def search(self, folder: str, key: SearchKey) -> list[int]:
         return self._handle.blocking("search", folder, key)
+
+    def sort(self, folder: str, key: SearchKey, criteria: tuple[SortCriterion, ...]) -> list[int]:
+        return self._handle.blocking("sort", folder, key, criteria)
+
+    def thread_messages(self, folder: str, key: SearchKey) -> list[ThreadMessage]:
+        return self._handle.blocking("thread_messages", folder, key)
 
     def claim_recent(self, folder: str) -> set[int]:
         return self._handle.blocking("claim_recent", folder)

@@ -13,7 +13,7 @@ import zlib
 from collections.abc import Iterable
 from datetime import datetime
 
-from sealmail.store import attachments
+from sealmail.store import attachments, sortkeys
 from sealmail.store import events as ev
 from sealmail.store.errors import FolderNotFound
 from sealmail.store.indexing import Indexed
@@ -250,6 +250,8 @@ class MessageRows:
                 indexed.body,
             ),
         )
+        if indexed.sortkeys is not None:
+            sortkeys.save(self._db, body_id, indexed.sortkeys)
         return body_id
 
     def _cut_attachments(self, raw: bytes, ranges: list[tuple[int, int]]) -> tuple[bytes, list[tuple[int, int, str]]]:
@@ -287,5 +289,13 @@ class MessageRows:
             db.execute("UPDATE attachments SET refcount = refcount - 1 WHERE digest = ?", (digest,))
             db.execute("DELETE FROM attachments WHERE digest = ? AND refcount <= 0", (digest,))
         db.execute("DELETE FROM body_text WHERE rowid = ?", (body_id,))
-        for table in ("body_content", "body_envelopes", "body_headers", "body_structures", "body_previews", "bodies"):
+        for table in (
+            "body_content",
+            "body_envelopes",
+            "body_headers",
+            "body_structures",
+            "body_previews",
+            "body_sortkeys",
+            "bodies",
+        ):
             db.execute(f"DELETE FROM {table} WHERE id = ?", (body_id,))

@@ -44,6 +44,7 @@ from sealmail.store.model import (
     MessageInfo,
     StoreResult,
 )
+from sealmail.store.ordering import SortCriterion, ThreadMessage
 
 # A frame carries at most one message (APPEND, the MX's delivery) or one FETCH chunk, base64-encoded.
 MAX_FRAME = 256 * 1024 * 1024
@@ -93,6 +94,8 @@ _RECORD_TYPES: tuple[type, ...] = (
     sk.Not,
     sk.And,
     sk.Or,
+    SortCriterion,
+    ThreadMessage,
 )
 RECORDS: dict[str, type] = {cls.__name__: cls for cls in _RECORD_TYPES}
 _FIELDS: dict[type, tuple[str, ...]] = {

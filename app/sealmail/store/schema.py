@@ -191,6 +191,25 @@ MIGRATIONS: list[str] = [
     -- the few recent ones instead of reading every tombstone the folder ever had.
     CREATE INDEX IF NOT EXISTS expunged_by_modseq ON expunged (folder_id, modseq);
     """,
+    """
+    -- SORT and THREAD keys (RFC 5256, RFC 5957) per body, computed at append time (store/sortkeys.py).
+    -- Text keys are kept in their i;unicode-casemap form (RFC 5051), so a plain ORDER BY sorts them;
+    -- the sent date is repeated from bodies so that SORT and THREAD read this narrow table only.
+    -- Bodies stored before this migration get their row the first time a SORT or THREAD needs it.
+    CREATE TABLE IF NOT EXISTS body_sortkeys (
+        id INTEGER PRIMARY KEY REFERENCES bodies(id),
+        sent_date TEXT,
+        subject TEXT NOT NULL,
+        reply INTEGER NOT NULL,
+        from_ TEXT NOT NULL,
+        to_ TEXT NOT NULL,
+        cc TEXT NOT NULL,
+        display_from TEXT NOT NULL,
+        display_to TEXT NOT NULL,
+        message_id TEXT,
+        refs TEXT NOT NULL
+    );
+    """,
 ]
 
 
