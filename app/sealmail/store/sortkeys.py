@@ -9,6 +9,7 @@ THREAD needs it (``fill_missing``), from the header block kept beside every body
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sealmail import mime
 from sealmail.mime.addrlist import MISSING_DOMAIN, MISSING_MAILBOX
@@ -16,8 +17,10 @@ from sealmail.mime.basesubject import base_subject
 from sealmail.mime.collation import casemap
 from sealmail.mime.headers import decode_words
 from sealmail.mime.msgids import thread_ids
-from sealmail.store.mailboxdb import MailboxDB
 from sealmail.timecodec import format_time
+
+if TYPE_CHECKING:
+    from sealmail.store.mailboxdb import MailboxDB  # mailboxdb imports indexing, which imports this
 
 _COMPLETE = "sortkeys_complete"  # meta: every body has its row (set once nothing is missing)
 
