@@ -12,8 +12,12 @@ from sealmail.store.mailbox import Mailbox
 from sealmail.store.schema import MIGRATIONS
 from sealmail.store.search import DateKey
 
-# What the newest migration adds, undone to rebuild a mailbox of the version before it.
+# The migration these tests are about, and what it and the later ones add, undone to rebuild a
+# mailbox of the version before it.
+_THIS = next(i for i, migration in enumerate(MIGRATIONS) if "ADD COLUMN sent_day" in migration)
 _UNDO_NEWEST = (
+    "DROP TABLE body_sortkeys",  # later: SORT and THREAD keys
+    "DROP INDEX expunged_by_modseq",  # later: QRESYNC's index
     "ALTER TABLE bodies DROP COLUMN sent_day",
     "DROP TABLE lost_subscriptions",
     "DROP INDEX folders_by_object_id",
@@ -29,7 +33,7 @@ def _downgrade(path: Path, key: bytes) -> None:
     try:
         for statement in _UNDO_NEWEST:
             db.execute(statement)
-        db.execute(f"PRAGMA user_version = {len(MIGRATIONS) - 1}")
+        db.execute(f"PRAGMA user_version = {_THIS}")
     finally:
         db.close()
 
