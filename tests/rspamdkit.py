@@ -8,19 +8,17 @@ every name, so SPF/DKIM/DMARC/HELO lookups answer at once and always the same), 
 * ``SEALMAIL_TEST_JUNK`` (score 8) when the Subject contains ``[junk-band]``: with Debian's
   thresholds (add header 6, reject 15) such a message lands in the ``add header`` band.
 
-The compiled hyperscan databases stay in ``$SEALMAIL_TEST_CACHE`` (default
-``~/.cache/sealmail-tests``)/rspamd-<version> between sessions: the first start compiles for
-tens of seconds, the next ones take about a second.
+The compiled hyperscan databases stay in ``localrspamd.default_cache_dir()`` between sessions (the
+one ``sealmail dev`` uses too): the first start compiles for tens of seconds, the next ones take
+about a second.
 """
 
 from __future__ import annotations
 
-import os
-import subprocess
 import time
 from pathlib import Path
 
-from sealmail.spam.localrspamd import LocalRspamd
+from sealmail.spam.localrspamd import LocalRspamd, default_cache_dir
 
 from dnsserver import DnsServer
 from support import require_tool
@@ -42,12 +40,6 @@ rspamd_config:register_symbol({
 """.replace("MARK", JUNK_MARK)
 
 
-def cache_dir() -> Path:
-    base = Path(os.environ.get("SEALMAIL_TEST_CACHE") or Path.home() / ".cache" / "sealmail-tests")
-    version = subprocess.run(["rspamd", "--version"], capture_output=True, text=True, check=False).stdout.split()
-    return base / f"rspamd-{version[-1] if version else 'unknown'}"
-
-
 class RspamdServer:
     """rspamd and the DNS server it asks, started together; ``started_in`` is rspamd's start time."""
 
@@ -61,7 +53,7 @@ class RspamdServer:
         (workdir / "dns").mkdir(parents=True, exist_ok=True)
         self.local = LocalRspamd(
             workdir / "rspamd",
-            cache_dir(),
+            default_cache_dir(),
             redis=redis,
             redis_db=1,
             dns=self.dns.address,

@@ -9,7 +9,9 @@ greylisting threshold is gone (without the greylist module's memory a score in t
 be deferred for ever). Redis, when given, holds Bayes and rate-limit state.
 
 rspamd compiles its regular expressions (hyperscan) at start; ``cache_dir`` keeps them between
-runs so a start takes about a second instead of many.
+runs so a start takes about a second instead of tens. They are compiled from Debian's rules alone
+(nothing of any message or user), so one cache per user and rspamd version serves every instance
+(``default_cache_dir``).
 """
 
 from __future__ import annotations
@@ -62,6 +64,20 @@ def rspamd_binary() -> str | None:
     return shutil.which("rspamd")
 
 
+def default_cache_dir() -> Path:
+    """``$XDG_CACHE_HOME/sealmail/rspamd-<version>`` (``~/.cache`` by default)."""
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "sealmail" / f"rspamd-{rspamd_version()}"
+
+
+def rspamd_version() -> str:
+    binary = rspamd_binary()
+    if binary is None:
+        return "unknown"
+    out = subprocess.run([binary, "--version"], capture_output=True, text=True, check=False).stdout.split()
+    return out[-1] if out else "unknown"
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
@@ -101,6 +117,8 @@ class LocalRspamd:
         self.normal_port = self.normal_port or free_port()
         self.controller_port = self.controller_port or free_port()
         conf = self.confdir
+        self.workdir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        conf.mkdir(exist_ok=True, mode=0o700)
         for sub in ("local.d", "override.d"):
             shutil.rmtree(conf / sub, ignore_errors=True)
             (conf / sub).mkdir(parents=True, mode=0o700)
@@ -164,21 +182,22 @@ class LocalRspamd:
         if binary is None:
             raise RspamdNotInstalled("rspamd is not installed (apt-get install rspamd)")
         self.write_config()
-        log = (self.workdir / "run" / "rspamd.log").open("ab")
+        log = self.log_path.open("ab")
         started = time.monotonic()
         self.proc = subprocess.Popen(
             self.command(binary), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
         )
         log.close()
-        deadline = started + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"rspamd exited at start; see {self.workdir / 'run' / 'rspamd.log'}")
-            if _pong(self.normal_port):
-                return time.monotonic() - started
-            time.sleep(0.05)
-        self.stop()
-        raise RuntimeError(f"rspamd did not answer within {timeout:.0f} s")
+        try:
+            wait_answering(self.normal_port, self.proc, timeout, self.log_path)
+        except RuntimeError:
+            self.stop()
+            raise
+        return time.monotonic() - started
+
+    @property
+    def log_path(self) -> Path:
+        return self.workdir / "run" / "rspamd.log"
 
     def stop(self) -> None:
         if self.proc is None:
@@ -191,6 +210,18 @@ class LocalRspamd:
                 self.proc.kill()
                 self.proc.wait()
         self.proc = None
+
+
+def wait_answering(port: int, proc: subprocess.Popen[bytes], timeout: float, log_path: Path) -> None:
+    """Until the normal worker at ``port`` answers; RuntimeError if ``proc`` exits or time runs out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"rspamd exited at start (code {proc.returncode}); see {log_path}")
+        if _pong(port):
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"rspamd did not answer within {timeout:.0f} s; see {log_path}")
 
 
 def _write(path: Path, text: str) -> None:
