@@ -53,6 +53,7 @@ OFFLINE_DISABLED = (
     "metric_exporter",
     "history_redis",
     "spamassassin",
+    "dkim_signing",  # Sealmail signs (smtp.dkimsign); rspamd would look for keys of every local sender
 )
 
 
@@ -128,16 +129,17 @@ class LocalRspamd:
         _write(conf / "rspamd.conf", f'.include "{STOCK_CONFDIR}/rspamd.conf"\n')
         local, override = conf / "local.d", conf / "override.d"
         _write(override / "worker-normal.inc", f'bind_socket = "127.0.0.1:{self.normal_port}";\ncount = 1;\n')
-        # Only loopback reaches the controller, and only as a "secure IP"; Debian's default
-        # password ("q1") is replaced by one nobody knows (a fresh random value, not kept).
+        # Only loopback reaches the controller, as a "secure IP" (no password needed there); Debian's
+        # default password ("q1") is replaced by the hash of a random one nobody keeps.
         _write(
             override / "worker-controller.inc",
             f'bind_socket = "127.0.0.1:{self.controller_port}";\ncount = 1;\n'
-            f'password = "{os.urandom(24).hex()}";\nsecure_ip = "127.0.0.1";\n',
+            f'password = "{_unusable_password_hash()}";\nsecure_ip = "127.0.0.1";\n',
         )
         _write(override / "worker-proxy.inc", "enabled = false;\n")  # the milter proxy: not used here
         _write(override / "logging.inc", 'type = "console";\nlevel = "warning";\n')  # never per message
-        options = [f'hs_cache_dir = "{self.cache_dir}/";']
+        # No roll history: rspamd would keep each message's id and symbols on disk at exit.
+        options = [f'hs_cache_dir = "{self.cache_dir}/";', "history_file = null;"]
         if self.dns:
             options.append(f'dns {{\n  nameserver = ["{self.dns}"];\n  timeout = 1s;\n  retransmits = 1;\n}}')
         else:  # nothing answers there: every lookup fails at once
@@ -222,6 +224,17 @@ def wait_answering(port: int, proc: subprocess.Popen[bytes], timeout: float, log
             return
         time.sleep(0.05)
     raise RuntimeError(f"rspamd did not answer within {timeout:.0f} s; see {log_path}")
+
+
+def _unusable_password_hash() -> str:
+    """rspamd's own hash (``rspamadm pw``) of a random password that is then forgotten."""
+    binary = shutil.which("rspamadm")
+    if binary is None:
+        raise RspamdNotInstalled("rspamadm is not installed (apt-get install rspamd)")
+    # On the command line (``rspamadm pw`` reads a terminal otherwise): it is forgotten at once and
+    # guards nothing — loopback is the controller's only door.
+    out = subprocess.run([binary, "pw", "-e", "-p", os.urandom(24).hex()], capture_output=True, text=True, check=True)
+    return out.stdout.strip().splitlines()[-1]
 
 
 def _write(path: Path, text: str) -> None:
