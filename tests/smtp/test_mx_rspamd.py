@@ -70,10 +70,16 @@ async def test_gtube_is_refused_at_data_with_550_5_7_1(mx) -> None:
 
 
 async def test_a_clean_message_lands_in_inbox_with_its_score(mx) -> None:
-    code, _ = await asyncio.to_thread(_send, mx.port, _message("lunch"))
+    """Our verdict only: a sender's own X-Spam-* fields are cut, the rest of the message is kept."""
+    forged = b"X-Spam-Status: No, score=-100\r\nX-Spam-Flag:\r\n NO\r\n" + _message("lunch")
+    code, _ = await asyncio.to_thread(_send, mx.port, forged)
     assert code == 250
     (stored,) = _read(mx, "INBOX")
     head = stored.split(b"\r\n\r\n", 1)[0].decode()
+    assert head.count("X-Spam-Status:") == 1
+    assert "X-Spam-Flag" not in head
+    assert "score=-100" not in head
+    assert stored.endswith(_message("lunch"))
     assert "X-Spam-Status: No, score=" in head
     assert "X-Spam-Score: " in head
     assert "X-Spam-Symbols: " in head

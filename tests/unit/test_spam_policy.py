@@ -82,6 +82,20 @@ def test_an_answer_without_action_or_score_counts_as_unavailable(answer: object)
         parse_result(answer)
 
 
+def test_a_senders_own_spam_fields_are_cut_and_nothing_else() -> None:
+    head = (
+        b"Received: x\r\nX-Spam-Status: No\r\nSubject: s\r\nx-spam-flag: NO\r\n\tfolded\r\n"
+        b"X-Spam-Checker: kept\r\n\r\nX-Spam-Status: in the body\r\n"
+    )
+    cut = policy.spam_fields_cut(head)
+    assert cut is not None
+    start, resume = cut
+    assert start + head[resume:] == (
+        b"Received: x\r\nSubject: s\r\nX-Spam-Checker: kept\r\n\r\nX-Spam-Status: in the body\r\n"
+    )
+    assert policy.spam_fields_cut(b"Subject: s\r\n\r\nbody\r\n") is None
+
+
 def test_the_envelope_goes_as_rspamds_headers() -> None:
     request = ScanRequest(
         ip="192.0.2.1", helo="mail.example.org", mail_from="", rcpt=["a@example.test", "b@example.test"], queue_id="q1"

@@ -41,7 +41,7 @@ from sealmail.smtp.inbound import InboundDelivery, Target, dedup_keys
 from sealmail.smtp.mxprocs import MxProcesses
 from sealmail.smtp.outbox import HandOver, Outbox
 from sealmail.smtp.protocol import ConnectionBook, SealmailSMTP
-from sealmail.spam.policy import SpamDecision
+from sealmail.spam.policy import SpamDecision, spam_fields_cut
 from sealmail.spam.rspamd import ScanRequest
 from sealmail.store.errors import StoreUnavailable
 
@@ -281,6 +281,8 @@ class MxHandler:
             )
             return refusal
         body = [verdict.strip[0], *after(raw, verdict.strip[1])] if verdict.strip is not None else list(raw)
+        if self.spam is not None:
+            body = _without_spam_fields(body)
         trace = self._trace_headers(session, envelope, queue_id, targets) + verdict.header.encode() + b"\r\n"
         message = [trace + spam.header, *body]
         outcome = await self.inbound.deliver(
@@ -330,6 +332,12 @@ class MxHandler:
             f"with {protocol} id {queue_id}{rcpt};\r\n\t{stamp}\r\n"
         )
         return line.encode("utf-8")
+
+
+def _without_spam_fields(body: list[Any]) -> list[Any]:
+    """The message without a sender's own X-Spam-* fields (ours go before it); pieces, no copy of the body."""
+    cut = spam_fields_cut(first_bytes(body, 65536))
+    return body if cut is None else [cut[0], *after(body, cut[1])]
 
 
 def _declared_size(mail_options: list[str]) -> int:

@@ -18,8 +18,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from sealmail.mime.headers import top_fields
 from sealmail.spam.rspamd import ADD_HEADER, GREYLIST, REJECT, REWRITE_SUBJECT, SOFT_REJECT, ScanResult
 
+# Fields a spam filter writes: a sender's own copies would read as our verdict to the user's client and
+# filters, so they are cut from the incoming header when this server scans (as the Authentication-
+# Results that claim our authserv-id are, RFC 8601 §5).
+SPAM_FIELDS = frozenset(
+    {b"x-spam-status", b"x-spam-score", b"x-spam-symbols", b"x-spam-flag", b"x-spam", b"x-spam-level"}
+)
 _MAX_REPLY_TEXT = 200  # rspamd's message in a reply line (RFC 5321 §4.5.3.1.5: 512 octets a line)
 _MAX_SYMBOLS_HEADER = 900  # keep X-Spam-Symbols one reasonable field
 
@@ -88,3 +95,18 @@ def _fold(value: str, used: int) -> str:
             out.append((" " if out else "") + word)
             line += len(word) + (1 if len(out) > 1 else 0)
     return "".join(out)
+
+
+def spam_fields_cut(head: bytes) -> tuple[bytes, int] | None:
+    """Incoming ``SPAM_FIELDS`` cut from the start of a message (``head``: its first bytes).
+
+    Returns ``(start, resume)``: the message without them is ``start`` then the message from
+    ``resume`` on; None when there was none. Only fields that end inside ``head`` are cut."""
+    doomed = [(f.start, f.end) for f in top_fields(head) if f.name.lower() in SPAM_FIELDS and f.end < len(head)]
+    if not doomed:
+        return None
+    out, pos = bytearray(), 0
+    for start, end in doomed:
+        out += head[pos:start]
+        pos = end
+    return bytes(out), pos
