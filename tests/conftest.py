@@ -79,3 +79,15 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     for mark in item.iter_markers("tool"):
         for name in mark.args:
             require_tool(name)
+
+
+@pytest.fixture(scope="session")
+def rspamd(tmp_path_factory: pytest.TempPathFactory, redis_url: str):
+    """A real rspamd (``tests/rspamdkit.py``) for the whole session, with its own DNS server and Redis."""
+    from rspamdkit import RspamdServer
+
+    server = RspamdServer(tmp_path_factory.mktemp("rspamd"), redis_url)
+    server.start()
+    print(f"\nrspamd answered {server.started_in:.2f} s after its start")
+    yield server
+    server.close()

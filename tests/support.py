@@ -101,6 +101,7 @@ TOOL_PACKAGES = {
     "opendkim": "opendkim",
     "perl": "perl",
     "redis-server": "redis-server",
+    "rspamd": "rspamd",
     "redis-sentinel": "redis-sentinel",
     "ssh-keygen": "openssh-client",
     "swaks": "swaks",

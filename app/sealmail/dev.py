@@ -1,6 +1,7 @@
 """``sealmail dev``: the whole mail system on localhost, supervised as one process tree.
 
-It starts a private Redis (unless one is configured), makes a development CA and certificate,
+It starts a private Redis (unless one is configured) and a private rspamd (unless one is configured
+or rspamd is not installed: then mail is not scanned, and it says so), makes a development CA and certificate,
 creates the demo domain and alias, starts every available component as its own
 ``sealmail serve <component>`` child, waits until each reports its listening ports, then writes
 ``<data-dir>/dev.json`` and prints the same. Children that crash are restarted with backoff.
@@ -62,6 +63,8 @@ DEV_PORTS = {
     "store_port": 3456,
 }
 READY_TIMEOUT = 60.0
+RSPAMD_TIMEOUT = 300.0  # its first start compiles Debian's rules (about a minute on 2 busy cores)
+AUXILIARY = ("redis", "rspamd")  # started before the components, stopped after them
 STOP_GRACE = 10.0
 MAX_BACKOFF = 30.0
 
@@ -106,6 +109,7 @@ class Child:
     argv: list[str]
     env: dict[str, str]
     stdin_data: bytes | None = None
+    log_path: Path | None = None  # its output appended there (None: the supervisor's)
     proc: subprocess.Popen[bytes] | None = None
     restarts: int = 0
     next_start: float = 0.0
@@ -113,13 +117,18 @@ class Child:
     ports: dict[str, int] = field(default_factory=dict)
 
     def start(self) -> None:
+        log = self.log_path.open("ab") if self.log_path is not None else None
         self.proc = subprocess.Popen(
             self.argv,
             env=self.env,
             stdin=subprocess.PIPE if self.stdin_data is not None else subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT if log is not None else None,
             start_new_session=True,  # the terminal's Ctrl-C reaches the supervisor only; it stops us in order
             preexec_fn=_set_pdeathsig,  # noqa: PLW1509 - no threads run in the supervisor
         )
+        if log is not None:
+            log.close()  # the child has its own descriptor
         if self.stdin_data is not None:
             assert self.proc.stdin is not None
             self.proc.stdin.write(self.stdin_data)
@@ -136,6 +145,8 @@ class Supervisor:
         self.children: list[Child] = []
         self.stopping = False
         self.redis_url: str | None = settings.redis_url.get_secret_value() if settings.redis_url else None
+        self.rspamd_url: str | None = settings.rspamd_url
+        self.rspamd: Any = None  # the private rspamd's LocalRspamd, when this supervisor runs one
 
     def request_stop(self, signum: int, _frame: object) -> None:
         self.stopping = True
@@ -188,11 +199,65 @@ class Supervisor:
                 time.sleep(0.1)
         raise DevError("redis-server did not answer within 15 s")
 
+    # ---- rspamd ---------------------------------------------------------------------------------
+    def start_rspamd(self) -> str | None:
+        """A private offline rspamd on loopback ports (``spam.localrspamd``); None when rspamd is missing.
+
+        Its Bayes and rate-limit state go to the private Redis (database 1). Its config, with that
+        Redis's password, stays in ``<data>/rspamd`` (0600, like dev.json's demo password)."""
+        from urllib.parse import urlsplit
+
+        from sealmail.spam.localrspamd import LocalRspamd, default_cache_dir, rspamd_binary
+
+        binary = rspamd_binary()
+        if binary is None:
+            print(
+                "sealmail dev: rspamd is not installed (apt-get install rspamd): mail is not scanned for spam",
+                file=sys.stderr,
+                flush=True,
+            )
+            return None
+        redis = urlsplit(self.redis_url) if self.redis_url and self.redis_url.startswith("redis://") else None
+        local = LocalRspamd(
+            self.settings.data_dir / "rspamd",
+            default_cache_dir(),
+            redis=f"{redis.hostname}:{redis.port or 6379}" if redis is not None else None,
+            redis_password=redis.password if redis is not None else None,
+            redis_db=1,
+        )
+        local.write_config()
+        env = {**os.environ, "SEALMAIL_DATA_DIR": str(self.settings.data_dir)}  # marks it part of this tree
+        child = Child("rspamd", local.command(binary), env, log_path=local.log_path)
+        child.start()
+        child.ports = {"rspamd": local.normal_port, "rspamd_controller": local.controller_port}
+        self.children.append(child)
+        self.rspamd = local
+        return local.url
+
+    def wait_rspamd(self) -> None:
+        from sealmail.spam.localrspamd import wait_answering
+
+        child = next(c for c in self.children if c.name == "rspamd")
+        assert child.proc is not None
+        assert self.rspamd is not None
+        try:
+            wait_answering(self.rspamd.normal_port, child.proc, 5.0, self.rspamd.log_path)
+        except RuntimeError:
+            if not child.alive():
+                raise DevError(f"rspamd exited during start; see {self.rspamd.log_path}") from None
+            print("sealmail dev: waiting for rspamd (its first start compiles its rules)", file=sys.stderr, flush=True)
+            try:
+                wait_answering(self.rspamd.normal_port, child.proc, RSPAMD_TIMEOUT, self.rspamd.log_path)
+            except RuntimeError as exc:
+                raise DevError(str(exc)) from None
+
     # ---- components -----------------------------------------------------------------------------
     def start_components(self, names: list[str]) -> None:
         env = {**os.environ, **settings_to_env(self.settings)}
         if self.redis_url:
             env["SEALMAIL_REDIS_URL"] = self.redis_url
+        if self.rspamd_url:
+            env["SEALMAIL_RSPAMD_URL"] = self.rspamd_url
         env.pop("SEALMAIL_ENV_FILE", None)  # children get every setting through env already
         # --split: the store component is the data host and alone opens config.sqlite; every other
         # component reads the config store through it (SEALMAIL_CONFIG_BACKEND=store), as on several hosts.
@@ -207,7 +272,7 @@ class Supervisor:
             self.children.append(child)
 
     def _components(self) -> list[Child]:
-        return [c for c in self.children if c.name != "redis"]
+        return [c for c in self.children if c.name not in AUXILIARY]
 
     def wait_ready(self) -> dict[str, int]:
         deadline = time.monotonic() + READY_TIMEOUT
@@ -247,7 +312,7 @@ class Supervisor:
                     child.next_start = now + delay
                 elif now >= child.next_start:
                     child.next_start = 0.0
-                    if child.name == "redis":
+                    if child.name in AUXILIARY:
                         child.start()
                     else:
                         ready_file(self.settings.run_dir, child.name).unlink(missing_ok=True)
@@ -255,9 +320,9 @@ class Supervisor:
             time.sleep(0.2)
 
     def stop_all(self) -> None:
-        """SIGTERM every child (components first, Redis last), SIGKILL what is left after the grace period."""
-        redis = [c for c in self.children if c.name == "redis"]
-        for group in (self._components(), redis):
+        """SIGTERM every child (components first, rspamd and Redis last), SIGKILL what is left after the grace period."""
+        auxiliary = [c for c in self.children if c.name in AUXILIARY]
+        for group in (self._components(), auxiliary):
             for child in group:
                 if child.alive() and child.proc is not None:
                     child.proc.send_signal(signal.SIGTERM)
@@ -316,11 +381,21 @@ def _print_summary(info: dict[str, Any]) -> None:
         ("data dir", info["data_dir"]),
         ("addresses", ", ".join(info["addresses"])),
         ("ports", ports),
+        ("rspamd", (info.get("rspamd") or {}).get("url") or "not running: mail is not scanned for spam"),
     ]
     print("\nSealmail is running on localhost:")
     for label, value in rows:
         print(f"  {label:<9} {value}")
     print(f"\n  details in {Path(info['data_dir']) / 'dev.json'}; Ctrl-C stops everything\n", flush=True)
+
+
+def _rspamd_info(supervisor: Supervisor) -> dict[str, Any] | None:
+    if supervisor.rspamd_url is None:
+        return None
+    info: dict[str, Any] = {"url": supervisor.rspamd_url, "private": supervisor.rspamd is not None}
+    if supervisor.rspamd is not None:
+        info["controller_url"] = supervisor.rspamd.controller_url
+    return info
 
 
 def store_channel(settings: Settings, certs: DevCertificates, *, split: bool) -> Settings:
@@ -374,12 +449,16 @@ def run_dev(base: Settings, *, split: bool = False) -> int:
     try:
         if supervisor.redis_url is None:
             supervisor.redis_url = supervisor.start_redis()
+        if supervisor.rspamd_url is None:
+            supervisor.rspamd_url = supervisor.start_rspamd()
         with open_store(settings) as store:
             # Seeded as the data host sees it (the files are local here; with --split the store
             # component, not yet running, serves them afterwards).
             password = ensure_demo(store, settings.model_copy(update={"store_url": None}), previous.get("password"))
         supervisor.start_components(components.available())
         ports = supervisor.wait_ready()
+        if supervisor.rspamd is not None:
+            supervisor.wait_rspamd()
         info = {
             "domain": DEMO_DOMAIN,
             "alias": DEMO_ALIAS,
@@ -390,6 +469,8 @@ def run_dev(base: Settings, *, split: bool = False) -> int:
             "addresses": settings.bind_addresses,  # every port listens on each of them
             "ports": ports,
             "split": split,  # front-ends reach mailboxes only through the store component (ports.store)
+            # the spam filter the MX asks (None: not scanned); a private one listens on 127.0.0.1 only
+            "rspamd": _rspamd_info(supervisor),
             "pid": os.getpid(),
         }
         write_json_atomic(dev_json, info)

@@ -198,6 +198,25 @@ class Settings(BaseSettings):
     dmarc_failure_action: Literal["reject", "quarantine"] = "reject"
     authserv_id: str | None = Field(None, description="Authentication-Results authserv-id; default: the host name")
 
+    # -- spam filtering with rspamd (issue 21) ----------------------------------------------------
+    # Unset rspamd_url: no scanning. Set: the MX asks rspamd's normal worker (POST /checkv2) before
+    # it answers DATA, beside the SPF/DKIM/DMARC checks; rspamd's action decides refuse, defer, Junk
+    # or INBOX (sealmail.spam.policy). The thresholds are rspamd's own (its actions); per-domain
+    # thresholds are not settings yet.
+    rspamd_url: str | None = Field(
+        None, description="http://host:port of rspamd's normal worker (11333); unset: no spam scanning"
+    )
+    rspamd_timeout: float = Field(
+        10.0, gt=0, le=300, description="seconds the MX waits for rspamd's answer before rspamd_unavailable applies"
+    )
+    rspamd_unavailable: Literal["accept", "tempfail"] = Field(
+        "accept",
+        description=(
+            "when rspamd does not answer: accept (logged, stored with X-Spam-Status: unchecked) "
+            "or tempfail (451 4.7.1, the sender retries)"
+        ),
+    )
+
     # -- DNS ------------------------------------------------------------------------------------
     dns_servers: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="resolvers as host or host:port, comma-separated; default: the system's"
@@ -555,6 +574,15 @@ class Settings(BaseSettings):
                 if not host or not port.isdigit() or not 0 < int(port) < 65536:
                     raise ValueError(f"{item!r} is not host:port")
         return value
+
+    @field_validator("rspamd_url")
+    @classmethod
+    def _rspamd_scheme(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// (rspamd's normal worker, e.g. http://127.0.0.1:11333)")
+        return value.rstrip("/")
 
     @field_validator("redis_url")
     @classmethod

@@ -12,6 +12,7 @@ from argon2 import PasswordHasher
 
 from mailgen import message
 from privacyscan import Secrets, assert_no_secrets
+from support import free_port
 
 COMMANDS = [
     [],
@@ -452,6 +453,25 @@ def test_status_explains_a_blocked_port_25(run) -> None:
     store.close()
     human = run("status")
     assert "probably blocks outbound port 25" in human.stdout
+
+
+@pytest.mark.tool("rspamd", "dnsmasq", "redis-server")
+def test_status_says_whether_rspamd_answers(run, rspamd) -> None:
+    off = _json(run("status", "--json"))
+    assert off["spam_filter"] is None
+    assert "spam filter: off" in run("status").stdout
+    up = _json(run("status", "--json", extra_env={"SEALMAIL_RSPAMD_URL": rspamd.url}))
+    assert up["spam_filter"] == {"url": rspamd.url, "answers": True, "error": None, "when_unavailable": "accept"}
+    assert up["problems"] == []
+    gone = f"http://127.0.0.1:{free_port()}"
+    down = _json(
+        run("status", "--json", extra_env={"SEALMAIL_RSPAMD_URL": gone, "SEALMAIL_RSPAMD_UNAVAILABLE": "tempfail"})
+    )
+    assert down["spam_filter"]["answers"] is False
+    assert down["problems"] == [
+        f"rspamd at {gone} does not answer ({down['spam_filter']['error']}): messages are deferred (451 4.7.1) until it is back"
+    ]
+    assert "DOES NOT ANSWER" in run("status", extra_env={"SEALMAIL_RSPAMD_URL": gone}).stdout
 
 
 def test_api_tokens(run) -> None:

@@ -59,6 +59,8 @@ FORBIDDEN: dict[str, set[str]] = {
     "http": PROTOCOLS | {"jobs", "cli", "queue", "mailauth"},
     # The operations the front ends share are written without knowing who calls them.
     "services": PROTOCOLS | {"http", "jobs", "cli"},
+    # Spam filtering speaks rspamd's protocol and decides; it stores nothing and serves no protocol.
+    "spam": ABOVE_STORAGE | {"store", "config", "queue", "mailauth"},
     # Plumbing below everything that serves mail.
     "net": ABOVE_STORAGE | {"store", "config", "queue", "mailauth", "mime"},
 }

@@ -29,6 +29,13 @@ def status(ctx: Context) -> None:
             if "sessions" in info and info.get("running"):
                 ports += f"  sessions={info['sessions']}"
             click.echo(f"  {name:<5} {state:<12} {ports}")
+        spam = found.spam_filter
+        if spam is None:
+            click.echo("spam filter: off (SEALMAIL_RSPAMD_URL is not set)")
+        elif spam["answers"]:
+            click.echo(f"spam filter: rspamd at {spam['url']} answers")
+        else:
+            click.echo(f"spam filter: rspamd at {spam['url']} DOES NOT ANSWER ({spam['error']})")
         if found.queue:
             click.echo("queue: " + ", ".join(f"{k} {v}" for k, v in sorted(found.queue.items())))
         if found.oldest_pending_seconds is not None:

@@ -33,6 +33,8 @@ class Status:
     domains: int = 0
     aliases: int = 0
     draining: bool = False  # ``sealmail drain on``: new connections are turned away
+    # rspamd (SEALMAIL_RSPAMD_URL): {"url", "answers", "error", "when_unavailable"}; None: scanning is off
+    spam_filter: dict[str, Any] | None = None
     problems: list[str] = field(default_factory=list)
 
 
@@ -84,6 +86,17 @@ def collect(store: ConfigStore, settings: Settings) -> Status:
         status.problems.append(PORT_25_ADVICE)
     errors = store.query_logs(LogQuery(kind="error", since=now() - timedelta(hours=24), limit=5)).entries
     status.problems += [f"{e.time:%Y-%m-%d %H:%M} {e.component}: {e.detail}" for e in errors]
+    if settings.rspamd_url is not None:
+        status.spam_filter = spam_filter(settings)
+        if not status.spam_filter["answers"]:
+            consequence = (
+                "messages are deferred (451 4.7.1) until it is back"
+                if settings.rspamd_unavailable == "tempfail"
+                else "messages are accepted unchecked (X-Spam-Status: unchecked)"
+            )
+            status.problems.append(
+                f"rspamd at {settings.rspamd_url} does not answer ({status.spam_filter['error']}): {consequence}"
+            )
     from sealmail.net.redisconn import connector
 
     redis_at = connector(settings)
@@ -94,3 +107,17 @@ def collect(store: ConfigStore, settings: Settings) -> Status:
         if problem is not None:
             status.problems.append(problem)
     return status
+
+
+def spam_filter(settings: Settings) -> dict[str, Any]:
+    """Whether rspamd answers its ``/ping`` (the normal worker the MX asks)."""
+    from sealmail.spam.rspamd import ping
+
+    assert settings.rspamd_url is not None
+    error = ping(settings.rspamd_url, timeout=min(settings.rspamd_timeout, 5.0))
+    return {
+        "url": settings.rspamd_url,
+        "answers": error is None,
+        "error": error,
+        "when_unavailable": settings.rspamd_unavailable,
+    }

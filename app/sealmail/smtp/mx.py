@@ -5,7 +5,9 @@ Recipients are checked at RCPT time, never after DATA (RFC 5321 §3.3): unknown 
 configured reply, a full mailbox ``552 5.2.2``. The one exception: an address in our SRS format
 (a bounce of mail we forwarded) is taken at RCPT when well-formed, and its hash and age are checked
 after DATA (``550 5.7.1``), so RCPT replies cannot be used to guess SRS hashes. After DATA the sender is authenticated (SPF, DKIM,
-DMARC, ARC, recorded in one Authentication-Results header), then every action of every recipient
+DMARC, ARC, recorded in one Authentication-Results header) and, when ``rspamd_url`` is set, the
+message is scanned by rspamd at the same time (``sealmail.spam``): its verdict may refuse it
+(``550 5.7.1``), defer it (``451 4.7.1``) or send it to Junk. Then every action of every recipient
 alias is made durable before the ``250``.
 """
 
@@ -39,6 +41,8 @@ from sealmail.smtp.inbound import InboundDelivery, Target, dedup_keys
 from sealmail.smtp.mxprocs import MxProcesses
 from sealmail.smtp.outbox import HandOver, Outbox
 from sealmail.smtp.protocol import ConnectionBook, SealmailSMTP
+from sealmail.spam.policy import SpamDecision, spam_fields_cut
+from sealmail.spam.rspamd import ScanRequest
 from sealmail.store.errors import StoreUnavailable
 
 if TYPE_CHECKING:
@@ -66,6 +70,12 @@ class SenderChecks(Protocol):
     async def check(self, *, peer_ip: str, helo: str, mail_from: str, message: Pieces) -> Verdict: ...
 
 
+class SpamScanner(Protocol):
+    async def scan(self, message: Pieces, request: ScanRequest) -> SpamDecision: ...
+
+    async def close(self) -> None: ...
+
+
 def _message_id(raw: Pieces) -> str | None:
     head = first_bytes(raw, 65536)
     end = head.find(b"\r\n\r\n")
@@ -82,11 +92,14 @@ class MxSMTP(SealmailSMTP):
 
 
 class MxHandler:
-    def __init__(self, app: AppContext, inbound: InboundDelivery, checks: SenderChecks) -> None:
+    def __init__(
+        self, app: AppContext, inbound: InboundDelivery, checks: SenderChecks, spam: SpamScanner | None = None
+    ) -> None:
         self.app = app
         self.settings = app.settings
         self.inbound = inbound
         self.checks = checks
+        self.spam = spam
         self.srs = load_srs(app.settings)
 
     async def handle_EHLO(  # noqa: N802 - aiosmtpd's hook name
@@ -250,29 +263,34 @@ class MxHandler:
         if srs_refusal is not None:
             await self.app.log_event(_log_entry("rejected", targets, message_id, peer_ip, srs_refusal))
             return srs_refusal
-        # Sender checks and the question whether a retry already reached some aliases, at once.
+        # Sender checks, the spam scan and the question whether a retry already reached some
+        # aliases, at once: the scan waits on rspamd over HTTP, the checks in worker processes.
         keys = dedup_keys(raw, targets)
-        verdict, already = await asyncio.gather(
-            self.checks.check(
-                peer_ip=peer_ip, helo=session.host_name or "", mail_from=envelope.mail_from or "", message=raw
-            ),
-            self.inbound.already_delivered(raw, targets, keys),
-        )
-        if verdict.reject:
-            await self.app.log_event(
-                _log_entry("rejected", targets, message_id, peer_ip, verdict.reject)  # one line per refusal
-            )
-            return verdict.reject
         queue_id = secrets.token_hex(6)
+        mail_from = envelope.mail_from or ""
+        verdict, already, spam = await asyncio.gather(
+            self.checks.check(peer_ip=peer_ip, helo=session.host_name or "", mail_from=mail_from, message=raw),
+            self.inbound.already_delivered(raw, targets, keys),
+            self._scan(raw, session, mail_from, targets, queue_id, peer_ip),
+        )
+        refusal = verdict.reject or spam.reply  # the sender's own domain's policy speaks first
+        if refusal:
+            status = "deferred" if refusal.startswith("4") else "rejected"
+            await self.app.log_event(
+                _log_entry(status, targets, message_id, peer_ip, refusal)  # one line per refusal
+            )
+            return refusal
         body = [verdict.strip[0], *after(raw, verdict.strip[1])] if verdict.strip is not None else list(raw)
+        if self.spam is not None:
+            body = _without_spam_fields(body)
         trace = self._trace_headers(session, envelope, queue_id, targets) + verdict.header.encode() + b"\r\n"
-        message = [trace, *body]
+        message = [trace + spam.header, *body]
         outcome = await self.inbound.deliver(
             message,
             mail_from=envelope.mail_from or "",
             targets=targets,
             original=raw,
-            junk=verdict.junk,
+            junk=verdict.junk or spam.junk,
             message_id=message_id,
             peer=peer_ip,
             already=already,
@@ -282,6 +300,21 @@ class MxHandler:
             return "451 4.3.0 Temporary local problem, please try again"
         log.info("accepted %s for %d recipient(s) as %s", message_id or "message", len(targets), queue_id)
         return f"250 2.0.0 Ok: queued as {queue_id}"
+
+    async def _scan(
+        self, raw: Pieces, session: Session, mail_from: str, targets: list[Target], queue_id: str, peer_ip: str
+    ) -> SpamDecision:
+        """rspamd's decision on the message (none: scanning is off)."""
+        if self.spam is None:
+            return SpamDecision(status="off")
+        request = ScanRequest(
+            ip=peer_ip,
+            helo=session.host_name or "",
+            mail_from="" if mail_from == "<>" else mail_from,
+            rcpt=[t.address for t in targets],
+            queue_id=queue_id,
+        )
+        return await self.spam.scan(raw, request)
 
     def _trace_headers(self, session: Session, envelope: Envelope, queue_id: str, targets: list[Target]) -> bytes:
         """RFC 5321 §4.4 Received: with the RFC 3848/6531 protocol type."""
@@ -299,6 +332,12 @@ class MxHandler:
             f"with {protocol} id {queue_id}{rcpt};\r\n\t{stamp}\r\n"
         )
         return line.encode("utf-8")
+
+
+def _without_spam_fields(body: list[Any]) -> list[Any]:
+    """The message without a sender's own X-Spam-* fields (ours go before it); pieces, no copy of the body."""
+    cut = spam_fields_cut(first_bytes(body, 65536))
+    return body if cut is None else [cut[0], *after(body, cut[1])]
 
 
 def _declared_size(mail_options: list[str]) -> int:
@@ -333,6 +372,7 @@ class MxSessions:
         self._checks = checks
         self.app: AppContext | None = None
         self._owned_checks: Any = None
+        self._spam: SpamScanner | None = None
         self._stop = asyncio.Event()
         self._handover: asyncio.Task[None] | None = None
         self._inbound: InboundDelivery | None = None
@@ -350,7 +390,11 @@ class MxSessions:
             handover = HandOver(outbox, self.app.mailstore)
             self._handover = asyncio.create_task(handover.run(self._stop), name="sealmail-outbox-handover")
         self._inbound = InboundDelivery(self.app, queue, ForwardRewriter(settings, self.app.config), outbox)
-        handler = MxHandler(self.app, self._inbound, checks)
+        if settings.rspamd_url is not None:
+            from sealmail.spam.scanner import RspamdScanner
+
+            self._spam = RspamdScanner(settings)
+        handler = MxHandler(self.app, self._inbound, checks, self._spam)
         tls = ServerTLS.from_settings(settings) if settings.tls_cert_file else None
 
         def protocol() -> SealmailSMTP:
@@ -371,6 +415,8 @@ class MxSessions:
             await self._handover
         if self._owned_checks is not None:
             await self._owned_checks.close()
+        if self._spam is not None:
+            await self._spam.close()
         if self._inbound is not None:
             await self._inbound.close()  # bookkeeping of messages answered already
         if self.app is not None:

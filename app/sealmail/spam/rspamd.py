@@ -1,0 +1,174 @@
+"""rspamd's HTTP protocol: ``POST /checkv2`` on the normal worker, and its JSON answer.
+
+Only the protocol lives here (what is sent, what comes back, what counts as "unavailable"); what
+the MX does with an answer is ``spam.policy``. The message goes to rspamd in memory over loopback
+HTTP as the pieces DATA was read in (never joined, never written anywhere), with the envelope in
+request headers, as rspamd's protocol documents them: ``IP``, ``Helo``, ``Hostname`` (the client's
+host name, ``unknown`` when it has none, as Postfix passes it), ``From``, one ``Rcpt`` per
+recipient, ``Queue-Id``, and ``User`` for a signed-in submission.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from sealmail.crypto.sealed import Buffer
+
+# rspamd's action names (``action`` in the answer)
+REJECT = "reject"
+SOFT_REJECT = "soft reject"
+GREYLIST = "greylist"
+REWRITE_SUBJECT = "rewrite subject"
+ADD_HEADER = "add header"
+NO_ACTION = "no action"
+
+
+class RspamdUnavailable(Exception):
+    """rspamd did not give an answer we can use: refused, timed out, an HTTP error, bad JSON."""
+
+
+@dataclass(frozen=True, slots=True)
+class ScanRequest:
+    """The envelope of one message, as rspamd wants it beside the message."""
+
+    ip: str
+    helo: str
+    mail_from: str  # "" for the null reverse-path
+    rcpt: Sequence[str]
+    queue_id: str
+    hostname: str = "unknown"
+    user: str | None = None  # the signed-in user (submission only)
+
+    def headers(self) -> list[tuple[str, str]]:
+        out = [
+            ("IP", self.ip),
+            ("Helo", self.helo or "unknown"),
+            ("Hostname", self.hostname or "unknown"),
+            ("From", f"<{self.mail_from}>" if self.mail_from else "<>"),
+            ("Queue-Id", self.queue_id),
+        ]
+        out += [("Rcpt", f"<{address}>") for address in self.rcpt]
+        if self.user is not None:
+            out.append(("User", self.user))
+        # Header values are ASCII; an SMTPUTF8 address travels UTF-8 encoded, as rspamd reads it.
+        return [(name, _header_value(value)) for name, value in out]
+
+
+@dataclass(frozen=True, slots=True)
+class Symbol:
+    name: str
+    score: float
+    options: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ScanResult:
+    action: str
+    score: float
+    required_score: float
+    symbols: tuple[Symbol, ...] = ()
+    smtp_message: str | None = None  # what rspamd wants said to the client (``messages.smtp_message``)
+    skipped: bool = False  # rspamd decided without running every rule (GTUBE, settings)
+    messages: dict[str, str] = field(default_factory=dict)
+
+
+def parse_result(data: Any) -> ScanResult:
+    """rspamd's ``/checkv2`` JSON as a typed value; ``RspamdUnavailable`` when it is not one."""
+    if not isinstance(data, dict):
+        raise RspamdUnavailable("the answer is not a JSON object")
+    action = data.get("action")
+    score = data.get("score")
+    required = data.get("required_score", math.inf)
+    if not isinstance(action, str) or not isinstance(score, int | float) or not isinstance(required, int | float):
+        raise RspamdUnavailable("the answer has no action or score")
+    symbols = []
+    raw_symbols = data.get("symbols")
+    if isinstance(raw_symbols, dict):
+        for name, item in raw_symbols.items():
+            if not isinstance(item, dict):
+                continue
+            value = item.get("score", 0.0)
+            options = item.get("options") or []
+            symbols.append(
+                Symbol(
+                    str(name),
+                    float(value) if _number(value) else 0.0,
+                    tuple(str(o) for o in options) if isinstance(options, list) else (),
+                )
+            )
+    messages = data.get("messages")
+    messages = {str(k): str(v) for k, v in messages.items() if isinstance(v, str)} if isinstance(messages, dict) else {}
+    return ScanResult(
+        action=action,
+        score=float(score),
+        required_score=float(required),
+        symbols=tuple(sorted(symbols, key=lambda s: (-s.score, s.name))),
+        smtp_message=messages.get("smtp_message"),
+        skipped=bool(data.get("is_skipped", False)),
+        messages=messages,
+    )
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _header_value(value: str) -> str:
+    text = value.replace("\r", " ").replace("\n", " ")
+    return text.encode("utf-8").decode("latin-1")  # httpx sends latin-1 bytes as they are
+
+
+class RspamdClient:
+    """Asks one rspamd normal worker; one connection pool per process, bounded by ``timeout``."""
+
+    def __init__(self, url: str, timeout: float) -> None:
+        self.url = url.rstrip("/")
+        self.timeout = timeout
+        # Loopback or the private network: no proxies from the environment, no TLS.
+        self._client = httpx.AsyncClient(timeout=timeout, trust_env=False)
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+    async def check(self, message: Sequence[Buffer], request: ScanRequest) -> ScanResult:
+        size = sum(len(piece) for piece in message)
+        headers = [*request.headers(), ("Content-Length", str(size))]
+        try:
+            # httpx bounds each read and write; this bounds the whole exchange (a trickling answer too).
+            async with asyncio.timeout(self.timeout):
+                response = await self._client.post(
+                    f"{self.url}/checkv2", content=_pieces(message), headers=headers, timeout=self.timeout
+                )
+        except (TimeoutError, httpx.TimeoutException) as exc:
+            raise RspamdUnavailable(f"no answer within {self.timeout:g} s") from exc
+        except httpx.HTTPError as exc:
+            raise RspamdUnavailable(f"{type(exc).__name__}: {exc}") from exc
+        if response.status_code != 200:
+            raise RspamdUnavailable(f"HTTP {response.status_code}")
+        try:
+            data = response.json()
+        except ValueError as exc:
+            raise RspamdUnavailable("the answer is not JSON") from exc
+        return parse_result(data)
+
+
+async def _pieces(message: Sequence[Buffer]) -> AsyncIterator[bytes]:
+    for piece in message:
+        yield piece if isinstance(piece, bytes) else bytes(piece)
+
+
+def ping(url: str, timeout: float = 3.0) -> str | None:
+    """None when rspamd answers ``GET /ping`` at ``url``, else why not (``sealmail status``)."""
+    try:
+        response = httpx.get(f"{url.rstrip('/')}/ping", timeout=timeout, trust_env=False)
+    except httpx.HTTPError as exc:
+        return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    if response.status_code != 200 or not response.text.strip().startswith("pong"):
+        return f"HTTP {response.status_code} from /ping"
+    return None

@@ -1,0 +1,108 @@
+"""rspamd's answer parsed, and what each action means for the MX (``sealmail.spam``), without rspamd.
+
+Codes: RFC 5321 §4.2.2 (550 refused, 451 try again later), RFC 3463 §3.8 X.7.1 (refused by policy).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from sealmail.spam import policy
+from sealmail.spam.rspamd import RspamdUnavailable, ScanRequest, parse_result
+
+
+def _answer(action: str, score: float = 0.0, **extra: object) -> dict:
+    return {
+        "action": action,
+        "score": score,
+        "required_score": 15.0,
+        "symbols": {"B_SYM": {"name": "B_SYM", "score": 1.5}, "A_SYM": {"name": "A_SYM", "score": 7.0}},
+        **extra,
+    }
+
+
+def test_reject_is_550_5_7_1_with_rspamds_message_made_one_printable_line() -> None:
+    """RFC 5321 §4.2.2 550 / RFC 3463 5.7.1; a CR LF in rspamd's text must not start a second reply."""
+    answer = _answer("reject", 20, messages={"smtp_message": "Spam\r\n250 2.0.0 ok\x00 \u00e9t\u00e9"})
+    decision = policy.decide(parse_result(answer))
+    assert decision.reply == "550 5.7.1 Spam 250 2.0.0 ok t"
+    assert "\r" not in decision.reply
+    assert "\n" not in decision.reply
+
+
+def test_reject_without_a_message_has_a_default_text() -> None:
+    assert policy.decide(parse_result(_answer("reject", 20))).reply == "550 5.7.1 Message rejected as spam"
+
+
+@pytest.mark.parametrize("action", ["soft reject", "greylist"])
+def test_soft_reject_and_greylist_are_451_4_7_1(action: str) -> None:
+    """RFC 5321 §4.2.2 451: the sender keeps the message and retries; RFC 3463 4.7.1."""
+    decision = policy.decide(parse_result(_answer(action, 5)))
+    assert decision.reply is not None
+    assert decision.reply.startswith("451 4.7.1 ")
+    assert not decision.junk
+
+
+@pytest.mark.parametrize("action", ["add header", "rewrite subject"])
+def test_add_header_and_rewrite_subject_go_to_junk_with_the_score(action: str) -> None:
+    decision = policy.decide(parse_result(_answer(action, 8.5)))
+    assert decision.reply is None
+    assert decision.junk
+    head = decision.header.decode()
+    assert head.startswith("X-Spam-Status: Yes, score=8.50 required=15.00\r\nX-Spam-Score: 8.50\r\n")
+    assert "X-Spam-Symbols: A_SYM(7.00), B_SYM(1.50)\r\n" in head  # highest first
+
+
+def test_no_action_is_inbox() -> None:
+    decision = policy.decide(parse_result(_answer("no action", 1.0)))
+    assert decision.reply is None
+    assert not decision.junk
+    assert decision.header.startswith(b"X-Spam-Status: No, score=1.00")
+
+
+def test_long_symbol_lists_are_folded_and_odd_names_left_out() -> None:
+    symbols = {f"SYMBOL_NUMBER_{i}": {"score": 0.1} for i in range(40)}
+    symbols["BAD\r\nX-Injected: 1"] = {"score": 9.0}
+    decision = policy.decide(parse_result({"action": "no action", "score": 1, "symbols": symbols}))
+    lines = decision.header.decode().split("\r\n")
+    assert all(len(line) <= 78 for line in lines)
+    assert "X-Injected" not in decision.header.decode()
+
+
+def test_unavailable_accepts_marked_or_tempfails() -> None:
+    accept = policy.unavailable("accept")
+    assert accept.reply is None
+    assert accept.header == b"X-Spam-Status: unchecked\r\n"
+    assert policy.unavailable("tempfail").reply == "451 4.7.1 Spam filter unavailable, try again later"
+
+
+@pytest.mark.parametrize("answer", [[], {"score": 1}, {"action": "reject"}, {"action": "x", "score": "7"}])
+def test_an_answer_without_action_or_score_counts_as_unavailable(answer: object) -> None:
+    with pytest.raises(RspamdUnavailable):
+        parse_result(answer)
+
+
+def test_a_senders_own_spam_fields_are_cut_and_nothing_else() -> None:
+    head = (
+        b"Received: x\r\nX-Spam-Status: No\r\nSubject: s\r\nx-spam-flag: NO\r\n\tfolded\r\n"
+        b"X-Spam-Checker: kept\r\n\r\nX-Spam-Status: in the body\r\n"
+    )
+    cut = policy.spam_fields_cut(head)
+    assert cut is not None
+    start, resume = cut
+    assert start + head[resume:] == (
+        b"Received: x\r\nSubject: s\r\nX-Spam-Checker: kept\r\n\r\nX-Spam-Status: in the body\r\n"
+    )
+    assert policy.spam_fields_cut(b"Subject: s\r\n\r\nbody\r\n") is None
+
+
+def test_the_envelope_goes_as_rspamds_headers() -> None:
+    request = ScanRequest(
+        ip="192.0.2.1", helo="mail.example.org", mail_from="", rcpt=["a@example.test", "b@example.test"], queue_id="q1"
+    )
+    headers = request.headers()
+    assert ("From", "<>") in headers
+    assert [v for k, v in headers if k == "Rcpt"] == ["<a@example.test>", "<b@example.test>"]
+    assert ("Hostname", "unknown") in headers
+    assert all(k != "User" for k, _ in headers)
+    assert ("User", "alice") in ScanRequest("::1", "h", "a@b.test", ["c@d.test"], "q", user="alice").headers()
