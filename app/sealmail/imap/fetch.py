@@ -173,7 +173,7 @@ class Fetcher:
             data["HEADER"] = mailbox.headers(body_ids)
         raw: dict[int, bytes] = {}
         if self.whole:
-            raw = {b: mailbox.raw(b) for b in dict.fromkeys(body_ids)}
+            raw = mailbox.raws(body_ids)  # one call for the chunk (one round trip to a remote store)
             data["RAW"] = raw
         if "RFC822.TEXT" in kinds:
             data["TEXT"] = {b: mailbox.section(b, "TEXT") for b in dict.fromkeys(body_ids)}

@@ -285,6 +285,9 @@ class Mailbox:
     def raw(self, body_id: int) -> bytes:
         return self.parts.sections.raw(body_id)
 
+    def raws(self, body_ids: Iterable[int]) -> dict[int, bytes]:
+        return self.parts.sections.raws(body_ids)
+
     def email_ids(self, body_ids: Iterable[int]) -> dict[int, str]:
         return self.parts.sections.email_ids(body_ids)
 

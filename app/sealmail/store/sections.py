@@ -166,23 +166,49 @@ class Sections:
 
     def raw(self, body_id: int) -> bytes:
         """The message exactly as it was stored."""
+        return self.raws([body_id]).get(body_id, b"")
+
+    def raws(self, body_ids: Iterable[int]) -> dict[int, bytes]:
+        """Many messages exactly as stored (FETCH of many bodies): two queries for all of them.
+
+        Every body asked for is in memory at once: callers bound the batch (FETCH by octets)."""
+        wanted = sorted(set(body_ids))
+        rows: list[tuple[int, bytes, str]] = []
         with self._db.read() as db:
-            row: tuple[bytes, str] | None = db.execute(
-                "SELECT c.skeleton, b.splices FROM bodies b JOIN body_content c ON c.id = b.id WHERE b.id = ?",
-                (body_id,),
-            ).fetchone()
-            if row is None:
-                return b""
-            skeleton = zlib.decompress(row[0])
-            out, pos_skeleton, pos_raw = bytearray(), 0, 0
-            for offset, length, digest_hex in json.loads(row[1]):
+            for chunk in chunks(wanted, 500):
+                marks = ",".join("?" * len(chunk))
+                rows += db.execute(
+                    "SELECT b.id, c.skeleton, b.splices FROM bodies b JOIN body_content c ON c.id = b.id"
+                    f" WHERE b.id IN ({marks})",
+                    chunk,
+                ).fetchall()
+            spliced = {b: json.loads(splices) for b, _, splices in rows if splices != "[]"}
+            digests = sorted({bytes.fromhex(d) for splices in spliced.values() for _, _, d in splices})
+            stored: dict[str, tuple[str, bytes]] = {}
+            for some in chunks(digests, 500):
+                marks = ",".join("?" * len(some))
+                for digest, packing, data in db.execute(
+                    f"SELECT digest, packing, data FROM attachments WHERE digest IN ({marks})", some
+                ):
+                    stored[digest.hex()] = (packing, data)
+        out: dict[int, bytes] = {}
+        unpacked: dict[str, bytes] = {}  # an attachment shared by several of these messages: once
+        for body_id, compressed, _ in rows:
+            skeleton = zlib.decompress(compressed)
+            splices = spliced.get(body_id)
+            if splices is None:
+                out[body_id] = skeleton  # no attachment cut out: the skeleton is the message
+                continue
+            pieces, pos_skeleton, pos_raw = [], 0, 0
+            for offset, length, digest_hex in splices:
                 take = offset - pos_raw
-                out += skeleton[pos_skeleton : pos_skeleton + take]
+                pieces.append(skeleton[pos_skeleton : pos_skeleton + take])
                 pos_skeleton += take
-                packing, stored = db.execute(
-                    "SELECT packing, data FROM attachments WHERE digest = ?", (bytes.fromhex(digest_hex),)
-                ).fetchone()
-                out += attachments.unpack(packing, stored)
+                content = unpacked.get(digest_hex)
+                if content is None:
+                    content = unpacked[digest_hex] = attachments.unpack(*stored[digest_hex])
+                pieces.append(content)
                 pos_raw = offset + length
-            out += skeleton[pos_skeleton:]
-        return bytes(out)
+            pieces.append(skeleton[pos_skeleton:])
+            out[body_id] = b"".join(pieces)
+        return out
