@@ -16,6 +16,7 @@ from sealmail import mime
 from sealmail.mime.preview import preview_text
 from sealmail.mime.sections import header_fields
 from sealmail.store import attachments, imapvalue
+from sealmail.store.bodycache import PROCESS_BODIES, BodyCache
 from sealmail.store.errors import UnknownEncoding
 from sealmail.store.mailboxdb import MailboxDB, chunks
 
@@ -32,9 +33,27 @@ ImapValue = list[Any]
 
 
 class Sections:
-    def __init__(self, db: MailboxDB) -> None:
+    def __init__(self, db: MailboxDB, bodies: BodyCache = PROCESS_BODIES) -> None:
         self._db = db
         self._parsed_cache: dict[int, mime.ParsedMessage] = {}  # bodies are immutable: safe to cache
+        self._bodies = bodies
+        self._owner = bodies.new_owner()
+
+    def forget_bodies(self) -> None:
+        """Drop this mailbox's messages from the process's memory (it closes)."""
+        self._bodies.forget(self._owner)
+
+    def forget_freed(self) -> None:
+        """Drop the kept messages whose bodies are gone (after an expunge, a move, a folder deleted)."""
+        held = self._bodies.held(self._owner)
+        if not held:
+            return
+        alive: set[int] = set()
+        with self._db.read() as db:
+            for chunk in chunks(held, 500):
+                marks = ",".join("?" * len(chunk))
+                alive.update(b for (b,) in db.execute(f"SELECT id FROM bodies WHERE id IN ({marks})", chunk))
+        self._bodies.forget(self._owner, [b for b in held if b not in alive])
 
     def header(self, body_id: int) -> bytes:
         """The raw header block, including the blank line that ends it."""
@@ -172,7 +191,16 @@ class Sections:
         """Many messages exactly as stored (FETCH of many bodies): two queries for all of them.
 
         Every body asked for is in memory at once: callers bound the batch (FETCH by octets)."""
-        wanted = sorted(set(body_ids))
+        out: dict[int, bytes] = {}
+        wanted: list[int] = []
+        for body_id in sorted(set(body_ids)):
+            kept = self._bodies.get(self._owner, body_id)
+            if kept is None:
+                wanted.append(body_id)
+            else:
+                out[body_id] = kept
+        if not wanted:
+            return out
         rows: list[tuple[int, bytes, str]] = []
         with self._db.read() as db:
             for chunk in chunks(wanted, 500):
@@ -191,13 +219,13 @@ class Sections:
                     f"SELECT digest, packing, data FROM attachments WHERE digest IN ({marks})", some
                 ):
                     stored[digest.hex()] = (packing, data)
-        out: dict[int, bytes] = {}
         unpacked: dict[str, bytes] = {}  # an attachment shared by several of these messages: once
         for body_id, compressed, _ in rows:
             skeleton = zlib.decompress(compressed)
             splices = spliced.get(body_id)
             if splices is None:
                 out[body_id] = skeleton  # no attachment cut out: the skeleton is the message
+                self._bodies.put(self._owner, body_id, skeleton)
                 continue
             pieces, pos_skeleton, pos_raw = [], 0, 0
             for offset, length, digest_hex in splices:
@@ -211,4 +239,5 @@ class Sections:
                 pos_raw = offset + length
             pieces.append(skeleton[pos_skeleton:])
             out[body_id] = b"".join(pieces)
+            self._bodies.put(self._owner, body_id, out[body_id])
         return out
