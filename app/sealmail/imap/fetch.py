@@ -173,7 +173,9 @@ class Fetcher:
             data["HEADER"] = mailbox.headers(body_ids)
         raw: dict[int, bytes] = {}
         if self.whole:
-            raw = mailbox.raws(body_ids)  # one call for the chunk (one round trip to a remote store)
+            stored = mailbox.raws(body_ids)  # one call for the chunk (one round trip to a remote store)
+            # A body another process freed since the chunk's rows were read: empty, as raw() gave.
+            raw = {b: stored.get(b, b"") for b in body_ids}
             data["RAW"] = raw
         if "RFC822.TEXT" in kinds:
             data["TEXT"] = {b: mailbox.section(b, "TEXT") for b in dict.fromkeys(body_ids)}
