@@ -250,7 +250,12 @@ def test_identical_attachments_are_stored_once_and_bodies_come_back_byte_identic
     for raw, info in zip(raws, infos, strict=True):
         assert mailbox.raw(info.body_id) == raw
         assert mailbox.section(info.body_id, "2") == attachment
-    mailbox.store_flags("INBOX", [i.uid for i in infos], "add", ["\\Deleted"])
+    plain = mailbox.messages("INBOX", [mailbox.append("INBOX", message(9)).uid])[0]
+    wanted = [plain.body_id] + [i.body_id for i in infos] + [10**9]  # one id that is no body
+    assert mailbox.raws(wanted) == {plain.body_id: message(9)} | {
+        i.body_id: raw for i, raw in zip(infos, raws, strict=True)
+    }
+    mailbox.store_flags("INBOX", [i.uid for i in infos] + [plain.uid], "add", ["\\Deleted"])
     mailbox.expunge("INBOX")
     assert mailbox.db.execute("SELECT count(*) FROM attachments").fetchone() == (0,)
     assert mailbox.db.execute("SELECT count(*) FROM bodies").fetchone() == (0,)

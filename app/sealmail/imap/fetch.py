@@ -14,8 +14,8 @@ import contextlib
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
+from sealmail.imap import envelopes, wire
 from sealmail.imap import parser as p
-from sealmail.imap import wire
 from sealmail.imap.caches import TEXT_CACHE_ENTRIES, folder_infos
 from sealmail.store.mailbox import MessageInfo
 
@@ -155,7 +155,8 @@ class Fetcher:
         data: ChunkData = {}
         if "ENVELOPE" in kinds:
             skip = known.get("ENVELOPE", {})
-            data["ENVELOPE"] = mailbox.envelope_values([b for b in body_ids if b not in skip])
+            # the stored JSON: most envelopes become their answer without being parsed (imap.envelopes)
+            data["ENVELOPE"] = mailbox.envelopes([b for b in body_ids if b not in skip])
         if "BODYSTRUCTURE" in kinds:
             skip = known.get("BODYSTRUCTURE", {})
             data["BODYSTRUCTURE"] = mailbox.bodystructure_values(
@@ -172,7 +173,9 @@ class Fetcher:
             data["HEADER"] = mailbox.headers(body_ids)
         raw: dict[int, bytes] = {}
         if self.whole:
-            raw = {b: mailbox.raw(b) for b in dict.fromkeys(body_ids)}
+            stored = mailbox.raws(body_ids)  # one call for the chunk (one round trip to a remote store)
+            # A body another process freed since the chunk's rows were read: empty, as raw() gave.
+            raw = {b: stored.get(b, b"") for b in body_ids}
             data["RAW"] = raw
         if "RFC822.TEXT" in kinds:
             data["TEXT"] = {b: mailbox.section(b, "TEXT") for b in dict.fromkeys(body_ids)}
@@ -224,7 +227,10 @@ class Fetcher:
                     parts.append(b"THREADID NIL")  # RFC 8474 §5.2: no threads computed
                 elif kind == "PREVIEW":
                     parts.append(b"PREVIEW " + wire.nstring(data["PREVIEW"].get(bid), utf8))
-                elif kind in ("ENVELOPE", "BODYSTRUCTURE", "BODY"):
+                elif kind == "ENVELOPE":
+                    text = envelopes.envelope_text(data[kind].get(bid), utf8)
+                    parts.append(b"ENVELOPE " + text.encode("utf-8", "surrogateescape"))
+                elif kind in ("BODYSTRUCTURE", "BODY"):
                     parts.append(kind.encode() + b" " + wire.serialize(data[kind].get(bid), utf8))
                 elif kind == "RFC822":
                     parts.append(b"RFC822 " + wire.literal(data["RAW"][bid]))
@@ -309,7 +315,7 @@ class Fetcher:
     ) -> Callable[[MessageInfo], str]:
         utf8 = self.s.utf8
         cache = self.cache
-        render = wire.envelope_text if kind == "ENVELOPE" else wire.serialize_text
+        render = envelopes.envelope_text if kind == "ENVELOPE" else wire.serialize_text
         prefix = kind + " "
 
         def make(info: MessageInfo) -> str:

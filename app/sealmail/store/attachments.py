@@ -10,11 +10,18 @@ from __future__ import annotations
 
 import base64
 import binascii
+import struct
 import zlib
+from itertools import chain
 
 BASE64 = "b64"  # decoded octets; base64 with CRLF every 76 characters gives the original
 BASE64_OPEN = "b64-open"  # the same, without the final CRLF (the part ends right before a boundary)
 ZLIB = "zlib"
+
+_LINE = 76  # RFC 2045 §6.8: encoded lines are at most 76 characters
+_ROWS = 64
+# Cuts 64 lines at once in C: splitting in a Python loop cost twice the encoding itself.
+_BLOCK = struct.Struct(f"{_LINE}s" * _ROWS)
 
 
 def pack(data: bytes) -> tuple[str, bytes]:
@@ -33,5 +40,17 @@ def pack(data: bytes) -> tuple[str, bytes]:
 def unpack(packing: str, stored: bytes) -> bytes:
     if packing == ZLIB:
         return zlib.decompress(stored)
-    encoded = base64.encodebytes(stored).replace(b"\n", b"\r\n")
+    encoded = base64_lines(stored)
     return encoded if packing == BASE64 else encoded[:-2]
+
+
+def base64_lines(data: bytes) -> bytes:
+    """``base64.encodebytes(data)`` with CRLF line ends, the same octets, about twice as fast."""
+    encoded = binascii.b2a_base64(data, newline=False)
+    if not encoded:
+        return b""
+    whole = len(encoded) - len(encoded) % _BLOCK.size
+    lines: list[bytes] = list(chain.from_iterable(_BLOCK.iter_unpack(memoryview(encoded)[:whole])))
+    lines += [encoded[i : i + _LINE] for i in range(whole, len(encoded), _LINE)]
+    lines.append(b"")
+    return b"\r\n".join(lines)

@@ -125,6 +125,7 @@ class Mailbox:
         self.parts.folders.ensure_defaults()
 
     def close(self) -> None:
+        self.parts.sections.forget_bodies()
         self.file.close()
 
     @property
@@ -159,7 +160,8 @@ class Mailbox:
         return self.parts.folders.create_folder(name, special_use)
 
     def delete_folder(self, name: str) -> None:
-        return self.parts.folders.delete_folder(name)
+        self.parts.folders.delete_folder(name)
+        self.parts.sections.forget_freed()
 
     def rename_folder(self, old: str, new: str) -> None:
         return self.parts.folders.rename_folder(old, new)
@@ -239,14 +241,21 @@ class Mailbox:
     def copy(self, source: str, uids: Iterable[int], target: str) -> CopyResult:
         return self.parts.messages.copy(source, uids, target)
 
+    # An expunge may free bodies: what was read of them leaves memory with them.
     def move(self, source: str, uids: Iterable[int], target: str) -> CopyResult:
-        return self.parts.messages.move(source, uids, target)
+        result = self.parts.messages.move(source, uids, target)
+        self.parts.sections.forget_freed()
+        return result
 
     def expunge(self, folder: str, uids: Iterable[int] | None = None) -> list[int]:
-        return self.parts.messages.expunge(folder, uids)
+        gone = self.parts.messages.expunge(folder, uids)
+        self.parts.sections.forget_freed()
+        return gone
 
     def remove(self, folder: str, uids: Iterable[int]) -> list[int]:
-        return self.parts.messages.remove(folder, uids)
+        gone = self.parts.messages.remove(folder, uids)
+        self.parts.sections.forget_freed()
+        return gone
 
     # ---- sections ----------------------------------------------------------------------------------
     def header(self, body_id: int) -> bytes:
@@ -284,6 +293,9 @@ class Mailbox:
 
     def raw(self, body_id: int) -> bytes:
         return self.parts.sections.raw(body_id)
+
+    def raws(self, body_ids: Iterable[int]) -> dict[int, bytes]:
+        return self.parts.sections.raws(body_ids)
 
     def email_ids(self, body_ids: Iterable[int]) -> dict[int, str]:
         return self.parts.sections.email_ids(body_ids)

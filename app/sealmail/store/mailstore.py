@@ -207,6 +207,9 @@ class AsyncMailbox:
     async def raw(self, body_id: int) -> bytes:
         return await self.run(self.mailbox.raw, body_id)
 
+    async def raws(self, body_ids: Iterable[int]) -> dict[int, bytes]:
+        return await self.run(self.mailbox.raws, body_ids)
+
     async def email_ids(self, body_ids: Iterable[int]) -> dict[int, str]:
         return await self.run(self.mailbox.email_ids, body_ids)
 

@@ -595,6 +595,9 @@ class RemoteMailbox:
     async def raw(self, body_id: int) -> bytes:
         return await self._call("raw", body_id)
 
+    async def raws(self, body_ids: Iterable[int]) -> dict[int, bytes]:
+        return await self._call("raws", body_ids)
+
     async def email_ids(self, body_ids: Iterable[int]) -> dict[int, str]:
         return await self._call("email_ids", body_ids)
 
@@ -827,6 +830,9 @@ class RemoteMailboxOps:
 
     def raw(self, body_id: int) -> bytes:
         return self._handle.blocking("raw", body_id)
+
+    def raws(self, body_ids: Iterable[int]) -> dict[int, bytes]:
+        return self._handle.blocking("raws", body_ids)
 
     def email_ids(self, body_ids: Iterable[int]) -> dict[int, str]:
         return self._handle.blocking("email_ids", body_ids)

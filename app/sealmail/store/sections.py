@@ -16,6 +16,7 @@ from sealmail import mime
 from sealmail.mime.preview import preview_text
 from sealmail.mime.sections import header_fields
 from sealmail.store import attachments, imapvalue
+from sealmail.store.bodycache import PROCESS_BODIES, BodyCache
 from sealmail.store.errors import UnknownEncoding
 from sealmail.store.mailboxdb import MailboxDB, chunks
 
@@ -32,9 +33,27 @@ ImapValue = list[Any]
 
 
 class Sections:
-    def __init__(self, db: MailboxDB) -> None:
+    def __init__(self, db: MailboxDB, bodies: BodyCache = PROCESS_BODIES) -> None:
         self._db = db
         self._parsed_cache: dict[int, mime.ParsedMessage] = {}  # bodies are immutable: safe to cache
+        self._bodies = bodies
+        self._owner = bodies.new_owner()
+
+    def forget_bodies(self) -> None:
+        """Drop this mailbox's messages from the process's memory (it closes)."""
+        self._bodies.forget(self._owner)
+
+    def forget_freed(self) -> None:
+        """Drop the kept messages whose bodies are gone (after an expunge, a move, a folder deleted)."""
+        held = self._bodies.held(self._owner)
+        if not held:
+            return
+        alive: set[int] = set()
+        with self._db.read() as db:
+            for chunk in chunks(held, 500):
+                marks = ",".join("?" * len(chunk))
+                alive.update(b for (b,) in db.execute(f"SELECT id FROM bodies WHERE id IN ({marks})", chunk))
+        self._bodies.forget(self._owner, [b for b in held if b not in alive])
 
     def header(self, body_id: int) -> bytes:
         """The raw header block, including the blank line that ends it."""
@@ -166,23 +185,59 @@ class Sections:
 
     def raw(self, body_id: int) -> bytes:
         """The message exactly as it was stored."""
+        return self.raws([body_id]).get(body_id, b"")
+
+    def raws(self, body_ids: Iterable[int]) -> dict[int, bytes]:
+        """Many messages exactly as stored (FETCH of many bodies): two queries for all of them.
+
+        Every body asked for is in memory at once: callers bound the batch (FETCH by octets)."""
+        out: dict[int, bytes] = {}
+        wanted: list[int] = []
+        for body_id in sorted(set(body_ids)):
+            kept = self._bodies.get(self._owner, body_id)
+            if kept is None:
+                wanted.append(body_id)
+            else:
+                out[body_id] = kept
+        if not wanted:
+            return out
+        rows: list[tuple[int, bytes, str]] = []
         with self._db.read() as db:
-            row: tuple[bytes, str] | None = db.execute(
-                "SELECT c.skeleton, b.splices FROM bodies b JOIN body_content c ON c.id = b.id WHERE b.id = ?",
-                (body_id,),
-            ).fetchone()
-            if row is None:
-                return b""
-            skeleton = zlib.decompress(row[0])
-            out, pos_skeleton, pos_raw = bytearray(), 0, 0
-            for offset, length, digest_hex in json.loads(row[1]):
+            for chunk in chunks(wanted, 500):
+                marks = ",".join("?" * len(chunk))
+                rows += db.execute(
+                    "SELECT b.id, c.skeleton, b.splices FROM bodies b JOIN body_content c ON c.id = b.id"
+                    f" WHERE b.id IN ({marks})",
+                    chunk,
+                ).fetchall()
+            spliced = {b: json.loads(splices) for b, _, splices in rows if splices != "[]"}
+            digests = sorted({bytes.fromhex(d) for splices in spliced.values() for _, _, d in splices})
+            stored: dict[str, tuple[str, bytes]] = {}
+            for some in chunks(digests, 500):
+                marks = ",".join("?" * len(some))
+                for digest, packing, data in db.execute(
+                    f"SELECT digest, packing, data FROM attachments WHERE digest IN ({marks})", some
+                ):
+                    stored[digest.hex()] = (packing, data)
+        unpacked: dict[str, bytes] = {}  # an attachment shared by several of these messages: once
+        for body_id, compressed, _ in rows:
+            skeleton = zlib.decompress(compressed)
+            splices = spliced.get(body_id)
+            if splices is None:
+                out[body_id] = skeleton  # no attachment cut out: the skeleton is the message
+                self._bodies.put(self._owner, body_id, skeleton)
+                continue
+            pieces, pos_skeleton, pos_raw = [], 0, 0
+            for offset, length, digest_hex in splices:
                 take = offset - pos_raw
-                out += skeleton[pos_skeleton : pos_skeleton + take]
+                pieces.append(skeleton[pos_skeleton : pos_skeleton + take])
                 pos_skeleton += take
-                packing, stored = db.execute(
-                    "SELECT packing, data FROM attachments WHERE digest = ?", (bytes.fromhex(digest_hex),)
-                ).fetchone()
-                out += attachments.unpack(packing, stored)
+                content = unpacked.get(digest_hex)
+                if content is None:
+                    content = unpacked[digest_hex] = attachments.unpack(*stored[digest_hex])
+                pieces.append(content)
                 pos_raw = offset + length
-            out += skeleton[pos_skeleton:]
-        return bytes(out)
+            pieces.append(skeleton[pos_skeleton:])
+            out[body_id] = b"".join(pieces)
+            self._bodies.put(self._owner, body_id, out[body_id])
+        return out
