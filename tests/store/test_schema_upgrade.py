@@ -12,8 +12,10 @@ from sealmail.store.mailbox import Mailbox
 from sealmail.store.schema import MIGRATIONS
 from sealmail.store.search import DateKey
 
-# What the newest migration adds, undone to rebuild a mailbox of the version before it.
-_UNDO_NEWEST = (
+# What the migration that added sent_day adds, undone to rebuild a mailbox of the version before it
+# (the later migrations create only what does not exist, so they run again harmlessly).
+_SENT_DAY_MIGRATION = next(i for i, script in enumerate(MIGRATIONS) if "ADD COLUMN sent_day" in script)
+_UNDO_SENT_DAY = (
     "ALTER TABLE bodies DROP COLUMN sent_day",
     "DROP TABLE lost_subscriptions",
     "DROP INDEX folders_by_object_id",
@@ -27,9 +29,9 @@ _UNDO_NEWEST = (
 def _downgrade(path: Path, key: bytes) -> None:
     db = open_encrypted(path, key)
     try:
-        for statement in _UNDO_NEWEST:
+        for statement in _UNDO_SENT_DAY:
             db.execute(statement)
-        db.execute(f"PRAGMA user_version = {len(MIGRATIONS) - 1}")
+        db.execute(f"PRAGMA user_version = {_SENT_DAY_MIGRATION}")
     finally:
         db.close()
 

@@ -10,6 +10,7 @@ from typing import cast
 
 from sealmail.crypto.sealed import SealError
 from sealmail.store import events as ev
+from sealmail.store import textindex
 from sealmail.store.errors import InvalidFolderName
 from sealmail.store.indexing import index_message
 from sealmail.store.mailboxdb import MailboxDB, as_int, chunks
@@ -34,16 +35,18 @@ from sealmail.store.rows import MessageRows
 from sealmail.store.search import Compiler, SearchKey
 from sealmail.store.sections import Sections
 from sealmail.store.spool import Spool, open_message
+from sealmail.store.textindex import TextIndex
 
 # (uid, body_id, crlf_size, ascii_size, utf8_header): sizes are NULL for mail stored before they were kept.
 _DropRow = tuple[int, int, int | None, int | None, int | None]
 
 
 class Messages:
-    def __init__(self, db: MailboxDB, rows: MessageRows, sections: Sections) -> None:
+    def __init__(self, db: MailboxDB, rows: MessageRows, sections: Sections, text: TextIndex) -> None:
         self._db = db
         self._rows = rows
         self._sections = sections
+        self._text = text
 
     # ---- adding ---------------------------------------------------------------------------------
     def append(
@@ -56,7 +59,7 @@ class Messages:
         enforce_quota: bool = True,
     ) -> AppendResult:
         """Store a message byte for byte; returns its UID (RFC 4315 APPENDUID)."""
-        indexed = index_message(raw)  # parsing happens outside the lock
+        indexed = index_message(raw, text=False)  # parsing happens outside the lock; text: textindex
         when = (internal_date or datetime.now(UTC)).astimezone(UTC)
         with self._db.write() as events:
             return self._rows.append(folder, raw, indexed, flags, when, enforce_quota, events)
@@ -64,15 +67,22 @@ class Messages:
     def append_many(
         self, folder: str, items: Iterable[tuple[bytes, Iterable[str], datetime | None]], *, enforce_quota: bool = True
     ) -> list[AppendResult]:
-        """Append several messages in one transaction (imports, batched delivery); all or none."""
+        """Append several messages in one transaction (imports, batched delivery); all or none.
+
+        Their texts go into the search index in the same transaction (one index segment for them all).
+        """
         prepared = [
             (raw, index_message(raw), flags, (when or datetime.now(UTC)).astimezone(UTC)) for raw, flags, when in items
         ]
         with self._db.write() as events:
-            return [
+            caught_up = textindex.caught_up(self._db)
+            results = [
                 self._rows.append(folder, raw, indexed, flags, when, enforce_quota, events)
                 for raw, indexed, flags, when in prepared
             ]
+            if caught_up:  # nothing waited before these, and these are indexed: the mark moves past them
+                textindex.mark_all_indexed(self._db)
+            return results
 
     def drain(self, spool: Spool, private_key: bytes) -> DrainResult:
         """Move sealed mail from the spool into INBOX in arrival order, exactly once.
@@ -93,7 +103,7 @@ class Messages:
                     db.set_meta("spool_seq", seq)
                     db.set_meta("spool_failed", json.dumps(failed))
                 continue
-            indexed = index_message(raw)
+            indexed = index_message(raw, text=False)
             with db.write() as events:
                 if as_int(db.meta("spool_seq", 0)) >= seq:  # another process drained it meanwhile
                     continue
@@ -185,6 +195,7 @@ class Messages:
 
     def search(self, folder: str, key: SearchKey) -> list[int]:
         """UIDs of the folder's messages matching ``key``, ascending."""
+        self._text.before_search(key)
         compiler = Compiler()
         condition = compiler.compile(key)
         with self._db.read() as db:

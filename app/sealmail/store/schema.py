@@ -210,6 +210,11 @@ MIGRATIONS: list[str] = [
         refs TEXT NOT NULL
     );
     """,
+    """
+    -- SEARCH text is indexed in batches after the append (store/textindex.py): every body with an id
+    -- up to this mark has its text in body_text. Every body stored so far has.
+    INSERT OR REPLACE INTO meta (key, value) VALUES ('text_indexed_through', (SELECT coalesce(max(id), 0) FROM bodies));
+    """,
 ]
 
 
