@@ -73,7 +73,8 @@ class AsyncMailbox:
         mailbox.file.defer_checkpoints()  # ``_upkeep`` checkpoints between requests
         self._upkeep_task: asyncio.Task[None] | None = None
         self._last_use = 0.0
-        self._upkept = -1  # commits at the last upkeep; -1: run one soon (texts a restart left queued)
+        self._upkept = -1  # commits at the last upkeep; -1: one soon (a restart may have left texts to index)
+        self._closing = False
 
     async def run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """``fn(*args, **kwargs)`` on the mailbox's own thread (one at a time, in call order)."""
@@ -82,7 +83,7 @@ class AsyncMailbox:
             return await loop.run_in_executor(self._executor, lambda: fn(*args, **kwargs))
         finally:
             self._last_use = loop.time()
-            if self._upkeep_task is None and self.mailbox.file.commits != self._upkept:
+            if self._upkeep_task is None and not self._closing and self.mailbox.file.commits != self._upkept:
                 self._upkeep_task = asyncio.create_task(self._upkeep(), name=f"upkeep-{self.mailbox_id[:6]}")
 
     async def _upkeep(self) -> None:
@@ -364,6 +365,7 @@ class AsyncMailbox:
         await self._store._release(self)
 
     async def _stop_watching(self) -> None:
+        self._closing = True
         if self._watcher is not None:
             self._watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
