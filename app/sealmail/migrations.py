@@ -6,6 +6,7 @@ migrates inside ``BEGIN IMMEDIATE`` while the others wait and then see the new v
 
 from __future__ import annotations
 
+import sqlite3
 from typing import Any
 
 from sealmail.errors import SchemaTooNew
@@ -36,6 +37,17 @@ def apply_migrations(db: Any, migrations: list[str], what: str) -> int:
 
 
 def split_statements(script: str) -> list[str]:
-    """Statements of a migration script (no semicolons inside literals or triggers in our scripts)."""
+    """Statements of a migration script (no semicolons inside literals in our scripts; a trigger's
+    body keeps its own, as SQLite's tokenizer says where each statement ends)."""
     lines = [line for line in script.splitlines() if not line.strip().startswith("--")]
-    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
+    statements, pending = [], ""
+    for piece in "\n".join(lines).split(";"):
+        pending += piece + ";"
+        if sqlite3.complete_statement(pending):
+            statement = pending.strip()[:-1].strip()
+            if statement:
+                statements.append(statement)
+            pending = ""
+    if pending.strip(" \t\n;"):
+        statements.append(pending.strip().rstrip(";"))  # incomplete: executing it reports the error
+    return statements

@@ -18,7 +18,7 @@ from sealmail.store.mailbox import Mailbox
 from sealmail.store.mailstore import AsyncMailbox, MailStore
 
 # Used on the worker thread itself (inside ``run``) or owned by the handle: no async twin.
-_NOT_ASYNC = {"close", "dav_transaction", "drain"}
+_NOT_ASYNC = {"close", "dav_transaction", "drain", "upkeep"}
 
 
 def _public_methods(cls: type) -> dict[str, inspect.Signature]:

@@ -12,12 +12,10 @@ from sealmail.store.mailbox import Mailbox
 from sealmail.store.schema import MIGRATIONS
 from sealmail.store.search import DateKey
 
-# The migration these tests are about, and what it and the later ones add, undone to rebuild a
-# mailbox of the version before it.
-_THIS = next(i for i, migration in enumerate(MIGRATIONS) if "ADD COLUMN sent_day" in migration)
-_UNDO_NEWEST = (
-    "DROP TABLE body_sortkeys",  # later: SORT and THREAD keys
-    "DROP INDEX expunged_by_modseq",  # later: QRESYNC's index
+# What the migration that added sent_day adds, undone to rebuild a mailbox of the version before it
+# (the later migrations create only what does not exist, so they run again harmlessly).
+_SENT_DAY_MIGRATION = next(i for i, script in enumerate(MIGRATIONS) if "ADD COLUMN sent_day" in script)
+_UNDO_SENT_DAY = (
     "ALTER TABLE bodies DROP COLUMN sent_day",
     "DROP TABLE lost_subscriptions",
     "DROP INDEX folders_by_object_id",
@@ -31,9 +29,9 @@ _UNDO_NEWEST = (
 def _downgrade(path: Path, key: bytes) -> None:
     db = open_encrypted(path, key)
     try:
-        for statement in _UNDO_NEWEST:
+        for statement in _UNDO_SENT_DAY:
             db.execute(statement)
-        db.execute(f"PRAGMA user_version = {_THIS}")
+        db.execute(f"PRAGMA user_version = {_SENT_DAY_MIGRATION}")
     finally:
         db.close()
 

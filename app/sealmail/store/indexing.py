@@ -2,7 +2,8 @@
 
 The raw header block (FETCH of headers without reparsing), the parsed structure (JSON, for
 BODY[section] and BINARY), the ENVELOPE and BODYSTRUCTURE values ready for the wire, the sent date
-(as an instant and as the date written) and decoded text for SEARCH, the SORT and THREAD keys, and
+(as an instant and as the date written), the SORT and THREAD keys, the decoded text for SEARCH
+(unless left to ``store.textindex``, which extracts it after the append), and
 the byte ranges of large attachment bodies to deduplicate.
 Never raises: the parser gives every message, however malformed, a best-effort structure.
 """
@@ -17,6 +18,22 @@ from sealmail.store import imapvalue
 from sealmail.store.sortkeys import SortKeys, sort_keys
 
 
+@dataclass(frozen=True, slots=True)
+class SearchText:
+    """The decoded text SEARCH matches, one value per column of the FTS5 table ``body_text``."""
+
+    subject: str = ""
+    from_: str = ""
+    to: str = ""
+    cc: str = ""
+    bcc: str = ""
+    headers: str = ""
+    body: str = ""
+
+    def columns(self) -> tuple[str, str, str, str, str, str, str]:
+        return (self.subject, self.from_, self.to, self.cc, self.bcc, self.headers, self.body)
+
+
 @dataclass(slots=True)
 class Indexed:
     header: bytes
@@ -25,13 +42,7 @@ class Indexed:
     sent_day: date | None = None  # the Date header's date as written (SENTON...)
     envelope: str = "null"
     bodystructure: str = "null"
-    subject: str = ""
-    from_: str = ""
-    to: str = ""
-    cc: str = ""
-    bcc: str = ""
-    headers: str = ""
-    body: str = ""
+    text: SearchText | None = None  # None: left for store.textindex to extract later
     attachments: list[tuple[int, int]] = field(default_factory=list)
     sortkeys: SortKeys | None = None
 
@@ -39,12 +50,9 @@ class Indexed:
 _INDEXED_APART = {"subject", "from", "to", "cc", "bcc"}
 
 
-def index_message(raw: bytes) -> Indexed:
+def index_message(raw: bytes, *, text: bool = True) -> Indexed:
+    """What FETCH, SORT and THREAD read, and the search text unless ``text`` is false."""
     parsed = mime.parse(raw)
-    searchable = mime.search_headers(parsed)
-    # Every other field, decoded, for SEARCH TEXT (which covers the whole header, RFC 9051 §6.4.4).
-    others = {f.name.lower() for f in parsed.headers} - _INDEXED_APART
-    other = [f"{name}: {value.decoded}" for name in sorted(others) for value in mime.header_field(parsed, name)]
     return Indexed(
         header=raw[parsed.root.header_start : parsed.root.header_end],
         structure=parsed.to_json(),
@@ -52,6 +60,19 @@ def index_message(raw: bytes) -> Indexed:
         sent_day=mime.sent_day(parsed),
         envelope=imapvalue.dumps(mime.envelope_value(parsed)),
         bodystructure=imapvalue.dumps(mime.bodystructure(parsed)),
+        text=search_text(raw, parsed) if text else None,
+        attachments=[(a.start, a.end) for a in mime.attachments(parsed)],
+        sortkeys=sort_keys(parsed),
+    )
+
+
+def search_text(raw: bytes, parsed: mime.ParsedMessage | None = None) -> SearchText:
+    parsed = parsed or mime.parse(raw)
+    searchable = mime.search_headers(parsed)
+    # Every other field, decoded, for SEARCH TEXT (which covers the whole header, RFC 9051 §6.4.4).
+    others = {f.name.lower() for f in parsed.headers} - _INDEXED_APART
+    other = [f"{name}: {value.decoded}" for name in sorted(others) for value in mime.header_field(parsed, name)]
+    return SearchText(
         subject=_text(searchable.get("subject", "")),
         from_=_text(searchable.get("from", "")),
         to=_text(searchable.get("to", "")),
@@ -59,8 +80,6 @@ def index_message(raw: bytes) -> Indexed:
         bcc=_text(searchable.get("bcc", "")),
         headers=_text("\n".join(other)),
         body=_text(mime.search_text(raw, parsed)),
-        attachments=[(a.start, a.end) for a in mime.attachments(parsed)],
-        sortkeys=sort_keys(parsed),
     )
 
 

@@ -7,6 +7,7 @@ events) and hands that one object to each part, kept in ``mailbox.parts``:
 - ``messages`` (``store.messages``): append and spool drain, listings and changes, flags,
   copy/move, expunge, search, the POP3 maildrop;
 - ``ordering`` (``store.ordering``): SORT and THREAD (RFC 5256);
+- ``text`` (``store.textindex``): the search text of new messages, indexed in batches;
 - ``sections`` (``store.sections``): message content for FETCH: headers, ENVELOPE,
   BODYSTRUCTURE, BODY[section], BINARY, the raw message;
 - ``dav`` (``store.dav``): calendars and address books;
@@ -59,6 +60,7 @@ from sealmail.store.rows import MessageRows
 from sealmail.store.search import SearchKey
 from sealmail.store.sections import ImapValue, Sections
 from sealmail.store.spool import Spool
+from sealmail.store.textindex import BATCH, TextIndex
 
 # The names protocol code and tests import from here (their home is ``store.model``).
 __all__ = [
@@ -94,6 +96,7 @@ class MailboxParts:
     folders: Folders
     messages: Messages
     ordering: Ordering
+    text: TextIndex
     sections: Sections
     dav: DavStore
     maintenance: Maintenance
@@ -114,10 +117,12 @@ class Mailbox:
         self.file = MailboxDB(mailbox_id, path, key, quota=quota, notify=notify)
         sections = Sections(self.file)
         rows = MessageRows(self.file)
+        text = TextIndex(self.file, sections.raw)
         self.parts = MailboxParts(
             folders=Folders(self.file, rows),
-            messages=Messages(self.file, rows, sections),
-            ordering=Ordering(self.file, rows),
+            messages=Messages(self.file, rows, sections, text),
+            ordering=Ordering(self.file, rows, text),
+            text=text,
             sections=sections,
             dav=DavStore(self.file),
             maintenance=Maintenance(self.file),
@@ -127,6 +132,13 @@ class Mailbox:
     def close(self) -> None:
         self.parts.sections.forget_bodies()
         self.file.close()
+
+    def upkeep(self, batch: int = BATCH) -> tuple[bool, int]:
+        """Work kept off the write path, one bounded step between requests: index the search text of
+        a batch of new messages, then checkpoint the WAL. Returns (more waits, commits so far)."""
+        more = self.parts.text.index_pending(batch) == batch
+        self.file.checkpoint()
+        return more, self.file.commits
 
     @property
     def db(self) -> sqlcipher3.Connection:

@@ -52,6 +52,12 @@ log = logging.getLogger("sealmail.store")
 T = TypeVar("T")
 P = ParamSpec("P")
 
+# Upkeep (``Mailbox.upkeep``: queued search texts into the index, WAL checkpoints) runs once a
+# mailbox has had no request for UPKEEP_QUIET seconds, or after UPKEEP_EVERY commits without such
+# a pause, so a steady stream of appends still keeps the queue and the WAL short.
+UPKEEP_QUIET = 0.25
+UPKEEP_EVERY = 200
+
 
 class AsyncMailbox:
     """A shared ``Mailbox`` whose blocking work runs on its own thread, never on the event loop."""
@@ -64,11 +70,45 @@ class AsyncMailbox:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"mbox-{self.mailbox_id[:6]}")
         self.users = 0
         self._watcher: asyncio.Task[None] | None = None
+        mailbox.file.defer_checkpoints()  # ``_upkeep`` checkpoints between requests
+        self._upkeep_task: asyncio.Task[None] | None = None
+        self._last_use = 0.0
+        self._upkept = -1  # commits at the last upkeep; -1: one soon (a restart may have left texts to index)
+        self._closing = False
 
     async def run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """``fn(*args, **kwargs)`` on the mailbox's own thread (one at a time, in call order)."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, lambda: fn(*args, **kwargs))
+        try:
+            return await loop.run_in_executor(self._executor, lambda: fn(*args, **kwargs))
+        finally:
+            self._last_use = loop.time()
+            if self._upkeep_task is None and not self._closing and self.mailbox.file.commits != self._upkept:
+                self._upkeep_task = asyncio.create_task(self._upkeep(), name=f"upkeep-{self.mailbox_id[:6]}")
+
+    async def _upkeep(self) -> None:
+        """Upkeep steps on the mailbox's thread, between requests, until nothing is left to do."""
+        loop = asyncio.get_running_loop()
+        delay = UPKEEP_QUIET
+        try:
+            while True:
+                await asyncio.sleep(delay)
+                delay = UPKEEP_QUIET
+                quiet = loop.time() - self._last_use >= UPKEEP_QUIET
+                if not quiet and self.mailbox.file.commits - self._upkept < UPKEEP_EVERY:
+                    continue
+                try:
+                    more, self._upkept = await loop.run_in_executor(self._executor, self.mailbox.upkeep)
+                except Exception:
+                    log.exception("mailbox upkeep failed; a search indexes what waits, the next write retries")
+                    self._upkept = self.mailbox.file.commits
+                    return
+                if not more and self.mailbox.file.commits == self._upkept:
+                    return
+                if more and loop.time() - self._last_use >= UPKEEP_QUIET:
+                    delay = 0  # still no request: the next batch at once
+        finally:
+            self._upkeep_task = None
 
     # The mailbox's API, each method one ``run`` of the ``Mailbox`` method of the same name and
     # arguments (``drain`` below takes the spool and key itself; a DAV transaction spans several
@@ -328,11 +368,16 @@ class AsyncMailbox:
         await self._store._release(self)
 
     async def _stop_watching(self) -> None:
+        self._closing = True
         if self._watcher is not None:
             self._watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._watcher
             self._watcher = None
+        if self._upkeep_task is not None:  # what it left is done by the next opener or search
+            self._upkeep_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._upkeep_task
 
     def _shutdown(self) -> None:
         self._executor.submit(self.mailbox.close).result()

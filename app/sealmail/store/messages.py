@@ -10,8 +10,9 @@ from typing import cast
 
 from sealmail.crypto.sealed import SealError
 from sealmail.store import events as ev
+from sealmail.store import textindex
 from sealmail.store.errors import InvalidFolderName
-from sealmail.store.indexing import index_message
+from sealmail.store.indexing import Indexed, index_message
 from sealmail.store.mailboxdb import MailboxDB, as_int, chunks
 from sealmail.store.model import (
     INBOX,
@@ -34,16 +35,23 @@ from sealmail.store.rows import MessageRows
 from sealmail.store.search import Compiler, SearchKey
 from sealmail.store.sections import Sections
 from sealmail.store.spool import Spool, open_message
+from sealmail.store.textindex import TextIndex
 
+# Spool records drained in one transaction: at most this many, or this many octets of mail.
+DRAIN_BATCH = 32
+DRAIN_BATCH_OCTETS = 4 << 20
+# (seq, received at, folder, message, what was computed from it), opened and parsed outside the lock.
+_Drained = tuple[int, datetime, str, bytes, Indexed]
 # (uid, body_id, crlf_size, ascii_size, utf8_header): sizes are NULL for mail stored before they were kept.
 _DropRow = tuple[int, int, int | None, int | None, int | None]
 
 
 class Messages:
-    def __init__(self, db: MailboxDB, rows: MessageRows, sections: Sections) -> None:
+    def __init__(self, db: MailboxDB, rows: MessageRows, sections: Sections, text: TextIndex) -> None:
         self._db = db
         self._rows = rows
         self._sections = sections
+        self._text = text
 
     # ---- adding ---------------------------------------------------------------------------------
     def append(
@@ -56,7 +64,7 @@ class Messages:
         enforce_quota: bool = True,
     ) -> AppendResult:
         """Store a message byte for byte; returns its UID (RFC 4315 APPENDUID)."""
-        indexed = index_message(raw)  # parsing happens outside the lock
+        indexed = index_message(raw, text=False)  # parsing happens outside the lock; text: textindex
         when = (internal_date or datetime.now(UTC)).astimezone(UTC)
         with self._db.write() as events:
             return self._rows.append(folder, raw, indexed, flags, when, enforce_quota, events)
@@ -64,37 +72,65 @@ class Messages:
     def append_many(
         self, folder: str, items: Iterable[tuple[bytes, Iterable[str], datetime | None]], *, enforce_quota: bool = True
     ) -> list[AppendResult]:
-        """Append several messages in one transaction (imports, batched delivery); all or none."""
+        """Append several messages in one transaction (imports, batched delivery); all or none.
+
+        Their texts go into the search index in the same transaction (one index segment for them all).
+        """
         prepared = [
             (raw, index_message(raw), flags, (when or datetime.now(UTC)).astimezone(UTC)) for raw, flags, when in items
         ]
         with self._db.write() as events:
-            return [
+            caught_up = textindex.caught_up(self._db)
+            results = [
                 self._rows.append(folder, raw, indexed, flags, when, enforce_quota, events)
                 for raw, indexed, flags, when in prepared
             ]
+            if caught_up:  # nothing waited before these, and these are indexed: the mark moves past them
+                textindex.mark_all_indexed(self._db)
+            return results
 
     def drain(self, spool: Spool, private_key: bytes) -> DrainResult:
         """Move sealed mail from the spool into INBOX in arrival order, exactly once.
 
         Each message is appended in the same transaction that records its spool sequence number as
         drained, so a crash at any point either keeps both or neither; records are deleted from the
-        spool only afterwards. Drained mail bypasses the quota: it was accepted already.
+        spool only afterwards. Records that wait together are appended together, up to
+        ``DRAIN_BATCH`` messages or ``DRAIN_BATCH_OCTETS`` per transaction (one commit and fsync for
+        them). Drained mail bypasses the quota: it was accepted already.
         """
         db = self._db
         failed: list[int] = list(json.loads(str(db.meta_read("spool_failed", "[]"))))
         drained, last = 0, as_int(db.meta_read("spool_seq", 0))
+        batch: list[_Drained] = []
+        octets = 0
         for seq, sealed in spool.pending(last):
             try:
                 received_at, folder, raw = open_message(private_key, db.mailbox_id, sealed)
             except SealError:
+                drained += self._drain_batch(batch)
+                batch, octets = [], 0
                 failed.append(seq)
                 with db.write():
                     db.set_meta("spool_seq", seq)
                     db.set_meta("spool_failed", json.dumps(failed))
                 continue
-            indexed = index_message(raw)
-            with db.write() as events:
+            batch.append((seq, received_at, folder, raw, index_message(raw, text=False)))
+            octets += len(raw)
+            if len(batch) >= DRAIN_BATCH or octets >= DRAIN_BATCH_OCTETS:
+                drained += self._drain_batch(batch)
+                batch, octets = [], 0
+        drained += self._drain_batch(batch)
+        last = as_int(db.meta_read("spool_seq", 0))
+        if last:
+            spool.delete_through(last, keep=frozenset(failed))
+        return DrainResult(drained, tuple(failed))
+
+    def _drain_batch(self, batch: list[_Drained]) -> int:
+        if not batch:
+            return 0
+        db, done = self._db, 0
+        with db.write() as events:
+            for seq, received_at, folder, raw, indexed in batch:
                 if as_int(db.meta("spool_seq", 0)) >= seq:  # another process drained it meanwhile
                     continue
                 target = (
@@ -102,12 +138,8 @@ class Messages:
                 )
                 self._rows.append(target, raw, indexed, (), received_at, False, events)
                 db.set_meta("spool_seq", seq)
-            drained += 1
-            last = seq
-        last = as_int(db.meta_read("spool_seq", 0))
-        if last:
-            spool.delete_through(last, keep=frozenset(failed))
-        return DrainResult(drained, tuple(failed))
+                done += 1
+        return done
 
     # ---- reading --------------------------------------------------------------------------------
     def uids(self, folder: str) -> list[int]:
@@ -185,6 +217,7 @@ class Messages:
 
     def search(self, folder: str, key: SearchKey) -> list[int]:
         """UIDs of the folder's messages matching ``key``, ascending."""
+        self._text.before_search(key)
         compiler = Compiler()
         condition = compiler.compile(key)
         with self._db.read() as db:

@@ -16,6 +16,7 @@ from sealmail.store import sortkeys
 from sealmail.store.mailboxdb import MailboxDB
 from sealmail.store.rows import MessageRows
 from sealmail.store.search import Compiler, SearchKey
+from sealmail.store.textindex import TextIndex
 
 SortField = Literal["arrival", "cc", "date", "from", "size", "subject", "to", "displayfrom", "displayto"]
 SORT_FIELDS: frozenset[str] = frozenset(SortField.__args__)  # type: ignore[attr-defined]
@@ -58,9 +59,10 @@ class ThreadMessage:
 
 
 class Ordering:
-    def __init__(self, db: MailboxDB, rows: MessageRows) -> None:
+    def __init__(self, db: MailboxDB, rows: MessageRows, text: TextIndex) -> None:
         self._db = db
         self._rows = rows
+        self._text = text
 
     def sort(self, folder: str, key: SearchKey, criteria: tuple[SortCriterion, ...]) -> list[int]:
         """UIDs of the messages matching ``key``, in the order of ``criteria`` (ties in UID order)."""
@@ -77,6 +79,7 @@ class Ordering:
         ]
 
     def _select(self, folder: str, key: SearchKey, columns: str, order: str) -> list[Any]:
+        self._text.before_search(key)
         compiler = Compiler()
         condition = compiler.compile(key)
         sortkeys.fill_missing(self._db)

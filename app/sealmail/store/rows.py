@@ -13,7 +13,7 @@ import zlib
 from collections.abc import Iterable
 from datetime import datetime
 
-from sealmail.store import attachments, sortkeys
+from sealmail.store import attachments, sortkeys, textindex
 from sealmail.store import events as ev
 from sealmail.store.errors import FolderNotFound
 from sealmail.store.indexing import Indexed
@@ -237,19 +237,8 @@ class MessageRows:
         db.execute(
             "INSERT INTO body_content (id, skeleton) VALUES (?, ?)", (body_id, zlib.compress(skeleton, _COMPRESS_LEVEL))
         )
-        db.execute(
-            "INSERT INTO body_text (rowid, subject, from_, to_, cc, bcc, headers, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                body_id,
-                indexed.subject,
-                indexed.from_,
-                indexed.to,
-                indexed.cc,
-                indexed.bcc,
-                indexed.headers,
-                indexed.body,
-            ),
-        )
+        if indexed.text is not None:  # else store.textindex extracts and indexes it later, in batches
+            textindex.write_now(self._db, body_id, indexed.text)
         if indexed.sortkeys is not None:
             sortkeys.save(self._db, body_id, indexed.sortkeys)
         return body_id
@@ -288,7 +277,7 @@ class MessageRows:
             digest = bytes.fromhex(digest_hex)
             db.execute("UPDATE attachments SET refcount = refcount - 1 WHERE digest = ?", (digest,))
             db.execute("DELETE FROM attachments WHERE digest = ? AND refcount <= 0", (digest,))
-        db.execute("DELETE FROM body_text WHERE rowid = ?", (body_id,))
+        textindex.forget(self._db, body_id)
         for table in (
             "body_content",
             "body_envelopes",

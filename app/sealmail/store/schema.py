@@ -210,6 +210,31 @@ MIGRATIONS: list[str] = [
         refs TEXT NOT NULL
     );
     """,
+    """
+    -- SEARCH text is indexed in batches after the append (store/textindex.py): every body with an id
+    -- up to this mark has its text in body_text. Every body stored so far has.
+    INSERT OR REPLACE INTO meta (key, value) VALUES ('text_indexed_through', (SELECT coalesce(max(id), 0) FROM bodies));
+
+    -- The octets the quota counts (messages and DAV items), kept by triggers in the transaction of each
+    -- change: the check at every APPEND reads this row instead of summing every message's size.
+    INSERT OR REPLACE INTO meta (key, value)
+        VALUES ('used_octets', (SELECT coalesce(sum(size), 0) FROM messages) + (SELECT coalesce(sum(size), 0) FROM dav_items));
+    CREATE TRIGGER IF NOT EXISTS used_message_added AFTER INSERT ON messages BEGIN
+        UPDATE meta SET value = value + NEW.size WHERE key = 'used_octets';
+    END;
+    CREATE TRIGGER IF NOT EXISTS used_message_removed AFTER DELETE ON messages BEGIN
+        UPDATE meta SET value = value - OLD.size WHERE key = 'used_octets';
+    END;
+    CREATE TRIGGER IF NOT EXISTS used_dav_added AFTER INSERT ON dav_items BEGIN
+        UPDATE meta SET value = value + NEW.size WHERE key = 'used_octets';
+    END;
+    CREATE TRIGGER IF NOT EXISTS used_dav_removed AFTER DELETE ON dav_items BEGIN
+        UPDATE meta SET value = value - OLD.size WHERE key = 'used_octets';
+    END;
+    CREATE TRIGGER IF NOT EXISTS used_dav_resized AFTER UPDATE OF size ON dav_items BEGIN
+        UPDATE meta SET value = value - OLD.size + NEW.size WHERE key = 'used_octets';
+    END;
+    """,
 ]
 
 
