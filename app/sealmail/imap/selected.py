@@ -19,7 +19,7 @@ from sealmail.imap.fetch import Fetcher
 from sealmail.imap.mailboxes import canonical
 from sealmail.imap.replies import Reply, Silent, bad, no
 from sealmail.imap.selection import Selected, resolve, resolve_key, uses_modseq
-from sealmail.imap.sorting import partial_item
+from sealmail.imap.sorting import esearch
 from sealmail.imap.states import AUTHENTICATED, LOGOUT, SELECTED
 from sealmail.imap.uidmap import UidMap
 from sealmail.imap.updates import announce_expunges, catch_up, selected_folder_vanished
@@ -233,25 +233,11 @@ async def cmd_search(s: Session, c: p.Search) -> Reply | None:
     if save and not returns:
         return None  # RFC 5182 §2.1: SAVE on its own answers nothing but the tagged OK
     if returns is not None or s.rev2:
-        # RFC 4731 / RFC 9051 §7.3.4: ESEARCH
-        opts = set(returns or ()) or {"ALL"}
-        parts = [f'ESEARCH (TAG "{c.tag}")']
-        if c.uid:
-            parts.append("UID")
-        if numbers:
-            if "MIN" in opts:
-                parts.append(f"MIN {min(numbers)}")
-            if "MAX" in opts:
-                parts.append(f"MAX {max(numbers)}")
-            if "ALL" in opts:
-                parts.append(f"ALL {wire.sequence_set(sorted(numbers))}")
-        if "COUNT" in opts:
-            parts.append(f"COUNT {len(numbers)}")
-        if c.partial is not None:
-            parts.append(partial_item(numbers, c.partial))  # RFC 5267 §4.4
+        # RFC 4731 / RFC 9051 §7.3.4: ESEARCH, found in ascending order (MIN and MAX are its ends)
+        line = esearch(c.tag, c.uid, sorted(numbers), tuple(returns or ()), c.partial)
         if highest is not None:
-            parts.append(f"MODSEQ {highest}")
-        s.untagged(" ".join(parts))
+            line += f" MODSEQ {highest}"
+        s.untagged(line)
         if c.returns is not None and "UPDATE" in c.returns:
             contexts.start(s, sel, c.tag, c.uid, key, None, found)  # RFC 5267 §4.2
     else:

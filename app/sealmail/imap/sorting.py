@@ -101,9 +101,9 @@ def _keep(s: Session, key: tuple[object, ...], value: object) -> None:
 
 
 def esearch(tag: str, uid: bool, numbers: list[int], returns: tuple[str, ...], partial: tuple[int, int] | None) -> str:
-    """RFC 5267 §3.2: an ESEARCH answer to a sorted result. MIN and MAX are the first and the last in
-    sort order, ALL keeps that order (ranges only where numbers ascend one by one), PARTIAL
-    (RFC 5267 §4.4) is the slice of positions low..high of it."""
+    """RFC 5267 §3.2: an ESEARCH answer to a sorted result (SEARCH's too: ascending). MIN and MAX
+    are the first and the last in sort order, ALL keeps that order (ranges only where numbers ascend
+    one by one), PARTIAL (RFC 5267 §4.4) is the slice of positions low..high of it."""
     opts = set(returns) or {"ALL"}  # RETURN (UPDATE) alone asks for no result now (RFC 5267 §4.2)
     parts = [f'ESEARCH (TAG "{tag}")']
     if uid:
