@@ -11,6 +11,7 @@ import contextlib
 import imaplib
 import socket
 import ssl
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -156,6 +157,18 @@ def make_account(config: SQLiteConfigStore, settings: Any, address: str) -> Acco
     assert credential is not None
     assert credential.mailbox_id is not None
     return Account(address, password, credential.mailbox_id, credential.public_key)
+
+
+@pytest.fixture
+def raw(imap) -> Iterator[RawClient]:
+    """A raw client signed in to the first account, closed even when the test fails (a test file may
+    define its own, e.g. with messages appended first)."""
+    client = imap.raw()
+    client.login(imap.account())
+    try:
+        yield client
+    finally:
+        client.close()
 
 
 @pytest.fixture

@@ -11,9 +11,6 @@ from __future__ import annotations
 
 import base64
 import re
-from collections.abc import Iterator
-
-import pytest
 
 from .conftest import RawClient
 
@@ -28,16 +25,6 @@ MULTIPART = (
     b"--XX\r\nContent-Type: text/plain\r\n\r\ntext\r\n"
     b"--XX\r\nContent-Type: application/octet-stream\r\n\r\n" + CONTENT + b"\r\n--XX--\r\n"
 )
-
-
-@pytest.fixture
-def raw(imap) -> Iterator[RawClient]:
-    client = imap.raw()
-    client.login(imap.account())
-    try:
-        yield client
-    finally:
-        client.close()
 
 
 def _append8(raw: RawClient, tag: str, msg: bytes) -> bytes:

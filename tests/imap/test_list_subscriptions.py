@@ -6,21 +6,7 @@ showing its name, as ``\\Subscribed \\NonExistent``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
-
 from .conftest import RawClient
-
-
-@pytest.fixture
-def raw(imap) -> Iterator[RawClient]:
-    client = imap.raw()
-    client.login(imap.account())
-    try:
-        yield client
-    finally:
-        client.close()
 
 
 def _ok(raw: RawClient, line: str) -> list[bytes]:

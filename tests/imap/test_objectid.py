@@ -7,24 +7,11 @@ so they say nothing of the address, the folder name or the message.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-
-import pytest
 
 from .conftest import ADDRESS, ASCII_ADDRESS, RawClient
 from mailgen import message
 
 OBJECTID = rb"[A-Za-z][A-Za-z0-9_-]{0,254}"  # RFC 8474 §7 objectid (and §8: starting with a letter)
-
-
-@pytest.fixture
-def raw(imap) -> Iterator[RawClient]:
-    client = imap.raw()
-    client.login(imap.account())
-    try:
-        yield client
-    finally:
-        client.close()
 
 
 def _ok(raw: RawClient, line: str) -> list[bytes]:

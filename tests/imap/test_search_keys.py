@@ -6,22 +6,9 @@ their cases are kept here as tables, with the RFC text they follow.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from .conftest import RawClient
-
-
-@pytest.fixture
-def raw(imap) -> Iterator[RawClient]:
-    """A logged-in raw client, closed even when the test fails."""
-    client = imap.raw()
-    client.login(imap.account())
-    try:
-        yield client
-    finally:
-        client.close()
 
 
 def _append_all(raw: RawClient, messages: list[bytes], folder: str = "INBOX") -> None:
