@@ -221,3 +221,21 @@ async def test_a_silent_rspamd_is_bounded_by_the_timeout_and_other_sessions_go_o
     assert 1.9 <= waited < 6
     (stored,) = _read(mx, "INBOX")
     assert b"X-Spam-Status: unchecked\r\n" in stored
+
+
+async def test_a_client_without_reverse_dns_is_left_for_rspamd_to_resolve(rspamd) -> None:
+    """The MX does no reverse lookup of its own, so it sends no ``Hostname``: rspamd resolves the
+    client's PTR itself and scores a client that has none (RDNS_NONE). ``Hostname: unknown`` would
+    tell it not to look, and spam from hosts without reverse DNS would go unpenalised."""
+    from sealmail.spam.rspamd import RspamdClient, ScanRequest
+
+    request = ScanRequest(ip="192.0.2.10", helo="mail.example.org", mail_from="a@example.org", rcpt=["b@example.test"],
+                          queue_id="rdns1")  # fmt: skip
+    assert "Hostname" not in dict(request.headers())
+    client = RspamdClient(rspamd.url, timeout=30)
+    try:
+        message = b"From: a@example.org\r\nTo: b@example.test\r\nSubject: hello\r\n\r\nhello\r\n"
+        result = await client.check([message], request)
+    finally:
+        await client.close()
+    assert "RDNS_NONE" in {symbol.name for symbol in result.symbols}

@@ -3,8 +3,9 @@
 Only the protocol lives here (what is sent, what comes back, what counts as "unavailable"); what
 the MX does with an answer is ``spam.policy``. The message goes to rspamd in memory over loopback
 HTTP as the pieces DATA was read in (never joined, never written anywhere), with the envelope in
-request headers, as rspamd's protocol documents them: ``IP``, ``Helo``, ``Hostname`` (the client's
-host name, ``unknown`` when it has none, as Postfix passes it), ``From``, one ``Rcpt`` per
+request headers, as rspamd's protocol documents them: ``IP``, ``Helo``, ``Hostname`` (only when the
+client's host name is known: without it rspamd looks up the PTR itself and scores a client that
+has none, where ``Hostname: unknown`` would tell it not to look), ``From``, one ``Rcpt`` per
 recipient, ``Queue-Id``, and ``User`` for a signed-in submission.
 """
 
@@ -42,14 +43,14 @@ class ScanRequest:
     mail_from: str  # "" for the null reverse-path
     rcpt: Sequence[str]
     queue_id: str
-    hostname: str = "unknown"
+    hostname: str | None = None  # the client's verified host name; None: rspamd resolves the PTR itself
     user: str | None = None  # the signed-in user (submission only)
 
     def headers(self) -> list[tuple[str, str]]:
         out = [
             ("IP", self.ip),
             ("Helo", self.helo or "unknown"),
-            ("Hostname", self.hostname or "unknown"),
+            *((("Hostname", self.hostname),) if self.hostname else ()),
             ("From", f"<{self.mail_from}>" if self.mail_from else "<>"),
             ("Queue-Id", self.queue_id),
         ]
