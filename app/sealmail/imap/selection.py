@@ -147,12 +147,4 @@ def resolve_key(sel: Selected, key: sk.SearchKey) -> sk.SearchKey:
 
 def uses_modseq(key: sk.SearchKey) -> bool:
     """The key searches by MODSEQ (RFC 7162 §3.1.5), which enables CONDSTORE."""
-    if isinstance(key, sk.ModSeq):
-        return True
-    if isinstance(key, sk.Not):
-        return uses_modseq(key.key)
-    if isinstance(key, sk.And):
-        return any(uses_modseq(k) for k in key.keys)
-    if isinstance(key, sk.Or):
-        return uses_modseq(key.left) or uses_modseq(key.right)
-    return False
+    return sk.any_key(key, lambda k: isinstance(k, sk.ModSeq))

@@ -73,15 +73,7 @@ def _view(sel: Selected, key: sk.SearchKey) -> tuple[object, ...]:
 
 
 def _reads_flags(key: sk.SearchKey) -> bool:
-    if isinstance(key, sk.HasFlag | sk.ModSeq):
-        return True
-    if isinstance(key, sk.Not):
-        return _reads_flags(key.key)
-    if isinstance(key, sk.And):
-        return any(_reads_flags(k) for k in key.keys)
-    if isinstance(key, sk.Or):
-        return _reads_flags(key.left) or _reads_flags(key.right)
-    return False
+    return sk.any_key(key, lambda k: isinstance(k, sk.HasFlag | sk.ModSeq))
 
 
 def _recall(s: Session, key: tuple[object, ...]) -> Any:

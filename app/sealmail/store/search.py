@@ -133,6 +133,17 @@ class Or(SearchKey):
     right: SearchKey
 
 
+def any_key(key: SearchKey, leaf: Callable[[SearchKey], bool]) -> bool:
+    """Whether ``leaf`` holds for some key of a search program, looking through NOT, AND and OR."""
+    if isinstance(key, Not):
+        return any_key(key.key, leaf)
+    if isinstance(key, And):
+        return any(any_key(k, leaf) for k in key.keys)
+    if isinstance(key, Or):
+        return any_key(key.left, leaf) or any_key(key.right, leaf)
+    return leaf(key)
+
+
 SYSTEM_FLAG_BITS = {"\\seen": 1, "\\answered": 2, "\\flagged": 4, "\\deleted": 8, "\\draft": 16}
 
 

@@ -20,8 +20,9 @@ from sealmail.store.bodycache import PROCESS_BODIES, BodyCache
 from sealmail.store.errors import UnknownEncoding
 from sealmail.store.mailboxdb import MailboxDB, chunks
 
-BodyColumn = Literal["header", "envelope", "bodystructure", "structure"]
+BodyColumn = Literal["header", "envelope", "bodystructure", "structure", "object_id"]
 _BODY_TABLES: dict[BodyColumn, str] = {
+    "object_id": "bodies",  # RFC 8474 EMAILID
     "header": "body_headers",
     "envelope": "body_envelopes",
     "bodystructure": "body_structures",
@@ -74,7 +75,7 @@ class Sections:
         return self.structures([body_id]).get(body_id, "{}")
 
     def _body_column(self, body_ids: Iterable[int], column: BodyColumn) -> dict[int, Any]:
-        """``column`` of each body: str (JSON), or bytes for ``header``."""
+        """``column`` of each body: str (JSON, or the EMAILID for ``object_id``), or bytes for ``header``."""
         table = _BODY_TABLES[column]
         wanted = sorted(set(body_ids))
         found: dict[int, Any] = {}
@@ -152,13 +153,7 @@ class Sections:
 
     def email_ids(self, body_ids: Iterable[int]) -> dict[int, str]:
         """RFC 8474 EMAILID of each body (every copy of a message shares its body, hence its id)."""
-        wanted = sorted(set(body_ids))
-        found: dict[int, str] = {}
-        with self._db.read() as db:
-            for chunk in chunks(wanted, 500):
-                marks = ",".join("?" * len(chunk))
-                found.update(db.execute(f"SELECT id, object_id FROM bodies WHERE id IN ({marks})", chunk).fetchall())
-        return found
+        return self._body_column(body_ids, "object_id")
 
     def previews(self, body_ids: Iterable[int], lazy: bool = False) -> dict[int, str | None]:
         """RFC 8970 PREVIEW of each body. Made from the message the first time it is asked for and kept

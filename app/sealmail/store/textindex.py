@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 from sealmail.store.indexing import SearchText, search_text
 from sealmail.store.mailboxdb import MailboxDB, as_int
-from sealmail.store.search import And, Not, Or, SearchKey, Text
+from sealmail.store.search import SearchKey, Text, any_key
 
 BATCH = 128  # bodies per indexing transaction: bounds how long a request waits behind one
 MARK = "text_indexed_through"
@@ -91,12 +91,4 @@ class TextIndex:
 
 def reads_text(key: SearchKey) -> bool:
     """Does this search program read ``body_text`` (so every body must be indexed first)?"""
-    if isinstance(key, Text):
-        return bool(key.value)
-    if isinstance(key, Not):
-        return reads_text(key.key)
-    if isinstance(key, And):
-        return any(reads_text(k) for k in key.keys)
-    if isinstance(key, Or):
-        return reads_text(key.left) or reads_text(key.right)
-    return False
+    return any_key(key, lambda k: isinstance(k, Text) and bool(k.value))
