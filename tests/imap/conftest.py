@@ -159,6 +159,25 @@ def make_account(config: SQLiteConfigStore, settings: Any, address: str) -> Acco
     return Account(address, password, credential.mailbox_id, credential.public_key)
 
 
+@contextlib.contextmanager
+def selected_after_appends(
+    imap: Imap, mails: list[tuple[bytes, str | None]], address: str = ASCII_ADDRESS
+) -> Iterator[RawClient]:
+    """``mails`` (message, internal date or None) appended with imaplib, then a raw client with INBOX selected."""
+    client = imap.client(address)
+    for raw_message, when in mails:
+        typ, data = client.append("INBOX", None, f'"{when}"' if when else None, raw_message)
+        assert typ == "OK", data
+    client.logout()
+    raw = imap.raw()
+    raw.login(imap.account(address))
+    try:
+        assert raw.command("s SELECT INBOX")[-1].startswith(b"s OK")
+        yield raw
+    finally:
+        raw.close()
+
+
 @pytest.fixture
 def raw(imap) -> Iterator[RawClient]:
     """A raw client signed in to the first account, closed even when the test fails (a test file may

@@ -5,22 +5,14 @@ from __future__ import annotations
 
 import pytest
 
-from .conftest import ASCII_ADDRESS
+from .conftest import ASCII_ADDRESS, selected_after_appends
 from mailgen import message
 
 
 @pytest.fixture
 def box(imap):
-    client = imap.client(ASCII_ADDRESS)
-    for n in range(1, 6):
-        typ, data = client.append("INBOX", None, None, message(n, subject=f"Note {6 - n}"))
-        assert typ == "OK", data
-    client.logout()
-    raw = imap.raw()
-    raw.login(imap.account(ASCII_ADDRESS))
-    assert raw.command("s SELECT INBOX")[-1].startswith(b"s OK")
-    yield raw
-    raw.close()
+    with selected_after_appends(imap, [(message(n, subject=f"Note {6 - n}"), None) for n in range(1, 6)]) as raw:
+        yield raw
 
 
 def test_context_capabilities(box) -> None:

@@ -13,7 +13,7 @@ from sealmail.mime.collation import casemap
 from sealmail.mime.msgids import message_ids
 from sealmail.store.sortkeys import sort_keys
 
-from .conftest import ASCII_ADDRESS
+from .conftest import ASCII_ADDRESS, selected_after_appends
 
 # ---- RFC 5256 §2.1: the base subject -------------------------------------------------------------
 BASE_SUBJECTS = [
@@ -176,16 +176,8 @@ SORTS = [
 
 @pytest.fixture
 def sorted_box(imap):
-    client = imap.client(ASCII_ADDRESS)
-    for raw, when in zip(MAILS, INTERNAL, strict=True):
-        typ, data = client.append("INBOX", None, f'"{when}"', raw)
-        assert typ == "OK", data
-    client.logout()
-    raw = imap.raw()
-    raw.login(imap.account(ASCII_ADDRESS))
-    assert raw.command("s SELECT INBOX")[-1].startswith(b"s OK")
-    yield raw
-    raw.close()
+    with selected_after_appends(imap, list(zip(MAILS, INTERNAL, strict=True))) as raw:
+        yield raw
 
 
 def test_sort_and_thread_are_advertised(sorted_box) -> None:

@@ -10,7 +10,7 @@ from sealmail.imap.threads import ordered_subject, references, thread_text
 from sealmail.mime.msgids import thread_ids
 from sealmail.store.ordering import ThreadMessage
 
-from .conftest import ASCII_ADDRESS
+from .conftest import selected_after_appends
 
 
 def m(
@@ -179,16 +179,8 @@ MAILS = [
 
 @pytest.fixture
 def thread_box(imap):
-    client = imap.client(ASCII_ADDRESS)
-    for raw in MAILS:
-        typ, data = client.append("INBOX", None, None, raw)
-        assert typ == "OK", data
-    client.logout()
-    raw = imap.raw()
-    raw.login(imap.account(ASCII_ADDRESS))
-    assert raw.command("s SELECT INBOX")[-1].startswith(b"s OK")
-    yield raw
-    raw.close()
+    with selected_after_appends(imap, [(raw, None) for raw in MAILS]) as raw:
+        yield raw
 
 
 def test_thread_references_over_the_wire(thread_box) -> None:
