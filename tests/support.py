@@ -140,3 +140,40 @@ def missing(what: str, packages: str) -> NoReturn:
             pytrace=False,
         )
     raise pytest.skip.Exception(f"{what} is not installed: apt-get install {packages} (scripts/system-deps test)")
+
+
+def serve_traced(
+    sealmail_bin: str, component: str, env: dict[str, str], run_dir, trace, syscalls: str, port: str, client
+) -> list[str]:
+    """``sealmail serve <component>`` under strace (``syscalls``, descriptors named, whole process tree)
+    while ``client(port)`` runs against the port named ``port`` in its ``<run_dir>/<component>.json``;
+    returns the trace's lines. Tests of the order of writes, fsyncs and replies read it: a killed process
+    cannot show a missing fsync, the page cache survives it."""
+    import json
+    import os
+    import shutil
+    import signal
+    import subprocess
+
+    import pytest
+
+    if shutil.which("strace") is None:  # scripts/system-deps test installs it
+        pytest.fail("strace is not installed (apt install strace)")
+    ready = run_dir / f"{component}.json"
+    proc = subprocess.Popen(
+        [shutil.which("strace"), "-f", "-y", "-s", "200", "-o", str(trace), "-e", "signal=none", "-e",
+         f"trace={syscalls}", sealmail_bin, "serve", component],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    try:
+        wait_for(lambda: ready.exists() or proc.poll() is not None, timeout=90, what=ready.name)
+        assert proc.poll() is None, f"sealmail serve {component} did not start under strace"
+        client(json.loads(ready.read_text())["ports"][port])
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)  # the component stops, then strace ends with it
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+    return trace.read_text(errors="replace").splitlines()

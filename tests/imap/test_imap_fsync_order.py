@@ -14,13 +14,8 @@ system calls: ``sealmail serve imap`` runs under strace. Opening mailboxes with
 
 from __future__ import annotations
 
-import json
-import os
 import re
-import shutil
-import signal
 import socket
-import subprocess
 from collections.abc import Callable
 
 import pytest
@@ -30,7 +25,7 @@ from sealmail.services import aliases, credentials, domains
 from sealmail.store.mailstore import MailStore
 from sealmail.tls.devca import ensure_dev_certificates
 
-from support import wait_for
+from support import serve_traced
 
 pytestmark = pytest.mark.slow
 
@@ -39,8 +34,6 @@ MESSAGE = b"From: <a@example.org>\r\nTo: <demo@example.test>\r\nSubject: fsync o
 
 
 def _traced_imap(sealmail_bin, clean_env, settings, tmp_path, client: Callable[[int], None]) -> list[str]:
-    if shutil.which("strace") is None:  # scripts/system-deps test installs it
-        pytest.fail("strace is not installed (apt install strace)")
     certs = ensure_dev_certificates(tmp_path / "tls")
     env = {
         **clean_env,
@@ -54,26 +47,10 @@ def _traced_imap(sealmail_bin, clean_env, settings, tmp_path, client: Callable[[
         "SEALMAIL_ARGON2_TIME_COST": str(settings.argon2_time_cost),
         "SEALMAIL_ARGON2_MEMORY_KIB": str(settings.argon2_memory_kib),
     }
-    trace = tmp_path / "imap.trace"
-    ready = settings.run_dir / "imap.json"
-    proc = subprocess.Popen(
-        [shutil.which("strace"), "-f", "-y", "-s", "200", "-o", str(trace), "-e", "signal=none",
-         "-e", "trace=fsync,fdatasync,read,recvfrom,write,sendto,writev,pwrite64",
-         sealmail_bin, "serve", "imap"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    return serve_traced(
+        sealmail_bin, "imap", env, settings.run_dir, tmp_path / "imap.trace",
+        "fsync,fdatasync,read,recvfrom,write,sendto,writev,pwrite64", "imap", client,
     )  # fmt: skip
-    try:
-        wait_for(lambda: ready.exists() or proc.poll() is not None, timeout=90, what="imap.json")
-        assert proc.poll() is None, "the IMAP server did not start under strace"
-        client(json.loads(ready.read_text())["ports"]["imap"])
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
-    return trace.read_text(errors="replace").splitlines()
 
 
 @pytest.fixture

@@ -15,20 +15,15 @@ then its ``250``: a batch's fsync covers only records written before it.
 
 from __future__ import annotations
 
-import json
-import os
 import re
-import shutil
-import signal
 import socket
-import subprocess
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from sealmail.services import aliases, credentials, domains
 
-from support import wait_for
+from support import serve_traced
 
 pytestmark = pytest.mark.slow
 
@@ -46,8 +41,6 @@ def _run_traced(
     sealmail_bin, clean_env, settings, config, tmp_path, processes: int, send, extra: dict[str, str] | None = None
 ) -> list[str]:
     """``sealmail serve mx`` under strace while ``send(port)`` runs; returns the trace's lines."""
-    if shutil.which("strace") is None:  # scripts/system-deps test installs it
-        pytest.fail("strace is not installed (apt install strace)")
     domains.add_domain(config, "example.test")
     aliases.add_alias(config, "demo@example.test")
     credentials.set_password(config, settings, "demo@example.test")
@@ -60,27 +53,11 @@ def _run_traced(
         "SEALMAIL_MX_AUTH_WORKERS": "1",
         **(extra or {}),
     }
-    trace = tmp_path / "mx.trace"
-    ready = settings.run_dir / "mx.json"
-    proc = subprocess.Popen(
-        [shutil.which("strace"), "-f", "-y", "-s", "200", "-o", str(trace), "-e", "signal=none",
-         "-e", "trace=fsync,fdatasync,read,recvfrom,recvmsg,write,sendto,sendmsg,writev,pwrite64,rename,renameat,"
-         "renameat2",
-         sealmail_bin, "serve", "mx"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    return serve_traced(
+        sealmail_bin, "mx", env, settings.run_dir, tmp_path / "mx.trace",
+        "fsync,fdatasync,read,recvfrom,recvmsg,write,sendto,sendmsg,writev,pwrite64,rename,renameat,renameat2",
+        "mx", send,
     )  # fmt: skip
-    try:
-        wait_for(lambda: ready.exists() or proc.poll() is not None, timeout=90, what="mx.json")
-        assert proc.poll() is None, "the MX did not start under strace"
-        send(json.loads(ready.read_text())["ports"]["mx"])
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)  # the MX stops, then strace ends with it
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
-    return trace.read_text(errors="replace").splitlines()
 
 
 def _send(port: int, markers: list[str]) -> None:
