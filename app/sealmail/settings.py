@@ -209,6 +209,14 @@ class Settings(BaseSettings):
     rspamd_timeout: float = Field(
         10.0, gt=0, le=300, description="seconds the MX waits for rspamd's answer before rspamd_unavailable applies"
     )
+    # Learning (IMAP moves into and out of Junk) goes to the controller worker, which asks for its
+    # password on every request (a deployed host keeps no password-free "secure IP").
+    rspamd_controller_url: str | None = Field(
+        None, description="http://host:port of rspamd's controller worker (11334); unset: no learning"
+    )
+    rspamd_controller_password: SecretStr | None = Field(
+        None, description="the controller's password (the rspamd role generates it)"
+    )
     rspamd_unavailable: Literal["accept", "tempfail"] = Field(
         "accept",
         description=(
@@ -575,7 +583,7 @@ class Settings(BaseSettings):
                     raise ValueError(f"{item!r} is not host:port")
         return value
 
-    @field_validator("rspamd_url")
+    @field_validator("rspamd_url", "rspamd_controller_url")
     @classmethod
     def _rspamd_scheme(cls, value: str | None) -> str | None:
         if value is None or value == "":
