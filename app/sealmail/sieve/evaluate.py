@@ -17,13 +17,14 @@ from typing import TypeVar
 from sealmail.sieve import dates, match, tree
 from sealmail.sieve import vacation as vacation_rules
 from sealmail.sieve.actions import INBOX, Keep, Outcome, Result, Vacation
-from sealmail.sieve.errors import SieveRuntimeError
+from sealmail.sieve.compile import compile as compile_script
+from sealmail.sieve.errors import SieveError, SieveRuntimeError
 from sealmail.sieve.message import Message
 from sealmail.sieve.variables import Variables, apply_modifiers
 
 # Work a script may do on one message: commands and tests run, and value/key comparisons (a body
 # counts per KiB). Sieve has no loops, so this bounds a hostile script's cost on the MX.
-MAX_WORK = 200_000
+MAX_WORK = 50_000
 _SYSTEM_FLAGS = {f.lower(): f for f in ("\\Seen", "\\Answered", "\\Flagged", "\\Deleted", "\\Draft")}
 _ATOM_SPECIALS = set('(){ %*"]\\') | {chr(c) for c in range(32)} | {"\x7f"}
 
@@ -73,6 +74,26 @@ def evaluate(
         return Outcome((Keep(),), error=exc.message, error_line=exc.line)
     except Exception as exc:  # a fault here must not lose the message either
         return Outcome((Keep(),), error=f"internal error ({type(exc).__name__})")
+
+
+def evaluate_source(
+    source: str | bytes,
+    raw: bytes,
+    envelope: Envelope,
+    *,
+    spam: Spam | None = None,
+    now: datetime | None = None,
+    mailbox_exists: Callable[[str], bool] = lambda _name: False,
+    vacation_secret: bytes = b"",
+) -> Outcome:
+    """Compile and run a stored script; one that does not compile keeps the message in INBOX."""
+    try:
+        script = compile_script(source)
+    except SieveError as exc:
+        return Outcome((Keep(),), error=exc.message, error_line=exc.line)
+    return evaluate(
+        script, raw, envelope, spam=spam, now=now, mailbox_exists=mailbox_exists, vacation_secret=vacation_secret
+    )
 
 
 class _Run:
@@ -137,7 +158,8 @@ class _Run:
                 raise SieveRuntimeError(c.line, "fileinto: the mailbox name is empty")
             if mailbox.upper() != INBOX and not c.create and not self.mailbox_exists(mailbox):
                 # RFC 5490 §3.2: without :create, a missing mailbox is an error.
-                raise SieveRuntimeError(c.line, f"fileinto: no mailbox {mailbox!r} (add :create)")
+                # The name is left out: built from variables, it can hold message content (errors are logged).
+                raise SieveRuntimeError(c.line, "fileinto: a mailbox that does not exist (add :create)")
             self.result.store(c.line, mailbox, self.flags_for(c.flags), c.create, c.copy)
         elif isinstance(c, tree.Redirect):
             address = self.expand(c.address)

@@ -100,25 +100,30 @@ def test(match: Match, values: Sequence[str], keys: Sequence[str]) -> tuple[bool
     if kind == "value":
         relation = _RELATIONS[match.relation]
         return any(relation(_order(comparator, v, k)) for v in values for k in keys), None
-    for value in values:
-        for key in keys:
-            if kind == "is":
-                if _order(comparator, value, key) == 0:
-                    return True, None
-            elif kind == "contains":
-                if fold(comparator, key) in fold(comparator, value):
-                    return True, None
-            elif kind == "matches":
-                m = _wildcard(fold(comparator, key)).fullmatch(fold(comparator, value))
+    if kind in ("is", "contains"):
+        folded_keys = [fold(comparator, k) for k in keys]
+        for value in values:
+            folded = fold(comparator, value)
+            if kind == "contains" and any(k in folded for k in folded_keys):
+                return True, None
+            if kind == "is" and any(_order(comparator, value, k) == 0 for k in keys):
+                return True, None
+        return False, None
+    for key in keys:
+        if kind == "matches":
+            pattern = _wildcard(fold(comparator, key))
+            for value in values:
+                m = pattern.fullmatch(fold(comparator, value))
                 if m is not None:
                     # spans of the folded value are spans of the value: folding keeps every length
                     groups = [value]
                     groups.extend(value[m.start(i) : m.end(i)] for i in range(1, m.re.groups + 1))
                     return True, tuple(groups)
-            elif kind == "regex":
-                compiled = compile_regex(key, comparator == "i;ascii-casemap")
-                if isinstance(compiled, str):
-                    continue  # a key built from variables that is not a valid pattern matches nothing
+        elif kind == "regex":
+            compiled = compile_regex(key, comparator == "i;ascii-casemap")
+            if isinstance(compiled, str):
+                continue  # a key built from variables that is not a valid pattern matches nothing
+            for value in values:
                 found = compiled.search(value)
                 if found is not None:
                     return True, tuple(found.group(i) or "" for i in range(compiled.groups + 1))
