@@ -22,6 +22,7 @@ TESTS = [
     ('header :count "ge" :comparator "i;ascii-numeric" ["received", "subject"] ["3"]', True),
     ('header :count "ge" :comparator "i;ascii-numeric" ["to", "cc"] ["3"]', False),
     ('header :count "eq" :comparator "i;ascii-numeric" "X-Absent" "0"', True),
+    ('header :count "eq" :comparator "i;ascii-numeric" "X-Twice" "2"', True),  # equal values count each
     # :value with the default comparator orders text; with i;ascii-numeric, numbers
     ('header :value "gt" "Subject" "H"', True),
     ('header :value "lt" "Subject" "h"', False),  # i;ascii-casemap: "I HAVE..." > "H"
@@ -37,7 +38,7 @@ TESTS = [
 
 @pytest.mark.parametrize(("test", "expected"), TESTS, ids=[t[0] for t in TESTS])
 def test_rfc5231_relational(test: str, expected: bool) -> None:
-    raw = RELATIONAL_MESSAGE.replace(b"\r\n\r\n", b"\r\nX-Priority: 2\r\n\r\n", 1)
+    raw = RELATIONAL_MESSAGE.replace(b"\r\n\r\n", b"\r\nX-Priority: 2\r\nX-Twice: same\r\nX-Twice: same\r\n\r\n", 1)
     assert summary(run(REQUIRE + f"if {test} {{ discard; }}", raw)) == (("discard",) if expected else ("keep",))
 
 

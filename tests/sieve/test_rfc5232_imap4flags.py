@@ -62,6 +62,15 @@ removeflag "$Work";
     assert summary(run(script, mailboxes=BOX)) == ("fileinto:INBOX.From Boss[\\Flagged]", "keep[\\Seen]")
 
 
+def test_rfc5228_2_10_3_one_copy_per_mailbox_with_the_flags_of_each() -> None:
+    """Filed twice into one mailbox: stored once, with every flag asked for."""
+    script = """require ["imap4flags", "fileinto"];
+fileinto :flags "\\\\Seen" "INBOX.From Boss";
+fileinto :flags ["\\\\Flagged", "\\\\seen"] "INBOX.From Boss";
+"""
+    assert summary(run(script, mailboxes=BOX)) == ("fileinto:INBOX.From Boss[\\Seen \\Flagged]",)
+
+
 def test_flags_imap_cannot_store_are_dropped() -> None:
     """\\Recent and unknown system flags, and keywords that are not IMAP atoms, are not stored."""
     script = 'require "imap4flags";\nkeep :flags ["\\\\Recent", "\\\\Frob", "\\\\seen", "ok", "bad(flag"];'
