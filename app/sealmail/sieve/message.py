@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import email
 import email.message
+import email.parser
 import email.policy
 import email.utils
 import html.parser
@@ -54,11 +55,17 @@ class Message:
     def __init__(self, raw: bytes) -> None:
         self.raw = raw
         self.size = len(raw)
-        self._parsed = email.message_from_bytes(raw, policy=email.policy.compat32)
+        # The header alone for header tests; the whole structure only if a body test asks (below).
+        header = email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(raw)
         fields: dict[str, list[str]] = {}
-        for name, value in self._parsed.raw_items():
+        for name, value in header.raw_items():
             fields.setdefault(name.strip().lower(), []).append(_FOLD.sub("", str(value)))
         self._fields = fields
+        self._decoded: dict[str, list[str]] = {}
+
+    @cached_property
+    def _parsed(self) -> email.message.Message:
+        return email.message_from_bytes(self.raw, policy=email.policy.compat32)
 
     def raw_values(self, name: str) -> list[str]:
         """A field's values, unfolded and undecoded (addresses are parsed from these)."""
@@ -69,7 +76,10 @@ class Message:
 
     def values(self, name: str) -> list[str]:
         """RFC 5228 §2.7.4 (via §5.7): unfolded, RFC 2047 words decoded, outer whitespace trimmed."""
-        return [decode_words(v).strip() for v in self.raw_values(name)]
+        key = name.lower()
+        if key not in self._decoded:
+            self._decoded[key] = [decode_words(v).strip() for v in self.raw_values(key)]
+        return self._decoded[key]
 
     def addresses(self, name: str) -> list[tuple[str, str] | None]:
         """Each address of a field as (local part, domain); ``None`` for one that does not parse."""
