@@ -14,8 +14,10 @@ ERRORS = [
     pytest.param(
         'require "fileinto";\n\nif true {\n  fileinto "a" "b";\n}\n', 4, "unexpected", id="§8 an extra argument"
     ),
-    pytest.param("keep;\nkeep\n", 2, "semicolon", id="§8 a missing semicolon at the end"),
-    pytest.param("if true {\n  keep;\n", 3, "right_cbracket", id="§8 an unclosed block, found at the end"),
+    pytest.param("keep;\nkeep\n", 2, '";" expected', id="§8 a missing semicolon at the end"),
+    pytest.param("keep;\nkeep :foo;\n", 2, "unexpected token ':foo'", id="§8 an unknown tag"),
+    pytest.param("keep;\ndiscard\nkeep;", 3, "'keep' found instead", id="§8 a missing semicolon"),
+    pytest.param("if true {\n  keep;\n", 3, '"}" expected', id="§8 an unclosed block, found at the end"),
     pytest.param(
         'keep;\nif header :is "a" {\n keep;\n}', 3, "unexpected", id="§8 a missing key list, found at the next command"
     ),

@@ -43,6 +43,18 @@ DATE_PARTS = frozenset(
 ENVELOPE_PARTS = frozenset(("from", "to"))
 _ZONE = re.compile(r"[+-](?:[01][0-9]|2[0-3])[0-5][0-9]")
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# sievelib names tokens by their lexer rule; the user reads the characters.
+_TOKENS = {
+    "left_bracket": '"["',
+    "right_bracket": '"]"',
+    "left_parenthesis": '"("',
+    "right_parenthesis": '")"',
+    "left_cbracket": '"{"',
+    "right_cbracket": '"}"',
+    "semicolon": '";"',
+    "comma": '","',
+}
+_TOKEN_NAMES = re.compile(r"\b(?:" + "|".join(_TOKENS) + r")\b")
 _NUMBER_UNITS = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}  # RFC 5228 §2.4.1
 
 
@@ -55,7 +67,7 @@ def compile(script: str | bytes) -> tree.Script:
     if not parser.parse(data):
         line = parser.error_pos[0]
         message = parser.error.split(": ", 1)[1] if parser.error.startswith("line ") else parser.error
-        raise SieveError(line, message.removeprefix("parsing error: "))
+        raise SieveError(line, _TOKEN_NAMES.sub(lambda m: _TOKENS[m.group()], message.removeprefix("parsing error: ")))
     return _Builder().script(parser.result)
 
 

@@ -74,7 +74,7 @@ class Parser(sieveparser.Parser):  # type: ignore[misc]
         # at the end of the script is an error (RFC 5228 §8.2: command = identifier arguments (";" / block)).
         if getattr(self, "_Parser__cstate", None) is not None:
             self.error_pos = (getattr(_where, "line", 1), 0, 0)  # the line of the unfinished command's last token
-            self.error = f"line {self.error_pos[0]}: end of script reached while semicolon expected"
+            self.error = f'line {self.error_pos[0]}: end of script reached while ";" expected'
             return False
         return True
 
