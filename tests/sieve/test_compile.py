@@ -163,7 +163,11 @@ def test_nesting_beyond_the_limit_is_refused() -> None:
     deep = "if true {\n" * 40 + "keep;\n" + "}\n" * 40
     with pytest.raises(SieveError, match="nested deeper") as caught:
         compile_script(deep)
-    assert caught.value.line == 34
+    assert caught.value.line == 33  # the 33rd if
+    empty = "if true {" * 33 + "}" * 33  # the innermost block is empty
+    with pytest.raises(SieveError, match="nested deeper") as caught:
+        compile_script(empty)
+    assert caught.value.line == 1
     nots = "if " + "not " * 40 + "true { keep; }"
     with pytest.raises(SieveError, match="nested deeper"):
         compile_script(nots)

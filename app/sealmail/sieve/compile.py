@@ -93,8 +93,6 @@ class _Builder:
     # -- commands -----------------------------------------------------------------------------
 
     def block(self, nodes: list[SievelibCommand], depth: int) -> tuple[tree.Command, ...]:
-        if depth > MAX_NESTING:
-            raise SieveError(nodes[0].line, f"blocks nested deeper than {MAX_NESTING}")
         out: list[tree.Command] = []
         for node in nodes:
             if node.name in ("elsif", "else"):
@@ -102,6 +100,7 @@ class _Builder:
                 if not isinstance(last, tree.If):  # sievelib checks this too
                     raise SieveError(node.line, f"{node.name} must follow if or elsif")
                 test = self.test(node.arguments["test"], depth) if node.name == "elsif" else None
+                _nesting(node, depth)
                 out[-1] = tree.If(last.line, (*last.branches, (test, self.block(node.children, depth + 1))))
             elif node.name == "require":
                 raise SieveError(node.line, "require must come before any other command")
@@ -113,6 +112,7 @@ class _Builder:
         args, extra, line = node.arguments, node.extra_arguments, node.line
         name = node.name
         if name == "if":
+            _nesting(node, depth)
             return tree.If(line, ((self.test(args["test"], depth), self.block(node.children, depth + 1)),))
         if name == "stop":
             return tree.Stop(line)
@@ -318,6 +318,11 @@ class _Builder:
         if part not in DATE_PARTS and not has_references(part, self.variables):
             raise SieveError(node.line, f"unknown date part {part!r} (RFC 5260 §4.2)")
         return part
+
+
+def _nesting(node: SievelibCommand, depth: int) -> None:
+    if depth >= MAX_NESTING:
+        raise SieveError(node.line, f"blocks nested deeper than {MAX_NESTING}")
 
 
 # -- values -----------------------------------------------------------------------------------
