@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import time
 
-from sievekit import ME, SENDER, message, run, summary
-
 from sealmail.sieve.actions import Keep
 from sealmail.sieve.evaluate import Envelope, evaluate, evaluate_source
+
+from sievekit import ME, SENDER, message, run, summary
 
 ENVELOPE = Envelope(mail_from=SENDER, rcpt_to=ME, alias=ME, addresses=(ME,))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from sievekit import run, summary
 
 MIME = b"""From: Wile E. Coyote <coyote@desert.example.org>\r

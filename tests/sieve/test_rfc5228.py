@@ -6,6 +6,7 @@ Each row is (script, message, actions): the id names the section the example com
 from __future__ import annotations
 
 import pytest
+
 from sievekit import SENDER, message, run, summary
 
 FRIEND = "friend@elsewhere.example"

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from sievekit import ME, SENDER, message, run, summary
 
 from sealmail.sieve.actions import Vacation
 from sealmail.sieve.message import Message
 from sealmail.sieve.vacation import allowed, refusal, reply_key
+
+from sievekit import ME, SENDER, message, run, summary
 
 
 def decision(script: str, raw: bytes | None = None, **kw: object) -> Vacation:

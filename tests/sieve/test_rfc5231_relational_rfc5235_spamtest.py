@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from sievekit import message, run, summary
 
 from sealmail.sieve.evaluate import Spam
+
+from sievekit import message, run, summary
 
 REQUIRE = 'require ["relational", "comparator-i;ascii-numeric", "fileinto"];\n'
 RELATIONAL_MESSAGE = message(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from sievekit import message, run, summary
 
 BOX = ("INBOX", "INBOX.From Boss", "INBOX.imap-list")
