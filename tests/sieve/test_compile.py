@@ -19,7 +19,7 @@ ERRORS = [
     pytest.param("keep;\ndiscard\nkeep;", 3, "'keep' found instead", id="§8 a missing semicolon"),
     pytest.param("if true {\n  keep;\n", 3, '"}" expected', id="§8 an unclosed block, found at the end"),
     pytest.param(
-        'keep;\nif header :is "a" {\n keep;\n}', 3, "unexpected", id="§8 a missing key list, found at the next command"
+        'keep;\nif header :is "a" {\n keep;\n}', 2, "missing argument for command header", id="§8 a missing key list"
     ),
     pytest.param('keep;\n"text";\n', 2, "unexpected", id="§8 a string where a command goes"),
     pytest.param(
@@ -36,6 +36,18 @@ ERRORS = [
         id="§2.4.2.4 a string that is not UTF-8",
     ),
     # semantics (RFC 5228 §3.2: unknown commands and missing requires are errors)
+    pytest.param(
+        'require "mailbox";\nkeep;\nif mailboxexists {\n  discard;\n}\n',
+        3,
+        "missing argument for command mailboxexists",
+        id="§8 a test without its argument before a block (sievelib drops the if)",
+    ),
+    pytest.param(
+        'require ["body"];\nif true {\n  if body :content "text" { }\n}',
+        3,
+        "missing argument for command body",
+        id="§8 the same, nested",
+    ),
     pytest.param("keep;\n\nfrobnicate;\n", 3, "unknown command", id="§3.2 an unknown command"),
     pytest.param('keep;\nfileinto "x";\n', 2, "'fileinto' not loaded", id="§3.2 fileinto without require"),
     pytest.param(

@@ -68,13 +68,44 @@ class Parser(sieveparser.Parser):  # type: ignore[misc]
         self.lexer = _LineLexer(sieveparser.Parser.lrules)
 
     def parse(self, text: bytes) -> bool:
-        if not super().parse(text):
-            return False
+        _where.created = []
+        try:
+            if not super().parse(text):
+                self._blame_incomplete_test()
+                return False
+            return self._complete()
+        finally:
+            _where.created = []
+
+    def _blame_incomplete_test(self) -> None:
+        """ "discard unexpected after a header": the header test lacks an argument; say so, on its line."""
+        if not isinstance(getattr(self, "_Parser__curcommand", None), _Located):
+            return
+        current: Any = self._Parser__curcommand  # a sievelib command (Any to mypy)
+        blame = (
+            "unexpected after" in str(getattr(self, "error", ""))
+            and current.get_type() == "test"
+            and not current.iscomplete()
+        )
+        if blame:
+            self.error_pos = (current.line, 0, 0)
+            self.error = f"line {current.line}: missing argument for command {current.name}"
+
+    def _complete(self) -> bool:
         # sievelib 1.6 accepts a last command without its ";" (and drops it): a command still open
         # at the end of the script is an error (RFC 5228 §8.2: command = identifier arguments (";" / block)).
         if getattr(self, "_Parser__cstate", None) is not None:
             self.error_pos = (getattr(_where, "line", 1), 0, 0)  # the line of the unfinished command's last token
             self.error = f'line {self.error_pos[0]}: end of script reached while ";" expected'
+            return False
+        # It also drops, silently, an "if" whose test lacks an argument when a block follows
+        # ("if mailboxexists {}"): every command made while parsing must be in the tree.
+        reachable = {id(node) for command in self.result for node in command.walk()}
+        lost = [c for c in _where.created if id(c) not in reachable]
+        if lost:
+            culprit = next((c for c in lost if not c.iscomplete()), lost[0])
+            self.error_pos = (culprit.line, 0, 0)
+            self.error = f"line {culprit.line}: missing argument for command {culprit.name}"
             return False
         return True
 
@@ -87,6 +118,9 @@ class _Located:
     def __init__(self, parent: Any = None) -> None:
         super().__init__(parent)  # type: ignore[call-arg]
         self.line = getattr(_where, "line", 0)
+        created = getattr(_where, "created", None)
+        if created is not None:
+            created.append(self)
 
 
 def _tag(name: str, extension: str | None = None, extra: str | None = None) -> dict[str, Any]:
