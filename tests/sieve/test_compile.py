@@ -48,6 +48,7 @@ ERRORS = [
         "missing argument for command body",
         id="§8 the same, nested",
     ),
+    pytest.param("keep;\nif anyof (true)\n false { }", 3, "unexpected false", id="§8 a test after a test list"),
     pytest.param("keep;\n\nfrobnicate;\n", 3, "unknown command", id="§3.2 an unknown command"),
     pytest.param('keep;\nfileinto "x";\n', 2, "'fileinto' not loaded", id="§3.2 fileinto without require"),
     pytest.param(

@@ -103,9 +103,11 @@ class Parser(sieveparser.Parser):  # type: ignore[misc]
         reachable = {id(node) for command in self.result for node in command.walk()}
         lost = [c for c in _where.created if id(c) not in reachable]
         if lost:
-            culprit = next((c for c in lost if not c.iscomplete()), lost[0])
+            culprit = next((c for c in lost if not c.iscomplete()), None)
+            problem = f"missing argument for command {culprit.name}" if culprit else f"unexpected {lost[0].name}"
+            culprit = culprit or lost[0]
             self.error_pos = (culprit.line, 0, 0)
-            self.error = f"line {culprit.line}: missing argument for command {culprit.name}"
+            self.error = f"line {culprit.line}: {problem}"
             return False
         return True
 
