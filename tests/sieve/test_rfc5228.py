@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import pytest
 
+from sealmail.sieve.compile import compile as compile_script
+from sealmail.sieve.errors import SieveError
+
 from sievekit import SENDER, message, run, summary
 
 FRIEND = "friend@elsewhere.example"
@@ -280,3 +283,37 @@ def test_quoted_string_escapes() -> None:
     """RFC 5228 §2.4.2: \\" is a quote and \\\\ a backslash inside a quoted string."""
     outcome = run('require "reject"; reject "say \\"hi\\" \\\\ bye";')
     assert summary(outcome) == ('reject:say "hi" \\ bye',)
+
+
+ENCODED = [
+    # RFC 5228 §2.4.2.4's examples
+    ("$${hex:40}", "$@"),
+    ("${hex: 40 }", "@"),
+    ("${HEX: 40}", "@"),
+    ("${hex:40", "${hex:40"),
+    ("${hex:400}", "${hex:400}"),
+    ("${hex:4${hex:30}}", "${hex:40}"),
+    ("${unicode:40}", "@"),
+    ("${ unicode:40}", "${ unicode:40}"),
+    ("${UNICODE:40}", "@"),
+    ("${UnICoDE:0000040}", "@"),
+    ("${Unicode:40}", "@"),
+    ("${Unicode:Cool}", "${Unicode:Cool}"),
+    ("${hex:e2 98 ba} ${unicode: 263a 263A }", "☺ ☺☺"),
+]
+
+
+@pytest.mark.parametrize(("text", "value"), ENCODED, ids=[e[0] for e in ENCODED])
+def test_rfc5228_2_4_2_4_encoded_characters(text: str, value: str) -> None:
+    assert summary(run(f'require ["encoded-character", "reject"];\nreject "{text}";')) == (f"reject:{value}",)
+
+
+def test_rfc5228_2_4_2_4_only_when_required() -> None:
+    assert summary(run('require "reject";\nreject "${hex:40}";')) == ("reject:${hex:40}",)
+
+
+@pytest.mark.parametrize("text", ["${unicode:200000}", "${Unicode:DF01}", "${hex:ff fe}"])
+def test_rfc5228_2_4_2_4_an_encoding_of_no_character_is_an_error(text: str) -> None:
+    with pytest.raises(SieveError, match="not a character") as caught:
+        compile_script(f'require ["encoded-character", "fileinto"];\nif true {{\n  fileinto "{text}";\n}}')
+    assert caught.value.line == 3

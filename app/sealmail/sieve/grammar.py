@@ -44,6 +44,7 @@ CAPABILITIES = (
     "comparator-i;octet",
     "comparator-i;ascii-casemap",
     "comparator-i;ascii-numeric",
+    "encoded-character",
 )
 
 _where = threading.local()  # the line of the token being parsed, per parsing thread
