@@ -76,6 +76,7 @@ BROKEN = [
         + b"--a--\r\n",
         id="deep nesting",
     ),
+    pytest.param(b"Content-Type: message/rfc822\r\n\r\n" * 3000 + b"x", id="thousands of nested messages"),
 ]
 
 

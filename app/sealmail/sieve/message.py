@@ -65,7 +65,10 @@ class Message:
 
     @cached_property
     def _parsed(self) -> email.message.Message:
-        return email.message_from_bytes(self.raw, policy=email.policy.compat32)
+        try:
+            return email.message_from_bytes(self.raw, policy=email.policy.compat32)
+        except Exception:  # e.g. RecursionError on thousands of nested message/rfc822: one opaque part
+            return email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(self.raw)
 
     def raw_values(self, name: str) -> list[str]:
         """A field's values, unfolded and undecoded (addresses are parsed from these)."""
