@@ -61,6 +61,8 @@ FORBIDDEN: dict[str, set[str]] = {
     "services": PROTOCOLS | {"http", "jobs", "cli"},
     # Spam filtering speaks rspamd's protocol and decides; it stores nothing and serves no protocol.
     "spam": ABOVE_STORAGE | {"store", "config", "queue", "mailauth"},
+    # Sieve compiles and runs scripts on bytes it is handed: it stores, sends and serves nothing.
+    "sieve": ABOVE_STORAGE | {"store", "config", "queue", "mailauth", "net", "spam"},
     # Plumbing below everything that serves mail.
     "net": ABOVE_STORAGE | {"store", "config", "queue", "mailauth", "mime"},
 }
