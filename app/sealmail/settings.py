@@ -225,6 +225,17 @@ class Settings(BaseSettings):
         ),
     )
 
+    # -- sending limits of submission (issue 21; see sealmail.services.sendlimits) -----------------
+    # Per signed-in alias over a sliding hour, counted in the shared Redis so every submission host
+    # counts together (without Redis: in each process's memory). Past a limit, MAIL FROM (messages)
+    # or RCPT TO (recipients) gets 451 4.7.1 with the time the window has room again. 0: no limit.
+    submission_max_messages_per_hour: int = Field(
+        200, ge=0, description="messages one alias may submit in any hour; 0: no limit"
+    )
+    submission_max_recipients_per_hour: int = Field(
+        1000, ge=0, description="recipients (all messages together) one alias may submit to in any hour; 0: no limit"
+    )
+
     # -- DNS ------------------------------------------------------------------------------------
     dns_servers: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="resolvers as host or host:port, comma-separated; default: the system's"
