@@ -20,6 +20,7 @@ import pytest
 from pydantic import SecretStr
 
 from sealmail.queue.store import JobQueue, load_queue_key
+from sealmail.services import aliases
 from sealmail.smtp.submission import SubmissionComponent
 
 from smtpkit import auth_plain, swaks, verified_tls
@@ -202,3 +203,23 @@ async def test_redis_keys_name_the_alias_by_its_id_never_its_address(sub, config
     stored = b" ".join(m for k in keys for m in client.zrange(k, 0, -1))
     assert b"alice" not in stored
     assert b"b.test" not in stored
+
+
+async def test_an_alias_blocked_by_an_administrator_gets_550_5_7_1_in_a_session_open_already(sub, config) -> None:
+    """RFC 3463 §3.8 X.7.1, permanent: the block stays until an administrator lifts it. It is read at
+    each MAIL FROM, so a client signed in before the block is refused from its next message on."""
+
+    def session() -> list[tuple[int, bytes]]:
+        with _client(sub) as c:
+            replies = [c.mail(ALICE)]
+            c.rset()
+            aliases.update_alias(config, ALICE, sending_blocked=True)  # the admin's switch, meanwhile
+            replies.append(c.mail(ALICE))
+            aliases.update_alias(config, ALICE, sending_blocked=False)
+            replies.append(c.mail(ALICE))
+            return replies
+
+    before, blocked, allowed = await asyncio.to_thread(session)
+    assert before[0] == 250
+    assert blocked == (550, b"5.7.1 This account may not send mail; contact your administrator")
+    assert allowed[0] == 250

@@ -33,7 +33,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from sealmail.errors import NotFound
+
 if TYPE_CHECKING:
+    from sealmail.config.base import ConfigStore
     from sealmail.settings import Settings
 
 WINDOW_SECONDS = 3600
@@ -219,3 +222,48 @@ class SendCounter:
         found = [(alias_id, await self.usage(alias_id, now)) for alias_id in ids]
         limited = [(alias_id, usage) for alias_id, usage in found if usage.at_limit(self.limits)]
         return sorted(limited, key=lambda item: item[1].free_at(self.limits))
+
+
+# ---- what the web admin and the API show ---------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LimitedAlias:
+    """An alias at one of its hourly limits, or blocked from sending by an administrator."""
+
+    alias_id: str
+    address: str | None  # None: the alias was removed since it sent
+    messages: int
+    recipients: int
+    free_at: datetime | None  # when it may send to one recipient again; None: not limited now
+    blocked: bool
+
+    @property
+    def free_clock(self) -> str:
+        """``free_at`` as the SMTP refusal words it (``HH:MM UTC``, rounded up)."""
+        return clock(self.free_at.timestamp()) if self.free_at is not None else "—"
+
+
+def blocked_ids(store: ConfigStore) -> list[str]:
+    """The aliases an administrator stopped sending. Blocking (config store)."""
+    return [alias.id for alias in store.list_aliases() if alias.sending_blocked]
+
+
+def describe(store: ConfigStore, limits: HourlyLimits, usages: dict[str, Usage]) -> list[LimitedAlias]:
+    """Aliases with what they sent this hour, their addresses and whether they are blocked: those at a
+    limit first (the soonest free first), then the others by address. Blocking (config store)."""
+    from sealmail.services.aliases import alias_address
+
+    out: list[LimitedAlias] = []
+    for alias_id, usage in usages.items():
+        try:
+            alias = store.get_alias(alias_id)
+        except NotFound:
+            address, blocked = None, False
+        else:
+            address, blocked = alias_address(store, alias), alias.sending_blocked
+        free = usage.free_at(limits) if usage.at_limit(limits) else math.nan
+        at = datetime.fromtimestamp(free, UTC) if math.isfinite(free) else None
+        out.append(LimitedAlias(alias_id, address, usage.messages, usage.recipients, at, blocked))
+    far = datetime.max.replace(tzinfo=UTC)
+    return sorted(out, key=lambda a: (a.free_at is None, a.free_at or far, a.address or ""))

@@ -34,7 +34,7 @@ from sealmail.addresses import parse_mailbox
 from sealmail.appcontext import AppContext
 from sealmail.config.base import ConfigStore
 from sealmail.config.models import Alias, LogEntry
-from sealmail.errors import InvalidInput
+from sealmail.errors import InvalidInput, NotFound
 from sealmail.mime.headers import top_values
 from sealmail.net.drain import DrainFlag
 from sealmail.net.limits import Refused
@@ -71,6 +71,8 @@ _RCPT_DSN = re.compile(r"\s+(NOTIFY|ORCPT)=(\S+)", re.IGNORECASE)
 _NOTIFY = {"NEVER", "SUCCESS", "FAILURE", "DELAY"}
 _REVOKED = "421 4.7.0 Signed out: this account's password or access changed"
 _LOCAL_PROBLEM = "451 4.3.0 Temporary local problem, please try again"
+# RFC 3463 §3.8 X.7.1: not authorized; permanent, as the block stays until an administrator lifts it.
+_BLOCKED = "550 5.7.1 This account may not send mail; contact your administrator"
 
 
 @dataclass
@@ -259,8 +261,11 @@ class SubmissionHandler:
             return "530 5.7.0 Authentication required"
         if identity.revoked:
             return _REVOKED
-        if address in ("", "<>") or not await self.app.config_call(identity.may_send_as, self.app.config, address):
-            return "553 5.7.1 Sender address not owned by the signed-in user"
+        refusal: str | None = await self.app.config_call(_sender_refusal, self.app.config, identity, address)
+        if refusal is not None:
+            if refusal == _BLOCKED:
+                log.info("sending blocked: alias %s", identity.alias.id)
+            return refusal
         if self.limits.enabled:
             # Read once per transaction: RCPT TO compares against it, DATA checks again atomically.
             try:
@@ -441,6 +446,22 @@ def _refusal_entry(identity: Identity, message_id: list[str], spam: SpamDecision
         message_id=message_id[0].strip() if message_id else None,
         detail=f"outbound spam check: {spam.status}{score} as {queue_id}",
     )
+
+
+def _sender_refusal(config: ConfigStore, identity: Identity, address: str) -> str | None:
+    """Why MAIL FROM ``address`` is refused, if it is. Blocking (config store): run off the event loop.
+
+    The alias is read as it is now, not as it was at AUTH: a block an administrator sets applies to
+    the sessions open already, from their next message on."""
+    try:
+        current = config.get_alias(identity.alias.id)
+    except NotFound:
+        return _REVOKED  # removed meanwhile (its sessions are being ended too)
+    if current.sending_blocked:
+        return _BLOCKED
+    if address in ("", "<>") or not identity.may_send_as(config, address):
+        return "553 5.7.1 Sender address not owned by the signed-in user"
+    return None
 
 
 def _complete_headers(raw: bytes, identity: Identity, hostname: str) -> bytes:
