@@ -93,3 +93,35 @@ def test_an_alias_is_blocked_by_its_address(signed_in, store, web_settings, cert
     signed_in.post("/admin/sending/block", {"address": "Ann@Example.Test"})
     assert _mail_from(submission, certs, password)[0] == 550
     assert "<td>0 of 1</td>" in _row(signed_in.get("/admin/sending").text)
+
+
+def test_the_api_lists_the_same_and_switches_sending(store, web_settings, certs, submission, api) -> None:
+    """``GET /v1/sending`` (aliases:read) is the page's list; ``PATCH /v1/aliases/{id}`` with
+    ``sending_blocked`` is its switch, recorded in the audit log."""
+    import httpx
+
+    from sealmail.services import aliases, domains, tokens
+
+    domains.add_domain(store, "example.test", web_settings)
+    alias = aliases.add_alias(store, ANN, recipients=["elsewhere@example.org"])
+    password = credentials.set_password(store, web_settings, ANN)
+    _, secret = tokens.create_token(store, "ops", ["aliases:read", "aliases:write"])
+    assert _mail_from(submission, certs, password)[0] == 250
+    with httpx.Client(
+        base_url=f"https://127.0.0.1:{api.ports['api']}",
+        verify=ssl.create_default_context(cafile=str(certs.ca_cert)),
+        headers={"authorization": f"Bearer {secret}"},
+        timeout=30,
+    ) as client:
+        (row,) = client.get("/v1/sending").json()
+        assert (row["alias_id"], row["address"], row["messages"], row["blocked"]) == (alias.id, ANN, 1, False)
+        assert row["free_at"] is not None
+        changed = client.patch(f"/v1/aliases/{alias.id}", json={"sending_blocked": True})
+        assert changed.status_code == 200, changed.text
+        assert changed.json()["sending_blocked"] is True
+        assert _mail_from(submission, certs, password)[0] == 550
+        (row,) = client.get("/v1/sending").json()
+        assert row["blocked"] is True
+    audit = [e.status for e in store.query_logs(LogQuery(kind="audit")).entries]
+    assert audit.count("alias.sending") == 1
+    assert "alias.update" not in audit  # only the switch was asked for

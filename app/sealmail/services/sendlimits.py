@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -267,3 +268,19 @@ def describe(store: ConfigStore, limits: HourlyLimits, usages: dict[str, Usage])
         out.append(LimitedAlias(alias_id, address, usage.messages, usage.recipients, at, blocked))
     far = datetime.max.replace(tzinfo=UTC)
     return sorted(out, key=lambda a: (a.free_at is None, a.free_at or far, a.address or ""))
+
+
+async def listing(
+    store: ConfigStore, redis: Any, settings: Settings, call: Callable[..., Awaitable[Any]]
+) -> list[LimitedAlias]:
+    """What the web admin's Sending page and ``GET /v1/sending`` show: the aliases at a limit now and
+    the blocked ones. ``call`` runs a blocking config-store function off the event loop. Without Redis
+    the counts are each submission process's own, out of sight: only blocked aliases are listed."""
+    limits = HourlyLimits.from_settings(settings)
+    counter = SendCounter(redis, limits) if redis is not None else None
+    usages = dict(await counter.limited()) if counter is not None and limits.enabled else {}
+    for alias_id in await call(blocked_ids, store):
+        if alias_id not in usages:
+            usages[alias_id] = await counter.usage(alias_id) if counter is not None else Usage()
+    found: list[LimitedAlias] = await call(describe, store, limits, usages)
+    return found

@@ -17,16 +17,10 @@ router = APIRouter()
 @router.get("/admin/sending")
 async def sending(request: Request, admin: Admin) -> Response:
     state = web(request)
-    store = state.ctx.config
+    rows = await sendlimits.listing(state.ctx.config, state.ctx.redis, state.settings, state.call)
     limits = sendlimits.HourlyLimits.from_settings(state.settings)
-    # Without Redis each submission process counts in its own memory: this process cannot see that.
+    # Without Redis each submission process counts in its own memory: the page says it cannot see that.
     shared = state.ctx.redis is not None
-    counter = sendlimits.SendCounter(state.ctx.redis, limits) if shared else None
-    usages = dict(await counter.limited()) if counter is not None and limits.enabled else {}
-    for alias_id in await state.call(sendlimits.blocked_ids, store):
-        if alias_id not in usages:
-            usages[alias_id] = await counter.usage(alias_id) if counter is not None else sendlimits.Usage()
-    rows = await state.call(sendlimits.describe, store, limits, usages)
     return render(request, "sending.html", admin=admin, limits=limits, rows=rows, shared=shared)
 
 
