@@ -8,6 +8,7 @@ Reply codes: RFC 5321 §4.2.2 (550 refused for policy, 451 try again later), RFC
 from __future__ import annotations
 
 import asyncio
+import logging
 import smtplib
 
 import pytest
@@ -61,9 +62,11 @@ def _log(config) -> list[tuple[str, str]]:
     return [(e.status, e.detail) for e in config.query_logs(LogQuery(kind="delivery")).entries]
 
 
-async def test_gtube_submitted_is_refused_550_5_7_1_and_costs_nothing(sub, config) -> None:
+async def test_gtube_submitted_is_refused_550_5_7_1_and_costs_nothing(sub, config, caplog) -> None:
     """rspamd's reject of a signed-in user's message -> RFC 5321 §4.2.2 550, RFC 3463 5.7.1 with its
-    message; nothing queued, the refusal in the delivery log, and the hourly limit (1) untouched."""
+    message; nothing queued, the refusal in the delivery log, and the hourly limit (1) untouched. The
+    process log names the alias by its id: no address in it."""
+    caplog.set_level(logging.INFO)
     code, reply = await asyncio.to_thread(_send, sub, _message("offer", GTUBE.decode()))
     assert (code, reply) == (550, b"5.7.1 Gtube pattern")
     assert _queued(sub.settings) == []
@@ -72,6 +75,11 @@ async def test_gtube_submitted_is_refused_550_5_7_1_and_costs_nothing(sub, confi
     assert detail.startswith("outbound spam check: reject, score ")
     code, _ = await asyncio.to_thread(_send, sub, _message("lunch"))
     assert code == 250  # the refused message did not count against the limit
+    alias_id = config.find_alias("example.test", "exact", "alice").id
+    logged = "\n".join(r.getMessage() for r in caplog.records if r.name.startswith("sealmail"))
+    assert f"from alias {alias_id}: rspamd reject" in logged
+    assert "alice" not in logged
+    assert "b.test" not in logged
 
 
 async def test_the_add_header_band_is_sent_unmarked_and_flagged_in_the_log(sub, config) -> None:
