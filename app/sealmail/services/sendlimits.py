@@ -63,6 +63,7 @@ redis.call('ZADD', KEYS[1], now, ARGV[3])
 redis.call('EXPIRE', KEYS[1], window)
 redis.call('ZADD', KEYS[2], now, ARGV[7])
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - window)
+redis.call('EXPIRE', KEYS[2], window)
 return 1
 """
 

@@ -356,8 +356,13 @@ class SubmissionHandler:
         return recipients_refusal(over, self.limits, recipients)
 
     async def _forget(self, identity: Identity, queue_id: str, recipients: int) -> None:
-        if self.limits.enabled:
+        """Take back the count of a message that was not queued after all (it costs the alias nothing)."""
+        if not self.limits.enabled:
+            return
+        try:
             await self.sent.forget(identity.alias.id, queue_id, recipients)
+        except Exception as exc:  # the entry leaves the window within the hour anyway
+            log.warning("could not take %s back from the sending limits: %s", queue_id, exc)
 
     async def _scan(
         self, message: bytes, session: Session, envelope: Envelope, identity: Identity, queue_id: str
