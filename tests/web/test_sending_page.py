@@ -76,6 +76,7 @@ def test_the_page_lists_the_alias_at_its_limit_and_blocks_it(signed_in, store, w
     row = _row(signed_in.get("/admin/sending").text)
     assert "blocked" in row
     assert "Allow sending" in row
+    assert "Blocked from sending" in signed_in.get(f"/admin/aliases/{alias.id}").text
     (entry,) = [e for e in store.query_logs(LogQuery(kind="audit")).entries if e.status == "alias.sending"]
     assert (entry.address, entry.detail.endswith(": blocked")) == (ANN, True)
 
