@@ -201,13 +201,17 @@ class Settings(BaseSettings):
     # -- spam filtering with rspamd (issue 21) ----------------------------------------------------
     # Unset rspamd_url: no scanning. Set: the MX asks rspamd's normal worker (POST /checkv2) before
     # it answers DATA, beside the SPF/DKIM/DMARC checks; rspamd's action decides refuse, defer, Junk
-    # or INBOX (sealmail.spam.policy). The thresholds are rspamd's own (its actions); per-domain
-    # thresholds are not settings yet.
+    # or INBOX (sealmail.spam.policy). Submission asks it too, about what a signed-in user sends:
+    # refuse, defer, or send flagged (sealmail.spam.outbound). The thresholds are rspamd's own (its
+    # actions); per-domain thresholds are not settings yet.
     rspamd_url: str | None = Field(
         None, description="http://host:port of rspamd's normal worker (11333); unset: no spam scanning"
     )
     rspamd_timeout: float = Field(
-        10.0, gt=0, le=300, description="seconds the MX waits for rspamd's answer before rspamd_unavailable applies"
+        10.0,
+        gt=0,
+        le=300,
+        description="seconds the MX and submission wait for rspamd's answer before rspamd_unavailable applies",
     )
     # Learning (IMAP moves into and out of Junk) goes to the controller worker, which asks for its
     # password on every request (a deployed host keeps no password-free "secure IP").
@@ -223,6 +227,17 @@ class Settings(BaseSettings):
             "when rspamd does not answer: accept (logged, stored with X-Spam-Status: unchecked) "
             "or tempfail (451 4.7.1, the sender retries)"
         ),
+    )
+
+    # -- sending limits of submission (issue 21; see sealmail.services.sendlimits) -----------------
+    # Per signed-in alias over a sliding hour, counted in the shared Redis so every submission host
+    # counts together (without Redis: in each process's memory). Past a limit, MAIL FROM (messages)
+    # or RCPT TO (recipients) gets 451 4.7.1 with the time the window has room again. 0: no limit.
+    submission_max_messages_per_hour: int = Field(
+        200, ge=0, description="messages one alias may submit in any hour; 0: no limit"
+    )
+    submission_max_recipients_per_hour: int = Field(
+        1000, ge=0, description="recipients (all messages together) one alias may submit to in any hour; 0: no limit"
     )
 
     # -- DNS ------------------------------------------------------------------------------------

@@ -148,6 +148,9 @@ def test_alias_lifecycle(run) -> None:
     listed = _json(run("alias", "list", "example.test", "--json"))
     assert [a["address"] for a in listed] == ["rémi@example.test", "*@example.test"]
     assert "disabled:drop" in run("alias", "list").stdout
+    blocked = _json(run("alias", "set", "rémi@example.test", "--block-sending", "--json"))
+    assert blocked["sending_blocked"] is True
+    assert _json(run("alias", "set", "rémi@example.test", "--allow-sending", "--json"))["sending_blocked"] is False
 
     assert _json(run("alias", "rm", "*@example.test", "--json"))["removed"] == "*@example.test"
     assert [a["address"] for a in _json(run("alias", "list", "--json"))] == ["rémi@example.test"]

@@ -164,6 +164,7 @@ def test_alias_round_trip_keeps_every_field(store: ConfigStore) -> None:
         disabled_reply="defer",
         quota=5 * 1024**3,
         description="Rémi's mailbox",
+        sending_blocked=True,
     )
     store.add_alias(alias)
     assert store.get_alias(alias.id) == alias

@@ -1,12 +1,15 @@
-"""SMTP fixtures: the store's config fixture, and an MX on a free port."""
+"""SMTP fixtures: the store's config fixture, an MX and a submission server on free ports."""
 
 from __future__ import annotations
+
+import ssl
 
 import pytest
 
 from sealmail.config.sqlite import SQLiteConfigStore
 from sealmail.services import aliases, credentials, domains
 from sealmail.smtp.mx import MxComponent
+from sealmail.smtp.submission import SubmissionComponent
 from sealmail.tls.devca import ensure_dev_certificates
 
 from dnsserver import DnsServer
@@ -79,3 +82,48 @@ async def mx(request, settings, config, tmp_path, mx_overrides):
     yield srv
     await component.stop()
     dnsd.stop()
+
+
+@pytest.fixture
+def sub_overrides() -> dict:
+    """Settings a test module changes for its submission server (override this fixture in the module)."""
+    return {}
+
+
+@pytest.fixture
+async def sub(settings, config, tmp_path, sub_overrides):
+    """Submission on free ports (465-style implicit TLS and 587-style STARTTLS) for example.test and
+    universitéxyz.fr, with alice@ and rémi@ signed in by the passwords in ``passwords``."""
+    certs = ensure_dev_certificates(tmp_path / "tls")
+    settings = settings.model_copy(
+        update={
+            "submission_port": 0,
+            "submission_tls_port": 0,
+            "bind_addresses": ["127.0.0.1"],
+            "tls_cert_file": certs.cert,
+            "tls_key_file": certs.key,
+            "hostname": "mail.example.test",
+            **sub_overrides,
+        }
+    )
+    domains.add_domain(config, "example.test", settings)
+    domains.add_domain(config, "universitéxyz.fr", settings)
+    aliases.add_alias(config, "alice@example.test", recipients=["elsewhere@example.org"])
+    aliases.add_alias(config, "rémi@universitéxyz.fr", recipients=["elsewhere@example.org"])
+    passwords = {
+        "alice@example.test": credentials.set_password(config, settings, "alice@example.test"),
+        "rémi@universitéxyz.fr": credentials.set_password(config, settings, "rémi@universitéxyz.fr"),
+    }
+    component = SubmissionComponent(settings)
+    ports = await component.start()
+
+    class Server:
+        pass
+
+    srv = Server()
+    srv.settings, srv.passwords, srv.ca = settings, passwords, str(certs.ca_cert)
+    srv.tls_port, srv.starttls_port = ports["submission_tls"], ports["submission"]
+    srv.context = ssl.create_default_context(cafile=srv.ca)
+    srv.component = component
+    yield srv
+    await component.stop()

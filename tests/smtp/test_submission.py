@@ -6,7 +6,6 @@ import asyncio
 import base64
 import smtplib
 import socket
-import ssl
 
 import dkim
 import pytest
@@ -15,47 +14,9 @@ from sealmail.net.drain import set_draining
 from sealmail.queue.store import JobQueue, load_queue_key
 from sealmail.services import aliases, credentials, domains
 from sealmail.services.dnsrecords import records_for
-from sealmail.smtp.submission import SubmissionComponent
-from sealmail.tls.devca import ensure_dev_certificates
 
 from relayprobes import PROBES
 from smtpkit import auth_plain, swaks, verified_tls
-
-
-@pytest.fixture
-async def sub(settings, config, tmp_path):
-    certs = ensure_dev_certificates(tmp_path / "tls")
-    settings = settings.model_copy(
-        update={
-            "submission_port": 0,
-            "submission_tls_port": 0,
-            "bind_addresses": ["127.0.0.1"],
-            "tls_cert_file": certs.cert,
-            "tls_key_file": certs.key,
-            "hostname": "mail.example.test",
-        }
-    )
-    domains.add_domain(config, "example.test", settings)
-    domains.add_domain(config, "universitéxyz.fr", settings)
-    aliases.add_alias(config, "alice@example.test", recipients=["elsewhere@example.org"])
-    aliases.add_alias(config, "rémi@universitéxyz.fr", recipients=["elsewhere@example.org"])
-    passwords = {
-        "alice@example.test": credentials.set_password(config, settings, "alice@example.test"),
-        "rémi@universitéxyz.fr": credentials.set_password(config, settings, "rémi@universitéxyz.fr"),
-    }
-    component = SubmissionComponent(settings)
-    ports = await component.start()
-
-    class Server:
-        pass
-
-    srv = Server()
-    srv.settings, srv.passwords, srv.ca = settings, passwords, str(certs.ca_cert)
-    srv.tls_port, srv.starttls_port = ports["submission_tls"], ports["submission"]
-    srv.context = ssl.create_default_context(cafile=srv.ca)
-    srv.component = component
-    yield srv
-    await component.stop()
 
 
 def _queued(settings) -> list:

@@ -1,4 +1,5 @@
-"""rspamd's answer parsed, and what each action means for the MX (``sealmail.spam``), without rspamd.
+"""rspamd's answer parsed, and what each action means for the MX and for submission (``sealmail.spam``),
+without rspamd.
 
 Codes: RFC 5321 §4.2.2 (550 refused, 451 try again later), RFC 3463 §3.8 X.7.1 (refused by policy).
 """
@@ -7,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from sealmail.spam import policy
+from sealmail.spam import outbound, policy
 from sealmail.spam.rspamd import RspamdUnavailable, ScanRequest, parse_result
 
 
@@ -106,3 +107,29 @@ def test_the_envelope_goes_as_rspamds_headers() -> None:
     assert "Hostname" not in dict(headers)  # unknown: rspamd resolves the PTR itself
     assert all(k != "User" for k, _ in headers)
     assert ("User", "alice") in ScanRequest("::1", "h", "a@b.test", ["c@d.test"], "q", user="alice").headers()
+
+
+# ---- submission's rules (``spam.outbound``) ---------------------------------------------------------
+
+
+def test_outbound_reject_is_550_5_7_1_and_soft_reject_451_4_7_1() -> None:
+    """The same codes as the MX (RFC 5321 §4.2.2, RFC 3463 X.7.1), rspamd's text made one line."""
+    rejected = outbound.decide(parse_result(_answer("reject", 20, messages={"smtp_message": "Spam\r\nmore"})))
+    assert (rejected.reply, rejected.status) == ("550 5.7.1 Spam more", "reject")
+    assert outbound.decide(parse_result(_answer("reject", 20))).reply == "550 5.7.1 Message refused as spam"
+    for action in ("soft reject", "greylist"):
+        deferred = outbound.decide(parse_result(_answer(action, 5)))
+        assert deferred.reply is not None
+        assert deferred.reply.startswith("451 4.7.1 ")
+
+
+@pytest.mark.parametrize("action", ["add header", "rewrite subject"])
+def test_outbound_add_header_is_sent_flagged_without_headers(action: str) -> None:
+    decision = outbound.decide(parse_result(_answer(action, 8.5)))
+    assert (decision.reply, decision.status, decision.score) == (None, outbound.FLAGGED, 8.5)
+    assert (decision.junk, decision.header) == (False, b"")
+
+
+def test_outbound_unavailable_sends_unchecked_or_tempfails() -> None:
+    assert outbound.unavailable("accept").reply is None
+    assert outbound.unavailable("tempfail").reply == "451 4.7.1 Spam filter unavailable, try again later"

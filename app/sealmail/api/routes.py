@@ -37,6 +37,7 @@ from sealmail.api.schemas import (
     LogPageOut,
     PasswordIn,
     PasswordOut,
+    SendingOut,
     TokenCreated,
     TokenIn,
     TokenOut,
@@ -44,7 +45,7 @@ from sealmail.api.schemas import (
 from sealmail.config.models import ApiToken
 from sealmail.errors import InvalidInput
 from sealmail.http.state import HttpState, state_of
-from sealmail.services import aliases, credentials, domains, eventlog, operations, tokens
+from sealmail.services import aliases, credentials, domains, eventlog, operations, sendlimits, tokens
 from sealmail.services.credentials import AuthenticationFailed
 from sealmail.services.eventlog import LogFilters
 from sealmail.services.operations import AliasFields
@@ -67,6 +68,7 @@ def _alias_out(store: ConfigStore, settings: Settings, alias: Alias) -> AliasOut
             "usage_bytes": credential.usage_bytes if credential else None,
             "description": alias.description,
             "has_password": info["has_password"],
+            "sending_blocked": alias.sending_blocked,
             "created_at": alias.created_at,
             "updated_at": alias.updated_at,
         }
@@ -195,17 +197,35 @@ async def update_alias(request: Request, alias_id: str, body: AliasPatch, token:
         quota=aliases.parse_quota(body.quota),
         description=body.description,
     )
-    updated = await state.call(
-        operations.update_alias,
-        store,
-        state.settings,
-        token_actor(request, token),
-        alias,
-        fields,
-        clear_quota="quota" in given and body.quota is None,
-        detail=", ".join(sorted(given)),
-    )
+    updated = alias
+    if given - {"sending_blocked"}:
+        updated = await state.call(
+            operations.update_alias,
+            store,
+            state.settings,
+            token_actor(request, token),
+            alias,
+            fields,
+            clear_quota="quota" in given and body.quota is None,
+            detail=", ".join(sorted(given - {"sending_blocked"})),
+        )
+    if body.sending_blocked is not None and body.sending_blocked != updated.sending_blocked:
+        who = token_actor(request, token)
+        updated = await state.call(operations.set_sending, store, who, updated, body.sending_blocked)
     return await state.call(_alias_out, store, state.settings, updated)
+
+
+@router.get(
+    "/sending",
+    tags=["aliases"],
+    summary="Aliases at an hourly sending limit, or blocked from sending",
+    description="What the web admin's Sending page shows. The counts live in Redis: without SEALMAIL_REDIS_URL "
+    "each submission process counts on its own and only blocked aliases are listed.",
+)
+async def sending(request: Request, token: AliasesRead) -> list[SendingOut]:
+    state = state_of(request)
+    rows = await sendlimits.listing(state.ctx.config, state.ctx.redis, state.settings, state.call)
+    return [SendingOut.model_validate(asdict(row)) for row in rows]
 
 
 @router.delete("/aliases/{alias_id}", tags=["aliases"], status_code=204, summary="Remove an alias and its mailbox")

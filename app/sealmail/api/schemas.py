@@ -59,6 +59,7 @@ class AliasPatch(Strict):
     disabled_reply: Literal["drop", "defer", "reject"] | None = None
     quota: Quota = Field(None, description="bytes or text such as 2G; an explicit null restores the server default")
     description: str | None = Field(None, max_length=1000)
+    sending_blocked: bool | None = Field(None, description="true: submission refuses it (550 5.7.1)")
 
 
 class AliasOut(BaseModel):
@@ -75,8 +76,20 @@ class AliasOut(BaseModel):
     usage_bytes: int | None = Field(description="the mailbox size at its last session; null: never opened")
     description: str
     has_password: bool
+    sending_blocked: bool = Field(description="an administrator stopped it sending through submission")
     created_at: datetime
     updated_at: datetime
+
+
+class SendingOut(BaseModel):
+    """An alias at one of its hourly sending limits, or blocked from sending."""
+
+    alias_id: str
+    address: str | None = Field(description="null: the alias was removed since it sent")
+    messages: int = Field(description="messages it sent in the last hour")
+    recipients: int = Field(description="recipients of those messages")
+    free_at: datetime | None = Field(description="when it may send to one recipient again; null: not at a limit")
+    blocked: bool
 
 
 class PasswordIn(Strict):

@@ -103,6 +103,12 @@ def list_(ctx: Context, domain: str | None) -> None:
 )
 @click.option("--quota", metavar="SIZE", help="Mailbox quota, e.g. 2G; 'default' for the server's.")
 @click.option("--description", help="A note for admins.")
+@click.option(
+    "--block-sending/--allow-sending",
+    "sending_blocked",
+    default=None,
+    help="Stop the alias sending through submission (550 5.7.1), or let it send again.",
+)
 @common_options
 def set_(
     ctx: Context,
@@ -114,6 +120,7 @@ def set_(
     disabled_reply: str | None,
     quota: str | None,
     description: str | None,
+    sending_blocked: bool | None,
 ) -> None:
     """Change the alias ADDRESS."""
     if recipients and no_recipients:
@@ -128,6 +135,7 @@ def set_(
         quota=parse_size(quota) if quota and quota != "default" else None,
         clear_quota=quota == "default",
         description=description,
+        sending_blocked=sending_blocked,
         allow_private_webhooks=ctx.settings.webhook_allow_private,
         settings=ctx.settings,
     )

@@ -80,7 +80,9 @@ def from_document(cls: type[T], doc: dict[str, Any], key: str = "id") -> T:
     values = {}
     for name, kind in field_kinds(cls).items():
         value = doc["_id"] if name == key else doc.get(name)
-        if kind == "datetime" and value is not None:
+        if kind == "bool" and value is None:
+            value = False  # a flag newer than the document (no schema step rewrites old documents)
+        elif kind == "datetime" and value is not None:
             value = parse_time(value)
         elif kind == "list" and value is not None:
             value = list(value)

@@ -57,6 +57,7 @@ class Alias:
     disabled_reply: DisabledReply = "reject"  # what mail to a disabled alias gets
     quota: int | None = None  # bytes; None means the server default
     description: str = ""
+    sending_blocked: bool = False  # an administrator stopped its submission (550 5.7.1 at MAIL FROM)
     id: str = field(default_factory=new_id)
     created_at: datetime = field(default_factory=now)
     updated_at: datetime = field(default_factory=now)

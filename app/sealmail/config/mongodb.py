@@ -40,7 +40,9 @@ from sealmail.timecodec import parse_time
 
 T = TypeVar("T")  # a model class of config.models
 
-SCHEMA_VERSION = 6  # 2: wrapped mailbox keys; 3: usage_bytes; 4: audit log entries; 5: mailbox homes; 6: DKIM keys (no rewrite needed)
+# 2: wrapped mailbox keys; 3: usage_bytes; 4: audit log entries; 5: mailbox homes; 6: DKIM keys;
+# 7: aliases' sending_blocked (absent reads as False). None needed a rewrite.
+SCHEMA_VERSION = 7
 
 # Index definitions per collection: (keys, options). Applied at every start; MongoDB skips existing ones.
 INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict[str, Any]]]] = {

@@ -157,6 +157,10 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (domain, algorithm)
     );
     """,
+    # 7: an administrator can stop an alias sending through submission (issue 21).
+    """
+    ALTER TABLE aliases ADD COLUMN sending_blocked INTEGER NOT NULL DEFAULT 0;
+    """,
 ]
 
 

@@ -157,6 +157,7 @@ def update_alias(
     quota: int | None = None,
     clear_quota: bool = False,
     description: str | None = None,
+    sending_blocked: bool | None = None,
     allow_private_webhooks: bool = False,
     settings: Settings | None = None,
 ) -> Alias:
@@ -178,6 +179,8 @@ def update_alias(
         changes["quota"] = _check_quota(quota)
     if description is not None:
         changes["description"] = description.strip()
+    if sending_blocked is not None:
+        changes["sending_blocked"] = sending_blocked
     updated = replace(alias, **changes)
     if not updated.recipients and not updated.storage:
         raise InvalidInput(f"alias {address}: give it recipients or a mailbox (storage), or mail to it is lost")
@@ -230,6 +233,7 @@ def describe_alias(store: ConfigStore, alias: Alias) -> dict[str, Any]:
         "disabled_reply": alias.disabled_reply,
         "quota": alias.quota,
         "description": alias.description,
+        "sending_blocked": alias.sending_blocked,
         "has_password": store.get_credential(alias.id) is not None,
         "created_at": alias.created_at,
         "updated_at": alias.updated_at,

@@ -95,6 +95,20 @@ def update_alias(
     return updated
 
 
+def set_sending(store: ConfigStore, actor: Actor, alias: Alias, blocked: bool) -> Alias:
+    """Stop an alias sending through submission, or let it send again (``smtp.submission``)."""
+    updated = aliases.update_alias(store, aliases.own_address(alias), sending_blocked=blocked)
+    eventlog.record(
+        store,
+        actor,
+        "alias.sending",
+        domain=updated.domain,
+        address=aliases.own_address(updated),
+        detail="blocked" if blocked else "allowed",
+    )
+    return updated
+
+
 def remove_alias(store: ConfigStore, settings: Settings, actor: Actor, alias: Alias) -> None:
     """Remove an alias with its mailbox."""
     aliases.remove_alias(store, settings, aliases.own_address(alias))

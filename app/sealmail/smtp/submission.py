@@ -7,6 +7,12 @@ plus-addresses that is not an alias of its own (``Identity.may_send_as``); anyth
 ``553 5.7.1``. DSN parameters (RFC 3461) ride on the queue entries. Messages get
 CRLF line endings (``smtp.lineends``), are DKIM-signed and queued, one job per recipient, fsynced
 before the ``250``.
+
+Outbound filtering (issue 21): with ``rspamd_url`` set, each message is scanned by rspamd as the
+signed-in user's before the ``250`` (``spam.outbound`` says what its action means here), and each
+alias may send so many messages and recipients an hour (``services.sendlimits``: ``451 4.7.1`` at
+MAIL FROM or RCPT TO past a limit). The process log names the alias by its id and the message by
+its queue id, never by an address.
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ from sealmail.addresses import parse_mailbox
 from sealmail.appcontext import AppContext
 from sealmail.config.base import ConfigStore
 from sealmail.config.models import Alias, LogEntry
-from sealmail.errors import InvalidInput
+from sealmail.errors import InvalidInput, NotFound
 from sealmail.mime.headers import top_values
 from sealmail.net.drain import DrainFlag
 from sealmail.net.limits import Refused
@@ -38,21 +44,35 @@ from sealmail.queue.service import JobQueueAPI, open_queue
 from sealmail.queue.store import NewJob
 from sealmail.services import credentials, revocation
 from sealmail.services.dkim import fetch_keys, has_all_keys
+from sealmail.services.sendlimits import (
+    HourlyLimits,
+    SendCounter,
+    Usage,
+    messages_refusal,
+    recipients_refusal,
+)
 from sealmail.services.sessions import guard
 from sealmail.smtp import dkimsign
 from sealmail.smtp.lineends import to_wire
 from sealmail.smtp.protocol import ConnectionBook, SealmailSMTP
+from sealmail.spam.outbound import FLAGGED
+from sealmail.spam.policy import SpamDecision
+from sealmail.spam.rspamd import ScanRequest
 
 if TYPE_CHECKING:
     from aiosmtpd.smtp import SMTP, Envelope, Session
 
     from sealmail.settings import Settings
+    from sealmail.spam.scanner import RspamdScanner
 
 log = logging.getLogger("sealmail.smtp")
 _MAIL_DSN = re.compile(r"\s+(RET|ENVID)=(\S+)", re.IGNORECASE)
 _RCPT_DSN = re.compile(r"\s+(NOTIFY|ORCPT)=(\S+)", re.IGNORECASE)
 _NOTIFY = {"NEVER", "SUCCESS", "FAILURE", "DELAY"}
 _REVOKED = "421 4.7.0 Signed out: this account's password or access changed"
+_LOCAL_PROBLEM = "451 4.3.0 Temporary local problem, please try again"
+# RFC 3463 §3.8 X.7.1: not authorized; permanent, as the block stays until an administrator lifts it.
+_BLOCKED = "550 5.7.1 This account may not send mail; contact your administrator"
 
 
 @dataclass
@@ -148,10 +168,13 @@ class SubmissionSMTP(SealmailSMTP):
 
 
 class SubmissionHandler:
-    def __init__(self, app: AppContext, queue: JobQueueAPI) -> None:
+    def __init__(self, app: AppContext, queue: JobQueueAPI, spam: RspamdScanner | None = None) -> None:
         self.app = app
         self.settings = app.settings
         self.queue = queue
+        self.spam = spam  # None: no scanning (rspamd_url unset)
+        self.limits = HourlyLimits.from_settings(app.settings)
+        self.sent = SendCounter(app.redis, self.limits)  # the shared Redis, or this process's memory
 
     async def handle_EHLO(  # noqa: N802 - aiosmtpd's hook names
         self, server: SMTP, session: Session, envelope: Envelope, hostname: str, responses: list[str]
@@ -238,8 +261,22 @@ class SubmissionHandler:
             return "530 5.7.0 Authentication required"
         if identity.revoked:
             return _REVOKED
-        if address in ("", "<>") or not await self.app.config_call(identity.may_send_as, self.app.config, address):
-            return "553 5.7.1 Sender address not owned by the signed-in user"
+        refusal: str | None = await self.app.config_call(_sender_refusal, self.app.config, identity, address)
+        if refusal is not None:
+            if refusal == _BLOCKED:
+                log.info("sending blocked: alias %s", identity.alias.id)
+            return refusal
+        if self.limits.enabled:
+            # Read once per transaction: RCPT TO compares against it, DATA checks again atomically.
+            try:
+                usage = await self.sent.usage(identity.alias.id)
+            except Exception as exc:  # Redis away: nothing is sent uncounted
+                log.error("could not read the sending limits: %s", exc)
+                return _LOCAL_PROBLEM
+            if not usage.may_send(self.limits):
+                log.info("sending limit: alias %s has sent %d messages this hour", identity.alias.id, usage.messages)
+                return messages_refusal(usage, self.limits)
+            envelope.sealmail_usage = usage  # type: ignore[attr-defined]
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
         envelope.sealmail_dsn = getattr(server, "_dsn", DsnRequest())  # type: ignore[attr-defined]
@@ -256,6 +293,13 @@ class SubmissionHandler:
             parse_mailbox(address, fold_case=False)
         except InvalidInput:
             return "553 5.1.3 Bad recipient address syntax"
+        usage: Usage | None = getattr(envelope, "sealmail_usage", None)
+        wanted = len(envelope.rcpt_tos) + 1
+        if usage is not None and not usage.may_add(self.limits, wanted):
+            # This recipient only: those accepted so far are sent, the client sends the rest later.
+            identity = cast("Identity", session.auth_data)
+            log.info("sending limit: alias %s has sent to %d recipients this hour", identity.alias.id, usage.recipients)
+            return recipients_refusal(usage, self.limits, wanted)
         dsn: DsnRequest = getattr(envelope, "sealmail_dsn", DsnRequest())
         dsn.recipients[address] = dict(getattr(server, "_rcpt_dsn", {}))
         envelope.rcpt_tos.append(address)
@@ -273,12 +317,85 @@ class SubmissionHandler:
         if not await self.app.config_call(identity.may_send_as_all, self.app.config, senders):
             return "553 5.7.1 From: must be the signed-in user's address"
         message = _complete_headers(raw, identity, self.settings.mail_hostname)
+        queue_id = secrets.token_hex(6)
+        message_id = [v.decode("utf-8", "replace") for v in top_values(raw, "message-id")]
+        spam = await self._scan(message, session, envelope, identity, queue_id)
+        if spam.reply is not None:
+            log.info("refused %s from alias %s: rspamd %s", queue_id, identity.alias.id, spam.status)
+            await self.app.log_event(_refusal_entry(identity, message_id, spam, queue_id))
+            return spam.reply
+        refusal = await self._count(identity, queue_id, len(envelope.rcpt_tos))
+        if refusal is not None:
+            return refusal
+        try:
+            reply = await self._queue(message, envelope, identity, queue_id, message_id, spam)
+        except BaseException:
+            await self._forget(identity, queue_id, len(envelope.rcpt_tos))
+            raise
+        if not reply.startswith("250"):
+            await self._forget(identity, queue_id, len(envelope.rcpt_tos))
+        return reply
+
+    async def _count(self, identity: Identity, queue_id: str, recipients: int) -> str | None:
+        """Count the message against the alias's hourly limits; a refusal when it would pass one.
+
+        The entry goes in before the 250 and comes out again if the message is not queued (``_forget``):
+        counted once it is accepted, atomically with the check, as other hosts send for it too."""
+        if not self.limits.enabled:
+            return None
+        try:
+            over = await self.sent.record(identity.alias.id, queue_id, recipients)
+        except Exception as exc:  # Redis away: nothing is sent uncounted
+            log.error("could not count %s against the sending limits: %s", queue_id, exc)
+            return _LOCAL_PROBLEM
+        if over is None:
+            return None
+        log.info("sending limit: alias %s refused at DATA as %s", identity.alias.id, queue_id)
+        if not over.may_send(self.limits):
+            return messages_refusal(over, self.limits)
+        return recipients_refusal(over, self.limits, recipients)
+
+    async def _forget(self, identity: Identity, queue_id: str, recipients: int) -> None:
+        """Take back the count of a message that was not queued after all (it costs the alias nothing)."""
+        if not self.limits.enabled:
+            return
+        try:
+            await self.sent.forget(identity.alias.id, queue_id, recipients)
+        except Exception as exc:  # the entry leaves the window within the hour anyway
+            log.warning("could not take %s back from the sending limits: %s", queue_id, exc)
+
+    async def _scan(
+        self, message: bytes, session: Session, envelope: Envelope, identity: Identity, queue_id: str
+    ) -> SpamDecision:
+        """rspamd's verdict on a message the signed-in user sends (none: scanning is off)."""
+        if self.spam is None:
+            return SpamDecision(status="off")
+        peer = session.peer
+        request = ScanRequest(
+            ip=str(peer[0]) if peer else "127.0.0.1",
+            helo=session.host_name or "",
+            mail_from=envelope.mail_from or "",
+            rcpt=list(envelope.rcpt_tos),
+            queue_id=queue_id,
+            user=identity.address,  # rspamd treats authenticated mail as outbound (no SPF on it, ...)
+        )
+        return await self.spam.scan([message], request)
+
+    async def _queue(
+        self,
+        message: bytes,
+        envelope: Envelope,
+        identity: Identity,
+        queue_id: str,
+        message_id: list[str],
+        spam: SpamDecision,
+    ) -> str:
+        """Sign and queue the message, one job per recipient; the reply to DATA."""
         domain = identity.alias.domain
         if not has_all_keys(self.settings, domain):  # checked here: no thread hop per message when all are there
             # A domain another host added (web admin, API): its keys are in the shared config store.
             await self.app.config_call(fetch_keys, self.settings, self.app.config, domain)
         signed = await asyncio.to_thread(dkimsign.sign, self.settings, domain, message)
-        queue_id = secrets.token_hex(6)
         dsn: DsnRequest = getattr(envelope, "sealmail_dsn", DsnRequest())
         utf8 = bool(getattr(envelope, "smtp_utf8", False))
         jobs = [
@@ -301,8 +418,12 @@ class SubmissionHandler:
             await asyncio.to_thread(self.queue.add_many, jobs)
         except Exception as exc:
             log.error("could not queue a submission: %s", exc)
-            return "451 4.3.0 Temporary local problem, please try again"
-        message_id = [v.decode("utf-8", "replace") for v in top_values(raw, "message-id")]
+            return _LOCAL_PROBLEM
+        flagged = ""
+        if spam.status == FLAGGED:
+            # Sent all the same (spam.outbound); the operator sees the account drift in both logs.
+            log.warning("alias %s sent %s flagged by rspamd (score %.2f)", identity.alias.id, queue_id, spam.score or 0)
+            flagged = f"; flagged by rspamd, score {spam.score or 0:.2f}"
         for rcpt in envelope.rcpt_tos:
             await self.app.log_event(
                 LogEntry(
@@ -312,10 +433,40 @@ class SubmissionHandler:
                     domain=domain,
                     address=identity.address,
                     message_id=message_id[0].strip() if message_id else None,
-                    detail=f"to {rcpt} as {queue_id}",
+                    detail=f"to {rcpt} as {queue_id}{flagged}",
                 ),
             )
         return f"250 2.0.0 Ok: queued as {queue_id}"
+
+
+def _refusal_entry(identity: Identity, message_id: list[str], spam: SpamDecision, queue_id: str) -> LogEntry:
+    """The delivery log's line for a submitted message rspamd refused (the admin sees who sends spam)."""
+    score = f", score {spam.score:.2f}" if spam.score is not None else ""
+    return LogEntry(
+        kind="delivery",
+        component="smtp",
+        status="rejected" if spam.status == "reject" else "deferred",
+        domain=identity.alias.domain,
+        address=identity.address,
+        message_id=message_id[0].strip() if message_id else None,
+        detail=f"outbound spam check: {spam.status}{score} as {queue_id}",
+    )
+
+
+def _sender_refusal(config: ConfigStore, identity: Identity, address: str) -> str | None:
+    """Why MAIL FROM ``address`` is refused, if it is. Blocking (config store): run off the event loop.
+
+    The alias is read as it is now, not as it was at AUTH: a block an administrator sets applies to
+    the sessions open already, from their next message on."""
+    try:
+        current = config.get_alias(identity.alias.id)
+    except NotFound:
+        return _REVOKED  # removed meanwhile (its sessions are being ended too)
+    if current.sending_blocked:
+        return _BLOCKED
+    if address in ("", "<>") or not identity.may_send_as(config, address):
+        return "553 5.7.1 Sender address not owned by the signed-in user"
+    return None
 
 
 def _complete_headers(raw: bytes, identity: Identity, hostname: str) -> bytes:
@@ -334,6 +485,7 @@ class SubmissionComponent:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.app: AppContext | None = None
+        self._spam: RspamdScanner | None = None
         self._servers: list[asyncio.Server] = []
         self._book: ConnectionBook | None = None
 
@@ -341,7 +493,12 @@ class SubmissionComponent:
         settings = self.settings
         self.app = AppContext(settings)
         queue = open_queue(settings, self.app.mailstore)  # the data host's, through the store, with store_url
-        handler = SubmissionHandler(self.app, queue)
+        if settings.rspamd_url is not None:
+            from sealmail.spam import outbound
+            from sealmail.spam.scanner import RspamdScanner
+
+            self._spam = RspamdScanner(settings, outbound.decide, outbound.unavailable)
+        handler = SubmissionHandler(self.app, queue, self._spam)
         tls = ServerTLS.from_settings(settings)
         book = self._book = ConnectionBook(settings.mx_max_connections, settings.mx_max_connections_per_ip)
         book.draining = DrainFlag(settings.run_dir)
@@ -398,5 +555,7 @@ class SubmissionComponent:
             await self._book.close_all()
         for server in self._servers:
             await server.wait_closed()
+        if self._spam is not None:
+            await self._spam.close()
         if self.app is not None:
             await self.app.close()

@@ -36,7 +36,8 @@ class SpamDecision:
     reply: str | None = None  # an SMTP reply when the message is refused (now or for now)
     junk: bool = False
     header: bytes = b""  # X-Spam-* fields (CRLF-terminated) to put before the stored message
-    status: str = "unchecked"  # for the log: ham, spam, reject, defer, unchecked
+    status: str = "unchecked"  # for the log: ham, spam, reject, defer, unchecked (submission: flagged)
+    score: float | None = None  # rspamd's score, when it answered
 
 
 def decide(result: ScanResult) -> SpamDecision:
