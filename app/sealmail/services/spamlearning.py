@@ -99,7 +99,9 @@ class SpamLearner:
             while True:
                 self._again.discard(mailbox_id)
                 jobs = await handle.learning_jobs(BATCH)
-                if not jobs and mailbox_id not in self._again:
+                if not jobs:
+                    if mailbox_id in self._again:  # kicked while it looked: a job may have come since
+                        continue
                     self._waiting.discard(mailbox_id)
                     break
                 done, failed, why = await self._teach(handle, jobs)
@@ -107,7 +109,7 @@ class SpamLearner:
                 learned += len(done)
                 if why is not None:
                     self._waiting.add(mailbox_id)
-                    log.warning("spam learning: %s; %d message(s) wait for a later try", why, len(failed))
+                    log.warning("spam learning: %s; the jobs wait in the mailbox for a later try", why)
                     break
         except StoreUnavailable:
             self._waiting.add(mailbox_id)
