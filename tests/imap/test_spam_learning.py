@@ -6,9 +6,10 @@ nothing (``sealmail.spam.learning``). The session answers the command at once; t
 in the background through the controller's ``/learnspam`` and ``/learnham`` with its password, and
 the tests await rspamd's own counters (``RspamdServer.learns``).
 
-mbsync cannot be the client here: isync 1.4 has no MOVE between folders (a file moved between
-local Maildir folders is uploaded again with APPEND and expunged from its old folder), and APPEND
-into Junk is deliberately no signal. imaplib sends the MOVE and COPY a mail client would.
+mbsync cannot be the client here: isync 1.4.4 sends MOVE only for its ``Trash`` option (expunged
+messages go to a trash folder); a file the user moves between local Maildir folders is uploaded
+again with APPEND and expunged from its old folder, and APPEND into Junk is deliberately no signal.
+imaplib sends the MOVE and COPY a mail client would.
 """
 
 from __future__ import annotations
