@@ -40,7 +40,7 @@ test: system-deps-test venv lint deploy-lint
 ## tests/pop3 ~50 s, tests/dav ~80 s)
 REMOTE_STORE_TESTS = tests/imap/test_protocol.py tests/imap/test_idle.py \
 	tests/imap/test_qresync.py tests/imap/test_sort.py tests/imap/test_thread.py \
-	tests/imap/test_search_context.py tests/imap/test_searchres.py \
+	tests/imap/test_search_context.py tests/imap/test_searchres.py tests/imap/test_spam_learning.py \
 	tests/pop3/test_pop3_protocol.py tests/pop3/test_pop3_concurrency.py \
 	tests/dav/test_protocol.py tests/dav/test_dav_remote_store.py \
 	tests/contract/test_config_store.py

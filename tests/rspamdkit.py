@@ -16,6 +16,7 @@ about a second.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from sealmail.spam.localrspamd import LocalRspamd, default_cache_dir
@@ -40,6 +41,18 @@ rspamd_config:register_symbol({
 """.replace("MARK", JUNK_MARK)
 
 
+@dataclass(frozen=True)
+class Learns:
+    """rspamd's learning counters: ``learned`` from the controller's ``/stat`` (every learn, at once),
+    and per class from Bayes's own Redis hash (``RS``: ``learns_ham``, ``learns_spam``). ``/stat``'s
+    per-class numbers (``statfiles[].revision``) are refreshed from Redis only about once a minute
+    (measured with rspamd 3.4), too late to await; the hash is what they are read from."""
+
+    learned: int
+    ham: int
+    spam: int
+
+
 class RspamdServer:
     """rspamd and the DNS server it asks, started together; ``started_in`` is rspamd's start time."""
 
@@ -60,6 +73,7 @@ class RspamdServer:
             rules_lua=TEST_RULES,
         )
         self.started_in = 0.0
+        self.redis_url = redis_url
 
     @property
     def url(self) -> str:
@@ -68,6 +82,28 @@ class RspamdServer:
     @property
     def controller_url(self) -> str:
         return self.local.controller_url
+
+    @property
+    def controller_password(self) -> str:
+        """What the controller asks for (the tests' learning goes through it, as a deployed host's does)."""
+        return self.local.controller_password
+
+    def learns(self) -> Learns:
+        """How much rspamd has learned so far (``Learns``)."""
+        import httpx
+        import redis
+
+        stat = httpx.get(
+            f"{self.controller_url}/stat", headers={"Password": self.controller_password}, timeout=10, trust_env=False
+        )
+        stat.raise_for_status()
+        assert self.redis_url is not None, "learning needs the Redis that keeps Bayes"
+        bayes = self.redis_url.rsplit("/", 1)[0] + "/1"  # rspamd's database (the URL's own wins over db=)
+        with redis.Redis.from_url(bayes) as client:
+            counts = client.hgetall("RS")
+        return Learns(
+            int(stat.json()["learned"]), int(counts.get(b"learns_ham", 0)), int(counts.get(b"learns_spam", 0))
+        )
 
     def start(self) -> None:
         if self.dns.proc is None:

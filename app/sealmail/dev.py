@@ -204,7 +204,9 @@ class Supervisor:
         """A private offline rspamd on loopback ports (``spam.localrspamd``); None when rspamd is missing.
 
         Its Bayes and rate-limit state go to the private Redis (database 1). Its config, with that
-        Redis's password, stays in ``<data>/rspamd`` (0600, like dev.json's demo password)."""
+        Redis's password and the hash of its controller's password (a new one at each start, handed
+        to the components in their environment), stays in ``<data>/rspamd`` (0600, like dev.json's
+        demo password)."""
         from urllib.parse import urlsplit
 
         from sealmail.spam.localrspamd import LocalRspamd, default_cache_dir, rspamd_binary
@@ -258,6 +260,11 @@ class Supervisor:
             env["SEALMAIL_REDIS_URL"] = self.redis_url
         if self.rspamd_url:
             env["SEALMAIL_RSPAMD_URL"] = self.rspamd_url
+        if self.rspamd is not None:
+            # IMAP teaches the private rspamd what the user files into or out of Junk, with the password
+            # its controller was given (in the children's environment only: never printed, never in dev.json)
+            env["SEALMAIL_RSPAMD_CONTROLLER_URL"] = self.rspamd.controller_url
+            env["SEALMAIL_RSPAMD_CONTROLLER_PASSWORD"] = self.rspamd.controller_password
         env.pop("SEALMAIL_ENV_FILE", None)  # children get every setting through env already
         # --split: the store component is the data host and alone opens config.sqlite; every other
         # component reads the config store through it (SEALMAIL_CONFIG_BACKEND=store), as on several hosts.

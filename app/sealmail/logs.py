@@ -60,6 +60,9 @@ def configure(component: str, level: str = "INFO") -> None:
     root.setLevel(level)
     # aiosmtpd logs every connection event at INFO with its own format; our handlers log what matters.
     logging.getLogger("mail.log").setLevel(max(logging.WARNING, logging.getLevelName(level)))
+    # httpx logs every request at INFO: one line per message scanned by rspamd and per message taught
+    # to it (what a user filed, and when); ours say what matters, in counts.
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLevelName(level)))
 
 
 class EventLogger(logging.LoggerAdapter[logging.Logger]):

@@ -211,10 +211,14 @@ class Settings(BaseSettings):
         10.0,
         gt=0,
         le=300,
-        description="seconds the MX and submission wait for rspamd's answer before rspamd_unavailable applies",
+        description=(
+            "seconds the MX and submission wait for rspamd's answer before rspamd_unavailable applies "
+            "(and IMAP's learner for the controller's)"
+        ),
     )
-    # Learning (IMAP moves into and out of Junk) goes to the controller worker, which asks for its
-    # password on every request (a deployed host keeps no password-free "secure IP").
+    # Learning (IMAP moves into and out of Junk, sealmail.spam.learning) goes to the controller
+    # worker, which asks for its password on every request (a deployed host keeps no password-free
+    # "secure IP"); IMAP does it in the background (sealmail.services.spamlearning).
     rspamd_controller_url: str | None = Field(
         None, description="http://host:port of rspamd's controller worker (11334); unset: no learning"
     )

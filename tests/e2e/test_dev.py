@@ -15,6 +15,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 import redis
 from rspamdkit import GTUBE
@@ -97,6 +98,7 @@ def test_dev_comes_up_and_stops_cleanly(sealmail_bin, clean_env, tmp_path) -> No
     data_dir = tmp_path / "dev-data"
     env = {**clean_env, **_port_env()}
     started = time.time() - 1
+    controller_password = b"\x00not read"
     proc = _start(sealmail_bin, data_dir, env)
     try:
         info = _wait_for_dev_json(proc, data_dir / "dev.json", started)
@@ -132,13 +134,34 @@ def test_dev_comes_up_and_stops_cleanly(sealmail_bin, clean_env, tmp_path) -> No
             code, reply = client.data(b"Subject: test\r\n\r\n" + GTUBE + b"\r\n")
         assert (code, reply) == (550, b"5.7.1 Gtube pattern")
 
-        # The password does not leak into the command line of any child.
+        # The components learn through the private controller with its password, handed over in their
+        # environment only; without it the controller answers 401, loopback too.
+        controller = info["rspamd"]["controller_url"]
+        assert httpx.get(f"{controller}/stat", timeout=10, trust_env=False).status_code == 401
+        imap_pid = next(p for p in children if b"serve\x00imap" in Path(f"/proc/{p}/cmdline").read_bytes())
+        environ = dict(
+            line.split(b"=", 1)
+            for line in Path(f"/proc/{imap_pid}/environ").read_bytes().split(b"\x00")
+            if b"=" in line
+        )
+        assert environ[b"SEALMAIL_RSPAMD_CONTROLLER_URL"].decode() == controller
+        controller_password = environ[b"SEALMAIL_RSPAMD_CONTROLLER_PASSWORD"]
+        stat = httpx.get(
+            f"{controller}/stat", headers={"Password": controller_password.decode()}, timeout=10, trust_env=False
+        )
+        assert stat.status_code == 200
+        assert controller_password not in (data_dir / "dev.json").read_bytes()
+
+        # The passwords do not leak into the command line of any child.
         for pid in children:
-            assert info["password"].encode() not in Path(f"/proc/{pid}/cmdline").read_bytes()
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            assert info["password"].encode() not in cmdline
+            assert controller_password not in cmdline
     finally:
         out = _stop(proc)
     assert "Sealmail is running on localhost" in out
     assert info["basic_auth"]["password"] in out
+    assert controller_password.decode() not in out
     _nothing_left(data_dir)
 
 

@@ -79,15 +79,16 @@ class Imap:
     def raw(self, *, tls: bool = True) -> RawClient:
         return RawClient("127.0.0.1", self.port if tls else self.plain_port, self.tls if tls else None)
 
-    def deliver(self, raw: bytes, address: str = ADDRESS) -> None:
-        """Mail arriving through the MX: sealed into the spool by another process's store, announced on Redis."""
+    def deliver(self, raw: bytes, address: str = ADDRESS, folder: str = "INBOX") -> None:
+        """Mail arriving through the MX: sealed into the spool by another process's store, announced on Redis
+        (``folder``: where the drain files it, as the MX's verdict says: INBOX, or Junk)."""
         acct = self.accounts[address]
 
         async def go() -> None:
             bus = ev.RedisBus(self.redis_url)
             store = MailStore(self.settings.data_dir, bus)
             try:
-                await store.deliver_async(acct.mailbox_id, acct.public_key, raw)
+                await store.deliver_async(acct.mailbox_id, acct.public_key, raw, folder=folder)
             finally:
                 await store.close()
                 await bus.close()

@@ -60,7 +60,10 @@ async def cmd_select(s: Session, c: p.Select) -> Reply:
         return folder, uids, recent, keywords, unseen[:1]
 
     folder, uids, recent, keywords, first_unseen = await s.mbox.run(load)
+    if s.options.learner is not None and s.options.learner.waiting(s.mbox.mailbox_id):
+        s.learn_now()  # jobs left by a failed try: this is a moment the key is here to retry them
     sel = Selected(folder.name, folder.id, readonly, folder.uidvalidity, UidMap(uids), folder.highestmodseq, recent)
+    sel.special_use = folder.special_use
     sel.exists = len(uids)
     sel.keywords = tuple(keywords)
     s.sel = sel
@@ -327,7 +330,7 @@ async def cmd_copy(s: Session, c: p.Copy) -> Reply | None:
     uids = [u for _, u in resolve(sel, c.seqs, c.uid) if u not in sel.ghosts]
     target = canonical(c.mailbox)
     try:
-        await s.mbox.folder(target)
+        target_folder = await s.mbox.folder(target)
     except FolderNotFound:
         raise no("No such mailbox", "TRYCREATE") from None
     if not uids:
@@ -338,7 +341,11 @@ async def cmd_copy(s: Session, c: p.Copy) -> Reply | None:
         await s.mbox.store_flags(sel.name, uids, "add", ["\\Deleted"])
         await s.mbox.expunge(sel.name, uids)
     else:
-        result = await (s.mbox.move if move else s.mbox.copy)(sel.name, uids, target)
+        # Filed into or out of Junk: queued for the spam filter in the same transaction (spam.learning)
+        learn = s.learning_signal(sel.special_use, target_folder.special_use)
+        result = await (s.mbox.move if move else s.mbox.copy)(sel.name, uids, target, learn=learn)
+        if learn is not None and result.pairs:
+            s.learn_now()
     if target == sel.name:
         s.poll_after = True
     code = None

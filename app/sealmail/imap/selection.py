@@ -42,6 +42,7 @@ class Selected:
     # Below the MODSEQ of every expunge still waiting to be announced (RFC 7162 §3.2): None when none waits.
     expunge_floor: int | None = None
     contexts: list[SearchContext] = field(default_factory=list)  # RFC 5267 search contexts (imap.contexts)
+    special_use: str | None = None  # RFC 6154 §2 (a filing out of \Junk teaches the spam filter ham)
 
     def note_own(self, modseq: int) -> None:
         """A flag change of ours: when its event comes back through the bus it is not news."""

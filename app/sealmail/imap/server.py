@@ -23,6 +23,7 @@ from sealmail.net.listen import close_all, listen_ports
 from sealmail.net.server import Connection, ConnectionClosed, LineServer, LineTooLong
 from sealmail.net.server import Limits as NetLimits
 from sealmail.net.tls import ServerTLS, TLSUnavailable
+from sealmail.services.spamlearning import SpamLearner
 
 if TYPE_CHECKING:
     from sealmail.appcontext import AppContext
@@ -184,6 +185,7 @@ class ImapComponent:
             raise TLSUnavailable(f"IMAP needs a certificate: {exc}") from None
         if self.ctx is None:
             self.ctx = AppContext(self.settings)
+        self.options.learner = SpamLearner.from_settings(self.settings, self.ctx.mailstore)
         limits = NetLimits(
             max_connections=self.settings.imap_max_connections,
             max_per_ip=self.settings.imap_max_connections_per_ip,
@@ -217,6 +219,9 @@ class ImapComponent:
         if self.server is not None:
             await self.server.close()
             self.server = None
+        if self.options.learner is not None:  # before the mailboxes close; unfinished jobs stay in them
+            await self.options.learner.close()
+            self.options.learner = None
         if self.ctx is not None and self._own_ctx:
             await self.ctx.close()
             self.ctx = None

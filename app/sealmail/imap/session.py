@@ -43,6 +43,7 @@ from sealmail.net.server import ConnectionClosed
 from sealmail.services import revocation
 from sealmail.services.credentials import AuthenticationFailed
 from sealmail.services.sessions import MailboxSession, guard, sign_in
+from sealmail.spam import learning
 from sealmail.store import events as ev
 from sealmail.store.errors import (
     FolderExists,
@@ -56,6 +57,8 @@ from sealmail.store.errors import (
 
 if TYPE_CHECKING:
     from sealmail.appcontext import AppContext
+    from sealmail.services.spamlearning import SpamLearner
+    from sealmail.spam.rspamd import LearnClass
     from sealmail.store.contract import MailboxHandle
 
 log = logging.getLogger("sealmail.imap")
@@ -94,6 +97,8 @@ class Options:
     autologout: float = 1800.0
     plaintext_login: bool = False  # LOGIN/AUTHENTICATE without TLS (loopback benchmarks only)
     caches: ImapCaches = field(default_factory=ImapCaches)
+    # Teaches rspamd what the user files into or out of Junk (None: no controller, nothing learned)
+    learner: SpamLearner | None = None
 
 
 class Session:
@@ -380,6 +385,7 @@ class Session:
         self.state = AUTHENTICATED
         self.log = _bind(self.log, user=account.address)
         self.log.info("logged in")
+        self.learn_now()  # jobs a stopped process left in the mailbox are done now, in the background
         return "OK", "Logged in", f"CAPABILITY {self.capabilities()}"
 
     # ---- authenticated --------------------------------------------------------------------------
@@ -410,6 +416,17 @@ class Session:
             self.untagged(f"OK [HIGHESTMODSEQ {self.sel.modseq}] Highest")
 
     # ---- shared by the command modules ----------------------------------------------------------
+    def learning_signal(self, source_use: str | None, target_use: str | None) -> LearnClass | None:
+        """What a COPY/MOVE between folders of these special uses teaches (None too without a learner)."""
+        if self.options.learner is None:
+            return None
+        return learning.signal(source_use, target_use)
+
+    def learn_now(self) -> None:
+        """Let the learner do the mailbox's waiting jobs in the background, with this session's keys."""
+        if self.options.learner is not None and self.account is not None:
+            self.options.learner.kick(self.account.unlocked.mailbox_id, self.account.unlocked.secrets)
+
     def selected(self) -> Selected:
         """The selected folder (only called by commands valid in the selected state)."""
         assert self.sel is not None

@@ -17,6 +17,8 @@ runs so a start takes about a second instead of tens. They are compiled from Deb
 from __future__ import annotations
 
 import os
+import secrets
+import select
 import shutil
 import signal
 import socket
@@ -99,6 +101,9 @@ class LocalRspamd:
     rules_lua: str = ""  # extra Lua rules (tests add symbols of their own)
     normal_port: int = 0
     controller_port: int = 0
+    # The controller asks for it with every request (learning: ``spam.rspamd.RspamdController``), as
+    # on a deployed host; made per instance, kept in memory only (rspamd's config gets its hash).
+    controller_password: str = field(default_factory=lambda: secrets.token_urlsafe(24), repr=False)
     proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -129,12 +134,15 @@ class LocalRspamd:
         _write(conf / "rspamd.conf", f'.include "{STOCK_CONFDIR}/rspamd.conf"\n')
         local, override = conf / "local.d", conf / "override.d"
         _write(override / "worker-normal.inc", f'bind_socket = "127.0.0.1:{self.normal_port}";\ncount = 1;\n')
-        # Only loopback reaches the controller, as a "secure IP" (no password needed there); Debian's
-        # default password ("q1") is replaced by the hash of a random one nobody keeps.
+        # Every request to the controller needs the password, loopback too: Debian's ``secure_ip``
+        # (127.0.0.1 and ::1 pass without one) is emptied, so the tests and ``sealmail dev`` use the
+        # learning path a deployed host uses. The same hash guards reading (``password``) and writing
+        # (``enable_password``: learning); Debian's default ("q1") is gone.
+        digest = password_hash(self.controller_password)
         _write(
             override / "worker-controller.inc",
             f'bind_socket = "127.0.0.1:{self.controller_port}";\ncount = 1;\n'
-            f'password = "{_unusable_password_hash()}";\nsecure_ip = "127.0.0.1";\n',
+            f'password = "{digest}";\nenable_password = "{digest}";\nsecure_ip = [];\n',
         )
         _write(override / "worker-proxy.inc", "enabled = false;\n")  # the milter proxy: not used here
         _write(override / "logging.inc", 'type = "console";\nlevel = "warning";\n')  # never per message
@@ -226,15 +234,61 @@ def wait_answering(port: int, proc: subprocess.Popen[bytes], timeout: float, log
     raise RuntimeError(f"rspamd did not answer within {timeout:.0f} s; see {log_path}")
 
 
-def _unusable_password_hash() -> str:
-    """rspamd's own hash (``rspamadm pw``) of a random password that is then forgotten."""
+def password_hash(password: str, timeout: float = 10.0) -> str:
+    """rspamd's own hash of ``password`` (``rspamadm pw -e``), for the controller's ``password``.
+
+    ``rspamadm pw`` reads the password from its terminal only; it gets a pseudo-terminal of its own
+    (``setsid -c`` makes it the controlling one) so the password never appears on a command line,
+    where any local user could read it in ``/proc``.
+    """
     binary = shutil.which("rspamadm")
     if binary is None:
         raise RspamdNotInstalled("rspamadm is not installed (apt-get install rspamd)")
-    # On the command line (``rspamadm pw`` reads a terminal otherwise): it is forgotten at once and
-    # guards nothing — loopback is the controller's only door.
-    out = subprocess.run([binary, "pw", "-e", "-p", os.urandom(24).hex()], capture_output=True, text=True, check=True)
-    return out.stdout.strip().splitlines()[-1]
+    primary, secondary = os.openpty()
+    try:
+        proc = subprocess.Popen(
+            ["setsid", "-c", binary, "pw", "-e"], stdin=secondary, stdout=secondary, stderr=secondary
+        )
+    finally:
+        os.close(secondary)
+    try:
+        out = _read_until(primary, b"passphrase:", timeout)
+        os.write(primary, password.encode() + b"\n")
+        proc.wait(timeout)
+        out = _read_until(primary, None, 1.0)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(primary)
+    found = [line for line in out.decode(errors="replace").split() if line.startswith("$")]
+    if proc.returncode != 0 or not found:
+        raise RuntimeError(f"rspamadm pw did not give a password hash (exit code {proc.returncode})")
+    return found[-1]
+
+
+def _read_until(fd: int, marker: bytes | None, timeout: float) -> bytes:
+    """What the terminal ``fd`` says until ``marker`` (None: until it ends or goes quiet)."""
+    out = b""
+    deadline = time.monotonic() + timeout
+    while (left := deadline - time.monotonic()) > 0:
+        ready, _, _ = select.select([fd], [], [], min(left, 0.2))
+        if not ready:
+            if marker is None and out:
+                break
+            continue
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:  # EIO: the other side closed
+            break
+        if not chunk:
+            break
+        out += chunk
+        if marker is not None and marker in out:
+            return out
+    if marker is not None:
+        raise RuntimeError("rspamadm pw did not ask for the password")
+    return out
 
 
 def _write(path: Path, text: str) -> None:

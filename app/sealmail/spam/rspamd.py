@@ -1,4 +1,5 @@
-"""rspamd's HTTP protocol: ``POST /checkv2`` on the normal worker, and its JSON answer.
+"""rspamd's HTTP protocol: ``POST /checkv2`` on the normal worker, and its JSON answer; ``POST
+/learnspam`` and ``/learnham`` on the controller worker (``RspamdController``).
 
 Only the protocol lives here (what is sent, what comes back, what counts as "unavailable"); what
 the MX does with an answer is ``spam.policy``. The message goes to rspamd in memory over loopback
@@ -12,10 +13,11 @@ recipient, ``Queue-Id``, and ``User`` for a signed-in submission.
 from __future__ import annotations
 
 import asyncio
+import enum
 import math
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 
@@ -157,6 +159,57 @@ class RspamdClient:
         except ValueError as exc:
             raise RspamdUnavailable("the answer is not JSON") from exc
         return parse_result(data)
+
+
+LearnClass = Literal["spam", "ham"]
+
+
+class Learned(enum.Enum):
+    """How the controller took a message to learn; each one means the job is done."""
+
+    LEARNED = "learned"  # 200: counted in its class (or moved there from the other one)
+    KNOWN = "known"  # 208: learned in this class before (rspamd remembers each message's digest)
+    UNLEARNABLE = "unlearnable"  # 204 too few tokens, or a 4xx about this message: trying again cannot help
+
+
+class RspamdController:
+    """Teaches rspamd's Bayes classifier through the controller worker (11334), with its password.
+
+    ``learn`` raises ``RspamdUnavailable`` when the controller cannot take the message now (refused,
+    timed out, a 5xx, a wrong password: the operator's to fix): the caller keeps the job for later.
+    """
+
+    def __init__(self, url: str, password: str | None, timeout: float) -> None:
+        self.url = url.rstrip("/")
+        self.timeout = timeout
+        self._password = password
+        self._client = httpx.AsyncClient(timeout=timeout, trust_env=False)
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+    async def learn(self, message: bytes, kind: LearnClass) -> Learned:
+        headers = {"Password": self._password} if self._password is not None else {}
+        try:
+            async with asyncio.timeout(self.timeout):
+                response = await self._client.post(f"{self.url}/learn{kind}", content=message, headers=headers)
+        except (TimeoutError, httpx.TimeoutException) as exc:
+            raise RspamdUnavailable(f"no answer within {self.timeout:g} s") from exc
+        except httpx.HTTPError as exc:
+            raise RspamdUnavailable(f"{type(exc).__name__}: {exc}") from exc
+        return learn_answer(response.status_code)
+
+
+def learn_answer(status: int) -> Learned:
+    """What the controller's HTTP status for ``/learnspam``/``/learnham`` means (rspamd 3.x)."""
+    if status == 200:
+        return Learned.LEARNED
+    if status == 208:  # "<message-id> has been already learned as spam, ignore it"
+        return Learned.KNOWN
+    if status == 204 or (400 <= status < 500 and status not in (401, 403, 404, 408, 429)):
+        return Learned.UNLEARNABLE  # 204: "contains less tokens than required"; 400: empty body...
+    # 401/403 wrong password, 404 not a controller, 5xx (its Redis is away...): not this message's fault
+    raise RspamdUnavailable(f"HTTP {status} from the controller")
 
 
 async def _pieces(message: Sequence[Buffer]) -> AsyncIterator[bytes]:

@@ -10,6 +10,8 @@ events) and hands that one object to each part, kept in ``mailbox.parts``:
 - ``text`` (``store.textindex``): the search text of new messages, indexed in batches;
 - ``sections`` (``store.sections``): message content for FETCH: headers, ENVELOPE,
   BODYSTRUCTURE, BODY[section], BINARY, the raw message;
+- ``learning`` (``store.learnjobs``): messages filed into or out of Junk, waiting to be taught to
+  the spam filter;
 - ``dav`` (``store.dav``): calendars and address books;
 - ``maintenance`` (``store.maintenance``): integrity check and snapshots.
 
@@ -32,6 +34,7 @@ import sqlcipher3
 
 from sealmail.store.dav import DavCollection, DavItem, DavLimits, DavStore, NewItem
 from sealmail.store.folders import Folders
+from sealmail.store.learnjobs import LearnJobs
 from sealmail.store.mailboxdb import Events, MailboxDB, Notify
 from sealmail.store.maintenance import Maintenance, SnapshotInfo
 from sealmail.store.messages import Messages
@@ -48,6 +51,7 @@ from sealmail.store.model import (
     DrainResult,
     Folder,
     FolderStatus,
+    LearnJob,
     Maildrop,
     MaildropEntry,
     MessageInfo,
@@ -76,6 +80,7 @@ __all__ = [
     "DrainResult",
     "Folder",
     "FolderStatus",
+    "LearnJob",
     "Mailbox",
     "MailboxParts",
     "Maildrop",
@@ -98,6 +103,7 @@ class MailboxParts:
     ordering: Ordering
     text: TextIndex
     sections: Sections
+    learning: LearnJobs
     dav: DavStore
     maintenance: Maintenance
 
@@ -118,12 +124,14 @@ class Mailbox:
         sections = Sections(self.file)
         rows = MessageRows(self.file)
         text = TextIndex(self.file, sections.raw)
+        learning = LearnJobs(self.file)
         self.parts = MailboxParts(
             folders=Folders(self.file, rows),
-            messages=Messages(self.file, rows, sections, text),
+            messages=Messages(self.file, rows, sections, text, learning),
             ordering=Ordering(self.file, rows, text),
             text=text,
             sections=sections,
+            learning=learning,
             dav=DavStore(self.file),
             maintenance=Maintenance(self.file),
         )
@@ -250,12 +258,12 @@ class Mailbox:
     ) -> StoreResult:
         return self.parts.messages.store_flags(folder, uids, mode, flags, unchanged_since=unchanged_since)
 
-    def copy(self, source: str, uids: Iterable[int], target: str) -> CopyResult:
-        return self.parts.messages.copy(source, uids, target)
+    def copy(self, source: str, uids: Iterable[int], target: str, *, learn: str | None = None) -> CopyResult:
+        return self.parts.messages.copy(source, uids, target, learn=learn)
 
     # An expunge may free bodies: what was read of them leaves memory with them.
-    def move(self, source: str, uids: Iterable[int], target: str) -> CopyResult:
-        result = self.parts.messages.move(source, uids, target)
+    def move(self, source: str, uids: Iterable[int], target: str, *, learn: str | None = None) -> CopyResult:
+        result = self.parts.messages.move(source, uids, target, learn=learn)
         self.parts.sections.forget_freed()
         return result
 
@@ -268,6 +276,13 @@ class Mailbox:
         gone = self.parts.messages.remove(folder, uids)
         self.parts.sections.forget_freed()
         return gone
+
+    # ---- spam learning -----------------------------------------------------------------------------
+    def learning_jobs(self, limit: int) -> list[LearnJob]:
+        return self.parts.learning.pending(limit)
+
+    def finish_learning(self, done: Iterable[LearnJob], failed: Iterable[LearnJob], max_attempts: int) -> int:
+        return self.parts.learning.finish(done, failed, max_attempts)
 
     # ---- sections ----------------------------------------------------------------------------------
     def header(self, body_id: int) -> bytes:

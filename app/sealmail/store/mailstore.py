@@ -35,6 +35,7 @@ from sealmail.store.model import (
     DrainResult,
     Folder,
     FolderStatus,
+    LearnJob,
     Maildrop,
     MessageInfo,
     StoreMode,
@@ -198,17 +199,23 @@ class AsyncMailbox:
     ) -> StoreResult:
         return await self.run(self.mailbox.store_flags, folder, uids, mode, flags, unchanged_since=unchanged_since)
 
-    async def copy(self, source: str, uids: Iterable[int], target: str) -> CopyResult:
-        return await self.run(self.mailbox.copy, source, uids, target)
+    async def copy(self, source: str, uids: Iterable[int], target: str, *, learn: str | None = None) -> CopyResult:
+        return await self.run(self.mailbox.copy, source, uids, target, learn=learn)
 
-    async def move(self, source: str, uids: Iterable[int], target: str) -> CopyResult:
-        return await self.run(self.mailbox.move, source, uids, target)
+    async def move(self, source: str, uids: Iterable[int], target: str, *, learn: str | None = None) -> CopyResult:
+        return await self.run(self.mailbox.move, source, uids, target, learn=learn)
 
     async def expunge(self, folder: str, uids: Iterable[int] | None = None) -> list[int]:
         return await self.run(self.mailbox.expunge, folder, uids)
 
     async def remove(self, folder: str, uids: Iterable[int]) -> list[int]:
         return await self.run(self.mailbox.remove, folder, uids)
+
+    async def learning_jobs(self, limit: int) -> list[LearnJob]:
+        return await self.run(self.mailbox.learning_jobs, limit)
+
+    async def finish_learning(self, done: Iterable[LearnJob], failed: Iterable[LearnJob], max_attempts: int) -> int:
+        return await self.run(self.mailbox.finish_learning, done, failed, max_attempts)
 
     # ---- sections ----------------------------------------------------------------------------------
     async def header(self, body_id: int) -> bytes:

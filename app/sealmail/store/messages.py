@@ -13,6 +13,7 @@ from sealmail.store import events as ev
 from sealmail.store import textindex
 from sealmail.store.errors import InvalidFolderName
 from sealmail.store.indexing import Indexed, index_message
+from sealmail.store.learnjobs import LearnJobs
 from sealmail.store.mailboxdb import MailboxDB, as_int, chunks
 from sealmail.store.model import (
     INBOX,
@@ -47,11 +48,14 @@ _DropRow = tuple[int, int, int | None, int | None, int | None]
 
 
 class Messages:
-    def __init__(self, db: MailboxDB, rows: MessageRows, sections: Sections, text: TextIndex) -> None:
+    def __init__(
+        self, db: MailboxDB, rows: MessageRows, sections: Sections, text: TextIndex, learning: LearnJobs
+    ) -> None:
         self._db = db
         self._rows = rows
         self._sections = sections
         self._text = text
+        self._learning = learning
 
     # ---- adding ---------------------------------------------------------------------------------
     def append(
@@ -303,8 +307,11 @@ class Messages:
                 events.append(ev.FlagsChanged(self._db.mailbox_id, f.id, tuple(i.uid for i in changed), modseq))
         return StoreResult(tuple(changed), tuple(unchanged), tuple(conflicts))
 
-    def copy(self, source: str, uids: Iterable[int], target: str) -> CopyResult:
-        """COPY (RFC 9051 §6.4.7): new UIDs in the target, in source UID order; the bodies are shared."""
+    def copy(self, source: str, uids: Iterable[int], target: str, *, learn: str | None = None) -> CopyResult:
+        """COPY (RFC 9051 §6.4.7): new UIDs in the target, in source UID order; the bodies are shared.
+
+        ``learn`` ("spam" or "ham"): the copies are also queued to be taught to the spam filter, in
+        this transaction (``store.learnjobs``)."""
         with self._db.write() as events:
             src, dst = self._rows.folder_row(source), self._rows.folder_row(target)
             wanted = sorted(set(uids))
@@ -317,15 +324,21 @@ class Messages:
                 else 0
             )
             self._db.check_quota(size)
-            return self._rows.copy(src, wanted, dst, move=False, events=events)
+            result = self._rows.copy(src, wanted, dst, move=False, events=events)
+            if learn is not None:
+                self._learning.queue(dst.id, [new for _, new in result.pairs], learn)
+            return result
 
-    def move(self, source: str, uids: Iterable[int], target: str) -> CopyResult:
-        """MOVE (RFC 6851): copy and expunge atomically; the quota does not change."""
+    def move(self, source: str, uids: Iterable[int], target: str, *, learn: str | None = None) -> CopyResult:
+        """MOVE (RFC 6851): copy and expunge atomically; the quota does not change. ``learn``: as ``copy``."""
         with self._db.write() as events:
             src, dst = self._rows.folder_row(source), self._rows.folder_row(target)
             if src.id == dst.id:
                 raise InvalidFolderName("source and target are the same folder")
-            return self._rows.copy(src, sorted(set(uids)), dst, move=True, events=events)
+            result = self._rows.copy(src, sorted(set(uids)), dst, move=True, events=events)
+            if learn is not None:
+                self._learning.queue(dst.id, [new for _, new in result.pairs], learn)
+            return result
 
     def expunge(self, folder: str, uids: Iterable[int] | None = None) -> list[int]:
         """Remove messages flagged \\Deleted (only those in ``uids`` when given: UID EXPUNGE, RFC 4315)."""

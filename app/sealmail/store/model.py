@@ -118,6 +118,18 @@ class StoreResult:
 
 
 @dataclass(frozen=True, slots=True)
+class LearnJob:
+    """A message waiting to be taught to the spam filter (``store.learnjobs``): its body and the class."""
+
+    body_id: int
+    kind: str  # "spam" or "ham" (``LEARN_KINDS``)
+    attempts: int  # failed tries so far
+
+
+LEARN_KINDS = ("spam", "ham")
+
+
+@dataclass(frozen=True, slots=True)
 class DrainResult:
     drained: int
     failed: tuple[int, ...]  # spool sequence numbers that did not open (kept in the spool)

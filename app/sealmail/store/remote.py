@@ -48,6 +48,7 @@ from sealmail.store.model import (
     DrainResult,
     Folder,
     FolderStatus,
+    LearnJob,
     Maildrop,
     MessageInfo,
     StoreMode,
@@ -547,17 +548,23 @@ class RemoteMailbox:
     ) -> StoreResult:
         return await self._call("store_flags", folder, uids, mode, flags, unchanged_since=unchanged_since)
 
-    async def copy(self, source: str, uids: Iterable[int], target: str) -> CopyResult:
-        return await self._call("copy", source, uids, target)
+    async def copy(self, source: str, uids: Iterable[int], target: str, *, learn: str | None = None) -> CopyResult:
+        return await self._call("copy", source, uids, target, learn=learn)
 
-    async def move(self, source: str, uids: Iterable[int], target: str) -> CopyResult:
-        return await self._call("move", source, uids, target)
+    async def move(self, source: str, uids: Iterable[int], target: str, *, learn: str | None = None) -> CopyResult:
+        return await self._call("move", source, uids, target, learn=learn)
 
     async def expunge(self, folder: str, uids: Iterable[int] | None = None) -> list[int]:
         return await self._call("expunge", folder, uids)
 
     async def remove(self, folder: str, uids: Iterable[int]) -> list[int]:
         return await self._call("remove", folder, uids)
+
+    async def learning_jobs(self, limit: int) -> list[LearnJob]:
+        return await self._call("learning_jobs", limit)
+
+    async def finish_learning(self, done: Iterable[LearnJob], failed: Iterable[LearnJob], max_attempts: int) -> int:
+        return await self._call("finish_learning", done, failed, max_attempts)
 
     async def header(self, body_id: int) -> bytes:
         return await self._call("header", body_id)
@@ -783,17 +790,23 @@ class RemoteMailboxOps:
     ) -> StoreResult:
         return self._handle.blocking("store_flags", folder, uids, mode, flags, unchanged_since=unchanged_since)
 
-    def copy(self, source: str, uids: Iterable[int], target: str) -> CopyResult:
-        return self._handle.blocking("copy", source, uids, target)
+    def copy(self, source: str, uids: Iterable[int], target: str, *, learn: str | None = None) -> CopyResult:
+        return self._handle.blocking("copy", source, uids, target, learn=learn)
 
-    def move(self, source: str, uids: Iterable[int], target: str) -> CopyResult:
-        return self._handle.blocking("move", source, uids, target)
+    def move(self, source: str, uids: Iterable[int], target: str, *, learn: str | None = None) -> CopyResult:
+        return self._handle.blocking("move", source, uids, target, learn=learn)
 
     def expunge(self, folder: str, uids: Iterable[int] | None = None) -> list[int]:
         return self._handle.blocking("expunge", folder, uids)
 
     def remove(self, folder: str, uids: Iterable[int]) -> list[int]:
         return self._handle.blocking("remove", folder, uids)
+
+    def learning_jobs(self, limit: int) -> list[LearnJob]:
+        return self._handle.blocking("learning_jobs", limit)
+
+    def finish_learning(self, done: Iterable[LearnJob], failed: Iterable[LearnJob], max_attempts: int) -> int:
+        return self._handle.blocking("finish_learning", done, failed, max_attempts)
 
     def header(self, body_id: int) -> bytes:
         return self._handle.blocking("header", body_id)

@@ -285,6 +285,7 @@ class MessageRows:
             "body_structures",
             "body_previews",
             "body_sortkeys",
+            "learn_jobs",
             "bodies",
         ):
             db.execute(f"DELETE FROM {table} WHERE id = ?", (body_id,))

@@ -235,6 +235,18 @@ MIGRATIONS: list[str] = [
         UPDATE meta SET value = value - OLD.size + NEW.size WHERE key = 'used_octets';
     END;
     """,
+    """
+    -- Spam learning from the user's own filing (spam/learning.py, services/spamlearning.py): a message
+    -- moved or copied into Junk waits here to be taught to rspamd as spam, one moved out as ham. Here,
+    -- inside the encrypted file, because the message is readable only while a session holds the key:
+    -- the job is queued in the move's transaction and done by the process holding the key then, or by
+    -- the next one to open the mailbox. One row per body (the latest filing wins); gone with its body.
+    CREATE TABLE IF NOT EXISTS learn_jobs (
+        id INTEGER PRIMARY KEY REFERENCES bodies(id),
+        kind TEXT NOT NULL CHECK (kind IN ('spam', 'ham')),
+        attempts INTEGER NOT NULL DEFAULT 0
+    );
+    """,
 ]
 
 
