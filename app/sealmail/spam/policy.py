@@ -131,11 +131,20 @@ def decide_message(result: ScanResult, domains: Mapping[str, Thresholds | None])
 
     The reply is the most lenient of the domains' decisions; a domain whose own decision was
     harsher than the reply gets the message in Junk, marked as spam (see the module docstring)."""
-    default = decide(result)
+    # One decision per distinct set of thresholds: most messages have one, the domains without any
+    decided: dict[Thresholds | None, SpamDecision] = {}
+
+    def for_thresholds(thresholds: Thresholds | None) -> SpamDecision:
+        key = None if thresholds is None or thresholds.empty else thresholds
+        if key not in decided:
+            decided[key] = decide(result, key)
+        return decided[key]
+
+    default = for_thresholds(None)
     symbols = counted_symbols(result)
     if not domains:
         return MessageSpam(default.reply, default.status, default, {}, symbols)
-    decisions = {name: decide(result, thresholds) for name, thresholds in domains.items()}
+    decisions = {name: for_thresholds(thresholds) for name, thresholds in domains.items()}
     lenient = min(decisions.values(), key=lambda d: _SEVERITY[_band_of(d)])
     if lenient.reply is not None:  # no domain takes it
         return MessageSpam(lenient.reply, lenient.status, lenient, decisions, symbols)
