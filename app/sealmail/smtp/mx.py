@@ -18,6 +18,7 @@ config store every few seconds (``smtp.spamstats``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import re
@@ -56,6 +57,7 @@ if TYPE_CHECKING:
     from sealmail.settings import Settings
 
 log = logging.getLogger("sealmail.mx")
+FCRDNS_WAIT = 2.0  # seconds DATA waits for the client's FCrDNS name past the end of the data
 _MESSAGE_ID = re.compile(rb"^Message-ID:\s*(<[^>\r\n]{1,250}>)", re.IGNORECASE | re.MULTILINE)
 
 
@@ -337,10 +339,15 @@ class MxHandler:
         if self.spam is None:
             return OFF
         lookup: asyncio.Task[str | None] | None = getattr(session, "sealmail_rdns", None)
+        hostname = None
+        if lookup is not None:
+            # Begun at MAIL; a DNS slower than that costs DATA at most FCRDNS_WAIT, then rspamd asks itself.
+            with contextlib.suppress(TimeoutError):
+                hostname = await asyncio.wait_for(asyncio.shield(lookup), FCRDNS_WAIT)
         request = ScanRequest(
             ip=peer_ip,
             helo=session.host_name or "",
-            hostname=await lookup if lookup is not None else None,
+            hostname=hostname,
             mail_from="" if mail_from == "<>" else mail_from,
             rcpt=[t.address for t in targets],
             queue_id=queue_id,
