@@ -54,6 +54,12 @@ class DnsServer:
         escaped = value.replace("\\\\", "\\\\\\\\").replace('"', '\\\\"')
         self.lines.append(f'txt-record={name},"{escaped}"')
 
+    def ptr(self, address: str, name: str) -> None:
+        """A PTR record alone (``a`` makes one too, for a name that also leads back to the address)."""
+        import ipaddress
+
+        self.lines.append(f"ptr-record={ipaddress.ip_address(address).reverse_pointer},{name}")
+
     def cname(self, name: str, target: str) -> None:
         """dnsmasq answers a CNAME only for a target it knows itself (add an ``a`` record for it)."""
         self._zone(name)

@@ -6,7 +6,9 @@ every name, so SPF/DKIM/DMARC/HELO lookups answer at once and always the same), 
 (database 1, for Bayes and rate limits), and one test-only rule:
 
 * ``SEALMAIL_TEST_JUNK`` (score 8) when the Subject contains ``[junk-band]``: with Debian's
-  thresholds (add header 6, reject 15) such a message lands in the ``add header`` band.
+  thresholds (add header 6, reject 15) such a message lands in the ``add header`` band;
+* ``SEALMAIL_TEST_HOSTNAME`` (score 0, the name as its option) when rspamd knows the client's host
+  name: the MX sent ``Hostname`` (this rspamd's DNS has no PTR records, so it never finds one itself).
 
 The compiled hyperscan databases stay in ``localrspamd.default_cache_dir()`` between sessions (the
 one ``sealmail dev`` uses too): the first start compiles for tens of seconds, the next ones take
@@ -36,6 +38,19 @@ rspamd_config:register_symbol({
   callback = function(task)
     local subject = task:get_subject()
     return subject ~= nil and subject:find('MARK', 1, true) ~= nil
+  end,
+})
+rspamd_config:register_symbol({
+  name = 'SEALMAIL_TEST_HOSTNAME',
+  score = 0.0,
+  group = 'sealmail_tests',
+  description = 'The client host name rspamd was given',
+  callback = function(task)
+    local name = task:get_hostname()
+    if name ~= nil and name ~= 'unknown' then
+      return true, name
+    end
+    return false
   end,
 })
 """.replace("MARK", JUNK_MARK)

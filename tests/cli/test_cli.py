@@ -87,6 +87,36 @@ def test_domain_lifecycle_with_idn(run) -> None:
     assert _json(run("domain", "list", "--json")) == []
 
 
+def test_domain_spam_thresholds_set_shown_and_cleared(run) -> None:
+    """Issue 21: ``domain spam`` sets a domain's own thresholds, ``default`` or ``--clear`` gives the
+    band back to rspamd; a bad value is one clear line and changes nothing."""
+    run("domain", "add", "universitéxyz.fr")
+    shown = _json(run("domain", "spam", "universitéxyz.fr", "--reject", "12", "--junk", "4.5", "--json"))
+    assert shown["spam"] == {"reject": 12.0, "defer": None, "junk": 4.5}
+    assert (
+        run("domain", "spam", "xn--universitxyz-jeb.fr").stdout
+        == "universitéxyz.fr: reject 12, defer rspamd, junk 4.5\n"
+    )
+    assert _json(run("domain", "list", "--json"))[0]["spam"]["reject"] == 12.0
+    for args, says in (
+        (["--junk", "13"], "the reject threshold (12) must be above the junk threshold (13)"),
+        (["--defer", "0"], "the defer threshold must be above 0 and at most 1000"),
+    ):
+        refused = run("domain", "spam", "universitéxyz.fr", *args)
+        assert (refused.returncode, refused.stderr) == (1, f"sealmail: error: {says}\n")
+    bad = run("domain", "spam", "universitéxyz.fr", "--reject", "lots")
+    assert bad.returncode == 2
+    assert "a score (such as 12 or 5.5) or 'default'" in bad.stderr
+    assert _json(run("domain", "spam", "universitéxyz.fr", "--reject", "default", "--json"))["spam"] == {
+        "reject": None,
+        "defer": None,
+        "junk": 4.5,
+    }
+    cleared = _json(run("domain", "spam", "universitéxyz.fr", "--clear", "--defer", "9", "--json"))
+    assert cleared["spam"] == {"reject": None, "defer": 9.0, "junk": None}
+    assert run("domain", "spam", "absent.test").returncode == 1
+
+
 def test_bad_input_is_one_clear_line_and_no_traceback(run) -> None:
     for args in (
         ["domain", "add", "bad_domain"],

@@ -10,6 +10,7 @@ the data host's config store (its SQLite file) reached over the mutual-TLS store
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import socket
 from dataclasses import replace
@@ -28,6 +29,7 @@ from sealmail.config.models import (
     Domain,
     LogEntry,
     LogQuery,
+    SpamCounts,
     now,
 )
 from sealmail.errors import AlreadyExists, InvalidInput, NotFound
@@ -125,6 +127,46 @@ def test_domains_are_listed_by_name(store: ConfigStore) -> None:
     for name in ("b.test", "a.test", "c.test"):
         _domain(store, name)
     assert [d.name for d in store.list_domains()] == ["a.test", "b.test", "c.test"]
+
+
+def test_spam_thresholds_are_stored_changed_and_cleared(store: ConfigStore) -> None:
+    """A domain's own thresholds (issue 21): set, read back, changed, cleared (None: rspamd decides)."""
+    domain = _domain(store)
+    assert (domain.spam_reject, domain.spam_defer, domain.spam_junk) == (None, None, None)
+    store.update_domain(replace(domain, spam_reject=12.5, spam_junk=4))
+    found = store.get_domain("example.test")
+    assert (found.spam_reject, found.spam_defer, found.spam_junk) == (12.5, None, 4)
+    assert (found.id, found.created_at, found.unicode_name) == (domain.id, domain.created_at, domain.unicode_name)
+    store.update_domain(replace(found, spam_reject=None, spam_defer=9.0))
+    found = store.get_domain("example.test")
+    assert (found.spam_reject, found.spam_defer, found.spam_junk) == (None, 9.0, 4)
+    assert [d.spam_defer for d in store.list_domains()] == [9.0]
+
+
+@pytest.mark.parametrize(
+    ("reject", "defer", "junk", "says"),
+    [
+        (5.0, None, 5.0, "reject threshold (5) must be above the junk threshold (5)"),
+        (None, 4.0, 6.0, "defer threshold (4) must be above the junk threshold (6)"),
+        (8.0, 9.0, None, "reject threshold (8) must be above the defer threshold (9)"),
+        (float("nan"), None, None, "reject threshold must be a number"),
+        (float("inf"), None, None, "reject threshold must be a number"),
+        (None, None, 0.0, "junk threshold must be above 0"),
+        (None, None, -3.0, "junk threshold must be above 0"),
+        (1000.5, None, None, "at most 1000"),
+    ],
+)
+def test_bad_spam_thresholds_are_refused_and_nothing_changes(store: ConfigStore, reject, defer, junk, says) -> None:
+    domain = store.update_domain(replace(_domain(store), spam_junk=3.0))
+    with pytest.raises(InvalidInput, match=re.escape(says)):
+        store.update_domain(replace(domain, spam_reject=reject, spam_defer=defer, spam_junk=junk))
+    assert store.get_domain("example.test") == domain
+
+
+def test_thresholds_of_a_domain_not_hosted(store: ConfigStore) -> None:
+    with pytest.raises(NotFound):
+        store.update_domain(Domain(name="nope.test", unicode_name="nope.test", spam_reject=9.0))
+    assert store.find_domain("nope.test") is None
 
 
 def test_unknown_domain(store: ConfigStore) -> None:
@@ -500,3 +542,47 @@ def test_dkim_key_refuses_what_is_not_one(store: ConfigStore) -> None:
     with pytest.raises(InvalidInput):
         store.keep_dkim_key(DkimKeyRecord("example.test", "rsa", "not a key", now()))
     assert store.list_dkim_keys() == []
+
+
+# ---- spam statistics (issue 21): counters per UTC day, added to by every MX host -----------------
+def test_spam_counts_add_up_per_day(store: ConfigStore) -> None:
+    """Two hosts' flushes for the same day add up; days are kept apart; [since, until) bounds them."""
+    from datetime import date
+
+    first, second = date(2026, 3, 1), date(2026, 3, 2)
+    store.add_spam_counts([SpamCounts(first, {"scanned": 2, "junk": 1}, {"GTUBE": 1, "MIME_GOOD": 2})])
+    store.add_spam_counts(
+        [
+            SpamCounts(first, {"scanned": 1, "rejected": 1}, {"GTUBE": 1}),
+            SpamCounts(second, {"scanned": 1, "unchecked": 1}, {}),
+        ]
+    )
+    assert store.spam_counts(first, second + timedelta(days=1)) == [
+        SpamCounts(first, {"scanned": 3, "junk": 1, "rejected": 1}, {"GTUBE": 2, "MIME_GOOD": 2}),
+        SpamCounts(second, {"scanned": 1, "unchecked": 1}, {}),
+    ]
+    assert store.spam_counts(second, second + timedelta(days=1)) == [SpamCounts(second, {"scanned": 1, "unchecked": 1})]
+    assert store.spam_counts(first - timedelta(days=9), first) == []
+    with pytest.raises(InvalidInput):
+        store.spam_counts(second, first)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"outcomes": {"eaten": 1}},
+        {"outcomes": {"scanned": -1}},
+        {"outcomes": {"scanned": 1.5}},
+        {"symbols": {"A.B": 1}},
+        {"symbols": {"$where": 1}},
+        {"symbols": {"": 1}},
+    ],
+)
+def test_bad_spam_counts_are_refused_whole(store: ConfigStore, bad: dict) -> None:
+    """Nothing of a refused batch is added (the first day was fine): counters take counts only."""
+    from datetime import date
+
+    day = date(2026, 3, 1)
+    with pytest.raises(InvalidInput):
+        store.add_spam_counts([SpamCounts(day, {"scanned": 1}), SpamCounts(day, **bad)])
+    assert store.spam_counts(day, day + timedelta(days=1)) == []

@@ -79,6 +79,7 @@ async def mx(request, settings, config, tmp_path, mx_overrides):
     srv = Server()
     srv.port, srv.settings, srv.passwords, srv.ca = port, settings, passwords, str(certs.ca_cert)
     srv.component = component
+    srv.dns = dnsd  # the MX's resolver: a test may add records and restart it (same port)
     yield srv
     await component.stop()
     dnsd.stop()

@@ -42,16 +42,22 @@ def _message(subject: str, body: str = "Hello, see you at lunch tomorrow.") -> b
     ).encode()
 
 
-def _send(port: int, raw: bytes, rcpt: str = "demo@example.test") -> tuple[int, bytes]:
+def _send(port: int, raw: bytes, rcpt: str | list[str] = "demo@example.test") -> tuple[int, bytes]:
     with smtplib.SMTP("127.0.0.1", port, timeout=30) as client:
         client.ehlo("client.example.org")
-        client.mail("someone@example.org")
-        client.rcpt(rcpt)
+        rcpts = [rcpt] if isinstance(rcpt, str) else rcpt
+        if any(not a.isascii() for a in rcpts):  # RFC 6531 §3.4: SMTPUTF8 for an internationalised address
+            client.command_encoding = "utf-8"
+            client.mail("someone@example.org", ["SMTPUTF8"])
+        else:
+            client.mail("someone@example.org")
+        for address in rcpts:
+            assert client.rcpt(address)[0] == 250
         return client.data(raw)
 
 
-def _read(mx, name: str) -> list[bytes]:
-    return folder(mx.settings, mx.config, "demo@example.test", mx.passwords["demo@example.test"], name)
+def _read(mx, name: str, address: str = "demo@example.test") -> list[bytes]:
+    return folder(mx.settings, mx.config, address, mx.passwords[address], name)
 
 
 @pytest.fixture
@@ -83,6 +89,7 @@ async def test_a_clean_message_lands_in_inbox_with_its_score(mx) -> None:
     assert "X-Spam-Status: No, score=" in head
     assert "X-Spam-Score: " in head
     assert "X-Spam-Symbols: " in head
+    assert "SEALMAIL_TEST_HOSTNAME" not in head  # 127.0.0.1 has no PTR here: no Hostname was sent
     assert _read(mx, "Junk") == []
 
 
@@ -239,3 +246,140 @@ async def test_a_client_without_reverse_dns_is_left_for_rspamd_to_resolve(rspamd
     finally:
         await client.close()
     assert "RDNS_NONE" in {symbol.name for symbol in result.symbols}
+
+
+# ---- per-domain thresholds (issue 21) ------------------------------------------------------------
+REMI = "rémi@universitéxyz.fr"
+
+
+async def test_a_domains_own_thresholds_apply_to_rspamds_score(mx) -> None:
+    """The ``[junk-band]`` message scores about 9 (Debian: add header 6, reject 15). example.test lowers
+    reject to 5: refused at DATA with RFC 5321 §4.2.2 550, RFC 3463 5.7.1. universitéxyz.fr raises
+    junk to 20: the same message lands in INBOX, marked ``X-Spam-Status: No``."""
+    from sealmail.services import domains
+
+    domains.set_spam_thresholds(mx.config, "example.test", {"reject": 5})
+    domains.set_spam_thresholds(mx.config, "universitéxyz.fr", {"junk": 20})
+    code, reply = await asyncio.to_thread(_send, mx.port, _message(f"watches {JUNK_MARK}"))
+    assert (code, reply) == (550, b"5.7.1 Message rejected as spam")
+    code, reply = await asyncio.to_thread(_send, mx.port, _message(f"watches again {JUNK_MARK}"), REMI)
+    assert code == 250, reply
+    (stored,) = _read(mx, "INBOX", REMI)
+    assert b"X-Spam-Status: No, score=" in stored
+    assert b"SEALMAIL_TEST_JUNK(8.00)" in stored
+    assert _read(mx, "Junk", REMI) == []
+    assert _read(mx, "INBOX") == _read(mx, "Junk") == []
+
+
+async def test_recipients_in_two_domains_share_one_reply_and_are_filed_each_by_their_own(mx) -> None:
+    """RFC 5321 §4.2.5: one reply after DATA serves every recipient. A domain that takes the message
+    gets it accepted for all; a recipient whose domain would have refused it finds it in Junk."""
+    from sealmail.services import domains
+
+    domains.set_spam_thresholds(mx.config, "example.test", {"reject": 5})
+    domains.set_spam_thresholds(mx.config, "universitéxyz.fr", {"junk": 20})
+    code, _ = await asyncio.to_thread(_send, mx.port, _message(f"both {JUNK_MARK}"), ["demo@example.test", REMI])
+    assert code == 250
+    (junk,) = _read(mx, "Junk")
+    assert b"X-Spam-Status: Yes, score=" in junk
+    (inbox,) = _read(mx, "INBOX", REMI)
+    assert b"X-Spam-Status: No, score=" in inbox
+    assert junk.count(b"X-Spam-Status:") == inbox.count(b"X-Spam-Status:") == 1
+    assert junk.split(b"X-Spam-Score:", 1)[1] == inbox.split(b"X-Spam-Score:", 1)[1]  # the same message
+    assert _read(mx, "INBOX") == _read(mx, "Junk", REMI) == []
+
+
+# ---- FCrDNS: the client's verified host name goes to rspamd (RFC 8601 §3, iprev) -----------------
+@pytest.mark.parametrize("mx", [1], indirect=True)
+async def test_rspamd_gets_the_forward_confirmed_host_name_and_never_a_bare_ptr(mx) -> None:
+    """A PTR whose name leads elsewhere proves nothing: no ``Hostname``. A PTR whose name resolves
+    back to the client's address is sent, and rspamd echoes it (``SEALMAIL_TEST_HOSTNAME``; its own
+    DNS has no PTR, so only the MX can have told it)."""
+    from sealmail.net.dns import make_resolver
+    from sealmail.net.fcrdns import confirmed_name
+
+    mx.dns.ptr("127.0.0.1", "liar.example.org")
+    mx.dns.a("liar.example.org", "192.0.2.7")
+    await asyncio.to_thread(mx.dns.restart)
+    assert await confirmed_name(make_resolver(mx.settings), "127.0.0.1") is None
+    assert (await asyncio.to_thread(_send, mx.port, _message("bare ptr")))[0] == 250
+
+    mx.dns.lines.clear()
+    mx.dns.a("client.example.org", "127.0.0.1")  # dnsmasq's host-record: A and PTR
+    await asyncio.to_thread(mx.dns.restart)
+    assert await confirmed_name(make_resolver(mx.settings), "127.0.0.1") == "client.example.org"
+    assert (await asyncio.to_thread(_send, mx.port, _message("confirmed")))[0] == 250
+
+    bare, confirmed = _read(mx, "INBOX")
+    assert b"SEALMAIL_TEST_HOSTNAME" not in bare
+    assert b"SEALMAIL_TEST_HOSTNAME(0.00)" in confirmed
+
+
+# ---- statistics: counted by the MX, shown by the dashboard and the API ---------------------------
+@pytest.mark.parametrize("mx", [2], indirect=True)
+async def test_spam_statistics_reach_the_dashboard_and_the_api(mx, redis_url) -> None:
+    """GTUBE (refused), a ``[junk-band]`` message (Junk) and a clean one through two MX session
+    processes: each counts in memory and adds its numbers to the config store at stop; the web
+    admin's dashboard (HTTPS GET) and ``GET /v1/stats/spam`` show the sum."""
+    import re
+
+    import httpx
+    import redis as redis_lib
+    from pydantic import SecretStr
+
+    from sealmail.services import tokens
+
+    from webkit import BASIC, Browser, create_admin
+
+    assert (await asyncio.to_thread(_send, mx.port, _message("offer", GTUBE.decode())))[0] == 550
+    assert (await asyncio.to_thread(_send, mx.port, _message(f"watches {JUNK_MARK}")))[0] == 250
+    assert (await asyncio.to_thread(_send, mx.port, _message("lunch")))[0] == 250
+    await mx.component.stop()  # the session processes flush what they counted as they end
+
+    url = redis_url.rsplit("/", 1)[0] + "/7"
+    redis_lib.Redis.from_url(url).flushdb()
+    web_settings = mx.settings.model_copy(
+        update={
+            "web_port": 0,
+            "http_port": 0,
+            "api_port": 0,
+            "bind_addresses": ["127.0.0.1"],
+            "auth_basic_username": BASIC[0],
+            "auth_basic_password": SecretStr(BASIC[1]),
+            "redis_url": SecretStr(url),
+            "domain": "example.test",
+            "hostname": "mail.example.test",
+        }
+    )
+    _, secret = tokens.create_token(mx.config, "stats", ["logs:read"])
+
+    def read_both() -> tuple[str, dict]:
+        web = ComponentThread("web", web_settings)
+        api = ComponentThread("api", web_settings)
+        browser = Browser(f"https://127.0.0.1:{web.ports['web']}", mx.ca)
+        try:
+            create_admin(browser)
+            page = browser.get("/admin")
+            assert page.status_code == 200
+            with httpx.Client(verify=ssl.create_default_context(cafile=mx.ca), timeout=30) as client:
+                answer = client.get(
+                    f"https://127.0.0.1:{api.ports['api']}/v1/stats/spam",
+                    params={"days": 7},
+                    headers={"Authorization": f"Bearer {secret}"},
+                )
+            assert answer.status_code == 200, answer.text
+            return page.text, answer.json()
+        finally:
+            browser.close()
+            api.stop()
+            web.stop()
+
+    page, stats = await asyncio.to_thread(read_both)
+    shown = dict(re.findall(r'data-spam="(\w+)">(\d+)<', page))
+    assert shown == {"scanned": "3", "rejected": "1", "deferred": "0", "junk": "1", "unchecked": "0"}
+    assert re.search(r"<code>GTUBE</code></th><td>1</td>", page)
+    assert stats["totals"] == {"scanned": 3, "rejected": 1, "deferred": 0, "junk": 1, "unchecked": 0}
+    assert len(stats["days"]) == 7
+    assert stats["days"][-1] | {"day": None} == {"day": None, **stats["totals"]}  # all of it today (UTC)
+    assert {"symbol": "GTUBE", "messages": 1} in stats["top_symbols"]
+    assert {"symbol": "SEALMAIL_TEST_JUNK", "messages": 1} in stats["top_symbols"]

@@ -134,6 +134,64 @@ def test_domains_and_their_dns_records(client, token, store) -> None:
     assert store.list_domains() == []
 
 
+def test_domain_spam_thresholds_are_patched_validated_and_cleared(client, token, store) -> None:
+    """Issue 21: PATCH changes only the thresholds given, an explicit null clears one; a bad value
+    is an RFC 9457 problem (422) and changes nothing; the change is in the audit log."""
+    client.post("/v1/domains", json={"name": "universitéxyz.fr"}, headers=auth(token))
+    path = "/v1/domains/universitéxyz.fr"
+    r = client.patch(path, json={"spam_reject": 12, "spam_junk": 4.5}, headers=auth(token))
+    assert r.status_code == 200, r.text
+    assert {k: r.json()[k] for k in ("spam_reject", "spam_defer", "spam_junk")} == {
+        "spam_reject": 12.0,
+        "spam_defer": None,
+        "spam_junk": 4.5,
+    }
+    assert client.get(path, headers=auth(token)).json()["spam_reject"] == 12.0
+    assert (
+        "must be above the junk"
+        in assert_problem(client.patch(path, json={"spam_reject": 3}, headers=auth(token)), 422)["detail"]
+    )
+    assert_problem(client.patch(path, json={"spam_defer": 0}, headers=auth(token)), 422)
+    assert_problem(client.patch(path, json={"spam_defer": 1001}, headers=auth(token)), 422)
+    assert_problem(client.patch(path, json={"name": "other.test"}, headers=auth(token)), 422)
+    assert_problem(client.patch("/v1/domains/absent.test", json={"spam_junk": 3}, headers=auth(token)), 404)
+    assert store.get_domain("xn--universitxyz-jeb.fr").spam_reject == 12.0
+    r = client.patch(path, json={"spam_reject": None}, headers=auth(token))
+    assert (r.json()["spam_reject"], r.json()["spam_junk"]) == (None, 4.5)
+    audit = [e for e in store.query_logs(LogQuery(kind="audit")).entries if e.status == "domain.spam"]
+    assert [e.detail.split(": ", 1)[1] for e in audit] == ["reject=rspamd", "junk=4.5, reject=12"]
+    schema = client.get("/v1/openapi.json").json()
+    assert "patch" in schema["paths"]["/v1/domains/{name}"]
+    assert "/v1/stats/spam" in schema["paths"]
+
+
+def test_spam_statistics_sum_the_days_and_rank_the_symbols(client, store) -> None:
+    """``GET /v1/stats/spam`` (scope logs:read): zero-filled days, totals, symbols by messages."""
+    from datetime import UTC, datetime, timedelta
+
+    from sealmail.config.models import SpamCounts
+    from sealmail.services import tokens
+
+    today = datetime.now(UTC).date()
+    store.add_spam_counts(
+        [
+            SpamCounts(today - timedelta(days=1), {"scanned": 4, "junk": 2}, {"BAYES_SPAM": 2, "GTUBE": 1}),
+            SpamCounts(today, {"scanned": 1, "rejected": 1}, {"GTUBE": 1}),
+            SpamCounts(today - timedelta(days=9), {"scanned": 50}, {"OLD_ONE": 50}),
+        ]
+    )
+    _, reader = tokens.create_token(store, "stats", ["logs:read"])
+    _, other = tokens.create_token(store, "domains", ["domains:read"])
+    assert_problem(client.get("/v1/stats/spam", headers=auth(other)), 403)
+    r = client.get("/v1/stats/spam", params={"days": 3, "top": 1}, headers=auth(reader))
+    assert r.status_code == 200, r.text
+    stats = r.json()
+    assert [d["scanned"] for d in stats["days"]] == [0, 4, 1]
+    assert stats["totals"] == {"scanned": 5, "rejected": 1, "deferred": 0, "junk": 2, "unchecked": 0}
+    assert stats["top_symbols"] == [{"symbol": "BAYES_SPAM", "messages": 2}]  # GTUBE ties, second by name
+    assert_problem(client.get("/v1/stats/spam", params={"days": 0}, headers=auth(reader)), 422)
+
+
 def test_alias_lifecycle_with_quota_usage_and_password(client, token, store, web_settings) -> None:
     client.post("/v1/domains", json={"name": "example.test"}, headers=auth(token))
     r = client.post(

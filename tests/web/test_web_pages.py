@@ -80,6 +80,32 @@ def test_domains_add_and_remove_with_confirmation(signed_in, store) -> None:
     assert store.list_domains() == []
 
 
+def test_domain_spam_thresholds_form(signed_in, store) -> None:
+    """Issue 21: the domain's spam page saves thresholds (a decimal comma too), an empty field
+    clears one, and a bad combination comes back with the reason and the values typed, changing nothing."""
+    signed_in.get("/admin/domains")
+    signed_in.post("/admin/domains", {"name": "example.test"})
+    assert 'href="/admin/domains/example.test/spam"' in signed_in.get("/admin/domains").text
+    assert signed_in.get("/admin/domains/example.test/spam").status_code == 200
+    r = signed_in.post("/admin/domains/example.test/spam", {"reject": "12", "defer": "", "junk": "4,5"})
+    assert (r.status_code, r.headers["location"]) == (303, "/admin/domains/example.test/spam")
+    found = store.get_domain("example.test")
+    assert (found.spam_reject, found.spam_defer, found.spam_junk) == (12.0, None, 4.5)
+    page = signed_in.get("/admin/domains/example.test/spam").text
+    assert 'name="reject" inputmode="decimal" value="12"' in page
+    assert 'name="junk" inputmode="decimal" value="4.5"' in page
+    r = signed_in.post("/admin/domains/example.test/spam", {"reject": "3", "defer": "", "junk": "4.5"})
+    assert r.status_code == 422
+    assert "the reject threshold (3) must be above the junk threshold (4.5)" in r.text
+    assert 'name="reject" inputmode="decimal" value="3"' in r.text
+    assert signed_in.post("/admin/domains/example.test/spam", {"reject": "many"}).status_code == 422
+    assert store.get_domain("example.test").spam_reject == 12.0
+    signed_in.post("/admin/domains/example.test/spam", {"reject": "", "defer": "", "junk": ""})
+    found = store.get_domain("example.test")
+    assert (found.spam_reject, found.spam_defer, found.spam_junk) == (None, None, None)
+    assert signed_in.get("/admin/domains/absent.test/spam").status_code == 404
+
+
 def test_aliases_create_search_edit_password_and_delete(signed_in, store, web_settings) -> None:
     signed_in.get("/admin/domains")
     signed_in.post("/admin/domains", {"name": "example.test"})

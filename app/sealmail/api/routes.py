@@ -1,4 +1,4 @@
-"""The REST API's routes: ``/v1`` domains, aliases, passwords, tokens and logs.
+"""The REST API's routes: ``/v1`` domains, aliases, passwords, tokens, logs and spam statistics.
 
 Each route checks its scope (``sealmail.api.auth``), parses its body, calls a service (the changes
 through ``services.operations``, which writes the audit entry with the token's name) and answers
@@ -34,10 +34,12 @@ from sealmail.api.schemas import (
     DnsRecordOut,
     DomainIn,
     DomainOut,
+    DomainPatch,
     LogPageOut,
     PasswordIn,
     PasswordOut,
     SendingOut,
+    SpamStatsOut,
     TokenCreated,
     TokenIn,
     TokenOut,
@@ -113,6 +115,21 @@ async def add_domain(request: Request, body: DomainIn, token: DomainsWrite) -> D
 async def get_domain(request: Request, name: str, token: DomainsRead) -> DomainOut:
     state = state_of(request)
     return DomainOut.model_validate(asdict(await state.call(domains.get_domain, state.ctx.config, name)))
+
+
+@router.patch(
+    "/domains/{name}",
+    tags=["domains"],
+    summary="Change a domain's spam thresholds (only the fields given)",
+    description="Scores from rspamd at or above `spam_reject` are refused (550 5.7.1), `spam_defer` deferred "
+    "(451 4.7.1), `spam_junk` filed in Junk. An explicit null clears one: rspamd's own action decides that band.",
+)
+async def update_domain(request: Request, name: str, body: DomainPatch, token: DomainsWrite) -> DomainOut:
+    state = state_of(request)
+    changes = {key.removeprefix("spam_"): getattr(body, key) for key in body.model_fields_set}
+    who = token_actor(request, token)
+    domain = await state.call(operations.set_spam_thresholds, state.ctx.config, who, name, changes)
+    return DomainOut.model_validate(asdict(domain))
 
 
 @router.delete(
@@ -390,4 +407,30 @@ async def audit_log(
             limit=limit,
             cursor=cursor,
         ),
+    )
+
+
+# ---- statistics ------------------------------------------------------------------------------------
+@router.get(
+    "/stats/spam",
+    tags=["stats"],
+    summary="The spam filter's numbers per UTC day, and its top symbols",
+    description="Counts only, summed by every MX host: no address, no message.",
+)
+async def spam_stats(
+    request: Request,
+    token: LogsRead,
+    days: Annotated[int, Query(ge=1, le=366, description="UTC days up to today")] = 30,
+    top: Annotated[int, Query(ge=1, le=100, description="symbols to list")] = 10,
+) -> SpamStatsOut:
+    from sealmail.services.dashboard import spam_stats as collect
+
+    state = state_of(request)
+    found = await state.call(collect, state.ctx.config, days, top)
+    return SpamStatsOut.model_validate(
+        {
+            "days": [{"day": d.day, **d.counts} for d in found.days],
+            "totals": found.totals,
+            "top_symbols": [{"symbol": name, "messages": n} for name, n in found.top_symbols],
+        }
     )

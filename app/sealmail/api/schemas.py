@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -21,6 +21,18 @@ class DomainOut(BaseModel):
     name: str = Field(description="ASCII (A-label) form")
     unicode_name: str
     created_at: datetime
+    spam_reject: float | None = Field(None, description="rspamd score refused with 550; null: rspamd's reject")
+    spam_defer: float | None = Field(None, description="rspamd score deferred with 451; null: rspamd's soft reject")
+    spam_junk: float | None = Field(None, description="rspamd score filed in Junk; null: rspamd's add header")
+
+
+class DomainPatch(Strict):
+    """The fields given change; an explicit null clears a threshold (rspamd's own action decides that band).
+    Thresholds must rise: junk < defer < reject."""
+
+    spam_reject: float | None = Field(None, gt=0, le=1000, allow_inf_nan=False, examples=[12])
+    spam_defer: float | None = Field(None, gt=0, le=1000, allow_inf_nan=False)
+    spam_junk: float | None = Field(None, gt=0, le=1000, allow_inf_nan=False, examples=[5])
 
 
 class DnsRecordOut(BaseModel):
@@ -146,3 +158,23 @@ class LogEntryOut(BaseModel):
 class LogPageOut(BaseModel):
     entries: list[LogEntryOut]
     next_cursor: str | None = Field(description="pass as ?cursor= for the next (older) page; null at the end")
+
+
+class SpamDayOut(BaseModel):
+    day: date
+    scanned: int = Field(description="messages rspamd answered for")
+    rejected: int
+    deferred: int
+    junk: int = Field(description="accepted and filed in Junk for at least one recipient")
+    unchecked: int = Field(description="rspamd gave no answer")
+
+
+class SymbolOut(BaseModel):
+    symbol: str
+    messages: int = Field(description="messages it moved the score of")
+
+
+class SpamStatsOut(BaseModel):
+    days: list[SpamDayOut] = Field(description="one per UTC day, oldest first, zero-filled")
+    totals: dict[str, int]
+    top_symbols: list[SymbolOut]

@@ -1,4 +1,4 @@
-"""``sealmail domain add|list|rm|share-keys``."""
+"""``sealmail domain add|list|rm|spam|share-keys``."""
 
 from __future__ import annotations
 
@@ -12,7 +12,13 @@ from sealmail.services import domains as service
 
 
 def domain_json(domain: Domain) -> dict[str, Any]:
-    return {"name": domain.unicode_name, "ascii": domain.name, "id": domain.id, "created_at": domain.created_at}
+    return {
+        "name": domain.unicode_name,
+        "ascii": domain.name,
+        "id": domain.id,
+        "created_at": domain.created_at,
+        "spam": service.spam_thresholds(domain),
+    }
 
 
 @click.group()
@@ -51,6 +57,38 @@ def rm(ctx: Context, name: str, yes: bool) -> None:
         raise CLIError(f"domain {found.unicode_name} has {count} alias(es); pass --yes to remove them too")
     service.remove_domain(ctx.store, ctx.settings, name)
     ctx.emit({"removed": found.unicode_name, "aliases_removed": count}, f"removed domain {found.unicode_name}")
+
+
+def _threshold(ctx: click.Context, param: click.Parameter, value: str | None) -> float | str | None:
+    """A score, or ``default``: rspamd's own action decides that band."""
+    if value is None or value.strip().lower() == "default":
+        return value and "default"
+    try:
+        return float(value)
+    except ValueError:
+        raise click.BadParameter("a score (such as 12 or 5.5) or 'default'") from None
+
+
+@domain.command("spam")
+@click.argument("name")
+@click.option("--reject", callback=_threshold, metavar="SCORE|default", help="Refuse (550 5.7.1) at this score.")
+@click.option("--defer", callback=_threshold, metavar="SCORE|default", help="Defer (451 4.7.1) at this score.")
+@click.option("--junk", callback=_threshold, metavar="SCORE|default", help="File in Junk at this score.")
+@click.option("--clear", is_flag=True, help="Clear every threshold first: rspamd's own actions decide.")
+@common_options
+def spam(ctx: Context, name: str, reject: Any, defer: Any, junk: Any, clear: bool) -> None:
+    """Show or set the rspamd scores at which mail to NAME is refused, deferred or filed in Junk.
+
+    A threshold left at 'default' (or cleared) leaves that band to rspamd's own action; those set
+    must rise: junk < defer < reject. Without options, shows them.
+    """
+    given = {"reject": reject, "defer": defer, "junk": junk}
+    changes: dict[str, float | None] = dict.fromkeys(service.SPAM_THRESHOLDS) if clear else {}
+    changes |= {key: None if value == "default" else value for key, value in given.items() if value is not None}
+    found = service.set_spam_thresholds(ctx.store, name, changes) if changes else service.get_domain(ctx.store, name)
+    now = service.spam_thresholds(found)
+    shown = ", ".join(f"{key} {'rspamd' if value is None else f'{value:g}'}" for key, value in now.items())
+    ctx.emit(domain_json(found), f"{found.unicode_name}: {shown}")
 
 
 @domain.command("share-keys")

@@ -28,6 +28,9 @@ from sealmail.config.models import (
     LogPage,
     LogQuery,
     MailboxHome,
+    SpamCounts,
+    check_spam_counts,
+    check_spam_thresholds,
     now,
 )
 from sealmail.errors import InvalidInput, NotFound
@@ -68,6 +71,13 @@ class ConfigStore(ABC):
 
     def list_domains(self) -> list[Domain]:
         return sorted(self._list_domains(), key=lambda d: d.name)
+
+    def update_domain(self, domain: Domain) -> Domain:
+        """Store a hosted domain's settings (its spam thresholds); its name and id stay what they are."""
+        check_spam_thresholds(domain.spam_reject, domain.spam_defer, domain.spam_junk)
+        if not self._replace_domain(domain):
+            raise NotFound(f"domain {domain.name} is not hosted here")
+        return domain
 
     def remove_domain(self, name: str) -> None:
         """Remove a domain with its aliases and their credentials."""
@@ -254,6 +264,21 @@ class ConfigStore(ABC):
             raise InvalidInput("until must not be before since")
         return self._count_logs(kind, since, until)
 
+    # ---- spam statistics ------------------------------------------------------------------------
+    def add_spam_counts(self, counts: list[SpamCounts]) -> None:
+        """Add to each day's counters: atomic increments, so every MX host adds to the same numbers."""
+        for day in counts:
+            check_spam_counts(day)
+        wanted = [day for day in counts if any(day.outcomes.values()) or any(day.symbols.values())]
+        if wanted:
+            self._add_spam_counts(wanted)
+
+    def spam_counts(self, since: date, until: date) -> list[SpamCounts]:
+        """The days in [since, until) that have numbers, oldest first."""
+        if until < since:
+            raise InvalidInput("until must not be before since")
+        return sorted(self._spam_counts(since, until), key=lambda c: c.day)
+
     # ---- hooks each backend implements ------------------------------------------------------------
     @abstractmethod
     def _insert_domain(self, domain: Domain) -> None: ...
@@ -263,6 +288,9 @@ class ConfigStore(ABC):
     def _list_domains(self) -> list[Domain]: ...
     @abstractmethod
     def _delete_domain(self, name: str) -> None: ...
+    @abstractmethod
+    def _replace_domain(self, domain: Domain) -> bool:
+        """Replace the settings of the domain named ``domain.name``; False when there is none."""
 
     @abstractmethod
     def _insert_alias(self, alias: Alias) -> None: ...
@@ -342,6 +370,13 @@ class ConfigStore(ABC):
 
     @abstractmethod
     def _count_logs(self, kind: LogKind, since: datetime, until: datetime) -> dict[tuple[date, str], int]: ...
+
+    @abstractmethod
+    def _add_spam_counts(self, counts: list[SpamCounts]) -> None:
+        """Add each count to its (day, outcome or symbol) counter, creating it at 0 first."""
+
+    @abstractmethod
+    def _spam_counts(self, since: date, until: date) -> list[SpamCounts]: ...
 
 
 def encode_cursor(entry: LogEntry) -> str:

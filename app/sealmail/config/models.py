@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import itertools
+import math
+import re
 import secrets
 import threading
 import time
 from dataclasses import KW_ONLY, dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Literal
 
 from sealmail.addresses import AliasKind
+from sealmail.errors import InvalidInput
 
 DisabledReply = Literal["drop", "defer", "reject"]
 LogKind = Literal["delivery", "error", "audit"]  # audit: every write made through the API or web admin
@@ -44,6 +48,36 @@ class Domain:
     unicode_name: str
     id: str = field(default_factory=new_id)
     created_at: datetime = field(default_factory=now)
+    # rspamd scores at which mail to this domain is refused, deferred, or filed in Junk; None: rspamd's
+    # own action decides that band (``spam.policy``). Checked by ``check_spam_thresholds``.
+    spam_reject: float | None = None
+    spam_defer: float | None = None
+    spam_junk: float | None = None
+
+
+MAX_SPAM_THRESHOLD = 1000.0
+
+
+def check_spam_thresholds(reject: float | None, defer: float | None, junk: float | None) -> None:
+    """``InvalidInput`` unless each threshold given is a number in (0, 1000] and junk < defer < reject.
+
+    The order is the order of the bands: a score high enough to refuse is high enough for Junk."""
+    given = {"reject": reject, "defer": defer, "junk": junk}
+    for name, value in given.items():
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            raise InvalidInput(f"the {name} threshold must be a number")
+        if not 0 < value <= MAX_SPAM_THRESHOLD:
+            raise InvalidInput(f"the {name} threshold must be above 0 and at most {MAX_SPAM_THRESHOLD:g}")
+    ordered = [
+        (name, value) for name, value in (("junk", junk), ("defer", defer), ("reject", reject)) if value is not None
+    ]
+    for (low, low_value), (high, high_value) in itertools.pairwise(ordered):
+        if low_value >= high_value:
+            raise InvalidInput(
+                f"the {high} threshold ({high_value:g}) must be above the {low} threshold ({low_value:g})"
+            )
 
 
 @dataclass(slots=True)
@@ -174,3 +208,36 @@ class MailboxHome:
     mailbox_id: str
     host: str
     updated: datetime
+
+
+# ---- spam statistics (issue 21): counters per UTC day, summed by every MX host ----------------------
+SPAM_OUTCOMES = ("scanned", "rejected", "deferred", "junk", "unchecked")
+_SYMBOL = re.compile(r"[A-Za-z0-9_]{1,64}")  # rspamd's symbol names; also safe as MongoDB field names
+MAX_SYMBOLS_PER_ADD = 1000
+
+
+@dataclass(slots=True)
+class SpamCounts:
+    """One UTC day of the spam filter's numbers: messages per outcome (``SPAM_OUTCOMES``) and, per
+    rspamd symbol, the messages it fired on. Counts only: no address, no content, no row per message."""
+
+    day: date
+    outcomes: dict[str, int] = field(default_factory=dict)
+    symbols: dict[str, int] = field(default_factory=dict)
+
+
+def check_spam_counts(counts: SpamCounts) -> None:
+    """``InvalidInput`` unless the outcomes are known, the symbols look like rspamd's and counts are whole >= 0."""
+    if not isinstance(counts.day, date) or isinstance(counts.day, datetime):
+        raise InvalidInput("spam counts need a day")
+    unknown = set(counts.outcomes) - set(SPAM_OUTCOMES)
+    if unknown:
+        raise InvalidInput(f"unknown spam outcome(s): {', '.join(sorted(unknown))}")
+    if len(counts.symbols) > MAX_SYMBOLS_PER_ADD:
+        raise InvalidInput(f"at most {MAX_SYMBOLS_PER_ADD} symbols at once")
+    for name in counts.symbols:
+        if not isinstance(name, str) or not _SYMBOL.fullmatch(name):
+            raise InvalidInput("a symbol name is letters, digits and underscores (at most 64)")
+    for value in (*counts.outcomes.values(), *counts.symbols.values()):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise InvalidInput("spam counts are whole numbers, not negative")

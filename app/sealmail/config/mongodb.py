@@ -34,6 +34,7 @@ from sealmail.config.models import (
     LogEntry,
     LogQuery,
     MailboxHome,
+    SpamCounts,
 )
 from sealmail.errors import AlreadyExists, ConfigStoreError
 from sealmail.timecodec import parse_time
@@ -41,8 +42,9 @@ from sealmail.timecodec import parse_time
 T = TypeVar("T")  # a model class of config.models
 
 # 2: wrapped mailbox keys; 3: usage_bytes; 4: audit log entries; 5: mailbox homes; 6: DKIM keys;
-# 7: aliases' sending_blocked (absent reads as False). None needed a rewrite.
-SCHEMA_VERSION = 7
+# 7: aliases' sending_blocked (absent reads as False); 8: spam thresholds on domains and spam
+# counters (a missing field reads as None). None needed a rewrite.
+SCHEMA_VERSION = 8
 
 # Index definitions per collection: (keys, options). Applied at every start; MongoDB skips existing ones.
 INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict[str, Any]]]] = {
@@ -189,6 +191,15 @@ class MongoConfigStore(ConfigStore):
     def _delete_domain(self, name: str) -> None:
         self.db.domains.delete_one({"name": name})
 
+    def _replace_domain(self, domain: Domain) -> bool:
+        fields = {"spam_reject": domain.spam_reject, "spam_defer": domain.spam_defer, "spam_junk": domain.spam_junk}
+        update: dict[str, Any] = {}
+        if set_ := {k: v for k, v in fields.items() if v is not None}:
+            update["$set"] = set_
+        if unset := {k: "" for k, v in fields.items() if v is None}:
+            update["$unset"] = unset  # None is left out, as ``to_document`` leaves it out
+        return bool(self.db.domains.update_one({"name": domain.name}, update).matched_count > 0)
+
     # ---- aliases --------------------------------------------------------------------------------
     def _insert_alias(self, alias: Alias) -> None:
         self._insert("aliases", alias, f"alias {alias.name}@{alias.domain}")
@@ -309,3 +320,20 @@ class MongoConfigStore(ConfigStore):
             moment = doc["time"] if doc["time"].tzinfo else doc["time"].replace(tzinfo=UTC)
             counts[(moment.astimezone(UTC).date(), doc["status"])] += 1
         return dict(counts)
+
+    # ---- spam statistics (_id: the day, "YYYY-MM-DD") -------------------------------------------------
+    def _add_spam_counts(self, counts: list[SpamCounts]) -> None:
+        # $inc with upsert: one atomic document update per day, whichever host sends it. Symbol names
+        # are letters, digits and underscores (``check_spam_counts``), safe in a field path.
+        for day in counts:
+            inc = {f"outcomes.{k}": n for k, n in day.outcomes.items() if n}
+            inc |= {f"symbols.{k}": n for k, n in day.symbols.items() if n}
+            if inc:
+                self.db.spam_counts.update_one({"_id": day.day.isoformat()}, {"$inc": inc}, upsert=True)
+
+    def _spam_counts(self, since: date, until: date) -> list[SpamCounts]:
+        found = self.db.spam_counts.find({"_id": {"$gte": since.isoformat(), "$lt": until.isoformat()}})
+        return [
+            SpamCounts(date.fromisoformat(doc["_id"]), dict(doc.get("outcomes", {})), dict(doc.get("symbols", {})))
+            for doc in found
+        ]

@@ -45,6 +45,7 @@ from sealmail.config.models import (
     LogPage,
     LogQuery,
     MailboxHome,
+    SpamCounts,
 )
 from sealmail.store import rpc
 from sealmail.store.errors import StoreUnavailable
@@ -190,6 +191,9 @@ class RemoteConfigStore(ConfigStore):
     def list_domains(self) -> list[Domain]:
         return _many(Domain, self._call("list_domains"))
 
+    def update_domain(self, domain: Domain) -> Domain:
+        return _one(Domain, self._call("update_domain", domain))
+
     def remove_domain(self, name: str) -> None:
         self._call("remove_domain", name)
 
@@ -303,6 +307,12 @@ class RemoteConfigStore(ConfigStore):
             out[(_one(date, day), _one(str, status))] = _one(int, count)
         return out
 
+    def add_spam_counts(self, counts: list[SpamCounts]) -> None:
+        self._call("add_spam_counts", counts)
+
+    def spam_counts(self, since: date, until: date) -> list[SpamCounts]:
+        return _many(SpamCounts, self._call("spam_counts", since, until))
+
     # ---- the backend hooks: the data host runs them, never this client --------------------------------
     def _insert_domain(self, domain: Domain) -> None:
         _not_here()
@@ -314,6 +324,9 @@ class RemoteConfigStore(ConfigStore):
         _not_here()
 
     def _delete_domain(self, name: str) -> None:
+        _not_here()
+
+    def _replace_domain(self, domain: Domain) -> bool:
         _not_here()
 
     def _insert_alias(self, alias: Alias) -> None:
@@ -410,6 +423,12 @@ class RemoteConfigStore(ConfigStore):
         _not_here()
 
     def _count_logs(self, kind: LogKind, since: datetime, until: datetime) -> dict[tuple[date, str], int]:
+        _not_here()
+
+    def _add_spam_counts(self, counts: list[SpamCounts]) -> None:
+        _not_here()
+
+    def _spam_counts(self, since: date, until: date) -> list[SpamCounts]:
         _not_here()
 
 

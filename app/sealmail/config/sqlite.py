@@ -26,6 +26,7 @@ from sealmail.config.models import (
     LogEntry,
     LogQuery,
     MailboxHome,
+    SpamCounts,
 )
 from sealmail.errors import AlreadyExists
 from sealmail.migrations import apply_migrations
@@ -161,6 +162,19 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE aliases ADD COLUMN sending_blocked INTEGER NOT NULL DEFAULT 0;
     """,
+    # 8: per-domain spam thresholds (NULL: rspamd's own action), and the spam filter's daily counters.
+    """
+    ALTER TABLE domains ADD COLUMN spam_reject REAL;
+    ALTER TABLE domains ADD COLUMN spam_defer REAL;
+    ALTER TABLE domains ADD COLUMN spam_junk REAL;
+    CREATE TABLE spam_counts (
+        day TEXT NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('outcome', 'symbol')),
+        name TEXT NOT NULL,
+        count INTEGER NOT NULL,
+        PRIMARY KEY (day, kind, name)
+    ) WITHOUT ROWID;
+    """,
 ]
 
 
@@ -244,6 +258,13 @@ class SQLiteConfigStore(ConfigStore):
 
     def _delete_domain(self, name: str) -> None:
         self._delete("DELETE FROM domains WHERE name = ?", name)
+
+    def _replace_domain(self, domain: Domain) -> bool:
+        cur = self._db().execute(
+            "UPDATE domains SET spam_reject = ?, spam_defer = ?, spam_junk = ? WHERE name = ?",
+            (domain.spam_reject, domain.spam_defer, domain.spam_junk, domain.name),
+        )
+        return cur.rowcount > 0
 
     # ---- aliases --------------------------------------------------------------------------------
     def _insert_alias(self, alias: Alias) -> None:
@@ -423,3 +444,36 @@ class SQLiteConfigStore(ConfigStore):
             (kind, format_time(since), format_time(until)),
         )
         return {(date.fromisoformat(day), status): n for day, status, n in rows.fetchall()}
+
+    # ---- spam statistics ------------------------------------------------------------------------
+    def _add_spam_counts(self, counts: list[SpamCounts]) -> None:
+        rows = [
+            (day.day.isoformat(), kind, name, n)
+            for day in counts
+            for kind, values in (("outcome", day.outcomes), ("symbol", day.symbols))
+            for name, n in values.items()
+            if n
+        ]
+        db = self._db()
+        db.execute("BEGIN IMMEDIATE")  # one transaction: a flush adds all of its numbers or none
+        try:
+            db.executemany(
+                "INSERT INTO spam_counts (day, kind, name, count) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (day, kind, name) DO UPDATE SET count = count + excluded.count",
+                rows,
+            )
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+    def _spam_counts(self, since: date, until: date) -> list[SpamCounts]:
+        rows = self._db().execute(
+            "SELECT day, kind, name, count FROM spam_counts WHERE day >= ? AND day < ?",
+            (since.isoformat(), until.isoformat()),
+        )
+        days: dict[str, SpamCounts] = {}
+        for day, kind, name, n in rows.fetchall():
+            counts = days.setdefault(day, SpamCounts(date.fromisoformat(day)))
+            (counts.outcomes if kind == "outcome" else counts.symbols)[name] = n
+        return list(days.values())

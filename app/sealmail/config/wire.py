@@ -21,6 +21,7 @@ from sealmail.config.models import (
     LogPage,
     LogQuery,
     MailboxHome,
+    SpamCounts,
 )
 from sealmail.errors import AlreadyExists, ConfigStoreError, SchemaTooNew
 from sealmail.store import rpc
@@ -35,6 +36,7 @@ CONFIG_METHODS = frozenset(
         "find_domain",
         "get_domain",
         "list_domains",
+        "update_domain",
         "remove_domain",
         # aliases
         "add_alias",
@@ -78,10 +80,25 @@ CONFIG_METHODS = frozenset(
         "append_log",
         "query_logs",
         "count_logs",
+        # spam statistics
+        "add_spam_counts",
+        "spam_counts",
     }
 )
 
 rpc.register(
-    (Domain, Alias, AliasCredential, AdminAccount, ApiToken, LogEntry, LogQuery, LogPage, MailboxHome, DkimKeyRecord),
+    (
+        Domain,
+        Alias,
+        AliasCredential,
+        AdminAccount,
+        ApiToken,
+        LogEntry,
+        LogQuery,
+        LogPage,
+        MailboxHome,
+        DkimKeyRecord,
+        SpamCounts,
+    ),
     (AlreadyExists, ConfigStoreError, SchemaTooNew),
 )

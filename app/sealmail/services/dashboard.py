@@ -1,11 +1,14 @@
-"""What the web admin's dashboard shows: mailbox use against quota, and 30 days of mail traffic."""
+"""What the web admin's dashboard shows: mailbox use against quota, 30 days of mail traffic, and the
+spam filter's numbers (per day, and its top symbols) that the MX hosts add to the config store."""
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
 
+from sealmail.errors import InvalidInput
 from sealmail.services.aliases import alias_address
 from sealmail.services.credentials import quota_of
 
@@ -21,6 +24,10 @@ SERIES: dict[str, tuple[str, ...]] = {
     "deferred": ("deferred", "webhook-deferred"),  # a temporary failure, retried later
     "bounced": ("bounced", "webhook-failed", "rejected"),  # given up, or refused at the door
 }
+
+
+# The spam filter's daily series (``config.models.SPAM_OUTCOMES``, counted by ``spam.stats``).
+SPAM_SERIES = ("scanned", "rejected", "deferred", "junk", "unchecked")
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +76,37 @@ def traffic(store: ConfigStore, days: int = 30, today: date | None = None) -> li
             Day(day, {name: sum(counts.get((day, s), 0) for s in statuses) for name, statuses in SERIES.items()})
         )
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class SpamStats:
+    days: list[Day]  # oldest first, zero-filled, one count per ``SPAM_SERIES``
+    top_symbols: list[tuple[str, int]]  # (symbol, messages it counted on), most first
+
+    @property
+    def totals(self) -> dict[str, int]:
+        return {name: sum(d.counts[name] for d in self.days) for name in SPAM_SERIES}
+
+
+MAX_SPAM_DAYS = 366
+
+
+def spam_stats(store: ConfigStore, days: int = 30, top: int = 10, today: date | None = None) -> SpamStats:
+    """The last ``days`` UTC days of spam numbers, and the ``top`` symbols over them."""
+    if not 1 <= days <= MAX_SPAM_DAYS:
+        raise InvalidInput(f"days must be between 1 and {MAX_SPAM_DAYS}")
+    today = today or datetime.now(UTC).date()
+    first = today - timedelta(days=days - 1)
+    found = {c.day: c for c in store.spam_counts(first, today + timedelta(days=1))}
+    series, symbols = [], Counter[str]()
+    for n in range(days):
+        day = first + timedelta(days=n)
+        counts = found.get(day)
+        series.append(Day(day, {name: counts.outcomes.get(name, 0) if counts else 0 for name in SPAM_SERIES}))
+        if counts:
+            symbols.update(counts.symbols)
+    ranked = sorted(symbols.items(), key=lambda item: (-item[1], item[0]))[:top]
+    return SpamStats(series, ranked)
 
 
 def human_size(octets: int | None) -> str:

@@ -14,7 +14,7 @@ from sealmail.services import aliases, credentials, domains, eventlog, tokens
 from sealmail.services.clientconfig import ClientSetting, client_settings
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Mapping
 
     from sealmail.config.base import ConfigStore
     from sealmail.config.models import Alias, ApiToken, Domain
@@ -27,6 +27,15 @@ def add_domain(store: ConfigStore, settings: Settings, actor: Actor, name: str) 
     """Host a domain and make its DKIM keys."""
     domain = domains.add_domain(store, name, settings)
     eventlog.record(store, actor, "domain.add", domain=domain.name)
+    return domain
+
+
+def set_spam_thresholds(store: ConfigStore, actor: Actor, name: str, changes: Mapping[str, float | None]) -> Domain:
+    """Change a domain's spam thresholds (None clears one: rspamd's action decides that band)."""
+    domain = domains.set_spam_thresholds(store, name, changes)
+    now = domains.spam_thresholds(domain)
+    detail = ", ".join(f"{key}={'rspamd' if now[key] is None else f'{now[key]:g}'}" for key in sorted(changes))
+    eventlog.record(store, actor, "domain.spam", domain=domain.name, detail=detail)
     return domain
 
 

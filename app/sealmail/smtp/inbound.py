@@ -40,6 +40,7 @@ from sealmail.queue.store import NewJob
 from sealmail.smtp.dataread import Pieces, as_pieces
 from sealmail.smtp.lastknown import LastKnown
 from sealmail.smtp.outbox import Outbox, new_entry_id
+from sealmail.spam.policy import MessageSpam, Thresholds
 from sealmail.store.errors import StoreUnavailable
 from sealmail.store.spool import seal_message
 
@@ -57,6 +58,7 @@ class Target:
     address: str
     alias: Alias
     drop: bool = False  # a disabled alias whose reply is "accept and drop"
+    thresholds: Thresholds | None = None  # the spam thresholds of the recipient's domain, if it set any
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +159,7 @@ class InboundDelivery:
         targets: list[Target],
         original: bytes | Pieces,
         junk: bool = False,
+        spam: MessageSpam | None = None,
         message_id: str | None = None,
         peer: str | None = None,
         already: set[str] | None = None,
@@ -164,6 +167,9 @@ class InboundDelivery:
     ) -> Outcome:
         """Every action of every target alias.
 
+        ``junk``: file in Junk for every alias; ``spam``: the spam filter's decision, per recipient
+        domain (its X-Spam-* fields go after the first piece of ``message``, the trace fields, and it
+        may file in Junk for the aliases of some domains only).
         ``already``: ``already_delivered()``, if asked in advance; ``keys``: ``dedup_keys()``, if computed.
         ``message`` may come in pieces: the store action seals them as they are (no copy); a forward
         or webhook copy is joined once, when there is one.
@@ -182,7 +188,13 @@ class InboundDelivery:
             if alias.id in already:
                 outcome.delivered.append(f"already:{alias.id}")
                 continue
-            ok = await self._deliver_one(whole, mail_from, alias, group, junk, message_id, peer, outcome, appended)
+            filed, alias_junk = whole, junk
+            if spam is not None:
+                decision = spam.for_domain(alias.domain)
+                filed, alias_junk = whole.with_fields(decision.header), junk or decision.junk
+            ok = await self._deliver_one(
+                filed, mail_from, alias, group, alias_junk, message_id, peer, outcome, appended
+            )
             if ok:
                 finished.append(keys[alias.id])
         bookkeeping = self._bookkeeping(finished, appended)
@@ -380,11 +392,23 @@ class InboundDelivery:
 class _Message:
     """A message in pieces, joined at most once, when a copy of it is queued."""
 
-    __slots__ = ("_whole", "pieces")
+    __slots__ = ("_variants", "_whole", "pieces")
 
     def __init__(self, pieces: list[Any]) -> None:
         self.pieces = pieces
         self._whole: bytes | None = None
+        self._variants: dict[bytes, _Message] = {}
+
+    def with_fields(self, fields: bytes) -> _Message:
+        """The message with ``fields`` after its first piece (the trace fields); one per distinct
+        ``fields``, so recipients of domains that decided alike share its pieces and its copy."""
+        if not fields:
+            return self
+        found = self._variants.get(fields)
+        if found is None:
+            first, rest = (self.pieces[0], self.pieces[1:]) if self.pieces else (b"", [])
+            found = self._variants[fields] = _Message([bytes(first) + fields, *rest])
+        return found
 
     def whole(self) -> bytes:
         if self._whole is None:

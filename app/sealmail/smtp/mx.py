@@ -6,26 +6,31 @@ configured reply, a full mailbox ``552 5.2.2``. The one exception: an address in
 (a bounce of mail we forwarded) is taken at RCPT when well-formed, and its hash and age are checked
 after DATA (``550 5.7.1``), so RCPT replies cannot be used to guess SRS hashes. After DATA the sender is authenticated (SPF, DKIM,
 DMARC, ARC, recorded in one Authentication-Results header) and, when ``rspamd_url`` is set, the
-message is scanned by rspamd at the same time (``sealmail.spam``): its verdict may refuse it
-(``550 5.7.1``), defer it (``451 4.7.1``) or send it to Junk. Then every action of every recipient
-alias is made durable before the ``250``.
+message is scanned by rspamd at the same time (``sealmail.spam``): its verdict, with each
+recipient domain's own thresholds, may refuse it (``550 5.7.1``), defer it (``451 4.7.1``) or send
+it to Junk for some recipients (``spam.policy.decide_message``). rspamd is told the client's host
+name when it is forward-confirmed (``net.fcrdns``, looked up from MAIL on, beside the transaction);
+without one rspamd looks up the PTR itself. Then every action of every recipient alias is made
+durable before the ``250``; the spam filter's daily numbers are counted in memory and added to the
+config store every few seconds (``smtp.spamstats``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import re
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from sealmail.appcontext import AppContext
-from sealmail.config.models import Alias
+from sealmail.config.models import Alias, Domain
 from sealmail.errors import InvalidInput
 from sealmail.mailauth.srs import InvalidSrs, Srs, is_srs
 from sealmail.net.drain import DrainFlag
@@ -41,7 +46,8 @@ from sealmail.smtp.inbound import InboundDelivery, Target, dedup_keys
 from sealmail.smtp.mxprocs import MxProcesses
 from sealmail.smtp.outbox import HandOver, Outbox
 from sealmail.smtp.protocol import ConnectionBook, SealmailSMTP
-from sealmail.spam.policy import SpamDecision, spam_fields_cut
+from sealmail.smtp.spamstats import SpamStats
+from sealmail.spam.policy import OFF, MessageSpam, Thresholds, spam_fields_cut
 from sealmail.spam.rspamd import ScanRequest
 from sealmail.store.errors import StoreUnavailable
 
@@ -51,6 +57,7 @@ if TYPE_CHECKING:
     from sealmail.settings import Settings
 
 log = logging.getLogger("sealmail.mx")
+FCRDNS_WAIT = 2.0  # seconds DATA waits for the client's FCrDNS name past the end of the data
 _MESSAGE_ID = re.compile(rb"^Message-ID:\s*(<[^>\r\n]{1,250}>)", re.IGNORECASE | re.MULTILINE)
 
 
@@ -71,7 +78,9 @@ class SenderChecks(Protocol):
 
 
 class SpamScanner(Protocol):
-    async def scan(self, message: Pieces, request: ScanRequest) -> SpamDecision: ...
+    async def scan(
+        self, message: Pieces, request: ScanRequest, domains: Mapping[str, Thresholds | None]
+    ) -> MessageSpam: ...
 
     async def close(self) -> None: ...
 
@@ -93,14 +102,21 @@ class MxSMTP(SealmailSMTP):
 
 class MxHandler:
     def __init__(
-        self, app: AppContext, inbound: InboundDelivery, checks: SenderChecks, spam: SpamScanner | None = None
+        self,
+        app: AppContext,
+        inbound: InboundDelivery,
+        checks: SenderChecks,
+        spam: SpamScanner | None = None,
+        stats: SpamStats | None = None,
     ) -> None:
         self.app = app
         self.settings = app.settings
         self.inbound = inbound
         self.checks = checks
         self.spam = spam
+        self.stats = stats
         self.srs = load_srs(app.settings)
+        self._resolver: Any = None  # for the client's FCrDNS name, made when first asked
 
     async def handle_EHLO(  # noqa: N802 - aiosmtpd's hook name
         self, server: SMTP, session: Session, envelope: Envelope, hostname: str, responses: list[str]
@@ -128,7 +144,19 @@ class MxHandler:
         envelope.sealmail_targets = []  # type: ignore[attr-defined]
         envelope.sealmail_srs = []  # type: ignore[attr-defined]
         envelope.sealmail_size = _declared_size(mail_options)  # type: ignore[attr-defined]
+        if self.spam is not None and getattr(session, "sealmail_rdns", None) is None and session.peer:
+            # Looked up while RCPT and DATA go on; DATA waits for it only if DNS is slower than both.
+            lookup = asyncio.create_task(self._client_name(str(session.peer[0])), name="sealmail-mx-fcrdns")
+            session.sealmail_rdns = lookup  # type: ignore[attr-defined]
         return "250 2.1.0 Sender ok"
+
+    async def _client_name(self, ip: str) -> str | None:
+        from sealmail.net.dns import make_resolver
+        from sealmail.net.fcrdns import confirmed_name
+
+        if self._resolver is None:
+            self._resolver = make_resolver(self.settings)
+        return await confirmed_name(self._resolver, ip)
 
     async def handle_RCPT(  # noqa: N802, PLR0911 - aiosmtpd's hook name; one reply per RFC case
         self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
@@ -160,7 +188,7 @@ class MxHandler:
                 return "550 5.1.1 Invalid SRS address"
             alias = Alias(domain=result.mailbox.domain.ascii, kind="exact", name=result.mailbox.local, recipients=[])
             envelope.rcpt_tos.append(address)
-            targets.append(Target(address, alias))
+            targets.append(Target(address, alias, thresholds=_thresholds(result.domain)))
             pending: list[tuple[int, Any]] = getattr(envelope, "sealmail_srs", [])
             pending.append((len(targets) - 1, parsed))
             envelope.sealmail_srs = pending  # type: ignore[attr-defined]
@@ -174,7 +202,7 @@ class MxHandler:
         if not alias.storage and not alias.recipients:
             return "550 5.1.1 No such user here"
         envelope.rcpt_tos.append(address)
-        targets.append(Target(address, alias))
+        targets.append(Target(address, alias, thresholds=_thresholds(result.domain)))
         return "250 2.1.5 Recipient ok"
 
     @staticmethod
@@ -274,6 +302,8 @@ class MxHandler:
             self._scan(raw, session, mail_from, targets, queue_id, peer_ip),
         )
         refusal = verdict.reject or spam.reply  # the sender's own domain's policy speaks first
+        if self.stats is not None:
+            self.stats.tally.note(spam)
         if refusal:
             status = "deferred" if refusal.startswith("4") else "rejected"
             await self.app.log_event(
@@ -284,13 +314,14 @@ class MxHandler:
         if self.spam is not None:
             body = _without_spam_fields(body)
         trace = self._trace_headers(session, envelope, queue_id, targets) + verdict.header.encode() + b"\r\n"
-        message = [trace + spam.header, *body]
+        message = [trace, *body]  # each recipient's X-Spam-* fields go after the trace (``inbound``)
         outcome = await self.inbound.deliver(
             message,
             mail_from=envelope.mail_from or "",
             targets=targets,
             original=raw,
-            junk=verdict.junk or spam.junk,
+            junk=verdict.junk,
+            spam=spam if self.spam is not None else None,
             message_id=message_id,
             peer=peer_ip,
             already=already,
@@ -303,18 +334,26 @@ class MxHandler:
 
     async def _scan(
         self, raw: Pieces, session: Session, mail_from: str, targets: list[Target], queue_id: str, peer_ip: str
-    ) -> SpamDecision:
-        """rspamd's decision on the message (none: scanning is off)."""
+    ) -> MessageSpam:
+        """rspamd's decision on the message for the recipients' domains (none: scanning is off)."""
         if self.spam is None:
-            return SpamDecision(status="off")
+            return OFF
+        lookup: asyncio.Task[str | None] | None = getattr(session, "sealmail_rdns", None)
+        hostname = None
+        if lookup is not None:
+            # Begun at MAIL; a DNS slower than that costs DATA at most FCRDNS_WAIT, then rspamd asks itself.
+            with contextlib.suppress(TimeoutError):
+                hostname = await asyncio.wait_for(asyncio.shield(lookup), FCRDNS_WAIT)
         request = ScanRequest(
             ip=peer_ip,
             helo=session.host_name or "",
+            hostname=hostname,
             mail_from="" if mail_from == "<>" else mail_from,
             rcpt=[t.address for t in targets],
             queue_id=queue_id,
         )
-        return await self.spam.scan(raw, request)
+        domains = {t.alias.domain: t.thresholds for t in targets if not t.drop}
+        return await self.spam.scan(raw, request, domains)
 
     def _trace_headers(self, session: Session, envelope: Envelope, queue_id: str, targets: list[Target]) -> bytes:
         """RFC 5321 §4.4 Received: with the RFC 3848/6531 protocol type."""
@@ -332,6 +371,14 @@ class MxHandler:
             f"with {protocol} id {queue_id}{rcpt};\r\n\t{stamp}\r\n"
         )
         return line.encode("utf-8")
+
+
+def _thresholds(domain: Domain | None) -> Thresholds | None:
+    """A domain's own spam thresholds (None: rspamd's actions decide)."""
+    if domain is None:
+        return None
+    found = Thresholds(domain.spam_reject, domain.spam_defer, domain.spam_junk)
+    return None if found.empty else found
 
 
 def _without_spam_fields(body: list[Any]) -> list[Any]:
@@ -373,6 +420,8 @@ class MxSessions:
         self.app: AppContext | None = None
         self._owned_checks: Any = None
         self._spam: SpamScanner | None = None
+        self._stats: SpamStats | None = None
+        self._stats_task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
         self._handover: asyncio.Task[None] | None = None
         self._inbound: InboundDelivery | None = None
@@ -394,7 +443,9 @@ class MxSessions:
             from sealmail.spam.scanner import RspamdScanner
 
             self._spam = RspamdScanner(settings)
-        handler = MxHandler(self.app, self._inbound, checks, self._spam)
+            self._stats = SpamStats(self.app)
+            self._stats_task = asyncio.create_task(self._stats.run(self._stop), name="sealmail-spam-stats")
+        handler = MxHandler(self.app, self._inbound, checks, self._spam, self._stats)
         tls = ServerTLS.from_settings(settings) if settings.tls_cert_file else None
 
         def protocol() -> SealmailSMTP:
@@ -417,6 +468,8 @@ class MxSessions:
             await self._owned_checks.close()
         if self._spam is not None:
             await self._spam.close()
+        if self._stats_task is not None:
+            await self._stats_task  # the last counts, after the last session
         if self._inbound is not None:
             await self._inbound.close()  # bookkeeping of messages answered already
         if self.app is not None:
@@ -436,6 +489,7 @@ class MxComponent:
         self._book: ConnectionBook | None = None
         self._sessions = MxSessions(settings, checks)
         self._processes: Any = None
+        self._stopped = False
 
     async def start(self) -> dict[str, int]:
         settings = self.settings
@@ -456,6 +510,9 @@ class MxComponent:
         return self._book.total if self._book is not None else 0
 
     async def stop(self) -> None:
+        if self._stopped:  # once: a caller that stops it early (to flush what it counted) and its owner
+            return
+        self._stopped = True
         if self._processes is not None:
             await self._processes.stop()
         if self._servers:

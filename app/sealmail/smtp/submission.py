@@ -379,7 +379,7 @@ class SubmissionHandler:
             queue_id=queue_id,
             user=identity.address,  # rspamd treats authenticated mail as outbound (no SPF on it, ...)
         )
-        return await self.spam.scan([message], request)
+        return await self.spam.scan_outbound([message], request)
 
     async def _queue(
         self,
@@ -497,7 +497,7 @@ class SubmissionComponent:
             from sealmail.spam import outbound
             from sealmail.spam.scanner import RspamdScanner
 
-            self._spam = RspamdScanner(settings, outbound.decide, outbound.unavailable)
+            self._spam = RspamdScanner(settings)
         handler = SubmissionHandler(self.app, queue, self._spam)
         tls = ServerTLS.from_settings(settings)
         book = self._book = ConnectionBook(settings.mx_max_connections, settings.mx_max_connections_per_ip)

@@ -53,10 +53,10 @@ class ScanRequest:
             ("IP", self.ip),
             ("Helo", self.helo or "unknown"),
             *((("Hostname", self.hostname),) if self.hostname else ()),
-            ("From", f"<{self.mail_from}>" if self.mail_from else "<>"),
+            *((("From", f"<{sender}>"),) if (sender := _ascii_address(self.mail_from)) is not None else ()),
             ("Queue-Id", self.queue_id),
         ]
-        out += [("Rcpt", f"<{address}>") for address in self.rcpt]
+        out += [("Rcpt", f"<{address}>") for a in self.rcpt if (address := _ascii_address(a))]
         if self.user is not None:
             out.append(("User", self.user))
         # Header values are ASCII; an SMTPUTF8 address travels UTF-8 encoded, as rspamd reads it.
@@ -122,9 +122,24 @@ def _number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
+def _ascii_address(address: str) -> str | None:
+    """An envelope address as rspamd can take it: ASCII, the domain as its A-label; None when the
+    local part is not ASCII (SMTPUTF8). rspamd counts any 8-bit octet in its request headers as
+    BROKEN_HEADERS (8 points), so such an address is left out: rspamd then reads the recipients (or
+    the sender) from the message's own header. "" is the null reverse-path."""
+    if address.isascii():
+        return address
+    local, at, domain = address.rpartition("@")
+    try:
+        ascii_domain = domain.encode("idna").decode("ascii") if at else ""
+    except UnicodeError:
+        return None
+    return f"{local}@{ascii_domain}" if at and local.isascii() else None
+
+
 def _header_value(value: str) -> str:
     text = value.replace("\r", " ").replace("\n", " ")
-    return text.encode("utf-8").decode("latin-1")  # httpx sends latin-1 bytes as they are
+    return text.encode("utf-8").decode("latin-1")  # one character per octet: sent as latin-1, the UTF-8 octets
 
 
 class RspamdClient:
@@ -141,7 +156,10 @@ class RspamdClient:
 
     async def check(self, message: Sequence[Buffer], request: ScanRequest) -> ScanResult:
         size = sum(len(piece) for piece in message)
-        headers = [*request.headers(), ("Content-Length", str(size))]
+        # As bytes: httpx encodes str header values as ASCII and refuses anything else, where an
+        # SMTPUTF8 address must reach rspamd as its UTF-8 octets (``_header_value``).
+        headers = [(k.encode("ascii"), v.encode("latin-1")) for k, v in request.headers()]
+        headers.append((b"Content-Length", str(size).encode("ascii")))
         try:
             # httpx bounds each read and write; this bounds the whole exchange (a trickling answer too).
             async with asyncio.timeout(self.timeout):

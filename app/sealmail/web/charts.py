@@ -1,4 +1,4 @@
-"""The dashboard's 30-day traffic chart as server-rendered SVG (no script, no external resource).
+"""The dashboard's 30-day charts (traffic, spam) as server-rendered SVG (no script, no external resource).
 
 Lines differ by colour *and* dash pattern (readable without colour vision); the same numbers are
 in a table beside the chart for screen readers.
@@ -6,9 +6,11 @@ in a table beside the chart for screen readers.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from markupsafe import Markup, escape
 
-from sealmail.services.dashboard import SERIES, Day
+from sealmail.services.dashboard import SERIES, SPAM_SERIES, Day
 
 WIDTH, HEIGHT = 640, 240
 LEFT, RIGHT, TOP, BOTTOM = 40, 10, 10, 30
@@ -17,6 +19,13 @@ STYLES = {  # series -> (colour, dash pattern); colours with >= 3:1 contrast on 
     "delivered": ("#1b7a3a", "6 3"),
     "deferred": ("#9a5b00", "2 3"),
     "bounced": ("#b3261e", "10 3 2 3"),
+}
+SPAM_STYLES = {
+    "scanned": ("#1f5fbf", ""),
+    "rejected": ("#b3261e", "10 3 2 3"),
+    "deferred": ("#9a5b00", "2 3"),
+    "junk": ("#6b3fa0", "6 3"),
+    "unchecked": ("#4d4d4d", "1 3"),
 }
 
 
@@ -27,8 +36,14 @@ def _nice_max(value: int) -> int:
     return value
 
 
-def traffic_svg(days: list[Day]) -> Markup:
-    top = _nice_max(max([1] + [max(d.counts.values()) for d in days]))
+def traffic_svg(
+    days: list[Day],
+    series: Sequence[str] = tuple(SERIES),
+    styles: dict[str, tuple[str, str]] = STYLES,
+    what: str = "Messages",
+    chart_id: str = "chart-title",
+) -> Markup:
+    top = _nice_max(max([1] + [max(d.counts.values(), default=0) for d in days]))
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     step = plot_w / max(1, len(days) - 1)
 
@@ -38,12 +53,12 @@ def traffic_svg(days: list[Day]) -> Markup:
     def y(v: int) -> float:
         return TOP + plot_h - plot_h * v / top
 
-    total = {name: sum(d.counts[name] for d in days) for name in SERIES}
-    label = "Messages per day over the last 30 days: " + ", ".join(f"{n} {total[n]}" for n in SERIES)
+    total = {name: sum(d.counts[name] for d in days) for name in series}
+    label = f"{what} per day over the last {len(days)} days: " + ", ".join(f"{n} {total[n]}" for n in series)
     parts = [
-        f'<svg class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-labelledby="chart-title" '
+        f'<svg class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-labelledby="{escape(chart_id)}" '
         'xmlns="http://www.w3.org/2000/svg">',
-        f'<title id="chart-title">{escape(label)}</title>',
+        f'<title id="{escape(chart_id)}">{escape(label)}</title>',
     ]
     for fraction in (0, 0.5, 1):
         value = round(top * fraction)
@@ -61,8 +76,8 @@ def traffic_svg(days: list[Day]) -> Markup:
                 f'<text x="{x(i):.1f}" y="{HEIGHT - 10}" text-anchor="{anchor}" font-size="11" fill="#333">'
                 f"{d.day:%d %b}</text>"
             )
-    for name in SERIES:
-        colour, dash = STYLES[name]
+    for name in series:
+        colour, dash = styles[name]
         points = " ".join(f"{x(i):.1f},{y(d.counts[name]):.1f}" for i, d in enumerate(days))
         dash_attr = f' stroke-dasharray="{dash}"' if dash else ""
         parts.append(
@@ -75,3 +90,11 @@ def traffic_svg(days: list[Day]) -> Markup:
 
 def legend() -> list[tuple[str, str, str]]:
     return [(name, *STYLES[name]) for name in SERIES]
+
+
+def spam_svg(days: list[Day]) -> Markup:
+    return traffic_svg(days, SPAM_SERIES, SPAM_STYLES, "Messages scanned for spam", "spam-chart-title")
+
+
+def spam_legend() -> list[tuple[str, str, str]]:
+    return [(name, *SPAM_STYLES[name]) for name in SPAM_SERIES]

@@ -1,4 +1,5 @@
-"""Domains: list, add (with DKIM keys), remove with confirmation, and the live DNS check."""
+"""Domains: list, add (with DKIM keys), remove with confirmation, the live DNS check, and each
+domain's spam thresholds."""
 
 from __future__ import annotations
 
@@ -76,3 +77,52 @@ async def domain_dns(request: Request, name: str, admin: Admin, setup: str = "")
     return render(
         request, "domain_dns.html", admin=admin, domain=domain, checks=checks, summary=summary, setup=bool(setup)
     )
+
+
+@router.get("/admin/domains/{name}/spam")
+async def domain_spam(request: Request, name: str, admin: Admin) -> Response:
+    state = web(request)
+    try:
+        domain = await state.call(domains.get_domain, state.ctx.config, name)
+    except (NotFound, InvalidInput):
+        return render(request, "message.html", 404, admin=admin, title="Not found", text=f"{name} is not hosted here.")
+    form = {key: "" if value is None else f"{value:g}" for key, value in domains.spam_thresholds(domain).items()}
+    return render(request, "domain_spam.html", admin=admin, domain=domain, form=form, spam_on=state.settings.rspamd_url)
+
+
+@router.post("/admin/domains/{name}/spam")
+async def domain_spam_save(request: Request, name: str, admin: Admin) -> Response:
+    """An empty field clears that threshold: rspamd's own action decides that band."""
+    state = web(request)
+    fields = await form_fields(request)
+    form = {key: fields.get(key, "").strip() for key in domains.SPAM_THRESHOLDS}
+    try:
+        domain = await state.call(domains.get_domain, state.ctx.config, name)
+    except (NotFound, InvalidInput):
+        return render(request, "message.html", 404, admin=admin, title="Not found", text=f"{name} is not hosted here.")
+    try:
+        changes = {key: _score(key, text) for key, text in form.items()}
+        who = admin_actor(request, admin)
+        await state.call(operations.set_spam_thresholds, state.ctx.config, who, domain.name, changes)
+    except SealmailError as exc:  # nothing was changed: the form comes back as typed, with the reason
+        return render(
+            request,
+            "domain_spam.html",
+            422,
+            admin=admin,
+            domain=domain,
+            form=form,
+            error=str(exc),
+            spam_on=state.settings.rspamd_url,
+        )
+    flash(request, f"Spam thresholds of {domain.unicode_name} saved.")
+    return redirect(f"/admin/domains/{domain.name}/spam")
+
+
+def _score(key: str, text: str) -> float | None:
+    if not text:
+        return None
+    try:
+        return float(text.replace(",", "."))  # a decimal comma, as many keyboards type it
+    except ValueError:
+        raise InvalidInput(f"the {key} threshold must be a number, such as 12 or 5.5") from None
