@@ -7,15 +7,25 @@ request headers, as rspamd's protocol documents them: ``IP``, ``Helo``, ``Hostna
 client's host name is known: without it rspamd looks up the PTR itself and scores a client that
 has none, where ``Hostname: unknown`` would tell it not to look), ``From``, one ``Rcpt`` per
 recipient, ``Queue-Id``, and ``User`` for a signed-in submission.
+
+The scan is one HTTP/1.1 exchange on asyncio's streams, written here rather than through httpx:
+rspamd closes the connection after each answer, so a client's connection pool keeps nothing, and
+httpx's layers (request and response models, the pool, anyio, an attempt to import ``sniffio`` per
+request) cost the MX more CPU per message than the rest of its rspamd path together
+(``bench/smtp_inbound.py --rspamd``, docs/developer-guide.md). ``ping`` (``sealmail status``) keeps
+httpx.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import math
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -122,46 +132,86 @@ def _number(value: object) -> bool:
 
 def _header_value(value: str) -> str:
     text = value.replace("\r", " ").replace("\n", " ")
-    return text.encode("utf-8").decode("latin-1")  # httpx sends latin-1 bytes as they are
+    return text.encode("utf-8").decode("latin-1")  # written as latin-1: the UTF-8 bytes as they are
+
+
+MAX_ANSWER = 1 << 20  # octets of an answer's body (rspamd's JSON is a few KB); more is not rspamd
 
 
 class RspamdClient:
-    """Asks one rspamd normal worker; one connection pool per process, bounded by ``timeout``."""
+    """Asks one rspamd normal worker: one connection per scan (rspamd closes it after its answer),
+    the whole exchange bounded by ``timeout``."""
 
     def __init__(self, url: str, timeout: float) -> None:
         self.url = url.rstrip("/")
         self.timeout = timeout
-        # Loopback or the private network: no proxies from the environment, no TLS.
-        self._client = httpx.AsyncClient(timeout=timeout, trust_env=False)
+        parts = urlsplit(self.url)
+        self._host = parts.hostname or "127.0.0.1"
+        self._port = parts.port or 80
+        self._netloc = parts.netloc
+        self._path = f"{parts.path}/checkv2"
 
     async def close(self) -> None:
-        await self._client.aclose()
+        """Nothing is kept between scans."""
 
     async def check(self, message: Sequence[Buffer], request: ScanRequest) -> ScanResult:
         size = sum(len(piece) for piece in message)
-        headers = [*request.headers(), ("Content-Length", str(size))]
+        lines = [
+            f"POST {self._path} HTTP/1.1",
+            f"Host: {self._netloc}",
+            "Connection: close",
+            f"Content-Length: {size}",
+            *(f"{name}: {value}" for name, value in request.headers()),
+        ]
+        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
         try:
-            # httpx bounds each read and write; this bounds the whole exchange (a trickling answer too).
-            async with asyncio.timeout(self.timeout):
-                response = await self._client.post(
-                    f"{self.url}/checkv2", content=_pieces(message), headers=headers, timeout=self.timeout
-                )
-        except (TimeoutError, httpx.TimeoutException) as exc:
+            async with asyncio.timeout(self.timeout):  # the whole exchange: a trickling answer too
+                status, body = await self._exchange(head, message)
+        except TimeoutError as exc:
             raise RspamdUnavailable(f"no answer within {self.timeout:g} s") from exc
-        except httpx.HTTPError as exc:
-            raise RspamdUnavailable(f"{type(exc).__name__}: {exc}") from exc
-        if response.status_code != 200:
-            raise RspamdUnavailable(f"HTTP {response.status_code}")
+        except (OSError, EOFError, ValueError) as exc:  # refused, reset, cut short, not HTTP
+            raise RspamdUnavailable(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__) from exc
+        if status != 200:
+            raise RspamdUnavailable(f"HTTP {status}")
         try:
-            data = response.json()
+            data = json.loads(body)
         except ValueError as exc:
             raise RspamdUnavailable("the answer is not JSON") from exc
         return parse_result(data)
 
-
-async def _pieces(message: Sequence[Buffer]) -> AsyncIterator[bytes]:
-    for piece in message:
-        yield piece if isinstance(piece, bytes) else bytes(piece)
+    async def _exchange(self, head: bytes, message: Sequence[Buffer]) -> tuple[int, bytes]:
+        """Send the request (the message as its pieces, never joined here); the status and the body."""
+        reader, writer = await asyncio.open_connection(self._host, self._port)
+        try:
+            writer.writelines([head, *message])
+            await writer.drain()
+            status_line = await reader.readline()
+            version, _, rest = status_line.partition(b" ")
+            if not version.startswith(b"HTTP/1.") or not rest[:3].isdigit():
+                raise ValueError(f"not an HTTP answer: {status_line[:40]!r}")
+            length = None
+            while (line := await reader.readline()) not in (b"\r\n", b"\n"):
+                if not line:
+                    raise EOFError("the connection closed in the answer's header")
+                name, _, value = line.partition(b":")
+                name = name.strip().lower()
+                if name == b"content-length":
+                    length = int(value)
+                elif name == b"transfer-encoding" and value.strip().lower() != b"identity":
+                    raise ValueError("a chunked answer (rspamd sends Content-Length)")
+            if length is None:  # the body runs to the end of the connection
+                body = b""
+                while len(body) <= MAX_ANSWER and (chunk := await reader.read(65536)):
+                    body += chunk
+            else:
+                body = await reader.readexactly(min(length, MAX_ANSWER + 1))  # IncompleteReadError: an EOFError
+            if len(body) > MAX_ANSWER:
+                raise ValueError(f"an answer over {MAX_ANSWER} octets")
+            return int(rest[:3]), body
+        finally:
+            writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
 
 
 def ping(url: str, timeout: float = 3.0) -> str | None:
