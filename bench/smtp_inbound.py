@@ -164,8 +164,14 @@ def _sign_probe(senders_dir: Path, sender: str) -> bytes:
 
 
 # ---- DNS -----------------------------------------------------------------------------------------
-def dns_for(workdir: Path, senders: Settings, ttl: int) -> DnsServer:
+def dns_for(workdir: Path, senders: Settings, ttl: int, client: bool = False) -> DnsServer:
+    """The senders' SPF, DKIM and DMARC records, our MX; with ``client``, the sending client's name too
+    (A and PTR, as a well-kept mail server's): rspamd scores a client without them (HFILTER_*)."""
     dnsd = DnsServer(workdir, ttl=ttl)
+    if client:
+        dnsd.a("client.bench.test", "127.0.0.1")  # dnsmasq's host-record answers the PTR too
+        for sender in SENDERS:  # a sender domain that has no address is a reason to doubt it
+            dnsd.a(sender, "127.0.0.1")
     for sender in SENDERS:
         ensure_keys(senders, sender)
         for record in records_for(senders, sender):
@@ -568,7 +574,17 @@ def rspamd_for(base: Path, dns: str, workers: int) -> Iterator[Scanner]:
     where.mkdir()
     with redis_server(where) as redis_url:
         redis = redis_url.removeprefix("redis://").split("/", 1)[0] if redis_url else None
-        local = LocalRspamd(where / "rspamd", default_cache_dir(), redis=redis, dns=dns, milter=True, workers=workers)
+        # Every client here is on loopback, which rspamd would let pass unchecked; an MX's clients are
+        # not: check_local has it check them as remote ones (SPF, DKIM, DMARC, HELO and host name).
+        local = LocalRspamd(
+            where / "rspamd",
+            default_cache_dir(),
+            redis=redis,
+            dns=dns,
+            milter=True,
+            workers=workers,
+            check_local=True,
+        )
         took = local.start(timeout=240)  # a cold hyperscan cache compiles for a while
         try:
             print(f"rspamd answered {took:.1f} s after its start ({workers} worker(s) each)", flush=True)
@@ -784,7 +800,7 @@ def main() -> None:
     dnsd = None
     try:
         senders = Settings(data_dir=base / "senders")
-        dnsd = dns_for(base, senders, args.dns_ttl)
+        dnsd = dns_for(base, senders, args.dns_ttl, client=args.rspamd)
         dnsd.start()
         start = time.perf_counter()
         total = args.messages * args.rounds

@@ -108,6 +108,7 @@ class LocalRspamd:
     milter: bool = False  # the proxy worker in milter mode, scanning itself (off: no proxy worker)
     milter_port: int = 0
     workers: int = 1  # processes of the normal worker (and of the proxy, when on)
+    check_local: bool = False  # check loopback clients as remote ones (SPF, DKIM, DMARC, HELO...)
     proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -158,6 +159,8 @@ class LocalRspamd:
         _write(override / "logging.inc", 'type = "console";\nlevel = "warning";\n')  # never per message
         # No roll history: rspamd would keep each message's id and symbols on disk at exit.
         options = [f'hs_cache_dir = "{self.cache_dir}/";', "history_file = null;"]
+        if self.check_local:
+            options.append("check_local = true;")  # the modules' own check_local falls back to this
         if self.dns:
             options.append(f'dns {{\n  nameserver = ["{self.dns}"];\n  timeout = 1s;\n  retransmits = 1;\n}}')
         else:  # nothing answers there: every lookup fails at once
