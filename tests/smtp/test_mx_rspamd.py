@@ -383,3 +383,78 @@ async def test_spam_statistics_reach_the_dashboard_and_the_api(mx, redis_url) ->
     assert stats["days"][-1] | {"day": None} == {"day": None, **stats["totals"]}  # all of it today (UTC)
     assert {"symbol": "GTUBE", "messages": 1} in stats["top_symbols"]
     assert {"symbol": "SEALMAIL_TEST_JUNK", "messages": 1} in stats["top_symbols"]
+
+
+class FakeWorker:
+    """A loopback server in rspamd's place that records one request and gives one canned answer."""
+
+    def __init__(self, answer: bytes) -> None:
+        self.answer = answer
+        self.request = b""
+
+    async def __aenter__(self) -> FakeWorker:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.url = f"http://127.0.0.1:{self.server.sockets[0].getsockname()[1]}"
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.server.close()
+        await self.server.wait_closed()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = int(head.lower().split(b"content-length: ", 1)[1].split(b"\r\n", 1)[0])
+        self.request = head + await reader.readexactly(length)
+        writer.write(self.answer)
+        await writer.drain()
+        writer.close()
+
+
+def _request():
+    from sealmail.spam.rspamd import ScanRequest
+
+    return ScanRequest(ip="192.0.2.10", helo="mail.example.org", mail_from="a@example.org", rcpt=["b@example.test"],
+                       queue_id="q1")  # fmt: skip
+
+
+async def test_the_scan_sends_the_envelope_and_the_message_pieces_byte_for_byte() -> None:
+    """The pieces DATA was read in go as they are (a memoryview too); an answer without Content-Length
+    runs to the end of the connection (RFC 9112 §6.3)."""
+    from sealmail.spam.rspamd import RspamdClient
+
+    answer = b'HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n{"action": "no action", "score": 1.5, "required_score": 15}'
+    pieces = [b"Subject: hi\r\n\r\n", memoryview(b"--hello--\r\n")[2:]]
+    async with FakeWorker(answer) as worker:
+        result = await RspamdClient(worker.url + "/", timeout=5).check(pieces, _request())
+    assert (result.action, result.score) == ("no action", 1.5)
+    head, body = worker.request.split(b"\r\n\r\n", 1)
+    assert body == b"Subject: hi\r\n\r\nhello--\r\n"
+    lines = head.split(b"\r\n")
+    assert lines[0] == b"POST /checkv2 HTTP/1.1"
+    assert {b"IP: 192.0.2.10", b"Helo: mail.example.org", b"From: <a@example.org>", b"Rcpt: <b@example.test>",
+            b"Queue-Id: q1", b"Content-Length: 24"} <= set(lines)  # fmt: skip
+
+
+_JSON = b'{"action": "no action", "score": 0}'
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        pytest.param(b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 35\r\n\r\n" + _JSON, id="http-500"),
+        pytest.param(b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nnot json!", id="not-json"),
+        pytest.param(b'HTTP/1.1 200 OK\r\nContent-Length: 90\r\n\r\n{"action": "no', id="cut-short"),
+        pytest.param(b"HTTP/1.1 200 OK\r\nContent-Le", id="cut-in-header"),
+        pytest.param(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n", id="chunked"),
+        pytest.param(b"SSH-2.0-OpenSSH_9.2\r\n", id="not-http"),
+        pytest.param(b"", id="closed"),
+    ],
+)
+async def test_an_answer_that_is_not_a_whole_json_200_is_rspamd_unavailable(answer: bytes) -> None:
+    """Whatever else the worker says, the scan ends in ``RspamdUnavailable`` (and the
+    ``rspamd_unavailable`` fallback decides), never in an exception the MX does not expect."""
+    from sealmail.spam.rspamd import RspamdClient, RspamdUnavailable
+
+    async with FakeWorker(answer) as worker:
+        with pytest.raises(RspamdUnavailable):
+            await RspamdClient(worker.url, timeout=5).check([b"Subject: hi\r\n\r\nhello\r\n"], _request())

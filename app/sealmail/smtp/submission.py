@@ -494,7 +494,6 @@ class SubmissionComponent:
         self.app = AppContext(settings)
         queue = open_queue(settings, self.app.mailstore)  # the data host's, through the store, with store_url
         if settings.rspamd_url is not None:
-            from sealmail.spam import outbound
             from sealmail.spam.scanner import RspamdScanner
 
             self._spam = RspamdScanner(settings)

@@ -8,6 +8,11 @@ remote maps, URL redirect lookups) are off, DNS goes to the resolver given (or n
 greylisting threshold is gone (without the greylist module's memory a score in that band would
 be deferred for ever). Redis, when given, holds Bayes and rate-limit state.
 
+The proxy worker is off unless ``milter`` is set: then it listens on ``milter_port`` in milter mode
+and scans what an MTA hands it itself (``self_scan``), as beside Postfix on a Debian host
+(``bench/smtp_inbound.py --rspamd`` compares Sealmail's MX with Postfix so). ``workers`` is how many
+processes each scanning worker (normal, and the proxy when on) runs.
+
 rspamd compiles its regular expressions (hyperscan) at start; ``cache_dir`` keeps them between
 runs so a start takes about a second instead of tens. They are compiled from Debian's rules alone
 (nothing of any message or user), so one cache per user and rspamd version serves every instance
@@ -16,6 +21,7 @@ runs so a start takes about a second instead of tens. They are compiled from Deb
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import select
@@ -104,6 +110,10 @@ class LocalRspamd:
     # The controller asks for it with every request (learning: ``spam.rspamd.RspamdController``), as
     # on a deployed host; made per instance, kept in memory only (rspamd's config gets its hash).
     controller_password: str = field(default_factory=lambda: secrets.token_urlsafe(24), repr=False)
+    milter: bool = False  # the proxy worker in milter mode, scanning itself (off: no proxy worker)
+    milter_port: int = 0
+    workers: int = 1  # processes of the normal worker (and of the proxy, when on)
+    check_local: bool = False  # check loopback clients as remote ones (SPF, DKIM, DMARC, HELO...)
     proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -116,12 +126,19 @@ class LocalRspamd:
         return f"http://127.0.0.1:{self.controller_port}"
 
     @property
+    def milter_address(self) -> str:
+        """Where an MTA's milter client connects (Postfix: ``smtpd_milters = inet:<this>``)."""
+        return f"127.0.0.1:{self.milter_port}"
+
+    @property
     def confdir(self) -> Path:
         return self.workdir / "etc"
 
     def write_config(self) -> None:
         self.normal_port = self.normal_port or free_port()
         self.controller_port = self.controller_port or free_port()
+        if self.milter:
+            self.milter_port = self.milter_port or free_port()
         conf = self.confdir
         self.workdir.mkdir(parents=True, exist_ok=True, mode=0o700)
         conf.mkdir(exist_ok=True, mode=0o700)
@@ -133,7 +150,9 @@ class LocalRspamd:
         self.cache_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         _write(conf / "rspamd.conf", f'.include "{STOCK_CONFDIR}/rspamd.conf"\n')
         local, override = conf / "local.d", conf / "override.d"
-        _write(override / "worker-normal.inc", f'bind_socket = "127.0.0.1:{self.normal_port}";\ncount = 1;\n')
+        _write(
+            override / "worker-normal.inc", f'bind_socket = "127.0.0.1:{self.normal_port}";\ncount = {self.workers};\n'
+        )
         # Every request to the controller needs the password, loopback too: Debian's ``secure_ip``
         # (127.0.0.1 and ::1 pass without one) is emptied, so the tests and ``sealmail dev`` use the
         # learning path a deployed host uses. The same hash guards reading (``password``) and writing
@@ -144,10 +163,12 @@ class LocalRspamd:
             f'bind_socket = "127.0.0.1:{self.controller_port}";\ncount = 1;\n'
             f'password = "{digest}";\nenable_password = "{digest}";\nsecure_ip = [];\n',
         )
-        _write(override / "worker-proxy.inc", "enabled = false;\n")  # the milter proxy: not used here
+        _write(override / "worker-proxy.inc", self._proxy_config())
         _write(override / "logging.inc", 'type = "console";\nlevel = "warning";\n')  # never per message
         # No roll history: rspamd would keep each message's id and symbols on disk at exit.
         options = [f'hs_cache_dir = "{self.cache_dir}/";', "history_file = null;"]
+        if self.check_local:
+            options.append("check_local = true;")  # the modules' own check_local falls back to this
         if self.dns:
             options.append(f'dns {{\n  nameserver = ["{self.dns}"];\n  timeout = 1s;\n  retransmits = 1;\n}}')
         else:  # nothing answers there: every lookup fails at once
@@ -167,6 +188,34 @@ class LocalRspamd:
         )
         if self.rules_lua:
             _write(conf / "rspamd.local.lua", self.rules_lua)
+
+    def _proxy_config(self) -> str:
+        if not self.milter:
+            return "enabled = false;\n"
+        # Debian's worker-proxy.inc with our port, and no upstream to forward to: the proxy scans
+        # each message itself (self_scan), so a message is scanned once, by the proxy alone.
+        return (
+            f'bind_socket = "127.0.0.1:{self.milter_port}";\n'
+            "milter = yes;\ntimeout = 120s;\n"
+            'upstream "local" {\n  default = yes;\n  self_scan = yes;\n}\n'
+            f"count = {self.workers};\nmax_retries = 5;\n"
+            "discard_on_reject = false;\nquarantine_on_reject = false;\n"
+            'spam_header = "X-Spam";\nreject_message = "Spam message rejected";\n'
+        )
+
+    def scanned(self) -> int:
+        """How many messages this rspamd has scanned so far (the controller's ``/stat``, kept in its db),
+        by any worker: the normal one and the milter proxy count alike."""
+        with socket.create_connection(("127.0.0.1", self.controller_port), timeout=10) as sock:
+            sock.sendall(b"GET /stat HTTP/1.0\r\nPassword: " + self.controller_password.encode() + b"\r\n\r\n")
+            reply = b""
+            while chunk := sock.recv(65536):
+                reply += chunk
+        head, _, body = reply.partition(b"\r\n\r\n")
+        status = head.split(b"\r\n", 1)[0]
+        if b" 200 " not in status:
+            raise RuntimeError(f"rspamd's controller answered {status!r} to /stat")
+        return int(json.loads(body)["scanned"])
 
     def command(self, binary: str) -> list[str]:
         argv = [

@@ -8,17 +8,28 @@ request headers, as rspamd's protocol documents them: ``IP``, ``Helo``, ``Hostna
 client's host name is known: without it rspamd looks up the PTR itself and scores a client that
 has none, where ``Hostname: unknown`` would tell it not to look), ``From``, one ``Rcpt`` per
 recipient, ``Queue-Id``, and ``User`` for a signed-in submission.
+
+The scan is one HTTP/1.1 exchange on asyncio's streams framed by h11 (the sans-I/O HTTP/1.1 engine
+httpx itself runs on) rather than through httpx's client: rspamd closes the connection after each
+answer, so a connection pool keeps nothing, and httpx's layers (request and response models, the
+pool, anyio, an attempt to import ``sniffio`` per request) cost the MX more CPU per message than the
+rest of its rspamd path together (``bench/smtp_inbound.py --rspamd``, docs/developer-guide.md).
+Learning (not per message) and ``ping`` (``sealmail status``) keep httpx.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
+import json
 import math
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
+import h11
 import httpx
 
 from sealmail.crypto.sealed import Buffer
@@ -142,41 +153,83 @@ def _header_value(value: str) -> str:
     return text.encode("utf-8").decode("latin-1")  # one character per octet: sent as latin-1, the UTF-8 octets
 
 
+MAX_ANSWER = 1 << 20  # octets of an answer's body (rspamd's JSON is a few KB); more is not rspamd
+
+
 class RspamdClient:
-    """Asks one rspamd normal worker; one connection pool per process, bounded by ``timeout``."""
+    """Asks one rspamd normal worker: one connection per scan (rspamd closes it after its answer),
+    the whole exchange bounded by ``timeout``."""
 
     def __init__(self, url: str, timeout: float) -> None:
         self.url = url.rstrip("/")
         self.timeout = timeout
-        # Loopback or the private network: no proxies from the environment, no TLS.
-        self._client = httpx.AsyncClient(timeout=timeout, trust_env=False)
+        parts = urlsplit(self.url)
+        self._host = parts.hostname or "127.0.0.1"
+        self._port = parts.port or 80
+        self._netloc = parts.netloc
+        self._path = f"{parts.path}/checkv2"
 
     async def close(self) -> None:
-        await self._client.aclose()
+        """Nothing is kept between scans."""
 
     async def check(self, message: Sequence[Buffer], request: ScanRequest) -> ScanResult:
         size = sum(len(piece) for piece in message)
-        # As bytes: httpx encodes str header values as ASCII and refuses anything else, where an
-        # SMTPUTF8 address must reach rspamd as its UTF-8 octets (``_header_value``).
-        headers = [(k.encode("ascii"), v.encode("latin-1")) for k, v in request.headers()]
-        headers.append((b"Content-Length", str(size).encode("ascii")))
+        headers = [
+            (b"Host", self._netloc.encode("ascii")),
+            (b"Connection", b"close"),
+            (b"Content-Length", str(size).encode("ascii")),
+            *((k.encode("ascii"), v.encode("latin-1")) for k, v in request.headers()),
+        ]
         try:
-            # httpx bounds each read and write; this bounds the whole exchange (a trickling answer too).
-            async with asyncio.timeout(self.timeout):
-                response = await self._client.post(
-                    f"{self.url}/checkv2", content=_pieces(message), headers=headers, timeout=self.timeout
-                )
-        except (TimeoutError, httpx.TimeoutException) as exc:
+            async with asyncio.timeout(self.timeout):  # the whole exchange: a trickling answer too
+                status, body = await self._exchange(headers, message)
+        except TimeoutError as exc:
             raise RspamdUnavailable(f"no answer within {self.timeout:g} s") from exc
-        except httpx.HTTPError as exc:
-            raise RspamdUnavailable(f"{type(exc).__name__}: {exc}") from exc
-        if response.status_code != 200:
-            raise RspamdUnavailable(f"HTTP {response.status_code}")
+        except (OSError, EOFError, ValueError, h11.ProtocolError) as exc:  # refused, reset, cut short, not HTTP
+            raise RspamdUnavailable(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__) from exc
+        if status != 200:
+            raise RspamdUnavailable(f"HTTP {status}")
         try:
-            data = response.json()
+            data = json.loads(body)
         except ValueError as exc:
             raise RspamdUnavailable("the answer is not JSON") from exc
         return parse_result(data)
+
+    async def _exchange(self, headers: list[tuple[bytes, bytes]], message: Sequence[Buffer]) -> tuple[int, bytes]:
+        """Send the request (the message as its pieces, never joined here); the status and the body.
+
+        h11 frames the exchange (Content-Length or chunked, a header cut short, a body cut short), and
+        ``h11.ProtocolError`` says the other side does not speak HTTP/1.1 as it should."""
+        http = h11.Connection(our_role=h11.CLIENT)
+        reader, writer = await asyncio.open_connection(self._host, self._port)
+        try:
+            writer.writelines(
+                http.send_with_data_passthrough(h11.Request(method="POST", target=self._path, headers=headers)) or []
+            )
+            for piece in message:
+                # Passed through as it is (a memoryview too): h11 only counts it against Content-Length.
+                writer.writelines(http.send_with_data_passthrough(h11.Data(data=piece)) or [])  # type: ignore[arg-type]
+            writer.writelines(http.send_with_data_passthrough(h11.EndOfMessage()) or [])
+            await writer.drain()
+            status, body = 0, bytearray()
+            while True:
+                event = http.next_event()
+                if event is h11.NEED_DATA:
+                    http.receive_data(await reader.read(65536))  # b"": the connection closed
+                elif isinstance(event, h11.Response):
+                    status = event.status_code
+                elif isinstance(event, h11.Data):
+                    body += event.data
+                    if len(body) > MAX_ANSWER:
+                        raise ValueError(f"an answer over {MAX_ANSWER} octets")
+                elif isinstance(event, h11.EndOfMessage):
+                    return status, bytes(body)
+                elif isinstance(event, h11.ConnectionClosed):
+                    raise EOFError("the connection closed before an answer")
+        finally:
+            writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
 
 
 LearnClass = Literal["spam", "ham"]
@@ -228,11 +281,6 @@ def learn_answer(status: int) -> Learned:
         return Learned.UNLEARNABLE  # 204: "contains less tokens than required"; 400: empty body...
     # 401/403 wrong password, 404 not a controller, 5xx (its Redis is away...): not this message's fault
     raise RspamdUnavailable(f"HTTP {status} from the controller")
-
-
-async def _pieces(message: Sequence[Buffer]) -> AsyncIterator[bytes]:
-    for piece in message:
-        yield piece if isinstance(piece, bytes) else bytes(piece)
 
 
 def ping(url: str, timeout: float = 3.0) -> str | None:
