@@ -8,6 +8,7 @@ transient for its soft reject and for a filter that cannot answer when the opera
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import imaplib
 import smtplib
 import ssl
@@ -458,3 +459,35 @@ async def test_an_answer_that_is_not_a_whole_json_200_is_rspamd_unavailable(answ
     async with FakeWorker(answer) as worker:
         with pytest.raises(RspamdUnavailable):
             await RspamdClient(worker.url, timeout=5).check([b"Subject: hi\r\n\r\nhello\r\n"], _request())
+
+
+async def test_an_smtputf8_message_with_utf8_header_fields_is_not_scored_as_broken(mx) -> None:
+    """RFC 6532 §3: in an SMTPUTF8 transaction (RFC 6531) UTF-8 in header fields is valid, so a
+    French sender writing to rémi@universitéxyz.fr lands in INBOX. rspamd 3.4 scores the same raw
+    UTF-8 From/To/Subject as broken (INVALID_FROM_8BIT, FROM_INVALID, *_NEEDS_ENCODING: 8 points
+    more, the Junk band) unless the MX tells it the transaction was SMTPUTF8. (Its R_MIXED_CHARSET
+    scores accented words in any French message, encoded or not: rspamd's judgement, left alone.)"""
+    raw = (
+        f"From: expéditeur@example.org\r\nTo: {REMI}\r\nSubject: Réunion à l'université\r\n"
+        f"Date: {email.utils.formatdate()}\r\nMessage-ID: <reunion.1@example.org>\r\n"
+        "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+        "Bonjour Rémi, la réunion est déplacée à jeudi.\r\n"
+    ).encode()
+    code, reply = await asyncio.to_thread(_send, mx.port, raw, REMI)
+    assert code == 250, reply
+    junk = _read(mx, "Junk", REMI)
+    assert junk == [], junk[0][:1500].decode("utf-8", "replace")
+    (stored,) = _read(mx, "INBOX", REMI)
+    assert b"X-Spam-Status: No, score=" in stored
+    assert b"INVALID_FROM_8BIT" not in stored
+    assert b"FROM_INVALID" not in stored
+    assert _read(mx, "Junk", REMI) == []
+
+
+def test_only_an_smtputf8_transaction_exempts_utf8_header_fields() -> None:
+    from sealmail.spam.rspamd import SMTPUTF8_SETTINGS, ScanRequest
+
+    plain = ScanRequest(ip="192.0.2.1", helo="h", mail_from="a@example.org", rcpt=["b@example.test"], queue_id="q")
+    assert "Settings" not in dict(plain.headers())
+    utf8 = ScanRequest(ip="192.0.2.1", helo="h", mail_from="a@example.org", rcpt=[REMI], queue_id="q", smtputf8=True)
+    assert dict(utf8.headers())["Settings"] == SMTPUTF8_SETTINGS

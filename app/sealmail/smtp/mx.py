@@ -299,7 +299,7 @@ class MxHandler:
         verdict, already, spam = await asyncio.gather(
             self.checks.check(peer_ip=peer_ip, helo=session.host_name or "", mail_from=mail_from, message=raw),
             self.inbound.already_delivered(raw, targets, keys),
-            self._scan(raw, session, mail_from, targets, queue_id, peer_ip),
+            self._scan(raw, session, mail_from, targets, queue_id, peer_ip, getattr(envelope, "smtp_utf8", False)),
         )
         refusal = verdict.reject or spam.reply  # the sender's own domain's policy speaks first
         if self.stats is not None:
@@ -333,7 +333,14 @@ class MxHandler:
         return f"250 2.0.0 Ok: queued as {queue_id}"
 
     async def _scan(
-        self, raw: Pieces, session: Session, mail_from: str, targets: list[Target], queue_id: str, peer_ip: str
+        self,
+        raw: Pieces,
+        session: Session,
+        mail_from: str,
+        targets: list[Target],
+        queue_id: str,
+        peer_ip: str,
+        smtputf8: bool = False,
     ) -> MessageSpam:
         """rspamd's decision on the message for the recipients' domains (none: scanning is off)."""
         if self.spam is None:
@@ -351,6 +358,7 @@ class MxHandler:
             mail_from="" if mail_from == "<>" else mail_from,
             rcpt=[t.address for t in targets],
             queue_id=queue_id,
+            smtputf8=smtputf8,
         )
         domains = {t.alias.domain: t.thresholds for t in targets if not t.drop}
         return await self.spam.scan(raw, request, domains)

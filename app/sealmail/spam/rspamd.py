@@ -47,6 +47,21 @@ class RspamdUnavailable(Exception):
     """rspamd did not give an answer we can use: refused, timed out, an HTTP error, bad JSON."""
 
 
+# rspamd (3.4, Debian 12) scores raw UTF-8 in From/To/Subject and an address with a UTF-8 local part as
+# broken ("needs encoding", "invalid 8bit", "invalid From"): right for classic mail, wrong for an SMTPUTF8
+# transaction, where RFC 6532 §3 makes UTF-8 in header fields valid. Those rules are off for such a
+# message only (rspamd's per-request ``Settings``); every other rule still runs.
+SMTPUTF8_EXEMPT = (
+    "INVALID_FROM_8BIT",
+    "INVALID_RCPT_8BIT",
+    "FROM_INVALID",
+    "FROM_NEEDS_ENCODING",
+    "TO_NEEDS_ENCODING",
+    "SUBJECT_NEEDS_ENCODING",
+)
+SMTPUTF8_SETTINGS = json.dumps({"symbols_disabled": list(SMTPUTF8_EXEMPT)}, separators=(",", ":"))
+
+
 @dataclass(frozen=True, slots=True)
 class ScanRequest:
     """The envelope of one message, as rspamd wants it beside the message."""
@@ -58,6 +73,7 @@ class ScanRequest:
     queue_id: str
     hostname: str | None = None  # the client's verified host name; None: rspamd resolves the PTR itself
     user: str | None = None  # the signed-in user (submission only)
+    smtputf8: bool = False  # the transaction asked for SMTPUTF8 (RFC 6531): UTF-8 header fields are valid
 
     def headers(self) -> list[tuple[str, str]]:
         out = [
@@ -70,6 +86,8 @@ class ScanRequest:
         out += [("Rcpt", f"<{address}>") for a in self.rcpt if (address := _ascii_address(a))]
         if self.user is not None:
             out.append(("User", self.user))
+        if self.smtputf8:
+            out.append(("Settings", SMTPUTF8_SETTINGS))
         # Header values are ASCII; an SMTPUTF8 address travels UTF-8 encoded, as rspamd reads it.
         return [(name, _header_value(value)) for name, value in out]
 
