@@ -30,8 +30,9 @@ DATA_DIR = "/var/lib/sealmail"
 # the web admin (443, and 80 for the redirect and ACME), the API (4000), CalDAV and CardDAV
 # (5000/6000, where the published SRV records send clients).
 OPEN_PORTS = {22, 25, 80, 443, 465, 587, 993, 995, 4000, 5000, 6000}
-# Ports that must be dropped: STARTTLS IMAP/POP3 (off by default), Redis, the private store port.
-DROPPED_PORTS = {110, 143, 3456, 6379}
+# Ports that must be dropped: STARTTLS IMAP/POP3 (off by default), Redis, the private store port,
+# rspamd's normal worker and controller.
+DROPPED_PORTS = {110, 143, 3456, 6379, 11333, 11334}
 
 
 def env_values(host) -> dict[str, str]:
@@ -101,6 +102,92 @@ def test_redis_listens_on_loopback_only(sealmail_host):
     assert sealmail_host.socket("tcp://127.0.0.1:6379").is_listening
     assert not sealmail_host.socket("tcp://0.0.0.0:6379").is_listening
     assert not sealmail_host.socket(f"tcp://{HOST_IP}:6379").is_listening
+
+
+# -- rspamd -----------------------------------------------------------------------------------------
+
+RSPAMD_PASSWORD_FILE = "/etc/rspamd/sealmail-controller-password"
+
+# The controller's answer to one request, as its HTTP status (urllib raises for 403).
+CONTROLLER = r"""
+import sys, urllib.error, urllib.request
+method, path, password = sys.argv[1], sys.argv[2], sys.argv[3] if len(sys.argv) > 3 else None
+request = urllib.request.Request("http://127.0.0.1:11334" + path, method=method,
+                                 data=b"" if method == "POST" else None)
+if password is not None:
+    request.add_header("Password", password)
+try:
+    with urllib.request.urlopen(request, timeout=10) as reply:
+        print(reply.status)
+except urllib.error.HTTPError as error:
+    print(error.code)
+"""
+
+
+WAIT_FOR_RSPAMD = """import time, urllib.request
+for _ in range(120):
+    try:
+        urllib.request.urlopen('http://127.0.0.1:11333/ping', timeout=2)
+        break
+    except OSError:
+        time.sleep(0.5)
+"""
+
+
+def controller_status(host, method: str, path: str, password: str | None = None) -> int:
+    script = CONTROLLER.replace("'", "'\"'\"'")
+    args = f"{method} {path}" + (f" '{password}'" if password is not None else "")
+    return int(host.check_output(f"python3 -c '{script}' {args}").strip())
+
+
+def test_rspamd_runs_with_a_configuration_that_passes_its_check(sealmail_host):
+    service = sealmail_host.service("rspamd")
+    assert service.is_enabled and service.is_running
+    check = sealmail_host.run("rspamadm configtest")
+    assert check.rc == 0 and "syntax OK" in check.stdout, check.stdout + check.stderr
+
+
+def test_rspamd_listens_on_loopback_only(sealmail_host):
+    """Normal worker (11333), controller (11334) and the local fuzzy storage (11335/udp) on
+    127.0.0.1; no rspamd socket on any other address (the milter proxy is off)."""
+    sockets = [line.split() for line in sealmail_host.check_output("ss -Hlntup").splitlines() if '"rspamd"' in line]
+    local = {(fields[0], fields[4]) for fields in sockets}
+    assert {("tcp", "127.0.0.1:11333"), ("tcp", "127.0.0.1:11334"), ("udp", "127.0.0.1:11335")} <= local, local
+    assert all(address.startswith(("127.0.0.1:", "[::1]:")) for _, address in local), local
+
+
+def test_the_app_is_given_rspamds_workers_and_the_generated_password(sealmail_host):
+    values = env_values(sealmail_host)
+    assert values["SEALMAIL_RSPAMD_URL"] == "http://127.0.0.1:11333"
+    assert values["SEALMAIL_RSPAMD_CONTROLLER_URL"] == "http://127.0.0.1:11334"
+    password = sealmail_host.file(RSPAMD_PASSWORD_FILE)
+    assert (password.user, password.group, password.mode) == ("root", "root", 0o600)
+    assert values["SEALMAIL_RSPAMD_CONTROLLER_PASSWORD"] == password.content_string.strip()
+    assert len(values["SEALMAIL_RSPAMD_CONTROLLER_PASSWORD"]) >= 24
+
+
+@pytest.mark.parametrize(("method", "path"), [("GET", "/stat"), ("POST", "/learnspam")], ids=["read", "write"])
+def test_rspamd_controller_refuses_debians_default_password_and_no_password(sealmail_host, method, path):
+    """Debian's stock controller password "q1" is gone for reading and for writing (learning), and
+    loopback is no password-free secure_ip any more. rspamd 3.4 refuses with 401 Unauthorized."""
+    assert controller_status(sealmail_host, method, path, "q1") == 401
+    assert controller_status(sealmail_host, method, path) == 401
+
+
+def test_rspamd_controller_accepts_the_generated_password(sealmail_host):
+    password = env_values(sealmail_host)["SEALMAIL_RSPAMD_CONTROLLER_PASSWORD"]
+    assert controller_status(sealmail_host, "GET", "/stat", password) == 200
+
+
+def test_rspamd_keeps_no_message_history_on_disk_and_logs_no_line_per_message(sealmail_host):
+    """Its roll history (recent messages' ids, addresses, symbols) would be saved when it stops: a
+    restart leaves no file. Its log goes to journald at warning, where no line per message is written."""
+    sealmail_host.check_output("systemctl restart rspamd")
+    assert not sealmail_host.file("/var/lib/rspamd/rspamd.history").exists
+    dump = sealmail_host.check_output("rspamadm configdump logging")
+    assert 'type = "console";' in dump and 'level = "warning";' in dump, dump
+    # The next tests scan through it: on when the normal worker answers again.
+    sealmail_host.check_output(f'python3 -c "{WAIT_FOR_RSPAMD}"')
 
 
 # -- firewall ----------------------------------------------------------------------------------------

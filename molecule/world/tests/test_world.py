@@ -351,6 +351,29 @@ def test_remote_mta_delivers_over_each_family_and_the_client_reads_it(who, famil
     headers = imap_headers(account, subject)
     assert len(headers) == 1, headers
     assert f"[{remote_ip}]" in headers[0], headers[0]
+    # Scanned by the host's rspamd and found clean (a Junk verdict would have filed it in Junk).
+    assert re.search(r"^X-Spam-Status: No, score=", headers[0], re.MULTILINE), headers[0]
+
+
+# GTUBE (rspamd's test pattern for a message it must reject).
+GTUBE = "XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X"
+
+
+@pytest.mark.parametrize("who", ["marie", "claire"])
+def test_gtube_from_the_remote_is_refused_at_data_with_550_5_7_1(who, request):
+    """RFC 5321 §4.2.5, RFC 3463 §3.8 (X.7.1): the deployed MX asks the host's rspamd before it
+    answers the end of DATA; rspamd's reject becomes 550 5.7.1 with its message. Sent with swaks
+    from the remote MTA's host (SPF and DMARC of remote.test pass: the refusal is the content's)."""
+    account = request.getfixturevalue(who)
+    result = run("remote", ["swaks", "--server", account["host"], "--port", "25", "--helo", f"mx.{REMOTE}",
+                            "--from", f"someone@{REMOTE}", "--to", account["address"],
+                            "--header", f"Subject: world gtube {secrets.token_hex(4)}", "--body", GTUBE],
+                 check=False)
+    lines = result.stdout.splitlines()
+    end = [i for i, line in enumerate(lines) if line.strip() == "-> ."]
+    assert len(end) == 1 and end[0] + 1 < len(lines), f"swaks sent no message:\n{result.stdout}{result.stderr}"
+    reply = SWAKS_REPLY.match(lines[end[0] + 1])
+    assert reply and reply.group(1) == "550 5.7.1 Gtube pattern", result.stdout
 
 
 MBSYNC_RC = """IMAPAccount world
@@ -383,7 +406,7 @@ def test_smtputf8_mail_to_remi_is_read_with_mbsync_from_what_discovery_found(rem
     it by itself when the envelope or headers are UTF-8); the client configures
     mbsync from autoconfig alone and finds the message in its Maildir."""
     subject = f"world smtputf8 {secrets.token_hex(4)}"
-    message = f"From: expéditeur@{REMOTE}\nTo: {REMI}\nSubject: {subject}\nContent-Type: text/plain; charset=utf-8\n\nbonjour Rémi\n"
+    message = f"From: expéditeur@{REMOTE}\nTo: {REMI}\nSubject: {subject}\nMIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\n\nbonjour Rémi\n"
     run("remote", ["/usr/sbin/sendmail", "-f", f"expéditeur@{REMOTE}", REMI], input=message)
     found = discover(REMI, "autoconfig,well-known,srv")
     rc = MBSYNC_RC.format(host=found["imap"]["hostname"], port=found["imap"]["port"], user=found["imap"]["username"])
