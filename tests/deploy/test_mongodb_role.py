@@ -88,6 +88,9 @@ PLAY = """\
         sealmail__redis_sentinels: []
         sealmail__redis_sentinel_master: sealmail
         sealmail__redis_sentinel_password: ""
+        sealmail__rspamd_url: ""
+        sealmail__rspamd_controller_url: ""
+        sealmail__rspamd_controller_password: ""
         sealmail__settings: {{}}
 """
 
