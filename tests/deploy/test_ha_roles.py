@@ -7,7 +7,6 @@ to whom (the other hosts only)."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -15,18 +14,9 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-PLAYBOOK_BIN = ROOT / ".venv-deploy/bin/ansible-playbook"
+from deploykit import PLAYBOOK_BIN, ROOT, need_ansible, run_playbook
 
 pytestmark = pytest.mark.slow  # runs ansible-playbook (about a minute in all)
-
-
-def _need_ansible() -> None:
-    """``make test`` builds the deployment venv first (deploy-lint); under CI its absence fails."""
-    if not PLAYBOOK_BIN.exists():
-        if os.environ.get("CI") == "true":
-            pytest.fail("the deployment venv is missing (make deploy-venv)")
-        pytest.skip("the deployment venv is missing (make deploy-venv)")
 
 
 _CHECK = """
@@ -66,33 +56,11 @@ _AS_SITE_YML = {
 
 
 def _derive(inventory: str, tmp_path: Path, extra: dict | None = None) -> dict[str, dict]:
-    _need_ansible()
     out = tmp_path / "out"
     out.mkdir()
     playbook = tmp_path / "check.yml"
     playbook.write_text(_CHECK.format(root=ROOT, out=out))
-    env = {
-        **os.environ,
-        "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
-        "PATH": f"{PLAYBOOK_BIN.parent}:{os.environ['PATH']}",
-    }
-    done = subprocess.run(
-        [
-            str(PLAYBOOK_BIN),
-            "-i",
-            str(ROOT / inventory),
-            "-e",
-            json.dumps({**_AS_SITE_YML, **(extra or {})}),
-            str(playbook),
-        ],
-        check=False,
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
+    run_playbook(playbook, ROOT / inventory, {**_AS_SITE_YML, **(extra or {})})
     return {p.stem: json.loads(p.read_text()) for p in out.glob("*.json")}
 
 
@@ -232,25 +200,6 @@ def _store_inventory(tmp_path: Path) -> Path:
     return inventory
 
 
-def _run(playbook: Path, inventory: Path) -> str:
-    env = {
-        **os.environ,
-        "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
-        "PATH": f"{PLAYBOOK_BIN.parent}:{os.environ['PATH']}",
-    }
-    done = subprocess.run(
-        [str(PLAYBOOK_BIN), "-i", str(inventory), str(playbook)],
-        check=False,
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    return done.stdout
-
-
 def test_store_channel_certificates_from_one_deployment_ca_make_a_mutual_tls_handshake(tmp_path) -> None:
     """The role's store_tls.yml on two hosts (local connections, their own directories): the data
     host's server certificate and the front-end's client certificate come from one CA that stays
@@ -263,12 +212,12 @@ def test_store_channel_certificates_from_one_deployment_ca_make_a_mutual_tls_han
     from sealmail.store.remote import client_tls
     from sealmail.store.server import server_tls
 
-    _need_ansible()
+    need_ansible()
     inventory = _store_inventory(tmp_path)
     playbook = tmp_path / "store_tls.yml"
     playbook.write_text(_STORE_TLS.format(root=ROOT))
-    _run(playbook, inventory)
-    assert "changed=0" in _run(playbook, inventory).split("PLAY RECAP")[1]
+    run_playbook(playbook, inventory)
+    assert "changed=0" in run_playbook(playbook, inventory).split("PLAY RECAP")[1]
     store, front = tmp_path / "store1" / "store", tmp_path / "fe1" / "store"
     assert (tmp_path / "store1" / "store-ca" / "ca.key").exists()
     assert not (tmp_path / "fe1" / "store-ca").exists()  # the CA key stays on the data host
@@ -334,12 +283,12 @@ _UPGRADE = """
 
 
 def _render_upgrade(inventory: str, tmp_path: Path) -> dict[str, tuple[str, str]]:
-    _need_ansible()
+    need_ansible()
     out = tmp_path / "out"
     out.mkdir(parents=True)
     playbook = tmp_path / "upgrade.yml"
     playbook.write_text(_UPGRADE.format(root=ROOT, out=out))
-    _run(playbook, ROOT / inventory)
+    run_playbook(playbook, ROOT / inventory)
     return {p.stem: (p.read_text(), (out / f"{p.stem}.sh").read_text()) for p in out.glob("*.timer")}
 
 
