@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from sealmail.spam.policy import SpamDecision, sanitise
+from sealmail.spam.policy import UNAVAILABLE_TEMPFAIL, SpamDecision, sanitise
 from sealmail.spam.rspamd import ADD_HEADER, GREYLIST, REJECT, REWRITE_SUBJECT, SOFT_REJECT, ScanResult
 
 FLAGGED = "flagged"  # sent, but in rspamd's add-header band
@@ -45,5 +45,5 @@ def decide(result: ScanResult) -> SpamDecision:
 def unavailable(mode: Literal["accept", "tempfail"]) -> SpamDecision:
     """No answer from rspamd: the ``rspamd_unavailable`` setting decides."""
     if mode == "tempfail":
-        return SpamDecision(reply="451 4.7.1 Spam filter unavailable, try again later", status="defer")
+        return UNAVAILABLE_TEMPFAIL
     return SpamDecision(status="unchecked")

@@ -163,10 +163,14 @@ def _band_of(decision: SpamDecision) -> Band:
     return "junk" if decision.junk else "inbox"
 
 
+# ``rspamd_unavailable = tempfail``: the sender (MX) or the user's client (submission) tries again later.
+UNAVAILABLE_TEMPFAIL = SpamDecision(reply="451 4.7.1 Spam filter unavailable, try again later", status="defer")
+
+
 def unavailable(mode: Literal["accept", "tempfail"]) -> MessageSpam:
     """No answer from rspamd: the ``rspamd_unavailable`` setting decides."""
     if mode == "tempfail":
-        decision = SpamDecision(reply="451 4.7.1 Spam filter unavailable, try again later", status="defer")
+        decision = UNAVAILABLE_TEMPFAIL
     else:
         decision = SpamDecision(header=b"X-Spam-Status: unchecked\r\n", status="unchecked")
     return MessageSpam(decision.reply, "unchecked", decision)
