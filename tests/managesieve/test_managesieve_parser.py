@@ -111,7 +111,7 @@ def test_rfc5804_s2_13_noop_keeps_its_tag_as_sent() -> None:
         (b"FROBNICATE\r\n", "Unknown command FROBNICATE"),
         (b'"CAPABILITY"\r\n', "starts with its name"),
         (b"CAPABILITY extra\r\n", "takes 0 arguments"),
-        (b"PUTSCRIPT \"s\"\r\n", "takes 2 arguments"),
+        (b'PUTSCRIPT "s"\r\n', "takes 2 arguments"),
         (b"GETSCRIPT name\r\n", "quoted string or a literal"),
         (b'GETSCRIPT "unterminated\r\n', "Unterminated"),
         (b'GETSCRIPT "bad \\n escape"\r\n', "may only precede"),

@@ -136,7 +136,7 @@ class CommandParser:
         try:
             head = self._scan(body, continued=self._lines > 0)
         except ParseError as exc:
-            raise ParseError(exc.message, _trailing_literal(body)) from None
+            raise ParseError(exc.message, trailing_literal(body)) from None
         self._lines += 1
         return head
 
@@ -294,8 +294,10 @@ def _literal_head(body: bytes, pos: int) -> LiteralHead | None:
     return LiteralHead(size, plus) if size <= MAX_NUMBER else None
 
 
-def _trailing_literal(body: bytes) -> LiteralHead | None:
-    """The literal a malformed line still announces at its end (its octets follow whatever we say)."""
+def trailing_literal(line: bytes) -> LiteralHead | None:
+    """The literal a line announces at its end, read without the grammar: for a line that is
+    malformed, or part of a command being passed over (its octets follow whatever we answer)."""
+    body = _strip_eol(line)
     start = body.rfind(b"{")
     return _literal_head(body, start) if start >= 0 else None
 
