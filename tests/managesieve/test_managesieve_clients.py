@@ -11,6 +11,9 @@ import pytest
 
 from sealmail.config.sqlite import SQLiteConfigStore
 from sealmail.services.aliases import get_alias
+from sealmail.services.dnsrecords import records_for
+
+from dnsserver import DnsServer
 
 pytestmark = [pytest.mark.slow, pytest.mark.tool("sieve-connect")]
 
@@ -29,21 +32,27 @@ if header :contains "Subject" "hello" {
 """
 
 
-def sieve_connect(server, certs, account, *args: str, password: str | None = None) -> subprocess.CompletedProcess[str]:
+def sieve_connect(
+    server,
+    certs,
+    account,
+    *args: str,
+    password: str | None = None,
+    where: tuple[str, ...] | None = None,
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
     """One sieve-connect run: STARTTLS verified against the test CA for "localhost", PLAIN, the
-    password on a pipe (``--passwordfd``), never on the command line."""
+    password on a pipe (``--passwordfd``), never on the command line. ``where``: how it finds the
+    server (by default localhost and the port, no SRV lookup)."""
     read, write = os.pipe()
     os.write(write, ((password or account.password) + "\n").encode())
     os.close(write)
+    where = where or ("--server", "localhost", "--port", str(server.port), "--nosrv")
     try:
         return subprocess.run(
             [
                 "sieve-connect",
-                "--server",
-                "localhost",
-                "--port",
-                str(server.port),
-                "--nosrv",
+                *where,
                 "--4",
                 "--tlscafile",
                 str(certs.ca_cert),
@@ -57,6 +66,7 @@ def sieve_connect(server, certs, account, *args: str, password: str | None = Non
                 *args,
             ],
             pass_fds=(read,),
+            env={**os.environ, **(env or {})},
             capture_output=True,
             text=True,
             timeout=60,
@@ -127,6 +137,32 @@ def test_sieve_connect_checkscript_shows_the_line_of_the_error(server, certs, ac
     checked = sieve_connect(server, certs, account, "--checkscript", "--localsieve", str(good))
     assert checked.returncode == 0, checked.stderr
     assert stored(server.settings, account) == {}  # CHECKSCRIPT stores nothing
+
+
+@pytest.mark.tool("dnsmasq")
+def test_rfc5804_s1_8_sieve_connect_finds_the_server_through_the_srv_record_the_app_publishes(
+    serve, certs, account, tmp_path: Path
+) -> None:
+    """Given only the domain, sieve-connect asks DNS for _sieve._tcp.<domain> (RFC 5804 §1.8) and
+    connects where the record the app publishes (``sealmail dns-records``) points: a real DNS server
+    serving exactly that record."""
+    server = serve(hostname="localhost")  # the SRV target must resolve here: the test certificate's name
+    settings = server.settings.model_copy(update={"managesieve_port": server.port})
+    (record,) = [r for r in records_for(settings, "example.test") if r.name == "_sieve._tcp.example.test"]
+    priority, weight, port, target = record.value.split()
+    dns = DnsServer(tmp_path)
+    dns.srv(record.name, target.rstrip("."), int(port), int(priority), int(weight))
+    dns.start()
+    try:
+        # Net::DNS (sieve-connect's resolver) reads its server and port from the environment.
+        env = {"RES_NAMESERVERS": "127.0.0.1", "RES_OPTIONS": f"port:{dns.port}"}
+        listed = sieve_connect(
+            server, certs, account, "--list", where=("--server", "example.test", "--tlshostname", "localhost"), env=env
+        )
+    finally:
+        dns.stop()
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout == ""  # no scripts yet, and signed in: LISTSCRIPTS answered OK
 
 
 def test_sieve_connect_with_a_wrong_password_is_refused(server, certs, account) -> None:
