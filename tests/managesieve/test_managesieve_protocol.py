@@ -323,6 +323,19 @@ def test_rfc5804_s2_12_checkscript_checks_without_storing(wire) -> None:
     assert wire.cmd("LISTSCRIPTS").lines == []
 
 
+def test_rfc5804_s2_6_s2_12_warnings_are_ok_with_the_line_and_the_script_is_stored(wire) -> None:
+    """A script valid but likely not meant (more redirects on one path than a run may make): OK
+    (WARNINGS) naming the line, for CHECKSCRIPT and PUTSCRIPT; the script is stored all the same."""
+    script = "".join(f'redirect "r{n}@example.org";\r\n' for n in range(actions.MAX_REDIRECTS + 1)).encode()
+    answer = wire.cmd(b"CHECKSCRIPT {%d+}\r\n%s" % (len(script), script))
+    assert (answer.status, answer.code) == ("OK", "WARNINGS")
+    assert answer.text.startswith(f"line {actions.MAX_REDIRECTS + 1}: ")
+    answer = wire.putscript("forwards", script)
+    assert (answer.status, answer.code) == ("OK", "WARNINGS")
+    assert wire.cmd("LISTSCRIPTS").lines == [b'"forwards"\r\n']
+    assert (wire.putscript("plain", KEEP).code, wire.putscript("plain", KEEP).text) == (None, None)
+
+
 def test_rfc5804_s2_7_listscripts_marks_the_one_active_script(wire) -> None:
     for name in ("summer", 'clever"script', "main"):
         assert wire.putscript(name, KEEP).status == "OK"

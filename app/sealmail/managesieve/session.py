@@ -348,11 +348,14 @@ class Session:
     async def cmd_putscript(self, c: p.PutScript) -> None:
         if not c.content:
             raise Reply("NO", "An empty script is not stored (RFC 5804 §2.6)")
-        await self._config(sievescripts.save, self.ctx.config, self.alias_id, c.script, c.content)
+        _, found = await self._config(
+            sievescripts.save_with_warnings, self.ctx.config, self.alias_id, c.script, c.content
+        )
         self.log.info("script stored (%d octets)", len(c.content.encode("utf-8")))
+        _warn(found)
 
     async def cmd_checkscript(self, c: p.CheckScript) -> None:
-        await asyncio.to_thread(sievescripts.check, c.content)
+        _warn(await asyncio.to_thread(sievescripts.check, c.content))
 
     async def cmd_listscripts(self, c: p.Command) -> None:
         scripts = await self._config(self.ctx.config.list_sieve_scripts, self.alias_id)
@@ -415,6 +418,12 @@ _AUTHENTICATED: dict[str, Handler] = {
     "DELETESCRIPT": Session.cmd_deletescript,
     "RENAMESCRIPT": Session.cmd_renamescript,
 }
+
+
+def _warn(found: list[str]) -> None:
+    """§2.6, §2.12: OK (WARNINGS) with each warning on its own line (a literal when there are several)."""
+    if found:
+        raise Reply("OK", "\r\n".join(found), "WARNINGS")
 
 
 def _quota_code(exc: QuotaExceeded) -> str:
