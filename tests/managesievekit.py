@@ -90,7 +90,9 @@ class Wire:
                     text = _unquote(quoted)
                 elif size is not None:
                     text = line[line.index(b"}\r\n") + 3 : -2].decode("utf-8")
-                return Reply(status.decode().upper(), code.decode() if code else None, text, lines, line)
+                return Reply(
+                    status.decode().upper(), code.decode("utf-8", "replace") if code else None, text, lines, line
+                )
             lines.append(line)
 
     def closed(self) -> bool:

@@ -511,3 +511,34 @@ def test_rfc5804_s1_2_autologout_is_at_least_30_minutes() -> None:
     assert Settings().managesieve_autologout == 1800
     with pytest.raises(ValidationError):
         Settings(managesieve_autologout=1799)
+
+
+def test_rfc5804_s1_3_a_drained_server_says_bye_trylater_and_open_sessions_go_on(wire, server) -> None:
+    """``sealmail drain on``: a new connection gets BYE (TRYLATER) instead of the greeting (RFC 5804
+    §1.2: BYE may come at any time), and a session opened before goes on."""
+    from sealmail.net.drain import set_draining
+
+    set_draining(server.settings.run_dir, True)
+    try:
+        refused = Wire.connect(server)
+        answer = refused.reply()
+        assert (answer.status, answer.code, answer.lines) == ("BYE", "TRYLATER", [])
+        assert refused.closed()
+        refused.close()
+        assert wire.cmd("LISTSCRIPTS").status == "OK"
+    finally:
+        set_draining(server.settings.run_dir, False)
+    after = fresh(server)
+    assert after.cmd("LOGOUT").status == "OK"
+    after.close()
+
+
+def test_rfc5804_s1_3_connections_over_the_per_address_limit_get_bye_trylater(serve) -> None:
+    server = serve(managesieve_max_connections_per_ip=2)
+    first, second = fresh(server), fresh(server)
+    third = Wire.connect(server)
+    answer = third.reply()
+    assert (answer.status, answer.code) == ("BYE", "TRYLATER")
+    assert third.closed()
+    for connection in (first, second, third):
+        connection.close()
