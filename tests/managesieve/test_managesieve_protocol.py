@@ -440,6 +440,20 @@ def test_rfc5804_s1_2_before_authentication_a_large_literal_gets_bye_unread(serv
     connection.close()
 
 
+def test_rfc5804_s2_1_a_sasl_response_too_large_gets_bye(server, client_context, caplog) -> None:
+    """The SASL response is read within the limits of a command before authentication."""
+    connection = fresh(server)
+    connection.starttls(client_context)
+    connection.send(b'AUTHENTICATE "PLAIN"\r\n')
+    assert connection.line() == b'""\r\n'
+    connection.send(b"{100000+}\r\n")
+    answer = connection.reply()
+    assert answer.status == "BYE"
+    assert connection.closed()
+    connection.close()
+    assert not [r for r in caplog.records if r.levelno >= 40]  # an answer, not a failed session
+
+
 def test_rfc5804_s2_13_noop_echoes_its_tag(server) -> None:
     connection = fresh(server)
     assert connection.cmd("NOOP").raw == b'OK "NOOP completed"\r\n'

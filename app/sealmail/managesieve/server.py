@@ -41,7 +41,8 @@ async def serve_connection(ctx: AppContext, conn: Connection, options: Options) 
                     reader = await read_command(conn, authenticated=session.authenticated, timeout=session.timeout())
                 finally:
                     session.quiet = False
-                command = reader.command()
+                # A command may read more (AUTHENTICATE's SASL response): the same limits apply.
+                await session.run(reader.command())
             except asyncio.CancelledError:
                 if not _revoked_now(session):
                     raise
@@ -60,7 +61,6 @@ async def serve_connection(ctx: AppContext, conn: Connection, options: Options) 
                 conn.log.info("idle timeout")
                 await _bye(session.bye("Idle for too long; closing"))
                 return
-            await session.run(command)
             if session.revoked is not None:
                 await _bye(session.bye_revoked())
                 return
