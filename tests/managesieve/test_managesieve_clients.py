@@ -169,3 +169,32 @@ def test_sieve_connect_with_a_wrong_password_is_refused(server, certs, account) 
     refused = sieve_connect(server, certs, account, "--list", password="not the password")
     assert refused.returncode != 0
     assert "Authentication refused" in refused.stderr
+
+
+def test_sievelibs_client_manages_scripts_over_starttls(server, certs, account, monkeypatch) -> None:
+    """A second real client: sievelib's ManageSieve client (a Python library other projects use),
+    STARTTLS checked against the test CA, PLAIN, then every script command it has."""
+    from sievelib.managesieve import Client
+
+    monkeypatch.setenv("SSL_CERT_FILE", str(certs.ca_cert))  # its TLS uses the default trust store
+    client = Client("localhost", server.port)
+    assert client.connect(account.address, account.password, starttls=True, authmech="PLAIN")
+    try:
+        assert "vacation" in client.get_sieve_capabilities()
+        assert client.havespace("vacation", len(VACATION))
+        assert client.checkscript(VACATION)
+        assert not client.checkscript(BROKEN)
+        assert "line 4" in client.errmsg.decode()
+        assert client.putscript("Ferien été", VACATION)
+        assert client.setactive("Ferien été")
+        assert client.listscripts() == ("Ferien été", [])
+        # sievelib sends CRLF line ends and joins the lines it reads back with LF, dropping the last
+        assert client.getscript("Ferien été").splitlines() == VACATION.splitlines()
+        assert client.renamescript("Ferien été", "holidays")
+        assert client.listscripts() == ("holidays", [])
+        assert not client.deletescript("holidays")  # the active one (RFC 5804 §2.10)
+        assert client.setactive("")
+        assert client.deletescript("holidays")
+        assert client.listscripts() == (None, [])
+    finally:
+        client.logout()
