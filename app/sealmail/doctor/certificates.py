@@ -48,7 +48,8 @@ class Endpoint:
     @property
     def subject(self) -> str:
         at = f"[{self.address}]" if ":" in self.address else self.address
-        return f"{self.key} ({self.component}) {at}:{self.port}"
+        named = self.key if self.key == self.component else f"{self.key} ({self.component})"
+        return f"{named} {at}:{self.port}"
 
 
 def _local_address(settings: Settings) -> str:
