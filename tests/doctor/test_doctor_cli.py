@@ -155,6 +155,25 @@ def test_a_dkim_key_that_is_not_the_signing_key_rfc6376_3_6_1(world, doctor) -> 
     assert first_lines(out, 1)[0].startswith(f"PROBLEM  {DOMAIN}: the DKIM ed25519 key")
 
 
+def test_a_dkim_key_this_host_lacks_is_a_problem_and_is_not_written(world, doctor) -> None:
+    """A host without a domain's key file signs nothing with it. The doctor says so and changes
+    nothing: it does not fetch the key from the config store (a run as root would leave a file the
+    service cannot read)."""
+    key = world.settings.dkim_path / DOMAIN / "ed25519.key"
+    aside = key.with_suffix(".aside")
+    key.rename(aside)
+    try:
+        code, _, _, report = doctor(world.good_zone())
+        assert not key.exists()
+    finally:
+        aside.rename(key)
+    assert code == 1
+    problem = by_id(report)[f"dkim.nokey:{DOMAIN}:ed1"]
+    assert problem["statement"] == f"this host has no DKIM ed25519 key for {DOMAIN}: it signs nothing with selector ed1"
+    assert "`sealmail domain share-keys`" in problem["fix"]
+    assert f"dkim.ok:{DOMAIN}:rsa1" in by_id(report)
+
+
 def test_an_spf_record_with_too_many_lookups_rfc7208_4_6_4(world, doctor) -> None:
     """RFC 7208 §4.6.4: more than 10 DNS-querying terms, counted through nested includes."""
     zone = world.good_zone()

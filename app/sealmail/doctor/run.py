@@ -57,11 +57,11 @@ def _domain_names(settings: Settings, store: ConfigStore, only: str | None) -> l
     return [d.name for d in hosted.list_domains(store)]
 
 
-def _domain_material(
-    settings: Settings, store: ConfigStore, name: str
-) -> tuple[list[dnsrecords.DnsRecord], list[dkim.DkimKey]]:
-    """The records the domain needs and its DKIM keys (key files another host made are fetched)."""
-    return dnsrecords.records_for(settings, name, store), dkim.domain_keys(settings, name)
+def _domain_material(settings: Settings, name: str) -> tuple[list[dnsrecords.DnsRecord], list[dkim.DkimKey]]:
+    """The records the domain needs with the DKIM keys this host has, and those keys. Key files
+    another host made are not fetched here (the checks change nothing, and a run as root would
+    leave files the service cannot read): a key this host lacks is reported instead."""
+    return dnsrecords.records_for(settings, name), dkim.domain_keys(settings, name)
 
 
 def _trust(settings: Settings) -> ssl.SSLContext:
@@ -85,7 +85,7 @@ async def diagnose(settings: Settings, store: ConfigStore, *, only_domain: str |
     helo = settings.mail_hostname
 
     names = await _thread(_domain_names, settings, store, only_domain)
-    material = await asyncio.gather(*(_thread(_domain_material, settings, store, n) for n in names))
+    material = await asyncio.gather(*(_thread(_domain_material, settings, n) for n in names))
     try:
         addresses, source, first = await asyncio.wait_for(host.public_addresses(settings, lookup), timeout * 2)
     except TimeoutError:
