@@ -79,6 +79,7 @@ def test_a_good_host_is_all_green(world, doctor) -> None:
     assert report["addresses_from"] == "settings"
     assert "addresses: 203.0.113.5, 2001:db8::5 (from the settings SEALMAIL_PUBLIC_IPV4 and" in out
     found = by_id(report)
+    assert len(found) == len(report["findings"])  # every id names one finding
     for expected in (
         f"addresses.ok:{HOST}",
         f"ptr.ok:{IPV4}",

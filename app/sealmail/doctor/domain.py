@@ -61,13 +61,19 @@ def _value(record: DnsRecord) -> str:
     return f"{record.priority} {record.value}" if record.priority is not None else record.value
 
 
+def _key(kind: str, record: DnsRecord, domain: str) -> str:
+    """The subject part of a record finding's id: the domain for its one-per-domain records, the
+    selector for DKIM, else the record's name and type."""
+    if kind == "dkim":
+        return f"{domain}:{record.name.split('._domainkey.')[0]}"
+    if kind in ("mx", "dmarc", "tls-rpt") or (kind == "mta-sts" and record.type == "TXT"):
+        return domain
+    return f"{record.name}:{record.type}"
+
+
 def _record_finding(check: RecordCheck, domain: str, kind: str, needed: bool) -> Finding:
     record = check.record
-    key = domain if kind in ("mx", "dmarc", "tls-rpt") or (kind == "mta-sts" and record.type == "TXT") else record.name
-    if kind == "address" or (kind in ("discovery", "mta-sts") and record.type != "TXT"):
-        key = f"{record.name}:{record.type}"
-    if kind == "dkim":
-        key = f"{domain}:{record.name.split('._domainkey.')[0]}"
+    key = _key(kind, record, domain)
     said = f"{record.type} {record.name}"
     if check.status == "pass":
         return ok(kind, key, domain, f"{said} is published as needed ({record.purpose})")
@@ -111,7 +117,7 @@ async def check_records_of(lookup: Lookup, domain: str, records: list[DnsRecord]
         names = [f"{c.record.type} {c.record.name}" for c in unanswered]
         listed = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
         reason = unanswered[0].note.removeprefix("could not ask DNS: ")
-        findings.append(unchecked("records", domain, domain, f"{listed}", reason))
+        findings.append(unchecked("records", domain, domain, listed, reason))
     if discovery_ok:
         findings.append(
             ok(
