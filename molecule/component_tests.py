@@ -16,7 +16,7 @@ DATA_DIR = "/var/lib/sealmail"
 TLS_DIR = "/etc/ssl/sealmail"
 # The TLS mode of each port comes from ``sealmail components --json`` (implicit, starttls, none);
 # for STARTTLS, openssl's protocol name by port key.
-STARTTLS = {"mx": "smtp", "submission": "smtp", "imap": "imap", "pop3": "pop3"}
+STARTTLS = {"mx": "smtp", "submission": "smtp", "imap": "imap", "pop3": "pop3", "managesieve": "sieve"}
 
 # The status and Location of GET / on a plain HTTP port of the host (no single quotes: run in '...').
 HTTP_STATUS = (

@@ -103,6 +103,7 @@ TOOL_PACKAGES = {
     "redis-server": "redis-server",
     "rspamd": "rspamd",
     "redis-sentinel": "redis-sentinel",
+    "sieve-connect": "sieve-connect",
     "ssh-keygen": "openssh-client",
     "swaks": "swaks",
     "vdirsyncer": "vdirsyncer",

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from sealmail.settings import Settings
 
 # Every component the architecture has (one systemd unit each).
-ALL = ("mx", "smtp", "imap", "pop3", "dav", "web", "api", "store", "jobs")
+ALL = ("mx", "smtp", "imap", "pop3", "managesieve", "dav", "web", "api", "store", "jobs")
 
 # The port keys each component exports (as written to dev.json) and the setting behind each.
 PORTS: dict[str, dict[str, str]] = {
@@ -26,6 +26,7 @@ PORTS: dict[str, dict[str, str]] = {
     "smtp": {"submission_tls": "submission_tls_port", "submission": "submission_port"},
     "imap": {"imaps": "imaps_port", "imap": "imap_port"},
     "pop3": {"pop3s": "pop3s_port", "pop3": "pop3_port"},
+    "managesieve": {"managesieve": "managesieve_port"},
     "dav": {"caldav": "caldav_port", "carddav": "carddav_port"},
     "web": {"web": "web_port", "http": "http_port"},
     "api": {"api": "api_port"},
@@ -43,6 +44,7 @@ TLS_MODE: dict[str, Literal["implicit", "starttls", "none"]] = {
     "imap": "starttls",
     "pop3s": "implicit",
     "pop3": "starttls",
+    "managesieve": "starttls",  # RFC 5804 §2.2: STARTTLS only, no implicit-TLS port
     "caldav": "implicit",
     "carddav": "implicit",
     "web": "implicit",
@@ -80,6 +82,7 @@ REGISTRY: dict[str, str] = {
     "imap": "sealmail.imap.server:ImapComponent",
     "jobs": "sealmail.jobs.component:JobsComponent",
     "pop3": "sealmail.pop3.server:Pop3Component",
+    "managesieve": "sealmail.managesieve.server:ManageSieveComponent",
     "dav": "sealmail.dav.component:DavComponent",
     "web": "sealmail.web.component:WebComponent",
     "api": "sealmail.api.component:ApiComponent",

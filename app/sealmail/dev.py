@@ -56,6 +56,7 @@ DEV_PORTS = {
     "imap_port": 2143,
     "pop3s_port": 2995,
     "pop3_port": 2110,
+    "managesieve_port": 4190,  # unprivileged already: the production port
     "web_port": 8443,
     "api_port": 4000,
     "caldav_port": 5000,

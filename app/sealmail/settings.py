@@ -89,6 +89,7 @@ class Settings(BaseSettings):
     caldav_port: Port = Field(5000, ge=0, le=65535)
     carddav_port: Port = Field(6000, ge=0, le=65535)
     store_port: Port = Field(3456, ge=0, le=65535)
+    managesieve_port: Port = Field(4190, ge=0, le=65535)  # RFC 5804 §1.8
     tls_cert_file: Path | None = None
     tls_key_file: Path | None = None
 
@@ -376,6 +377,22 @@ class Settings(BaseSettings):
     imap_max_connections_per_ip: int = Field(50, ge=1, description="IMAP connections from one address")
     imap_plaintext_login: bool = Field(
         False, description="allow LOGIN without TLS (loopback benchmarks only; never in production)"
+    )
+
+    # -- ManageSieve (RFC 5804): users manage their Sieve scripts on managesieve_port --------------
+    managesieve_login_timeout: float = Field(
+        60.0, gt=0, description="seconds a ManageSieve connection may sit idle before it authenticates"
+    )
+    managesieve_autologout: float = Field(
+        1800.0,
+        ge=1800.0,
+        description="seconds an authenticated connection may sit idle (RFC 5804 §1.2: at least 30 minutes)",
+    )
+    managesieve_max_connections: int = Field(1000, ge=1, description="ManageSieve connections per process")
+    managesieve_max_connections_per_ip: int = Field(20, ge=1, description="ManageSieve connections from one address")
+    managesieve_loopback_plaintext: bool = Field(
+        False,
+        description="allow AUTHENTICATE PLAIN without TLS from loopback peers (a webmail on this host); others must STARTTLS",
     )
 
     # -- calendars and contacts (DAV) -------------------------------------------------------------

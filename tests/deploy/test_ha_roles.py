@@ -69,7 +69,7 @@ def test_ha_inventory_places_components_publishes_one_mx_per_host_rfc5321_5_1_an
 ) -> None:
     found = _derive("inventory/ha", tmp_path)
     assert found["mx1.example.com"]["components"] == ["mx", "smtp"]
-    assert found["imap1.example.com"]["components"] == ["imap", "pop3", "dav"]
+    assert found["imap1.example.com"]["components"] == ["imap", "pop3", "managesieve", "dav"]
     assert found["store1.example.com"]["components"] == ["store", "jobs"]
     for host in found.values():
         assert [(r["value"], r["priority"]) for r in host["mx"]] == [("mx1.example.com.", 10), ("mx2.example.com.", 20)]
@@ -143,7 +143,7 @@ def test_several_store_hosts_give_front_ends_every_data_hosts_url(tmp_path) -> N
 def test_single_host_is_unchanged(tmp_path) -> None:
     (host,) = _derive("inventory/single", tmp_path).values()
     # every component but the store: a single host keeps its mailboxes in-process (no store unit)
-    assert host["components"] == ["mx", "smtp", "imap", "pop3", "dav", "web", "api", "jobs"]
+    assert host["components"] == ["mx", "smtp", "imap", "pop3", "managesieve", "dav", "web", "api", "jobs"]
     assert host["mx"] == [
         {"zone": "example.com", "name": "example.com", "type": "MX", "value": "mail.example.com.", "priority": 10}
     ]

@@ -293,6 +293,22 @@ def test_a_certificate_near_its_end(world, doctor, tmp_path, days, severity, cod
     assert "certificate.ok:mx" not in by_id(report)  # only the components this host runs
 
 
+def test_the_managesieve_certificate_is_read_after_starttls(world, doctor) -> None:
+    """ManageSieve (RFC 5804 §2.2) has STARTTLS only: the doctor reads the greeting's capabilities,
+    starts TLS and checks the certificate served on 4190 like any other listener's."""
+    sieve = ComponentThread("managesieve", world.settings.model_copy(update={"managesieve_port": 0}))
+    try:
+        _, _, _, report = doctor(
+            world.good_zone(),
+            SEALMAIL_COMPONENTS="managesieve",
+            SEALMAIL_MANAGESIEVE_PORT=str(sieve.ports["managesieve"]),
+        )
+    finally:
+        sieve.stop()
+    finding = by_id(report)["certificate.ok:managesieve"]
+    assert finding["severity"] == "ok", finding
+
+
 def test_a_certificate_for_other_names(world, doctor) -> None:
     """RFC 6125 §6.4: the certificate must name the host clients connect to."""
     certs = world.ca.issue("other", ("other.test", "*.example.net"), days=90)

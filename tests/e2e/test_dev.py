@@ -10,6 +10,7 @@ import os
 import poplib
 import signal
 import smtplib
+import socket
 import ssl
 import subprocess
 import time
@@ -216,6 +217,28 @@ def _pop3(address: str, port: int, tls: ssl.SSLContext, implicit: bool) -> str:
     return greeting
 
 
+def _managesieve(address: str, port: int, tls: ssl.SSLContext) -> bool:
+    """The capabilities and OK at connect, STARTTLS, then the capabilities again, without STARTTLS
+    and with PLAIN (RFC 5804 §1.7, §2.2)."""
+
+    def capabilities(stream) -> list[bytes]:
+        lines = []
+        while not (line := stream.readline()).startswith(b"OK"):
+            assert line.startswith(b'"'), line
+            lines.append(line)
+        return lines
+
+    with socket.create_connection((address, port), timeout=10) as sock:
+        with sock.makefile("rb") as plain:
+            before = capabilities(plain)
+            sock.sendall(b"STARTTLS\r\n")
+            assert plain.readline().startswith(b"OK")
+        with tls.wrap_socket(sock, server_hostname=address) as secure, secure.makefile("rb") as stream:
+            after = capabilities(stream)
+            secure.sendall(b"LOGOUT\r\n")
+    return b'"STARTTLS"\r\n' in before and b'"STARTTLS"\r\n' not in after and b'"SASL" "PLAIN"\r\n' in after
+
+
 def _https(address: str, port: int, tls: ssl.SSLContext, path: str) -> int:
     client = http.client.HTTPSConnection(address, port, context=tls, timeout=10)
     try:
@@ -247,6 +270,7 @@ def _every_port_answers_on_both_families(info: dict) -> None:
         "imap": lambda a, p: _imap(a, p, tls, implicit=False).startswith("* OK"),
         "pop3s": lambda a, p: _pop3(a, p, tls, implicit=True).startswith("+OK"),
         "pop3": lambda a, p: _pop3(a, p, tls, implicit=False).startswith("+OK"),
+        "managesieve": lambda a, p: _managesieve(a, p, tls),
         "caldav": lambda a, p: _https(a, p, tls, "/.well-known/caldav") < 500,
         "carddav": lambda a, p: _https(a, p, tls, "/.well-known/carddav") < 500,
         "web": lambda a, p: _https(a, p, tls, "/") < 500,

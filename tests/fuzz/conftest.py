@@ -87,6 +87,30 @@ def pop3_server(settings, certs) -> Iterator[Any]:
 
 
 @pytest.fixture
+def managesieve_server(settings, certs) -> Iterator[Any]:
+    """A real ManageSieve server on loopback (STARTTLS), an account without scripts."""
+    from types import SimpleNamespace
+
+    from managesievekit import Running
+    from pop3kit import make_account
+
+    settings = settings.model_copy(
+        update={
+            "tls_cert_file": certs.cert,
+            "tls_key_file": certs.key,
+            "managesieve_port": 0,
+            "bind_addresses": ["127.0.0.1"],
+        }
+    )
+    account = make_account(settings, "fuzz@example.test")
+    running = Running(settings)
+    try:
+        yield SimpleNamespace(running=running, account=account)
+    finally:
+        running.stop()
+
+
+@pytest.fixture
 def mx_server(settings, certs, tmp_path) -> Iterator[Any]:
     """A real MX (one process) on loopback with a real, empty DNS, hosting example.test."""
     from sealmail.services import aliases, domains

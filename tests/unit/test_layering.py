@@ -9,7 +9,8 @@ Layers, bottom to top (a layer may import those below it, never those above):
 3. storage: ``store``, ``config``, ``queue``; mail authentication: ``mailauth``;
 4. ``services`` and ``appcontext``; the deliverability checks ``doctor`` (on top of ``services``);
 5. the shared HTTP layer ``http`` (listener, app factory, request state);
-6. the protocols and front ends: ``smtp``, ``imap``, ``pop3``, ``dav``, ``web``, ``api``; then ``jobs``, ``cli``.
+6. the protocols and front ends: ``smtp``, ``imap``, ``pop3``, ``managesieve``, ``dav``, ``web``, ``api``; then
+   ``jobs``, ``cli``.
 
 The rules below are the parts of that order worth pinning: each names what a package must not
 import. Every import counts for them, also one inside a function or under ``if TYPE_CHECKING:`` (a
@@ -28,7 +29,7 @@ import pytest
 APP = Path(__file__).resolve().parents[2] / "app"
 PACKAGE = APP / "sealmail"
 
-PROTOCOLS = {"smtp", "imap", "pop3", "dav", "web", "api"}
+PROTOCOLS = {"smtp", "imap", "pop3", "managesieve", "dav", "web", "api"}
 ABOVE_STORAGE = PROTOCOLS | {
     "http",
     "services",
@@ -52,10 +53,10 @@ FORBIDDEN: dict[str, set[str]] = {
     "mailauth": ABOVE_STORAGE | {"store", "config", "queue"},
     # The web admin asks DNS through ``net.dns``; it never reaches into the SMTP server (nor the
     # other protocols, nor the packages that are built on top of it).
-    "web": {"smtp", "imap", "pop3", "dav", "api", "jobs", "cli", "queue", "mailauth"},
+    "web": {"smtp", "imap", "pop3", "managesieve", "dav", "api", "jobs", "cli", "queue", "mailauth"},
     # The REST API and the web admin are two routers over one HTTP layer and one service layer:
     # neither reaches into the other; what they share lives below them (``http``, ``services``).
-    "api": {"smtp", "imap", "pop3", "dav", "web", "jobs", "cli", "queue", "mailauth"},
+    "api": {"smtp", "imap", "pop3", "managesieve", "dav", "web", "jobs", "cli", "queue", "mailauth"},
     # The shared HTTP layer knows none of the front ends built on it.
     "http": PROTOCOLS | {"jobs", "cli", "queue", "mailauth"},
     # The operations the front ends share are written without knowing who calls them.

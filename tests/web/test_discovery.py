@@ -397,8 +397,8 @@ def test_https_location_omits_port_443() -> None:
 # ---- DNS records for discovery ---------------------------------------------------------------------
 def test_discovery_records_follow_the_port_settings(settings) -> None:
     """RFC 6186 SRV (submissions, submission, imaps, pop3s; "." for the plaintext IMAP/POP3 that is
-    not offered, RFC 6186 §4 / RFC 2782) and RFC 6764 SRV + TXT path= for CalDAV/CardDAV, all with
-    the ports of the settings."""
+    not offered, RFC 6186 §4 / RFC 2782), RFC 5804 SRV for ManageSieve and RFC 6764 SRV + TXT path=
+    for CalDAV/CardDAV, all with the ports of the settings."""
     from sealmail.services.dnsrecords import records_for
 
     custom = settings.model_copy(
@@ -408,6 +408,7 @@ def test_discovery_records_follow_the_port_settings(settings) -> None:
             "submission_port": 1587,
             "imaps_port": 1993,
             "pop3s_port": 1995,
+            "managesieve_port": 14190,
             "caldav_port": 5000,
             "carddav_port": 6000,
         }
@@ -420,6 +421,7 @@ def test_discovery_records_follow_the_port_settings(settings) -> None:
     assert records[("SRV", "_pop3s._tcp.example.test")] == f"10 1 1995 {target}"
     assert records[("SRV", "_imap._tcp.example.test")] == "0 0 0 ."
     assert records[("SRV", "_pop3._tcp.example.test")] == "0 0 0 ."
+    assert records[("SRV", "_sieve._tcp.example.test")] == f"0 1 14190 {target}"  # RFC 5804 §1.8
     assert records[("SRV", "_caldavs._tcp.example.test")] == f"0 1 5000 {target}"
     assert records[("SRV", "_carddavs._tcp.example.test")] == f"0 1 6000 {target}"
     assert records[("TXT", "_caldavs._tcp.example.test")] == "path=/"

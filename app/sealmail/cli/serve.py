@@ -65,7 +65,7 @@ def list_components(ctx: Context) -> None:
     def human() -> None:
         for row in rows:
             ports = ", ".join(f"{item['key']} {item['port']}" for item in row["listeners"]) or "no ports"
-            click.echo(f"{row['name']:<6} {_state(row):<10} {ports}")
+            click.echo(f"{row['name']:<11} {_state(row):<10} {ports}")
 
     ctx.emit(rows, human)
 

@@ -3,8 +3,9 @@ use, and not about to expire.
 
 Each TLS port of the components this host runs (``components.here``, ``components.listeners``)
 is reached on the host's own bind address, with STARTTLS where the protocol needs it (SMTP
-RFC 3207, IMAP RFC 9051 §6.2.1, POP3 RFC 2595) through the standard library's clients, and the
-certificate it serves is read. Under 21 days left is a warning, under 14 a problem (certbot
+RFC 3207, IMAP RFC 9051 §6.2.1, POP3 RFC 2595 through the standard library's clients; ManageSieve
+RFC 5804 §2.2, which has none, by its few lines: ``_sieve_starttls``), and the certificate it serves
+is read. Under 21 days left is a warning, under 14 a problem (certbot
 renews at 30: a certificate this close to its end was not renewed).
 """
 
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
 WARN_DAYS = 21
 PROBLEM_DAYS = 14
 # Port keys whose TLS starts inside the protocol, and which protocol that is.
-STARTTLS = {"mx": "smtp", "submission": "smtp", "imap": "imap", "pop3": "pop3"}
+STARTTLS = {"mx": "smtp", "submission": "smtp", "imap": "imap", "pop3": "pop3", "managesieve": "sieve"}
 RENEW = (
     "Renew it: `certbot renew` (or the Renew certificates entry of setup.sh), then see why the renewal "
     "timer did not (systemctl list-timers 'certbot*', journalctl -u certbot)."
@@ -85,6 +86,11 @@ def _handshake(endpoint: Endpoint, context: ssl.SSLContext, timeout: float, helo
             client.starttls(context=context)
             sock = client.sock  # type: ignore[assignment]
             return sock.getpeercert(binary_form=True) or b""
+    if protocol == "sieve":
+        with socket.create_connection((address, port), timeout=timeout) as raw:
+            _sieve_starttls(raw)
+            with context.wrap_socket(raw, server_hostname=helo) as sock:
+                return sock.getpeercert(binary_form=True) or b""
     if protocol == "imap":
         imap = imaplib.IMAP4(address, port, timeout=timeout)
         try:
@@ -98,6 +104,22 @@ def _handshake(endpoint: Endpoint, context: ssl.SSLContext, timeout: float, helo
         return pop.sock.getpeercert(binary_form=True) or b""  # type: ignore[attr-defined]
     finally:
         pop.close()
+
+
+def _sieve_starttls(sock: socket.socket) -> None:
+    """RFC 5804 §1.7, §2.2: the greeting's capability lines up to its OK, then STARTTLS and its OK."""
+    # Unbuffered: nothing past the OK may be read in clear, the TLS handshake follows it.
+    with sock.makefile("rb", buffering=0) as reader:
+        for _ in range(100):
+            line = reader.readline(8192)
+            if not line.startswith(b'"'):
+                break
+        if not line.upper().startswith(b"OK"):
+            raise ConnectionError(f"no ManageSieve greeting: {line[:80]!r}")
+        sock.sendall(b"STARTTLS\r\n")
+        line = reader.readline(8192)
+        if not line.upper().startswith(b"OK"):
+            raise ConnectionError(f"STARTTLS refused: {line[:80]!r}")
 
 
 def covers(certificate: x509.Certificate, name: str) -> bool:

@@ -9,7 +9,8 @@ still drained; the rollout re-admits it afterwards).
 
 While draining, a new connection gets the protocol's temporary refusal and is closed:
 the MX and submission ``421 4.3.2`` (RFC 5321 §3.8: senders retry, another MX meanwhile), IMAP
-``* BYE [UNAVAILABLE]`` (RFC 5530 §3), POP3 ``-ERR [SYS/TEMP]`` (RFC 3206 §4).
+``* BYE [UNAVAILABLE]`` (RFC 5530 §3), POP3 ``-ERR [SYS/TEMP]`` (RFC 3206 §4), ManageSieve
+``BYE (TRYLATER)`` (RFC 5804 §1.3).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ FLAG_NAME = "drain"
 SMTP_DRAINING = b"421 4.3.2 This server is draining; try another MX or again later\r\n"
 IMAP_DRAINING = b"* BYE [UNAVAILABLE] This server is draining; try again later\r\n"
 POP3_DRAINING = b"-ERR [SYS/TEMP] This server is draining; try again later\r\n"
+MANAGESIEVE_DRAINING = b'BYE (TRYLATER) "This server is draining; try again later"\r\n'
 
 
 def flag_path(run_dir: Path) -> Path:

@@ -2,8 +2,8 @@
 
 One source for the web admin's DNS page, ``sealmail dns-records`` and the deployment's dns role:
 MX, SPF, DKIM (RSA and Ed25519), DMARC, MTA-STS and TLS-RPT, and client discovery
-(``client_discovery_records``: RFC 6186 SRV for IMAP/POP3/submission, RFC 6764 SRV and TXT for
-CalDAV/CardDAV, Thunderbird's autoconfig and Outlook's Autodiscover names).
+(``client_discovery_records``: RFC 6186 SRV for IMAP/POP3/submission, RFC 5804 SRV for ManageSieve,
+RFC 6764 SRV and TXT for CalDAV/CardDAV, Thunderbird's autoconfig and Outlook's Autodiscover names).
 """
 
 from __future__ import annotations
@@ -124,8 +124,9 @@ def host_names(settings: Settings, domains: list[str]) -> list[str]:
 
 def client_discovery_records(settings: Settings, name: str) -> list[DnsRecord]:
     """What lets a client that knows only an address find every service: RFC 6186 SRV for mail
-    (plaintext IMAP/POP3 are not offered: target "." says so, RFC 6186 §4 / RFC 2782), RFC 6764 SRV
-    and TXT ``path=`` for CalDAV/CardDAV on their own ports, and Thunderbird's autoconfig name."""
+    (plaintext IMAP/POP3 are not offered: target "." says so, RFC 6186 §4 / RFC 2782), RFC 5804 §1.8 SRV
+    for ManageSieve, RFC 6764 SRV and TXT ``path=`` for CalDAV/CardDAV on their own ports, and
+    Thunderbird's autoconfig name."""
     from sealmail.services.clientconfig import DAV_CONTEXT_PATH, dav_port
 
     target = f"{settings.mail_hostname}."
@@ -140,6 +141,7 @@ def client_discovery_records(settings: Settings, name: str) -> list[DnsRecord]:
         DnsRecord(f"_imap._tcp.{name}", "SRV", "0 0 0 .", "no plaintext IMAP here (RFC 6186 §4)"),
         srv("_pop3s", 10, settings.pop3s_port, "mail clients: POP3, implicit TLS (RFC 6186)"),
         DnsRecord(f"_pop3._tcp.{name}", "SRV", "0 0 0 .", "no plaintext POP3 here (RFC 6186 §4)"),
+        srv("_sieve", 0, settings.managesieve_port, "Sieve filter clients: ManageSieve, STARTTLS (RFC 5804 §1.8)"),
         srv("_caldavs", 0, dav_port(settings, "caldav"), "calendar clients (RFC 6764 §3)"),
         DnsRecord(f"_caldavs._tcp.{name}", "TXT", f"path={DAV_CONTEXT_PATH}", "CalDAV context path (RFC 6764 §4)"),
         srv("_carddavs", 0, dav_port(settings, "carddav"), "contact clients (RFC 6764 §3)"),

@@ -11,17 +11,25 @@ from __future__ import annotations
 from sealmail.config.base import ConfigStore
 from sealmail.config.models import SieveScript
 from sealmail.sieve import compile as sieve_compile
+from sealmail.sieve import warnings as sieve_warnings
 
 
-def check(content: str) -> None:
-    """Compile only (ManageSieve's CHECKSCRIPT); ``SieveError`` names the line of the first problem."""
-    sieve_compile.compile(content)
+def check(content: str) -> list[str]:
+    """Compile only (ManageSieve's CHECKSCRIPT); ``SieveError`` names the line of the first problem.
+
+    Returns what is valid but probably not meant (``sieve.warnings``: ManageSieve's WARNINGS)."""
+    return sieve_warnings.warnings(sieve_compile.compile(content))
 
 
 def save(store: ConfigStore, alias_id: str, name: str, content: str) -> SieveScript:
     """Compile, then create or replace the script (an active one stays active)."""
-    check(content)
-    return store.put_sieve_script(alias_id, name, content)
+    return save_with_warnings(store, alias_id, name, content)[0]
+
+
+def save_with_warnings(store: ConfigStore, alias_id: str, name: str, content: str) -> tuple[SieveScript, list[str]]:
+    """``save``, also returning the script's warnings (``check``), from the one compilation."""
+    found = check(content)
+    return store.put_sieve_script(alias_id, name, content), found
 
 
 def save_and_activate(store: ConfigStore, alias_id: str, name: str, content: str) -> SieveScript:

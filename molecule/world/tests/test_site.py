@@ -27,9 +27,9 @@ TLS_DIR = "/etc/ssl/sealmail"
 DATA_DIR = "/var/lib/sealmail"
 
 # Ports the firewall must open with every component enabled and the STARTTLS ports off: mail,
-# the web admin (443, and 80 for the redirect and ACME), the API (4000), CalDAV and CardDAV
-# (5000/6000, where the published SRV records send clients).
-OPEN_PORTS = {22, 25, 80, 443, 465, 587, 993, 995, 4000, 5000, 6000}
+# the web admin (443, and 80 for the redirect and ACME), the API (4000), ManageSieve (4190, STARTTLS
+# required before any login), CalDAV and CardDAV (5000/6000, where the published SRV records send clients).
+OPEN_PORTS = {22, 25, 80, 443, 465, 587, 993, 995, 4000, 4190, 5000, 6000}
 # Ports that must be dropped: STARTTLS IMAP/POP3 (off by default), Redis, the private store port,
 # rspamd's normal worker and controller.
 DROPPED_PORTS = {110, 143, 3456, 6379, 11333, 11334}
@@ -358,6 +358,7 @@ def test_dns_records_file_lists_what_the_domain_needs(sealmail_host):
         rf'TXT\s+_smtp\._tls\.{DOMAIN}\s+"v=TLSRPTv1; rua=mailto:postmaster@{DOMAIN}"',
         rf"SRV\s+_imaps\._tcp\.{DOMAIN}\s+0 1 993 mail\.{DOMAIN}",
         rf"SRV\s+_submissions\._tcp\.{DOMAIN}\s+0 1 465 mail\.{DOMAIN}",
+        rf"SRV\s+_sieve\._tcp\.{DOMAIN}\s+0 1 4190 mail\.{DOMAIN}",
         r"PTR: ask your hosting provider",
     ]
     for pattern in expected:

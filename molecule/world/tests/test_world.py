@@ -561,6 +561,30 @@ def test_vdirsyncer_syncs_a_calendar_and_an_address_book_it_discovered(remi):
     assert len(back.stdout.split()) == 2, back.stdout
 
 
+# -- Sieve filters: ManageSieve found through DNS (RFC 5804 §1.8) -------------------------------------------
+
+SIEVE_SCRIPT = 'require "fileinto";\nif header :contains "List-Id" "lists.example.org" {\n    fileinto "Lists";\n}\n'
+
+
+def test_sieve_connect_finds_managesieve_by_srv_and_keeps_a_script_rfc5804(remi):
+    """Given only the domain, sieve-connect asks the world's resolver for _sieve._tcp.<domain>, reaches
+    the host on 4190 through the firewall, checks its certificate for the domain after STARTTLS, signs
+    in with PLAIN, uploads and activates a script, and lists it back as the active one."""
+    run("client", ["sh", "-c", "cat > /root/world.sieve"], input=SIEVE_SCRIPT)
+    base = ["sieve-connect", "--server", DOMAIN, "--user", REMI, "--passwordfd", "0", "--noclearchan",
+            "--authmech", "PLAIN"]
+    for action in (["--upload", "--localsieve", "/root/world.sieve", "--remotesieve", "world"],
+                   ["--activate", "--remotesieve", "world"]):
+        done = run("client", [*base, *action], input=remi["password"] + "\n", check=False)
+        assert done.returncode == 0, done.stdout + done.stderr
+    listed = run("client", [*base, "--list"], input=remi["password"] + "\n", check=False)
+    assert listed.returncode == 0, listed.stdout + listed.stderr
+    assert listed.stdout.splitlines() == ['"world" ACTIVE']
+    # The server reads what it stores: the host's own CLI shows the same script, active.
+    shown = run("sealmail", [ADMIN, "sieve", "show", REMI, "world"]).stdout
+    assert "fileinto \"Lists\"" in shown
+
+
 # -- no open relay: the probes of tests/relayprobes.py from the client, against the MX on port 25 --------
 
 _spec = importlib.util.spec_from_file_location("relayprobes", PROJECT_DIR / "tests" / "relayprobes.py")
