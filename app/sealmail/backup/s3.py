@@ -129,6 +129,17 @@ class Bucket:
         except (ClientError, BotoCoreError) as exc:
             raise _explain(exc, f"download of {key}") from exc
 
+    def stream(self, key: str, chunk: int = 1 << 20) -> Iterator[bytes]:
+        """An object's content piece by piece (never whole in memory)."""
+        try:
+            body = self.client.get_object(Bucket=self.name, Key=key)["Body"]
+            try:
+                yield from body.iter_chunks(chunk)
+            finally:
+                body.close()
+        except (ClientError, BotoCoreError) as exc:
+            raise _explain(exc, f"download of {key}") from exc
+
     def keys(self, under: str) -> Iterator[str]:
         try:
             for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.name, Prefix=under):
