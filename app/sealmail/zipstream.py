@@ -11,6 +11,7 @@ Blocking (compression is CPU work): call it from a worker thread, one thread at 
 
 from __future__ import annotations
 
+import contextlib
 import io
 import zipfile
 from datetime import datetime
@@ -26,13 +27,15 @@ class _Sink(io.RawIOBase):
     def __init__(self) -> None:
         self.parts: list[bytes] = []
         self.position = 0
+        self.discard = False  # an abandoned archive: whatever comes is dropped
 
     def writable(self) -> bool:
         return True
 
     def write(self, data: bytes | bytearray | memoryview) -> int:  # type: ignore[override]
         chunk = bytes(data)
-        self.parts.append(chunk)
+        if not self.discard:
+            self.parts.append(chunk)
         self.position += len(chunk)
         return len(chunk)
 
@@ -44,6 +47,7 @@ class ZipStream:
     def __init__(self, compresslevel: int = 6) -> None:
         self._sink = _Sink()
         self._zip = zipfile.ZipFile(self._sink, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=compresslevel)
+        self._entry: IO[bytes] | None = None
 
     def open(
         self, name: str, *, compress: bool = True, size_hint: int = 0, modified: datetime | None = None
@@ -56,7 +60,8 @@ class ZipStream:
         info = zipfile.ZipInfo(name, date_time=stamp)
         info.compress_type = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
         info.external_attr = 0o600 << 16  # a regular file only its owner reads, wherever it is unpacked
-        return self._zip.open(info, "w", force_zip64=size_hint >= ZIP64_FROM)
+        self._entry = self._zip.open(info, "w", force_zip64=size_hint >= ZIP64_FROM)
+        return self._entry
 
     def add(self, name: str, data: bytes, *, compress: bool = True, modified: datetime | None = None) -> None:
         with self.open(name, compress=compress, size_hint=len(data), modified=modified) as entry:
@@ -76,3 +81,14 @@ class ZipStream:
         """Finish the archive (its central directory) and return the last bytes."""
         self._zip.close()
         return self.take()
+
+    def abandon(self) -> None:
+        """Drop an unfinished archive (its reader left, or what it held failed): nothing more is
+        kept, and nothing is left to be finished later by the garbage collector."""
+        self._sink.discard = True
+        self._sink.parts.clear()
+        # A worker thread cancelled half-way may still be writing to it: whatever breaks now is moot.
+        with contextlib.suppress(Exception):
+            if self._entry is not None and not self._entry.closed:
+                self._entry.close()
+            self._zip.close()

@@ -91,14 +91,14 @@ def _names(mailbox_id: str) -> tuple[str, str]:
 def latest_copy(settings: Settings, mailbox_id: str) -> BackupCopy | None:
     """The mailbox in the newest run; None when no run holds it (no backup yet, or not since it was
     made). ``BackupError`` when backups are not set up here or the bucket cannot be read."""
-    manifest_key = keys.manifest_key(
-        settings.backup_manifest_key.get_secret_value() if settings.backup_manifest_key else None
-    )
-    bucket = Bucket(settings)
-    runs = list_runs(bucket)
-    if not runs:
-        return None
-    manifest = load_manifest(bucket, runs[-1], manifest_key)
+    with Bucket(settings) as bucket:  # first: "backups are not configured" says the most
+        manifest_key = keys.manifest_key(
+            settings.backup_manifest_key.get_secret_value() if settings.backup_manifest_key else None
+        )
+        runs = list_runs(bucket)
+        if not runs:
+            return None
+        manifest = load_manifest(bucket, runs[-1], manifest_key)
     database, wal = _names(mailbox_id)
     by_name = {e.name: e for e in manifest.entries if not e.secret}
     if database not in by_name:
@@ -130,19 +130,26 @@ def key_file(alias_id: str, credential: AliasCredential) -> bytes:
 
 def archive(settings: Settings, copy: BackupCopy, key_document: bytes) -> Iterator[bytes]:
     """The zip archive, piece by piece (blocking: run it on a worker thread)."""
-    bucket = Bucket(settings)
     out = ZipStream()
-    for entry, filename in zip(copy.entries, ("mailbox.sqlite", "mailbox.sqlite-wal"), strict=False):
-        digest = hashlib.sha256()
-        size = 0
-        with out.open(filename, compress=False, size_hint=entry.stored_size, modified=copy.taken_at) as target:
-            for piece in bucket.stream(entry.object):
-                digest.update(piece)
-                size += len(piece)
-                target.write(piece)
-                yield out.take()
-        if size != entry.stored_size or digest.hexdigest() != entry.stored_sha256:
-            raise BackupError(f"the backup's copy of {filename} does not match its manifest: it is damaged")
+    try:
+        yield from _archive(settings, copy, key_document, out)
+    finally:
+        out.abandon()  # a finished archive is closed already: this only drops an unfinished one
+
+
+def _archive(settings: Settings, copy: BackupCopy, key_document: bytes, out: ZipStream) -> Iterator[bytes]:
+    with Bucket(settings) as bucket:
+        for entry, filename in zip(copy.entries, ("mailbox.sqlite", "mailbox.sqlite-wal"), strict=False):
+            digest = hashlib.sha256()
+            size = 0
+            with out.open(filename, compress=False, size_hint=entry.stored_size, modified=copy.taken_at) as target:
+                for piece in bucket.stream(entry.object):
+                    digest.update(piece)
+                    size += len(piece)
+                    target.write(piece)
+                    yield out.take()
+            if size != entry.stored_size or digest.hexdigest() != entry.stored_sha256:
+                raise BackupError(f"the backup's copy of {filename} does not match its manifest: it is damaged")
     out.add("keys.json", key_document)
     out.add("open-mailbox.py", inspect.getsource(openmailbox).encode())
     out.add("README.txt", README.format(taken=copy.taken_at.strftime("%Y-%m-%d %H:%M")).encode())

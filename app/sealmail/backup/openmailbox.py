@@ -109,11 +109,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--recovery", action="store_true", help="ask for the recovery key instead of the password")
     parser.add_argument("--key", action="store_true", help="print the database key (for DB Browser for SQLite)")
     parser.add_argument("--decrypt", type=Path, metavar="FILE", help="write an ordinary SQLite copy to FILE")
+    parser.add_argument("--stdin", action="store_true", help="read the password (or key) from standard input")
     args = parser.parse_args(argv)
     keys = json.loads((args.dir / "keys.json").read_text(encoding="utf-8"))
     if keys.get("format") != FORMAT:
         raise SystemExit("keys.json is not a Sealmail mailbox key file")
-    secret = getpass.getpass("Recovery key: " if args.recovery else "Password: ")
+    prompt = "Recovery key: " if args.recovery else "Password: "
+    secret = sys.stdin.readline().rstrip("\r\n") if args.stdin else getpass.getpass(prompt)
     key = key_from_recovery_key(keys, secret) if args.recovery else key_from_password(keys, secret)
     if args.decrypt is not None:
         decrypt(args.dir / "mailbox.sqlite", key, args.decrypt)

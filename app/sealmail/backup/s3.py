@@ -73,6 +73,16 @@ class Bucket:
     def key(self, *parts: str) -> str:
         return "/".join((self.prefix, *parts))
 
+    def close(self) -> None:
+        """Let go of the client's connections (a long-running process makes many buckets)."""
+        self.client.close()
+
+    def __enter__(self) -> Bucket:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def check(self) -> None:
         """Fail early, with the reason, when the bucket cannot be used."""
         try:

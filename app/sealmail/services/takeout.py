@@ -109,6 +109,14 @@ async def mailbox_zip(handle: MailboxHandle, fmt: Format) -> AsyncIterator[bytes
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r}")
     archive = ZipStream()
+    try:
+        async for chunk in _folders(handle, fmt, archive):
+            yield chunk
+    finally:
+        archive.abandon()  # a finished archive is closed already: this only drops an unfinished one
+
+
+async def _folders(handle: MailboxHandle, fmt: Format, archive: ZipStream) -> AsyncIterator[bytes]:
     folders = _ordered(await handle.list_folders())
     paths = folder_paths(f.name for f in folders)
     for folder in folders:
