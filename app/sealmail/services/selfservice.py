@@ -29,7 +29,7 @@ from sealmail.backup import mailboxcopy
 from sealmail.crypto import keys
 from sealmail.errors import AlreadyExists, InvalidInput, NotFound
 from sealmail.services import admins, credentials, eventlog, tokens, totp
-from sealmail.services.aliases import alias_address, own_address
+from sealmail.services.aliases import alias_address, get_alias, own_address
 from sealmail.services.credentials import AuthenticationFailed
 from sealmail.services.sessions import MailboxSession
 
@@ -130,6 +130,14 @@ def disable_totp(store: ConfigStore, unlocked: credentials.Unlocked, code: str, 
     check_code(unlocked, code)
     store.set_alias_totp(unlocked.alias.id, None)
     _audit(store, actor, unlocked, "account.totp-disable")
+
+
+def turn_off_two_factor(store: ConfigStore, address: str) -> str:
+    """An administrator turns an alias's second factor off (its user lost the app): no code needed,
+    nothing to open. Returns the address as shown."""
+    alias = get_alias(store, address)
+    store.set_alias_totp(alias.id, None)
+    return alias_address(store, alias)
 
 
 # ---- password and recovery key ----------------------------------------------------------------------
