@@ -1,4 +1,5 @@
-"""The web admin: server-rendered pages (Jinja2) over the shared services.
+"""The web admin and the users' self-service area (``/account``, ``web.selfservice``):
+server-rendered pages (Jinja2) over the shared services.
 
 Every page works without JavaScript; ``static/app.js`` only adds copy buttons. State shared by
 requests lives in ``WebState`` (``app.state.http``, ``sealmail.web.state``); all blocking work (config
