@@ -37,7 +37,7 @@ def served(request, web_settings, tmp_path):
     web = ComponentThread("web", front)
     imap = ComponentThread("imap", front.model_copy(update={"imaps_port": 0, "imap_port": 0}))
     try:
-        yield SimpleNamespace(web=web, imap=imap, mode=request.param)
+        yield SimpleNamespace(web=web, imap=imap, mode=request.param, data=data)
     finally:
         imap.stop()
         web.stop()
@@ -272,5 +272,22 @@ def test_a_client_that_leaves_half_way_lets_go_of_the_mailbox(store, web_setting
             assert r.status_code == 200
             next(r.iter_bytes(1024))
         wait_for(lambda: store.get_credential(alias.id).usage_bytes > 12_000_000, what="the mailbox's close")
+    finally:
+        b.close()
+
+
+@pytest.mark.parametrize("served", ["remote"], indirect=True)
+def test_with_the_data_host_away_the_area_says_try_again(served, store, web_settings, certs) -> None:
+    """RFC 9110 §15.6.4: the store being away is a temporary condition (503 with Retry-After)."""
+    password = make_alias(store, web_settings)
+    b = _browser(served.web, certs)
+    try:
+        b.sign_in(ADDRESS, password)
+        assert b.get("/account/").status_code == 200
+        served.data.stop()
+        r = b.get("/account/")
+        assert r.status_code == 503
+        assert int(r.headers["retry-after"]) > 0
+        assert "Try again in a moment" in r.text
     finally:
         b.close()

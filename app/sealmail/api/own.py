@@ -175,7 +175,13 @@ async def export(request: Request, body: ExportIn, token: OwnToken) -> Response:
     who = await _me(request, token)
     unlocked = await _unlock(request, who, body.password)
     opened = await selfservice.open_mailbox(state.ctx.config, state.settings, state.ctx.mailstore, unlocked)
-    await state.call(selfservice.export_started, state.ctx.config, unlocked, body.format, _actor(request, token, who))
+    try:
+        await state.call(
+            selfservice.export_started, state.ctx.config, unlocked, body.format, _actor(request, token, who)
+        )
+    except BaseException:
+        await opened.close()
+        raise
     name = f"{who.address}-{datetime.now(UTC):%Y-%m-%d}-{body.format}.zip"
     return Download(takeout.mailbox_zip(opened.mailbox, body.format), name, closing=opened.close)
 

@@ -64,7 +64,11 @@ async def export(request: Request, me: Me) -> Response:
         return await _page(request, me, exc.status, export_error=exc.message, form={"format": fmt})
     except StoreUnavailable:
         return await _page(request, me, 503, export_error=UNAVAILABLE, form={"format": fmt})
-    await state.call(selfservice.export_started, state.ctx.config, unlocked, fmt, member_actor(request, me))
+    try:
+        await state.call(selfservice.export_started, state.ctx.config, unlocked, fmt, member_actor(request, me))
+    except BaseException:
+        await opened.close()
+        raise
     chunks = takeout.mailbox_zip(opened.mailbox, fmt)
     return Download(chunks, export_filename(me, fmt), closing=opened.close)
 
