@@ -74,7 +74,7 @@ def member(store: ConfigStore, alias_id: str) -> Member | None:
     credential = store.get_credential(alias_id)
     if alias.kind != "exact" or not alias.enabled or not alias.storage or credential is None:
         return None
-    if not credential.has_keys:
+    if not credential.has_keys:  # a password set before the mailbox: the first sign-in makes the keys
         return None
     return Member(alias, credential, alias_address(store, alias))
 
@@ -84,8 +84,8 @@ def member_of(store: ConfigStore, unlocked: credentials.Unlocked) -> Member:
 
 
 def session_stamp(credential: AliasCredential) -> str:
-    """What a web session remembers of the password it was opened with: a changed password (here,
-    over IMAP's admin reset, anywhere) changes it, and every session opened before must sign in again."""
+    """What a web session remembers of the password it was opened with: a password changed anywhere
+    (this area, the API, an administrator) changes it, and every session opened before signs in again."""
     return hashlib.sha256(b"sealmail-account-session\0" + credential.password_hash.encode()).hexdigest()[:32]
 
 

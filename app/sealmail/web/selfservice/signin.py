@@ -13,7 +13,7 @@ from fastapi.responses import Response
 from sealmail.errors import SealmailError
 from sealmail.http.state import peer
 from sealmail.net.limits import Refused
-from sealmail.services import selfservice
+from sealmail.services import selfservice, totp
 from sealmail.services.credentials import AuthenticationFailed
 from sealmail.store.errors import StoreUnavailable
 from sealmail.web.selfservice.rooms import (
@@ -109,8 +109,6 @@ async def second_factor(request: Request) -> Response:
 
 @router.post("/account/login/2fa")
 async def second_factor_submit(request: Request) -> Response:
-    from sealmail.services import totp
-
     state = web(request)
     pending = await _pending(request)
     if pending is None:
