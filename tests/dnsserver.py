@@ -60,6 +60,26 @@ class DnsServer:
 
         self.lines.append(f"ptr-record={ipaddress.ip_address(address).reverse_pointer},{name}")
 
+    def address_only(self, name: str, address: str) -> None:
+        """An A or AAAA record without the PTR record ``a`` makes beside it (raw RDATA: dnsmasq's
+        host-record always adds the PTR)."""
+        import ipaddress
+
+        ip = ipaddress.ip_address(address)
+        self._zone(name)
+        self.lines.append(f"dns-rr={name},{1 if ip.version == 4 else 28},{ip.packed.hex()}")
+
+    def no_service(self, name: str) -> None:
+        """An SRV record saying the service is not offered (RFC 2782: target "."), as raw RDATA
+        (dnsmasq's own srv-host without a target answers port 1): priority, weight, port 0, root."""
+        self._zone(name)
+        self.lines.append(f"dns-rr={name},33,{bytes(7).hex()}")
+
+    def forward(self, zone: str, server: str) -> None:
+        """Questions under ``zone`` go to ``server`` ("127.0.0.1#5353"): one that never answers makes
+        every lookup there time out."""
+        self.lines.append(f"server=/{zone}/{server}")
+
     def cname(self, name: str, target: str) -> None:
         """dnsmasq answers a CNAME only for a target it knows itself (add an ``a`` record for it)."""
         self._zone(name)

@@ -277,6 +277,19 @@ class Settings(BaseSettings):
         description="where DMARC aggregate and TLS-RPT reports go (rua); default postmaster@<each hosted domain>",
     )
 
+    # -- deliverability checks (sealmail doctor and the web admin's Deliverability page) ---------
+    # Every DNS question and connection of the checks gets this long (they run side by side, so the
+    # whole report takes a few times this at worst); the outbound port 25 check connects to the MX
+    # hosts of these domains (smtp_relay_port), and "your provider blocks port 25" is said when
+    # none answers while DNS does.
+    doctor_timeout: float = Field(
+        5.0, gt=0, le=60, description="seconds any one DNS question or connection of the deliverability checks may take"
+    )
+    doctor_port25_domains: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["gmail.com", "outlook.com", "yahoo.com"],
+        description="domains whose MX hosts the outbound port 25 check connects to, comma-separated; empty: no check",
+    )
+
     # -- DKIM -----------------------------------------------------------------------------------
     dkim_dir: Path | None = Field(None, description="keys in <dir>/<domain>/{rsa,ed25519}.key; default <data>/dkim")
     dkim_selector_rsa: str = Field("rsa1", pattern=r"^[A-Za-z0-9][A-Za-z0-9-]{0,62}$")
@@ -482,7 +495,7 @@ class Settings(BaseSettings):
                 raise ValueError(f"the URL of data host {name!r} must start with wss://")
         return value or None
 
-    @field_validator("dns_servers", mode="before")
+    @field_validator("dns_servers", "doctor_port25_domains", mode="before")
     @classmethod
     def _split_servers(cls, value: object) -> object:
         if isinstance(value, str):

@@ -34,6 +34,7 @@ COMMANDS = [
     ["components"],
     ["webhook-secret"],
     ["status"],
+    ["doctor"],
     ["token"],
     ["token", "add"],
     ["token", "list"],

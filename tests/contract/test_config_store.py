@@ -35,6 +35,7 @@ from sealmail.config.models import (
     now,
 )
 from sealmail.errors import AlreadyExists, InvalidInput, NotFound, ScriptActive, ScriptTooLarge, TooManyScripts
+from sealmail.sieve.compile import MAX_SCRIPT_BYTES
 
 BACKENDS = ["sqlite", "mongomock"]
 if os.environ.get("MONGODB_URL"):
@@ -769,3 +770,8 @@ def test_removing_an_alias_or_its_domain_removes_its_scripts(store: ConfigStore)
     store.put_sieve_script(again.id, "b", "keep;")
     store.remove_domain("example.test")
     assert store.list_sieve_scripts(again.id) == []
+
+
+def test_the_store_and_the_compiler_refuse_the_same_script_sizes() -> None:
+    """Two layers that may not import each other hold the limit: a script the store takes must compile."""
+    assert MAX_SCRIPT_BYTES == MAX_SIEVE_SCRIPT_BYTES

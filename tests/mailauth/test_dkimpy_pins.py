@@ -47,6 +47,9 @@ PINNED = {
     "dkim.hash_headers": "216b8155ca91b6f8",
     "spf.query.check": "c887d2d18342e744",
     "spf.check2": "39e2b46d9e7ed4e0",  # what mailauth.spf.check does with its own query
+    # what mailauth.spf.count_lookups reads each record with (through our dns)
+    "spf.query.dns_spf": "8c9f0a301e8926e8",
+    "spf.query.dns_txt": "130050dad70c9139",
 }
 LIBRARIES = {"dkim": dkim, "spf": spf}
 

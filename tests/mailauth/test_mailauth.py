@@ -82,6 +82,46 @@ def test_spf_checks_helo_for_the_null_sender() -> None:
     assert (result.result, result.identity, result.domain) == ("pass", "helo", "helo.example.net")
 
 
+@pytest.mark.parametrize(
+    ("domain", "count", "unfollowed"),
+    [
+        ("example.org", 2, ()),  # include + the included a: (ip4/ip6/all cost nothing)
+        ("loop.test", 11, ()),  # 11 includes of records without lookups: one over the limit
+        ("mx.test", 3, ()),  # mx + redirect + the redirect's exists
+        ("soft.test", 0, ()),
+        ("nospf.test", 0, ()),
+        ("self.test", 2, ()),  # includes itself: the loop is followed once
+        ("diamond.test", 6, ()),  # the same record through two includes is asked twice
+        ("macro.test", 2, ("%{d}._spf.macro.test", "missing.test")),
+    ],
+)
+def test_spf_lookup_count_rfc7208_4_6_4(domain: str, count: int, unfollowed: tuple[str, ...]) -> None:
+    """RFC 7208 §4.6.4: include, a, mx, ptr, exists and redirect each cost a DNS query, nested
+    includes and redirects too; ``count_lookups`` counts every one a full evaluation can ask."""
+    zone = {
+        **ZONE,
+        ("self.test", "TXT"): T("v=spf1 a include:self.test -all"),
+        ("diamond.test", "TXT"): T("v=spf1 include:left.test include:right.test -all"),
+        ("left.test", "TXT"): T("v=spf1 include:shared.test -all"),
+        ("right.test", "TXT"): T("v=spf1 include:shared.test -all"),
+        ("shared.test", "TXT"): T("v=spf1 ptr -all"),
+        ("macro.test", "TXT"): T("v=spf1 include:%{d}._spf.macro.test include:missing.test -all"),
+    }
+    found = spf.count_lookups(MemoryDns(zone), domain)
+    assert (found.count, found.unfollowed) == (count, unfollowed)
+    assert (found.record is None) == (domain == "nospf.test")
+
+
+def test_spf_lookup_count_says_when_dns_fails_or_the_record_is_doubled() -> None:
+    """A SERVFAIL is not "no record" (RFC 7208 §2.6.6), and two records are an error (§4.5)."""
+    import spf as pyspf
+
+    with pytest.raises(pyspf.TempError):
+        spf.count_lookups(MemoryDns(ZONE), "flaky.test")
+    with pytest.raises(pyspf.PermError):
+        spf.count_lookups(MemoryDns({("two.test", "TXT"): T("v=spf1 -all", "v=spf1 mx -all")}), "two.test")
+
+
 # ---- DKIM ------------------------------------------------------------------------------------------
 
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import ssl
 import subprocess
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import dkim
 import dns.resolver
@@ -20,40 +18,13 @@ from sealmail.smtp.submission import SubmissionComponent
 from sealmail.tls.devca import ensure_dev_certificates
 
 from dnsserver import DnsServer
+from policyserver import PolicyServer
 from privacyscan import Secrets, assert_no_secrets
 from smtpkit import auth_plain, inbox, swaks, verified_tls
 from smtpsink import Sink
 from support import free_port
 
 pytestmark = pytest.mark.tool("dnsmasq")
-
-
-class PolicyServer:
-    """https://mta-sts.c.test/.well-known/mta-sts.txt on a loopback port, real TLS with the test CA."""
-
-    def __init__(self, port: int, certs, policy: str) -> None:
-        body = policy.encode()
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                self.send_response(200 if self.path == "/.well-known/mta-sts.txt" else 404)
-                self.send_header("Content-Type", "text/plain")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        context.load_cert_chain(certs.cert, certs.key)
-        self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ Layers, bottom to top (a layer may import those below it, never those above):
 2. parsing and plumbing: ``mime`` (MIME and header parsing, shared by storage, SMTP and mail
    authentication) and ``net`` (listeners, TLS, the shared DNS resolver);
 3. storage: ``store``, ``config``, ``queue``; mail authentication: ``mailauth``;
-4. ``services`` and ``appcontext``;
+4. ``services`` and ``appcontext``; the deliverability checks ``doctor`` (on top of ``services``);
 5. the shared HTTP layer ``http`` (listener, app factory, request state);
 6. the protocols and front ends: ``smtp``, ``imap``, ``pop3``, ``dav``, ``web``, ``api``; then ``jobs``, ``cli``.
 
@@ -40,6 +40,7 @@ ABOVE_STORAGE = PROTOCOLS | {
     "dev",
     "backup",
     "datahost",
+    "doctor",
 }
 
 # package (first name under ``sealmail``) -> first names it must not import
@@ -58,7 +59,10 @@ FORBIDDEN: dict[str, set[str]] = {
     # The shared HTTP layer knows none of the front ends built on it.
     "http": PROTOCOLS | {"jobs", "cli", "queue", "mailauth"},
     # The operations the front ends share are written without knowing who calls them.
-    "services": PROTOCOLS | {"http", "jobs", "cli"},
+    "services": PROTOCOLS | {"http", "jobs", "cli", "doctor"},
+    # The deliverability checks read what the services, mail authentication and the network layer
+    # know (records, keys, SPF, MTA-STS, reverse DNS); they reach no protocol server and store nothing.
+    "doctor": PROTOCOLS | {"http", "jobs", "cli", "store", "queue"},
     # Spam filtering speaks rspamd's protocol and decides; it stores nothing and serves no protocol.
     "spam": ABOVE_STORAGE | {"store", "config", "queue", "mailauth"},
     # Sieve compiles and runs scripts on bytes it is handed: it stores, sends and serves nothing.

@@ -14,6 +14,7 @@ from sealmail.cli import (
     aliases,
     backup,
     config,
+    doctor,
     domains,
     drain,
     serve,
@@ -47,6 +48,7 @@ cli.add_command(serve.dev)
 cli.add_command(serve.list_components)
 cli.add_command(webhooks.webhook_secret)
 cli.add_command(status.status)
+cli.add_command(doctor.doctor)
 cli.add_command(drain.drain)
 cli.add_command(upgradeturn.upgrade_turn)
 cli.add_command(tokens.token)

@@ -8,6 +8,9 @@ are tested with a dict and the web admin and the API ask the configured resolver
 - DMARC, TLS-RPT: one record of its kind (the policy and report address are the owner's choice);
 - MTA-STS: the same policy id (a different id means the policy file and DNS disagree);
 - a CNAME may be replaced by A/AAAA records with the same addresses as the target.
+
+``resolver_lookup`` makes a ``Lookup`` of a dnspython resolver (the web admin's DNS page and the
+deliverability checks ask the configured one).
 """
 
 from __future__ import annotations
@@ -15,9 +18,15 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+import dns.exception
+import dns.resolver
 
 from sealmail.services.dnsrecords import DnsRecord
+
+if TYPE_CHECKING:
+    import dns.asyncresolver
 
 Status = Literal["pass", "missing", "wrong", "error"]
 Lookup = Callable[[str, str], Awaitable[list[str]]]
@@ -25,6 +34,27 @@ Lookup = Callable[[str, str], Awaitable[list[str]]]
 
 class DnsLookupError(Exception):
     """The resolver could not answer (timeout, SERVFAIL): the record is neither missing nor wrong."""
+
+
+def resolver_lookup(resolver: dns.asyncresolver.Resolver) -> Lookup:
+    """A ``Lookup`` asking ``resolver``: no such name or no such record is ``[]``, no answer
+    (timeout, SERVFAIL, no server) raises ``DnsLookupError``; TXT strings of a record are joined,
+    other types are in their presentation form ("10 mail.example.com.")."""
+
+    async def lookup(name: str, rdtype: str) -> list[str]:
+        try:
+            answer = await resolver.resolve(name, rdtype)
+        except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
+            return []
+        except dns.resolver.LifetimeTimeout:
+            raise DnsLookupError(f"no answer within {resolver.lifetime:g} s") from None
+        except dns.exception.DNSException as exc:
+            raise DnsLookupError(str(exc) or type(exc).__name__) from None
+        if rdtype == "TXT":
+            return [b"".join(r.strings).decode("utf-8", "replace") for r in answer]
+        return [r.to_text() for r in answer]
+
+    return lookup
 
 
 @dataclass(slots=True)

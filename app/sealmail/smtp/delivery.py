@@ -34,6 +34,7 @@ import aiosmtplib
 from sealmail.addresses import parse_mailbox
 from sealmail.config.models import LogEntry
 from sealmail.errors import InvalidInput
+from sealmail.mailauth.mtasts import StsPolicy
 from sealmail.queue.service import JobQueueAPI
 from sealmail.queue.store import Job, NewJob
 from sealmail.services.resolve import resolve
@@ -50,7 +51,7 @@ from sealmail.smtp.deliveryjob import (
 from sealmail.smtp.dsn import RecipientStatus, build_dsn
 from sealmail.smtp.inbound import InboundDelivery, Target
 from sealmail.smtp.lineends import to_wire
-from sealmail.smtp.mtasts import MtaStsCache, StsPolicy
+from sealmail.smtp.mtasts import MtaStsCache
 from sealmail.store.errors import StoreUnavailable
 
 if TYPE_CHECKING:

@@ -17,6 +17,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 
 from sealmail.config.models import AdminAccount
+from sealmail.doctor.run import ReportCache
 from sealmail.http.state import HttpState, actor
 from sealmail.services import admins
 from sealmail.web.sessions import MemorySessions, RedisSessions, Session, SessionStore
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
 
 HERE = Path(__file__).parent
 PENDING_SECONDS = 300  # between the password and the second factor
+DELIVERABILITY_KEEP_SECONDS = 600  # the Deliverability page's last report: long enough to read, short enough to be now
 
 
 class LoginRequired(Exception):
@@ -54,6 +56,7 @@ class WebState(HttpState):
         )
         self.session_ttl = ctx.settings.web_session_seconds
         self.templates = make_templates()
+        self.deliverability = ReportCache(DELIVERABILITY_KEEP_SECONDS)
         self._admin_exists = False
 
     async def admin_exists(self) -> bool:
