@@ -17,6 +17,9 @@ _CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 class Browser:
     """An httpx client that behaves like a browser without JavaScript: cookies, forms with their CSRF token."""
 
+    login_path = "/admin/login"  # a page with a form, for a first CSRF token
+    cookie = "__Host-sealmail"
+
     def __init__(self, base: str, ca: Path, auth: tuple[str, str] | None = BASIC) -> None:
         self.client = httpx.Client(
             base_url=base,
@@ -43,16 +46,27 @@ class Browser:
         fields = dict(data or {})
         if csrf and "csrf" not in fields:
             if self.csrf is None:
-                self.get("/admin/login")
+                self.get(self.login_path)
             fields["csrf"] = self.csrf
         before = self.session_id()
         return self._note(before, self.client.post(path, data=fields, **kw))
 
     def session_id(self) -> str | None:
-        return self.client.cookies.get("__Host-sealmail")
+        return self.client.cookies.get(self.cookie)
 
     def close(self) -> None:
         self.client.close()
+
+
+class AccountBrowser(Browser):
+    """The same, in the users' self-service area (its own cookie and sign-in page)."""
+
+    login_path = "/account/login"
+    cookie = "__Host-sealmail-account"
+
+    def sign_in(self, address: str, password: str, next: str = "/account/") -> httpx.Response:
+        self.get("/account/login")
+        return self.post("/account/login", {"address": address, "password": password, "next": next})
 
 
 def create_admin(b: Browser) -> None:

@@ -414,6 +414,35 @@ def test_components_lists_what_this_version_serves(run) -> None:
     assert next(c for c in listed if c["name"] == "imap")["ports"] == {"imaps": "imaps_port", "imap": "imap_port"}
 
 
+def test_two_factor_off_for_a_user_who_lost_the_app(run) -> None:
+    """The self-service area's second factor is sealed with the mailbox key; an administrator needs
+    neither to turn it off."""
+    import pyotp
+
+    from sealmail.services import aliases as alias_service
+    from sealmail.services import credentials, selfservice, totp
+    from sealmail.services.eventlog import Actor
+
+    run("domain", "add", "universitéxyz.fr")
+    password = _json(run("alias", "add", "rémi@universitéxyz.fr", "--password", "--json"))["password"]
+    config, settings = _in_process(run)
+    try:
+        unlocked = credentials.unlock(config, settings, "rémi@universitéxyz.fr", password)
+        secret = totp.new_secret()
+        selfservice.enable_totp(config, unlocked, secret, pyotp.TOTP(secret).now(), Actor("test", "t", "-"))
+        alias_id = alias_service.get_alias(config, "rémi@universitéxyz.fr").id
+        assert config.get_credential(alias_id).totp_secret is not None
+        done = _json(run("alias", "two-factor-off", "rémi@universitéxyz.fr", "--json"))
+        assert done == {"address": "rémi@universitéxyz.fr", "two_factor": False}
+        assert config.get_credential(alias_id).totp_secret is None
+        assert config.get_credential(alias_id).password_hash == unlocked.credential.password_hash
+        missing = run("alias", "two-factor-off", "nobody@universitéxyz.fr")
+        assert missing.returncode == 1
+        assert "does not exist" in missing.stderr
+    finally:
+        config.close()
+
+
 def test_components_report_the_ports_the_settings_choose(run) -> None:
     """Deployment opens the firewall from this list: the numbers are the settings', not a copy of the defaults."""
     listed = _json(run("components", "--json", extra_env={"SEALMAIL_CALDAV_PORT": "8443"}))

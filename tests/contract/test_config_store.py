@@ -366,6 +366,53 @@ def test_credentials_keep_wrapped_keys(store: ConfigStore) -> None:
         store.set_credential(AliasCredential(alias_id=second.id, password_hash="$argon2id$b", mailbox_id="f" * 24))
 
 
+def test_recording_usage_changes_nothing_else(store: ConfigStore) -> None:
+    """A session that closes records the mailbox's size; a password changed meanwhile must stay
+    changed (a read-modify-write of the whole credential would put the old verifier back)."""
+    import threading
+
+    _domain(store)
+    alias = store.add_alias(Alias(domain="example.test", kind="exact", name="x", storage=True))
+    store.set_credential(AliasCredential(alias_id=alias.id, password_hash="$argon2id$0"))
+    done = threading.Event()
+
+    def sessions_closing() -> None:
+        n = 0
+        while not done.is_set():
+            n += 1
+            store.record_usage(alias.id, n)
+
+    closer = threading.Thread(target=sessions_closing)
+    closer.start()
+    try:
+        for i in range(1, 150):
+            current = store.get_credential(alias.id)
+            store.set_credential(replace(current, password_hash=f"$argon2id${i}"))
+            assert store.get_credential(alias.id).password_hash == f"$argon2id${i}"
+    finally:
+        done.set()
+        closer.join()
+    assert store.get_credential(alias.id).password_hash == "$argon2id$149"
+    store.record_usage("0" * 24, 1)  # an alias without a credential: nothing to record, no error
+
+
+def test_an_alias_totp_secret_is_kept_wrapped_and_only_changed_alone(store: ConfigStore) -> None:
+    _domain(store)
+    alias = store.add_alias(Alias(domain="example.test", kind="exact", name="x", storage=True))
+    with pytest.raises(NotFound):
+        store.set_alias_totp(alias.id, b"\x01" * 40)  # no credential yet
+    store.set_credential(AliasCredential(alias_id=alias.id, password_hash="$argon2id$a", usage_bytes=7))
+    store.set_alias_totp(alias.id, b"\x01\x00" * 20)
+    found = store.get_credential(alias.id)
+    assert found.totp_secret == b"\x01\x00" * 20
+    assert (found.password_hash, found.usage_bytes) == ("$argon2id$a", 7)
+    store.set_credential(replace(found, password_hash="$argon2id$b"))  # a password change keeps it
+    assert store.get_credential(alias.id).totp_secret == b"\x01\x00" * 20
+    store.set_alias_totp(alias.id, None)
+    assert store.get_credential(alias.id).totp_secret is None
+    assert store.get_credential(alias.id).password_hash == "$argon2id$b"
+
+
 # ---- admin accounts -------------------------------------------------------------------------------
 
 
@@ -408,6 +455,25 @@ def test_api_tokens(store: ConfigStore) -> None:
     assert store.revoke_token(first.id).revoked_at == revoked.revoked_at  # idempotent
     with pytest.raises(NotFound):
         store.revoke_token("0" * 24)
+
+
+def test_alias_tokens_are_listed_per_alias_and_revoked_with_it(store: ConfigStore) -> None:
+    _domain(store)
+    alice = store.add_alias(Alias(domain="example.test", kind="exact", name="alice", storage=True))
+    bob = store.add_alias(Alias(domain="example.test", kind="exact", name="bob", storage=True))
+    admin = store.add_token(ApiToken(name="ci", token_hash="a" * 64, scopes=["domains:read"]))
+    assert admin.alias_id is None
+    mine = store.add_token(ApiToken(name="phone", token_hash="b" * 64, scopes=["account"], alias_id=alice.id))
+    theirs = store.add_token(ApiToken(name="laptop", token_hash="c" * 64, scopes=["account"], alias_id=bob.id))
+    assert store.find_token_by_hash("b" * 64) == mine
+    assert store.list_alias_tokens(alice.id) == [mine]
+    assert store.list_alias_tokens(bob.id) == [theirs]
+    assert {t.id for t in store.list_tokens()} == {admin.id, mine.id, theirs.id}
+    store.remove_alias(alice.id)
+    assert store.get_token(mine.id).revoked_at is not None  # an alias's tokens end with it
+    store.remove_domain("example.test")
+    assert store.get_token(theirs.id).revoked_at is not None
+    assert store.get_token(admin.id).revoked_at is None
 
 
 # ---- logs -----------------------------------------------------------------------------------------

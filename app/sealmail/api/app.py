@@ -16,6 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from sealmail.api import own
 from sealmail.api.auth import ApiError
 from sealmail.api.problems import problem
 from sealmail.api.routes import router
@@ -78,7 +79,7 @@ def create_app(ctx: AppContext, *, lookup: Lookup | None = None) -> ASGIApp:
     scopes = "\n".join(f"- `{s}`: {what}" for s, what in SCOPES.items())
     front = FrontEnd(
         title="Sealmail API",
-        routers=[router],
+        routers=[router, own.router],
         handlers={
             ApiError: _api_error,
             RequestValidationError: _invalid,
@@ -89,6 +90,8 @@ def create_app(ctx: AppContext, *, lookup: Lookup | None = None) -> ASGIApp:
             "version": API_VERSION,
             "description": "Domains, aliases, passwords, API tokens and the delivery/error/audit logs of a Sealmail "
             f"server. Authenticate with `Authorization: Bearer <token>`. Scopes:\n\n{scopes}\n\n"
+            "A token a user makes for their own address in the self-service area (`/account/tokens`) is good "
+            "for `/v1/me` only: that address's quota, password, recovery key, export and backup.\n\n"
             "Errors are RFC 9457 problem details (`application/problem+json`).",
             # the interactive docs load scripts from a CDN; the document itself is enough
             "openapi_url": "/v1/openapi.json",

@@ -64,6 +64,23 @@ def require(scope: str) -> Callable[..., Awaitable[ApiToken]]:
                 )
             ) from None
         await attempt.succeeded()
+        if token.alias_id is not None and scope != tokens.ACCOUNT_SCOPE:
+            raise ApiError(
+                problem(
+                    403,
+                    "a token made for one address can only use that address's own operations (/v1/me)",
+                    required_scope=scope,
+                    headers={"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{scope}"'},
+                )
+            )
+        if token.alias_id is None and scope == tokens.ACCOUNT_SCOPE:
+            raise ApiError(
+                problem(
+                    403,
+                    "this operation is for a token a user made for their own address, in the self-service area",
+                    required_scope=scope,
+                )
+            )
         if not tokens.allows(token, scope):
             raise ApiError(
                 problem(
@@ -87,6 +104,8 @@ PasswordsWrite = Annotated[ApiToken, Depends(require("passwords:write"))]
 LogsRead = Annotated[ApiToken, Depends(require("logs:read"))]
 TokensRead = Annotated[ApiToken, Depends(require("tokens:read"))]
 TokensWrite = Annotated[ApiToken, Depends(require("tokens:write"))]
+# A user's own token (``/v1/me``): good for its alias only.
+OwnToken = Annotated[ApiToken, Depends(require(tokens.ACCOUNT_SCOPE))]
 
 
 def token_actor(request: Request, token: ApiToken) -> Actor:

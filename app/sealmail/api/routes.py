@@ -85,6 +85,7 @@ def _token_out(token: ApiToken) -> TokenOut:
         created_at=token.created_at,
         last_used_at=token.last_used_at,
         revoked_at=token.revoked_at,
+        alias_id=token.alias_id,
     )
 
 

@@ -136,6 +136,7 @@ class TokenOut(BaseModel):
     created_at: datetime
     last_used_at: datetime | None
     revoked_at: datetime | None
+    alias_id: str | None = Field(None, description="set on a token a user made for their own address (/v1/me)")
 
 
 class TokenCreated(TokenOut):
@@ -178,3 +179,44 @@ class SpamStatsOut(BaseModel):
     days: list[SpamDayOut] = Field(description="one per UTC day, oldest first, zero-filled")
     totals: dict[str, int]
     top_symbols: list[SymbolOut]
+
+
+# ---- /v1/me: a user's own address, with a token made in the self-service area -----------------------
+class QuotaOut(BaseModel):
+    used_bytes: int = Field(description="stored_bytes + waiting_bytes: what the quota counts")
+    stored_bytes: int = Field(description="the mailbox's size as its last session left it")
+    waiting_bytes: int = Field(description="new mail, sealed, not yet moved into the mailbox")
+    limit_bytes: int
+
+
+class MeOut(BaseModel):
+    alias_id: str
+    address: str
+    quota: QuotaOut
+    two_factor: bool = Field(description="the self-service area asks for a TOTP code at sign-in")
+    recovery_key: bool = Field(description="a recovery key has been made")
+
+
+class OwnPasswordIn(Strict):
+    current_password: str = Field(min_length=1, max_length=1024)
+    new_password: str = Field(min_length=12, max_length=1024)
+
+
+class PasswordCheckIn(Strict):
+    password: str = Field(min_length=1, max_length=1024, description="the mailbox's current password")
+
+
+class RecoveryKeyOut(BaseModel):
+    recovery_key: str = Field(description="shown once; it replaces the previous one, which stops working")
+
+
+class ExportIn(PasswordCheckIn):
+    format: Literal["mbox", "eml"] = Field(
+        "mbox", description="mbox: one mbox file per folder; eml: one .eml per message, a directory per folder"
+    )
+
+
+class BackupOut(BaseModel):
+    run: str
+    taken_at: datetime
+    size_bytes: int

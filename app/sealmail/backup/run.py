@@ -120,7 +120,13 @@ def run_backup(settings: Settings, env_file: Path | None) -> RunReport:
     manifest_key = keys.manifest_key(
         settings.backup_manifest_key.get_secret_value() if settings.backup_manifest_key else None
     )
-    bucket = Bucket(settings)
+    with Bucket(settings) as bucket:
+        return _run_backup(settings, env_file, bucket, public, manifest_key)
+
+
+def _run_backup(
+    settings: Settings, env_file: Path | None, bucket: Bucket, public: bytes, manifest_key: bytes
+) -> RunReport:
     bucket.check()
     data_dir = settings.data_dir
     with _one_run_at_a_time(data_dir):
@@ -212,18 +218,18 @@ def verify(settings: Settings, run: str | None) -> tuple[Manifest, list[Problem]
     manifest_key = keys.manifest_key(
         settings.backup_manifest_key.get_secret_value() if settings.backup_manifest_key else None
     )
-    bucket = Bucket(settings)
-    bucket.check()
-    manifest = load_manifest(bucket, run, manifest_key)
-    problems = []
-    for entry in manifest.entries:
-        try:
-            data = bucket.get(entry.object)
-        except BackupError as exc:
-            problems.append(Problem(entry.name, entry.object, str(exc)))
-            continue
-        if len(data) != entry.stored_size:
-            problems.append(Problem(entry.name, entry.object, f"{len(data)} octets, {entry.stored_size} expected"))
-        elif hashlib.sha256(data).hexdigest() != entry.stored_sha256:
-            problems.append(Problem(entry.name, entry.object, "SHA-256 does not match the manifest"))
+    with Bucket(settings) as bucket:
+        bucket.check()
+        manifest = load_manifest(bucket, run, manifest_key)
+        problems = []
+        for entry in manifest.entries:
+            try:
+                data = bucket.get(entry.object)
+            except BackupError as exc:
+                problems.append(Problem(entry.name, entry.object, str(exc)))
+                continue
+            if len(data) != entry.stored_size:
+                problems.append(Problem(entry.name, entry.object, f"{len(data)} octets, {entry.stored_size} expected"))
+            elif hashlib.sha256(data).hexdigest() != entry.stored_sha256:
+                problems.append(Problem(entry.name, entry.object, "SHA-256 does not match the manifest"))
     return manifest, problems

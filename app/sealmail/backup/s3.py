@@ -73,6 +73,16 @@ class Bucket:
     def key(self, *parts: str) -> str:
         return "/".join((self.prefix, *parts))
 
+    def close(self) -> None:
+        """Let go of the client's connections (a long-running process makes many buckets)."""
+        self.client.close()
+
+    def __enter__(self) -> Bucket:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def check(self) -> None:
         """Fail early, with the reason, when the bucket cannot be used."""
         try:
@@ -126,6 +136,17 @@ class Bucket:
         try:
             body: bytes = self.client.get_object(Bucket=self.name, Key=key)["Body"].read()
             return body
+        except (ClientError, BotoCoreError) as exc:
+            raise _explain(exc, f"download of {key}") from exc
+
+    def stream(self, key: str, chunk: int = 1 << 20) -> Iterator[bytes]:
+        """An object's content piece by piece (never whole in memory)."""
+        try:
+            body = self.client.get_object(Bucket=self.name, Key=key)["Body"]
+            try:
+                yield from body.iter_chunks(chunk)
+            finally:
+                body.close()
         except (ClientError, BotoCoreError) as exc:
             raise _explain(exc, f"download of {key}") from exc
 

@@ -1,4 +1,4 @@
-"""``sealmail alias add|list|set|rm|passwd``."""
+"""``sealmail alias add|list|set|rm|passwd|recovery-key|two-factor-off``."""
 
 from __future__ import annotations
 
@@ -198,3 +198,17 @@ def recovery_key(ctx: Context, address: str) -> None:
     key = credentials.add_recovery_key(ctx.store, ctx.settings, address, read_secret("Password"))
     shown = service.alias_address(ctx.store, service.get_alias(ctx.store, address))
     ctx.emit({"address": shown, "recovery_key": key}, f"recovery key for {shown} (shown once, keep it offline):\n{key}")
+
+
+@alias.command("two-factor-off")
+@click.argument("address")
+@common_options
+def two_factor_off(ctx: Context, address: str) -> None:
+    """Turn off two-factor authentication for ADDRESS's self-service area (its user lost the app).
+
+    The password alone signs in there again; the user can turn it on anew with a new app.
+    """
+    from sealmail.services import selfservice
+
+    shown = selfservice.turn_off_two_factor(ctx.store, address)
+    ctx.emit({"address": shown, "two_factor": False}, f"two-factor authentication is off for {shown}")

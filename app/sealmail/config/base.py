@@ -89,6 +89,7 @@ class ConfigStore(ABC):
         for alias in self._list_aliases(name):
             self._delete_credential(alias.id)
             self._delete_sieve_scripts(alias.id)
+            self._revoke_alias_tokens(alias.id)
             self._delete_alias(alias.id)
         self._delete_domain(name)
 
@@ -125,6 +126,7 @@ class ConfigStore(ABC):
     def remove_alias(self, alias_id: str) -> None:
         self._delete_credential(alias_id)
         self._delete_sieve_scripts(alias_id)
+        self._revoke_alias_tokens(alias_id)
         if not self._delete_alias(alias_id):
             raise NotFound(f"alias {alias_id} does not exist")
 
@@ -144,10 +146,17 @@ class ConfigStore(ABC):
         return self._claim_credential(credential)
 
     def record_usage(self, alias_id: str, usage_bytes: int) -> None:
-        """Note a mailbox's size (sessions call this; the MX reads it for quota checks)."""
-        credential = self._get_credential(alias_id)
-        if credential is not None and credential.usage_bytes != usage_bytes:
-            self._put_credential(replace(credential, usage_bytes=usage_bytes))
+        """Note a mailbox's size (sessions call this; the MX reads it for quota checks).
+
+        Only that field is written: a session closing while the password changes must not put the
+        credential it read before the change back."""
+        self._set_usage(alias_id, usage_bytes)
+
+    def set_alias_totp(self, alias_id: str, sealed: bytes | None) -> None:
+        """Store (or with None, remove) the alias's sealed TOTP secret, and nothing else of its
+        credential; ``NotFound`` when the alias has no credential."""
+        if not self._set_totp(alias_id, sealed):
+            raise NotFound(f"alias {alias_id} has no password")
 
     def remove_credential(self, alias_id: str) -> None:
         self._delete_credential(alias_id)
@@ -286,6 +295,10 @@ class ConfigStore(ABC):
     def list_tokens(self) -> list[ApiToken]:
         return sorted(self._list_tokens(), key=lambda t: (t.created_at, t.id))
 
+    def list_alias_tokens(self, alias_id: str) -> list[ApiToken]:
+        """The tokens a user made for their own alias, oldest first."""
+        return [t for t in self.list_tokens() if t.alias_id == alias_id]
+
     def update_token(self, token: ApiToken) -> ApiToken:
         if not self._replace_token(token):
             raise NotFound(f"API token {token.id} does not exist")
@@ -296,6 +309,13 @@ class ConfigStore(ABC):
         if token.revoked_at is None:
             token = self.update_token(replace(token, revoked_at=now()))
         return token
+
+    def _revoke_alias_tokens(self, alias_id: str) -> None:
+        # Revoked, not deleted: the audit log's "token x (id)" entries keep naming a token that existed.
+        moment = now()
+        for token in self._list_tokens():
+            if token.alias_id == alias_id and token.revoked_at is None:
+                self._replace_token(replace(token, revoked_at=moment))
 
     # ---- delivery and error log -----------------------------------------------------------------
     def append_log(self, entry: LogEntry) -> LogEntry:
@@ -367,6 +387,13 @@ class ConfigStore(ABC):
     def _delete_credential(self, alias_id: str) -> None: ...
     @abstractmethod
     def _claim_credential(self, credential: AliasCredential) -> bool: ...
+    @abstractmethod
+    def _set_usage(self, alias_id: str, usage_bytes: int) -> None:
+        """Write the credential's ``usage_bytes`` alone (nothing when the alias has no credential)."""
+
+    @abstractmethod
+    def _set_totp(self, alias_id: str, sealed: bytes | None) -> bool:
+        """Write the credential's ``totp_secret`` alone; False when the alias has no credential."""
 
     @abstractmethod
     def _put_sieve_script(self, script: SieveScript) -> None:

@@ -119,6 +119,9 @@ class AliasCredential:
     recovery_mailbox: bytes | None = None
     recovery_private: bytes | None = None
     usage_bytes: int | None = None  # the mailbox's size as its last session saw it (quota checks at RCPT)
+    # The self-service area's TOTP secret (RFC 6238), sealed with a key derived from the mailbox key
+    # (``crypto.keys.seal_with_mailbox_key``): only a sign-in with the password can read it.
+    totp_secret: bytes | None = None
     updated_at: datetime = field(default_factory=now)
 
     @property
@@ -146,6 +149,9 @@ class ApiToken:
     created_at: datetime = field(default_factory=now)
     last_used_at: datetime | None = None
     revoked_at: datetime | None = None
+    # None: an administrator's token (its scopes say what it may do); an alias id: the token a user
+    # made for their own alias, good for that alias's own operations only (``/v1/me``).
+    alias_id: str | None = None
 
 
 @dataclass(slots=True)

@@ -45,8 +45,10 @@ T = TypeVar("T")  # a model class of config.models
 
 # 2: wrapped mailbox keys; 3: usage_bytes; 4: audit log entries; 5: mailbox homes; 6: DKIM keys;
 # 7: aliases' sending_blocked (absent reads as False); 8: spam thresholds on domains and spam
-# counters (a missing field reads as None); 9: Sieve scripts. None needed a rewrite.
-SCHEMA_VERSION = 9
+# counters (a missing field reads as None); 9: Sieve scripts; 10: the self-service area's sealed TOTP
+# secret on credentials and the alias of a user's own token (both absent read as None). None needed a
+# rewrite.
+SCHEMA_VERSION = 10
 
 # Index definitions per collection: (keys, options). Applied at every start; MongoDB skips existing ones.
 INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict[str, Any]]]] = {
@@ -55,7 +57,10 @@ INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict[str, Any]]]] = {
         ([("domain", ASCENDING), ("kind", ASCENDING), ("name", ASCENDING)], {"unique": True}),
     ],
     "admins": [([("email", ASCENDING)], {"unique": True})],
-    "api_tokens": [([("token_hash", ASCENDING)], {"unique": True})],
+    "api_tokens": [
+        ([("token_hash", ASCENDING)], {"unique": True}),
+        ([("alias_id", ASCENDING)], {"sparse": True}),
+    ],
     "alias_credentials": [([("mailbox_id", ASCENDING)], {"unique": True, "sparse": True})],
     "mailbox_homes": [([("host", ASCENDING), ("_id", ASCENDING)], {})],
     # _id: "<alias id>/<name>"; at most one active script per alias.
@@ -305,6 +310,13 @@ class MongoConfigStore(ConfigStore):
 
     def _delete_credential(self, alias_id: str) -> None:
         self.db.alias_credentials.delete_one({"_id": alias_id})
+
+    def _set_usage(self, alias_id: str, usage_bytes: int) -> None:
+        self.db.alias_credentials.update_one({"_id": alias_id}, {"$set": {"usage_bytes": usage_bytes}})
+
+    def _set_totp(self, alias_id: str, sealed: bytes | None) -> bool:
+        change = {"$set": {"totp_secret": sealed}} if sealed is not None else {"$unset": {"totp_secret": ""}}
+        return bool(self.db.alias_credentials.update_one({"_id": alias_id}, change).matched_count == 1)
 
     # ---- admins ---------------------------------------------------------------------------------
     def _insert_admin(self, admin: AdminAccount) -> None:

@@ -234,6 +234,9 @@ class RemoteConfigStore(ConfigStore):
     def remove_credential(self, alias_id: str) -> None:
         self._call("remove_credential", alias_id)
 
+    def set_alias_totp(self, alias_id: str, sealed: bytes | None) -> None:
+        self._call("set_alias_totp", alias_id, sealed)
+
     def put_sieve_script(self, alias_id: str, name: str, content: str) -> SieveScript:
         return _one(SieveScript, self._call("put_sieve_script", alias_id, name, content))
 
@@ -309,6 +312,9 @@ class RemoteConfigStore(ConfigStore):
     def list_tokens(self) -> list[ApiToken]:
         return _many(ApiToken, self._call("list_tokens"))
 
+    def list_alias_tokens(self, alias_id: str) -> list[ApiToken]:
+        return _many(ApiToken, self._call("list_alias_tokens", alias_id))
+
     def update_token(self, token: ApiToken) -> ApiToken:
         return _one(ApiToken, self._call("update_token", token))
 
@@ -376,6 +382,12 @@ class RemoteConfigStore(ConfigStore):
         _not_here()
 
     def _delete_credential(self, alias_id: str) -> None:
+        _not_here()
+
+    def _set_usage(self, alias_id: str, usage_bytes: int) -> None:
+        _not_here()
+
+    def _set_totp(self, alias_id: str, sealed: bytes | None) -> bool:
         _not_here()
 
     def _claim_credential(self, credential: AliasCredential) -> bool:

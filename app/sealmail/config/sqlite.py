@@ -189,6 +189,13 @@ MIGRATIONS: list[str] = [
     );
     CREATE UNIQUE INDEX sieve_scripts_one_active ON sieve_scripts (alias_id) WHERE active;
     """,
+    # 10: the self-service area (issue 22): an alias's sealed TOTP secret, and tokens a user made for
+    # their own alias.
+    """
+    ALTER TABLE alias_credentials ADD COLUMN totp_secret BLOB;
+    ALTER TABLE api_tokens ADD COLUMN alias_id TEXT;
+    CREATE INDEX api_tokens_by_alias ON api_tokens (alias_id) WHERE alias_id IS NOT NULL;
+    """,
 ]
 
 
@@ -330,6 +337,16 @@ class SQLiteConfigStore(ConfigStore):
 
     def _get_credential(self, alias_id: str) -> AliasCredential | None:
         return self._one(AliasCredential, "SELECT * FROM alias_credentials WHERE alias_id = ?", alias_id)
+
+    def _set_usage(self, alias_id: str, usage_bytes: int) -> None:
+        self._db().execute(
+            "UPDATE alias_credentials SET usage_bytes = ? WHERE alias_id = ? AND usage_bytes IS NOT ?",
+            (usage_bytes, alias_id, usage_bytes),
+        )
+
+    def _set_totp(self, alias_id: str, sealed: bytes | None) -> bool:
+        cur = self._db().execute("UPDATE alias_credentials SET totp_secret = ? WHERE alias_id = ?", (sealed, alias_id))
+        return cur.rowcount > 0
 
     def _delete_credential(self, alias_id: str) -> None:
         self._delete("DELETE FROM alias_credentials WHERE alias_id = ?", alias_id)

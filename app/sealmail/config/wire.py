@@ -60,6 +60,7 @@ CONFIG_METHODS = frozenset(
         "get_credential",
         "claim_mailbox",
         "record_usage",
+        "set_alias_totp",
         "remove_credential",
         # mailbox homes
         "set_mailbox_home",
@@ -91,6 +92,7 @@ CONFIG_METHODS = frozenset(
         "get_token",
         "find_token_by_hash",
         "list_tokens",
+        "list_alias_tokens",
         "update_token",
         "revoke_token",
         # delivery, error and audit log

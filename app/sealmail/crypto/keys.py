@@ -144,6 +144,23 @@ def _unwrap_both(kek: bytes, wrapped: WrappedKeys, alias_id: str) -> MailboxSecr
     )
 
 
+def _mailbox_derived_key(mailbox_key: bytes, alias_id: str, purpose: str) -> bytes:
+    info = f"sealmail/v{WRAP_VERSION}/from-mailbox-key/{purpose}/{alias_id}".encode()
+    return HKDF(algorithm=hashes.SHA256(), length=KEY_BYTES, salt=None, info=info).derive(mailbox_key)
+
+
+def seal_with_mailbox_key(mailbox_key: bytes, secret: bytes, alias_id: str, purpose: str) -> bytes:
+    """A small secret kept beside the wrapped keys that only an unlocked mailbox opens (the
+    self-service area's TOTP secret): wrapped with a key HKDF derives from the mailbox key, so a
+    password change (which keeps the mailbox key) keeps it readable and nothing on disk opens it."""
+    return wrap(_mailbox_derived_key(mailbox_key, alias_id, purpose), secret, alias_id, purpose)
+
+
+def open_with_mailbox_key(mailbox_key: bytes, sealed: bytes, alias_id: str, purpose: str) -> bytes:
+    """``seal_with_mailbox_key`` undone; ``WrongPassword`` for another mailbox's key or a damaged blob."""
+    return unwrap(_mailbox_derived_key(mailbox_key, alias_id, purpose), sealed, alias_id, purpose)
+
+
 def new_recovery_key() -> str:
     """256 random bits, shown once; high entropy, so HKDF (not Argon2id) turns it into a KEK."""
     return RECOVERY_PREFIX + base64.b32encode(secrets.token_bytes(KEY_BYTES)).decode().rstrip("=").lower()

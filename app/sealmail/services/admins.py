@@ -1,8 +1,8 @@
 """Admin accounts of the web admin: the first-run account, sign-in, TOTP two-factor, recovery codes.
 
 Passwords are Argon2id verifiers (the settings' cost); recovery codes are random 80-bit values of
-which only SHA-256 digests are kept, consumed on use. TOTP follows RFC 6238 (30 s steps, six
-digits, SHA-1 — what every authenticator app speaks), one step of clock drift either side.
+which only SHA-256 digests are kept, consumed on use. TOTP codes are checked by ``services.totp``
+(RFC 6238); an admin's secret is kept in its account record as it is.
 """
 
 from __future__ import annotations
@@ -11,15 +11,13 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING
-
-import pyotp
 
 from sealmail.addresses import parse_mailbox
 from sealmail.config.models import AdminAccount, now
 from sealmail.crypto.passwords import hash_password, verify_password
 from sealmail.errors import AlreadyExists, InvalidInput, NotFound
+from sealmail.services import totp
 from sealmail.services.credentials import AuthenticationFailed
 
 if TYPE_CHECKING:
@@ -29,7 +27,6 @@ if TYPE_CHECKING:
 MIN_PASSWORD_LENGTH = 12
 MAX_PASSWORD_LENGTH = 1024
 RECOVERY_CODES = 10
-TOTP_ISSUER = "Sealmail"
 _CODE_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no look-alikes, as alias passwords
 _CODE_GROUPS = 4  # 4 x 4 symbols: log2(31) * 16 ≈ 79 bits
 
@@ -127,12 +124,8 @@ def change_password(
 
 
 # ---- two-factor ----------------------------------------------------------------------------------
-def new_totp_secret() -> str:
-    return pyotp.random_base32()  # 160 bits (RFC 4226 §4 recommends that length)
-
-
-def totp_uri(secret: str, email: str) -> str:
-    return pyotp.TOTP(secret).provisioning_uri(name=email, issuer_name=TOTP_ISSUER)
+new_totp_secret = totp.new_secret
+totp_uri = totp.uri
 
 
 def _code_digest(code: str) -> str:
@@ -147,25 +140,12 @@ def _new_recovery_codes() -> tuple[list[str], list[str]]:
     return codes, [_code_digest(c) for c in codes]
 
 
-def _totp_step(secret: str, code: str) -> int | None:
-    """The RFC 6238 time step ``code`` is valid for (now, or one step either side), else None."""
-    code = code.strip().replace(" ", "")
-    if not (code.isdigit() and len(code) == 6):
-        return None
-    totp = pyotp.TOTP(secret)
-    current = totp.timecode(datetime.now(UTC))
-    for step in (current, current - 1, current + 1):
-        if hmac.compare_digest(totp.generate_otp(step), code):
-            return step
-    return None
-
-
 def enable_totp(store: ConfigStore, admin_id: str, secret: str, code: str) -> list[str]:
     """Turn two-factor on once the user proved their app has ``secret``; returns recovery codes (shown once)."""
     admin = store.get_admin(admin_id)
     if admin.totp_secret:
         raise AlreadyExists("two-factor authentication is on already")
-    if _totp_step(secret, code) is None:
+    if totp.step(secret, code) is None:
         raise InvalidInput("that code is not the current one: check the app and the device's clock, then try again")
     codes, digests = _new_recovery_codes()
     store.update_admin(replace(admin, totp_secret=secret, recovery_codes=digests))
@@ -201,7 +181,7 @@ def check_second_factor(store: ConfigStore, admin_id: str, code: str) -> SecondF
         raise AuthenticationFailed() from None
     if not admin.totp_secret:
         raise AuthenticationFailed()
-    step = _totp_step(admin.totp_secret, code)
+    step = totp.step(admin.totp_secret, code)
     if step is not None:
         return SecondFactor("totp", step, len(admin.recovery_codes))
     digest = _code_digest(code)

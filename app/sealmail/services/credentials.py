@@ -187,12 +187,20 @@ def _unwrap_recovery(credential: AliasCredential, recovery_key: str, alias_id: s
 
 def add_recovery_key(store: ConfigStore, settings: Settings, address: str, password: str) -> str:
     """Wrap the mailbox keys a second time with a new recovery key and return it (shown once)."""
-    unlocked = unlock(store, settings, address, password)
+    return new_recovery_key(store, unlock(store, settings, address, password))
+
+
+def new_recovery_key(store: ConfigStore, unlocked: Unlocked) -> str:
+    """``add_recovery_key`` for keys a session unwrapped already: the new key replaces the old one,
+    which stops working."""
+    current = store.get_credential(unlocked.alias.id)
+    if current is None or current.mailbox_id != unlocked.credential.mailbox_id:
+        raise AuthenticationFailed()  # the mailbox was reset meanwhile: these keys no longer open it
     recovery = keys.new_recovery_key()
     wrapped = keys.wrap_with_recovery_key(unlocked.secrets, recovery, unlocked.alias.id)
     store.set_credential(
         replace(
-            unlocked.credential,
+            current,
             recovery_salt=wrapped.salt,
             recovery_mailbox=wrapped.mailbox_key,
             recovery_private=wrapped.private_key,

@@ -2,6 +2,11 @@
 
 A token is ``sm_`` followed by 256 random bits (URL-safe base64). It is high-entropy, so a fast
 hash is enough to store it (unlike passwords, it cannot be guessed from a dictionary).
+
+Two kinds: an administrator's token holds scopes from ``SCOPES``; a token a user made for their
+own alias (``alias_id`` set, ``services.selfservice``) holds only ``ACCOUNT_SCOPE`` and is good
+for that alias's own operations (``/v1/me``), never for an administrator's, whatever its record
+says.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ SCOPES: dict[str, str] = {
     "tokens:read": "list API tokens",
     "tokens:write": "create and revoke API tokens",
 }
+ACCOUNT_SCOPE = "account"  # a user's own token: their own alias's operations only
 MAX_NAME = 100
 _TOUCH_EVERY = timedelta(minutes=1)  # last_used_at is written at most this often per token
 
@@ -62,6 +68,15 @@ class ScopeEscalation(SealmailError):
         self.missing = missing
 
 
+def _check_name(name: str) -> str:
+    name = name.strip()
+    if not name:
+        raise InvalidInput("give the token a name (what or who uses it)")
+    if len(name) > MAX_NAME:
+        raise InvalidInput(f"a token name can have at most {MAX_NAME} characters")
+    return name
+
+
 def create_token(
     store: ConfigStore, name: str, scopes: Iterable[str], *, granted_by: ApiToken | None = None
 ) -> tuple[ApiToken, str]:
@@ -70,11 +85,7 @@ def create_token(
     ``granted_by`` is the token making it (the API): the new token's scopes must be a subset of
     its own, or ``ScopeEscalation``. The web admin and the CLI (an administrator) pass None.
     """
-    name = name.strip()
-    if not name:
-        raise InvalidInput("give the token a name (what or who uses it)")
-    if len(name) > MAX_NAME:
-        raise InvalidInput(f"a token name can have at most {MAX_NAME} characters")
+    name = _check_name(name)
     chosen = check_scopes(scopes)
     if granted_by is not None:
         missing = [s for s in chosen if not allows(granted_by, s)]
@@ -82,6 +93,15 @@ def create_token(
             raise ScopeEscalation(missing)
     secret = PREFIX + secrets.token_urlsafe(32)
     token = store.add_token(ApiToken(name=name, token_hash=digest(secret), scopes=chosen))
+    return token, secret
+
+
+def create_alias_token(store: ConfigStore, alias_id: str, name: str) -> tuple[ApiToken, str]:
+    """A user's token for their own alias and its secret (shown once)."""
+    name = _check_name(name)
+    store.get_alias(alias_id)
+    secret = PREFIX + secrets.token_urlsafe(32)
+    token = store.add_token(ApiToken(name=name, token_hash=digest(secret), scopes=[ACCOUNT_SCOPE], alias_id=alias_id))
     return token, secret
 
 
@@ -107,4 +127,6 @@ def authenticate(store: ConfigStore, secret: str) -> ApiToken:
 
 
 def allows(token: ApiToken, scope: str) -> bool:
-    return scope in token.scopes
+    if token.alias_id is not None:  # a user's own token never holds an administrator's scope
+        return scope == ACCOUNT_SCOPE
+    return scope in token.scopes and scope != ACCOUNT_SCOPE

@@ -1,4 +1,5 @@
-"""The web admin: server-rendered pages (Jinja2) over the shared services.
+"""The web admin and the users' self-service area (``/account``, ``web.selfservice``):
+server-rendered pages (Jinja2) over the shared services.
 
 Every page works without JavaScript; ``static/app.js`` only adds copy buttons. State shared by
 requests lives in ``WebState`` (``app.state.http``, ``sealmail.web.state``); all blocking work (config
@@ -14,6 +15,7 @@ from fastapi import Request
 from fastapi.responses import PlainTextResponse, Response
 
 from sealmail.http.app import FrontEnd, build_app
+from sealmail.store.errors import StoreUnavailable
 from sealmail.web import views, wellknown
 from sealmail.web.gate import WebGate
 from sealmail.web.state import HERE, LoginRequired, WebState, redirect, render
@@ -38,6 +40,16 @@ async def _missing(request: Request, exc: Exception) -> Response:
     return render(request, "message.html", 404, title="Not found", text="There is nothing at this address.")
 
 
+async def _unavailable(request: Request, exc: Exception) -> Response:
+    # Split mode: the data host's store (mailboxes, maybe the config store) is away for now (RFC 9110 §15.6.4).
+    text = "The mail store cannot be reached just now. Try again in a moment."
+    if "session" not in request.state._state:
+        return PlainTextResponse(text + "\n", status_code=503, headers={"Retry-After": "10"})
+    response = render(request, "message.html", 503, title="Try again in a moment", text=text)
+    response.headers["Retry-After"] = "10"
+    return response
+
+
 def create_app(
     ctx: AppContext,
     *,
@@ -54,7 +66,7 @@ def create_app(
     front = FrontEnd(
         title="Sealmail web admin",
         routers=[wellknown.router, views.router],
-        handlers={LoginRequired: _login, 404: _missing},
+        handlers={LoginRequired: _login, 404: _missing, StoreUnavailable: _unavailable},
         static=HERE / "static",
         middleware=[gate],
     )

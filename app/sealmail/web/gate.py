@@ -3,8 +3,12 @@
 1. public paths (MTA-STS policy, autoconfig, Autodiscover, the DAV well-known redirects, static files)
    pass straight through;
 2. until an admin account exists, the browser's basic-auth gate (``AUTH_BASIC_USERNAME`` /
-   ``AUTH_BASIC_PASSWORD``; failures count toward the per-IP lockout);
-3. the session is loaded from its opaque cookie and saved after the response (idle expiry);
+   ``AUTH_BASIC_PASSWORD``; failures count toward the per-IP lockout) — in front of everything but
+   the users' self-service area (``/account``), where aliases made with the CLI before any admin
+   account sign in with their own password;
+3. the session is loaded from the opaque cookie of the request's area (``sessions.area_of``: the
+   admin pages, or the self-service area, each with its own cookie and store) and saved after the
+   response (idle expiry);
 4. every unsafe request (POST...) must be a URL-encoded form whose ``csrf`` field matches the
    session's token (synchronizer token), and its Origin, when sent, must be this site; so no form
    can be forgotten;
@@ -23,7 +27,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
 
 from sealmail.net.limits import Refused
-from sealmail.web.sessions import COOKIE, Session
+from sealmail.web.sessions import AREAS, Session, area_of
 
 if TYPE_CHECKING:
     from sealmail.http.server import ASGIApp, Message, Receive, Scope, Send
@@ -98,9 +102,10 @@ class WebGate:
             await self.app(scope, receive, self._with_headers(send, None))
             return
         peer = (scope.get("client") or ("unknown",))[0]
-        if not await self.state.admin_exists() and not await self._basic_auth_ok(scope, peer, send):
+        area = area_of(path)
+        if area == "admin" and not await self.state.admin_exists() and not await self._basic_auth_ok(scope, peer, send):
             return
-        session = await self._load_session(scope)
+        session = await self._load_session(scope, area)
         scope.setdefault("state", {})["session"] = session
         if scope["method"] not in ("GET", "HEAD", "OPTIONS"):
             checked = await self._check_form(scope, receive, send, session)
@@ -148,35 +153,37 @@ class WebGate:
         return False
 
     # ---- sessions ---------------------------------------------------------------------------------
-    async def _load_session(self, scope: Scope) -> Session:
+    async def _load_session(self, scope: Scope, area: str) -> Session:
         raw = _header(scope, b"cookie")
+        name = AREAS[area]
         if raw:
             cookies: SimpleCookie = SimpleCookie()
             try:
                 cookies.load(raw)
             except Exception:
                 cookies = SimpleCookie()
-            if COOKIE in cookies:
-                sid = cookies[COOKIE].value
+            if name in cookies:
+                sid = cookies[name].value
                 if 20 <= len(sid) <= 100:
-                    data = await self.state.sessions.load(sid)
+                    data = await self.state.session_store(area).load(sid)
                     if data is not None:
-                        return Session(sid, data)
-        return Session(None, None)
+                        return Session(sid, data, area)
+        return Session(None, None, area)
 
     async def _persist(self, session: Session) -> list[tuple[bytes, bytes]]:
-        store = self.state.sessions
+        store = self.state.session_store(session.area)
+        name = AREAS[session.area]
         headers: list[tuple[bytes, bytes]] = []
         if session.old_sid is not None:
             await store.delete(session.old_sid)
         if session.ended:
-            headers.append((b"set-cookie", f"{COOKIE}=; Path=/; Max-Age=0; Secure; HttpOnly; SameSite=Lax".encode()))
+            headers.append((b"set-cookie", f"{name}=; Path=/; Max-Age=0; Secure; HttpOnly; SameSite=Lax".encode()))
             return headers
         if session.sid is None:
             return headers
         await store.save(session.sid, session.data, self.state.session_ttl)
         # A session cookie (no Max-Age): the browser forgets it on exit; the server forgets it when idle.
-        cookie = f"{COOKIE}={session.sid}; Path=/; Secure; HttpOnly; SameSite=Lax"
+        cookie = f"{name}={session.sid}; Path=/; Secure; HttpOnly; SameSite=Lax"
         headers.append((b"set-cookie", cookie.encode()))
         return headers
 

@@ -3,6 +3,11 @@
 Kept in Redis when the process has one (any web host can serve any request), else in memory.
 Redis keys are the SHA-256 of the id, so a copy of Redis holds no usable session id. A session
 ends after ``web_session_seconds`` without a request; signing in replaces the id (no fixation).
+
+Two areas, each with its own cookie and its own store of sessions (``AREAS``): the admin pages
+(``COOKIE``) and the users' self-service area under ``/account`` (``ACCOUNT_COOKIE``). A request is
+read with its own area's cookie only, so a user's session never reaches an admin page, an admin's
+never reaches a user's page, and the CSRF token of one is no good in the other.
 """
 
 from __future__ import annotations
@@ -14,6 +19,16 @@ import time
 from typing import Any
 
 COOKIE = "__Host-sealmail"  # __Host-: Secure, Path=/, no Domain (RFC 6265bis §4.1.3.2)
+ACCOUNT_COOKIE = "__Host-sealmail-account"
+ACCOUNT_PREFIX = "/account"  # the self-service area's paths
+
+
+def area_of(path: str) -> str:
+    """``account`` for the self-service area's paths, ``admin`` for everything else."""
+    return "account" if path == ACCOUNT_PREFIX or path.startswith(ACCOUNT_PREFIX + "/") else "admin"
+
+
+AREAS = {"admin": COOKIE, "account": ACCOUNT_COOKIE}  # area -> its cookie
 
 
 def new_id() -> str:
@@ -92,7 +107,8 @@ class MemorySessions(SessionStore):
 class Session:
     """One request's view of its session; the middleware saves it and sets the cookie afterwards."""
 
-    def __init__(self, sid: str | None, data: dict[str, Any] | None) -> None:
+    def __init__(self, sid: str | None, data: dict[str, Any] | None, area: str = "admin") -> None:
+        self.area = area  # whose cookie and store it lives in (AREAS)
         self.sid = sid
         self.data: dict[str, Any] = data or {}
         self.old_sid: str | None = None  # to delete after a rotation

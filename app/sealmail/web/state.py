@@ -50,6 +50,10 @@ class WebState(HttpState):
         super().__init__(ctx, lookup)
         self.basic_auth = basic_auth
         self.sessions = sessions or (RedisSessions(ctx.redis) if ctx.redis is not None else MemorySessions())
+        # The self-service area's sessions: a store of their own (sessions.AREAS).
+        self.account_sessions: SessionStore = (
+            RedisSessions(ctx.redis, "sealmail:account") if ctx.redis is not None else MemorySessions()
+        )
         self.session_ttl = ctx.settings.web_session_seconds
         self.templates = make_templates()
         self.deliverability = ReportCache(DELIVERABILITY_KEEP_SECONDS)
@@ -64,6 +68,9 @@ class WebState(HttpState):
 
     def note_admin_created(self) -> None:
         self._admin_exists = True
+
+    def session_store(self, area: str) -> SessionStore:
+        return self.account_sessions if area == "account" else self.sessions
 
 
 def web(request: Request) -> WebState:
