@@ -4,6 +4,8 @@ Storage and services raise these; the edges translate them (the CLI prints one l
 non-zero, the API answers problem+json, the protocols answer with their own status codes).
 """
 
+from __future__ import annotations
+
 
 class SealmailError(Exception):
     """Base class: the message is meant for the person who caused it."""
@@ -19,6 +21,24 @@ class NotFound(SealmailError, LookupError):
 
 class AlreadyExists(SealmailError):
     """An object with the same unique name exists already."""
+
+
+class QuotaExceeded(SealmailError):
+    """A per-account limit would be passed; ``limit`` names which (ManageSieve's ``QUOTA/<limit>``)."""
+
+    limit = "quota"
+
+
+class TooManyScripts(QuotaExceeded):
+    limit = "maxscripts"
+
+
+class ScriptTooLarge(QuotaExceeded):
+    limit = "maxsize"
+
+
+class ScriptActive(SealmailError):
+    """The active Sieve script cannot be deleted (RFC 5804 §2.10): another one must be made active first."""
 
 
 class ConfigStoreError(SealmailError):

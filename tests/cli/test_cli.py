@@ -38,6 +38,14 @@ COMMANDS = [
     ["token", "add"],
     ["token", "list"],
     ["token", "revoke"],
+    ["sieve"],
+    ["sieve", "list"],
+    ["sieve", "show"],
+    ["sieve", "put"],
+    ["sieve", "activate"],
+    ["sieve", "deactivate"],
+    ["sieve", "rename"],
+    ["sieve", "rm"],
 ]
 
 
@@ -184,6 +192,30 @@ def test_alias_lifecycle(run) -> None:
 
     assert _json(run("alias", "rm", "*@example.test", "--json"))["removed"] == "*@example.test"
     assert [a["address"] for a in _json(run("alias", "list", "--json"))] == ["rémi@example.test"]
+
+
+def test_sieve_scripts_of_an_idn_address_are_checked_stored_activated_and_removed(run, tmp_path) -> None:
+    """RFC 5804 §2.6's rule at the CLI too: a script that does not compile is refused with its line."""
+    run("domain", "add", "universitéxyz.fr")
+    run("alias", "add", "rémi@universitéxyz.fr")
+    script = tmp_path / "filters.sieve"
+    script.write_text('require "fileinto";\nif header :contains "subject" "réunion" { fileinto "Réunions"; }\n')
+    stored = run("sieve", "put", "rémi@universitéxyz.fr", "filtres", str(script), "--activate")
+    assert stored.returncode == 0, stored.stderr
+    broken = tmp_path / "broken.sieve"
+    broken.write_text('require "fileinto";\n\nfileinto "x"\nkeep;\n')
+    refused = run("sieve", "put", "rémi@universitéxyz.fr", "broken", str(broken))
+    assert refused.returncode == 1
+    assert "line 4" in refused.stderr, refused.stderr
+    listed = _json(run("sieve", "list", "rémi@universitéxyz.fr", "--json"))
+    assert [(s["name"], s["active"]) for s in listed] == [("filtres", True)]
+    shown = run("sieve", "show", "rémi@universitéxyz.fr", "filtres")
+    assert shown.stdout == script.read_text()
+    assert run("sieve", "rm", "rémi@universitéxyz.fr", "filtres").returncode == 1, "the active script stays"
+    assert run("sieve", "deactivate", "rémi@universitéxyz.fr").returncode == 0
+    assert run("sieve", "rename", "rémi@universitéxyz.fr", "filtres", "old").returncode == 0
+    assert run("sieve", "rm", "rémi@universitéxyz.fr", "old").returncode == 0
+    assert _json(run("sieve", "list", "rémi@universitéxyz.fr", "--json")) == []
 
 
 def test_passwd_prints_once_and_keeps_only_an_argon2id_verifier(run) -> None:

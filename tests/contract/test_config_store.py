@@ -21,6 +21,8 @@ from storekit import StoreProcess, remote_mode, store_certs
 
 from sealmail.config.base import ConfigStore
 from sealmail.config.models import (
+    MAX_SIEVE_SCRIPT_BYTES,
+    MAX_SIEVE_SCRIPTS,
     AdminAccount,
     Alias,
     AliasCredential,
@@ -32,7 +34,7 @@ from sealmail.config.models import (
     SpamCounts,
     now,
 )
-from sealmail.errors import AlreadyExists, InvalidInput, NotFound
+from sealmail.errors import AlreadyExists, InvalidInput, NotFound, ScriptActive, ScriptTooLarge, TooManyScripts
 
 BACKENDS = ["sqlite", "mongomock"]
 if os.environ.get("MONGODB_URL"):
@@ -586,3 +588,118 @@ def test_bad_spam_counts_are_refused_whole(store: ConfigStore, bad: dict) -> Non
     with pytest.raises(InvalidInput):
         store.add_spam_counts([SpamCounts(day, {"scanned": 1}), SpamCounts(day, **bad)])
     assert store.spam_counts(day, day + timedelta(days=1)) == []
+
+
+# ---- Sieve scripts (issue 22; names and limits from RFC 5804) ----------------------------------------
+
+
+def _alias(store: ConfigStore, name: str = "sieve") -> Alias:
+    if store.find_domain("example.test") is None:
+        _domain(store)
+    return store.add_alias(Alias(domain="example.test", kind="exact", name=name, storage=True))
+
+
+def test_sieve_scripts_are_stored_replaced_and_listed_by_name(store: ConfigStore) -> None:
+    alias = _alias(store)
+    assert store.list_sieve_scripts(alias.id) == []
+    store.put_sieve_script(alias.id, "vacation", 'require "vacation";\nvacation "away";\n')
+    first = store.put_sieve_script(alias.id, "filters", "keep;\n")
+    assert not first.active
+    assert [s.name for s in store.list_sieve_scripts(alias.id)] == ["filters", "vacation"]
+    store.activate_sieve_script(alias.id, "filters")
+    replaced = store.put_sieve_script(alias.id, "filters", "discard;\n")
+    assert replaced.active, "replacing a script keeps it active"
+    got = store.get_sieve_script(alias.id, "filters")
+    assert got is not None
+    assert got.content == "discard;\n"
+    assert got.active
+    assert store.get_sieve_script(alias.id, "missing") is None
+    other = _alias(store, "other")
+    assert store.list_sieve_scripts(other.id) == [], "scripts belong to their alias"
+
+
+def test_rfc5804_s2_8_one_active_script_and_none_on_request(store: ConfigStore) -> None:
+    alias = _alias(store)
+    for name in ("a", "b"):
+        store.put_sieve_script(alias.id, name, "keep;")
+    assert store.active_sieve_script(alias.id) is None
+    store.activate_sieve_script(alias.id, "a")
+    store.activate_sieve_script(alias.id, "b")
+    active = store.active_sieve_script(alias.id)
+    assert active is not None
+    assert active.name == "b"
+    assert [s.name for s in store.list_sieve_scripts(alias.id) if s.active] == ["b"]
+    with pytest.raises(NotFound):
+        store.activate_sieve_script(alias.id, "c")
+    assert store.active_sieve_script(alias.id).name == "b", "a failed activation changes nothing"
+    store.activate_sieve_script(alias.id, None)
+    assert store.active_sieve_script(alias.id) is None
+
+
+def test_rfc5804_s2_10_the_active_script_is_not_deleted(store: ConfigStore) -> None:
+    alias = _alias(store)
+    store.put_sieve_script(alias.id, "a", "keep;")
+    store.activate_sieve_script(alias.id, "a")
+    with pytest.raises(ScriptActive):
+        store.delete_sieve_script(alias.id, "a")
+    store.activate_sieve_script(alias.id, None)
+    store.delete_sieve_script(alias.id, "a")
+    assert store.list_sieve_scripts(alias.id) == []
+    with pytest.raises(NotFound):
+        store.delete_sieve_script(alias.id, "a")
+
+
+def test_rfc5804_s2_11_rename_keeps_content_and_active_flag(store: ConfigStore) -> None:
+    alias = _alias(store)
+    store.put_sieve_script(alias.id, "old", "keep;")
+    store.put_sieve_script(alias.id, "taken", "stop;")
+    store.activate_sieve_script(alias.id, "old")
+    with pytest.raises(AlreadyExists):
+        store.rename_sieve_script(alias.id, "old", "taken")
+    with pytest.raises(NotFound):
+        store.rename_sieve_script(alias.id, "nothing", "new")
+    renamed = store.rename_sieve_script(alias.id, "old", "nouveau été")
+    assert renamed.name == "nouveau été"
+    assert [(s.name, s.active, s.content) for s in store.list_sieve_scripts(alias.id)] == [
+        ("nouveau été", True, "keep;"),
+        ("taken", False, "stop;"),
+    ]
+
+
+@pytest.mark.parametrize("name", ["", "a" * 129, "tab\there", "line\nbreak", "del\x7f", "sep\u2028x", "c1\x85"])
+def test_rfc5804_s1_6_script_names_are_checked(store: ConfigStore, name: str) -> None:
+    alias = _alias(store)
+    with pytest.raises(InvalidInput):
+        store.put_sieve_script(alias.id, name, "keep;")
+    store.put_sieve_script(alias.id, "ok", "keep;")
+    with pytest.raises(InvalidInput):
+        store.rename_sieve_script(alias.id, "ok", name)
+    assert [s.name for s in store.list_sieve_scripts(alias.id)] == ["ok"]
+
+
+def test_sieve_script_limits(store: ConfigStore) -> None:
+    alias = _alias(store)
+    with pytest.raises(ScriptTooLarge) as too_large:
+        store.put_sieve_script(alias.id, "big", "#" * (MAX_SIEVE_SCRIPT_BYTES + 1))
+    assert too_large.value.limit == "maxsize"
+    store.put_sieve_script(alias.id, "big", "#" * MAX_SIEVE_SCRIPT_BYTES)
+    for i in range(1, MAX_SIEVE_SCRIPTS):
+        store.put_sieve_script(alias.id, f"s{i:02}", "keep;")
+    with pytest.raises(TooManyScripts) as too_many:
+        store.put_sieve_script(alias.id, "one-more", "keep;")
+    assert too_many.value.limit == "maxscripts"
+    store.put_sieve_script(alias.id, "s01", "stop;")  # replacing is not one more
+    with pytest.raises(NotFound):
+        store.put_sieve_script("0" * 24, "x", "keep;")
+
+
+def test_removing_an_alias_or_its_domain_removes_its_scripts(store: ConfigStore) -> None:
+    alias = _alias(store)
+    store.put_sieve_script(alias.id, "a", "keep;")
+    store.activate_sieve_script(alias.id, "a")
+    store.remove_alias(alias.id)
+    assert store.list_sieve_scripts(alias.id) == []
+    again = _alias(store, "again")
+    store.put_sieve_script(again.id, "b", "keep;")
+    store.remove_domain("example.test")
+    assert store.list_sieve_scripts(again.id) == []

@@ -10,7 +10,19 @@ import sys
 
 import click
 
-from sealmail.cli import aliases, backup, config, domains, drain, serve, status, tokens, upgradeturn, webhooks
+from sealmail.cli import (
+    aliases,
+    backup,
+    config,
+    domains,
+    drain,
+    serve,
+    sieve,
+    status,
+    tokens,
+    upgradeturn,
+    webhooks,
+)
 from sealmail.cli.common import CLIError
 from sealmail.errors import SealmailError
 
@@ -39,6 +51,7 @@ cli.add_command(drain.drain)
 cli.add_command(upgradeturn.upgrade_turn)
 cli.add_command(tokens.token)
 cli.add_command(backup.backup)
+cli.add_command(sieve.sieve)
 
 
 def _fail(message: str, code: int = 1) -> None:

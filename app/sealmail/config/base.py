@@ -17,6 +17,8 @@ from datetime import date, datetime
 
 from sealmail.addresses import AliasKind
 from sealmail.config.models import (
+    MAX_SIEVE_SCRIPT_BYTES,
+    MAX_SIEVE_SCRIPTS,
     AdminAccount,
     Alias,
     AliasCredential,
@@ -28,12 +30,14 @@ from sealmail.config.models import (
     LogPage,
     LogQuery,
     MailboxHome,
+    SieveScript,
     SpamCounts,
+    check_sieve_name,
     check_spam_counts,
     check_spam_thresholds,
     now,
 )
-from sealmail.errors import InvalidInput, NotFound
+from sealmail.errors import AlreadyExists, InvalidInput, NotFound, ScriptActive, ScriptTooLarge, TooManyScripts
 
 MAX_LOG_PAGE = 1000
 
@@ -84,6 +88,7 @@ class ConfigStore(ABC):
         self.get_domain(name)
         for alias in self._list_aliases(name):
             self._delete_credential(alias.id)
+            self._delete_sieve_scripts(alias.id)
             self._delete_alias(alias.id)
         self._delete_domain(name)
 
@@ -119,6 +124,7 @@ class ConfigStore(ABC):
 
     def remove_alias(self, alias_id: str) -> None:
         self._delete_credential(alias_id)
+        self._delete_sieve_scripts(alias_id)
         if not self._delete_alias(alias_id):
             raise NotFound(f"alias {alias_id} does not exist")
 
@@ -164,6 +170,54 @@ class ConfigStore(ABC):
 
     def remove_mailbox_home(self, mailbox_id: str) -> None:
         self._delete_mailbox_home(mailbox_id)
+
+    # ---- Sieve scripts (the server reads them: the MX runs the active one while the user is away) ------
+    def put_sieve_script(self, alias_id: str, name: str, content: str) -> SieveScript:
+        """Create or replace a script (an existing one keeps its active flag). The text is not
+        compiled here: ``services.sievescripts.save`` does that before calling this."""
+        self.get_alias(alias_id)
+        check_sieve_name(name)
+        if len(content.encode("utf-8", "surrogatepass")) > MAX_SIEVE_SCRIPT_BYTES:
+            raise ScriptTooLarge(f"a script may have at most {MAX_SIEVE_SCRIPT_BYTES} bytes")
+        existing = self._get_sieve_script(alias_id, name)
+        if existing is None and len(self._list_sieve_scripts(alias_id)) >= MAX_SIEVE_SCRIPTS:
+            raise TooManyScripts(f"an address may have at most {MAX_SIEVE_SCRIPTS} scripts")
+        script = SieveScript(alias_id, name, content, active=existing is not None and existing.active)
+        self._put_sieve_script(script)
+        return script
+
+    def get_sieve_script(self, alias_id: str, name: str) -> SieveScript | None:
+        return self._get_sieve_script(alias_id, name)
+
+    def list_sieve_scripts(self, alias_id: str) -> list[SieveScript]:
+        return sorted(self._list_sieve_scripts(alias_id), key=lambda s: s.name)
+
+    def active_sieve_script(self, alias_id: str) -> SieveScript | None:
+        return next((s for s in self._list_sieve_scripts(alias_id) if s.active), None)
+
+    def activate_sieve_script(self, alias_id: str, name: str | None) -> None:
+        """Make ``name`` the one active script (RFC 5804 §2.8); None leaves none active."""
+        if not self._activate_sieve_script(alias_id, name):
+            raise NotFound(f"there is no script named {name!r}")
+
+    def rename_sieve_script(self, alias_id: str, old: str, new: str) -> SieveScript:
+        check_sieve_name(new)
+        script = self._get_sieve_script(alias_id, old)
+        if script is None:
+            raise NotFound(f"there is no script named {old!r}")
+        if old != new and self._get_sieve_script(alias_id, new) is not None:
+            raise AlreadyExists(f"a script named {new!r} exists already")
+        if not self._rename_sieve_script(alias_id, old, new):
+            raise NotFound(f"there is no script named {old!r}")
+        return replace(script, name=new)
+
+    def delete_sieve_script(self, alias_id: str, name: str) -> None:
+        script = self._get_sieve_script(alias_id, name)
+        if script is None:
+            raise NotFound(f"there is no script named {name!r}")
+        if script.active:
+            raise ScriptActive("the active script cannot be deleted: make another one active, or none, first")
+        self._delete_sieve_script(alias_id, name)
 
     # ---- DKIM keys (shared by every host of the deployment) ------------------------------------
     def keep_dkim_key(self, key: DkimKeyRecord) -> DkimKeyRecord:
@@ -313,6 +367,26 @@ class ConfigStore(ABC):
     def _delete_credential(self, alias_id: str) -> None: ...
     @abstractmethod
     def _claim_credential(self, credential: AliasCredential) -> bool: ...
+
+    @abstractmethod
+    def _put_sieve_script(self, script: SieveScript) -> None:
+        """Insert or replace the script of that alias and name."""
+
+    @abstractmethod
+    def _get_sieve_script(self, alias_id: str, name: str) -> SieveScript | None: ...
+    @abstractmethod
+    def _list_sieve_scripts(self, alias_id: str) -> list[SieveScript]: ...
+    @abstractmethod
+    def _activate_sieve_script(self, alias_id: str, name: str | None) -> bool:
+        """In one step: ``name`` active and every other script of the alias not; False (nothing
+        changed) when ``name`` is not one of its scripts."""
+
+    @abstractmethod
+    def _rename_sieve_script(self, alias_id: str, old: str, new: str) -> bool: ...
+    @abstractmethod
+    def _delete_sieve_script(self, alias_id: str, name: str) -> None: ...
+    @abstractmethod
+    def _delete_sieve_scripts(self, alias_id: str) -> None: ...
 
     @abstractmethod
     def _insert_dkim_key(self, key: DkimKeyRecord) -> None:

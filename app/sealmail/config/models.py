@@ -210,6 +210,33 @@ class MailboxHome:
     updated: datetime
 
 
+# ---- Sieve scripts (issue 22): each alias's filters, run by the MX while the user is offline ----------
+MAX_SIEVE_SCRIPTS = 16  # per alias
+MAX_SIEVE_SCRIPT_BYTES = 64 * 1024  # one script's UTF-8 text
+MAX_SIEVE_NAME = 128  # characters (RFC 5804 §1.6: a server must allow at least 128 octets)
+# RFC 5804 §1.6: no control characters (C0, DEL, C1), no line or paragraph separator.
+_SIEVE_NAME_FORBIDDEN = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+@dataclass(slots=True)
+class SieveScript:
+    """One of an alias's Sieve scripts. The server reads it in the clear: the MX runs it at delivery."""
+
+    alias_id: str
+    name: str
+    content: str
+    active: bool = False
+    updated_at: datetime = field(default_factory=now)
+
+
+def check_sieve_name(name: str) -> str:
+    if not name or len(name) > MAX_SIEVE_NAME or _SIEVE_NAME_FORBIDDEN.search(name):
+        raise InvalidInput(
+            f"a script name is 1 to {MAX_SIEVE_NAME} characters without control characters or line separators"
+        )
+    return name
+
+
 # ---- spam statistics (issue 21): counters per UTC day, summed by every MX host ----------------------
 SPAM_OUTCOMES = ("scanned", "rejected", "deferred", "junk", "unchecked")
 _SYMBOL = re.compile(r"[A-Za-z0-9_]{1,64}")  # rspamd's symbol names; also safe as MongoDB field names

@@ -34,7 +34,9 @@ from sealmail.config.models import (
     LogEntry,
     LogQuery,
     MailboxHome,
+    SieveScript,
     SpamCounts,
+    now,
 )
 from sealmail.errors import AlreadyExists, ConfigStoreError
 from sealmail.timecodec import parse_time
@@ -43,8 +45,8 @@ T = TypeVar("T")  # a model class of config.models
 
 # 2: wrapped mailbox keys; 3: usage_bytes; 4: audit log entries; 5: mailbox homes; 6: DKIM keys;
 # 7: aliases' sending_blocked (absent reads as False); 8: spam thresholds on domains and spam
-# counters (a missing field reads as None). None needed a rewrite.
-SCHEMA_VERSION = 8
+# counters (a missing field reads as None); 9: Sieve scripts. None needed a rewrite.
+SCHEMA_VERSION = 9
 
 # Index definitions per collection: (keys, options). Applied at every start; MongoDB skips existing ones.
 INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict[str, Any]]]] = {
@@ -56,6 +58,11 @@ INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict[str, Any]]]] = {
     "api_tokens": [([("token_hash", ASCENDING)], {"unique": True})],
     "alias_credentials": [([("mailbox_id", ASCENDING)], {"unique": True, "sparse": True})],
     "mailbox_homes": [([("host", ASCENDING), ("_id", ASCENDING)], {})],
+    # _id: "<alias id>/<name>"; at most one active script per alias.
+    "sieve_scripts": [
+        ([("alias_id", ASCENDING), ("name", ASCENDING)], {"unique": True}),
+        ([("alias_id", ASCENDING)], {"unique": True, "partialFilterExpression": {"active": True}}),
+    ],
     "logs": [
         ([("time", DESCENDING), ("_id", DESCENDING)], {}),
         ([("kind", ASCENDING), ("time", DESCENDING), ("_id", DESCENDING)], {}),
@@ -87,6 +94,12 @@ def open_client(url: str, *, connect: bool = True) -> pymongo.MongoClient[dict[s
         return pymongo.MongoClient(url, connect=connect, **CLIENT_OPTIONS)
     except (ConfigurationError, InvalidURI, OSError) as exc:  # names options or files, never the password
         raise ConfigStoreError(f"invalid MongoDB URL: {exc}") from None
+
+
+def _sieve_script(doc: dict[str, Any]) -> SieveScript:
+    return SieveScript(
+        doc["alias_id"], doc["name"], doc["content"], bool(doc.get("active")), parse_time(doc["updated_at"])
+    )
 
 
 def _dkim_key(doc: dict[str, Any]) -> DkimKeyRecord:
@@ -177,6 +190,56 @@ class MongoConfigStore(ConfigStore):
 
     def _delete_mailbox_home(self, mailbox_id: str) -> None:
         self.db.mailbox_homes.delete_one({"_id": mailbox_id})
+
+    # ---- Sieve scripts (_id: "<alias id>/<name>") -------------------------------------------------
+    def _put_sieve_script(self, script: SieveScript) -> None:
+        self.db.sieve_scripts.update_one(
+            {"_id": f"{script.alias_id}/{script.name}"},
+            {
+                "$set": {"content": script.content, "updated_at": script.updated_at},
+                "$setOnInsert": {"alias_id": script.alias_id, "name": script.name, "active": script.active},
+            },
+            upsert=True,
+        )
+
+    def _get_sieve_script(self, alias_id: str, name: str) -> SieveScript | None:
+        doc = self.db.sieve_scripts.find_one({"_id": f"{alias_id}/{name}"})
+        return _sieve_script(doc) if doc else None
+
+    def _list_sieve_scripts(self, alias_id: str) -> list[SieveScript]:
+        return [_sieve_script(doc) for doc in self.db.sieve_scripts.find({"alias_id": alias_id})]
+
+    def _activate_sieve_script(self, alias_id: str, name: str | None) -> bool:
+        if name is not None and self.db.sieve_scripts.count_documents({"_id": f"{alias_id}/{name}"}) == 0:
+            return False
+        # Two writes: between them no script is active, which the MX reads as "keep" (never two active:
+        # the partial unique index refuses that, so a racing activation fails instead).
+        self.db.sieve_scripts.update_many({"alias_id": alias_id, "active": True}, {"$set": {"active": False}})
+        if name is not None:
+            self.db.sieve_scripts.update_one({"_id": f"{alias_id}/{name}"}, {"$set": {"active": True}})
+        return True
+
+    def _rename_sieve_script(self, alias_id: str, old: str, new: str) -> bool:
+        doc = self.db.sieve_scripts.find_one({"_id": f"{alias_id}/{old}"})
+        if doc is None:
+            return False
+        doc.update({"_id": f"{alias_id}/{new}", "name": new, "updated_at": now()})
+        # Insert the new name before removing the old: a failure leaves the script under its old name.
+        active = doc.pop("active", False)
+        try:
+            self.db.sieve_scripts.insert_one({**doc, "active": False})
+        except DuplicateKeyError:
+            raise AlreadyExists(f"a script named {new!r} exists already") from None
+        self.db.sieve_scripts.delete_one({"_id": f"{alias_id}/{old}"})
+        if active:
+            self.db.sieve_scripts.update_one({"_id": f"{alias_id}/{new}"}, {"$set": {"active": True}})
+        return True
+
+    def _delete_sieve_script(self, alias_id: str, name: str) -> None:
+        self.db.sieve_scripts.delete_one({"_id": f"{alias_id}/{name}"})
+
+    def _delete_sieve_scripts(self, alias_id: str) -> None:
+        self.db.sieve_scripts.delete_many({"alias_id": alias_id})
 
     # ---- domains --------------------------------------------------------------------------------
     def _insert_domain(self, domain: Domain) -> None:

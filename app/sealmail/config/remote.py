@@ -45,6 +45,7 @@ from sealmail.config.models import (
     LogPage,
     LogQuery,
     MailboxHome,
+    SieveScript,
     SpamCounts,
 )
 from sealmail.store import rpc
@@ -233,6 +234,27 @@ class RemoteConfigStore(ConfigStore):
     def remove_credential(self, alias_id: str) -> None:
         self._call("remove_credential", alias_id)
 
+    def put_sieve_script(self, alias_id: str, name: str, content: str) -> SieveScript:
+        return _one(SieveScript, self._call("put_sieve_script", alias_id, name, content))
+
+    def get_sieve_script(self, alias_id: str, name: str) -> SieveScript | None:
+        return _maybe(SieveScript, self._call("get_sieve_script", alias_id, name))
+
+    def list_sieve_scripts(self, alias_id: str) -> list[SieveScript]:
+        return _many(SieveScript, self._call("list_sieve_scripts", alias_id))
+
+    def active_sieve_script(self, alias_id: str) -> SieveScript | None:
+        return _maybe(SieveScript, self._call("active_sieve_script", alias_id))
+
+    def activate_sieve_script(self, alias_id: str, name: str | None) -> None:
+        self._call("activate_sieve_script", alias_id, name)
+
+    def rename_sieve_script(self, alias_id: str, old: str, new: str) -> SieveScript:
+        return _one(SieveScript, self._call("rename_sieve_script", alias_id, old, new))
+
+    def delete_sieve_script(self, alias_id: str, name: str) -> None:
+        self._call("delete_sieve_script", alias_id, name)
+
     def set_mailbox_home(self, mailbox_id: str, host: str) -> MailboxHome:
         return _one(MailboxHome, self._call("set_mailbox_home", mailbox_id, host))
 
@@ -366,6 +388,27 @@ class RemoteConfigStore(ConfigStore):
         _not_here()
 
     def _list_dkim_keys(self) -> list[DkimKeyRecord]:
+        _not_here()
+
+    def _put_sieve_script(self, script: SieveScript) -> None:
+        _not_here()
+
+    def _get_sieve_script(self, alias_id: str, name: str) -> SieveScript | None:
+        _not_here()
+
+    def _list_sieve_scripts(self, alias_id: str) -> list[SieveScript]:
+        _not_here()
+
+    def _activate_sieve_script(self, alias_id: str, name: str | None) -> bool:
+        _not_here()
+
+    def _rename_sieve_script(self, alias_id: str, old: str, new: str) -> bool:
+        _not_here()
+
+    def _delete_sieve_script(self, alias_id: str, name: str) -> None:
+        _not_here()
+
+    def _delete_sieve_scripts(self, alias_id: str) -> None:
         _not_here()
 
     def _put_mailbox_home(self, home: MailboxHome) -> None:

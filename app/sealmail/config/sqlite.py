@@ -26,7 +26,9 @@ from sealmail.config.models import (
     LogEntry,
     LogQuery,
     MailboxHome,
+    SieveScript,
     SpamCounts,
+    now,
 )
 from sealmail.errors import AlreadyExists
 from sealmail.migrations import apply_migrations
@@ -174,6 +176,18 @@ MIGRATIONS: list[str] = [
         count INTEGER NOT NULL,
         PRIMARY KEY (day, kind, name)
     ) WITHOUT ROWID;
+    """,
+    # 9: each alias's Sieve scripts, at most one active (issue 22).
+    """
+    CREATE TABLE sieve_scripts (
+        alias_id TEXT NOT NULL,
+        name TEXT NOT NULL,
+        content TEXT NOT NULL,
+        active INTEGER NOT NULL DEFAULT 0,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (alias_id, name)
+    );
+    CREATE UNIQUE INDEX sieve_scripts_one_active ON sieve_scripts (alias_id) WHERE active;
     """,
 ]
 
@@ -352,6 +366,56 @@ class SQLiteConfigStore(ConfigStore):
 
     def _delete_mailbox_home(self, mailbox_id: str) -> None:
         self._delete("DELETE FROM mailbox_homes WHERE mailbox_id = ?", mailbox_id)
+
+    # ---- Sieve scripts --------------------------------------------------------------------------
+    def _put_sieve_script(self, script: SieveScript) -> None:
+        self._db().execute(
+            "INSERT INTO sieve_scripts (alias_id, name, content, active, updated_at)"
+            " VALUES (:alias_id, :name, :content, :active, :updated_at)"
+            " ON CONFLICT (alias_id, name) DO UPDATE SET content = excluded.content, updated_at = excluded.updated_at",
+            to_sql(script),
+        )
+
+    def _get_sieve_script(self, alias_id: str, name: str) -> SieveScript | None:
+        return self._one(SieveScript, "SELECT * FROM sieve_scripts WHERE alias_id = ? AND name = ?", alias_id, name)
+
+    def _list_sieve_scripts(self, alias_id: str) -> list[SieveScript]:
+        return self._many(SieveScript, "SELECT * FROM sieve_scripts WHERE alias_id = ?", alias_id)
+
+    def _activate_sieve_script(self, alias_id: str, name: str | None) -> bool:
+        db = self._db()
+        db.execute("BEGIN IMMEDIATE")  # one step: never two active, never none when one was asked for
+        try:
+            known = (
+                name is None
+                or db.execute(
+                    "SELECT 1 FROM sieve_scripts WHERE alias_id = ? AND name = ?", (alias_id, name)
+                ).fetchone()
+            )
+            if known:
+                db.execute("UPDATE sieve_scripts SET active = 0 WHERE alias_id = ? AND active", (alias_id,))
+                db.execute("UPDATE sieve_scripts SET active = 1 WHERE alias_id = ? AND name = ?", (alias_id, name))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return bool(known)
+
+    def _rename_sieve_script(self, alias_id: str, old: str, new: str) -> bool:
+        try:
+            cur = self._db().execute(
+                "UPDATE sieve_scripts SET name = ?, updated_at = ? WHERE alias_id = ? AND name = ?",
+                (new, format_time(now()), alias_id, old),
+            )
+        except sqlite3.IntegrityError:
+            raise AlreadyExists(f"a script named {new!r} exists already") from None
+        return cur.rowcount > 0
+
+    def _delete_sieve_script(self, alias_id: str, name: str) -> None:
+        self._delete("DELETE FROM sieve_scripts WHERE alias_id = ? AND name = ?", alias_id, name)
+
+    def _delete_sieve_scripts(self, alias_id: str) -> None:
+        self._delete("DELETE FROM sieve_scripts WHERE alias_id = ?", alias_id)
 
     # ---- admins ---------------------------------------------------------------------------------
     def _insert_admin(self, admin: AdminAccount) -> None:

@@ -21,9 +21,18 @@ from sealmail.config.models import (
     LogPage,
     LogQuery,
     MailboxHome,
+    SieveScript,
     SpamCounts,
 )
-from sealmail.errors import AlreadyExists, ConfigStoreError, SchemaTooNew
+from sealmail.errors import (
+    AlreadyExists,
+    ConfigStoreError,
+    QuotaExceeded,
+    SchemaTooNew,
+    ScriptActive,
+    ScriptTooLarge,
+    TooManyScripts,
+)
 from sealmail.store import rpc
 
 CONFIG_PREFIX = "config."
@@ -57,6 +66,14 @@ CONFIG_METHODS = frozenset(
         "get_mailbox_home",
         "list_mailbox_homes",
         "remove_mailbox_home",
+        # Sieve scripts
+        "put_sieve_script",
+        "get_sieve_script",
+        "list_sieve_scripts",
+        "active_sieve_script",
+        "activate_sieve_script",
+        "rename_sieve_script",
+        "delete_sieve_script",
         # DKIM keys
         "keep_dkim_key",
         "get_dkim_key",
@@ -97,8 +114,9 @@ rpc.register(
         LogQuery,
         LogPage,
         MailboxHome,
+        SieveScript,
         DkimKeyRecord,
         SpamCounts,
     ),
-    (AlreadyExists, ConfigStoreError, SchemaTooNew),
+    (AlreadyExists, ConfigStoreError, SchemaTooNew, QuotaExceeded, TooManyScripts, ScriptTooLarge, ScriptActive),
 )

@@ -15,12 +15,12 @@ from typing import Any, ClassVar
 
 from sievelib.commands import Command as SievelibCommand
 
+from sealmail.config.models import MAX_SIEVE_SCRIPT_BYTES as MAX_SCRIPT_BYTES  # the store's limit, one number
 from sealmail.sieve import grammar, tree
 from sealmail.sieve.errors import SieveError
 from sealmail.sieve.match import COMPARATORS, compile_regex
 from sealmail.sieve.variables import has_references
 
-MAX_SCRIPT_BYTES = 64 * 1024
 # RFC 5228 §2.10.6 asks for at least 15 levels of nested blocks and of nested test lists.
 MAX_NESTING = 32
 DATE_PARTS = frozenset(
