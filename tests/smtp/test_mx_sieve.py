@@ -45,9 +45,14 @@ SENDER = "coyote@b.test"
 
 
 @pytest.fixture
-def world_overrides() -> dict:
-    """Settings a test changes for its MX and jobs (``indirect``)."""
-    return {}
+def world_overrides(request) -> dict:
+    """Settings a test changes for its MX and jobs (``indirect``); ``{"rspamd": True}`` scans with
+    the session's real rspamd (``tests/rspamdkit.py``)."""
+    extra = dict(getattr(request, "param", {}))
+    if extra.pop("rspamd", False):
+        rspamd = request.getfixturevalue("rspamd")
+        extra.update(rspamd_url=rspamd.url, rspamd_timeout=10.0)
+    return extra
 
 
 @pytest.fixture
@@ -508,3 +513,57 @@ async def test_a_forwarding_alias_without_a_mailbox_runs_no_script(world) -> Non
     (copy,) = await _until_sink(world, 1)
     assert copy.rcpt_tos == ["bob@b.test"]
     assert b"Sealmail-Redirected" not in copy.data
+
+
+# ---- the spam filter's verdict and the script (a real rspamd) ----------------------------------------
+
+SCANNED = [pytest.param({"rspamd": True}, marks=pytest.mark.tool("rspamd"), id="rspamd")]
+
+
+@pytest.mark.parametrize("world_overrides", SCANNED, indirect=True)
+@pytest.mark.parametrize(
+    ("script", "folder"),
+    [
+        pytest.param("", "Junk", id="RFC 5228 §2.10.2 the implicit keep of spam goes to Junk"),
+        pytest.param("keep;", "Junk", id="RFC 5228 §4.3 keep: the default location, Junk for spam"),
+        pytest.param('require "fileinto";\nfileinto "INBOX";', "INBOX", id="fileinto INBOX wins over the verdict"),
+        pytest.param('require "fileinto";\nfileinto "Archive";', "Archive", id="fileinto wins over the verdict"),
+        pytest.param('require "fileinto";\nfileinto "Gone";', "Junk", id="RFC 5228 §4.1 a missing folder: keep, Junk"),
+    ],
+)
+async def test_how_the_spam_verdict_and_the_script_decide_the_folder(world, script, folder) -> None:
+    from rspamdkit import JUNK_MARK
+
+    _script(world, DEMO, script or "# nothing\n")
+    code, _ = await asyncio.to_thread(_send, world, _message(f"cheap watches {JUNK_MARK}"))
+    assert code == 250
+    found = await _read(world, DEMO, "INBOX", "Junk", "Archive")
+    assert {name: len(messages) for name, messages in found.items()} == {
+        name: int(name == folder) for name in ("INBOX", "Junk", "Archive")
+    }
+    ((_, raw),) = found[folder]
+    assert b"X-Spam-Status: Yes, score=" in raw  # the script saw, and the user gets, the verdict's fields
+
+
+@pytest.mark.parametrize("world_overrides", SCANNED, indirect=True)
+async def test_rfc5235_spamtest_is_fed_by_rspamd_and_no_vacation_answers_spam(world) -> None:
+    """Junk by rspamd's own action is 10 ("definitely spam"); a clean message is between 1 and 9;
+    the vacation the same script asks for goes to the clean message's sender only."""
+    from rspamdkit import JUNK_MARK
+
+    _script(
+        world,
+        DEMO,
+        'require ["spamtest", "relational", "comparator-i;ascii-numeric", "fileinto", "mailbox", "vacation"];\n'
+        'vacation :days 1 :addresses ["demo@example.test"] "Away.";\n'
+        'if spamtest :value "eq" :comparator "i;ascii-numeric" "10" { fileinto :create "Spam10"; }\n'
+        'elsif spamtest :value "ge" :comparator "i;ascii-numeric" "1" { fileinto :create "Scanned"; }\n',
+    )
+    await asyncio.to_thread(_send, world, _message(f"offer {JUNK_MARK}"))
+    await asyncio.to_thread(_send, world, _message("lunch", sender="roadrunner@b.test"), mail_from="roadrunner@b.test")
+    found = await _read(world, DEMO, "Spam10", "Scanned", "INBOX", "Junk")
+    assert [b"Subject: offer" in raw for _, raw in found["Spam10"]] == [True]
+    assert [b"Subject: lunch" in raw for _, raw in found["Scanned"]] == [True]
+    (reply,) = await _until_sink(world, 1)
+    assert reply.rcpt_tos == ["roadrunner@b.test"]
+    assert _queued(world) == 1
