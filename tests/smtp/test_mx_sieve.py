@@ -220,6 +220,14 @@ async def test_rfc5490_fileinto_create_with_rfc5232_flags_lands_in_the_new_folde
     assert raw.endswith(_message("your invoice"))
 
 
+@pytest.mark.parametrize(
+    "world_overrides",
+    [
+        pytest.param({}, id="one-process"),
+        pytest.param({"mx_processes": 2, "mx_spool_handoff_max": 1 << 20}, id="two-processes-one-spool-writer"),
+    ],
+    indirect=True,
+)
 async def test_rfc3894_fileinto_copy_in_two_folders_is_one_sealed_record_and_each_copy_once(world) -> None:
     _script(
         world,
