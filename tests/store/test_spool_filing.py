@@ -138,3 +138,34 @@ def test_a_plain_delivery_stays_a_version_1_record(box) -> None:
 
     payload = open_sealed(box.secrets.private_key, sealed, context=f"sealmail spool {box.id}".encode())
     assert payload[0] == 1
+
+
+def test_a_filed_record_an_older_drainer_could_not_open_is_filed_by_the_next_drain(box, monkeypatch) -> None:
+    """A rolling upgrade: an upgraded MX seals a filing (payload version 2) and a host still on the
+    version before drains first. That drainer could not read the record and left it in the spool
+    (``spool_failed``); the upgraded drainer files it, once, whoever gets there first."""
+    from sealmail.crypto.sealed import SealError
+    from sealmail.store import messages
+    from sealmail.store.spool import FILED_VERSION
+
+    box.deliver(message(30), Filing((Placement("INBOX"), Placement("Later", (), create=True))))
+    box.deliver(message(31))
+    newer = messages.open_message
+
+    def older(private_key: bytes, mailbox_id: str, sealed: bytes):
+        from sealmail.crypto.sealed import open_sealed
+
+        payload = open_sealed(private_key, sealed, context=f"sealmail spool {mailbox_id}".encode())
+        if payload[0] == FILED_VERSION:
+            raise SealError(f"unknown spool payload version {FILED_VERSION}")  # what the version before said
+        return newer(private_key, mailbox_id, sealed)
+
+    monkeypatch.setattr(messages, "open_message", older)
+    assert box.drain() == 1  # message 31; message 30 is left in the spool
+    assert box.store.spool(box.id).count() == 1
+    monkeypatch.setattr(messages, "open_message", newer)
+    assert box.drain() == 1
+    assert box.drain() == 0
+    assert [raw for raw, _, _ in box.folder("INBOX")] == [message(31), message(30)]
+    assert [raw for raw, _, _ in box.folder("Later")] == [message(30)]
+    assert box.store.spool(box.id).count() == 0

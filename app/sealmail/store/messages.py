@@ -113,8 +113,8 @@ class Messages:
         them). Drained mail bypasses the quota: it was accepted already.
         """
         db = self._db
-        failed: list[int] = list(json.loads(str(db.meta_read("spool_failed", "[]"))))
-        drained, last = 0, as_int(db.meta_read("spool_seq", 0))
+        drained, failed = self._retry_failed(spool, private_key)
+        last = as_int(db.meta_read("spool_seq", 0))
         batch: list[_Drained] = []
         octets = 0
         for seq, sealed in spool.pending(last):
@@ -138,6 +138,33 @@ class Messages:
         if last:
             spool.delete_through(last, keep=frozenset(failed))
         return DrainResult(drained, tuple(failed))
+
+    def _retry_failed(self, spool: Spool, private_key: bytes) -> tuple[int, list[int]]:
+        """Records an earlier drain could not open, tried again; returns (filed now, still failing).
+
+        A drainer older than a record's payload leaves it so (a Sieve filing, version 2, sealed by an
+        upgraded MX while this host still ran the version before). Each one that opens now is filed
+        in the transaction that takes it off the list, so it lands once whoever retries it."""
+        db, done = self._db, 0
+        failed: list[int] = list(json.loads(str(db.meta_read("spool_failed", "[]"))))
+        for seq, sealed in spool.records(failed):
+            try:
+                received_at, filing, raw = open_message(private_key, db.mailbox_id, sealed)
+            except SealError:
+                continue  # still unreadable: it stays for inspection
+            indexed = index_message(raw, text=False)
+            with db.write() as events:
+                current: list[int] = list(json.loads(str(db.meta("spool_failed", "[]"))))
+                if seq not in current:  # another process filed it meanwhile
+                    continue
+                for folder, flags in self._placements(filing).items():
+                    self._rows.append(folder, raw, indexed, flags, received_at, False, events)
+                current.remove(seq)
+                db.set_meta("spool_failed", json.dumps(current))
+            done += 1
+        if done:
+            failed = list(json.loads(str(db.meta_read("spool_failed", "[]"))))
+        return done, failed
 
     def _drain_batch(self, batch: list[_Drained]) -> int:
         if not batch:

@@ -202,6 +202,17 @@ class Spool:
                 yield seq, sealed
                 last = seq
 
+    def records(self, seqs: Sequence[int]) -> Iterator[tuple[int, bytes]]:
+        """The records with these sequence numbers that are still here, oldest first."""
+        wanted = sorted(set(seqs))
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            with self._lock:
+                rows = self._db.execute(
+                    f"SELECT seq, sealed FROM spool WHERE seq IN ({','.join('?' * len(chunk))}) ORDER BY seq", chunk
+                ).fetchall()
+            yield from rows
+
     def delete_through(self, seq: int, keep: frozenset[int] = frozenset()) -> None:
         """Forget drained records (those in ``keep`` failed to open and stay for inspection)."""
         with self._lock, self._writing():
