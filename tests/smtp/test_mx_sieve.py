@@ -304,7 +304,8 @@ async def test_rfc5429_2_1_1_a_reject_of_the_only_recipient_is_answered_at_data(
     assert (code, reply) == (550, b"5.7.1 I do not want anvils. Not ever.")
     assert (await _read(world, DEMO, "INBOX"))["INBOX"] == []
     assert _queued(world) == 0  # refused in the session: no report is sent
-    assert [e.status for e in _logs(world, DEMO)] == ["rejected"]
+    (entry,) = _logs(world, DEMO)
+    assert (entry.status, entry.detail) == ("rejected", "by Sieve script 'rules', answered at DATA (550 5.7.1)")
 
 
 async def test_rfc5429_2_1_2_a_reject_among_recipients_that_take_it_is_a_dsn_to_the_sender(world) -> None:

@@ -48,7 +48,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from sealmail.addresses import is_webhook
-from sealmail.config.models import Alias, LogEntry
+from sealmail.config.models import Alias, LogEntry, LogKind
 from sealmail.queue.service import JobQueueAPI
 from sealmail.queue.store import NewJob
 from sealmail.services.dkim import fetch_keys, has_all_keys
@@ -307,8 +307,8 @@ class InboundDelivery:
         if found is not None and found.reject is not None:
             return await self._rejected(message, mail_from, alias, group, junk, found, message_id, peer, outcome)
         ok = True
-        if alias.storage and (found is None or found.filing is not None):
-            where: str | Filing = ("Junk" if junk else "INBOX") if found is None else found.filing  # type: ignore[assignment]
+        where = ("Junk" if junk else "INBOX") if found is None else found.filing  # None: the script stores nothing
+        if alias.storage and where is not None:
             address, ok = await self._store(message.pieces, alias, where, found, message_id, peer, outcome, appended)
         else:
             address = await self.app.config_call(_display_address, self.app.config, alias)
@@ -562,12 +562,12 @@ class InboundDelivery:
         detail: str,
         message_id: str | None,
         peer: str | None,
-        kind: str = "error",
+        kind: LogKind = "error",
     ) -> None:
         log.log(logging.WARNING if kind == "error" else logging.INFO, "%s: %s", address, detail)
         await self.app.log_event(
             LogEntry(
-                kind=kind,  # type: ignore[arg-type]
+                kind=kind,
                 component="mx",
                 status=status,
                 domain=alias.domain,
@@ -671,7 +671,8 @@ class InboundDelivery:
                 address=address,
                 message_id=message_id,
                 peer=peer,
-                detail=f"by Sieve script {found.script!r}: {reply}; {told}",
+                # the reason stays out of the log: a script can build it from the message
+                detail=f"by Sieve script {found.script!r}; {told}",
             )
         )
         return True
@@ -702,7 +703,7 @@ class InboundDelivery:
                     address=address,
                     message_id=message_id,
                     peer=peer,
-                    detail=f"by Sieve script {script!r}: {outcome.refusal}, answered at DATA",
+                    detail=f"by Sieve script {script!r}, answered at DATA (550 5.7.1)",
                 )
             )
         return outcome
