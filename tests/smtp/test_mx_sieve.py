@@ -13,12 +13,12 @@ RFC 5490 (mailbox :create), RFC 5429 (reject, ereject), RFC 5230 / RFC 3834 (vac
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import email
 import imaplib
 import re
 import smtplib
 import ssl
-import time
 
 import pytest
 import redis
@@ -422,31 +422,50 @@ async def test_an_exhausted_budget_keeps_the_message(world) -> None:
     assert entry.detail.endswith(": the script does too much work on this message; the message was kept in INBOX")
 
 
-@pytest.mark.parametrize("world_overrides", [{"mx_sieve_timeout": 0.05, "max_message_size": 10_000_000}])
-async def test_a_slow_script_is_cut_off_and_other_sessions_go_on(world) -> None:
-    """Scripts run on threads of their own with a deadline: past it the message is kept, and a
-    session meanwhile is answered at once."""
+@pytest.mark.parametrize("world_overrides", [{"mx_sieve_timeout": 0.05, "max_message_size": 10_000_000}], indirect=True)
+async def test_a_script_past_the_timeout_is_cut_off_and_the_message_kept(world) -> None:
     _script(world, DEMO, HEAVY, name="heavy")
+    code, _ = await asyncio.to_thread(_send, world, BIG)
+    assert code == 250
+    assert len((await _read(world, DEMO, "INBOX"))["INBOX"]) == 1
+    (entry,) = _logs(world, DEMO, "error")
+    assert entry.detail == (
+        "Sieve script 'heavy': the script ran longer than 0.05 s on this message; the message was kept in INBOX"
+    )
 
-    def probe() -> float:
-        started = time.monotonic()
-        with smtplib.SMTP("127.0.0.1", world.port, timeout=30) as client:
-            client.ehlo("probe.b.test")
-            client.noop()
-        return time.monotonic() - started
 
-    sends = [asyncio.to_thread(_send, world, BIG) for _ in range(3)]
-    probes = []
-    for _ in range(5):
-        await asyncio.sleep(0.05)
-        probes.append(await asyncio.to_thread(probe))
-    results = await asyncio.gather(*sends)
-    assert [code for code, _ in results] == [250, 250, 250]
-    assert max(probes) < 1.0, probes
-    assert len((await _read(world, DEMO, "INBOX"))["INBOX"]) == 3
+@pytest.mark.parametrize("world_overrides", [{"max_message_size": 10_000_000}], indirect=True)
+async def test_heavy_scripts_run_off_the_event_loop(world) -> None:
+    """Eight messages whose script works to the end of its budget (each run takes this machine about
+    0.2 s or more): run on the MX's event loop they would stall it that long eight times; on the
+    Sieve threads the loop (this test's: the MX runs in it) keeps its ticks."""
+    _script(world, DEMO, HEAVY, name="heavy")
+    loop = asyncio.get_running_loop()
+    lags: list[float] = []
+    stop = asyncio.Event()
+
+    async def tick() -> None:
+        while not stop.is_set():
+            before = loop.time()
+            await asyncio.sleep(0.01)
+            lags.append(loop.time() - before - 0.01)
+
+    ticker = asyncio.create_task(tick())
+    # The clients on threads of their own: the loop's default threads are the MX's (RCPT, the spool).
+    with concurrent.futures.ThreadPoolExecutor(8) as clients:
+        try:
+            results = await asyncio.gather(*(loop.run_in_executor(clients, _send, world, BIG) for _ in range(8)))
+        finally:
+            stop.set()
+            await ticker
+    assert [code for code, _ in results] == [250] * 8
     details = [e.detail for e in _logs(world, DEMO, "error")]
-    assert details
-    assert all("the script ran longer than 0.05 s on this message" in d for d in details)
+    assert len(details) == 8  # every run went to the end of its budget
+    assert all(
+        d.endswith("the script does too much work on this message; the message was kept in INBOX") for d in details
+    )
+    stalls = [lag for lag in lags if lag > 0.15]
+    assert len(stalls) <= 2, sorted(lags)[-10:]  # a loaded machine may preempt the loop now and then
 
 
 # ---- vacation ------------------------------------------------------------------------------------------
