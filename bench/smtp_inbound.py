@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/smtp_inbound.py [--messages 5000] [--connections 8] [--no-postfix]
                                            [--one-mailbox] [--rounds N] [--no-ceiling] [--mx-hosts N]
-                                           [--rspamd [--rspamd-workers N]]
+                                           [--rspamd [--rspamd-workers N]] [--sieve]
 
 The same signed 4 KB messages go, over 8 concurrent connections from one lean client, to:
 
@@ -57,6 +57,12 @@ rspamd left unanswered. About one message in seven (14-16 %) has an unencoded 8-
 corpus's names) and lands in rspamd's ``add header`` band: Junk for Sealmail, ``X-Spam: Yes`` for
 Postfix (the check lines count both).
 
+``--sieve`` (issue 22) gives every mailbox an active Sieve script of 20 rules (``SIEVE_RULES``:
+header, address, envelope, size and spamtest tests, lists filed with ``fileinto :create``, flags):
+the MX reads it at each RCPT and runs it after DATA before sealing. A quarter of the messages (one
+sender domain of four) is filed into a folder of its own, the rest kept; the Postfix side has no
+filter (Dovecot's Sieve would run at LMTP delivery, not in this comparison).
+
 Needs: dnsmasq (``scripts/system-deps test``), rspamd for ``--rspamd``, and for the anchor, as root:
 ``apt-get install postfix dovecot-lmtpd`` — then stop the system Postfix Debian starts
 (``postfix stop; update-rc.d postfix disable``) so nothing listens on port 25.
@@ -87,7 +93,7 @@ sys.path.insert(0, str(HERE.parent / "tests"))  # dnsserver
 sys.path.insert(0, str(HERE))  # bench/smtpkit before tests/smtpkit
 
 from sealmail.config.sqlite import SQLiteConfigStore
-from sealmail.services import aliases, credentials, domains
+from sealmail.services import aliases, credentials, domains, sievescripts
 from sealmail.services.dkim import ensure_keys
 from sealmail.services.dnsrecords import records_for
 from sealmail.settings import Settings
@@ -116,6 +122,30 @@ MAILBOXES = [f"user{i}" for i in range(8)]
 SENDERS = [f"sender{i}.test" for i in range(4)]
 SIZE = 4096
 WARM_UP = 50  # messages sent to each server before the measured run
+# ``--sieve``: what a user who filters would have; the sender1.test rule files a quarter of the messages.
+SIEVE_RULES = """require ["fileinto", "mailbox", "envelope", "imap4flags", "relational", "comparator-i;ascii-numeric",
+          "spamtest", "variables"];
+if header :contains "List-Id" "announce.lists.example" { fileinto :create "Lists/announce"; stop; }
+if header :contains "List-Id" "dev.lists.example" { fileinto :create "Lists/dev"; stop; }
+if header :contains "List-Id" "users.lists.example" { fileinto :create "Lists/users"; stop; }
+if exists "List-Unsubscribe" { fileinto :create "Newsletters"; stop; }
+if address :is "from" ["boss@example.test", "ceo@example.test"] { addflag "\\Flagged"; }
+if address :domain :is "from" "bank.example" { fileinto :create "Finance"; stop; }
+if header :matches "Subject" ["*invoice*", "*receipt*", "*order #*"] { fileinto :create "Finance"; stop; }
+if header :contains "Subject" ["[JIRA]", "[GitLab]", "[GitHub]"] { fileinto :create "Work/Notifications"; stop; }
+if address :localpart :is "to" "noreply" { discard; stop; }
+if envelope :domain :is "from" "sender1.test" { fileinto :create "Sender1"; stop; }
+if envelope :localpart :is "to" "user7+news" { fileinto :create "News"; stop; }
+if size :over 5M { addflag "$Large"; }
+if spamtest :value "ge" :comparator "i;ascii-numeric" "8" { fileinto "Junk"; stop; }
+if header :contains "X-Mailer" "BulkMailer" { fileinto :create "Bulk"; stop; }
+if header :is "Precedence" ["bulk", "junk", "list"] { fileinto :create "Bulk"; stop; }
+if address :all :is "from" "alerts@monitoring.example" { fileinto :create "Alerts"; stop; }
+if header :matches "Subject" "Re: *" { set "thread" "${1}"; }
+if anyof (header :contains "Subject" "meeting", header :contains "Subject" "calendar") { addflag "$Meeting"; }
+if not exists "Date" { addflag "$NoDate"; }
+if header :contains "Auto-Submitted" "auto-generated" { fileinto :create "Automatic"; stop; }
+"""
 
 
 # ---- the messages ---------------------------------------------------------------------------------
@@ -205,7 +235,7 @@ def dns_for(workdir: Path, senders: Settings, ttl: int, client: bool = False) ->
 
 # ---- Sealmail -------------------------------------------------------------------------------------
 def prepare_sealmail(
-    base: Path, dns: str, redis_url: str | None, extra: list[str]
+    base: Path, dns: str, redis_url: str | None, extra: list[str], sieve: bool = False
 ) -> tuple[Path, Settings, dict[str, str]]:
     data = base / "sealmail"
     values: dict[str, object] = {
@@ -230,18 +260,22 @@ def prepare_sealmail(
     try:
         domains.add_domain(store, DOMAIN, settings)
         for user in MAILBOXES:
-            aliases.add_alias(store, f"{user}@{DOMAIN}")
+            alias = aliases.add_alias(store, f"{user}@{DOMAIN}")
             passwords[user] = credentials.set_password(store, settings, f"{user}@{DOMAIN}")
+            if sieve:
+                sievescripts.save_and_activate(store, alias.id, "rules", SIEVE_RULES)
     finally:
         store.close()
     return env_file, settings, passwords
 
 
-def check_sealmail(settings: Settings, passwords: dict[str, str], expected: int, scanned: bool = False) -> str:
+def check_sealmail(
+    settings: Settings, passwords: dict[str, str], expected: int, scanned: bool = False, sieve: bool = False
+) -> str:
     """Every accepted message is a sealed spool record; a sample opens and shows every check passed
-    (and, ``scanned``, rspamd's verdict in the header)."""
+    (and, ``scanned``, rspamd's verdict in the header; ``sieve``, how many a script filed elsewhere)."""
     store = SQLiteConfigStore(settings.config_db_path)
-    total, checked = 0, 0
+    total, checked, filed = 0, 0, 0
     try:
         for user, password in passwords.items():
             unlocked = credentials.unlock(store, settings, f"{user}@{DOMAIN}", password)
@@ -250,8 +284,10 @@ def check_sealmail(settings: Settings, passwords: dict[str, str], expected: int,
                 continue
             with contextlib.closing(sqlite3.connect(path)) as db:
                 total += db.execute("SELECT count(*) FROM spool").fetchone()[0]
-                for (sealed,) in db.execute("SELECT sealed FROM spool ORDER BY seq LIMIT 3"):
-                    _, _, raw = open_message(unlocked.secrets.private_key, unlocked.mailbox_id, sealed)
+                sample = 40 if sieve else 3
+                for (sealed,) in db.execute("SELECT sealed FROM spool ORDER BY seq LIMIT ?", (sample,)):
+                    _, filing, raw = open_message(unlocked.secrets.private_key, unlocked.mailbox_id, sealed)
+                    filed += filing.copies[0].folder != "INBOX"
                     head = raw.split(b"\r\n\r\n", 1)[0]
                     assert head.count(b"dkim=pass") == 2 and b"spf=pass" in head and b"dmarc=pass" in head, head
                     assert not scanned or (b"\r\nX-Spam-Score: " in head and b"unchecked" not in head), head
@@ -261,6 +297,8 @@ def check_sealmail(settings: Settings, passwords: dict[str, str], expected: int,
     if total != expected:
         raise RuntimeError(f"{total} sealed records in the spools, {expected} messages accepted")
     verdict = ", rspamd's score" if scanned else ""
+    if sieve:
+        verdict += f"; {filed} filed by the Sieve script"
     return f"{total} sealed records in {len(passwords)} spools; {checked} opened: SPF, 2x DKIM and DMARC pass{verdict}"
 
 
@@ -301,15 +339,18 @@ class Arrangement:
             yield ports, pids
 
 
-def in_process(base: Path, dns: str, redis_url: str | None, extra: list[str]) -> Arrangement:
-    env_file, settings, passwords = prepare_sealmail(base, dns, redis_url, extra)
-    name = "Sealmail MX: checks, sealed spool, fsync"
+def in_process(base: Path, dns: str, redis_url: str | None, extra: list[str], sieve: bool = False) -> Arrangement:
+    env_file, settings, passwords = prepare_sealmail(base, dns, redis_url, extra, sieve)
+    name = "Sealmail MX: checks, sealed spool, fsync" + (" + Sieve" if sieve else "")
     return Arrangement(base.name, name, settings, passwords, [env_file], [settings.data_dir])
 
 
-def through_store(base: Path, dns: str, redis_url: str | None, extra: list[str], hosts: int) -> Arrangement:
+def through_store(
+    base: Path, dns: str, redis_url: str | None, extra: list[str], hosts: int, sieve: bool = False
+) -> Arrangement:
     """``hosts`` MX hosts and one data host, on this machine: mutual TLS over loopback."""
-    _, settings, passwords = prepare_sealmail(base, dns, redis_url, [])  # the data host's config store and keys
+    # the data host's config store (aliases, keys and scripts)
+    _, settings, passwords = prepare_sealmail(base, dns, redis_url, [], sieve)
     certs = ensure_dev_certificates(base / "tls")
     store_port = free_port()
     common: dict[str, object] = {"SEALMAIL_BIND_ADDRESSES": "127.0.0.1", "SEALMAIL_LOG_LEVEL": "INFO"}
@@ -349,7 +390,7 @@ def through_store(base: Path, dns: str, redis_url: str | None, extra: list[str],
             values[name] = value
         envs.append(write_env_file(data / "sealmail.env", values))
         dirs.append(data)
-    name = f"Sealmail {hosts} MX host{'s' if hosts > 1 else ''} -> one store"
+    name = f"Sealmail {hosts} MX host{'s' if hosts > 1 else ''} -> one store" + (" + Sieve" if sieve else "")
     return Arrangement(base.name, name, settings, passwords, envs, dirs, store_env)
 
 
@@ -750,9 +791,9 @@ def run_rounds(
             where.mkdir()
             redis_url = stack.enter_context(redis_server(where))
             if hosts == 0:
-                arrangements.append(in_process(where, dns, redis_url, extra))
+                arrangements.append(in_process(where, dns, redis_url, extra, args.sieve))
             else:
-                arrangements.append(through_store(where, dns, redis_url, extra, hosts))
+                arrangements.append(through_store(where, dns, redis_url, extra, hosts, args.sieve))
             if scanner:
                 arrangements[-1].name += " + rspamd"
         for number, batch in enumerate(rounds, 1):
@@ -769,7 +810,7 @@ def run_rounds(
                 print(results[-1], f"({load()})", flush=True)
         for arrangement in arrangements:
             verdicts.append(
-                f"{arrangement.name}: {check_sealmail(arrangement.settings, arrangement.passwords, WARM_UP + len(rounds) * len(rounds[0]), scanner is not None)}"
+                f"{arrangement.name}: {check_sealmail(arrangement.settings, arrangement.passwords, WARM_UP + len(rounds) * len(rounds[0]), scanner is not None, args.sieve)}"
             )
             if scanner:
                 verdicts.append(f"{arrangement.name}: {_unanswered(base, arrangement.key)}")
@@ -811,6 +852,9 @@ def parse_args() -> argparse.Namespace:
         type=int,
         default=os.cpu_count() or 1,
         help="processes of rspamd's normal worker and of its milter proxy, each (default: one per core)",
+    )
+    parser.add_argument(
+        "--sieve", action="store_true", help="every mailbox runs an active 20-rule Sieve script at delivery"
     )
     parser.add_argument("--set", action="append", default=[], metavar="SEALMAIL_X=V", help="extra MX setting")
     return parser.parse_args()

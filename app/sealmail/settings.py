@@ -188,6 +188,17 @@ class Settings(BaseSettings):
         description="seconds the MX reuses an RCPT lookup; default 5 with a remote config store, else 0",
     )
 
+    # -- MX: Sieve at delivery (issue 22; see sealmail.smtp.sieverun) -------------------------------
+    # Each recipient's active script runs on two threads of the MX process's own, bounded by the
+    # language core's work budget; past this many seconds (waiting for a thread included) the message
+    # is kept as if there were no script, and the error is logged for the address.
+    mx_sieve_timeout: float = Field(
+        10.0,
+        gt=0,
+        le=300,
+        description="seconds a recipient's Sieve script may take at delivery before the message is kept",
+    )
+
     # -- SMTP DATA in memory (MX and submission) ------------------------------------------------
     # Each process holds the messages it is receiving in memory until they are stored; together they
     # stay under this (a message is held once, as the chunks it was read in). Past it, DATA gets

@@ -106,3 +106,20 @@ def test_a_created_mailbox_is_marked_for_creation() -> None:
 
     outcome = run('require ["fileinto", "mailbox"];\nfileinto :create "New";', mailboxes=("INBOX",))
     assert outcome.actions == (FileInto("New", (), create=True, copy=False),)
+
+
+@pytest.mark.parametrize(
+    ("script", "named"),
+    [
+        pytest.param("keep;", False, id="RFC 5228 §4.3 keep: the default location"),
+        pytest.param("", False, id="RFC 5228 §2.10.2 the implicit keep: the default location"),
+        pytest.param('require "fileinto";\nfileinto "inbox";', True, id="fileinto names INBOX"),
+        pytest.param('require ["fileinto", "copy"];\nfileinto :copy "INBOX";', True, id="RFC 3894 :copy names INBOX"),
+    ],
+)
+def test_a_fileinto_that_names_inbox_is_told_from_a_keep(script: str, named: bool) -> None:
+    """Delivery files a keep of spam in Junk (the default location), a fileinto "INBOX" in INBOX."""
+    from sealmail.sieve.actions import Keep
+
+    (action,) = run(script).actions
+    assert action == Keep((), named=named)

@@ -20,9 +20,13 @@ MAX_REDIRECTS = 4
 
 @dataclass(frozen=True, slots=True)
 class Keep:
-    """Store in INBOX (RFC 5228 §4.3), with these IMAP flags (RFC 5232 §5)."""
+    """Store in INBOX (RFC 5228 §4.3), with these IMAP flags (RFC 5232 §5).
+
+    ``named``: a ``fileinto "INBOX"`` asked for it by name. ``keep`` and the implicit keep store where
+    the message would have gone without a script, which is Junk for spam; a named INBOX is INBOX."""
 
     flags: tuple[str, ...] = ()
+    named: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,10 +90,20 @@ class Result:
     redirects: dict[str, Redirect] = field(default_factory=dict)
     reject: Reject | None = None
     vacation: Vacation | None = None
+    inbox_named: bool = False  # a fileinto named INBOX (see Keep.named)
 
-    def store(self, line: int, mailbox: str, flags: tuple[str, ...], create: bool = False, copy: bool = False) -> None:
+    def store(
+        self,
+        line: int,
+        mailbox: str,
+        flags: tuple[str, ...],
+        create: bool = False,
+        copy: bool = False,
+        named: bool = False,
+    ) -> None:
         self._no_reject(line, "fileinto" if mailbox != INBOX else "keep")
         name = INBOX if mailbox.upper() == INBOX else mailbox  # RFC 3501 §5.1: INBOX in any case
+        self.inbox_named = self.inbox_named or (named and name == INBOX)
         earlier = self.stores.get(name)
         if earlier is not None:  # RFC 5228 §2.10.3: stored once; the flags of both
             flags = _merge(earlier.flags, flags)
@@ -132,7 +146,7 @@ class Result:
         if self.reject is not None:
             out.append(self.reject)
         for store in self.stores.values():
-            out.append(Keep(store.flags) if store.mailbox == INBOX else store)
+            out.append(Keep(store.flags, self.inbox_named) if store.mailbox == INBOX else store)
         out.extend(self.redirects.values())
         if self.vacation is not None:
             out.append(self.vacation)

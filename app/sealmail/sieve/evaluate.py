@@ -160,7 +160,7 @@ class _Run:
                 # RFC 5490 §3.2: without :create, a missing mailbox is an error.
                 # The name is left out: built from variables, it can hold message content (errors are logged).
                 raise SieveRuntimeError(c.line, "fileinto: a mailbox that does not exist (add :create)")
-            self.result.store(c.line, mailbox, self.flags_for(c.flags), c.create, c.copy)
+            self.result.store(c.line, mailbox, self.flags_for(c.flags), c.create, c.copy, named=True)
         elif isinstance(c, tree.Redirect):
             address = self.expand(c.address)
             local, at, domain = address.rpartition("@")

@@ -62,6 +62,7 @@ class Message:
             fields.setdefault(name.strip().lower(), []).append(_FOLD.sub("", str(value)))
         self._fields = fields
         self._decoded: dict[str, list[str]] = {}
+        self._addresses: dict[str, list[tuple[str, str] | None]] = {}  # a script tests From many times
 
     @cached_property
     def _parsed(self) -> email.message.Message:
@@ -86,8 +87,15 @@ class Message:
 
     def addresses(self, name: str) -> list[tuple[str, str] | None]:
         """Each address of a field as (local part, domain); ``None`` for one that does not parse."""
-        if name.lower() not in ADDRESS_FIELDS:
+        key = name.lower()
+        if key not in ADDRESS_FIELDS:
             return []
+        found = self._addresses.get(key)
+        if found is None:
+            found = self._addresses[key] = self._parse_addresses(key)
+        return found
+
+    def _parse_addresses(self, name: str) -> list[tuple[str, str] | None]:
         out: list[tuple[str, str] | None] = []
         for value in self.raw_values(name):
             for address in parse_address_list(clean(value)) or ():

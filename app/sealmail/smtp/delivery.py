@@ -179,6 +179,7 @@ class DeliveryWorker:
     async def close(self) -> None:
         await self.sessions.close()
         await self.sts.close()
+        await self.inbound.close()  # local deliveries' bookkeeping, and the Sieve threads
 
     async def run(self, stop: asyncio.Event) -> None:
         running: set[asyncio.Task[None]] = set()

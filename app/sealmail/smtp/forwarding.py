@@ -36,13 +36,15 @@ log = logging.getLogger(__name__)
 ARC_HEADERS = [b"from", b"to", b"cc", b"subject", b"date", b"message-id", b"mime-version", b"content-type"]
 
 
+def srs_key(settings: Settings) -> bytes:
+    """The SRS secret: every MX host shares it (each checks the others' addresses)."""
+    if settings.srs_secret:
+        return settings.srs_secret.get_secret_value().encode()
+    return secret_file(settings.data_dir / "srs.key")
+
+
 def load_srs(settings: Settings) -> Srs:
-    secret = (
-        settings.srs_secret.get_secret_value().encode()
-        if settings.srs_secret
-        else secret_file(settings.data_dir / "srs.key")
-    )
-    return Srs(secret)
+    return Srs(srs_key(settings))
 
 
 def arc_seal(settings: Settings, domain: str, message: bytes) -> bytes:

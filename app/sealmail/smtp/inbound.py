@@ -15,6 +15,19 @@ here and hands the sealed record to the store; when the store cannot be reached 
 in the local outbox (``smtp.outbox``, fsynced) and the message counts as stored: held mail is handed
 over later, exactly once, so remembering it as delivered never turns into a loss.
 
+An alias with a mailbox and an active Sieve script (RFC 5228) has it run first, on the message as
+it would be stored (trace fields and the spam verdict's fields included), before anything is sealed
+(``smtp.sieverun``, ``smtp.sieveplan``): its copies are sealed as one record that names their
+folders and flags (``store.model.Filing``); its redirects (SRS and ARC as forwards, and the loop
+token of ``smtp.sieveloop``) and its vacation reply (``smtp.autoreply``, DKIM-signed, from the null
+sender) are queued with the alias's forwards in the same transaction; a ``reject`` is answered at
+DATA when every recipient of the message rejects it (``refuse``), else the sender gets a DSN
+through the queue (RFC 5429 §2.1, RFC 3464; never to the null sender, nor for mail filed as spam:
+that would be backscatter to a forged sender). The alias's own forwards and webhooks are the
+administrator's and go whatever the script does, except after a reject, which refuses the message
+for the whole alias. A script that cannot run keeps the message where it would have gone without
+one, and the error (its line, never content) goes into the config store's log for the address.
+
 The ``250`` waits for what makes the message durable (the fsynced spool append, the queued
 copies), not for the bookkeeping after it: when every action succeeded, remembering them and
 telling open sessions that sealed mail waits run beside the reply (this process counts a message
@@ -25,6 +38,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import hashlib
 import logging
 import time
@@ -34,14 +48,24 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from sealmail.addresses import is_webhook
-from sealmail.config.models import Alias, LogEntry
+from sealmail.config.models import Alias, LogEntry, LogKind
 from sealmail.queue.service import JobQueueAPI
 from sealmail.queue.store import NewJob
+from sealmail.services.dkim import fetch_keys, has_all_keys
+from sealmail.sieve.actions import Redirect, Vacation
+from sealmail.sieve.evaluate import Envelope, Spam
+from sealmail.smtp import autoreply, dkimsign, sieveloop
 from sealmail.smtp.dataread import Pieces, as_pieces
+from sealmail.smtp.dataread import head as first_bytes
+from sealmail.smtp.dsn import RecipientStatus, build_dsn
+from sealmail.smtp.forwarding import srs_key
 from sealmail.smtp.lastknown import LastKnown
 from sealmail.smtp.outbox import Outbox, new_entry_id
-from sealmail.spam.policy import MessageSpam, Thresholds
+from sealmail.smtp.sieveplan import Plan, plan, reject_reply
+from sealmail.smtp.sieverun import Runner, ScriptLookup, Scripts, derived_key
+from sealmail.spam.policy import MessageSpam, SpamDecision, Thresholds
 from sealmail.store.errors import StoreUnavailable
+from sealmail.store.model import Filing
 from sealmail.store.spool import seal_message
 
 if TYPE_CHECKING:
@@ -59,6 +83,7 @@ class Target:
     alias: Alias
     drop: bool = False  # a disabled alias whose reply is "accept and drop"
     thresholds: Thresholds | None = None  # the spam thresholds of the recipient's domain, if it set any
+    sieve: ScriptLookup | None = None  # its alias's active Sieve script as RCPT found it (None: not looked up)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,8 +96,11 @@ class _Stored:
 
 @dataclass(slots=True)
 class Outcome:
-    delivered: list[str] = field(default_factory=list)  # "store:alias", "forward:addr", "webhook:url"
+    # "store:alias", "forward:addr", "webhook:url", "redirect:addr", "vacation:addr", "rejected:alias",
+    # "discarded:alias"
+    delivered: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
+    refusal: str | None = None  # every recipient's script rejected the message: the reply to DATA
 
     @property
     def ok(self) -> bool:
@@ -145,11 +173,25 @@ class InboundDelivery:
         # a few seconds where each lookup is a trip to the data host (settings.mx_lookup_fresh).
         self.known = LastKnown(fresh=app.settings.mx_lookup_fresh)
         self._after: set[asyncio.Task[None]] = set()  # bookkeeping still running beside a 250
+        # Sieve: the scripts (read at RCPT), the threads they run on, and keys derived from the SRS
+        # secret every MX host shares (vacation memory, redirect loop tokens).
+        secret = srs_key(app.settings)
+        self.scripts = Scripts(fresh=app.settings.mx_lookup_fresh)
+        self.runner = Runner(app.settings.mx_sieve_timeout, derived_key(secret, "vacation"))
+        self.loop_key = derived_key(secret, "redirect")
+        self.vacations = autoreply.Memory(app.redis)
 
     async def close(self) -> None:
         """Wait for the bookkeeping of messages already answered."""
         while self._after:
             await asyncio.gather(*self._after, return_exceptions=True)
+        self.runner.close()
+
+    def sieve_lookup(self, alias: Alias) -> ScriptLookup | None:
+        """The alias's active script (blocking: RCPT's worker thread); None for an alias without a mailbox."""
+        if not alias.storage:
+            return None
+        return self.scripts.lookup(self.app.config, alias.id)
 
     async def deliver(
         self,
@@ -164,8 +206,12 @@ class InboundDelivery:
         peer: str | None = None,
         already: set[str] | None = None,
         keys: dict[str, str] | None = None,
+        refuse: bool = False,
     ) -> Outcome:
         """Every action of every target alias.
+
+        ``refuse``: the caller can still refuse the whole message (the MX before its reply to DATA):
+        when every recipient's script rejects it, nothing is done and ``Outcome.refusal`` is the reply.
 
         ``junk``: file in Junk for every alias; ``spam``: the spam filter's decision, per recipient
         domain (its X-Spam-* fields go after the first piece of ``message``, the trace fields, and it
@@ -183,17 +229,33 @@ class InboundDelivery:
             already = await self.already_delivered(original, targets, keys)
         finished: list[str] = []
         appended: list[str] = []  # spools that got a message: sessions holding their keys drain them
+        todo: list[tuple[list[Target], _Message, bool, SpamDecision | None]] = []
         for group in _by_alias(targets).values():
             alias = group[0].alias
             if alias.id in already:
                 outcome.delivered.append(f"already:{alias.id}")
                 continue
-            filed, alias_junk = whole, junk
+            filed, alias_junk, decision = whole, junk, None
             if spam is not None:
                 decision = spam.for_domain(alias.domain)
                 filed, alias_junk = whole.with_fields(decision.header), junk or decision.junk
+            todo.append((group, filed, alias_junk, decision))
+        # Each script sees the message as its alias would store it; they run side by side.
+        plans = await asyncio.gather(
+            *(
+                self._plan(filed, mail_from, group, alias_junk, decision, message_id, peer)
+                for group, filed, alias_junk, decision in todo
+            )
+        )
+        # RFC 5429 §2.1.1: refused at DATA when every recipient rejects (none was taken by a retry's
+        # earlier attempt, none is a disabled address that takes and drops).
+        every = len(todo) == len(_by_alias(targets)) and not any(t.drop for t in targets)
+        if refuse and todo and every and all(p is not None and p.reject is not None for p in plans):
+            return await self._refused(outcome, todo, plans, message_id, peer)
+        for (group, filed, alias_junk, _), found in zip(todo, plans, strict=True):
+            alias = group[0].alias
             ok = await self._deliver_one(
-                filed, mail_from, alias, group, alias_junk, message_id, peer, outcome, appended
+                filed, mail_from, alias, group, alias_junk, found, message_id, peer, outcome, appended
             )
             if ok:
                 finished.append(keys[alias.id])
@@ -236,16 +298,34 @@ class InboundDelivery:
         alias: Alias,
         group: list[Target],
         junk: bool,
+        found: Plan | None,
         message_id: str | None,
         peer: str | None,
         outcome: Outcome,
         appended: list[str],
     ) -> bool:
+        if found is not None and found.reject is not None:
+            return await self._rejected(message, mail_from, alias, group, junk, found, message_id, peer, outcome)
         ok = True
-        if alias.storage:
-            address, ok = await self._store(message.pieces, alias, junk, message_id, peer, outcome, appended)
+        where = ("Junk" if junk else "INBOX") if found is None else found.filing  # None: the script stores nothing
+        if alias.storage and where is not None:
+            address, ok = await self._store(message.pieces, alias, where, found, message_id, peer, outcome, appended)
         else:
             address = await self.app.config_call(_display_address, self.app.config, alias)
+            if found is not None and found.discarded:
+                outcome.delivered.append(f"discarded:{address}")
+                await self.app.log_event(
+                    LogEntry(
+                        kind="delivery",
+                        component="mx",
+                        status="discarded",
+                        domain=alias.domain,
+                        address=address,
+                        message_id=message_id,
+                        peer=peer,
+                        detail=f"by Sieve script {found.script!r}",
+                    )
+                )
         jobs: list[NewJob] = []
         for recipient in alias.recipients:
             if is_webhook(recipient):
@@ -260,12 +340,18 @@ class InboundDelivery:
                 copy, sender = await asyncio.to_thread(self.rewrite_forward, message.whole(), mail_from, address)
                 meta = {"mail_from": sender, "rcpt_to": recipient, "origin": "forward", "alias": address}
                 jobs.append(NewJob("smtp", meta, copy))
+        claimed: list[str] = []  # vacation replies counted as sent (taken back if the queue fails)
+        if found is not None:
+            jobs += await self._script_jobs(message, mail_from, alias, group, address, found, claimed)
         if jobs:
             try:
                 await asyncio.to_thread(self.queue.add_many, jobs)
             except Exception as exc:  # a full disk, an I/O error: the sender will retry
                 log.error("could not queue %d copies for %s: %s", len(jobs), address, exc)
                 outcome.failed += [f"queue:{address}"]
+                for key in claimed:
+                    with contextlib.suppress(Exception):
+                        await self.vacations.release(key)
                 await self.app.log_event(
                     LogEntry(
                         kind="error",
@@ -281,8 +367,9 @@ class InboundDelivery:
                 return False
             for job in jobs:
                 what = job.meta.get("url") or job.meta.get("rcpt_to")
-                outcome.delivered.append(f"{job.kind}:{what}")
-                status = "queued-webhook" if job.kind == "webhook" else "queued-forward"
+                origin = "webhook" if job.kind == "webhook" else str(job.meta.get("origin"))
+                outcome.delivered.append(f"{origin}:{what}")
+                status = f"queued-{origin}"
                 await self.app.log_event(
                     LogEntry(
                         kind="delivery",
@@ -301,15 +388,19 @@ class InboundDelivery:
         self,
         message: Pieces,
         alias: Alias,
-        junk: bool,
+        folder: str | Filing,
+        found: Plan | None,
         message_id: str | None,
         peer: str | None,
         outcome: Outcome,
         appended: list[str],
     ) -> tuple[str, bool]:
-        """Seal the message into the alias's spool; returns (the alias as shown, whether it is stored)."""
-        folder = "Junk" if junk else "INBOX"
-        stored = await asyncio.to_thread(self._store_sync, message, alias, folder, message_id, peer)
+        """Seal the message into the alias's spool; returns (the alias as shown, whether it is stored).
+
+        ``folder``: INBOX or Junk, or a script's filing (``found``), whose folder names stay out of
+        the log: a script can build them from the message."""
+        detail = folder if isinstance(folder, str) else _filing_detail(folder, found)
+        stored = await asyncio.to_thread(self._store_sync, message, alias, folder, detail, message_id, peer)
         if stored.mailbox_id is None:
             outcome.failed.append(f"store:{stored.address}")
             if stored.error is not None:
@@ -333,7 +424,13 @@ class InboundDelivery:
         return stored.address, True
 
     def _store_sync(
-        self, message: Pieces, alias: Alias, folder: str, message_id: str | None, peer: str | None
+        self,
+        message: Pieces,
+        alias: Alias,
+        folder: str | Filing,
+        detail: str,
+        message_id: str | None,
+        peer: str | None,
     ) -> _Stored:
         """Everything the store action does that blocks, in one trip to a worker thread.
 
@@ -365,14 +462,14 @@ class InboundDelivery:
                     address=address,
                     message_id=message_id,
                     peer=peer,
-                    detail=folder,
+                    detail=detail,
                 )
             )
         except Exception:
             log.warning("could not write the delivery log", exc_info=True)
         return _Stored(address, credential.mailbox_id, None, announce=self.outbox is None)
 
-    def _hand_over(self, mailbox_id: str, public_key: bytes, message: Pieces, folder: str) -> str:
+    def _hand_over(self, mailbox_id: str, public_key: bytes, message: Pieces, folder: str | Filing) -> str:
         """Seal here, then hand the record to the store, or hold it in the outbox while the store is away.
 
         The entry id is made before the first attempt: a record the store appended whose reply was
@@ -387,6 +484,235 @@ class InboundDelivery:
             self.outbox.put(entry_id, mailbox_id, sealed)  # fsynced (file and directory) before the 250
             log.warning("the mailbox store is away (%s); the sealed message is held in the outbox", exc)
             return "held"
+
+    # ---- Sieve ------------------------------------------------------------------------------------
+    async def _plan(
+        self,
+        message: _Message,
+        mail_from: str,
+        group: list[Target],
+        junk: bool,
+        decision: SpamDecision | None,
+        message_id: str | None,
+        peer: str | None,
+    ) -> Plan | None:
+        """The alias's script run on the message (None: it has none, or no mailbox)."""
+        alias = group[0].alias
+        lookup = group[0].sieve
+        if lookup is None and alias.storage:  # not looked up at RCPT (a local delivery from the queue)
+            lookup = await asyncio.to_thread(self.sieve_lookup, alias)
+        if lookup is None or not (lookup.active or lookup.unavailable):
+            return None
+        config = self.app.config
+        address = await asyncio.to_thread(
+            self.known.through, ("address", alias.id), lambda: _display_address(config, alias)
+        )
+        keep_folder = "Junk" if junk else "INBOX"
+        if lookup.unavailable:
+            await self._log_script(
+                alias,
+                address,
+                "sieve-unavailable",
+                "the Sieve script could not be read (the config store is unreachable); the message was kept",
+                message_id,
+                peer,
+            )
+            return None
+        name = lookup.name or ""
+        spam = None
+        if decision is not None and decision.score is not None and decision.junk_at is not None:
+            spam = Spam(decision.score, decision.junk_at)
+        envelope = Envelope(
+            mail_from=mail_from,
+            rcpt_to=group[0].address,
+            alias=alias.id,
+            addresses=tuple(dict.fromkeys([address, *(t.address for t in group)])),
+        )
+        outcome = await self.runner.run(lookup, message.whole, envelope, spam)
+        redirects = any(isinstance(action, Redirect) for action in outcome.actions)
+        looped = redirects and sieveloop.looped(first_bytes(message.pieces, 65536), self.loop_key, alias.id)
+        found = plan(outcome, name, keep_folder, looped=looped)
+        if found.error is not None:
+            where = f", line {found.error_line}" if found.error_line else ""
+            await self._log_script(
+                alias,
+                address,
+                "sieve-error",
+                f"Sieve script {name!r}{where}: {found.error}; the message was kept in {keep_folder}",
+                message_id,
+                peer,
+            )
+        if found.loop:
+            await self._log_script(
+                alias,
+                address,
+                "redirect-loop",
+                f"Sieve script {name!r}: the message came back through this address's redirect; kept, not redirected again",
+                message_id,
+                peer,
+                kind="delivery",
+            )
+        return found
+
+    async def _log_script(
+        self,
+        alias: Alias,
+        address: str,
+        status: str,
+        detail: str,
+        message_id: str | None,
+        peer: str | None,
+        kind: LogKind = "error",
+    ) -> None:
+        log.log(logging.WARNING if kind == "error" else logging.INFO, "%s: %s", address, detail)
+        await self.app.log_event(
+            LogEntry(
+                kind=kind,
+                component="mx",
+                status=status,
+                domain=alias.domain,
+                address=address,
+                message_id=message_id,
+                peer=peer,
+                detail=detail,
+            )
+        )
+
+    async def _script_jobs(
+        self,
+        message: _Message,
+        mail_from: str,
+        alias: Alias,
+        group: list[Target],
+        address: str,
+        found: Plan,
+        claimed: list[str],
+    ) -> list[NewJob]:
+        """The redirects and the vacation reply the script asked for, ready to queue."""
+        jobs: list[NewJob] = []
+        if found.redirects:
+            # RFC 5228 §4.2: sent on as a forward is (SRS, ARC), marked so it is never redirected twice.
+            marked = sieveloop.field(self.loop_key, alias.id) + message.whole()
+            for redirect in found.redirects:
+                copy, sender = await asyncio.to_thread(self.rewrite_forward, marked, mail_from, address)
+                meta = {"mail_from": sender, "rcpt_to": redirect.address, "origin": "redirect", "alias": address}
+                jobs.append(NewJob("smtp", meta, copy))
+        vacation = found.vacation
+        if vacation is not None:
+            try:
+                fresh = await self.vacations.claim(vacation.key, vacation.days)
+            except Exception as exc:  # Redis away: no reply rather than a reply to every message
+                log.warning("the vacation memory could not be asked (%s): no auto-reply for %s", exc, address)
+                fresh = False
+            if fresh:
+                claimed.append(vacation.key)
+                reply = await asyncio.to_thread(self._vacation_reply, message, alias, group[0].address, vacation)
+                utf8 = not (vacation.recipient.isascii() and group[0].address.isascii())
+                # RFC 3834 §3.3, RFC 5230 §5: replies go from the null sender
+                meta = {"origin": "vacation", "mail_from": "", "rcpt_to": vacation.recipient, "alias": address}
+                jobs.append(NewJob("smtp", {**meta, "smtputf8": utf8}, reply))
+        return jobs
+
+    def _vacation_reply(self, message: _Message, alias: Alias, recipient: str, vacation: Vacation) -> bytes:
+        """The reply, DKIM-signed by the alias's domain as submitted mail is (blocking: a worker thread)."""
+        settings = self.app.settings
+        if not has_all_keys(settings, alias.domain):
+            with contextlib.suppress(Exception):  # signed with what there is, as a forward would be
+                fetch_keys(settings, self.app.config, alias.domain)
+        head = first_bytes(message.pieces, 65536)
+        sender = autoreply.reply_from(vacation, recipient, alias.domain)
+        return dkimsign.sign(settings, alias.domain, autoreply.build(vacation, head, sender, alias.domain))
+
+    async def _rejected(
+        self,
+        message: _Message,
+        mail_from: str,
+        alias: Alias,
+        group: list[Target],
+        junk: bool,
+        found: Plan,
+        message_id: str | None,
+        peer: str | None,
+        outcome: Outcome,
+    ) -> bool:
+        """A reject after the message was accepted for others: a DSN to the sender (RFC 5429 §2.1)."""
+        assert found.reject is not None
+        address = await self.app.config_call(_display_address, self.app.config, alias)
+        reply = reject_reply(found.reject.reason)
+        if not mail_from:
+            told = "no report: the sender is null"  # RFC 5429 §2.1, RFC 3834: never a bounce to a bounce
+        elif junk:
+            told = "no report: filed as spam, the sender is likely forged"
+        else:
+            settings = self.app.settings
+            dsn = build_dsn(
+                reporting_mta=settings.mail_hostname,
+                postmaster=f"postmaster@{settings.domain or settings.mail_hostname}",
+                to=mail_from,
+                original=message.whole(),
+                recipients=[RecipientStatus(group[0].address, "failed", "5.7.1", diagnostic=reply)],
+                ret="HDRS",  # the header says which message; its content need not travel back
+            )
+            meta = {"origin": "dsn", "mail_from": "", "rcpt_to": mail_from, "smtputf8": not mail_from.isascii()}
+            try:
+                await asyncio.to_thread(self.queue.add_many, [NewJob("smtp", meta, dsn)])
+            except Exception as exc:
+                log.error("could not queue the rejection report for %s: %s", address, exc)
+                outcome.failed.append(f"queue:{address}")
+                return False
+            told = "a delivery status notification is queued to the sender"
+        outcome.delivered.append(f"rejected:{address}")
+        await self.app.log_event(
+            LogEntry(
+                kind="delivery",
+                component="mx",
+                status="rejected",
+                domain=alias.domain,
+                address=address,
+                message_id=message_id,
+                peer=peer,
+                # the reason stays out of the log: a script can build it from the message
+                detail=f"by Sieve script {found.script!r}; {told}",
+            )
+        )
+        return True
+
+    async def _refused(
+        self,
+        outcome: Outcome,
+        todo: list[tuple[list[Target], _Message, bool, SpamDecision | None]],
+        plans: list[Plan | None],
+        message_id: str | None,
+        peer: str | None,
+    ) -> Outcome:
+        """Every recipient's script rejected the message: refused at DATA, nothing done (RFC 5429 §2.1.1)."""
+        first = plans[0]
+        assert first is not None
+        assert first.reject is not None
+        outcome.refusal = reject_reply(first.reject.reason)
+        for (group, *_), found in zip(todo, plans, strict=True):
+            alias = group[0].alias
+            address = await self.app.config_call(_display_address, self.app.config, alias)
+            script = found.script if found is not None else ""
+            await self.app.log_event(
+                LogEntry(
+                    kind="delivery",
+                    component="mx",
+                    status="rejected",
+                    domain=alias.domain,
+                    address=address,
+                    message_id=message_id,
+                    peer=peer,
+                    detail=f"by Sieve script {script!r}, answered at DATA (550 5.7.1)",
+                )
+            )
+        return outcome
+
+
+def _filing_detail(filing: Filing, found: Plan | None) -> str:
+    script = found.script if found is not None else ""
+    count = len(filing.copies)
+    return f"{count} folder{'s' if count != 1 else ''} by Sieve script {script!r}"
 
 
 class _Message:

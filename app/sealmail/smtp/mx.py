@@ -11,7 +11,9 @@ recipient domain's own thresholds, may refuse it (``550 5.7.1``), defer it (``45
 it to Junk for some recipients (``spam.policy.decide_message``). rspamd is told the client's host
 name when it is forward-confirmed (``net.fcrdns``, looked up from MAIL on, beside the transaction);
 without one rspamd looks up the PTR itself. Then every action of every recipient alias is made
-durable before the ``250``; the spam filter's daily numbers are counted in memory and added to the
+durable before the ``250``, each alias's Sieve script having decided its part first (read at RCPT,
+run after DATA; a message every recipient's script rejects gets ``550 5.7.1`` and the script's
+reason, RFC 5429 §2.1.1); the spam filter's daily numbers are counted in memory and added to the
 config store every few seconds (``smtp.spamstats``).
 """
 
@@ -46,6 +48,7 @@ from sealmail.smtp.inbound import InboundDelivery, Target, dedup_keys
 from sealmail.smtp.mxprocs import MxProcesses
 from sealmail.smtp.outbox import HandOver, Outbox
 from sealmail.smtp.protocol import ConnectionBook, SealmailSMTP
+from sealmail.smtp.sieverun import ScriptLookup
 from sealmail.smtp.spamstats import SpamStats
 from sealmail.spam.policy import OFF, MessageSpam, Thresholds, spam_fields_cut
 from sealmail.spam.rspamd import ScanRequest
@@ -167,7 +170,7 @@ class MxHandler:
         if len(envelope.rcpt_tos) >= self.settings.mx_max_recipients:
             return "452 4.5.3 Too many recipients"  # RFC 5321 §4.5.3.1.10
         try:
-            result, mailbox_reply = await asyncio.to_thread(
+            result, mailbox_reply, script = await asyncio.to_thread(
                 self._lookup_recipient, address, getattr(envelope, "sealmail_size", 0)
             )
         except InvalidInput:
@@ -202,7 +205,7 @@ class MxHandler:
         if not alias.storage and not alias.recipients:
             return "550 5.1.1 No such user here"
         envelope.rcpt_tos.append(address)
-        targets.append(Target(address, alias, thresholds=_thresholds(result.domain)))
+        targets.append(Target(address, alias, thresholds=_thresholds(result.domain), sieve=script))
         return "250 2.1.5 Recipient ok"
 
     @staticmethod
@@ -233,18 +236,21 @@ class MxHandler:
             targets[index] = Target(target.address, replace(target.alias, recipients=[original]))
         return None
 
-    def _lookup_recipient(self, address: str, declared_size: int) -> tuple[Resolution, str | None]:
-        """Resolve a recipient and, for an enabled mailbox, check it can take the message.
+    def _lookup_recipient(self, address: str, declared_size: int) -> tuple[Resolution, str | None, ScriptLookup | None]:
+        """Resolve a recipient and, for an enabled mailbox, check it can take the message and read
+        its active Sieve script (run after DATA, ``inbound``).
 
         One trip to a worker thread per RCPT (config store and spool are blocking SQLite).
         """
         known = self.inbound.known  # the last answers, used while the config store is away
         result = known.through(("resolve", address), lambda: resolve(self.app.config, address))
         alias = result.alias
-        reply = None
+        reply = script = None
         if alias is not None and alias.enabled and alias.storage and not is_srs(result.mailbox.local):
             reply = self._mailbox_reply(alias, declared_size)
-        return result, reply
+            if reply is None:
+                script = self.inbound.sieve_lookup(alias)
+        return result, reply, script
 
     def _mailbox_reply(self, alias: Any, declared_size: int) -> str | None:
         """The RCPT reply a mailbox alias needs, if any (on a worker thread: config store and spool)."""
@@ -326,7 +332,10 @@ class MxHandler:
             peer=peer_ip,
             already=already,
             keys=keys,
+            refuse=True,  # RFC 5429 §2.1.1: a reject every recipient's script makes is answered here
         )
+        if outcome.refusal is not None:
+            return outcome.refusal
         if not outcome.ok:
             return "451 4.3.0 Temporary local problem, please try again"
         log.info("accepted %s for %d recipient(s) as %s", message_id or "message", len(targets), queue_id)

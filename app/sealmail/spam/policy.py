@@ -75,6 +75,10 @@ class SpamDecision:
     header: bytes = b""  # X-Spam-* fields (CRLF-terminated) to put before the stored message
     status: str = "unchecked"  # for the log: ham, spam, reject, defer, unchecked (submission: flagged)
     score: float | None = None  # rspamd's score, when it answered
+    # The score this domain's Junk starts at, as far as the MX knows it, for Sieve's spamtest (RFC 5235):
+    # the domain's own threshold; else the message's score when rspamd's own action filed it in Junk
+    # (rspamd's answer does not say where its "add header" band starts); else rspamd's reject score.
+    junk_at: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,7 +128,21 @@ def decide(result: ScanResult, thresholds: Thresholds | None = None) -> SpamDeci
         return SpamDecision(reply=f"451 4.7.1 {own or 'Try again later'}", status="defer")
     junk = found == "junk"
     required = thresholds.reject if thresholds is not None and thresholds.reject is not None else result.required_score
-    return SpamDecision(junk=junk, header=_headers(result, junk, required), status="spam" if junk else "ham")
+    return SpamDecision(
+        junk=junk,
+        header=_headers(result, junk, required),
+        status="spam" if junk else "ham",
+        score=result.score,
+        junk_at=_junk_at(result, thresholds, junk),
+    )
+
+
+def _junk_at(result: ScanResult, thresholds: Thresholds | None, junk: bool) -> float:
+    if thresholds is not None and thresholds.junk is not None:
+        return thresholds.junk
+    if junk:
+        return min(result.score, result.required_score)
+    return result.required_score
 
 
 def decide_message(result: ScanResult, domains: Mapping[str, Thresholds | None]) -> MessageSpam:
@@ -150,7 +168,11 @@ def decide_message(result: ScanResult, domains: Mapping[str, Thresholds | None])
     if lenient.reply is not None:  # no domain takes it
         return MessageSpam(lenient.reply, lenient.status, lenient, decisions, symbols)
     filed = {
-        name: d if d.reply is None else SpamDecision(junk=True, header=_headers(result, True, None), status="spam")
+        name: d
+        if d.reply is None
+        else SpamDecision(
+            junk=True, header=_headers(result, True, None), status="spam", score=result.score, junk_at=result.score
+        )
         for name, d in decisions.items()
     }
     status = "spam" if any(d.junk for d in filed.values()) else "ham"

@@ -30,6 +30,7 @@ from sealmail.store.model import (
     AppendResult,
     CopyResult,
     DrainResult,
+    Filing,
     Folder,
     FolderStatus,
     LearnJob,
@@ -491,7 +492,7 @@ class MailStoreAPI(Protocol):
         public_key: bytes,
         raw: Buffer | Sequence[Buffer],
         received_at: datetime | None = None,
-        folder: str = "INBOX",
+        folder: str | Filing = "INBOX",
     ) -> int: ...
 
     async def deliver_async(
@@ -500,7 +501,7 @@ class MailStoreAPI(Protocol):
         public_key: bytes,
         raw: Buffer | Sequence[Buffer],
         received_at: datetime | None = None,
-        folder: str = "INBOX",
+        folder: str | Filing = "INBOX",
     ) -> int: ...
 
     def deliver_sealed(self, mailbox_id: str, entry_id: str, sealed: bytes) -> int:

@@ -125,9 +125,10 @@ class Mailbox:
         rows = MessageRows(self.file)
         text = TextIndex(self.file, sections.raw)
         learning = LearnJobs(self.file)
+        folders = Folders(self.file, rows)
         self.parts = MailboxParts(
-            folders=Folders(self.file, rows),
-            messages=Messages(self.file, rows, sections, text, learning),
+            folders=folders,
+            messages=Messages(self.file, rows, sections, text, learning, folders),
             ordering=Ordering(self.file, rows, text),
             text=text,
             sections=sections,

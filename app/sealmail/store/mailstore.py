@@ -33,6 +33,7 @@ from sealmail.store.model import (
     AppendResult,
     CopyResult,
     DrainResult,
+    Filing,
     Folder,
     FolderStatus,
     LearnJob,
@@ -458,7 +459,7 @@ class MailStore:
         public_key: bytes,
         raw: Buffer | Sequence[Buffer],
         received_at: datetime | None = None,
-        folder: str = "INBOX",
+        folder: str | Filing = "INBOX",
     ) -> int:
         """Seal ``raw`` to the mailbox's public key and append it durably to its spool (the MX path).
 
@@ -486,7 +487,7 @@ class MailStore:
         public_key: bytes,
         raw: Buffer | Sequence[Buffer],
         received_at: datetime | None = None,
-        folder: str = "INBOX",
+        folder: str | Filing = "INBOX",
     ) -> int:
         """``deliver`` off the event loop, then tell any session holding the key to drain."""
         seq = await asyncio.get_running_loop().run_in_executor(

@@ -11,7 +11,8 @@ from typing import cast
 from sealmail.crypto.sealed import SealError
 from sealmail.store import events as ev
 from sealmail.store import textindex
-from sealmail.store.errors import InvalidFolderName
+from sealmail.store.errors import FolderExists, InvalidFolderName
+from sealmail.store.folders import Folders
 from sealmail.store.indexing import Indexed, index_message
 from sealmail.store.learnjobs import LearnJobs
 from sealmail.store.mailboxdb import MailboxDB, as_int, chunks
@@ -22,6 +23,7 @@ from sealmail.store.model import (
     AppendResult,
     CopyResult,
     DrainResult,
+    Filing,
     InfoRow,
     Maildrop,
     MaildropEntry,
@@ -31,6 +33,7 @@ from sealmail.store.model import (
     flags_to_columns,
     info_from_row,
     line_sizes,
+    normalize_folder_name,
 )
 from sealmail.store.rows import MessageRows
 from sealmail.store.search import Compiler, SearchKey
@@ -41,18 +44,25 @@ from sealmail.store.textindex import TextIndex
 # Spool records drained in one transaction: at most this many, or this many octets of mail.
 DRAIN_BATCH = 32
 DRAIN_BATCH_OCTETS = 4 << 20
-# (seq, received at, folder, message, what was computed from it), opened and parsed outside the lock.
-_Drained = tuple[int, datetime, str, bytes, Indexed]
+# (seq, received at, where it is filed, message, what was computed from it), opened and parsed outside the lock.
+_Drained = tuple[int, datetime, Filing, bytes, Indexed]
 # (uid, body_id, crlf_size, ascii_size, utf8_header): sizes are NULL for mail stored before they were kept.
 _DropRow = tuple[int, int, int | None, int | None, int | None]
 
 
 class Messages:
     def __init__(
-        self, db: MailboxDB, rows: MessageRows, sections: Sections, text: TextIndex, learning: LearnJobs
+        self,
+        db: MailboxDB,
+        rows: MessageRows,
+        sections: Sections,
+        text: TextIndex,
+        learning: LearnJobs,
+        folders: Folders,
     ) -> None:
         self._db = db
         self._rows = rows
+        self._folders = folders  # the drain creates the folders a Sieve script's ``:create`` names
         self._sections = sections
         self._text = text
         self._learning = learning
@@ -94,7 +104,7 @@ class Messages:
             return results
 
     def drain(self, spool: Spool, private_key: bytes) -> DrainResult:
-        """Move sealed mail from the spool into INBOX in arrival order, exactly once.
+        """Move sealed mail from the spool into its folders in arrival order, exactly once.
 
         Each message is appended in the same transaction that records its spool sequence number as
         drained, so a crash at any point either keeps both or neither; records are deleted from the
@@ -103,13 +113,13 @@ class Messages:
         them). Drained mail bypasses the quota: it was accepted already.
         """
         db = self._db
-        failed: list[int] = list(json.loads(str(db.meta_read("spool_failed", "[]"))))
-        drained, last = 0, as_int(db.meta_read("spool_seq", 0))
+        drained, failed = self._retry_failed(spool, private_key)
+        last = as_int(db.meta_read("spool_seq", 0))
         batch: list[_Drained] = []
         octets = 0
         for seq, sealed in spool.pending(last):
             try:
-                received_at, folder, raw = open_message(private_key, db.mailbox_id, sealed)
+                received_at, filing, raw = open_message(private_key, db.mailbox_id, sealed)
             except SealError:
                 drained += self._drain_batch(batch)
                 batch, octets = [], 0
@@ -118,7 +128,7 @@ class Messages:
                     db.set_meta("spool_seq", seq)
                     db.set_meta("spool_failed", json.dumps(failed))
                 continue
-            batch.append((seq, received_at, folder, raw, index_message(raw, text=False)))
+            batch.append((seq, received_at, filing, raw, index_message(raw, text=False)))
             octets += len(raw)
             if len(batch) >= DRAIN_BATCH or octets >= DRAIN_BATCH_OCTETS:
                 drained += self._drain_batch(batch)
@@ -129,21 +139,75 @@ class Messages:
             spool.delete_through(last, keep=frozenset(failed))
         return DrainResult(drained, tuple(failed))
 
+    def _retry_failed(self, spool: Spool, private_key: bytes) -> tuple[int, list[int]]:
+        """Records an earlier drain could not open, tried again; returns (filed now, still failing).
+
+        A drainer older than a record's payload leaves it so (a Sieve filing, version 2, sealed by an
+        upgraded MX while this host still ran the version before). Each one that opens now is filed
+        in the transaction that takes it off the list, so it lands once whoever retries it."""
+        db, done = self._db, 0
+        failed: list[int] = list(json.loads(str(db.meta_read("spool_failed", "[]"))))
+        for seq, sealed in spool.records(failed):
+            try:
+                received_at, filing, raw = open_message(private_key, db.mailbox_id, sealed)
+            except SealError:
+                continue  # still unreadable: it stays for inspection
+            indexed = index_message(raw, text=False)
+            with db.write() as events:
+                current: list[int] = list(json.loads(str(db.meta("spool_failed", "[]"))))
+                if seq not in current:  # another process filed it meanwhile
+                    continue
+                for folder, flags in self._placements(filing).items():
+                    self._rows.append(folder, raw, indexed, flags, received_at, False, events)
+                current.remove(seq)
+                db.set_meta("spool_failed", json.dumps(current))
+            done += 1
+        if done:
+            failed = list(json.loads(str(db.meta_read("spool_failed", "[]"))))
+        return done, failed
+
     def _drain_batch(self, batch: list[_Drained]) -> int:
         if not batch:
             return 0
         db, done = self._db, 0
         with db.write() as events:
-            for seq, received_at, folder, raw, indexed in batch:
+            for seq, received_at, filing, raw, indexed in batch:
                 if as_int(db.meta("spool_seq", 0)) >= seq:  # another process drained it meanwhile
                     continue
-                target = (
-                    folder if db.exists("SELECT 1 FROM folders WHERE name = ? AND noselect = 0", (folder,)) else INBOX
-                )
-                self._rows.append(target, raw, indexed, (), received_at, False, events)
+                # Every copy in the transaction that marks the record drained: each lands exactly once.
+                for folder, flags in self._placements(filing).items():
+                    self._rows.append(folder, raw, indexed, flags, received_at, False, events)
                 db.set_meta("spool_seq", seq)
                 done += 1
         return done
+
+    def _placements(self, filing: Filing) -> dict[str, tuple[str, ...]]:
+        """Folder -> flags for each copy, once per folder (RFC 5228 §2.10.3: flags of both).
+
+        A folder that is missing is created when the script said ``:create`` (RFC 5490 §3.2); else
+        the copy goes to the fallback (RFC 5228 §4.1: keep), and to INBOX when that is missing too."""
+        found: dict[str, tuple[str, ...]] = {}
+        for copy in filing.copies:
+            folder = self._usable(copy.folder, copy.create) or self._usable(filing.fallback, False) or INBOX
+            earlier = found.get(folder, ())
+            seen = {f.lower() for f in earlier}
+            found[folder] = earlier + tuple(f for f in copy.flags if f.lower() not in seen)
+        return found
+
+    def _usable(self, name: str, create: bool) -> str | None:
+        """The folder's normal name if it takes mail now (made first when ``create``), else None."""
+        try:
+            name = normalize_folder_name(name)
+        except InvalidFolderName:
+            return None
+        if self._db.exists("SELECT 1 FROM folders WHERE name = ? AND noselect = 0", (name,)):
+            return name
+        if not create:
+            return None
+        try:
+            return self._folders.create_folder(name).name  # nested in the drain's transaction
+        except (InvalidFolderName, FolderExists):
+            return None
 
     # ---- reading --------------------------------------------------------------------------------
     def uids(self, folder: str) -> list[int]:

@@ -130,6 +130,26 @@ LEARN_KINDS = ("spam", "ham")
 
 
 @dataclass(frozen=True, slots=True)
+class Placement:
+    """One copy of a delivered message: the folder it goes to, with these flags (RFC 5232 §5);
+    ``create``: the folder is made when it is missing (RFC 5490 §3.2), else the copy falls back."""
+
+    folder: str
+    flags: tuple[str, ...] = ()
+    create: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Filing:
+    """Where the drain files one sealed message: every copy a Sieve script asked for (one body,
+    stored once, RFC 5228 §2.10.3), and ``fallback``, the folder a copy whose folder is missing
+    goes to instead (RFC 5228 §4.1: the failed ``fileinto`` becomes a keep; Junk for spam)."""
+
+    copies: tuple[Placement, ...]
+    fallback: str = INBOX
+
+
+@dataclass(frozen=True, slots=True)
 class DrainResult:
     drained: int
     failed: tuple[int, ...]  # spool sequence numbers that did not open (kept in the spool)

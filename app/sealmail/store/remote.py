@@ -46,6 +46,7 @@ from sealmail.store.model import (
     AppendResult,
     CopyResult,
     DrainResult,
+    Filing,
     Folder,
     FolderStatus,
     LearnJob,
@@ -285,7 +286,7 @@ class RemoteMailStore:
         public_key: bytes,
         raw: Buffer | Sequence[Buffer],
         received_at: datetime | None = None,
-        folder: str = "INBOX",
+        folder: str | Filing = "INBOX",
     ) -> int:
         """Seal on the data host (called from a worker thread, as the MX does)."""
         pieces = [raw] if isinstance(raw, (bytes, bytearray, memoryview)) else list(raw)
@@ -300,7 +301,7 @@ class RemoteMailStore:
         public_key: bytes,
         raw: Buffer | Sequence[Buffer],
         received_at: datetime | None = None,
-        folder: str = "INBOX",
+        folder: str | Filing = "INBOX",
     ) -> int:
         pieces = [raw] if isinstance(raw, (bytes, bytearray, memoryview)) else list(raw)
         seq: int = await self.call("deliver", mailbox_id, public_key, [bytes(p) for p in pieces], received_at, folder)

@@ -33,6 +33,7 @@ from sealmail.store.remote import RemoteLease, RemoteMailbox, RemoteMailStore, c
 if TYPE_CHECKING:
     from sealmail.settings import Settings
     from sealmail.store.contract import MailboxHandle
+    from sealmail.store.model import Filing
 
 T = TypeVar("T")
 
@@ -159,7 +160,7 @@ class RoutingMailStore:
         public_key: bytes,
         raw: Buffer | Sequence[Buffer],
         received_at: datetime | None = None,
-        folder: str = "INBOX",
+        folder: str | Filing = "INBOX",
     ) -> int:
         return self._routed_blocking(
             mailbox_id, lambda store: store.deliver(mailbox_id, public_key, raw, received_at, folder)
@@ -171,7 +172,7 @@ class RoutingMailStore:
         public_key: bytes,
         raw: Buffer | Sequence[Buffer],
         received_at: datetime | None = None,
-        folder: str = "INBOX",
+        folder: str | Filing = "INBOX",
     ) -> int:
         return await self._routed(
             mailbox_id, lambda store: store.deliver_async(mailbox_id, public_key, raw, received_at, folder)

@@ -37,12 +37,14 @@ from sealmail.store.model import (
     AppendResult,
     CopyResult,
     DrainResult,
+    Filing,
     Folder,
     FolderStatus,
     LearnJob,
     Maildrop,
     MaildropEntry,
     MessageInfo,
+    Placement,
     StoreResult,
 )
 from sealmail.store.ordering import SortCriterion, ThreadMessage
@@ -79,6 +81,8 @@ _RECORD_TYPES: tuple[type, ...] = (
     StoreResult,
     DrainResult,
     LearnJob,
+    Placement,  # a Sieve script's filing, for ``deliver`` (sealed on the data host)
+    Filing,
     DavLimits,
     DavCollection,
     NewItem,

@@ -47,6 +47,7 @@ from sealmail.store.contract import MAILBOX_METHODS
 from sealmail.store.errors import MailboxElsewhere
 from sealmail.store.exclusive import MaildropLock
 from sealmail.store.mailstore import AsyncMailbox, MailStore
+from sealmail.store.model import Filing
 
 if TYPE_CHECKING:
     from sealmail.settings import Settings
@@ -272,9 +273,11 @@ class _Channel:
         return session
 
     async def _store_deliver(
-        self, mailbox_id: str, public_key: bytes, raw: Any, received_at: Any = None, folder: str = "INBOX"
+        self, mailbox_id: str, public_key: bytes, raw: Any, received_at: Any = None, folder: Any = "INBOX"
     ) -> int:
         mailbox_id = _mailbox_id(mailbox_id)
+        if not isinstance(folder, str | Filing):  # a folder, or a Sieve script's filing (``model.Filing``)
+            raise rpc.CodecError("bad folder")
         await self.store.check_home(mailbox_id)
         loop = asyncio.get_running_loop()
         mailstore = self.store.mailstore

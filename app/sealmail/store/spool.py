@@ -9,7 +9,11 @@ records are deleted; the mailbox remembers the last one it drained (exactly-once
 
 The sealed payload is ``version (1) || received-at ms (8) || folder length (2) || folder || raw message``
 (big endian): the arrival time becomes the IMAP INTERNALDATE, and the folder (INBOX, or Junk for
-quarantined mail) is sealed too.
+quarantined mail) is sealed too. A message a Sieve script filed (``model.Filing``: several folders,
+flags, ``:create``) is payload version 2, ``2 || received-at ms (8) || filing length (4) || filing ||
+raw message``, the filing as JSON: one sealed body for every copy, so the drain stores them all in
+the transaction that marks the record drained (each copy exactly once). Mail no script touched
+stays version 1, byte for byte what it was.
 
 The MX seals in segments (``crypto.sealed`` version 2) and writes each sealed segment into the
 record as it is made (SQLite incremental blob I/O into a ``zeroblob`` of the sealed size), so a
@@ -30,6 +34,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import os
 import sqlite3
 import struct
@@ -42,9 +47,12 @@ from typing import Protocol, cast
 
 from sealmail.crypto.sealed import Buffer, SealedStream, SealError, open_sealed, seal_stream
 from sealmail.store.groupcommit import GroupCommit
+from sealmail.store.model import INBOX, Filing, Placement
 
-PAYLOAD_VERSION = 1
+PAYLOAD_VERSION = 1  # one folder
+FILED_VERSION = 2  # a Sieve script's filing
 _PAYLOAD_HEAD = struct.Struct(">BQH")  # version, received-at ms, length of the target folder name
+_FILED_HEAD = struct.Struct(">BQI")  # version, received-at ms, length of the filing (JSON)
 Record = bytes | SealedStream  # a sealed blob, or a message sealed as it is written
 Entry = tuple[Record, str | None]  # a record and the entry id it was handed over with, if any
 HANDED_SECONDS = 30 * 24 * 3600  # how long a handed-over entry id is remembered (repeats dropped)
@@ -194,6 +202,17 @@ class Spool:
                 yield seq, sealed
                 last = seq
 
+    def records(self, seqs: Sequence[int]) -> Iterator[tuple[int, bytes]]:
+        """The records with these sequence numbers that are still here, oldest first."""
+        wanted = sorted(set(seqs))
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            with self._lock:
+                rows = self._db.execute(
+                    f"SELECT seq, sealed FROM spool WHERE seq IN ({','.join('?' * len(chunk))}) ORDER BY seq", chunk
+                ).fetchall()
+            yield from rows
+
     def delete_through(self, seq: int, keep: frozenset[int] = frozenset()) -> None:
         """Forget drained records (those in ``keep`` failed to open and stay for inspection)."""
         with self._lock, self._writing():
@@ -238,26 +257,58 @@ END;
 
 
 def seal_message(
-    public_key: bytes, mailbox_id: str, raw: Buffer | Sequence[Buffer], received_at: datetime, folder: str = "INBOX"
+    public_key: bytes,
+    mailbox_id: str,
+    raw: Buffer | Sequence[Buffer],
+    received_at: datetime,
+    folder: str | Filing = INBOX,
 ) -> SealedStream:
     """The spool record for ``raw`` (a message, or a message in pieces: they are not joined)."""
     millis = int(received_at.timestamp() * 1000)
-    name = folder.encode("utf-8")
+    if isinstance(folder, Filing):
+        filing = _filing_json(folder)
+        head = _FILED_HEAD.pack(FILED_VERSION, millis, len(filing)) + filing
+    else:
+        name = folder.encode("utf-8")
+        head = _PAYLOAD_HEAD.pack(PAYLOAD_VERSION, millis, len(name)) + name
     pieces = list(raw) if isinstance(raw, (list, tuple)) else [cast("Buffer", raw)]
-    return seal_stream(
-        public_key, [_PAYLOAD_HEAD.pack(PAYLOAD_VERSION, millis, len(name)) + name, *pieces], _context(mailbox_id)
-    )
+    return seal_stream(public_key, [head, *pieces], _context(mailbox_id))
 
 
-def open_message(private_key: bytes, mailbox_id: str, sealed: bytes) -> tuple[datetime, str, bytes]:
-    """Unseal a spool record: (received at, target folder, raw message). Raises ``SealError``."""
+def open_message(private_key: bytes, mailbox_id: str, sealed: bytes) -> tuple[datetime, Filing, bytes]:
+    """Unseal a spool record: (received at, where it is filed, raw message). Raises ``SealError``."""
     payload = open_sealed(private_key, sealed, context=_context(mailbox_id))
-    version, millis, name_length = _PAYLOAD_HEAD.unpack_from(payload)
-    if version != PAYLOAD_VERSION:
+    version = payload[0] if payload else 0
+    if version == PAYLOAD_VERSION:
+        _, millis, length = _PAYLOAD_HEAD.unpack_from(payload)
+        start = _PAYLOAD_HEAD.size
+        folder = payload[start : start + length].decode("utf-8", "replace")
+        filing = Filing((Placement(folder),))
+    elif version == FILED_VERSION:
+        _, millis, length = _FILED_HEAD.unpack_from(payload)
+        start = _FILED_HEAD.size
+        filing = _filing_from_json(payload[start : start + length])
+    else:
         raise SealError(f"unknown spool payload version {version}")
-    start = _PAYLOAD_HEAD.size
-    folder = payload[start : start + name_length].decode("utf-8", "replace")
-    return datetime.fromtimestamp(millis / 1000, UTC), folder, payload[start + name_length :]
+    when = datetime.fromtimestamp(millis / 1000, UTC)
+    return when, filing, payload[start + length :]
+
+
+def _filing_json(filing: Filing) -> bytes:
+    copies = [[p.folder, list(p.flags), p.create] for p in filing.copies]
+    return json.dumps({"copies": copies, "fallback": filing.fallback}, ensure_ascii=False).encode("utf-8")
+
+
+def _filing_from_json(data: bytes) -> Filing:
+    try:
+        found = json.loads(data)
+        copies = tuple(
+            Placement(str(folder), tuple(str(f) for f in flags), bool(create))
+            for folder, flags, create in found["copies"]
+        )
+        return Filing(copies, str(found["fallback"]))
+    except (ValueError, TypeError, KeyError) as exc:
+        raise SealError(f"unreadable filing in a spool record: {exc}") from None
 
 
 def _context(mailbox_id: str) -> bytes:

@@ -313,12 +313,17 @@ def test_submitted_mail_reaches_the_remote_with_spf_dkim_and_dmarc_passing(who, 
 IMAP_FIND = r"""
 import imaplib, json, os, ssl, sys
 host, user, subject = sys.argv[1], sys.argv[2], sys.argv[3]
+folder = sys.argv[4] if len(sys.argv) > 4 else "INBOX"
 context = ssl.create_default_context()
 with imaplib.IMAP4_SSL(host, 993, ssl_context=context) as imap:
     imap._mode_utf8()  # user names in UTF-8 (RFC 6855); harmless for ASCII ones
     imap.login(user, os.environ["WORLD_PASSWORD"])
-    imap.select("INBOX")
     found = []
+    for _ in range(45):  # a folder a Sieve script makes appears when the message is filed
+        status, _data = imap.select('"' + folder + '"')
+        if status == "OK":
+            break
+        import time; time.sleep(2)
     for _ in range(45):
         status, numbers = imap.search(None, "SUBJECT", '"' + subject + '"')
         if numbers[0]:
@@ -331,8 +336,8 @@ print(json.dumps(found))
 """
 
 
-def imap_headers(account: dict, subject: str) -> list[str]:
-    result = python("client", IMAP_FIND, account["host"], account["address"], subject,
+def imap_headers(account: dict, subject: str, folder: str = "INBOX") -> list[str]:
+    result = python("client", IMAP_FIND, account["host"], account["address"], subject, folder,
                     env={"WORLD_PASSWORD": account["password"]})
     return json.loads(result.stdout)
 
@@ -563,7 +568,8 @@ def test_vdirsyncer_syncs_a_calendar_and_an_address_book_it_discovered(remi):
 
 # -- Sieve filters: ManageSieve found through DNS (RFC 5804 §1.8) -------------------------------------------
 
-SIEVE_SCRIPT = 'require "fileinto";\nif header :contains "List-Id" "lists.example.org" {\n    fileinto "Lists";\n}\n'
+SIEVE_SCRIPT = ('require ["fileinto", "mailbox"];\n'
+                'if header :contains "List-Id" "lists.example.org" {\n    fileinto :create "Lists";\n}\n')
 
 
 def test_sieve_connect_finds_managesieve_by_srv_and_keeps_a_script_rfc5804(remi):
@@ -582,7 +588,15 @@ def test_sieve_connect_finds_managesieve_by_srv_and_keeps_a_script_rfc5804(remi)
     assert listed.stdout.splitlines() == ['"world" ACTIVE']
     # The server reads what it stores: the host's own CLI shows the same script, active.
     shown = run("sealmail", [ADMIN, "sieve", "show", REMI, "world"]).stdout
-    assert "fileinto \"Lists\"" in shown
+    assert 'fileinto :create "Lists"' in shown
+    # The deployed MX runs it (RFC 5228 §4.1, RFC 5490 §3.2): the remote's next list message to rémi is
+    # filed in the folder the script names, created for it, and read there over IMAPS.
+    subject = f"world sieve {secrets.token_hex(4)}"
+    message = (f"From: liste@{REMOTE}\nTo: {REMI}\nSubject: {subject}\nList-Id: <talk.lists.example.org>\n"
+               "MIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\n\nà la liste\n")
+    run("remote", ["/usr/sbin/sendmail", "-f", f"liste@{REMOTE}", REMI], input=message)
+    filed = imap_headers(remi, subject, "Lists")
+    assert len(filed) == 1, filed
 
 
 # -- no open relay: the probes of tests/relayprobes.py from the client, against the MX on port 25 --------

@@ -1,0 +1,173 @@
+"""Sieve at delivery on a front-end MX whose mailboxes and config store are a data host's (issue 19).
+
+Real parts: ``sealmail serve store`` in its own process (killed with SIGKILL), the MX with
+``store_url`` and ``config_backend=store`` (no config file of its own), real SMTP and the mailbox read
+through the store channel. The filing travels inside the sealed record (the MX seals, the data host
+appends, whoever holds the key drains), so every copy is in the mailbox once; while the data host is
+away no script can be read: the message is held sealed and, handed over later, kept in INBOX, and
+the MX's log says why.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import smtplib
+from datetime import UTC, datetime
+
+import pytest
+from pydantic import SecretStr
+from storekit import StoreProcess, client_settings, store_certs
+
+from sealmail.services import aliases, credentials, domains, sievescripts
+from sealmail.services.resolve import resolve
+from sealmail.smtp.outbox import Outbox
+from sealmail.store.model import Filing, Placement
+from sealmail.store.remote import RemoteMailStore, client_tls
+
+from dnsserver import DnsServer
+from support import ComponentThread, free_port, wait_for
+
+pytestmark = [pytest.mark.slow, pytest.mark.tool("dnsmasq", "redis-server")]
+ADDRESS = "demo@example.test"
+
+
+def _message(subject: str) -> bytes:
+    return (
+        f"From: <a@example.org>\r\nTo: <{ADDRESS}>\r\nMessage-ID: <{subject.replace(' ', '.')}@example.org>\r\n"
+        f"Subject: {subject}\r\n\r\nbody of {subject}\r\n"
+    ).encode()
+
+
+@pytest.fixture
+def split(settings, config, redis_url, sealmail_bin, tmp_path):
+    domains.add_domain(config, "example.test")
+    aliases.add_alias(config, ADDRESS)
+    password = credentials.set_password(config, settings, ADDRESS)
+    alias = resolve(config, ADDRESS).alias
+    sievescripts.save_and_activate(
+        config,
+        alias.id,
+        "filing",
+        'require ["fileinto", "copy", "mailbox", "imap4flags"];\n'
+        'fileinto :copy "Archive";\nfileinto :copy :create :flags "\\\\Seen" "Lists/sieve";\n',
+    )
+    certs = store_certs(tmp_path / "tls")
+    store = StoreProcess(sealmail_bin, settings.data_dir, certs, free_port(), tmp_path / "store.log", redis_url)
+    store.start()
+    front = tmp_path / "front"
+    front.mkdir()
+    dnsd = DnsServer(tmp_path)
+    dnsd.txt("_nothing.example.org", "v=none")
+    dnsd.start()
+
+    class Split:
+        pass
+
+    s = Split()
+    s.store, s.certs, s.front, s.password, s.config, s.data_settings = store, certs, front, password, config, settings
+    s.settings = client_settings(settings, certs, store.port).model_copy(
+        update={
+            "config_backend": "store",  # the config store too is the data host's: away with it
+            "data_dir": front,
+            "dns_servers": [dnsd.address],
+            "mx_port": 0,
+            "bind_addresses": ["127.0.0.1"],
+            "hostname": "mx.example.test",
+            "mx_processes": 1,
+            "mx_auth_workers": 1,
+            "redis_url": SecretStr(redis_url),
+            "store_timeout": 5.0,
+            "mx_lookup_fresh_seconds": 0.0,  # every RCPT asks: what the store answers now decides
+        }
+    )
+    s.mailbox_id = credentials.unlock(config, settings, ADDRESS, password).mailbox_id
+    yield s
+    store.stop()
+    dnsd.stop()
+
+
+def _folders(s, *names: str) -> dict[str, list[tuple[frozenset[str], bytes]]]:
+    """Each folder's (flags, message) read through the store channel (opening drains the spool)."""
+    unlocked = credentials.unlock(s.config, s.data_settings, ADDRESS, s.password)
+
+    async def go() -> dict[str, list[tuple[frozenset[str], bytes]]]:
+        store = RemoteMailStore(s.settings.store_url, client_tls(s.certs.ca, s.certs.client_cert, s.certs.client_key))
+        try:
+            handle = await store.open(unlocked.mailbox_id, unlocked.secrets)
+            found = {}
+            for name in names:
+                infos = await handle.messages(name)
+                found[name] = [(i.flags, await handle.raw(i.body_id)) for i in infos]
+            await handle.release()
+            return found
+        finally:
+            await store.close()
+
+    return asyncio.run(go())
+
+
+def _send(port: int, subject: str) -> None:
+    with smtplib.SMTP("127.0.0.1", port, timeout=30) as client:
+        client.sendmail("a@example.org", [ADDRESS], _message(subject))  # raises unless 250
+
+
+def test_every_copy_a_script_files_reaches_the_data_host_once(split) -> None:
+    """RFC 3894 / RFC 5490 / RFC 5232 through the store channel: the MX seals one record naming three
+    copies; the data host's drain stores each once (a second opening drains nothing again). The jobs
+    component's path (``deliver`` sealed on the data host) carries a filing the same way."""
+    s = split
+    mx = ComponentThread("mx", s.settings)
+    try:
+        _send(mx.ports["mx"], "filed remotely")
+    finally:
+        mx.stop()
+
+    async def through_jobs_path() -> None:
+        store = RemoteMailStore(s.settings.store_url, client_tls(s.certs.ca, s.certs.client_cert, s.certs.client_key))
+        try:
+            credential = s.config.get_credential(resolve(s.config, ADDRESS).alias.id)
+            filing = Filing((Placement("Archive", ("$Remote",)),), "INBOX")
+            await asyncio.to_thread(
+                store.deliver, s.mailbox_id, credential.public_key, _message("sealed there"), datetime.now(UTC), filing
+            )
+        finally:
+            await store.close()
+
+    asyncio.run(through_jobs_path())
+    for _ in range(2):
+        found = _folders(s, "INBOX", "Archive", "Lists/sieve")
+        subjects = {name: sorted(m.split(b"Subject: ")[1].split(b"\r\n")[0] for _, m in found[name]) for name in found}
+        assert subjects == {
+            "INBOX": [b"filed remotely"],
+            "Archive": [b"filed remotely", b"sealed there"],
+            "Lists/sieve": [b"filed remotely"],
+        }
+        assert [flags for flags, _ in found["Lists/sieve"]] == [frozenset({"\\Seen"})]
+        assert sorted(flags for flags, _ in found["Archive"]) == [frozenset(), frozenset({"$Remote"})]
+
+
+def test_with_the_config_store_away_the_message_is_held_and_kept_and_the_log_says_why(split, caplog) -> None:
+    s = split
+    outbox = Outbox(s.front / "outbox")
+    mx = ComponentThread("mx", s.settings)
+    try:
+        port = mx.ports["mx"]
+        _send(port, "while up")  # RCPT resolved the alias: it is known while the data host is away
+        s.store.kill()
+        with caplog.at_level(logging.WARNING, logger="sealmail.mx"):
+            _send(port, "while away")
+        assert len(outbox.entries()) == 1
+        s.store.start()
+        wait_for(lambda: not outbox.entries(), timeout=60, what="the outbox handed over")
+    finally:
+        mx.stop()
+    found = _folders(s, "INBOX", "Archive", "Lists/sieve")
+    subjects = {name: sorted(m.split(b"Subject: ")[1].split(b"\r\n")[0] for _, m in found[name]) for name in found}
+    assert subjects == {
+        "INBOX": [b"while away", b"while up"],  # kept: no script could be read
+        "Archive": [b"while up"],
+        "Lists/sieve": [b"while up"],
+    }
+    said = [r.getMessage() for r in caplog.records if "Sieve script" in r.getMessage()]
+    assert any("could not be read" in line and "kept" in line for line in said), said
