@@ -91,7 +91,7 @@ def create_app(ctx: AppContext, *, lookup: Lookup | None = None) -> ASGIApp:
             "description": "Domains, aliases, passwords, API tokens and the delivery/error/audit logs of a Sealmail "
             f"server. Authenticate with `Authorization: Bearer <token>`. Scopes:\n\n{scopes}\n\n"
             "A token a user makes for their own address in the self-service area (`/account/tokens`) is good "
-            "for `/v1/me` only: that address's quota, password, recovery key, export and backup.\n\n"
+            "for `/v1/me` only: that address's quota, password, recovery key, filters and vacation reply, export and backup.\n\n"
             "Errors are RFC 9457 problem details (`application/problem+json`).",
             # the interactive docs load scripts from a CDN; the document itself is enough
             "openapi_url": "/v1/openapi.json",

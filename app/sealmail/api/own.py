@@ -5,7 +5,8 @@ The token stands for one alias and is good for nothing else (``api.auth``: an ad
 scope is refused, and these routes refuse an administrator's token). What needs the mailbox keys
 takes the password in the body, checked with the same lockout as every sign-in; the keys are
 never kept between requests. The export and the backup copy are zip archives sent while they are
-made (``http.downloads``).
+made (``http.downloads``). ``/v1/me/sieve`` reads and writes the filters and vacation reply the
+account page edits (``services.sieverules``): as rules, or as the Sieve text.
 """
 
 from __future__ import annotations
@@ -26,13 +27,20 @@ from sealmail.api.schemas import (
     PasswordCheckIn,
     QuotaOut,
     RecoveryKeyOut,
+    SieveCheckIn,
+    SieveCheckOut,
+    SieveErrorOut,
+    SieveIn,
+    SieveOut,
 )
 from sealmail.backup.errors import BackupError
 from sealmail.http.downloads import Download, in_thread
 from sealmail.http.state import peer, state_of
 from sealmail.net.limits import Refused
-from sealmail.services import selfservice, takeout
+from sealmail.services import selfservice, sieverules, takeout
 from sealmail.services.credentials import AuthenticationFailed
+from sealmail.sieve import rules as sieve_rules
+from sealmail.sieve.errors import SieveError
 
 if TYPE_CHECKING:
     from sealmail.backup.mailboxcopy import BackupCopy
@@ -217,3 +225,87 @@ async def backup_download(request: Request, token: OwnToken) -> Response:
         selfservice.backup_archive, state.ctx.config, state.settings, who, copy, _actor(request, token, who)
     )
     return Download(in_thread(archive), f"{who.address}-backup-{copy.taken_at:%Y-%m-%d}.zip")
+
+
+# ---- filters and vacation reply, as rules or as Sieve ----------------------------------------------------
+SIEVE_PROBLEMS: dict[int | str, dict[str, object]] = {
+    409: {"description": "another script is active (``active_script``); say ``activate`` true or false"},
+    422: {"description": "the rules are invalid, or the script is not valid Sieve (``line`` names where)"},
+}
+
+
+def _sieve_out(found: sieverules.View) -> SieveOut:
+    error = found.last_error
+    return SieveOut(
+        name=sieverules.SCRIPT,
+        exists=found.script is not None,
+        active=found.active == sieverules.SCRIPT,
+        active_script=found.active,
+        rules=found.reading.rules,
+        note=found.reading.note or None,
+        script=found.text,
+        last_error=SieveErrorOut(time=error.time, detail=error.detail) if error else None,
+    )
+
+
+def _one_of(rules: sieve_rules.Rules | None, script: str | None) -> str:
+    if (rules is None) == (script is None):
+        raise ApiError(problem(422, "give exactly one of rules and script", title="Invalid input"))
+    return sieve_rules.to_sieve(rules) if rules is not None else (script or "").replace("\r\n", "\n")
+
+
+def _sieve_problem(exc: SieveError) -> ApiError:
+    return ApiError(problem(422, f"line {exc.line}: {exc.message}", title="Invalid Sieve script", line=exc.line))
+
+
+@router.get("/sieve", summary="Your filters and vacation reply: the rules, and the Sieve script they are kept in")
+async def sieve_get(request: Request, token: OwnToken) -> SieveOut:
+    state = state_of(request)
+    who = await _me(request, token)
+    return _sieve_out(await state.call(sieverules.view, state.ctx.config, who))
+
+
+@router.put(
+    "/sieve",
+    summary="Save the rules, or the Sieve text (the script named sealmail)",
+    description="The script is compiled first (a script that is not valid Sieve is refused with the line). "
+    "Rules are written as Sieve with a marker comment, so a later GET returns them; a script given as text is "
+    "returned with rules null. When a script from a mail program (ManageSieve) is active, say with activate "
+    "whether this one replaces it as the active script.",
+    responses=SIEVE_PROBLEMS,
+)
+async def sieve_put(request: Request, body: SieveIn, token: OwnToken) -> SieveOut:
+    state = state_of(request)
+    who = await _me(request, token)
+    text = _one_of(body.rules, body.script)
+    try:
+        await state.call(
+            sieverules.save_text,
+            state.ctx.config,
+            who,
+            text,
+            _actor(request, token, who),
+            activate=body.activate,
+            how="rules" if body.rules is not None else "text",
+        )
+    except SieveError as exc:
+        raise _sieve_problem(exc) from None
+    except sieverules.OtherScriptActive as exc:
+        raise ApiError(problem(409, str(exc), active_script=exc.name)) from None
+    return _sieve_out(await state.call(sieverules.view, state.ctx.config, who))
+
+
+@router.post(
+    "/sieve/check",
+    summary="Check rules or a Sieve text without storing anything",
+    responses={422: SIEVE_PROBLEMS[422]},
+)
+async def sieve_check(request: Request, body: SieveCheckIn, token: OwnToken) -> SieveCheckOut:
+    state = state_of(request)
+    await _me(request, token)
+    text = _one_of(body.rules, body.script)
+    try:
+        warnings = await state.call(sieverules.check, text)
+    except SieveError as exc:
+        raise _sieve_problem(exc) from None
+    return SieveCheckOut(script=text, warnings=warnings)

@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from sealmail.sieve.rules import Rules
+
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -220,3 +222,46 @@ class BackupOut(BaseModel):
     run: str
     taken_at: datetime
     size_bytes: int
+
+
+# ---- your own filters and vacation reply (/v1/me/sieve) ------------------------------------------------
+class SieveErrorOut(BaseModel):
+    time: datetime
+    detail: str = Field(description="as the delivery log has it: the script, the line and what went wrong")
+
+
+class SieveOut(BaseModel):
+    name: str = Field(description="the script these rules are kept in")
+    exists: bool
+    active: bool = Field(description="whether it is the script that runs at delivery")
+    active_script: str | None = Field(description="the name of the active script (another one: from a mail program)")
+    rules: Rules | None = Field(description="the rules, or null when the script was edited by hand (see note)")
+    note: str | None = None
+    script: str = Field(description="the Sieve text (RFC 5228)")
+    last_error: SieveErrorOut | None = Field(
+        None, description="the active script's newest failure at delivery since it last changed (the message was kept)"
+    )
+
+
+class SieveIn(Strict):
+    """Exactly one of ``rules`` and ``script``."""
+
+    rules: Rules | None = None
+    script: str | None = Field(None, max_length=64 * 1024)
+    activate: bool | None = Field(
+        None,
+        description="null: make it active unless another script is (then 409 and nothing is stored); true: make it "
+        "active; false: store it and leave the active script as it is",
+    )
+
+
+class SieveCheckIn(Strict):
+    """Exactly one of ``rules`` and ``script``."""
+
+    rules: Rules | None = None
+    script: str | None = Field(None, max_length=64 * 1024)
+
+
+class SieveCheckOut(BaseModel):
+    script: str = Field(description="the Sieve text that was checked (for rules: what they are written as)")
+    warnings: list[str] = Field(description="what is valid but probably not meant, each naming its line")

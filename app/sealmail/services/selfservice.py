@@ -14,9 +14,8 @@ so the config store alone, a stolen disk or a backup of it cannot produce codes;
 has the password and so the mailbox key, opens it. A mailbox reset (an administrator setting a new
 password without the old one or the recovery key) starts a new mailbox key and drops it.
 
-The rules editor (vacation reply, forwarding, filters, written as Sieve) builds on this module's
-``Member`` and ``services.sievescripts``; its page goes in the area's list of rooms
-(``sealmail.web.selfservice.rooms``).
+The rules editor (vacation reply, forwarding, filters, written as Sieve) is ``services.sieverules``,
+over this module's ``Member``.
 """
 
 from __future__ import annotations

@@ -1,9 +1,7 @@
 """What the self-service area's rooms share: the signed-in alias (``Me``), rendering with the
 area's navigation, and what asks again for the password.
 
-``ROOMS`` is the navigation. The rules editor (vacation reply, forwarding and filters as Sieve,
-over ``services.selfservice.Member`` and ``services.sievescripts``) adds its room here, as
-``("/account/rules", "Filters and vacation")``, with a module of its own beside these.
+``ROOMS`` is the navigation; each room is a module of its own beside this one.
 """
 
 from __future__ import annotations
@@ -29,6 +27,7 @@ if TYPE_CHECKING:
 ROOMS = (
     ("/account/", "Overview"),
     ("/account/security", "Password and security"),
+    ("/account/rules", "Filters and vacation"),
     ("/account/takeout", "Take your mail"),
     ("/account/tokens", "API tokens"),
 )

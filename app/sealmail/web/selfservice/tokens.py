@@ -1,4 +1,4 @@
-"""The user's own API tokens: good for ``/v1/me`` of this alias only (password, recovery key,
+"""The user's own API tokens: good for ``/v1/me`` of this alias only (password, recovery key, filters and vacation,
 quota, export, backup), never for an administrator's operation or another alias."""
 
 from __future__ import annotations
