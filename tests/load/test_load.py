@@ -46,7 +46,7 @@ from sealmail.dev import DEV_PORTS
 pytestmark = pytest.mark.slow
 
 IDLE_PER_LISTENER = 1000
-IDLE_PER_ADDRESS = 10  # under every per-IP limit (MX and submission: 20, IMAP and POP3: 50)
+IDLE_PER_ADDRESS = 10  # under every per-IP limit (MX, submission and ManageSieve: 20, IMAP and POP3: 50)
 SLOWLORIS_PER_LISTENER = 3
 STORM = 2000
 TIMEOUT = 20  # the pre-login/command timeouts the dev tree runs with here (seconds)
@@ -59,7 +59,7 @@ RSS_BOUND = 2048 * 1024 * 1024
 NORMAL = "127.0.0.2"  # the normal client's own source address
 
 # Listeners spoken to in clear (their greeting is read) and those that start with TLS.
-PLAIN = ("mx", "submission", "imap", "pop3", "http")
+PLAIN = ("mx", "submission", "imap", "pop3", "managesieve", "http")
 TLS = ("web", "caldav", "carddav", "api", "submission_tls", "imaps", "pop3s")
 
 
@@ -73,6 +73,8 @@ def _dev_env(clean_env: dict[str, str]) -> dict[str, str]:
             # The MX admits 1,000 connections in all by default: with 1,000 idle ones held here the
             # normal client and the probes need room above that.
             "SEALMAIL_MX_MAX_CONNECTIONS": "1500",
+            "SEALMAIL_MANAGESIEVE_LOGIN_TIMEOUT": str(TIMEOUT),
+            "SEALMAIL_MANAGESIEVE_MAX_CONNECTIONS": "1500",
         }
     )
     return env
@@ -148,7 +150,15 @@ class Client:
         return cls(reader, writer)
 
     async def greeting(self, timeout: float = 10) -> bytes:
-        return await asyncio.wait_for(self.reader.readline(), timeout)
+        """The greeting's first line; ManageSieve's whole capability greeting is read (RFC 5804 §1.7)."""
+        line = await asyncio.wait_for(self.reader.readline(), timeout)
+        if line.startswith(b'"IMPLEMENTATION"'):
+            rest = b""
+            while not rest.startswith((b"OK", b"NO", b"BYE")):
+                rest = await asyncio.wait_for(self.reader.readline(), timeout)
+                if not rest:
+                    break
+        return line
 
     async def close(self) -> None:
         self.writer.close()
@@ -162,7 +172,7 @@ def _address(block: int, index: int) -> str:
 
 
 SLOTS_BACK_WITHIN = 30.0  # seconds for the last storm's closes to be counted (measured: immediate when idle)
-GREETING = {"mx": b"220 ", "submission": b"220 ", "imap": b"* OK", "pop3": b"+OK"}
+GREETING = {"mx": b"220 ", "submission": b"220 ", "imap": b"* OK", "pop3": b"+OK", "managesieve": b'"IMPLEMENTATION"'}
 
 
 async def _idle(ports: dict[str, int], name: str, block: int, opened: list[Client]) -> None:
@@ -348,7 +358,7 @@ async def _load(info: dict, data_dir: Path, idle: list[Client], slow: dict) -> N
 
     # Slowloris on every listener, from the start: each is cut at TIMEOUT (POP3: see the docstring).
     slow_first = {"mx": b"EHLO slow.example", "submission": b"EHLO slow.example", "imap": b"a1 CAPABILITY"}
-    slow_first |= {"pop3": b"CAPA", "http": b"GET / HTTP/1.1\r\nHost: x"}
+    slow_first |= {"pop3": b"CAPA", "managesieve": b"CAPABILITY", "http": b"GET / HTTP/1.1\r\nHost: x"}
     slow_first |= dict.fromkeys(("web", "caldav", "carddav", "api"), b"GET / HTTP/1.1\r\nHost: x")
     slow_first |= {"submission_tls": b"EHLO slow.example", "imaps": b"a1 CAPABILITY", "pop3s": b"CAPA"}
     slow |= {
@@ -375,6 +385,7 @@ async def _load(info: dict, data_dir: Path, idle: list[Client], slow: dict) -> N
 
     # The per-IP limits answer as their protocols say; then a normal client from another address works.
     limits = {"mx": (20, b"421 4.7.0"), "submission": (20, b"421 4.7.0"), "imap": (50, b"* BYE"), "pop3": (50, b"-ERR")}
+    limits["managesieve"] = (20, b"BYE (TRYLATER)")
     probes = idle  # closed with them
     for name, (limit, refusal) in limits.items():
         for i in range(limit):
