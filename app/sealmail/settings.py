@@ -258,6 +258,15 @@ class Settings(BaseSettings):
     smtp_max_backoff: float = Field(4 * 3600.0, gt=0, description="longest wait between two attempts")
     smtp_ca_file: Path | None = Field(None, description="extra CA bundle for outbound TLS and MTA-STS (private CAs)")
     mta_sts_port: int = Field(443, ge=1, le=65535, description="HTTPS port MTA-STS policies are fetched from")
+    # Which addresses outbound SMTP leaves from (``net.outbound``): receivers judge a sender by the
+    # reputation of its address, and a fresh IPv6 range often has none (mail over IPv6 lands in spam
+    # while IPv4 works): "ipv4" sends over IPv4 only. A host with several addresses of a family sends
+    # from the one named here (its PTR must name SEALMAIL_HOSTNAME); none: the kernel's choice.
+    outbound_ip_family: Literal["any", "ipv4", "ipv6"] = Field(
+        "any", description="address family outbound SMTP connects over: any, ipv4 or ipv6"
+    )
+    outbound_source_ipv4: str | None = Field(None, description="local IPv4 address outbound SMTP connects from")
+    outbound_source_ipv6: str | None = Field(None, description="local IPv6 address outbound SMTP connects from")
 
     # -- published DNS records (sealmail dns-records; the deployment passes its choices) ---------
     public_ipv4: str | None = Field(
@@ -566,14 +575,14 @@ class Settings(BaseSettings):
 
         return parse_mailbox(value).text
 
-    @field_validator("public_ipv4", "public_ipv6")
+    @field_validator("public_ipv4", "public_ipv6", "outbound_source_ipv4", "outbound_source_ipv6")
     @classmethod
     def _public_address(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is None or value == "":
             return None
         import ipaddress
 
-        version = 4 if info.field_name == "public_ipv4" else 6
+        version = 4 if str(info.field_name).endswith("ipv4") else 6
         try:
             address = ipaddress.ip_address(value.strip())
         except ValueError:
@@ -660,6 +669,12 @@ class Settings(BaseSettings):
             raise ValueError("SEALMAIL_TLS_CERT_FILE and SEALMAIL_TLS_KEY_FILE must be set together")
         if self.redis_sentinels and self.redis_url is None:
             raise ValueError("SEALMAIL_REDIS_URL (password, database) is required with SEALMAIL_REDIS_SENTINELS")
+        for family, source in (("ipv4", self.outbound_source_ipv4), ("ipv6", self.outbound_source_ipv6)):
+            if source is not None and self.outbound_ip_family not in ("any", family):
+                raise ValueError(
+                    f"SEALMAIL_OUTBOUND_SOURCE_{family.upper()} is set, but SEALMAIL_OUTBOUND_IP_FAMILY="
+                    f"{self.outbound_ip_family} never sends over {family[:2].upper()}{family[2:]}"
+                )
         return self
 
     # -- derived paths --------------------------------------------------------------------------
