@@ -285,6 +285,12 @@ class Settings(BaseSettings):
         None,
         description="where DMARC aggregate and TLS-RPT reports go (rua); default postmaster@<each hosted domain>",
     )
+    # The MX reads the reports that reach those addresses (``smtp.reportintake``) and keeps them in
+    # the config store: the web admin's Reports page and /v1/reports show them.
+    report_max_bytes: int = Field(
+        16 * 1024**2, ge=64 * 1024, description="largest report document taken, once unpacked (bytes)"
+    )
+    report_retention_days: int = Field(400, ge=1, description="days reports are kept after their period ends")
 
     # -- deliverability checks (sealmail doctor and the web admin's Deliverability page) ---------
     # Every DNS question and connection of the checks gets this long (they run side by side, so the
