@@ -300,6 +300,12 @@ class Settings(BaseSettings):
     doctor_timeout: float = Field(
         5.0, gt=0, le=60, description="seconds any one DNS question or connection of the deliverability checks may take"
     )
+    # The daily run (``sealmail doctor --alert``, a systemd timer: ``sealmail timers``) logs each new
+    # problem at priority err and mails them here: an address, or "none" to mail nobody; unset:
+    # postmaster@<domain> (make an alias of that name to read it).
+    doctor_alert_to: str | None = Field(
+        None, description='where the daily check mails new problems; default postmaster@<domain>; "none": nobody'
+    )
     doctor_port25_domains: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["gmail.com", "outlook.com", "yahoo.com"],
         description="domains whose MX hosts the outbound port 25 check connects to, comma-separated; empty: no check",
@@ -596,6 +602,17 @@ class Settings(BaseSettings):
         if address.version != version:
             raise ValueError(f"{value!r} is not an IPv{version} address")
         return str(address)
+
+    @field_validator("doctor_alert_to")
+    @classmethod
+    def _valid_alert_address(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        if value.strip().lower() == "none":
+            return "none"
+        from sealmail.addresses import parse_mailbox
+
+        return parse_mailbox(value).text
 
     @field_validator("report_address")
     @classmethod
