@@ -105,6 +105,7 @@ TOOL_PACKAGES = {
     "redis-sentinel": "redis-sentinel",
     "ssh-keygen": "openssh-client",
     "swaks": "swaks",
+    "systemd-analyze": "systemd",
     "vdirsyncer": "vdirsyncer",
 }
 
