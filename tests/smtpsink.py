@@ -3,6 +3,7 @@
 ``replies`` maps a recipient to the reply it should get at RCPT (e.g. "550 5.1.1 No such user");
 ``stop()``/``start()`` take it down (open connections too) and bring it back on the same port.
 ``mail_lines`` keeps every MAIL command exactly as it arrived (``MAIL FROM:<a@b> SIZE=12 ...``).
+``hosts`` are the addresses it listens on, all on ``port`` (``("127.0.0.1", "::1")``: both families).
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ class Sink:
     received: list[Received] = field(default_factory=list)
     smtputf8: bool = True
     mail_lines: list[str] = field(default_factory=list)
+    hosts: tuple[str, ...] = ("127.0.0.1",)
     _server: asyncio.Server | None = None
     _sessions: list[SMTP] = field(default_factory=list)
 
@@ -85,7 +87,7 @@ class Sink:
             self._sessions.append(session)
             return session
 
-        self._server = await loop.create_server(protocol, "127.0.0.1", self.port)
+        self._server = await loop.create_server(protocol, list(self.hosts), self.port)
 
     async def stop(self) -> None:
         """Down like a real server going away: the listener and every open connection close."""

@@ -106,6 +106,7 @@ TOOL_PACKAGES = {
     "sieve-connect": "sieve-connect",
     "ssh-keygen": "openssh-client",
     "swaks": "swaks",
+    "systemd-analyze": "systemd",
     "vdirsyncer": "vdirsyncer",
 }
 

@@ -3,11 +3,17 @@
 Every line names the component and, where there is one, the connection id, the peer and the
 user. Secrets never reach a handler: a filter masks ``password=...``-style values and SASL
 payloads, and protocol code logs metadata only, never message content.
+
+Under systemd, whose journal reads stderr (``JOURNAL_STREAM`` names that stream, systemd.exec(5)),
+each line starts with its syslog priority as ``<N>`` (sd-daemon(3): ``<3>`` err for ERROR, ``<4>``
+warning, ``<6>`` info, ``<7>`` debug): journald strips it and files the line at that priority, so
+``journalctl -p err`` lists the errors. The time is left to journald there.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import re
 import sys
 import time
@@ -41,6 +47,32 @@ class _ContextFilter(logging.Filter):
         return True
 
 
+# Python's levels -> syslog priorities (RFC 5424 §6.2.1), as sd-daemon(3) prefixes take them.
+PRIORITIES = {logging.CRITICAL: 2, logging.ERROR: 3, logging.WARNING: 4, logging.INFO: 6, logging.DEBUG: 7}
+
+
+def priority(levelno: int) -> int:
+    return next((p for level, p in sorted(PRIORITIES.items(), reverse=True) if levelno >= level), 7)
+
+
+def journal_stream() -> bool:
+    """Whether stderr is the journal's stream: ``JOURNAL_STREAM`` is its device and inode, as
+    systemd sets it for a unit whose stderr goes to the journal (a pipe or a file is not)."""
+    device, _, inode = os.environ.get("JOURNAL_STREAM", "").partition(":")
+    if not (device.isdigit() and inode.isdigit()):
+        return False
+    try:
+        found = os.fstat(sys.stderr.fileno())
+    except (OSError, ValueError, AttributeError):
+        return False
+    return (found.st_dev, found.st_ino) == (int(device), int(inode))
+
+
+class _JournalFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return f"<{priority(record.levelno)}>" + super().format(record)
+
+
 class _UTCFormatter(logging.Formatter):
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
         return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z"
@@ -50,9 +82,11 @@ def configure(component: str, level: str = "INFO") -> None:
     """Install the one-line-per-event handler on the root logger for this process."""
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(_ContextFilter(component))
-    handler.setFormatter(
-        _UTCFormatter("%(asctime)s %(levelname)s %(component)s conn=%(conn)s peer=%(peer)s user=%(user)s %(message)s")
-    )
+    line = "%(levelname)s %(component)s conn=%(conn)s peer=%(peer)s user=%(user)s %(message)s"
+    if journal_stream():
+        handler.setFormatter(_JournalFormatter(line))
+    else:
+        handler.setFormatter(_UTCFormatter("%(asctime)s " + line))
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)

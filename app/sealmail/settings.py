@@ -270,6 +270,15 @@ class Settings(BaseSettings):
     smtp_max_backoff: float = Field(4 * 3600.0, gt=0, description="longest wait between two attempts")
     smtp_ca_file: Path | None = Field(None, description="extra CA bundle for outbound TLS and MTA-STS (private CAs)")
     mta_sts_port: int = Field(443, ge=1, le=65535, description="HTTPS port MTA-STS policies are fetched from")
+    # Which addresses outbound SMTP leaves from (``net.outbound``): receivers judge a sender by the
+    # reputation of its address, and a fresh IPv6 range often has none (mail over IPv6 lands in spam
+    # while IPv4 works): "ipv4" sends over IPv4 only. A host with several addresses of a family sends
+    # from the one named here (its PTR must name SEALMAIL_HOSTNAME); none: the kernel's choice.
+    outbound_ip_family: Literal["any", "ipv4", "ipv6"] = Field(
+        "any", description="address family outbound SMTP connects over: any, ipv4 or ipv6"
+    )
+    outbound_source_ipv4: str | None = Field(None, description="local IPv4 address outbound SMTP connects from")
+    outbound_source_ipv6: str | None = Field(None, description="local IPv6 address outbound SMTP connects from")
 
     # -- published DNS records (sealmail dns-records; the deployment passes its choices) ---------
     public_ipv4: str | None = Field(
@@ -288,6 +297,12 @@ class Settings(BaseSettings):
         None,
         description="where DMARC aggregate and TLS-RPT reports go (rua); default postmaster@<each hosted domain>",
     )
+    # The MX reads the reports that reach those addresses (``smtp.reportintake``) and keeps them in
+    # the config store: the web admin's Reports page and /v1/reports show them.
+    report_max_bytes: int = Field(
+        16 * 1024**2, ge=64 * 1024, description="largest report document taken, once unpacked (bytes)"
+    )
+    report_retention_days: int = Field(400, ge=1, description="days reports are kept after their period ends")
 
     # -- deliverability checks (sealmail doctor and the web admin's Deliverability page) ---------
     # Every DNS question and connection of the checks gets this long (they run side by side, so the
@@ -296,6 +311,12 @@ class Settings(BaseSettings):
     # none answers while DNS does.
     doctor_timeout: float = Field(
         5.0, gt=0, le=60, description="seconds any one DNS question or connection of the deliverability checks may take"
+    )
+    # The daily run (``sealmail doctor --alert``, a systemd timer: ``sealmail timers``) logs each new
+    # problem at priority err and mails them here: an address, or "none" to mail nobody; unset:
+    # postmaster@<domain> (make an alias of that name to read it).
+    doctor_alert_to: str | None = Field(
+        None, description='where the daily check mails new problems; default postmaster@<domain>; "none": nobody'
     )
     doctor_port25_domains: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["gmail.com", "outlook.com", "yahoo.com"],
@@ -594,14 +615,14 @@ class Settings(BaseSettings):
 
         return parse_mailbox(value).text
 
-    @field_validator("public_ipv4", "public_ipv6")
+    @field_validator("public_ipv4", "public_ipv6", "outbound_source_ipv4", "outbound_source_ipv6")
     @classmethod
     def _public_address(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is None or value == "":
             return None
         import ipaddress
 
-        version = 4 if info.field_name == "public_ipv4" else 6
+        version = 4 if str(info.field_name).endswith("ipv4") else 6
         try:
             address = ipaddress.ip_address(value.strip())
         except ValueError:
@@ -609,6 +630,17 @@ class Settings(BaseSettings):
         if address.version != version:
             raise ValueError(f"{value!r} is not an IPv{version} address")
         return str(address)
+
+    @field_validator("doctor_alert_to")
+    @classmethod
+    def _valid_alert_address(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        if value.strip().lower() == "none":
+            return "none"
+        from sealmail.addresses import parse_mailbox
+
+        return parse_mailbox(value).text
 
     @field_validator("report_address")
     @classmethod
@@ -688,6 +720,12 @@ class Settings(BaseSettings):
             raise ValueError("SEALMAIL_TLS_CERT_FILE and SEALMAIL_TLS_KEY_FILE must be set together")
         if self.redis_sentinels and self.redis_url is None:
             raise ValueError("SEALMAIL_REDIS_URL (password, database) is required with SEALMAIL_REDIS_SENTINELS")
+        for family, source in (("ipv4", self.outbound_source_ipv4), ("ipv6", self.outbound_source_ipv6)):
+            if source is not None and self.outbound_ip_family not in ("any", family):
+                raise ValueError(
+                    f"SEALMAIL_OUTBOUND_SOURCE_{family.upper()} is set, but SEALMAIL_OUTBOUND_IP_FAMILY="
+                    f"{self.outbound_ip_family} never sends over {family[:2].upper()}{family[2:]}"
+                )
         return self
 
     # -- derived paths --------------------------------------------------------------------------

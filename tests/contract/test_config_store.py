@@ -21,6 +21,7 @@ from storekit import StoreProcess, remote_mode, store_certs
 
 from sealmail.config.base import ConfigStore
 from sealmail.config.models import (
+    MAX_REPORT_ROWS,
     MAX_SIEVE_SCRIPT_BYTES,
     MAX_SIEVE_SCRIPTS,
     AdminAccount,
@@ -28,10 +29,15 @@ from sealmail.config.models import (
     AliasCredential,
     ApiToken,
     DkimKeyRecord,
+    DmarcReport,
+    DmarcRow,
     Domain,
     LogEntry,
     LogQuery,
     SpamCounts,
+    TlsFailure,
+    TlsPolicy,
+    TlsReport,
     now,
 )
 from sealmail.errors import AlreadyExists, InvalidInput, NotFound, ScriptActive, ScriptTooLarge, TooManyScripts
@@ -775,3 +781,112 @@ def test_removing_an_alias_or_its_domain_removes_its_scripts(store: ConfigStore)
 def test_the_store_and_the_compiler_refuse_the_same_script_sizes() -> None:
     """Two layers that may not import each other hold the limit: a script the store takes must compile."""
     assert MAX_SCRIPT_BYTES == MAX_SIEVE_SCRIPT_BYTES
+
+
+# ---- DMARC aggregate and SMTP TLS reports (issue 23) ---------------------------------------------------
+def _day(n: int):
+    from datetime import UTC, datetime
+
+    return datetime(2026, 3, n, tzinfo=UTC)
+
+
+def _dmarc(org: str, report_id: str, day: int, domain: str = "example.test", **kw) -> DmarcReport:
+    rows = [
+        DmarcRow("192.0.2.1", 12, "none", "pass", "pass", domain, domain, [f"{domain}=pass"], f"{domain}=pass"),
+        DmarcRow("198.51.100.9", 3, "quarantine", "fail", "fail", domain, "spoof.test", [], "spoof.test=fail"),
+    ]
+    return DmarcReport(org, report_id, domain, _day(day), _day(day) + timedelta(hours=23, minutes=59), rows=rows, **kw)
+
+
+def _tls(org: str, report_id: str, day: int, domains=("example.test",)) -> TlsReport:
+    return TlsReport(
+        org,
+        report_id,
+        _day(day),
+        _day(day) + timedelta(days=1),
+        contact="tls-reports@reporter.test",
+        policies=[TlsPolicy(d, "sts", 40, 2, [f"mail.{d}"]) for d in domains],
+        failures=[TlsFailure(domains[0], "certificate-expired", 2, f"mail.{domains[0]}", "192.0.2.5", "203.0.113.9")],
+    )
+
+
+def test_rfc7489_appendix_c_a_dmarc_report_is_kept_once_per_reporter_and_id(store: ConfigStore) -> None:
+    """Reporters send a report again (and to every rua address): (org_name, report_id) is kept once."""
+    first = _dmarc("google.com", "r-1", 1, org_email="noreply-dmarc@google.com", policy="p=quarantine pct=100")
+    assert store.add_dmarc_report(first) is True
+    assert store.add_dmarc_report(_dmarc("google.com", "r-1", 1)) is False  # the same report again
+    assert store.add_dmarc_report(_dmarc("outlook.com", "r-1", 1)) is True  # another reporter's id
+    found = store.get_dmarc_report(first.id)
+    assert found == first
+    assert found.messages == 15
+    assert found.rows[0].dkim_auth == ["example.test=pass"]
+    with pytest.raises(NotFound):
+        store.get_dmarc_report("0" * 24)
+
+
+def test_dmarc_reports_by_period_and_domain_newest_first(store: ConfigStore) -> None:
+    for org, rid, day, domain in (
+        ("a.test", "1", 1, "example.test"),
+        ("a.test", "2", 2, "example.test"),
+        ("a.test", "3", 3, "other.test"),
+        ("a.test", "4", 9, "example.test"),
+    ):
+        store.add_dmarc_report(_dmarc(org, rid, day, domain))
+    listed = store.list_dmarc_reports(_day(1), _day(9))
+    assert [r.report_id for r in listed] == ["3", "2", "1"]  # [since, until): day 9 is out
+    assert [r.report_id for r in store.list_dmarc_reports(_day(1), _day(10), "example.test")] == ["4", "2", "1"]
+    assert [r.report_id for r in store.list_dmarc_reports(_day(1), _day(10), limit=2)] == ["4", "3"]
+    with pytest.raises(InvalidInput):
+        store.list_dmarc_reports(_day(2), _day(1))
+    with pytest.raises(InvalidInput):
+        store.list_dmarc_reports(_day(1), _day(2), limit=0)
+
+
+def test_rfc8460_s4_a_tls_report_is_kept_once_and_found_by_each_policy_domain(store: ConfigStore) -> None:
+    report = _tls("google.com", "2026-03-01T00:00:00Z_example.test", 1, ("example.test", "other.test"))
+    assert store.add_tls_report(report) is True
+    assert store.add_tls_report(_tls("google.com", "2026-03-01T00:00:00Z_example.test", 1)) is False
+    assert store.add_tls_report(_tls("microsoft.com", "x", 2, ("third.test",))) is True
+    assert store.get_tls_report(report.id) == report
+    assert report.domains == ["example.test", "other.test"]
+    assert [r.org_name for r in store.list_tls_reports(_day(1), _day(5))] == ["microsoft.com", "google.com"]
+    assert [r.org_name for r in store.list_tls_reports(_day(1), _day(5), "other.test")] == ["google.com"]
+    assert store.list_tls_reports(_day(1), _day(5), "nobody.test") == []
+    with pytest.raises(NotFound):
+        store.get_tls_report("0" * 24)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"org_name": ""},
+        {"report_id": ""},
+        {"report_id": "x" * 256},
+        {"end": _day(1) - timedelta(seconds=1)},
+        {"domain": ""},
+        {"rows": [DmarcRow("192.0.2.1", -1, "none", "pass", "pass", "example.test")]},
+        {"rows": [DmarcRow("192.0.2.1", 1, "none", "pass", "pass", "example.test")] * (MAX_REPORT_ROWS + 1)},
+    ],
+)
+def test_a_dmarc_report_that_is_not_whole_is_refused(store: ConfigStore, bad: dict) -> None:
+    with pytest.raises(InvalidInput):
+        store.add_dmarc_report(replace(_dmarc("a.test", "1", 1), **bad))
+    assert store.list_dmarc_reports(_day(1), _day(9)) == []
+
+
+def test_a_tls_report_without_policies_or_with_negative_counts_is_refused(store: ConfigStore) -> None:
+    with pytest.raises(InvalidInput):
+        store.add_tls_report(replace(_tls("a.test", "1", 1), policies=[]))
+    with pytest.raises(InvalidInput):
+        store.add_tls_report(replace(_tls("a.test", "1", 1), policies=[TlsPolicy("example.test", "sts", -1, 0)]))
+    assert store.list_tls_reports(_day(1), _day(9)) == []
+
+
+def test_reports_whose_period_ended_before_a_moment_are_removed(store: ConfigStore) -> None:
+    store.add_dmarc_report(_dmarc("a.test", "old", 1))
+    store.add_dmarc_report(_dmarc("a.test", "new", 5))
+    store.add_tls_report(_tls("a.test", "old", 1))
+    assert store.remove_reports_before(_day(4)) == 2
+    assert [r.report_id for r in store.list_dmarc_reports(_day(1), _day(9))] == ["new"]
+    assert store.list_tls_reports(_day(1), _day(9)) == []
+    assert store.add_dmarc_report(_dmarc("a.test", "old", 1)) is True  # gone: a resend is kept again

@@ -139,6 +139,52 @@ def test_a_ptr_that_is_not_the_helo_name_rfc8601_3(world, doctor) -> None:
     assert f"set the PTR (reverse DNS) of {IPV6} to {HOST}" in problem["fix"]
 
 
+def test_ipv4_only_sending_checks_only_the_ipv4_address(world, doctor) -> None:
+    """With SEALMAIL_OUTBOUND_IP_FAMILY=ipv4 no mail leaves over IPv6: the IPv6 address's missing PTR,
+    its listings and its SPF are no concern of receivers, and the doctor does not report them."""
+    zone = world.good_zone()
+    zone.drop("AAAA", HOST)
+    zone.bare[HOST] = [IPV6]  # the AAAA record stays (mail arrives over IPv6), its PTR goes
+    zone.listed.append((blocklist_name(IPV6, "zen.spamhaus.org"), "127.0.0.2"))
+    code, _, _, report = doctor(zone)
+    assert code == 1  # sending over both families: both problems count
+    assert {f"ptr.missing:{IPV6}", f"blocklist.listed:zen.spamhaus.org:{IPV6}"} <= set(by_id(report))
+    code, out, _, report = doctor(zone, human=True, SEALMAIL_OUTBOUND_IP_FAMILY="ipv4")
+    assert code == 0, out
+    assert report["addresses"] == [IPV4]
+    found = by_id(report)
+    assert found[f"addresses.ok:{IPV6}"]["statement"] == (
+        f"{IPV6} is not checked: this host sends no mail over IPv6 (SEALMAIL_OUTBOUND_IP_FAMILY=ipv4)"
+    )
+    assert not [i for i in found if i.endswith(IPV6) and not i.startswith("addresses.")], found
+    assert {f"ptr.ok:{IPV4}", f"blocklist.ok:{IPV4}", f"spf.ok:{DOMAIN}:{IPV4}"} <= set(found)
+
+
+def test_a_chosen_source_address_is_the_address_checked(world, doctor) -> None:
+    """Receivers see the source address mail leaves from: its PTR and SPF are what count, not the
+    host's other IPv4 address. (The port 25 check would connect from it; it is not local here.)"""
+    source = "198.51.100.7"
+    zone = world.good_zone()
+    zone.hosts["vps-7.provider.test"] = [source]
+    code, _, _, report = doctor(
+        zone,
+        SEALMAIL_OUTBOUND_SOURCE_IPV4=source,
+        SEALMAIL_OUTBOUND_IP_FAMILY="ipv4",
+        SEALMAIL_DOCTOR_PORT25_DOMAINS="",
+    )
+    assert code == 1
+    assert report["addresses"] == [source]
+    found = by_id(report)
+    assert found[f"addresses.ok:{source}"]["statement"].startswith(
+        f"mail leaves from {source} (SEALMAIL_OUTBOUND_SOURCE_IPV4)"
+    )
+    assert found[f"ptr.mismatch:{source}"]["statement"] == (
+        f"the PTR of {source} is vps-7.provider.test, not {HOST}, the name this host gives in HELO"
+    )
+    assert found[f"spf.disallowed:{DOMAIN}:{source}"]["fix"].startswith(f"Add ip4:{source} before the all")
+    assert f"ptr.ok:{IPV4}" not in found
+
+
 def test_a_dkim_key_that_is_not_the_signing_key_rfc6376_3_6_1(world, doctor) -> None:
     """RFC 6376 §3.6.1: the p= of the published record must be the key the host signs with."""
     zone = world.good_zone()

@@ -26,11 +26,16 @@ from sealmail.config.models import (
     Alias,
     AliasCredential,
     ApiToken,
+    DmarcReport,
+    DmarcRow,
     Domain,
     LogEntry,
     LogPage,
     LogQuery,
     MailboxHome,
+    TlsFailure,
+    TlsPolicy,
+    TlsReport,
     now,
 )
 from sealmail.config.remote import RemoteConfigStore
@@ -72,6 +77,22 @@ def test_codec_round_trips_the_config_records() -> None:
         LogQuery(kind="error", components=["smtp", "jobs"], since=t, limit=3, cursor="abc"),
         LogPage([LogEntry("audit", "api", "ok")], next_cursor="n"),
         MailboxHome("m1", "data1", t),
+        DmarcReport(
+            "google.com",
+            "r1",
+            "example.test",
+            t,
+            t,
+            rows=[DmarcRow("192.0.2.1", 3, "none", "pass", "fail", "example.test", dkim_auth=["example.test=pass"])],
+        ),
+        TlsReport(
+            "google.com",
+            "r2",
+            t,
+            t,
+            policies=[TlsPolicy("example.test", "sts", 4, 1, ["mail.example.test"])],
+            failures=[TlsFailure("example.test", "certificate-expired", 1, sending_ip="192.0.2.9")],
+        ),
     ]
     for record in records:
         assert rpc.loads(rpc.reply_ok(1, record))["ok"] == record

@@ -6,7 +6,8 @@ Layers, bottom to top (a layer may import those below it, never those above):
    ``keyfiles``, ``crypto``;
 2. parsing and plumbing: ``mime`` (MIME and header parsing, shared by storage, SMTP and mail
    authentication) and ``net`` (listeners, TLS, the shared DNS resolver);
-3. storage: ``store``, ``config``, ``queue``; mail authentication: ``mailauth``;
+3. storage: ``store``, ``config``, ``queue``; mail authentication: ``mailauth``; the DMARC and TLS
+   report parsers ``reports`` (they make config records);
 4. ``services`` and ``appcontext``; the deliverability checks ``doctor`` (on top of ``services``);
 5. the shared HTTP layer ``http`` (listener, app factory, request state);
 6. the protocols and front ends: ``smtp``, ``imap``, ``pop3``, ``managesieve``, ``dav``, ``web``, ``api``; then
@@ -68,6 +69,9 @@ FORBIDDEN: dict[str, set[str]] = {
     "spam": ABOVE_STORAGE | {"store", "config", "queue", "mailauth"},
     # Sieve compiles and runs scripts on bytes it is handed: it stores, sends and serves nothing.
     "sieve": ABOVE_STORAGE | {"store", "config", "queue", "mailauth", "net", "spam"},
+    # The report parsers turn bytes into config records: they store, send and serve nothing, and ask
+    # no one (no DNS, no mail authentication).
+    "reports": ABOVE_STORAGE | {"store", "queue", "mailauth", "net", "spam", "sieve", "mime"},
     # Plumbing below everything that serves mail.
     "net": ABOVE_STORAGE | {"store", "config", "queue", "mailauth", "mime"},
 }

@@ -102,6 +102,7 @@ AliasesRead = Annotated[ApiToken, Depends(require("aliases:read"))]
 AliasesWrite = Annotated[ApiToken, Depends(require("aliases:write"))]
 PasswordsWrite = Annotated[ApiToken, Depends(require("passwords:write"))]
 LogsRead = Annotated[ApiToken, Depends(require("logs:read"))]
+ReportsRead = Annotated[ApiToken, Depends(require("reports:read"))]
 TokensRead = Annotated[ApiToken, Depends(require("tokens:read"))]
 TokensWrite = Annotated[ApiToken, Depends(require("tokens:write"))]
 # A user's own token (``/v1/me``): good for its alias only.

@@ -1,4 +1,5 @@
-"""The REST API's routes: ``/v1`` domains, aliases, passwords, tokens, logs and spam statistics.
+"""The REST API's routes: ``/v1`` domains, aliases, passwords, tokens, logs, spam statistics, and the
+DMARC and TLS reports other mail servers sent.
 
 Each route checks its scope (``sealmail.api.auth``), parses its body, calls a service (the changes
 through ``services.operations``, which writes the audit entry with the token's name) and answers
@@ -22,6 +23,7 @@ from sealmail.api.auth import (
     DomainsWrite,
     LogsRead,
     PasswordsWrite,
+    ReportsRead,
     TokensRead,
     TokensWrite,
     token_actor,
@@ -31,6 +33,8 @@ from sealmail.api.schemas import (
     AliasIn,
     AliasOut,
     AliasPatch,
+    DmarcReportOut,
+    DmarcSummaryOut,
     DnsRecordOut,
     DomainIn,
     DomainOut,
@@ -40,11 +44,13 @@ from sealmail.api.schemas import (
     PasswordOut,
     SendingOut,
     SpamStatsOut,
+    TlsReportOut,
+    TlsSummaryOut,
     TokenCreated,
     TokenIn,
     TokenOut,
 )
-from sealmail.config.models import ApiToken
+from sealmail.config.models import ApiToken, DmarcReport, TlsReport
 from sealmail.errors import InvalidInput
 from sealmail.http.state import HttpState, state_of
 from sealmail.services import aliases, credentials, domains, eventlog, operations, sendlimits, tokens
@@ -435,3 +441,122 @@ async def spam_stats(
             "top_symbols": [{"symbol": name, "messages": n} for name, n in found.top_symbols],
         }
     )
+
+
+# ---- DMARC and TLS reports -------------------------------------------------------------------------
+ReportDays = Annotated[
+    int, Query(ge=1, le=366, description="UTC days up to today; reports whose period begins in them")
+]
+ReportDomain = Annotated[str | None, Query(max_length=253, description="one hosted domain; absent: all")]
+
+
+def _dmarc_out(report: DmarcReport, rows: bool) -> DmarcReportOut:
+    fields = {k: v for k, v in asdict(report).items() if k != "rows"}
+    return DmarcReportOut.model_validate(
+        {**fields, "messages": report.messages, "rows": [asdict(r) for r in report.rows] if rows else None}
+    )
+
+
+def _tls_out(report: TlsReport) -> TlsReportOut:
+    return TlsReportOut.model_validate({**asdict(report), "domains": report.domains})
+
+
+async def _domain_name(state: HttpState, domain: str | None) -> str | None:
+    if not domain:
+        return None
+    return (await state.call(domains.get_domain, state.ctx.config, domain)).name
+
+
+@router.get(
+    "/reports/dmarc",
+    tags=["reports"],
+    summary="DMARC aggregate reports summed: who sent as the domains, and how much passed",
+    description="Reports other receivers sent to the rua address (RFC 7489 §7.2), summed over the days: "
+    "messages per day that passed and failed DMARC, each source address with its SPF/DKIM/DMARC passes "
+    "(failing first; PTR names when DNS answers within 2 s), the reporters, and the reports without their rows.",
+)
+async def dmarc_reports(
+    request: Request, token: ReportsRead, domain: ReportDomain = None, days: ReportDays = 30
+) -> DmarcSummaryOut:
+    from sealmail.services import reports
+
+    state = state_of(request)
+    found = await state.call(reports.dmarc_summary, state.ctx.config, await _domain_name(state, domain), days)
+    names = await reports.ptr_names(state.lookup, [s.source_ip for s in found.sources], 2.0)
+    return DmarcSummaryOut.model_validate(
+        {
+            "domain": found.domain,
+            "days": [{"day": d.day, **d.counts} for d in found.days],
+            "messages": found.messages,
+            "spf_pass": found.spf_pass,
+            "dkim_pass": found.dkim_pass,
+            "dmarc_pass": found.dmarc_pass,
+            "sources": [
+                {
+                    "source_ip": s.source_ip,
+                    "name": names.get(s.source_ip),
+                    "messages": s.messages,
+                    "spf_pass": s.spf_pass,
+                    "dkim_pass": s.dkim_pass,
+                    "dmarc_pass": s.dmarc_pass,
+                    "failing": s.failing,
+                    "dispositions": dict(s.dispositions),
+                    "header_from": sorted(s.header_from),
+                    "reporters": sorted(s.reporters),
+                }
+                for s in found.sources
+            ],
+            "reporters": [asdict(r) for r in found.reporters],
+            "reports": [_dmarc_out(r, rows=False) for r in found.reports],
+        }
+    )
+
+
+@router.get("/reports/dmarc/{report_id}", tags=["reports"], summary="One DMARC aggregate report, with its rows")
+async def dmarc_report(request: Request, report_id: str, token: ReportsRead) -> DmarcReportOut:
+    state = state_of(request)
+    return _dmarc_out(await state.call(state.ctx.config.get_dmarc_report, report_id), rows=True)
+
+
+@router.get(
+    "/reports/tls",
+    tags=["reports"],
+    summary="SMTP TLS reports summed: sessions to this server that were fine and that failed",
+    description="Reports other senders sent to the TLS-RPT rua address (RFC 8460), summed over the days: sessions "
+    "per day, the failures by receiving domain and result type, the reporters, and the reports.",
+)
+async def tls_reports(
+    request: Request, token: ReportsRead, domain: ReportDomain = None, days: ReportDays = 30
+) -> TlsSummaryOut:
+    from sealmail.services import reports
+
+    state = state_of(request)
+    found = await state.call(reports.tls_summary, state.ctx.config, await _domain_name(state, domain), days)
+    return TlsSummaryOut.model_validate(
+        {
+            "domain": found.domain,
+            "days": [{"day": d.day, **d.counts} for d in found.days],
+            "successful": found.successful,
+            "failed": found.failed,
+            "failures": [
+                {
+                    "domain": g.domain,
+                    "result_type": g.result_type,
+                    "sessions": g.sessions,
+                    "receiving_mx": sorted(g.receiving_mx),
+                    "sending_ips": sorted(g.sending_ips),
+                    "reasons": sorted(g.reasons),
+                    "reporters": sorted(g.reporters),
+                }
+                for g in found.failures
+            ],
+            "reporters": [asdict(r) for r in found.reporters],
+            "reports": [_tls_out(r) for r in found.reports],
+        }
+    )
+
+
+@router.get("/reports/tls/{report_id}", tags=["reports"], summary="One SMTP TLS report")
+async def tls_report(request: Request, report_id: str, token: ReportsRead) -> TlsReportOut:
+    state = state_of(request)
+    return _tls_out(await state.call(state.ctx.config.get_tls_report, report_id))

@@ -265,3 +265,126 @@ class SieveCheckIn(Strict):
 class SieveCheckOut(BaseModel):
     script: str = Field(description="the Sieve text that was checked (for rules: what they are written as)")
     warnings: list[str] = Field(description="what is valid but probably not meant, each naming its line")
+
+
+# ---- DMARC aggregate and SMTP TLS reports (issue 23) ---------------------------------------------------
+class DmarcRowOut(BaseModel):
+    source_ip: str
+    count: int = Field(description="messages from this address with this outcome")
+    disposition: str = Field(description="what the receiver did: none, quarantine or reject")
+    dkim: str = Field(description="DKIM as the DMARC evaluation saw it (aligned): pass or fail")
+    spf: str = Field(description="SPF as the DMARC evaluation saw it (aligned): pass or fail")
+    header_from: str
+    envelope_from: str
+    dkim_auth: list[str] = Field(description='each DKIM signature checked, "domain=result"')
+    spf_auth: str = Field(description='the SPF check, "domain=result"')
+
+
+class DmarcReportOut(BaseModel):
+    id: str = Field(description="this server's id of the report")
+    org_name: str = Field(description="the receiver that sent it")
+    report_id: str = Field(description="the receiver's id of it")
+    domain: str
+    begin: datetime
+    end: datetime
+    org_email: str
+    policy: str = Field(description="the policy the receiver applied, as published then")
+    carrier_dmarc: str = Field(description="the report message's own DMARC result here (pass: its domain sent it)")
+    received_at: datetime
+    messages: int
+    rows: list[DmarcRowOut] | None = Field(None, description="the records (only when one report is asked for)")
+
+
+class DmarcDayOut(BaseModel):
+    day: date
+    passed: int = Field(description="messages that passed DMARC (SPF or DKIM passed, aligned)")
+    failed: int
+
+
+class DmarcSourceOut(BaseModel):
+    source_ip: str
+    name: str | None = Field(description="its PTR name, when DNS answered in time")
+    messages: int
+    spf_pass: int
+    dkim_pass: int
+    dmarc_pass: int
+    failing: int = Field(description="messages from it that failed DMARC")
+    dispositions: dict[str, int] = Field(description="what receivers did with its messages")
+    header_from: list[str]
+    reporters: list[str]
+
+
+class ReporterOut(BaseModel):
+    org_name: str
+    reports: int
+    count: int = Field(description="messages (DMARC) or sessions (TLS) it reported")
+
+
+class DmarcSummaryOut(BaseModel):
+    domain: str | None = Field(description="null: every domain")
+    days: list[DmarcDayOut]
+    messages: int
+    spf_pass: int
+    dkim_pass: int
+    dmarc_pass: int
+    sources: list[DmarcSourceOut] = Field(description="the failing first, then by messages")
+    reporters: list[ReporterOut]
+    reports: list[DmarcReportOut] = Field(description="newest first, without their rows")
+
+
+class TlsPolicyOut(BaseModel):
+    domain: str
+    policy_type: str = Field(description="sts, tlsa or no-policy-found")
+    successful: int
+    failed: int
+    mx_hosts: list[str]
+
+
+class TlsFailureOut(BaseModel):
+    domain: str
+    result_type: str = Field(description="RFC 8460 §4.3, e.g. certificate-expired, starttls-not-supported")
+    sessions: int
+    receiving_mx: str
+    receiving_ip: str
+    sending_ip: str
+    reason: str
+
+
+class TlsReportOut(BaseModel):
+    id: str
+    org_name: str
+    report_id: str
+    begin: datetime
+    end: datetime
+    contact: str
+    domains: list[str]
+    carrier_dmarc: str
+    received_at: datetime
+    policies: list[TlsPolicyOut]
+    failures: list[TlsFailureOut]
+
+
+class TlsDayOut(BaseModel):
+    day: date
+    successful: int
+    failed: int
+
+
+class TlsFailureGroupOut(BaseModel):
+    domain: str
+    result_type: str
+    sessions: int
+    receiving_mx: list[str]
+    sending_ips: list[str]
+    reasons: list[str]
+    reporters: list[str]
+
+
+class TlsSummaryOut(BaseModel):
+    domain: str | None
+    days: list[TlsDayOut]
+    successful: int
+    failed: int
+    failures: list[TlsFailureGroupOut] = Field(description="by receiving domain and result type, most first")
+    reporters: list[ReporterOut]
+    reports: list[TlsReportOut] = Field(description="newest first")

@@ -74,3 +74,25 @@ def _state(row: dict[str, Any]) -> str:
     if not row["available"]:
         return "not yet"
     return "here" if row["here"] else "elsewhere"
+
+
+@click.command("timers")
+@common_options
+def list_timers(ctx: Context) -> None:
+    """List the scheduled runs this version wants (the deployment installs a systemd timer for each).
+
+    Each has a name (units sealmail-<name>.service and .timer), the arguments of `sealmail` it runs,
+    a systemd calendar expression and a random delay in seconds.
+    """
+    from sealmail.timers import TIMERS
+
+    rows = [timer.as_dict() for timer in TIMERS]
+
+    def human() -> None:
+        for timer in TIMERS:
+            click.echo(
+                f"{timer.name:<14} {timer.on_calendar} (+ up to {timer.randomized_delay_seconds} s)  "
+                f"sealmail {' '.join(timer.command)}"
+            )
+
+    ctx.emit(rows, human)

@@ -17,6 +17,7 @@ from datetime import date, datetime
 
 from sealmail.addresses import AliasKind
 from sealmail.config.models import (
+    MAX_REPORT_ROWS,
     MAX_SIEVE_SCRIPT_BYTES,
     MAX_SIEVE_SCRIPTS,
     AdminAccount,
@@ -24,6 +25,7 @@ from sealmail.config.models import (
     AliasCredential,
     ApiToken,
     DkimKeyRecord,
+    DmarcReport,
     Domain,
     LogEntry,
     LogKind,
@@ -32,6 +34,8 @@ from sealmail.config.models import (
     MailboxHome,
     SieveScript,
     SpamCounts,
+    TlsReport,
+    check_report,
     check_sieve_name,
     check_spam_counts,
     check_spam_thresholds,
@@ -354,6 +358,49 @@ class ConfigStore(ABC):
         return sorted(self._spam_counts(since, until), key=lambda c: c.day)
 
     # ---- hooks each backend implements ------------------------------------------------------------
+    # ---- DMARC aggregate and SMTP TLS reports (issue 23) -------------------------------------------
+    def add_dmarc_report(self, report: DmarcReport) -> bool:
+        """Keep a report; False (nothing stored) when one with its reporter and report id is kept
+        already: reporters send again, and several report addresses may get the same report."""
+        check_report(report)
+        return self._insert_dmarc_report(report)
+
+    def list_dmarc_reports(
+        self, since: datetime, until: datetime, domain: str | None = None, limit: int = MAX_REPORT_ROWS
+    ) -> list[DmarcReport]:
+        """Reports whose period begins in [since, until) (of ``domain``), newest first, at most ``limit``."""
+        _check_window(since, until, limit)
+        return self._list_dmarc_reports(since, until, domain, limit)
+
+    def get_dmarc_report(self, report_id: str) -> DmarcReport:
+        """By its own id (``DmarcReport.id``), not the reporter's."""
+        found = self._get_dmarc_report(report_id)
+        if found is None:
+            raise NotFound(f"DMARC report {report_id} does not exist")
+        return found
+
+    def add_tls_report(self, report: TlsReport) -> bool:
+        """As ``add_dmarc_report``, for an SMTP TLS report."""
+        check_report(report)
+        return self._insert_tls_report(report)
+
+    def list_tls_reports(
+        self, since: datetime, until: datetime, domain: str | None = None, limit: int = MAX_REPORT_ROWS
+    ) -> list[TlsReport]:
+        """Reports whose period begins in [since, until) (with a policy of ``domain``), newest first."""
+        _check_window(since, until, limit)
+        return self._list_tls_reports(since, until, domain, limit)
+
+    def get_tls_report(self, report_id: str) -> TlsReport:
+        found = self._get_tls_report(report_id)
+        if found is None:
+            raise NotFound(f"TLS report {report_id} does not exist")
+        return found
+
+    def remove_reports_before(self, moment: datetime) -> int:
+        """Drop the reports of both kinds whose period ended before ``moment``; how many went."""
+        return self._delete_reports_before(moment)
+
     @abstractmethod
     def _insert_domain(self, domain: Domain) -> None: ...
     @abstractmethod
@@ -478,6 +525,39 @@ class ConfigStore(ABC):
 
     @abstractmethod
     def _spam_counts(self, since: date, until: date) -> list[SpamCounts]: ...
+
+    @abstractmethod
+    def _insert_dmarc_report(self, report: DmarcReport) -> bool:
+        """Insert the report; False, changing nothing, when (org_name, report_id) is stored already."""
+
+    @abstractmethod
+    def _list_dmarc_reports(
+        self, since: datetime, until: datetime, domain: str | None, limit: int
+    ) -> list[DmarcReport]:
+        """Ordered by begin, then id, descending."""
+
+    @abstractmethod
+    def _get_dmarc_report(self, report_id: str) -> DmarcReport | None: ...
+
+    @abstractmethod
+    def _insert_tls_report(self, report: TlsReport) -> bool: ...
+
+    @abstractmethod
+    def _list_tls_reports(self, since: datetime, until: datetime, domain: str | None, limit: int) -> list[TlsReport]:
+        """Ordered by begin, then id, descending."""
+
+    @abstractmethod
+    def _get_tls_report(self, report_id: str) -> TlsReport | None: ...
+
+    @abstractmethod
+    def _delete_reports_before(self, moment: datetime) -> int: ...
+
+
+def _check_window(since: datetime, until: datetime, limit: int) -> None:
+    if until < since:
+        raise InvalidInput("until must not be before since")
+    if not 1 <= limit <= MAX_REPORT_ROWS:
+        raise InvalidInput(f"limit must be between 1 and {MAX_REPORT_ROWS}")
 
 
 def encode_cursor(entry: LogEntry) -> str:

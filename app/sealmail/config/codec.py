@@ -88,3 +88,14 @@ def from_document(cls: type[T], doc: dict[str, Any], key: str = "id") -> T:
             value = list(value)
         values[name] = value
     return cls(**values)
+
+
+def rows_to_plain(rows: list[Any]) -> list[dict[str, Any]]:
+    """A report's rows (frozen dataclasses of plain values and lists) as JSON-ready dicts."""
+    return [dataclasses.asdict(row) for row in rows]
+
+
+def rows_from_plain(cls: type[T], rows: list[dict[str, Any]]) -> list[T]:
+    """The rows back; fields a row lacks take their defaults (rows older than a new field)."""
+    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    return [cls(**{k: v for k, v in row.items() if k in names}) for row in rows]

@@ -274,3 +274,120 @@ def check_spam_counts(counts: SpamCounts) -> None:
     for value in (*counts.outcomes.values(), *counts.symbols.values()):
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise InvalidInput("spam counts are whole numbers, not negative")
+
+
+# ---- DMARC aggregate and SMTP TLS reports (issue 23): what other mail servers say about our domains ---
+# Read at the MX from mail to the report addresses (``reports``), stored here, shown in the web admin
+# and the API. Operational numbers about mail, never a message: addresses of servers, domains, counts.
+MAX_REPORT_ROWS = 5000  # records of one DMARC report; policies plus failure lines of one TLS report
+MAX_REPORT_TEXT = 255  # characters kept of any one text a reporter sends (names, ids, reasons)
+
+
+@dataclass(frozen=True, slots=True)
+class DmarcRow:
+    """One ``<record>`` of an aggregate report (RFC 7489 appendix C): messages from one source
+    address with one outcome."""
+
+    source_ip: str
+    count: int
+    disposition: str  # what the receiver did: none, quarantine, reject
+    dkim: str  # the DMARC evaluation's DKIM result (aligned): pass or fail
+    spf: str  # the same for SPF
+    header_from: str
+    envelope_from: str = ""
+    dkim_auth: list[str] = field(default_factory=list)  # "domain=result" of each DKIM signature checked
+    spf_auth: str = ""  # "domain=result" of the SPF check (MAIL FROM or HELO domain)
+
+
+@dataclass(slots=True)
+class DmarcReport:
+    """A DMARC aggregate report about one of our domains, as one receiver saw its mail."""
+
+    org_name: str  # the reporter ("google.com"); with report_id, what makes a report unique
+    report_id: str
+    domain: str  # policy_published/domain: ours, ASCII
+    begin: datetime  # the period the report covers (UTC)
+    end: datetime
+    _: KW_ONLY
+    org_email: str = ""
+    policy: str = ""  # the policy it evaluated, "p=quarantine sp=quarantine pct=100 adkim=r aspf=r"
+    rows: list[DmarcRow] = field(default_factory=list)
+    # The report message's own DMARC result at our MX: "pass" says the reporter's domain sent it.
+    carrier_dmarc: str = "none"
+    id: str = field(default_factory=new_id)
+    received_at: datetime = field(default_factory=now)
+
+    @property
+    def messages(self) -> int:
+        return sum(row.count for row in self.rows)
+
+
+@dataclass(frozen=True, slots=True)
+class TlsPolicy:
+    """One ``policies`` entry of an SMTP TLS report (RFC 8460 §4.4): a policy and its summary."""
+
+    domain: str  # policy-domain: ours, ASCII
+    policy_type: str  # sts, tlsa or no-policy-found
+    successful: int  # total-successful-session-count
+    failed: int  # total-failure-session-count
+    mx_hosts: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class TlsFailure:
+    """One ``failure-details`` line (RFC 8460 §4.3, §4.4) of a policy of ``domain``."""
+
+    domain: str
+    result_type: str  # starttls-not-supported, certificate-expired, validation-failure, ...
+    sessions: int  # failed-session-count
+    receiving_mx: str = ""  # receiving-mx-hostname
+    receiving_ip: str = ""
+    sending_ip: str = ""  # sending-mta-ip: the reporter's server
+    reason: str = ""  # failure-reason-code or additional-information, when given
+
+
+@dataclass(slots=True)
+class TlsReport:
+    """An SMTP TLS report (RFC 8460): how one sender's TLS sessions to our MX went."""
+
+    org_name: str  # organization-name; with report_id, what makes a report unique
+    report_id: str
+    begin: datetime  # date-range (UTC)
+    end: datetime
+    _: KW_ONLY
+    contact: str = ""  # contact-info
+    policies: list[TlsPolicy] = field(default_factory=list)
+    failures: list[TlsFailure] = field(default_factory=list)
+    carrier_dmarc: str = "none"  # the report message's own DMARC result at our MX
+    id: str = field(default_factory=new_id)
+    received_at: datetime = field(default_factory=now)
+
+    @property
+    def domains(self) -> list[str]:
+        return sorted({p.domain for p in self.policies})
+
+
+def check_report(report: DmarcReport | TlsReport) -> None:
+    """``InvalidInput`` unless a report is whole: a reporter and id, a period, bounded rows, counts >= 0."""
+    if not report.org_name or not report.report_id:
+        raise InvalidInput("a report needs its reporter's name and its report id")
+    for text in (report.org_name, report.report_id):
+        if len(text) > MAX_REPORT_TEXT:
+            raise InvalidInput(f"a report's names and ids have at most {MAX_REPORT_TEXT} characters")
+    if report.end < report.begin:
+        raise InvalidInput("a report's period ends before it begins")
+    if isinstance(report, DmarcReport):
+        if not report.domain:
+            raise InvalidInput("a DMARC report names the domain it is about")
+        counts = [row.count for row in report.rows]
+        size = len(report.rows)
+    else:
+        if not report.policies:
+            raise InvalidInput("a TLS report has at least one policy")
+        counts = [n for p in report.policies for n in (p.successful, p.failed)] + [f.sessions for f in report.failures]
+        size = len(report.policies) + len(report.failures)
+    if size > MAX_REPORT_ROWS:
+        raise InvalidInput(f"a report may have at most {MAX_REPORT_ROWS} rows")
+    for value in counts:
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise InvalidInput("a report's counts are whole numbers, not negative")

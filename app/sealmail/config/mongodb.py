@@ -23,19 +23,24 @@ from pymongo.errors import ConfigurationError, DuplicateKeyError, InvalidURI
 
 from sealmail.addresses import AliasKind
 from sealmail.config.base import ConfigStore
-from sealmail.config.codec import from_document, to_document
+from sealmail.config.codec import from_document, rows_from_plain, rows_to_plain, to_document
 from sealmail.config.models import (
     AdminAccount,
     Alias,
     AliasCredential,
     ApiToken,
     DkimKeyRecord,
+    DmarcReport,
+    DmarcRow,
     Domain,
     LogEntry,
     LogQuery,
     MailboxHome,
     SieveScript,
     SpamCounts,
+    TlsFailure,
+    TlsPolicy,
+    TlsReport,
     now,
 )
 from sealmail.errors import AlreadyExists, ConfigStoreError
@@ -46,9 +51,9 @@ T = TypeVar("T")  # a model class of config.models
 # 2: wrapped mailbox keys; 3: usage_bytes; 4: audit log entries; 5: mailbox homes; 6: DKIM keys;
 # 7: aliases' sending_blocked (absent reads as False); 8: spam thresholds on domains and spam
 # counters (a missing field reads as None); 9: Sieve scripts; 10: the self-service area's sealed TOTP
-# secret on credentials and the alias of a user's own token (both absent read as None). None needed a
-# rewrite.
-SCHEMA_VERSION = 10
+# secret on credentials and the alias of a user's own token (both absent read as None); 11: DMARC and
+# TLS reports. None needed a rewrite.
+SCHEMA_VERSION = 11
 
 # Index definitions per collection: (keys, options). Applied at every start; MongoDB skips existing ones.
 INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict[str, Any]]]] = {
@@ -67,6 +72,17 @@ INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict[str, Any]]]] = {
     "sieve_scripts": [
         ([("alias_id", ASCENDING), ("name", ASCENDING)], {"unique": True}),
         ([("alias_id", ASCENDING)], {"unique": True, "partialFilterExpression": {"active": True}}),
+    ],
+    # _id: the report's own id; a reporter's report once.
+    "dmarc_reports": [
+        ([("org_name", ASCENDING), ("report_id", ASCENDING)], {"unique": True}),
+        ([("begin", DESCENDING), ("_id", DESCENDING)], {}),
+        ([("domain", ASCENDING), ("begin", DESCENDING), ("_id", DESCENDING)], {}),
+    ],
+    "tls_reports": [
+        ([("org_name", ASCENDING), ("report_id", ASCENDING)], {"unique": True}),
+        ([("begin", DESCENDING), ("_id", DESCENDING)], {}),
+        ([("domains", ASCENDING), ("begin", DESCENDING)], {}),
     ],
     "logs": [
         ([("time", DESCENDING), ("_id", DESCENDING)], {}),
@@ -412,3 +428,102 @@ class MongoConfigStore(ConfigStore):
             SpamCounts(date.fromisoformat(doc["_id"]), dict(doc.get("outcomes", {})), dict(doc.get("symbols", {})))
             for doc in found
         ]
+
+    # ---- DMARC and TLS reports (_id: the report's own id) ---------------------------------------------
+    def _insert_report(self, collection: str, doc: dict[str, Any]) -> bool:
+        try:
+            self.db[collection].insert_one(doc)
+        except DuplicateKeyError:
+            return False  # the same reporter's report id: kept already
+        return True
+
+    def _insert_dmarc_report(self, report: DmarcReport) -> bool:
+        doc = {
+            "_id": report.id,
+            "org_name": report.org_name,
+            "report_id": report.report_id,
+            "domain": report.domain,
+            "begin": report.begin,
+            "end": report.end,
+            "org_email": report.org_email,
+            "policy": report.policy,
+            "rows": rows_to_plain(report.rows),
+            "carrier_dmarc": report.carrier_dmarc,
+            "received_at": report.received_at,
+        }
+        return self._insert_report("dmarc_reports", doc)
+
+    @staticmethod
+    def _dmarc_report(doc: dict[str, Any]) -> DmarcReport:
+        return DmarcReport(
+            doc["org_name"],
+            doc["report_id"],
+            doc["domain"],
+            parse_time(doc["begin"]),
+            parse_time(doc["end"]),
+            org_email=doc.get("org_email", ""),
+            policy=doc.get("policy", ""),
+            rows=rows_from_plain(DmarcRow, doc.get("rows", [])),
+            carrier_dmarc=doc.get("carrier_dmarc", "none"),
+            id=doc["_id"],
+            received_at=parse_time(doc["received_at"]),
+        )
+
+    def _list_dmarc_reports(
+        self, since: datetime, until: datetime, domain: str | None, limit: int
+    ) -> list[DmarcReport]:
+        query: dict[str, Any] = {"begin": {"$gte": since, "$lt": until}}
+        if domain is not None:
+            query["domain"] = domain
+        cursor = self.db.dmarc_reports.find(query).sort([("begin", DESCENDING), ("_id", DESCENDING)]).limit(limit)
+        return [self._dmarc_report(doc) for doc in cursor]
+
+    def _get_dmarc_report(self, report_id: str) -> DmarcReport | None:
+        doc = self.db.dmarc_reports.find_one({"_id": report_id})
+        return self._dmarc_report(doc) if doc else None
+
+    def _insert_tls_report(self, report: TlsReport) -> bool:
+        doc = {
+            "_id": report.id,
+            "org_name": report.org_name,
+            "report_id": report.report_id,
+            "begin": report.begin,
+            "end": report.end,
+            "contact": report.contact,
+            "domains": report.domains,
+            "policies": rows_to_plain(report.policies),
+            "failures": rows_to_plain(report.failures),
+            "carrier_dmarc": report.carrier_dmarc,
+            "received_at": report.received_at,
+        }
+        return self._insert_report("tls_reports", doc)
+
+    @staticmethod
+    def _tls_report(doc: dict[str, Any]) -> TlsReport:
+        return TlsReport(
+            doc["org_name"],
+            doc["report_id"],
+            parse_time(doc["begin"]),
+            parse_time(doc["end"]),
+            contact=doc.get("contact", ""),
+            policies=rows_from_plain(TlsPolicy, doc.get("policies", [])),
+            failures=rows_from_plain(TlsFailure, doc.get("failures", [])),
+            carrier_dmarc=doc.get("carrier_dmarc", "none"),
+            id=doc["_id"],
+            received_at=parse_time(doc["received_at"]),
+        )
+
+    def _list_tls_reports(self, since: datetime, until: datetime, domain: str | None, limit: int) -> list[TlsReport]:
+        query: dict[str, Any] = {"begin": {"$gte": since, "$lt": until}}
+        if domain is not None:
+            query["domains"] = domain  # matches an element of the list
+        cursor = self.db.tls_reports.find(query).sort([("begin", DESCENDING), ("_id", DESCENDING)]).limit(limit)
+        return [self._tls_report(doc) for doc in cursor]
+
+    def _get_tls_report(self, report_id: str) -> TlsReport | None:
+        doc = self.db.tls_reports.find_one({"_id": report_id})
+        return self._tls_report(doc) if doc else None
+
+    def _delete_reports_before(self, moment: datetime) -> int:
+        dmarc = self.db.dmarc_reports.delete_many({"end": {"$lt": moment}}).deleted_count
+        return int(dmarc + self.db.tls_reports.delete_many({"end": {"$lt": moment}}).deleted_count)

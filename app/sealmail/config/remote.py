@@ -34,11 +34,13 @@ from sealmail.addresses import AliasKind
 from sealmail.config import wire
 from sealmail.config.base import ConfigStore
 from sealmail.config.models import (
+    MAX_REPORT_ROWS,
     AdminAccount,
     Alias,
     AliasCredential,
     ApiToken,
     DkimKeyRecord,
+    DmarcReport,
     Domain,
     LogEntry,
     LogKind,
@@ -47,6 +49,7 @@ from sealmail.config.models import (
     MailboxHome,
     SieveScript,
     SpamCounts,
+    TlsReport,
 )
 from sealmail.store import rpc
 from sealmail.store.errors import StoreUnavailable
@@ -341,6 +344,31 @@ class RemoteConfigStore(ConfigStore):
     def spam_counts(self, since: date, until: date) -> list[SpamCounts]:
         return _many(SpamCounts, self._call("spam_counts", since, until))
 
+    def add_dmarc_report(self, report: DmarcReport) -> bool:
+        return _one(bool, self._call("add_dmarc_report", report))
+
+    def list_dmarc_reports(
+        self, since: datetime, until: datetime, domain: str | None = None, limit: int = MAX_REPORT_ROWS
+    ) -> list[DmarcReport]:
+        return _many(DmarcReport, self._call("list_dmarc_reports", since, until, domain, limit))
+
+    def get_dmarc_report(self, report_id: str) -> DmarcReport:
+        return _one(DmarcReport, self._call("get_dmarc_report", report_id))
+
+    def add_tls_report(self, report: TlsReport) -> bool:
+        return _one(bool, self._call("add_tls_report", report))
+
+    def list_tls_reports(
+        self, since: datetime, until: datetime, domain: str | None = None, limit: int = MAX_REPORT_ROWS
+    ) -> list[TlsReport]:
+        return _many(TlsReport, self._call("list_tls_reports", since, until, domain, limit))
+
+    def get_tls_report(self, report_id: str) -> TlsReport:
+        return _one(TlsReport, self._call("get_tls_report", report_id))
+
+    def remove_reports_before(self, moment: datetime) -> int:
+        return _one(int, self._call("remove_reports_before", moment))
+
     # ---- the backend hooks: the data host runs them, never this client --------------------------------
     def _insert_domain(self, domain: Domain) -> None:
         _not_here()
@@ -484,6 +512,29 @@ class RemoteConfigStore(ConfigStore):
         _not_here()
 
     def _spam_counts(self, since: date, until: date) -> list[SpamCounts]:
+        _not_here()
+
+    def _insert_dmarc_report(self, report: DmarcReport) -> bool:
+        _not_here()
+
+    def _list_dmarc_reports(
+        self, since: datetime, until: datetime, domain: str | None, limit: int
+    ) -> list[DmarcReport]:
+        _not_here()
+
+    def _get_dmarc_report(self, report_id: str) -> DmarcReport | None:
+        _not_here()
+
+    def _insert_tls_report(self, report: TlsReport) -> bool:
+        _not_here()
+
+    def _list_tls_reports(self, since: datetime, until: datetime, domain: str | None, limit: int) -> list[TlsReport]:
+        _not_here()
+
+    def _get_tls_report(self, report_id: str) -> TlsReport | None:
+        _not_here()
+
+    def _delete_reports_before(self, moment: datetime) -> int:
         _not_here()
 
 

@@ -15,24 +15,29 @@ from typing import Any, TypeVar
 
 from sealmail.addresses import AliasKind
 from sealmail.config.base import ConfigStore
-from sealmail.config.codec import from_sql, to_sql
+from sealmail.config.codec import from_sql, rows_from_plain, rows_to_plain, to_sql
 from sealmail.config.models import (
     AdminAccount,
     Alias,
     AliasCredential,
     ApiToken,
     DkimKeyRecord,
+    DmarcReport,
+    DmarcRow,
     Domain,
     LogEntry,
     LogQuery,
     MailboxHome,
     SieveScript,
     SpamCounts,
+    TlsFailure,
+    TlsPolicy,
+    TlsReport,
     now,
 )
 from sealmail.errors import AlreadyExists
 from sealmail.migrations import apply_migrations
-from sealmail.timecodec import format_time
+from sealmail.timecodec import format_time, parse_time
 from sealmail.walmode import enable_wal
 
 T = TypeVar("T")  # a model class of config.models
@@ -195,6 +200,40 @@ MIGRATIONS: list[str] = [
     ALTER TABLE alias_credentials ADD COLUMN totp_secret BLOB;
     ALTER TABLE api_tokens ADD COLUMN alias_id TEXT;
     CREATE INDEX api_tokens_by_alias ON api_tokens (alias_id) WHERE alias_id IS NOT NULL;
+    """,
+    # 11: DMARC aggregate and SMTP TLS reports (issue 23); one row per report, its rows as JSON.
+    """
+    CREATE TABLE dmarc_reports (
+        id TEXT PRIMARY KEY,
+        org_name TEXT NOT NULL,
+        report_id TEXT NOT NULL,
+        domain TEXT NOT NULL,
+        begin_at TEXT NOT NULL,
+        end_at TEXT NOT NULL,
+        org_email TEXT NOT NULL,
+        policy TEXT NOT NULL,
+        row_data TEXT NOT NULL,
+        carrier_dmarc TEXT NOT NULL,
+        received_at TEXT NOT NULL,
+        UNIQUE (org_name, report_id)
+    );
+    CREATE INDEX dmarc_reports_by_begin ON dmarc_reports (begin_at DESC, id DESC);
+    CREATE INDEX dmarc_reports_by_domain ON dmarc_reports (domain, begin_at DESC, id DESC);
+    CREATE TABLE tls_reports (
+        id TEXT PRIMARY KEY,
+        org_name TEXT NOT NULL,
+        report_id TEXT NOT NULL,
+        begin_at TEXT NOT NULL,
+        end_at TEXT NOT NULL,
+        contact TEXT NOT NULL,
+        domains TEXT NOT NULL,
+        policies TEXT NOT NULL,
+        failures TEXT NOT NULL,
+        carrier_dmarc TEXT NOT NULL,
+        received_at TEXT NOT NULL,
+        UNIQUE (org_name, report_id)
+    );
+    CREATE INDEX tls_reports_by_begin ON tls_reports (begin_at DESC, id DESC);
     """,
 ]
 
@@ -558,3 +597,108 @@ class SQLiteConfigStore(ConfigStore):
             counts = days.setdefault(day, SpamCounts(date.fromisoformat(day)))
             (counts.outcomes if kind == "outcome" else counts.symbols)[name] = n
         return list(days.values())
+
+    # ---- DMARC and TLS reports ------------------------------------------------------------------
+    def _insert_dmarc_report(self, report: DmarcReport) -> bool:
+        row = {
+            "id": report.id,
+            "org_name": report.org_name,
+            "report_id": report.report_id,
+            "domain": report.domain,
+            "begin_at": format_time(report.begin),
+            "end_at": format_time(report.end),
+            "org_email": report.org_email,
+            "policy": report.policy,
+            "row_data": json.dumps(rows_to_plain(report.rows), ensure_ascii=False),
+            "carrier_dmarc": report.carrier_dmarc,
+            "received_at": format_time(report.received_at),
+        }
+        columns = ", ".join(row)
+        marks = ", ".join(f":{c}" for c in row)
+        sql = f"INSERT INTO dmarc_reports ({columns}) VALUES ({marks}) ON CONFLICT (org_name, report_id) DO NOTHING"
+        return self._db().execute(sql, row).rowcount == 1
+
+    @staticmethod
+    def _dmarc_report(row: sqlite3.Row) -> DmarcReport:
+        return DmarcReport(
+            row["org_name"],
+            row["report_id"],
+            row["domain"],
+            parse_time(row["begin_at"]),
+            parse_time(row["end_at"]),
+            org_email=row["org_email"],
+            policy=row["policy"],
+            rows=rows_from_plain(DmarcRow, json.loads(row["row_data"])),
+            carrier_dmarc=row["carrier_dmarc"],
+            id=row["id"],
+            received_at=parse_time(row["received_at"]),
+        )
+
+    def _list_dmarc_reports(
+        self, since: datetime, until: datetime, domain: str | None, limit: int
+    ) -> list[DmarcReport]:
+        where, args = "begin_at >= ? AND begin_at < ?", [format_time(since), format_time(until)]
+        if domain is not None:
+            where += " AND domain = ?"
+            args.append(domain)
+        rows = self._db().execute(
+            f"SELECT * FROM dmarc_reports WHERE {where} ORDER BY begin_at DESC, id DESC LIMIT ?", (*args, limit)
+        )
+        return [self._dmarc_report(row) for row in rows.fetchall()]
+
+    def _get_dmarc_report(self, report_id: str) -> DmarcReport | None:
+        row = self._db().execute("SELECT * FROM dmarc_reports WHERE id = ?", (report_id,)).fetchone()
+        return self._dmarc_report(row) if row else None
+
+    def _insert_tls_report(self, report: TlsReport) -> bool:
+        row = {
+            "id": report.id,
+            "org_name": report.org_name,
+            "report_id": report.report_id,
+            "begin_at": format_time(report.begin),
+            "end_at": format_time(report.end),
+            "contact": report.contact,
+            "domains": json.dumps(report.domains, ensure_ascii=False),
+            "policies": json.dumps(rows_to_plain(report.policies), ensure_ascii=False),
+            "failures": json.dumps(rows_to_plain(report.failures), ensure_ascii=False),
+            "carrier_dmarc": report.carrier_dmarc,
+            "received_at": format_time(report.received_at),
+        }
+        columns = ", ".join(row)
+        marks = ", ".join(f":{c}" for c in row)
+        sql = f"INSERT INTO tls_reports ({columns}) VALUES ({marks}) ON CONFLICT (org_name, report_id) DO NOTHING"
+        return self._db().execute(sql, row).rowcount == 1
+
+    @staticmethod
+    def _tls_report(row: sqlite3.Row) -> TlsReport:
+        return TlsReport(
+            row["org_name"],
+            row["report_id"],
+            parse_time(row["begin_at"]),
+            parse_time(row["end_at"]),
+            contact=row["contact"],
+            policies=rows_from_plain(TlsPolicy, json.loads(row["policies"])),
+            failures=rows_from_plain(TlsFailure, json.loads(row["failures"])),
+            carrier_dmarc=row["carrier_dmarc"],
+            id=row["id"],
+            received_at=parse_time(row["received_at"]),
+        )
+
+    def _list_tls_reports(self, since: datetime, until: datetime, domain: str | None, limit: int) -> list[TlsReport]:
+        where, args = "begin_at >= ? AND begin_at < ?", [format_time(since), format_time(until)]
+        if domain is not None:
+            where += " AND EXISTS (SELECT 1 FROM json_each(tls_reports.domains) WHERE value = ?)"
+            args.append(domain)
+        rows = self._db().execute(
+            f"SELECT * FROM tls_reports WHERE {where} ORDER BY begin_at DESC, id DESC LIMIT ?", (*args, limit)
+        )
+        return [self._tls_report(row) for row in rows.fetchall()]
+
+    def _get_tls_report(self, report_id: str) -> TlsReport | None:
+        row = self._db().execute("SELECT * FROM tls_reports WHERE id = ?", (report_id,)).fetchone()
+        return self._tls_report(row) if row else None
+
+    def _delete_reports_before(self, moment: datetime) -> int:
+        db, cutoff = self._db(), format_time(moment)
+        dmarc = db.execute("DELETE FROM dmarc_reports WHERE end_at < ?", (cutoff,)).rowcount
+        return int(dmarc + db.execute("DELETE FROM tls_reports WHERE end_at < ?", (cutoff,)).rowcount)

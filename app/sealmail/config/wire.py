@@ -16,6 +16,8 @@ from sealmail.config.models import (
     AliasCredential,
     ApiToken,
     DkimKeyRecord,
+    DmarcReport,
+    DmarcRow,
     Domain,
     LogEntry,
     LogPage,
@@ -23,6 +25,9 @@ from sealmail.config.models import (
     MailboxHome,
     SieveScript,
     SpamCounts,
+    TlsFailure,
+    TlsPolicy,
+    TlsReport,
 )
 from sealmail.errors import (
     AlreadyExists,
@@ -102,6 +107,14 @@ CONFIG_METHODS = frozenset(
         # spam statistics
         "add_spam_counts",
         "spam_counts",
+        # DMARC and TLS reports
+        "add_dmarc_report",
+        "list_dmarc_reports",
+        "get_dmarc_report",
+        "add_tls_report",
+        "list_tls_reports",
+        "get_tls_report",
+        "remove_reports_before",
     }
 )
 
@@ -119,6 +132,11 @@ rpc.register(
         SieveScript,
         DkimKeyRecord,
         SpamCounts,
+        DmarcReport,
+        DmarcRow,
+        TlsReport,
+        TlsPolicy,
+        TlsFailure,
     ),
     (AlreadyExists, ConfigStoreError, SchemaTooNew, QuotaExceeded, TooManyScripts, ScriptTooLarge, ScriptActive),
 )

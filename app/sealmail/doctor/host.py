@@ -2,7 +2,9 @@
 
 Receivers judge a sending host first by its address: a PTR (reverse DNS) that names the host and
 leads back to the address (forward-confirmed, RFC 8601 §3 "iprev"), a name that matches what it
-says in HELO, and no listing on the blocklists they use.
+says in HELO, and no listing on the blocklists they use. Only the addresses mail leaves from are
+judged: those of the families ``SEALMAIL_OUTBOUND_IP_FAMILY`` sends over, and a chosen source
+address (``SEALMAIL_OUTBOUND_SOURCE_IPV4``/``…_IPV6``) in place of the host's others of its family.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import TYPE_CHECKING, Literal
 
 from sealmail.doctor import blocklists
 from sealmail.doctor.findings import Finding, ok, problem, unchecked, warning
+from sealmail.net import outbound
 from sealmail.net.fcrdns import ReverseDnsUnanswered, reverse_names
 from sealmail.services.dnscheck import DnsLookupError
 
@@ -40,8 +43,10 @@ def _public(address: str) -> bool:
 async def public_addresses(
     settings: Settings, lookup: Lookup
 ) -> tuple[list[str], Literal["settings", "dns", "none"], list[Finding]]:
-    """The host's public addresses: the settings' (SEALMAIL_PUBLIC_IPV4/IPV6) when either is set,
-    else the A and AAAA records of the host name. With where they came from, and findings."""
+    """The public addresses this host sends mail from: the settings' (SEALMAIL_PUBLIC_IPV4/IPV6)
+    when either is set, else the A and AAAA records of the host name; of those, the families it
+    sends over, with a chosen public source address in place of the others of its family. With
+    where they came from, and findings."""
     host = settings.mail_hostname
     if settings.public_ipv4 or settings.public_ipv6:
         found = [a for a in (settings.public_ipv4, settings.public_ipv6) if a]
@@ -59,8 +64,16 @@ async def public_addresses(
             f"/etc/sealmail/sealmail.env, and publish them as the A and AAAA records of {host}."
         )
         return [], "none", [problem("addresses", "none", host, host, f"no public address of {host} is known", fix)]
-    findings: list[Finding] = []
-    for address in found:
+    sending, findings = _sending(settings, found)
+    if not sending:
+        only = " and ".join(outbound.family_name(v) for v in outbound.families(settings))
+        fix = (
+            f"Set SEALMAIL_OUTBOUND_IP_FAMILY to a family this host has an address of, or publish its {only} "
+            f"address (SEALMAIL_PUBLIC_IPV4/IPV6 and the A/AAAA records of {host})."
+        )
+        statement = f"this host sends over {only} only, and no public {only} address of {host} is known"
+        return [], source, [*findings, problem("addresses", "none-sending", host, host, statement, fix)]
+    for address in sending:
         if not _public(address):
             findings.append(
                 warning(
@@ -73,10 +86,47 @@ async def public_addresses(
                     "(your VPS provider's panel shows them), and publish those in DNS.",
                 )
             )
-    if not findings:
+    if not any(f.severity == "warning" for f in findings):
         said = "the settings" if source == "settings" else f"the A/AAAA records of {host}"
         findings.append(ok("addresses", host, host, f"public addresses {', '.join(found)} (from {said})"))
-    return found, source, findings
+    return sending, source, findings
+
+
+def _sending(settings: Settings, found: list[str]) -> tuple[list[str], list[Finding]]:
+    """Of the host's addresses, those mail leaves from, and a line for each one it does not."""
+    findings: list[Finding] = []
+    kept = outbound.allowed(settings, found)
+    for address in found:
+        if address not in kept:
+            findings.append(
+                ok(
+                    "addresses",
+                    address,
+                    address,
+                    f"{address} is not checked: this host sends no mail over "
+                    f"{outbound.family_name(outbound.version_of(address))} "
+                    f"(SEALMAIL_OUTBOUND_IP_FAMILY={settings.outbound_ip_family})",
+                )
+            )
+    sending: list[str] = []
+    for version in outbound.families(settings):
+        chosen = settings.outbound_source_ipv4 if version == 4 else settings.outbound_source_ipv6
+        own = [a for a in kept if outbound.version_of(a) == version]
+        if chosen is not None and _public(chosen):
+            # Receivers see the source address, not the host's others of that family.
+            sending.append(chosen)
+            findings.append(
+                ok(
+                    "addresses",
+                    chosen,
+                    chosen,
+                    f"mail leaves from {chosen} (SEALMAIL_OUTBOUND_SOURCE_IPV{version}): its reverse DNS "
+                    "and listings are checked",
+                )
+            )
+        else:
+            sending += own
+    return sending, findings
 
 
 async def check_reverse(resolver: dns.asyncresolver.Resolver, address: str, helo: str) -> Finding:

@@ -4,6 +4,8 @@ Many hosting providers block outbound port 25 by default; a mail server behind s
 receives mail but can deliver none. The check connects to the first MX host of a few well-known
 domains (``doctor_port25_domains``, on ``smtp_relay_port``) and waits for its greeting: one
 answer is enough. When DNS gave addresses and no server answered, the provider blocks the port.
+It connects as delivery does (``net.outbound``): over the families mail is sent over, from the
+chosen source address, so the check tests the path mail takes.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from sealmail.doctor.findings import Finding, ok, problem, unchecked
+from sealmail.net import outbound
 from sealmail.services.dnscheck import DnsLookupError
 
 if TYPE_CHECKING:
@@ -33,10 +36,11 @@ class Attempt:
     tried: bool = False  # DNS gave an address and a connection was tried
 
 
-async def _connect(address: str, port: int, timeout: float) -> str | None:
+async def _connect(address: str, port: int, timeout: float, source: str | None = None) -> str | None:
     """None when the address answered (its greeting, or at least the connection), else why not."""
+    local = (source, 0) if source else None
     try:
-        reader, writer = await asyncio.wait_for(asyncio.open_connection(address, port), timeout)
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(address, port, local_addr=local), timeout)
     except TimeoutError:
         return "no answer (timed out)"
     except OSError as exc:
@@ -53,7 +57,8 @@ async def _connect(address: str, port: int, timeout: float) -> str | None:
     return None
 
 
-async def _attempt(domain: str, lookup: Lookup, port: int, timeout: float) -> Attempt:
+async def _attempt(domain: str, lookup: Lookup, settings: Settings) -> Attempt:
+    port, timeout = settings.smtp_relay_port, settings.doctor_timeout
     try:
         exchanges = sorted((int(p), h.rstrip(".").lower()) for p, h in (v.split() for v in await lookup(domain, "MX")))
         exchanges = [(p, h) for p, h in exchanges if h]  # a null MX (RFC 7505) takes no mail
@@ -63,10 +68,12 @@ async def _attempt(domain: str, lookup: Lookup, port: int, timeout: float) -> At
         v4, v6 = await asyncio.gather(lookup(host, "A"), lookup(host, "AAAA"))
     except DnsLookupError as exc:
         return Attempt(domain, note=f"DNS did not answer ({exc})")
-    addresses = (v4 + v6)[:4]
+    addresses = outbound.allowed(settings, v4 + v6)[:4]
     if not addresses:
-        return Attempt(domain, host, note=f"{host} has no address")
-    errors = await asyncio.gather(*(_connect(a, port, timeout) for a in addresses))
+        wanted = " or ".join(outbound.family_name(v) for v in outbound.families(settings))
+        return Attempt(domain, host, note=f"{host} has no {wanted} address" if v4 + v6 else f"{host} has no address")
+    sources = [outbound.source_address(settings, a) for a in addresses]
+    errors = await asyncio.gather(*(_connect(a, port, timeout, s) for a, s in zip(addresses, sources, strict=True)))
     for address, error in zip(addresses, errors, strict=True):
         if error is None:
             return Attempt(domain, host, address, reached=True, tried=True)
@@ -77,8 +84,8 @@ async def check_port25(settings: Settings, lookup: Lookup) -> list[Finding]:
     domains = settings.doctor_port25_domains
     if not domains:
         return []
-    port, timeout = settings.smtp_relay_port, settings.doctor_timeout
-    attempts = await asyncio.gather(*(_attempt(d, lookup, port, timeout) for d in domains))
+    port = settings.smtp_relay_port
+    attempts = await asyncio.gather(*(_attempt(d, lookup, settings) for d in domains))
     reached = [a for a in attempts if a.reached]
     if reached:
         first = reached[0]

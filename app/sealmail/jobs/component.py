@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from sealmail.appcontext import AppContext
@@ -50,7 +51,8 @@ class JobsComponent:
         return {}
 
     async def _purge(self, queue: JobQueueAPI) -> None:
-        """Finished jobs past ``queue_finished_retention`` go, at start and every ``queue_purge_interval``."""
+        """Finished jobs past ``queue_finished_retention`` and DMARC/TLS reports past
+        ``report_retention_days`` go, at start and every ``queue_purge_interval``."""
         while not self._stop.is_set():
             try:
                 purged = await asyncio.to_thread(queue.purge_finished, self.settings.queue_finished_retention)
@@ -58,6 +60,14 @@ class JobsComponent:
                     log.info("queue: %d finished job(s) purged", purged)
             except Exception:  # a busy or broken file: try again next time, keep the workers running
                 log.exception("could not purge finished queue jobs")
+            assert self.app is not None
+            try:
+                cutoff = datetime.now(UTC) - timedelta(days=self.settings.report_retention_days)
+                gone = await self.app.config_call(self.app.config.remove_reports_before, cutoff)
+                if gone:
+                    log.info("reports: %d past their retention removed", gone)
+            except Exception:  # the config store is away: next time
+                log.exception("could not remove old DMARC and TLS reports")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), self.settings.queue_purge_interval)
 

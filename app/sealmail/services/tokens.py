@@ -35,6 +35,7 @@ SCOPES: dict[str, str] = {
     "aliases:write": "create, change and remove aliases",
     "passwords:write": "generate alias passwords (returned once)",
     "logs:read": "read the delivery, error and audit logs",
+    "reports:read": "read the DMARC and TLS reports other mail servers sent",
     "tokens:read": "list API tokens",
     "tokens:write": "create and revoke API tokens",
 }

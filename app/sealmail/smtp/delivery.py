@@ -3,7 +3,9 @@
 Per recipient domain: MX lookup (RFC 5321 §5.1; a null MX refuses mail, RFC 7505), falling back to
 the domain's own A/AAAA; port 25 (a setting, so tests can use another); opportunistic STARTTLS;
 MTA-STS (RFC 8461) — under ``enforce`` only MX hosts the policy names, and only with a valid
-certificate. Local domains skip the network and go through the MX's own delivery.
+certificate. Local domains skip the network and go through the MX's own delivery. Connections go
+only to the address families ``SEALMAIL_OUTBOUND_IP_FAMILY`` allows, from the chosen source address
+of that family when one is set (``net.outbound``).
 
 Temporary failures (4xx, timeouts, refused connections) are retried with exponential backoff up to
 ``smtp_max_age`` and survive restarts (the queue is durable); permanent failures and expiry send a
@@ -35,6 +37,7 @@ from sealmail.addresses import parse_mailbox
 from sealmail.config.models import LogEntry
 from sealmail.errors import InvalidInput
 from sealmail.mailauth.mtasts import StsPolicy
+from sealmail.net import outbound
 from sealmail.queue.service import JobQueueAPI
 from sealmail.queue.store import Job, NewJob
 from sealmail.services.resolve import resolve
@@ -269,9 +272,10 @@ class DeliveryWorker:
                     AttemptResult("temporary", f"MTA-STS: {host} is not in {domain}'s policy", mx=host, status="4.7.5")
                 )
                 continue
-            addresses = await self._addresses(host)
+            found = await self._addresses(host)
+            addresses = outbound.allowed(self.settings, found)
             if not addresses:
-                results.append(AttemptResult("temporary", f"{host} has no address", mx=host, status="4.4.4"))
+                results.append(AttemptResult("temporary", self._no_address(host, found), mx=host, status="4.4.4"))
                 continue
             for address in addresses:
                 result = await self._try_host(job, host, address, policy)
@@ -292,6 +296,15 @@ class DeliveryWorker:
         except Exception:
             return []
 
+    def _no_address(self, host: str, found: list[str]) -> str:
+        if not found:
+            return f"{host} has no address"
+        wanted = " or ".join(outbound.family_name(v) for v in outbound.families(self.settings))
+        return (
+            f"{host} has no {wanted} address (only {', '.join(found)}; "
+            f"SEALMAIL_OUTBOUND_IP_FAMILY={self.settings.outbound_ip_family})"
+        )
+
     async def _try_host(self, job: DeliveryJob, host: str, address: str, policy: StsPolicy | None) -> AttemptResult:
         enforce = policy is not None and policy.mode == "enforce"
         key = (host, address, enforce)
@@ -310,9 +323,11 @@ class DeliveryWorker:
 
     async def _open(self, host: str, address: str, enforce: bool) -> _Session | AttemptResult:
         """Connect, EHLO, STARTTLS when offered (required and verified under MTA-STS ``enforce``)."""
+        source = outbound.source_address(self.settings, address)
         client = aiosmtplib.SMTP(
             hostname=address,
             port=self.settings.smtp_relay_port,
+            source_address=(source, 0) if source else None,
             local_hostname=self.settings.mail_hostname,
             timeout=self.settings.smtp_timeout,
             start_tls=False,

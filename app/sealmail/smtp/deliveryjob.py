@@ -70,7 +70,7 @@ class DeliveryJob:
     attempts: int  # including the one under way
     created_at: float  # when it was queued (Unix time): the retry limit counts from here
     alias: str | None = None  # the hosted address it is sent as or forwarded for
-    origin: str | None = None  # submission, forward, dsn
+    origin: str | None = None  # submission, forward, dsn, doctor-alert
     queue_id: str | None = None
     smtputf8: bool = False
     dsn: DsnParameters = DsnParameters()

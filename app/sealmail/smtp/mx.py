@@ -8,7 +8,9 @@ after DATA (``550 5.7.1``), so RCPT replies cannot be used to guess SRS hashes. 
 DMARC, ARC, recorded in one Authentication-Results header) and, when ``rspamd_url`` is set, the
 message is scanned by rspamd at the same time (``sealmail.spam``): its verdict, with each
 recipient domain's own thresholds, may refuse it (``550 5.7.1``), defer it (``451 4.7.1``) or send
-it to Junk for some recipients (``spam.policy.decide_message``). rspamd is told the client's host
+it to Junk for some recipients (``spam.policy.decide_message``). Mail to the report addresses the
+app publishes (the ``rua`` of its DMARC and TLS-RPT records) is read for DMARC and TLS reports
+before anything is sealed (``smtp.reportintake``). rspamd is told the client's host
 name when it is forward-confirmed (``net.fcrdns``, looked up from MAIL on, beside the transaction);
 without one rspamd looks up the PTR itself. Then every action of every recipient alias is made
 durable before the ``250``, each alias's Sieve script having decided its part first (read at RCPT,
@@ -48,6 +50,7 @@ from sealmail.smtp.inbound import InboundDelivery, Target, dedup_keys
 from sealmail.smtp.mxprocs import MxProcesses
 from sealmail.smtp.outbox import HandOver, Outbox
 from sealmail.smtp.protocol import ConnectionBook, SealmailSMTP
+from sealmail.smtp.reportintake import MIXED_REPLY, ReportIntake, is_report_address
 from sealmail.smtp.sieverun import ScriptLookup
 from sealmail.smtp.spamstats import SpamStats
 from sealmail.spam.policy import OFF, MessageSpam, Thresholds, spam_fields_cut
@@ -119,6 +122,7 @@ class MxHandler:
         self.spam = spam
         self.stats = stats
         self.srs = load_srs(app.settings)
+        self.reports = ReportIntake(app)
         self._resolver: Any = None  # for the client's FCrDNS name, made when first asked
 
     async def handle_EHLO(  # noqa: N802 - aiosmtpd's hook name
@@ -146,6 +150,7 @@ class MxHandler:
         envelope.mail_options.extend(mail_options)
         envelope.sealmail_targets = []  # type: ignore[attr-defined]
         envelope.sealmail_srs = []  # type: ignore[attr-defined]
+        envelope.sealmail_reporting = None  # type: ignore[attr-defined]  # True: report addresses only
         envelope.sealmail_size = _declared_size(mail_options)  # type: ignore[attr-defined]
         if self.spam is not None and getattr(session, "sealmail_rdns", None) is None and session.peer:
             # Looked up while RCPT and DATA go on; DATA waits for it only if DNS is slower than both.
@@ -181,6 +186,9 @@ class MxHandler:
         if not result.hosted:
             return "550 5.7.1 Relaying denied: this server does not host that domain"
         alias = result.alias
+        report_reply = self._report_recipient(envelope, targets, address, result)
+        if report_reply is not None:
+            return report_reply
         if is_srs(result.mailbox.local):
             # A bounce of mail we forwarded. Only its form is checked here; whether the hash is ours
             # and fresh is answered after DATA (``_check_srs``), so RCPT replies are no oracle for
@@ -206,6 +214,28 @@ class MxHandler:
             return "550 5.1.1 No such user here"
         envelope.rcpt_tos.append(address)
         targets.append(Target(address, alias, thresholds=_thresholds(result.domain), sieve=script))
+        return "250 2.1.5 Recipient ok"
+
+    def _report_recipient(
+        self, envelope: Envelope, targets: list[Target], address: str, result: Resolution
+    ) -> str | None:
+        """The reply to a report address (``smtp.reportintake``), or None for another recipient.
+
+        A report address is taken with or without an alias of that name, as reports go to the config
+        store; a message that carries none reaches the alias, if there is a usable one (``drop``:
+        there is none to reach). The two kinds never share a transaction (``MIXED_REPLY``)."""
+        reporting = is_report_address(self.settings, result.mailbox, result.hosted)
+        if getattr(envelope, "sealmail_reporting", None) not in (None, reporting):
+            return MIXED_REPLY
+        envelope.sealmail_reporting = reporting  # type: ignore[attr-defined]
+        if not reporting:
+            return None
+        alias = result.alias
+        usable = alias is not None and alias.enabled and (alias.storage or bool(alias.recipients))
+        if alias is None or not usable:
+            alias = Alias(domain=result.mailbox.domain.ascii, kind="exact", name=result.mailbox.local, recipients=[])
+        envelope.rcpt_tos.append(address)
+        targets.append(Target(address, alias, drop=not usable, thresholds=_thresholds(result.domain)))
         return "250 2.1.5 Recipient ok"
 
     @staticmethod
@@ -316,6 +346,12 @@ class MxHandler:
                 _log_entry(status, targets, message_id, peer_ip, refusal)  # one line per refusal
             )
             return refusal
+        if getattr(envelope, "sealmail_reporting", None):
+            taken = await self.reports.take(raw, verdict.header, peer_ip, message_id)
+            if taken is not None:
+                return taken
+            if all(t.drop for t in targets):  # no report, and no alias of that name to read it
+                return "550 5.1.1 No such user here: this address takes DMARC and TLS reports only"
         body = [verdict.strip[0], *after(raw, verdict.strip[1])] if verdict.strip is not None else list(raw)
         if self.spam is not None:
             body = _without_spam_fields(body)

@@ -98,3 +98,21 @@ def spam_svg(days: list[Day]) -> Markup:
 
 def spam_legend() -> list[tuple[str, str, str]]:
     return [(name, *SPAM_STYLES[name]) for name in SPAM_SERIES]
+
+
+# The Reports page (``services.reports``): messages that passed and failed DMARC, TLS sessions that
+# were fine and that failed, per day.
+DMARC_STYLES = {"passed": ("#1b7a3a", ""), "failed": ("#b3261e", "10 3 2 3")}
+TLS_STYLES = {"successful": ("#1f5fbf", ""), "failed": ("#b3261e", "10 3 2 3")}
+
+
+def dmarc_svg(days: list[Day]) -> Markup:
+    return traffic_svg(days, tuple(DMARC_STYLES), DMARC_STYLES, "Messages reported by DMARC", "dmarc-chart-title")
+
+
+def tls_svg(days: list[Day]) -> Markup:
+    return traffic_svg(days, tuple(TLS_STYLES), TLS_STYLES, "TLS sessions reported", "tls-chart-title")
+
+
+def styled_legend(styles: dict[str, tuple[str, str]]) -> list[tuple[str, str, str]]:
+    return [(name, *style) for name, style in styles.items()]

@@ -474,3 +474,47 @@ def test_a_failed_backup_is_loud(sealmail_host):
                 break
             sealmail_host.run("sleep 0.5")
         assert "the Sealmail backup FAILED" in err.stdout
+
+
+# -- the daily deliverability check (sealmail doctor --alert) -------------------------------------
+
+
+def test_the_apps_timers_are_installed_enabled_and_on_its_schedule(sealmail_host):
+    """The role asks the app for its scheduled runs (``sealmail timers --json``) and installs each."""
+    timers = json.loads(sealmail_host.check_output(f"{SEALMAIL_BIN} timers --json"))
+    assert "doctor-alert" in [t["name"] for t in timers]
+    for wanted in timers:
+        timer = sealmail_host.service(f"sealmail-{wanted['name']}.timer")
+        assert timer.is_enabled
+        assert timer.is_running
+        text = sealmail_host.file(f"/etc/systemd/system/sealmail-{wanted['name']}.timer").content_string
+        assert f"OnCalendar={wanted['on_calendar']}" in text
+        assert f"RandomizedDelaySec={wanted['randomized_delay_seconds']}" in text
+        service = sealmail_host.file(f"/etc/systemd/system/sealmail-{wanted['name']}.service").content_string
+        assert f"ExecStart=/opt/sealmail/current/bin/sealmail {' '.join(wanted['command'])}" in service
+        assert "User=sealmail" in service
+
+
+def test_the_daily_check_runs_once_successfully_and_remembers(sealmail_host):
+    """Started by hand as the timer starts it: the oneshot unit ends with result success, leaves its
+    memory (problem ids, owner-only) in the data directory, and a second run logs no new problem at
+    priority err (whatever the first one found on this host)."""
+    unit = "sealmail-doctor-alert.service"
+    with sealmail_host.sudo():
+        run = sealmail_host.run(f"systemctl start {unit}")  # a oneshot: returns when the run ended
+        journal = sealmail_host.run(f"journalctl -u {unit} --no-pager -o cat -n 60").stdout
+        assert run.rc == 0, run.stderr + journal
+        assert sealmail_host.check_output(f"systemctl show -p Result --value {unit}") == "success", journal
+        assert sealmail_host.check_output(f"systemctl show -p ExecMainStatus --value {unit}") == "0", journal
+        assert "new problem" in journal or "no new problem" in journal, journal
+        state = sealmail_host.file(f"{DATA_DIR}/doctor-alert.json")
+        assert state.exists
+        assert state.user == "sealmail"
+        assert state.mode == 0o600
+        assert "problems" in json.loads(state.content_string)
+        since = sealmail_host.check_output("date '+%Y-%m-%d %H:%M:%S'")
+        sealmail_host.run("sleep 1")
+        again = sealmail_host.run(f"systemctl start {unit}")
+        assert again.rc == 0, again.stderr
+        errors = sealmail_host.run(f"journalctl -u {unit} -p err --since '{since}' --no-pager -o cat").stdout
+        assert "new problem" not in errors, errors
