@@ -347,11 +347,9 @@ class MxHandler:
             )
             return refusal
         if getattr(envelope, "sealmail_reporting", None):
-            taken = await self.reports.take(raw, verdict.header, peer_ip, message_id)
-            if taken is not None:
-                return taken
-            if all(t.drop for t in targets):  # no report, and no alias of that name to read it
-                return "550 5.1.1 No such user here: this address takes DMARC and TLS reports only"
+            answer = await self._reports(raw, verdict.header, peer_ip, message_id, targets)
+            if answer is not None:
+                return answer
         body = [verdict.strip[0], *after(raw, verdict.strip[1])] if verdict.strip is not None else list(raw)
         if self.spam is not None:
             body = _without_spam_fields(body)
@@ -376,6 +374,17 @@ class MxHandler:
             return "451 4.3.0 Temporary local problem, please try again"
         log.info("accepted %s for %d recipient(s) as %s", message_id or "message", len(targets), queue_id)
         return f"250 2.0.0 Ok: queued as {queue_id}"
+
+    async def _reports(
+        self, raw: Pieces, header: str, peer_ip: str, message_id: str | None, targets: list[Target]
+    ) -> str | None:
+        """The answer to a message for the report address, or None when it goes on to an alias."""
+        taken = await self.reports.take(raw, header, peer_ip, message_id)
+        if taken is not None:
+            return taken
+        if all(t.drop for t in targets):  # no report, and no alias of that name to read it
+            return "550 5.1.1 No such user here: this address takes DMARC and TLS reports only"
+        return None
 
     async def _scan(
         self,
