@@ -32,8 +32,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from sealmail.addresses import parse_mailbox
 from sealmail.errors import InvalidInput
+from sealmail.foldernames import normalize_folder_name
 from sealmail.sieve.actions import MAX_REDIRECTS
-from sealmail.store.model import normalize_folder_name
 
 MARKER = "# sealmail-rules: "
 VERSION = 1

@@ -2,6 +2,7 @@
 IMAP NO [OVERQUOTA] and DAV 507; FolderNotFound becomes IMAP NO [NONEXISTENT]; and so on."""
 
 from sealmail.errors import InvalidInput, NotFound, SealmailError
+from sealmail.foldernames import InvalidFolderName as InvalidFolderName  # noqa: PLC0414 - raised by the store too
 
 
 class MailboxLocked(SealmailError):
@@ -17,10 +18,6 @@ class FolderNotFound(NotFound):
 
 
 class FolderExists(SealmailError):
-    pass
-
-
-class InvalidFolderName(InvalidInput):
     pass
 
 

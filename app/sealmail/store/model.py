@@ -8,18 +8,20 @@ from __future__ import annotations
 
 import json
 import secrets
-import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, NamedTuple
 
-from sealmail.store.errors import InvalidFolderName
+# Folder names live below the store (the Sieve rules normalise them too); the store's modules import them here.
+from sealmail.foldernames import DELIMITER as DELIMITER  # noqa: PLC0414 - re-exported
+from sealmail.foldernames import INBOX as INBOX  # noqa: PLC0414 - re-exported
+from sealmail.foldernames import MAX_FOLDER_NAME as MAX_FOLDER_NAME  # noqa: PLC0414 - re-exported
+from sealmail.foldernames import InvalidFolderName as InvalidFolderName  # noqa: PLC0414 - re-exported
+from sealmail.foldernames import normalize_folder_name as normalize_folder_name  # noqa: PLC0414 - re-exported
 from sealmail.store.wireform import ascii_size, crlf_size, split_header
 from sealmail.timecodec import parse_time
 
-INBOX = "INBOX"
-DELIMITER = "/"
 SYSTEM_FLAGS: dict[str, int] = {"\\Seen": 1, "\\Answered": 2, "\\Flagged": 4, "\\Deleted": 8, "\\Draft": 16}
 _FLAG_BY_LOWER = {name.lower(): name for name in SYSTEM_FLAGS}
 SPECIAL_USES = ("\\All", "\\Archive", "\\Drafts", "\\Flagged", "\\Junk", "\\Sent", "\\Trash")
@@ -31,7 +33,6 @@ DEFAULT_FOLDERS: tuple[tuple[str, str | None], ...] = (
     ("Trash", "\\Trash"),
     ("Archive", "\\Archive"),
 )
-MAX_FOLDER_NAME = 500
 MAX_KEYWORDS = 200
 
 StoreMode = Literal["add", "remove", "replace"]
@@ -164,24 +165,6 @@ def line_sizes(raw: bytes) -> tuple[int, int, int]:
     """(crlf_size, utf8_header, ascii_size) as the messages table keeps them (see ``store.wireform``)."""
     eight_bit = not split_header(raw).isascii()
     return crlf_size(raw), int(eight_bit), ascii_size(raw) if eight_bit else crlf_size(raw)
-
-
-def normalize_folder_name(name: str) -> str:
-    """NFC, ``INBOX`` case-insensitive (RFC 9051 §5.1), no empty levels or list wildcards."""
-    if not isinstance(name, str) or not name:
-        raise InvalidFolderName("folder name is empty")
-    name = unicodedata.normalize("NFC", name)
-    parts = name.split(DELIMITER)
-    if parts[0].upper() == INBOX:
-        parts[0] = INBOX
-    if any(p == "" for p in parts):
-        raise InvalidFolderName(f"folder name {name!r} has an empty level")
-    if len(name.encode()) > MAX_FOLDER_NAME:
-        raise InvalidFolderName(f"folder name longer than {MAX_FOLDER_NAME} octets")
-    for ch in name:
-        if ch in "%*" or unicodedata.category(ch)[0] == "C":
-            raise InvalidFolderName(f"folder name {name!r}: character U+{ord(ch):04X} is not allowed")
-    return DELIMITER.join(parts)
 
 
 def parents(name: str) -> list[str]:
