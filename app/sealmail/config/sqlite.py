@@ -613,9 +613,13 @@ class SQLiteConfigStore(ConfigStore):
             "carrier_dmarc": report.carrier_dmarc,
             "received_at": format_time(report.received_at),
         }
+        return self._insert_report("dmarc_reports", row)
+
+    def _insert_report(self, table: str, row: dict[str, Any]) -> bool:
+        """Insert a report row unless its (reporter, report id) is stored already; True when it was new."""
         columns = ", ".join(row)
         marks = ", ".join(f":{c}" for c in row)
-        sql = f"INSERT INTO dmarc_reports ({columns}) VALUES ({marks}) ON CONFLICT (org_name, report_id) DO NOTHING"
+        sql = f"INSERT INTO {table} ({columns}) VALUES ({marks}) ON CONFLICT (org_name, report_id) DO NOTHING"
         return self._db().execute(sql, row).rowcount == 1
 
     @staticmethod
@@ -664,10 +668,7 @@ class SQLiteConfigStore(ConfigStore):
             "carrier_dmarc": report.carrier_dmarc,
             "received_at": format_time(report.received_at),
         }
-        columns = ", ".join(row)
-        marks = ", ".join(f":{c}" for c in row)
-        sql = f"INSERT INTO tls_reports ({columns}) VALUES ({marks}) ON CONFLICT (org_name, report_id) DO NOTHING"
-        return self._db().execute(sql, row).rowcount == 1
+        return self._insert_report("tls_reports", row)
 
     @staticmethod
     def _tls_report(row: sqlite3.Row) -> TlsReport:
