@@ -59,11 +59,11 @@ def store(request: pytest.FixtureRequest, tmp_path):
         yield s
         s.close()
     elif request.param == "mongomock":
-        import mongomock
+        from serialmongomock import SerialMongoClient
 
         from sealmail.config.mongodb import MongoConfigStore
 
-        yield MongoConfigStore(client=mongomock.MongoClient(tz_aware=True), database="sealmail_test")
+        yield MongoConfigStore(client=SerialMongoClient(tz_aware=True), database="sealmail_test")
     elif request.param == "store":
         yield from _data_host_store(request, tmp_path)
     else:
