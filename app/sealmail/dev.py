@@ -39,6 +39,7 @@ from sealmail.net.listen import LOOPBACK_ADDRESSES
 from sealmail.runtime import ready_file, write_json_atomic
 from sealmail.services import aliases, credentials, domains
 from sealmail.services.admins import generate_basic_auth
+from sealmail.services.eventlog import Actor
 from sealmail.settings import Settings, settings_to_env
 from sealmail.tls.devca import DevCertificates, ensure_client_certificate, ensure_dev_certificates
 
@@ -360,7 +361,9 @@ def ensure_demo(store: ConfigStore, settings: Settings, previous_password: str |
     if previous_password and credential and verify_password(settings, credential.password_hash, previous_password):
         return previous_password
     # Dev only: the old password is unknown, so the demo mailbox starts afresh.
-    return credentials.set_password(store, settings, DEMO_ALIAS, reset_mailbox=True)
+    return credentials.set_password(
+        store, settings, DEMO_ALIAS, reset_mailbox=True, actor=Actor("dev", "sealmail dev", "local")
+    )
 
 
 def _lock(settings: Settings) -> int:

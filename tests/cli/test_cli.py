@@ -350,6 +350,84 @@ def test_passwd_of_a_mailbox_keeps_mail_only_with_the_current_password_or_recove
     assert list((run.data_dir / "mailboxes").glob("*.sqlite")) == []
 
 
+@pytest.mark.parametrize("how", ["--current", "--recovery", "--reset-mailbox"])
+def test_passwd_revokes_the_users_own_api_tokens_and_no_others(run, tmp_path, how) -> None:
+    """Issue 22: a new password set from the command line ends the tokens the alias's user made for
+    /v1/me, as it does from the web and the API (tests/web/test_self_tokens_revoked.py); an
+    administrator's token and another user's stay good. The revocation is one audit entry."""
+    import ssl
+
+    import httpx
+
+    from sealmail.config.models import LogQuery
+    from sealmail.services import aliases as alias_service
+    from sealmail.services import credentials, selfservice
+    from sealmail.services.eventlog import Actor
+    from sealmail.tls.devca import ensure_dev_certificates
+
+    from support import ComponentThread
+
+    run("domain", "add", "universitéxyz.fr")
+    password = _json(run("alias", "add", "rémi@universitéxyz.fr", "--password", "--json"))["password"]
+    other = _json(run("alias", "add", "bob@universitéxyz.fr", "--password", "--json"))["password"]
+    admin = _json(run("token", "add", "ci", "--scope", "aliases:read", "--json"))["token"]
+    config, settings = _in_process(run)
+    certs = ensure_dev_certificates(tmp_path / "tls")
+    api = ComponentThread(
+        "api",
+        settings.model_copy(
+            update={
+                "tls_cert_file": certs.cert,
+                "tls_key_file": certs.key,
+                "api_port": 0,
+                "bind_addresses": ["127.0.0.1"],
+            }
+        ),
+    )
+    try:
+        made = {}
+        for address, name in (("rémi@universitéxyz.fr", "laptop"), ("bob@universitéxyz.fr", "theirs")):
+            credentials.unlock(config, settings, address, password if name == "laptop" else other)
+            me = selfservice.member(config, alias_service.get_alias(config, address).id)
+            made[name] = selfservice.create_token(config, me, name, Actor("test", "t", "-"))[1]
+        secret = None
+        if how == "--recovery":
+            secret = credentials.add_recovery_key(config, settings, "rémi@universitéxyz.fr", password)
+        elif how == "--current":
+            secret = password
+        with httpx.Client(
+            base_url=f"https://127.0.0.1:{api.ports['api']}",
+            verify=ssl.create_default_context(cafile=str(certs.ca_cert)),
+            timeout=60,
+        ) as client:
+
+            def status(token: str, path: str = "/v1/me") -> int:
+                return client.get(path, headers={"authorization": f"Bearer {token}"}).status_code
+
+            assert status(made["laptop"]) == 200
+            done = subprocess.run(
+                [*_argv(run, "alias", "passwd", "rémi@universitéxyz.fr", how, "--json")],
+                input=(secret + "\n") if secret else None,
+                check=False,
+                **_io(run),
+            )
+            new = _json(done)["password"]
+            assert status(made["laptop"]) == 401
+            assert status(made["theirs"]) == 200
+            assert status(admin, "/v1/aliases") == 200
+        entries = config.query_logs(LogQuery(kind="audit", limit=50)).entries
+        (entry,) = [e for e in entries if e.status == "alias.tokens-revoke"]
+        assert entry.component == "cli"
+        assert "1 API token" in entry.detail
+        assert "laptop" in entry.detail
+        for e in entries:
+            for hidden in (password, new, made["laptop"], admin, secret or password):
+                assert hidden not in e.detail
+    finally:
+        api.stop()
+        config.close()
+
+
 def _argv(run, *args: str) -> list[str]:
     return [run.bin, *args, "--data-dir", str(run.data_dir)]
 

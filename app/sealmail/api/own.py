@@ -127,8 +127,9 @@ async def quota(request: Request, token: OwnToken) -> QuotaOut:
     status_code=204,
     summary="Change your password",
     description="The mailbox keys are wrapped again with the new password (the mail stays as it is); every "
-    "session signed in with the old one ends, on every protocol. A wrong current password counts as a failed "
-    "sign-in of the address.",
+    "session signed in with the old one ends, on every protocol, and every token this address's user made is "
+    "revoked, the one making this request included. A wrong current password counts as a failed sign-in of "
+    "the address.",
 )
 async def change_password(request: Request, body: OwnPasswordIn, token: OwnToken) -> Response:
     state = state_of(request)

@@ -265,7 +265,8 @@ async def remove_alias(request: Request, alias_id: str, token: AliasesWrite) -> 
     tags=["aliases"],
     summary="Generate a new password (returned once)",
     description="An alias whose mailbox has keys keeps its mail only with `current_password` or `recovery_key`; "
-    "`reset_mailbox` deletes the mailbox instead.",
+    "`reset_mailbox` deletes the mailbox instead. The sessions signed in with the old password end and the "
+    "tokens the alias's user made for `/v1/me` are revoked.",
 )
 async def generate_password(
     request: Request, alias_id: str, token: PasswordsWrite, body: PasswordIn | None = None

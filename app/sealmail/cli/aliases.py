@@ -10,7 +10,7 @@ from sealmail.cli.common import CLIError, Context, common_options, read_secret, 
 from sealmail.config.base import ConfigStore
 from sealmail.config.models import Alias
 from sealmail.services import aliases as service
-from sealmail.services import credentials
+from sealmail.services import credentials, operations
 
 
 def parse_size(text: str) -> int:
@@ -68,7 +68,7 @@ def add(
     data = alias_json(ctx.store, created)
     lines = [f"added alias {data['address']}"]
     if with_password:
-        data["password"] = credentials.set_password(ctx.store, ctx.settings, address)
+        data["password"] = credentials.set_password(ctx.store, ctx.settings, address, actor=ctx.actor)
         data["has_password"] = True
         lines.append(f"password (shown once): {data['password']}")
     ctx.emit(data, "\n".join(lines))
@@ -167,23 +167,24 @@ def passwd(ctx: Context, address: str, use_current: bool, use_recovery: bool, re
 
     An alias with a mailbox keeps its mail only when its keys can be re-wrapped: give the current
     password (--current) or the recovery key (--recovery). Secrets are read from the terminal, or
-    one per line from standard input when it is not a terminal.
+    one per line from standard input when it is not a terminal. Sessions signed in with the old
+    password end, and the API tokens the alias's user made are revoked.
     """
     if sum((use_current, use_recovery, reset_mailbox)) > 1:
         raise CLIError("--current, --recovery and --reset-mailbox exclude each other")
-    password = credentials.set_password(
+    found = service.get_alias(ctx.store, address)
+    made = operations.new_password(
         ctx.store,
         ctx.settings,
-        address,
-        old_password=read_secret("Current password") if use_current else None,
+        ctx.actor,
+        found,
+        current_password=read_secret("Current password") if use_current else None,
         recovery_key=read_secret("Recovery key") if use_recovery else None,
         reset_mailbox=reset_mailbox,
     )
-    found = service.get_alias(ctx.store, address)
-    shown = service.alias_address(ctx.store, found)
     ctx.emit(
-        {"address": shown, "password": password},
-        f"new password for {shown} (shown once, store it now):\n{password}",
+        {"address": made.address, "password": made.password},
+        f"new password for {made.address} (shown once, store it now):\n{made.password}",
     )
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import functools
+import getpass
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -13,6 +15,7 @@ from typing import Any
 import click
 
 from sealmail.config import ConfigStore, open_store
+from sealmail.services.eventlog import Actor
 from sealmail.settings import Settings, load_settings
 
 
@@ -42,6 +45,15 @@ class Context:
             self._store = open_store(self.settings)
             click.get_current_context().call_on_close(self._store.close)
         return self._store
+
+    @functools.cached_property
+    def actor(self) -> Actor:
+        """Who makes a change from the command line, for its audit entry: the system user running it."""
+        try:
+            user = getpass.getuser()
+        except (KeyError, OSError):  # no name for this uid (a container without passwd entries)
+            user = f"uid {os.getuid()}"
+        return Actor("cli", f"command line ({user})", "local")
 
     def emit(self, data: Any, human: str | Callable[[], None]) -> None:
         """Print ``data`` as JSON in --json mode, else the human form."""

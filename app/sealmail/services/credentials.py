@@ -3,11 +3,13 @@
 See ``sealmail.crypto.keys`` for the hierarchy. An admin can set a new password for an alias, but
 the server cannot unwrap a mailbox's keys without the current password or the recovery key: a
 reset without either starts a new, empty mailbox (and deletes the unreadable old one), and only
-when asked to explicitly.
+when asked to explicitly. A new password, set any way, ends the sessions and the user's API tokens
+the old one let in (``set_password``).
 """
 
 from __future__ import annotations
 
+import logging
 import secrets as pysecrets
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
@@ -16,12 +18,15 @@ from sealmail.config.models import Alias, AliasCredential, now
 from sealmail.crypto import keys
 from sealmail.crypto.passwords import generate_password, hash_password, verify_password
 from sealmail.errors import InvalidInput, NotFound, SealmailError
-from sealmail.services import mailboxes, revocation
-from sealmail.services.aliases import get_alias
+from sealmail.services import eventlog, mailboxes, revocation
+from sealmail.services.aliases import get_alias, own_address
 
 if TYPE_CHECKING:
     from sealmail.config.base import ConfigStore
+    from sealmail.services.eventlog import Actor
     from sealmail.settings import Settings
+
+log = logging.getLogger("sealmail.credentials")
 
 
 class AuthenticationFailed(SealmailError):
@@ -111,12 +116,18 @@ def set_password(
     recovery_key: str | None = None,
     reset_mailbox: bool = False,
     new_password: str | None = None,
+    actor: Actor | None = None,
 ) -> str:
     """Give an alias a new (generated) password and return it; it is shown once.
 
     For an alias whose mailbox already has keys, those keys are re-wrapped: that needs the current
     password or the recovery key. ``reset_mailbox`` instead deletes the old mailbox (unreadable
     without them) and starts an empty one.
+
+    Every way of setting a password comes here, so this is where what the old password opened ends:
+    the sessions signed in with it, and the API tokens the alias's user made (``/v1/me``). ``actor``
+    (who asks) names the audit entry of that revocation; without one (tools, tests) only the
+    process log says it.
     """
     alias = get_alias(store, address)
     if alias.kind != "exact":
@@ -124,7 +135,26 @@ def set_password(
     password = _set_password(store, settings, address, alias, old_password, recovery_key, reset_mailbox, new_password)
     # Sessions signed in under the old password end now, on every process (issue 16).
     revocation.announce(settings, alias.id, revocation.PASSWORD_CHANGED)
+    _revoke_user_tokens(store, alias, actor)
     return password
+
+
+def _revoke_user_tokens(store: ConfigStore, alias: Alias, actor: Actor | None) -> None:
+    """Issue 22: a password is changed by someone who fears it is known; a token made with it (by the
+    user or whoever had the password) must not outlive it. Administrators' tokens are not the alias's."""
+    from sealmail.services import tokens  # services.tokens imports this module
+
+    revoked = tokens.revoke_alias_tokens(store, alias.id)
+    if not revoked:
+        return
+    count = f"{len(revoked)} API token{'s' if len(revoked) != 1 else ''}"
+    log.info("alias %s: %s of its user revoked, as its password changed", alias.id, count)
+    if actor is not None:
+        names = ", ".join(t.name for t in revoked)
+        detail = f"{count} the user made ({names}), as the password changed"
+        eventlog.record(
+            store, actor, "alias.tokens-revoke", domain=alias.domain, address=own_address(alias), detail=detail
+        )
 
 
 def _set_password(

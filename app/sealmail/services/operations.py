@@ -144,7 +144,8 @@ def new_password(
     reset_mailbox: bool,
 ) -> NewPassword:
     """Generate an alias's password. A mailbox with keys keeps its mail only with the current
-    password or the recovery key (else ``AuthenticationFailed``); ``reset_mailbox`` empties it instead."""
+    password or the recovery key (else ``AuthenticationFailed``); ``reset_mailbox`` empties it instead.
+    The sessions and the user's API tokens of the old password end (``credentials.set_password``)."""
     password = credentials.set_password(
         store,
         settings,
@@ -152,6 +153,7 @@ def new_password(
         old_password=current_password,
         recovery_key=recovery_key,
         reset_mailbox=reset_mailbox,
+        actor=actor,
     )
     shown = aliases.alias_address(store, alias)
     how = "reset mailbox" if reset_mailbox else "generated"

@@ -145,11 +145,11 @@ def change_password(
 ) -> None:
     """Re-wrap the mailbox keys with ``new``. ``AuthenticationFailed`` when ``current`` is wrong,
     ``InvalidInput`` when ``new`` breaks the rules. Every session signed in with the old password
-    ends, on every process (``credentials.set_password`` announces it)."""
+    ends, on every process, and the user's API tokens are revoked (``credentials.set_password``)."""
     admins.check_password_rules(new, confirm)
     if new == current:
         raise InvalidInput("the new password is the current one")
-    credentials.set_password(store, settings, who.login, old_password=current, new_password=new)
+    credentials.set_password(store, settings, who.login, old_password=current, new_password=new, actor=actor)
     eventlog.record(store, actor, "account.password", domain=who.alias.domain, address=who.address)
 
 

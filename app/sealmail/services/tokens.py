@@ -6,7 +6,8 @@ hash is enough to store it (unlike passwords, it cannot be guessed from a dictio
 Two kinds: an administrator's token holds scopes from ``SCOPES``; a token a user made for their
 own alias (``alias_id`` set, ``services.selfservice``) holds only ``ACCOUNT_SCOPE`` and is good
 for that alias's own operations (``/v1/me``), never for an administrator's, whatever its record
-says.
+says. A new password for the alias revokes its user's tokens (``revoke_alias_tokens``, called by
+``credentials.set_password``): whoever feared for the password fears for what was made with it.
 """
 
 from __future__ import annotations
@@ -104,6 +105,12 @@ def create_alias_token(store: ConfigStore, alias_id: str, name: str) -> tuple[Ap
     secret = PREFIX + secrets.token_urlsafe(32)
     token = store.add_token(ApiToken(name=name, token_hash=digest(secret), scopes=[ACCOUNT_SCOPE], alias_id=alias_id))
     return token, secret
+
+
+def revoke_alias_tokens(store: ConfigStore, alias_id: str) -> list[ApiToken]:
+    """Revoke every live token the alias's user made (an administrator's tokens are not theirs) and
+    return them; revoked, not deleted, so the audit log's entries keep naming tokens that existed."""
+    return [store.revoke_token(t.id) for t in store.list_alias_tokens(alias_id) if t.revoked_at is None]
 
 
 def list_tokens(store: ConfigStore) -> list[ApiToken]:
