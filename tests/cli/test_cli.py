@@ -497,6 +497,7 @@ def test_two_factor_off_for_a_user_who_lost_the_app(run) -> None:
     neither to turn it off."""
     import pyotp
 
+    from sealmail.config.models import LogQuery
     from sealmail.services import aliases as alias_service
     from sealmail.services import credentials, selfservice, totp
     from sealmail.services.eventlog import Actor
@@ -514,6 +515,13 @@ def test_two_factor_off_for_a_user_who_lost_the_app(run) -> None:
         assert done == {"address": "rémi@universitéxyz.fr", "two_factor": False}
         assert config.get_credential(alias_id).totp_secret is None
         assert config.get_credential(alias_id).password_hash == unlocked.credential.password_hash
+        # The same service as the web admin and the API: one audit entry, under the command line's name.
+        (entry,) = [e for e in config.query_logs(LogQuery("audit")).entries if e.status == "alias.two-factor-off"]
+        assert entry.component == "cli"
+        assert entry.detail.startswith("by command line (")
+        assert _json(run("alias", "two-factor-off", "rémi@universitéxyz.fr", "--json"))["two_factor"] is False
+        again = [e for e in config.query_logs(LogQuery("audit")).entries if e.status == "alias.two-factor-off"]
+        assert again == [entry]  # off already: nothing more to record
         missing = run("alias", "two-factor-off", "nobody@universitéxyz.fr")
         assert missing.returncode == 1
         assert "does not exist" in missing.stderr

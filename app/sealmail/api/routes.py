@@ -53,7 +53,7 @@ from sealmail.api.schemas import (
 from sealmail.config.models import ApiToken, DmarcReport, TlsReport
 from sealmail.errors import InvalidInput
 from sealmail.http.state import HttpState, state_of
-from sealmail.services import aliases, credentials, domains, eventlog, operations, sendlimits, tokens
+from sealmail.services import aliases, credentials, domains, eventlog, operations, selfservice, sendlimits, tokens
 from sealmail.services.credentials import AuthenticationFailed
 from sealmail.services.eventlog import LogFilters
 from sealmail.services.operations import AliasFields
@@ -76,6 +76,7 @@ def _alias_out(store: ConfigStore, settings: Settings, alias: Alias) -> AliasOut
             "usage_bytes": credential.usage_bytes if credential else None,
             "description": alias.description,
             "has_password": info["has_password"],
+            "two_factor": bool(credential and credential.totp_secret),
             "sending_blocked": alias.sending_blocked,
             "created_at": alias.created_at,
             "updated_at": alias.updated_at,
@@ -291,6 +292,22 @@ async def generate_password(
         {"address": made.address, "password": made.password, "client_settings": [asdict(c) for c in made.client]}
     )
     return JSONResponse(out.model_dump(), headers={"Cache-Control": "no-store"})
+
+
+@router.delete(
+    "/aliases/{alias_id}/two-factor",
+    tags=["aliases"],
+    status_code=204,
+    summary="Turn off the user's two-factor authentication (they lost the app)",
+    description="The alias's password alone signs in to the account pages again; the user can turn it on anew. "
+    "Nothing is needed from the user: the secret is simply dropped. Answers 204 when it was off already.",
+)
+async def turn_off_two_factor(request: Request, alias_id: str, token: AliasesWrite) -> Response:
+    state = state_of(request)
+    alias = await _alias(state, alias_id)
+    who = token_actor(request, token)
+    await state.call(selfservice.turn_off_two_factor, state.ctx.config, aliases.own_address(alias), who)
+    return Response(status_code=204)
 
 
 # ---- tokens ----------------------------------------------------------------------------------------

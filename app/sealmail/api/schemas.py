@@ -90,6 +90,7 @@ class AliasOut(BaseModel):
     usage_bytes: int | None = Field(description="the mailbox size at its last session; null: never opened")
     description: str
     has_password: bool
+    two_factor: bool = Field(description="its user turned on two-factor authentication for the account pages")
     sending_blocked: bool = Field(description="an administrator stopped it sending through submission")
     created_at: datetime
     updated_at: datetime

@@ -211,5 +211,5 @@ def two_factor_off(ctx: Context, address: str) -> None:
     """
     from sealmail.services import selfservice
 
-    shown = selfservice.turn_off_two_factor(ctx.store, address)
+    shown = selfservice.turn_off_two_factor(ctx.store, address, ctx.actor)
     ctx.emit({"address": shown, "two_factor": False}, f"two-factor authentication is off for {shown}")

@@ -131,11 +131,15 @@ def disable_totp(store: ConfigStore, unlocked: credentials.Unlocked, code: str, 
     _audit(store, actor, unlocked, "account.totp-disable")
 
 
-def turn_off_two_factor(store: ConfigStore, address: str) -> str:
+def turn_off_two_factor(store: ConfigStore, address: str, actor: Actor) -> str:
     """An administrator turns an alias's second factor off (its user lost the app): no code needed,
-    nothing to open. Returns the address as shown."""
+    nothing to open. The web admin, the API and ``sealmail alias two-factor-off`` all call this;
+    turning it off is one audit entry (none when it was off already). Returns the address as shown."""
     alias = get_alias(store, address)
-    store.set_alias_totp(alias.id, None)
+    credential = store.get_credential(alias.id)
+    if credential is not None and credential.totp_secret is not None:
+        store.set_alias_totp(alias.id, None)
+        eventlog.record(store, actor, "alias.two-factor-off", domain=alias.domain, address=own_address(alias))
     return alias_address(store, alias)
 
 

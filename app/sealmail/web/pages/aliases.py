@@ -1,4 +1,5 @@
-"""Aliases: list and search, create, edit, remove, generate or reset a password, Apple profile."""
+"""Aliases: list and search, create, edit, remove, generate or reset a password, turn off a user's
+two-factor authentication (they lost the app), Apple profile."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from fastapi.responses import Response
 
 from sealmail.config.models import AdminAccount
 from sealmail.errors import NotFound, SealmailError
-from sealmail.services import aliases, credentials, domains, operations
+from sealmail.services import aliases, credentials, domains, operations, selfservice
 from sealmail.services.credentials import AuthenticationFailed
 from sealmail.services.operations import AliasFields
 from sealmail.web.state import Admin, admin_actor, flash, form_fields, redirect, render, web
@@ -130,6 +131,7 @@ async def _edit_page(request: Request, admin: AdminAccount, alias: Alias, status
         info=info,
         has_keys=bool(credential and credential.has_keys),
         has_recovery=bool(credential and credential.recovery_salt),
+        two_factor=bool(credential and credential.totp_secret),
         usage=credential.usage_bytes if credential else None,
         quota=credentials.quota_of(alias, state.settings),
         replies=aliases.DISABLED_REPLIES,
@@ -239,3 +241,21 @@ async def alias_password(request: Request, alias_id: str, admin: Admin) -> Respo
         password=made.password,
         client=made.client,
     )
+
+
+@router.post("/admin/aliases/{alias_id}/two-factor-off")
+async def alias_two_factor_off(request: Request, alias_id: str, admin: Admin) -> Response:
+    """The user lost their authenticator app: their password alone signs in to the account pages
+    again. Asked to confirm, as a user who did not ask for it loses their second factor."""
+    state = web(request)
+    alias = await _alias_or_none(request, alias_id)
+    if alias is None:
+        return render(request, "message.html", 404, admin=admin, title="Not found", text="No such alias.")
+    fields = await form_fields(request)
+    if fields.get("confirm") != "yes":
+        error = "Tick the box to confirm that the user asked for it."
+        return await _edit_page(request, admin, alias, 422, two_factor_error=error)
+    who = admin_actor(request, admin)
+    shown = await state.call(selfservice.turn_off_two_factor, state.ctx.config, aliases.own_address(alias), who)
+    flash(request, f"Two-factor authentication is off for {shown}: the password alone signs in to the account pages.")
+    return redirect(f"/admin/aliases/{alias_id}")
