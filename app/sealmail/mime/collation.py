@@ -9,17 +9,31 @@ plain binary comparison of the stored text is the collation: "élan" sorts with 
 from __future__ import annotations
 
 import unicodedata
-from functools import lru_cache
+
+_KEPT = 1 << 16  # characters whose mapping is remembered: bounded memory whatever the text
+
+
+class _Titles(dict[int, str]):
+    """Code point -> its simple titlecase, remembered as characters are met, for ``str.translate``
+    (which looks each character up in C: ~3x faster than mapping them one by one in Python)."""
+
+    def __missing__(self, code: int) -> str:
+        mapped = _title(chr(code))
+        if len(self) < _KEPT:
+            self[code] = mapped
+        return mapped
+
+
+_TITLES = _Titles()
 
 
 def casemap(text: str) -> str:
     """``text`` in its RFC 5051 comparison form (compare two forms with ``<`` or SQLite's BINARY)."""
     if text.isascii():
         return text.upper()  # ASCII titlecase is uppercase, and NFKD leaves ASCII as it is
-    return unicodedata.normalize("NFKD", "".join(_title(ch) for ch in text))
+    return unicodedata.normalize("NFKD", text.translate(_TITLES))
 
 
-@lru_cache(maxsize=4096)
 def _title(ch: str) -> str:
     # Python's str.title() applies the full mapping (SpecialCasing: "ß" -> "Ss"); RFC 5051 asks for the
     # simple one, which never changes the length: where the full mapping grows, the simple one is the
