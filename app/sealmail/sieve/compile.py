@@ -17,7 +17,7 @@ from sievelib.commands import Command as SievelibCommand
 
 from sealmail.sieve import grammar, tree
 from sealmail.sieve.errors import SieveError
-from sealmail.sieve.match import COMPARATORS, compile_regex
+from sealmail.sieve.match import COMPARATORS, REGEX_COMPARATORS, compile_regex
 from sealmail.sieve.variables import has_references
 
 # The config store refuses a longer script too (config.models.MAX_SIEVE_SCRIPT_BYTES, checked equal by a test).
@@ -299,6 +299,10 @@ class _Builder:
         if comparator == "i;ascii-numeric" and kind in ("contains", "matches", "regex"):
             # RFC 4790 §9.1.1: i;ascii-numeric has equality and ordering, no substring match.
             raise SieveError(node.line, f"comparator i;ascii-numeric cannot do :{kind}")
+        if kind == "regex" and comparator not in REGEX_COMPARATORS:
+            # RE2 can only be case-sensitive or fold ASCII-and-more its own way; RFC 5051 folding would
+            # rewrite the pattern itself. Other Sieve servers refuse the same.
+            raise SieveError(node.line, f"comparator {comparator} cannot do :regex (only i;octet and i;ascii-casemap)")
         return tree.Match(comparator, kind, relation)
 
     def keys(self, node: SievelibCommand) -> tuple[str, ...]:

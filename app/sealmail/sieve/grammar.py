@@ -44,6 +44,7 @@ CAPABILITIES = (
     "comparator-i;octet",
     "comparator-i;ascii-casemap",
     "comparator-i;ascii-numeric",
+    "comparator-i;unicode-casemap",
     "encoded-character",
 )
 

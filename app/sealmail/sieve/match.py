@@ -2,6 +2,15 @@
 
 ``:matches`` and ``:regex`` run on RE2: time linear in the value whatever the pattern, so a hostile
 script cannot stall delivery with a pathological pattern.
+
+``i;unicode-casemap`` (RFC 5051) compares the "titlecased canonicalized" forms of both strings
+(``mime.collation.casemap``: each character's simple titlecase, then NFKD), so a character may
+become several: "é" is "E" and U+0301. ``:matches`` therefore folds the value one character at a
+time, each between two markers, and reads the pattern's wildcards before folding its literal
+characters (a fullwidth asterisk folds to "*" but stays a literal): "?" takes exactly one of the
+value's characters, and the match variables are whole characters of the value. ``:regex`` does
+not take it (the compiler refuses): RE2's case-insensitive mode is not RFC 5051, and folding a
+pattern would change what it says ("\\d" titlecases to "\\D").
 """
 
 from __future__ import annotations
@@ -14,17 +23,25 @@ from collections.abc import Callable, Sequence
 
 import re2
 
+from sealmail.mime.collation import casemap
 from sealmail.sieve.tree import Match
 
-COMPARATORS = ("i;octet", "i;ascii-casemap", "i;ascii-numeric")
+UNICODE_CASEMAP = "i;unicode-casemap"
+COMPARATORS = ("i;octet", "i;ascii-casemap", "i;ascii-numeric", UNICODE_CASEMAP)
+REGEX_COMPARATORS = ("i;octet", "i;ascii-casemap")  # the ones RE2 can honour (case-sensitive or not)
 _ASCII_UPPER = str.maketrans(string.ascii_lowercase, string.ascii_uppercase)
 _DIGITS = re.compile(r"[0-9]+")
 _MAX_PATTERN_MEMORY = 1 << 20
 
 
 def fold(comparator: str, text: str) -> str:
-    """RFC 4790 §9.2: i;ascii-casemap folds a-z only; other characters compare as they are."""
-    return text.translate(_ASCII_UPPER) if comparator == "i;ascii-casemap" else text
+    """The form a comparator compares: RFC 4790 §9.2's i;ascii-casemap folds a-z only, RFC 5051's
+    i;unicode-casemap every character; i;octet compares the text as it is."""
+    if comparator == "i;ascii-casemap":
+        return text.translate(_ASCII_UPPER)
+    if comparator == UNICODE_CASEMAP:
+        return casemap(text)
+    return text
 
 
 def numeric(text: str) -> float:
@@ -89,6 +106,78 @@ def _wildcard(pattern: str) -> re2._Regexp:
     return re2.compile("".join(out), _options(False))
 
 
+# Unicode keeps U+FDD0..U+FDEF for a program's own use; none is ever a decomposition of anything.
+_OPEN, _CLOSE = "\ufdd0", "\ufdd1"
+_KEPT_UNITS = 1 << 16  # characters whose unit is remembered: bounded memory whatever the text
+
+
+def _casemapped(ch: str) -> str:
+    """One character's RFC 5051 form; a marker in the text itself becomes U+FFFD, so none is ambiguous."""
+    return "\ufffd" if ch in (_OPEN, _CLOSE) else casemap(ch)
+
+
+class _Units(dict[int, str]):
+    """Code point -> its folded form between the markers, for ``str.translate`` (looked up in C)."""
+
+    def __missing__(self, code: int) -> str:
+        unit = _OPEN + _casemapped(chr(code)) + _CLOSE
+        if len(self) < _KEPT_UNITS:
+            self[code] = unit
+        return unit
+
+
+_UNITS = _Units()
+
+
+@functools.lru_cache(maxsize=256)
+def _casemap_wildcard(pattern: str, units: bool) -> re2._Regexp:
+    """``_wildcard`` for i;unicode-casemap: the pattern's wildcards read first, then each literal
+    character folded. Over ``value.translate(_UNITS)`` (``units``), ``?`` is one whole unit and ``*``
+    and literals run over the folded text as if the markers were not there (RFC 5051 §2: i;octet on
+    the folded forms, so ``*e*`` finds "é" as ``:contains "e"`` does). Over an ASCII value, which
+    folds one character to one, no markers are needed."""
+    unit = f"[^{_OPEN}{_CLOSE}]"
+    out: list[str] = []
+    chars = iter(pattern)
+    for ch in chars:
+        if ch == "*":
+            out.append("(.*?)")
+        elif ch == "?":
+            out.append(f"({_OPEN}{unit}+{_CLOSE})" if units else "(.)")
+        else:
+            literal = next(chars, "\\") if ch == "\\" else ch
+            for c in _casemapped(literal):
+                out.append(f"{_OPEN}?{re.escape(c)}{_CLOSE}?" if units else re.escape(c))
+    return re2.compile("".join(out), _options(False))
+
+
+def _unit_span(units: str, start: int, end: int) -> tuple[int, int]:
+    """The characters of the value a span of its units covers: every character it has a part of."""
+    if start == end:
+        first = units.count(_CLOSE, 0, start)
+        return first, first
+    first = units.count(_CLOSE, 0, start) + (units[start] == _CLOSE)
+    last = units.count(_OPEN, 0, end) - (units[end - 1] == _OPEN)
+    return first, last
+
+
+def _matches_unicode(key: str, values: Sequence[str]) -> tuple[str, ...] | None:
+    """RFC 5228 §2.7.1 ``:matches`` under i;unicode-casemap: the match variables (RFC 5229 §3.2) of
+    the first value that matches, as whole characters of that value; None when none does."""
+    for value in values:
+        if value.isascii():
+            m = _casemap_wildcard(key, False).fullmatch(value.upper())
+            if m is not None:
+                return (value, *(value[m.start(i) : m.end(i)] for i in range(1, m.re.groups + 1)))
+            continue
+        units = value.translate(_UNITS)
+        m = _casemap_wildcard(key, True).fullmatch(units)
+        if m is not None:
+            spans = (_unit_span(units, m.start(i), m.end(i)) for i in range(1, m.re.groups + 1))
+            return (value, *(value[first:last] for first, last in spans))
+    return None
+
+
 def test(match: Match, values: Sequence[str], keys: Sequence[str]) -> tuple[bool, tuple[str, ...] | None]:
     """Whether any value matches any key; with the match variables when ``:matches`` or ``:regex`` matched."""
     kind, comparator = match.kind, match.comparator
@@ -110,7 +199,11 @@ def test(match: Match, values: Sequence[str], keys: Sequence[str]) -> tuple[bool
                 return True, None
         return False, None
     for key in keys:
-        if kind == "matches":
+        if kind == "matches" and comparator == UNICODE_CASEMAP:
+            captured = _matches_unicode(key, values)
+            if captured is not None:
+                return True, captured
+        elif kind == "matches":
             pattern = _wildcard(fold(comparator, key))
             for value in values:
                 m = pattern.fullmatch(fold(comparator, value))
