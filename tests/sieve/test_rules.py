@@ -76,7 +76,7 @@ def test_a_script_edited_by_hand_is_text_only() -> None:
     assert rules.read(text.replace("redirect", "redirect :copy", 1)).rules is None
     assert rules.read('require "fileinto";\nfileinto "x";\n').note == rules.HAND_EDITED
     assert rules.read(text.split("\n", 1)[1]).rules is None  # marker gone
-    broken = text.replace('"version":1', '"version":99', 1)
+    broken = text.replace(f'"version":{rules.VERSION}', '"version":99', 1)
     assert rules.read(broken).rules is None
     assert rules.read("# sealmail-rules: {not json\n").rules is None
     assert rules.read(None).rules == rules.Rules()  # no script yet: an empty form
@@ -293,3 +293,80 @@ def test_rfc5260_the_day_is_the_servers_zone() -> None:
     late = datetime(2026, 12, 6, 23, 30, tzinfo=timezone(timedelta(hours=1)))
     assert _reply(text, now=late) is None
     assert _reply(text, now=NOW) is not None
+
+
+# ---- i;unicode-casemap (RFC 5051) -------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("rule", "fields", "expected"),
+    [
+        ({"field": "subject", "value": "ÉTÉ", "action": "fileinto", "folder": "Été"}, {"Subject": "Notre été"}, True),
+        ({"field": "subject", "value": "été", "action": "fileinto", "folder": "Été"}, {"Subject": "NOTRE ÉTÉ"}, True),
+        ({"field": "subject", "value": "été", "action": "fileinto", "folder": "Été"}, {"Subject": "Notre ete"}, False),
+        (
+            {"field": "from", "match": "is", "value": "ZOÉ@EXEMPLE.FR", "action": "fileinto", "folder": "Zoé"},
+            {"From": "Zoé <zoé@exemple.fr>"},
+            True,
+        ),
+        (
+            {"field": "to", "match": "matches", "value": "*@UNIVERSITÉXYZ.FR", "action": "fileinto", "folder": "U"},
+            {"To": "rémi@universitéxyz.fr"},
+            True,
+        ),
+        (
+            {"field": "header", "header": "X-Liste", "value": "ΣΥΝΈΔΡΙΟ", "action": "fileinto", "folder": "G"},
+            {"X_Liste": "Το συνέδριο"},
+            True,
+        ),
+        ({"field": "subject", "value": "STRASSE", "action": "fileinto", "folder": "S"}, {"Subject": "Straße"}, False),
+    ],
+)
+def test_rfc5051_filters_ignore_case_beyond_ascii(rule: dict, fields: dict, expected: bool) -> None:
+    """The form promises a comparison that ignores case: the script says i;unicode-casemap (and
+    requires it, RFC 5228 §2.7.3), so "ÉTÉ" finds "été" and Greek capitals their small letters.
+    RFC 5051 keeps ß as it is: "STRASSE" does not find "Straße"."""
+    text = _filter(**rule)
+    assert 'require ["fileinto", "mailbox", "comparator-i;unicode-casemap"];' in text
+    assert ':comparator "i;unicode-casemap"' in text
+    assert summary(run(text, message(**fields))) == ((f"fileinto:{rule['folder']}",) if expected else ("keep",))
+
+
+# What the previous version of the form wrote (version 1: the default comparator, A-Z only), saved
+# by users before this one: it must still read back as its rules and run as it did.
+VERSION_1 = (
+    '# sealmail-rules: {"version":1,"vacation":{"enabled":false,"subject":"","message":"","days":7,"start":null,'
+    '"end":null,"addresses":[]},"forwarding":{"enabled":true,"to":["a@b.example"],"keep_copy":true},"filters":'
+    '[{"field":"subject","header":"","match":"contains","value":"\\u00c9t\\u00e9","action":"fileinto",'
+    '"folder":"Vacances"},{"field":"from","header":"","match":"is","value":"zo\\u00e9@exemple.fr","action":'
+    '"mark_read","folder":""}]}\n'
+    "# Written by the account page's Filters and vacation form. Edit it there, or edit this text:\n"
+    "# the form then shows the text only, and saving the form would replace it.\n"
+    'require ["fileinto", "mailbox", "imap4flags", "copy"];\n'
+    "# filter 1\n"
+    'if header :contains "subject" "Été" {\n'
+    '    fileinto :create "Vacances";\n'
+    "}\n"
+    "# filter 2\n"
+    'if address :all :is "from" "zoé@exemple.fr" {\n'
+    '    addflag "\\\\Seen";\n'
+    "}\n"
+    "# forwarding\n"
+    'redirect :copy "a@b.example";\n'
+)
+
+
+def test_a_script_the_previous_form_wrote_still_reads_back_and_runs_as_before() -> None:
+    found = rules.read(VERSION_1)
+    assert found.note == ""
+    assert found.rules is not None
+    assert [f.value for f in found.rules.filters] == ["Été", "zoé@exemple.fr"]
+    assert found.rules.forwarding.to == ("a@b.example",)
+    assert rules.read(VERSION_1.replace("\n", "\r\n")).rules == found.rules
+    assert rules.read(VERSION_1.replace("Vacances", "Autre", 1)).rules is None  # edited by hand: text only
+    # Until it is saved again it compares as it always did (A-Z only) ...
+    assert summary(run(VERSION_1, message(Subject="Notre Été"))) == ("fileinto:Vacances", "redirect:a@b.example:copy")
+    assert summary(run(VERSION_1, message(Subject="NOTRE ÉTÉ"))) == ("keep", "redirect:a@b.example:copy")
+    # ... and saving it writes the current version, which ignores case beyond A-Z.
+    again = rules.to_sieve(found.rules)
+    assert f'"version":{rules.VERSION}' in again
+    assert rules.read(again).rules == found.rules
+    assert summary(run(again, message(Subject="NOTRE ÉTÉ"))) == ("fileinto:Vacances", "redirect:a@b.example:copy")

@@ -163,6 +163,31 @@ def test_filters_are_added_reordered_and_removed(b, store) -> None:
     compile_script(stored(store))
 
 
+def test_rfc5051_a_filter_ignores_case_beyond_ascii_and_an_older_script_still_reads_back(b, store) -> None:
+    """The form says the comparison ignores case: the script it writes uses i;unicode-casemap, so
+    "ÉTÉ" files a message whose subject says "été". A script the form wrote before (version 1, no
+    comparator) still shows as the form, and saving the form again writes the current version."""
+    from sievekit import message, run, summary
+
+    assert b.post("/account/rules/filters", _filter("ÉTÉ 2026", "Vacances/Été")).status_code == 303
+    text = stored(store)
+    assert '"comparator-i;unicode-casemap"' in text
+    assert 'header :contains :comparator "i;unicode-casemap" "subject" "ÉTÉ 2026"' in text
+    assert summary(run(text, message(Subject="Photos de l'été 2026"))) == ("fileinto:Vacances/Été",)
+    assert summary(run(text, message(Subject="Photos de l'ete 2026"))) == ("keep",)
+    assert esc("ÉTÉ 2026") in b.get("/account/rules").text
+
+    older = sieve_rules.to_sieve(stored_rules(store), 1)
+    assert "comparator" not in older
+    sievescripts.save_and_activate(store, alias_id(store), sieverules.SCRIPT, older)
+    page = b.get("/account/rules").text
+    assert 'id="hand-edited"' not in page
+    assert esc("ÉTÉ 2026") in page
+    assert b.post("/account/rules/filters", _filter("facture", "Factures")).status_code == 303
+    assert f'"version":{sieve_rules.VERSION}' in stored(store)
+    assert [f.value for f in stored_rules(store).filters] == ["ÉTÉ 2026", "facture"]
+
+
 def test_every_form_needs_its_csrf_token(b, store) -> None:
     assert b.post("/account/rules/filters", _filter("x", "X")).status_code == 303
     for path in (

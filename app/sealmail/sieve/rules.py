@@ -8,11 +8,16 @@ edited by hand (or uploaded over ManageSieve) is shown as text, and the form wou
 What the generated script does, in order:
 
 1. the filters, top to bottom: each tests a header field (``header``, or ``address`` for From/To
-   with ``is``/``matches``, so a display name does not get in the way) and files the message
+   with ``is``/``matches``, so a display name does not get in the way), ignoring case in any
+   script (``:comparator "i;unicode-casemap"``, RFC 5051, required as RFC 5228 §2.7.3 says), and files the message
    (``fileinto :create``, RFC 5228 §4.1, RFC 5490 §3.2), marks it read (``addflag "\\Seen"``,
    RFC 5232 §4.2), discards it (then stops: nothing discarded is forwarded or answered) or stops;
 2. forwarding: ``redirect`` to each address, ``:copy`` when a copy stays here (RFC 3894 §3);
 3. the vacation reply (RFC 5230), inside ``currentdate`` tests (RFC 5260 §5) when it has dates.
+
+A script's marker names the version of the form that wrote it: version 1 compared with the default
+``i;ascii-casemap`` (A-Z only). Its scripts still read back (as version 1, generated again the way
+it was) and run as they did until saved, which writes the current version.
 
 Strings are Sieve quoted strings (RFC 5228 §2.4.2: only ``"`` and ``\\`` are escaped; UTF-8 as it
 is), and the script never requires ``variables`` or ``encoded-character``, so a ``${...}`` in a
@@ -36,7 +41,8 @@ from sealmail.foldernames import normalize_folder_name
 from sealmail.sieve.actions import MAX_REDIRECTS
 
 MARKER = "# sealmail-rules: "
-VERSION = 1
+VERSION = 2  # 1: filters without a comparator (i;ascii-casemap, A-Z only); 2: i;unicode-casemap
+COMPARATOR = "i;unicode-casemap"
 MIN_DAYS, MAX_DAYS, DEFAULT_DAYS = 1, 30, 7
 MAX_FILTERS = 50
 MAX_TEXT = 10_000  # the vacation message
@@ -133,7 +139,7 @@ class Filter(_Model):
     """If ``field`` (``header``: the field named ``header``) ``match``es ``value``, do ``action``.
 
     ``to`` looks at To and Cc; ``matches`` takes ``*`` and ``?`` wildcards (RFC 5228 §2.7.1); the
-    comparison ignores the case of A-Z (``i;ascii-casemap``, RFC 5228 §2.7.3)."""
+    comparison ignores case in any script: ``i;unicode-casemap`` (RFC 5051: "ÉTÉ" finds "été")."""
 
     field: FilterField
     header: str = ""
@@ -196,15 +202,15 @@ def _list(items: tuple[str, ...]) -> str:
     return quote(items[0]) if len(items) == 1 else "[" + ", ".join(quote(i) for i in items) + "]"
 
 
-def _test(f: Filter) -> str:
-    match = f":{f.match}"
+def _test(f: Filter, version: int) -> str:
+    match = f":{f.match}" if version < 2 else f":{f.match} :comparator {quote(COMPARATOR)}"
     if f.field == "subject":
         return f"header {match} {quote('subject')} {quote(f.value)}"
     if f.field == "header":
         return f"header {match} {quote(f.header)} {quote(f.value)}"
     names = ("from",) if f.field == "from" else ("to", "cc")
     if f.match == "contains":  # the display name counts too
-        return f"header :contains {_list(names)} {quote(f.value)}"
+        return f"header {match} {_list(names)} {quote(f.value)}"
     return f"address :all {match} {_list(names)} {quote(f.value)}"
 
 
@@ -218,11 +224,13 @@ def _action(f: Filter) -> list[str]:
     return ["stop;"]
 
 
-def _requirements(rules: Rules) -> list[str]:
+def _requirements(rules: Rules, version: int) -> list[str]:
     need: list[str] = []
     actions = {f.action for f in rules.filters}
     if "fileinto" in actions:
         need += ["fileinto", "mailbox"]
+    if rules.filters and version >= 2:
+        need.append(f"comparator-{COMPARATOR}")
     if "mark_read" in actions:
         need.append("imap4flags")
     if rules.forwarding.enabled and rules.forwarding.keep_copy:
@@ -252,19 +260,20 @@ def _vacation(v: Vacation) -> list[str]:
     return [f"if {test} {{", f"    {command}", "}"]
 
 
-def to_sieve(rules: Rules) -> str:
-    """The script for ``rules``: the marker line (the rules as JSON), then the commands."""
-    data = json.dumps({"version": VERSION, **rules.model_dump(mode="json")}, ensure_ascii=True, separators=(",", ":"))
+def to_sieve(rules: Rules, version: int = VERSION) -> str:
+    """The script for ``rules``: the marker line (the rules as JSON), then the commands; ``version``
+    (an older one) writes the script as that version of the form did, to recognise its scripts."""
+    data = json.dumps({"version": version, **rules.model_dump(mode="json")}, ensure_ascii=True, separators=(",", ":"))
     out = [
         MARKER + data,
         "# Written by the account page's Filters and vacation form. Edit it there, or edit this text:",
         "# the form then shows the text only, and saving the form would replace it.",
     ]
-    need = _requirements(rules)
+    need = _requirements(rules, version)
     if need:
         out.append(f"require [{', '.join(quote(n) for n in need)}];")
     for number, f in enumerate(rules.filters, 1):
-        out += [f"# filter {number}", f"if {_test(f)} {{", *(f"    {line}" for line in _action(f)), "}"]
+        out += [f"# filter {number}", f"if {_test(f, version)} {{", *(f"    {line}" for line in _action(f)), "}"]
     if rules.forwarding.enabled:
         out.append("# forwarding")
         copy = ":copy " if rules.forwarding.keep_copy else ""
@@ -299,11 +308,12 @@ def read(script: str | None) -> Reading:
         return Reading(None, HAND_EDITED)
     try:
         data = json.loads(first.removeprefix(MARKER))
-        if not isinstance(data, dict) or data.pop("version", None) != VERSION:
+        version = data.pop("version", None) if isinstance(data, dict) else None
+        if version not in (1, VERSION):
             return Reading(None, HAND_EDITED)
         rules = validate(data)
     except (ValueError, InvalidInput):
         return Reading(None, HAND_EDITED)
-    if to_sieve(rules) != (text if text.endswith("\n") else text + "\n"):
+    if to_sieve(rules, version) != (text if text.endswith("\n") else text + "\n"):
         return Reading(None, HAND_EDITED)
     return Reading(rules)
