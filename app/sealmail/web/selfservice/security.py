@@ -67,7 +67,9 @@ async def change_password(request: Request, me: Me) -> Response:
     s.rotate()
     if changed is not None:
         s["auth"] = selfservice.session_stamp(changed.credential)  # this session goes on; the others end
-    flash(request, "Password changed. Your mail programs need the new password now; your API tokens were revoked.")
+    flash(
+        request, "Password changed. Your mail programs need the new password now; any API tokens you made are revoked."
+    )
     return redirect("/account/security")
 
 
