@@ -19,7 +19,7 @@ def settings(tmp_path: Path):
     from sealmail.settings import Settings
 
     # Minimum Argon2 cost: tests check behaviour, not the tuned cost (bench/ measures that).
-    return Settings(data_dir=tmp_path / "data", argon2_time_cost=1, argon2_memory_kib=8192)
+    return Settings(data_dir=tmp_path / "data", argon2_time_cost=1, argon2_memory_kib=8192, scram_iterations=4096)
 
 
 @pytest.fixture(scope="session")

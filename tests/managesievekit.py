@@ -14,6 +14,8 @@ import ssl
 from dataclasses import dataclass, field
 from typing import Any
 
+from scramp import ScramClient
+
 from support import ComponentThread
 
 _LITERAL = re.compile(rb"\{(\d+)\+?\}\r\n$")
@@ -121,6 +123,38 @@ class Wire:
         token = base64.b64encode(f"{authzid}\0{address}\0{password}".encode())
         self.send(b'AUTHENTICATE "PLAIN" {%d+}\r\n%s\r\n' % (len(token), token))
         return self.reply()
+
+    def scram(self, mechanism: str, address: str, password: str, *, initial: bool = True) -> tuple[Reply, ScramClient]:
+        """AUTHENTICATE with SCRAM (RFC 5804 §2.1, RFC 5802 §3) as scramp's client computes it: the
+        client-first as the initial response (or after the empty challenge), then the client-final.
+        The client checks the server-final in the SASL code of the OK (``client.set_server_final``)."""
+        client = ScramClient([mechanism], address, password)
+        first = base64.b64encode(client.get_client_first().encode())
+        if initial:
+            self.send(b'AUTHENTICATE "%s" "%s"\r\n' % (mechanism.encode(), first))
+        else:
+            self.send(b'AUTHENTICATE "%s"\r\n' % mechanism.encode())
+            assert self.line() == b'""\r\n'  # the empty challenge
+            self.send(b'"%s"\r\n' % first)
+        challenge = self.line()
+        if _FINAL.match(challenge):
+            return self._final(challenge), client  # refused before the exchange
+        server_first = base64.b64decode(challenge.strip().strip(b'"')).decode()
+        client.set_server_first(server_first)
+        self.send(b'"%s"\r\n' % base64.b64encode(client.get_client_final().encode()))
+        answer = self.reply()
+        if answer.status == "OK":
+            found = re.fullmatch(r'SASL "([^"]*)"', answer.code or "")
+            assert found, f"no server-final in the OK: {answer.raw!r}"
+            client.set_server_final(base64.b64decode(found.group(1)).decode())  # raises unless it proves the server
+        return answer, client
+
+    def _final(self, line: bytes) -> Reply:
+        final = _FINAL.match(line)
+        assert final is not None
+        status, code, quoted, _size = final.groups()
+        text = _unquote(quoted) if quoted is not None else None
+        return Reply(status.decode().upper(), code.decode() if code else None, text, [], line)
 
     def putscript(self, name: str, content: str | bytes, plus: bool = True) -> Reply:
         data = content.encode() if isinstance(content, str) else content

@@ -426,6 +426,21 @@ class Settings(BaseSettings):
         False,
         description="allow AUTHENTICATE PLAIN without TLS from loopback peers (a webmail on this host); others must STARTTLS",
     )
+    # SCRAM (RFC 5802) needs a verifier the server keeps: PBKDF2, far cheaper to guess against than
+    # the Argon2id one if the config store is stolen (docs/threat-model.md). Off: PLAIN only.
+    managesieve_scram: bool = Field(
+        True,
+        description=(
+            "offer SCRAM-SHA-1 and SCRAM-SHA-256 (RFC 5804 §2.1) and keep SCRAM verifiers of each password; "
+            "false removes none but makes no new ones"
+        ),
+    )
+    scram_iterations: int = Field(
+        100_000,
+        ge=4096,
+        le=10_000_000,
+        description="PBKDF2 iterations of new SCRAM verifiers (RFC 7677: at least 4096)",
+    )
 
     # -- calendars and contacts (DAV) -------------------------------------------------------------
     dav_max_item_size: int = Field(1024**2, ge=1024, description="octets of one event, task or vCard (larger: 413)")

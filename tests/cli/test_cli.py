@@ -591,6 +591,14 @@ def test_dns_records_of_every_domain_name_their_zone(run) -> None:
     assert all(r["name"] == r["zone"] or r["name"].endswith("." + r["zone"]) for r in records)
     aaaa = [(r["name"], r["value"]) for r in records if r["type"] == "AAAA"]
     assert ("mail.xn--universitxyz-jeb.fr", "2001:db8::25") in aaaa
+    # RFC 7208 §2.3: the HELO name's own SPF record, in the table a person reads too
+    helo = [r for r in records if (r["name"], r["type"]) == ("mail.xn--universitxyz-jeb.fr", "TXT")]
+    assert [(r["value"], r["zone"]) for r in helo] == [("v=spf1 a -all", "xn--universitxyz-jeb.fr")]
+    table = run("dns-records", "universitéxyz.fr", extra_env=env).stdout.splitlines()
+    assert [line.split() for line in table if line.startswith("mail.xn--universitxyz-jeb.fr ")] == [
+        ["mail.xn--universitxyz-jeb.fr", "AAAA", "2001:db8::25"],
+        ["mail.xn--universitxyz-jeb.fr", "TXT", "v=spf1", "a", "-all"],
+    ]
     from cryptography.hazmat.primitives import serialization
 
     key = serialization.load_pem_private_key(

@@ -90,6 +90,8 @@ def test_a_good_host_is_all_green(world, doctor) -> None:
         f"mx.ok:{DOMAIN}",
         f"spf.ok:{DOMAIN}:{IPV4}",
         f"spf.ok:{DOMAIN}:{IPV6}",
+        f"helo-spf.ok:{HOST}:{IPV4}",
+        f"helo-spf.ok:{HOST}:{IPV6}",
         f"dkim.ok:{DOMAIN}:rsa1",
         f"dkim.ok:{DOMAIN}:ed1",
         f"dmarc.ok:{DOMAIN}",
@@ -157,7 +159,9 @@ def test_ipv4_only_sending_checks_only_the_ipv4_address(world, doctor) -> None:
         f"{IPV6} is not checked: this host sends no mail over IPv6 (SEALMAIL_OUTBOUND_IP_FAMILY=ipv4)"
     )
     assert not [i for i in found if i.endswith(IPV6) and not i.startswith("addresses.")], found
-    assert {f"ptr.ok:{IPV4}", f"blocklist.ok:{IPV4}", f"spf.ok:{DOMAIN}:{IPV4}"} <= set(found)
+    assert {f"ptr.ok:{IPV4}", f"blocklist.ok:{IPV4}", f"spf.ok:{DOMAIN}:{IPV4}", f"helo-spf.ok:{HOST}:{IPV4}"} <= set(
+        found
+    )
 
 
 def test_a_chosen_source_address_is_the_address_checked(world, doctor) -> None:
@@ -247,6 +251,53 @@ def test_an_spf_record_that_does_not_allow_the_host_rfc7208_5(world, doctor) -> 
     )
     assert found[f"spf.disallowed:{DOMAIN}:{IPV4}"]["fix"].startswith(f"Add ip4:{IPV4} before the all")
     assert found[f"spf.disallowed:{DOMAIN}:{IPV6}"]["fix"].startswith(f"Add ip6:{IPV6} before the all")
+
+
+def test_a_helo_name_without_spf_is_a_warning_rfc7208_2_3(world, doctor) -> None:
+    """RFC 7208 §2.3: receivers check the HELO identity too, and a bounce (null reverse-path) is
+    judged by it alone. No record on the HELO name: mail still flows (a warning), with the record
+    to publish and where the app lists it."""
+    zone = world.good_zone()
+    zone.drop("TXT", HOST)
+    code, out, _, report = doctor(zone, human=True)
+    assert code == 0, out  # a warning alone
+    warning = by_id(report)[f"helo-spf.missing:{HOST}"]
+    assert warning["severity"] == "warning"
+    assert warning["statement"] == (
+        f"{HOST}, the name this host gives in HELO, publishes no SPF record: receivers that check the HELO "
+        "name (RFC 7208 §2.3) find no answer, and judge this host's bounces (sent with an empty MAIL FROM) "
+        "by it alone"
+    )
+    assert warning["fix"] == (
+        f"At your DNS provider, publish TXT {HOST} with the value v=spf1 a -all (only the addresses of "
+        f"{HOST} send as it); `sealmail dns-records {DOMAIN}` lists it."
+    )
+    assert first_lines(out, 1) == [f"WARNING  {HOST}: {warning['statement']}"]
+    assert not [i for i in by_id(report) if i.startswith("helo-spf.") and i != f"helo-spf.missing:{HOST}"]
+    assert f"spf.ok:{DOMAIN}:{IPV4}" in by_id(report)  # the domain's own record is another matter
+
+
+@pytest.mark.parametrize(("record", "result"), [("v=spf1 ip4:198.51.100.1 -all", "fail"), ("v=spf1 ~all", "softfail")])
+def test_a_helo_spf_record_that_excludes_the_host_rfc7208_2_3(world, doctor, record, result) -> None:
+    """The HELO name's record fails (or softfails) the host's own addresses: receivers that check
+    HELO see a forgery in every message, bounces most of all. A problem per address, with its fix."""
+    zone = world.good_zone()
+    zone.set("TXT", HOST, record)
+    code, _, _, report = doctor(zone)
+    assert code == 1
+    found = by_id(report)
+    for address, mechanism in ((IPV4, f"ip4:{IPV4}"), (IPV6, f"ip6:{IPV6}")):
+        problem = found[f"helo-spf.disallowed:{HOST}:{address}"]
+        assert problem["severity"] == "problem"
+        assert problem["statement"] == (
+            f"the SPF record of {HOST}, the name this host gives in HELO, does not allow {address} "
+            f"(SPF {result}): receivers that check the HELO name reject or distrust its mail"
+        )
+        assert problem["fix"] == (
+            f"Add {mechanism} before the all at the end of the SPF record of {HOST} ({record}), "
+            "or publish v=spf1 a -all there."
+        )
+    assert f"spf.ok:{DOMAIN}:{IPV4}" in found
 
 
 def test_a_blocklist_listing_of_both_addresses_rfc5782_2(world, doctor) -> None:

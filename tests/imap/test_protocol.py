@@ -123,6 +123,21 @@ def test_login_and_authenticate_plain_with_sasl_ir(imap) -> None:
     client.logout()
 
 
+def test_a_utf8_user_name_sent_as_an_atom_signs_in(imap) -> None:
+    """RFC 6855 §3 allows UTF-8 in quoted strings and literals; Python's imaplib (and getmail6 on it)
+    sends the LOGIN user name unquoted, so a UTF-8 name arrives as an 8-bit atom. It is taken as
+    UTF-8 text; octets that are not UTF-8 still get BAD."""
+    acct = imap.account(ADDRESS)
+    client = imaplib.IMAP4_SSL("127.0.0.1", imap.port, ssl_context=imap.tls, timeout=30)
+    client._mode_utf8()  # what a script does for a UTF-8 user name
+    typ, _ = client.login(acct.address, acct.password)
+    assert typ == "OK"
+    client.logout()
+    raw = imap.raw()
+    assert raw.command(b"a LOGIN r\xe9mi@example.test secret")[-1].startswith(b"a BAD")
+    raw.close()
+
+
 def test_failed_logins_are_throttled_per_account(imap) -> None:
     """Failures are counted in Redis: past the limit even the right password is refused for a while."""
     acct = imap.account(ASCII_ADDRESS)

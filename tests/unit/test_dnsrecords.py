@@ -68,6 +68,26 @@ def test_public_addresses_give_a_and_aaaa_records_for_the_host_and_the_web_admin
     assert {r.zone for r in records} == {"xn--universitxyz-jeb.fr"}
 
 
+def test_rfc7208_2_3_the_helo_name_has_an_spf_record_of_its_own(tmp_path) -> None:
+    """RFC 7208 §2.3: receivers check the HELO identity too, and judge a bounce (null reverse-path)
+    by it alone: the mail host's name gets ``v=spf1 a -all`` (its own addresses), in the zone that
+    holds it only."""
+    records = records_for(_settings(tmp_path), "universitéxyz.fr")
+    helo = [r for r in records if r.name == "mail.xn--universitxyz-jeb.fr" and r.type == "TXT"]
+    assert [(r.value, r.zone) for r in helo] == [("v=spf1 a -all", "xn--universitxyz-jeb.fr")]
+    assert "HELO" in helo[0].purpose
+    other = records_for(_settings(tmp_path), "example.test")
+    assert not [r for r in other if r.value.startswith("v=spf1") and r.name != "example.test"]
+
+
+def test_a_helo_name_at_the_apex_keeps_the_one_spf_record_rfc7208_4_5(tmp_path) -> None:
+    """The host named as the domain itself: the domain's record (mx) already allows it for HELO,
+    and a second v=spf1 record at one name would be a permanent error (RFC 7208 §4.5)."""
+    settings = _settings(tmp_path, hostname="universitéxyz.fr")
+    spf = [r for r in records_for(settings, "universitéxyz.fr") if r.value.startswith("v=spf1")]
+    assert [(r.name, r.value) for r in spf] == [("xn--universitxyz-jeb.fr", "v=spf1 mx -all")]
+
+
 def test_no_public_address_no_address_record(tmp_path) -> None:
     assert not [r for r in records_for(_settings(tmp_path), "universitéxyz.fr") if r.type in ("A", "AAAA")]
 

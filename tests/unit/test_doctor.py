@@ -1,5 +1,6 @@
 """The deliverability checks' pure parts: how blocklist answers are read, the order of a report,
-certificate names, and the web page's report cache (one run at a time)."""
+certificate names, the HELO name's SPF verdicts over an in-memory zone, and the web page's report
+cache (one run at a time)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ from cryptography import x509
 from sealmail.doctor import blocklists
 from sealmail.doctor.certificates import covers
 from sealmail.doctor.findings import Report, ok, problem, warning
+from sealmail.doctor.host import check_helo_spf
 from sealmail.doctor.run import ReportCache
+from sealmail.mailauth.dnsview import MemoryDns
 
 from doctorkit import TestCA
 
@@ -86,6 +89,63 @@ def test_certificate_names_rfc6125_6_4(tmp_path) -> None:
     assert not covers(cert, "example.net")
     assert not covers(cert, "a.mx.example.net")
     assert not covers(cert, "example.test")
+
+
+HELO = "mail.example.test"
+HOST_ADDRESSES = {(HELO, "A"): ["203.0.113.5"], (HELO, "AAAA"): ["2001:db8::5"]}
+
+
+def _helo_spf(*records: str, txt: object = None) -> dict[str, tuple[str, str]]:
+    """The HELO check's findings, by id: (severity, statement). ``txt``: the TXT answer instead
+    ("TEMP": the server fails)."""
+    answer = txt if txt is not None else [[r.encode()] for r in records]
+    dns = MemoryDns({**HOST_ADDRESSES, (HELO, "TXT"): answer})
+    found = check_helo_spf(dns, HELO, ["203.0.113.5", "2001:db8::5"], "example.test", querytime=5)
+    return {f.id: (f.severity, f.statement) for f in found}
+
+
+def test_rfc7208_2_3_the_helo_identity_is_evaluated_for_each_address() -> None:
+    """The HELO identity (RFC 7208 §2.3), evaluated by the same code as a domain's MAIL FROM: ``a``
+    is the name's own A and AAAA records."""
+    assert {i: s for i, (s, _) in _helo_spf("v=spf1 a -all").items()} == {
+        f"helo-spf.ok:{HELO}:203.0.113.5": "ok",
+        f"helo-spf.ok:{HELO}:2001:db8::5": "ok",
+    }
+    only_v4 = _helo_spf("v=spf1 ip4:203.0.113.5 -all")
+    assert only_v4[f"helo-spf.ok:{HELO}:203.0.113.5"][0] == "ok"
+    assert only_v4[f"helo-spf.disallowed:{HELO}:2001:db8::5"][0] == "problem"
+
+
+def test_rfc7208_8_2_a_neutral_helo_record_is_read_like_none() -> None:
+    """RFC 7208 §8.2: a neutral result is treated exactly like none: a warning, not a pass."""
+    found = _helo_spf("v=spf1 ?all")
+    assert {i: s for i, (s, _) in found.items()} == {
+        f"helo-spf.neutral:{HELO}:203.0.113.5": "warning",
+        f"helo-spf.neutral:{HELO}:2001:db8::5": "warning",
+    }
+    assert "neither allows nor forbids 203.0.113.5" in found[f"helo-spf.neutral:{HELO}:203.0.113.5"][1]
+
+
+def test_rfc7208_4_5_two_helo_records_are_a_permanent_error() -> None:
+    found = _helo_spf("v=spf1 a -all", "v=spf1 mx -all")
+    assert list(found) == [f"helo-spf.invalid:{HELO}"]
+    assert found[f"helo-spf.invalid:{HELO}"][0] == "problem"
+
+
+def test_a_helo_name_dns_does_not_answer_is_could_not_check() -> None:
+    found = _helo_spf(txt="TEMP")
+    assert list(found) == [f"helo-spf.unchecked:{HELO}"]
+    assert found[f"helo-spf.unchecked:{HELO}"][1].startswith(f"could not check the SPF record of {HELO}")
+
+
+def test_a_missing_helo_record_names_the_zone_that_lists_it_only_when_one_does() -> None:
+    dns = MemoryDns(HOST_ADDRESSES)
+    (listed,) = check_helo_spf(dns, HELO, ["203.0.113.5"], "example.test", querytime=5)
+    assert listed.id == f"helo-spf.missing:{HELO}"
+    assert listed.fix.endswith("`sealmail dns-records example.test` lists it.")
+    (elsewhere,) = check_helo_spf(dns, HELO, ["203.0.113.5"], None, querytime=5)
+    assert "sealmail dns-records" not in elsewhere.fix
+    assert f"publish TXT {HELO} with the value v=spf1 a -all" in elsewhere.fix
 
 
 async def test_the_report_cache_runs_once_for_requests_that_overlap() -> None:

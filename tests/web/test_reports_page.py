@@ -106,21 +106,26 @@ def web_settings(web_settings, dns):
     return web_settings.model_copy(update={"dns_servers": [dns.address], "mx_port": 0, "mx_auth_workers": 1})
 
 
-@pytest.fixture
-def reported(web_settings, store):
-    """example.test hosted, and every report of ``REPORTS`` sent through the MX."""
-    domains.add_domain(store, "example.test", web_settings)
+def _send(web_settings, messages: list[bytes], to: str = "postmaster@example.test") -> None:
+    """Each report message through the real MX, as a reporter's server sends it."""
     mx = ComponentThread("mx", web_settings)
     try:
-        for message in REPORTS:
+        for message in messages:
             with smtplib.SMTP("127.0.0.1", mx.ports["mx"], timeout=30) as client:
                 client.ehlo("reporter.example.org")
                 client.mail("reports@reporter.example.org")
-                assert client.rcpt("postmaster@example.test")[0] == 250
+                assert client.rcpt(to)[0] == 250
                 code, reply = client.data(message)
                 assert (code, reply) == (250, b"2.0.0 Ok: 1 report(s) read, 1 new")
     finally:
         mx.stop()
+
+
+@pytest.fixture
+def reported(web_settings, store):
+    """example.test hosted, and every report of ``REPORTS`` sent through the MX."""
+    domains.add_domain(store, "example.test", web_settings)
+    _send(web_settings, REPORTS)
 
 
 def _text(html: str) -> str:
@@ -160,6 +165,61 @@ def test_the_page_shows_who_sent_as_the_domain_and_what_failed(reported, signed_
     assert "X509_V_ERR_CERT_HAS_EXPIRED" in page
 
 
+def _reporters(page: str, table: str) -> list[tuple[str, str, list[str]]]:
+    """The rows of a who-reported table: each row's class, its reporter and its cells' words."""
+    body = page[page.index(f'id="{table}"') :].partition("</table>")[0]
+    rows = re.findall(r'<tr class="(failing|passing)" data-reporter="([^"]+)">(.*?)</tr>', body, re.S)
+    return [
+        (kind, name, [_text(cell).strip() for cell in re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", row, re.S)])
+        for kind, name, row in rows
+    ]
+
+
+def test_rfc7489_7_2_rfc8460_4_the_page_shows_who_reported_each_domain(
+    reported, signed_in, store, web_settings
+) -> None:
+    """Per domain, a row per reporter: the share of its messages (sessions) that failed, largest
+    first and marked, then its reports, the period they cover and its numbers (SPF and DKIM as the
+    receiver's DMARC evaluation saw them: passed and aligned)."""
+    domains.add_domain(store, "other.test", web_settings)
+    google_again = _dmarc(
+        "google.com", "g-2", 1, [Record("192.0.2.25", 10), Record("198.51.100.77", 2, "quarantine", "fail", "fail")]
+    )
+    mail_y = replace(
+        TlsSpec(org="Mail-Y", report_id="y-tls-1", successful=20, failures=[("sts-policy-fetch-error", 5)]),
+        start=(TODAY - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        end=(TODAY - timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    )
+    _send(web_settings, [dmarc_mail(google_again, "gzip"), tls_mail(mail_y, "json")])
+    other = Record("192.0.2.25", 5, header_from="other.test", dkim_domain="other.test", spf_domain="other.test")
+    about_other = replace(_dmarc("google.com", "g-o", 1, [other]), domain="other.test")
+    _send(web_settings, [dmarc_mail(about_other, "zip", "postmaster@other.test")], "postmaster@other.test")
+
+    page = signed_in.get("/admin/reports").text
+    d1, d2, d3 = ((TODAY - timedelta(days=n)).date() for n in (1, 2, 3))
+    google = "google.com noreply-dmarc-support@google.com"
+    assert _reporters(page, "dmarc-reporters-example.test") == [
+        # 16 of yahoo's 46 failed DMARC (the newsletter's 12, the forger's 4): first
+        ("failing", "yahoo.com", ["yahoo.com noreply-dmarc-support@yahoo.com", "34.8% (16)", "1", f"{d2} – {d2}",
+                                  "46", "30", "30", "30"]),
+        # 11 of google's 141, in two reports three days apart
+        ("failing", "google.com", [google, "7.8% (11)", "2", f"{d3} – {d1}", "141", "130", "130", "130"]),
+    ]  # fmt: skip
+    assert _reporters(page, "dmarc-reporters-other.test") == [
+        ("passing", "google.com", [google, "0.0% (0)", "1", f"{d1} – {d1}", "5", "5", "5", "5"]),
+    ]
+    contact = "sts-reporting@company-x.example"
+    assert _reporters(page, "tls-reporters-example.test") == [
+        ("failing", "Mail-Y", [f"Mail-Y {contact}", "20.0% (5)", "1", f"{d1} – {d1}", "20", "5"]),
+        ("failing", "Company-X", [f"Company-X {contact}", "0.3% (17)", "1", f"{d2} – {d2}", "5326", "17"]),
+    ]
+    # One domain chosen: its tables only.
+    one = signed_in.get("/admin/reports?domain=other.test").text
+    assert _reporters(one, "dmarc-reporters-other.test")[0][1] == "google.com"
+    assert 'id="dmarc-reporters-example.test"' not in one
+    assert 'id="tls-reporters-example.test"' not in one
+
+
 def test_the_page_filters_by_domain_and_period(reported, signed_in, store, web_settings) -> None:
     domains.add_domain(store, "other.test", web_settings)
     other = _text(signed_in.get("/admin/reports?domain=other.test").text)
@@ -194,6 +254,26 @@ def test_the_api_gives_the_same_numbers(reported, client, store) -> None:
         ("yahoo.com", 1, 46),
     ]
     assert [r["report_id"] for r in body["reports"]] == ["y-1", "g-1"]
+    # Who reported, per domain, as the page shows it: the largest failing share first.
+    yahoo, google = body["by_reporter"]["example.test"]
+    assert (yahoo["org_name"], yahoo["emails"], yahoo["reports"]) == (
+        "yahoo.com",
+        ["noreply-dmarc-support@yahoo.com"],
+        1,
+    )
+    assert (yahoo["messages"], yahoo["spf_pass"], yahoo["dkim_pass"], yahoo["dmarc_pass"], yahoo["failing"]) == (
+        46,
+        30,
+        30,
+        30,
+        16,
+    )
+    assert round(yahoo["failing_share"], 1) == 34.8
+    assert (google["org_name"], google["failing"], google["begin"]) == (
+        "google.com",
+        9,
+        (TODAY - timedelta(days=3)).isoformat().replace("+00:00", "Z"),
+    )
     assert body["reports"][0]["rows"] is None
     one = client.get(f"/v1/reports/dmarc/{body['reports'][0]['id']}", headers=headers).json()
     assert [(r["source_ip"], r["count"]) for r in one["rows"]] == [
@@ -208,6 +288,13 @@ def test_the_api_gives_the_same_numbers(reported, client, store) -> None:
         ("starttls-not-supported", 3),
     ]
     assert tls["failures"][0]["sending_ips"] == ["2001:db8:abcd:0012::1"]
+    (company_x,) = tls["by_reporter"]["example.test"]
+    assert (company_x["org_name"], company_x["contacts"], company_x["reports"]) == (
+        "Company-X",
+        ["sts-reporting@company-x.example"],
+        1,
+    )
+    assert (company_x["successful"], company_x["failed"], round(company_x["failing_share"], 2)) == (5326, 17, 0.32)
     detail = client.get(f"/v1/reports/tls/{tls['reports'][0]['id']}", headers=headers).json()
     assert detail["domains"] == ["example.test"]
     assert client.get("/v1/reports/tls/000000000000000000000000", headers=headers).status_code == 404
@@ -250,7 +337,14 @@ def test_the_page_in_chromium(reported, signed_in, web) -> None:
             expect(page.locator("#sources-table tbody tr").first).to_have_class("failing")
             expect(page.locator("#sources-table tbody tr").first).to_contain_text("fails DMARC")
             expect(page.locator("#tls-failures-table")).to_contain_text("certificate-expired")
+            reporters = page.locator('[id="dmarc-reporters-example.test"]')
+            expect(reporters.locator("caption")).to_have_text("example.test")
+            expect(reporters.locator("tbody tr").first).to_have_class("failing")
+            expect(reporters.locator("tbody tr").first).to_contain_text("yahoo.com")
+            expect(reporters.locator("tbody tr").first).to_contain_text("34.8% (16)")
+            expect(page.locator('[id="tls-reporters-example.test"]')).to_contain_text("Company-X")
             page.screenshot(path=str(shots / "01-reports.png"), full_page=True)
+            reporters.screenshot(path=str(shots / "03-who-reported.png"))
             page.get_by_label("Domain", exact=True).select_option("example.test")
             page.get_by_label("Period", exact=True).select_option("7")
             page.get_by_role("button", name="Show").click()
@@ -260,4 +354,8 @@ def test_the_page_in_chromium(reported, signed_in, web) -> None:
             page.screenshot(path=str(shots / "02-one-domain-on-a-phone.png"), full_page=True)
         finally:
             browser.close()
-    assert sorted(p.name for p in shots.iterdir()) == ["01-reports.png", "02-one-domain-on-a-phone.png"]
+    assert sorted(p.name for p in shots.iterdir()) == [
+        "01-reports.png",
+        "02-one-domain-on-a-phone.png",
+        "03-who-reported.png",
+    ]

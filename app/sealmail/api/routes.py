@@ -491,7 +491,8 @@ async def _domain_name(state: HttpState, domain: str | None) -> str | None:
     summary="DMARC aggregate reports summed: who sent as the domains, and how much passed",
     description="Reports other receivers sent to the rua address (RFC 7489 §7.2), summed over the days: "
     "messages per day that passed and failed DMARC, each source address with its SPF/DKIM/DMARC passes "
-    "(failing first; PTR names when DNS answers within 2 s), the reporters, and the reports without their rows.",
+    "(failing first; PTR names when DNS answers within 2 s), the reporters, the reports without their rows, and "
+    "per domain each reporter's reports summed (the largest failing share first).",
 )
 async def dmarc_reports(
     request: Request, token: ReportsRead, domain: ReportDomain = None, days: ReportDays = 30
@@ -526,6 +527,13 @@ async def dmarc_reports(
             ],
             "reporters": [asdict(r) for r in found.reporters],
             "reports": [_dmarc_out(r, rows=False) for r in found.reports],
+            "by_reporter": {
+                name: [
+                    {**asdict(r), "emails": sorted(r.emails), "failing": r.failing, "failing_share": r.failing_share}
+                    for r in rows
+                ]
+                for name, rows in found.by_reporter.items()
+            },
         }
     )
 
@@ -541,7 +549,8 @@ async def dmarc_report(request: Request, report_id: str, token: ReportsRead) -> 
     tags=["reports"],
     summary="SMTP TLS reports summed: sessions to this server that were fine and that failed",
     description="Reports other senders sent to the TLS-RPT rua address (RFC 8460), summed over the days: sessions "
-    "per day, the failures by receiving domain and result type, the reporters, and the reports.",
+    "per day, the failures by receiving domain and result type, the reporters, the reports, and per policy "
+    "domain each organisation's reports summed (the largest failing share first).",
 )
 async def tls_reports(
     request: Request, token: ReportsRead, domain: ReportDomain = None, days: ReportDays = 30
@@ -570,6 +579,10 @@ async def tls_reports(
             ],
             "reporters": [asdict(r) for r in found.reporters],
             "reports": [_tls_out(r) for r in found.reports],
+            "by_reporter": {
+                name: [{**asdict(r), "contacts": sorted(r.contacts), "failing_share": r.failing_share} for r in rows]
+                for name, rows in found.by_reporter.items()
+            },
         }
     )
 

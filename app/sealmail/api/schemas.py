@@ -321,6 +321,20 @@ class ReporterOut(BaseModel):
     count: int = Field(description="messages (DMARC) or sessions (TLS) it reported")
 
 
+class DmarcReporterRowOut(BaseModel):
+    org_name: str = Field(description="the receiver")
+    emails: list[str] = Field(description="the addresses its reports came from")
+    reports: int
+    begin: datetime = Field(description="the earliest start of its reports' periods")
+    end: datetime = Field(description="the latest end")
+    messages: int
+    spf_pass: int = Field(description="messages whose SPF passed, aligned (the receiver's DMARC evaluation)")
+    dkim_pass: int = Field(description="messages whose DKIM passed, aligned")
+    dmarc_pass: int
+    failing: int = Field(description="messages that failed DMARC")
+    failing_share: float = Field(description="percent of its messages that failed DMARC")
+
+
 class DmarcSummaryOut(BaseModel):
     domain: str | None = Field(description="null: every domain")
     days: list[DmarcDayOut]
@@ -331,6 +345,9 @@ class DmarcSummaryOut(BaseModel):
     sources: list[DmarcSourceOut] = Field(description="the failing first, then by messages")
     reporters: list[ReporterOut]
     reports: list[DmarcReportOut] = Field(description="newest first, without their rows")
+    by_reporter: dict[str, list[DmarcReporterRowOut]] = Field(
+        description="per domain, each receiver's reports summed: the largest failing share first"
+    )
 
 
 class TlsPolicyOut(BaseModel):
@@ -381,6 +398,17 @@ class TlsFailureGroupOut(BaseModel):
     reporters: list[str]
 
 
+class TlsReporterRowOut(BaseModel):
+    org_name: str = Field(description="the sending organisation")
+    contacts: list[str] = Field(description="its contact-info")
+    reports: int
+    begin: datetime
+    end: datetime
+    successful: int = Field(description="sessions to the domain's MX that were fine")
+    failed: int
+    failing_share: float = Field(description="percent of its sessions that failed")
+
+
 class TlsSummaryOut(BaseModel):
     domain: str | None
     days: list[TlsDayOut]
@@ -389,3 +417,6 @@ class TlsSummaryOut(BaseModel):
     failures: list[TlsFailureGroupOut] = Field(description="by receiving domain and result type, most first")
     reporters: list[ReporterOut]
     reports: list[TlsReportOut] = Field(description="newest first")
+    by_reporter: dict[str, list[TlsReporterRowOut]] = Field(
+        description="per policy domain, each organisation's reports summed: the largest failing share first"
+    )

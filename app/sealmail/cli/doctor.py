@@ -28,7 +28,7 @@ def doctor(ctx: Context, only_domain: str | None, alert: bool) -> int:
     """Check what decides whether this host's mail arrives, and say what to fix.
 
     For each public address of the host: its PTR and forward-confirmed reverse DNS against the
-    HELO name, and the DNS blocklists; whether outbound port 25 reaches other mail servers; for
+    HELO name, the HELO name's own SPF record (RFC 7208 §2.3), and the DNS blocklists; whether outbound port 25 reaches other mail servers; for
     each hosted domain: MX, SPF (this host allowed, at most 10 lookups), DKIM (the published key is
     the one this host signs with), DMARC, MTA-STS (the policy fetched and matching the MX), TLS-RPT
     and the client discovery records; and the certificate of every TLS listener.

@@ -162,6 +162,12 @@ class ConfigStore(ABC):
         if not self._set_totp(alias_id, sealed):
             raise NotFound(f"alias {alias_id} has no password")
 
+    def set_scram_verifiers(self, alias_id: str, password_hash: str, verifiers: str | None) -> bool:
+        """Store the alias's SCRAM verifiers alone, only while its Argon2id verifier is still
+        ``password_hash`` (verifiers made from a password that changed meanwhile must not land).
+        True when written."""
+        return self._set_scram(alias_id, password_hash, verifiers)
+
     def remove_credential(self, alias_id: str) -> None:
         self._delete_credential(alias_id)
 
@@ -437,6 +443,10 @@ class ConfigStore(ABC):
     @abstractmethod
     def _set_usage(self, alias_id: str, usage_bytes: int) -> None:
         """Write the credential's ``usage_bytes`` alone (nothing when the alias has no credential)."""
+
+    @abstractmethod
+    def _set_scram(self, alias_id: str, password_hash: str, verifiers: str | None) -> bool:
+        """Write the credential's ``scram`` alone where its ``password_hash`` matches."""
 
     @abstractmethod
     def _set_totp(self, alias_id: str, sealed: bytes | None) -> bool:

@@ -122,6 +122,9 @@ class AliasCredential:
     # The self-service area's TOTP secret (RFC 6238), sealed with a key derived from the mailbox key
     # (``crypto.keys.seal_with_mailbox_key``): only a sign-in with the password can read it.
     totp_secret: bytes | None = None
+    # SCRAM verifiers of the same password for ManageSieve's SCRAM-SHA-1/-256 (RFC 5804 §2.1), one
+    # RFC 5803 value per line; never the password, see ``sealmail.crypto.scram``.
+    scram: str | None = None
     updated_at: datetime = field(default_factory=now)
 
     @property

@@ -52,8 +52,8 @@ T = TypeVar("T")  # a model class of config.models
 # 7: aliases' sending_blocked (absent reads as False); 8: spam thresholds on domains and spam
 # counters (a missing field reads as None); 9: Sieve scripts; 10: the self-service area's sealed TOTP
 # secret on credentials and the alias of a user's own token (both absent read as None); 11: DMARC and
-# TLS reports. None needed a rewrite.
-SCHEMA_VERSION = 11
+# TLS reports; 12: SCRAM verifiers on credentials (absent reads as None). None needed a rewrite.
+SCHEMA_VERSION = 12
 
 # Index definitions per collection: (keys, options). Applied at every start; MongoDB skips existing ones.
 INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict[str, Any]]]] = {
@@ -329,6 +329,11 @@ class MongoConfigStore(ConfigStore):
 
     def _set_usage(self, alias_id: str, usage_bytes: int) -> None:
         self.db.alias_credentials.update_one({"_id": alias_id}, {"$set": {"usage_bytes": usage_bytes}})
+
+    def _set_scram(self, alias_id: str, password_hash: str, verifiers: str | None) -> bool:
+        change = {"$set": {"scram": verifiers}} if verifiers is not None else {"$unset": {"scram": ""}}
+        found = self.db.alias_credentials.update_one({"_id": alias_id, "password_hash": password_hash}, change)
+        return bool(found.matched_count == 1)
 
     def _set_totp(self, alias_id: str, sealed: bytes | None) -> bool:
         change = {"$set": {"totp_secret": sealed}} if sealed is not None else {"$unset": {"totp_secret": ""}}

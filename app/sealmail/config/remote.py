@@ -240,6 +240,9 @@ class RemoteConfigStore(ConfigStore):
     def set_alias_totp(self, alias_id: str, sealed: bytes | None) -> None:
         self._call("set_alias_totp", alias_id, sealed)
 
+    def set_scram_verifiers(self, alias_id: str, password_hash: str, verifiers: str | None) -> bool:
+        return _one(bool, self._call("set_scram_verifiers", alias_id, password_hash, verifiers))
+
     def put_sieve_script(self, alias_id: str, name: str, content: str) -> SieveScript:
         return _one(SieveScript, self._call("put_sieve_script", alias_id, name, content))
 
@@ -416,6 +419,9 @@ class RemoteConfigStore(ConfigStore):
         _not_here()
 
     def _set_totp(self, alias_id: str, sealed: bytes | None) -> bool:
+        _not_here()
+
+    def _set_scram(self, alias_id: str, password_hash: str, verifiers: str | None) -> bool:
         _not_here()
 
     def _claim_credential(self, credential: AliasCredential) -> bool:

@@ -235,6 +235,10 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX tls_reports_by_begin ON tls_reports (begin_at DESC, id DESC);
     """,
+    # 12: SCRAM verifiers beside the Argon2id one (ManageSieve's SCRAM-SHA-1, RFC 5804 §2.1).
+    """
+    ALTER TABLE alias_credentials ADD COLUMN scram TEXT;
+    """,
 ]
 
 
@@ -385,6 +389,13 @@ class SQLiteConfigStore(ConfigStore):
 
     def _set_totp(self, alias_id: str, sealed: bytes | None) -> bool:
         cur = self._db().execute("UPDATE alias_credentials SET totp_secret = ? WHERE alias_id = ?", (sealed, alias_id))
+        return cur.rowcount > 0
+
+    def _set_scram(self, alias_id: str, password_hash: str, verifiers: str | None) -> bool:
+        cur = self._db().execute(
+            "UPDATE alias_credentials SET scram = ? WHERE alias_id = ? AND password_hash = ?",
+            (verifiers, alias_id, password_hash),
+        )
         return cur.rowcount > 0
 
     def _delete_credential(self, alias_id: str) -> None:

@@ -66,6 +66,7 @@ CONFIG_METHODS = frozenset(
         "claim_mailbox",
         "record_usage",
         "set_alias_totp",
+        "set_scram_verifiers",
         "remove_credential",
         # mailbox homes
         "set_mailbox_home",

@@ -3,8 +3,8 @@
 - the records ``services.dnsrecords`` lists, judged live by ``services.dnscheck`` (MX, DKIM — the
   published key must be the key this host signs with —, DMARC, the MTA-STS id, TLS-RPT, the
   mail host's addresses, client discovery);
-- SPF by evaluation (pyspf through ``mailauth.spf``): each of the host's addresses allowed, and
-  no more than 10 DNS-querying terms with nested includes (RFC 7208 §4.6.4);
+- SPF by evaluation (``spfeval``: pyspf through ``mailauth.spf``): each of the host's addresses
+  allowed, and no more than 10 DNS-querying terms with nested includes (RFC 7208 §4.6.4);
 - MTA-STS by fetching the policy over HTTPS (``mailauth.mtasts``) and matching its ``mx:`` lines
   against the domain's MX records (RFC 8461 §4.1).
 """
@@ -12,13 +12,10 @@
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 from typing import TYPE_CHECKING
 
-import spf as pyspf
-
+from sealmail.doctor import spfeval
 from sealmail.doctor.findings import Finding, ok, problem, unchecked, warning
-from sealmail.mailauth import spf
 from sealmail.mailauth.mtasts import PolicyUnavailable, fetch_policy, parse_txt
 from sealmail.services.dnscheck import DnsLookupError, RecordCheck, check_records
 
@@ -30,7 +27,7 @@ if TYPE_CHECKING:
     from sealmail.services.dnscheck import Lookup
     from sealmail.services.dnsrecords import DnsRecord
 
-SPF_LOOKUP_LIMIT = 10  # RFC 7208 §4.6.4
+SPF_LOOKUP_LIMIT = spfeval.LOOKUP_LIMIT
 
 
 # TXT records by the start of their name: the check each belongs to, and whether a record that is
@@ -147,29 +144,24 @@ def check_keys(keys: list[DkimKey], domain: str) -> list[Finding]:
     ]
 
 
-def _mechanism(address: str) -> str:
-    return f"ip{ipaddress.ip_address(address).version}:{address}"
-
-
 def check_spf(view: DnsView, domain: str, addresses: list[str], helo: str, querytime: float) -> list[Finding]:
     """SPF by evaluation, the way receivers see it (blocking: pyspf asks DNS synchronously)."""
     example = f"v=spf1 mx -all (when {helo} is the MX of {domain})"
-    try:
-        counted = spf.count_lookups(view, domain, querytime=querytime)
-    except pyspf.TempError as exc:
-        return [unchecked("spf", domain, domain, f"the SPF record of {domain}", str(exc))]
-    except pyspf.PermError as exc:
+    found = spfeval.evaluate(view, domain, addresses, mail_from=f"postmaster@{domain}", helo=helo, querytime=querytime)
+    if found.temperror:
+        return [unchecked("spf", domain, domain, f"the SPF record of {domain}", found.temperror)]
+    if found.permerror:
         return [
             problem(
                 "spf",
                 "invalid",
                 domain,
                 domain,
-                f"the SPF record of {domain} is broken ({exc}): receivers treat it as a permanent error",
+                f"the SPF record of {domain} is broken ({found.permerror}): receivers treat it as a permanent error",
                 f"Publish exactly one TXT record starting with v=spf1 at {domain}, such as {example}.",
             )
         ]
-    if counted.record is None:
+    if found.record is None:
         return [
             problem(
                 "spf",
@@ -181,21 +173,20 @@ def check_spf(view: DnsView, domain: str, addresses: list[str], helo: str, query
             )
         ]
     findings: list[Finding] = []
-    if counted.count > SPF_LOOKUP_LIMIT:
+    if found.lookups > SPF_LOOKUP_LIMIT:
         findings.append(
             problem(
                 "spf",
                 "lookups",
                 domain,
                 domain,
-                f"the SPF record of {domain} needs {counted.count} DNS lookups with its includes; receivers stop "
+                f"the SPF record of {domain} needs {found.lookups} DNS lookups with its includes; receivers stop "
                 f"at {SPF_LOOKUP_LIMIT} (RFC 7208 §4.6.4) and call it a permanent error",
                 "Remove the include: of services that no longer send for the domain, or list their "
                 f"addresses with ip4:/ip6:, until at most {SPF_LOOKUP_LIMIT} remain; {example} needs one.",
             )
         )
-    for address in addresses:
-        result = spf.check(view, address, f"postmaster@{domain}", helo, querytime=querytime)
+    for address, result in found.results.items():
         key = f"{domain}:{address}"
         if result.result == "pass":
             findings.append(ok("spf", key, domain, f"the SPF record of {domain} allows {address}"))
@@ -211,7 +202,7 @@ def check_spf(view: DnsView, domain: str, addresses: list[str], helo: str, query
                         domain,
                         domain,
                         f"the SPF record of {domain} ends in a permanent error ({result.explanation})",
-                        f"Correct the record ({counted.record}), such as {example}.",
+                        f"Correct the record ({found.record}), such as {example}.",
                     ),
                 )
         else:
@@ -223,8 +214,8 @@ def check_spf(view: DnsView, domain: str, addresses: list[str], helo: str, query
                     domain,
                     f"the SPF record of {domain} does not allow {address} (SPF {result.result}): "
                     "its mail from this host fails SPF",
-                    f"Add {_mechanism(address)} before the all at the end of the SPF record of {domain} "
-                    f"({counted.record}), or use {example}.",
+                    f"Add {spfeval.mechanism(address)} before the all at the end of the SPF record of {domain} "
+                    f"({found.record}), or use {example}.",
                 )
             )
     return findings

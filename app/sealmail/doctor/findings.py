@@ -20,7 +20,8 @@ SEVERITIES: tuple[Severity, ...] = ("problem", "warning", "ok")
 class Finding:
     id: str  # "<check>.<outcome>:<subject key>", the same for the same problem in every run
     severity: Severity
-    check: str  # addresses, ptr, port25, blocklist, mx, spf, dkim, dmarc, mta-sts, tls-rpt, discovery, certificate
+    # addresses, ptr, helo-spf, port25, blocklist, mx, spf, dkim, dmarc, mta-sts, tls-rpt, discovery, certificate
+    check: str
     subject: str  # an address, a domain or a listener
     statement: str  # one line: what is so
     fix: str = ""  # what to change where, in plain words (empty when nothing is to be done)

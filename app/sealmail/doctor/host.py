@@ -1,9 +1,11 @@
-"""Checks of the host itself: its public addresses, their reverse DNS, and the blocklists.
+"""Checks of the host itself: its public addresses, their reverse DNS, the SPF record of its HELO
+name, and the blocklists.
 
 Receivers judge a sending host first by its address: a PTR (reverse DNS) that names the host and
 leads back to the address (forward-confirmed, RFC 8601 §3 "iprev"), a name that matches what it
-says in HELO, and no listing on the blocklists they use. Only the addresses mail leaves from are
-judged: those of the families ``SEALMAIL_OUTBOUND_IP_FAMILY`` sends over, and a chosen source
+says in HELO, that name's own SPF record allowing the address (RFC 7208 §2.3: checked beside the
+MAIL FROM, and alone for bounces, whose MAIL FROM is empty), and no listing on the blocklists they
+use. Only the addresses mail leaves from are judged: those of the families ``SEALMAIL_OUTBOUND_IP_FAMILY`` sends over, and a chosen source
 address (``SEALMAIL_OUTBOUND_SOURCE_IPV4``/``…_IPV6``) in place of the host's others of its family.
 """
 
@@ -13,15 +15,17 @@ import asyncio
 import ipaddress
 from typing import TYPE_CHECKING, Literal
 
-from sealmail.doctor import blocklists
+from sealmail.doctor import blocklists, spfeval
 from sealmail.doctor.findings import Finding, ok, problem, unchecked, warning
 from sealmail.net import outbound
 from sealmail.net.fcrdns import ReverseDnsUnanswered, reverse_names
 from sealmail.services.dnscheck import DnsLookupError
+from sealmail.services.dnsrecords import HELO_SPF
 
 if TYPE_CHECKING:
     import dns.asyncresolver
 
+    from sealmail.mailauth.dnsview import DnsView
     from sealmail.services.dnscheck import Lookup
     from sealmail.settings import Settings
 
@@ -167,6 +171,90 @@ async def check_reverse(resolver: dns.asyncresolver.Resolver, address: str, helo
             f"At your DNS provider, publish the {family} record {helo} → {address}.",
         )
     return ok("ptr", address, address, f"the PTR of {address} is {helo}, which leads back to it (forward-confirmed)")
+
+
+def check_helo_spf(view: DnsView, helo: str, addresses: list[str], zone: str | None, querytime: float) -> list[Finding]:
+    """The SPF record of the HELO name evaluated for each sending address as the HELO identity
+    (RFC 7208 §2.3), by the code that judges a domain's (blocking). ``zone``: the hosted domain
+    whose ``sealmail dns-records`` lists the record, if one does."""
+    said = f"{helo}, the name this host gives in HELO"
+    found = spfeval.evaluate(view, helo, addresses, mail_from="", helo=helo, querytime=querytime)
+    if found.temperror:
+        return [unchecked("helo-spf", helo, helo, f"the SPF record of {helo}", found.temperror)]
+    listed = f"; `sealmail dns-records {zone}` lists it." if zone else "."
+    publish = (
+        f"At your DNS provider, publish TXT {helo} with the value {HELO_SPF} (only the addresses of {helo} "
+        f"send as it){listed}"
+    )
+    if found.permerror:
+        return [_helo_invalid(helo, said, found.permerror)]
+    if found.record is None:
+        statement = (
+            f"{said}, publishes no SPF record: receivers that check the HELO name (RFC 7208 §2.3) find no "
+            "answer, and judge this host's bounces (sent with an empty MAIL FROM) by it alone"
+        )
+        return [warning("helo-spf", "missing", helo, helo, statement, publish)]
+    findings: list[Finding] = []
+    if found.lookups > spfeval.LOOKUP_LIMIT:
+        findings.append(
+            problem(
+                "helo-spf",
+                "lookups",
+                helo,
+                helo,
+                f"the SPF record of {said}, needs {found.lookups} DNS lookups with its includes; receivers stop "
+                f"at {spfeval.LOOKUP_LIMIT} (RFC 7208 §4.6.4) and call it a permanent error",
+                f"Publish {HELO_SPF} at {helo}: it needs one.",
+            )
+        )
+    for address, result in found.results.items():
+        key = f"{helo}:{address}"
+        if result.result == "pass":
+            findings.append(ok("helo-spf", key, helo, f"the SPF record of {said}, allows {address}"))
+        elif result.result == "temperror":
+            findings.append(unchecked("helo-spf", key, helo, f"SPF of {helo} for {address}", result.explanation))
+        elif result.result == "permerror":
+            return [_helo_invalid(helo, said, result.explanation)]
+        elif result.result in ("neutral", "none"):
+            # RFC 7208 §8.2: a neutral result is treated exactly like none.
+            findings.append(
+                warning(
+                    "helo-spf",
+                    "neutral",
+                    key,
+                    helo,
+                    f"the SPF record of {said}, neither allows nor forbids {address} (SPF {result.result}): "
+                    "receivers read it as no record",
+                    f"Add {spfeval.mechanism(address)} before the all at the end of the SPF record of {helo} "
+                    f"({found.record}), or publish {HELO_SPF} there.",
+                )
+            )
+        else:
+            findings.append(
+                problem(
+                    "helo-spf",
+                    "disallowed",
+                    key,
+                    helo,
+                    f"the SPF record of {said}, does not allow {address} (SPF {result.result}): receivers that "
+                    "check the HELO name reject or distrust its mail",
+                    f"Add {spfeval.mechanism(address)} before the all at the end of the SPF record of {helo} "
+                    f"({found.record}), or publish {HELO_SPF} there.",
+                )
+            )
+    return findings
+
+
+def _helo_invalid(helo: str, said: str, why: str) -> Finding:
+    return problem(
+        "helo-spf",
+        "invalid",
+        helo,
+        helo,
+        f"the SPF record of {said}, is broken ({why}): receivers that check the HELO name treat it as a "
+        "permanent error",
+        f"Publish exactly one TXT record starting with v=spf1 at {helo}, such as {HELO_SPF}.",
+    )
 
 
 async def check_blocklists(lookup: Lookup, addresses: list[str]) -> list[Finding]:

@@ -85,6 +85,8 @@ async def diagnose(settings: Settings, store: ConfigStore, *, only_domain: str |
     helo = settings.mail_hostname
 
     names = await _thread(_domain_names, settings, store, only_domain)
+    every = names if only_domain is None else await _thread(_domain_names, settings, store, None)
+    helo_zone = dnsrecords.helo_spf_zone(settings, every)
     material = await asyncio.gather(*(_thread(_domain_material, settings, n) for n in names))
     try:
         addresses, source, first = await asyncio.wait_for(host.public_addresses(settings, lookup), timeout * 2)
@@ -110,6 +112,13 @@ async def diagnose(settings: Settings, store: ConfigStore, *, only_domain: str |
                     budget,
                     host.check_blocklists(lookup, addresses),
                     _late("blocklist", "all", ", ".join(addresses), "the blocklists", budget),
+                )
+            )
+            groups.append(
+                _within(
+                    budget,
+                    _thread(host.check_helo_spf, view, helo, addresses, helo_zone, budget),
+                    _late("helo-spf", helo, helo, f"the SPF record of {helo}", budget),
                 )
             )
         groups.append(

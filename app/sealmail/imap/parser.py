@@ -31,6 +31,9 @@ _ATOM_SPECIALS = frozenset(b'(){ %*"\\]')
 _ATOM_CHARS = frozenset(c for c in range(0x21, 0x7F) if c not in _ATOM_SPECIALS)
 _ASTRING_CHARS = _ATOM_CHARS | {ord("]")}
 _LIST_CHARS = _ASTRING_CHARS | {ord("%"), ord("*")}
+# Atoms are ASCII (RFC 9051 §9), but Python's imaplib (and getmail6 on it) sends a UTF-8 user name
+# as an atom: text arguments take 8-bit octets in atoms too, checked as UTF-8.
+_TEXT_ASTRING_CHARS = _ASTRING_CHARS | frozenset(range(0x80, 0x100))
 _TAG_CHARS = _ASTRING_CHARS - {ord("+")}
 _MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
 _DIGITS = frozenset(b"0123456789")
@@ -417,7 +420,12 @@ class Reader:
         return word
 
     def text_astring(self) -> str:
-        return _utf8(self.astring(), self)
+        if self._string_start():
+            return _utf8(self.string(), self)
+        word = self._run(_TEXT_ASTRING_CHARS)
+        if not word:
+            raise self.error("expected an atom or a string")
+        return _utf8(word, self)
 
     def nstring(self) -> bytes | None:
         if self.peek_upper(b"NIL") and self._is_word_end(3):

@@ -22,6 +22,7 @@ from sealmail.net.listen import close_all, listen_ports
 from sealmail.net.server import Connection, ConnectionClosed, LineServer, LineTooLong
 from sealmail.net.server import Limits as NetLimits
 from sealmail.net.tls import ServerTLS, TLSUnavailable
+from sealmail.services import scramlogin
 
 if TYPE_CHECKING:
     from sealmail.appcontext import AppContext
@@ -94,6 +95,7 @@ class ManageSieveComponent:
             login_timeout=settings.managesieve_login_timeout,
             autologout=settings.managesieve_autologout,
             loopback_plaintext=settings.managesieve_loopback_plaintext,
+            scram=scramlogin.mechanisms(settings),
         )
 
     async def start(self) -> dict[str, int]:

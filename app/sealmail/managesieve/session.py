@@ -1,11 +1,12 @@
 """One ManageSieve session: the state machine of RFC 5804 §2 over an alias's Sieve scripts.
 
-Non-authenticated: CAPABILITY, LOGOUT, NOOP, STARTTLS, AUTHENTICATE (SASL PLAIN, with an initial
+Non-authenticated: CAPABILITY, LOGOUT, NOOP, STARTTLS, AUTHENTICATE (SASL PLAIN, and SCRAM-SHA-1 and
+SCRAM-SHA-256 against the alias's stored SCRAM verifiers, ``services.scramlogin``; each with an initial
 response or after an empty challenge). Authenticated: the script commands and UNAUTHENTICATE,
 which returns to non-authenticated (RFC 5804 §2.14.1). Any other command gets ``NO`` (§2).
 
 The password is checked as IMAP's is (``services.logins``: the Argon2id verifier, the shared
-failed-login limits, the same log lines); no mailbox is opened, because scripts live in the config
+failed-login limits, the same log lines; SCRAM's proof counts against the same limits); no mailbox is opened, because scripts live in the config
 store. A script is compiled before it is stored (``services.sievescripts``: §2.6, §2.12), and the
 session turns the store's errors into response codes: ``NotFound`` -> ``NONEXISTENT``,
 ``AlreadyExists`` -> ``ALREADYEXISTS``, ``ScriptActive`` -> ``ACTIVE``, ``QuotaExceeded`` ->
@@ -16,6 +17,7 @@ passwords are never logged.
 from __future__ import annotations
 
 import asyncio
+import base64
 import binascii
 import enum
 import ipaddress
@@ -32,7 +34,7 @@ from sealmail.managesieve import wire
 from sealmail.managesieve.reader import TooLarge, read_command
 from sealmail.net.limits import Refused
 from sealmail.net.server import ConnectionClosed, LineTooLong
-from sealmail.services import revocation, sievescripts
+from sealmail.services import revocation, scramlogin, sievescripts
 from sealmail.services.credentials import AuthenticationFailed
 from sealmail.services.sessions import guard
 from sealmail.sieve import actions, grammar
@@ -41,7 +43,7 @@ from sealmail.store.errors import StoreUnavailable
 
 if TYPE_CHECKING:
     from sealmail.appcontext import AppContext
-    from sealmail.config.models import Alias
+    from sealmail.config.models import Alias, AliasCredential
 
 log = logging.getLogger("sealmail.managesieve")
 
@@ -85,6 +87,7 @@ class Options:
     login_timeout: float = 60.0
     autologout: float = 1800.0
     loopback_plaintext: bool = False  # AUTHENTICATE without TLS from a loopback peer (a webmail on this host)
+    scram: tuple[str, ...] = ()  # SCRAM mechanisms offered beside PLAIN (settings.managesieve_scram)
 
 
 class Reply(Exception):
@@ -127,15 +130,19 @@ class Session:
         return self.options.autologout if self.authenticated else self.options.login_timeout
 
     def plaintext_allowed(self) -> bool:
-        """PLAIN needs TLS (RFC 5804 §2.1.1, §5), unless the peer is this host and the settings allow it."""
+        """PLAIN needs TLS (RFC 5804 §2.1.1, §5), unless the peer is this host and the settings allow it.
+        SCRAM waits for TLS too: the scripts that follow the login are private."""
         return self.conn.secure or (self.options.loopback_plaintext and _is_loopback(self.conn.peer_ip))
+
+    def mechanisms(self) -> tuple[str, ...]:
+        return ("PLAIN", *self.options.scram)
 
     def capabilities(self) -> bytes:
         """RFC 5804 §1.7, computed for the state and TLS of this moment."""
         lines = [
             wire.capability("IMPLEMENTATION", f"Sealmail {__version__}"),
             # Empty only while STARTTLS is offered: §1.7 allows that and nothing else.
-            wire.capability("SASL", "PLAIN" if self.plaintext_allowed() else ""),
+            wire.capability("SASL", " ".join(self.mechanisms()) if self.plaintext_allowed() else ""),
             wire.capability("SIEVE", " ".join(grammar.CAPABILITIES)),  # what the compiler accepts
             wire.capability("MAXREDIRECTS", str(actions.MAX_REDIRECTS)),
             wire.capability("VERSION", "1.0"),
@@ -247,30 +254,70 @@ class Session:
         mechanism = c.mechanism
         if mechanism in TOO_WEAK:
             raise Reply("NO", f"{mechanism} is not allowed here; use PLAIN over TLS", "AUTH-TOO-WEAK")
-        if mechanism != "PLAIN":
+        if mechanism not in self.mechanisms():
             raise Reply("NO", f"Unsupported SASL mechanism {mechanism[:40]}")
         if not self.plaintext_allowed():
             # §1.3 ENCRYPT-NEEDED; the same for every identity, so it tells nothing about the account (§5).
             raise Reply("NO", "Use STARTTLS before authenticating", "ENCRYPT-NEEDED")
-        response = c.initial
-        if response is None:
-            # §2.1: PLAIN starts with an empty challenge; the client answers with a string.
-            self.conn.write(wire.string(b"") + b"\r\n")
-            await self.conn.flush()
-            try:
-                reader = await read_command(self.conn, authenticated=False, timeout=self.timeout())
-                response = reader.response()
-            except p.ParseError as exc:
-                raise Reply("NO", exc.message) from None
+        # §2.1: a mechanism without an initial response starts with an empty challenge.
+        response = c.initial if c.initial is not None else await self._sasl_step(b"")
         if response == b"*":
             raise Reply("NO", "Authentication cancelled")  # §2.1: MUST reject with NO
-        credentials = _plain(response)
-        if credentials is None:
-            raise Reply("NO", "Invalid SASL PLAIN response (RFC 4616 §2)")
-        authzid, authcid, password = credentials
-        if authzid and authzid != authcid:
-            raise Reply("NO", "Acting as another user is not supported")
-        await self._sign_in(authcid, password)
+        if mechanism == "PLAIN":
+            credentials = _plain(response)
+            if credentials is None:
+                raise Reply("NO", "Invalid SASL PLAIN response (RFC 4616 §2)")
+            authzid, authcid, password = credentials
+            if authzid and authzid != authcid:
+                raise Reply("NO", "Acting as another user is not supported")
+            await self._sign_in(authcid, password)
+        else:
+            await self._scram(mechanism, response)
+
+    async def _sasl_step(self, challenge: bytes) -> bytes:
+        """Send one server challenge (base64 in a string, §2.1) and read the client's answer string."""
+        self.conn.write(wire.string(base64.b64encode(challenge)) + b"\r\n")
+        await self.conn.flush()
+        try:
+            reader = await read_command(self.conn, authenticated=False, timeout=self.timeout())
+            return reader.response()
+        except p.ParseError as exc:
+            raise Reply("NO", exc.message) from None
+
+    async def _scram(self, mechanism: str, response: bytes) -> None:
+        """RFC 5802 §3 inside RFC 5804 §2.1: client-first, server-first, client-final, and the
+        server-final in the ``SASL`` response code of the ``OK``."""
+        exchange = scramlogin.Exchange(self.ctx.config, self.ctx.settings, mechanism)
+        try:
+            server_first = await asyncio.to_thread(exchange.first, _scram_text(response))
+        except scramlogin.BadMessage as exc:
+            raise Reply("NO", f"Invalid {mechanism} message: {exc}"[:200]) from None
+        except StoreUnavailable:
+            self.log.warning("login: the config store is unavailable")
+            raise Reply("NO", "The account store is unavailable; try again later", "TRYLATER") from None
+        attempt = await self.ctx.limiter.reserve(self.conn.peer_ip, exchange.address)
+        if isinstance(attempt, Refused):
+            self.log.warning("login refused: %s", attempt.reason)
+            raise Reply("NO", f"{attempt.reason.capitalize()}; try again later", "TRYLATER")
+        try:
+            answer = await self._sasl_step(server_first.encode("utf-8"))
+            if answer == b"*":
+                raise Reply("NO", "Authentication cancelled")
+            verified = await asyncio.to_thread(exchange.final, _scram_text(answer))
+        except AuthenticationFailed:
+            await attempt.failed()
+            self.log.info("login failed (%s)", mechanism)
+            await self._failed()
+            return
+        except scramlogin.BadMessage as exc:
+            await attempt.cancel()
+            raise Reply("NO", f"Invalid {mechanism} message: {exc}"[:200]) from None
+        except BaseException:
+            await attempt.cancel()
+            raise
+        await attempt.succeeded()
+        final = base64.b64encode(verified.server_final.encode("utf-8"))
+        await self._signed_in(verified.alias, verified.credential, b"SASL " + wire.string(final))
 
     async def _sign_in(self, address: str, password: str) -> None:
         attempt = await self.ctx.limiter.reserve(self.conn.peer_ip, address)
@@ -293,6 +340,9 @@ class Session:
             await attempt.cancel()
             raise
         await attempt.succeeded()
+        await self._signed_in(alias, credential)
+
+    async def _signed_in(self, alias: Alias, credential: AliasCredential, code: bytes | None = None) -> None:
         self._task = asyncio.current_task()
         watch = await guard(self.ctx.revocations, self.ctx.config, credential, self._on_revoked, needs_mailbox=False)
         if watch is None:  # the credentials changed while this login was checked
@@ -304,8 +354,9 @@ class Session:
         self.state = State.AUTHENTICATED
         self.log = _bind(self._anonymous_log, user=self.owner)
         self.log.info("logged in")
-        # §4 response-authenticate: capabilities only after a SASL security layer, which PLAIN has not.
-        raise Reply("OK", "Logged in")
+        # §4 response-authenticate: capabilities only after a SASL security layer, which neither
+        # mechanism has; SCRAM's server-final-message rides in the SASL code (§2.1).
+        raise Reply("OK", "Logged in", code)
 
     async def _failed(self) -> None:
         self.auth_failures += 1
@@ -449,6 +500,14 @@ def _plain(response: bytes) -> tuple[str, str, str] | None:
     if len(parts) != 3 or not parts[1] or not parts[2]:
         return None
     return parts[0], parts[1], parts[2]
+
+
+def _scram_text(response: bytes) -> str:
+    """A SCRAM message from the client's base64 string (RFC 5802 §7: UTF-8 text)."""
+    try:
+        return binascii.a2b_base64(response, strict_mode=True).decode("utf-8")
+    except (binascii.Error, UnicodeError, ValueError):
+        raise Reply("NO", "Invalid SASL response: not base64 of UTF-8 text") from None
 
 
 def _bind(logger: Any, **context: Any) -> Any:

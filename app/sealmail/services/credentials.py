@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from sealmail.config.models import Alias, AliasCredential, now
-from sealmail.crypto import keys
+from sealmail.crypto import keys, scram
 from sealmail.crypto.passwords import generate_password, hash_password, verify_password
 from sealmail.errors import InvalidInput, NotFound, SealmailError
 from sealmail.services import eventlog, mailboxes, revocation
@@ -76,7 +76,25 @@ def _password_wrap(credential: AliasCredential) -> keys.WrappedKeys:
     return keys.WrappedKeys(credential.key_salt, credential.key_kdf, credential.key_mailbox, credential.key_private)
 
 
-def _new_mailbox(store: ConfigStore, settings: Settings, alias: Alias, password: str, verifier: str) -> AliasCredential:
+def scram_verifiers(settings: Settings, password: str) -> str | None:
+    """SCRAM verifiers of ``password`` for ManageSieve (``crypto.scram``), or None when SCRAM is off."""
+    return scram.make(password, settings.scram_iterations) if settings.managesieve_scram else None
+
+
+def _keep_scram_current(store: ConfigStore, settings: Settings, credential: AliasCredential, password: str) -> None:
+    """After a good password: make the alias's SCRAM verifiers if it has none yet (passwords set
+    before SCRAM existed) or they were made with another iteration count. Written only while the
+    password is still the one checked."""
+    if not settings.managesieve_scram or scram.iterations_of(credential.scram) == settings.scram_iterations:
+        return
+    made = scram_verifiers(settings, password)
+    if made is not None and store.set_scram_verifiers(credential.alias_id, credential.password_hash, made):
+        credential.scram = made
+
+
+def _new_mailbox(
+    store: ConfigStore, settings: Settings, alias: Alias, password: str, verifier: str, scram_text: str | None
+) -> AliasCredential:
     """Fresh keys, a new empty mailbox file, the keys wrapped with ``password``; the alias's stored
     credential must be ``verifier`` without a mailbox.
 
@@ -91,7 +109,10 @@ def _new_mailbox(store: ConfigStore, settings: Settings, alias: Alias, password:
     mailboxes.create(store, settings, mailbox_id, found.mailbox_key)
     wrapped = keys.wrap_with_password(found, password, alias.id, kdf_params(settings))
     credential = _with_password_wrap(
-        AliasCredential(alias_id=alias.id, password_hash=verifier, mailbox_id=mailbox_id, public_key=public), wrapped
+        AliasCredential(
+            alias_id=alias.id, password_hash=verifier, mailbox_id=mailbox_id, public_key=public, scram=scram_text
+        ),
+        wrapped,
     )
     try:
         won = store.claim_mailbox(credential)
@@ -169,6 +190,7 @@ def _set_password(
 ) -> str:
     password = new_password or generate_password()
     verifier = hash_password(settings, password)
+    scram_text = scram_verifiers(settings, password)
     current = store.get_credential(alias.id)
     if current is not None and current.has_keys:
         if old_password is not None:
@@ -178,9 +200,9 @@ def _set_password(
         elif reset_mailbox:
             assert current.mailbox_id is not None
             mailboxes.delete(store, settings, current.mailbox_id)
-            store.set_credential(AliasCredential(alias_id=alias.id, password_hash=verifier))
+            store.set_credential(AliasCredential(alias_id=alias.id, password_hash=verifier, scram=scram_text))
             if alias.storage:
-                _new_mailbox(store, settings, alias, password, verifier)
+                _new_mailbox(store, settings, alias, password, verifier, scram_text)
             return password
         else:
             raise InvalidInput(
@@ -188,11 +210,12 @@ def _set_password(
                 "or the recovery key; resetting instead deletes the mailbox and starts an empty one"
             )
         wrapped = keys.wrap_with_password(found, password, alias.id, kdf_params(settings))
-        store.set_credential(_with_password_wrap(replace(current, password_hash=verifier, updated_at=now()), wrapped))
+        changed = replace(current, password_hash=verifier, scram=scram_text, updated_at=now())
+        store.set_credential(_with_password_wrap(changed, wrapped))
         return password
-    store.set_credential(AliasCredential(alias_id=alias.id, password_hash=verifier))
+    store.set_credential(AliasCredential(alias_id=alias.id, password_hash=verifier, scram=scram_text))
     if alias.storage:
-        _new_mailbox(store, settings, alias, password, verifier)
+        _new_mailbox(store, settings, alias, password, verifier, scram_text)
     return password
 
 
@@ -269,6 +292,7 @@ def check(store: ConfigStore, settings: Settings, address: str, password: str) -
     alias, credential = found
     if not verify_password(settings, credential.password_hash, password):
         raise AuthenticationFailed()
+    _keep_scram_current(store, settings, credential, password)
     return alias, credential
 
 
@@ -303,5 +327,7 @@ def unlock(store: ConfigStore, settings: Settings, address: str, password: str) 
     if not credential.has_keys:
         if not verify_password(settings, credential.password_hash, password):
             raise AuthenticationFailed()
-        credential = _new_mailbox(store, settings, alias, password, credential.password_hash)
-    return Unlocked(alias, credential, _unwrap_password(credential, password, alias.id))
+        credential = _new_mailbox(store, settings, alias, password, credential.password_hash, credential.scram)
+    secrets = _unwrap_password(credential, password, alias.id)
+    _keep_scram_current(store, settings, credential, password)
+    return Unlocked(alias, credential, secrets)

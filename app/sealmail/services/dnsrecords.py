@@ -1,7 +1,8 @@
 """The DNS records a hosted domain needs, with the exact values to publish.
 
 One source for the web admin's DNS page, ``sealmail dns-records`` and the deployment's dns role:
-MX, SPF, DKIM (RSA and Ed25519), DMARC, MTA-STS and TLS-RPT, and client discovery
+MX, SPF (the domain's, and the mail host's own for its HELO name), DKIM (RSA and Ed25519), DMARC,
+MTA-STS and TLS-RPT, and client discovery
 (``client_discovery_records``: RFC 6186 SRV for IMAP/POP3/submission, RFC 5804 SRV for ManageSieve,
 RFC 6764 SRV and TXT for CalDAV/CardDAV, Thunderbird's autoconfig and Outlook's Autodiscover names).
 """
@@ -35,6 +36,7 @@ class DnsRecord:
 
 
 MTA_STS_MAX_AGE = 604800  # one week (RFC 8461 §3.2)
+HELO_SPF = "v=spf1 a -all"  # the HELO name's SPF: only the mail host's own addresses send as it
 
 
 def mta_sts_policy(settings: Settings) -> str:
@@ -90,6 +92,7 @@ def _records(settings: Settings, name: str) -> list[DnsRecord]:
     records += [
         DnsRecord(name, "MX", target, "where mail for the domain is delivered", priority=10),
         DnsRecord(name, "TXT", "v=spf1 mx -all", "SPF: only the domain's MX hosts send its mail (RFC 7208)"),
+        *_helo_spf(settings, name),
     ]
     for key in domain_keys(settings, name):
         if key.path.exists():
@@ -108,6 +111,22 @@ def _records(settings: Settings, name: str) -> list[DnsRecord]:
             if alias != host:
                 records.append(DnsRecord(alias, "CNAME", target, "the mail host, by the names users expect"))
     return records
+
+
+def _helo_spf(settings: Settings, name: str) -> list[DnsRecord]:
+    """RFC 7208 §2.3: receivers check the name a host gives in HELO as well, and judge a bounce
+    (null reverse-path) by it alone; the record lies in the zone that holds the name. A host named
+    as the domain itself needs none: the domain's record allows it (its MX), and a second v=spf1
+    record at one name would make both a permanent error (RFC 7208 §4.5)."""
+    host = settings.mail_hostname
+    if host == name or not _in_zone(host, name):
+        return []
+    return [DnsRecord(host, "TXT", HELO_SPF, "SPF of the mail host's HELO name: bounces are judged by it (RFC 7208)")]
+
+
+def helo_spf_zone(settings: Settings, domains: list[str]) -> str | None:
+    """The hosted domain whose records list the HELO name's SPF record, if one does."""
+    return next((d for d in domains if _helo_spf(settings, normalize_domain(d).ascii)), None)
 
 
 def host_names(settings: Settings, domains: list[str]) -> list[str]:

@@ -8,7 +8,9 @@ The MX keeps each report as it came (``smtp.reportintake``, ``config.models.Dmar
   §4.2), how many passed SPF, DKIM and DMARC, who sent as the domain (each source address with its
   numbers, the failing ones first), and which receivers reported;
 - TLS: sessions per day that were fine and that failed, and the failures by receiving domain and
-  result type (RFC 8460 §4.3), with the MX hosts and the reporters' sending addresses named.
+  result type (RFC 8460 §4.3), with the MX hosts and the reporters' sending addresses named;
+- who reported, per domain (``dmarc_reporters``, ``tls_reporters``: pure functions over the reports):
+  each reporter's reports, the period they cover and their numbers, the largest failing share first.
 
 The names of the source addresses (their PTR) are looked up when asked (``ptr_names``), side by
 side and within a few seconds: what DNS does not answer in time is shown without a name.
@@ -19,11 +21,12 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
-from sealmail.config.models import DmarcReport, TlsReport
+from sealmail.config.models import DmarcReport, DmarcRow, TlsReport
 from sealmail.errors import InvalidInput
 from sealmail.services.dashboard import Day
 
@@ -64,6 +67,53 @@ class Reporter:
 
 
 @dataclass(slots=True)
+class DmarcReporterRow:
+    """What one receiver reported about one domain over the window (RFC 7489 §7.2)."""
+
+    domain: str
+    org_name: str
+    emails: set[str] = field(default_factory=set)
+    reports: int = 0
+    begin: datetime | None = None  # the earliest start of its reports' periods
+    end: datetime | None = None  # the latest end
+    messages: int = 0
+    spf_pass: int = 0  # SPF as the receiver's DMARC evaluation saw it: passed and aligned
+    dkim_pass: int = 0  # the same for DKIM
+    dmarc_pass: int = 0
+
+    @property
+    def failing(self) -> int:
+        return self.messages - self.dmarc_pass
+
+    @property
+    def failing_share(self) -> float:
+        """Percent of its messages that failed DMARC."""
+        return 100.0 * self.failing / self.messages if self.messages else 0.0
+
+
+@dataclass(slots=True)
+class TlsReporterRow:
+    """What one sending organisation reported about its TLS sessions to one domain (RFC 8460 §4.4)."""
+
+    domain: str
+    org_name: str
+    contacts: set[str] = field(default_factory=set)
+    reports: int = 0
+    begin: datetime | None = None
+    end: datetime | None = None
+    successful: int = 0  # total-successful-session-count
+    failed: int = 0  # total-failure-session-count
+
+    @property
+    def sessions(self) -> int:
+        return self.successful + self.failed
+
+    @property
+    def failing_share(self) -> float:
+        return 100.0 * self.failed / self.sessions if self.sessions else 0.0
+
+
+@dataclass(slots=True)
 class DmarcSummary:
     domain: str | None  # None: every domain
     days: list[Day]  # oldest first, zero-filled, ``DMARC_SERIES``
@@ -74,6 +124,7 @@ class DmarcSummary:
     sources: list[Source]  # the failing first, then by messages
     reporters: list[Reporter]
     reports: list[DmarcReport]  # newest first
+    by_reporter: dict[str, list[DmarcReporterRow]]  # per domain: ``dmarc_reporters``
 
     def share(self, part: int) -> float:
         return 100.0 * part / self.messages if self.messages else 0.0
@@ -101,6 +152,7 @@ class TlsSummary:
     failures: list[TlsFailureGroup]  # most sessions first
     reporters: list[Reporter]
     reports: list[TlsReport]
+    by_reporter: dict[str, list[TlsReporterRow]]  # per domain: ``tls_reporters``
 
 
 def window(days: int, today: date | None = None) -> tuple[date, datetime, datetime]:
@@ -125,6 +177,67 @@ def _domain(name: str | None) -> str | None:
     return normalize_domain(name).ascii
 
 
+def _passes_dmarc(row: DmarcRow) -> bool:
+    # RFC 7489 §4.2: DMARC passes when SPF or DKIM passed and aligned, which is what
+    # policy_evaluated's spf and dkim say (appendix C).
+    return row.dkim == "pass" or row.spf == "pass"
+
+
+def _widen(row: DmarcReporterRow | TlsReporterRow, begin: datetime, end: datetime) -> None:
+    row.begin = begin if row.begin is None else min(row.begin, begin)
+    row.end = end if row.end is None else max(row.end, end)
+
+
+def dmarc_reporters(reports: Iterable[DmarcReport]) -> dict[str, list[DmarcReporterRow]]:
+    """Per domain (in order of their names), a row per receiver that reported about it: the share
+    of its messages that failed DMARC largest first, then the most messages."""
+    rows: dict[tuple[str, str], DmarcReporterRow] = {}
+    for report in reports:
+        row = rows.setdefault((report.domain, report.org_name), DmarcReporterRow(report.domain, report.org_name))
+        row.reports += 1
+        if report.org_email:
+            row.emails.add(report.org_email)
+        _widen(row, report.begin, report.end)
+        for record in report.rows:
+            row.messages += record.count
+            row.spf_pass += record.count if record.spf == "pass" else 0
+            row.dkim_pass += record.count if record.dkim == "pass" else 0
+            row.dmarc_pass += record.count if _passes_dmarc(record) else 0
+    return _per_domain(rows.values(), lambda r: (-r.failing_share, -r.messages, r.org_name))
+
+
+def tls_reporters(reports: Iterable[TlsReport], domain: str | None = None) -> dict[str, list[TlsReporterRow]]:
+    """Per policy domain (all, or ``domain``), a row per organisation that reported sessions to it:
+    the share of failed sessions largest first, then the most sessions. A report with policies
+    for two domains counts for each."""
+    rows: dict[tuple[str, str], TlsReporterRow] = {}
+    for report in reports:
+        counted: set[str] = set()
+        for policy in report.policies:
+            if domain is not None and policy.domain != domain:
+                continue
+            row = rows.setdefault((policy.domain, report.org_name), TlsReporterRow(policy.domain, report.org_name))
+            if policy.domain not in counted:  # two policies of one domain (sts and tlsa) are one report
+                counted.add(policy.domain)
+                row.reports += 1
+                _widen(row, report.begin, report.end)
+                if report.contact:
+                    row.contacts.add(report.contact)
+            row.successful += policy.successful
+            row.failed += policy.failed
+    return _per_domain(rows.values(), lambda r: (-r.failing_share, -r.sessions, r.org_name))
+
+
+Row = TypeVar("Row", DmarcReporterRow, TlsReporterRow)
+
+
+def _per_domain(rows: Iterable[Row], order: Callable[[Row], tuple[float, int, str]]) -> dict[str, list[Row]]:
+    grouped: dict[str, list[Row]] = {}
+    for row in sorted(rows, key=lambda r: r.domain):
+        grouped.setdefault(row.domain, []).append(row)
+    return {name: sorted(found, key=order) for name, found in grouped.items()}
+
+
 def dmarc_summary(
     store: ConfigStore, domain: str | None = None, days: int = 30, today: date | None = None
 ) -> DmarcSummary:
@@ -140,7 +253,7 @@ def dmarc_summary(
         reporter.reports += 1
         day = per_day.get(report.begin.astimezone(UTC).date())
         for row in report.rows:
-            passed = row.dkim == "pass" or row.spf == "pass"
+            passed = _passes_dmarc(row)
             source = sources.setdefault(row.source_ip, Source(row.source_ip))
             source.messages += row.count
             source.spf_pass += row.count if row.spf == "pass" else 0
@@ -170,6 +283,7 @@ def dmarc_summary(
         ranked,
         sorted(reporters.values(), key=lambda r: (-r.count, r.org_name)),
         reports,
+        dmarc_reporters(reports),
     )
 
 
@@ -217,6 +331,7 @@ def tls_summary(store: ConfigStore, domain: str | None = None, days: int = 30, t
         sorted(groups.values(), key=lambda g: (-g.sessions, g.domain, g.result_type)),
         sorted(reporters.values(), key=lambda r: (-r.count, r.org_name)),
         reports,
+        tls_reporters(reports, domain),
     )
 
 

@@ -43,10 +43,13 @@ chown -R sealmail-build: /srv/sealmail.git  # the build user fetches it (git ref
 
 
 def _components(host) -> dict[str, list[int]]:
+    """The component units installed here; other sealmail-* units (backup, upgrade, the app's
+    scheduled runs) are not components: the app says which names are."""
+    known = {c["name"] for c in json.loads(host.check_output("/usr/local/bin/sealmail components --json"))}
     ports = {}
     for unit in host.check_output("systemctl list-unit-files 'sealmail-*.service' --no-legend | awk '{print $1}'").split():
         name = unit.removeprefix("sealmail-").removesuffix(".service")
-        if name in ("backup", "backup-failed", "upgrade"):
+        if name not in known:
             continue
         ready = json.loads(host.file(f"/var/lib/sealmail/run/{name}.json").content_string)
         ports[name] = [int(p) for p in ready.get("ports", {}).values() if p]

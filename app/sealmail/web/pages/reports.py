@@ -1,8 +1,9 @@
 """Reports: what other mail servers report about the hosted domains — the DMARC aggregate reports
 (who sent as each domain, and how much passed SPF, DKIM and DMARC) and the SMTP TLS reports (how
 their TLS sessions to this host went), summed over a window of days with a chart per day
-(``services.reports``). The source addresses get their PTR names when DNS answers within two
-seconds (the page does not wait longer for them)."""
+(``services.reports``), and who reported, per domain: each receiver's or sending organisation's
+reports with their numbers, the largest failing share first. The source addresses get their PTR
+names when DNS answers within two seconds (the page does not wait longer for them)."""
 
 from __future__ import annotations
 
@@ -58,4 +59,5 @@ async def reports_page(request: Request, admin: Admin, domain: str = "", days: i
         dmarc_legend=styled_legend(DMARC_STYLES),
         tls_legend=styled_legend(TLS_STYLES),
         addresses=addresses,
+        names={d.name: d.unicode_name for d in hosted},
     )
