@@ -123,6 +123,12 @@ def _sign_in(page, world: World, address: str, password: str) -> None:
     page.wait_for_url("**_task=mail**")
 
 
+def _idle(page) -> None:
+    """Roundcube ignores a command given while a request of its own is in flight (``rcmail.busy``,
+    app.js's ``command()``): a user waits for the spinner to go, and so does the test."""
+    page.wait_for_function("() => window.rcmail !== undefined && !window.rcmail.busy")
+
+
 def _confirmed(page, text: str) -> None:
     """Roundcube's confirmation toast (when it does not come, the assertion shows what the stack
     said instead, an error toast included)."""
@@ -208,6 +214,7 @@ def test_rfc5804_roundcube_managesieve_lists_uploads_activates_and_deletes_a_fil
 
     # A folder for the filter, made in Settings > Folders (IMAP CREATE of a non-ASCII name).
     page.goto(world.roundcube.url + "?_task=settings&_action=folders")
+    _idle(page)
     page.get_by_role("button", name="Create").click()
     page.frame_locator("#preferences-frame").get_by_label("Folder name").fill(FILTER_FOLDER)
     page.frame_locator("#preferences-frame").get_by_role("button", name="Save").click()
@@ -216,6 +223,7 @@ def test_rfc5804_roundcube_managesieve_lists_uploads_activates_and_deletes_a_fil
 
     # A filter set of its own, made active (PUTSCRIPT, then SETACTIVE).
     page.goto(world.roundcube.url + "?_task=settings&_action=plugin.managesieve")
+    _idle(page)
     page.get_by_role("button", name="Actions").click()
     page.get_by_role("menuitem", name="Add filter set").click()
     sets = page.frame_locator("#filter-box")
@@ -227,9 +235,11 @@ def test_rfc5804_roundcube_managesieve_lists_uploads_activates_and_deletes_a_fil
     expect(page.locator("#filtersetslist tr")).to_have_count(2)
     expect(page.locator("#filtersetslist")).to_contain_text("roundcube")
     page.locator("#filtersetslist tr", has_text="Sealmail").click()
+    _idle(page)
     page.get_by_role("button", name="Actions").click()
     page.get_by_role("menuitem", name="Enable/disable filter set").click()
     _confirmed(page, "Filter set activated successfully")
+    _idle(page)
 
     # The filter: Subject contains X -> move to the folder (PUTSCRIPT of the set with the rule).
     page.get_by_role("button", name="Create").click()
@@ -279,12 +289,15 @@ def test_rfc5804_roundcube_managesieve_lists_uploads_activates_and_deletes_a_fil
 
     # Delete the filter, then the set (SETACTIVE "" and DELETESCRIPT: RFC 5804 §2.10 refuses an active one).
     page.goto(world.roundcube.url + "?_task=settings&_action=plugin.managesieve")
+    _idle(page)
     page.locator("#filterslist tr", has_text="Receipts").click()
     # Roundcube enables Delete once the filter's form has loaded.
     expect(page.frame_locator("#filter-box").get_by_label("Filter name")).to_have_value("Receipts")
+    _idle(page)
     page.get_by_role("button", name="Delete").click()
     page.get_by_role("dialog").get_by_role("button", name="Delete").click()
     _confirmed(page, "Filter deleted successfully")
+    _idle(page)
     page.get_by_role("button", name="Actions").click()
     page.get_by_role("menuitem", name="Delete filter set").click()
     page.get_by_role("dialog").get_by_role("button", name="Delete").click()
@@ -337,6 +350,7 @@ def _subjects(page) -> list[str]:
 
 
 def _list_options(page, column: str, mode: str) -> None:
+    _idle(page)
     page.locator("#listmenulink").click()
     dialog = page.get_by_role("dialog", name="List options")
     dialog.get_by_label("Sorting column").select_option(column)
@@ -387,6 +401,7 @@ def test_rfc5256_a_roundcube_session_sorts_and_threads_on_the_server_and_gets_no
 
     # A folder for the session (Folders > Create).
     page.goto(world.roundcube.url + "?_task=settings&_action=folders")
+    _idle(page)
     page.get_by_role("button", name="Create").click()
     page.frame_locator("#preferences-frame").get_by_label("Folder name").fill(SESSION_FOLDER)
     page.frame_locator("#preferences-frame").get_by_role("button", name="Save").click()
@@ -394,21 +409,27 @@ def test_rfc5256_a_roundcube_session_sorts_and_threads_on_the_server_and_gets_no
     page.goto(world.roundcube.url + "?_task=mail&_mbox=INBOX")
 
     # Read one, flag it, move it.
+    _idle(page)
     page.locator("#messagelist tbody tr.message", has_text="banana split").click()
     expect(page.frame_locator("#messagecontframe").locator("body")).to_contain_text("The text of banana.")
     shot("read")
+    _idle(page)
     page.get_by_role("button", name="Mark").click()
     page.get_by_role("menuitem", name="As flagged").click()
     expect(page.locator("#messagelist tbody tr.message.flagged", has_text="banana split")).to_have_count(1)
+    _confirmed(page, "Message(s) marked successfully")
+    _idle(page)
     page.get_by_role("button", name="More").click()
     page.get_by_role("menuitem", name="Move to...").click()
     # The selector takes clicks once it has marked the folders a message can go to as active.
     page.locator("#folder-selector a.active", has_text=SESSION_FOLDER).click()
     # Roundcube hides the moved row (it keeps it in the page until the list is drawn again).
     expect(page.locator("#messagelist tbody tr.message:visible", has_text="banana split")).to_have_count(0)
+    _confirmed(page, "Message(s) moved successfully")
     shot("moved")
 
     # Search (the quick search box; subject and from by default).
+    _idle(page)
     page.locator("#mailsearchform").fill("mangoes")
     page.locator("#mailsearchform").press("Enter")
     expect(page.locator("#messagelist tbody tr.message:visible span.subject a span")).to_have_text(
@@ -416,6 +437,7 @@ def test_rfc5256_a_roundcube_session_sorts_and_threads_on_the_server_and_gets_no
     )
     shot("search")
 
+    _idle(page)
     page.get_by_role("button", name="Logout").click()
     _confirmed(page, "You have successfully terminated the session")
     expect(page.get_by_label("Password")).to_be_visible()
