@@ -100,6 +100,7 @@ TOOL_PACKAGES = {
     "offlineimap": "offlineimap3",
     "opendkim": "opendkim",
     "perl": "perl",
+    "php": "php-cli",
     "redis-server": "redis-server",
     "rspamd": "rspamd",
     "redis-sentinel": "redis-sentinel",

@@ -19,10 +19,13 @@ from pathlib import Path
 import httpx
 import pytest
 import redis
+from devtree import port_env as _port_env
+from devtree import start as _start
+from devtree import stop as _stop
+from devtree import wait_for_dev_json as _wait_for_dev_json
 from rspamdkit import GTUBE
 
 from sealmail import components
-from sealmail.dev import DEV_PORTS
 
 from support import wait_for
 
@@ -58,41 +61,6 @@ def _nothing_left(data_dir: Path, timeout: float = 5) -> None:
     except AssertionError:
         assert _processes_mentioning(str(data_dir)) == []  # names the processes left
         raise
-
-
-def _port_env() -> dict[str, str]:
-    """Port 0 everywhere, so the test never collides with a running `make dev` or another test."""
-    return {f"SEALMAIL_{name.upper()}": "0" for name in DEV_PORTS}
-
-
-def _start(sealmail_bin: str, data_dir: Path, env: dict[str, str]) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sealmail_bin, "dev", "--data-dir", str(data_dir)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-
-
-def _wait_for_dev_json(proc: subprocess.Popen, path: Path, after: float, timeout: float = 240) -> dict:
-    # 240 s: on a machine where rspamd never ran, its first start compiles its rules for a minute or so.
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"sealmail dev exited early with {proc.returncode}:\n{proc.stdout.read()}")
-        if path.exists() and path.stat().st_mtime >= after:
-            return json.loads(path.read_text())
-        time.sleep(0.1)
-    proc.kill()
-    pytest.fail(f"dev.json not written within {timeout} s:\n{proc.stdout.read()}")
-
-
-def _stop(proc: subprocess.Popen) -> str:
-    proc.send_signal(signal.SIGTERM)
-    out, _ = proc.communicate(timeout=30)
-    assert proc.returncode == 0, out
-    return out
 
 
 def test_dev_comes_up_and_stops_cleanly(sealmail_bin, clean_env, tmp_path) -> None:
