@@ -204,7 +204,8 @@ def _managesieve(address: str, port: int, tls: ssl.SSLContext) -> bool:
         with tls.wrap_socket(sock, server_hostname=address) as secure, secure.makefile("rb") as stream:
             after = capabilities(stream)
             secure.sendall(b"LOGOUT\r\n")
-    return b'"STARTTLS"\r\n' in before and b'"STARTTLS"\r\n' not in after and b'"SASL" "PLAIN"\r\n' in after
+    sasl = b'"SASL" "PLAIN SCRAM-SHA-1 SCRAM-SHA-256"\r\n'  # RFC 5804 §2.1: SCRAM-SHA-1 beside PLAIN
+    return b'"STARTTLS"\r\n' in before and b'"STARTTLS"\r\n' not in after and sasl in after
 
 
 def _https(address: str, port: int, tls: ssl.SSLContext, path: str) -> int:
