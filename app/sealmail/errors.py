@@ -23,17 +23,17 @@ class AlreadyExists(SealmailError):
     """An object with the same unique name exists already."""
 
 
-class QuotaExceeded(SealmailError):
+class ScriptQuotaExceeded(SealmailError):
     """A per-account limit would be passed; ``limit`` names which (ManageSieve's ``QUOTA/<limit>``)."""
 
     limit = "quota"
 
 
-class TooManyScripts(QuotaExceeded):
+class TooManyScripts(ScriptQuotaExceeded):
     limit = "maxscripts"
 
 
-class ScriptTooLarge(QuotaExceeded):
+class ScriptTooLarge(ScriptQuotaExceeded):
     limit = "maxsize"
 
 

@@ -225,3 +225,21 @@ def test_a_silent_data_host_costs_one_timeout_not_one_per_caller_then_fails_fast
     finally:
         store.close()
         tarpit.close()
+
+
+def test_every_error_the_channel_carries_decodes_as_itself() -> None:
+    """Errors travel by class name: a mailbox over its quota must arrive as the store's quota error
+    (IMAP's [OVERQUOTA], DAV's 507), not as another module's class of the same name."""
+    from sealmail.store import errors as store_errors
+
+    for name, cls in rpc.ERRORS.items():
+        assert name == cls.__name__
+        decoded = rpc.error_of({"type": name, "message": "x"})
+        assert type(decoded) is cls, name
+    assert type(rpc.error_of({"type": "QuotaExceeded", "message": "x"})) is store_errors.QuotaExceeded
+
+    class QuotaExceeded(Exception):  # a second class under a name the channel already carries
+        pass
+
+    with pytest.raises(TypeError, match="share a wire name"):
+        rpc.register((), (QuotaExceeded,))

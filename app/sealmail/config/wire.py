@@ -32,9 +32,9 @@ from sealmail.config.models import (
 from sealmail.errors import (
     AlreadyExists,
     ConfigStoreError,
-    QuotaExceeded,
     SchemaTooNew,
     ScriptActive,
+    ScriptQuotaExceeded,
     ScriptTooLarge,
     TooManyScripts,
 )
@@ -139,5 +139,5 @@ rpc.register(
         TlsPolicy,
         TlsFailure,
     ),
-    (AlreadyExists, ConfigStoreError, SchemaTooNew, QuotaExceeded, TooManyScripts, ScriptTooLarge, ScriptActive),
+    (AlreadyExists, ConfigStoreError, SchemaTooNew, ScriptQuotaExceeded, TooManyScripts, ScriptTooLarge, ScriptActive),
 )

@@ -9,7 +9,7 @@ The password is checked as IMAP's is (``services.logins``: the Argon2id verifier
 failed-login limits, the same log lines; SCRAM's proof counts against the same limits); no mailbox is opened, because scripts live in the config
 store. A script is compiled before it is stored (``services.sievescripts``: §2.6, §2.12), and the
 session turns the store's errors into response codes: ``NotFound`` -> ``NONEXISTENT``,
-``AlreadyExists`` -> ``ALREADYEXISTS``, ``ScriptActive`` -> ``ACTIVE``, ``QuotaExceeded`` ->
+``AlreadyExists`` -> ``ALREADYEXISTS``, ``ScriptActive`` -> ``ACTIVE``, ``ScriptQuotaExceeded`` ->
 ``QUOTA/MAXSCRIPTS`` or ``QUOTA/MAXSIZE``, ``StoreUnavailable`` -> ``TRYLATER``. Script content and
 passwords are never logged.
 """
@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from sealmail import __version__
 from sealmail.config.models import MAX_SIEVE_SCRIPT_BYTES, MAX_SIEVE_SCRIPTS, check_sieve_name
-from sealmail.errors import AlreadyExists, InvalidInput, NotFound, QuotaExceeded, ScriptActive
+from sealmail.errors import AlreadyExists, InvalidInput, NotFound, ScriptActive, ScriptQuotaExceeded
 from sealmail.managesieve import parser as p
 from sealmail.managesieve import wire
 from sealmail.managesieve.reader import TooLarge, read_command
@@ -199,7 +199,7 @@ class Session:
             status, text, code = "NO", "There is no script by that name", "NONEXISTENT"
         except AlreadyExists:
             status, text, code = "NO", "A script by that name exists already", "ALREADYEXISTS"
-        except QuotaExceeded as exc:
+        except ScriptQuotaExceeded as exc:
             status, text, code = "NO", str(exc), _quota_code(exc)
         except InvalidInput as exc:
             status, text, code = "NO", str(exc), None
@@ -477,7 +477,7 @@ def _warn(found: list[str]) -> None:
         raise Reply("OK", "\r\n".join(found), "WARNINGS")
 
 
-def _quota_code(exc: QuotaExceeded) -> str:
+def _quota_code(exc: ScriptQuotaExceeded) -> str:
     return f"QUOTA/{exc.limit.upper()}" if exc.limit in ("maxscripts", "maxsize") else "QUOTA"
 
 

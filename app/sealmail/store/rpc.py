@@ -123,10 +123,21 @@ ERRORS: dict[str, type[Exception]] = {
 def register(records: tuple[type, ...], errors: tuple[type[Exception], ...] = ()) -> None:
     """Teach the codec another module's records and errors (``config.wire``: the config store's)."""
     for cls in records:
-        RECORDS[cls.__name__] = cls
+        _claim(RECORDS, cls)
         _FIELDS[cls] = tuple(f.name for f in dataclasses.fields(cls))
     for error in errors:
-        ERRORS[error.__name__] = error
+        _claim(ERRORS, error)
+
+
+def _claim(table: dict[str, Any], cls: type) -> None:
+    """Values travel by class name: two classes of one name would decode as whichever came last
+    (a mailbox's quota error arriving as a Sieve-script one), so a clash fails at import."""
+    known = table.get(cls.__name__)
+    if known is not None and known is not cls:
+        raise TypeError(
+            f"{cls.__module__}.{cls.__qualname__} and {known.__module__}.{known.__qualname__} share a wire name"
+        )
+    table[cls.__name__] = cls
 
 
 class CodecError(ValueError):
