@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sealmail.config.sqlite import SQLiteConfigStore
-from sealmail.pop3.server import Pop3Server
+from sealmail.pop3.server import Pop3Component
 from sealmail.services import aliases, credentials, domains
 from sealmail.store.mailbox import Mailbox
 from sealmail.store.mailstore import MailStore
@@ -32,16 +32,17 @@ class Account:
 
 class Running(ComponentThread):
     """The POP3 component on its own loop thread (settings with ports 0 on 127.0.0.1); ``server`` is
-    its running ``Pop3Server``."""
+    that ``Pop3Component`` while it runs (its ``server``: the ``LineServer``)."""
 
     def __init__(self, settings: Any) -> None:
         super().__init__("pop3", settings)
 
     @property
-    def server(self) -> Pop3Server:
-        server = self.component.server
-        assert server is not None, "the POP3 component has stopped"
-        return server
+    def server(self) -> Pop3Component:
+        component = self.component
+        assert isinstance(component, Pop3Component)
+        assert component.server is not None, "the POP3 component has stopped"
+        return component
 
 
 def make_account(settings: Any, address: str = ADDRESS) -> Account:

@@ -739,6 +739,48 @@ def test_rfc5804_s2_11_rename_keeps_content_and_active_flag(store: ConfigStore) 
     ]
 
 
+def _two_scripts_beside_a_neighbours_active_one(store: ConfigStore) -> Alias:
+    """An alias with scripts "a" and "b", none active, and another alias whose script is active."""
+    alias = _alias(store)
+    neighbour = _alias(store, "neighbour")
+    store.put_sieve_script(neighbour.id, "theirs", "discard;")
+    store.activate_sieve_script(neighbour.id, "theirs")
+    store.put_sieve_script(alias.id, "a", "keep;")
+    store.put_sieve_script(alias.id, "b", "stop;")
+    return alias
+
+
+def test_rfc5804_s2_8_the_active_script_is_none_until_one_is_activated(store: ConfigStore) -> None:
+    alias = _two_scripts_beside_a_neighbours_active_one(store)
+    assert store.active_sieve_script(alias.id) is None, "another alias's active script is not this one's"
+
+
+def test_rfc5804_s2_8_the_active_script_is_the_one_activated(store: ConfigStore) -> None:
+    alias = _two_scripts_beside_a_neighbours_active_one(store)
+    store.activate_sieve_script(alias.id, "b")
+    active = store.active_sieve_script(alias.id)
+    assert active is not None
+    assert (active.alias_id, active.name, active.content, active.active) == (alias.id, "b", "stop;", True)
+    assert active == store.get_sieve_script(alias.id, "b"), "the whole record, as the script is read by name"
+
+
+def test_rfc5804_s2_8_no_script_is_active_after_deactivation(store: ConfigStore) -> None:
+    alias = _two_scripts_beside_a_neighbours_active_one(store)
+    store.activate_sieve_script(alias.id, "a")
+    store.activate_sieve_script(alias.id, None)
+    assert store.active_sieve_script(alias.id) is None
+
+
+def test_rfc5804_s2_11_the_active_script_renamed_is_still_the_active_one(store: ConfigStore) -> None:
+    alias = _two_scripts_beside_a_neighbours_active_one(store)
+    store.activate_sieve_script(alias.id, "a")
+    store.rename_sieve_script(alias.id, "a", "renommé été")
+    active = store.active_sieve_script(alias.id)
+    assert active is not None
+    assert (active.name, active.content, active.active) == ("renommé été", "keep;", True)
+    assert store.get_sieve_script(alias.id, "a") is None
+
+
 @pytest.mark.parametrize("name", ["", "a" * 129, "tab\there", "line\nbreak", "del\x7f", "sep\u2028x", "c1\x85"])
 def test_rfc5804_s1_6_script_names_are_checked(store: ConfigStore, name: str) -> None:
     alias = _alias(store)

@@ -7,32 +7,24 @@ from pathlib import Path
 
 import pytest
 
-from sealmail.tls.devca import ensure_dev_certificates
-
+from linekit import dev_certificates, served_settings, serving, trusting
 from managesievekit import Running
 from pop3kit import Account, make_account
 
 
 @pytest.fixture
 def certs(tmp_path: Path):
-    return ensure_dev_certificates(tmp_path / "tls")
+    return dev_certificates(tmp_path)
 
 
 @pytest.fixture
 def client_context(certs) -> ssl.SSLContext:
-    return ssl.create_default_context(cafile=str(certs.ca_cert))
+    return trusting(certs)
 
 
 @pytest.fixture
 def sieve_settings(settings, certs):
-    return settings.model_copy(
-        update={
-            "tls_cert_file": certs.cert,
-            "tls_key_file": certs.key,
-            "managesieve_port": 0,
-            "bind_addresses": ["127.0.0.1"],
-        }
-    )
+    return served_settings(settings, certs, "managesieve_port")
 
 
 @pytest.fixture
@@ -43,16 +35,8 @@ def account(sieve_settings) -> Account:
 @pytest.fixture
 def serve(sieve_settings):
     """Start servers with settings overrides: ``serve(managesieve_login_timeout=1)``; all stop at teardown."""
-    started: list[Running] = []
-
-    def start(**overrides) -> Running:
-        running = Running(sieve_settings.model_copy(update=overrides))
-        started.append(running)
-        return running
-
-    yield start
-    for running in started:
-        running.stop()
+    with serving(Running, sieve_settings) as serve:
+        yield serve
 
 
 @pytest.fixture

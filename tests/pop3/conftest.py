@@ -9,32 +9,23 @@ import pytest
 from pydantic import SecretStr
 from storekit import StoreThread, remote_mode
 
-from sealmail.tls.devca import ensure_dev_certificates
-
+from linekit import dev_certificates, served_settings, serving, trusting
 from pop3kit import Account, Running, make_account
 
 
 @pytest.fixture
 def certs(tmp_path: Path):
-    return ensure_dev_certificates(tmp_path / "tls")
+    return dev_certificates(tmp_path)
 
 
 @pytest.fixture
 def client_context(certs) -> ssl.SSLContext:
-    return ssl.create_default_context(cafile=str(certs.ca_cert))
+    return trusting(certs)
 
 
 @pytest.fixture
 def pop3_settings(settings, certs):
-    return settings.model_copy(
-        update={
-            "tls_cert_file": certs.cert,
-            "tls_key_file": certs.key,
-            "pop3s_port": 0,
-            "pop3_port": 0,
-            "bind_addresses": ["127.0.0.1"],
-        }
-    )
+    return served_settings(settings, certs, "pop3s_port", "pop3_port")
 
 
 @pytest.fixture
@@ -60,17 +51,12 @@ def data_host(pop3_settings, tmp_path, request):
 @pytest.fixture
 def serve(pop3_settings, data_host):
     """Start servers with settings overrides: ``serve(pop3_login_delay=60)``; all stop at teardown."""
-    started: list[Running] = []
 
-    def start(**overrides) -> Running:
-        settings = pop3_settings.model_copy(update=overrides)
-        running = Running(data_host.client_settings(settings) if data_host is not None else settings)
-        started.append(running)
-        return running
+    def start(settings) -> Running:
+        return Running(data_host.client_settings(settings) if data_host is not None else settings)
 
-    yield start
-    for running in started:
-        running.stop()
+    with serving(start, pop3_settings) as serve:
+        yield serve
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import textwrap
 import mongomock
 import pytest
 
-from sealmail.config.models import Domain
+from sealmail.config.models import Alias, Domain
 from sealmail.config.mongodb import SCHEMA_VERSION, MongoConfigStore
 from sealmail.config.sqlite import MIGRATIONS, SQLiteConfigStore
 from sealmail.errors import ConfigStoreError
@@ -61,7 +61,7 @@ def test_sqlite_concurrent_processes_migrate_once_and_all_write(tmp_path) -> Non
         f"""
         import sys
         from sealmail.config.sqlite import SQLiteConfigStore
-        from sealmail.config.models import Domain
+        from sealmail.config.models import Alias, Domain
         store = SQLiteConfigStore({str(path)!r})
         n = sys.argv[1]
         for i in range(20):
@@ -72,6 +72,29 @@ def test_sqlite_concurrent_processes_migrate_once_and_all_write(tmp_path) -> Non
     assert [p.wait(timeout=60) for p in procs] == [0, 0, 0, 0]
     with SQLiteConfigStore(path) as store:
         assert len(store.list_domains()) == 80
+
+
+def test_sqlite_reads_the_active_sieve_script_as_one_row_through_its_partial_index(tmp_path) -> None:
+    """The MX asks for an alias's active script at every RCPT: one statement, answered from the
+    partial unique index on active scripts, never a scan of the alias's scripts."""
+    with SQLiteConfigStore(tmp_path / "config.sqlite") as store:
+        store.add_domain(Domain(name="example.test", unicode_name="example.test"))
+        alias = store.add_alias(Alias(domain="example.test", kind="exact", name="a", storage=True))
+        for name in ("one", "two"):
+            store.put_sieve_script(alias.id, name, "keep;")
+        store.activate_sieve_script(alias.id, "two")
+        db = store._db()
+        statements: list[str] = []
+        db.set_trace_callback(statements.append)
+        try:
+            active = store.active_sieve_script(alias.id)
+        finally:
+            db.set_trace_callback(None)
+        assert active is not None
+        assert active.name == "two"
+        assert len(statements) == 1, statements
+        plan = " ".join(row[-1] for row in db.execute(f"EXPLAIN QUERY PLAN {statements[0]}"))
+        assert "USING INDEX sieve_scripts_one_active" in plan, plan
 
 
 def test_mongodb_creates_indexes_and_records_its_version() -> None:

@@ -212,7 +212,8 @@ class ConfigStore(ABC):
         return sorted(self._list_sieve_scripts(alias_id), key=lambda s: s.name)
 
     def active_sieve_script(self, alias_id: str) -> SieveScript | None:
-        return next((s for s in self._list_sieve_scripts(alias_id) if s.active), None)
+        """The alias's one active script (RFC 5804 §2.8), or None: what the MX runs at every delivery."""
+        return self._get_active_sieve_script(alias_id)
 
     def activate_sieve_script(self, alias_id: str, name: str | None) -> None:
         """Make ``name`` the one active script (RFC 5804 §2.8); None leaves none active."""
@@ -460,6 +461,10 @@ class ConfigStore(ABC):
     def _get_sieve_script(self, alias_id: str, name: str) -> SieveScript | None: ...
     @abstractmethod
     def _list_sieve_scripts(self, alias_id: str) -> list[SieveScript]: ...
+    @abstractmethod
+    def _get_active_sieve_script(self, alias_id: str) -> SieveScript | None:
+        """The alias's active script read alone, through the index that keeps at most one active."""
+
     @abstractmethod
     def _activate_sieve_script(self, alias_id: str, name: str | None) -> bool:
         """In one step: ``name`` active and every other script of the alias not; False (nothing

@@ -230,6 +230,11 @@ class MongoConfigStore(ConfigStore):
     def _list_sieve_scripts(self, alias_id: str) -> list[SieveScript]:
         return [_sieve_script(doc) for doc in self.db.sieve_scripts.find({"alias_id": alias_id})]
 
+    def _get_active_sieve_script(self, alias_id: str) -> SieveScript | None:
+        # The filter matches the partial unique index on {alias_id} where active is true.
+        doc = self.db.sieve_scripts.find_one({"alias_id": alias_id, "active": True})
+        return _sieve_script(doc) if doc else None
+
     def _activate_sieve_script(self, alias_id: str, name: str | None) -> bool:
         if name is not None and self.db.sieve_scripts.count_documents({"_id": f"{alias_id}/{name}"}) == 0:
             return False

@@ -445,6 +445,9 @@ class RemoteConfigStore(ConfigStore):
     def _list_sieve_scripts(self, alias_id: str) -> list[SieveScript]:
         _not_here()
 
+    def _get_active_sieve_script(self, alias_id: str) -> SieveScript | None:
+        _not_here()
+
     def _activate_sieve_script(self, alias_id: str, name: str | None) -> bool:
         _not_here()
 

@@ -449,6 +449,10 @@ class SQLiteConfigStore(ConfigStore):
     def _list_sieve_scripts(self, alias_id: str) -> list[SieveScript]:
         return self._many(SieveScript, "SELECT * FROM sieve_scripts WHERE alias_id = ?", alias_id)
 
+    def _get_active_sieve_script(self, alias_id: str) -> SieveScript | None:
+        # "AND active" is the partial index's own condition: SQLite answers from sieve_scripts_one_active.
+        return self._one(SieveScript, "SELECT * FROM sieve_scripts WHERE alias_id = ? AND active", alias_id)
+
     def _activate_sieve_script(self, alias_id: str, name: str | None) -> bool:
         db = self._db()
         db.execute("BEGIN IMMEDIATE")  # one step: never two active, never none when one was asked for

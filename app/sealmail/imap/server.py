@@ -18,11 +18,9 @@ from sealmail.imap import parser
 from sealmail.imap.caches import ImapCaches
 from sealmail.imap.session import Options, Session
 from sealmail.imap.states import LOGOUT, NOT_AUTHENTICATED
-from sealmail.net.drain import IMAP_DRAINING, DrainFlag
-from sealmail.net.listen import close_all, listen_ports
-from sealmail.net.server import Connection, ConnectionClosed, LineServer, LineTooLong
+from sealmail.net.drain import IMAP_DRAINING
+from sealmail.net.server import Connection, ConnectionClosed, LineComponent, LineTooLong, Listen
 from sealmail.net.server import Limits as NetLimits
-from sealmail.net.tls import ServerTLS, TLSUnavailable
 from sealmail.services.spamlearning import SpamLearner
 
 if TYPE_CHECKING:
@@ -160,14 +158,17 @@ async def _bye(conn: Connection, session: Session) -> None:
         await conn.flush()
 
 
-class ImapComponent:
+class ImapComponent(LineComponent):
     """``sealmail serve imap``: IMAPS and IMAP (STARTTLS) listeners over one AppContext."""
 
-    def __init__(self, settings: Settings, ctx: AppContext | None = None) -> None:
-        self.settings = settings
-        self.ctx = ctx
-        self._own_ctx = ctx is None
-        self.server: LineServer | None = None
+    name = "imap"
+    title = "IMAP"
+    refusal = b"* BYE [UNAVAILABLE] Too many connections; try again later\r\n"
+    drain_reply = IMAP_DRAINING
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings)
+        self.ctx: AppContext | None = None
         self.options = Options(
             append_limit=settings.imap_append_limit,
             login_timeout=settings.imap_login_timeout,
@@ -176,53 +177,32 @@ class ImapComponent:
             caches=ImapCaches(),  # one per process, shared by all its sessions
         )
 
-    async def start(self) -> dict[str, int]:
-        from sealmail.appcontext import AppContext
+    def _ports(self) -> dict[str, Listen]:
+        return {"imaps": Listen(self.settings.imaps_port, True), "imap": Listen(self.settings.imap_port, False)}
 
-        try:
-            tls = ServerTLS.from_settings(self.settings)
-        except TLSUnavailable as exc:
-            raise TLSUnavailable(f"IMAP needs a certificate: {exc}") from None
-        if self.ctx is None:
-            self.ctx = AppContext(self.settings)
-        self.options.learner = SpamLearner.from_settings(self.settings, self.ctx.mailstore)
-        limits = NetLimits(
+    def _limits(self) -> NetLimits:
+        return NetLimits(
             max_connections=self.settings.imap_max_connections,
             max_per_ip=self.settings.imap_max_connections_per_ip,
             max_line=MAX_LINE,
             write_deadline=self.settings.imap_write_deadline,
         )
-        self.server = LineServer("imap", self._handle, self._refuse, limits, tls)
-        self.server.draining, self.server.drain_reply = DrainFlag(self.settings.run_dir), IMAP_DRAINING
-        bound = listen_ports(self.settings, {"imaps": self.settings.imaps_port, "imap": self.settings.imap_port})
-        try:
-            return {
-                "imaps": await self.server.listen(bound.pop("imaps"), implicit_tls=True),
-                "imap": await self.server.listen(bound.pop("imap"), implicit_tls=False),
-            }
-        finally:
-            close_all(s for group in bound.values() for s in group)  # those not handed over
+
+    async def _open(self) -> None:
+        from sealmail.appcontext import AppContext
+
+        self.ctx = AppContext(self.settings)
+        self.options.learner = SpamLearner.from_settings(self.settings, self.ctx.mailstore)
 
     async def _handle(self, conn: Connection) -> None:
         assert self.ctx is not None
         await serve_connection(self.ctx, conn, self.options)
 
-    async def _refuse(self, conn: Connection) -> None:
-        await conn.send(b"* BYE [UNAVAILABLE] Too many connections; try again later\r\n")
-
-    @property
-    def sessions(self) -> int:
-        """Connections open now (``sealmail status``: how far a drain has come)."""
-        return self.server.sessions if self.server is not None else 0
-
-    async def stop(self) -> None:
-        if self.server is not None:
-            await self.server.close()
-            self.server = None
+    async def _close(self) -> None:
         if self.options.learner is not None:  # before the mailboxes close; unfinished jobs stay in them
             await self.options.learner.close()
             self.options.learner = None
-        if self.ctx is not None and self._own_ctx:
+        if self.ctx is not None:
             await self.ctx.close()
             self.ctx = None
 

@@ -17,11 +17,9 @@ from typing import TYPE_CHECKING, Any
 from sealmail.managesieve import parser
 from sealmail.managesieve.reader import MAX_LINE, TooLarge, read_command
 from sealmail.managesieve.session import Options, Session, State
-from sealmail.net.drain import MANAGESIEVE_DRAINING, DrainFlag
-from sealmail.net.listen import close_all, listen_ports
-from sealmail.net.server import Connection, ConnectionClosed, LineServer, LineTooLong
+from sealmail.net.drain import MANAGESIEVE_DRAINING
+from sealmail.net.server import Connection, ConnectionClosed, LineComponent, LineTooLong, Listen
 from sealmail.net.server import Limits as NetLimits
-from sealmail.net.tls import ServerTLS, TLSUnavailable
 from sealmail.services import scramlogin
 
 if TYPE_CHECKING:
@@ -83,14 +81,20 @@ async def _bye(saying: Any) -> None:
         await saying
 
 
-class ManageSieveComponent:
+class ManageSieveComponent(LineComponent):
     """``sealmail serve managesieve``: one listener (STARTTLS) over one AppContext."""
 
-    def __init__(self, settings: Settings, ctx: AppContext | None = None) -> None:
-        self.settings = settings
-        self.ctx = ctx
-        self._own_ctx = ctx is None
-        self.server: LineServer | None = None
+    name = "managesieve"
+    title = "ManageSieve"
+    refusal = b'BYE (TRYLATER) "Too many connections; try again later"\r\n'
+    drain_reply = MANAGESIEVE_DRAINING
+    # RFC 5804 §1.7: STARTTLS is advertised only where TLS can really be negotiated (``start``
+    # refuses to run without a certificate).
+    alpn = ALPN
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings)
+        self.ctx: AppContext | None = None
         self.options = Options(
             login_timeout=settings.managesieve_login_timeout,
             autologout=settings.managesieve_autologout,
@@ -98,45 +102,26 @@ class ManageSieveComponent:
             scram=scramlogin.mechanisms(settings),
         )
 
-    async def start(self) -> dict[str, int]:
-        from sealmail.appcontext import AppContext
+    def _ports(self) -> dict[str, Listen]:
+        return {"managesieve": Listen(self.settings.managesieve_port, False)}
 
-        try:
-            # RFC 5804 §1.7: STARTTLS is advertised only where TLS can really be negotiated.
-            tls = ServerTLS.from_settings(self.settings, alpn=ALPN)
-        except TLSUnavailable as exc:
-            raise TLSUnavailable(f"ManageSieve needs a certificate: {exc}") from None
-        if self.ctx is None:
-            self.ctx = AppContext(self.settings)
-        limits = NetLimits(
+    def _limits(self) -> NetLimits:
+        return NetLimits(
             max_connections=self.settings.managesieve_max_connections,
             max_per_ip=self.settings.managesieve_max_connections_per_ip,
             max_line=MAX_LINE,
         )
-        self.server = LineServer("managesieve", self._handle, self._refuse, limits, tls)
-        self.server.draining, self.server.drain_reply = DrainFlag(self.settings.run_dir), MANAGESIEVE_DRAINING
-        bound = listen_ports(self.settings, {"managesieve": self.settings.managesieve_port})
-        try:
-            return {"managesieve": await self.server.listen(bound.pop("managesieve"), implicit_tls=False)}
-        finally:
-            close_all(s for group in bound.values() for s in group)
+
+    async def _open(self) -> None:
+        from sealmail.appcontext import AppContext
+
+        self.ctx = AppContext(self.settings)
 
     async def _handle(self, conn: Connection) -> None:
         assert self.ctx is not None
         await serve_connection(self.ctx, conn, self.options)
 
-    async def _refuse(self, conn: Connection) -> None:
-        await conn.send(b'BYE (TRYLATER) "Too many connections; try again later"\r\n')
-
-    @property
-    def sessions(self) -> int:
-        """Connections open now (``sealmail status``: how far a drain has come)."""
-        return self.server.sessions if self.server is not None else 0
-
-    async def stop(self) -> None:
-        if self.server is not None:
-            await self.server.close()
-            self.server = None
-        if self.ctx is not None and self._own_ctx:
+    async def _close(self) -> None:
+        if self.ctx is not None:
             await self.ctx.close()
             self.ctx = None

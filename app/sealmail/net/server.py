@@ -1,10 +1,15 @@
-"""Listeners and connections for Sealmail's line-based protocol servers (IMAP, POP3).
+"""Listeners and connections for Sealmail's line-based protocol servers (IMAP, POP3, ManageSieve).
 
-The server owns what every such protocol needs: implicit-TLS and plain listeners, STARTTLS,
+``LineServer`` owns what every such protocol needs: implicit-TLS and plain listeners, STARTTLS,
 connection ids for logs, a global and a per-IP connection limit (over it, the protocol's
 ``refuse`` answers and the slot is freed), bounded line reads, write back-pressure with a
 deadline (a client that stops reading cannot make the server buffer without bound), and a
 graceful stop. Protocol code implements ``handle`` and ``refuse``.
+
+``LineComponent`` is the component around it (``sealmail serve imap|pop3|managesieve``): the
+certificate, the drain flag, binding the component's ports (all or nothing), the answer over a
+connection limit, the count of open sessions and the stop. A protocol's component brings its
+ports, limits and replies, and what its sessions share (``_open``/``_close``).
 """
 
 from __future__ import annotations
@@ -15,15 +20,20 @@ import logging
 import secrets
 import socket
 import ssl
+from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, cast
 
 from sealmail.logs import EventLogger
 from sealmail.net.deflate import Deflater, Inflater
-from sealmail.net.listen import BACKLOG, bound_port, serve_each
-from sealmail.net.tls import ServerTLS
+from sealmail.net.drain import DrainFlag
+from sealmail.net.listen import BACKLOG, bound_port, close_all, listen_ports, serve_each
+from sealmail.net.tls import ServerTLS, TLSUnavailable
+
+if TYPE_CHECKING:
+    from sealmail.settings import Settings
 
 log = logging.getLogger("sealmail.net")
 DEFLATE_RELEASE_AFTER = 30.0  # seconds quiet before a compressed connection drops its compressor state
@@ -250,3 +260,89 @@ class LineServer:
         for server in self._servers:
             await server.wait_closed()
         self._servers.clear()
+
+
+class Listen(NamedTuple):
+    """One of a component's ports: its number and whether TLS starts at once (RFC 8314) or by command."""
+
+    port: int
+    implicit_tls: bool
+
+
+class LineComponent(ABC):
+    """A line-protocol component as ``sealmail serve`` runs it: ``start`` returns once it listens.
+
+    Subclasses set the class constants and implement ``_ports``, ``_limits`` and ``_handle``,
+    ``_open`` (what their sessions share, made before anything listens) and ``_close`` (releases
+    it once the last session has ended).
+    """
+
+    name: ClassVar[str]  # the component, in logs: "imap"
+    title: ClassVar[str]  # the protocol, in messages: "IMAP"
+    refusal: ClassVar[bytes]  # the answer to a connection over a limit
+    drain_reply: ClassVar[bytes]  # the answer to a connection while the host drains (``sealmail.net.drain``)
+    alpn: ClassVar[tuple[str, ...] | None] = None  # None: ``ServerTLS``'s default
+    stop_grace: ClassVar[float] = 5.0  # seconds open sessions get to end when the component stops
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.server: LineServer | None = None
+
+    @abstractmethod
+    def _ports(self) -> dict[str, Listen]:
+        """Port key (as ``sealmail.components.PORTS`` names it) -> where and how it listens."""
+
+    @abstractmethod
+    def _limits(self) -> Limits: ...
+
+    @abstractmethod
+    async def _handle(self, conn: Connection) -> None:
+        """Serve one connection to its end."""
+
+    @abstractmethod
+    async def _open(self) -> None:
+        """Make what the sessions share; runs once the certificate is known to load."""
+
+    @abstractmethod
+    async def _close(self) -> None:
+        """Release what ``_open`` made, if it ran (``stop`` also follows a failed start); runs once
+        the listeners and the sessions have ended."""
+
+    async def start(self) -> dict[str, int]:
+        try:
+            tls = ServerTLS.from_settings(self.settings, alpn=self.alpn)
+        except TLSUnavailable as exc:
+            raise TLSUnavailable(f"{self.title} needs a certificate: {exc}") from None
+        await self._open()
+        self.server = LineServer(
+            self.name,
+            self._handle,
+            self._refuse,
+            self._limits(),
+            tls,
+            draining=DrainFlag(self.settings.run_dir),
+            drain_reply=self.drain_reply,
+        )
+        ports = self._ports()
+        bound = listen_ports(self.settings, {key: where.port for key, where in ports.items()})
+        try:
+            return {
+                key: await self.server.listen(bound.pop(key), implicit_tls=where.implicit_tls)
+                for key, where in ports.items()
+            }
+        finally:
+            close_all(s for group in bound.values() for s in group)  # those not handed over
+
+    async def _refuse(self, conn: Connection) -> None:
+        await conn.send(self.refusal)
+
+    @property
+    def sessions(self) -> int:
+        """Connections open now (``sealmail status``: how far a drain has come)."""
+        return self.server.sessions if self.server is not None else 0
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            server, self.server = self.server, None
+            await server.close(grace=self.stop_grace)
+        await self._close()

@@ -314,18 +314,8 @@ class InboundDelivery:
             address = await self.app.config_call(_display_address, self.app.config, alias)
             if found is not None and found.discarded:
                 outcome.delivered.append(f"discarded:{address}")
-                await self.app.log_event(
-                    LogEntry(
-                        kind="delivery",
-                        component="mx",
-                        status="discarded",
-                        domain=alias.domain,
-                        address=address,
-                        message_id=message_id,
-                        peer=peer,
-                        detail=f"by Sieve script {found.script!r}",
-                    )
-                )
+                detail = f"by Sieve script {found.script!r}"
+                await self._log(alias, address, status="discarded", detail=detail, message_id=message_id, peer=peer)
         jobs: list[NewJob] = []
         for recipient in alias.recipients:
             if is_webhook(recipient):
@@ -352,17 +342,9 @@ class InboundDelivery:
                 for key in claimed:
                     with contextlib.suppress(Exception):
                         await self.vacations.release(key)
-                await self.app.log_event(
-                    LogEntry(
-                        kind="error",
-                        component="mx",
-                        status="failed",
-                        domain=alias.domain,
-                        address=address,
-                        message_id=message_id,
-                        peer=peer,
-                        detail=f"queue: {exc}",
-                    )
+                detail = f"queue: {exc}"
+                await self._log(
+                    alias, address, status="failed", detail=detail, message_id=message_id, peer=peer, kind="error"
                 )
                 return False
             for job in jobs:
@@ -370,18 +352,7 @@ class InboundDelivery:
                 origin = "webhook" if job.kind == "webhook" else str(job.meta.get("origin"))
                 outcome.delivered.append(f"{origin}:{what}")
                 status = f"queued-{origin}"
-                await self.app.log_event(
-                    LogEntry(
-                        kind="delivery",
-                        component="mx",
-                        status=status,
-                        domain=alias.domain,
-                        address=address,
-                        message_id=message_id,
-                        peer=peer,
-                        detail=str(what),
-                    )
-                )
+                await self._log(alias, address, status=status, detail=str(what), message_id=message_id, peer=peer)
         return ok
 
     async def _store(
@@ -405,17 +376,14 @@ class InboundDelivery:
             outcome.failed.append(f"store:{stored.address}")
             if stored.error is not None:
                 log.error("could not store a message for %s: %s", stored.address, stored.error)
-                await self.app.log_event(
-                    LogEntry(
-                        kind="error",
-                        component="mx",
-                        status="failed",
-                        domain=alias.domain,
-                        address=stored.address,
-                        message_id=message_id,
-                        peer=peer,
-                        detail=f"store: {stored.error}",
-                    )
+                await self._log(
+                    alias,
+                    stored.address,
+                    status="failed",
+                    detail=f"store: {stored.error}",
+                    message_id=message_id,
+                    peer=peer,
+                    kind="error",
                 )
             return stored.address, False
         if stored.announce:
@@ -453,18 +421,7 @@ class InboundDelivery:
         except Exception as exc:
             return _Stored(address, None, str(exc))
         try:
-            config.append_log(
-                LogEntry(
-                    kind="delivery",
-                    component="mx",
-                    status=status,
-                    domain=alias.domain,
-                    address=address,
-                    message_id=message_id,
-                    peer=peer,
-                    detail=detail,
-                )
-            )
+            config.append_log(_entry(alias, address, status=status, detail=detail, message_id=message_id, peer=peer))
         except Exception:
             log.warning("could not write the delivery log", exc_info=True)
         return _Stored(address, credential.mailbox_id, None, announce=self.outbox is None)
@@ -565,17 +522,22 @@ class InboundDelivery:
         kind: LogKind = "error",
     ) -> None:
         log.log(logging.WARNING if kind == "error" else logging.INFO, "%s: %s", address, detail)
+        await self._log(alias, address, status=status, detail=detail, message_id=message_id, peer=peer, kind=kind)
+
+    async def _log(
+        self,
+        alias: Alias,
+        address: str,
+        *,
+        status: str,
+        detail: str,
+        message_id: str | None,
+        peer: str | None,
+        kind: LogKind = "delivery",
+    ) -> None:
+        """One entry of the delivery or error log (``AppContext.log_event``: never stops mail)."""
         await self.app.log_event(
-            LogEntry(
-                kind=kind,
-                component="mx",
-                status=status,
-                domain=alias.domain,
-                address=address,
-                message_id=message_id,
-                peer=peer,
-                detail=detail,
-            )
+            _entry(alias, address, status=status, detail=detail, message_id=message_id, peer=peer, kind=kind)
         )
 
     async def _script_jobs(
@@ -662,19 +624,9 @@ class InboundDelivery:
                 return False
             told = "a delivery status notification is queued to the sender"
         outcome.delivered.append(f"rejected:{address}")
-        await self.app.log_event(
-            LogEntry(
-                kind="delivery",
-                component="mx",
-                status="rejected",
-                domain=alias.domain,
-                address=address,
-                message_id=message_id,
-                peer=peer,
-                # the reason stays out of the log: a script can build it from the message
-                detail=f"by Sieve script {found.script!r}; {told}",
-            )
-        )
+        # the reason stays out of the log: a script can build it from the message
+        detail = f"by Sieve script {found.script!r}; {told}"
+        await self._log(alias, address, status="rejected", detail=detail, message_id=message_id, peer=peer)
         return True
 
     async def _refused(
@@ -694,19 +646,33 @@ class InboundDelivery:
             alias = group[0].alias
             address = await self.app.config_call(_display_address, self.app.config, alias)
             script = found.script if found is not None else ""
-            await self.app.log_event(
-                LogEntry(
-                    kind="delivery",
-                    component="mx",
-                    status="rejected",
-                    domain=alias.domain,
-                    address=address,
-                    message_id=message_id,
-                    peer=peer,
-                    detail=f"by Sieve script {script!r}, answered at DATA (550 5.7.1)",
-                )
-            )
+            detail = f"by Sieve script {script!r}, answered at DATA (550 5.7.1)"
+            await self._log(alias, address, status="rejected", detail=detail, message_id=message_id, peer=peer)
         return outcome
+
+
+def _entry(
+    alias: Alias,
+    address: str,
+    *,
+    status: str,
+    detail: str,
+    message_id: str | None,
+    peer: str | None,
+    kind: LogKind = "delivery",
+) -> LogEntry:
+    """The MX's log entry about one message for one alias (``address``: the alias as shown):
+    metadata only, never content."""
+    return LogEntry(
+        kind=kind,
+        component="mx",
+        status=status,
+        domain=alias.domain,
+        address=address,
+        message_id=message_id,
+        peer=peer,
+        detail=detail,
+    )
 
 
 def _filing_detail(filing: Filing, found: Plan | None) -> str:
