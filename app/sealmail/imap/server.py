@@ -19,7 +19,7 @@ from sealmail.imap.caches import ImapCaches
 from sealmail.imap.session import Options, Session
 from sealmail.imap.states import LOGOUT, NOT_AUTHENTICATED
 from sealmail.net.drain import IMAP_DRAINING
-from sealmail.net.server import Connection, ConnectionClosed, LineComponent, LineTooLong, Listen
+from sealmail.net.server import Connection, ConnectionClosed, LineComponent, LineTooLong, Listen, revoked_now
 from sealmail.net.server import Limits as NetLimits
 from sealmail.services.spamlearning import SpamLearner
 
@@ -116,7 +116,7 @@ async def serve_connection(ctx: AppContext, conn: Connection, options: Options) 
                 finally:
                     session.quiet = False
             except asyncio.CancelledError:
-                if not _revoked_now(session):
+                if not revoked_now(session.revoked):
                     raise
                 await _bye(conn, session)
                 return
@@ -134,22 +134,13 @@ async def serve_connection(ctx: AppContext, conn: Connection, options: Options) 
             try:
                 await session.execute(data)
             except asyncio.CancelledError:  # revoked during IDLE
-                if not _revoked_now(session):
+                if not revoked_now(session.revoked):
                     raise
             if session.revoked is not None:
                 await _bye(conn, session)
                 return
     finally:
         await session.close()
-
-
-def _revoked_now(session: Session) -> bool:
-    """A cancellation that is the session's revocation (not the server stopping): swallow it."""
-    task = asyncio.current_task()
-    if session.revoked is None or task is None:
-        return False
-    task.uncancel()
-    return task.cancelling() == 0
 
 
 async def _bye(conn: Connection, session: Session) -> None:

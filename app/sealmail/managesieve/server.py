@@ -18,7 +18,7 @@ from sealmail.managesieve import parser
 from sealmail.managesieve.reader import MAX_LINE, TooLarge, read_command
 from sealmail.managesieve.session import Options, Session, State
 from sealmail.net.drain import MANAGESIEVE_DRAINING
-from sealmail.net.server import Connection, ConnectionClosed, LineComponent, LineTooLong, Listen
+from sealmail.net.server import Connection, ConnectionClosed, LineComponent, LineTooLong, Listen, revoked_now
 from sealmail.net.server import Limits as NetLimits
 from sealmail.services import scramlogin
 
@@ -43,7 +43,7 @@ async def serve_connection(ctx: AppContext, conn: Connection, options: Options) 
                 # A command may read more (AUTHENTICATE's SASL response): the same limits apply.
                 await session.run(reader.command())
             except asyncio.CancelledError:
-                if not _revoked_now(session):
+                if not revoked_now(session.revoked):
                     raise
                 await _bye(session.bye_revoked())
                 return
@@ -65,15 +65,6 @@ async def serve_connection(ctx: AppContext, conn: Connection, options: Options) 
                 return
     finally:
         await session.close()
-
-
-def _revoked_now(session: Session) -> bool:
-    """A cancellation that is the session's revocation (not the server stopping): swallow it."""
-    task = asyncio.current_task()
-    if session.revoked is None or task is None:
-        return False
-    task.uncancel()
-    return task.cancelling() == 0
 
 
 async def _bye(saying: Any) -> None:

@@ -346,3 +346,13 @@ class LineComponent(ABC):
             server, self.server = self.server, None
             await server.close(grace=self.stop_grace)
         await self._close()
+
+
+def revoked_now(revoked: str | None) -> bool:
+    """Whether the cancellation being handled is a session's revocation (``revoked``: why it was
+    revoked, or None) rather than the server stopping: if so it is swallowed (uncancelled)."""
+    task = asyncio.current_task()
+    if revoked is None or task is None:
+        return False
+    task.uncancel()
+    return task.cancelling() == 0
