@@ -12,11 +12,32 @@ import ssl
 import zipfile
 from pathlib import Path
 
+import httpx
+
 from sealmail.errors import AlreadyExists
-from sealmail.services import aliases, credentials, domains
+from sealmail.services import aliases, credentials, domains, selfservice
+from sealmail.services.eventlog import Actor
 
 ADDRESS = "rémi@universitéxyz.fr"  # an EAI local part at an IDN domain
 OTHER = "bob@universitéxyz.fr"
+ACTOR = Actor("test", "test", "127.0.0.1")
+
+
+def own_token(store, address: str, name: str = "script") -> str:
+    """A token the alias's user made for their own alias (the secret, shown once)."""
+    me = selfservice.member(store, aliases.get_alias(store, address).id)
+    return selfservice.create_token(store, me, name, ACTOR)[1]
+
+
+def auth(secret: str) -> dict[str, str]:
+    return {"authorization": f"Bearer {secret}"}
+
+
+def problem(r: httpx.Response, status: int) -> dict:
+    """The RFC 9457 problem document of a refused API request."""
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"] == "application/problem+json"
+    return r.json()
 
 
 def make_alias(store, settings, address: str = ADDRESS) -> str:

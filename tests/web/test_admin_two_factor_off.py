@@ -16,12 +16,10 @@ import pytest
 
 from sealmail.config.models import LogQuery
 from sealmail.services import aliases, credentials, selfservice, tokens, totp
-from sealmail.services.eventlog import Actor
 
-from selfkit import ADDRESS, OTHER, make_alias
+from selfkit import ACTOR, ADDRESS, OTHER, auth, make_alias
 from webkit import AccountBrowser
 
-ACTOR = Actor("test", "test", "127.0.0.1")
 FORM = re.compile(r'<form method="post" action="(/admin/aliases/[^"]+/two-factor-off)"')
 
 
@@ -100,10 +98,6 @@ def client(api, certs):
         timeout=60,
     ) as c:
         yield c
-
-
-def auth(secret: str) -> dict[str, str]:
-    return {"authorization": f"Bearer {secret}"}
 
 
 def test_the_api_turns_it_off_with_aliases_write(client, store, accounts) -> None:

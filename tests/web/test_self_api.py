@@ -12,11 +12,8 @@ import pytest
 
 from sealmail.services import aliases, credentials, selfservice, tokens
 from sealmail.services.credentials import AuthenticationFailed
-from sealmail.services.eventlog import Actor
 
-from selfkit import ADDRESS, OTHER, make_alias, read_zip
-
-ACTOR = Actor("test", "test", "127.0.0.1")
+from selfkit import ACTOR, ADDRESS, OTHER, auth, make_alias, own_token, problem, read_zip
 
 
 @pytest.fixture
@@ -32,21 +29,6 @@ def client(api, certs):
 @pytest.fixture
 def accounts(store, web_settings) -> dict[str, str]:
     return {address: make_alias(store, web_settings, address) for address in (ADDRESS, OTHER)}
-
-
-def own_token(store, address: str) -> str:
-    me = selfservice.member(store, aliases.get_alias(store, address).id)
-    return selfservice.create_token(store, me, "script", ACTOR)[1]
-
-
-def auth(secret: str) -> dict[str, str]:
-    return {"authorization": f"Bearer {secret}"}
-
-
-def problem(r: httpx.Response, status: int) -> dict:
-    assert r.status_code == status, r.text
-    assert r.headers["content-type"] == "application/problem+json"
-    return r.json()
 
 
 def test_an_own_token_reads_its_address_and_quota(client, store, accounts) -> None:

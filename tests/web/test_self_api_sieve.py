@@ -10,13 +10,11 @@ import ssl
 import httpx
 import pytest
 
-from sealmail.services import aliases, selfservice, sieverules, sievescripts, tokens
-from sealmail.services.eventlog import Actor
+from sealmail.services import aliases, sieverules, sievescripts, tokens
 from sealmail.sieve import rules as sieve_rules
 
-from selfkit import ADDRESS, OTHER, make_alias
+from selfkit import ADDRESS, OTHER, auth, make_alias, own_token, problem
 
-ACTOR = Actor("test", "test", "127.0.0.1")
 RULES = {
     "vacation": {"enabled": True, "subject": 'Parti "loin" \\ ☀', "message": "Retour le 5.\nZoé", "days": 3},
     "forwarding": {"enabled": True, "to": ["zoé@exemple.fr"], "keep_copy": True},
@@ -38,18 +36,7 @@ def client(api, certs):
 def token(store, web_settings) -> str:
     for address in (ADDRESS, OTHER):
         make_alias(store, web_settings, address)
-    me = selfservice.member(store, aliases.get_alias(store, ADDRESS).id)
-    return selfservice.create_token(store, me, "script", ACTOR)[1]
-
-
-def auth(secret: str) -> dict[str, str]:
-    return {"authorization": f"Bearer {secret}"}
-
-
-def problem(r: httpx.Response, status: int) -> dict:
-    assert r.status_code == status, r.text
-    assert r.headers["content-type"] == "application/problem+json"
-    return r.json()
+    return own_token(store, ADDRESS)
 
 
 def test_rules_are_saved_active_and_read_back(client, store, token) -> None:

@@ -14,12 +14,10 @@ import pytest
 
 from sealmail.config.models import LogQuery
 from sealmail.services import aliases, credentials, selfservice, tokens
-from sealmail.services.eventlog import Actor
 
-from selfkit import ADDRESS, OTHER, make_alias
+from selfkit import ACTOR, ADDRESS, OTHER, auth, make_alias, own_token
 from webkit import AccountBrowser
 
-ACTOR = Actor("test", "test", "127.0.0.1")
 NEW = "a fresh passphrase nobody else has"
 
 
@@ -47,15 +45,6 @@ def held(store, accounts) -> dict[str, str]:
         "theirs": own_token(store, OTHER, "theirs"),
         "admin": tokens.create_token(store, "ci", ["aliases:read"])[1],
     }
-
-
-def own_token(store, address: str, name: str) -> str:
-    me = selfservice.member(store, aliases.get_alias(store, address).id)
-    return selfservice.create_token(store, me, name, ACTOR)[1]
-
-
-def auth(secret: str) -> dict[str, str]:
-    return {"authorization": f"Bearer {secret}"}
 
 
 def assert_only_mine_revoked(client: httpx.Client, held: dict[str, str]) -> None:
