@@ -39,7 +39,7 @@ from sealmail.imap.replies import Done, Reply, Silent, bad, no
 from sealmail.imap.selection import Selected
 from sealmail.imap.states import AUTHENTICATED, LOGOUT, NOT_AUTHENTICATED, SELECTED
 from sealmail.net.limits import Refused
-from sealmail.net.server import ConnectionClosed
+from sealmail.net.server import ConnectionClosed, LineTransport
 from sealmail.services import revocation
 from sealmail.services.credentials import AuthenticationFailed
 from sealmail.services.sessions import MailboxSession, guard, sign_in
@@ -65,22 +65,8 @@ log = logging.getLogger("sealmail.imap")
 MAX_BAD_COMMANDS = 50
 
 
-class Transport(Protocol):
-    """What a session needs from its connection (``sealmail.net.server.Connection`` provides it)."""
-
-    secure: bool
-    peer_ip: str
-
-    @property
-    def can_starttls(self) -> bool: ...
-
-    def write(self, data: bytes) -> None: ...
-
-    async def flush(self) -> None: ...
-
-    async def readline(self, timeout: float | None = None) -> bytes: ...
-
-    async def starttls(self, reply: bytes | None = None) -> None: ...
+class Transport(LineTransport, Protocol):
+    """What an IMAP session needs from its connection: a line transport that can also compress."""
 
     @property
     def compressed(self) -> bool: ...

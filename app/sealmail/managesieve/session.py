@@ -33,7 +33,7 @@ from sealmail.managesieve import parser as p
 from sealmail.managesieve import wire
 from sealmail.managesieve.reader import TooLarge, read_command
 from sealmail.net.limits import Refused
-from sealmail.net.server import ConnectionClosed, LineTooLong
+from sealmail.net.server import ConnectionClosed, LineTooLong, LineTransport
 from sealmail.services import revocation, scramlogin, sievescripts
 from sealmail.services.credentials import AuthenticationFailed
 from sealmail.services.sessions import guard
@@ -60,24 +60,10 @@ class State(enum.Enum):
     LOGOUT = "logout"
 
 
-class Transport(Protocol):
-    """What a session needs from its connection (``sealmail.net.server.Connection`` provides it)."""
-
-    secure: bool
-    peer_ip: str
-
-    @property
-    def can_starttls(self) -> bool: ...
-
-    def write(self, data: bytes) -> None: ...
-
-    async def flush(self) -> None: ...
-
-    async def readline(self, timeout: float | None = None) -> bytes: ...
+class Transport(LineTransport, Protocol):
+    """What a ManageSieve session needs from its connection: a line transport that reads literals by size."""
 
     async def readexactly(self, count: int, timeout: float | None = None) -> bytes: ...
-
-    async def starttls(self, reply: bytes | None = None) -> None: ...
 
 
 @dataclass(slots=True)

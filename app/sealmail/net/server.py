@@ -24,7 +24,7 @@ from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, cast
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, Protocol, cast
 
 from sealmail.logs import EventLogger
 from sealmail.net.deflate import Deflater, Inflater
@@ -53,6 +53,25 @@ class Limits:
     max_per_ip: int = 50
     max_line: int = 64 * 1024
     write_deadline: float = 60.0  # seconds a blocked write may wait for the peer to read
+
+
+class LineTransport(Protocol):
+    """What a line-protocol session needs from its connection (``Connection`` provides it); each
+    protocol's session adds what else it uses (IMAP: COMPRESS, ManageSieve: literals by size)."""
+
+    secure: bool
+    peer_ip: str
+
+    @property
+    def can_starttls(self) -> bool: ...
+
+    def write(self, data: bytes) -> None: ...
+
+    async def flush(self) -> None: ...
+
+    async def readline(self, timeout: float | None = None) -> bytes: ...
+
+    async def starttls(self, reply: bytes | None = None) -> None: ...
 
 
 class Connection:
