@@ -27,9 +27,14 @@ system-deps-test:
 dev: system-deps-dev venv
 	$(BIN)/sealmail dev --data-dir $(DATA_DIR)
 
-## make test: linters and the whole test suite
+## make test: linters and the whole test suite, on TEST_WORKERS pytest-xdist workers (a test file
+## stays on one worker, so its module fixtures start once). Most tests wait on servers, sockets and
+## client programs rather than on a core; more workers than cores gained little here and made
+## timing-sensitive tests (kills mid-commit, failovers) wait longer.
+TEST_WORKERS ?= 2
+XDIST = -n $(TEST_WORKERS) --dist loadfile
 test: system-deps-test venv lint deploy-lint
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest $(XDIST) $(PYTEST_ARGS)
 	$(MAKE) test-remote-store
 
 ## make test-remote-store: the IMAP protocol and IDLE suites, the POP3 protocol and concurrency suites and the
@@ -45,7 +50,7 @@ REMOTE_STORE_TESTS = tests/imap/test_protocol.py tests/imap/test_idle.py \
 	tests/dav/test_protocol.py tests/dav/test_dav_remote_store.py \
 	tests/contract/test_config_store.py
 test-remote-store: venv
-	SEALMAIL_TEST_STORE=remote $(BIN)/pytest $(REMOTE_STORE_TESTS) $(PYTEST_ARGS)
+	SEALMAIL_TEST_STORE=remote $(BIN)/pytest $(XDIST) $(REMOTE_STORE_TESTS) $(PYTEST_ARGS)
 
 ## make test-fast: skip the slow suites (whole process trees, real client programs)
 test-fast: venv lint

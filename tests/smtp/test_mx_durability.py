@@ -29,7 +29,8 @@ from support import wait_for
 pytestmark = pytest.mark.slow
 
 CLIENTS = 6
-ROUNDS = 2
+ROUNDS = 2  # kills that land mid-batch
+ATTEMPTS_MORE = 3  # further rounds allowed for kills that land after the commit they aimed at
 KILL_AFTER = 40  # acknowledged messages per round before the kill
 
 
@@ -144,7 +145,10 @@ def test_kill_9_while_clients_send_loses_nothing_acknowledged(
     }
     acked: list[str] = []
     in_flight: list[str] = []
-    for round_ in range(ROUNDS):
+    landed = 0  # kills that found at least two transactions waiting for their commit
+    for round_ in range(ROUNDS + ATTEMPTS_MORE):
+        if landed == ROUNDS:
+            break
         proc, port = _start_mx(sealmail_bin, env, settings.run_dir)
         senders = [Sender(port, f"r{round_}c{c}") for c in range(CLIENTS)]
         try:
@@ -168,9 +172,12 @@ def test_kill_9_while_clients_send_loses_nothing_acknowledged(
             assert isinstance(s.error, (ConnectionError, OSError)), f"{s.name}: {s.error!r}"
         assert len(still_sending) == CLIENTS, f"clients had stopped before the kill: {still_sending}"
         unanswered = [s.unanswered for s in senders if s.unanswered is not None]
-        assert len(unanswered) >= 2, f"the kill did not land mid-batch: {len(unanswered)} transaction(s) in flight"
+        # Two were waiting when the kill was sent; on a loaded machine a commit can still finish
+        # before the signal lands. Such a round still counts for what it acknowledged; another is run.
+        landed += len(unanswered) >= 2
         acked += [tag for s in senders for tag in s.acked]
         in_flight += unanswered
+    assert landed == ROUNDS, f"only {landed} of {round_ + 1} kills landed mid-batch (two transactions in flight)"
 
     unlocked = credentials.unlock(config, settings, "demo@example.test", password)
     store = MailStore(settings.data_dir)

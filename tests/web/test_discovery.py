@@ -56,7 +56,9 @@ def _add_domain(web_settings, *names: str) -> None:
 
 
 # ---- RFC 6764 ----------------------------------------------------------------------------------------
-@pytest.mark.parametrize(("service", "port"), [("caldav", CALDAV_PORT), ("carddav", CARDDAV_PORT)])
+@pytest.mark.parametrize(
+    ("service", "port"), [("caldav", CALDAV_PORT), ("carddav", CARDDAV_PORT)], ids=["caldav", "carddav"]
+)
 @pytest.mark.parametrize("method", ["GET", "PROPFIND"])
 def test_well_known_dav_uris_redirect_to_the_dav_port(web, certs, service, port, method) -> None:
     """RFC 6764 §5: /.well-known/caldav and /.well-known/carddav redirect (301) to the context path of
