@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from sealmail.config import open_store
 from sealmail.net import redisconn
+from sealmail.net.coalesce import Coalescer
 from sealmail.net.limits import LoginLimiter, memory_limiter
 from sealmail.net.redisconn import Subscriber
 from sealmail.services import revocation
@@ -57,19 +58,27 @@ class AppContext:
         self.revocations: revocation.RevocationBus = revocation.make_bus(settings, self.subscriber)
         # Password checks: on a pool of their own, and remembered briefly (services.logins).
         self.logins = Logins(settings, self.revocations)
+        self._log_lines: Coalescer[LogEntry] = Coalescer(self._append_logs)
 
     async def config_call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         """Run a (blocking) config-store call off the event loop."""
         return await asyncio.to_thread(fn, *args, **kwargs)
 
     async def log_event(self, entry: LogEntry) -> None:
-        """Append to the delivery/error log; a log that cannot be written never stops mail."""
+        """Append to the delivery/error log; a log that cannot be written never stops mail.
+
+        The entries of concurrent messages go together, in one transaction (or one trip to a data
+        host's config store) per batch: ``net.coalesce``."""
         try:
-            await self.config_call(self.config.append_log, entry)
+            await self._log_lines.submit([entry])
         except Exception:
             logging.getLogger("sealmail").warning("could not write the delivery log", exc_info=True)
 
+    async def _append_logs(self, entries: list[LogEntry]) -> None:
+        await self.config_call(self.config.append_logs, entries)
+
     async def close(self) -> None:
+        await self._log_lines.drain()
         self.logins.close()
         await self.mailstore.close()
         await self.bus.close()

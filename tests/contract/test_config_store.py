@@ -509,6 +509,23 @@ def test_logs_newest_first_with_filters(store: ConfigStore) -> None:
     assert [e.kind for e in window.entries] == ["error"]
 
 
+def test_log_entries_appended_together_are_each_kept_once(store: ConfigStore) -> None:
+    """``append_logs``: the MX writes the lines of messages stored at the same moment in one go."""
+    base = now()
+    entries = []
+    for i in range(5):
+        entry = LogEntry(kind="delivery", component="mx", status="stored", address=f"u{i}@a.test")
+        entry.time = base + timedelta(seconds=i)
+        entries.append(entry)
+    store.append_logs([])
+    store.append_logs(entries)
+    page = store.query_logs(LogQuery())
+    assert [e.address for e in page.entries] == [f"u{i}@a.test" for i in (4, 3, 2, 1, 0)]
+    assert [e.id for e in page.entries] == [e.id for e in reversed(entries)]
+    with pytest.raises(AlreadyExists):  # an id kept already is refused as with append_log
+        store.append_logs([entries[0]])
+
+
 def test_log_pages_cover_everything_once(store: ConfigStore) -> None:
     base = now()
     made = [_log(store, i // 3, base) for i in range(25)]  # three entries per timestamp: ties break on id

@@ -333,6 +333,12 @@ class ConfigStore(ABC):
         self._insert_log(entry)
         return entry
 
+    def append_logs(self, entries: list[LogEntry]) -> None:
+        """Several entries at once, in one transaction where the backend has them (the log lines of
+        messages delivered at the same moment: ``AppContext.log_event`` gathers them)."""
+        if entries:
+            self._insert_logs(entries)
+
     def query_logs(self, query: LogQuery) -> LogPage:
         """Newest first; ``next_cursor`` continues after the last entry returned."""
         if not 1 <= query.limit <= MAX_LOG_PAGE:
@@ -527,6 +533,11 @@ class ConfigStore(ABC):
 
     @abstractmethod
     def _insert_log(self, entry: LogEntry) -> None: ...
+
+    def _insert_logs(self, entries: list[LogEntry]) -> None:
+        for entry in entries:
+            self._insert_log(entry)
+
     @abstractmethod
     def _query_logs(self, query: LogQuery, after: tuple[datetime, str] | None, limit: int) -> list[LogEntry]:
         """Entries matching ``query`` ordered by (time, id) descending, strictly after ``after``."""

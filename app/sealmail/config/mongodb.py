@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 import pymongo
 from pymongo import ASCENDING, DESCENDING
-from pymongo.errors import ConfigurationError, DuplicateKeyError, InvalidURI
+from pymongo.errors import BulkWriteError, ConfigurationError, DuplicateKeyError, InvalidURI
 
 from sealmail.addresses import AliasKind
 from sealmail.config.base import ConfigStore
@@ -391,6 +391,14 @@ class MongoConfigStore(ConfigStore):
     # ---- logs -----------------------------------------------------------------------------------
     def _insert_log(self, entry: LogEntry) -> None:
         self._insert("logs", entry, f"log entry {entry.id}")
+
+    def _insert_logs(self, entries: list[LogEntry]) -> None:
+        try:
+            self.db["logs"].insert_many([to_document(entry, "id") for entry in entries])
+        except BulkWriteError as exc:
+            if any(e.get("code") == 11000 for e in exc.details.get("writeErrors", [])):  # duplicate key
+                raise AlreadyExists("a log entry exists already") from None
+            raise
 
     def _query_logs(self, query: LogQuery, after: tuple[datetime, str] | None, limit: int) -> list[LogEntry]:
         conditions: list[dict[str, Any]] = []

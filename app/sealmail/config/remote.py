@@ -330,6 +330,10 @@ class RemoteConfigStore(ConfigStore):
     def append_log(self, entry: LogEntry) -> LogEntry:
         return _one(LogEntry, self._call("append_log", entry))
 
+    def append_logs(self, entries: list[LogEntry]) -> None:
+        if entries:
+            self._call("append_logs", entries)
+
     def query_logs(self, query: LogQuery) -> LogPage:
         return _one(LogPage, self._call("query_logs", query))
 

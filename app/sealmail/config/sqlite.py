@@ -546,6 +546,17 @@ class SQLiteConfigStore(ConfigStore):
     def _insert_log(self, entry: LogEntry) -> None:
         self._insert("logs", entry, f"log entry {entry.id}")
 
+    def _insert_logs(self, entries: list[LogEntry]) -> None:
+        db = self._db()
+        db.execute("BEGIN IMMEDIATE")  # one commit for all of them
+        try:
+            for entry in entries:
+                self._insert("logs", entry, f"log entry {entry.id}")
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
     def _query_logs(self, query: LogQuery, after: tuple[datetime, str] | None, limit: int) -> list[LogEntry]:
         where, args = [], []
         for column in ("kind", "domain", "address", "status"):

@@ -103,6 +103,7 @@ CONFIG_METHODS = frozenset(
         "revoke_token",
         # delivery, error and audit log
         "append_log",
+        "append_logs",
         "query_logs",
         "count_logs",
         # spam statistics

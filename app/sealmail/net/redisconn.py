@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -184,23 +184,34 @@ DEMOTED_PAUSE = 0.1  # seconds between them (a sentinel may name the old master 
 
 
 async def publish(client: aioredis.Redis, channel: str, data: bytes | str, *, sentinel: bool) -> int:
-    """PUBLISH, and in Sentinel mode make sure it reached the master.
+    """PUBLISH, and in Sentinel mode make sure it reached the master (``publish_many``)."""
+    (receivers,) = await publish_many(client, [(channel, data)], sentinel=sentinel)
+    return receivers
+
+
+async def publish_many(
+    client: aioredis.Redis, messages: Sequence[tuple[str, bytes | str]], *, sentinel: bool
+) -> list[int]:
+    """PUBLISH each (channel, data) in one round trip; in Sentinel mode make sure they reached the master.
 
     PUBLISH is accepted by a replica too, and reaches only that node's subscribers: a connection
     left on a demoted master (made while a sentinel still named it, or not ended by Sentinel's
-    ``CLIENT KILL`` when it demoted the node) would announce to nobody, with no error. So each
-    publish goes in one round trip with ``ROLE``; when the node is not the master, the pool's
-    connections are dropped (the next one asks the sentinels) and the publish is made again."""
-    if not sentinel:
-        return int(await client.publish(channel, data))
+    ``CLIENT KILL`` when it demoted the node) would announce to nobody, with no error. So the
+    publishes go in one round trip with ``ROLE``; when the node is not the master, the pool's
+    connections are dropped (the next one asks the sentinels) and the publishes are made again."""
     for attempt in range(DEMOTED_RETRIES + 1):
         async with client.pipeline(transaction=False) as pipe:
-            pipe.publish(channel, data)
-            pipe.execute_command("ROLE")
-            receivers, role = await pipe.execute()
+            for channel, data in messages:
+                pipe.publish(channel, data)
+            if sentinel:
+                pipe.execute_command("ROLE")
+            answers = await pipe.execute()
+        if not sentinel:
+            return [int(n) for n in answers]
+        role = answers[-1]
         name = role[0].decode() if isinstance(role[0], bytes) else str(role[0])
         if name == "master":
-            return int(receivers)
+            return [int(n) for n in answers[:-1]]
         if attempt == 0:
             log.warning("Redis publish reached a %s, not the master; reconnecting through the sentinels", name)
         await client.connection_pool.disconnect()

@@ -49,6 +49,7 @@ from typing import TYPE_CHECKING, Any
 
 from sealmail.addresses import is_webhook
 from sealmail.config.models import Alias, LogEntry, LogKind
+from sealmail.net.coalesce import Coalescer
 from sealmail.queue.service import JobQueueAPI
 from sealmail.queue.store import NewJob
 from sealmail.services.dkim import fetch_keys, has_all_keys
@@ -92,6 +93,7 @@ class _Stored:
     mailbox_id: str | None  # None: not stored
     error: str | None  # why, when storing failed (None with no mailbox_id: the keys are gone)
     announce: bool = True  # tell sessions to drain (the remote store announces what it appends itself)
+    entry: LogEntry | None = None  # the delivery log line, written after the trip to the worker thread
 
 
 @dataclass(slots=True)
@@ -114,6 +116,7 @@ class Deduplicator:
         self.redis = redis
         self._memory: dict[str, float] = {}
         self._writing: collections.Counter[str] = collections.Counter()  # keys being remembered now
+        self._remembering: Coalescer[str] = Coalescer(self._set_many)  # concurrent deliveries share a trip
 
     async def seen_many(self, keys: list[str]) -> set[str]:
         """Which of ``keys`` were remembered (one round trip to Redis)."""
@@ -132,10 +135,7 @@ class Deduplicator:
         if self.redis is not None:
             self._writing.update(keys)
             try:
-                async with self.redis.pipeline(transaction=False) as pipe:
-                    for key in keys:
-                        pipe.set(f"sealmail:inbound:{key}", b"1", ex=DEDUP_SECONDS)
-                    await pipe.execute()
+                await self._remembering.submit(keys)
             finally:
                 self._writing.subtract(keys)
                 for key in keys:
@@ -146,6 +146,12 @@ class Deduplicator:
         self._memory = {k: v for k, v in self._memory.items() if v > now}
         for key in keys:
             self._memory[key] = now + DEDUP_SECONDS
+
+    async def _set_many(self, keys: list[str]) -> None:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.set(f"sealmail:inbound:{key}", b"1", ex=DEDUP_SECONDS)
+            await pipe.execute()
 
 
 ForwardRewriter = Callable[[bytes, str, str], tuple[bytes, str]]
@@ -386,6 +392,8 @@ class InboundDelivery:
                     kind="error",
                 )
             return stored.address, False
+        if stored.entry is not None:  # with the log lines of other messages stored now (AppContext.log_event)
+            await self.app.log_event(stored.entry)
         if stored.announce:
             appended.append(stored.mailbox_id)
         outcome.delivered.append(f"store:{stored.address}")
@@ -402,8 +410,8 @@ class InboundDelivery:
     ) -> _Stored:
         """Everything the store action does that blocks, in one trip to a worker thread.
 
-        The config lookups, sealing, the fsynced spool append (committed together with concurrent
-        sessions' appends) and the delivery log line.
+        The config lookups, sealing and the fsynced spool append (committed together with concurrent
+        sessions' appends); the delivery log line it makes is written by the caller.
         """
         config = self.app.config
         address = self.known.through(("address", alias.id), lambda: _display_address(config, alias))
@@ -420,11 +428,8 @@ class InboundDelivery:
                 status = self._hand_over(credential.mailbox_id, credential.public_key, message, folder)
         except Exception as exc:
             return _Stored(address, None, str(exc))
-        try:
-            config.append_log(_entry(alias, address, status=status, detail=detail, message_id=message_id, peer=peer))
-        except Exception:
-            log.warning("could not write the delivery log", exc_info=True)
-        return _Stored(address, credential.mailbox_id, None, announce=self.outbox is None)
+        entry = _entry(alias, address, status=status, detail=detail, message_id=message_id, peer=peer)
+        return _Stored(address, credential.mailbox_id, None, announce=self.outbox is None, entry=entry)
 
     def _hand_over(self, mailbox_id: str, public_key: bytes, message: Pieces, folder: str | Filing) -> str:
         """Seal here, then hand the record to the store, or hold it in the outbox while the store is away.

@@ -156,6 +156,11 @@ class ChangeBus(ABC):
     @abstractmethod
     async def publish(self, event: ChangeEvent) -> None: ...
 
+    async def publish_many(self, events: list[ChangeEvent]) -> None:
+        """Publish each, in order (a bus over a network does it in one round trip)."""
+        for event in events:
+            await self.publish(event)
+
     async def subscribe(self, mailbox_id: str) -> Subscription:
         sub = Subscription(self, mailbox_id)
         first = mailbox_id not in self._subscribers
@@ -209,18 +214,23 @@ class RedisBus(ChangeBus):
 
     def __init__(self, source: RedisConnector | str, subscriber: Subscriber | None = None) -> None:
         super().__init__()
-        from sealmail.net.redisconn import Subscriber, as_connector, publish
+        from sealmail.net.redisconn import Subscriber, as_connector, publish, publish_many
 
         connector = as_connector(source)
         self._client = connector.client()
         self._sentinel = connector.uses_sentinel
         self._publish = publish  # Sentinel mode: only on the master (net.redisconn.publish)
+        self._publish_many = publish_many
         self._own_subscriber = subscriber is None
         self.subscriber = subscriber if subscriber is not None else Subscriber(connector)
         self.subscriber.on_resync(self.resync)
 
     async def publish(self, event: ChangeEvent) -> None:
         await self._publish(self._client, channel(event.mailbox_id), encode_event(event), sentinel=self._sentinel)
+
+    async def publish_many(self, events: list[ChangeEvent]) -> None:
+        messages = [(channel(e.mailbox_id), encode_event(e)) for e in events]
+        await self._publish_many(self._client, messages, sentinel=self._sentinel)
 
     async def _listen(self, mailbox_id: str) -> None:
         await self.subscriber.subscribe(channel(mailbox_id), self._on_message)

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 from sealmail.crypto.keys import MailboxSecrets
 from sealmail.crypto.sealed import Buffer
+from sealmail.net.coalesce import Coalescer
 from sealmail.store import events as ev
 from sealmail.store.dav import DavCollection, DavItem, DavLimits, NewItem
 from sealmail.store.exclusive import MaildropLock
@@ -396,6 +397,7 @@ class MailStore:
     def __init__(self, data_dir: Path, bus: ev.ChangeBus | None = None) -> None:
         self.data_dir = data_dir
         self.bus = bus
+        self._announcements: Coalescer[str] = Coalescer(self._announce)
         self._open: dict[str, AsyncMailbox] = {}
         self._spools: dict[str, Spool] = {}
         self._spools_lock = threading.Lock()  # spool() is called from worker threads
@@ -503,9 +505,14 @@ class MailStore:
         subscribers (``ev.Resync``), whose spool watchers then drain it."""
         if self.bus is not None:
             try:
-                await self.bus.publish(ev.SpoolAppended(mailbox_id))
+                await self._announcements.submit([mailbox_id])
             except Exception:
                 log.warning("could not announce new mail in a spool; sessions find it when the bus is back")
+
+    async def _announce(self, mailbox_ids: list[str]) -> None:
+        """The announcements of concurrent deliveries, one per spool, in one round trip."""
+        assert self.bus is not None
+        await self.bus.publish_many([ev.SpoolAppended(m) for m in dict.fromkeys(mailbox_ids)])
 
     async def lock_maildrop(self, handle: MailboxHandle) -> MaildropLock | None:
         """The POP3 lock on the handle's mailbox: an ``flock`` beside its file (``store.exclusive``)."""
