@@ -34,10 +34,14 @@ def auth(secret: str) -> dict[str, str]:
 
 
 def problem(r: httpx.Response, status: int) -> dict:
-    """The RFC 9457 problem document of a refused API request."""
+    """The RFC 9457 problem document of a refused API request (admin or self-service)."""
     assert r.status_code == status, r.text
     assert r.headers["content-type"] == "application/problem+json"
-    return r.json()
+    body = r.json()
+    assert body["status"] == status
+    assert body["type"] == "about:blank"
+    assert body["title"]
+    return body
 
 
 def make_alias(store, settings, address: str = ADDRESS) -> str:

@@ -16,12 +16,11 @@ import time
 from pathlib import Path
 
 import pytest
+from browserkit import launch
 from test_dev import _port_env, _start, _stop, _wait_for_dev_json
 
 pytestmark = [pytest.mark.slow, pytest.mark.tool("rspamd", "chromium")]
 
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
 SENDER = "colleague@example.test"
 REPLY_SUBJECT = "Absent jusqu'au 5 janvier"
 
@@ -58,7 +57,7 @@ def test_rfc5230_a_vacation_reply_set_in_chromium_reaches_the_senders_mailbox(
         sender_password = json.loads(made.stdout)["password"]
 
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+            browser = launch(p)
             try:
                 page = browser.new_context(ignore_https_errors=True).new_page()
                 page.goto(f"https://127.0.0.1:{info['ports']['web']}/account/rules")

@@ -16,8 +16,6 @@ from __future__ import annotations
 import contextlib
 import imaplib
 import json
-import os
-import shutil
 import smtplib
 import socket
 import ssl
@@ -31,6 +29,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
+from browserkit import launch, shots_dir
 from devtree import clean_environ, port_env, start, stop, wait_for_dev_json
 from roundcubekit import ImapRecorder, Roundcube, commands, require_roundcube, tagged_failures
 
@@ -41,9 +40,6 @@ from managesievekit import Wire
 
 pytestmark = [pytest.mark.slow, pytest.mark.tool("rspamd", "chromium", "php")]
 
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
-ROOT = Path(__file__).resolve().parents[2]
 SENDER = "someone@example.org"
 
 
@@ -94,14 +90,12 @@ def browser(request: pytest.FixtureRequest) -> Iterator[tuple]:
     """A chromium page and a function that saves a numbered screenshot of it."""
     from playwright.sync_api import expect, sync_playwright
 
-    shots = Path(os.environ.get("SEALMAIL_TEST_OUTPUT") or ROOT / "test-output") / "roundcube" / request.node.name
-    shutil.rmtree(shots, ignore_errors=True)
-    shots.mkdir(parents=True)
+    shots = shots_dir("roundcube", request.node.name)
     # Roundcube answers each click with a request to PHP's one-process server, which asks our servers:
     # on a loaded 2-core machine that takes seconds, so assertions wait as long as actions do.
     expect.set_options(timeout=30_000)
     with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        chromium = launch(p)
         try:
             page = chromium.new_page(viewport={"width": 1400, "height": 900})
             page.set_default_timeout(30_000)

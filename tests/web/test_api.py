@@ -10,6 +10,8 @@ import pytest
 from sealmail.config.models import LogEntry, LogQuery, now
 from sealmail.services import credentials, tokens
 
+from selfkit import auth, problem
+
 ALL = list(tokens.SCOPES)
 
 
@@ -28,40 +30,26 @@ def token(store) -> str:
     return tokens.create_token(store, "ci", ALL)[1]
 
 
-def auth(secret: str) -> dict[str, str]:
-    return {"authorization": f"Bearer {secret}"}
-
-
-def assert_problem(r: httpx.Response, status: int) -> dict:
-    assert r.status_code == status, r.text
-    assert r.headers["content-type"] == "application/problem+json"
-    body = r.json()
-    assert body["status"] == status
-    assert body["type"] == "about:blank"
-    assert body["title"]
-    return body
-
-
 # ---- authentication and scopes ------------------------------------------------------------------------
 def test_requests_without_a_valid_token_are_refused(client, store) -> None:
-    body = assert_problem(client.get("/v1/domains"), 401)
+    body = problem(client.get("/v1/domains"), 401)
     assert "Bearer" in body["detail"]
     r = client.get("/v1/domains", headers=auth("sm_" + "x" * 43))
-    assert_problem(r, 401)
+    problem(r, 401)
     assert r.headers["www-authenticate"] == 'Bearer error="invalid_token"'
-    assert_problem(client.get("/v1/domains", headers={"authorization": "Basic dTpw"}), 401)
+    problem(client.get("/v1/domains", headers={"authorization": "Basic dTpw"}), 401)
 
     made, secret = tokens.create_token(store, "old", ALL)
     assert client.get("/v1/domains", headers=auth(secret)).status_code == 200
     tokens.revoke_token(store, made.id)
-    assert_problem(client.get("/v1/domains", headers=auth(secret)), 401)
+    problem(client.get("/v1/domains", headers=auth(secret)), 401)
 
 
 def test_scopes_limit_what_a_token_can_do(client, store) -> None:
     _, reader = tokens.create_token(store, "reader", ["domains:read", "aliases:read"])
     assert client.get("/v1/domains", headers=auth(reader)).status_code == 200
     r = client.post("/v1/domains", json={"name": "a.test"}, headers=auth(reader))
-    body = assert_problem(r, 403)
+    body = problem(r, 403)
     assert body["required_scope"] == "domains:write"
     assert 'error="insufficient_scope"' in r.headers["www-authenticate"]
     for method, path, scope in [
@@ -72,14 +60,14 @@ def test_scopes_limit_what_a_token_can_do(client, store) -> None:
         ("DELETE", "/v1/aliases/x", "aliases:write"),
     ]:
         r = client.request(method, path, headers=auth(reader), json={"name": "t", "scopes": ["logs:read"]})
-        assert assert_problem(r, 403)["required_scope"] == scope
+        assert problem(r, 403)["required_scope"] == scope
     assert store.list_domains() == []
 
 
 def test_failed_tokens_lock_the_address_out(client, token) -> None:
     for _ in range(10):
         assert client.get("/v1/domains", headers=auth("sm_wrong")).status_code == 401
-    assert_problem(client.get("/v1/domains", headers=auth(token)), 429)
+    problem(client.get("/v1/domains", headers=auth(token)), 429)
 
 
 def test_token_secrets_are_stored_hashed_and_last_use_recorded(client, store, token) -> None:
@@ -92,30 +80,30 @@ def test_token_secrets_are_stored_hashed_and_last_use_recorded(client, store, to
 
 # ---- validation ---------------------------------------------------------------------------------------
 def test_validation_errors_name_each_problem(client, token) -> None:
-    body = assert_problem(client.post("/v1/domains", json={"nam": "a.test"}, headers=auth(token)), 422)
+    body = problem(client.post("/v1/domains", json={"nam": "a.test"}, headers=auth(token)), 422)
     assert {"detail": "Field required", "pointer": "#/name"} in body["errors"]
     assert {e["pointer"] for e in body["errors"]} == {"#/name", "#/nam"}
 
-    body = assert_problem(client.post("/v1/domains", json={"name": "not a domain!"}, headers=auth(token)), 422)
+    body = problem(client.post("/v1/domains", json={"name": "not a domain!"}, headers=auth(token)), 422)
     assert "not a domain!" in body["detail"] or "invalid" in body["detail"].lower()
 
-    body = assert_problem(client.post("/v1/domains", content=b"{", headers=auth(token)), 422)
+    body = problem(client.post("/v1/domains", content=b"{", headers=auth(token)), 422)
     assert body["errors"]
 
-    body = assert_problem(client.get("/v1/logs/delivery?limit=0", headers=auth(token)), 422)
+    body = problem(client.get("/v1/logs/delivery?limit=0", headers=auth(token)), 422)
     assert body["errors"][0]["query"] == "limit"
 
-    body = assert_problem(client.post("/v1/tokens", json={"name": "x", "scopes": ["root"]}, headers=auth(token)), 422)
+    body = problem(client.post("/v1/tokens", json={"name": "x", "scopes": ["root"]}, headers=auth(token)), 422)
     assert "unknown scope 'root'" in body["detail"]
 
 
 def test_conflicts_and_missing_objects(client, token) -> None:
     assert client.post("/v1/domains", json={"name": "a.test"}, headers=auth(token)).status_code == 201
-    assert_problem(client.post("/v1/domains", json={"name": "A.TEST"}, headers=auth(token)), 409)
-    assert_problem(client.get("/v1/domains/b.test", headers=auth(token)), 404)
-    assert_problem(client.get("/v1/aliases/0123", headers=auth(token)), 404)
-    assert_problem(client.get("/v1/nowhere", headers=auth(token)), 404)
-    assert_problem(client.put("/v1/domains", headers=auth(token)), 405)
+    problem(client.post("/v1/domains", json={"name": "A.TEST"}, headers=auth(token)), 409)
+    problem(client.get("/v1/domains/b.test", headers=auth(token)), 404)
+    problem(client.get("/v1/aliases/0123", headers=auth(token)), 404)
+    problem(client.get("/v1/nowhere", headers=auth(token)), 404)
+    problem(client.put("/v1/domains", headers=auth(token)), 405)
 
 
 # ---- domains and aliases ------------------------------------------------------------------------------
@@ -149,12 +137,12 @@ def test_domain_spam_thresholds_are_patched_validated_and_cleared(client, token,
     assert client.get(path, headers=auth(token)).json()["spam_reject"] == 12.0
     assert (
         "must be above the junk"
-        in assert_problem(client.patch(path, json={"spam_reject": 3}, headers=auth(token)), 422)["detail"]
+        in problem(client.patch(path, json={"spam_reject": 3}, headers=auth(token)), 422)["detail"]
     )
-    assert_problem(client.patch(path, json={"spam_defer": 0}, headers=auth(token)), 422)
-    assert_problem(client.patch(path, json={"spam_defer": 1001}, headers=auth(token)), 422)
-    assert_problem(client.patch(path, json={"name": "other.test"}, headers=auth(token)), 422)
-    assert_problem(client.patch("/v1/domains/absent.test", json={"spam_junk": 3}, headers=auth(token)), 404)
+    problem(client.patch(path, json={"spam_defer": 0}, headers=auth(token)), 422)
+    problem(client.patch(path, json={"spam_defer": 1001}, headers=auth(token)), 422)
+    problem(client.patch(path, json={"name": "other.test"}, headers=auth(token)), 422)
+    problem(client.patch("/v1/domains/absent.test", json={"spam_junk": 3}, headers=auth(token)), 404)
     assert store.get_domain("xn--universitxyz-jeb.fr").spam_reject == 12.0
     r = client.patch(path, json={"spam_reject": None}, headers=auth(token))
     assert (r.json()["spam_reject"], r.json()["spam_junk"]) == (None, 4.5)
@@ -182,14 +170,14 @@ def test_spam_statistics_sum_the_days_and_rank_the_symbols(client, store) -> Non
     )
     _, reader = tokens.create_token(store, "stats", ["logs:read"])
     _, other = tokens.create_token(store, "domains", ["domains:read"])
-    assert_problem(client.get("/v1/stats/spam", headers=auth(other)), 403)
+    problem(client.get("/v1/stats/spam", headers=auth(other)), 403)
     r = client.get("/v1/stats/spam", params={"days": 3, "top": 1}, headers=auth(reader))
     assert r.status_code == 200, r.text
     stats = r.json()
     assert [d["scanned"] for d in stats["days"]] == [0, 4, 1]
     assert stats["totals"] == {"scanned": 5, "rejected": 1, "deferred": 0, "junk": 2, "unchecked": 0}
     assert stats["top_symbols"] == [{"symbol": "BAYES_SPAM", "messages": 2}]  # GTUBE ties, second by name
-    assert_problem(client.get("/v1/stats/spam", params={"days": 0}, headers=auth(reader)), 422)
+    problem(client.get("/v1/stats/spam", params={"days": 0}, headers=auth(reader)), 422)
 
 
 def test_alias_lifecycle_with_quota_usage_and_password(client, token, store, web_settings) -> None:
@@ -222,9 +210,9 @@ def test_alias_lifecycle_with_quota_usage_and_password(client, token, store, web
 
     # A mailbox with keys: a new password needs the current one (or a reset).
     r = client.post(f"/v1/aliases/{alias['id']}/password", json={}, headers=auth(token))
-    assert "current password" in assert_problem(r, 422)["detail"]
+    assert "current password" in problem(r, 422)["detail"]
     r = client.post(f"/v1/aliases/{alias['id']}/password", json={"current_password": "wrong"}, headers=auth(token))
-    assert assert_problem(r, 422)["detail"] == "the current password or recovery key is wrong"
+    assert problem(r, 422)["detail"] == "the current password or recovery key is wrong"
     r = client.post(f"/v1/aliases/{alias['id']}/password", json={"current_password": password}, headers=auth(token))
     second = r.json()["password"]
     assert second != password
@@ -247,16 +235,14 @@ def test_alias_lifecycle_with_quota_usage_and_password(client, token, store, web
     r = client.patch(f"/v1/aliases/{alias['id']}", json={"quota": None}, headers=auth(token))
     assert r.json()["quota"] is None
     assert r.json()["quota_effective"] == web_settings.default_quota
-    assert_problem(client.patch(f"/v1/aliases/{alias['id']}", json={"quota": "lots"}, headers=auth(token)), 422)
-    assert_problem(
-        client.patch(f"/v1/aliases/{alias['id']}", json={"recipients": ["ftp://x"]}, headers=auth(token)), 422
-    )
+    problem(client.patch(f"/v1/aliases/{alias['id']}", json={"quota": "lots"}, headers=auth(token)), 422)
+    problem(client.patch(f"/v1/aliases/{alias['id']}", json={"recipients": ["ftp://x"]}, headers=auth(token)), 422)
     # Webhooks to the server's own network are refused when saved (RFC 6890 non-global ranges).
     for url in ("http://hooks.example.org/x", "https://169.254.169.254/latest", "https://[fd00::1]/x"):
         r = client.patch(f"/v1/aliases/{alias['id']}", json={"recipients": [url]}, headers=auth(token))
-        assert "webhook_allow_private" in assert_problem(r, 422)["detail"]
+        assert "webhook_allow_private" in problem(r, 422)["detail"]
     r = client.patch(f"/v1/aliases/{alias['id']}", json={"recipients": [], "storage": False}, headers=auth(token))
-    assert "mail to it is lost" in assert_problem(r, 422)["detail"]
+    assert "mail to it is lost" in problem(r, 422)["detail"]
 
     found = client.get("/v1/aliases", params={"q": "boss"}, headers=auth(token)).json()
     assert [a["id"] for a in found] == [alias["id"]]
@@ -279,11 +265,11 @@ def test_catch_all_and_regex_aliases(client, token) -> None:
     )
     assert r.json()["kind"] == "regex"
     r = client.post(f"/v1/aliases/{r.json()['id']}/password", headers=auth(token))
-    assert "catch-all and regex" in assert_problem(r, 422)["detail"]
+    assert "catch-all and regex" in problem(r, 422)["detail"]
     r = client.post(
         "/v1/aliases", json={"address": "/(a)\\1/@example.test", "recipients": ["b@example.org"]}, headers=auth(token)
     )
-    assert_problem(r, 422)
+    problem(r, 422)
 
 
 # ---- tokens -------------------------------------------------------------------------------------------
@@ -311,7 +297,7 @@ def test_a_token_can_only_mint_scopes_it_holds(client, store) -> None:
     _, minter = tokens.create_token(store, "minter", ["tokens:write", "aliases:read"])
     for wanted in (["domains:write"], ["aliases:read", "tokens:read"], list(tokens.SCOPES)):
         r = client.post("/v1/tokens", json={"name": "escalate", "scopes": wanted}, headers=auth(minter))
-        body = assert_problem(r, 403)
+        body = problem(r, 403)
         assert body["missing_scopes"] == [s for s in wanted if s not in ("tokens:write", "aliases:read")]
         assert "only grant scopes it holds" in body["detail"]
     assert [t.name for t in store.list_tokens()] == ["minter"]
@@ -325,7 +311,7 @@ def test_a_token_can_only_mint_scopes_it_holds(client, store) -> None:
     assert same.status_code == 201
     # The minted token is bounded the same way: it cannot climb back above its own scopes either.
     r = client.post("/v1/tokens", json={"name": "x", "scopes": ["logs:read"]}, headers=auth(same.json()["token"]))
-    assert assert_problem(r, 403)["missing_scopes"] == ["logs:read"]
+    assert problem(r, 403)["missing_scopes"] == ["logs:read"]
 
 
 # ---- logs ---------------------------------------------------------------------------------------------
@@ -365,8 +351,8 @@ def test_delivery_and_error_logs_page_and_filter(client, token, store) -> None:
     assert [e["address"] for e in window["entries"]] == ["u3@example.test", "u2@example.test"]
     errors = client.get("/v1/logs/errors", params={"status": "failed"}, headers=auth(token)).json()
     assert [e["detail"] for e in errors["entries"]] == ["DNS timeout"]
-    assert_problem(client.get("/v1/logs/errors", params={"cursor": "!!"}, headers=auth(token)), 422)
-    assert_problem(client.get("/v1/logs/delivery", params={"direction": "sideways"}, headers=auth(token)), 422)
+    problem(client.get("/v1/logs/errors", params={"cursor": "!!"}, headers=auth(token)), 422)
+    problem(client.get("/v1/logs/delivery", params={"direction": "sideways"}, headers=auth(token)), 422)
 
 
 def test_every_write_is_audited_without_secrets(client, token, store) -> None:

@@ -11,13 +11,10 @@ from storekit import StoreThread
 
 from sealmail.services import tokens
 
+from selfkit import auth
 from support import ComponentThread
 
 ALL = list(tokens.SCOPES)
-
-
-def auth(secret: str) -> dict[str, str]:
-    return {"authorization": f"Bearer {secret}"}
 
 
 @pytest.fixture

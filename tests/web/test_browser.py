@@ -11,13 +11,12 @@ Screenshots of every step go to ``$SEALMAIL_TEST_OUTPUT/browser-first-run`` (def
 from __future__ import annotations
 
 import imaplib
-import os
-import shutil
 import ssl
 from pathlib import Path
 
 import pyotp
 import pytest
+from browserkit import launch, shots_dir
 
 from sealmail import components
 from sealmail.services import credentials
@@ -27,18 +26,10 @@ from webkit import ADMIN, BASIC
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
-ROOT = Path(__file__).resolve().parents[2]
-
 
 @pytest.fixture
 def shots() -> Path:
-    base = Path(os.environ.get("SEALMAIL_TEST_OUTPUT") or ROOT / "test-output")
-    directory = base / "browser-first-run"
-    shutil.rmtree(directory, ignore_errors=True)
-    directory.mkdir(parents=True)
-    return directory
+    return shots_dir("browser-first-run")
 
 
 @pytest.fixture
@@ -55,8 +46,6 @@ def imap(web_settings):
 def test_first_run_in_chromium(web, imap, web_settings, store, certs, shots) -> None:
     from playwright.sync_api import expect, sync_playwright
 
-    if not Path(CHROMIUM).exists():
-        pytest.fail("chromium is not installed (scripts/system-deps test installs it)")
     base = f"https://127.0.0.1:{web.ports['web']}"
     step = iter(range(1, 100))
 
@@ -64,7 +53,7 @@ def test_first_run_in_chromium(web, imap, web_settings, store, certs, shots) -> 
         page.screenshot(path=str(shots / f"{next(step):02d}-{name}.png"), full_page=True)
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        browser = launch(p)
         try:
             # 1. Without the setup credentials, nothing but the basic-auth challenge (headless chromium
             # cannot show its login prompt, so the screenshot shows the answer it got).

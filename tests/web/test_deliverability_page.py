@@ -9,9 +9,7 @@ the screenshots (``$SEALMAIL_TEST_OUTPUT/deliverability``, default ``test-output
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import socket
 import ssl
 import threading
@@ -20,6 +18,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from browserkit import launch, shots_dir
 
 from sealmail.services import domains
 from sealmail.services.dnsrecords import records_for
@@ -32,9 +31,6 @@ from webkit import ADMIN
 
 pytestmark = pytest.mark.tool("dnsmasq")
 
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
-ROOT = Path(__file__).resolve().parents[2]
 NAMES = (HOST, DOMAIN, *(f"{n}.{DOMAIN}" for n in ("mta-sts", "autoconfig", "autodiscover", "imap", "smtp")))
 
 
@@ -159,15 +155,11 @@ def test_a_run_does_not_hold_up_other_requests(signed_in, store, web_settings, d
 def test_the_page_in_chromium(signed_in, store, web, web_settings, dns) -> None:
     from playwright.sync_api import expect, sync_playwright
 
-    if not Path(CHROMIUM).exists():
-        pytest.fail("chromium is not installed (scripts/system-deps test installs it)")
     publish(dns, store, web_settings)
-    shots = Path(os.environ.get("SEALMAIL_TEST_OUTPUT") or ROOT / "test-output") / "deliverability"
-    shutil.rmtree(shots, ignore_errors=True)
-    shots.mkdir(parents=True)
+    shots = shots_dir("deliverability")
     base = f"https://127.0.0.1:{web.ports['web']}"
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        browser = launch(p)
         try:
             page = browser.new_context(ignore_https_errors=True).new_page()
             page.goto(f"{base}/admin/login")

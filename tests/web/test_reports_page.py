@@ -7,9 +7,7 @@ RFC 8460 §4). A real DNS server (dnsmasq) gives one source address a PTR name.
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import smtplib
 import ssl
 from dataclasses import replace
@@ -18,6 +16,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from browserkit import launch, shots_dir
 
 from sealmail.services import domains, tokens
 
@@ -28,9 +27,6 @@ from webkit import ADMIN
 
 pytestmark = pytest.mark.tool("dnsmasq")
 
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
-ROOT = Path(__file__).resolve().parents[2]
 TODAY = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
 
 
@@ -316,14 +312,10 @@ def test_the_reports_need_their_scope(client, store) -> None:
 def test_the_page_in_chromium(reported, signed_in, web) -> None:
     from playwright.sync_api import expect, sync_playwright
 
-    if not Path(CHROMIUM).exists():
-        pytest.fail("chromium is not installed (scripts/system-deps test installs it)")
-    shots = Path(os.environ.get("SEALMAIL_TEST_OUTPUT") or ROOT / "test-output") / "reports"
-    shutil.rmtree(shots, ignore_errors=True)
-    shots.mkdir(parents=True)
+    shots = shots_dir("reports")
     base = f"https://127.0.0.1:{web.ports['web']}"
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        browser = launch(p)
         try:
             page = browser.new_context(ignore_https_errors=True).new_page()
             page.goto(f"{base}/admin/login")

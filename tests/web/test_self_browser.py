@@ -11,30 +11,22 @@ Screenshots of every step go to ``$SEALMAIL_TEST_OUTPUT/browser-self-service`` (
 from __future__ import annotations
 
 import imaplib
-import os
-import shutil
 from pathlib import Path
 
 import pytest
+from browserkit import launch, shots_dir
 
 from selfkit import ADDRESS, append_all, imap_client, make_alias, mbox_messages, messages, read_zip
 from support import ComponentThread
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
-ROOT = Path(__file__).resolve().parents[2]
 NEW_PASSWORD = "correct horse, new stable"
 
 
 @pytest.fixture
 def shots() -> Path:
-    base = Path(os.environ.get("SEALMAIL_TEST_OUTPUT") or ROOT / "test-output")
-    directory = base / "browser-self-service"
-    shutil.rmtree(directory, ignore_errors=True)
-    directory.mkdir(parents=True)
-    return directory
+    return shots_dir("browser-self-service")
 
 
 @pytest.fixture
@@ -49,8 +41,6 @@ def test_a_user_changes_the_password_and_takes_the_mail_in_chromium(
 ) -> None:
     from playwright.sync_api import expect, sync_playwright
 
-    if not Path(CHROMIUM).exists():
-        pytest.fail("chromium is not installed (scripts/system-deps test installs it)")
     password = make_alias(store, web_settings)
     client = imap_client(imap.ports["imaps"], certs.ca_cert, ADDRESS, password)
     sent = messages()
@@ -63,7 +53,7 @@ def test_a_user_changes_the_password_and_takes_the_mail_in_chromium(
         page.screenshot(path=str(shots / f"{next(step):02d}-{name}.png"), full_page=True)
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        browser = launch(p)
         try:
             context = browser.new_context(ignore_https_errors=True, accept_downloads=True)
             page = context.new_page()

@@ -9,11 +9,10 @@ Screenshots go to ``$SEALMAIL_TEST_OUTPUT/browser-self-rules`` (default ``test-o
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 
 import pytest
+from browserkit import launch, shots_dir
 
 from sealmail.services import aliases, sieverules
 from sealmail.sieve import rules as sieve_rules
@@ -23,31 +22,22 @@ from selfkit import ADDRESS, make_alias
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
-ROOT = Path(__file__).resolve().parents[2]
 SUBJECT = 'Absent "jusqu\'au" 5 janvier \\ ☃'
 MESSAGE = "Bonjour,\nje suis en congé jusqu'au 5 janvier."
 
 
 @pytest.fixture
 def shots() -> Path:
-    base = Path(os.environ.get("SEALMAIL_TEST_OUTPUT") or ROOT / "test-output")
-    directory = base / "browser-self-rules"
-    shutil.rmtree(directory, ignore_errors=True)
-    directory.mkdir(parents=True)
-    return directory
+    return shots_dir("browser-self-rules")
 
 
 def test_rfc5230_a_user_sets_a_vacation_reply_in_chromium(web, web_settings, store, shots) -> None:
     from playwright.sync_api import expect, sync_playwright
 
-    if not Path(CHROMIUM).exists():
-        pytest.fail("chromium is not installed (scripts/system-deps test installs it)")
     password = make_alias(store, web_settings)
     base = f"https://127.0.0.1:{web.ports['web']}"
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        browser = launch(p)
         try:
             page = browser.new_context(ignore_https_errors=True).new_page()
             page.goto(f"{base}/account/rules")
