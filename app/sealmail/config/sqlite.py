@@ -6,9 +6,11 @@ version lives in ``PRAGMA user_version`` and ``MIGRATIONS`` only ever grows (for
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import threading
+from collections.abc import Iterator
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -266,6 +268,19 @@ class SQLiteConfigStore(ConfigStore):
                 self._all.append(db)
         return db
 
+    @contextlib.contextmanager
+    def _immediate(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction on this thread's connection, its lock taken at once (BEGIN
+        IMMEDIATE), committed at the end of the block or rolled back on any error."""
+        db = self._db()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
     def close(self) -> None:
         with self._lock:
             for db in self._all:
@@ -454,9 +469,7 @@ class SQLiteConfigStore(ConfigStore):
         return self._one(SieveScript, "SELECT * FROM sieve_scripts WHERE alias_id = ? AND active", alias_id)
 
     def _activate_sieve_script(self, alias_id: str, name: str | None) -> bool:
-        db = self._db()
-        db.execute("BEGIN IMMEDIATE")  # one step: never two active, never none when one was asked for
-        try:
+        with self._immediate() as db:  # one step: never two active, never none when one was asked for
             known = (
                 name is None
                 or db.execute(
@@ -466,10 +479,6 @@ class SQLiteConfigStore(ConfigStore):
             if known:
                 db.execute("UPDATE sieve_scripts SET active = 0 WHERE alias_id = ? AND active", (alias_id,))
                 db.execute("UPDATE sieve_scripts SET active = 1 WHERE alias_id = ? AND name = ?", (alias_id, name))
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
         return bool(known)
 
     def _rename_sieve_script(self, alias_id: str, old: str, new: str) -> bool:
@@ -547,15 +556,9 @@ class SQLiteConfigStore(ConfigStore):
         self._insert("logs", entry, f"log entry {entry.id}")
 
     def _insert_logs(self, entries: list[LogEntry]) -> None:
-        db = self._db()
-        db.execute("BEGIN IMMEDIATE")  # one commit for all of them
-        try:
+        with self._immediate():  # one commit for all of them
             for entry in entries:
                 self._insert("logs", entry, f"log entry {entry.id}")
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
 
     def _query_logs(self, query: LogQuery, after: tuple[datetime, str] | None, limit: int) -> list[LogEntry]:
         where, args = [], []
@@ -600,18 +603,12 @@ class SQLiteConfigStore(ConfigStore):
             for name, n in values.items()
             if n
         ]
-        db = self._db()
-        db.execute("BEGIN IMMEDIATE")  # one transaction: a flush adds all of its numbers or none
-        try:
+        with self._immediate() as db:  # one transaction: a flush adds all of its numbers or none
             db.executemany(
                 "INSERT INTO spam_counts (day, kind, name, count) VALUES (?, ?, ?, ?)"
                 " ON CONFLICT (day, kind, name) DO UPDATE SET count = count + excluded.count",
                 rows,
             )
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
 
     def _spam_counts(self, since: date, until: date) -> list[SpamCounts]:
         rows = self._db().execute(

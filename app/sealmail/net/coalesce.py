@@ -55,15 +55,17 @@ class Coalescer(Generic[T]):
                 else:
                     _settle(waiters, None)
         finally:
-            self._sender = None
-            waiters, self._waiters, self._items = self._waiters, [], []
-            _settle(waiters, None, sent=False)  # the sender itself was cancelled (the process stops)
+            self._abandon()  # empty after a normal end; else the sender itself was cancelled (the process stops)
 
     def _ended(self, sender: asyncio.Task[None]) -> None:
         if self._sender is sender:  # cancelled before it ran: its own ``finally`` never did
-            self._sender = None
-            waiters, self._waiters, self._items = self._waiters, [], []
-            _settle(waiters, None, sent=False)
+            self._abandon()
+
+    def _abandon(self) -> None:
+        """No sender any more: whatever still waits was not sent."""
+        self._sender = None
+        waiters, self._waiters, self._items = self._waiters, [], []
+        _settle(waiters, None, sent=False)
 
     async def drain(self) -> None:
         """Wait until everything submitted so far was sent (or failed)."""

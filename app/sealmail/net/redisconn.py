@@ -185,6 +185,8 @@ DEMOTED_PAUSE = 0.1  # seconds between them (a sentinel may name the old master 
 
 async def publish(client: aioredis.Redis, channel: str, data: bytes | str, *, sentinel: bool) -> int:
     """PUBLISH, and in Sentinel mode make sure it reached the master (``publish_many``)."""
+    if not sentinel:  # one command, no pipeline needed
+        return int(await client.publish(channel, data))
     (receivers,) = await publish_many(client, [(channel, data)], sentinel=sentinel)
     return receivers
 
