@@ -346,3 +346,28 @@ def test_a_slow_handshake_is_waited_for_as_long_as_a_client_waits(data_host, cer
             )
             answer = conn.recv(200)
     assert answer.startswith(b"HTTP/1.1 101"), answer
+
+
+def test_the_store_sends_no_session_tickets_so_a_threaded_client_cannot_lose_its_request(data_host, certs) -> None:
+    """RFC 8446 §4.6.1: a TLS 1.3 server may send NewSessionTicket after the client's Finished. A
+    blocking client (the CLI's and the config store's, websockets' sync client) reads on one thread
+    while it writes on another, and OpenSSL's connection object is not safe for that: when the ticket
+    was being read as the upgrade request went out, the request was lost and both ends waited for the
+    full 30 s (seen about once per thousand connections on a loaded machine). Nothing resumes
+    sessions on this channel, so the store sends none."""
+    import base64
+    import os
+    import socket
+
+    tls = client_tls(certs.ca, certs.client_cert, certs.client_key)
+    with socket.create_connection(("127.0.0.1", data_host.port), timeout=30) as raw:
+        with tls.wrap_socket(raw, server_hostname="localhost") as conn:
+            assert conn.version() == "TLSv1.3"
+            key = base64.b64encode(os.urandom(16)).decode()
+            conn.sendall(
+                f"GET / HTTP/1.1\r\nHost: localhost:{data_host.port}\r\nUpgrade: websocket\r\n"
+                f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
+            )
+            assert conn.recv(200).startswith(b"HTTP/1.1 101")  # any ticket arrives before this answer
+            session = conn.session
+    assert session is None or not session.has_ticket

@@ -89,6 +89,10 @@ def server_tls(settings: Settings) -> ssl.SSLContext:
     context.load_cert_chain(settings.tls_cert_file, settings.tls_key_file)
     context.load_verify_locations(cafile=settings.store_ca_file)
     context.verify_mode = ssl.CERT_REQUIRED
+    # No TLS 1.3 session tickets: nothing resumes here, and a blocking client (websockets' sync one,
+    # reading on one thread while writing on another) could lose its request while a ticket was
+    # being read, and wait out its whole timeout.
+    context.num_tickets = 0
     return context
 
 
