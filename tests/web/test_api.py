@@ -381,6 +381,12 @@ def test_every_write_is_audited_without_secrets(client, token, store) -> None:
     assert made["token"] not in text
     api_view = client.get("/v1/logs/audit", headers=auth(token)).json()
     assert len(api_view["entries"]) == 8
+    # the audit log takes the shared page filters and its own status (the action)
+    tokens_only = client.get("/v1/logs/audit", params={"status": "token.create"}, headers=auth(token)).json()
+    assert [e["status"] for e in tokens_only["entries"]] == ["token.create"]
+    page = client.get("/v1/logs/audit", params={"limit": 2}, headers=auth(token)).json()
+    assert [e["status"] for e in page["entries"]] == ["domain.remove", "alias.remove"]
+    assert page["next_cursor"]
 
 
 def test_audit_entries_say_what_changed_and_where(client, token, store) -> None:

@@ -8,11 +8,11 @@ with a schema from ``sealmail.api.schemas``.
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from sealmail.api.auth import (
@@ -352,87 +352,45 @@ Until = Annotated[datetime | None, Query(description="exclusive, ISO 8601")]
 Text = Annotated[str | None, Query(max_length=600)]
 
 
+def _page_filters(
+    domain: Text = None,
+    address: Text = None,
+    since: Since = None,
+    until: Until = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> LogFilters:
+    """The query parameters every log shares; each route adds its own ``status`` (and ``direction``)."""
+    return LogFilters(domain=domain, address=address, since=since, until=until, limit=limit, cursor=cursor)
+
+
+PageFilters = Annotated[LogFilters, Depends(_page_filters)]
+
+
 @router.get("/logs/delivery", tags=["logs"], summary="Delivery log, newest first")
 async def delivery_log(
     request: Request,
     token: LogsRead,
+    page: PageFilters,
     direction: Annotated[str | None, Query(pattern="^(outbound|inbound)$")] = None,
     status: Text = None,
-    domain: Text = None,
-    address: Text = None,
-    since: Since = None,
-    until: Until = None,
-    limit: Limit = 50,
-    cursor: Cursor = None,
 ) -> LogPageOut:
-    return await _logs(
-        request,
-        "delivery",
-        LogFilters(
-            direction=direction,
-            status=status,
-            domain=domain,
-            address=address,
-            since=since,
-            until=until,
-            limit=limit,
-            cursor=cursor,
-        ),
-    )
+    return await _logs(request, "delivery", replace(page, direction=direction, status=status))
 
 
 @router.get("/logs/errors", tags=["logs"], summary="Error log, newest first")
-async def error_log(
-    request: Request,
-    token: LogsRead,
-    status: Text = None,
-    domain: Text = None,
-    address: Text = None,
-    since: Since = None,
-    until: Until = None,
-    limit: Limit = 50,
-    cursor: Cursor = None,
-) -> LogPageOut:
-    return await _logs(
-        request,
-        "error",
-        LogFilters(
-            status=status,
-            domain=domain,
-            address=address,
-            since=since,
-            until=until,
-            limit=limit,
-            cursor=cursor,
-        ),
-    )
+async def error_log(request: Request, token: LogsRead, page: PageFilters, status: Text = None) -> LogPageOut:
+    return await _logs(request, "error", replace(page, status=status))
 
 
 @router.get("/logs/audit", tags=["logs"], summary="Audit log (changes through the API and the web admin)")
 async def audit_log(
     request: Request,
     token: LogsRead,
+    page: PageFilters,
     status: Annotated[str | None, Query(max_length=100, description="the action, e.g. alias.create")] = None,
-    domain: Text = None,
-    address: Text = None,
-    since: Since = None,
-    until: Until = None,
-    limit: Limit = 50,
-    cursor: Cursor = None,
 ) -> LogPageOut:
-    return await _logs(
-        request,
-        "audit",
-        LogFilters(
-            status=status,
-            domain=domain,
-            address=address,
-            since=since,
-            until=until,
-            limit=limit,
-            cursor=cursor,
-        ),
-    )
+    return await _logs(request, "audit", replace(page, status=status))
 
 
 # ---- statistics ------------------------------------------------------------------------------------
