@@ -145,3 +145,81 @@ class StoreThread:
         if not self.stopped:
             self.stopped = True
             self.server.stop()
+
+
+class SplitMx:
+    """A data host (``sealmail serve store`` in its own process, on the shared data directory) and the
+    settings of a front-end MX reaching it: the split-mode MX tests' common ground.
+
+    ``settings`` are the front-end's (its own data directory ``front``, the data host's store URL,
+    one MX process, a private DNS server answering for the senders); ``data_settings`` the data
+    host's; ``stop`` ends the store and the DNS server."""
+
+    def __init__(
+        self, settings: Any, config: Any, redis_url: str, sealmail_bin: str, tmp_path: Path, address: str, **extra: Any
+    ) -> None:
+        from pydantic import SecretStr
+
+        from sealmail.services import aliases, credentials, domains
+
+        from dnsserver import DnsServer
+        from support import free_port
+
+        domains.add_domain(config, address.rsplit("@", 1)[1])
+        aliases.add_alias(config, address)
+        self.address = address
+        self.password = credentials.set_password(config, settings, address)
+        self.config = config
+        self.data_settings = settings
+        self.certs = store_certs(tmp_path / "tls")
+        self.store = StoreProcess(
+            sealmail_bin, settings.data_dir, self.certs, free_port(), tmp_path / "store.log", redis_url
+        )
+        self.store.start()
+        self.front = tmp_path / "front"
+        self.front.mkdir()
+        self.dns = DnsServer(tmp_path)
+        self.dns.txt("_nothing.example.org", "v=none")
+        self.dns.start()
+        self.settings = client_settings(settings, self.certs, self.store.port).model_copy(
+            update={
+                "data_dir": self.front,
+                "dns_servers": [self.dns.address],
+                "mx_port": 0,
+                "bind_addresses": ["127.0.0.1"],
+                "hostname": "mx.example.test",
+                "mx_processes": 1,
+                "mx_auth_workers": 1,
+                "redis_url": SecretStr(redis_url),
+                "store_timeout": 5.0,
+                **extra,
+            }
+        )
+
+    def read(self, reader: Any) -> Any:
+        """``await reader(handle)`` on the alias's mailbox, opened through the store channel (opening
+        drains its spool), and its result."""
+        import asyncio
+
+        from sealmail.services import credentials
+        from sealmail.store.remote import RemoteMailStore, client_tls
+
+        unlocked = credentials.unlock(self.config, self.data_settings, self.address, self.password)
+
+        async def go() -> Any:
+            tls = client_tls(self.certs.ca, self.certs.client_cert, self.certs.client_key)
+            store = RemoteMailStore(self.settings.store_url, tls)
+            try:
+                handle = await store.open(unlocked.mailbox_id, unlocked.secrets)
+                try:
+                    return await reader(handle)
+                finally:
+                    await handle.release()
+            finally:
+                await store.close()
+
+        return asyncio.run(go())
+
+    def stop(self) -> None:
+        self.store.stop()
+        self.dns.stop()

@@ -19,18 +19,16 @@ import textwrap
 from datetime import UTC, datetime
 
 import pytest
-from pydantic import SecretStr
-from storekit import StoreProcess, client_settings, store_certs
+from storekit import SplitMx
 
-from sealmail.services import aliases, credentials, domains
+from sealmail.services import credentials
 from sealmail.services.resolve import resolve
 from sealmail.smtp.outbox import HandOver, Outbox, new_entry_id
 from sealmail.store.remote import RemoteMailStore, client_tls
 from sealmail.store.spool import seal_message
 
-from dnsserver import DnsServer
 from privacyscan import Secrets, assert_no_secrets
-from support import ComponentThread, free_port, wait_for
+from support import ComponentThread, wait_for
 
 pytestmark = pytest.mark.slow
 ADDRESS = "demo@example.test"
@@ -47,60 +45,22 @@ def _message(i: int) -> bytes:
 @pytest.fixture
 def split(settings, config, redis_url, sealmail_bin, tmp_path):
     """A data host (store process on the shared data directory) and a front-end directory for the MX."""
-    domains.add_domain(config, "example.test")
-    aliases.add_alias(config, ADDRESS)
-    password = credentials.set_password(config, settings, ADDRESS)
-    certs = store_certs(tmp_path / "tls")
-    store = StoreProcess(sealmail_bin, settings.data_dir, certs, free_port(), tmp_path / "store.log", redis_url)
-    store.start()
-    front = tmp_path / "front"
-    front.mkdir()
-    (front / "config.sqlite").symlink_to(settings.config_db_path)  # the shared config store
-    dnsd = DnsServer(tmp_path)
-    dnsd.txt("_nothing.example.org", "v=none")
-    dnsd.start()
-
-    class Split:
-        pass
-
-    s = Split()
-    s.store, s.certs, s.front, s.password, s.config = store, certs, front, password, config
-    s.settings = client_settings(settings, certs, store.port).model_copy(
-        update={
-            "data_dir": front,
-            "dns_servers": [dnsd.address],
-            "mx_port": 0,
-            "bind_addresses": ["127.0.0.1"],
-            "hostname": "mx.example.test",
-            "mx_processes": 1,
-            "mx_auth_workers": 1,
-            "redis_url": SecretStr(redis_url),
-            "store_timeout": 5.0,
-        }
-    )
-    s.data_settings = settings
+    s = SplitMx(settings, config, redis_url, sealmail_bin, tmp_path, ADDRESS)
+    (s.front / "config.sqlite").symlink_to(settings.config_db_path)  # the shared config store
     yield s
-    store.stop()
-    dnsd.stop()
+    s.stop()
 
 
-def _inbox_subjects(s) -> list[str]:
+def _inbox_subjects(s: SplitMx) -> list[str]:
     """The INBOX's subjects, read through the store (opening the mailbox drains its spool)."""
-    unlocked = credentials.unlock(s.config, s.data_settings, ADDRESS, s.password)
 
-    async def go() -> list[str]:
-        store = RemoteMailStore(s.settings.store_url, client_tls(s.certs.ca, s.certs.client_cert, s.certs.client_key))
-        try:
-            handle = await store.open(unlocked.mailbox_id, unlocked.secrets)
-            infos = await handle.messages("INBOX")
-            headers = await handle.headers([i.body_id for i in infos])
-            await handle.release()
-        finally:
-            await store.close()
-        found = [re.search(rb"Subject: (.*)\r\n", headers[i.body_id]) for i in infos]
-        return [m.group(1).decode() for m in found if m]
+    async def read(handle) -> list[bytes | None]:
+        infos = await handle.messages("INBOX")
+        headers = await handle.headers([i.body_id for i in infos])
+        return [headers[i.body_id] for i in infos]
 
-    return asyncio.run(go())
+    found = [re.search(rb"Subject: (.*)\r\n", header) for header in s.read(read)]
+    return [m.group(1).decode() for m in found if m]
 
 
 def test_mx_holds_sealed_mail_while_the_store_is_away_and_hands_it_over_exactly_once(split) -> None:

@@ -16,17 +16,15 @@ import smtplib
 from datetime import UTC, datetime
 
 import pytest
-from pydantic import SecretStr
-from storekit import StoreProcess, client_settings, store_certs
+from storekit import SplitMx
 
-from sealmail.services import aliases, credentials, domains, sievescripts
+from sealmail.services import credentials, sievescripts
 from sealmail.services.resolve import resolve
 from sealmail.smtp.outbox import Outbox
 from sealmail.store.model import Filing, Placement
 from sealmail.store.remote import RemoteMailStore, client_tls
 
-from dnsserver import DnsServer
-from support import ComponentThread, free_port, wait_for
+from support import ComponentThread, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.tool("dnsmasq", "redis-server")]
 ADDRESS = "demo@example.test"
@@ -41,70 +39,39 @@ def _message(subject: str) -> bytes:
 
 @pytest.fixture
 def split(settings, config, redis_url, sealmail_bin, tmp_path):
-    domains.add_domain(config, "example.test")
-    aliases.add_alias(config, ADDRESS)
-    password = credentials.set_password(config, settings, ADDRESS)
-    alias = resolve(config, ADDRESS).alias
+    s = SplitMx(
+        settings,
+        config,
+        redis_url,
+        sealmail_bin,
+        tmp_path,
+        ADDRESS,
+        config_backend="store",  # the config store too is the data host's: away with it
+        mx_lookup_fresh_seconds=0.0,  # every RCPT asks: what the store answers now decides
+    )
     sievescripts.save_and_activate(
         config,
-        alias.id,
+        resolve(config, ADDRESS).alias.id,
         "filing",
         'require ["fileinto", "copy", "mailbox", "imap4flags"];\n'
         'fileinto :copy "Archive";\nfileinto :copy :create :flags "\\\\Seen" "Lists/sieve";\n',
     )
-    certs = store_certs(tmp_path / "tls")
-    store = StoreProcess(sealmail_bin, settings.data_dir, certs, free_port(), tmp_path / "store.log", redis_url)
-    store.start()
-    front = tmp_path / "front"
-    front.mkdir()
-    dnsd = DnsServer(tmp_path)
-    dnsd.txt("_nothing.example.org", "v=none")
-    dnsd.start()
-
-    class Split:
-        pass
-
-    s = Split()
-    s.store, s.certs, s.front, s.password, s.config, s.data_settings = store, certs, front, password, config, settings
-    s.settings = client_settings(settings, certs, store.port).model_copy(
-        update={
-            "config_backend": "store",  # the config store too is the data host's: away with it
-            "data_dir": front,
-            "dns_servers": [dnsd.address],
-            "mx_port": 0,
-            "bind_addresses": ["127.0.0.1"],
-            "hostname": "mx.example.test",
-            "mx_processes": 1,
-            "mx_auth_workers": 1,
-            "redis_url": SecretStr(redis_url),
-            "store_timeout": 5.0,
-            "mx_lookup_fresh_seconds": 0.0,  # every RCPT asks: what the store answers now decides
-        }
-    )
-    s.mailbox_id = credentials.unlock(config, settings, ADDRESS, password).mailbox_id
+    s.mailbox_id = credentials.unlock(config, settings, ADDRESS, s.password).mailbox_id
     yield s
-    store.stop()
-    dnsd.stop()
+    s.stop()
 
 
-def _folders(s, *names: str) -> dict[str, list[tuple[frozenset[str], bytes]]]:
+def _folders(s: SplitMx, *names: str) -> dict[str, list[tuple[frozenset[str], bytes]]]:
     """Each folder's (flags, message) read through the store channel (opening drains the spool)."""
-    unlocked = credentials.unlock(s.config, s.data_settings, ADDRESS, s.password)
 
-    async def go() -> dict[str, list[tuple[frozenset[str], bytes]]]:
-        store = RemoteMailStore(s.settings.store_url, client_tls(s.certs.ca, s.certs.client_cert, s.certs.client_key))
-        try:
-            handle = await store.open(unlocked.mailbox_id, unlocked.secrets)
-            found = {}
-            for name in names:
-                infos = await handle.messages(name)
-                found[name] = [(i.flags, await handle.raw(i.body_id)) for i in infos]
-            await handle.release()
-            return found
-        finally:
-            await store.close()
+    async def read(handle) -> dict[str, list[tuple[frozenset[str], bytes]]]:
+        found = {}
+        for name in names:
+            infos = await handle.messages(name)
+            found[name] = [(i.flags, await handle.raw(i.body_id)) for i in infos]
+        return found
 
-    return asyncio.run(go())
+    return s.read(read)
 
 
 def _send(port: int, subject: str) -> None:
