@@ -88,6 +88,31 @@ def test_a_helo_name_at_the_apex_keeps_the_one_spf_record_rfc7208_4_5(tmp_path) 
     assert [(r.name, r.value) for r in spf] == [("xn--universitxyz-jeb.fr", "v=spf1 mx -all")]
 
 
+def test_a_helo_name_that_is_a_hosted_domain_keeps_the_one_spf_record_rfc7208_4_5(tmp_path) -> None:
+    """mail.<domain> hosted as a domain of its own publishes ``v=spf1 mx -all`` in its zone, which
+    allows the host (its MX) for HELO as well: the parent zone must not add a second v=spf1 record at
+    that name (RFC 7208 §4.5: two records are a permanent error for every check of the name)."""
+    from sealmail.config.sqlite import SQLiteConfigStore
+    from sealmail.services import domains
+    from sealmail.services.dnsrecords import helo_spf_zone
+
+    settings = _settings(tmp_path)
+    store = SQLiteConfigStore(tmp_path / "config.sqlite")
+    try:
+        for name in ("universitéxyz.fr", "mail.universitéxyz.fr"):
+            domains.add_domain(store, name)
+        every = [r for d in ("universitéxyz.fr", "mail.universitéxyz.fr") for r in records_for(settings, d, store)]
+        spf = [(r.name, r.value) for r in every if r.value.startswith("v=spf1")]
+        assert spf == [
+            ("xn--universitxyz-jeb.fr", "v=spf1 mx -all"),
+            ("mail.xn--universitxyz-jeb.fr", "v=spf1 mx -all"),
+        ]
+        assert helo_spf_zone(settings, ["universitéxyz.fr", "mail.universitéxyz.fr"]) is None
+        assert helo_spf_zone(settings, ["universitéxyz.fr"]) == "universitéxyz.fr"
+    finally:
+        store.close()
+
+
 def test_no_public_address_no_address_record(tmp_path) -> None:
     assert not [r for r in records_for(_settings(tmp_path), "universitéxyz.fr") if r.type in ("A", "AAAA")]
 
