@@ -557,8 +557,7 @@ class SQLiteConfigStore(ConfigStore):
 
     def _insert_logs(self, entries: list[LogEntry]) -> None:
         with self._immediate():  # one commit for all of them
-            for entry in entries:
-                self._insert("logs", entry, f"log entry {entry.id}")
+            super()._insert_logs(entries)
 
     def _query_logs(self, query: LogQuery, after: tuple[datetime, str] | None, limit: int) -> list[LogEntry]:
         where, args = [], []
