@@ -72,14 +72,14 @@ def records_for(settings: Settings, domain: str, store: ConfigStore | None = Non
     """Every record the zone of ``domain`` needs, each tagged with that zone. With the config
     store, DKIM keys another host made are taken from it first (``dkim.fetch_keys``)."""
     name = normalize_domain(domain).ascii
-    hosted: frozenset[str] = frozenset()
+    host_hosted = False
     if store is not None:
         fetch_keys(settings, store, name)
-        hosted = frozenset(normalize_domain(d.name).ascii for d in store.list_domains())
-    return [replace(r, zone=name) for r in _records(settings, name, hosted)]
+        host_hosted = store.find_domain(settings.mail_hostname) is not None
+    return [replace(r, zone=name) for r in _records(settings, name, host_hosted)]
 
 
-def _records(settings: Settings, name: str, hosted: frozenset[str] = frozenset()) -> list[DnsRecord]:
+def _records(settings: Settings, name: str, host_hosted: bool = False) -> list[DnsRecord]:
     host = settings.mail_hostname
     target = f"{host}."
     policy_id = hashlib.sha256(mta_sts_policy(settings).encode()).hexdigest()[:20]
@@ -94,7 +94,7 @@ def _records(settings: Settings, name: str, hosted: frozenset[str] = frozenset()
     records += [
         DnsRecord(name, "MX", target, "where mail for the domain is delivered", priority=10),
         DnsRecord(name, "TXT", "v=spf1 mx -all", "SPF: only the domain's MX hosts send its mail (RFC 7208)"),
-        *_helo_spf(settings, name, hosted),
+        *_helo_spf(settings, name, host_hosted),
     ]
     for key in domain_keys(settings, name):
         if key.path.exists():
@@ -115,22 +115,24 @@ def _records(settings: Settings, name: str, hosted: frozenset[str] = frozenset()
     return records
 
 
-def _helo_spf(settings: Settings, name: str, hosted: frozenset[str] = frozenset()) -> list[DnsRecord]:
+def _helo_spf(settings: Settings, name: str, host_hosted: bool = False) -> list[DnsRecord]:
     """RFC 7208 §2.3: receivers check the name a host gives in HELO as well, and judge a bounce
     (null reverse-path) by it alone; the record lies in the zone that holds the name. A host named
-    as a hosted domain (this one, or one of ``hosted``, such as mail.<domain> hosted too) needs
-    none: that domain's own record allows it (its MX), and a second v=spf1 record at one name would
-    make both a permanent error (RFC 7208 §4.5)."""
+    as a hosted domain (this one, or another such as mail.<domain> hosted too: ``host_hosted``)
+    needs none: that domain's own record allows it (its MX), and a second v=spf1 record at one name
+    would make both a permanent error (RFC 7208 §4.5)."""
     host = settings.mail_hostname
-    if host == name or host in hosted or not _in_zone(host, name):
+    if host == name or host_hosted or not _in_zone(host, name):
         return []
     return [DnsRecord(host, "TXT", HELO_SPF, "SPF of the mail host's HELO name: bounces are judged by it (RFC 7208)")]
 
 
 def helo_spf_zone(settings: Settings, domains: list[str]) -> str | None:
     """The hosted domain whose records list the HELO name's SPF record, if one does."""
-    hosted = frozenset(normalize_domain(d).ascii for d in domains)
-    return next((d for d in domains if _helo_spf(settings, normalize_domain(d).ascii, hosted)), None)
+    names = [normalize_domain(d).ascii for d in domains]
+    if settings.mail_hostname in names:
+        return None  # the host's own domain's record covers it
+    return next((d for d, name in zip(domains, names, strict=True) if _helo_spf(settings, name)), None)
 
 
 def host_names(settings: Settings, domains: list[str]) -> list[str]:
