@@ -196,19 +196,25 @@ class SplitMx:
             }
         )
 
+    def remote(self) -> Any:
+        """A ``RemoteMailStore`` of the data host, as a front-end reaches it (its client certificate)."""
+        from sealmail.store.remote import RemoteMailStore, client_tls
+
+        return RemoteMailStore(
+            self.settings.store_url, client_tls(self.certs.ca, self.certs.client_cert, self.certs.client_key)
+        )
+
     def read(self, reader: Any) -> Any:
         """``await reader(handle)`` on the alias's mailbox, opened through the store channel (opening
         drains its spool), and its result."""
         import asyncio
 
         from sealmail.services import credentials
-        from sealmail.store.remote import RemoteMailStore, client_tls
 
         unlocked = credentials.unlock(self.config, self.data_settings, self.address, self.password)
 
         async def go() -> Any:
-            tls = client_tls(self.certs.ca, self.certs.client_cert, self.certs.client_key)
-            store = RemoteMailStore(self.settings.store_url, tls)
+            store = self.remote()
             try:
                 handle = await store.open(unlocked.mailbox_id, unlocked.secrets)
                 try:

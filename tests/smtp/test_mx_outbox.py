@@ -24,7 +24,6 @@ from storekit import SplitMx
 from sealmail.services import credentials
 from sealmail.services.resolve import resolve
 from sealmail.smtp.outbox import HandOver, Outbox, new_entry_id
-from sealmail.store.remote import RemoteMailStore, client_tls
 from sealmail.store.spool import seal_message
 
 from privacyscan import Secrets, assert_no_secrets
@@ -148,7 +147,7 @@ def test_a_hand_over_killed_between_append_and_removal_duplicates_nothing(split)
     assert len(outbox.entries()) == 3  # the first one is in the store's spool AND still here
 
     async def hand_over() -> int:
-        store = RemoteMailStore(s.settings.store_url, client_tls(s.certs.ca, s.certs.client_cert, s.certs.client_key))
+        store = s.remote()
         try:
             return await asyncio.to_thread(HandOver(outbox, store).run_once)
         finally:

@@ -22,7 +22,6 @@ from sealmail.services import credentials, sievescripts
 from sealmail.services.resolve import resolve
 from sealmail.smtp.outbox import Outbox
 from sealmail.store.model import Filing, Placement
-from sealmail.store.remote import RemoteMailStore, client_tls
 
 from support import ComponentThread, wait_for
 
@@ -91,7 +90,7 @@ def test_every_copy_a_script_files_reaches_the_data_host_once(split) -> None:
         mx.stop()
 
     async def through_jobs_path() -> None:
-        store = RemoteMailStore(s.settings.store_url, client_tls(s.certs.ca, s.certs.client_cert, s.certs.client_key))
+        store = s.remote()
         try:
             credential = s.config.get_credential(resolve(s.config, ADDRESS).alias.id)
             filing = Filing((Placement("Archive", ("$Remote",)),), "INBOX")
