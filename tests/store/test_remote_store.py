@@ -325,13 +325,24 @@ def test_a_silent_store_costs_one_timeout_not_one_per_caller_then_fails_fast(cer
         tarpit.close()
 
 
+def _upgrade(conn: ssl.SSLSocket, port: int) -> bytes:
+    """A WebSocket upgrade request (RFC 6455 §4.1) written by hand on ``conn``, and the start of the answer."""
+    import base64
+    import os
+
+    key = base64.b64encode(os.urandom(16)).decode()
+    conn.sendall(
+        f"GET / HTTP/1.1\r\nHost: localhost:{port}\r\nUpgrade: websocket\r\n"
+        f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
+    )
+    return conn.recv(200)
+
+
 def test_a_slow_handshake_is_waited_for_as_long_as_a_client_waits(data_host, certs, settings) -> None:
     """A front-end on a loaded host may take more than websockets' default 10 s between its TLS
     handshake and its HTTP upgrade request (RFC 6455 §4.1); it waits ``store_timeout`` (30 s) for
     the answer, so the store must not close the connection sooner: the client would see a broken
     handshake (InvalidMessage) and report the data host unreachable."""
-    import base64
-    import os
     import socket
     import time
 
@@ -339,12 +350,7 @@ def test_a_slow_handshake_is_waited_for_as_long_as_a_client_waits(data_host, cer
     with socket.create_connection(("127.0.0.1", data_host.port), timeout=30) as raw:
         with tls.wrap_socket(raw, server_hostname="localhost") as conn:
             time.sleep(11)  # past the library's 10 s, well within store_timeout
-            key = base64.b64encode(os.urandom(16)).decode()
-            conn.sendall(
-                f"GET / HTTP/1.1\r\nHost: localhost:{data_host.port}\r\nUpgrade: websocket\r\n"
-                f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
-            )
-            answer = conn.recv(200)
+            answer = _upgrade(conn, data_host.port)
     assert answer.startswith(b"HTTP/1.1 101"), answer
 
 
@@ -355,19 +361,12 @@ def test_the_store_sends_no_session_tickets_so_a_threaded_client_cannot_lose_its
     was being read as the upgrade request went out, the request was lost and both ends waited for the
     full 30 s (seen about once per thousand connections on a loaded machine). Nothing resumes
     sessions on this channel, so the store sends none."""
-    import base64
-    import os
     import socket
 
     tls = client_tls(certs.ca, certs.client_cert, certs.client_key)
     with socket.create_connection(("127.0.0.1", data_host.port), timeout=30) as raw:
         with tls.wrap_socket(raw, server_hostname="localhost") as conn:
             assert conn.version() == "TLSv1.3"
-            key = base64.b64encode(os.urandom(16)).decode()
-            conn.sendall(
-                f"GET / HTTP/1.1\r\nHost: localhost:{data_host.port}\r\nUpgrade: websocket\r\n"
-                f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
-            )
-            assert conn.recv(200).startswith(b"HTTP/1.1 101")  # any ticket arrives before this answer
+            assert _upgrade(conn, data_host.port).startswith(b"HTTP/1.1 101")  # any ticket arrives before this
             session = conn.session
     assert session is None or not session.has_ticket
