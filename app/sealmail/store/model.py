@@ -163,8 +163,9 @@ def new_object_id(kind: str) -> str:
 
 def line_sizes(raw: bytes) -> tuple[int, int, int]:
     """(crlf_size, utf8_header, ascii_size) as the messages table keeps them (see ``store.wireform``)."""
+    crlf = crlf_size(raw)  # one pass over the whole message; the rest looks at the header only
     eight_bit = not split_header(raw).isascii()
-    return crlf_size(raw), int(eight_bit), ascii_size(raw) if eight_bit else crlf_size(raw)
+    return crlf, int(eight_bit), ascii_size(raw, crlf) if eight_bit else crlf
 
 
 def parents(name: str) -> list[str]:

@@ -64,13 +64,14 @@ def ascii_form(raw: bytes) -> bytes:
     return downgrade_header(to_crlf(header)) + to_crlf(raw[len(header) :])
 
 
-def ascii_size(raw: bytes) -> int:
-    """``len(ascii_form(raw))``, working on the header only."""
+def ascii_size(raw: bytes, crlf: int | None = None) -> int:
+    """``len(ascii_form(raw))``, working on the header only (``crlf``: ``crlf_size(raw)`` if known)."""
     header = split_header(raw)
+    whole = crlf_size(raw) if crlf is None else crlf
     if header.isascii():
-        return crlf_size(raw)
+        return whole
     normal = to_crlf(header)
-    return crlf_size(raw) - len(normal) + len(downgrade_header(normal))
+    return whole - len(normal) + len(downgrade_header(normal))
 
 
 ADDRESS_FIELDS = frozenset(
