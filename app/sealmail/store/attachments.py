@@ -25,16 +25,41 @@ _BLOCK = struct.Struct(f"{_LINE}s" * _ROWS)
 
 
 def pack(data: bytes) -> tuple[str, bytes]:
+    text = data.replace(b"\r\n", b"")
     try:
-        decoded = base64.b64decode(data.replace(b"\r\n", b""), validate=True)
+        decoded = base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
         return ZLIB, zlib.compress(data, 1)
-    encoded = base64.encodebytes(decoded).replace(b"\n", b"\r\n")
-    if encoded == data:
-        return BASE64, decoded
-    if encoded[:-2] == data:
-        return BASE64_OPEN, decoded
-    return ZLIB, zlib.compress(data, 1)
+    packing = _layout(data, text, decoded)
+    if packing is None:
+        return ZLIB, zlib.compress(data, 1)
+    return packing, decoded
+
+
+def _layout(data: bytes, text: bytes, decoded: bytes) -> str | None:
+    """Whether ``base64_lines(decoded)`` gives ``data`` back (BASE64), or all of it but the final
+    CRLF (BASE64_OPEN), decided without encoding it again: ``text`` (``data`` without its CRLFs)
+    is valid base64 of ``decoded``, so only two things can differ from the standard encoding —
+    where the lines break, and the unused bits of the last group (RFC 4648 §3.5)."""
+    if not text:
+        return BASE64 if not data else None
+    tail = decoded[len(decoded) - (len(decoded) % 3 or 3) :]
+    if binascii.b2a_base64(tail, newline=False) != text[-4:]:
+        return None
+    lines = -(-len(text) // _LINE)
+    if len(data) == len(text) + 2 * lines:
+        packing, breaks = BASE64, lines
+    elif len(data) == len(text) + 2 * (lines - 1):
+        packing, breaks = BASE64_OPEN, lines - 1
+    else:
+        return None
+    # data holds exactly `breaks` CRLFs; the standard layout puts one after each full line of 76
+    # characters (every 78 octets) and, for BASE64, one at the very end. When all of those slots hold
+    # one, every CRLF is where the standard encoder puts it.
+    # An LF in data is always the end of a CRLF (text has none), so the LFs' places say it all.
+    slots = min(len(text) // _LINE, breaks)
+    standard = data[_LINE + 1 :: _LINE + 2][:slots].count(b"\n") == slots
+    return packing if standard and (packing == BASE64_OPEN or data.endswith(b"\r\n")) else None
 
 
 def unpack(packing: str, stored: bytes) -> bytes:
