@@ -55,8 +55,8 @@ def _layout(data: bytes, text: bytes, decoded: bytes) -> str | None:
         return None
     # data holds exactly `breaks` CRLFs; the standard layout puts one after each full line of 76
     # characters (every 78 octets) and, for BASE64, one at the very end. When all of those slots hold
-    # one, every CRLF is where the standard encoder puts it.
-    # An LF in data is always the end of a CRLF (text has none), so the LFs' places say it all.
+    # one, every CRLF is where the standard encoder puts it; an LF in data always ends a CRLF (text
+    # has none), so looking at the LFs' places is enough.
     slots = min(len(text) // _LINE, breaks)
     standard = data[_LINE + 1 :: _LINE + 2][:slots].count(b"\n") == slots
     return packing if standard and (packing == BASE64_OPEN or data.endswith(b"\r\n")) else None
